@@ -1,0 +1,40 @@
+"""Plain Django views: the single-page app's shell and login-protected media files."""
+from __future__ import annotations
+
+import mimetypes
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import render
+from django.utils._os import safe_join
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+
+
+@require_GET
+@login_required
+@ensure_csrf_cookie
+def spa(request, path: str = ""):
+    """The browser UI. Built assets come from frontend/dist; without a build, say how to make one."""
+    index = settings.FRONTEND_DIST / "index.html"
+    if index.exists():
+        return HttpResponse(index.read_text(encoding="utf-8"))
+    return render(request, "no_frontend.html", status=200)
+
+
+@require_GET
+@login_required
+def media_file(request, path: str):
+    """Media for logged-in users only: face crops are personal data, never public files."""
+    try:
+        safe_join(str(settings.MEDIA_ROOT), path)
+    except Exception as exc:  # noqa: BLE001 - a path leaving the media root is simply not found
+        raise Http404("no such file") from exc
+    if not default_storage.exists(path):
+        raise Http404("no such file")
+    content_type, _ = mimetypes.guess_type(path)
+    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

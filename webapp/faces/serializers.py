@@ -1,0 +1,57 @@
+from rest_framework import serializers
+
+from webapp.identities.models import Identity
+
+from .models import Face, LabelEvent
+
+
+class FaceSerializer(serializers.ModelSerializer):
+    crop_url = serializers.SerializerMethodField()
+    identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Face
+        fields = [
+            "id", "crop_url", "identity", "identity_name", "status", "split", "version", "source", "photo",
+            "frame", "video", "source_path", "group_key", "box", "landmarks", "detector_score", "quality",
+            "embedding_model", "duplicate_of", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_crop_url(self, obj) -> str | None:
+        return obj.crop.url if obj.crop else None
+
+
+class LabelRequestSerializer(serializers.Serializer):
+    """A label decision on one face. Leave out `identity` to keep it; send null for 'unknown person'."""
+
+    identity = serializers.PrimaryKeyRelatedField(queryset=Identity.objects.all(), allow_null=True, required=False)
+    status = serializers.ChoiceField(choices=Face.Status.choices, required=False)
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    expected_version = serializers.IntegerField(required=False, min_value=0,
+                                                help_text="The version you saw; a changed face answers 409.")
+
+    def validate(self, attrs):
+        if "identity" not in attrs and "status" not in attrs:
+            raise serializers.ValidationError("Send an identity (or null for unknown), a status, or both.")
+        return attrs
+
+
+class LabelEventSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    from_identity_name = serializers.CharField(source="from_identity.name", read_only=True, default=None)
+    to_identity_name = serializers.CharField(source="to_identity.name", read_only=True, default=None)
+    undone_by = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = LabelEvent
+        fields = [
+            "id", "face", "user", "from_identity", "from_identity_name", "to_identity", "to_identity_name",
+            "from_status", "to_status", "reason", "undoes", "undone_by", "operation", "created_at",
+        ]
+        read_only_fields = fields
+
+
+class FaceLabelResponseSerializer(serializers.Serializer):
+    face = FaceSerializer()
+    event = LabelEventSerializer(allow_null=True)

@@ -1,0 +1,148 @@
+"""Writes on faces: every label change goes through here and leaves a LabelEvent."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
+from webapp.identities.models import Identity
+
+from .models import Face, LabelEvent
+
+UNCHANGED = object()
+
+
+class StaleFace(Conflict):
+    code = "stale"
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """The wanted label of one face; ``identity`` may be UNCHANGED, None (unknown) or an Identity."""
+
+    face_id: int
+    identity: object = UNCHANGED
+    status: str | None = None
+    expected_version: int | None = None
+
+
+def _check_identity(identity: Identity | None) -> None:
+    if identity is not None and identity.merged_into_id is not None:
+        raise InvalidTransition(
+            f"Identity '{identity.name}' was merged into identity {identity.merged_into_id}; label with that one."
+        )
+
+
+def _check_status(status: str) -> None:
+    if status not in Face.Status.values:
+        raise InvalidTransition(f"Unknown status '{status}'; expected one of {', '.join(Face.Status.values)}.")
+
+
+def faces_relabel(
+    *, changes: list[LabelChange], user=None, reason: str = "", operation: uuid.UUID | None = None
+) -> list[LabelEvent]:
+    """Apply label changes to many faces in one transaction; one LabelEvent per face that changed.
+
+    A change whose ``expected_version`` differs from the face's current version is refused with
+    409 (the face changed since the client saw it) and nothing of the batch is written. A change
+    that leaves a face as it is writes no event.
+    """
+    if not changes:
+        return []
+    operation = operation or (uuid.uuid4() if len(changes) > 1 else None)
+    ids = [change.face_id for change in changes]
+    if len(set(ids)) != len(ids):
+        raise InvalidTransition("A face appears twice in one batch of changes.")
+    with transaction.atomic():
+        faces = {face.pk: face for face in Face.objects.select_for_update().filter(pk__in=ids)}
+        missing = sorted(set(ids) - set(faces))
+        if missing:
+            raise NotFound(f"No face with id {', '.join(map(str, missing))}.")
+        events, changed = [], []
+        for change in changes:
+            face = faces[change.face_id]
+            if change.expected_version is not None and change.expected_version != face.version:
+                raise StaleFace(
+                    f"Face {face.pk} changed since it was shown (version {change.expected_version}, now "
+                    f"{face.version}); reload it and decide again.",
+                    extra={"face": face.pk, "version": face.version},
+                )
+            new_identity = face.identity if change.identity is UNCHANGED else change.identity
+            new_status = change.status or face.status
+            _check_status(new_status)
+            if change.identity is not UNCHANGED:
+                _check_identity(new_identity)
+            if new_identity == face.identity and new_status == face.status:
+                continue
+            events.append(
+                LabelEvent(
+                    face=face, user=user if user and user.is_authenticated else None,
+                    from_identity=face.identity, to_identity=new_identity,
+                    from_status=face.status, to_status=new_status,
+                    reason=reason[:300], operation=operation,
+                )
+            )
+            face.identity, face.status, face.version = new_identity, new_status, face.version + 1
+            changed.append(face)
+        Face.objects.bulk_update(changed, ["identity", "status", "version", "updated_at"])
+        return LabelEvent.objects.bulk_create(events)
+
+
+def face_relabel(
+    *, face: Face, user=None, identity=UNCHANGED, status: str | None = None,
+    reason: str = "", expected_version: int | None = None,
+) -> LabelEvent | None:
+    """Change one face's identity and/or status; returns the event, or None if nothing changed."""
+    events = faces_relabel(
+        changes=[LabelChange(face.pk, identity, status, expected_version)], user=user, reason=reason
+    )
+    return events[0] if events else None
+
+
+def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent]:
+    """Undo events by writing new ones that restore each face's previous label.
+
+    Refused with 409 when an event is already undone, or when its face changed after it (undoing
+    would silently overwrite somebody's later decision).
+    """
+    with transaction.atomic():
+        events = list(LabelEvent.objects.select_for_update().filter(pk__in=[e.pk for e in events]).order_by("-id"))
+        already = [e.pk for e in events if LabelEvent.objects.filter(undoes=e).exists()]
+        if already:
+            raise Conflict(f"Label event {already[0]} is already undone.")
+        faces = {f.pk: f for f in Face.objects.select_for_update().filter(pk__in={e.face_id for e in events})}
+        restored, undo_events = [], []
+        operation = uuid.uuid4() if len(events) > 1 else None
+        for event in events:
+            face = faces[event.face_id]
+            if face.identity_id != event.to_identity_id or face.status != event.to_status:
+                raise Conflict(
+                    f"Face {face.pk} changed after event {event.pk}; undo the later change first.",
+                    extra={"face": face.pk},
+                )
+            undo_events.append(
+                LabelEvent(
+                    face=face, user=user if user and user.is_authenticated else None,
+                    from_identity_id=face.identity_id, to_identity_id=event.from_identity_id,
+                    from_status=face.status, to_status=event.from_status,
+                    reason=f"undo of event {event.pk}", undoes=event, operation=operation,
+                )
+            )
+            face.identity_id, face.status, face.version = event.from_identity_id, event.from_status, face.version + 1
+            restored.append(face)
+        Face.objects.bulk_update(restored, ["identity", "status", "version", "updated_at"])
+        return LabelEvent.objects.bulk_create(undo_events)
+
+
+def label_event_undo(*, event: LabelEvent, user=None) -> LabelEvent:
+    return label_events_undo(events=[event], user=user)[0]
+
+
+def operation_undo(*, operation: uuid.UUID, user=None) -> list[LabelEvent]:
+    """Undo every event of one batch, merge or split, newest first."""
+    events = list(LabelEvent.objects.filter(operation=operation, undone_by__isnull=True))
+    if not events:
+        raise NotFound(f"No undoable label events in operation {operation}.")
+    return label_events_undo(events=events, user=user)

@@ -1,0 +1,72 @@
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from rest_framework.exceptions import PermissionDenied
+
+from . import selectors, services
+from .models import Face, LabelEvent
+from .serializers import FaceLabelResponseSerializer, FaceSerializer, LabelEventSerializer, LabelRequestSerializer
+
+
+class FaceFilter(django_filters.FilterSet):
+    unknown = django_filters.BooleanFilter(field_name="identity", lookup_expr="isnull",
+                                           help_text="true: faces of unknown people only.")
+    role = django_filters.CharFilter(field_name="identity__role", help_text="vip or candidate.")
+
+    class Meta:
+        model = Face
+        fields = ["identity", "status", "split", "source", "video", "photo", "frame", "unknown", "role", "group_key"]
+
+
+class FaceViewSet(viewsets.ReadOnlyModelViewSet):
+    """Faces with their label, split and source; `label` changes one face's label."""
+
+    serializer_class = FaceSerializer
+    filterset_class = FaceFilter
+    ordering_fields = ["id", "created_at", "updated_at", "quality", "detector_score"]
+
+    def get_queryset(self):
+        return selectors.faces_for_listing()
+
+    @extend_schema(request=LabelRequestSerializer, responses=FaceLabelResponseSerializer)
+    @action(detail=True, methods=["post"])
+    def label(self, request, pk=None):
+        face = self.get_object()
+        body = LabelRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        event = services.face_relabel(
+            face=face, user=request.user, identity=data.get("identity", services.UNCHANGED),
+            status=data.get("status"), reason=data.get("reason", ""), expected_version=data.get("expected_version"),
+        )
+        face.refresh_from_db()
+        return Response({"face": FaceSerializer(face).data, "event": LabelEventSerializer(event).data if event else None})
+
+
+class LabelEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit log: who changed which face's label, when, from what to what. Undo writes a new event."""
+
+    serializer_class = LabelEventSerializer
+    filterset_fields = ["face", "user", "operation", "to_identity", "from_identity"]
+    ordering_fields = ["created_at", "id"]
+
+    def get_queryset(self):
+        return selectors.label_events_for_listing()
+
+    @extend_schema(request=None, responses=LabelEventSerializer)
+    @action(detail=True, methods=["post"])
+    def undo(self, request, pk=None):
+        event = self.get_object()
+        if not _may_undo(request.user, event):
+            raise PermissionDenied("Annotators may only undo their own decisions.")
+        undo = services.label_event_undo(event=event, user=request.user)
+        return Response(LabelEventSerializer(undo).data)
+
+
+def _may_undo(user, event: LabelEvent) -> bool:
+    from webapp.core.roles import is_admin
+
+    return is_admin(user) or event.user_id == user.pk

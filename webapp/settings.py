@@ -1,0 +1,263 @@
+"""FaceCurator settings: every setting comes from the environment, here and nowhere else.
+
+With no configuration at all the app runs on embedded defaults: a SQLite file and a local media
+folder under ``var/``, and Celery on kombu's filesystem transport (a real worker process, no
+broker server). ``DATABASE_URL`` and ``CELERY_BROKER_URL`` switch to PostgreSQL and Redis.
+The README's configuration table lists every variable read below.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# --- Core ---------------------------------------------------------------------------------
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DJANGO_DEBUG is off (set DJANGO_DEBUG=1 for local use)."
+        )
+    SECRET_KEY = "insecure-development-key-only-for-debug"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+VAR_DIR = Path(env_str("FACECURATOR_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "webapp.core",
+    "webapp.identities",
+    "webapp.media",
+    "webapp.faces",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "webapp.urls"
+WSGI_APPLICATION = "webapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "webapp" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Workers and the web server share the file: wait for locks instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Files: static assets and media -------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_STORAGE = env_str("MEDIA_STORAGE", "local")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+if MEDIA_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("S3_BUCKET", "facecurator"),
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "region_name": env_str("S3_REGION", "us-east-1"),
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+elif MEDIA_STORAGE != "local":
+    raise ImproperlyConfigured("MEDIA_STORAGE must be 'local' or 's3'.")
+
+# Uploads: limits are settings so an admin can raise them; above them the API answers 413/400.
+FACECURATOR_MAX_UPLOAD_MB = env_int("FACECURATOR_MAX_UPLOAD_MB", 200)
+FACECURATOR_MAX_IMAGE_PIXELS = env_int("FACECURATOR_MAX_IMAGE_PIXELS", 50_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 500
+
+# --- REST API -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["webapp.core.permissions.IsAnnotator"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "webapp.core.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "webapp.core.exceptions.api_exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FaceCurator API",
+    "DESCRIPTION": "Curate face-recognition datasets of VIPs among distractors: identities, "
+    "faces, label events, imports, jobs, training runs, review queues and exports.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery -------------------------------------------------------------------------------
+# No broker configured: kombu's filesystem transport, so `make demo` needs no server.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Redelivery after a worker dies: a long task is not re-sent before it could have finished.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_IGNORE_RESULT = True  # results live on Job rows, which survive restarts
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Queues by kind of work, never by host: GPU workers anywhere consume `gpu` only.
+GPU_TASK_NAMES = ["training.*", "faces.embed_*", "tagging.*"]
+CELERY_TASK_ROUTES = {pattern: {"queue": "gpu"} for pattern in GPU_TASK_NAMES}
+
+# --- Face pipeline, splits, curation ------------------------------------------------------
+FACECURATOR_FACE_DETECTOR = env_str("FACECURATOR_FACE_DETECTOR", "yunet")  # yunet | dlib_hog | dlib_cnn
+FACECURATOR_FACE_EMBEDDER = env_str("FACECURATOR_FACE_EMBEDDER", "sface")  # sface | dlib
+FACECURATOR_CROP_SIZE = env_int("FACECURATOR_CROP_SIZE", 112)
+FACECURATOR_VIDEO_FRAMES = env_int("FACECURATOR_VIDEO_FRAMES", 300)
+FACECURATOR_SPLIT_SEED = env_int("FACECURATOR_SPLIT_SEED", 0)
+FACECURATOR_SPLIT_PROPORTIONS = tuple(
+    float(part) for part in env_list("FACECURATOR_SPLIT_PROPORTIONS", ["0.8", "0.1", "0.1"])
+)
+FACECURATOR_NEAR_DUPLICATE_COSINE = env_float("FACECURATOR_NEAR_DUPLICATE_COSINE", 0.97)
+FACECURATOR_NEAR_DUPLICATE_PHASH_BITS = env_int("FACECURATOR_NEAR_DUPLICATE_PHASH_BITS", 4)
+FACECURATOR_INDEX_IVF_THRESHOLD = env_int("FACECURATOR_INDEX_IVF_THRESHOLD", 200_000)
+FACECURATOR_CHUNK_SIZE = env_int("FACECURATOR_CHUNK_SIZE", 20)
+FACECURATOR_GATE_MIN_PRECISION = env_float("FACECURATOR_GATE_MIN_PRECISION", 0.9)
+FACECURATOR_GATE_MIN_RECALL = env_float("FACECURATOR_GATE_MIN_RECALL", 0.7)
+FACECURATOR_GATE_MIN_MEAN_F1 = env_float("FACECURATOR_GATE_MIN_MEAN_F1", 0.8)
+FACECURATOR_AUTO_ACCEPT_RUNS = env_bool("FACECURATOR_AUTO_ACCEPT_RUNS", False)
+FACECURATOR_LEASE_SECONDS = env_int("FACECURATOR_LEASE_SECONDS", 600)
+FACECURATOR_PRETRAINED_WEIGHTS = env_str("FACECURATOR_PRETRAINED_WEIGHTS")  # local path only
+FACECURATOR_TAG_MIN_FRAMES = env_int("FACECURATOR_TAG_MIN_FRAMES", 3)
+FACECURATOR_DEMO_DATA = env_str(
+    "FACECURATOR_DEMO_DATA",
+    str(BASE_DIR.parent / "shared" / "data") if (BASE_DIR.parent / "shared" / "data").exists() else "",
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

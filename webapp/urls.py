@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from webapp.core import views as core_views
+from webapp.core import web
+from webapp.faces.views import FaceViewSet, LabelEventViewSet
+from webapp.identities.views import IdentityViewSet
+from webapp.media.views import FrameViewSet, PhotoViewSet, VideoViewSet
+
+router = DefaultRouter()
+router.register("identities", IdentityViewSet, basename="identity")
+router.register("faces", FaceViewSet, basename="face")
+router.register("label-events", LabelEventViewSet, basename="labelevent")
+router.register("photos", PhotoViewSet, basename="photo")
+router.register("videos", VideoViewSet, basename="video")
+router.register("frames", FrameViewSet, basename="frame")
+router.register("jobs", core_views.JobViewSet, basename="job")
+router.register("users", core_views.UserViewSet, basename="user")
+
+api_v1 = [
+    path("me/", core_views.me, name="me"),
+    path("auth/token/", core_views.token, name="token"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    re_path(r"^media/(?P<path>.+)$", web.media_file, name="media"),
+    re_path(r"^(?!api/|admin/|static/|media/|accounts/)(?P<path>.*)$", web.spa, name="spa"),
+]
