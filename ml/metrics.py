@@ -1,0 +1,306 @@
+"""Open-set evaluation: VIP identification with rejection of distractors by a confidence threshold.
+
+Conventions: labels 0..C-1 are VIPs, -1 is a distractor. A prediction is the top VIP class and
+its calibrated confidence; :func:`is_rejected` alone decides whether it is rejected (turned into
+"Distractor"), and every metric here goes through it.
+
+Definitions at a threshold t (N samples, N+ VIP samples, N- distractors):
+
+* distractor accuracy = distractors rejected / N-
+* identification accuracy = VIP samples accepted with the right class / N+
+* total accuracy = (VIPs accepted and right + distractors rejected) / N
+* kept accuracy = VIPs accepted and right / all accepted predictions (the precision of what the
+  admin would see tagged; NaN when nothing is accepted)
+* VIP acceptance (the "TPR" of "accuracy at 95% TPR") = VIP samples accepted, right or wrong / N+
+* per VIP class c: precision = right c / predicted c (0 if none predicted), recall = right c /
+  support c, F1 = 2 right / (predicted + support); mean F1 averages the VIP classes present in
+  the labels (support > 0).
+* F1 AUC = the integral of mean F1 over t in [0, 1] (exact: mean F1 is a step function of t).
+
+The confusion matrix has one row and one column per VIP class plus a last "Distractor" row
+(true distractors) and column (rejected predictions). Everything is vectorised numpy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+DISTRACTOR = -1
+
+
+def is_rejected(confidence: ArrayLike, threshold: ArrayLike) -> np.ndarray:
+    """THE rejection rule: a prediction is rejected (-> Distractor) when its confidence < threshold (broadcasts)."""
+    return np.asarray(confidence) < np.asarray(threshold)
+
+
+def apply_threshold(predicted: ArrayLike, confidence: ArrayLike, threshold: float) -> np.ndarray:
+    """Predicted VIP labels with rejected predictions replaced by -1 (Distractor)."""
+    predicted = np.asarray(predicted)
+    return np.where(is_rejected(confidence, threshold), DISTRACTOR, predicted)
+
+
+def confusion_matrix(labels: ArrayLike, decided: ArrayLike, n_classes: int) -> np.ndarray:
+    """(C+1) x (C+1) counts, rows = true label, columns = decided label, index C = Distractor (-1)."""
+    true = np.asarray(labels, dtype=np.int64)
+    pred = np.asarray(decided, dtype=np.int64)
+    true = np.where(true < 0, n_classes, true)
+    pred = np.where(pred < 0, n_classes, pred)
+    size = n_classes + 1
+    return np.bincount(true * size + pred, minlength=size * size).reshape(size, size)
+
+
+def _divide(numerator: ArrayLike, denominator: ArrayLike, empty: float = np.nan) -> np.ndarray:
+    """numerator / denominator with ``empty`` where the denominator is 0."""
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, empty)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Per-class precision, recall, F1 and support; arrays of length C+1, the last entry is Distractor."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+
+
+def class_scores(confusion: np.ndarray) -> ClassScores:
+    """Precision / recall / F1 / support per row of a confusion matrix (Distractor row included)."""
+    right = np.diag(confusion)
+    predicted = confusion.sum(axis=0)
+    support = confusion.sum(axis=1)
+    return ClassScores(
+        precision=_divide(right, predicted, empty=0.0),
+        recall=_divide(right, support),
+        f1=_divide(2 * right, predicted + support, empty=0.0),
+        support=support,
+    )
+
+
+def _summary(*, right: np.ndarray, vip_accepted: np.ndarray, distractors_rejected: np.ndarray, accepted: np.ndarray,
+             right_per_class: np.ndarray, predicted_per_class: np.ndarray, support: np.ndarray,
+             n_vip: int, n_distractors: int) -> dict[str, np.ndarray]:
+    """The headline metrics from counts (scalars, or arrays over thresholds with a trailing class axis for the per-class counts)."""
+    f1 = _divide(2 * right_per_class, predicted_per_class + support, empty=0.0)
+    present = support > 0
+    mean_f1 = f1[..., present].mean(axis=-1) if present.any() else np.full(np.shape(right), np.nan)
+    return {
+        "distractor_accuracy": _divide(distractors_rejected, n_distractors),
+        "identification_accuracy": _divide(right, n_vip),
+        "total_accuracy": _divide(right + distractors_rejected, n_vip + n_distractors),
+        "kept_accuracy": _divide(right, accepted),
+        "vip_acceptance": _divide(vip_accepted, n_vip),
+        "mean_f1": np.asarray(mean_f1, dtype=np.float64),
+    }
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """All metrics at one threshold, with the confusion matrix and the per-class table."""
+
+    threshold: float
+    distractor_accuracy: float
+    identification_accuracy: float
+    total_accuracy: float
+    kept_accuracy: float
+    vip_acceptance: float
+    mean_f1: float
+    confusion: np.ndarray
+    per_class: ClassScores
+
+    def as_dict(self, class_names: list[str]) -> dict[str, object]:
+        """JSON-ready: floats (None for NaN), the confusion matrix as lists, and one row per class plus Distractor."""
+        names = [*class_names, "Distractor"]
+        scores = self.per_class
+        return {
+            "threshold": _json_float(self.threshold),
+            "distractor_accuracy": _json_float(self.distractor_accuracy),
+            "identification_accuracy": _json_float(self.identification_accuracy),
+            "total_accuracy": _json_float(self.total_accuracy),
+            "kept_accuracy": _json_float(self.kept_accuracy),
+            "vip_acceptance": _json_float(self.vip_acceptance),
+            "mean_f1": _json_float(self.mean_f1),
+            "confusion": {"labels": names, "matrix": self.confusion.tolist()},
+            "per_class": [
+                {"class_index": i if i < len(class_names) else DISTRACTOR, "name": name,
+                 "precision": _json_float(scores.precision[i]), "recall": _json_float(scores.recall[i]),
+                 "f1": _json_float(scores.f1[i]), "support": int(scores.support[i])}
+                for i, name in enumerate(names)
+            ],
+        }
+
+
+def evaluate_at_threshold(labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLike, threshold: float,
+                          n_classes: int) -> ThresholdResult:
+    """Every metric of the module docstring for one threshold, from the confusion matrix."""
+    confusion = confusion_matrix(labels, apply_threshold(predicted, confidence, threshold), n_classes)
+    vip_rows = confusion[:n_classes]
+    right_per_class = np.diag(confusion)[:n_classes]
+    summary = _summary(
+        right=right_per_class.sum(),
+        vip_accepted=vip_rows[:, :n_classes].sum(),
+        distractors_rejected=confusion[n_classes, n_classes],
+        accepted=confusion[:, :n_classes].sum(),
+        right_per_class=right_per_class,
+        predicted_per_class=confusion[:, :n_classes].sum(axis=0),
+        support=vip_rows.sum(axis=1),
+        n_vip=int(vip_rows.sum()),
+        n_distractors=int(confusion[n_classes].sum()),
+    )
+    return ThresholdResult(threshold=float(threshold), confusion=confusion, per_class=class_scores(confusion),
+                           **{key: float(value) for key, value in summary.items()})
+
+
+@dataclass(frozen=True)
+class ThresholdSweep:
+    """Metrics at every distinct threshold, ascending: each distinct confidence (accept those >= it)
+    and finally one just above the largest (reject everything)."""
+
+    thresholds: np.ndarray
+    distractor_accuracy: np.ndarray
+    identification_accuracy: np.ndarray
+    total_accuracy: np.ndarray
+    kept_accuracy: np.ndarray
+    vip_acceptance: np.ndarray
+    mean_f1: np.ndarray
+
+    @property
+    def f1_auc(self) -> float:
+        """Integral of mean F1 over t in [0, 1]: on (t_{k-1}, t_k] the accepted set is {conf >= t_k}
+        (t_{-1} = 0), and past the largest confidence nothing is accepted."""
+        confidences = self.thresholds[:-1]
+        lower = np.concatenate([[0.0], confidences[:-1]])
+        widths = np.clip(confidences, 0.0, 1.0) - np.clip(lower, 0.0, 1.0)
+        tail = 1.0 - np.clip(confidences[-1], 0.0, 1.0)
+        return float(np.sum(widths * self.mean_f1[:-1]) + tail * self.mean_f1[-1])
+
+    def as_dict(self, max_points: int = 256) -> dict[str, list[float | None]]:
+        """JSON-ready curves, thinned to at most ``max_points`` evenly spaced thresholds (ends kept)."""
+        n = len(self.thresholds)
+        keep = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
+        fields = ("thresholds", "distractor_accuracy", "identification_accuracy", "total_accuracy",
+                  "kept_accuracy", "vip_acceptance", "mean_f1")
+        return {name: [_json_float(v) for v in getattr(self, name)[keep]] for name in fields}
+
+
+def _accepted_counts(confidence_desc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How many of the descending confidences each threshold accepts, asking only :func:`is_rejected`.
+
+    Accepted predictions form a prefix of the descending order, so a vectorised bisection over the
+    prefix length finds the first rejected position for every threshold at once.
+    """
+    n = len(confidence_desc)
+    lo = np.zeros(len(thresholds), dtype=np.int64)
+    hi = np.full(len(thresholds), n, dtype=np.int64)
+    while np.any(lo < hi):
+        active = lo < hi
+        mid = (lo + hi) // 2
+        rejected = is_rejected(confidence_desc[np.minimum(mid, n - 1)], thresholds)
+        hi = np.where(active & rejected, mid, hi)
+        lo = np.where(active & ~rejected, mid + 1, lo)
+    return lo
+
+
+def threshold_sweep(labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLike, n_classes: int) -> ThresholdSweep:
+    """Metrics at every distinct threshold in one vectorised pass (prefix sums over the samples sorted by confidence)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    if labels.size == 0:
+        raise ValueError("cannot sweep thresholds over an empty set")
+    order = np.argsort(-confidence, kind="stable")
+    conf_desc, true_desc, pred_desc = confidence[order], labels[order], predicted[order]
+    vip = true_desc >= 0
+    right = vip & (pred_desc == true_desc)
+
+    def prefix(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((1, *values.shape[1:]), dtype=np.int64), np.cumsum(values, axis=0)])
+
+    distinct = np.unique(confidence)
+    thresholds = np.concatenate([distinct, [np.nextafter(distinct[-1], np.inf)]])
+    n_accepted = _accepted_counts(conf_desc, thresholds)
+    one_hot_pred = np.zeros((len(order), n_classes), dtype=np.int64)
+    one_hot_pred[np.arange(len(order)), pred_desc] = 1
+    n_vip = int(vip.sum())
+    n_distractors = len(labels) - n_vip
+    summary = _summary(
+        right=prefix(right)[n_accepted],
+        vip_accepted=prefix(vip)[n_accepted],
+        distractors_rejected=n_distractors - prefix(~vip)[n_accepted],
+        accepted=n_accepted,
+        right_per_class=prefix(one_hot_pred * right[:, None])[n_accepted],
+        predicted_per_class=prefix(one_hot_pred)[n_accepted],
+        support=np.bincount(labels[labels >= 0], minlength=n_classes),
+        n_vip=n_vip,
+        n_distractors=n_distractors,
+    )
+    return ThresholdSweep(thresholds=thresholds, **summary)
+
+
+def threshold_for_precision(sweep: ThresholdSweep, target: float) -> float | None:
+    """The admin's operating point: the lowest threshold whose kept accuracy >= ``target`` (None if none reaches it)."""
+    reached = np.flatnonzero(np.nan_to_num(sweep.kept_accuracy, nan=-np.inf) >= target)
+    return float(sweep.thresholds[reached[0]]) if reached.size else None
+
+
+def threshold_for_vip_acceptance(sweep: ThresholdSweep, rate: float) -> float:
+    """The highest threshold that still accepts at least ``rate`` of the VIP samples ("at 95% TPR")."""
+    reached = np.flatnonzero(np.nan_to_num(sweep.vip_acceptance, nan=-np.inf) >= rate)
+    return float(sweep.thresholds[reached[-1]]) if reached.size else float(sweep.thresholds[0])
+
+
+@dataclass(frozen=True)
+class OpenSetReport:
+    """The test evaluation: the sweep, detailed results at the best thresholds and at fixed VIP acceptance."""
+
+    sweep: ThresholdSweep
+    at_max_total_accuracy: ThresholdResult
+    at_max_mean_f1: ThresholdResult
+    at_vip_acceptance: dict[float, ThresholdResult]
+
+    def as_dict(self, class_names: list[str]) -> dict[str, object]:
+        """JSON-ready report."""
+        return {
+            "f1_auc": _json_float(self.sweep.f1_auc),
+            "at_max_total_accuracy": self.at_max_total_accuracy.as_dict(class_names),
+            "at_max_mean_f1": self.at_max_mean_f1.as_dict(class_names),
+            "at_vip_acceptance": {f"{rate:g}": {
+                "threshold": result.threshold,
+                "identification_accuracy": _json_float(result.identification_accuracy),
+                "total_accuracy": _json_float(result.total_accuracy),
+                "vip_acceptance": _json_float(result.vip_acceptance),
+            } for rate, result in self.at_vip_acceptance.items()},
+            "sweep": self.sweep.as_dict(),
+        }
+
+
+def open_set_report(labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLike, n_classes: int,
+                    vip_acceptance_rates: tuple[float, ...] = (0.95, 0.99)) -> OpenSetReport:
+    """Sweep all thresholds, then evaluate in detail at max total accuracy, at max mean F1 (the
+    lowest threshold on ties) and at each VIP acceptance rate."""
+    sweep = threshold_sweep(labels, predicted, confidence, n_classes)
+
+    def at(threshold: float) -> ThresholdResult:
+        return evaluate_at_threshold(labels, predicted, confidence, threshold, n_classes)
+
+    def best(values: np.ndarray) -> float:
+        return float(sweep.thresholds[int(np.argmax(np.nan_to_num(values, nan=-np.inf)))])
+
+    return OpenSetReport(
+        sweep=sweep,
+        at_max_total_accuracy=at(best(sweep.total_accuracy)),
+        at_max_mean_f1=at(best(sweep.mean_f1)),
+        at_vip_acceptance={rate: at(threshold_for_vip_acceptance(sweep, rate)) for rate in vip_acceptance_rates},
+    )
+
+
+def _json_float(value: float | np.floating) -> float | None:
+    """A float for JSON, None for NaN / inf."""
+    value = float(value)
+    return value if np.isfinite(value) else None

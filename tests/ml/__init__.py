@@ -1,0 +1,1 @@
+"""Tests of the ml/ library (no Django)."""
