@@ -22,3 +22,11 @@ def shared_data() -> Path:
     if not (path / "README.md").exists():
         pytest.skip(f"real face data not found at {path} (set FACECURATOR_SHARED_DATA or place ../shared/data beside the repo)")
     return path
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """Give each test run its own test database, so runs side by side never drop each other's."""
+    from pytest_django.fixtures import _set_suffix_to_test_databases
+
+    _set_suffix_to_test_databases(suffix=os.environ.get("FACECURATOR_TEST_DB_SUFFIX") or f"p{os.getpid()}")

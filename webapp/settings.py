@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "webapp.identities",
     "webapp.media",
     "webapp.faces",
+    "webapp.training",
+    "webapp.review",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +201,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["webapp.core.permissions.IsAnnotator"],
+    "ENUM_NAME_OVERRIDES": {
+        "FaceStatusEnum": "webapp.faces.models.Face.Status",
+        "ProcessingStatusEnum": "webapp.media.models.ProcessingStatus",
+        "JobStateEnum": "webapp.core.models.Job.State",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------------
@@ -206,6 +214,8 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    for folder in ("queue", "processed"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -217,6 +227,9 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)
     }
+    if env_str("CELERY_BROKER_KEYPREFIX"):
+        # Several deployments (or test runs) can share one Redis without taking each other's tasks.
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEYPREFIX")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True  # results live on Job rows, which survive restarts
 CELERY_TASK_ACKS_LATE = True
@@ -248,6 +261,8 @@ FACECURATOR_GATE_MIN_RECALL = env_float("FACECURATOR_GATE_MIN_RECALL", 0.7)
 FACECURATOR_GATE_MIN_MEAN_F1 = env_float("FACECURATOR_GATE_MIN_MEAN_F1", 0.8)
 FACECURATOR_AUTO_ACCEPT_RUNS = env_bool("FACECURATOR_AUTO_ACCEPT_RUNS", False)
 FACECURATOR_LEASE_SECONDS = env_int("FACECURATOR_LEASE_SECONDS", 600)
+FACECURATOR_MAX_CONCURRENT_RUNS = env_int("FACECURATOR_MAX_CONCURRENT_RUNS", 1)  # training runs queued or running
+FACECURATOR_REVIEW_MAX_ITEMS = env_int("FACECURATOR_REVIEW_MAX_ITEMS", 1000)  # items per review queue
 FACECURATOR_PRETRAINED_WEIGHTS = env_str("FACECURATOR_PRETRAINED_WEIGHTS")  # local path only
 FACECURATOR_TAG_MIN_FRAMES = env_int("FACECURATOR_TAG_MIN_FRAMES", 3)
 FACECURATOR_DEMO_DATA = env_str(

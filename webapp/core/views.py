@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from . import accounts, roles, services
 from .models import Job
 from .permissions import IsAdmin, IsAnnotator
-from .serializers import JobSerializer, MeSerializer, UserSerializer
+from .serializers import JobSerializer, MeSerializer, SplitSettingsSerializer, UserSerializer
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -26,6 +26,15 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     def cancel(self, request, pk=None):
         job = services.job_cancel(job=self.get_object())
         return Response(JobSerializer(job).data)
+
+    @extend_schema(request=SplitSettingsSerializer, responses={202: JobSerializer})
+    @action(detail=False, methods=["post"], url_path="reassign-splits", permission_classes=[IsAdmin])
+    def reassign_splits(self, request):
+        """Re-apply the split rule to every group (after changing the split seed or proportions)."""
+        body = SplitSettingsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.job_start(kind="maintenance.reassign_splits", params=body.validated_data, user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,

@@ -146,3 +146,29 @@ def operation_undo(*, operation: uuid.UUID, user=None) -> list[LabelEvent]:
     if not events:
         raise NotFound(f"No undoable label events in operation {operation}.")
     return label_events_undo(events=events, user=user)
+
+
+def faces_reassign_splits(*, seed: int, proportions: tuple[float, float, float], progress=None) -> dict:
+    """Re-apply the split rule to every group, e.g. after an admin changed the seed or proportions.
+
+    Faces move group by group (never one face of a group alone), with one UPDATE per split and
+    batch of groups. Returns how many faces each split holds and how many moved.
+    """
+    from ml.splits import split_for_group
+
+    group_keys = list(Face.objects.order_by().values_list("group_key", flat=True).distinct())
+    moved = 0
+    batch = 2000
+    for start in range(0, len(group_keys), batch):
+        by_split: dict[str, list[str]] = {}
+        for key in group_keys[start:start + batch]:
+            by_split.setdefault(split_for_group(key, seed=seed, proportions=proportions), []).append(key)
+        with transaction.atomic():
+            for split, keys in by_split.items():
+                moved += Face.objects.filter(group_key__in=keys).exclude(split=split).update(split=split)
+        if progress:
+            progress(min(1.0, (start + batch) / max(len(group_keys), 1)), f"{start + batch} groups checked")
+    from django.db.models import Count
+
+    counts = dict(Face.objects.order_by().values_list("split").annotate(n=Count("id")))
+    return {"groups": len(group_keys), "moved": moved, "faces_per_split": counts}

@@ -15,4 +15,4 @@ def identities_with_counts() -> QuerySet[Identity]:
         train_count=Count("faces", filter=live & Q(faces__split="train"), distinct=True),
         val_count=Count("faces", filter=live & Q(faces__split="val"), distinct=True),
         test_count=Count("faces", filter=live & Q(faces__split="test"), distinct=True),
-    )
+    ).order_by(*Identity._meta.ordering)  # aggregation queries drop Meta.ordering

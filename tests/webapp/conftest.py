@@ -1,0 +1,142 @@
+"""Fixtures for the Django apps: users per role, API clients, media in a temporary folder, a worker."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.conftest import REPO_ROOT
+
+from .factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    """Every test writes media under its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="alice-admin", role="admin")
+
+
+@pytest.fixture
+def annotator(db):
+    return UserFactory(username="bob-annotator", role="annotator")
+
+
+@pytest.fixture
+def other_annotator(db):
+    return UserFactory(username="carol-annotator", role="annotator")
+
+
+@pytest.fixture
+def no_role_user(db):
+    return UserFactory(username="dave-norole")
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def admin_client_api(admin_user) -> APIClient:
+    return _client_for(admin_user)
+
+
+@pytest.fixture
+def annotator_client(annotator) -> APIClient:
+    return _client_for(annotator)
+
+
+@pytest.fixture
+def other_annotator_client(other_annotator) -> APIClient:
+    return _client_for(other_annotator)
+
+
+def _database_url(settings_dict: dict) -> str:
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or "postgres"
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, media_in_tmp, tmp_path):
+    """A real Celery worker process on the configured broker (Redis in `make test`), sharing the test DB.
+
+    Tests using it must commit their rows (transactional_db) so the worker sees them.
+    """
+    from django.db import connection
+
+    from webapp.celery import app
+
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.CELERY_BROKER_URL).ping()
+        except redis.ConnectionError:
+            pytest.skip(f"Redis broker not reachable at {settings.CELERY_BROKER_URL}")
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "MEDIA_ROOT": str(media_in_tmp),
+        "DJANGO_DEBUG": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = tmp_path / "worker.log"
+    node = f"test-{uuid.uuid4().hex[:8]}@%h"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,gpu", "--pool", "solo",
+             "-n", node, "-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while b"ready." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"Celery worker did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    process.log_path = Path(log_path)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    app.pool.force_close_all()
+
+
+def wait_for_job(job_id: int, timeout: float = 120.0):
+    """Poll a Job row until it finishes; returns it."""
+    from webapp.core.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.is_finished:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {Job.objects.get(pk=job_id).__dict__}")

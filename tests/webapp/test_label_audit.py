@@ -1,0 +1,120 @@
+"""Every label change is recorded (who, when, from, to) and can be undone."""
+import pytest
+
+from webapp.faces.models import Face, LabelEvent
+
+from .factories import FaceFactory, IdentityFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_relabelling_a_face_records_who_changed_what(annotator, annotator_client):
+    face = FaceFactory()
+    before = face.identity
+    target = IdentityFactory(name="Target")
+    response = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"identity": target.pk, "reason": "lookalike"})
+    event = LabelEvent.objects.get()
+    assert (event.user, event.from_identity, event.to_identity, event.reason) == (annotator, before, target, "lookalike")
+    assert response.data["face"]["identity_name"] == "Target"
+    assert response.data["face"]["version"] == 1
+
+
+def test_marking_a_face_unknown_sets_no_identity(annotator_client):
+    face = FaceFactory()
+    annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"identity": None}, format="json")
+    face.refresh_from_db()
+    assert face.identity is None and LabelEvent.objects.get().to_identity is None
+
+
+def test_undo_restores_the_previous_label_with_a_new_event(annotator_client):
+    face = FaceFactory(status="unverified")
+    original = face.identity
+    change = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "not_a_face"})
+    undo = annotator_client.post(f"/api/v1/label-events/{change.data['event']['id']}/undo/")
+    face.refresh_from_db()
+    assert undo.status_code == 200
+    assert (face.identity, face.status) == (original, "unverified")
+    assert LabelEvent.objects.count() == 2
+    assert undo.data["undoes"] == change.data["event"]["id"]
+
+
+def test_undoing_twice_is_refused(annotator_client):
+    face = FaceFactory()
+    change = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified"})
+    event_id = change.data["event"]["id"]
+    annotator_client.post(f"/api/v1/label-events/{event_id}/undo/")
+    response = annotator_client.post(f"/api/v1/label-events/{event_id}/undo/")
+    assert response.status_code == 409 and "already undone" in response.data["detail"]
+
+
+def test_undo_after_a_later_change_is_refused_so_nothing_is_overwritten(annotator_client, other_annotator_client):
+    face = FaceFactory()
+    first = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified"})
+    other_annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "excluded"})
+    response = annotator_client.post(f"/api/v1/label-events/{first.data['event']['id']}/undo/")
+    assert response.status_code == 409
+    face.refresh_from_db()
+    assert face.status == "excluded"
+
+
+def test_annotators_cannot_undo_someone_elses_decision(annotator_client, other_annotator_client):
+    face = FaceFactory()
+    change = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified"})
+    assert other_annotator_client.post(f"/api/v1/label-events/{change.data['event']['id']}/undo/").status_code == 403
+
+
+def test_a_stale_decision_is_refused_with_409_and_changes_nothing(annotator_client):
+    face = FaceFactory()
+    annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified", "expected_version": 0})
+    response = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "excluded", "expected_version": 0})
+    assert response.status_code == 409
+    assert "changed since" in response.data["detail"]
+    face.refresh_from_db()
+    assert face.status == "verified" and LabelEvent.objects.count() == 1
+
+
+def test_a_decision_that_changes_nothing_writes_no_event(annotator_client):
+    face = FaceFactory(status="verified")
+    response = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified"})
+    assert response.status_code == 200 and response.data["event"] is None
+    assert not LabelEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [({"identity": 999999}, "does not exist"), ({"status": "famous"}, "not a valid choice"), ({}, "Send an identity")],
+)
+def test_bad_label_requests_get_a_clear_400(annotator_client, body, message):
+    face = FaceFactory()
+    response = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", body, format="json")
+    assert response.status_code == 400 and message in str(response.data)
+    assert Face.objects.get(pk=face.pk).version == 0
+
+
+def test_labelling_a_face_that_does_not_exist_is_404(annotator_client):
+    assert annotator_client.post("/api/v1/faces/123456/label/", {"status": "verified"}).status_code == 404
+
+
+def test_labelling_with_a_merged_identity_is_refused(annotator_client):
+    target = IdentityFactory()
+    merged = IdentityFactory(merged_into=target)
+    face = FaceFactory()
+    response = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"identity": merged.pk})
+    assert response.status_code == 400 and "merged" in response.data["detail"]
+
+
+def test_a_batch_undo_restores_every_face_of_the_operation(annotator):
+    from webapp.faces.services import LabelChange, faces_relabel, operation_undo
+
+    faces = FaceFactory.create_batch(3, status="unverified")
+    events = faces_relabel(changes=[LabelChange(f.pk, status="verified") for f in faces], user=annotator)
+    operation_undo(operation=events[0].operation, user=annotator)
+    assert set(Face.objects.values_list("status", flat=True)) == {"unverified"}
+
+
+def test_the_audit_log_lists_without_a_query_per_event(annotator_client, django_assert_max_num_queries):
+    for face in FaceFactory.create_batch(5):
+        annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified"})
+    with django_assert_max_num_queries(6):
+        response = annotator_client.get("/api/v1/label-events/")
+    assert response.data["count"] == 5
