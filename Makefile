@@ -1,0 +1,77 @@
+# FaceCurator: `make demo` runs the app with a demo data set; `make test` runs every test.
+# Both do all the set-up on a fresh machine (virtual environment, packages, front-end build).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Tests run against the machine's real PostgreSQL and Redis.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/facecurator
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+TEST_ENV := DJANGO_DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	CELERY_BROKER_KEYPREFIX=facecurator-test-$$$$:
+
+.PHONY: help venv frontend frontend-test browser services migrate demo test test-python test-sqlite bench bench-quick clean
+
+help:
+	@echo "make demo    - set up, import the demo data and serve the app on http://$(HOST):$(PORT)/"
+	@echo "make test    - set up and run every test (PostgreSQL, Redis, browser, front end)"
+	@echo "make bench   - run the benchmarks (results in bench/results/)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --disable-pip-version-check -q -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+frontend:
+	@if [ -f frontend/package.json ]; then \
+		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+	else echo "no frontend/ package yet"; fi
+
+frontend-test:
+	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
+
+# Debian's chromium for the Playwright browser tests (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
+
+services:
+	@bash .ci/services-up
+
+migrate: venv
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput -v0
+
+demo: venv frontend migrate
+	DJANGO_DEBUG=1 $(PY) manage.py bootstrap_users
+	DJANGO_DEBUG=1 $(PY) manage.py import_demo
+	@echo "Serving on http://$(HOST):$(PORT)/ with a Celery worker; Ctrl-C stops both."
+	@DJANGO_DEBUG=1 $(VENV)/bin/celery -A webapp worker -Q default,gpu --pool solo -l WARNING & \
+		worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+		DJANGO_DEBUG=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+test: venv frontend browser services test-python test-sqlite frontend-test
+
+test-python: venv
+	$(TEST_ENV) $(PY) -m pytest -q
+
+# The embedded defaults (SQLite file, filesystem broker) keep working: the Django tests again on them.
+test-sqlite: venv
+	DJANGO_DEBUG=1 $(PY) -m pytest -q tests/webapp -m "not browser and not slow" -p no:cacheprovider \
+		|| [ $$? -eq 5 ]  # 5 = nothing selected by the markers: not a failure of this subset
+
+bench: venv services
+	$(TEST_ENV) $(PY) bench/run_all.py
+
+bench-quick: venv services
+	$(TEST_ENV) $(PY) bench/run_all.py --quick
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist staticfiles
