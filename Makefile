@@ -15,7 +15,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 TEST_ENV := DJANGO_DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_BROKER_KEYPREFIX=facecurator-test-$$$$:
 
-.PHONY: help venv frontend frontend-test browser services migrate demo test test-python test-sqlite bench bench-quick clean
+.PHONY: help venv frontend frontend-test tools services migrate demo test test-python test-sqlite bench bench-quick clean
 
 help:
 	@echo "make demo    - set up, import the demo data and serve the app on http://$(HOST):$(PORT)/"
@@ -37,11 +37,14 @@ frontend:
 frontend-test:
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
 
-# Debian's chromium for the Playwright browser tests (never a downloaded browser).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-		else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
+# Debian's chromium for the Playwright browser tests (never a downloaded browser), and
+# docker-compose to check the production stack file.
+tools:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+		else echo "missing:$$missing (sudo apt-get install$$missing); their tests will be skipped"; fi; fi
 
 services:
 	@bash .ci/services-up
@@ -57,7 +60,7 @@ demo: venv frontend migrate
 		worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 		DJANGO_DEBUG=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
-test: venv frontend browser services test-python test-sqlite frontend-test
+test: venv frontend tools services test-python test-sqlite frontend-test
 
 test-python: venv
 	$(TEST_ENV) $(PY) -m pytest -q
