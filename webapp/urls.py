@@ -6,9 +6,10 @@ from rest_framework.routers import DefaultRouter
 
 from webapp.core import views as core_views
 from webapp.core import web
+from webapp.faces import index_api
 from webapp.faces.views import FaceViewSet, LabelEventViewSet
 from webapp.identities.views import IdentityViewSet
-from webapp.media.views import FrameViewSet, PhotoViewSet, VideoViewSet
+from webapp.media.views import FrameViewSet, ImportViewSet, PhotoViewSet, VideoViewSet
 
 router = DefaultRouter()
 router.register("identities", IdentityViewSet, basename="identity")
@@ -17,12 +18,17 @@ router.register("label-events", LabelEventViewSet, basename="labelevent")
 router.register("photos", PhotoViewSet, basename="photo")
 router.register("videos", VideoViewSet, basename="video")
 router.register("frames", FrameViewSet, basename="frame")
+router.register("imports", ImportViewSet, basename="import")
 router.register("jobs", core_views.JobViewSet, basename="job")
 router.register("users", core_views.UserViewSet, basename="user")
 
 api_v1 = [
     path("me/", core_views.me, name="me"),
     path("auth/token/", core_views.token, name="token"),
+    path("faces/<int:pk>/similar/", index_api.similar_faces, name="face-similar"),
+    path("near-duplicates/", index_api.NearDuplicateList.as_view(), name="near-duplicates"),
+    path("index/", index_api.index_status, name="index-status"),
+    path("index/rebuild/", index_api.index_rebuild, name="index-rebuild"),
     path("", include(router.urls)),
 ]
 

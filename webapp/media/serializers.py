@@ -41,3 +41,45 @@ class FrameSerializer(serializers.ModelSerializer):
 
     def get_image_url(self, obj) -> str | None:
         return obj.image.url if obj.image else None
+
+
+class FileOutcomeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "error"])
+    code = serializers.CharField(required=False, help_text="Why a file was refused: empty, too_large, "
+                                 "not_an_image, too_many_pixels, corrupt, unsupported_video, duplicate, ...")
+    error = serializers.CharField(required=False)
+    photo = serializers.IntegerField(required=False)
+    video = serializers.IntegerField(required=False)
+
+
+class UploadResponseSerializer(serializers.Serializer):
+    job = serializers.IntegerField(allow_null=True, help_text="The job detecting faces (poll /api/v1/jobs/{id}/).")
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    files = FileOutcomeSerializer(many=True)
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    """Multipart form: one or more `files` (or `files[]`), and an optional identity hint."""
+
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
+    identity = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="Identity id or exact name these photos were collected for. Annotators must give one; "
+                  "uploads without a hint are bulk imports (admins only).",
+    )
+
+
+class VideoUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
+
+
+class FaceImportRequestSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Folder on the server: root/<identity name>/<image>.")
+    cropped = serializers.BooleanField(default=False, help_text="Images are aligned crops: embed without detection.")
+    role = serializers.ChoiceField(choices=["vip", "candidate"], default="candidate",
+                                   help_text="Role of identities this import creates.")
+    popularity = serializers.CharField(required=False, allow_blank=True,
+                                       help_text="CSV on the server with name,rank lines (1 = most popular).")

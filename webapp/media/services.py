@@ -1,0 +1,1028 @@
+"""Writes on photos, videos and imported face folders: ingestion, in one place.
+
+Every way faces come in (photo upload, face-folder import, video upload, the demo) runs through
+the functions below, so they all behave alike:
+
+- a file is checked (size, decodability, pixel count) and stored through Django's default
+  storage *before* any row refers to it; if writing its rows fails, the stored files are deleted;
+- exact duplicates (same bytes) are never imported twice: ``Photo.sha256``, ``Video.sha256`` and
+  ``Face.content_sha256`` for imported crops;
+- faces are detected and embedded in batches, and all rows of one source (a photo, a video, a
+  batch of crops) are written with ``bulk_create`` in one transaction;
+- near duplicates (perceptual hash within N bits, or embedding cosine above a threshold via the
+  similarity index) point at the face they duplicate and adopt its group, so they share a split;
+- each face's split is ``split_for_group(group_key)``: ``photo:<id>``, ``video:<id>``,
+  ``crop:<sha256>``;
+- a bad file gives a per-file error (``FileOutcome``) and the rest of the batch goes on.
+
+The ``ml`` modules (OpenCV models, PyAV) are imported lazily: the web process only loads them
+when it really processes media.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils.text import get_valid_filename
+
+from webapp.core.exceptions import DomainError, InvalidTransition, NotFound, PayloadTooLarge
+from webapp.core.models import Job
+from webapp.core.services import job_start
+from webapp.faces.models import Face
+from webapp.identities.models import Identity
+from webapp.identities.services import identities_get_or_create
+
+from .models import Frame, Photo, ProcessingStatus, Video
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+CROP_BATCH = 256  # crops embedded and written per transaction
+PHOTO_KINDS = ("media.process_photos",)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-file errors and outcomes
+# --------------------------------------------------------------------------------------------
+class IngestError(DomainError):
+    """One file that cannot be ingested. ``code`` says why; the rest of a batch goes on."""
+
+    def __init__(self, message: str, *, code: str = "invalid", extra: dict | None = None):
+        super().__init__(message, extra=extra)
+        self.code = code
+
+
+class FileTooLarge(IngestError, PayloadTooLarge):
+    def __init__(self, message: str):
+        IngestError.__init__(self, message, code="too_large")
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file of a batch: ``accepted``, ``imported``, ``duplicate`` or ``error``."""
+
+    name: str
+    status: str
+    code: str = ""
+    error: str = ""
+    photo: int | None = None
+    video: int | None = None
+    face: int | None = None
+    faces: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "status": self.status}
+        for key in ("code", "error", "photo", "video", "face"):
+            if getattr(self, key) not in ("", None):
+                data[key] = getattr(self, key)
+        if self.status == "imported" or self.faces:
+            data["faces"] = self.faces
+        return data
+
+    @classmethod
+    def failed(cls, name: str, exc: IngestError) -> FileOutcome:
+        return cls(name=name, status="error", code=exc.code, error=exc.message,
+                   photo=exc.extra.get("photo"), video=exc.extra.get("video"), face=exc.extra.get("face"))
+
+
+def _summary(outcomes: list[FileOutcome], **extra: Any) -> dict[str, Any]:
+    """A job result: counts by status, faces created, and the per-file list (errors first)."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    ordered = sorted(outcomes, key=lambda o: o.status != "error")
+    return {
+        "files": len(outcomes), **{status: counts.get(status, 0) for status in ("imported", "duplicate", "error")},
+        "faces_created": sum(o.faces for o in outcomes), **extra,
+        "errors": [o.as_dict() for o in outcomes if o.status == "error"],
+        "outcomes": [o.as_dict() for o in ordered[:2000]],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Files: checks, hashing, storage writes that are undone on failure
+# --------------------------------------------------------------------------------------------
+def upload_max_bytes() -> int:
+    return int(settings.FACECURATOR_MAX_UPLOAD_MB) * 1024 * 1024
+
+
+def upload_check_size(*, name: str, size: int) -> None:
+    """Refuse an empty file or one above ``FACECURATOR_MAX_UPLOAD_MB``."""
+    if size == 0:
+        raise IngestError(f"{name}: the file is empty (0 bytes).", code="empty")
+    if size > upload_max_bytes():
+        raise FileTooLarge(
+            f"{name}: {size / 1024 / 1024:.1f} MB is above the upload limit of "
+            f"{settings.FACECURATOR_MAX_UPLOAD_MB} MB (setting FACECURATOR_MAX_UPLOAD_MB)."
+        )
+
+
+def _sha256_file(fileobj) -> str:
+    digest = hashlib.sha256()
+    fileobj.seek(0)
+    for chunk in iter(lambda: fileobj.read(1 << 20), b""):
+        digest.update(chunk)
+    fileobj.seek(0)
+    return digest.hexdigest()
+
+
+def _safe_name(name: str, default: str) -> str:
+    base = get_valid_filename(PurePosixPath(name.replace("\\", "/")).name) if name else ""
+    return base[-100:] or default
+
+
+class WrittenFiles:
+    """Storage names written for rows not yet committed; ``discard()`` deletes them again."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def save(self, name: str, content) -> str:
+        if isinstance(content, (bytes, bytearray)):
+            content = ContentFile(bytes(content))
+        stored = default_storage.save(name, content)
+        self.names.append(stored)
+        return stored
+
+    def discard(self) -> None:
+        for name in self.names:
+            try:
+                default_storage.delete(name)
+            except Exception:  # noqa: BLE001 - cleanup must not hide the original error
+                logger.warning("could not delete %s after a failed import", name)
+        self.names.clear()
+
+
+@contextmanager
+def _files_kept_only_on_success() -> Iterator[WrittenFiles]:
+    written = WrittenFiles()
+    try:
+        yield written
+    except BaseException:
+        written.discard()
+        raise
+
+
+@contextmanager
+def _local_copy(storage_name: str, suffix: str) -> Iterator[str]:
+    """A local file with a stored file's bytes (PyAV needs a path; storage may be S3)."""
+    handle = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
+    try:
+        with handle, default_storage.open(storage_name, "rb") as source:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                handle.write(chunk)
+        yield handle.name
+    finally:
+        os.unlink(handle.name)
+
+
+def _read_stored(storage_name: str) -> bytes:
+    with default_storage.open(storage_name, "rb") as handle:
+        return handle.read()
+
+
+# --------------------------------------------------------------------------------------------
+# Images and faces: thin adapters over ml/
+# --------------------------------------------------------------------------------------------
+def _image_decode(data: bytes, name: str) -> np.ndarray:
+    """Decode an image (RGB uint8) or raise IngestError with a message a person can act on."""
+    from ml import images
+
+    try:
+        return images.load_image(data, max_pixels=settings.FACECURATOR_MAX_IMAGE_PIXELS)
+    except images.ImageDecodeError as exc:
+        raise IngestError(f"{name}: {exc}", code=getattr(exc, "code", "corrupt")) from exc
+
+
+_PIPELINE = None
+
+
+def face_pipeline():
+    """The detector + embedder configured in settings, built once per process."""
+    global _PIPELINE
+    if _PIPELINE is None:
+        from ml.faces import build_pipeline
+
+        _PIPELINE = build_pipeline(
+            detector=settings.FACECURATOR_FACE_DETECTOR,
+            embedder=settings.FACECURATOR_FACE_EMBEDDER,
+            crop_size=settings.FACECURATOR_CROP_SIZE,
+        )
+    return _PIPELINE
+
+
+def _embedding_model_name() -> str:
+    return settings.FACECURATOR_FACE_EMBEDDER
+
+
+def _jpeg(image: np.ndarray, quality: int = 92) -> bytes:
+    from ml.images import encode_jpeg
+
+    return encode_jpeg(image, quality=quality)
+
+
+def _phash(image: np.ndarray) -> int:
+    """The crop's 64-bit perceptual hash as a signed int (what a BigIntegerField stores)."""
+    from ml.hashing import perceptual_hash
+
+    value = int(perceptual_hash(image)) & 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def face_split(group_key: str) -> str:
+    """The split of a group, by the one split rule and the configured seed and proportions."""
+    from ml.splits import split_for_group
+
+    return split_for_group(
+        group_key, seed=settings.FACECURATOR_SPLIT_SEED, proportions=tuple(settings.FACECURATOR_SPLIT_PROPORTIONS)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Face rows: drafts, near-duplicate linking, bulk writes
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FaceDraft:
+    """A face about to be written; ``crop`` is the JPEG to store."""
+
+    crop: bytes
+    embedding: np.ndarray | None
+    phash: int | None
+    group_key: str
+    source: str
+    content_sha256: str = ""
+    identity_id: int | None = None
+    box: list | None = None
+    landmarks: list | None = None
+    detector_score: float | None = None
+    quality: float | None = None
+    photo_id: int | None = None
+    frame_index: int | None = None  # a video face: which sampled frame (resolved to frame_id on write)
+    video_id: int | None = None
+    source_path: str = ""
+    duplicate_of_id: int | None = None
+    duplicate_of_draft: int | None = None  # an earlier draft of the same batch
+    crop_name: str = "face.jpg"
+
+
+@dataclass
+class _Known:
+    """Faces a deduplicator can match against: id, phash, embedding (unit) and group."""
+
+    ids: list[int] = field(default_factory=list)
+    phashes: list[int] = field(default_factory=list)
+
+
+class NearDuplicates:
+    """Links each new face to an earlier face it nearly duplicates, and makes it adopt that group.
+
+    Two tests, either one is enough: perceptual hashes within ``FACECURATOR_NEAR_DUPLICATE_PHASH_BITS``
+    bits, or embedding cosine at least ``FACECURATOR_NEAR_DUPLICATE_COSINE`` (searched in the
+    similarity index, plus the faces written earlier in this job). A match always points at the
+    root of its chain (a face that duplicates nothing), so chains stay one link long.
+    """
+
+    def __init__(self, *, phash_bits: int | None = None, cosine: float | None = None):
+        self.phash_bits = settings.FACECURATOR_NEAR_DUPLICATE_PHASH_BITS if phash_bits is None else phash_bits
+        self.cosine = settings.FACECURATOR_NEAR_DUPLICATE_COSINE if cosine is None else cosine
+        rows = Face.objects.exclude(phash=None).values_list("id", "phash")
+        pairs = list(rows.iterator(chunk_size=10_000))
+        self._hash_ids = np.array([pk for pk, _ in pairs], dtype=np.int64)
+        self._hashes = np.array([h for _, h in pairs], dtype=np.int64).view(np.uint64)
+        from webapp.faces.index import index_load
+
+        self._index = index_load()  # a private copy: faces of this job are added as they are written
+        self._root_group: dict[int, tuple[int, str]] = {}
+
+    # -- matching ---------------------------------------------------------------------------
+    def link(self, drafts: list[FaceDraft]) -> int:
+        """Set duplicate_of / group_key / nothing on each draft; returns how many are near duplicates."""
+        if not drafts:
+            return 0
+        matches: list[int | None] = [None] * len(drafts)  # an existing face id
+        batch_matches: list[int | None] = [None] * len(drafts)  # an earlier draft
+        hashes = np.array([d.phash if d.phash is not None else 0 for d in drafts], dtype=np.int64).view(np.uint64)
+        has_hash = np.array([d.phash is not None for d in drafts])
+        if self.phash_bits >= 0 and has_hash.any():
+            if self._hashes.size:
+                for i in np.flatnonzero(has_hash):
+                    distances = np.bitwise_count(self._hashes ^ hashes[i])
+                    best = int(np.argmin(distances))
+                    if distances[best] <= self.phash_bits:
+                        matches[i] = int(self._hash_ids[best])
+            for i in np.flatnonzero(has_hash):
+                if matches[i] is None and i:
+                    earlier = np.flatnonzero(has_hash[:i])
+                    if earlier.size:
+                        distances = np.bitwise_count(hashes[earlier] ^ hashes[i])
+                        best = int(np.argmin(distances))
+                        if distances[best] <= self.phash_bits:
+                            batch_matches[i] = int(earlier[best])
+        with_vectors = [i for i, d in enumerate(drafts) if d.embedding is not None]
+        if with_vectors and self.cosine <= 1.0:
+            vectors = np.stack([drafts[i].embedding for i in with_vectors]).astype(np.float32)
+            if self._index is not None and len(self._index):
+                ids, sims = self._index.search(vectors, 1)
+                for row, i in enumerate(with_vectors):
+                    if matches[i] is None and batch_matches[i] is None and sims[row, 0] >= self.cosine:
+                        matches[i] = int(ids[row, 0])
+            similarity = vectors @ vectors.T
+            for row, i in enumerate(with_vectors):
+                if matches[i] is None and batch_matches[i] is None and row:
+                    best = int(np.argmax(similarity[row, :row]))
+                    if similarity[row, best] >= self.cosine:
+                        batch_matches[i] = with_vectors[best]
+        roots = self._roots({m for m in matches if m is not None})
+        linked = 0
+        for i, draft in enumerate(drafts):
+            if matches[i] is not None and matches[i] in roots:
+                draft.duplicate_of_id, draft.group_key = roots[matches[i]]
+                linked += 1
+            elif batch_matches[i] is not None:
+                earlier = drafts[batch_matches[i]]
+                if earlier.duplicate_of_id is not None:
+                    draft.duplicate_of_id = earlier.duplicate_of_id
+                elif earlier.duplicate_of_draft is not None:
+                    draft.duplicate_of_draft = earlier.duplicate_of_draft
+                else:
+                    draft.duplicate_of_draft = batch_matches[i]
+                draft.group_key = earlier.group_key
+                linked += 1
+        return linked
+
+    def _roots(self, face_ids: set[int]) -> dict[int, tuple[int, str]]:
+        """For each matched face: the root of its duplicate chain and that root's group (one query)."""
+        missing = face_ids - set(self._root_group)
+        if missing:
+            rows = Face.objects.filter(pk__in=missing).values_list(
+                "id", "group_key", "duplicate_of_id", "duplicate_of__group_key"
+            )
+            for pk, group_key, root_id, root_group in rows:
+                self._root_group[pk] = (root_id, root_group) if root_id else (pk, group_key)
+        return {pk: self._root_group[pk] for pk in face_ids if pk in self._root_group}
+
+    # -- memory of what this job wrote --------------------------------------------------------
+    def remember(self, faces: list[Face], drafts: list[FaceDraft]) -> None:
+        ids = np.array([f.pk for f in faces], dtype=np.int64)
+        hashed = [(f.pk, d.phash) for f, d in zip(faces, drafts) if d.phash is not None]
+        if hashed:
+            self._hash_ids = np.concatenate([self._hash_ids, np.array([p for p, _ in hashed], dtype=np.int64)])
+            self._hashes = np.concatenate(
+                [self._hashes, np.array([h for _, h in hashed], dtype=np.int64).view(np.uint64)]
+            )
+        vectors = [(f.pk, d.embedding) for f, d in zip(faces, drafts) if d.embedding is not None]
+        if vectors:
+            if self._index is None:
+                from webapp.faces.index import _new_index
+
+                self._index = _new_index(len(vectors[0][1]))
+            self._index.add(np.array([p for p, _ in vectors], dtype=np.int64),
+                            np.stack([v for _, v in vectors]).astype(np.float32))
+        for face in faces:
+            self._root_group[face.pk] = (
+                (face.duplicate_of_id, face.group_key) if face.duplicate_of_id else (face.pk, face.group_key)
+            )
+        del ids
+
+
+def faces_write(*, drafts: list[FaceDraft], written: WrittenFiles, frames: dict[int, int] | None = None,
+                dedupe: NearDuplicates | None = None) -> list[Face]:
+    """Store the crops of ``drafts`` and insert their rows in bulk (call inside a transaction).
+
+    Near duplicates are linked first (when ``dedupe`` is given); each face's split follows its
+    (possibly adopted) group. ``frames`` maps a video frame index to its Frame id.
+    """
+    if not drafts:
+        return []
+    if dedupe is not None:
+        dedupe.link(drafts)
+    model = _embedding_model_name()
+    faces = []
+    for draft in drafts:
+        name = written.save(f"faces/{draft.group_key.split(':')[0]}/{draft.crop_name}", draft.crop)
+        faces.append(Face(
+            crop=name, box=draft.box, landmarks=draft.landmarks, detector_score=draft.detector_score,
+            quality=draft.quality, source=draft.source, photo_id=draft.photo_id,
+            frame_id=frames[draft.frame_index] if frames is not None and draft.frame_index is not None else None,
+            video_id=draft.video_id, source_path=draft.source_path[:500], content_sha256=draft.content_sha256,
+            phash=draft.phash, group_key=draft.group_key, identity_id=draft.identity_id,
+            status=Face.Status.UNVERIFIED, split=face_split(draft.group_key),
+            embedding=draft.embedding.astype(np.float32).tobytes() if draft.embedding is not None else None,
+            embedding_model=model if draft.embedding is not None else "",
+            duplicate_of_id=draft.duplicate_of_id,
+        ))
+    created = Face.objects.bulk_create(faces, batch_size=1000)
+    in_batch = []
+    for face, draft in zip(created, drafts):
+        if draft.duplicate_of_draft is not None:
+            face.duplicate_of_id = created[draft.duplicate_of_draft].pk
+            in_batch.append(face)
+    if in_batch:
+        Face.objects.bulk_update(in_batch, ["duplicate_of"], batch_size=1000)
+    if dedupe is not None:
+        dedupe.remember(created, drafts)
+    return created
+
+
+def _drafts_from_detections(*, results, group_key: str, source: str, crop_prefix: str, **common) -> list[FaceDraft]:
+    drafts = []
+    for n, result in enumerate(results):
+        crop = _jpeg(result.crop)
+        drafts.append(FaceDraft(
+            crop=crop, embedding=None if result.embedding is None else np.asarray(result.embedding, np.float32),
+            phash=_phash(result.crop), group_key=group_key, source=source,
+            content_sha256=hashlib.sha256(crop).hexdigest(),
+            box=[round(float(v), 1) for v in result.box],
+            landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in np.asarray(result.landmarks)],
+            detector_score=float(result.score), quality=None if result.quality is None else float(result.quality),
+            crop_name=f"{crop_prefix}-{n}.jpg", **common,
+        ))
+    return drafts
+
+
+def _index_add(face_ids: list[int]) -> None:
+    if face_ids:
+        from webapp.faces.index import index_add_faces
+
+        index_add_faces(face_ids=face_ids)
+
+
+# --------------------------------------------------------------------------------------------
+# Identities named by the user
+# --------------------------------------------------------------------------------------------
+def identity_resolve(*, ref: str | int | None) -> Identity | None:
+    """An identity by id or exact name (None for none); merged identities are refused clearly."""
+    if ref in (None, ""):
+        return None
+    text = str(ref).strip()
+    identity = (Identity.objects.filter(pk=int(text)).first() if text.isdigit() else None) \
+        or Identity.objects.filter(name=text).first()
+    if identity is None:
+        raise NotFound(f"No identity '{text}' (give its id or exact name).")
+    if identity.merged_into_id is not None:
+        raise InvalidTransition(
+            f"Identity '{identity.name}' was merged into identity {identity.merged_into_id}; use that one."
+        )
+    return identity
+
+
+def popularity_read_csv(*, path: str | Path) -> dict[str, int]:
+    """``name,rank`` lines (a header line is allowed) → {name: rank}; 1 = most popular."""
+    ranks: dict[str, int] = {}
+    if not Path(path).is_file():
+        raise InvalidTransition(f"Popularity file '{path}' not found on the server.")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        for line_number, row in enumerate(csv.reader(handle), start=1):
+            if not row or not row[0].strip() or row[0].startswith("#"):
+                continue
+            if len(row) < 2:
+                raise InvalidTransition(f"{path}:{line_number}: expected 'name,rank', got {row!r}.")
+            name, rank = row[0].strip(), row[1].strip()
+            if not rank.isdigit():
+                if line_number == 1:
+                    continue  # header
+                raise InvalidTransition(f"{path}:{line_number}: rank must be a positive integer, got {rank!r}.")
+            ranks[name] = int(rank)
+    return ranks
+
+
+def identities_set_popularity(*, ranks: dict[str, int]) -> int:
+    """Set ``popularity_rank`` (promotion order) for the named identities that exist; returns how many."""
+    identities = list(Identity.objects.filter(name__in=list(ranks)))
+    for identity in identities:
+        identity.popularity_rank = ranks[identity.name]
+    Identity.objects.bulk_update(identities, ["popularity_rank"], batch_size=1000)
+    return len(identities)
+
+
+# --------------------------------------------------------------------------------------------
+# Photos
+# --------------------------------------------------------------------------------------------
+@dataclass
+class UploadResult:
+    outcomes: list[FileOutcome]
+    job: Job | None = None
+
+    @property
+    def accepted(self) -> int:
+        return sum(o.status == "accepted" for o in self.outcomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job.pk if self.job else None,
+            "accepted": self.accepted,
+            "duplicates": sum(o.status == "duplicate" for o in self.outcomes),
+            "errors": sum(o.status == "error" for o in self.outcomes),
+            "files": [o.as_dict() for o in self.outcomes],
+        }
+
+
+def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=None) -> Photo:
+    """Check one image file, store it, and create its Photo row (pending face detection).
+
+    The whole image is decoded here, so an empty, truncated, corrupt, non-image or oversized
+    (decompression bomb) file is refused in the upload's answer and nothing of it is stored.
+    Raises IngestError with ``code`` ``duplicate`` (``extra['photo']``) for bytes seen before.
+    """
+    size = getattr(fileobj, "size", None)
+    if size is not None:
+        upload_check_size(name=name, size=size)  # before reading a huge file into memory
+    fileobj.seek(0)
+    data = fileobj.read()
+    upload_check_size(name=name, size=len(data))
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = Photo.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+    if existing:
+        raise IngestError(f"{name}: already uploaded as photo {existing}.", code="duplicate", extra={"photo": existing})
+    height, width = _image_decode(data, name).shape[:2]
+    with _files_kept_only_on_success() as written:
+        stored = written.save(f"photos/{sha256[:2]}/{_safe_name(name, 'photo')}", data)
+        try:
+            with transaction.atomic():
+                return Photo.objects.create(
+                    image=stored, original_name=name[:300], sha256=sha256, width=width, height=height,
+                    identity_hint=identity, uploaded_by=user if user and user.is_authenticated else None,
+                )
+        except IntegrityError:
+            other = Photo.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+            raise IngestError(f"{name}: already uploaded as photo {other}.", code="duplicate",
+                              extra={"photo": other}) from None
+
+
+def photos_upload(*, files: Iterable, identity: Identity | None = None, user=None,
+                  start_job: bool = True) -> UploadResult:
+    """Store uploaded photos and start one face-detection job (``media.process_photos``) for them.
+
+    ``files`` are Django UploadedFiles (or any file objects with ``name``); each gets an outcome:
+    ``accepted`` (stored, detection queued), ``duplicate`` or ``error``. Nothing is stored for a
+    file that fails its checks.
+    """
+    outcomes: list[FileOutcome] = []
+    photos: list[Photo] = []
+    for upload in files:
+        name = getattr(upload, "name", "") or "upload"
+        try:
+            photo = photo_store(name=name, fileobj=upload, identity=identity, user=user)
+        except IngestError as exc:
+            outcome = FileOutcome.failed(name, exc)
+            if exc.code == "duplicate":
+                outcome.status = "duplicate"
+            outcomes.append(outcome)
+            continue
+        photos.append(photo)
+        outcomes.append(FileOutcome(name=name, status="accepted", photo=photo.pk))
+    job = None
+    if photos and start_job:
+        job = photos_start_processing(photos=photos, user=user)
+    return UploadResult(outcomes=outcomes, job=job)
+
+
+def photos_start_processing(*, photos: list[Photo], user=None) -> Job:
+    with transaction.atomic():
+        job = job_start(kind="media.process_photos", params={"photo_ids": [p.pk for p in photos]}, user=user)
+        Photo.objects.filter(pk__in=[p.pk for p in photos]).update(job=job)
+    return job
+
+
+def _hint_reference(identity_id: int, cache: dict[int, np.ndarray | None]) -> np.ndarray | None:
+    """The mean embedding of an identity's faces (up to 200 of them), or None when it has none."""
+    if identity_id not in cache:
+        rows = list(
+            Face.objects.filter(identity_id=identity_id, embedding__isnull=False)
+            .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+            .order_by("-status", "id").values_list("embedding", flat=True)[:200]
+        )
+        if rows:
+            mean = np.stack([np.frombuffer(bytes(r), dtype=np.float32) for r in rows]).mean(axis=0)
+            cache[identity_id] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        else:
+            cache[identity_id] = None
+    return cache[identity_id]
+
+
+def photos_process(*, photo_ids: list[int], progress: Progress | None = None) -> dict[str, Any]:
+    """Detect and embed the faces of stored photos; one transaction per photo (the job
+    ``media.process_photos``).
+
+    A photo with an identity hint proposes the one face that best matches the hint (labelled with
+    it, unverified); its other faces are unknown people. A photo already processed is skipped, so
+    running this twice changes nothing. An unreadable photo or one with no face is marked failed
+    with its error and the others go on. New faces are added to the similarity index.
+    """
+    outcomes, face_ids = _photos_detect(photo_ids=photo_ids, progress=progress, dedupe=NearDuplicates())
+    _index_add(face_ids)
+    return _summary(outcomes)
+
+
+def _photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Progress | None = None,
+                   references: dict | None = None) -> tuple[list[FileOutcome], list[int]]:
+    from ml.faces import match_hint
+
+    pipeline = face_pipeline()
+    references = {} if references is None else references
+    photos = {p.pk: p for p in Photo.objects.filter(pk__in=photo_ids)}
+    outcomes: list[FileOutcome] = []
+    new_face_ids: list[int] = []
+    for n, photo_id in enumerate(photo_ids):
+        photo = photos.get(photo_id)
+        if photo is None:
+            outcomes.append(FileOutcome(name=f"photo {photo_id}", status="error", code="missing",
+                                        error=f"photo {photo_id} no longer exists"))
+            continue
+        if progress:
+            progress(n / max(len(photo_ids), 1), f"photo {n + 1}/{len(photo_ids)}: {photo.original_name}")
+        if photo.status == ProcessingStatus.DONE:
+            outcomes.append(FileOutcome(name=photo.original_name, status="duplicate", photo=photo.pk,
+                                        error="already processed"))
+            continue
+        try:
+            image = _image_decode(_read_stored(photo.image.name), photo.original_name)
+            results = pipeline.process(image)
+            if not results:
+                raise IngestError(f"{photo.original_name}: no face found in this photo.", code="no_face")
+            hinted = None
+            if photo.identity_hint_id:
+                hinted = match_hint(results, reference=_hint_reference(photo.identity_hint_id, references),
+                                    image_shape=image.shape)
+            drafts = _drafts_from_detections(
+                results=results, group_key=photo.group_key, source=Face.Source.PHOTO,
+                crop_prefix=f"photo{photo.pk}", photo_id=photo.pk, source_path=photo.original_name,
+            )
+            if hinted is not None:
+                drafts[hinted].identity_id = photo.identity_hint_id
+            with _files_kept_only_on_success() as written, transaction.atomic():
+                faces = faces_write(drafts=drafts, written=written, dedupe=dedupe)
+                Photo.objects.filter(pk=photo.pk).update(
+                    status=ProcessingStatus.DONE, error="", width=image.shape[1], height=image.shape[0]
+                )
+        except IngestError as exc:
+            Photo.objects.filter(pk=photo.pk).update(status=ProcessingStatus.FAILED, error=exc.message)
+            outcome = FileOutcome.failed(photo.original_name, exc)
+            outcome.photo = photo.pk
+            outcomes.append(outcome)
+            continue
+        if hinted is not None:
+            references.pop(photo.identity_hint_id, None)  # the new face refines the reference
+        new_face_ids += [f.pk for f in faces]
+        outcomes.append(FileOutcome(name=photo.original_name, status="imported", photo=photo.pk, faces=len(faces)))
+    return outcomes, new_face_ids
+
+
+# --------------------------------------------------------------------------------------------
+# Videos
+# --------------------------------------------------------------------------------------------
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+
+
+def _video_probe(path: str, name: str):
+    """Duration, fps, size, frame count and codec, or IngestError (corrupt, unsupported codec)."""
+    from ml import video
+
+    try:
+        return video.probe_video(path)
+    except video.VideoDecodeError as exc:
+        raise IngestError(f"{name}: {exc}", code=getattr(exc, "code", "unsupported_video")) from exc
+
+
+def video_store(*, name: str, fileobj, user=None) -> Video:
+    """Check one video (size, then a probe of its container and codec), store it, create its row.
+
+    Raises IngestError: empty, too large, ``duplicate`` (``extra['video']``), or a video that
+    cannot be decoded (corrupt, truncated, unsupported codec, not a video).
+    """
+    size = getattr(fileobj, "size", None)
+    if size is None:
+        fileobj.seek(0, os.SEEK_END)
+        size = fileobj.tell()
+        fileobj.seek(0)
+    upload_check_size(name=name, size=size)
+    sha256 = _sha256_file(fileobj)
+    existing = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+    if existing:
+        raise IngestError(f"{name}: already uploaded as video {existing}.", code="duplicate", extra={"video": existing})
+    suffix = PurePosixPath(name).suffix.lower() or ".mp4"
+    with tempfile.NamedTemporaryFile(suffix=suffix) as local:
+        for chunk in iter(lambda: fileobj.read(1 << 20), b""):
+            local.write(chunk)
+        local.flush()
+        fileobj.seek(0)
+        info = _video_probe(local.name, name)
+    with _files_kept_only_on_success() as written:
+        stored = written.save(f"videos/{sha256[:2]}/{_safe_name(name, 'video' + suffix)}", File(fileobj))
+        try:
+            with transaction.atomic():
+                return Video.objects.create(
+                    file=stored, original_name=name[:300], sha256=sha256, duration=info.duration, fps=info.fps,
+                    width=info.width, height=info.height, frame_count=info.frame_count, codec=(info.codec or "")[:50],
+                    uploaded_by=user if user and user.is_authenticated else None,
+                )
+        except IntegrityError:
+            other = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+            raise IngestError(f"{name}: already uploaded as video {other}.", code="duplicate",
+                              extra={"video": other}) from None
+
+
+def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> UploadResult:
+    """Store uploaded videos; each accepted one gets its own ``media.process_video`` job.
+
+    The result's ``job`` is the first video's job; every outcome names its video, and each
+    video row links its job.
+    """
+    outcomes: list[FileOutcome] = []
+    first_job = None
+    for upload in files:
+        name = getattr(upload, "name", "") or "upload"
+        try:
+            video = video_store(name=name, fileobj=upload, user=user)
+        except IngestError as exc:
+            outcome = FileOutcome.failed(name, exc)
+            if exc.code == "duplicate":
+                outcome.status = "duplicate"
+            outcomes.append(outcome)
+            continue
+        outcome = FileOutcome(name=name, status="accepted", video=video.pk)
+        if start_jobs:
+            job = video_start_processing(video=video, user=user)
+            first_job = first_job or job
+        outcomes.append(outcome)
+    return UploadResult(outcomes=outcomes, job=first_job)
+
+
+def video_start_processing(*, video: Video, user=None) -> Job:
+    with transaction.atomic():
+        job = job_start(kind="media.process_video", params={"video_id": video.pk}, user=user)
+        Video.objects.filter(pk=video.pk).update(job=job)
+    return job
+
+
+def video_process(*, video_id: int, progress: Progress | None = None, frames: int | None = None,
+                  dedupe: NearDuplicates | None = None) -> dict[str, Any]:
+    """Sample evenly spaced frames (``FACECURATOR_VIDEO_FRAMES``, fewer for short videos), store
+    them as JPEGs, detect and embed faces on each, and write frames and faces in one transaction.
+
+    All faces get the group ``video:<id>`` (unless they nearly duplicate an earlier face, whose
+    group they adopt), so a video never straddles splits. A video already processed is left
+    alone; a failure writes nothing and deletes the files it stored.
+    """
+    from ml import video as ml_video
+
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None:
+        raise NotFound(f"Video {video_id} no longer exists.")
+    if video.status == ProcessingStatus.DONE:
+        return {"video": video.pk, "status": "already processed", "frames": video.frames.count(),
+                "faces_created": 0}
+    wanted = int(frames or settings.FACECURATOR_VIDEO_FRAMES)
+    Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PROCESSING, error="")
+    pipeline = face_pipeline()
+    dedupe = dedupe or NearDuplicates()
+    suffix = PurePosixPath(video.file.name).suffix or ".mp4"
+    frame_rows: list[Frame] = []
+    drafts: list[FaceDraft] = []
+    try:
+        with _files_kept_only_on_success() as written:
+            with _local_copy(video.file.name, suffix) as path:
+                try:
+                    expected = max(1, min(wanted, video.frame_count or wanted))
+                    for n, sample in enumerate(ml_video.sample_frames(path, n=wanted)):
+                        index, timestamp, image = sample.index, sample.timestamp, sample.image
+                        name = written.save(f"frames/{video.pk}/{index:06d}.jpg", _jpeg(image, quality=90))
+                        frame_rows.append(Frame(video=video, index=index, timestamp=timestamp, image=name))
+                        drafts += _drafts_from_detections(
+                            results=pipeline.process(image), group_key=video.group_key, source=Face.Source.FRAME,
+                            crop_prefix=f"v{video.pk}-f{index}", video_id=video.pk, frame_index=index,
+                            source_path=f"{video.original_name}@{timestamp:.2f}s",
+                        )
+                        if progress:
+                            progress(0.95 * (n + 1) / expected,
+                                     f"frame {n + 1}/{expected}: {len(drafts)} faces so far")
+                except ml_video.VideoDecodeError as exc:
+                    raise IngestError(f"{video.original_name}: {exc}",
+                                      code=getattr(exc, "code", "unsupported_video")) from exc
+            if not frame_rows:
+                raise IngestError(f"{video.original_name}: no frame could be decoded.", code="corrupt")
+            if progress:
+                progress(0.96, f"writing {len(frame_rows)} frames and {len(drafts)} faces")
+            with transaction.atomic():
+                created_frames = Frame.objects.bulk_create(frame_rows, batch_size=1000)
+                by_index = {frame.index: frame.pk for frame in created_frames}
+                faces = faces_write(drafts=drafts, written=written, frames=by_index, dedupe=dedupe)
+                Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.DONE, error="")
+    except IngestError as exc:
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED, error=exc.message)
+        outcome = FileOutcome.failed(video.original_name, exc)
+        outcome.video = video.pk
+        return {"video": video.pk, "frames": 0, "faces_created": 0, "errors": [outcome.as_dict()]}
+    except BaseException as exc:
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    _index_add([face.pk for face in faces])
+    splits = sorted({face.split for face in faces})
+    return {"video": video.pk, "frames": len(frame_rows), "faces_created": len(faces),
+            "near_duplicates": sum(face.duplicate_of_id is not None for face in faces),
+            "group_key": video.group_key, "splits": splits, "errors": []}
+
+
+# --------------------------------------------------------------------------------------------
+# Face folders: root/<identity name>/<image>
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FolderEntry:
+    identity: str | None  # None: a file directly under the root
+    path: Path
+    relative: str
+
+
+def folder_scan(*, root: str | Path, identities: Iterable[str] | None = None,
+                limit_per_identity: int | None = None) -> list[FolderEntry]:
+    """The files of a face folder, identity by identity, in a stable order (hidden files skipped)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InvalidTransition(f"{root} is not a folder on the server.")
+    wanted = set(identities) if identities is not None else None
+    entries: list[FolderEntry] = []
+    for child in sorted(root.iterdir(), key=lambda p: p.name):
+        if child.name.startswith("."):
+            continue
+        if child.is_file():
+            entries.append(FolderEntry(None, child, child.name))
+            continue
+        if not child.is_dir() or (wanted is not None and child.name not in wanted):
+            continue
+        files = sorted((p for p in child.rglob("*") if p.is_file() and not p.name.startswith(".")),
+                       key=lambda p: p.relative_to(child).as_posix())
+        for path in files[:limit_per_identity]:
+            entries.append(FolderEntry(child.name, path, path.relative_to(root).as_posix()))
+    return entries
+
+
+def faces_import_folder(*, root: str | Path, cropped: bool = False, role: str = Identity.Role.CANDIDATE,
+                        popularity: dict[str, int] | None = None, user=None, progress: Progress | None = None,
+                        identities: Iterable[str] | None = None,
+                        limit_per_identity: int | None = None) -> dict[str, Any]:
+    """Import ``root/<identity name>/<image>``: identities by folder name, one face per image.
+
+    ``cropped``: the images are already aligned face crops (e.g. glint24): they are embedded
+    without re-detection, each its own group ``crop:<sha256>``. Otherwise each image is imported
+    as a photo with the folder's identity as hint (detection, the hinted face labelled, other
+    faces unknown). New identities get ``role``; ``popularity`` ({name: rank}) sets promotion
+    order. Re-running is idempotent: files already imported (same content hash) are skipped.
+    """
+    entries = folder_scan(root=root, identities=identities, limit_per_identity=limit_per_identity)
+    names = sorted({e.identity for e in entries if e.identity})
+    before = set(Identity.objects.filter(name__in=names).values_list("name", flat=True))
+    by_name = identities_get_or_create(names=names, role=role)
+    ranked = identities_set_popularity(ranks=popularity) if popularity else 0
+    outcomes = [FileOutcome(name=e.relative, status="error", code="no_identity_folder",
+                            error=f"{e.relative}: not inside an identity folder (root/<identity name>/<image>).")
+                for e in entries if e.identity is None]
+    entries = [e for e in entries if e.identity is not None]
+    dedupe = NearDuplicates()
+    if cropped:
+        more, face_ids = _crops_import(entries=entries, by_name=by_name, dedupe=dedupe, progress=progress)
+    else:
+        more, face_ids = _images_import(entries=entries, by_name=by_name, dedupe=dedupe, user=user,
+                                        progress=progress)
+    outcomes += more
+    if progress:
+        progress(0.99, "updating the similarity index")
+    _index_add(face_ids)
+    return _summary(outcomes, root=str(root), cropped=cropped, identities=len(names),
+                    identities_created=len(set(names) - before), popularity_ranks_set=ranked)
+
+
+def faces_import_start(*, root: str, cropped: bool = False, role: str = Identity.Role.CANDIDATE,
+                       popularity_csv: str | None = None, user=None) -> Job:
+    """Check a server-side face folder (and popularity CSV) and start ``media.import_faces`` on it."""
+    folder = Path(root)
+    if not folder.is_absolute():
+        raise InvalidTransition(f"'{root}': give an absolute path on the server.")
+    if not folder.is_dir():
+        raise InvalidTransition(f"'{root}' is not a folder on the server.")
+    if role not in Identity.Role.values:
+        raise InvalidTransition(f"Unknown role '{role}'; expected vip or candidate.")
+    if popularity_csv:
+        popularity_read_csv(path=popularity_csv)  # refuse a missing or malformed file now, not in the job
+    params = {"root": str(folder), "cropped": cropped, "role": role, "popularity_csv": popularity_csv or ""}
+    return job_start(kind="media.import_faces", params=params, user=user)
+
+
+def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates,
+                  progress: Progress | None) -> tuple[list[FileOutcome], list[int]]:
+    """Aligned crops: hash, skip known ones, decode, embed in batches, write each batch in one transaction."""
+    import cv2
+
+    from ml.faces import embed_crops
+
+    size = int(settings.FACECURATOR_CROP_SIZE)
+    outcomes: list[FileOutcome] = []
+    face_ids: list[int] = []
+    seen: dict[str, str] = {}
+    for start in range(0, len(entries), CROP_BATCH):
+        batch = entries[start:start + CROP_BATCH]
+        loaded: list[tuple[FolderEntry, bytes, str]] = []
+        for entry in batch:
+            try:
+                data = entry.path.read_bytes()
+                upload_check_size(name=entry.relative, size=len(data))
+            except OSError as exc:
+                outcomes.append(FileOutcome(name=entry.relative, status="error", code="unreadable",
+                                            error=f"{entry.relative}: {exc.strerror or exc}"))
+                continue
+            except IngestError as exc:
+                outcomes.append(FileOutcome.failed(entry.relative, exc))
+                continue
+            loaded.append((entry, data, hashlib.sha256(data).hexdigest()))
+        known = dict(Face.objects.filter(content_sha256__in=[sha for _, _, sha in loaded], source=Face.Source.CROP)
+                     .values_list("content_sha256", "id"))
+        crops, drafts, names = [], [], []
+        for entry, data, sha in loaded:
+            if sha in known or sha in seen:
+                where = f"face {known[sha]}" if sha in known else seen[sha]
+                outcomes.append(FileOutcome(name=entry.relative, status="duplicate", face=known.get(sha),
+                                            error=f"same bytes as {where}"))
+                continue
+            try:
+                image = _image_decode(data, entry.relative)
+            except IngestError as exc:
+                outcomes.append(FileOutcome.failed(entry.relative, exc))
+                continue
+            seen[sha] = entry.relative
+            reencode = image.shape[:2] != (size, size) or not data.startswith(b"\xff\xd8")
+            if image.shape[:2] != (size, size):
+                image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+            crops.append(image)
+            names.append(entry.relative)
+            drafts.append(FaceDraft(
+                crop=_jpeg(image) if reencode else data, embedding=None, phash=_phash(image),
+                group_key=f"crop:{sha}", source=Face.Source.CROP, content_sha256=sha,
+                identity_id=by_name[entry.identity].pk, source_path=entry.relative,
+                crop_name=f"{sha[:16]}.jpg",
+            ))
+        if drafts:
+            vectors = np.asarray(embed_crops(crops, embedder=face_pipeline().embedder), dtype=np.float32)
+            for draft, vector in zip(drafts, vectors):
+                draft.embedding = vector
+            with _files_kept_only_on_success() as written, transaction.atomic():
+                faces = faces_write(drafts=drafts, written=written, dedupe=dedupe)
+            face_ids += [f.pk for f in faces]
+            outcomes += [FileOutcome(name=n, status="imported", face=f.pk, faces=1) for n, f in zip(names, faces)]
+        if progress:
+            done = min(start + CROP_BATCH, len(entries))
+            progress(0.98 * done / max(len(entries), 1), f"{done}/{len(entries)} crops")
+    return outcomes, face_ids
+
+
+def _images_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates,
+                   user, progress: Progress | None) -> tuple[list[FileOutcome], list[int]]:
+    """Uncropped images: each becomes a photo hinted with its folder's identity, then detection."""
+    outcomes: list[FileOutcome] = []
+    face_ids: list[int] = []
+    references: dict = {}
+    batch = 64
+    for start in range(0, len(entries), batch):
+        to_process: list[int] = []
+        for entry in entries[start:start + batch]:
+            try:
+                with open(entry.path, "rb") as handle:
+                    photo = photo_store(name=entry.relative, fileobj=File(handle, name=entry.relative),
+                                        identity=by_name[entry.identity], user=user)
+            except OSError as exc:
+                outcomes.append(FileOutcome(name=entry.relative, status="error", code="unreadable",
+                                            error=f"{entry.relative}: {exc.strerror or exc}"))
+                continue
+            except IngestError as exc:
+                pending = exc.code == "duplicate" and Photo.objects.filter(
+                    pk=exc.extra.get("photo"), status=ProcessingStatus.PENDING).exists()
+                if pending:  # stored by a run that stopped before detection: finish it now
+                    to_process.append(exc.extra["photo"])
+                    continue
+                outcome = FileOutcome.failed(entry.relative, exc)
+                if exc.code == "duplicate":
+                    outcome.status = "duplicate"
+                outcomes.append(outcome)
+                continue
+            to_process.append(photo.pk)
+        more, ids = _photos_detect(photo_ids=to_process, dedupe=dedupe, references=references)
+        outcomes += more
+        face_ids += ids
+        if progress:
+            done = min(start + batch, len(entries))
+            progress(0.98 * done / max(len(entries), 1), f"{done}/{len(entries)} images")
+    return outcomes, face_ids
