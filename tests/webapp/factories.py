@@ -13,7 +13,13 @@ from PIL import Image
 from ml.splits import split_for_group
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
-from webapp.media.models import Photo, Video
+from webapp.media.models import Frame, Photo, Video
+
+
+def unit_vector(seed: int, dim: int = 128) -> np.ndarray:
+    """A random unit-length float32 embedding (for index tests that need no real face)."""
+    vector = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return vector / np.linalg.norm(vector)
 
 
 def jpeg_bytes(seed: int = 0, size: int = 112) -> bytes:
@@ -61,6 +67,14 @@ class FaceFactory(factory.django.DjangoModelFactory):
     split = factory.LazyAttribute(lambda face: split_for_group(face.group_key))
     crop = factory.LazyAttribute(lambda face: ContentFile(jpeg_bytes(hash(face.group_key) % 1000), name="face.jpg"))
 
+    class Params:
+        # FaceFactory(vector=unit_vector(3)) stores that embedding as the face's (sface) embedding.
+        vector = None
+
+    embedding = factory.LazyAttribute(lambda face: None if face.vector is None
+                                      else np.asarray(face.vector, dtype=np.float32).tobytes())
+    embedding_model = factory.LazyAttribute(lambda face: "" if face.vector is None else "sface")
+
 
 class PhotoFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -78,3 +92,13 @@ class VideoFactory(factory.django.DjangoModelFactory):
     original_name = factory.Sequence(lambda n: f"video{n}.mp4")
     sha256 = factory.Sequence(lambda n: f"{n + 10**6:064x}")
     file = factory.LazyFunction(lambda: ContentFile(b"\x00" * 16, name="video.mp4"))
+
+
+class FrameFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Frame
+
+    video = factory.SubFactory(VideoFactory)
+    index = factory.Sequence(lambda n: n * 10)
+    timestamp = factory.LazyAttribute(lambda frame: frame.index / 30.0)
+    image = factory.LazyFunction(lambda: ContentFile(jpeg_bytes(2, 64), name="frame.jpg"))

@@ -91,12 +91,13 @@ def index_load():
 
 def index_current():
     """The newest index, shared read-only within this process (reloaded when a newer one lands)."""
-    versions = index_versions()
-    if not versions:
+    manifest = index_manifest()
+    if manifest is None:
         return None
+    key = (manifest["version"], manifest.get("created_at"))
     with _cache_lock:
-        if _cache["version"] != versions[-1]:
-            _cache["index"], _cache["version"] = index_load(), versions[-1]
+        if _cache["version"] != key:
+            _cache["index"], _cache["version"] = index_load(), key
         return _cache["index"]
 
 

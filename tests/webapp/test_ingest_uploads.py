@@ -1,0 +1,143 @@
+"""Uploads: who may upload what, per-file errors in the answer, limits, exact duplicates, nothing half-written."""
+import io
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from webapp.core.models import Job
+from webapp.media.models import Photo
+
+from .factories import IdentityFactory, jpeg_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def _upload(name: str, data: bytes, content_type: str = "image/jpeg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def _stored_files() -> list[str]:
+    found = []
+
+    def walk(folder):
+        dirs, files = default_storage.listdir(folder)
+        found.extend(f"{folder}/{f}" for f in files)
+        for d in dirs:
+            walk(f"{folder}/{d}")
+
+    if default_storage.exists("photos"):
+        walk("photos")
+    return found
+
+
+@pytest.fixture
+def obama_jpeg(shared_data) -> bytes:
+    return (shared_data / "photos" / "obama.jpg").read_bytes()
+
+
+def test_annotators_upload_photos_with_an_identity_hint_and_a_detection_job_is_queued(annotator_client, obama_jpeg):
+    person = IdentityFactory(name="Barack Obama")
+    response = annotator_client.post(
+        "/api/v1/photos/upload/", {"files": [_upload("obama.jpg", obama_jpeg)], "identity": "Barack Obama"},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.data
+    photo = Photo.objects.get(pk=response.data["files"][0]["photo"])
+    assert photo.identity_hint == person and photo.status == "pending"
+    job = Job.objects.get(pk=response.data["job"])
+    assert job.kind == "media.process_photos" and job.params == {"photo_ids": [photo.pk]}
+    assert job.queue == "default" and photo.job_id == job.pk
+
+
+def test_annotators_may_not_bulk_upload_without_an_identity_hint(annotator_client):
+    response = annotator_client.post("/api/v1/photos/upload/", {"files": [_upload("a.jpg", jpeg_bytes(1))]},
+                                     format="multipart")
+    assert response.status_code == 403
+    assert "admins only" in response.data["detail"]
+    assert not Photo.objects.exists()
+
+
+def test_anonymous_users_cannot_upload_anything(anonymous_client):
+    for url in ["/api/v1/photos/upload/", "/api/v1/videos/upload/", "/api/v1/imports/faces/"]:
+        assert anonymous_client.post(url, {"files": [_upload("a.jpg", jpeg_bytes(1))]},
+                                     format="multipart").status_code in (401, 403)
+
+
+def test_only_admins_upload_videos_and_import_server_folders(annotator_client, tmp_path):
+    assert annotator_client.post("/api/v1/videos/upload/", {"files": [_upload("v.mp4", b"x")]},
+                                 format="multipart").status_code == 403
+    assert annotator_client.post("/api/v1/imports/faces/", {"path": str(tmp_path)}).status_code == 403
+
+
+def test_bad_files_get_per_file_errors_and_the_rest_of_the_batch_goes_on(admin_client_api):
+    good = jpeg_bytes(7, 200)
+    bomb = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(bomb, format="PNG")  # 144 MP in a few kB
+    files = [
+        _upload("empty.jpg", b""),
+        _upload("notes.txt", b"this is not an image at all", "text/plain"),
+        _upload("truncated.jpg", good[: len(good) // 2]),
+        _upload("bomb.png", bomb.getvalue(), "image/png"),
+        _upload("good.jpg", good),
+    ]
+    response = admin_client_api.post("/api/v1/photos/upload/", {"files": files}, format="multipart")
+    assert response.status_code == 202
+    by_name = {f["name"]: f for f in response.data["files"]}
+    assert {name: f.get("code") for name, f in by_name.items() if f["status"] == "error"} == {
+        "empty.jpg": "empty", "notes.txt": "not_an_image", "truncated.jpg": "corrupt", "bomb.png": "too_many_pixels",
+    }
+    assert all(f["error"].startswith(f["name"]) for f in by_name.values() if f["status"] == "error")
+    assert by_name["good.jpg"]["status"] == "accepted"
+    assert response.data["accepted"] == 1 and response.data["errors"] == 4
+    assert Photo.objects.count() == 1 and len(_stored_files()) == 1  # refused files were never stored
+
+
+def test_a_batch_of_only_bad_files_answers_400_with_each_error(admin_client_api):
+    response = admin_client_api.post("/api/v1/photos/upload/", {"files": [_upload("empty.jpg", b"")]},
+                                     format="multipart")
+    assert response.status_code == 400
+    assert response.data["detail"] == "empty.jpg: the file is empty (0 bytes)."
+
+
+def test_a_file_above_the_upload_limit_answers_413_with_the_limit_in_the_message(admin_client_api, settings):
+    settings.FACECURATOR_MAX_UPLOAD_MB = 1
+    response = admin_client_api.post("/api/v1/photos/upload/",
+                                     {"files": [_upload("huge.jpg", b"\xff\xd8" + b"0" * (1024 * 1024 + 10))]},
+                                     format="multipart")
+    assert response.status_code == 413
+    assert "above the upload limit of 1 MB" in response.data["detail"]
+    assert not Photo.objects.exists()
+
+
+def test_the_same_photo_is_stored_once_and_a_second_upload_is_reported_as_duplicate(admin_client_api):
+    data = jpeg_bytes(3, 150)
+    first = admin_client_api.post("/api/v1/photos/upload/", {"files": [_upload("a.jpg", data)]}, format="multipart")
+    again = admin_client_api.post("/api/v1/photos/upload/", {"files": [_upload("copy.jpg", data)]}, format="multipart")
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.data["files"][0] == {
+        "name": "copy.jpg", "status": "duplicate", "code": "duplicate",
+        "error": f"copy.jpg: already uploaded as photo {first.data['files'][0]['photo']}.",
+        "photo": first.data["files"][0]["photo"],
+    }
+    assert again.data["job"] is None and Photo.objects.count() == 1 and len(_stored_files()) == 1
+
+
+def test_an_unknown_identity_hint_is_refused_before_anything_is_stored(annotator_client):
+    response = annotator_client.post("/api/v1/photos/upload/",
+                                     {"files": [_upload("a.jpg", jpeg_bytes(1))], "identity": "Nobody Known"},
+                                     format="multipart")
+    assert response.status_code == 404 and "Nobody Known" in response.data["detail"]
+    assert not Photo.objects.exists()
+
+
+def test_importing_a_server_folder_checks_the_path_and_starts_a_job(admin_client_api, tmp_path):
+    missing = admin_client_api.post("/api/v1/imports/faces/", {"path": str(tmp_path / "nope")})
+    assert missing.status_code == 400 and "not a folder" in missing.data["detail"]
+    (tmp_path / "Ada").mkdir()
+    started = admin_client_api.post("/api/v1/imports/faces/", {"path": str(tmp_path), "cropped": True})
+    assert started.status_code == 202
+    assert started.data["kind"] == "media.import_faces"
+    assert started.data["params"] == {"root": str(tmp_path), "cropped": True, "role": "candidate",
+                                      "popularity_csv": ""}
