@@ -1,0 +1,144 @@
+"""ml.video: probing, evenly spaced frame sampling and clear errors, on the real clips and on
+small videos written here with PyAV."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from ml.video import VideoDecodeError, probe_video, sample_frames
+
+
+def write_video(path: Path, frames: int, *, fps: int = 25, size: tuple[int, int] = (64, 48), rotation: int = 0) -> Path:
+    """A small MPEG-4 video whose frame ``i`` is uniformly grey at level ``4 * i``, with a red
+    left half (to tell RGB from BGR and to see rotations)."""
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"qscale": "2"}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i in range(frames):
+            pixels = np.full((height, width, 3), 4 * i, dtype=np.uint8)
+            pixels[:, : width // 2] = (200, 0, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def videos(shared_data: Path) -> Path:
+    return shared_data / "videos"
+
+
+def test_probe_reads_size_fps_frame_count_and_codec_of_a_real_clip(videos: Path):
+    info = probe_video(videos / "obama_speech.mp4")
+    assert (info.width, info.height, info.frame_count, info.codec) == (1280, 720, 1021, "h264")
+    assert info.fps == pytest.approx(30.0)
+    assert info.duration == pytest.approx(34.0, abs=0.1)
+
+
+def test_300_frames_of_a_1021_frame_video_are_exactly_300_evenly_spaced(videos: Path):
+    frames = list(sample_frames(videos / "obama_speech.mp4", n=300))
+
+    assert len(frames) == 300
+    indices = np.array([f.index for f in frames])
+    timestamps = np.array([f.timestamp for f in frames])
+    assert (np.diff(indices) > 0).all() and indices[0] >= 0 and indices[-1] < 1021
+    step = 34.03 / 300
+    assert np.abs(np.diff(timestamps) - step).max() <= 1 / 30 + 1e-6  # within one frame of even
+    assert timestamps[0] < step and timestamps[-1] > 34.03 - step
+    assert frames[0].image.shape == (720, 1280, 3) and frames[0].image.dtype == np.uint8
+
+
+@pytest.mark.parametrize("name, frame_count", [("obama_whcd_podium_b.mp4", 153), ("hamilton_short.mp4", 275)])
+def test_a_video_with_fewer_frames_than_asked_gives_each_of_its_frames_once(videos: Path, name: str, frame_count: int):
+    frames = list(sample_frames(videos / name, n=300))
+    assert [f.index for f in frames] == list(range(frame_count))
+
+
+def test_sampled_frames_carry_the_content_of_their_index_in_rgb(tmp_path: Path):
+    path = write_video(tmp_path / "ramp.mp4", frames=50)
+
+    frames = list(sample_frames(path, n=10))
+
+    assert [f.index for f in frames] == [2, 7, 12, 17, 22, 27, 32, 37, 42, 47]
+    for frame in frames:
+        assert frame.timestamp == pytest.approx(frame.index / 25, abs=1e-6)
+        right_half = frame.image[:, 40:].astype(float)
+        assert right_half.mean() == pytest.approx(4 * frame.index, abs=3)
+        red = frame.image[:, :24].reshape(-1, 3).mean(axis=0)
+        assert red[0] > 150 and red[2] < 50  # channel 0 is red: RGB, not BGR
+
+
+def test_seeking_for_far_apart_frames_gives_the_same_frames_as_decoding_through(videos: Path):
+    path = videos / "obama_speech.mp4"
+    through = list(sample_frames(path, n=6))
+    seeking = list(sample_frames(path, n=6, seek_when_gap_seconds=0.1))
+
+    assert [f.index for f in seeking] == [f.index for f in through]
+    assert [f.timestamp for f in seeking] == pytest.approx([f.timestamp for f in through], abs=1e-6)
+    for a, b in zip(seeking, through):
+        np.testing.assert_array_equal(a.image, b.image)
+
+
+def test_a_phone_video_with_a_display_rotation_comes_out_upright(tmp_path: Path):
+    path = write_video(tmp_path / "portrait.mp4", frames=5, size=(64, 32), rotation=90)
+
+    info = probe_video(path)
+    frame = next(iter(sample_frames(path, n=1)))
+
+    assert (info.width, info.height) == (32, 64)
+    assert frame.image.shape == (64, 32, 3)
+    # stored with red on the left; a quarter turn counter-clockwise puts it at the bottom
+    assert frame.image[40:, :, 0].mean() > 150 and frame.image[:24, :, 0].mean() < 100
+
+
+def test_an_empty_file_is_refused_as_empty(tmp_path: Path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(VideoDecodeError) as error:
+        probe_video(path)
+    assert error.value.code == "empty"
+
+
+def test_a_text_file_is_refused_as_not_a_video(tmp_path: Path):
+    path = tmp_path / "notes.mp4"
+    path.write_bytes(b"this is not a video\n" * 100)
+    with pytest.raises(VideoDecodeError) as error:
+        list(sample_frames(path, n=5))
+    assert error.value.code == "not_a_video"
+
+
+def test_an_audio_only_file_is_refused_for_having_no_video_stream(tmp_path: Path):
+    path = tmp_path / "voice.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    with pytest.raises(VideoDecodeError) as error:
+        probe_video(path)
+    assert error.value.code == "no_video_stream"
+
+
+@pytest.mark.parametrize("n, seek_when_gap_seconds", [(300, 5.0), (5, 0.1)], ids=["decoding-through", "seeking"])
+def test_a_truncated_real_video_raises_corrupt_while_sampling(videos: Path, tmp_path: Path, n: int, seek_when_gap_seconds: float):
+    data = (videos / "obama_whcd_podium_b.mp4").read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(VideoDecodeError) as error:
+        list(sample_frames(path, n=n, seek_when_gap_seconds=seek_when_gap_seconds))
+    assert error.value.code == "corrupt"
+
+
+def test_a_missing_file_raises_file_not_found(tmp_path: Path):
+    with pytest.raises(FileNotFoundError):
+        probe_video(tmp_path / "absent.mp4")
