@@ -1,0 +1,30 @@
+/** Admin controls: import, training (retrain, accept, operating point, chunks), users, jobs. */
+import { NavLink, Navigate, Route, Routes } from "react-router-dom";
+
+import { useDocumentTitle } from "../hooks";
+import { ImportPanel } from "./ImportPanel";
+import { JobsPanel } from "./JobsPanel";
+import { TrainingPanel } from "./TrainingPanel";
+import { UsersPanel } from "./UsersPanel";
+
+export default function AdminScreen() {
+  useDocumentTitle("Admin");
+  return (
+    <section aria-labelledby="admin-title">
+      <h1 id="admin-title">Admin</h1>
+      <nav className="tabs" aria-label="Admin sections">
+        <NavLink to="/admin/training">Training</NavLink>
+        <NavLink to="/admin/import">Import</NavLink>
+        <NavLink to="/admin/users">Users</NavLink>
+        <NavLink to="/admin/jobs">Jobs</NavLink>
+      </nav>
+      <Routes>
+        <Route index element={<Navigate to="training" replace />} />
+        <Route path="training" element={<TrainingPanel />} />
+        <Route path="import" element={<ImportPanel />} />
+        <Route path="users" element={<UsersPanel />} />
+        <Route path="jobs" element={<JobsPanel />} />
+      </Routes>
+    </section>
+  );
+}

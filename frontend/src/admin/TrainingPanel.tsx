@@ -1,0 +1,305 @@
+/** Start or cancel a retrain, accept a run, set the operating point, promote the next VIP chunk. */
+import { useState, type FormEvent } from "react";
+import { Link } from "react-router-dom";
+
+import { api, resultsOf, type Job } from "../api/client";
+import type { Run } from "../api/provisional";
+import { JobProgress } from "../components/JobProgress";
+import { num, pct, when } from "../components/format";
+import { headline, runState } from "../dashboard/metrics";
+import { asStatus, type CurationStatus } from "../dashboard/status";
+import { useLoad } from "../hooks";
+
+const LOSSES = [
+  { value: "me", label: "Maximum entropy (default)" },
+  { value: "ce", label: "Cross-entropy" },
+  { value: "dce", label: "Cross-entropy with a distractor class" },
+  { value: "zlog", label: "Zero logit" },
+  { value: "arcface", label: "ArcFace" },
+  { value: "tsoftmax", label: "Threshold softmax" },
+];
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The run's job id, whichever shape the answer has (a run with its job, or the job itself). */
+function jobIdOf(answer: Run | Job): number | null {
+  if ("kind" in answer && typeof answer.kind === "string") return answer.id;
+  return runState(answer as Run).jobId;
+}
+
+export function TrainingPanel() {
+  const status = useLoad(async () => asStatus(await api.curation.status()), []);
+  const runs = useLoad(async () => resultsOf(await api.runs.list()), []);
+  const [note, setNote] = useState<{ text: string; error?: boolean } | null>(null);
+  const [startedJob, setStartedJob] = useState<number | null>(null);
+  const activeRunId = status.data?.active_model?.run ?? null;
+
+  function reloadAll() {
+    status.reload();
+    runs.reload();
+  }
+
+  async function act(work: () => Promise<unknown>, done: string) {
+    setNote(null);
+    try {
+      await work();
+      setNote({ text: done });
+      reloadAll();
+    } catch (error) {
+      setNote({ text: message(error), error: true });
+    }
+  }
+
+  const inFlight = (runs.data ?? []).filter((run) => ["queued", "running"].includes(runState(run).state));
+
+  return (
+    <>
+      {note && (
+        <p role="status" className={note.error ? "error" : "status-line"} data-testid="admin-message">
+          {note.text}
+        </p>
+      )}
+      {runs.data === undefined && runs.error && <p className="error">{runs.error}</p>}
+      <RetrainForm
+        disabled={inFlight.length > 0}
+        onStarted={(jobId, text) => {
+          setStartedJob(jobId);
+          setNote({ text });
+          reloadAll();
+        }}
+        onError={(text) => setNote({ text, error: true })}
+      />
+      {startedJob && <JobProgress jobId={startedJob} title="Retrain" onFinished={reloadAll} />}
+      {inFlight
+        .filter((run) => runState(run).jobId !== startedJob)
+        .map((run) => {
+          const jobId = runState(run).jobId;
+          return jobId ? <JobProgress key={run.id} jobId={jobId} title={`Run ${run.id}`} onFinished={reloadAll} /> : null;
+        })}
+
+      <section className="panel" aria-labelledby="runs-admin-title">
+        <h2 id="runs-admin-title">Runs</h2>
+        {!runs.data?.length && <p className="muted">{runs.loading ? "Loading…" : "No runs yet."}</p>}
+        {runs.data && runs.data.length > 0 && (
+          <table className="data" data-testid="admin-runs">
+            <thead>
+              <tr>
+                <th scope="col">Run</th>
+                <th scope="col">Mode / loss</th>
+                <th scope="col">State</th>
+                <th scope="col">Started</th>
+                <th scope="col" className="num">Mean F1 (test)</th>
+                <th scope="col" className="num">F1 AUC</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {runs.data.map((run) => {
+                const state = runState(run);
+                const metrics = headline(run);
+                const finished = ["succeeded", "failed", "cancelled"].includes(state.state);
+                return (
+                  <tr key={run.id} data-run={run.id}>
+                    <td>
+                      <Link to={`/dashboard?run=${run.id}`}>#{run.id}</Link> {run.id === activeRunId && <span className="badge ok">active</span>}
+                    </td>
+                    <td>
+                      {run.mode}/{run.loss}
+                    </td>
+                    <td>
+                      <span className={`badge state-${state.state}`}>{state.state}</span>
+                      {state.error && <span className="error"> {state.error.split("\n")[0].slice(0, 120)}</span>}
+                    </td>
+                    <td>{when(run.created_at)}</td>
+                    <td className="num">{pct(metrics.mean_f1)}</td>
+                    <td className="num">{pct(metrics.f1_auc)}</td>
+                    <td>
+                      {state.state === "succeeded" && run.id !== activeRunId && (
+                        <button type="button" onClick={() => void act(() => api.runs.accept(run.id), `Run ${run.id} is now the active model.`)}>
+                          Accept
+                        </button>
+                      )}
+                      {!finished && (
+                        <button type="button" className="danger" onClick={() => void act(() => api.runs.cancel(run.id), `Cancelling run ${run.id}.`)}>
+                          Cancel
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        )}
+      </section>
+
+      <OperatingPointForm
+        threshold={status.data?.active_model?.operating_point?.threshold ?? null}
+        target={status.data?.active_model?.operating_point?.target_precision ?? null}
+        activeRunId={activeRunId}
+        onDone={(text, error) => {
+          setNote({ text, error });
+          if (!error) reloadAll();
+        }}
+      />
+
+      <ChunkPromotion
+        gate={status.data?.gate}
+        chunk={status.data?.chunk ?? null}
+        onDone={(text, error) => {
+          setNote({ text, error });
+          if (!error) reloadAll();
+        }}
+      />
+    </>
+  );
+}
+
+function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onStarted: (jobId: number | null, text: string) => void; onError: (text: string) => void }) {
+  const [mode, setMode] = useState("head");
+  const [loss, setLoss] = useState("me");
+  const [epochs, setEpochs] = useState("");
+  const [lr, setLr] = useState("");
+  const [hidden, setHidden] = useState("0");
+  const [runNote, setRunNote] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setBusy(true);
+    const options: Record<string, number> = {};
+    if (epochs) options.epochs = Number(epochs);
+    if (lr) options.lr = Number(lr);
+    if (Number(hidden)) options.hidden = Number(hidden);
+    try {
+      const answer = await api.runs.start({ mode, loss, options, note: runNote });
+      const isJob = "kind" in answer && typeof answer.kind === "string";
+      onStarted(jobIdOf(answer), `${isJob ? "Retrain" : `Run ${answer.id}`} queued (${mode}/${loss}).`);
+    } catch (error) {
+      onError(message(error));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="panel" aria-labelledby="retrain-title">
+      <h2 id="retrain-title">Retrain</h2>
+      <form onSubmit={(event) => void submit(event)}>
+        <div className="form-grid">
+          <label htmlFor="run-mode">Mode</label>
+          <select id="run-mode" value={mode} onChange={(event) => setMode(event.target.value)}>
+            <option value="head">Classifier head on stored embeddings (minutes)</option>
+            <option value="finetune">Fine-tune the backbone on crops (GPU)</option>
+          </select>
+          <label htmlFor="run-loss">Loss</label>
+          <select id="run-loss" value={loss} onChange={(event) => setLoss(event.target.value)}>
+            {LOSSES.map((option) => (
+              <option key={option.value} value={option.value}>
+                {option.label}
+              </option>
+            ))}
+          </select>
+          <label htmlFor="run-epochs">Epochs</label>
+          <input id="run-epochs" type="number" min={1} max={500} value={epochs} onChange={(event) => setEpochs(event.target.value)} placeholder={mode === "head" ? "30" : "10"} />
+          <label htmlFor="run-lr">Learning rate</label>
+          <input id="run-lr" type="number" step="any" min={0} value={lr} onChange={(event) => setLr(event.target.value)} placeholder={mode === "head" ? "0.1" : "0.01"} />
+          <label htmlFor="run-hidden">Hidden layer width</label>
+          <input id="run-hidden" type="number" min={0} value={hidden} onChange={(event) => setHidden(event.target.value)} />
+          <label htmlFor="run-note">Note</label>
+          <input id="run-note" value={runNote} maxLength={300} onChange={(event) => setRunNote(event.target.value)} placeholder="why this run" />
+        </div>
+        <button type="submit" disabled={busy || disabled}>
+          {disabled ? "A run is in progress" : "Start retrain"}
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function OperatingPointForm({ threshold, target, activeRunId, onDone }: { threshold: number | null; target: number | null; activeRunId: number | null; onDone: (text: string, error?: boolean) => void }) {
+  const [by, setBy] = useState<"precision" | "threshold">("precision");
+  const [value, setValue] = useState("");
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const number = Number(value);
+    try {
+      const answer = await api.curation.setOperatingPoint(by === "precision" ? { target_precision: number > 1 ? number / 100 : number } : { threshold: number });
+      onDone(`Operating point set: threshold ${num(answer.threshold, 3)}.`);
+    } catch (error) {
+      onDone(message(error), true);
+    }
+  }
+
+  return (
+    <section className="panel" aria-labelledby="op-title">
+      <h2 id="op-title">Operating point</h2>
+      <p className="muted">
+        {activeRunId ? (
+          <>
+            Active run {activeRunId}: threshold {num(threshold, 3)}
+            {target != null ? `, chosen for precision ${pct(target, 1)}` : ""}. See the threshold sweep on the <Link to="/dashboard">dashboard</Link>.
+          </>
+        ) : (
+          "Accept a run first: the operating point belongs to the active model."
+        )}
+      </p>
+      <form className="form-grid" onSubmit={(event) => void submit(event)}>
+        <span>Choose by</span>
+        <span>
+          <label className="inline">
+            <input type="radio" name="op-by" checked={by === "precision"} onChange={() => setBy("precision")} /> target precision
+          </label>{" "}
+          <label className="inline">
+            <input type="radio" name="op-by" checked={by === "threshold"} onChange={() => setBy("threshold")} /> threshold
+          </label>
+        </span>
+        <label htmlFor="op-value">{by === "precision" ? "Precision (0-1)" : "Threshold (0-1)"}</label>
+        <input id="op-value" type="number" step="any" min={0} max={100} required value={value} onChange={(event) => setValue(event.target.value)} />
+        <span />
+        <button type="submit" disabled={!activeRunId}>
+          Set operating point
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function ChunkPromotion({ gate, chunk, onDone }: { gate: CurationStatus["gate"]; chunk: number | null; onDone: (text: string, error?: boolean) => void }) {
+  const [reason, setReason] = useState("");
+  const blocked = gate ? gate.required && !gate.passed : false;
+
+  async function promote() {
+    try {
+      const answer = (await api.curation.promoteChunk(blocked ? { override_reason: reason } : {})) as { message?: string; chunk?: unknown };
+      onDone(answer?.message ?? "Next chunk promoted.");
+      setReason("");
+    } catch (error) {
+      onDone(message(error), true);
+    }
+  }
+
+  return (
+    <section className="panel" aria-labelledby="chunk-title">
+      <h2 id="chunk-title">VIP chunks</h2>
+      <p>
+        Current chunk: <strong>{chunk ?? "none"}</strong>. Gate: <strong className={gate?.passed ? "ok" : "warn"}>{gate ? (gate.passed ? "passed" : "not met") : "–"}</strong>
+        {gate?.reason ? <span className="muted"> · {gate.reason}</span> : null}
+      </p>
+      {blocked && (
+        <div className="form-grid">
+          <label htmlFor="override-reason">Override reason</label>
+          <input id="override-reason" value={reason} onChange={(event) => setReason(event.target.value)} placeholder="why promote although the gate is not met" />
+        </div>
+      )}
+      <button type="button" disabled={blocked && !reason.trim()} onClick={() => void promote()}>
+        Promote the next chunk
+      </button>
+    </section>
+  );
+}

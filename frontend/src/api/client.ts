@@ -1,0 +1,299 @@
+/**
+ * The one API client: every call the UI makes to /api/v1/ goes through `request` here.
+ *
+ * - Session auth: the browser's session cookie travels with every call (same origin).
+ * - CSRF: unsafe methods send the `csrftoken` cookie back as the X-CSRFToken header.
+ * - Errors: any non-2xx answer throws an `ApiError` carrying the status and the server's
+ *   `detail`; 409 (a face changed since it was shown) is `ApiError.isConflict`.
+ * - Types: the row shapes come from the generated `schema.d.ts` (`npm run gen:api` after
+ *   regenerating openapi.yaml); endpoints that are not in the schema yet are typed in
+ *   `provisional.ts` and marked as such.
+ */
+import type { components } from "./schema";
+import type { Diagnostics, OperatingPoint, QueueItem, QueueSummary, Run, RunMetrics, StatusSummary } from "./provisional";
+
+export type Schemas = components["schemas"];
+export type Face = Schemas["Face"];
+export type FaceStatus = Schemas["FaceStatusEnum"];
+export type Identity = Schemas["Identity"];
+export type LabelEvent = Schemas["LabelEvent"];
+export type Job = Schemas["Job"];
+export type Me = Schemas["Me"];
+export type User = Schemas["User"];
+export type Frame = Schemas["Frame"];
+export type Video = Schemas["Video"];
+export type Photo = Schemas["Photo"];
+export type UserRole = Schemas["UserRoleEnum"];
+export type FaceLabelResponse = Schemas["FaceLabelResponse"];
+export type LabelRequest = Partial<Schemas["LabelRequestRequest"]>;
+export type SimilarFaces = Schemas["SimilarFaces"];
+export type UploadResponse = Schemas["UploadResponse"];
+export type FileOutcome = Schemas["FileOutcome"];
+export type FaceImportRequest = Schemas["FaceImportRequestRequest"];
+
+export interface Page<T> {
+  count: number;
+  next?: string | null;
+  previous?: string | null;
+  results: T[];
+}
+
+export const API_ROOT = "/api/v1/";
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly body: unknown;
+  readonly code: string | null;
+
+  constructor(status: number, body: unknown, fallback: string) {
+    super(errorMessage(body, fallback));
+    this.name = "ApiError";
+    this.status = status;
+    this.body = body;
+    this.code = body && typeof body === "object" && "code" in body ? String((body as { code: unknown }).code) : null;
+  }
+
+  /** The server refused a stale write: someone changed the row since this client read it. */
+  get isConflict(): boolean {
+    return this.status === 409;
+  }
+
+  get isNotFound(): boolean {
+    return this.status === 404;
+  }
+
+  /** Not logged in (any more): the session expired or was logged out elsewhere. */
+  get isUnauthenticated(): boolean {
+    return this.status === 401 || (this.status === 403 && /credentials were not provided|not authenticated/i.test(this.message));
+  }
+}
+
+/** A readable message from a DRF error body: `detail`, or the first field error. */
+export function errorMessage(body: unknown, fallback: string): string {
+  if (typeof body === "string" && body.trim()) return body.trim().slice(0, 300);
+  if (Array.isArray(body) && body.length) return errorMessage(body[0], fallback);
+  if (body && typeof body === "object") {
+    const record = body as Record<string, unknown>;
+    if (typeof record.detail === "string") return record.detail;
+    for (const [field, value] of Object.entries(record)) {
+      if (field === "code") continue;
+      const inner = errorMessage(value, "");
+      if (inner) return field === "non_field_errors" || field === "errors" ? inner : `${field}: ${inner}`;
+    }
+  }
+  return fallback;
+}
+
+/** The value of a cookie, or "" (Django's `csrftoken` is readable by scripts by design). */
+export function readCookie(name: string, cookies: string = typeof document === "undefined" ? "" : document.cookie): string {
+  for (const part of cookies.split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+export type Query = Record<string, string | number | boolean | null | undefined | (string | number)[]>;
+
+export function buildUrl(path: string, query?: Query): string {
+  const base = path.startsWith("/") ? path : API_ROOT + path;
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) value.forEach((item) => params.append(key, String(item)));
+    else params.append(key, String(value));
+  }
+  const search = params.toString();
+  return search ? `${base}${base.includes("?") ? "&" : "?"}${search}` : base;
+}
+
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  signal?: AbortSignal;
+  /** Progress of an upload, 0-1 (uses XMLHttpRequest, which reports upload progress). */
+  onUploadProgress?: (fraction: number) => void;
+}
+
+type Fetch = typeof fetch;
+let fetchImpl: Fetch | null = null;
+
+/** Tests swap the network; the app uses the browser's fetch. */
+export function setFetch(impl: Fetch | null): void {
+  fetchImpl = impl;
+}
+
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+export async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  const url = buildUrl(path, options.query);
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (UNSAFE.has(method)) headers["X-CSRFToken"] = readCookie("csrftoken");
+  let body: BodyInit | undefined;
+  if (options.body instanceof FormData) {
+    body = options.body;
+  } else if (options.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(options.body);
+  }
+  if (options.onUploadProgress && body instanceof FormData) {
+    return xhrRequest<T>(method, url, headers, body, options);
+  }
+  const response = await (fetchImpl ?? fetch)(url, {
+    method,
+    headers,
+    body,
+    credentials: "same-origin",
+    signal: options.signal,
+  });
+  return parseResponse<T>(response.status, response.statusText, await response.text());
+}
+
+function parseResponse<T>(status: number, statusText: string, text: string): T {
+  let data: unknown = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (status < 200 || status >= 300) {
+    if (typeof data === "string" && /<html/i.test(data)) data = null; // a server error page: say less
+    throw new ApiError(status, data, `${status} ${statusText || "request failed"}`);
+  }
+  return data as T;
+}
+
+function xhrRequest<T>(method: string, url: string, headers: Record<string, string>, body: FormData, options: RequestOptions): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    xhr.withCredentials = true;
+    for (const [key, value] of Object.entries(headers)) xhr.setRequestHeader(key, value);
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) options.onUploadProgress?.(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      try {
+        resolve(parseResponse<T>(xhr.status, xhr.statusText, xhr.responseText));
+      } catch (error) {
+        reject(error);
+      }
+    };
+    xhr.onerror = () => reject(new ApiError(0, null, "Network error: the server could not be reached."));
+    options.signal?.addEventListener("abort", () => xhr.abort());
+    xhr.send(body);
+  });
+}
+
+export const get = <T>(path: string, query?: Query, signal?: AbortSignal) => request<T>("GET", path, { query, signal });
+export const post = <T>(path: string, body?: unknown, options: Omit<RequestOptions, "body"> = {}) =>
+  request<T>("POST", path, { ...options, body });
+export const patch = <T>(path: string, body?: unknown) => request<T>("PATCH", path, { body });
+
+/** `get`, but a 404 (an endpoint that does not exist on this server yet) answers null. */
+export async function getOptional<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T | null> {
+  try {
+    return await get<T>(path, query, signal);
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+}
+
+/** Every page of a list endpoint (for small lists: identities, runs, users). */
+export async function getAll<T>(path: string, query: Query = {}, limit = 5000): Promise<T[]> {
+  const rows: T[] = [];
+  for (let page = 1; rows.length < limit; page += 1) {
+    const answer = await get<Page<T> | T[]>(path, { page_size: 500, ...query, page });
+    if (Array.isArray(answer)) return answer;
+    rows.push(...answer.results);
+    if (!answer.next) break;
+  }
+  return rows;
+}
+
+// --- Endpoints ---------------------------------------------------------------------------
+
+export const api = {
+  me: () => get<Me>("me/"),
+
+  identities: {
+    list: (query: Query = {}) => get<Page<Identity>>("identities/", query),
+    all: (query: Query = {}) => getAll<Identity>("identities/", { merged: false, ...query }),
+    get: (id: number) => get<Identity>(`identities/${id}/`),
+    create: (body: Schemas["IdentityRequest"]) => post<Identity>("identities/", body),
+  },
+
+  faces: {
+    list: (query: Query = {}, signal?: AbortSignal) => get<Page<Face>>("faces/", query, signal),
+    get: (id: number) => get<Face>(`faces/${id}/`),
+    label: (id: number, body: LabelRequest) => post<FaceLabelResponse>(`faces/${id}/label/`, body),
+    /** Nearest faces in the similarity index, best first (empty until the index is built). */
+    similar: (id: number, k = 20) => get<SimilarFaces>(`faces/${id}/similar/`, { k }),
+  },
+
+  labelEvents: {
+    list: (query: Query = {}) => get<Page<LabelEvent>>("label-events/", query),
+    undo: (id: number) => post<LabelEvent>(`label-events/${id}/undo/`),
+  },
+
+  videos: {
+    list: (query: Query = {}) => get<Page<Video>>("videos/", query),
+    get: (id: number) => get<Video>(`videos/${id}/`),
+    frames: (video: number) => getAll<Frame>("frames/", { video, ordering: "index" }),
+    faces: (video: number) => getAll<Face>("faces/", { video }),
+  },
+
+  jobs: {
+    list: (query: Query = {}) => get<Page<Job>>("jobs/", query),
+    get: (id: number, signal?: AbortSignal) => get<Job>(`jobs/${id}/`, undefined, signal),
+    cancel: (id: number) => post<Job>(`jobs/${id}/cancel/`),
+  },
+
+  users: {
+    list: () => getAll<User>("users/"),
+    create: (body: Schemas["UserRequest"]) => post<User>("users/", body),
+    update: (id: number, body: Schemas["PatchedUserRequest"]) => patch<User>(`users/${id}/`, body),
+  },
+
+  uploads: {
+    /** Multipart `files` (+ optional `identity` hint); 202 with the job, per-file outcomes. */
+    photos: (form: FormData, onUploadProgress?: (f: number) => void) =>
+      post<UploadResponse>("photos/upload/", form, { onUploadProgress }),
+    videos: (form: FormData, onUploadProgress?: (f: number) => void) =>
+      post<UploadResponse>("videos/upload/", form, { onUploadProgress }),
+    /** Import a face folder that is on the server (root/<identity name>/<image>). */
+    faceFolder: (body: FaceImportRequest) => post<Job>("imports/faces/", body),
+  },
+
+  index: {
+    status: () => get<Schemas["IndexStatus"]>("index/"),
+    rebuild: () => post<Job>("index/rebuild/"),
+  },
+
+  runs: {
+    list: () => getOptional<Page<Run> | Run[]>("runs/", { page_size: 200, ordering: "-id" }),
+    get: (id: number) => get<Run>(`runs/${id}/`),
+    metrics: (id: number) => getOptional<RunMetrics>(`runs/${id}/metrics/`),
+    start: (body: Record<string, unknown>) => post<Run | Job>("runs/", body),
+    accept: (id: number) => post<Run>(`runs/${id}/accept/`),
+    cancel: (id: number) => post<Run>(`runs/${id}/cancel/`),
+  },
+
+  curation: {
+    status: () => getOptional<StatusSummary>("status/"),
+    queues: () => getOptional<QueueSummary[] | Page<QueueSummary>>("queues/"),
+    diagnostics: (query: Query = {}) => getOptional<Diagnostics>("diagnostics/", query),
+    operatingPoint: () => getOptional<OperatingPoint>("operating-point/"),
+    setOperatingPoint: (body: Partial<OperatingPoint>) => post<OperatingPoint>("operating-point/", body),
+    promoteChunk: (body: { override_reason?: string } = {}) => post<unknown>("chunks/promote/", body),
+    queueItems: (queue: string) => getOptional<QueueItem[]>(`queues/${queue}/next/`),
+  },
+};
+
+export function resultsOf<T>(answer: Page<T> | T[] | null | undefined): T[] {
+  if (!answer) return [];
+  return Array.isArray(answer) ? answer : answer.results;
+}

@@ -1,0 +1,20 @@
+export function pct(value: unknown, digits = 1): string {
+  return typeof value === "number" && Number.isFinite(value) ? `${(value * 100).toFixed(digits)}%` : "–";
+}
+
+export function num(value: unknown, digits = 3): string {
+  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : "–";
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return "–";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+}
+
+export const STATUS_LABELS: Record<string, string> = {
+  unverified: "unverified",
+  verified: "verified",
+  not_a_face: "not a face",
+  excluded: "excluded",
+};

@@ -1,0 +1,309 @@
+/**
+ * The dashboard (read-only for annotators): where the model stands and what to do next.
+ * Per-class precision/recall, threshold sweep with the operating point, calibration, run
+ * history, queue sizes, the VIP chunk and the promotion gate.
+ */
+import { useMemo } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router-dom";
+
+import { api, resultsOf } from "../api/client";
+import type { Run } from "../api/provisional";
+import { JobProgress } from "../components/JobProgress";
+import { num, pct, when } from "../components/format";
+import { useDocumentTitle, useInterval, useLoad } from "../hooks";
+import { CalibrationChart, PerClassScatter, RunHistoryChart, SweepChart, diagnosisColor, type HistoryPoint } from "./charts";
+import { headline, perClassPoints, reliabilityOf, runState, sweepAt, sweepOf, sweepPoints } from "./metrics";
+import { asStatus, type CurationStatus } from "./status";
+
+const HISTORY_SERIES = [
+  { key: "mean_f1", label: "Mean F1", color: "#c4b5fd" },
+  { key: "f1_auc", label: "F1 AUC", color: "#34d399" },
+  { key: "total_accuracy", label: "Total accuracy", color: "#60a5fa" },
+  { key: "kept_accuracy", label: "Kept accuracy", color: "#f472b6" },
+];
+
+export default function Dashboard() {
+  useDocumentTitle("Dashboard");
+  const navigate = useNavigate();
+  const [params, setParams] = useSearchParams();
+  const status = useLoad(async () => asStatus(await api.curation.status()), []);
+  const runs = useLoad(async () => resultsOf(await api.runs.list()), []);
+  const inProgress = status.data?.run_in_progress ?? null;
+  useInterval(() => {
+    status.reload();
+    runs.reload();
+  }, 5000, Boolean(inProgress));
+
+  const activeRunId = status.data?.active_model?.run ?? null;
+  const chosenId = params.get("run") ? Number(params.get("run")) : activeRunId ?? latestSucceeded(runs.data ?? [])?.id ?? null;
+  const run = useLoad(async () => (chosenId ? api.runs.get(chosenId) : null), [chosenId]);
+
+  const points = useMemo(() => perClassPoints(run.data), [run.data]);
+  const sweep = useMemo(() => sweepPoints(sweepOf(run.data)), [run.data]);
+  const calibration = useMemo(() => reliabilityOf(run.data), [run.data]);
+  const threshold = chosenId === activeRunId ? status.data?.active_model?.operating_point?.threshold ?? null : null;
+  const atThreshold = sweepAt(sweep, threshold);
+  const history: HistoryPoint[] = useMemo(
+    () =>
+      [...(runs.data ?? [])]
+        .filter((entry) => runState(entry).state === "succeeded")
+        .sort((a, b) => a.id - b.id)
+        .map((entry) => ({ run: entry.id, ...headline(entry) })),
+    [runs.data],
+  );
+  const unavailable = status.data === null && runs.data?.length === 0 && !status.loading && !runs.loading;
+
+  return (
+    <section className="dashboard" aria-labelledby="dashboard-title">
+      <header className="dashboard-head">
+        <h1 id="dashboard-title">Dashboard</h1>
+        <label className="inline">
+          Run{" "}
+          <select
+            value={chosenId ?? ""}
+            onChange={(event) => {
+              const next = new URLSearchParams(params);
+              if (event.target.value) next.set("run", event.target.value);
+              else next.delete("run");
+              setParams(next);
+            }}
+          >
+            {!chosenId && <option value="">No run yet</option>}
+            {(runs.data ?? []).map((entry) => (
+              <option key={entry.id} value={entry.id}>
+                Run {entry.id} · {entry.mode ?? ""}/{entry.loss ?? ""} · {runState(entry).state}
+                {entry.id === activeRunId ? " · active" : ""}
+              </option>
+            ))}
+          </select>
+        </label>
+      </header>
+      {unavailable && <p className="muted">No training run yet: the charts appear once a run has finished.</p>}
+      {(status.error || runs.error) && <p className="error">{status.error ?? runs.error}</p>}
+
+      <StatusPanels status={status.data ?? null} />
+
+      <div className="chart-grid">
+        <section className="panel chart" aria-labelledby="scatter-title" data-testid="chart-per-class">
+          <h2 id="scatter-title">Per-VIP precision and recall {chosenId && <span className="muted">(run {chosenId}, test)</span>}</h2>
+          {points.length ? (
+            <>
+              <PerClassScatter points={points} onOpen={(point) => point.identity != null && navigate(`/identities/${point.identity}`)} />
+              <p className="chart-legend">
+                {["ok", "low_precision", "low_recall"].map((diagnosis) => (
+                  <span key={diagnosis}>
+                    <span className="swatch" style={{ background: diagnosisColor(diagnosis) }} /> {diagnosis.replace("_", " ")}
+                  </span>
+                ))}
+                <span className="muted">Click a point to open the identity.</span>
+              </p>
+              <details>
+                <summary>Table</summary>
+                <table className="data compact">
+                  <thead>
+                    <tr>
+                      <th scope="col">VIP</th>
+                      <th scope="col" className="num">Precision</th>
+                      <th scope="col" className="num">Recall</th>
+                      <th scope="col" className="num">F1</th>
+                      <th scope="col">Diagnosis</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {points.map((point) => (
+                      <tr key={point.name}>
+                        <td>{point.identity != null ? <Link to={`/identities/${point.identity}`}>{point.name}</Link> : point.name}</td>
+                        <td className="num">{pct(point.precision)}</td>
+                        <td className="num">{pct(point.recall)}</td>
+                        <td className="num">{pct(point.f1)}</td>
+                        <td>{point.diagnosis}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </details>
+            </>
+          ) : (
+            <p className="muted">{run.loading ? "Loading…" : "No per-class results for this run."}</p>
+          )}
+        </section>
+
+        <section className="panel chart" aria-labelledby="sweep-title" data-testid="chart-sweep">
+          <h2 id="sweep-title">Threshold sweep {chosenId && <span className="muted">(validation)</span>}</h2>
+          {sweep.length ? (
+            <>
+              <SweepChart points={sweep} threshold={threshold} />
+              {atThreshold && (
+                <p className="muted">
+                  At the operating point {num(threshold, 3)}: precision {pct(atThreshold.kept_accuracy)}, identification {pct(atThreshold.identification_accuracy)}, distractors rejected {pct(atThreshold.distractor_accuracy)}, mean F1 {pct(atThreshold.mean_f1)}.
+                </p>
+              )}
+            </>
+          ) : (
+            <p className="muted">{run.loading ? "Loading…" : "No threshold sweep for this run."}</p>
+          )}
+        </section>
+
+        <section className="panel chart" aria-labelledby="calibration-title" data-testid="chart-calibration">
+          <h2 id="calibration-title">Calibration</h2>
+          {calibration.length ? <CalibrationChart points={calibration} /> : <p className="muted">{run.loading ? "Loading…" : "No calibration curve for this run."}</p>}
+        </section>
+
+        <section className="panel chart" aria-labelledby="history-title" data-testid="chart-history">
+          <h2 id="history-title">Run history</h2>
+          {history.length ? <RunHistoryChart points={history} series={HISTORY_SERIES} /> : <p className="muted">No finished runs yet.</p>}
+        </section>
+      </div>
+
+      <RunTable runs={runs.data ?? []} activeRunId={activeRunId} />
+    </section>
+  );
+}
+
+function latestSucceeded(runs: Run[]): Run | undefined {
+  return [...runs].sort((a, b) => b.id - a.id).find((run) => runState(run).state === "succeeded");
+}
+
+function StatusPanels({ status }: { status: CurationStatus | null }) {
+  if (!status) return null;
+  const gate = status.gate;
+  const active = status.active_model;
+  return (
+    <div className="status-panels">
+      <section className="panel" aria-labelledby="vips-title">
+        <h2 id="vips-title">VIPs</h2>
+        <p className="big">{status.vip_count ?? "–"}</p>
+        <p className="muted">
+          chunk {status.chunk ?? "–"} · {status.candidate_count ?? "–"} candidates
+        </p>
+      </section>
+      <section className="panel" aria-labelledby="model-title">
+        <h2 id="model-title">Active model</h2>
+        {active ? (
+          <>
+            <p className="big">
+              <Link to={`/dashboard?run=${active.run}`}>Run {active.run}</Link>
+            </p>
+            <p className="muted">
+              {active.mode}/{active.loss} · accepted {when(active.accepted_at)}
+              {active.accepted_by ? ` by ${active.accepted_by}` : ""}
+              {active.operating_point ? ` · threshold ${num(active.operating_point.threshold, 3)}` : ""}
+              {active.operating_point?.target_precision != null ? ` (target precision ${pct(active.operating_point.target_precision, 0)})` : ""}
+            </p>
+          </>
+        ) : (
+          <p className="muted">None accepted yet.</p>
+        )}
+        {status.run_in_progress && (
+          <div className="in-progress">
+            {status.run_in_progress.job ? (
+              <JobProgress jobId={status.run_in_progress.job} title={`Run ${status.run_in_progress.run}`} />
+            ) : (
+              <p>
+                Run {status.run_in_progress.run} {status.run_in_progress.state} ({pct(status.run_in_progress.progress, 0)})
+              </p>
+            )}
+          </div>
+        )}
+      </section>
+      <section className="panel" aria-labelledby="gate-title" data-testid="gate">
+        <h2 id="gate-title">Promotion gate</h2>
+        {gate ? (
+          <>
+            <p className={gate.passed ? "ok big" : "warn big"}>{gate.passed ? "Passed" : "Not met"}</p>
+            <p className="muted">{gate.reason}</p>
+            {gate.checks && gate.checks.length > 0 && (
+              <ul className="checks">
+                {gate.checks.map((check) => (
+                  <li key={check.metric} className={check.passed ? "ok" : "warn"}>
+                    {check.passed ? "✓" : "✗"} {check.metric.replace("_", " ")} {pct(check.value)} (min {pct(check.minimum, 0)})
+                  </li>
+                ))}
+              </ul>
+            )}
+          </>
+        ) : (
+          <p className="muted">–</p>
+        )}
+      </section>
+      <section className="panel" aria-labelledby="queues-title" data-testid="queues">
+        <h2 id="queues-title">Review queues</h2>
+        {status.queues?.length ? (
+          <table className="data compact">
+            <thead>
+              <tr>
+                <th scope="col">Queue</th>
+                <th scope="col" className="num">Open</th>
+                <th scope="col" className="num">Decided</th>
+              </tr>
+            </thead>
+            <tbody>
+              {status.queues.map((queue) => (
+                <tr key={queue.queue}>
+                  <td>
+                    <Link to={`/review?queue=${queue.queue}`}>{queue.title}</Link>
+                  </td>
+                  <td className="num">{queue.open}</td>
+                  <td className="num">
+                    {queue.decided}/{queue.total}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p className="muted">No open queues.</p>
+        )}
+      </section>
+    </div>
+  );
+}
+
+function RunTable({ runs, activeRunId }: { runs: Run[]; activeRunId: number | null }) {
+  if (!runs.length) return null;
+  return (
+    <section className="panel" aria-labelledby="runs-title">
+      <h2 id="runs-title">Runs</h2>
+      <table className="data" data-testid="runs-table">
+        <thead>
+          <tr>
+            <th scope="col">Run</th>
+            <th scope="col">Mode / loss</th>
+            <th scope="col">State</th>
+            <th scope="col">Started</th>
+            <th scope="col" className="num">VIPs</th>
+            <th scope="col" className="num">Mean F1</th>
+            <th scope="col" className="num">F1 AUC</th>
+            <th scope="col" className="num">Total acc.</th>
+            <th scope="col" className="num">Kept acc.</th>
+          </tr>
+        </thead>
+        <tbody>
+          {runs.map((run) => {
+            const state = runState(run);
+            const metrics = headline(run);
+            return (
+              <tr key={run.id}>
+                <td>
+                  <Link to={`/dashboard?run=${run.id}`}>#{run.id}</Link> {run.id === activeRunId && <span className="badge ok">active</span>}
+                </td>
+                <td>
+                  {run.mode}/{run.loss}
+                </td>
+                <td>
+                  <span className={`badge state-${state.state}`}>{state.state}</span> {state.state === "running" ? pct(state.progress, 0) : ""}
+                </td>
+                <td>{when(run.created_at)}</td>
+                <td className="num">{Array.isArray(run.vips) ? run.vips.length : (run.vip_count as number | undefined) ?? "–"}</td>
+                <td className="num">{pct(metrics.mean_f1)}</td>
+                <td className="num">{pct(metrics.f1_auc)}</td>
+                <td className="num">{pct(metrics.total_accuracy)}</td>
+                <td className="num">{pct(metrics.kept_accuracy)}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,290 @@
+/**
+ * One identity: its faces (filter by status, split, source), its precision/recall across runs,
+ * the identities nearest to it, and "find more faces like these" from the similarity index.
+ */
+import { useState } from "react";
+import { Link, useParams, useSearchParams } from "react-router-dom";
+
+import { api, resultsOf, type Face, type Identity } from "../api/client";
+import { FaceImage } from "../components/FaceThumb";
+import { STATUS_LABELS, pct } from "../components/format";
+import { RunHistoryChart } from "../dashboard/charts";
+import { identityHistory } from "../dashboard/metrics";
+import { Pager } from "../events/EventsScreen";
+import { useDocumentTitle, useLoad } from "../hooks";
+import { mapLimit, unverifiedCount } from "../review/sources";
+
+const FILTERS = {
+  status: ["unverified", "verified", "not_a_face", "excluded"],
+  split: ["train", "val", "test"],
+  source: ["photo", "frame", "crop"],
+} as const;
+
+export function IdentityPage() {
+  const id = Number(useParams().id);
+  const identity = useLoad(() => api.identities.get(id), [id]);
+  useDocumentTitle(identity.data?.name ?? "Identity");
+  if (identity.error) return <p className="error">{identity.error}</p>;
+  if (!identity.data) return <p className="muted">Loading…</p>;
+  return <IdentityDetail identity={identity.data} />;
+}
+
+function IdentityDetail({ identity }: { identity: Identity }) {
+  const aliases = Array.isArray(identity.aliases) ? (identity.aliases as string[]) : [];
+  return (
+    <section aria-labelledby="identity-title" className="identity-page">
+      <header className="identity-head">
+        <h1 id="identity-title">{identity.name}</h1>
+        <span className={`badge role-${identity.role}`}>{identity.role}</span>
+        {identity.chunk != null && <span className="badge">chunk {identity.chunk}</span>}
+        {identity.popularity_rank != null && <span className="muted">popularity #{identity.popularity_rank}</span>}
+        {aliases.length > 0 && <span className="muted">also: {aliases.join(", ")}</span>}
+        <span className="spacer" />
+        {unverifiedCount(identity) > 0 && (
+          <Link className="button" to={`/review?identity=${identity.id}`}>
+            Review {unverifiedCount(identity)} unverified
+          </Link>
+        )}
+      </header>
+      <dl className="stats">
+        <div>
+          <dt>Faces</dt>
+          <dd>{identity.face_count}</dd>
+        </div>
+        <div>
+          <dt>Verified</dt>
+          <dd>{identity.verified_count}</dd>
+        </div>
+        <div>
+          <dt>Train / val / test</dt>
+          <dd>
+            {identity.train_count} / {identity.val_count} / {identity.test_count}
+          </dd>
+        </div>
+      </dl>
+      <div className="two-columns">
+        <History identity={identity} />
+        <Nearest identity={identity} />
+      </div>
+      <FacesOf identity={identity} />
+      <MoreLikeThese identity={identity} />
+    </section>
+  );
+}
+
+function History({ identity }: { identity: Identity }) {
+  const runs = useLoad(async () => {
+    const listed = resultsOf(await api.runs.list());
+    // The list leaves the per-class tables out; read them from each finished run (newest 20).
+    const recent = listed.slice(0, 20);
+    return mapLimit(recent, 4, async (run) => (run.per_class ? run : await api.runs.get(run.id).catch(() => run)));
+  }, []);
+  const points = identityHistory(runs.data ?? [], identity.id);
+  return (
+    <section className="panel" aria-labelledby="history-title">
+      <h2 id="history-title">Precision and recall across runs</h2>
+      {runs.error && <p className="error">{runs.error}</p>}
+      {points.length ? (
+        <RunHistoryChart
+          points={points}
+          height={220}
+          series={[
+            { key: "precision", label: "Precision", color: "#f472b6" },
+            { key: "recall", label: "Recall", color: "#60a5fa" },
+          ]}
+        />
+      ) : (
+        <p className="muted">{runs.loading ? "Loading…" : identity.role === "vip" ? "No training run has evaluated this identity yet." : "Candidates are distractors: they get precision and recall once promoted to VIP."}</p>
+      )}
+    </section>
+  );
+}
+
+/** Identities whose faces sit nearest this one's verified faces in the similarity index. */
+function Nearest({ identity }: { identity: Identity }) {
+  const nearest = useLoad(async () => {
+    const references = (await api.faces.list({ identity: identity.id, status: "verified", page_size: 6, ordering: "-quality" })).results;
+    const answers = await mapLimit(references, 3, (face) => api.faces.similar(face.id, 30).catch(() => null));
+    const best = new Map<number, { name: string; score: number; hits: number }>();
+    for (const answer of answers) {
+      for (const row of answer?.results ?? []) {
+        const other = row.face.identity;
+        if (other === null || other === identity.id) continue;
+        const entry = best.get(other) ?? { name: row.face.identity_name ?? `#${other}`, score: 0, hits: 0 };
+        entry.score = Math.max(entry.score, row.score);
+        entry.hits += 1;
+        best.set(other, entry);
+      }
+    }
+    return [...best.entries()].sort((a, b) => b[1].score - a[1].score).slice(0, 8);
+  }, [identity.id]);
+  return (
+    <section className="panel" aria-labelledby="nearest-title">
+      <h2 id="nearest-title">Nearest other identities</h2>
+      {nearest.loading && <p className="muted">Searching the similarity index…</p>}
+      {nearest.data && !nearest.data.length && <p className="muted">No other identity among the nearest faces (or no similarity index yet).</p>}
+      <ol className="nearest">
+        {(nearest.data ?? []).map(([other, entry]) => (
+          <li key={other}>
+            <Link to={`/identities/${other}`}>{entry.name}</Link> <span className="muted">similarity {pct(entry.score, 0)} · {entry.hits} close faces</span>
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+function FacesOf({ identity }: { identity: Identity }) {
+  const [params, setParams] = useSearchParams();
+  const filters = { status: params.get("status") ?? "", split: params.get("split") ?? "", source: params.get("source") ?? "" };
+  const page = Number(params.get("page") ?? 1);
+  const faces = useLoad(() => api.faces.list({ identity: identity.id, ...filters, page, page_size: 60 }), [identity.id, filters.status, filters.split, filters.source, page]);
+
+  function update(key: string, value: string) {
+    const next = new URLSearchParams(params);
+    if (value) next.set(key, value);
+    else next.delete(key);
+    if (key !== "page") next.delete("page");
+    setParams(next, { replace: true });
+  }
+
+  return (
+    <section className="panel" aria-labelledby="faces-title">
+      <h2 id="faces-title">Faces {faces.data && <span className="muted">({faces.data.count})</span>}</h2>
+      <div className="filters">
+        {(Object.keys(FILTERS) as (keyof typeof FILTERS)[]).map((key) => (
+          <label className="inline" key={key}>
+            {key[0].toUpperCase() + key.slice(1)}{" "}
+            <select value={filters[key]} onChange={(event) => update(key, event.target.value)}>
+              <option value="">All</option>
+              {FILTERS[key].map((value) => (
+                <option key={value} value={value}>
+                  {STATUS_LABELS[value] ?? value}
+                </option>
+              ))}
+            </select>
+          </label>
+        ))}
+      </div>
+      {faces.error && <p className="error">{faces.error}</p>}
+      <ul className="thumbs" data-testid="identity-faces">
+        {(faces.data?.results ?? []).map((face) => (
+          <li key={face.id} className={`thumb status-${face.status}`} title={`face ${face.id}: ${STATUS_LABELS[face.status]}, ${face.split}, ${face.source}`}>
+            <Link to={`/events?face=${face.id}&mine=0`} aria-label={`face ${face.id} history`}>
+              <FaceImage face={face} size={72} />
+            </Link>
+            <span className="thumb-label">{STATUS_LABELS[face.status]}</span>
+          </li>
+        ))}
+      </ul>
+      <Pager page={page} hasNext={Boolean(faces.data?.next)} onPage={(value) => update("page", String(value))} />
+    </section>
+  );
+}
+
+/** Faces near this identity's verified ones that are not labelled as it: candidates to add. */
+function MoreLikeThese({ identity }: { identity: Identity }) {
+  const [found, setFound] = useState<{ face: Face; score: number }[] | null>(null);
+  const [chosen, setChosen] = useState<Set<number>>(new Set());
+  const [busy, setBusy] = useState(false);
+  const [message, setMessage] = useState<string | null>(null);
+
+  async function search() {
+    setBusy(true);
+    setMessage(null);
+    try {
+      const references = (await api.faces.list({ identity: identity.id, status: "verified", page_size: 10, ordering: "-quality" })).results;
+      if (!references.length) {
+        setMessage("This identity has no verified faces to search from yet.");
+        setFound([]);
+        return;
+      }
+      const answers = await mapLimit(references, 3, (face) => api.faces.similar(face.id, 40));
+      const best = new Map<number, { face: Face; score: number }>();
+      for (const answer of answers) {
+        for (const row of answer.results) {
+          if (row.face.identity === identity.id || row.face.status === "not_a_face" || row.face.status === "excluded") continue;
+          if (row.face.status === "verified" && row.face.identity !== null) continue; // someone verified it as another person
+          const current = best.get(row.face.id);
+          if (!current || row.score > current.score) best.set(row.face.id, { face: row.face, score: row.score });
+        }
+      }
+      const ranked = [...best.values()].sort((a, b) => b.score - a.score).slice(0, 48);
+      setFound(ranked);
+      setChosen(new Set());
+      if (!ranked.length) setMessage("No unlabelled faces near this identity's verified faces.");
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function addChosen() {
+    if (!found) return;
+    setBusy(true);
+    const faces = found.filter((entry) => chosen.has(entry.face.id)).map((entry) => entry.face);
+    const results = await mapLimit(faces, 4, (face) =>
+      api.faces
+        .label(face.id, { identity: identity.id, status: "verified", expected_version: face.version, reason: `found like ${identity.name}` })
+        .then(() => null)
+        .catch((error: Error) => `face ${face.id}: ${error.message}`),
+    );
+    const failed = results.filter(Boolean);
+    setFound(found.filter((entry) => !chosen.has(entry.face.id) || failed.some((text) => text?.startsWith(`face ${entry.face.id}:`))));
+    setChosen(new Set());
+    setMessage(failed.length ? `${faces.length - failed.length} added; ${failed.join("; ")}` : `${faces.length} faces added to ${identity.name}.`);
+    setBusy(false);
+  }
+
+  return (
+    <section className="panel" aria-labelledby="more-title">
+      <h2 id="more-title">Find more faces like these</h2>
+      <p className="muted">Searches the similarity index around the verified faces for faces that are unknown or labelled otherwise.</p>
+      <div className="filters">
+        <button type="button" onClick={() => void search()} disabled={busy}>
+          {found ? "Search again" : "Find more faces"}
+        </button>
+        {found && found.length > 0 && (
+          <>
+            <button type="button" className="secondary" onClick={() => setChosen(new Set(found.map((entry) => entry.face.id)))}>
+              Select all
+            </button>
+            <button type="button" disabled={!chosen.size || busy} onClick={() => void addChosen()}>
+              Add {chosen.size} to {identity.name}
+            </button>
+          </>
+        )}
+      </div>
+      {message && (
+        <p role="status" className="status-line">
+          {message}
+        </p>
+      )}
+      {found && found.length > 0 && (
+        <ul className="thumbs selectable">
+          {found.map(({ face, score }) => (
+            <li key={face.id} className={chosen.has(face.id) ? "thumb chosen" : "thumb"}>
+              <label>
+                <input
+                  type="checkbox"
+                  checked={chosen.has(face.id)}
+                  onChange={() => {
+                    const next = new Set(chosen);
+                    if (next.has(face.id)) next.delete(face.id);
+                    else next.add(face.id);
+                    setChosen(next);
+                  }}
+                />
+                <FaceImage face={face} size={72} />
+                <span className="thumb-label">
+                  {pct(score, 0)} · {face.identity_name ?? "unknown"}
+                </span>
+              </label>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

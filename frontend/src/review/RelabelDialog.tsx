@@ -1,0 +1,135 @@
+/** Relabel one face: type-ahead identity search, with the model's top-k suggestions first. */
+import { useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
+
+import { api } from "../api/client";
+import { pct } from "../components/format";
+import { keysOf, matchShortcut } from "../shortcuts";
+import type { IdentityRef, ReviewItem, Suggestion } from "./reviewState";
+
+interface Option extends IdentityRef {
+  hint: string;
+}
+
+export function RelabelDialog({
+  item,
+  loadSuggestions,
+  onChoose,
+  onClose,
+}: {
+  item: ReviewItem;
+  loadSuggestions: (item: ReviewItem) => Promise<Suggestion[]>;
+  onChoose: (identity: IdentityRef) => void;
+  onClose: () => void;
+}) {
+  const [query, setQuery] = useState("");
+  const [suggestions, setSuggestions] = useState<Suggestion[]>(item.suggestions);
+  const [matches, setMatches] = useState<IdentityRef[]>([]);
+  const [active, setActive] = useState(0);
+  const input = useRef<HTMLInputElement>(null);
+  const listId = useId();
+
+  useEffect(() => {
+    const previous = document.activeElement as HTMLElement | null;
+    input.current?.focus();
+    return () => previous?.focus?.();
+  }, []);
+
+  useEffect(() => {
+    let live = true;
+    void loadSuggestions(item).then((found) => live && setSuggestions(found));
+    return () => {
+      live = false;
+    };
+  }, [item, loadSuggestions]);
+
+  useEffect(() => {
+    const text = query.trim();
+    if (!text) {
+      setMatches([]);
+      return undefined;
+    }
+    let live = true;
+    const timer = window.setTimeout(() => {
+      api.identities
+        .list({ search: text, merged: false, page_size: 12, ordering: "name" })
+        .then((answer) => live && setMatches(answer.results.map(({ id, name }) => ({ id, name }))))
+        .catch(() => live && setMatches([]));
+    }, 120);
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [query]);
+
+  const needle = query.trim().toLowerCase();
+  const suggested: Option[] = suggestions
+    .filter((s) => !needle || s.name.toLowerCase().includes(needle))
+    .map((s) => ({ id: s.id, name: s.name, hint: s.score !== null ? `suggested ${pct(s.score, 0)}` : "suggested" }));
+  const options: Option[] = [
+    ...suggested,
+    ...matches.filter((m) => !suggested.some((s) => s.id === m.id)).map((m) => ({ ...m, hint: "" })),
+  ].filter((option) => option.id !== item.claim?.id || item.face.identity !== option.id);
+
+  useEffect(() => setActive(0), [query]);
+
+  function onKeyDown(event: KeyboardEvent<HTMLInputElement>) {
+    const action = matchShortcut(event.nativeEvent, ["relabel", "global"]);
+    event.stopPropagation();
+    if (!action) return;
+    event.preventDefault();
+    if (action === "optionDown") setActive((value) => Math.min(value + 1, Math.max(options.length - 1, 0)));
+    else if (action === "optionUp") setActive((value) => Math.max(value - 1, 0));
+    else if (action === "applyOption") {
+      const chosen = options[active];
+      if (chosen) onChoose({ id: chosen.id, name: chosen.name });
+    } else if (action === "closeDialog") onClose();
+  }
+
+  return (
+    <div className="overlay" role="presentation" onClick={onClose}>
+      <div className="dialog relabel" role="dialog" aria-modal="true" aria-labelledby="relabel-title" onClick={(event) => event.stopPropagation()}>
+        <h2 id="relabel-title">Relabel face {item.face.id}</h2>
+        <div className="relabel-body">
+          {item.face.crop_url && <img src={item.face.crop_url} width={112} height={112} alt={`face ${item.face.id}`} />}
+          <div className="relabel-search">
+            <label htmlFor="relabel-input">Who is this? {item.claim && <span className="muted">(now: {item.claim.name})</span>}</label>
+            <input
+              id="relabel-input"
+              ref={input}
+              role="combobox"
+              aria-expanded={options.length > 0}
+              aria-controls={listId}
+              aria-activedescendant={options[active] ? `${listId}-${options[active].id}` : undefined}
+              autoComplete="off"
+              value={query}
+              placeholder="Type a name…"
+              onChange={(event) => setQuery(event.target.value)}
+              onKeyDown={onKeyDown}
+            />
+            <ul id={listId} role="listbox" className="options" aria-label="Identities">
+              {options.map((option, index) => (
+                <li
+                  key={option.id}
+                  id={`${listId}-${option.id}`}
+                  role="option"
+                  aria-selected={index === active}
+                  className={index === active ? "active" : undefined}
+                  onMouseEnter={() => setActive(index)}
+                  onClick={() => onChoose({ id: option.id, name: option.name })}
+                >
+                  <span>{option.name}</span>
+                  {option.hint && <span className="muted">{option.hint}</span>}
+                </li>
+              ))}
+              {!options.length && <li className="muted">{query ? "No identity by that name." : "Type to search identities."}</li>}
+            </ul>
+          </div>
+        </div>
+        <p className="muted">
+          <kbd>{keysOf("optionUp")}</kbd>
+          <kbd>{keysOf("optionDown")}</kbd> choose · <kbd>{keysOf("applyOption")}</kbd> relabel · <kbd>{keysOf("closeDialog")}</kbd> cancel
+        </p>
+      </div>
+    </div>
+  );
+}

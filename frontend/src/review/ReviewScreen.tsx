@@ -1,0 +1,479 @@
+/**
+ * The annotators' review screen: a page of faces claimed to be one identity (or one at a time),
+ * that identity's verified faces beside them, and every decision on the keyboard.
+ */
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import { useSearchParams } from "react-router-dom";
+
+import { ApiError, api, type Identity } from "../api/client";
+import { FaceImage } from "../components/FaceThumb";
+import { HelpOverlay, ShortcutLegend } from "../components/ShortcutHelp";
+import { pct } from "../components/format";
+import { useDocumentTitle, useLoad } from "../hooks";
+import { useSession } from "../session";
+import { keysOf, matchShortcut, type ShortcutAction } from "../shortcuts";
+import { RelabelDialog } from "./RelabelDialog";
+import {
+  initialReviewState,
+  pendingVerdicts,
+  reviewReducer,
+  undecidedIndexes,
+  type IdentityRef,
+  type ReviewItem,
+  type Verdict,
+} from "./reviewState";
+import { DEFAULT_PAGE_SIZE, IdentityFacesSource, unverifiedCount, type ReviewSource } from "./sources";
+
+const VERDICT_LABELS: Record<Verdict, string> = {
+  confirm: "confirmed",
+  wrong: "not this person",
+  relabel: "relabelled",
+  unknown: "unknown person",
+  not_a_face: "not a face",
+};
+
+/** Identities to review, in order: the one asked for first, then VIPs and the most unverified. */
+export function reviewOrder(identities: Identity[], first: number | null): IdentityRef[] {
+  const open = identities.filter((identity) => unverifiedCount(identity) > 0 || identity.id === first);
+  open.sort(
+    (a, b) =>
+      Number(b.id === first) - Number(a.id === first) ||
+      Number(b.role === "vip") - Number(a.role === "vip") ||
+      unverifiedCount(b) - unverifiedCount(a) ||
+      a.name.localeCompare(b.name),
+  );
+  return open.map(({ id, name }) => ({ id, name }));
+}
+
+function clampPageSize(value: string | null): number {
+  const size = Number(value);
+  return Number.isFinite(size) && size > 0 ? Math.min(60, Math.max(24, Math.round(size))) : DEFAULT_PAGE_SIZE;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function ReviewScreen() {
+  const [params, setParams] = useSearchParams();
+  const identityParam = params.get("identity") ? Number(params.get("identity")) : null;
+  const pageSize = clampPageSize(params.get("size"));
+  const identities = useLoad(() => api.identities.all(), []);
+  const [state, dispatch] = useReducer(reviewReducer, initialReviewState);
+  const [source, setSource] = useState<ReviewSource | null>(null);
+  const { me, refresh: refreshMe } = useSession();
+  const gridRef = useRef<HTMLOListElement>(null);
+  const page = state.page;
+  const item: ReviewItem | undefined = page?.items[state.cursor];
+  useDocumentTitle(page ? `Review ${page.title}` : "Review");
+
+  const order = useMemo(() => reviewOrder(identities.data ?? [], identityParam), [identities.data, identityParam]);
+
+  useEffect(() => {
+    if (!identities.data) return;
+    const fresh = new IdentityFacesSource(order, pageSize);
+    setSource(fresh);
+    dispatch({ type: "loading" });
+    fresh
+      .next()
+      .then((next) => dispatch({ type: "pageLoaded", page: next }))
+      .catch((error) => dispatch({ type: "message", text: describeError(error), tone: "error" }));
+  }, [identities.data, order, pageSize]);
+
+  // Up/down move by the number of columns the grid shows at this width.
+  useEffect(() => {
+    const grid = gridRef.current;
+    if (!grid || typeof ResizeObserver === "undefined") return undefined;
+    const measure = () => {
+      const columns = getComputedStyle(grid).gridTemplateColumns.split(" ").filter(Boolean).length;
+      dispatch({ type: "setColumns", columns: columns || 1 });
+    };
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(grid);
+    return () => observer.disconnect();
+  }, [page?.key, state.view]);
+
+  useEffect(() => {
+    gridRef.current?.querySelector<HTMLElement>('[aria-current="true"]')?.scrollIntoView?.({ block: "nearest" });
+  }, [state.cursor, page?.key]);
+
+  const loadNext = useCallback(async () => {
+    if (!source) return;
+    dispatch({ type: "loading" });
+    try {
+      dispatch({ type: "pageLoaded", page: await source.next(), keepHistory: true });
+    } catch (error) {
+      dispatch({ type: "message", text: describeError(error), tone: "error" });
+    }
+  }, [source]);
+
+  async function onStale(faceId: number) {
+    if (!source) return;
+    const [face] = await source.refresh([faceId]);
+    dispatch({ type: "faceRefreshed", face });
+    dispatch({ type: "message", text: `Face ${faceId} changed since it was shown (someone else labelled it); it is reloaded: decide again.`, tone: "error" });
+  }
+
+  async function decide(verdict: Verdict, identity?: IdentityRef | null) {
+    if (!source || !page || !item || state.saving) return;
+    if (item.decided) {
+      dispatch({ type: "message", text: `Face ${item.face.id} is already ${VERDICT_LABELS[item.decided.verdict]}; press ${keysOf("undo")} to undo.` });
+      return;
+    }
+    const index = state.cursor;
+    const lastOpen = undecidedIndexes(page).length === 1;
+    dispatch({ type: "saving", saving: true });
+    try {
+      const decision = await source.decide(item, verdict, identity);
+      dispatch({ type: "decided", index, decision });
+      dispatch({ type: "message", text: `Face ${item.face.id}: ${VERDICT_LABELS[verdict]}${identity ? ` as ${identity.name}` : ""}.` });
+      refreshMe();
+      if (lastOpen && state.view === "single") {
+        dispatch({ type: "pageDone", eventIds: [] });
+        await loadNext();
+      }
+    } catch (error) {
+      dispatch({ type: "saving", saving: false });
+      if (error instanceof ApiError && error.isConflict) await onStale(item.face.id);
+      else dispatch({ type: "message", text: describeError(error), tone: "error" });
+    }
+  }
+
+  async function confirmPage() {
+    if (!source || !page || state.saving) return;
+    const verdicts = pendingVerdicts(page);
+    if (!verdicts.length) {
+      dispatch({ type: "pageDone", eventIds: [] });
+      await loadNext();
+      return;
+    }
+    dispatch({ type: "saving", saving: true });
+    try {
+      const outcome = await source.confirmPage(page, verdicts);
+      refreshMe();
+      if (!outcome.stale.length && !outcome.failed.size) {
+        const wrong = verdicts.filter((v) => v.verdict === "wrong").length;
+        dispatch({ type: "message", text: `Page confirmed: ${verdicts.length - wrong} confirmed, ${wrong} marked wrong.` });
+        dispatch({ type: "pageDone", eventIds: outcome.eventIds, operation: outcome.operation });
+        await loadNext();
+        return;
+      }
+      for (const [index, decision] of outcome.decided) dispatch({ type: "decided", index, decision });
+      for (const face of outcome.stale) dispatch({ type: "faceRefreshed", face });
+      const problems = [
+        outcome.stale.length ? `${outcome.stale.length} face(s) changed since shown and were reloaded` : "",
+        outcome.failed.size ? `${outcome.failed.size} failed (${[...outcome.failed.values()][0]})` : "",
+      ].filter(Boolean);
+      dispatch({ type: "message", text: `${outcome.decided.size} saved; ${problems.join("; ")}. Check them and press ${keysOf("confirm")} again.`, tone: "error" });
+    } catch (error) {
+      dispatch({ type: "message", text: describeError(error), tone: "error" });
+    }
+  }
+
+  async function skip() {
+    if (!source || !page || state.saving) return;
+    await source.skip(page);
+    dispatch({ type: "skipped" });
+    dispatch({ type: "message", text: `Skipped ${page.title}'s page.` });
+    await loadNext();
+  }
+
+  async function undo() {
+    if (!source || state.saving) return;
+    const last = state.history[state.history.length - 1];
+    if (!last) {
+      dispatch({ type: "message", text: "Nothing to undo." });
+      return;
+    }
+    if (last.kind === "mark") {
+      dispatch({ type: "undoMark" });
+      return;
+    }
+    dispatch({ type: "saving", saving: true });
+    try {
+      if (last.kind === "decision") {
+        const faceId = page!.items[last.index].face.id;
+        await source.undo(last.decision.eventIds, last.decision.operation);
+        const [face] = await source.refresh([faceId]);
+        dispatch({ type: "undoneDecision", index: last.index, face });
+        dispatch({ type: "message", text: `Undid the decision on face ${faceId}.` });
+      } else {
+        if (last.kind === "page") await source.undo(last.eventIds, last.operation);
+        const faces = await source.refresh(last.page.items.map((entry) => entry.face.id));
+        if (page) source.putBack(page);
+        dispatch({ type: "pageRestored", faces });
+        dispatch({ type: "message", text: last.kind === "page" ? `Undid the confirmation of ${last.page.title}'s page.` : `Back to the skipped page of ${last.page.title}.` });
+      }
+      refreshMe();
+    } catch (error) {
+      dispatch({ type: "saving", saving: false });
+      dispatch({ type: "message", text: `Undo failed: ${describeError(error)}`, tone: "error" });
+    }
+  }
+
+  const run = (action: ShortcutAction) => {
+    switch (action) {
+      case "help":
+        dispatch({ type: "toggleHelp" });
+        break;
+      case "closeDialog":
+        dispatch({ type: "closeDialog" });
+        break;
+      case "moveLeft":
+        dispatch({ type: "move", direction: "left" });
+        break;
+      case "moveRight":
+        dispatch({ type: "move", direction: "right" });
+        break;
+      case "moveUp":
+        dispatch({ type: "move", direction: state.view === "single" ? "left" : "up" });
+        break;
+      case "moveDown":
+        dispatch({ type: "move", direction: state.view === "single" ? "right" : "down" });
+        break;
+      case "toggleWrong":
+        if (state.view === "single") void decide("wrong");
+        else dispatch({ type: "toggleMark" });
+        break;
+      case "confirm":
+        if (state.view === "single") void decide("confirm");
+        else void confirmPage();
+        break;
+      case "relabel":
+        if (item && !item.decided) dispatch({ type: "openDialog", dialog: "relabel" });
+        break;
+      case "unknown":
+        void decide("unknown");
+        break;
+      case "notAFace":
+        void decide("not_a_face");
+        break;
+      case "undo":
+        void undo();
+        break;
+      case "skip":
+        void skip();
+        break;
+      case "toggleView":
+        dispatch({ type: "toggleView" });
+        break;
+      default:
+        break;
+    }
+  };
+  const runRef = useRef(run);
+  runRef.current = run;
+  const dialogRef = useRef(state.dialog);
+  dialogRef.current = state.dialog;
+
+  useEffect(() => {
+    function onKeyDown(event: KeyboardEvent) {
+      const action = matchShortcut(event, ["review", "global"]);
+      if (!action) return;
+      if (dialogRef.current && action !== "closeDialog" && action !== "help") return;
+      if (dialogRef.current === "relabel" && action === "help") return;
+      event.preventDefault();
+      runRef.current(action);
+    }
+    window.addEventListener("keydown", onKeyDown);
+    return () => window.removeEventListener("keydown", onKeyDown);
+  }, []);
+
+  const marked = page?.items.filter((entry) => entry.marked && !entry.decided).length ?? 0;
+  const open = undecidedIndexes(page).length;
+
+  return (
+    <section className="review" aria-labelledby="review-title">
+      <header className="review-head">
+        <h1 id="review-title">
+          Review{page ? <>: <span className="claim">{page.title}</span></> : null}
+        </h1>
+        <label className="inline">
+          Identity{" "}
+          <select
+            value={identityParam ?? ""}
+            onChange={(event) => {
+              const next = new URLSearchParams(params);
+              if (event.target.value) next.set("identity", event.target.value);
+              else next.delete("identity");
+              setParams(next);
+            }}
+          >
+            <option value="">Next with unverified faces</option>
+            {(identities.data ?? [])
+              .filter((identity) => unverifiedCount(identity) > 0 || identity.id === identityParam)
+              .map((identity) => (
+                <option key={identity.id} value={identity.id}>
+                  {identity.name} ({unverifiedCount(identity)})
+                </option>
+              ))}
+          </select>
+        </label>
+        <span className="counter" data-testid="decisions-today" title="Label decisions you made today">
+          Today: <strong>{me?.decisions_today ?? "…"}</strong> decisions
+        </span>
+        <button type="button" className="secondary" aria-keyshortcuts="?" onClick={() => dispatch({ type: "toggleHelp" })}>
+          Shortcuts <kbd>?</kbd>
+        </button>
+      </header>
+
+      <p className={`status-line ${state.message?.tone === "error" ? "error" : ""}`} role="status" aria-live="polite" data-testid="review-status">
+        {state.saving ? "Saving…" : state.message?.text ?? (page ? `${open} open on this page, ${marked} marked wrong${page.remaining != null ? `, ${page.remaining} unverified left for ${page.title}` : ""}.` : "")}
+      </p>
+
+      {identities.error && <p className="error">{identities.error}</p>}
+      {state.loading && !page && <p className="muted">Loading the next page…</p>}
+      {state.finished && !state.loading && (
+        <div className="empty">
+          <h2>Nothing left to review</h2>
+          <p>Every face of {identityParam ? "this identity" : "every identity"} is verified. Pick another identity above, or wait for the next training run's queues.</p>
+          {state.history.length > 0 && (
+            <button type="button" onClick={() => void undo()}>
+              Undo the last page <kbd>{keysOf("undo")}</kbd>
+            </button>
+          )}
+        </div>
+      )}
+
+      {page && (
+        <div className={`review-body view-${state.view}`}>
+          <aside className="references" aria-label={`Verified faces of ${page.title}`}>
+            <h2>{page.claim ? `${page.claim.name}: verified` : "Reference"}</h2>
+            {page.references.length ? (
+              <ul className="ref-grid">
+                {page.references.map((face) => (
+                  <li key={face.id}>
+                    <FaceImage face={face} size={72} alt={`verified face of ${page.title}`} />
+                  </li>
+                ))}
+              </ul>
+            ) : (
+              <p className="muted">No verified faces yet.</p>
+            )}
+          </aside>
+
+          <div className="review-main">
+            {state.view === "single" && item && <SingleItem item={item} index={state.cursor} total={page.items.length} />}
+            <ol
+              ref={gridRef}
+              className={state.view === "grid" ? "face-grid" : "face-strip"}
+              aria-label={`Faces claimed to be ${page.title}`}
+              data-testid="review-grid"
+            >
+              {page.items.map((entry, index) => (
+                <li
+                  key={entry.key}
+                  className={[
+                    "face-cell",
+                    index === state.cursor ? "cursor" : "",
+                    entry.marked ? "marked" : "",
+                    entry.decided ? `decided verdict-${entry.decided.verdict}` : "",
+                  ].join(" ")}
+                  aria-current={index === state.cursor ? "true" : undefined}
+                  data-face={entry.face.id}
+                  data-marked={entry.marked ? "true" : "false"}
+                  data-verdict={entry.decided?.verdict ?? ""}
+                  onClick={() => {
+                    dispatch({ type: "setCursor", index });
+                    if (state.view === "grid" && !entry.decided) dispatch({ type: "toggleMark" });
+                  }}
+                >
+                  <FaceImage face={entry.face} size={state.view === "grid" ? 88 : 48} />
+                  {entry.marked && !entry.decided && <span className="mark" aria-label="marked wrong">✕</span>}
+                  {entry.decided && (
+                    <span className="verdict">
+                      {entry.decided.verdict === "relabel" ? `→ ${entry.decided.identity?.name ?? ""}` : VERDICT_LABELS[entry.decided.verdict]}
+                    </span>
+                  )}
+                </li>
+              ))}
+            </ol>
+            <div className="toolbar" role="toolbar" aria-label="Review actions">
+              <button type="button" aria-keyshortcuts="Enter" onClick={() => run("confirm")} disabled={state.saving}>
+                {state.view === "grid" ? "Confirm page" : "Confirm face"} <kbd>{keysOf("confirm")}</kbd>
+              </button>
+              <button type="button" className="secondary" onClick={() => run("toggleWrong")} disabled={state.saving}>
+                Wrong <kbd>{keysOf("toggleWrong")}</kbd>
+              </button>
+              <button type="button" className="secondary" onClick={() => run("relabel")} disabled={state.saving}>
+                Relabel <kbd>{keysOf("relabel")}</kbd>
+              </button>
+              <button type="button" className="secondary" onClick={() => run("unknown")} disabled={state.saving}>
+                Unknown <kbd>{keysOf("unknown")}</kbd>
+              </button>
+              <button type="button" className="secondary" onClick={() => run("notAFace")} disabled={state.saving}>
+                Not a face <kbd>{keysOf("notAFace")}</kbd>
+              </button>
+              <button type="button" className="secondary" onClick={() => run("undo")} disabled={state.saving}>
+                Undo <kbd>{keysOf("undo")}</kbd>
+              </button>
+              <button type="button" className="secondary" onClick={() => run("skip")} disabled={state.saving}>
+                Skip <kbd>{keysOf("skip")}</kbd>
+              </button>
+              <button type="button" className="secondary" onClick={() => run("toggleView")}>
+                {state.view === "grid" ? "One at a time" : "Grid"} <kbd>{keysOf("toggleView")}</kbd>
+              </button>
+            </div>
+          </div>
+
+          <aside className="legend-box" aria-label="Shortcuts">
+            <ShortcutLegend />
+          </aside>
+        </div>
+      )}
+
+      {state.dialog === "help" && <HelpOverlay onClose={() => dispatch({ type: "closeDialog" })} />}
+      {state.dialog === "relabel" && item && source && (
+        <RelabelDialog
+          item={item}
+          loadSuggestions={(entry) => source.suggestions(entry)}
+          onClose={() => dispatch({ type: "closeDialog" })}
+          onChoose={(identity) => {
+            dispatch({ type: "closeDialog" });
+            void decide("relabel", identity);
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function SingleItem({ item, index, total }: { item: ReviewItem; index: number; total: number }) {
+  return (
+    <div className="single" data-testid="single-item">
+      <FaceImage face={item.face} size={224} />
+      <dl>
+        <dt>Face</dt>
+        <dd>
+          {item.face.id} ({index + 1} of {total})
+        </dd>
+        <dt>Claimed</dt>
+        <dd>{item.claim?.name ?? "unknown"}</dd>
+        <dt>Source</dt>
+        <dd>
+          {item.face.source} · {item.face.split}
+          {item.face.quality != null ? ` · quality ${pct(item.face.quality, 0)}` : ""}
+        </dd>
+        {item.reason && (
+          <>
+            <dt>Why</dt>
+            <dd>{item.reason}</dd>
+          </>
+        )}
+        {item.suggestions.length > 0 && (
+          <>
+            <dt>Model suggests</dt>
+            <dd>{item.suggestions.map((s) => `${s.name}${s.score != null ? ` ${pct(s.score, 0)}` : ""}`).join(", ")}</dd>
+          </>
+        )}
+        {item.decided && (
+          <>
+            <dt>Decided</dt>
+            <dd>{VERDICT_LABELS[item.decided.verdict]}</dd>
+          </>
+        )}
+      </dl>
+    </div>
+  );
+}

@@ -1,0 +1,120 @@
+/**
+ * Every keyboard shortcut of the UI, in one table. The key handlers look actions up here, the
+ * help overlay (`?`) and the on-screen legend render this table; nothing else names a key.
+ */
+
+export type ShortcutScope = "global" | "review" | "relabel";
+
+export type ShortcutAction =
+  | "help"
+  | "closeDialog"
+  | "moveLeft"
+  | "moveRight"
+  | "moveUp"
+  | "moveDown"
+  | "toggleWrong"
+  | "confirm"
+  | "relabel"
+  | "unknown"
+  | "notAFace"
+  | "undo"
+  | "skip"
+  | "toggleView"
+  | "optionUp"
+  | "optionDown"
+  | "applyOption";
+
+export interface Shortcut {
+  action: ShortcutAction;
+  /** KeyboardEvent.key values; single letters match either case. */
+  keys: string[];
+  /** What the key does, as the help overlay says it. */
+  description: string;
+  scope: ShortcutScope;
+  /** Shown in the compact legend beside the review grid. */
+  legend?: boolean;
+  /** Also works while the focus is in a text field (dialog navigation). */
+  whileTyping?: boolean;
+}
+
+export const SHORTCUTS: readonly Shortcut[] = [
+  { action: "moveLeft", keys: ["ArrowLeft"], description: "Previous face", scope: "review" },
+  { action: "moveRight", keys: ["ArrowRight"], description: "Next face", scope: "review" },
+  { action: "moveUp", keys: ["ArrowUp"], description: "Face above", scope: "review" },
+  { action: "moveDown", keys: ["ArrowDown"], description: "Face below", scope: "review" },
+  { action: "toggleWrong", keys: [" ", "x"], description: "Mark / unmark the face as wrong (not this person)", scope: "review", legend: true },
+  { action: "confirm", keys: ["Enter"], description: "Confirm the page: unmarked faces are this person, marked ones are not", scope: "review", legend: true },
+  { action: "relabel", keys: ["r"], description: "Relabel the face: search an identity, with the model's suggestions", scope: "review", legend: true },
+  { action: "unknown", keys: ["u"], description: "The face is an unknown person", scope: "review", legend: true },
+  { action: "notAFace", keys: ["n"], description: "Not a face", scope: "review", legend: true },
+  { action: "undo", keys: ["z"], description: "Undo the last decision", scope: "review", legend: true },
+  { action: "skip", keys: ["s"], description: "Skip this page (decide nothing)", scope: "review", legend: true },
+  { action: "toggleView", keys: ["v"], description: "Switch between the grid and one face at a time", scope: "review" },
+  { action: "help", keys: ["?"], description: "Show or hide this help", scope: "global", legend: true },
+  { action: "optionUp", keys: ["ArrowUp"], description: "Previous identity in the list", scope: "relabel", whileTyping: true },
+  { action: "optionDown", keys: ["ArrowDown"], description: "Next identity in the list", scope: "relabel", whileTyping: true },
+  { action: "applyOption", keys: ["Enter"], description: "Relabel the face as the chosen identity", scope: "relabel", whileTyping: true },
+  { action: "closeDialog", keys: ["Escape"], description: "Close the dialog or help", scope: "global", whileTyping: true },
+];
+
+const KEY_NAMES: Record<string, string> = {
+  " ": "Space",
+  ArrowLeft: "←",
+  ArrowRight: "→",
+  ArrowUp: "↑",
+  ArrowDown: "↓",
+  Enter: "Enter",
+  Escape: "Esc",
+};
+
+/** How a key is written on screen: "Space", "←", "R". */
+export function keyLabel(key: string): string {
+  return KEY_NAMES[key] ?? (key.length === 1 ? key.toUpperCase() : key);
+}
+
+export interface KeyLike {
+  key: string;
+  ctrlKey?: boolean;
+  metaKey?: boolean;
+  altKey?: boolean;
+  target?: EventTarget | null;
+}
+
+/** True while the user types in a field: shortcuts (except Escape) stay out of the way. */
+export function isTyping(target: EventTarget | null | undefined): boolean {
+  if (!target || typeof (target as HTMLElement).tagName !== "string") return false;
+  const element = target as HTMLElement;
+  const tag = element.tagName.toLowerCase();
+  if (tag === "textarea" || tag === "select" || element.isContentEditable) return true;
+  if (tag !== "input") return false;
+  const type = ((element as HTMLInputElement).type || "text").toLowerCase();
+  return !["checkbox", "radio", "button", "submit", "reset", "range"].includes(type);
+}
+
+/**
+ * The action a key press asks for in the given scopes, or null. Browser and OS combinations
+ * (Ctrl/Cmd/Alt + key) are never taken, and while typing in a field only `whileTyping` keys act.
+ * The first matching row of the table wins, so list narrower scopes first when keys overlap.
+ */
+export function matchShortcut(event: KeyLike, scopes: readonly ShortcutScope[] = ["global", "review"]): ShortcutAction | null {
+  if (event.ctrlKey || event.metaKey || event.altKey) return null;
+  const typing = isTyping(event.target);
+  const pressed = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+  for (const shortcut of SHORTCUTS) {
+    if (!scopes.includes(shortcut.scope)) continue;
+    if (typing && !shortcut.whileTyping) continue;
+    if (shortcut.keys.some((key) => (key.length === 1 ? key.toLowerCase() : key) === pressed)) return shortcut.action;
+  }
+  return null;
+}
+
+export function shortcutFor(action: ShortcutAction): Shortcut {
+  const found = SHORTCUTS.find((shortcut) => shortcut.action === action);
+  if (!found) throw new Error(`no shortcut for ${action}`);
+  return found;
+}
+
+/** "Space / X" for an action: what a button's hint or aria-keyshortcuts shows. */
+export function keysOf(action: ShortcutAction): string {
+  return shortcutFor(action).keys.map(keyLabel).join(" / ");
+}

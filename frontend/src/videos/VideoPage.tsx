@@ -1,0 +1,161 @@
+/** Videos: the list, and one video's sampled frames with the faces found in them. */
+import { useMemo, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+
+import { api, type Face, type Frame, type Video } from "../api/client";
+import { num, pct, when } from "../components/format";
+import { useDocumentTitle, useLoad } from "../hooks";
+
+export function VideosScreen() {
+  useDocumentTitle("Videos");
+  const videos = useLoad(() => api.videos.list({ page_size: 100, ordering: "-created_at" }), []);
+  return (
+    <section aria-labelledby="videos-title">
+      <h1 id="videos-title">Videos</h1>
+      {videos.error && <p className="error">{videos.error}</p>}
+      <table className="data">
+        <thead>
+          <tr>
+            <th scope="col">Video</th>
+            <th scope="col">Status</th>
+            <th scope="col" className="num">Duration</th>
+            <th scope="col" className="num">Size</th>
+            <th scope="col" className="num">Faces</th>
+            <th scope="col">Uploaded</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(videos.data?.results ?? []).map((video) => (
+            <tr key={video.id}>
+              <td>
+                <Link to={`/videos/${video.id}`}>{video.original_name}</Link>
+              </td>
+              <td>
+                <span className={`badge state-${video.status}`}>{video.status}</span>
+                {video.error && <span className="error"> {video.error}</span>}
+              </td>
+              <td className="num">{video.duration != null ? `${num(video.duration, 1)} s` : "–"}</td>
+              <td className="num">{video.width && video.height ? `${video.width}×${video.height}` : "–"}</td>
+              <td className="num">{video.face_count ?? "–"}</td>
+              <td>{when(video.created_at)}</td>
+            </tr>
+          ))}
+          {videos.data && !videos.data.results.length && (
+            <tr>
+              <td colSpan={6} className="muted">
+                No videos yet. Admins upload them on the Admin page.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/** Face boxes as percentages of the frame, so they scale with the image. */
+export function boxStyle(box: unknown, width: number, height: number): { left: string; top: string; width: string; height: string } | null {
+  if (!Array.isArray(box) || box.length < 4 || !width || !height) return null;
+  const [x, y, w, h] = box.map(Number);
+  if ([x, y, w, h].some((value) => !Number.isFinite(value))) return null;
+  return { left: `${(x / width) * 100}%`, top: `${(y / height) * 100}%`, width: `${(w / width) * 100}%`, height: `${(h / height) * 100}%` };
+}
+
+export function VideoPage() {
+  const id = Number(useParams().id);
+  const data = useLoad(async () => {
+    const [video, frames, faces] = await Promise.all([api.videos.get(id), api.videos.frames(id), api.videos.faces(id)]);
+    return { video, frames, faces };
+  }, [id]);
+  useDocumentTitle(data.data?.video.original_name ?? "Video");
+  if (data.error) return <p className="error">{data.error}</p>;
+  if (!data.data) return <p className="muted">Loading…</p>;
+  return <VideoDetail {...data.data} />;
+}
+
+function VideoDetail({ video, frames, faces }: { video: Video; frames: Frame[]; faces: Face[] }) {
+  const [onlyWithFaces, setOnlyWithFaces] = useState(true);
+  const byFrame = useMemo(() => {
+    const map = new Map<number, Face[]>();
+    for (const face of faces) if (face.frame != null) map.set(face.frame, [...(map.get(face.frame) ?? []), face]);
+    return map;
+  }, [faces]);
+  const people = useMemo(() => {
+    const counts = new Map<string, { id: number | null; frames: Set<number> }>();
+    for (const face of faces) {
+      const name = face.identity_name ?? "unknown";
+      const entry = counts.get(name) ?? { id: face.identity, frames: new Set<number>() };
+      if (face.frame != null) entry.frames.add(face.frame);
+      counts.set(name, entry);
+    }
+    return [...counts.entries()].sort((a, b) => b[1].frames.size - a[1].frames.size);
+  }, [faces]);
+  const shown = onlyWithFaces ? frames.filter((frame) => byFrame.has(frame.id)) : frames;
+
+  return (
+    <section aria-labelledby="video-title">
+      <h1 id="video-title">{video.original_name}</h1>
+      <p className="muted">
+        {video.status} · {video.duration != null ? `${num(video.duration, 1)} s` : "?"} · {video.width}×{video.height} · {video.fps != null ? `${num(video.fps, 1)} fps` : ""} · {frames.length} sampled frames · {faces.length} faces
+      </p>
+      <section className="panel" aria-labelledby="tags-title">
+        <h2 id="tags-title">People in this video</h2>
+        <p className="muted">Predicted tags with their confidence appear here once video tagging runs; meanwhile, the faces' current labels:</p>
+        <ul className="tags">
+          {people.map(([name, entry]) => (
+            <li key={name} className="tag">
+              {entry.id ? <Link to={`/identities/${entry.id}`}>{name}</Link> : <em>{name}</em>} <span className="muted">in {entry.frames.size} frames</span>
+            </li>
+          ))}
+          {!people.length && <li className="muted">No faces found.</li>}
+        </ul>
+      </section>
+      <label className="inline">
+        <input type="checkbox" checked={onlyWithFaces} onChange={(event) => setOnlyWithFaces(event.target.checked)} /> Only frames with faces
+      </label>
+      <ul className="frames" data-testid="video-frames">
+        {shown.map((frame) => (
+          <li key={frame.id}>
+            <FrameView frame={frame} faces={byFrame.get(frame.id) ?? []} width={video.width ?? 0} height={video.height ?? 0} />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function FrameView({ frame, faces, width, height }: { frame: Frame; faces: Face[]; width: number; height: number }) {
+  const [natural, setNatural] = useState<{ width: number; height: number } | null>(null);
+  // Boxes are in source-video pixels; without the video's size, the frame image's own size is the scale.
+  const scale = width && height ? { width, height } : natural;
+  return (
+    <figure className="frame">
+      <div className="frame-image">
+        {frame.image_url && (
+          <img
+            src={frame.image_url}
+            loading="lazy"
+            decoding="async"
+            alt={`frame ${frame.index} at ${num(frame.timestamp, 1)} s`}
+            onLoad={(event) => setNatural({ width: event.currentTarget.naturalWidth, height: event.currentTarget.naturalHeight })}
+          />
+        )}
+        {scale &&
+          faces.map((face) => {
+            const style = boxStyle(face.box, scale.width, scale.height);
+            return style ? (
+              <div key={face.id} className="box" style={style}>
+                <span>
+                  {face.identity_name ?? "unknown"}
+                  {face.detector_score != null ? ` ${pct(face.detector_score, 0)}` : ""}
+                </span>
+              </div>
+            ) : null;
+          })}
+      </div>
+      <figcaption>
+        #{frame.index} · {num(frame.timestamp, 1)} s · {faces.length} face{faces.length === 1 ? "" : "s"}
+      </figcaption>
+    </figure>
+  );
+}
