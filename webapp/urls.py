@@ -29,6 +29,9 @@ api_v1 = [
     path("near-duplicates/", index_api.NearDuplicateList.as_view(), name="near-duplicates"),
     path("index/", index_api.index_status, name="index-status"),
     path("index/rebuild/", index_api.index_rebuild, name="index-rebuild"),
+    path("review/", include("webapp.review.urls")),
+    path("", include("webapp.training.urls")),
+    path("exports/", include("webapp.exports.urls")),
     path("", include(router.urls)),
 ]
 

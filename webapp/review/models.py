@@ -59,6 +59,8 @@ class Item(models.Model):
     leased_until = models.DateTimeField(null=True, blank=True)
     served_version = models.PositiveIntegerField(null=True, blank=True,
                                                  help_text="The face's version when last served.")
+    closed_by_operation = models.UUIDField(null=True, blank=True,
+                                           help_text="The decisions that decided or obsoleted it (undo reopens it).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,88 @@
+"""Reads on review: queues with their sizes, items shaped for the API, annotator progress."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from webapp.faces.models import Face, LabelEvent
+
+from .models import Decision, Item, Queue
+
+
+def queues_with_sizes() -> QuerySet[Queue]:
+    """Queues with open / leased / decided / obsolete item counts, in one query."""
+    now = timezone.now()
+    open_items = Q(items__state=Item.State.OPEN)
+    leased = open_items & Q(items__leased_until__gt=now)
+    return Queue.objects.select_related("run", "chunk").annotate(
+        total_count=Count("items"),
+        open_count=Count("items", filter=open_items),
+        leased_count=Count("items", filter=leased),
+        decided_count=Count("items", filter=Q(items__state=Item.State.DECIDED)),
+        obsolete_count=Count("items", filter=Q(items__state=Item.State.OBSOLETE)),
+    )
+
+
+def queue_sizes_open() -> list[dict]:
+    """Open queues and how many items each still has to decide, most urgent kind first."""
+    rows = queues_with_sizes().filter(is_open=True).order_by("kind", "-id")
+    return [
+        {"queue": q.pk, "kind": q.kind, "title": q.title, "run": q.run_id, "chunk": q.chunk.number if q.chunk else None,
+         "open": q.open_count, "leased": q.leased_count, "decided": q.decided_count, "total": q.total_count}
+        for q in rows
+    ]
+
+
+def items_for_listing() -> QuerySet[Item]:
+    """Items with their face, the face's identity, the item's VIP and the lease holder: no query per row."""
+    return Item.objects.select_related("face", "face__identity", "identity", "leased_to", "queue").defer(
+        "face__embedding"
+    )
+
+
+def items_by_ids(ids: list[int]) -> list[Item]:
+    """Items in the given order, shaped for the API."""
+    found = items_for_listing().in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
+
+
+def faces_verified_unchanged(*, face_ids: list[int]) -> set[int]:
+    """Faces verified by a person whose identity is still the one they verified.
+
+    A verified face is not flagged again unless its label changed since: its identity differs
+    from the one the newest event that verified it set. Faces verified without any event (imported
+    as verified) count as verified and unchanged.
+    """
+    last_verified = LabelEvent.objects.filter(face=OuterRef("pk"), to_status=Face.Status.VERIFIED).order_by("-id")
+    rows = (
+        Face.objects.filter(pk__in=face_ids, status=Face.Status.VERIFIED)
+        .annotate(verified_identity=Subquery(last_verified.values("to_identity")[:1]),
+                  has_event=Exists(last_verified))
+        .values_list("pk", "identity_id", "verified_identity", "has_event")
+    )
+    return {pk for pk, identity, verified_identity, has_event in rows
+            if not has_event or identity == verified_identity}
+
+
+def decisions_per_annotator(*, since: datetime | None = None) -> list[dict]:
+    """Decisions per annotator since ``since`` (default: the start of today), by action."""
+    since = since or timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = (
+        Decision.objects.filter(created_at__gte=since, undone=False)
+        .values("user_id", username=F("user__username"), action_name=F("action"))
+        .annotate(n=Count("id"))
+        .order_by("username")
+    )
+    per_user: dict[int | None, dict] = {}
+    for row in rows:
+        entry = per_user.setdefault(row["user_id"], {"user": row["user_id"], "username": row["username"],
+                                                     "decisions": 0, "by_action": {}})
+        entry["decisions"] += row["n"]
+        entry["by_action"][row["action_name"]] = row["n"]
+    return sorted(per_user.values(), key=lambda entry: -entry["decisions"])
+
+
+def open_leases_of(*, user) -> int:
+    return Item.objects.filter(leased_to=user, state=Item.State.OPEN, leased_until__gt=timezone.now()).count()

@@ -1,0 +1,101 @@
+from rest_framework import serializers
+
+from .models import Decision, Item, Queue
+
+
+class QueueSerializer(serializers.ModelSerializer):
+    run = serializers.PrimaryKeyRelatedField(read_only=True)
+    chunk = serializers.IntegerField(source="chunk.number", read_only=True, allow_null=True, default=None)
+    total_count = serializers.IntegerField(read_only=True)
+    open_count = serializers.IntegerField(read_only=True)
+    leased_count = serializers.IntegerField(read_only=True)
+    decided_count = serializers.IntegerField(read_only=True)
+    obsolete_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Queue
+        fields = ["id", "kind", "title", "run", "chunk", "is_open", "payload", "total_count", "open_count",
+                  "leased_count", "decided_count", "obsolete_count", "created_at", "closed_at"]
+        read_only_fields = fields
+
+
+class ItemFaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    crop_url = serializers.SerializerMethodField()
+    identity = serializers.IntegerField(source="identity_id", allow_null=True)
+    identity_name = serializers.CharField(source="identity.name", allow_null=True, default=None)
+    status = serializers.CharField()
+    split = serializers.CharField()
+    version = serializers.IntegerField(help_text="Send it back with your decision; a changed face answers 409.")
+    source = serializers.CharField()
+    detector_score = serializers.FloatField(allow_null=True)
+    quality = serializers.FloatField(allow_null=True)
+
+    def get_crop_url(self, face) -> str | None:
+        return face.crop.url if face.crop else None
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    """A face to review, why it is here, and the model's top-k identities as suggestions (in ``payload``)."""
+
+    kind = serializers.CharField(source="queue.kind", read_only=True)
+    face = ItemFaceSerializer(read_only=True)
+    identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True, default=None)
+    leased_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Item
+        fields = ["id", "queue", "kind", "score", "state", "identity", "identity_name", "payload", "face",
+                  "served_version", "leased_to", "leased_until"]
+        read_only_fields = fields
+
+
+class NextItemsRequestSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=20)
+
+
+class DecisionRequestSerializer(serializers.Serializer):
+    item = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=Decision.Action.choices)
+    identity = serializers.IntegerField(required=False, allow_null=True, help_text="For relabel: the right identity.")
+    version = serializers.IntegerField(required=False, min_value=0,
+                                       help_text="The face version you saw (default: the version it was served with).")
+
+
+class DecisionBatchSerializer(serializers.Serializer):
+    decisions = DecisionRequestSerializer(many=True, allow_empty=False, max_length=500)
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Decision
+        fields = ["id", "item", "face", "user", "action", "identity", "served_version", "label_event", "operation",
+                  "undone", "created_at"]
+        read_only_fields = fields
+
+
+class DecisionBatchResultSerializer(serializers.Serializer):
+    operation = serializers.UUIDField(help_text="Undo the whole page with POST /api/v1/review/operations/{operation}/undo/.")
+    decisions = DecisionSerializer(many=True)
+    label_events = serializers.ListField(child=serializers.IntegerField())
+
+
+class UndoResultSerializer(serializers.Serializer):
+    operation = serializers.UUIDField()
+    undone_decisions = serializers.IntegerField()
+    undone_label_events = serializers.IntegerField()
+    reopened_items = serializers.IntegerField()
+
+
+class AnnotatorProgressSerializer(serializers.Serializer):
+    user = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+    decisions = serializers.IntegerField()
+    by_action = serializers.DictField(child=serializers.IntegerField())
+
+
+class ProgressSerializer(serializers.Serializer):
+    annotators = AnnotatorProgressSerializer(many=True)
+    queues = serializers.ListField(child=serializers.DictField())

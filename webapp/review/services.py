@@ -1,0 +1,280 @@
+"""Writes on review: building queues, leasing items to annotators, recording decisions, undoing them.
+
+Every label change a decision makes goes through :func:`webapp.faces.services.faces_relabel`
+(one LabelEvent per changed face, refused with 409 when the face changed since it was served).
+Queue builders live in :mod:`webapp.review.builders`.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+from rest_framework import status
+
+from webapp.core import roles
+from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
+from webapp.faces.models import Face, LabelEvent
+from webapp.faces.services import UNCHANGED, LabelChange, faces_relabel, label_events_undo
+from webapp.identities.models import Identity
+
+from .models import Decision, Item, Queue
+
+
+class StaleDecision(Conflict):
+    code = "stale"
+
+
+class ItemLeasedToSomeoneElse(Conflict):
+    code = "leased"
+
+
+class ItemAlreadyClosed(Conflict):
+    code = "already_decided"
+
+
+class NotYourDecision(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "forbidden"
+
+
+Action = Decision.Action
+# What each action does to the face: (identity, status); UNCHANGED keeps it. None = no label change.
+_VERIFIED = Face.Status.VERIFIED
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One decision about one item. ``identity`` is needed by relabel; ``version`` is the face
+    version the client saw (default: the version the item was served with)."""
+
+    item_id: int
+    action: str
+    identity_id: int | None = None
+    version: int | None = None
+
+
+@dataclass
+class DecisionOutcome:
+    operation: uuid.UUID
+    decisions: list[Decision] = field(default_factory=list)
+    events: list[LabelEvent] = field(default_factory=list)
+
+
+# --- Leasing -------------------------------------------------------------------------------
+
+def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
+    """Lease up to ``limit`` items of a queue to ``user``, most likely wrong first.
+
+    The user's own unexpired leases come back first (a reload loses nothing) and are renewed;
+    the rest are open items nobody holds (or whose lease expired). Rows are taken with
+    ``SELECT ... FOR UPDATE SKIP LOCKED``, so two annotators asking at the same moment never get
+    the same item (SQLite serialises the transactions instead). Items the user skipped are not
+    served to them again.
+    """
+    if limit < 1:
+        raise InvalidTransition("Ask for at least one item.")
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS)
+    with transaction.atomic():
+        mine = list(
+            Item.objects.select_for_update()
+            .filter(queue=queue, state=Item.State.OPEN, leased_to=user, leased_until__gt=now)
+            .order_by("-score", "id")[:limit]
+        )
+        fresh: list[Item] = []
+        if len(mine) < limit:
+            if not queue.is_open:
+                pass  # a closed queue hands out no new work; leases already held still come back
+            else:
+                skipped = Decision.objects.filter(user=user, action=Action.SKIP, undone=False,
+                                                  item__queue=queue).values("item_id")
+                fresh = list(
+                    Item.objects.select_for_update(skip_locked=True)
+                    .filter(queue=queue, state=Item.State.OPEN)
+                    .filter(Q(leased_to__isnull=True) | Q(leased_until__lte=now))
+                    .exclude(pk__in=skipped)
+                    .order_by("-score", "id")[:limit - len(mine)]
+                )
+        items = mine + fresh
+        versions = dict(Face.objects.filter(pk__in=[item.face_id for item in items]).values_list("pk", "version"))
+        for item in items:
+            item.leased_to, item.leased_until, item.served_version = user, until, versions[item.face_id]
+        Item.objects.bulk_update(items, ["leased_to", "leased_until", "served_version"])
+    return items
+
+
+def leases_release(*, queue: Queue, user) -> int:
+    """Give back every item of a queue leased to ``user`` (leaving the screen on purpose)."""
+    return Item.objects.filter(queue=queue, leased_to=user, state=Item.State.OPEN).update(
+        leased_to=None, leased_until=None
+    )
+
+
+# --- Decisions -----------------------------------------------------------------------------
+
+def _label_change(item: Item, request: DecisionRequest, identities: dict[int, Identity], version: int) -> LabelChange | None:
+    action = request.action
+    if action == Action.CONFIRM:
+        return LabelChange(item.face_id, UNCHANGED, _VERIFIED, version)
+    if action == Action.RELABEL:
+        return LabelChange(item.face_id, identities[request.identity_id], _VERIFIED, version)
+    if action == Action.ACCEPT:
+        return LabelChange(item.face_id, item.identity, _VERIFIED, version)
+    if action == Action.UNKNOWN:
+        return LabelChange(item.face_id, None, _VERIFIED, version)
+    if action == Action.NOT_A_FACE:
+        return LabelChange(item.face_id, UNCHANGED, Face.Status.NOT_A_FACE, version)
+    if action == Action.EXCLUDE:
+        return LabelChange(item.face_id, UNCHANGED, Face.Status.EXCLUDED, version)
+    return None  # skip, reject: the label stays as it is
+
+
+def _check_requests(requests: list[DecisionRequest]) -> None:
+    if not requests:
+        raise InvalidTransition("Send at least one decision.")
+    ids = [request.item_id for request in requests]
+    if len(set(ids)) != len(ids):
+        raise InvalidTransition("An item appears twice in one page of decisions.")
+    for request in requests:
+        if request.action not in Action.values:
+            raise InvalidTransition(f"Unknown action '{request.action}'; expected one of {', '.join(Action.values)}.")
+        if request.action == Action.RELABEL and request.identity_id is None:
+            raise InvalidTransition(f"Item {request.item_id}: relabel needs the identity to label the face with.")
+
+
+def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome:
+    """Record a page of decisions at once: all of them, or none.
+
+    Refused with 409 when an item was already decided, is leased to another annotator, or its
+    face changed since it was served (every stale item is listed, so the client reloads just
+    those). Label changes go through ``faces_relabel`` under one operation id, which undoes the
+    page. Deciding a face closes its other open items (in any queue) as resolved elsewhere;
+    skip releases the item for others, reject closes only this suggestion.
+    """
+    _check_requests(requests)
+    operation = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        items = Item.objects.select_for_update(of=("self",)).select_related("queue", "identity").in_bulk(
+            [request.item_id for request in requests]
+        )
+        missing = [request.item_id for request in requests if request.item_id not in items]
+        if missing:
+            raise NotFound(f"No review item with id {', '.join(map(str, missing))}.")
+        identity_ids = {request.identity_id for request in requests if request.identity_id is not None}
+        identities = Identity.objects.in_bulk(identity_ids)
+        unknown = sorted(identity_ids - set(identities))
+        if unknown:
+            raise NotFound(f"No identity with id {', '.join(map(str, unknown))}.")
+        versions = dict(Face.objects.filter(pk__in=[item.face_id for item in items.values()])
+                        .values_list("pk", "version"))
+
+        stale, changes_by_reason, seen = [], defaultdict(list), {}
+        for request in requests:
+            item = items[request.item_id]
+            _check_item_open(item, user, now)
+            if request.action == Action.ACCEPT and item.identity_id is None:
+                raise InvalidTransition(f"Item {item.pk} suggests no identity to accept; relabel it instead.")
+            expected = request.version if request.version is not None else item.served_version
+            if expected is None:
+                raise InvalidTransition(
+                    f"Item {item.pk} was never served; take it from its queue first, or send the face version you saw."
+                )
+            if expected != versions[item.face_id]:
+                stale.append({"item": item.pk, "face": item.face_id, "version_seen": expected,
+                              "version_now": versions[item.face_id]})
+                continue
+            if item.face_id in seen:
+                raise InvalidTransition(f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page.")
+            seen[item.face_id] = item.pk
+            change = _label_change(item, request, identities, expected)
+            if change is not None:
+                changes_by_reason[f"review ({item.queue.kind}): {request.action}"].append(change)
+        if stale:
+            listed = ", ".join(f"face {s['face']} (item {s['item']})" for s in stale)
+            raise StaleDecision(
+                f"{len(stale)} of these faces changed since they were shown to you: {listed}. Reload them and "
+                f"decide again; nothing of this page was saved.",
+                extra={"stale": stale},
+            )
+
+        events: list[LabelEvent] = []
+        for reason, changes in changes_by_reason.items():
+            events += faces_relabel(changes=changes, user=user, reason=reason, operation=operation)
+        event_by_face = {event.face_id: event for event in events}
+
+        decisions = Decision.objects.bulk_create([
+            Decision(
+                item=items[request.item_id], face_id=items[request.item_id].face_id,
+                user=user if user and user.is_authenticated else None, action=request.action,
+                identity=(identities.get(request.identity_id) if request.action == Action.RELABEL
+                          else items[request.item_id].identity if request.action in (Action.ACCEPT, Action.REJECT)
+                          else None),
+                served_version=items[request.item_id].served_version,
+                label_event=event_by_face.get(items[request.item_id].face_id), operation=operation,
+            )
+            for request in requests
+        ])
+        _close_items(items, requests, operation)
+    return DecisionOutcome(operation=operation, decisions=decisions, events=events)
+
+
+def _check_item_open(item: Item, user, now) -> None:
+    if item.state != Item.State.OPEN:
+        what = "already decided" if item.state == Item.State.DECIDED else "resolved in another queue"
+        raise ItemAlreadyClosed(f"Item {item.pk} (face {item.face_id}) was {what}; reload your page.",
+                                extra={"item": item.pk})
+    if item.leased_to_id not in (None, user.pk) and item.leased_until and item.leased_until > now:
+        raise ItemLeasedToSomeoneElse(
+            f"Item {item.pk} (face {item.face_id}) is being reviewed by {item.leased_to.get_username()} "
+            f"until {timezone.localtime(item.leased_until):%H:%M}; take another one.",
+            extra={"item": item.pk},
+        )
+
+
+def _close_items(items: dict[int, Item], requests: list[DecisionRequest], operation: uuid.UUID) -> None:
+    skipped = [r.item_id for r in requests if r.action == Action.SKIP]
+    decided = [r.item_id for r in requests if r.action != Action.SKIP]
+    if skipped:
+        Item.objects.filter(pk__in=skipped).update(leased_to=None, leased_until=None)
+    if decided:
+        Item.objects.filter(pk__in=decided).update(state=Item.State.DECIDED, closed_by_operation=operation)
+    settled_faces = [items[r.item_id].face_id for r in requests if r.action not in (Action.SKIP, Action.REJECT)]
+    if settled_faces:
+        Item.objects.filter(face_id__in=settled_faces, state=Item.State.OPEN).exclude(pk__in=decided).update(
+            state=Item.State.OBSOLETE, closed_by_operation=operation, leased_to=None, leased_until=None
+        )
+
+
+def decision_operation_undo(*, operation: uuid.UUID, user) -> dict:
+    """Undo a page of decisions: restore the faces' labels (new LabelEvents) and reopen the items.
+
+    Annotators undo their own pages; admins anyone's. Refused with 409 when a face changed after
+    the decision (undoing would overwrite a later decision). The reopened items are leased back
+    to the user who undoes, so they can decide again at once.
+    """
+    with transaction.atomic():
+        decisions = list(Decision.objects.select_for_update().filter(operation=operation, undone=False))
+        if not decisions:
+            raise NotFound(f"No decisions to undo in operation {operation}.")
+        if not roles.is_admin(user) and any(decision.user_id != user.pk for decision in decisions):
+            raise NotYourDecision("Annotators may only undo their own decisions.")
+        events = list(LabelEvent.objects.filter(pk__in=[d.label_event_id for d in decisions if d.label_event_id]))
+        undo_events = label_events_undo(events=events, user=user) if events else []
+        Decision.objects.filter(pk__in=[d.pk for d in decisions]).update(undone=True)
+        until = timezone.now() + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS)
+        own = Item.objects.filter(pk__in=[d.item_id for d in decisions if d.item_id]).update(
+            state=Item.State.OPEN, closed_by_operation=None, leased_to=user, leased_until=until,
+            served_version=Subquery(Face.objects.filter(pk=OuterRef("face_id")).values("version")[:1]),
+        )
+        others = Item.objects.filter(closed_by_operation=operation).update(
+            state=Item.State.OPEN, closed_by_operation=None
+        )
+    return {"operation": operation, "undone_decisions": len(decisions), "undone_label_events": len(undo_events),
+            "reopened_items": own + others}

@@ -1,0 +1,53 @@
+"""Choose the active model's operating point: a target precision or a threshold."""
+from django.core.management.base import BaseCommand, CommandError
+
+from webapp.core.exceptions import DomainError
+from webapp.training import selectors, services
+
+from ._common import admin_user, fmt
+
+
+class Command(BaseCommand):
+    help = ("Set the active model's operating point by target precision (the threshold is read off the validation "
+            "sweep) or by threshold; without either, show the trade-off.")
+
+    def add_arguments(self, parser):
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--target-precision", type=float)
+        group.add_argument("--threshold", type=float)
+        parser.add_argument("--user", help="The admin to record as choosing it.")
+
+    def handle(self, *args, target_precision, threshold, user, **options):
+        admin = admin_user(user)
+        run = selectors.active_run()
+        if run is None:
+            raise CommandError("No active model yet: accept a training run first.")
+        if target_precision is None and threshold is None:
+            self._show_tradeoff(run)
+            return
+        try:
+            point = services.operating_point_set(user=admin, target_precision=target_precision, threshold=threshold)
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        expected = point.expected
+        self.stdout.write(self.style.SUCCESS(
+            f"run {run.pk}: threshold {point.threshold:.4f}"
+            + (f" for target precision {target_precision:g}" if target_precision is not None else "")
+        ))
+        self.stdout.write(f"  on validation: precision {fmt(expected.get('precision'))}, identification "
+                          f"{fmt(expected.get('identification_accuracy'))}, distractors rejected "
+                          f"{fmt(expected.get('distractor_accuracy'))}, mean F1 {fmt(expected.get('mean_f1'))}")
+        if not expected.get("target_reached", True):
+            self.stdout.write(self.style.WARNING("  no threshold reaches the target; the most precise one is used"))
+
+    def _show_tradeoff(self, run):
+        point = selectors.operating_point_current(run=run)
+        self.stdout.write(f"run {run.pk}, current threshold {fmt(point.threshold if point else None, 4)}")
+        sweep = selectors.run_sweep(run=run, split="val")
+        if sweep is None:
+            return
+        curves = sweep.as_dict(max_points=12)
+        self.stdout.write("  threshold  precision  recall  mean F1")
+        for t, p, r, f in zip(curves["thresholds"], curves["kept_accuracy"], curves["identification_accuracy"],
+                              curves["mean_f1"]):
+            self.stdout.write(f"  {fmt(t, 4):>9}  {fmt(p):>9}  {fmt(r):>6}  {fmt(f):>7}")

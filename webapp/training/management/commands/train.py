@@ -1,0 +1,97 @@
+"""Train a VIP classifier on the current VIPs and labels."""
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from webapp.core.exceptions import DomainError
+from webapp.core.models import Job
+from webapp.training import services, tasks
+from webapp.training.models import TrainingRun
+
+from ._common import admin_user, fmt, metrics_line
+
+
+def _option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise CommandError(f"--option takes NAME=VALUE, got '{text}'.")
+    name, raw = text.split("=", 1)
+    try:
+        return name.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return name.strip(), raw
+
+
+class Command(BaseCommand):
+    help = ("Start a training run (head on stored embeddings, or finetune) on the current VIPs. By default the run "
+            "is queued for a gpu worker; --wait follows it, --here runs it in this process.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--mode", choices=["head", "finetune"], default="head")
+        parser.add_argument("--loss", default="me", help="me (default), ce, dce, zlog, arcface, tsoftmax.")
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--lr", type=float)
+        parser.add_argument("--batch-size", type=int)
+        parser.add_argument("--hidden", type=int)
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                            help="Any other ml.train.TrainConfig field, e.g. --option noise_folds=3.")
+        parser.add_argument("--note", default="")
+        parser.add_argument("--wait", action="store_true", help="Follow the run until it finishes.")
+        parser.add_argument("--here", action="store_true", help="Run in this process (no worker needed); implies --wait.")
+        parser.add_argument("--allow-concurrent", action="store_true",
+                            help="Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS).")
+        parser.add_argument("--accept", action="store_true", help="Make the run the active model if it succeeds.")
+        parser.add_argument("--user", help="The admin to record as starting the run.")
+
+    def handle(self, *args, **o):
+        user = admin_user(o["user"])
+        options = dict(_option(text) for text in o["option"])
+        for name in ("epochs", "lr", "batch_size", "hidden", "seed"):
+            if o[name] is not None:
+                options[name] = o[name]
+        try:
+            run = services.training_run_start(user=user, mode=o["mode"], loss=o["loss"], options=options,
+                                              note=o["note"], allow_concurrent=o["allow_concurrent"],
+                                              dispatch=not o["here"])
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(f"run {run.pk}: {len(run.vips)} VIPs, {run.counts.get('total', 0)} faces "
+                          f"({run.counts.get('vip', 0)} VIP, {run.counts.get('distractor', 0)} distractor); job {run.job_id}")
+        if o["here"]:
+            tasks.training_run(run.job_id)
+        elif not o["wait"]:
+            self.stdout.write(f"queued on '{run.job.queue}'; follow it at /api/v1/runs/{run.pk}/")
+            return
+        job = self._follow(run.job_id)
+        run = TrainingRun.objects.select_related("job").get(pk=run.pk)
+        if job.state != Job.State.SUCCEEDED:
+            raise CommandError(f"run {run.pk} {job.state}: {job.message}")
+        self.stdout.write(self.style.SUCCESS(f"run {run.pk} succeeded on {run.device} in "
+                                             f"{fmt(run.timings.get('total_s'), 1)} s"))
+        for split in ("val", "test"):
+            self.stdout.write(f"  {split}: {metrics_line(run.metrics.get(split))}")
+        weak = [row for row in run.per_class if row.get("diagnosis") != "ok"]
+        for row in weak:
+            self.stdout.write(f"  {row['name']}: {row['diagnosis']} (precision {fmt(row['precision'])}, "
+                              f"recall {fmt(row['recall'])})")
+        queues = (job.result or {}).get("queues", {})
+        self.stdout.write("  review queues: " + ", ".join(f"{kind} {n}" for kind, n in queues.items()))
+        if o["accept"]:
+            try:
+                services.training_run_accept(run=run, user=user)
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+            self.stdout.write(self.style.SUCCESS(f"run {run.pk} is now the active model"))
+
+    def _follow(self, job_id: int) -> Job:
+        last = None
+        while True:
+            job = Job.objects.get(pk=job_id)
+            line = f"  {job.progress:5.0%}  {job.message}"
+            if line != last:
+                self.stdout.write(line)
+                last = line
+            if job.is_finished:
+                return job
+            time.sleep(1.0)

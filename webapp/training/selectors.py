@@ -1,0 +1,254 @@
+"""Reads on training: runs, the active model and its operating point, the promotion gate, status."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet
+
+from webapp.core.models import Job
+from webapp.faces.models import Face
+from webapp.identities.models import Identity
+
+from .models import ActiveModel, Chunk, OperatingPoint, RunSample, TrainingRun
+
+RUN_KIND = "training.run"
+HEAVY_FIELDS = ("per_class", "curves", "confused_pairs", "config", "vips")
+
+
+def runs_for_listing() -> QuerySet[TrainingRun]:
+    """Runs with their job and author in the same query; the large JSON reports are left out."""
+    return TrainingRun.objects.select_related("job", "created_by").defer(*HEAVY_FIELDS)
+
+
+def runs_unfinished() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.select_related("job").exclude(job__state__in=Job.FINISHED_STATES)
+
+
+def active_model() -> ActiveModel | None:
+    """The newest acceptance, i.e. the model in force (None before any run was accepted)."""
+    return ActiveModel.objects.select_related("run", "run__job", "accepted_by").first()
+
+
+def active_run() -> TrainingRun | None:
+    activation = active_model()
+    return activation.run if activation else None
+
+
+def active_run_id() -> int | None:
+    return ActiveModel.objects.values_list("run_id", flat=True).first()
+
+
+def operating_point_current(*, run: TrainingRun | None = None) -> OperatingPoint | None:
+    """The operating point in force for ``run`` (default: the active run)."""
+    run_id = run.pk if run is not None else active_run_id()
+    if run_id is None:
+        return None
+    return OperatingPoint.objects.filter(run_id=run_id).select_related("set_by").first()
+
+
+def operating_threshold() -> float | None:
+    """The confidence threshold video tagging uses: the active model's operating point (None: no model yet).
+
+    Predictions are rejected by :func:`ml.metrics.is_rejected` at this threshold.
+    """
+    run_id = active_run_id()
+    if run_id is None:
+        return None
+    return OperatingPoint.objects.filter(run_id=run_id).values_list("threshold", flat=True).first()
+
+
+# --- Evaluation from a run's frozen samples ------------------------------------------------
+
+@dataclass(frozen=True)
+class SplitPredictions:
+    labels: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    n_classes: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def run_predictions(*, run: TrainingRun, split: str = "val") -> SplitPredictions:
+    """The calibrated predictions a run made on one split (from its stored per-sample scores)."""
+    rows = np.array(
+        list(RunSample.objects.filter(run=run, split=split, predicted__isnull=False)
+             .order_by("face_id").values_list("label", "predicted", "confidence")),
+        dtype=np.float64,
+    ).reshape(-1, 3)
+    return SplitPredictions(labels=rows[:, 0].astype(np.int64), predicted=rows[:, 1].astype(np.int64),
+                            confidence=rows[:, 2], n_classes=len(run.vips))
+
+
+def run_sweep(*, run: TrainingRun, split: str = "val"):
+    """The exact threshold sweep on a split (:func:`ml.metrics.threshold_sweep`), or None if it is empty."""
+    from ml.metrics import threshold_sweep
+
+    predictions = run_predictions(run=run, split=split)
+    if len(predictions) == 0 or predictions.n_classes == 0:
+        return None
+    return threshold_sweep(predictions.labels, predictions.predicted, predictions.confidence, predictions.n_classes)
+
+
+def run_evaluation(*, run: TrainingRun, threshold: float, split: str = "val") -> dict | None:
+    """Every open-set metric of a run on a split at one threshold (JSON-ready), or None if the split is empty."""
+    from ml.metrics import evaluate_at_threshold
+
+    predictions = run_predictions(run=run, split=split)
+    if len(predictions) == 0 or predictions.n_classes == 0:
+        return None
+    result = evaluate_at_threshold(predictions.labels, predictions.predicted, predictions.confidence, threshold,
+                                   predictions.n_classes)
+    return result.as_dict(run.class_names)
+
+
+# --- Promotion gate ----------------------------------------------------------------------------
+
+def vips_current() -> QuerySet[Identity]:
+    """The VIP set today in class order: by chunk, then popularity, then name."""
+    return Identity.objects.filter(role=Identity.Role.VIP, merged_into__isnull=True).order_by(
+        "chunk", "popularity_rank", "name", "id"
+    )
+
+
+def gate_status() -> dict:
+    """Whether the next chunk may be promoted: the active model's validation metrics against the minima.
+
+    The gate reads the active model at its operating point on the validation split: precision is
+    the precision of what would be tagged (kept accuracy), recall the share of VIP faces tagged
+    with the right name (identification accuracy), and mean F1 averages the VIPs' F1. A model
+    trained before the latest promotion (a different VIP set) does not count. The very first
+    chunk needs no gate.
+    """
+    minima = {
+        "precision": settings.FACECURATOR_GATE_MIN_PRECISION,
+        "recall": settings.FACECURATOR_GATE_MIN_RECALL,
+        "mean_f1": settings.FACECURATOR_GATE_MIN_MEAN_F1,
+    }
+    vip_ids = set(vips_current().values_list("id", flat=True))
+    if not Chunk.objects.exists() and not vip_ids:
+        return {"required": False, "passed": True, "run": None, "threshold": None, "checks": [], "minima": minima,
+                "reason": "No VIPs yet: the first chunk needs no gate."}
+    run = active_run()
+    if run is None:
+        return {"required": True, "passed": False, "run": None, "threshold": None, "checks": [], "minima": minima,
+                "reason": "No active model: train a run on the current VIPs and accept it first."}
+    base = {"required": True, "run": run.pk, "minima": minima}
+    if set(run.vip_identity_ids) != vip_ids:
+        return {**base, "passed": False, "threshold": None, "checks": [],
+                "reason": f"The active model (run {run.pk}) was trained on another VIP set than today's "
+                          f"{len(vip_ids)} VIPs: train and accept a run on the current VIPs first."}
+    threshold = operating_threshold()
+    evaluation = run_evaluation(run=run, threshold=threshold, split="val") if threshold is not None else None
+    if evaluation is None:
+        return {**base, "passed": False, "threshold": threshold, "checks": [],
+                "reason": f"Run {run.pk} has no validation predictions to judge it by."}
+    values = {
+        "precision": evaluation["kept_accuracy"],
+        "recall": evaluation["identification_accuracy"],
+        "mean_f1": evaluation["mean_f1"],
+    }
+    checks = [
+        {"metric": name, "value": values[name], "minimum": minima[name],
+         "passed": values[name] is not None and values[name] >= minima[name]}
+        for name in ("precision", "recall", "mean_f1")
+    ]
+    passed = all(check["passed"] for check in checks)
+    failing = [f"{c['metric']} {_fmt(c['value'])} < {c['minimum']:g}" for c in checks if not c["passed"]]
+    reason = (f"Run {run.pk} meets every minimum on validation." if passed
+              else f"Run {run.pk} on validation: {'; '.join(failing)}.")
+    return {**base, "passed": passed, "threshold": threshold, "checks": checks, "reason": reason,
+            "weak_identities": _weak_identities(run)}
+
+
+def _weak_identities(run: TrainingRun) -> list[dict]:
+    return [
+        {key: row.get(key) for key in ("identity", "name", "precision", "recall", "f1", "diagnosis")}
+        for row in run.per_class if row.get("diagnosis") not in (None, "ok")
+    ]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def next_chunk_candidates(*, size: int) -> list[Identity]:
+    """The next candidates to promote, by popularity (rank 1 first; unranked last, most faces first)."""
+    live = ~Q(faces__status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+    return list(
+        Identity.objects.filter(role=Identity.Role.CANDIDATE, merged_into__isnull=True)
+        .annotate(face_count=Count("faces", filter=live))
+        .order_by("popularity_rank", "-face_count", "name")[:size]
+    )
+
+
+def chunk_next_number() -> int:
+    top_chunk = Chunk.objects.aggregate(n=Max("number"))["n"] or 0
+    top_identity = Identity.objects.aggregate(n=Max("chunk"))["n"] or 0
+    return max(top_chunk, top_identity) + 1
+
+
+def chunks_for_listing() -> QuerySet[Chunk]:
+    return Chunk.objects.select_related("promoted_by", "run")
+
+
+# --- Status ------------------------------------------------------------------------------------
+
+def run_key_metrics(run: TrainingRun | None) -> dict | None:
+    if run is None:
+        return None
+    return {key: run.metrics.get(key) for key in ("val", "test") if key in run.metrics} or run.metrics
+
+
+def curation_status() -> dict:
+    """Everything the dashboard header and `manage.py curation_status` show, in a handful of queries."""
+    from webapp.review.selectors import queue_sizes_open
+
+    activation = active_model()
+    run = activation.run if activation else None
+    point = operating_point_current(run=run) if run else None
+    latest = TrainingRun.objects.select_related("job").defer(*HEAVY_FIELDS).first()
+    in_progress = runs_unfinished().first()
+    return {
+        "vip_count": vips_current().count(),
+        "candidate_count": Identity.objects.filter(role=Identity.Role.CANDIDATE, merged_into__isnull=True).count(),
+        "chunk": Chunk.objects.aggregate(n=Max("number"))["n"],
+        "active_model": None if run is None else {
+            "run": run.pk, "mode": run.mode, "loss": run.loss, "accepted_at": activation.accepted_at,
+            "accepted_by": activation.accepted_by.get_username() if activation.accepted_by else None,
+            "automatic": activation.automatic, "vip_count": len(run.vips), "metrics": run.metrics,
+            "operating_point": None if point is None else {
+                "threshold": point.threshold, "target_precision": point.target_precision, "expected": point.expected,
+            },
+        },
+        "latest_run": None if latest is None else {"run": latest.pk, "state": latest.job.state,
+                                                   "progress": latest.job.progress, "created_at": latest.created_at},
+        "run_in_progress": None if in_progress is None else {"run": in_progress.pk, "state": in_progress.job.state,
+                                                             "progress": in_progress.job.progress},
+        "queues": queue_sizes_open(),
+        "gate": gate_status(),
+    }
+
+
+def runs_compare(*, runs: list[TrainingRun]) -> dict:
+    """Headline metrics side by side and, per identity, precision/recall/F1 in each run."""
+    by_identity: dict[int, dict] = {}
+    for run in runs:
+        for row in run.per_class:
+            entry = by_identity.setdefault(row["identity"], {"identity": row["identity"], "name": row["name"], "runs": {}})
+            entry["runs"][str(run.pk)] = {key: row.get(key) for key in ("precision", "recall", "f1", "support", "diagnosis")}
+    return {
+        "runs": [{"run": run.pk, "mode": run.mode, "loss": run.loss, "created_at": run.created_at,
+                  "vip_count": len(run.vips), "metrics": run.metrics} for run in runs],
+        "identities": sorted(by_identity.values(), key=lambda entry: entry["name"]),
+    }
+
+
+def decisions_needed_before_retrain() -> int:
+    """Open items in open queues: a hint for the dashboard, not a rule."""
+    from webapp.review.models import Item
+
+    return Item.objects.filter(queue__is_open=True, state=Item.State.OPEN).count()

@@ -1,0 +1,169 @@
+from rest_framework import serializers
+
+from .models import Chunk, OperatingPoint, TrainingRun
+
+
+class RunStartSerializer(serializers.Serializer):
+    """Start a training run on the current VIPs and labels (admins)."""
+
+    mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices, default=TrainingRun.Mode.HEAD)
+    loss = serializers.CharField(default="me", help_text="me (default), ce, dce, zlog, arcface, tsoftmax.")
+    options = serializers.DictField(required=False, default=dict,
+                                    help_text="Hyper-parameters of ml.train.TrainConfig: epochs, lr, batch_size, hidden, "
+                                              "momentum, weight_decay, seed, backbone, ...")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+    allow_concurrent = serializers.BooleanField(
+        default=False, help_text="Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS)."
+    )
+
+
+class RunListSerializer(serializers.ModelSerializer):
+    state = serializers.CharField(source="job.state", read_only=True)
+    progress = serializers.FloatField(source="job.progress", read_only=True)
+    message = serializers.CharField(source="job.message", read_only=True)
+    error = serializers.CharField(source="job.error", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    is_active = serializers.SerializerMethodField()
+    has_model = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "job", "state", "progress", "message", "error", "mode", "loss", "backbone", "chunk", "counts",
+                  "metrics", "device", "timings", "note", "has_model", "is_active", "created_by", "created_at",
+                  "finished_at"]
+        read_only_fields = fields
+
+    def get_is_active(self, obj) -> bool:
+        return obj.pk == self.context.get("active_run_id")
+
+    def get_has_model(self, obj) -> bool:
+        return bool(obj.model_file)
+
+
+class RunDetailSerializer(RunListSerializer):
+    class Meta(RunListSerializer.Meta):
+        fields = [*RunListSerializer.Meta.fields, "config", "vips", "per_class", "confused_pairs"]
+        read_only_fields = fields
+
+
+class ClassRowSerializer(serializers.Serializer):
+    """One VIP of a run: precision/recall (the diagnosis basis: test, else val), F1, support, diagnosis."""
+
+    class_index = serializers.IntegerField()
+    identity = serializers.IntegerField()
+    name = serializers.CharField()
+    chunk = serializers.IntegerField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    f1 = serializers.FloatField(allow_null=True)
+    support = serializers.IntegerField(allow_null=True)
+    diagnosis = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    val = serializers.DictField()
+    test = serializers.DictField()
+
+
+class RunCurvesSerializer(serializers.Serializer):
+    sweeps = serializers.DictField(help_text="Per split: thresholds and the metrics at each (ml.metrics.ThresholdSweep).")
+    calibration = serializers.DictField(help_text="Per split: reliability curves and ECE before/after temperature scaling.")
+    operating_points = serializers.DictField()
+    history = serializers.DictField()
+
+
+class RunCompareSerializer(serializers.Serializer):
+    runs = serializers.ListField(child=serializers.DictField())
+    identities = serializers.ListField(child=serializers.DictField(),
+                                       help_text="Per identity: {identity, name, runs: {run id: {precision, recall, f1}}}.")
+
+
+class RunSampleSerializer(serializers.Serializer):
+    face = serializers.IntegerField(source="face_id")
+    identity = serializers.IntegerField(source="identity_id", allow_null=True)
+    label = serializers.IntegerField()
+    split = serializers.CharField()
+    version = serializers.IntegerField()
+    noise_score = serializers.FloatField(allow_null=True)
+    predicted = serializers.IntegerField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+
+
+class OperatingPointSerializer(serializers.ModelSerializer):
+    set_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = OperatingPoint
+        fields = ["id", "run", "target_precision", "threshold", "expected", "set_by", "set_at"]
+        read_only_fields = fields
+
+
+class OperatingPointRequestSerializer(serializers.Serializer):
+    """Either a target precision (the threshold is read off the validation sweep) or a threshold."""
+
+    target_precision = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+
+    def validate(self, attrs):
+        if ("target_precision" in attrs) == ("threshold" in attrs):
+            raise serializers.ValidationError("Send either target_precision or threshold.")
+        return attrs
+
+
+class OperatingPointStateSerializer(serializers.Serializer):
+    run = serializers.IntegerField(allow_null=True)
+    current = OperatingPointSerializer(allow_null=True)
+    threshold = serializers.FloatField(allow_null=True, help_text="What video tagging uses now.")
+    tradeoff = serializers.DictField(allow_null=True, help_text="Validation sweep: thresholds, precision "
+                                     "(kept accuracy), recall (identification accuracy), VIP acceptance, mean F1.")
+    presets = serializers.DictField(help_text="Thresholds the run reported: max mean F1, precision targets, ...")
+
+
+class ChunkSerializer(serializers.ModelSerializer):
+    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Chunk
+        fields = ["id", "number", "identities", "run", "metrics", "gate", "overridden", "override_reason",
+                  "promoted_by", "promoted_at"]
+        read_only_fields = fields
+
+
+class PromoteRequestSerializer(serializers.Serializer):
+    override_reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                            help_text="Needed only when the gate is not met; recorded on the chunk.")
+    size = serializers.IntegerField(required=False, min_value=1, help_text="Default: FACECURATOR_CHUNK_SIZE.")
+
+
+class PromotionSerializer(serializers.Serializer):
+    chunk = ChunkSerializer()
+    review_queue = serializers.IntegerField(allow_null=True)
+    suggest_retrain = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class GateCheckSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    minimum = serializers.FloatField()
+    passed = serializers.BooleanField()
+
+
+class GateSerializer(serializers.Serializer):
+    required = serializers.BooleanField()
+    passed = serializers.BooleanField()
+    run = serializers.IntegerField(allow_null=True)
+    threshold = serializers.FloatField(allow_null=True)
+    checks = GateCheckSerializer(many=True)
+    minima = serializers.DictField()
+    reason = serializers.CharField()
+    weak_identities = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class CurationStatusSerializer(serializers.Serializer):
+    vip_count = serializers.IntegerField()
+    candidate_count = serializers.IntegerField()
+    chunk = serializers.IntegerField(allow_null=True)
+    active_model = serializers.DictField(allow_null=True)
+    latest_run = serializers.DictField(allow_null=True)
+    run_in_progress = serializers.DictField(allow_null=True)
+    queues = serializers.ListField(child=serializers.DictField())
+    gate = GateSerializer()

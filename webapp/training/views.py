@@ -1,0 +1,195 @@
+"""Training API: runs and their diagnostics, the active model's operating point, VIP chunks, status.
+
+Annotators read everything; only admins start, cancel or accept runs, set the operating point
+and promote chunks.
+"""
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.response import Response
+
+from webapp.core.exceptions import InvalidTransition
+from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
+
+from . import selectors, services
+from .models import RunSample, TrainingRun
+from .serializers import (
+    ChunkSerializer,
+    ClassRowSerializer,
+    CurationStatusSerializer,
+    GateSerializer,
+    OperatingPointRequestSerializer,
+    OperatingPointSerializer,
+    OperatingPointStateSerializer,
+    PromoteRequestSerializer,
+    PromotionSerializer,
+    RunCompareSerializer,
+    RunCurvesSerializer,
+    RunDetailSerializer,
+    RunListSerializer,
+    RunSampleSerializer,
+    RunStartSerializer,
+)
+
+
+class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Training runs: state and progress (from their job), metrics, per-class reports, curves."""
+
+    permission_classes = [ReadAnnotatorWriteAdmin]
+    filterset_fields = ["mode", "loss", "job__state"]
+    ordering_fields = ["created_at", "id"]
+
+    def get_queryset(self):
+        if self.action in ("list", "compare"):
+            return selectors.runs_for_listing()
+        return TrainingRun.objects.select_related("job", "created_by")
+
+    def get_serializer_class(self):
+        return RunListSerializer if self.action == "list" else RunDetailSerializer
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "active_run_id": selectors.active_run_id()}
+
+    @extend_schema(request=RunStartSerializer, responses={202: RunDetailSerializer},
+                   description="Start a run (admins). 409 while another run is queued or running.")
+    def create(self, request, *args, **kwargs):
+        body = RunStartSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = services.training_run_start(user=request.user, mode=data["mode"], loss=data["loss"],
+                                          options=data.get("options") or {}, note=data.get("note", ""),
+                                          allow_concurrent=data["allow_concurrent"])
+        return Response(self._detail(run), status=status.HTTP_202_ACCEPTED)
+
+    def _detail(self, run):
+        return RunDetailSerializer(run, context=self.get_serializer_context()).data
+
+    @extend_schema(request=None, responses=RunDetailSerializer,
+                   description="Make this succeeded run the active model (admins); the operating point carries over.")
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
+    def accept(self, request, pk=None):
+        run = self.get_object()
+        services.training_run_accept(run=run, user=request.user)
+        return Response(self._detail(run))
+
+    @extend_schema(request=None, responses=RunDetailSerializer, description="Cancel a queued or running run (admins).")
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
+    def cancel(self, request, pk=None):
+        run = services.training_run_cancel(run=self.get_object())
+        return Response(self._detail(run))
+
+    @extend_schema(responses=ClassRowSerializer(many=True),
+                   description="Per VIP: precision/recall points, F1, support and diagnosis (ok, low_precision, low_recall).")
+    @action(detail=True, methods=["get"])
+    def classes(self, request, pk=None):
+        return Response(ClassRowSerializer(self.get_object().per_class, many=True).data)
+
+    @extend_schema(responses=RunCurvesSerializer, description="Threshold sweeps and calibration curves (before/after).")
+    @action(detail=True, methods=["get"])
+    def curves(self, request, pk=None):
+        run = self.get_object()
+        return Response({"sweeps": run.curves.get("sweeps", {}), "calibration": run.curves.get("calibration", {}),
+                         "operating_points": run.curves.get("operating_points", {}),
+                         "history": run.curves.get("history", {})})
+
+    @extend_schema(responses={200: {"type": "array", "items": {"type": "object"}}},
+                   description="The most confused VIP pairs: {a, b, name_a, name_b, a_as_b, b_as_a, rate, identity_a, identity_b}.")
+    @action(detail=True, methods=["get"], url_path="confused-pairs")
+    def confused_pairs(self, request, pk=None):
+        return Response(self.get_object().confused_pairs)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("split", str, enum=["train", "val", "test"]),
+                    OpenApiParameter("label", int, description="Class index; -1 for distractors.")],
+        responses=RunSampleSerializer(many=True),
+        description="Per-face scores of a run, highest noise score first (paginated).",
+    )
+    @action(detail=True, methods=["get"])
+    def samples(self, request, pk=None):
+        run = self.get_object()
+        rows = RunSample.objects.filter(run=run).order_by("-noise_score", "face_id")
+        if request.query_params.get("split"):
+            rows = rows.filter(split=request.query_params["split"])
+        if request.query_params.get("label") not in (None, ""):
+            rows = rows.filter(label=int(request.query_params["label"]))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(RunSampleSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[OpenApiParameter("ids", str, required=True, description="Run ids, comma-separated.")],
+                   responses=RunCompareSerializer, description="Runs side by side, and per identity across them.")
+    @action(detail=False, methods=["get"])
+    def compare(self, request):
+        try:
+            ids = [int(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
+        except ValueError as exc:
+            raise InvalidTransition("ids must be run ids separated by commas, e.g. ?ids=3,5.") from exc
+        if not ids:
+            raise InvalidTransition("Give the runs to compare, e.g. ?ids=3,5.")
+        found = TrainingRun.objects.in_bulk(ids)
+        return Response(selectors.runs_compare(runs=[found[i] for i in ids if i in found]))
+
+
+class ChunkViewSet(viewsets.ReadOnlyModelViewSet):
+    """VIP chunks: each growth step with the metrics and the gate at promotion time."""
+
+    serializer_class = ChunkSerializer
+    permission_classes = [ReadAnnotatorWriteAdmin]
+
+    def get_queryset(self):
+        return selectors.chunks_for_listing()
+
+    @extend_schema(request=PromoteRequestSerializer, responses={201: PromotionSerializer},
+                   description="Promote the next candidates by popularity (admins). 409 when the gate is not met "
+                               "and no override reason is given.")
+    @action(detail=False, methods=["post"], permission_classes=[IsAdmin])
+    def promote(self, request):
+        body = PromoteRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        promotion = services.chunk_promote(user=request.user, override_reason=body.validated_data["override_reason"],
+                                           size=body.validated_data.get("size"))
+        return Response({"chunk": ChunkSerializer(promotion.chunk).data,
+                         "review_queue": promotion.review_queue.pk if promotion.review_queue else None,
+                         "suggest_retrain": True, "message": promotion.message}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=GateSerializer, description="Whether the next chunk may be promoted, and why.")
+    @action(detail=False, methods=["get"])
+    def gate(self, request):
+        return Response(GateSerializer(selectors.gate_status()).data)
+
+
+@extend_schema(methods=["GET"], responses=OperatingPointStateSerializer,
+               description="The active model's operating point and the precision/recall trade-off to choose it from.")
+@extend_schema(methods=["POST"], request=OperatingPointRequestSerializer, responses={201: OperatingPointSerializer},
+               description="Choose the operating point (admins): a target precision, or a threshold.")
+@api_view(["GET", "POST"])
+@permission_classes([ReadAnnotatorWriteAdmin])
+def operating_point(request):
+    if request.method == "POST":
+        body = OperatingPointRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        point = services.operating_point_set(user=request.user, **body.validated_data)
+        return Response(OperatingPointSerializer(point).data, status=status.HTTP_201_CREATED)
+    run = selectors.active_run()
+    point = selectors.operating_point_current(run=run) if run else None
+    sweep = selectors.run_sweep(run=run, split="val") if run else None
+    tradeoff = None
+    if sweep is not None:
+        curves = sweep.as_dict()
+        tradeoff = {"thresholds": curves["thresholds"], "precision": curves["kept_accuracy"],
+                    "recall": curves["identification_accuracy"], "vip_acceptance": curves["vip_acceptance"],
+                    "distractor_accuracy": curves["distractor_accuracy"], "mean_f1": curves["mean_f1"]}
+    return Response({
+        "run": run.pk if run else None,
+        "current": OperatingPointSerializer(point).data if point else None,
+        "threshold": point.threshold if point else None,
+        "tradeoff": tradeoff,
+        "presets": run.curves.get("operating_points", {}) if run else {},
+    })
+
+
+@extend_schema(responses=CurationStatusSerializer,
+               description="Where curation stands: VIPs, chunk, active model and key metrics, queue sizes, gate.")
+@api_view(["GET"])
+@permission_classes([IsAnnotator])
+def curation_status(request):
+    return Response(CurationStatusSerializer(selectors.curation_status()).data)
