@@ -1,9 +1,15 @@
 """Reads on identities."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 from django.db.models import Count, Q, QuerySet
 
-from .models import Identity
+from .models import Identity, IdentityOperation, IdentitySuggestion
+
+#: Face statuses whose faces do not show the identity (left out of counts and of suggestions).
+NOT_SHOWING = ("not_a_face", "excluded")
 
 
 def identities_with_counts() -> QuerySet[Identity]:
@@ -15,4 +21,134 @@ def identities_with_counts() -> QuerySet[Identity]:
         train_count=Count("faces", filter=live & Q(faces__split="train"), distinct=True),
         val_count=Count("faces", filter=live & Q(faces__split="val"), distinct=True),
         test_count=Count("faces", filter=live & Q(faces__split="test"), distinct=True),
-    ).order_by(*Identity._meta.ordering)  # aggregation queries drop Meta.ordering
+    ).select_related("merged_into").order_by(*Identity._meta.ordering)  # aggregation queries drop Meta.ordering
+
+
+def identities_active() -> QuerySet[Identity]:
+    """Identities that are not merge tombstones: the ones to label with, train on and promote.
+
+    A merged identity keeps its row (history points at it) with ``merged_into`` set; it must never
+    be part of a VIP set, a distractor set or a picker again. Use this instead of
+    ``Identity.objects`` wherever "the identities" means the current ones.
+    """
+    return Identity.objects.filter(merged_into__isnull=True)
+
+
+def identity_resolve(*, identity: Identity) -> Identity:
+    """The identity a tombstone redirects to (itself when it is active); follows chains of merges."""
+    seen = {identity.pk}
+    while identity.merged_into_id is not None:
+        identity = Identity.objects.get(pk=identity.merged_into_id)
+        if identity.pk in seen:  # a cycle cannot be written by the services; stop rather than loop
+            break
+        seen.add(identity.pk)
+    return identity
+
+
+def identity_operations_for_listing() -> QuerySet[IdentityOperation]:
+    return IdentityOperation.objects.select_related("source", "target", "user", "undone_by")
+
+
+def identity_operations_blocking_undo(*, operation: IdentityOperation) -> QuerySet[IdentityOperation]:
+    """Later operations, not undone, on either identity of ``operation``: they must be undone first."""
+    ids = [operation.source_id, operation.target_id]
+    return IdentityOperation.objects.filter(
+        Q(source_id__in=ids) | Q(target_id__in=ids), undone_at__isnull=True, pk__gt=operation.pk,
+    ).order_by("-pk")
+
+
+def identity_suggestions_for_listing(*, kind: str | None = None, status: str | None = None) -> QuerySet[IdentitySuggestion]:
+    """Suggestions most likely first. Open ones about a merged (tombstone) identity are left out:
+    they were overtaken by a merge and the next computation drops them."""
+    queryset = IdentitySuggestion.objects.select_related("identity", "other", "decided_by")
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if status:
+        queryset = queryset.filter(status=status)
+    if status == IdentitySuggestion.Status.OPEN:
+        queryset = queryset.filter(identity__merged_into__isnull=True).exclude(other__merged_into__isnull=False)
+    return queryset.order_by("-score", "id")
+
+
+def suggestion_example_crops(*, suggestions: list[IdentitySuggestion]) -> dict[int, str | None]:
+    """Crop URLs of every example face the suggestions show, in one query: {face id: url}."""
+    from webapp.faces.models import Face
+
+    ids = set()
+    for suggestion in suggestions:
+        for side in suggestion.evidence.get("sides", []):
+            ids.update(side.get("examples", []))
+    return {face.pk: (face.crop.url if face.crop else None) for face in Face.objects.filter(pk__in=ids).only("pk", "crop")}
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Face embeddings of active identities: ``vectors[i]`` is face ``face_ids[i]`` of ``identity_ids[i]``."""
+
+    face_ids: np.ndarray
+    identity_ids: np.ndarray
+    vectors: np.ndarray
+    model: str
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+
+def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: list[int] | None = None,
+                        chunk_size: int = 5000) -> Embeddings:
+    """The stored embeddings of faces that show an active identity (status not "not a face"/"excluded"),
+    from the embedder the face index uses; at most ``max_per_identity`` per identity (the lowest
+    ids: a deterministic choice, so two computations over the same data agree)."""
+    from webapp.faces.index import embedding_model
+    from webapp.faces.models import Face
+
+    model = embedding_model()
+    queryset = Face.objects.filter(
+        identity__isnull=False, identity__merged_into__isnull=True, embedding__isnull=False, embedding_model=model,
+    ).exclude(status__in=NOT_SHOWING)
+    if identity_ids is not None:
+        queryset = queryset.filter(identity_id__in=identity_ids)
+    face_ids, owners, rows = [], [], []
+    taken: dict[int, int] = {}
+    last = 0
+    while True:  # keyset pagination: bounded memory per query, no OFFSET scans
+        batch = list(queryset.filter(pk__gt=last).order_by("pk").values_list("pk", "identity_id", "embedding")[:chunk_size])
+        if not batch:
+            break
+        for pk, owner, blob in batch:
+            if max_per_identity is not None and taken.get(owner, 0) >= max_per_identity:
+                continue
+            taken[owner] = taken.get(owner, 0) + 1
+            face_ids.append(pk)
+            owners.append(owner)
+            rows.append(np.frombuffer(bytes(blob), dtype=np.float32))
+        last = batch[-1][0]
+    dim = len(rows[0]) if rows else 0
+    return Embeddings(
+        face_ids=np.asarray(face_ids, dtype=np.int64), identity_ids=np.asarray(owners, dtype=np.int64),
+        vectors=np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32), model=model,
+    )
+
+
+def run_confusion(*, run_id: int) -> dict[tuple[int, int], float]:
+    """How often a training run's model took identity a's samples for VIP b: {(a, b): rate}, a != b.
+
+    Read from the run's frozen samples (label at start, top predicted VIP class after training).
+    Rows of a VIP identity count its samples predicted as another VIP; rows of a candidate
+    identity (a distractor in that run, ``label`` -1) count its samples whose top VIP is b. Rates
+    are over all of a's samples in the run; identities the run did not see are absent.
+    """
+    from webapp.training.models import RunSample, TrainingRun
+
+    run = TrainingRun.objects.only("vips").get(pk=run_id)
+    class_identity = {vip["index"]: vip["identity"] for vip in run.vips}
+    rows = (RunSample.objects.filter(run_id=run_id, identity_id__isnull=False, predicted__isnull=False)
+            .order_by().values_list("identity_id", "predicted").annotate(n=Count("id")))
+    totals: dict[int, int] = {}
+    counts: dict[tuple[int, int], int] = {}
+    for identity_id, predicted, n in rows:
+        totals[identity_id] = totals.get(identity_id, 0) + n
+        target = class_identity.get(predicted)
+        if target is not None and target != identity_id:
+            counts[(identity_id, target)] = counts.get((identity_id, target), 0) + n
+    return {pair: n / totals[pair[0]] for pair, n in counts.items()}
