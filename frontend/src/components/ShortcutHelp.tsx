@@ -1,7 +1,9 @@
 /** The help overlay and the on-screen legend: both render the one shortcut table. */
 import { useEffect, useRef } from "react";
 
-import { SHORTCUTS, keyLabel, type ShortcutScope } from "../shortcuts";
+import { SHORTCUTS, keyLabel, shortcutFor, type ShortcutAction, type ShortcutScope } from "../shortcuts";
+
+const MOVES: ShortcutAction[] = ["moveLeft", "moveRight", "moveUp", "moveDown"];
 
 const SCOPE_TITLES: Record<ShortcutScope, string> = { review: "Review", relabel: "Relabel dialog", global: "Everywhere" };
 
@@ -17,6 +19,7 @@ export function HelpOverlay({ onClose }: { onClose: () => void }) {
     <div className="overlay" role="presentation" onClick={onClose}>
       <div className="dialog help" role="dialog" aria-modal="true" aria-labelledby="help-title" onClick={(event) => event.stopPropagation()}>
         <h2 id="help-title">Keyboard shortcuts</h2>
+        <div className="help-columns">
         {scopes.map((scope) => (
           <table key={scope} className="shortcut-table">
             <caption>{SCOPE_TITLES[scope]}</caption>
@@ -40,6 +43,7 @@ export function HelpOverlay({ onClose }: { onClose: () => void }) {
             </tbody>
           </table>
         ))}
+        </div>
         <p className="muted">Shortcuts are off while you type in a field; Esc leaves it.</p>
         <button ref={closeButton} type="button" onClick={onClose}>
           Close
@@ -54,10 +58,10 @@ export function ShortcutLegend() {
   return (
     <ul className="legend" aria-label="Keyboard shortcuts">
       <li>
-        <kbd>←</kbd>
-        <kbd>→</kbd>
-        <kbd>↑</kbd>
-        <kbd>↓</kbd> move
+        {MOVES.flatMap((action) => shortcutFor(action).keys).map((key) => (
+          <kbd key={key}>{keyLabel(key)}</kbd>
+        ))}{" "}
+        move
       </li>
       {SHORTCUTS.filter((shortcut) => shortcut.legend).map((shortcut) => (
         <li key={shortcut.action}>

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+
+import { SHORTCUTS, isTyping, keyLabel, keysOf, matchShortcut, type ShortcutAction } from "./shortcuts";
+
+const press = (key: string, extra: Partial<KeyboardEventInit> & { target?: EventTarget | null } = {}) => ({ key, ...extra });
+
+describe("the shortcut table", () => {
+  it("gives every key at most one action per scope", () => {
+    for (const scope of ["review", "relabel", "global"] as const) {
+      const keys = SHORTCUTS.filter((s) => s.scope === scope).flatMap((s) => s.keys.map((k) => k.toLowerCase()));
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+  });
+
+  it("does not let a review key shadow a global one", () => {
+    const global = SHORTCUTS.filter((s) => s.scope === "global").flatMap((s) => s.keys);
+    const review = SHORTCUTS.filter((s) => s.scope === "review").flatMap((s) => s.keys);
+    expect(review.filter((key) => global.includes(key))).toEqual([]);
+  });
+
+  it("maps the review keys the annotators learn", () => {
+    const expected: [string, ShortcutAction][] = [
+      ["ArrowLeft", "moveLeft"],
+      ["ArrowRight", "moveRight"],
+      ["ArrowUp", "moveUp"],
+      ["ArrowDown", "moveDown"],
+      [" ", "toggleWrong"],
+      ["x", "toggleWrong"],
+      ["Enter", "confirm"],
+      ["r", "relabel"],
+      ["u", "unknown"],
+      ["n", "notAFace"],
+      ["z", "undo"],
+      ["s", "skip"],
+      ["?", "help"],
+      ["Escape", "closeDialog"],
+    ];
+    for (const [key, action] of expected) expect(matchShortcut(press(key))).toBe(action);
+  });
+
+  it("matches letters in either case (caps lock on)", () => {
+    expect(matchShortcut(press("X"))).toBe("toggleWrong");
+    expect(matchShortcut(press("Z"))).toBe("undo");
+  });
+
+  it("leaves browser and system combinations alone", () => {
+    expect(matchShortcut(press("r", { ctrlKey: true }))).toBeNull();
+    expect(matchShortcut(press("z", { metaKey: true }))).toBeNull();
+    expect(matchShortcut(press("s", { altKey: true }))).toBeNull();
+  });
+
+  it("stays out of the way while the user types, except for Escape", () => {
+    const input = document.createElement("input");
+    expect(isTyping(input)).toBe(true);
+    expect(matchShortcut(press("u", { target: input }))).toBeNull();
+    expect(matchShortcut(press("Enter", { target: input }))).toBeNull();
+    expect(matchShortcut(press("Escape", { target: input }))).toBe("closeDialog");
+    const checkbox = Object.assign(document.createElement("input"), { type: "checkbox" });
+    expect(isTyping(checkbox)).toBe(false);
+  });
+
+  it("uses the relabel rows, which work inside the search field, only in the relabel scope", () => {
+    const input = document.createElement("input");
+    expect(matchShortcut(press("ArrowDown", { target: input }), ["relabel", "global"])).toBe("optionDown");
+    expect(matchShortcut(press("Enter", { target: input }), ["relabel", "global"])).toBe("applyOption");
+    expect(matchShortcut(press("ArrowDown"), ["review", "global"])).toBe("moveDown");
+  });
+
+  it("writes keys the way the help overlay shows them", () => {
+    expect(keyLabel(" ")).toBe("Space");
+    expect(keyLabel("ArrowLeft")).toBe("←");
+    expect(keyLabel("r")).toBe("R");
+    expect(keysOf("toggleWrong")).toBe("Space / X");
+  });
+});
