@@ -73,7 +73,7 @@ class FaceFactory(factory.django.DjangoModelFactory):
 
     embedding = factory.LazyAttribute(lambda face: None if face.vector is None
                                       else np.asarray(face.vector, dtype=np.float32).tobytes())
-    embedding_model = factory.LazyAttribute(lambda face: "" if face.vector is None else "sface")
+    embedding_model = factory.LazyAttribute(lambda face: "" if face.vector is None else "sface-2021dec-int8bq")
 
 
 class PhotoFactory(factory.django.DjangoModelFactory):

@@ -82,3 +82,26 @@ def test_rebuild_job_indexes_every_embedded_face_through_its_celery_task(admin_c
 def test_only_admins_rebuild_the_index(annotator_client):
     assert annotator_client.post("/api/v1/index/rebuild/").status_code == 403
     assert not Job.objects.filter(kind="faces.rebuild_index").exists()
+
+
+def test_the_index_returns_a_faces_own_identity_among_its_nearest_neighbours_on_real_data(
+        shared_data, tmp_path, annotator_client):
+    import shutil
+
+    from webapp.faces.models import Face
+    from webapp.media import services
+
+    for name in ["Barack Obama", "Halle Berry", "Hugh Laurie"]:
+        (tmp_path / name).mkdir()
+        for path in sorted((shared_data / "glint24" / name).iterdir())[:8]:
+            shutil.copy(path, tmp_path / name / path.name)
+    services.faces_import_folder(root=tmp_path, cropped=True)  # adds its faces to the index as it goes
+    faces = list(Face.objects.all())
+    assert index.index_manifest()["count"] == len(faces) == 24
+    top1 = 0
+    for face in faces:
+        results = annotator_client.get(f"/api/v1/faces/{face.pk}/similar/?k=3").data["results"]
+        identities = [r["face"]["identity"] for r in results]
+        assert face.identity_id in identities, (face.source_path, identities)
+        top1 += identities[0] == face.identity_id
+    assert top1 >= 0.9 * len(faces)

@@ -47,15 +47,27 @@ def _manifest_name(version: int) -> str:
     return f"{INDEX_DIR}/faces-{version:06d}.json"
 
 
-def _new_index(dim: int):
+def new_index(dim: int):
+    """An empty index with the configured IVF threshold."""
     from ml.index import FaceIndex
 
     return FaceIndex(dim, ivf_threshold=settings.FACECURATOR_INDEX_IVF_THRESHOLD)
 
 
 def embedding_model() -> str:
-    """The embedder whose vectors the index holds (faces embedded by another one are left out)."""
-    return settings.FACECURATOR_FACE_EMBEDDER
+    """The embedding space faces are embedded in now (``Face.embedding_model``), e.g.
+    ``sface-2021dec-int8bq``; the index holds only faces of this space. Known without loading
+    any model."""
+    from ml.faces import EMBEDDERS
+
+    return EMBEDDERS[settings.FACECURATOR_FACE_EMBEDDER].name
+
+
+def embedding_match_threshold() -> float:
+    """Cosine above which the configured embedder takes two faces for the same person."""
+    from ml.faces import MATCH_THRESHOLDS
+
+    return MATCH_THRESHOLDS[embedding_model()]
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +179,7 @@ def index_add_faces(*, face_ids: list[int]) -> dict[str, Any] | None:
         for start in range(0, len(face_ids), 20_000):
             for ids, vectors in _embeddings(Face.objects.filter(pk__in=face_ids[start:start + 20_000])):
                 if index is None:
-                    index = _new_index(vectors.shape[1])
+                    index = new_index(vectors.shape[1])
                 index.add(ids, vectors)
                 added += len(ids)
         if index is None or not added:
@@ -191,7 +203,7 @@ def index_rebuild(*, progress: Callable[[float, str], None] | None = None) -> di
         index, done = None, 0
         for ids, vectors in _embeddings(Face.objects.all()):
             if index is None:
-                index = _new_index(vectors.shape[1])
+                index = new_index(vectors.shape[1])
             index.add(ids, vectors)
             done += len(ids)
             if progress:
