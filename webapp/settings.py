@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "webapp.faces",
     "webapp.training",
     "webapp.review",
+    "webapp.exports",
 ]
 
 MIDDLEWARE = [
