@@ -22,7 +22,7 @@ def queues_with_sizes() -> QuerySet[Queue]:
         leased_count=Count("items", filter=leased),
         decided_count=Count("items", filter=Q(items__state=Item.State.DECIDED)),
         obsolete_count=Count("items", filter=Q(items__state=Item.State.OBSOLETE)),
-    )
+    ).order_by("-created_at", "-id")
 
 
 def queue_sizes_open() -> list[dict]:
@@ -51,19 +51,33 @@ def items_by_ids(ids: list[int]) -> list[Item]:
 def faces_verified_unchanged(*, face_ids: list[int]) -> set[int]:
     """Faces verified by a person whose identity is still the one they verified.
 
-    A verified face is not flagged again unless its label changed since: its identity differs
-    from the one the newest event that verified it set. Faces verified without any event (imported
-    as verified) count as verified and unchanged.
+    A verified face is not flagged again unless its label changed since. The label a person
+    verified is the one set by the newest event that verified the face: a change from another
+    status to verified, or a review decision (which verifies the label it chooses). A later
+    identity change that merely kept the status (a merge, a bulk relabel) makes it flaggable
+    again. A face verified without any such event (imported as verified) keeps the identity it
+    had before its first label event.
     """
-    last_verified = LabelEvent.objects.filter(face=OuterRef("pk"), to_status=Face.Status.VERIFIED).order_by("-id")
+    by_review = Decision.objects.filter(label_event=OuterRef("pk"), undone=False)
+    verifying = (LabelEvent.objects.filter(face=OuterRef("pk"), to_status=Face.Status.VERIFIED)
+                 .annotate(by_review=Exists(by_review))
+                 .filter(Q(by_review=True) | ~Q(from_status=Face.Status.VERIFIED))
+                 .order_by("-id"))
+    first = LabelEvent.objects.filter(face=OuterRef("pk")).order_by("id")
     rows = (
         Face.objects.filter(pk__in=face_ids, status=Face.Status.VERIFIED)
-        .annotate(verified_identity=Subquery(last_verified.values("to_identity")[:1]),
-                  has_event=Exists(last_verified))
-        .values_list("pk", "identity_id", "verified_identity", "has_event")
+        .annotate(verified_identity=Subquery(verifying.values("to_identity")[:1]),
+                  was_verified=Exists(verifying),
+                  first_identity=Subquery(first.values("from_identity")[:1]),
+                  has_events=Exists(first))
+        .values_list("pk", "identity_id", "verified_identity", "was_verified", "first_identity", "has_events")
     )
-    return {pk for pk, identity, verified_identity, has_event in rows
-            if not has_event or identity == verified_identity}
+    unchanged = set()
+    for pk, identity, verified_identity, was_verified, first_identity, has_events in rows:
+        reference = verified_identity if was_verified else first_identity if has_events else identity
+        if identity == reference:
+            unchanged.add(pk)
+    return unchanged
 
 
 def decisions_per_annotator(*, since: datetime | None = None) -> list[dict]:
