@@ -20,7 +20,10 @@ def spa(request, path: str = ""):
     """The browser UI. Built assets come from frontend/dist; without a build, say how to make one."""
     index = settings.FRONTEND_DIST / "index.html"
     if index.exists():
-        return HttpResponse(index.read_text(encoding="utf-8"))
+        response = HttpResponse(index.read_text(encoding="utf-8"))
+        # The shell names the current build's hashed assets (cached for good by WhiteNoise): always revalidate it.
+        response["Cache-Control"] = "no-cache"
+        return response
     return render(request, "no_frontend.html", status=200)
 
 
