@@ -9,6 +9,7 @@ import { useSession } from "./session";
 import { VideoPage, VideosScreen } from "./videos/VideoPage";
 
 // The chart-heavy screens load on demand: the review screen stays small and quick to start.
+// Admin controls live under /manage: /admin/ is Django's admin site.
 const Dashboard = lazy(() => import("./dashboard/Dashboard"));
 const AdminScreen = lazy(() => import("./admin/AdminScreen"));
 const IdentityPage = lazy(() => import("./identities/IdentityPage").then((module) => ({ default: module.IdentityPage })));
@@ -28,7 +29,7 @@ export function App() {
           <NavLink to="/dashboard">Dashboard</NavLink>
           <NavLink to="/videos">Videos</NavLink>
           <NavLink to="/events">Label events</NavLink>
-          {isAdmin && <NavLink to="/admin">Admin</NavLink>}
+          {isAdmin && <NavLink to="/manage">Admin</NavLink>}
         </nav>
         <div className="user">
           {me && (
@@ -59,7 +60,7 @@ export function App() {
               <Route path="/videos" element={<VideosScreen />} />
               <Route path="/videos/:id" element={<VideoPage />} />
               <Route path="/events" element={<EventsScreen />} />
-              <Route path="/admin/*" element={<AdminOnly>{<AdminScreen />}</AdminOnly>} />
+              <Route path="/manage/*" element={<AdminOnly>{<AdminScreen />}</AdminOnly>} />
               <Route path="*" element={<p>No such page. <NavLink to="/review">Back to review</NavLink></p>} />
             </Routes>
           </Suspense>

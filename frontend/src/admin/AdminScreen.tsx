@@ -13,10 +13,10 @@ export default function AdminScreen() {
     <section aria-labelledby="admin-title">
       <h1 id="admin-title">Admin</h1>
       <nav className="tabs" aria-label="Admin sections">
-        <NavLink to="/admin/training">Training</NavLink>
-        <NavLink to="/admin/import">Import</NavLink>
-        <NavLink to="/admin/users">Users</NavLink>
-        <NavLink to="/admin/jobs">Jobs</NavLink>
+        <NavLink to="/manage/training">Training</NavLink>
+        <NavLink to="/manage/import">Import</NavLink>
+        <NavLink to="/manage/users">Users</NavLink>
+        <NavLink to="/manage/jobs">Jobs</NavLink>
       </nav>
       <Routes>
         <Route index element={<Navigate to="training" replace />} />
