@@ -45,8 +45,17 @@ def identity_resolve(*, identity: Identity) -> Identity:
     return identity
 
 
-def identity_operations_for_listing() -> QuerySet[IdentityOperation]:
-    return IdentityOperation.objects.select_related("source", "target", "user", "undone_by")
+def identity_operations_for_listing(*, identity_id: int | None = None, kind: str | None = None,
+                                    undone: bool | None = None) -> QuerySet[IdentityOperation]:
+    """Merges and splits, newest first; optionally those touching one identity (as source or target)."""
+    queryset = IdentityOperation.objects.select_related("source", "target", "user", "undone_by")
+    if identity_id is not None:
+        queryset = queryset.filter(Q(source_id=identity_id) | Q(target_id=identity_id))
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if undone is not None:
+        queryset = queryset.filter(undone_at__isnull=not undone)
+    return queryset
 
 
 def identity_operations_blocking_undo(*, operation: IdentityOperation) -> QuerySet[IdentityOperation]:
@@ -57,10 +66,13 @@ def identity_operations_blocking_undo(*, operation: IdentityOperation) -> QueryS
     ).order_by("-pk")
 
 
-def identity_suggestions_for_listing(*, kind: str | None = None, status: str | None = None) -> QuerySet[IdentitySuggestion]:
+def identity_suggestions_for_listing(*, kind: str | None = None, status: str | None = None,
+                                     identity_id: int | None = None) -> QuerySet[IdentitySuggestion]:
     """Suggestions most likely first. Open ones about a merged (tombstone) identity are left out:
     they were overtaken by a merge and the next computation drops them."""
     queryset = IdentitySuggestion.objects.select_related("identity", "other", "decided_by")
+    if identity_id is not None:
+        queryset = queryset.filter(Q(identity_id=identity_id) | Q(other_id=identity_id))
     if kind:
         queryset = queryset.filter(kind=kind)
     if status:

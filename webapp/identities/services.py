@@ -329,6 +329,20 @@ def _keep_first(a: Identity, b: Identity, sizes: dict[int, int]) -> tuple[Identi
     return (a, b) if rank(a) <= rank(b) else (b, a)
 
 
+_SUGGESTIONS_LOCK_KEY = 0x1D5_0651  # any constant unique among the app's advisory locks
+
+
+def _serialise_suggestion_writers() -> None:
+    """Inside a transaction: one suggestion computation stores at a time (two jobs at once would
+    each insert the pairs the other has not committed yet). PostgreSQL advisory lock; SQLite
+    serialises writers by itself."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SUGGESTIONS_LOCK_KEY])
+
+
 def identity_suggestions_compute(*, run_id: int | None = None, job=None, progress=None,
                                  merge_settings=None, split_settings=None,
                                  max_faces_per_identity: int = 300) -> dict:
@@ -362,6 +376,7 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
     sizes = {int(k): int(v) for k, v in zip(*np.unique(data.identity_ids, return_counts=True))}
     progress(0.9, "storing suggestions")
     with transaction.atomic():
+        _serialise_suggestion_writers()
         identities = Identity.objects.in_bulk({f.identity for f in merges + splits} | {f.other for f in merges})
         existing = list(IdentitySuggestion.objects.select_for_update())
         decided = {(s.kind, frozenset({s.identity_id, s.other_id} - {None})) for s in existing

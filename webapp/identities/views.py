@@ -113,17 +113,13 @@ class IdentityViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], permission_classes=[IsAnnotator], filter_backends=[])
     def operations(self, request):
         """Merges and splits, newest first."""
-        queryset = selectors.identity_operations_for_listing()
         params = request.query_params
-        if params.get("identity"):
-            identity = _int(params["identity"], "identity")
-            from django.db.models import Q
-
-            queryset = queryset.filter(Q(source_id=identity) | Q(target_id=identity))
-        if params.get("kind"):
-            queryset = queryset.filter(kind=params["kind"])
-        if params.get("undone") is not None:
-            queryset = queryset.filter(undone_at__isnull=params["undone"].lower() not in ("true", "1"))
+        undone = params.get("undone")
+        queryset = selectors.identity_operations_for_listing(
+            identity_id=_int(params["identity"], "identity") if params.get("identity") else None,
+            kind=params.get("kind") or None,
+            undone=None if undone in (None, "") else undone.lower() in ("true", "1"),
+        )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(IdentityOperationSerializer(page, many=True).data)
 
@@ -169,12 +165,9 @@ class IdentityViewSet(viewsets.ModelViewSet):
         (ids and crop URLs) to show side by side, and for a split both clusters' face ids."""
         params = request.query_params
         kind, wanted = params.get("kind") or None, params.get("status") or IdentitySuggestion.Status.OPEN
-        queryset = selectors.identity_suggestions_for_listing(kind=kind, status=wanted)
-        if params.get("identity"):
-            from django.db.models import Q
-
-            identity = _int(params["identity"], "identity")
-            queryset = queryset.filter(Q(identity_id=identity) | Q(other_id=identity))
+        queryset = selectors.identity_suggestions_for_listing(
+            kind=kind, status=wanted, identity_id=_int(params["identity"], "identity") if params.get("identity") else None,
+        )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self._suggestion_response(page, many=True))
 
