@@ -13,10 +13,11 @@ import torch
 Mode = Literal["head", "finetune"]
 
 # Batch sizes that fit comfortably: CPU batches stay small so an epoch reports progress often.
+# Heads on embeddings: small batches give enough SGD steps on the few thousand samples of a curation run.
 _BATCH_SIZES: dict[tuple[str, str], int] = {
-    ("cpu", "head"): 256,
+    ("cpu", "head"): 64,
     ("cpu", "finetune"): 32,
-    ("cuda", "head"): 1024,
+    ("cuda", "head"): 256,
     ("cuda", "finetune"): 128,
 }
 

@@ -159,8 +159,8 @@ class LossSpec:
 
     def calibration_targets(self, labels: Tensor, n_classes: int) -> Tensor:
         """Targets for temperature fitting: the VIP label; for a distractor the reject column
-        (index C = ``n_classes``) when there is one, else -1 (it has no true column among the
-        logits, so calibration leaves it out; see :func:`ml.calibration.fit_temperature`)."""
+        (index C = ``n_classes``) when there is one, else -1, which :func:`ml.calibration.fit_temperature`
+        reads as the uniform distribution over the VIP columns."""
         if not self.reject_column:
             return labels
         return torch.where(labels >= 0, labels, torch.full_like(labels, n_classes))

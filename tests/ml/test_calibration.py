@@ -35,12 +35,26 @@ def test_temperature_scaling_lowers_the_ece_of_an_overconfident_model():
     assert before > 0.15 and after < 0.05
 
 
-def test_samples_without_a_true_column_are_left_out_of_the_fit():
-    logits, labels = overconfident_logits(n=1000)
-    with_distractors = np.concatenate([labels, np.full(500, -1)])
-    noisy_logits = np.concatenate([logits, np.random.default_rng(1).normal(scale=20, size=(500, 5))])
-    assert fit_temperature(noisy_logits, with_distractors) == pytest.approx(fit_temperature(logits, labels), rel=1e-4)
-    assert fit_temperature(logits[:3], [-1, -1, -1]) == 1.0
+def test_a_target_of_minus_one_is_the_uniform_distribution():
+    # Both rows have logits (ln 3, 0); a = 1/T, q = 3^a / (3^a + 1) = p(column 0).
+    # Mean NLL = (-log q  - (log q + log(1 - q)) / 2) / 2, minimal where q = 3/4, i.e. a = 1: T = 1.
+    logits = np.array([[np.log(3), 0.0], [np.log(3), 0.0]])
+    assert fit_temperature(logits, [0, -1]) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_distractors_keep_the_temperature_finite_on_a_separable_validation_set():
+    rng = np.random.default_rng(0)
+    vip_logits = np.eye(4)[rng.integers(0, 4, 200)] * 5 + rng.normal(scale=0.5, size=(200, 4))
+    vip_labels = vip_logits.argmax(axis=1)  # every VIP right: the VIP-only NLL falls all the way to T -> 0
+    assert fit_temperature(vip_logits, vip_labels) < 0.25  # heads for 0 until the gradient vanishes
+    distractor_logits = rng.normal(scale=2.0, size=(100, 4))
+    logits = np.concatenate([vip_logits, distractor_logits])
+    t = fit_temperature(logits, np.concatenate([vip_labels, np.full(100, -1)]))
+    assert 0.5 < t < 5
+
+
+def test_no_samples_means_temperature_one():
+    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, dtype=int)) == 1.0
 
 
 def test_reliability_curve_bins_confidences_and_ece_weighs_gaps_by_bin_size():
