@@ -73,7 +73,8 @@ def test_a_run_trains_and_stores_metrics_reports_scores_and_the_calibrated_model
     assert run.job.state == Job.State.SUCCEEDED
     assert run.metrics["val"]["mean_f1"] > 0.8
     assert {row["name"] for row in run.per_class} == {"VIP 0", "VIP 1", "VIP 2"}
-    assert {"val", "test"} <= set(run.curves["sweeps"]) and run.curves["calibration"]["val"]["after"]["ece"] is not None
+    assert {"val", "test"} <= set(run.curves["sweeps"]) and run.curves["calibration"]["val"]["after"]
+    assert run.metrics["val"]["ece_before"] is not None and run.metrics["val"]["ece_after"] is not None
     assert run.device == "cpu" and run.timings["total_s"] > 0
     assert default_storage.exists(run.model_file.name)
     assert not RunSample.objects.filter(run=run, noise_score__isnull=True).exists()

@@ -501,10 +501,18 @@ def _headline_metrics(result: dict) -> dict:
         calibration = result["calibration"].get(split) or {}
         metrics[split] = None if report is None else {
             "f1_auc": report["f1_auc"], **{key: report["at_max_mean_f1"][key] for key in _SUMMARY_KEYS},
-            "ece_before": (calibration.get("before") or {}).get("ece"),
-            "ece_after": (calibration.get("after") or {}).get("ece"),
+            "ece_before": _ece(calibration.get("before")),
+            "ece_after": _ece(calibration.get("after")),
         }
     return metrics
+
+
+def _ece(curves: dict | None) -> float | None:
+    """The expected calibration error over VIP faces, from either shape ``ml.train`` reports
+    (``{ece, curve}``, or ``{vip: {ece, curve}, all: {...}}``)."""
+    if not curves:
+        return None
+    return curves["ece"] if "ece" in curves else (curves.get("vip") or {}).get("ece")
 
 
 def _per_class(*, run: TrainingRun, result: dict) -> list[dict]:
