@@ -203,3 +203,12 @@ def test_the_suggestions_command_computes_and_lists(library, capsys):
     assert "examined 255 faces of 7 identities: 1 merge and 1 split suggestions open" in out
     assert f"merge {library.tom_b.pk} 'Hanks, Tom' into {library.tom_a.pk} 'Tom Hanks'" in out
     assert f"split {library.kate.pk} 'Kate Winslet' into 45 + 30 faces" in out
+
+
+def test_a_split_found_on_a_sample_of_a_big_identity_still_lists_all_its_faces(library):
+    services.identity_suggestions_compute(max_faces_per_identity=40)
+    split = IdentitySuggestion.objects.get(kind="split")
+    sides = split.evidence["sides"]
+    assert split.identity_id == library.kate.pk and split.evidence["examined"] == 40
+    assert sorted(sides[0]["face_ids"] + sides[1]["face_ids"]) == sorted(library.kate.faces.values_list("pk", flat=True))
+    assert purity([side["face_ids"] for side in sides], library.person_of) >= 0.95

@@ -107,10 +107,11 @@ class Embeddings:
 
 
 def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: list[int] | None = None,
-                        chunk_size: int = 5000) -> Embeddings:
+                        seed: int = 0, chunk_size: int = 5000) -> Embeddings:
     """The stored embeddings of faces that show an active identity (status not "not a face"/"excluded"),
-    from the embedder the face index uses; at most ``max_per_identity`` per identity (the lowest
-    ids: a deterministic choice, so two computations over the same data agree)."""
+    from the embedder the face index uses. An identity with more than ``max_per_identity`` such
+    faces gives a uniform sample of that many (seeded: two computations over the same faces agree;
+    uniform, not the oldest: a second person imported later must be in the sample)."""
     from webapp.faces.index import embedding_model
     from webapp.faces.models import Face
 
@@ -120,24 +121,27 @@ def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: li
     ).exclude(status__in=NOT_SHOWING)
     if identity_ids is not None:
         queryset = queryset.filter(identity_id__in=identity_ids)
-    face_ids, owners, rows = [], [], []
-    taken: dict[int, int] = {}
-    last = 0
-    while True:  # keyset pagination: bounded memory per query, no OFFSET scans
-        batch = list(queryset.filter(pk__gt=last).order_by("pk").values_list("pk", "identity_id", "embedding")[:chunk_size])
-        if not batch:
-            break
-        for pk, owner, blob in batch:
-            if max_per_identity is not None and taken.get(owner, 0) >= max_per_identity:
-                continue
-            taken[owner] = taken.get(owner, 0) + 1
+    pairs = np.asarray(list(queryset.order_by("pk").values_list("pk", "identity_id")), dtype=np.int64).reshape(-1, 2)
+    chosen = pairs[:, 0]
+    if max_per_identity is not None and len(pairs):
+        rng = np.random.default_rng(seed)
+        owners, counts = np.unique(pairs[:, 1], return_counts=True)
+        keep = np.ones(len(pairs), dtype=bool)
+        for owner in owners[counts > max_per_identity]:
+            members = np.flatnonzero(pairs[:, 1] == owner)
+            keep[members] = False
+            keep[rng.choice(members, max_per_identity, replace=False)] = True
+        chosen = pairs[keep, 0]
+    face_ids, owners_out, rows = [], [], []
+    for start in range(0, len(chosen), chunk_size):
+        batch = queryset.filter(pk__in=chosen[start:start + chunk_size].tolist()).order_by("pk")
+        for pk, owner, blob in batch.values_list("pk", "identity_id", "embedding"):
             face_ids.append(pk)
-            owners.append(owner)
+            owners_out.append(owner)
             rows.append(np.frombuffer(bytes(blob), dtype=np.float32))
-        last = batch[-1][0]
     dim = len(rows[0]) if rows else 0
     return Embeddings(
-        face_ids=np.asarray(face_ids, dtype=np.int64), identity_ids=np.asarray(owners, dtype=np.int64),
+        face_ids=np.asarray(face_ids, dtype=np.int64), identity_ids=np.asarray(owners_out, dtype=np.int64),
         vectors=np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32), model=model,
     )
 

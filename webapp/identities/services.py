@@ -352,8 +352,9 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
     merge evidence (``selectors.run_confusion``). Open suggestions are replaced (found again:
     updated in place, same id; not found: deleted); a pair (merge) or identity (split) an admin
     dismissed is not suggested again, and accepted ones are left alone. At most
-    ``max_faces_per_identity`` faces per identity are examined (the lowest ids), so the cost stays
-    bounded; a split suggestion's clusters list only the faces examined.
+    ``max_faces_per_identity`` faces per identity are clustered (a seeded uniform sample), so the cost stays
+    bounded; a split suggestion found on such a sample then gives every face of the identity to
+    the nearer cluster, so its sides list all faces.
 
     Returns counts: faces and identities examined, suggestions open per kind.
     """
@@ -374,6 +375,12 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
         progress=lambda fraction: progress(0.4 + 0.5 * fraction, "split candidates"),
     )
     sizes = {int(k): int(v) for k, v in zip(*np.unique(data.identity_ids, return_counts=True))}
+    for i, item in enumerate(splits):
+        if sizes[item.identity] >= max_faces_per_identity:  # clustered on a sample: give every face a side
+            everything = selectors.identity_embeddings(identity_ids=[item.identity])
+            sample = data.identity_ids == item.identity
+            splits[i] = found_by.split_extend(item, sample_ids=data.face_ids[sample], sample_vectors=data.vectors[sample],
+                                              face_ids=everything.face_ids, vectors=everything.vectors)
     progress(0.9, "storing suggestions")
     with transaction.atomic():
         _serialise_suggestion_writers()

@@ -183,3 +183,25 @@ def split_suggestions(*, face_ids: np.ndarray, identity_ids: np.ndarray, vectors
             progress((position + 1) / len(rows))
     found.sort(key=lambda f: (-f.score, f.identity))
     return found[:settings.top]
+
+
+def split_extend(found: Found, *, sample_ids: np.ndarray, sample_vectors: np.ndarray, face_ids: np.ndarray,
+                 vectors: np.ndarray) -> Found:
+    """A split found on a sample of an identity's faces, extended to all of them: each face joins the
+    cluster whose centroid (from the sample) is nearer. Examples and the scores stay the sample's;
+    ``evidence["examined"]`` says how many faces the clustering saw."""
+    position = {int(pk): i for i, pk in enumerate(sample_ids)}
+    centres = np.stack([
+        l2_normalise(sample_vectors[[position[pk] for pk in side["face_ids"]]]).mean(axis=0)
+        for side in found.evidence["sides"]
+    ])
+    centres = l2_normalise(centres)
+    x = l2_normalise(vectors)
+    assignment = np.argmax(x @ centres.T, axis=1)
+    sides = []
+    for k, side in enumerate(found.evidence["sides"]):
+        members = assignment == k
+        sides.append({**side, "faces": int(members.sum()), "cohesion": round(cohesion(x[members]), 4) if members.any() else 0.0,
+                      "face_ids": sorted(int(pk) for pk in face_ids[members])})
+    evidence = {**found.evidence, "sides": sides, "faces": len(face_ids), "examined": len(sample_ids)}
+    return Found(kind=found.kind, identity=found.identity, other=found.other, score=found.score, evidence=evidence)
