@@ -35,6 +35,7 @@ class EmbeddingHead(nn.Module):
 
     def __init__(self, in_dim: int, n_outputs: int, *, hidden: int = 0, cosine: bool = False) -> None:
         super().__init__()
+        self.in_dim = in_dim
         if hidden > 0:
             self.features: nn.Module = nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True))
             width = hidden

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -39,13 +39,13 @@ from ml.index import atomic_write_bytes
 from ml.losses import LossSpec, get_loss, vip_probabilities
 from ml.metrics import OpenSetReport, open_set_report, threshold_for_precision
 from ml.models import FaceClassifierNet, build_classifier
-from ml.noise import cross_fit, score_label_noise, training_loss_score
+from ml.noise import NoiseScores, cross_fit, score_label_noise, training_loss_score
 
 SPLITS = ("train", "val", "test")
 CHECKPOINT_FORMAT = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-Image = str | Path | np.ndarray
+Crop = str | Path | np.ndarray  # an aligned face crop: a file path or an H x W x 3 uint8 array
 
 
 class TrainingCancelled(Exception):
@@ -80,7 +80,11 @@ class TrainConfig:
     precision_targets: tuple[float, ...] = (0.95, 0.99)  # operating points reported (on val)
 
     def resolved(self, device: torch.device) -> TrainConfig:
-        """This config with every ``None`` replaced by the default for its mode and ``device``."""
+        """This config with every ``None`` replaced by the default for its mode and ``device``.
+
+        ``device`` itself stays as requested (None = CUDA when present), so a stored config can be
+        rerun on another machine; the result records where it actually ran.
+        """
         head = self.mode == "head"
         if self.mode not in ("head", "finetune"):
             raise ValueError(f"mode must be 'head' or 'finetune', got {self.mode!r}")
@@ -90,7 +94,7 @@ class TrainConfig:
             epochs=self.epochs if self.epochs is not None else (30 if head else 10),
             lr=self.lr if self.lr is not None else (0.1 if head else 0.01),
             batch_size=self.batch_size or default_batch_size(device, self.mode),
-            device=str(device),
+            precision_targets=tuple(self.precision_targets),
         )
 
     @property
@@ -108,7 +112,7 @@ class TrainData:
     "val" or "test". ``sample_ids``: the caller's opaque int ids, used to key per-sample results.
     """
 
-    inputs: np.ndarray | Sequence[Image]
+    inputs: np.ndarray | Sequence[Crop]
     labels: np.ndarray
     splits: np.ndarray
     class_names: list[str]
@@ -182,7 +186,7 @@ def eval_transform(image_size: int) -> v2.Compose:
 class CropDataset(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
     """Aligned face crops (paths or H x W x 3 uint8 arrays) -> (transformed image, label, position)."""
 
-    def __init__(self, images: Sequence[Image], labels: np.ndarray, transform: Callable[[Tensor], Tensor]) -> None:
+    def __init__(self, images: Sequence[Crop], labels: np.ndarray, transform: Callable[[Tensor], Tensor]) -> None:
         self.images = images
         self.labels = labels
         self.transform = transform
@@ -207,7 +211,7 @@ def batch_positions(positions: np.ndarray, batch_size: int, generator: torch.Gen
     return batches
 
 
-def make_batches(inputs: np.ndarray | Sequence[Image], labels: np.ndarray, batches: list[np.ndarray], *, mode: str,
+def make_batches(inputs: np.ndarray | Sequence[Crop], labels: np.ndarray, batches: list[np.ndarray], *, mode: str,
                  transform: Callable[[Tensor], Tensor] | None, device: torch.device, num_workers: int = 0,
                  seed: int = 0) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
     """Batches of (inputs, labels, positions) in the given order: tensor slices in head mode, a
@@ -340,7 +344,7 @@ def fit(config: TrainConfig, data: TrainData, positions: np.ndarray, device: tor
     return model, history, epoch_losses
 
 
-def _subset(inputs: np.ndarray | Sequence[Image], positions: np.ndarray) -> np.ndarray | list[Image]:
+def _subset(inputs: np.ndarray | Sequence[Crop], positions: np.ndarray) -> np.ndarray | list[Crop]:
     if isinstance(inputs, np.ndarray):
         return inputs[positions]
     return [inputs[i] for i in positions]
@@ -372,7 +376,7 @@ class Classifier:
     thresholds: dict[str, float | None] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
-    def _batches(self, inputs: np.ndarray | Sequence[Image]) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
+    def _batches(self, inputs: np.ndarray | Sequence[Crop]) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
         assert self.config.batch_size is not None
         n = len(inputs)
         transform = eval_transform(self.config.image_size) if self.config.mode == "finetune" else None
@@ -380,15 +384,15 @@ class Classifier:
                             mode=self.config.mode, transform=transform, device=self.device,
                             num_workers=self.config.num_workers)
 
-    def outputs(self, inputs: np.ndarray | Sequence[Image]) -> tuple[Tensor, Tensor]:
+    def outputs(self, inputs: np.ndarray | Sequence[Crop]) -> tuple[Tensor, Tensor]:
         """Raw model outputs and embeddings."""
         return evaluate(self.net, self._batches(inputs), self.device, len(inputs))
 
-    def embed(self, inputs: np.ndarray | Sequence[Image]) -> np.ndarray:
+    def embed(self, inputs: np.ndarray | Sequence[Crop]) -> np.ndarray:
         """The embeddings the head sees (the inputs themselves in head mode)."""
         return self.outputs(inputs)[1].numpy()
 
-    def logits(self, inputs: np.ndarray | Sequence[Image]) -> Tensor:
+    def logits(self, inputs: np.ndarray | Sequence[Crop]) -> Tensor:
         """Inference logits before temperature scaling (with the reject column when the loss has one)."""
         return self.loss.logits(self.outputs(inputs)[0])
 
@@ -399,14 +403,14 @@ class Classifier:
         probs, confidence = vip_probabilities(logits, t, reject_column=self.loss.spec.reject_column)
         return Prediction(probs=probs.numpy(), labels=probs.argmax(dim=1).numpy(), confidence=confidence.numpy())
 
-    def predict(self, inputs: np.ndarray | Sequence[Image]) -> Prediction:
+    def predict(self, inputs: np.ndarray | Sequence[Crop]) -> Prediction:
         """Calibrated predictions for embeddings (head mode) or aligned crops (finetune)."""
         if len(inputs) == 0:
             c = len(self.class_names)
             return Prediction(np.zeros((0, c), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
         return self.from_logits(self.logits(inputs))
 
-    def topk(self, inputs: np.ndarray | Sequence[Image], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def topk(self, inputs: np.ndarray | Sequence[Crop], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most probable VIP labels per row and their calibrated probabilities, best first."""
         probs = self.predict(inputs).probs
         k = min(k, probs.shape[1])
@@ -423,15 +427,10 @@ def save_classifier(classifier: Classifier, path: Path) -> None:
         "class_names": list(classifier.class_names),
         "temperature": float(classifier.temperature),
         "thresholds": dict(classifier.thresholds),
-        "in_dim": _in_dim(classifier.net),
+        "in_dim": classifier.net.head.in_dim,
         "state_dict": {k: v.detach().cpu() for k, v in classifier.net.state_dict().items()},
     }, buffer)
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def _in_dim(net: FaceClassifierNet) -> int:
-    first = net.head.features[0] if isinstance(net.head.features, nn.Sequential) else net.head.out
-    return int(first.weight.shape[1])
 
 
 def load_classifier(path: str | Path, *, device: str | None = None) -> Classifier:
@@ -439,10 +438,8 @@ def load_classifier(path: str | Path, *, device: str | None = None) -> Classifie
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a FaceCurator classifier checkpoint (format {checkpoint.get('format')!r})")
-    saved = dict(checkpoint["config"])
-    saved["precision_targets"] = tuple(saved["precision_targets"])
+    config = TrainConfig(**{**checkpoint["config"], "precision_targets": tuple(checkpoint["config"]["precision_targets"])})
     target = pick_device(device)
-    config = replace(TrainConfig(**saved), device=str(target))
     spec = get_loss(config.loss)
     n_outputs = len(checkpoint["class_names"]) + spec.extra_outputs
     if config.mode == "head":
@@ -465,11 +462,24 @@ def train_classifier(config: TrainConfig, data: TrainData, *, out_dir: Path,
 
     Writes ``out_dir / "model.pt"`` (atomically) and returns a JSON-serialisable :class:`RunResult`.
     ``progress(fraction, message)`` is called as work advances; when ``should_stop()`` turns true,
-    :class:`TrainingCancelled` is raised and nothing is written.
+    :class:`TrainingCancelled` is raised and nothing is written. Torch's random state is seeded from
+    ``config.seed`` for the run and restored afterwards.
     """
-    started = time.perf_counter()
     device = pick_device(config.device)
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
+        return _train_classifier(config, data, device, out_dir=Path(out_dir), progress=progress, should_stop=should_stop)
+
+
+def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device, *, out_dir: Path,
+                      progress: Callable[[float, str], None] | None,
+                      should_stop: Callable[[], bool] | None) -> RunResult:
+    started = time.perf_counter()
     config = config.resolved(device)
+    if config.mode == "head":
+        embeddings_in = np.asarray(data.inputs, dtype=np.float32)
+        if embeddings_in.ndim != 2:
+            raise ValueError(f"head mode trains on N x D embeddings, got inputs of shape {embeddings_in.shape}")
+        data = replace(data, inputs=embeddings_in)
     report = progress or (lambda fraction, message: None)
     cross_fitting = config.mode == "head" and config.noise_folds >= 2
     train_share = 0.45 if cross_fitting else 0.85
@@ -519,7 +529,7 @@ def train_classifier(config: TrainConfig, data: TrainData, *, out_dir: Path,
 
     check()
     report(0.97, "saving the model")
-    save_classifier(classifier, Path(out_dir) / "model.pt")
+    save_classifier(classifier, out_dir / "model.pt")
     timings["total_s"] = time.perf_counter() - started
     result: RunResult = {
         "config": _json_ready(asdict(config)),
@@ -553,7 +563,7 @@ def _cross_fitted_loss(config: TrainConfig, data: TrainData, train_idx: np.ndarr
         model, _, _ = fit(config, data, train_idx[fit_positions], device, seed=config.seed + 1 + fold,
                           progress=lambda f, m: progress((fold + f) / config.noise_folds, f"noise fold {fold + 1}: {m}"),
                           should_stop=should_stop)
-        batches = make_batches(data.inputs[train_idx[held_out]], data.labels[train_idx[held_out]],
+        batches = make_batches(_subset(data.inputs, train_idx[held_out]), data.labels[train_idx[held_out]],
                                batch_positions(np.arange(len(held_out)), config.batch_size or 256, None),
                                mode="head", transform=None, device=device)
         outputs, _ = evaluate(model, batches, device, len(held_out))
@@ -609,7 +619,7 @@ def _diagnosis(report: OpenSetReport | None, class_names: list[str]) -> dict[str
     }
 
 
-def _per_sample(data: TrainData, prediction: Prediction, train_idx: np.ndarray, noise: Any) -> dict[str, dict[str, Any]]:
+def _per_sample(data: TrainData, prediction: Prediction, train_idx: np.ndarray, noise: NoiseScores) -> dict[str, dict[str, Any]]:
     """Per-sample predictions for every sample, plus noise scores for train samples, keyed by str(sample_id)."""
     samples: dict[str, dict[str, Any]] = {}
     for i in range(len(data.labels)):
