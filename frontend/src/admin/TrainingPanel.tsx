@@ -2,12 +2,11 @@
 import { useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 
-import { api, resultsOf, type Job } from "../api/client";
-import type { Run } from "../api/provisional";
+import { api } from "../api/client";
+import type { Gate } from "../api/results";
 import { JobProgress } from "../components/JobProgress";
 import { num, pct, when } from "../components/format";
-import { headline, runState } from "../dashboard/metrics";
-import { asStatus, type CurationStatus } from "../dashboard/status";
+import { FINISHED_STATES, headline } from "../dashboard/metrics";
 import { useLoad } from "../hooks";
 
 const LOSSES = [
@@ -23,15 +22,9 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The run's job id, whichever shape the answer has (a run with its job, or the job itself). */
-function jobIdOf(answer: Run | Job): number | null {
-  if ("kind" in answer && typeof answer.kind === "string") return answer.id;
-  return runState(answer as Run).jobId;
-}
-
 export function TrainingPanel() {
-  const status = useLoad(async () => asStatus(await api.curation.status()), []);
-  const runs = useLoad(async () => resultsOf(await api.runs.list()), []);
+  const status = useLoad(() => api.curation.status(), []);
+  const runs = useLoad(async () => (await api.runs.list()).results, []);
   const [note, setNote] = useState<{ text: string; error?: boolean } | null>(null);
   const [startedJob, setStartedJob] = useState<number | null>(null);
   const activeRunId = status.data?.active_model?.run ?? null;
@@ -52,7 +45,7 @@ export function TrainingPanel() {
     }
   }
 
-  const inFlight = (runs.data ?? []).filter((run) => ["queued", "running"].includes(runState(run).state));
+  const inFlight = (runs.data ?? []).filter((run) => !FINISHED_STATES.includes(run.state));
 
   return (
     <>
@@ -73,11 +66,10 @@ export function TrainingPanel() {
       />
       {startedJob && <JobProgress jobId={startedJob} title="Retrain" onFinished={reloadAll} />}
       {inFlight
-        .filter((run) => runState(run).jobId !== startedJob)
-        .map((run) => {
-          const jobId = runState(run).jobId;
-          return jobId ? <JobProgress key={run.id} jobId={jobId} title={`Run ${run.id}`} onFinished={reloadAll} /> : null;
-        })}
+        .filter((run) => run.job !== startedJob)
+        .map((run) => (
+          <JobProgress key={run.id} jobId={run.job} title={`Run ${run.id}`} onFinished={reloadAll} />
+        ))}
 
       <section className="panel" aria-labelledby="runs-admin-title">
         <h2 id="runs-admin-title">Runs</h2>
@@ -99,9 +91,8 @@ export function TrainingPanel() {
             </thead>
             <tbody>
               {runs.data.map((run) => {
-                const state = runState(run);
                 const metrics = headline(run);
-                const finished = ["succeeded", "failed", "cancelled"].includes(state.state);
+                const finished = FINISHED_STATES.includes(run.state);
                 return (
                   <tr key={run.id} data-run={run.id}>
                     <td>
@@ -111,14 +102,14 @@ export function TrainingPanel() {
                       {run.mode}/{run.loss}
                     </td>
                     <td>
-                      <span className={`badge state-${state.state}`}>{state.state}</span>
-                      {state.error && <span className="error"> {state.error.split("\n")[0].slice(0, 120)}</span>}
+                      <span className={`badge state-${run.state}`}>{run.state}</span>
+                      {run.error && <span className="error"> {run.error.split("\n")[0].slice(0, 120)}</span>}
                     </td>
                     <td>{when(run.created_at)}</td>
                     <td className="num">{pct(metrics.mean_f1)}</td>
                     <td className="num">{pct(metrics.f1_auc)}</td>
                     <td>
-                      {state.state === "succeeded" && run.id !== activeRunId && (
+                      {run.state === "succeeded" && run.has_model && !run.is_active && (
                         <button type="button" onClick={() => void act(() => api.runs.accept(run.id), `Run ${run.id} is now the active model.`)}>
                           Accept
                         </button>
@@ -176,9 +167,8 @@ function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onSt
     if (lr) options.lr = Number(lr);
     if (Number(hidden)) options.hidden = Number(hidden);
     try {
-      const answer = await api.runs.start({ mode, loss, options, note: runNote });
-      const isJob = "kind" in answer && typeof answer.kind === "string";
-      onStarted(jobIdOf(answer), `${isJob ? "Retrain" : `Run ${answer.id}`} queued (${mode}/${loss}).`);
+      const run = await api.runs.start({ mode: mode as "head" | "finetune", loss, options, note: runNote });
+      onStarted(run.job, `Run ${run.id} queued (${mode}/${loss}).`);
     } catch (error) {
       onError(message(error));
     } finally {
@@ -270,14 +260,14 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
   );
 }
 
-function ChunkPromotion({ gate, chunk, onDone }: { gate: CurationStatus["gate"]; chunk: number | null; onDone: (text: string, error?: boolean) => void }) {
+function ChunkPromotion({ gate, chunk, onDone }: { gate: Gate | undefined; chunk: number | null; onDone: (text: string, error?: boolean) => void }) {
   const [reason, setReason] = useState("");
   const blocked = gate ? gate.required && !gate.passed : false;
 
   async function promote() {
     try {
-      const answer = (await api.curation.promoteChunk(blocked ? { override_reason: reason } : {})) as { message?: string; chunk?: unknown };
-      onDone(answer?.message ?? "Next chunk promoted.");
+      const answer = await api.curation.promoteChunk(blocked ? { override_reason: reason } : {});
+      onDone(answer.message);
       setReason("");
     } catch (error) {
       onDone(message(error), true);

@@ -6,11 +6,11 @@
  * - Errors: any non-2xx answer throws an `ApiError` carrying the status and the server's
  *   `detail`; 409 (a face changed since it was shown) is `ApiError.isConflict`.
  * - Types: the row shapes come from the generated `schema.d.ts` (`npm run gen:api` after
- *   regenerating openapi.yaml); endpoints that are not in the schema yet are typed in
- *   `provisional.ts` and marked as such.
+ *   regenerating openapi.yaml); the JSON documents inside some rows (a run's metrics and curves,
+ *   an item's payload, /status/'s dictionaries) are spelled out in `results.ts`.
  */
+import type { ActiveModel, ConfusedPair, CurationStatus, ItemPayload, PerClassRow, RunMetrics } from "./results";
 import type { components } from "./schema";
-import type { Diagnostics, OperatingPoint, QueueItem, QueueSummary, Run, RunMetrics, StatusSummary } from "./provisional";
 
 export type Schemas = components["schemas"];
 export type Face = Schemas["Face"];
@@ -30,6 +30,25 @@ export type SimilarFaces = Schemas["SimilarFaces"];
 export type UploadResponse = Schemas["UploadResponse"];
 export type FileOutcome = Schemas["FileOutcome"];
 export type FaceImportRequest = Schemas["FaceImportRequestRequest"];
+
+/** A run as listed, with its metrics document typed. */
+export type RunRow = Omit<Schemas["RunList"], "metrics"> & { metrics: RunMetrics | null };
+/** A run in detail: VIP set, per-class report and confused pairs typed. */
+export type RunDetail = Omit<Schemas["RunDetail"], "metrics" | "per_class" | "vips" | "confused_pairs"> & {
+  metrics: RunMetrics | null;
+  per_class: PerClassRow[] | null;
+  vips: { index: number; identity: number; name: string; chunk?: number | null }[] | null;
+  confused_pairs: ConfusedPair[] | null;
+};
+export type RunCurves = Schemas["RunCurves"];
+export type Queue = Schemas["Queue"];
+export type QueueItem = Omit<Schemas["Item"], "payload"> & { payload: ItemPayload | null };
+export type DecisionRequest = Schemas["DecisionRequestRequest"];
+export type DecisionBatchResult = Schemas["DecisionBatchResult"];
+export type OperatingPointState = Schemas["OperatingPointState"];
+export type VideoTag = Schemas["VideoTagDetail"];
+export type FacePrediction = Schemas["FacePrediction"];
+export type { ActiveModel, CurationStatus };
 
 export interface Page<T> {
   count: number;
@@ -274,22 +293,37 @@ export const api = {
   },
 
   runs: {
-    list: () => getOptional<Page<Run> | Run[]>("runs/", { page_size: 200, ordering: "-id" }),
-    get: (id: number) => get<Run>(`runs/${id}/`),
-    metrics: (id: number) => getOptional<RunMetrics>(`runs/${id}/metrics/`),
-    start: (body: Record<string, unknown>) => post<Run | Job>("runs/", body),
-    accept: (id: number) => post<Run>(`runs/${id}/accept/`),
-    cancel: (id: number) => post<Run>(`runs/${id}/cancel/`),
+    list: (query: Query = {}) => get<Page<RunRow>>("runs/", { page_size: 100, ordering: "-id", ...query }),
+    get: (id: number) => get<RunDetail>(`runs/${id}/`),
+    curves: (id: number) => get<RunCurves>(`runs/${id}/curves/`),
+    /** Runs side by side, and per identity its precision/recall/F1 in each (one request). */
+    compare: (ids: number[]) => get<Schemas["RunCompare"]>("runs/compare/", { ids: ids.join(",") }),
+    start: (body: Partial<Schemas["RunStartRequest"]>) => post<RunDetail>("runs/", body),
+    accept: (id: number) => post<RunDetail>(`runs/${id}/accept/`),
+    cancel: (id: number) => post<RunDetail>(`runs/${id}/cancel/`),
   },
 
   curation: {
-    status: () => getOptional<StatusSummary>("status/"),
-    queues: () => getOptional<QueueSummary[] | Page<QueueSummary>>("queues/"),
-    diagnostics: (query: Query = {}) => getOptional<Diagnostics>("diagnostics/", query),
-    operatingPoint: () => getOptional<OperatingPoint>("operating-point/"),
-    setOperatingPoint: (body: Partial<OperatingPoint>) => post<OperatingPoint>("operating-point/", body),
-    promoteChunk: (body: { override_reason?: string } = {}) => post<unknown>("chunks/promote/", body),
-    queueItems: (queue: string) => getOptional<QueueItem[]>(`queues/${queue}/next/`),
+    status: () => get<CurationStatus>("status/"),
+    operatingPoint: () => get<OperatingPointState>("operating-point/"),
+    setOperatingPoint: (body: Schemas["OperatingPointRequestRequest"]) => post<Schemas["OperatingPoint"]>("operating-point/", body),
+    promoteChunk: (body: Partial<Schemas["PromoteRequestRequest"]> = {}) => post<Schemas["Promotion"]>("chunks/promote/", body),
+    chunks: () => get<Page<Schemas["Chunk"]>>("chunks/"),
+  },
+
+  review: {
+    queues: (query: Query = {}) => get<Page<Queue>>("review/queues/", { is_open: true, page_size: 100, ...query }),
+    /** Lease up to `limit` items of a queue: your own unexpired leases first. */
+    next: (queue: number, limit: number) => post<QueueItem[]>(`review/queues/${queue}/next/`, { limit }),
+    release: (queue: number) => post<{ released: number }>(`review/queues/${queue}/release/`),
+    /** A page of decisions, all or nothing (409 lists the stale items). */
+    decide: (decisions: DecisionRequest[]) => post<DecisionBatchResult>("review/decisions/", { decisions }),
+    undo: (operation: string) => post<Schemas["UndoResult"]>(`review/operations/${operation}/undo/`),
+  },
+
+  tagging: {
+    tags: (video: number) => getOptional<VideoTag[]>(`videos/${video}/tags/`),
+    predictions: (video: number) => getOptional<FacePrediction[]>(`videos/${video}/predictions/`),
   },
 };
 

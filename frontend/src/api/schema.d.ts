@@ -21,6 +21,272 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chunks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description VIP chunks: each growth step with the metrics and the gate at promotion time. */
+        get: operations["v1_chunks_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chunks/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description VIP chunks: each growth step with the metrics and the gate at promotion time. */
+        get: operations["v1_chunks_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chunks/gate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Whether the next chunk may be promoted, and why. */
+        get: operations["v1_chunks_gate_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chunks/promote/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Promote the next candidates by popularity (admins). 409 when the gate is not met and no override reason is given. */
+        post: operations["v1_chunks_promote_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/files/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Finished export files. Download streams from storage and honours `Range: bytes=…` (206). */
+        get: operations["v1_exports_files_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/files/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Finished export files. Download streams from storage and honours `Range: bytes=…` (206). */
+        get: operations["v1_exports_files_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/files/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a file (streamed). Supports one byte range: `Range: bytes=START-END` answers 206.
+         * @description Finished export files. Download streams from storage and honours `Range: bytes=…` (206).
+         */
+        get: operations["v1_exports_files_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dataset versions, newest first, with counts per class and split and their builds.
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        get: operations["v1_exports_versions_list"];
+        put?: never;
+        /**
+         * Create a version from a filter; a job freezes its faces (poll /api/v1/jobs/{job}/).
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        post: operations["v1_exports_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/versions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One dataset version: state, filter, counts, content hash, builds and files.
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        get: operations["v1_exports_versions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/versions/{id}/build/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Build one format of a version (202 started; 200 when the same build is already queued, running or ready: it is reused, never run twice).
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        post: operations["v1_exports_versions_build_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/versions/{id}/checksums/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * SHA256SUMS for a version's files (check with `sha256sum -c`).
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        get: operations["v1_exports_versions_checksums_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/versions/{id}/compare/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare this version with another: faces added, removed, relabelled, moved to another split.
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        get: operations["v1_exports_versions_compare_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/versions/{id}/faces/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The frozen faces of a version (as they were when it was frozen).
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        get: operations["v1_exports_versions_faces_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/versions/{id}/files/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The finished files of a version, with sizes, SHA-256 and download links.
+         * @description Frozen dataset versions and their exports. Admins only (annotators 403).
+         */
+        get: operations["v1_exports_versions_files_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/faces/": {
         parameters: {
             query?: never;
@@ -133,10 +399,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description People: VIPs and candidates. Annotators read; admins create, rename and reorder. */
+        /**
+         * @description People: VIPs and candidates. Annotators read; admins create, rename, reorder, merge and split.
+         *
+         *     A merged identity stays as a tombstone: its detail answers with `merged_into` and
+         *     `redirect_to`; listings leave tombstones out unless `merged` or `include_merged` is given.
+         */
         get: operations["v1_identities_list"];
         put?: never;
-        /** @description People: VIPs and candidates. Annotators read; admins create, rename and reorder. */
+        /**
+         * @description People: VIPs and candidates. Annotators read; admins create, rename, reorder, merge and split.
+         *
+         *     A merged identity stays as a tombstone: its detail answers with `merged_into` and
+         *     `redirect_to`; listings leave tombstones out unless `merged` or `include_merged` is given.
+         */
         post: operations["v1_identities_create"];
         delete?: never;
         options?: never;
@@ -151,15 +427,207 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description People: VIPs and candidates. Annotators read; admins create, rename and reorder. */
+        /**
+         * @description People: VIPs and candidates. Annotators read; admins create, rename, reorder, merge and split.
+         *
+         *     A merged identity stays as a tombstone: its detail answers with `merged_into` and
+         *     `redirect_to`; listings leave tombstones out unless `merged` or `include_merged` is given.
+         */
         get: operations["v1_identities_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** @description People: VIPs and candidates. Annotators read; admins create, rename and reorder. */
+        /**
+         * @description People: VIPs and candidates. Annotators read; admins create, rename, reorder, merge and split.
+         *
+         *     A merged identity stays as a tombstone: its detail answers with `merged_into` and
+         *     `redirect_to`; listings leave tombstones out unless `merged` or `include_merged` is given.
+         */
         patch: operations["v1_identities_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/identities/{id}/merge/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Merge this identity (A) into `into` (B): all of A's faces move to B (one label event each, one
+         *     operation id), A's name and aliases become B's aliases, A stays as a tombstone redirecting to B.
+         *     400: into itself, from or into a merged identity; 404: unknown id; 409: A already merged.
+         */
+        post: operations["v1_identities_merge_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/{id}/split/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Move the chosen faces of this identity (A) to an existing identity (`into`) or a new one (`new_name`).
+         *     400: a face that is not A's, no faces, both or neither of into/new_name, into A or a merged identity;
+         *     404: unknown identity; 409: `new_name` already taken.
+         */
+        post: operations["v1_identities_split_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/operations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Merges and splits, newest first. */
+        get: operations["v1_identities_operations_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/operations/{operation_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description People: VIPs and candidates. Annotators read; admins create, rename, reorder, merge and split.
+         *
+         *     A merged identity stays as a tombstone: its detail answers with `merged_into` and
+         *     `redirect_to`; listings leave tombstones out unless `merged` or `include_merged` is given.
+         */
+        get: operations["v1_identities_operations_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/operations/{operation_id}/undo/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Undo a merge or split: every moved face gets its previous identity and status back (new label
+         *     events), the identities' aliases, roles and tombstones are restored; a new identity made by a split
+         *     becomes a tombstone redirecting to the split identity. 409: already undone, a face changed since, or a
+         *     later operation on the same identities (undo that first).
+         */
+        post: operations["v1_identities_operations_undo_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/suggestions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Merge and split suggestions, most likely first (highest score). Each has both sides' example faces
+         *     (ids and crop URLs) to show side by side, and for a split both clusters' face ids.
+         */
+        get: operations["v1_identities_suggestions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/suggestions/{suggestion_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description People: VIPs and candidates. Annotators read; admins create, rename, reorder, merge and split.
+         *
+         *     A merged identity stays as a tombstone: its detail answers with `merged_into` and
+         *     `redirect_to`; listings leave tombstones out unless `merged` or `include_merged` is given.
+         */
+        get: operations["v1_identities_suggestions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/suggestions/{suggestion_id}/dismiss/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Close a suggestion as wrong; the same pair (merge) or identity (split) is not suggested again. */
+        post: operations["v1_identities_suggestions_dismiss_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identities/suggestions/compute/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Start a job (`identities.compute_suggestions`) that recomputes merge and split suggestions over every
+         *     active identity's faces; with `run`, that training run's confusion adds to the merge evidence.
+         */
+        post: operations["v1_identities_suggestions_compute_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/imports/faces/": {
@@ -369,6 +837,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/operating-point/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The active model's operating point and the precision/recall trade-off to choose it from. */
+        get: operations["v1_operating_point_retrieve"];
+        put?: never;
+        /** @description Choose the operating point (admins): a target precision, or a threshold. */
+        post: operations["v1_operating_point_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/photos/": {
         parameters: {
             query?: never;
@@ -417,6 +903,440 @@ export interface paths {
          *     for that identity and the other faces are unknown people. Without, admins only (bulk import).
          */
         post: operations["v1_photos_upload_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/decisions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Decide a page of items in one request: all or nothing. 409 when an item's face changed since it was served (the stale ones are listed), was decided already, or is leased to someone else. The operation id undoes the page. */
+        post: operations["v1_review_decisions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/operations/{operation}/undo/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Undo a page of decisions: labels restored (new label events), items reopened for you. */
+        post: operations["v1_review_operations_undo_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/progress/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Decisions per annotator today, and open queue sizes. */
+        get: operations["v1_review_progress_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/queues/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Review queues with their sizes; `next` leases the items to look at, most likely wrong first. */
+        get: operations["v1_review_queues_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/queues/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Review queues with their sizes; `next` leases the items to look at, most likely wrong first. */
+        get: operations["v1_review_queues_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/queues/{id}/items/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The queue's items, most likely wrong first. */
+        get: operations["v1_review_queues_items_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/queues/{id}/next/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Lease up to `limit` items to you for FACECURATOR_LEASE_SECONDS: your unexpired leases first (a reload loses nothing), then open items nobody holds. */
+        post: operations["v1_review_queues_next_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/queues/{id}/release/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Give back the items of this queue leased to you. */
+        post: operations["v1_review_queues_release_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Training runs: state and progress (from their job), metrics, per-class reports, curves. */
+        get: operations["v1_runs_list"];
+        put?: never;
+        /** @description Start a run (admins). 409 while another run is queued or running. */
+        post: operations["v1_runs_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Training runs: state and progress (from their job), metrics, per-class reports, curves. */
+        get: operations["v1_runs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/accept/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Make this succeeded run the active model (admins); the operating point carries over. */
+        post: operations["v1_runs_accept_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Cancel a queued or running run (admins). */
+        post: operations["v1_runs_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/classes/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Per VIP: precision/recall points, F1, support and diagnosis (ok, low_precision, low_recall). */
+        get: operations["v1_runs_classes_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/confused-pairs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The most confused VIP pairs: {a, b, name_a, name_b, a_as_b, b_as_a, rate, identity_a, identity_b}. */
+        get: operations["v1_runs_confused_pairs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/curves/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Threshold sweeps and calibration curves (before/after). */
+        get: operations["v1_runs_curves_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/samples/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Per-face scores of a run, highest noise score first (paginated). */
+        get: operations["v1_runs_samples_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/compare/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Runs side by side, and per identity across them. */
+        get: operations["v1_runs_compare_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/status/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Where curation stands: VIPs, chunk, active model and key metrics, queue sizes, gate. */
+        get: operations["v1_status_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Identities tagged in videos: proposed by a model, confirmed or rejected by annotators.
+         *
+         *     `GET /tags/?video=` and `?identity=` list them; `GET /tags/{id}/` gives every supporting frame.
+         */
+        get: operations["v1_tags_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Identities tagged in videos: proposed by a model, confirmed or rejected by annotators.
+         *
+         *     `GET /tags/?video=` and `?identity=` list them; `GET /tags/{id}/` gives every supporting frame.
+         */
+        get: operations["v1_tags_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{id}/confirm/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Confirm that the identity is in the video: the supporting faces (or the chosen ones) become verified faces of the identity, each with a LabelEvent. 409 if it was rejected. */
+        post: operations["v1_tags_confirm_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{id}/reject/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Reject the tag: the identity is not in the video; no later model proposes it again for this video. Faces are left as they are. 409 if it was confirmed. */
+        post: operations["v1_tags_reject_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/review/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Proposed tags for annotators, the closest to the operating threshold first (least certain); each with its 12 best supporting frames. Filters: video, identity, run, max_margin. */
+        get: operations["v1_tags_review_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/start/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Start a tagging job on the gpu queue (admins): a scope (untagged, outdated, all) or a list of videos, with the active model and operating threshold. Follow it at /jobs/{id}/. */
+        post: operations["v1_tags_start_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/summary/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The model in force and how many videos are tagged, outdated or untagged; tags by status. */
+        get: operations["v1_tags_summary_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -494,6 +1414,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/videos/{id}/predictions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Each face of the video with the tagging model's top VIP and calibrated confidence; `accepted` false means an unknown person at the threshold the video was tagged at. */
+        get: operations["v1_videos_predictions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/videos/{id}/tags/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The video's tags, most confident first, with every supporting frame (frame id, timestamp, image URL, face box and crop). */
+        get: operations["v1_videos_tags_list"];
+        put?: never;
+        /** @description Tag (or re-tag) this video with the model in force (admins); a job on the gpu queue. */
+        post: operations["v1_videos_tags_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/videos/upload/": {
         parameters: {
             query?: never;
@@ -515,6 +1470,248 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description * `confirm` - label is right (verified)
+         *     * `relabel` - another identity
+         *     * `unknown` - an unknown person
+         *     * `not_a_face` - not a face
+         *     * `exclude` - exclude from the dataset
+         *     * `skip` - not sure: leave it for someone else
+         *     * `accept` - accept the suggested identity
+         *     * `reject` - reject the suggestion
+         * @enum {string}
+         */
+        ActionEnum: "confirm" | "relabel" | "unknown" | "not_a_face" | "exclude" | "skip" | "accept" | "reject";
+        AnnotatorProgress: {
+            user: number | null;
+            username: string | null;
+            decisions: number;
+            by_action: {
+                [key: string]: number;
+            };
+        };
+        BuildRequestRequest: {
+            format: components["schemas"]["FormatEnum"];
+            /** @description Samples per WebDataset shard (default 1000); webdataset only. */
+            shard_size?: number;
+        };
+        ChangeExamples: {
+            added: {
+                [key: string]: unknown;
+            }[];
+            removed: {
+                [key: string]: unknown;
+            }[];
+            relabelled: {
+                [key: string]: unknown;
+            }[];
+            moved_split: {
+                [key: string]: unknown;
+            }[];
+        };
+        Chunk: {
+            readonly id: number;
+            readonly number: number;
+            /** @description [{id, name, popularity_rank}] promoted in this chunk. */
+            readonly identities: unknown;
+            /** @description The active model whose validation metrics the gate read. */
+            readonly run: number | null;
+            /** @description The active model's metrics at promotion. */
+            readonly metrics: unknown;
+            /** @description The gate's checks and whether they passed. */
+            readonly gate: unknown;
+            readonly overridden: boolean;
+            readonly override_reason: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly promoted_by: string;
+            /** Format: date-time */
+            readonly promoted_at: string;
+        };
+        ClassCount: {
+            class_index: number;
+            /** @description Folder name in the ImageFolder layout. */
+            label_key: string;
+            /** @description The identity's name, or `_distractor`. */
+            label: string;
+            identity_id: number | null;
+            /** @description vip or distractor. */
+            role: string;
+            train: number;
+            val: number;
+            test: number;
+            total: number;
+        };
+        /** @description One VIP of a run: precision/recall (the diagnosis basis: test, else val), F1, support, diagnosis. */
+        ClassRow: {
+            class_index: number;
+            identity: number;
+            name: string;
+            chunk: number | null;
+            /** Format: double */
+            precision: number | null;
+            /** Format: double */
+            recall: number | null;
+            /** Format: double */
+            f1: number | null;
+            support: number | null;
+            diagnosis: string;
+            reasons: string[];
+            val: {
+                [key: string]: unknown;
+            };
+            test: {
+                [key: string]: unknown;
+            };
+        };
+        CurationStatus: {
+            vip_count: number;
+            candidate_count: number;
+            chunk: number | null;
+            active_model: {
+                [key: string]: unknown;
+            } | null;
+            latest_run: {
+                [key: string]: unknown;
+            } | null;
+            run_in_progress: {
+                [key: string]: unknown;
+            } | null;
+            queues: {
+                [key: string]: unknown;
+            }[];
+            gate: components["schemas"]["Gate"];
+        };
+        DatasetVersion: {
+            readonly id: number;
+            readonly name: string;
+            /** @description The filter the faces were selected with (normalised). */
+            readonly filters: unknown;
+            readonly state: components["schemas"]["DatasetVersionStateEnum"];
+            readonly job: number | null;
+            readonly job_state: string;
+            readonly error: string;
+            readonly face_count: number;
+            readonly class_count: number;
+            /** @description Class folder names, sorted (= class index). */
+            readonly classes: unknown;
+            readonly counts: components["schemas"]["ClassCount"][];
+            /** @description SHA-256 over the frozen rows sorted by face id. */
+            readonly content_hash: string;
+            readonly builds: components["schemas"]["ExportBuild"][];
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly frozen_at: string | null;
+        };
+        /**
+         * @description * `pending` - Pending
+         *     * `ready` - Ready
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        DatasetVersionStateEnum: "pending" | "ready" | "failed";
+        Decision: {
+            readonly id: number;
+            readonly item: number | null;
+            readonly face: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly user: string;
+            readonly action: components["schemas"]["ActionEnum"];
+            /** @description The identity chosen (relabel, accept, reject). */
+            readonly identity: number | null;
+            readonly served_version: number | null;
+            readonly label_event: number | null;
+            /**
+             * Format: uuid
+             * @description Shared by the decisions of one request: undo them together.
+             */
+            readonly operation: string;
+            readonly undone: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        DecisionBatchRequest: {
+            decisions: components["schemas"]["DecisionRequestRequest"][];
+        };
+        DecisionBatchResult: {
+            /**
+             * Format: uuid
+             * @description Undo the whole page with POST /api/v1/review/operations/{operation}/undo/.
+             */
+            operation: string;
+            decisions: components["schemas"]["Decision"][];
+            label_events: number[];
+        };
+        DecisionRequestRequest: {
+            item: number;
+            action: components["schemas"]["ActionEnum"];
+            /** @description For relabel: the right identity. */
+            identity?: number | null;
+            /** @description The face version you saw (default: the version it was served with). */
+            version?: number;
+        };
+        /** @description A supporting frame: where it is in the video, its image, and the face that supports the tag. */
+        Evidence: {
+            /** @description 0: the most confident frame. */
+            readonly rank: number;
+            readonly frame: number;
+            readonly frame_index: number;
+            /** Format: double */
+            readonly timestamp: number;
+            readonly image_url: string | null;
+            readonly face: number;
+            /** @description [x, y, w, h] in frame pixels. */
+            readonly box: unknown;
+            readonly crop_url: string | null;
+            /** Format: double */
+            readonly confidence: number;
+            readonly face_status: string;
+            readonly face_identity: number | null;
+        };
+        ExportBuild: {
+            readonly id: number;
+            readonly version: number;
+            readonly format: components["schemas"]["FormatEnum"];
+            /**
+             * @description Samples per WebDataset shard; 0 for other formats.
+             * @default 0
+             */
+            readonly shard_size: number;
+            readonly state: components["schemas"]["ExportBuildStateEnum"];
+            readonly job: number | null;
+            readonly job_state: string;
+            /** Format: double */
+            readonly progress: number;
+            readonly error: string;
+            readonly total_bytes: number;
+            readonly files: components["schemas"]["ExportFile"][];
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `ready` - Ready
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        ExportBuildStateEnum: "queued" | "running" | "ready" | "failed";
+        ExportFile: {
+            readonly id: number;
+            readonly format: string;
+            /** @description Name within the build, e.g. shard-000000.tar. */
+            readonly name: string;
+            readonly size: number;
+            readonly sha256: string;
+            readonly content_type: string;
+            readonly download_url: string;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         Face: {
             readonly id: number;
             readonly crop_url: string | null;
@@ -580,6 +1777,28 @@ export interface components {
             face: components["schemas"]["Face"];
             event: components["schemas"]["LabelEvent"] | null;
         };
+        FacePrediction: {
+            readonly face: number;
+            readonly frame: number;
+            readonly frame_index: number;
+            /** Format: double */
+            readonly timestamp: number;
+            readonly box: unknown;
+            readonly crop_url: string | null;
+            /** @description The run's top VIP class index. */
+            readonly label: number;
+            /** @description The identity of that class (the top VIP, accepted or not). */
+            readonly identity: number;
+            readonly identity_name: string;
+            /**
+             * Format: double
+             * @description Calibrated confidence of the top VIP.
+             */
+            readonly confidence: number;
+            /** @description Not rejected at the video's tagging threshold (ml.metrics.is_rejected); false means an unknown person. */
+            readonly accepted: boolean;
+            readonly run: number;
+        };
         /**
          * @description * `unverified` - Unverified
          *     * `verified` - Verified
@@ -604,6 +1823,15 @@ export interface components {
          * @enum {string}
          */
         FileOutcomeStatusEnum: "accepted" | "duplicate" | "error";
+        /**
+         * @description * `imagefolder` - ImageFolder zip
+         *     * `jsonl` - JSONL manifest
+         *     * `csv` - CSV manifest
+         *     * `parquet` - Parquet with image bytes
+         *     * `webdataset` - WebDataset tar shards
+         * @enum {string}
+         */
+        FormatEnum: "imagefolder" | "jsonl" | "csv" | "parquet" | "webdataset";
         Frame: {
             readonly id: number;
             readonly video: number;
@@ -616,6 +1844,29 @@ export interface components {
             readonly timestamp: number;
             readonly image_url: string | null;
         };
+        Gate: {
+            required: boolean;
+            passed: boolean;
+            run: number | null;
+            /** Format: double */
+            threshold: number | null;
+            checks: components["schemas"]["GateCheck"][];
+            minima: {
+                [key: string]: unknown;
+            };
+            reason: string;
+            weak_identities?: {
+                [key: string]: unknown;
+            }[];
+        };
+        GateCheck: {
+            metric: string;
+            /** Format: double */
+            value: number | null;
+            /** Format: double */
+            minimum: number;
+            passed: boolean;
+        };
         Identity: {
             readonly id: number;
             name: string;
@@ -623,12 +1874,15 @@ export interface components {
             aliases?: unknown;
             /** @description 1 = most popular; VIPs are promoted in this order. */
             popularity_rank?: number | null;
-            role?: components["schemas"]["IdentityRoleEnum"];
+            role?: components["schemas"]["Role50aEnum"];
             /** @description The VIP chunk whose promotion made this identity a VIP. */
             readonly chunk: number | null;
             notes?: string;
             /** @description Set when this identity was merged into another: a tombstone that redirects. */
             readonly merged_into: number | null;
+            readonly merged_into_name: string | null;
+            /** @description For a merged identity (tombstone): the API address of the identity it was merged into; else null. */
+            readonly redirect_to: string | null;
             readonly face_count: number;
             readonly verified_count: number;
             readonly train_count: number;
@@ -639,27 +1893,141 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        /** @description An identity as an operation or suggestion names it. */
+        IdentityBrief: {
+            readonly id: number;
+            readonly name: string;
+            /** @description Other names of this person. */
+            readonly aliases: unknown;
+            readonly role: components["schemas"]["Role50aEnum"];
+            /** @description 1 = most popular; VIPs are promoted in this order. */
+            readonly popularity_rank: number | null;
+            /** @description The VIP chunk whose promotion made this identity a VIP. */
+            readonly chunk: number | null;
+            /** @description Set when this identity was merged into another: a tombstone that redirects. */
+            readonly merged_into: number | null;
+        };
+        IdentityOperation: {
+            readonly id: number;
+            readonly kind: components["schemas"]["KindF8dEnum"];
+            readonly source: components["schemas"]["IdentityBrief"];
+            readonly target: components["schemas"]["IdentityBrief"];
+            /** @description Split only: the target was created (or revived) by this split. */
+            readonly target_created: boolean;
+            /**
+             * Format: uuid
+             * @description The LabelEvent.operation of the faces that moved.
+             */
+            readonly operation: string;
+            readonly face_count: number;
+            /** @description The faces that moved. */
+            readonly face_ids: unknown;
+            readonly reason: string;
+            /** @description The suggestion this operation accepted, if any. */
+            readonly suggestion: number | null;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly user: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly undone_at: string | null;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly undone_by: string;
+        };
         IdentityRequest: {
             name: string;
             /** @description Other names of this person. */
             aliases?: unknown;
             /** @description 1 = most popular; VIPs are promoted in this order. */
             popularity_rank?: number | null;
-            role?: components["schemas"]["IdentityRoleEnum"];
+            role?: components["schemas"]["Role50aEnum"];
             notes?: string;
         };
+        IdentitySuggestion: {
+            readonly id: number;
+            readonly kind: components["schemas"]["KindF8dEnum"];
+            readonly status: components["schemas"]["IdentitySuggestionStatusEnum"];
+            /**
+             * Format: double
+             * @description Higher: likelier. Merge and split scores differ in scale.
+             */
+            readonly score: number;
+            readonly identity: components["schemas"]["IdentityBrief"];
+            readonly other: components["schemas"]["IdentityBrief"] | null;
+            /** @description Merge: centroid_cosine, neighbour_mixing, neighbours_k, confusion {a_as_b, b_as_a, mutual} when a run was given. Split: silhouette, centroid_cosine, between_within_ratio, faces. Both: run, embedding_model. */
+            readonly evidence: {
+                [key: string]: unknown;
+            };
+            /** @description Merge: [the identity to merge away, the one to keep]. Split: [the larger cluster (stays), the smaller cluster (to move)]. */
+            readonly sides: components["schemas"]["SuggestionSide"][];
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly decided_by: string;
+            /** Format: date-time */
+            readonly decided_at: string | null;
+        };
         /**
-         * @description * `vip` - VIP
-         *     * `candidate` - Candidate
+         * @description * `open` - Open
+         *     * `accepted` - Accepted
+         *     * `dismissed` - Dismissed
          * @enum {string}
          */
-        IdentityRoleEnum: "vip" | "candidate";
+        IdentitySuggestionStatusEnum: "open" | "accepted" | "dismissed";
         IndexStatus: {
             version: number | null;
             count: number;
             embedded_faces: number;
             embedding_model: string;
         };
+        /** @description A face to review, why it is here, and the model's top-k identities as suggestions (in ``payload``). */
+        Item: {
+            readonly id: number;
+            readonly queue: number;
+            readonly kind: string;
+            /**
+             * Format: double
+             * @description Higher: likelier wrong; items are served in descending score.
+             */
+            readonly score: number;
+            readonly state: components["schemas"]["ItemStateEnum"];
+            /** @description The VIP this item is about (suggested or suspected). */
+            readonly identity: number | null;
+            readonly identity_name: string | null;
+            /** @description Why it is here and the model's top-k identities as suggestions. */
+            readonly payload: unknown;
+            readonly face: components["schemas"]["ItemFace"];
+            /** @description The face's version when last served. */
+            readonly served_version: number | null;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly leased_to: string;
+            /** Format: date-time */
+            readonly leased_until: string | null;
+        };
+        ItemFace: {
+            id: number;
+            readonly crop_url: string | null;
+            identity: number | null;
+            identity_name?: string | null;
+            status: string;
+            split: string;
+            /** @description Send it back with your decision; a changed face answers 409. */
+            version: number;
+            source: string;
+            /** Format: double */
+            detector_score: number | null;
+            /** Format: double */
+            quality: number | null;
+        };
+        /**
+         * @description * `open` - Open
+         *     * `decided` - Decided
+         *     * `obsolete` - resolved elsewhere
+         * @enum {string}
+         */
+        ItemStateEnum: "open" | "decided" | "obsolete";
         Job: {
             readonly id: number;
             /** @description Celery task name. */
@@ -698,6 +2066,12 @@ export interface components {
          * @enum {string}
          */
         JobStateEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /**
+         * @description * `merge` - Merge
+         *     * `split` - Split
+         * @enum {string}
+         */
+        KindF8dEnum: "merge" | "split";
         LabelEvent: {
             readonly id: number;
             readonly face: number;
@@ -734,6 +2108,124 @@ export interface components {
             username: string;
             role: string | null;
             decisions_today: number;
+        };
+        /** @description Merge this identity (A) into `into` (B). */
+        MergeRequestRequest: {
+            /** @description Id of the identity to keep (B): an active identity other than A. */
+            into: number;
+            /** @default  */
+            reason: string;
+            /** @description The open merge suggestion this accepts (marked accepted). */
+            suggestion?: number | null;
+        };
+        /**
+         * @description * `head` - classifier head on stored embeddings
+         *     * `finetune` - fine-tune the backbone on crops
+         * @enum {string}
+         */
+        ModeEnum: "head" | "finetune";
+        NextItemsRequestRequest: {
+            /** @default 20 */
+            limit: number;
+        };
+        /** @enum {unknown} */
+        NullEnum: null;
+        OperatingPoint: {
+            readonly id: number;
+            readonly run: number;
+            /** Format: double */
+            readonly target_precision: number | null;
+            /** Format: double */
+            readonly threshold: number;
+            readonly expected: unknown;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly set_by: string;
+            /** Format: date-time */
+            readonly set_at: string;
+        };
+        /** @description Either a target precision (the threshold is read off the validation sweep) or a threshold. */
+        OperatingPointRequestRequest: {
+            /** Format: double */
+            target_precision?: number;
+            /** Format: double */
+            threshold?: number;
+        };
+        OperatingPointState: {
+            run: number | null;
+            current: components["schemas"]["OperatingPoint"] | null;
+            /**
+             * Format: double
+             * @description What video tagging uses now.
+             */
+            threshold: number | null;
+            /** @description Validation sweep: thresholds, precision (kept accuracy), recall (identification accuracy), VIP acceptance, mean F1. */
+            tradeoff: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Thresholds the run reported: max mean F1, precision targets, ... */
+            presets: {
+                [key: string]: unknown;
+            };
+        };
+        PaginatedChunkList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Chunk"][];
+        };
+        PaginatedClassRowList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["ClassRow"][];
+        };
+        PaginatedDatasetVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["DatasetVersion"][];
+        };
+        PaginatedExportFileList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["ExportFile"][];
         };
         PaginatedFaceList: {
             /** @example 123 */
@@ -780,6 +2272,51 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Identity"][];
         };
+        PaginatedIdentityOperationList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["IdentityOperation"][];
+        };
+        PaginatedIdentitySuggestionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["IdentitySuggestion"][];
+        };
+        PaginatedItemList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Item"][];
+        };
         PaginatedJobList: {
             /** @example 123 */
             count: number;
@@ -825,6 +2362,51 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Photo"][];
         };
+        PaginatedQueueList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Queue"][];
+        };
+        PaginatedRunListList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["RunList"][];
+        };
+        PaginatedRunSampleList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["RunSample"][];
+        };
         PaginatedUserList: {
             /** @example 123 */
             count: number;
@@ -839,6 +2421,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["User"][];
+        };
+        PaginatedVersionFaceList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["VersionFace"][];
         };
         PaginatedVideoList: {
             /** @example 123 */
@@ -855,13 +2452,43 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Video"][];
         };
+        PaginatedVideoTagDetailList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["VideoTagDetail"][];
+        };
+        PaginatedVideoTagList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["VideoTag"][];
+        };
         PatchedIdentityRequest: {
             name?: string;
             /** @description Other names of this person. */
             aliases?: unknown;
             /** @description 1 = most popular; VIPs are promoted in this order. */
             popularity_rank?: number | null;
-            role?: components["schemas"]["IdentityRoleEnum"];
+            role?: components["schemas"]["Role50aEnum"];
             notes?: string;
         };
         PatchedUserRequest: {
@@ -908,6 +2535,193 @@ export interface components {
          * @enum {string}
          */
         ProcessingStatusEnum: "pending" | "processing" | "done" | "failed";
+        Progress: {
+            annotators: components["schemas"]["AnnotatorProgress"][];
+            queues: {
+                [key: string]: unknown;
+            }[];
+        };
+        PromoteRequestRequest: {
+            /**
+             * @description Needed only when the gate is not met; recorded on the chunk.
+             * @default
+             */
+            override_reason: string;
+            /** @description Default: FACECURATOR_CHUNK_SIZE. */
+            size?: number;
+        };
+        Promotion: {
+            chunk: components["schemas"]["Chunk"];
+            review_queue: number | null;
+            suggest_retrain: boolean;
+            message: string;
+        };
+        Queue: {
+            readonly id: number;
+            readonly kind: components["schemas"]["QueueKindEnum"];
+            readonly title: string;
+            readonly run: number;
+            readonly chunk: number | null;
+            readonly is_open: boolean;
+            /** @description Queue-level context, e.g. the 'needs more data' list or the pairs. */
+            readonly payload: unknown;
+            readonly total_count: number;
+            readonly open_count: number;
+            readonly leased_count: number;
+            readonly decided_count: number;
+            readonly obsolete_count: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly closed_at: string | null;
+        };
+        /**
+         * @description * `label_errors` - Suspected label errors among VIP faces
+         *     * `lookalikes` - Distractor faces that look like a VIP
+         *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
+         *     * `low_recall` - Low-recall VIPs: suggested faces to add
+         *     * `confused_pairs` - Most confused VIP pairs
+         *     * `non_faces` - Probable non-faces and outliers
+         *     * `chunk_verification` - Faces of newly promoted VIPs
+         * @enum {string}
+         */
+        QueueKindEnum: "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification";
+        /**
+         * @description * `vip` - VIP
+         *     * `candidate` - Candidate
+         * @enum {string}
+         */
+        Role50aEnum: "vip" | "candidate";
+        RunCompare: {
+            runs: {
+                [key: string]: unknown;
+            }[];
+            /** @description Per identity: {identity, name, runs: {run id: {precision, recall, f1}}}. */
+            identities: {
+                [key: string]: unknown;
+            }[];
+        };
+        RunCurves: {
+            /** @description Per split: thresholds and the metrics at each (ml.metrics.ThresholdSweep). */
+            sweeps: {
+                [key: string]: unknown;
+            };
+            /** @description Per split: reliability curves and ECE before/after temperature scaling. */
+            calibration: {
+                [key: string]: unknown;
+            };
+            operating_points: {
+                [key: string]: unknown;
+            };
+            history: {
+                [key: string]: unknown;
+            };
+        };
+        RunDetail: {
+            readonly id: number;
+            readonly job: number;
+            readonly state: string;
+            /** Format: double */
+            readonly progress: number;
+            readonly message: string;
+            readonly error: string;
+            readonly mode: components["schemas"]["ModeEnum"];
+            readonly loss: string;
+            readonly backbone: string;
+            /** @description Latest VIP chunk when the run started. */
+            readonly chunk: number | null;
+            /** @description Samples per split, VIP and distractor. */
+            readonly counts: unknown;
+            /** @description Headline metrics on val and test. */
+            readonly metrics: unknown;
+            readonly device: string;
+            readonly timings: unknown;
+            readonly note: string;
+            readonly has_model: boolean;
+            readonly is_active: boolean;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+            /** @description Every hyper-parameter the run was started with. */
+            readonly config: unknown;
+            /** @description Frozen VIP set in class order: [{index, identity, name, chunk}]. */
+            readonly vips: unknown;
+            /** @description Per-VIP precision, recall, F1, diagnosis. */
+            readonly per_class: unknown;
+            readonly confused_pairs: unknown;
+        };
+        RunList: {
+            readonly id: number;
+            readonly job: number;
+            readonly state: string;
+            /** Format: double */
+            readonly progress: number;
+            readonly message: string;
+            readonly error: string;
+            readonly mode: components["schemas"]["ModeEnum"];
+            readonly loss: string;
+            readonly backbone: string;
+            /** @description Latest VIP chunk when the run started. */
+            readonly chunk: number | null;
+            /** @description Samples per split, VIP and distractor. */
+            readonly counts: unknown;
+            /** @description Headline metrics on val and test. */
+            readonly metrics: unknown;
+            readonly device: string;
+            readonly timings: unknown;
+            readonly note: string;
+            readonly has_model: boolean;
+            readonly is_active: boolean;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+        };
+        RunSample: {
+            face: number;
+            identity: number | null;
+            label: number;
+            split: string;
+            version: number;
+            /** Format: double */
+            noise_score: number | null;
+            predicted: number | null;
+            /** Format: double */
+            confidence: number | null;
+        };
+        /** @description Start a training run on the current VIPs and labels (admins). */
+        RunStartRequest: {
+            /** @default head */
+            mode: components["schemas"]["ModeEnum"];
+            /**
+             * @description me (default), ce, dce, zlog, arcface, tsoftmax.
+             * @default me
+             */
+            loss: string;
+            /** @description Hyper-parameters of ml.train.TrainConfig: epochs, lr, batch_size, hidden, momentum, weight_decay, seed, backbone, ... */
+            options?: {
+                [key: string]: unknown;
+            };
+            /** @default  */
+            note: string;
+            /**
+             * @description Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS).
+             * @default false
+             */
+            allow_concurrent: boolean;
+        };
+        /**
+         * @description * `untagged` - untagged
+         *     * `outdated` - outdated
+         *     * `all` - all
+         * @enum {string}
+         */
+        ScopeEnum: "untagged" | "outdated" | "all";
         SimilarFace: {
             /**
              * Format: double
@@ -932,16 +2746,139 @@ export interface components {
          */
         SourceEnum: "photo" | "frame" | "crop";
         /**
+         * @description * `photo` - Photo
+         *     * `frame` - Frame
+         *     * `crop` - imported crop
+         * @enum {string}
+         */
+        SourcesEnum: "photo" | "frame" | "crop";
+        /**
          * @description * `train` - Train
          *     * `val` - Val
          *     * `test` - Test
          * @enum {string}
          */
         SplitEnum: "train" | "val" | "test";
+        /** @description Move some of this identity's (A's) faces to an existing identity (`into`) or a new one (`new_name`). */
+        SplitRequestRequest: {
+            /** @description Ids of the faces to move; every one must currently be A's. */
+            faces: number[];
+            /** @description Id of an existing active identity to move them to. */
+            into?: number | null;
+            /**
+             * @description Name of a new identity (candidate) to create for them.
+             * @default
+             */
+            new_name: string;
+            /**
+             * @description Set the moved faces' status (e.g. unverified: not yet confirmed as the new person); left out: statuses are kept.
+             *
+             *     * `unverified` - unverified
+             *     * `verified` - verified
+             */
+            status?: (components["schemas"]["SplitRequestStatusEnum"] | components["schemas"]["NullEnum"]) | null;
+            /** @default  */
+            reason: string;
+            /** @description The open split suggestion this accepts (marked accepted). */
+            suggestion?: number | null;
+        };
+        /**
+         * @description * `unverified` - unverified
+         *     * `verified` - verified
+         * @enum {string}
+         */
+        SplitRequestStatusEnum: "unverified" | "verified";
         SplitSettingsRequest: {
             seed?: number;
             /** @description train, val, test shares, e.g. [0.8, 0.1, 0.1]. */
             proportions?: number[];
+        };
+        /**
+         * @description * `train` - Train
+         *     * `val` - Val
+         *     * `test` - Test
+         * @enum {string}
+         */
+        SplitsEnum: "train" | "val" | "test";
+        /**
+         * @description * `proposed` - Proposed
+         *     * `confirmed` - Confirmed
+         *     * `rejected` - Rejected
+         * @enum {string}
+         */
+        StatusCbcEnum: "proposed" | "confirmed" | "rejected";
+        SuggestionComputeRequestRequest: {
+            /** @description A training run whose model's confusion adds to the merge evidence. */
+            run?: number | null;
+        };
+        SuggestionFace: {
+            id: number;
+            crop_url: string | null;
+        };
+        /** @description One side of a suggestion, shown side by side: an identity (merge) or a cluster (split). */
+        SuggestionSide: {
+            identity: number;
+            name: string;
+            /** @description Faces examined on this side. */
+            faces: number;
+            /**
+             * Format: double
+             * @description Mean cosine of its faces to their centroid (1 = all alike).
+             */
+            cohesion: number;
+            /** @description Split only: every face of this cluster (send them to split). */
+            face_ids?: number[];
+            /** @description A few typical faces, most typical first. */
+            examples: components["schemas"]["SuggestionFace"][];
+        };
+        TagDecisionRequestRequest: {
+            /** @description Confirm only: the supporting faces to verify (default: all of them). */
+            faces?: number[];
+            /** @default  */
+            note: string;
+        };
+        TagDecisionResponse: {
+            tag: components["schemas"]["VideoTag"];
+            /** @description Faces that became verified faces of the identity. */
+            label_events: number;
+            /** @description Supporting faces left alone, and why. */
+            skipped: {
+                [key: string]: unknown;
+            }[];
+        };
+        TaggingStartRequest: {
+            /**
+             * @description untagged: never tagged; outdated: not tagged by the model and threshold in force; all: every processed video.
+             *
+             *     * `untagged` - untagged
+             *     * `outdated` - outdated
+             *     * `all` - all
+             */
+            scope?: components["schemas"]["ScopeEnum"];
+            videos?: number[];
+        };
+        TaggingSummary: {
+            /** @description The active model's run. */
+            run: number | null;
+            /** Format: double */
+            threshold: number | null;
+            min_frames: number;
+            /** @description Processed videos. */
+            videos: number;
+            untagged: number;
+            /** @description Tagged, but not with the model and threshold in force. */
+            outdated: number | null;
+            /** @description Tags by status. */
+            tags: {
+                [key: string]: number;
+            };
+        };
+        UndoResult: {
+            /** Format: uuid */
+            operation: string;
+            undone_decisions: number;
+            undone_label_events: number;
+            reopened_items: number;
         };
         UploadResponse: {
             /** @description The job detecting faces (poll /api/v1/jobs/{id}/). */
@@ -988,6 +2925,72 @@ export interface components {
          * @enum {string}
          */
         UserRoleEnum: "annotator" | "admin" | "none";
+        VersionComparison: {
+            base: number;
+            other: number;
+            /** @description Same content hash. */
+            identical: boolean;
+            /** @description Faces in `other` and not in `base`. */
+            added: number;
+            /** @description Faces in `base` and not in `other`. */
+            removed: number;
+            /** @description Faces in both whose label or identity differs. */
+            relabelled: number;
+            /** @description Faces in both whose split differs. */
+            moved_split: number;
+            examples: components["schemas"]["ChangeExamples"];
+        };
+        /** @description A new dataset version: a name and the filter that selects its faces. Unknown fields are refused. */
+        VersionCreateRequest: {
+            /** @default  */
+            name: string;
+            /**
+             * @description false: VIPs only. true: also candidate identities and unknown people, under the label `_distractor`.
+             * @default false
+             */
+            distractors: boolean;
+            /**
+             * @description verified: verified faces only. non_excluded: unverified and verified (never not_a_face or excluded).
+             *
+             *     * `verified` - verified
+             *     * `non_excluded` - non_excluded
+             * @default verified
+             */
+            status: components["schemas"]["VersionCreateStatusEnum"];
+            /** @description VIP chunks to keep (empty: all). VIPs of other chunks are left out. */
+            chunks?: number[];
+            /** @description Splits to keep (empty: all). */
+            splits?: components["schemas"]["SplitsEnum"][];
+            /** @description Face sources to keep (empty: all). */
+            sources?: components["schemas"]["SourcesEnum"][];
+        };
+        /**
+         * @description * `verified` - verified
+         *     * `non_excluded` - non_excluded
+         * @enum {string}
+         */
+        VersionCreateStatusEnum: "verified" | "non_excluded";
+        VersionFace: {
+            readonly face_id: number;
+            /** @description The identity name, or the distractor label. */
+            readonly label: string;
+            /** @description Class folder name: sanitised, unique in the version. */
+            readonly label_key: string;
+            readonly identity_id: number | null;
+            readonly identity_name: string;
+            /** @description vip, candidate or unknown, at freeze time. */
+            readonly role: string;
+            readonly status: string;
+            readonly split: string;
+            readonly source: string;
+            readonly source_path: string;
+            readonly photo_id: number | null;
+            readonly frame_id: number | null;
+            readonly video_id: number | null;
+            readonly group_key: string;
+            readonly box: unknown;
+            readonly landmarks: unknown;
+        };
         Video: {
             readonly id: number;
             readonly original_name: string;
@@ -1010,6 +3013,90 @@ export interface components {
             readonly job: number | null;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        VideoTag: {
+            readonly id: number;
+            readonly video: number;
+            readonly video_name: string;
+            readonly identity: number;
+            readonly identity_name: string;
+            readonly status: components["schemas"]["StatusCbcEnum"];
+            /**
+             * Format: double
+             * @description Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence).
+             */
+            readonly confidence: number;
+            /**
+             * Format: double
+             * @description The operating threshold in force when the tag was made.
+             */
+            readonly threshold: number;
+            /**
+             * Format: double
+             * @description Confidence minus threshold: small means uncertain.
+             */
+            readonly margin: number;
+            readonly min_frames: number;
+            /** @description Supporting frames (each has a face above the threshold). */
+            readonly frame_count: number;
+            /** @description The model that proposed the tag. */
+            readonly run: number;
+            readonly job: number | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly reviewed_by: string;
+            /** Format: date-time */
+            readonly reviewed_at: string | null;
+            readonly review_note: string;
+            /**
+             * Format: uuid
+             * @description Confirmed: the LabelEvent operation that verified the supporting faces.
+             */
+            readonly label_operation: string | null;
+        };
+        VideoTagDetail: {
+            readonly id: number;
+            readonly video: number;
+            readonly video_name: string;
+            readonly identity: number;
+            readonly identity_name: string;
+            readonly status: components["schemas"]["StatusCbcEnum"];
+            /**
+             * Format: double
+             * @description Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence).
+             */
+            readonly confidence: number;
+            /**
+             * Format: double
+             * @description The operating threshold in force when the tag was made.
+             */
+            readonly threshold: number;
+            /**
+             * Format: double
+             * @description Confidence minus threshold: small means uncertain.
+             */
+            readonly margin: number;
+            readonly min_frames: number;
+            /** @description Supporting frames (each has a face above the threshold). */
+            readonly frame_count: number;
+            /** @description The model that proposed the tag. */
+            readonly run: number;
+            readonly job: number | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly reviewed_by: string;
+            /** Format: date-time */
+            readonly reviewed_at: string | null;
+            readonly review_note: string;
+            /**
+             * Format: uuid
+             * @description Confirmed: the LabelEvent operation that verified the supporting faces.
+             */
+            readonly label_operation: string | null;
+            /** @description Supporting frames, most confident first. */
+            readonly evidence: components["schemas"]["Evidence"][];
         };
         VideoUploadRequest: {
             files?: string[];
@@ -1040,6 +3127,416 @@ export interface operations {
                     "application/json": {
                         token?: string;
                     };
+                };
+            };
+        };
+    };
+    v1_chunks_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedChunkList"];
+                };
+            };
+        };
+    };
+    v1_chunks_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this chunk. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Chunk"];
+                };
+            };
+        };
+    };
+    v1_chunks_gate_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Gate"];
+                };
+            };
+        };
+    };
+    v1_chunks_promote_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PromoteRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PromoteRequestRequest"];
+                "multipart/form-data": components["schemas"]["PromoteRequestRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Promotion"];
+                };
+            };
+        };
+    };
+    v1_exports_files_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `imagefolder` - ImageFolder zip
+                 *     * `jsonl` - JSONL manifest
+                 *     * `csv` - CSV manifest
+                 *     * `parquet` - Parquet with image bytes
+                 *     * `webdataset` - WebDataset tar shards
+                 */
+                build__format?: "csv" | "imagefolder" | "jsonl" | "parquet" | "webdataset";
+                build__version?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedExportFileList"];
+                };
+            };
+        };
+    };
+    v1_exports_files_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this export file. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportFile"];
+                };
+            };
+        };
+    };
+    v1_exports_files_download_retrieve: {
+        parameters: {
+            query?: {
+                format?: "bin" | "json";
+            };
+            header?: {
+                /** @description e.g. bytes=0-1023, bytes=1024-, bytes=-512 */
+                Range?: string;
+            };
+            path: {
+                /** @description A unique integer value identifying this export file. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Partial content */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_exports_versions_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `pending` - Pending
+                 *     * `ready` - Ready
+                 *     * `failed` - Failed
+                 */
+                state?: "failed" | "pending" | "ready";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedDatasetVersionList"];
+                };
+            };
+        };
+    };
+    v1_exports_versions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["VersionCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["VersionCreateRequest"];
+                "multipart/form-data": components["schemas"]["VersionCreateRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersion"];
+                };
+            };
+        };
+    };
+    v1_exports_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersion"];
+                };
+            };
+        };
+    };
+    v1_exports_versions_build_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BuildRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["BuildRequestRequest"];
+                "multipart/form-data": components["schemas"]["BuildRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportBuild"];
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportBuild"];
+                };
+            };
+        };
+    };
+    v1_exports_versions_checksums_retrieve: {
+        parameters: {
+            query?: {
+                export_format?: "csv" | "imagefolder" | "jsonl" | "parquet" | "webdataset";
+                format?: "bin" | "json";
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    v1_exports_versions_compare_retrieve: {
+        parameters: {
+            query: {
+                /** @description The other version's id. */
+                to: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionComparison"];
+                };
+            };
+        };
+    };
+    v1_exports_versions_faces_list: {
+        parameters: {
+            query?: {
+                label_key?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                split?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedVersionFaceList"];
+                };
+            };
+        };
+    };
+    v1_exports_versions_files_list: {
+        parameters: {
+            query?: {
+                export_format?: "csv" | "imagefolder" | "jsonl" | "parquet" | "webdataset";
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportFile"][];
                 };
             };
         };
@@ -1225,6 +3722,9 @@ export interface operations {
         parameters: {
             query?: {
                 chunk?: number;
+                /** @description true: list merged identities (tombstones) too. */
+                include_merged?: boolean;
+                /** @description true: merged identities (tombstones) only; false: active ones only. Left out: active ones only, unless include_merged=true. */
                 merged?: boolean;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
@@ -1326,6 +3826,228 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Identity"];
+                };
+            };
+        };
+    };
+    v1_identities_merge_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this identity. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MergeRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["MergeRequestRequest"];
+                "multipart/form-data": components["schemas"]["MergeRequestRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityOperation"];
+                };
+            };
+        };
+    };
+    v1_identities_split_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this identity. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SplitRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SplitRequestRequest"];
+                "multipart/form-data": components["schemas"]["SplitRequestRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityOperation"];
+                };
+            };
+        };
+    };
+    v1_identities_operations_list: {
+        parameters: {
+            query?: {
+                /** @description Operations with this identity as source or target. */
+                identity?: number;
+                kind?: "merge" | "split";
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                undone?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedIdentityOperationList"];
+                };
+            };
+        };
+    };
+    v1_identities_operations_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityOperation"];
+                };
+            };
+        };
+    };
+    v1_identities_operations_undo_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityOperation"];
+                };
+            };
+        };
+    };
+    v1_identities_suggestions_list: {
+        parameters: {
+            query?: {
+                /** @description Suggestions about this identity. */
+                identity?: number;
+                kind?: "merge" | "split";
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description Default: open. */
+                status?: "accepted" | "dismissed" | "open";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedIdentitySuggestionList"];
+                };
+            };
+        };
+    };
+    v1_identities_suggestions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suggestion_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentitySuggestion"];
+                };
+            };
+        };
+    };
+    v1_identities_suggestions_dismiss_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suggestion_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentitySuggestion"];
+                };
+            };
+        };
+    };
+    v1_identities_suggestions_compute_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SuggestionComputeRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SuggestionComputeRequestRequest"];
+                "multipart/form-data": components["schemas"]["SuggestionComputeRequestRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
         };
@@ -1635,6 +4357,50 @@ export interface operations {
             };
         };
     };
+    v1_operating_point_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatingPointState"];
+                };
+            };
+        };
+    };
+    v1_operating_point_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["OperatingPointRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["OperatingPointRequestRequest"];
+                "multipart/form-data": components["schemas"]["OperatingPointRequestRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatingPoint"];
+                };
+            };
+        };
+    };
     v1_photos_list: {
         parameters: {
             query?: {
@@ -1734,6 +4500,747 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UploadResponse"];
+                };
+            };
+        };
+    };
+    v1_review_decisions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionBatchRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["DecisionBatchRequest"];
+                "multipart/form-data": components["schemas"]["DecisionBatchRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionBatchResult"];
+                };
+            };
+        };
+    };
+    v1_review_operations_undo_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operation: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UndoResult"];
+                };
+            };
+        };
+    };
+    v1_review_progress_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Progress"];
+                };
+            };
+        };
+    };
+    v1_review_queues_list: {
+        parameters: {
+            query?: {
+                chunk?: number;
+                is_open?: boolean;
+                /**
+                 * @description * `label_errors` - Suspected label errors among VIP faces
+                 *     * `lookalikes` - Distractor faces that look like a VIP
+                 *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
+                 *     * `low_recall` - Low-recall VIPs: suggested faces to add
+                 *     * `confused_pairs` - Most confused VIP pairs
+                 *     * `non_faces` - Probable non-faces and outliers
+                 *     * `chunk_verification` - Faces of newly promoted VIPs
+                 */
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                run?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedQueueList"];
+                };
+            };
+        };
+    };
+    v1_review_queues_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this queue. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Queue"];
+                };
+            };
+        };
+    };
+    v1_review_queues_items_list: {
+        parameters: {
+            query?: {
+                chunk?: number;
+                is_open?: boolean;
+                /**
+                 * @description * `label_errors` - Suspected label errors among VIP faces
+                 *     * `lookalikes` - Distractor faces that look like a VIP
+                 *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
+                 *     * `low_recall` - Low-recall VIPs: suggested faces to add
+                 *     * `confused_pairs` - Most confused VIP pairs
+                 *     * `non_faces` - Probable non-faces and outliers
+                 *     * `chunk_verification` - Faces of newly promoted VIPs
+                 */
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                run?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this queue. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedItemList"];
+                };
+            };
+        };
+    };
+    v1_review_queues_next_create: {
+        parameters: {
+            query?: {
+                chunk?: number;
+                is_open?: boolean;
+                /**
+                 * @description * `label_errors` - Suspected label errors among VIP faces
+                 *     * `lookalikes` - Distractor faces that look like a VIP
+                 *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
+                 *     * `low_recall` - Low-recall VIPs: suggested faces to add
+                 *     * `confused_pairs` - Most confused VIP pairs
+                 *     * `non_faces` - Probable non-faces and outliers
+                 *     * `chunk_verification` - Faces of newly promoted VIPs
+                 */
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                run?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this queue. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["NextItemsRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["NextItemsRequestRequest"];
+                "multipart/form-data": components["schemas"]["NextItemsRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedItemList"];
+                };
+            };
+        };
+    };
+    v1_review_queues_release_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this queue. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        released?: number;
+                    };
+                };
+            };
+        };
+    };
+    v1_runs_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `queued` - Queued
+                 *     * `running` - Running
+                 *     * `succeeded` - Succeeded
+                 *     * `failed` - Failed
+                 *     * `cancelled` - Cancelled
+                 */
+                job__state?: "cancelled" | "failed" | "queued" | "running" | "succeeded";
+                loss?: string;
+                /**
+                 * @description * `head` - classifier head on stored embeddings
+                 *     * `finetune` - fine-tune the backbone on crops
+                 */
+                mode?: "finetune" | "head";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRunListList"];
+                };
+            };
+        };
+    };
+    v1_runs_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunStartRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RunStartRequest"];
+                "multipart/form-data": components["schemas"]["RunStartRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+        };
+    };
+    v1_runs_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+        };
+    };
+    v1_runs_accept_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+        };
+    };
+    v1_runs_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+        };
+    };
+    v1_runs_classes_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `queued` - Queued
+                 *     * `running` - Running
+                 *     * `succeeded` - Succeeded
+                 *     * `failed` - Failed
+                 *     * `cancelled` - Cancelled
+                 */
+                job__state?: "cancelled" | "failed" | "queued" | "running" | "succeeded";
+                loss?: string;
+                /**
+                 * @description * `head` - classifier head on stored embeddings
+                 *     * `finetune` - fine-tune the backbone on crops
+                 */
+                mode?: "finetune" | "head";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedClassRowList"];
+                };
+            };
+        };
+    };
+    v1_runs_confused_pairs_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>[];
+                };
+            };
+        };
+    };
+    v1_runs_curves_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunCurves"];
+                };
+            };
+        };
+    };
+    v1_runs_samples_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `queued` - Queued
+                 *     * `running` - Running
+                 *     * `succeeded` - Succeeded
+                 *     * `failed` - Failed
+                 *     * `cancelled` - Cancelled
+                 */
+                job__state?: "cancelled" | "failed" | "queued" | "running" | "succeeded";
+                /** @description Class index; -1 for distractors. */
+                label?: number;
+                loss?: string;
+                /**
+                 * @description * `head` - classifier head on stored embeddings
+                 *     * `finetune` - fine-tune the backbone on crops
+                 */
+                mode?: "finetune" | "head";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                split?: "test" | "train" | "val";
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRunSampleList"];
+                };
+            };
+        };
+    };
+    v1_runs_compare_retrieve: {
+        parameters: {
+            query: {
+                /** @description Run ids, comma-separated. */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunCompare"];
+                };
+            };
+        };
+    };
+    v1_status_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CurationStatus"];
+                };
+            };
+        };
+    };
+    v1_tags_list: {
+        parameters: {
+            query?: {
+                identity?: number;
+                /** @description Only tags whose confidence lies at most this far above their threshold. */
+                max_margin?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                run?: number;
+                /**
+                 * @description * `proposed` - Proposed
+                 *     * `confirmed` - Confirmed
+                 *     * `rejected` - Rejected
+                 */
+                status?: "confirmed" | "proposed" | "rejected";
+                video?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedVideoTagList"];
+                };
+            };
+        };
+    };
+    v1_tags_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this video tag. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoTagDetail"];
+                };
+            };
+        };
+    };
+    v1_tags_confirm_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this video tag. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TagDecisionRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TagDecisionRequestRequest"];
+                "multipart/form-data": components["schemas"]["TagDecisionRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagDecisionResponse"];
+                };
+            };
+        };
+    };
+    v1_tags_reject_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this video tag. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TagDecisionRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TagDecisionRequestRequest"];
+                "multipart/form-data": components["schemas"]["TagDecisionRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagDecisionResponse"];
+                };
+            };
+        };
+    };
+    v1_tags_review_list: {
+        parameters: {
+            query?: {
+                identity?: number;
+                /** @description Only tags whose confidence lies at most this far above their threshold. */
+                max_margin?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                run?: number;
+                /**
+                 * @description * `proposed` - Proposed
+                 *     * `confirmed` - Confirmed
+                 *     * `rejected` - Rejected
+                 */
+                status?: "confirmed" | "proposed" | "rejected";
+                video?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedVideoTagDetailList"];
+                };
+            };
+        };
+    };
+    v1_tags_start_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TaggingStartRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TaggingStartRequest"];
+                "multipart/form-data": components["schemas"]["TaggingStartRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+        };
+    };
+    v1_tags_summary_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaggingSummary"];
                 };
             };
         };
@@ -1870,6 +5377,8 @@ export interface operations {
     v1_videos_list: {
         parameters: {
             query?: {
+                /** @description Videos tagged with this identity (proposed or confirmed). */
+                identity?: number;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -1918,6 +5427,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Video"];
+                };
+            };
+        };
+    };
+    v1_videos_predictions_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FacePrediction"][];
+                };
+            };
+        };
+    };
+    v1_videos_tags_list: {
+        parameters: {
+            query?: {
+                /** @description Include rejected tags (default true). */
+                rejected?: boolean;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoTagDetail"][];
+                };
+            };
+        };
+    };
+    v1_videos_tags_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
         };

@@ -1,7 +1,5 @@
-import type { Face } from "../api/client";
-
 /** A face crop, lazy-loaded, small (crops are 112 px). */
-export function FaceImage({ face, size = 96, alt }: { face: Pick<Face, "id" | "crop_url" | "identity_name">; size?: number; alt?: string }) {
+export function FaceImage({ face, size = 96, alt }: { face: { id: number; crop_url: string | null; identity_name?: string | null }; size?: number; alt?: string }) {
   if (!face.crop_url) return <div className="face-missing" style={{ width: size, height: size }} aria-label="no image" />;
   return (
     <img

@@ -6,14 +6,12 @@
 import { useMemo } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
-import { api, resultsOf } from "../api/client";
-import type { Run } from "../api/provisional";
+import { api, type CurationStatus, type RunRow } from "../api/client";
 import { JobProgress } from "../components/JobProgress";
 import { num, pct, when } from "../components/format";
 import { useDocumentTitle, useInterval, useLoad } from "../hooks";
 import { CalibrationChart, PerClassScatter, RunHistoryChart, SweepChart, diagnosisColor, type HistoryPoint } from "./charts";
-import { headline, perClassPoints, reliabilityOf, runState, sweepAt, sweepOf, sweepPoints } from "./metrics";
-import { asStatus, type CurationStatus } from "./status";
+import { calibrationOf, headline, perClassPoints, sweepAt, sweepOf, sweepPoints } from "./metrics";
 
 const HISTORY_SERIES = [
   { key: "mean_f1", label: "Mean F1", color: "#c4b5fd" },
@@ -26,8 +24,8 @@ export default function Dashboard() {
   useDocumentTitle("Dashboard");
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
-  const status = useLoad(async () => asStatus(await api.curation.status()), []);
-  const runs = useLoad(async () => resultsOf(await api.runs.list()), []);
+  const status = useLoad(() => api.curation.status(), []);
+  const runs = useLoad(async () => (await api.runs.list()).results, []);
   const inProgress = status.data?.run_in_progress ?? null;
   useInterval(() => {
     status.reload();
@@ -36,22 +34,28 @@ export default function Dashboard() {
 
   const activeRunId = status.data?.active_model?.run ?? null;
   const chosenId = params.get("run") ? Number(params.get("run")) : activeRunId ?? latestSucceeded(runs.data ?? [])?.id ?? null;
-  const run = useLoad(async () => (chosenId ? api.runs.get(chosenId) : null), [chosenId]);
+  const run = useLoad(async () => (chosenId ? Promise.all([api.runs.get(chosenId), api.runs.curves(chosenId)]) : null), [chosenId]);
+  const [detail, curves] = run.data ?? [null, null];
 
-  const points = useMemo(() => perClassPoints(run.data), [run.data]);
-  const sweep = useMemo(() => sweepPoints(sweepOf(run.data)), [run.data]);
-  const calibration = useMemo(() => reliabilityOf(run.data), [run.data]);
-  const threshold = chosenId === activeRunId ? status.data?.active_model?.operating_point?.threshold ?? null : null;
+  const points = useMemo(() => perClassPoints(detail), [detail]);
+  const sweep = useMemo(() => sweepPoints(sweepOf(curves)), [curves]);
+  const calibration = useMemo(() => calibrationOf(curves), [curves]);
+  // The active model's operating point; for another run, its threshold of max mean F1 on validation.
+  const threshold = chosenId === activeRunId ? status.data?.active_model?.operating_point?.threshold ?? null : detail?.metrics?.operating_points?.max_mean_f1 ?? null;
   const atThreshold = sweepAt(sweep, threshold);
   const history: HistoryPoint[] = useMemo(
     () =>
       [...(runs.data ?? [])]
-        .filter((entry) => runState(entry).state === "succeeded")
+        .filter((entry) => entry.state === "succeeded")
         .sort((a, b) => a.id - b.id)
-        .map((entry) => ({ run: entry.id, ...headline(entry) })),
+        .map((entry) => {
+          const metrics = headline(entry);
+          return { run: entry.id, mean_f1: metrics.mean_f1 ?? null, f1_auc: metrics.f1_auc ?? null, total_accuracy: metrics.total_accuracy ?? null, kept_accuracy: metrics.kept_accuracy ?? null };
+        }),
     [runs.data],
   );
-  const unavailable = status.data === null && runs.data?.length === 0 && !status.loading && !runs.loading;
+  const inProgressJob = inProgress ? runs.data?.find((entry) => entry.id === inProgress.run)?.job ?? null : null;
+  const unavailable = runs.data?.length === 0 && !runs.loading;
 
   return (
     <section className="dashboard" aria-labelledby="dashboard-title">
@@ -71,7 +75,7 @@ export default function Dashboard() {
             {!chosenId && <option value="">No run yet</option>}
             {(runs.data ?? []).map((entry) => (
               <option key={entry.id} value={entry.id}>
-                Run {entry.id} · {entry.mode ?? ""}/{entry.loss ?? ""} · {runState(entry).state}
+                Run {entry.id} · {entry.mode}/{entry.loss} · {entry.state}
                 {entry.id === activeRunId ? " · active" : ""}
               </option>
             ))}
@@ -81,7 +85,7 @@ export default function Dashboard() {
       {unavailable && <p className="muted">No training run yet: the charts appear once a run has finished.</p>}
       {(status.error || runs.error) && <p className="error">{status.error ?? runs.error}</p>}
 
-      <StatusPanels status={status.data ?? null} />
+      <StatusPanels status={status.data ?? null} inProgressJob={inProgressJob} onFinished={() => { status.reload(); runs.reload(); }} />
 
       <div className="chart-grid">
         <section className="panel chart" aria-labelledby="scatter-title" data-testid="chart-per-class">
@@ -135,7 +139,7 @@ export default function Dashboard() {
               <SweepChart points={sweep} threshold={threshold} />
               {atThreshold && (
                 <p className="muted">
-                  At the operating point {num(threshold, 3)}: precision {pct(atThreshold.kept_accuracy)}, identification {pct(atThreshold.identification_accuracy)}, distractors rejected {pct(atThreshold.distractor_accuracy)}, mean F1 {pct(atThreshold.mean_f1)}.
+                  At {chosenId === activeRunId ? "the operating point" : "the threshold of max mean F1"} {num(threshold, 3)}: precision {pct(atThreshold.kept_accuracy)}, identification {pct(atThreshold.identification_accuracy)}, distractors rejected {pct(atThreshold.distractor_accuracy)}, mean F1 {pct(atThreshold.mean_f1)}.
                 </p>
               )}
             </>
@@ -145,8 +149,17 @@ export default function Dashboard() {
         </section>
 
         <section className="panel chart" aria-labelledby="calibration-title" data-testid="chart-calibration">
-          <h2 id="calibration-title">Calibration</h2>
-          {calibration.length ? <CalibrationChart points={calibration} /> : <p className="muted">{run.loading ? "Loading…" : "No calibration curve for this run."}</p>}
+          <h2 id="calibration-title">Calibration {chosenId && <span className="muted">(validation, VIP faces)</span>}</h2>
+          {calibration.points.length ? (
+            <>
+              <CalibrationChart points={calibration.points} />
+              <p className="muted">
+                Expected calibration error {pct(calibration.eceBefore)} before temperature scaling, {pct(calibration.eceAfter)} after.
+              </p>
+            </>
+          ) : (
+            <p className="muted">{run.loading ? "Loading…" : "No calibration curve for this run."}</p>
+          )}
         </section>
 
         <section className="panel chart" aria-labelledby="history-title" data-testid="chart-history">
@@ -155,16 +168,32 @@ export default function Dashboard() {
         </section>
       </div>
 
+      {detail?.confused_pairs && detail.confused_pairs.length > 0 && (
+        <section className="panel" aria-labelledby="pairs-title">
+          <h2 id="pairs-title">Most confused VIP pairs (run {detail.id})</h2>
+          <ul className="pairs">
+            {detail.confused_pairs.slice(0, 10).map((pair) => (
+              <li key={`${pair.a}-${pair.b}`}>
+                <Link to={`/identities/${pair.identity_a}`}>{pair.name_a}</Link> ↔ <Link to={`/identities/${pair.identity_b}`}>{pair.name_b}</Link>{" "}
+                <span className="muted">
+                  {pair.a_as_b ?? 0} + {pair.b_as_a ?? 0} confusions{pair.rate != null ? ` (${pct(pair.rate)})` : ""}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+
       <RunTable runs={runs.data ?? []} activeRunId={activeRunId} />
     </section>
   );
 }
 
-function latestSucceeded(runs: Run[]): Run | undefined {
-  return [...runs].sort((a, b) => b.id - a.id).find((run) => runState(run).state === "succeeded");
+function latestSucceeded(runs: RunRow[]): RunRow | undefined {
+  return [...runs].sort((a, b) => b.id - a.id).find((run) => run.state === "succeeded");
 }
 
-function StatusPanels({ status }: { status: CurationStatus | null }) {
+function StatusPanels({ status, inProgressJob, onFinished }: { status: CurationStatus | null; inProgressJob: number | null; onFinished: () => void }) {
   if (!status) return null;
   const gate = status.gate;
   const active = status.active_model;
@@ -196,8 +225,8 @@ function StatusPanels({ status }: { status: CurationStatus | null }) {
         )}
         {status.run_in_progress && (
           <div className="in-progress">
-            {status.run_in_progress.job ? (
-              <JobProgress jobId={status.run_in_progress.job} title={`Run ${status.run_in_progress.run}`} />
+            {inProgressJob ? (
+              <JobProgress jobId={inProgressJob} title={`Run ${status.run_in_progress.run}`} onFinished={onFinished} />
             ) : (
               <p>
                 Run {status.run_in_progress.run} {status.run_in_progress.state} ({pct(status.run_in_progress.progress, 0)})
@@ -259,7 +288,7 @@ function StatusPanels({ status }: { status: CurationStatus | null }) {
   );
 }
 
-function RunTable({ runs, activeRunId }: { runs: Run[]; activeRunId: number | null }) {
+function RunTable({ runs, activeRunId }: { runs: RunRow[]; activeRunId: number | null }) {
   if (!runs.length) return null;
   return (
     <section className="panel" aria-labelledby="runs-title">
@@ -271,7 +300,7 @@ function RunTable({ runs, activeRunId }: { runs: Run[]; activeRunId: number | nu
             <th scope="col">Mode / loss</th>
             <th scope="col">State</th>
             <th scope="col">Started</th>
-            <th scope="col" className="num">VIPs</th>
+            <th scope="col" className="num">Samples</th>
             <th scope="col" className="num">Mean F1</th>
             <th scope="col" className="num">F1 AUC</th>
             <th scope="col" className="num">Total acc.</th>
@@ -280,7 +309,6 @@ function RunTable({ runs, activeRunId }: { runs: Run[]; activeRunId: number | nu
         </thead>
         <tbody>
           {runs.map((run) => {
-            const state = runState(run);
             const metrics = headline(run);
             return (
               <tr key={run.id}>
@@ -291,10 +319,10 @@ function RunTable({ runs, activeRunId }: { runs: Run[]; activeRunId: number | nu
                   {run.mode}/{run.loss}
                 </td>
                 <td>
-                  <span className={`badge state-${state.state}`}>{state.state}</span> {state.state === "running" ? pct(state.progress, 0) : ""}
+                  <span className={`badge state-${run.state}`}>{run.state}</span> {run.state === "running" ? pct(run.progress, 0) : ""}
                 </td>
                 <td>{when(run.created_at)}</td>
-                <td className="num">{Array.isArray(run.vips) ? run.vips.length : (run.vip_count as number | undefined) ?? "–"}</td>
+                <td className="num">{runVipCount(run)}</td>
                 <td className="num">{pct(metrics.mean_f1)}</td>
                 <td className="num">{pct(metrics.f1_auc)}</td>
                 <td className="num">{pct(metrics.total_accuracy)}</td>
@@ -306,4 +334,9 @@ function RunTable({ runs, activeRunId }: { runs: Run[]; activeRunId: number | nu
       </table>
     </section>
   );
+}
+
+function runVipCount(run: RunRow): string {
+  const counts = run.counts as { vip?: number; distractor?: number } | null;
+  return counts?.vip != null ? `${counts.vip} VIP / ${counts.distractor ?? 0}` : "–";
 }

@@ -17,7 +17,7 @@ import {
 } from "recharts";
 
 import { num, pct } from "../components/format";
-import { SWEEP_SERIES, type ClassPoint, type SweepPoint } from "./metrics";
+import { SWEEP_SERIES, type CalibrationPoint, type ClassPoint, type SweepPoint } from "./metrics";
 
 const AXIS = { stroke: "#94a3b8", fontSize: 12 };
 const GRID = "#334155";
@@ -75,17 +75,19 @@ export function SweepChart({ points, threshold, height = 320 }: { points: SweepP
   );
 }
 
-/** Accuracy per confidence bin against the diagonal of perfect calibration. */
-export function CalibrationChart({ points, height = 320 }: { points: { confidence: number; accuracy: number }[]; height?: number }) {
+/** Accuracy per confidence bin, before and after temperature scaling, against the diagonal of perfect calibration. */
+export function CalibrationChart({ points, height = 320 }: { points: CalibrationPoint[]; height?: number }) {
   return (
     <ResponsiveContainer width="100%" height={height}>
       <LineChart data={points} margin={{ top: 12, right: 24, bottom: 24, left: 8 }}>
         <CartesianGrid stroke={GRID} />
         <XAxis type="number" dataKey="confidence" domain={unit} tickFormatter={percentTick} {...AXIS} label={{ value: "Confidence", position: "insideBottom", offset: -12, fill: "#cbd5e1" }} />
         <YAxis domain={unit} tickFormatter={percentTick} {...AXIS} label={{ value: "Accuracy", angle: -90, position: "insideLeft", fill: "#cbd5e1" }} />
-        <Tooltip contentStyle={TOOLTIP_STYLE} labelFormatter={(value) => `confidence ${pct(Number(value))}`} formatter={(value) => [pct(Number(value)), "accuracy"]} />
+        <Tooltip contentStyle={TOOLTIP_STYLE} labelFormatter={(value) => `confidence ${pct(Number(value))}`} formatter={(value, name) => [pct(Number(value)), String(name)]} />
+        <Legend verticalAlign="top" height={28} />
         <ReferenceLine segment={[{ x: 0, y: 0 }, { x: 1, y: 1 }]} stroke="#64748b" strokeDasharray="4 4" />
-        <Line type="linear" dataKey="accuracy" name="Accuracy" stroke="#60a5fa" strokeWidth={2} dot={{ r: 3 }} isAnimationActive={false} />
+        <Line type="linear" dataKey="before" name="Before temperature scaling" stroke="#f59e0b" strokeWidth={2} dot={{ r: 3 }} connectNulls isAnimationActive={false} />
+        <Line type="linear" dataKey="after" name="After (calibrated)" stroke="#60a5fa" strokeWidth={2} dot={{ r: 3 }} connectNulls isAnimationActive={false} />
       </LineChart>
     </ResponsiveContainer>
   );

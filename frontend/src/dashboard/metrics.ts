@@ -1,9 +1,10 @@
 /**
- * Reading a training run's stored results (metrics, per_class, curves: JSON written by the
- * training task from ml.metrics / ml.calibration) into plain series for the charts. Kept
- * separate from the charts so the shapes are unit-tested and one place adapts when they move.
+ * Reading a training run's stored results (metrics, per-class report, curves: the JSON written
+ * by the training task from ml.metrics / ml.calibration, see api/results.ts) into plain series
+ * for the charts. Kept apart from the charts so the reading is unit-tested on its own.
  */
-import type { PerClassRow, Reliability, Run, Sweep } from "../api/provisional";
+import type { RunCurves, RunDetail, RunRow } from "../api/client";
+import type { CalibrationReport, PerClassRow, SplitMetrics, Sweep } from "../api/results";
 
 export const SWEEP_SERIES = [
   { key: "distractor_accuracy", label: "Distractor accuracy", color: "#f59e0b" },
@@ -15,47 +16,26 @@ export const SWEEP_SERIES = [
 
 export type SweepKey = (typeof SWEEP_SERIES)[number]["key"];
 export type SweepPoint = { threshold: number } & Partial<Record<SweepKey, number | null>>;
+export type Split = "val" | "test";
 
-type Json = unknown;
+const finite = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
 
-function isRecord(value: Json): value is Record<string, Json> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** The first object (depth-first, preferred keys first) that `test` accepts. */
-export function findObject(root: Json, test: (value: Record<string, Json>) => boolean, prefer: string[] = [], depth = 0): Record<string, Json> | null {
-  if (!isRecord(root) || depth > 5) return null;
-  if (test(root)) return root;
-  const keys = Object.keys(root).sort((a, b) => rank(a, prefer) - rank(b, prefer));
-  for (const key of keys) {
-    const found = findObject(root[key], test, prefer, depth + 1);
-    if (found) return found;
-  }
-  return null;
-}
-
-function rank(key: string, prefer: string[]): number {
-  const index = prefer.indexOf(key);
-  return index < 0 ? prefer.length : index;
-}
-
-/** The validation threshold sweep of a run (the one the operating point is chosen on). */
-export function sweepOf(run: Pick<Run, "curves" | "metrics"> | null | undefined, split: "val" | "test" = "val"): Sweep | null {
-  if (!run) return null;
-  const prefer = [split, "sweep", "threshold_sweep", "val", "test"];
-  const found = findObject(run.curves, (value) => Array.isArray(value.thresholds), prefer) ?? findObject(run.metrics, (value) => Array.isArray(value.thresholds), prefer);
-  return (found as unknown as Sweep) ?? null;
+/** A split's threshold sweep from GET /runs/{id}/curves/ (validation: where the operating point is chosen). */
+export function sweepOf(curves: Pick<RunCurves, "sweeps"> | null | undefined, split: Split = "val"): Sweep | null {
+  const sweep = curves?.sweeps?.[split] as Sweep | null | undefined;
+  return sweep && Array.isArray(sweep.thresholds) ? sweep : null;
 }
 
 export function sweepPoints(sweep: Sweep | null): SweepPoint[] {
   if (!sweep) return [];
   const points: SweepPoint[] = [];
   sweep.thresholds.forEach((threshold, index) => {
-    if (typeof threshold !== "number" || !Number.isFinite(threshold)) return;
+    if (!finite(threshold)) return;
+    // The last threshold lies just above the largest confidence (reject all): clamp it onto the axis.
     const point: SweepPoint = { threshold: Math.min(1, Math.max(0, threshold)) };
     for (const { key } of SWEEP_SERIES) {
       const value = sweep[key]?.[index];
-      point[key] = typeof value === "number" && Number.isFinite(value) ? value : null;
+      point[key] = finite(value) ? value : null;
     }
     points.push(point);
   });
@@ -68,18 +48,35 @@ export function sweepAt(points: SweepPoint[], threshold: number | null | undefin
   return points.reduce((best, point) => (Math.abs(point.threshold - threshold) < Math.abs(best.threshold - threshold) ? point : best));
 }
 
-/** The reliability (calibration) curve: mean confidence vs accuracy per bin, empty bins left out. */
-export function reliabilityOf(run: Pick<Run, "curves" | "metrics"> | null | undefined): { confidence: number; accuracy: number; count: number | null }[] {
-  if (!run) return [];
-  const test = (value: Record<string, Json>) => Array.isArray(value.accuracy) && Array.isArray(value.confidence);
-  const prefer = ["calibration", "reliability", "val", "after", "calibrated", "test"];
-  const found = (findObject(run.curves, test, prefer) ?? findObject(run.metrics, test, prefer)) as unknown as Reliability | null;
-  if (!found) return [];
-  return found.confidence.flatMap((confidence, index) => {
-    const accuracy = found.accuracy[index];
-    if (typeof confidence !== "number" || typeof accuracy !== "number") return [];
-    return [{ confidence, accuracy, count: found.count?.[index] ?? null }];
-  });
+export interface CalibrationPoint {
+  confidence: number;
+  before?: number | null;
+  after?: number | null;
+  count: number | null;
+}
+
+/**
+ * The reliability curve of a split over VIP faces, before and after temperature scaling, as one
+ * series of bins (empty bins left out), with the two expected calibration errors.
+ */
+export function calibrationOf(curves: Pick<RunCurves, "calibration"> | null | undefined, split: Split = "val"): { points: CalibrationPoint[]; eceBefore: number | null; eceAfter: number | null } {
+  const report = curves?.calibration?.[split] as CalibrationReport | null | undefined;
+  const before = report?.before?.vip;
+  const after = report?.after?.vip;
+  // One point per non-empty bin and stage (the stages' bins have different mean confidences);
+  // each line skips the other stage's points.
+  const points: CalibrationPoint[] = [];
+  for (const [stage, curve] of [["before", before?.curve], ["after", after?.curve]] as const) {
+    curve?.confidence.forEach((confidence, index) => {
+      const accuracy = curve.accuracy[index];
+      if (finite(confidence) && finite(accuracy)) points.push({ confidence, [stage]: accuracy, count: curve.count?.[index] ?? null });
+    });
+  }
+  return {
+    points: points.sort((a, b) => a.confidence - b.confidence),
+    eceBefore: finite(before?.ece) ? before!.ece : null,
+    eceAfter: finite(after?.ece) ? after!.ece : null,
+  };
 }
 
 export interface ClassPoint {
@@ -92,73 +89,40 @@ export interface ClassPoint {
   diagnosis: string;
 }
 
-/** One point per VIP with both precision and recall (the Distractor row is left out). */
-export function perClassPoints(run: Pick<Run, "per_class"> | null | undefined): ClassPoint[] {
+/** One point per VIP with both precision and recall (a Distractor row, if any, is left out). */
+export function perClassPoints(run: Pick<RunDetail, "per_class"> | null | undefined): ClassPoint[] {
   const rows: PerClassRow[] = Array.isArray(run?.per_class) ? run!.per_class! : [];
   return rows.flatMap((row) => {
     if (row.class_index === -1 || row.name === "Distractor") return [];
-    if (typeof row.precision !== "number" || typeof row.recall !== "number") return [];
-    const diagnosis = Array.isArray(row.diagnosis) ? row.diagnosis.join(", ") : row.diagnosis ?? "ok";
+    if (!finite(row.precision) || !finite(row.recall)) return [];
     return [
       {
-        identity: row.identity ?? row.identity_id ?? null,
+        identity: row.identity ?? null,
         name: row.name,
         precision: row.precision,
         recall: row.recall,
         f1: row.f1 ?? null,
         support: row.support ?? null,
-        diagnosis: diagnosis || "ok",
+        diagnosis: row.diagnosis || "ok",
       },
     ];
   });
 }
 
-const HEADLINE_KEYS = ["mean_f1", "f1_auc", "total_accuracy", "kept_accuracy", "identification_accuracy", "distractor_accuracy", "ece"] as const;
-export type HeadlineKey = (typeof HEADLINE_KEYS)[number];
-
-/** A run's headline numbers on a split: found by name anywhere under metrics[split] (or metrics). */
-export function headline(run: Pick<Run, "metrics"> | null | undefined, split: "val" | "test" = "test"): Partial<Record<HeadlineKey, number>> {
-  const metrics = run?.metrics;
-  if (!isRecord(metrics)) return {};
-  const scope = isRecord(metrics[split]) ? metrics[split] : metrics;
-  const out: Partial<Record<HeadlineKey, number>> = {};
-  for (const key of HEADLINE_KEYS) {
-    const found = findValue(scope, key, ["at_operating_point", "operating_point", "at_max_mean_f1", "at_max_total_accuracy"]);
-    if (found !== null) out[key] = found;
-  }
-  return out;
+/** A run's headline numbers on a split (at the threshold of max mean F1). */
+export function headline(run: Pick<RunRow, "metrics"> | null | undefined, split: Split = "test"): SplitMetrics {
+  return run?.metrics?.[split] ?? {};
 }
 
-function findValue(root: Json, key: string, prefer: string[], depth = 0): number | null {
-  if (!isRecord(root) || depth > 4) return null;
-  const direct = root[key];
-  if (typeof direct === "number" && Number.isFinite(direct)) return direct;
-  const keys = Object.keys(root).sort((a, b) => rank(a, prefer) - rank(b, prefer));
-  for (const child of keys) {
-    const found = findValue(root[child], key, prefer, depth + 1);
-    if (found !== null) return found;
-  }
-  return null;
-}
+export const FINISHED_STATES = ["succeeded", "failed", "cancelled"];
 
-/** The run's state, whether the API nests its job or flattens it. */
-export function runState(run: Run): { state: string; progress: number; jobId: number | null; message: string; error: string } {
-  const job = isRecord(run.job) ? (run.job as Record<string, Json>) : null;
-  return {
-    state: String(job?.state ?? run.state ?? run.status ?? "unknown"),
-    progress: Number(job?.progress ?? run.progress ?? 0),
-    jobId: typeof run.job === "number" ? run.job : typeof job?.id === "number" ? (job.id as number) : typeof run.job_id === "number" ? (run.job_id as number) : null,
-    message: String(job?.message ?? run.message ?? ""),
-    error: String(job?.error ?? run.error ?? ""),
-  };
-}
-
-/** Precision and recall of one identity in each run that had it as a VIP, oldest run first. */
-export function identityHistory(runs: Run[], identity: number): { run: number; precision: number | null; recall: number | null; f1: number | null }[] {
-  return [...runs]
-    .sort((a, b) => a.id - b.id)
-    .flatMap((run) => {
-      const row = (run.per_class ?? []).find((entry) => (entry.identity ?? entry.identity_id) === identity);
-      return row ? [{ run: run.id, precision: row.precision ?? null, recall: row.recall ?? null, f1: row.f1 ?? null }] : [];
-    });
+/** Precision and recall of one identity in each compared run, oldest run first (GET /runs/compare/). */
+export function identityHistory(
+  compare: { identities: { [key: string]: unknown }[] } | null | undefined,
+  identity: number,
+): { run: number; precision: number | null; recall: number | null; f1: number | null }[] {
+  const entry = compare?.identities.find((row) => row.identity === identity) as { runs?: Record<string, { precision?: number | null; recall?: number | null; f1?: number | null }> } | undefined;
+  return Object.entries(entry?.runs ?? {})
+    .map(([run, values]) => ({ run: Number(run), precision: values.precision ?? null, recall: values.recall ?? null, f1: values.f1 ?? null }))
+    .sort((a, b) => a.run - b.run);
 }

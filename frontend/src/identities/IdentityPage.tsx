@@ -5,7 +5,7 @@
 import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
-import { api, resultsOf, type Face, type Identity } from "../api/client";
+import { api, type Face, type Identity } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
 import { STATUS_LABELS, pct } from "../components/format";
 import { RunHistoryChart } from "../dashboard/charts";
@@ -74,12 +74,10 @@ function IdentityDetail({ identity }: { identity: Identity }) {
 
 function History({ identity }: { identity: Identity }) {
   const runs = useLoad(async () => {
-    const listed = resultsOf(await api.runs.list());
-    // The list leaves the per-class tables out; read them from each finished run (newest 20).
-    const recent = listed.slice(0, 20);
-    return mapLimit(recent, 4, async (run) => (run.per_class ? run : await api.runs.get(run.id).catch(() => run)));
+    const finished = (await api.runs.list({ job__state: "succeeded", page_size: 30 })).results;
+    return finished.length ? api.runs.compare(finished.map((run) => run.id)) : null;
   }, []);
-  const points = identityHistory(runs.data ?? [], identity.id);
+  const points = identityHistory(runs.data, identity.id);
   return (
     <section className="panel" aria-labelledby="history-title">
       <h2 id="history-title">Precision and recall across runs</h2>

@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 
-import { ApiError, api, type Identity } from "../api/client";
+import { ApiError, api, type Identity, type Queue } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
 import { HelpOverlay, ShortcutLegend } from "../components/ShortcutHelp";
 import { pct } from "../components/format";
@@ -19,10 +19,11 @@ import {
   reviewReducer,
   undecidedIndexes,
   type IdentityRef,
+  type ReviewFace,
   type ReviewItem,
   type Verdict,
 } from "./reviewState";
-import { DEFAULT_PAGE_SIZE, IdentityFacesSource, unverifiedCount, type ReviewSource } from "./sources";
+import { DEFAULT_PAGE_SIZE, IdentityFacesSource, QueueSource, queueOrder, unverifiedCount, type ReviewSource } from "./sources";
 
 const VERDICT_LABELS: Record<Verdict, string> = {
   confirm: "confirmed",
@@ -54,13 +55,27 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * What to review: the queue asked for (?queue=), else unverified faces when asked for
+ * (?identity=<id> or ?identity=all), else the most urgent open queue, else unverified faces.
+ */
+export function chooseWork(queues: Queue[], queueParam: number | null, wantsFaces: boolean): { queue: Queue | null } {
+  if (queueParam !== null) return { queue: queues.find((queue) => queue.id === queueParam) ?? null };
+  if (wantsFaces) return { queue: null };
+  return { queue: queueOrder(queues).find((queue) => queue.open_count > 0) ?? null };
+}
+
 export function ReviewScreen() {
   const [params, setParams] = useSearchParams();
-  const identityParam = params.get("identity") ? Number(params.get("identity")) : null;
+  const wantsFaces = params.has("identity");
+  const identityParam = params.get("identity") && params.get("identity") !== "all" ? Number(params.get("identity")) : null;
+  const queueParam = params.get("queue") ? Number(params.get("queue")) : null;
   const pageSize = clampPageSize(params.get("size"));
   const identities = useLoad(() => api.identities.all(), []);
+  const queues = useLoad(() => api.review.queues().then((answer) => answer.results).catch(() => [] as Queue[]), []);
   const [state, dispatch] = useReducer(reviewReducer, initialReviewState);
   const [source, setSource] = useState<ReviewSource | null>(null);
+  const [cursorRefs, setCursorRefs] = useState<ReviewFace[]>([]);
   const { me, refresh: refreshMe } = useSession();
   const gridRef = useRef<HTMLOListElement>(null);
   const page = state.page;
@@ -68,17 +83,35 @@ export function ReviewScreen() {
   useDocumentTitle(page ? `Review ${page.title}` : "Review");
 
   const order = useMemo(() => reviewOrder(identities.data ?? [], identityParam), [identities.data, identityParam]);
+  const work = useMemo(() => chooseWork(queues.data ?? [], queueParam, wantsFaces), [queues.data, queueParam, wantsFaces]);
 
   useEffect(() => {
-    if (!identities.data) return;
-    const fresh = new IdentityFacesSource(order, pageSize);
+    if (!identities.data || !queues.data) return undefined;
+    const fresh: ReviewSource = work.queue ? new QueueSource(work.queue, pageSize) : new IdentityFacesSource(order, pageSize);
     setSource(fresh);
     dispatch({ type: "loading" });
     fresh
       .next()
       .then((next) => dispatch({ type: "pageLoaded", page: next }))
       .catch((error) => dispatch({ type: "message", text: describeError(error), tone: "error" }));
-  }, [identities.data, order, pageSize]);
+    return () => fresh.close();
+  }, [identities.data, queues.data, work, order, pageSize]);
+
+  // A page of mixed claims shows the verified faces of the claim under the cursor.
+  const cursorClaim = page && !page.claim ? item?.claim?.id ?? null : null;
+  useEffect(() => {
+    if (!source || cursorClaim === null) {
+      setCursorRefs([]);
+      return undefined;
+    }
+    let live = true;
+    void source.references(cursorClaim).then((faces) => live && setCursorRefs(faces));
+    return () => {
+      live = false;
+    };
+  }, [source, cursorClaim]);
+  const references = page?.claim ? page.references : cursorRefs;
+  const referenceName = page?.claim?.name ?? item?.claim?.name ?? null;
 
   // Up/down move by the number of columns the grid shows at this width.
   useEffect(() => {
@@ -173,10 +206,14 @@ export function ReviewScreen() {
 
   async function skip() {
     if (!source || !page || state.saving) return;
-    await source.skip(page);
-    dispatch({ type: "skipped" });
-    dispatch({ type: "message", text: `Skipped ${page.title}'s page.` });
-    await loadNext();
+    try {
+      const operation = await source.skip(page);
+      dispatch({ type: "skipped", operation });
+      dispatch({ type: "message", text: `Skipped the page of ${page.title}.` });
+      await loadNext();
+    } catch (error) {
+      dispatch({ type: "message", text: describeError(error), tone: "error" });
+    }
   }
 
   async function undo() {
@@ -199,7 +236,8 @@ export function ReviewScreen() {
         dispatch({ type: "undoneDecision", index: last.index, face });
         dispatch({ type: "message", text: `Undid the decision on face ${faceId}.` });
       } else {
-        if (last.kind === "page") await source.undo(last.eventIds, last.operation);
+        if (last.kind === "page" && (last.eventIds.length || last.operation)) await source.undo(last.eventIds, last.operation);
+        if (last.kind === "skip" && last.operation) await source.undo([], last.operation);
         const faces = await source.refresh(last.page.items.map((entry) => entry.face.id));
         if (page) source.putBack(page);
         dispatch({ type: "pageRestored", faces });
@@ -290,24 +328,38 @@ export function ReviewScreen() {
           Review{page ? <>: <span className="claim">{page.title}</span></> : null}
         </h1>
         <label className="inline">
-          Identity{" "}
+          Reviewing{" "}
           <select
-            value={identityParam ?? ""}
+            value={work.queue ? `q${work.queue.id}` : identityParam !== null ? `i${identityParam}` : "iall"}
             onChange={(event) => {
+              const value = event.target.value;
               const next = new URLSearchParams(params);
-              if (event.target.value) next.set("identity", event.target.value);
-              else next.delete("identity");
+              next.delete("queue");
+              next.delete("identity");
+              if (value.startsWith("q")) next.set("queue", value.slice(1));
+              else next.set("identity", value.slice(1));
               setParams(next);
             }}
           >
-            <option value="">Next with unverified faces</option>
-            {(identities.data ?? [])
-              .filter((identity) => unverifiedCount(identity) > 0 || identity.id === identityParam)
-              .map((identity) => (
-                <option key={identity.id} value={identity.id}>
-                  {identity.name} ({unverifiedCount(identity)})
-                </option>
-              ))}
+            {(queues.data ?? []).length > 0 && (
+              <optgroup label="Review queues">
+                {queueOrder(queues.data ?? []).map((queue) => (
+                  <option key={queue.id} value={`q${queue.id}`}>
+                    {queue.title} ({queue.open_count} open)
+                  </option>
+                ))}
+              </optgroup>
+            )}
+            <optgroup label="Unverified faces">
+              <option value="iall">Each identity in turn</option>
+              {(identities.data ?? [])
+                .filter((identity) => unverifiedCount(identity) > 0 || identity.id === identityParam)
+                .map((identity) => (
+                  <option key={identity.id} value={`i${identity.id}`}>
+                    {identity.name} ({unverifiedCount(identity)})
+                  </option>
+                ))}
+            </optgroup>
           </select>
         </label>
         <span className="counter" data-testid="decisions-today" title="Label decisions you made today">
@@ -338,19 +390,20 @@ export function ReviewScreen() {
 
       {page && (
         <div className={`review-body view-${state.view}`}>
-          <aside className="references" aria-label={`Verified faces of ${page.title}`}>
-            <h2>{page.claim ? `${page.claim.name}: verified` : "Reference"}</h2>
-            {page.references.length ? (
+          <aside className="references" aria-label={referenceName ? `Verified faces of ${referenceName}` : "Verified faces"}>
+            <h2>{referenceName ? `${referenceName}: verified` : "No identity claimed"}</h2>
+            {references.length ? (
               <ul className="ref-grid">
-                {page.references.map((face) => (
+                {references.map((face) => (
                   <li key={face.id}>
-                    <FaceImage face={face} size={72} alt={`verified face of ${page.title}`} />
+                    <FaceImage face={face} size={72} alt={`verified face of ${referenceName}`} />
                   </li>
                 ))}
               </ul>
             ) : (
-              <p className="muted">No verified faces yet.</p>
+              <p className="muted">{referenceName ? "No verified faces yet." : "Is it a face, and whose?"}</p>
             )}
+            {!page.claim && item?.reason && <p className="muted reason">{item.reason}</p>}
           </aside>
 
           <div className="review-main">
@@ -380,6 +433,7 @@ export function ReviewScreen() {
                   }}
                 >
                   <FaceImage face={entry.face} size={state.view === "grid" ? 88 : 48} />
+                  {!page.claim && state.view === "grid" && !entry.decided && <span className="cell-claim">{entry.claim?.name ?? entry.face.identity_name ?? "unknown"}</span>}
                   {entry.marked && !entry.decided && <span className="mark" aria-label="marked wrong">✕</span>}
                   {entry.decided && (
                     <span className="verdict">

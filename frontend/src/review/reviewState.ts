@@ -3,7 +3,18 @@
  * marks, decisions already saved, and the undo history. Network calls live in the screen; this
  * module only says what the screen looks like after each step (and is unit-tested alone).
  */
-import type { Face } from "../api/client";
+/** The face fields a review page needs (both a full Face and a queue item's face have them). */
+export interface ReviewFace {
+  id: number;
+  crop_url: string | null;
+  identity: number | null;
+  identity_name?: string | null;
+  status: string;
+  split: string;
+  version: number;
+  source: string;
+  quality?: number | null;
+}
 
 export type Verdict = "confirm" | "wrong" | "relabel" | "unknown" | "not_a_face";
 
@@ -28,7 +39,7 @@ export interface Decision {
 
 export interface ReviewItem {
   key: string;
-  face: Face;
+  face: ReviewFace;
   /** The identity this face is claimed to be (its label, or the model's suggestion). */
   claim: IdentityRef | null;
   /** Queue item id when the page came from a review queue. */
@@ -43,8 +54,9 @@ export interface ReviewItem {
 export interface ReviewPage {
   key: string;
   title: string;
+  /** The identity every face of the page is claimed to be; null for a page of mixed claims. */
   claim: IdentityRef | null;
-  references: Face[];
+  references: ReviewFace[];
   items: ReviewItem[];
   /** Total left to review in this source, when known. */
   remaining?: number | null;
@@ -54,7 +66,7 @@ export type HistoryEntry =
   | { kind: "mark"; index: number }
   | { kind: "decision"; index: number; decision: Decision }
   | { kind: "page"; page: ReviewPage; eventIds: number[]; operation?: string | null; history: HistoryEntry[] }
-  | { kind: "skip"; page: ReviewPage; history: HistoryEntry[] };
+  | { kind: "skip"; page: ReviewPage; operation?: string | null; history: HistoryEntry[] };
 
 export type Dialog = null | "help" | "relabel";
 export type View = "grid" | "single";
@@ -96,12 +108,12 @@ export type ReviewAction =
   | { type: "toggleMark" }
   | { type: "saving"; saving: boolean }
   | { type: "decided"; index: number; decision: Decision }
-  | { type: "faceRefreshed"; face: Face }
+  | { type: "faceRefreshed"; face: ReviewFace }
   | { type: "pageDone"; eventIds: number[]; operation?: string | null }
-  | { type: "skipped" }
+  | { type: "skipped"; operation?: string | null }
   | { type: "undoMark" }
-  | { type: "undoneDecision"; index: number; face?: Face }
-  | { type: "pageRestored"; faces?: Face[] }
+  | { type: "undoneDecision"; index: number; face?: ReviewFace }
+  | { type: "pageRestored"; faces?: ReviewFace[] }
   | { type: "openDialog"; dialog: Exclude<Dialog, null> }
   | { type: "closeDialog" }
   | { type: "toggleHelp" }
@@ -208,7 +220,13 @@ export function reviewReducer(state: ReviewState, action: ReviewAction): ReviewS
     }
     case "skipped": {
       if (!state.page) return state;
-      return { ...state, page: null, loading: true, history: [{ kind: "skip", page: state.page, history: state.history }], cursor: 0 };
+      return {
+        ...state,
+        page: null,
+        loading: true,
+        history: [{ kind: "skip", page: state.page, operation: action.operation ?? null, history: state.history }],
+        cursor: 0,
+      };
     }
     case "undoMark": {
       const last = state.history[state.history.length - 1];

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { setFetch } from "../api/client";
 import { face, item, page } from "../test-fixtures";
-import { IdentityFacesSource, labelRequestFor, mapLimit, suggestionsFromSimilar } from "./sources";
+import { IdentityFacesSource, QueueSource, labelRequestFor, mapLimit, pagesFromItems, queueAction, reviewItemOf, suggestionsFromSimilar } from "./sources";
 
 afterEach(() => setFetch(null));
 
@@ -107,5 +107,68 @@ describe("reviewing an identity's faces through the faces API", () => {
     const second = await source.next();
     expect(second!.items.map((i) => i.face.id)).toEqual([25, 26, 27, 28, 29, 30]);
     expect(await source.next()).toBeNull();
+  });
+});
+
+describe("reviewing a queue", () => {
+  const queue = { id: 4, title: "Suspected label errors among VIP faces", kind: "label_errors" as const };
+  const leased = (id: number, identity: number | null, faceIdentity: number | null, score = 1) => ({
+    id,
+    queue: 4,
+    kind: "label_errors",
+    score,
+    state: "open" as const,
+    identity,
+    identity_name: identity ? `P${identity}` : null,
+    payload: { reason: "noisy", suggestions: [{ identity: 9, name: "Nine", probability: 0.7 }] },
+    face: { id: 100 + id, crop_url: null, identity: faceIdentity, identity_name: null, status: "unverified", split: "train", version: 2, source: "crop", detector_score: null, quality: null },
+    served_version: 2,
+    leased_to: "ann",
+    leased_until: null,
+  });
+
+  it("maps verdicts to queue actions: confirm a label, accept a suggestion, reject it, or say unknown", () => {
+    const labelled = reviewItemOf(leased(1, 5, 5));
+    const suggested = reviewItemOf(leased(2, 5, null));
+    expect(queueAction(labelled, "confirm", "label_errors")).toBe("confirm");
+    expect(queueAction(suggested, "confirm", "low_recall")).toBe("accept");
+    expect(queueAction(labelled, "wrong", "label_errors")).toBe("unknown");
+    expect(queueAction(suggested, "wrong", "low_recall")).toBe("reject");
+    expect(queueAction(labelled, "wrong", "non_faces")).toBe("not_a_face");
+    expect(queueAction(labelled, "relabel", "label_errors")).toBe("relabel");
+    expect(reviewItemOf(leased(1, 5, 5)).suggestions).toEqual([{ id: 9, name: "Nine", score: 0.7 }]);
+  });
+
+  it("pages leased items by claimed identity, small groups together on one mixed page", () => {
+    const items = [...Array.from({ length: 8 }, (_, i) => leased(i + 1, 5, 5, 10 - i)), leased(20, 6, 6, 3), leased(21, null, null, 9)];
+    const pages = pagesFromItems(items, queue);
+    expect(pages.map((p) => [p.claim?.name ?? null, p.items.length])).toEqual([
+      ["P5", 8],
+      [null, 2],
+    ]);
+    expect(pages[1].items.map((i) => i.itemId)).toEqual([21, 20]); // most likely wrong first
+  });
+
+  it("sends a page as one request and, on 409, reloads just the stale faces", async () => {
+    const bodies: unknown[] = [];
+    setFetch(
+      vi.fn(async (url: RequestInfo | URL, init?: RequestInit) => {
+        if (String(url) === "/api/v1/review/decisions/") {
+          bodies.push(JSON.parse(String(init?.body)));
+          return new Response(JSON.stringify({ detail: "1 of these faces changed", code: "stale", stale: [{ item: 2, face: 102, version_seen: 2, version_now: 3 }] }), { status: 409 });
+        }
+        return new Response(JSON.stringify(face(102, { version: 3 })), { status: 200 });
+      }) as unknown as typeof fetch,
+    );
+    const source = new QueueSource(queue);
+    const shown = pagesFromItems([leased(1, 5, 5), leased(2, 5, 5)], queue, 1)[0];
+    shown.items[1].marked = true;
+    const outcome = await source.confirmPage(shown, [
+      { index: 0, verdict: "confirm" },
+      { index: 1, verdict: "wrong" },
+    ]);
+    expect(bodies[0]).toEqual({ decisions: [{ item: 1, action: "confirm", version: 2 }, { item: 2, action: "unknown", version: 2 }] });
+    expect(outcome.decided.size).toBe(0);
+    expect(outcome.stale.map((f) => [f.id, f.version])).toEqual([[102, 3]]);
   });
 });
