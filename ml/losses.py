@@ -12,7 +12,17 @@ Notation: z = logits (N x C), p = softmax(z), H(p) = -sum_j p_j log p_j, H(p, y)
 x+ a VIP sample with label y+, x- a distractor; cos = cosine similarities to the C class weights.
 
 ``LOSSES`` maps a name to a :class:`LossSpec` that also says how the model's outputs become VIP
-probabilities and a rejection confidence at inference (:func:`vip_probabilities`).
+probabilities and a rejection confidence at inference (:func:`vip_probabilities`, T = the fitted
+temperature; the confidence is always the largest VIP probability):
+
+=========== ======================================= =============================================
+loss        inference logits                        VIP probabilities
+=========== ======================================= =============================================
+ce/zlog/me  z (C)                                   softmax(z / T)
+dce         z (C + 1, last = distractor)            softmax(z / T) without the last column
+arcface     s cos (C; no margin at inference)       softmax(s cos / T)
+tsoftmax    [s cos, s cos(m)] (C + 1)               softmax(... / T) without the threshold column
+=========== ======================================= =============================================
 """
 from __future__ import annotations
 
