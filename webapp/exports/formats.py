@@ -40,6 +40,8 @@ MANIFEST_COLUMNS = (
     "media_path",
 )
 PARQUET_ROW_GROUP = 1000
+# Repetitive text columns are dictionary-encoded; never the image bytes (unique JPEGs, a dictionary only costs).
+PARQUET_DICTIONARY_COLUMNS = ("label", "label_key", "identity_name", "role", "status", "split", "source")
 PROGRESS_EVERY = 256
 
 
@@ -213,7 +215,8 @@ def write_parquet(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list[Out
         for record, data, sha in _images(rows, ctx):
             split = record["split"]
             if split not in writers:
-                writers[split] = pq.ParquetWriter(ctx.out_dir / f"{split}.parquet", schema, compression="zstd")
+                writers[split] = pq.ParquetWriter(ctx.out_dir / f"{split}.parquet", schema, compression="zstd",
+                                                  use_dictionary=list(PARQUET_DICTIONARY_COLUMNS))
                 buffers[split] = []
             record["image"] = {"bytes": data, "path": record["image"]}
             record["box"] = None if record["box"] is None else _floats(record["box"], 1)

@@ -98,7 +98,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         parameters=[OpenApiParameter("export_format", str, enum=ExportBuild.Format.values, required=False)],
         responses={(200, "text/plain"): OpenApiTypes.STR},
     )
-    @action(detail=True, methods=["get"], renderer_classes=[AnyRenderer], pagination_class=None, filter_backends=[])
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, AnyRenderer], pagination_class=None,
+            filter_backends=[])
     def checksums(self, request, pk=None):
         version = self.get_object()
         files = selectors.version_files(version=version, format=request.query_params.get("export_format"))
