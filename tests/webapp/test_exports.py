@@ -171,6 +171,8 @@ def test_relabelling_after_export_leaves_the_version_unchanged_and_the_compariso
     rows = frozen(before)
     assert rows[moved.pk].label == "Hugh Laurie" and thrown_out.pk in rows
     assert {row.label for row in rows.values()} >= {"Keanu Reeves"}
+    listed = admin_client_api.get(f"{VERSIONS}{before.pk}/faces/?label_key=Hugh_Laurie&page_size=100").data
+    assert moved.pk in {row["face_id"] for row in listed["results"]} and listed["count"] == 5
     # The version's files are unchanged; a new build of it after the relabel gives the same bytes.
     ExportBuild.objects.filter(version=before).delete()
     again = fetch(admin_client_api, build(admin_client_api, before, "jsonl"), tmp_path / "b")
