@@ -46,6 +46,22 @@ def test_importing_a_cropped_folder_creates_one_identity_per_folder_and_one_face
     assert job.state == "succeeded" and job.result["imported"] == 18 and job.result["identities_created"] == 3
 
 
+def test_a_folder_import_runs_the_same_number_of_queries_for_6_or_18_faces(glint_folder, tmp_path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small = tmp_path / "small"
+    shutil.copytree(glint_folder / "Will Smith", small / "Will Smith")
+    counts = []
+    for root in (small, glint_folder):  # 6 crops, then 18 (6 of them already there: skipped)
+        Face.objects.all().delete()
+        with CaptureQueriesContext(connection) as queries:
+            services.faces_import_folder(root=root, cropped=True)
+        counts.append(len(queries))
+    assert Face.objects.count() == 18
+    assert counts[1] <= counts[0] + 2, counts  # two more identities to look up, not a query per face
+
+
 def test_re_importing_the_same_folder_adds_nothing(glint_folder):
     first = services.faces_import_folder(root=glint_folder, cropped=True)
     again = services.faces_import_folder(root=glint_folder, cropped=True)

@@ -71,6 +71,7 @@ def test_only_admins_upload_videos_and_import_server_folders(annotator_client, t
     assert annotator_client.post("/api/v1/imports/faces/", {"path": str(tmp_path)}).status_code == 403
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_bad_files_get_per_file_errors_and_the_rest_of_the_batch_goes_on(admin_client_api):
     good = jpeg_bytes(7, 200)
     bomb = io.BytesIO()

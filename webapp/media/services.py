@@ -39,7 +39,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils.text import get_valid_filename
 
-from webapp.core.exceptions import DomainError, InvalidTransition, NotFound, PayloadTooLarge
+from webapp.core.exceptions import DomainError, InvalidTransition, NotFound
 from webapp.core.models import Job
 from webapp.core.services import job_start
 from webapp.faces.models import Face
@@ -54,6 +54,7 @@ Progress = Callable[[float, str], None]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 CROP_BATCH = 256  # crops embedded and written per transaction
+VIDEO_BATCH = 8  # frames detected and embedded per pipeline call
 PHOTO_KINDS = ("media.process_photos",)
 
 
@@ -66,11 +67,6 @@ class IngestError(DomainError):
     def __init__(self, message: str, *, code: str = "invalid", extra: dict | None = None):
         super().__init__(message, extra=extra)
         self.code = code
-
-
-class FileTooLarge(IngestError, PayloadTooLarge):
-    def __init__(self, message: str):
-        IngestError.__init__(self, message, code="too_large")
 
 
 @dataclass
@@ -102,16 +98,18 @@ class FileOutcome:
 
 
 def _summary(outcomes: list[FileOutcome], **extra: Any) -> dict[str, Any]:
-    """A job result: counts by status, faces created, and the per-file list (errors first)."""
+    """A job result: counts by status, faces created, every per-file error (up to 1,000) and the
+    first 500 other outcomes."""
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    ordered = sorted(outcomes, key=lambda o: o.status != "error")
+    errors = [o.as_dict() for o in outcomes if o.status == "error"]
+    others = [o.as_dict() for o in outcomes if o.status != "error"]
     return {
         "files": len(outcomes), **{status: counts.get(status, 0) for status in ("imported", "duplicate", "error")},
         "faces_created": sum(o.faces for o in outcomes), **extra,
-        "errors": [o.as_dict() for o in outcomes if o.status == "error"],
-        "outcomes": [o.as_dict() for o in ordered[:2000]],
+        "errors": errors[:1000], "outcomes": others[:500],
+        **({"truncated": True} if len(errors) > 1000 or len(others) > 500 else {}),
     }
 
 
@@ -127,9 +125,10 @@ def upload_check_size(*, name: str, size: int) -> None:
     if size == 0:
         raise IngestError(f"{name}: the file is empty (0 bytes).", code="empty")
     if size > upload_max_bytes():
-        raise FileTooLarge(
+        raise IngestError(
             f"{name}: {size / 1024 / 1024:.1f} MB is above the upload limit of "
-            f"{settings.FACECURATOR_MAX_UPLOAD_MB} MB (setting FACECURATOR_MAX_UPLOAD_MB)."
+            f"{settings.FACECURATOR_MAX_UPLOAD_MB} MB (setting FACECURATOR_MAX_UPLOAD_MB).",
+            code="too_large",
         )
 
 
@@ -440,7 +439,7 @@ def faces_write(*, drafts: list[FaceDraft], written: WrittenFiles, frames: dict[
     model = _embedding_model_name()
     faces = []
     for draft in drafts:
-        name = written.save(f"faces/{draft.group_key.split(':')[0]}/{draft.crop_name}", draft.crop)
+        name = written.save(f"faces/{draft.source}/{draft.crop_name}", draft.crop)
         faces.append(Face(
             crop=name, box=draft.box, landmarks=draft.landmarks, detector_score=draft.detector_score,
             quality=draft.quality, source=draft.source, photo_id=draft.photo_id,
@@ -742,12 +741,15 @@ def video_store(*, name: str, fileobj, user=None) -> Video:
     if existing:
         raise IngestError(f"{name}: already uploaded as video {existing}.", code="duplicate", extra={"video": existing})
     suffix = PurePosixPath(name).suffix.lower() or ".mp4"
-    with tempfile.NamedTemporaryFile(suffix=suffix) as local:
-        for chunk in iter(lambda: fileobj.read(1 << 20), b""):
-            local.write(chunk)
-        local.flush()
-        fileobj.seek(0)
-        info = _video_probe(local.name, name)
+    if hasattr(fileobj, "temporary_file_path"):  # a large upload Django already spooled to disk
+        info = _video_probe(fileobj.temporary_file_path(), name)
+    else:
+        with tempfile.NamedTemporaryFile(suffix=suffix) as local:
+            for chunk in iter(lambda: fileobj.read(1 << 20), b""):
+                local.write(chunk)
+            local.flush()
+            info = _video_probe(local.name, name)
+    fileobj.seek(0)
     with _files_kept_only_on_success() as written:
         stored = written.save(f"videos/{sha256[:2]}/{_safe_name(name, 'video' + suffix)}", File(fileobj))
         try:
@@ -803,43 +805,56 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
 
     All faces get the group ``video:<id>`` (unless they nearly duplicate an earlier face, whose
     group they adopt), so a video never straddles splits. A video already processed is left
-    alone; a failure writes nothing and deletes the files it stored.
+    alone; a failure writes no row and deletes the files it stored; files left behind by a worker
+    that died mid-way are removed before a new attempt.
     """
     from ml import video as ml_video
+
+    from webapp.core.services import JobCancelled
 
     video = Video.objects.filter(pk=video_id).first()
     if video is None:
         raise NotFound(f"Video {video_id} no longer exists.")
     if video.status == ProcessingStatus.DONE:
         return {"video": video.pk, "status": "already processed", "frames": video.frames.count(),
-                "faces_created": 0}
+                "faces_created": 0, "errors": []}
     wanted = int(frames or settings.FACECURATOR_VIDEO_FRAMES)
     Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PROCESSING, error="")
+    if not Frame.objects.filter(video=video).exists():
+        for folder in (f"frames/{video.pk}", f"faces/{Face.Source.FRAME}/{video.pk}"):
+            _storage_delete_folder(folder)
     pipeline = face_pipeline()
     dedupe = dedupe or NearDuplicates()
-    suffix = PurePosixPath(video.file.name).suffix or ".mp4"
+    expected = max(1, min(wanted, video.frame_count or wanted))
     frame_rows: list[Frame] = []
     drafts: list[FaceDraft] = []
+
+    def detect(batch: list) -> None:
+        for sample, results in zip(batch, pipeline.process_batch([s.image for s in batch])):
+            drafts.extend(_drafts_from_detections(
+                results=results, group_key=video.group_key, source=Face.Source.FRAME,
+                crop_prefix=f"{video.pk}/f{sample.index:06d}", video_id=video.pk, frame_index=sample.index,
+                source_path=f"{video.original_name}@{sample.timestamp:.2f}s",
+            ))
+        if progress:
+            progress(0.95 * len(frame_rows) / expected, f"frame {len(frame_rows)}/{expected}: {len(drafts)} faces")
+
     try:
         with _files_kept_only_on_success() as written:
-            with _local_copy(video.file.name, suffix) as path:
+            with _local_copy(video.file.name, PurePosixPath(video.file.name).suffix or ".mp4") as path:
+                batch: list = []
                 try:
-                    expected = max(1, min(wanted, video.frame_count or wanted))
-                    for n, sample in enumerate(ml_video.sample_frames(path, n=wanted)):
-                        index, timestamp, image = sample.index, sample.timestamp, sample.image
-                        name = written.save(f"frames/{video.pk}/{index:06d}.jpg", _jpeg(image, quality=90))
-                        frame_rows.append(Frame(video=video, index=index, timestamp=timestamp, image=name))
-                        drafts += _drafts_from_detections(
-                            results=pipeline.process(image), group_key=video.group_key, source=Face.Source.FRAME,
-                            crop_prefix=f"v{video.pk}-f{index}", video_id=video.pk, frame_index=index,
-                            source_path=f"{video.original_name}@{timestamp:.2f}s",
-                        )
-                        if progress:
-                            progress(0.95 * (n + 1) / expected,
-                                     f"frame {n + 1}/{expected}: {len(drafts)} faces so far")
+                    for sample in ml_video.sample_frames(path, n=wanted):
+                        name = written.save(f"frames/{video.pk}/{sample.index:06d}.jpg", _jpeg(sample.image, 90))
+                        frame_rows.append(Frame(video=video, index=sample.index, timestamp=sample.timestamp,
+                                                image=name))
+                        batch.append(sample)
+                        if len(batch) == VIDEO_BATCH:
+                            detect(batch)
+                            batch = []
+                    detect(batch)
                 except ml_video.VideoDecodeError as exc:
-                    raise IngestError(f"{video.original_name}: {exc}",
-                                      code=getattr(exc, "code", "unsupported_video")) from exc
+                    raise IngestError(f"{video.original_name}: {exc}", code=exc.code) from exc
             if not frame_rows:
                 raise IngestError(f"{video.original_name}: no frame could be decoded.", code="corrupt")
             if progress:
@@ -854,14 +869,28 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
         outcome = FileOutcome.failed(video.original_name, exc)
         outcome.video = video.pk
         return {"video": video.pk, "frames": 0, "faces_created": 0, "errors": [outcome.as_dict()]}
+    except JobCancelled:
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PENDING,
+                                                 error="Processing was cancelled; start it again to finish.")
+        raise
     except BaseException as exc:
         Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     _index_add([face.pk for face in faces])
-    splits = sorted({face.split for face in faces})
     return {"video": video.pk, "frames": len(frame_rows), "faces_created": len(faces),
             "near_duplicates": sum(face.duplicate_of_id is not None for face in faces),
-            "group_key": video.group_key, "splits": splits, "errors": []}
+            "group_key": video.group_key, "splits": sorted({face.split for face in faces}), "errors": []}
+
+
+def _storage_delete_folder(folder: str) -> None:
+    """Delete every file below ``folder`` in storage (leftovers of an interrupted attempt)."""
+    if not default_storage.exists(folder):
+        return
+    dirs, files = default_storage.listdir(folder)
+    for name in files:
+        default_storage.delete(f"{folder}/{name}")
+    for name in dirs:
+        _storage_delete_folder(f"{folder}/{name}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -996,7 +1025,7 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
                 crop=_jpeg(image) if reencode else data, embedding=None, phash=_phash(image),
                 group_key=f"crop:{sha}", source=Face.Source.CROP, content_sha256=sha,
                 identity_id=by_name[entry.identity].pk, source_path=entry.relative,
-                crop_name=f"{sha[:16]}.jpg",
+                crop_name=f"{sha[:2]}/{sha[:16]}.jpg",
             ))
         if drafts:
             vectors = np.asarray(face_pipeline().embed_crops(crops), dtype=np.float32)

@@ -1,0 +1,202 @@
+"""Benchmark of ingestion end to end: the services the import jobs run, with the database and storage.
+
+Measures, in a throwaway database (created and dropped here on the configured DATABASE_URL server,
+or a temporary SQLite file) with a temporary media folder:
+
+* folder import of aligned crops (glint24, ``--cropped``): faces/s, including hashing, decoding,
+  SFace embedding, pHash, near-duplicate search, crop files written through storage, bulk inserts
+  and the index update; and the idempotent re-run (files/s, nothing written);
+* folder import of uncropped photos (lfw/known): faces/s with YuNet detection, as photos hinted
+  with their folder's identity;
+* one video sampled into 300 frames (``obama_speech.mp4``, 1280x720): seconds per video, frames
+  stored as JPEG, faces detected and embedded on each.
+
+SQL statements are counted per phase: they grow with batches and files, not with faces.
+Writes ``bench/results/ingest.json`` and ``bench/results/ingest.md``. ``bench/ingest_pipeline.py``
+times the bare ml/ pieces (decode, detect, embed) without Django.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/facecurator python bench/ingest.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+RESULTS = REPO / "bench" / "results" / "ingest.json"
+
+
+def shared_data_dir() -> Path:
+    configured = os.environ.get("FACECURATOR_SHARED_DATA")
+    return Path(configured) if configured else REPO.parent / "shared" / "data"
+
+
+def setup_django(media: Path, sqlite_file: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    os.environ["MEDIA_ROOT"] = str(media)
+    import django
+    from django.conf import settings
+
+    django.setup()
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        test["NAME"] = str(sqlite_file)
+    else:
+        test["NAME"] = f"facecurator_bench_ingest_{os.getpid()}"
+
+
+def timed(log, label: str, run) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``run(progress)``; returns its result and wall/CPU seconds and the SQL statement count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def progress(fraction: float, message: str = "") -> None:
+        log(f"\r  {label}: {fraction:6.1%} {message:60.60}")
+
+    with CaptureQueriesContext(connection) as queries:
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = run(progress)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    log("\n")
+    return result, {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "sql_statements": len(queries)}
+
+
+def bench_crops(data: Path, crops: int, log) -> dict[str, Any]:
+    from webapp.media import services
+
+    per_identity = math.ceil(crops / 24)
+    result, timing = timed(log, "crops", lambda progress: services.faces_import_folder(
+        root=data / "glint24", cropped=True, limit_per_identity=per_identity, progress=progress))
+    again, again_timing = timed(log, "crops re-run", lambda progress: services.faces_import_folder(
+        root=data / "glint24", cropped=True, limit_per_identity=per_identity, progress=progress))
+    assert again["faces_created"] == 0
+    return {
+        "files": result["files"], "faces": result["faces_created"], **timing,
+        "faces_per_s": round(result["faces_created"] / timing["wall_s"], 1),
+        "near_duplicates_linked": _near_duplicates(),
+        "sql_per_1000_faces": round(1000 * timing["sql_statements"] / max(result["faces_created"], 1), 1),
+        "rerun": {**again_timing, "files_per_s": round(again["files"] / again_timing["wall_s"], 1),
+                  "duplicates": again["duplicate"]},
+    }
+
+
+def bench_photos(data: Path, photos: int, log) -> dict[str, Any]:
+    from webapp.media import services
+
+    known = data / "lfw" / "known"
+    people = sorted(d.name for d in known.iterdir() if d.is_dir())
+    per_person = 4
+    subset = people[: math.ceil(photos / per_person)]
+    result, timing = timed(log, "photos", lambda progress: services.faces_import_folder(
+        root=known, cropped=False, identities=subset, limit_per_identity=per_person, progress=progress))
+    return {"files": result["files"], "faces": result["faces_created"], "errors": result["error"], **timing,
+            "faces_per_s": round(result["faces_created"] / timing["wall_s"], 1),
+            "photos_per_s": round(result["imported"] / timing["wall_s"], 1)}
+
+
+def bench_video(data: Path, name: str, frames: int, log) -> dict[str, Any]:
+    from webapp.media import services
+
+    result, timing = timed(log, name, lambda progress: services.video_import_path(
+        path=data / "videos" / name, progress=progress, frames=frames))
+    assert not result["errors"], result["errors"]
+    return {"video": name, "frames": result["frames"], "faces": result["faces_created"], **timing,
+            "seconds_per_frame": round(timing["wall_s"] / result["frames"], 3),
+            "seconds_per_300_frames": round(300 * timing["wall_s"] / result["frames"], 1)}
+
+
+def _near_duplicates() -> int:
+    from webapp.faces.models import Face
+
+    return Face.objects.filter(duplicate_of__isnull=False).count()
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    crops, photos, video = results["crops"], results["photos"], results["video"]
+    return "\n".join([
+        f"# Ingestion benchmark ({machine['database']}, {machine['cpus']} CPUs, load average "
+        f"{machine['load_average_before_after'][0]} before, {machine['load_average_before_after'][1]} after)",
+        "",
+        "| phase | items | faces | wall s | faces/s | SQL statements |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| folder import, aligned crops (glint24) | {crops['files']} files | {crops['faces']} | {crops['wall_s']} | "
+        f"{crops['faces_per_s']} | {crops['sql_statements']} |",
+        f"| same folder again (idempotent) | {crops['files']} files | 0 | {crops['rerun']['wall_s']} | — | "
+        f"{crops['rerun']['sql_statements']} |",
+        f"| folder import, photos with detection (lfw) | {photos['files']} files | {photos['faces']} | "
+        f"{photos['wall_s']} | {photos['faces_per_s']} | {photos['sql_statements']} |",
+        f"| video {video['video']} | {video['frames']} frames | {video['faces']} | {video['wall_s']} | "
+        f"{round(video['faces'] / video['wall_s'], 1)} | {video['sql_statements']} |",
+        "",
+        f"Seconds per 300-frame video: **{video['seconds_per_300_frames']}** "
+        f"({video['seconds_per_frame']} s per frame). Folder import of aligned crops: "
+        f"**{crops['faces_per_s']} faces/s**; of photos with detection: **{photos['faces_per_s']} faces/s**.",
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crops", type=int, default=2400, help="aligned crops to import (spread over 24 identities)")
+    parser.add_argument("--photos", type=int, default=200, help="uncropped LFW photos to import")
+    parser.add_argument("--quick", action="store_true",
+                        help="240 crops, 40 photos, and the 5 s obama_whcd_podium_b.mp4 (153 frames) as the video")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    video, frames = "obama_speech.mp4", 300
+    if args.quick:
+        args.crops, args.photos, video = 240, 40, "obama_whcd_podium_b.mp4"
+    data = shared_data_dir()
+    if not (data / "glint24").is_dir():
+        raise SystemExit(f"real face data not found at {data} (set FACECURATOR_SHARED_DATA)")
+    scratch = Path(tempfile.mkdtemp(prefix="facecurator-bench-ingest-"))
+    setup_django(scratch / "media", scratch / "bench.sqlite3")
+    from django.db import connection
+
+    from webapp.media.services import face_pipeline
+
+    log = sys.stderr.write
+    load_before = os.getloadavg()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        face_pipeline()  # load the models before timing
+        results: dict[str, Any] = {
+            "crops": bench_crops(data, args.crops, log),
+            "photos": bench_photos(data, args.photos, log),
+            "video": bench_video(data, video, frames, log),
+        }
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+    results = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "database": connection.vendor,
+                    "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
+        "note": "In-process: the service code the import jobs run, with the database and local-disk storage. "
+                "The machine may be shared: see the load average.",
+        **results,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((args.output, json.dumps(results, indent=2) + "\n"),
+                       (args.output.with_suffix(".md"), markdown(results))):
+        partial = path.with_suffix(path.suffix + ".tmp")
+        partial.write_text(text)
+        os.replace(partial, path)
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
