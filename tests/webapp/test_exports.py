@@ -142,6 +142,25 @@ def test_a_version_freezes_the_filtered_faces_with_labels_counts_and_hash(admin_
     assert {c["label_key"]: c["total"] for c in listing[0]["counts"]}["Hugh_Laurie"] == 6
 
 
+def test_a_freeze_that_stops_halfway_leaves_no_rows_and_a_failed_version(admin_client_api, curated, monkeypatch):
+    from webapp.core.services import JobCancelled
+
+    monkeypatch.setattr(services, "FREEZE_BATCH", 4)
+    pending = admin_client_api.post(VERSIONS, {"distractors": True}, format="json").data
+    seen = []
+
+    def cancel_after_first_batch(fraction, message):
+        seen.append(VersionFace.objects.filter(version_id=pending["id"]).count())
+        raise JobCancelled("cancelled by request")
+
+    with pytest.raises(JobCancelled):
+        services.version_freeze(version_id=pending["id"], progress=cancel_after_first_batch)
+    version = DatasetVersion.objects.get(pk=pending["id"])
+    assert seen == [4] and version.state == "failed" and not version.faces.exists()
+    response = admin_client_api.get(f"{VERSIONS}{version.pk}/compare/?to={version.pk}")
+    assert response.status_code == 409
+
+
 def test_version_listing_does_not_grow_queries_with_versions(admin_client_api, curated, django_assert_max_num_queries):
     first = create_version(admin_client_api, chunks=[1])
     build(admin_client_api, first, "jsonl")

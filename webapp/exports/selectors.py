@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from webapp.core.exceptions import Conflict
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
 
@@ -56,6 +57,9 @@ def version_compare(*, base: DatasetVersion, other: DatasetVersion, sample: int 
     Counts are computed in the database (no version is loaded into memory); up to ``sample``
     examples of each change are listed.
     """
+    for version in (base, other):
+        if version.state != DatasetVersion.State.READY:
+            raise Conflict(f"Dataset version {version.pk} is {version.state}; only frozen versions can be compared.")
     in_base = VersionFace.objects.filter(version=base, face_id=OuterRef("face_id"))
     in_other = VersionFace.objects.filter(version=other, face_id=OuterRef("face_id"))
     added = VersionFace.objects.filter(version=other).filter(~Exists(in_base)).order_by("face_id")

@@ -1,8 +1,9 @@
 """Writes on dataset versions: create and freeze a version, build its formats into stored files.
 
 - A version is created from a filter (checked, and refused when no face matches), then frozen
-  by a job: the matching faces are streamed in id order into ``VersionFace`` rows (bulk_create in
-  batches) together with the content hash and the per-class counts. Frozen rows are never
+  by a job: the matching faces are streamed in id order (one query, one snapshot) into
+  ``VersionFace`` rows (bulk_create in batches) together with the content hash and the per-class
+  counts. Frozen rows are never
   updated: relabelling a face later changes the next version, not this one.
 - A build writes one format of a ready version into a local staging folder, then saves each
   finished file through ``default_storage`` under its final name (a rename on the local file
@@ -155,46 +156,47 @@ def _class_counts(per_class: dict[str, dict[str, Any]]) -> tuple[list[str], list
 def version_freeze(*, version_id: int, progress: Progress | None = None) -> dict[str, Any]:
     """Freeze a version's faces: VersionFace rows in batches, content hash, counts. Idempotent.
 
-    The rows are read by one streaming query (one consistent snapshot of the labels) and written
-    in one transaction: a rerun after a lost worker starts clean, a failure leaves no rows.
+    The faces are read by one streaming query, so the labels come from one consistent snapshot
+    (on PostgreSQL a server-side cursor) however long the freeze takes. Rows are written in
+    batches, each committed, so the job's progress shows live; the version only turns ``ready``
+    once every row is in, and a failure (or a cancel) deletes the rows written so far. A rerun
+    after a lost worker starts clean.
     """
-    version = DatasetVersion.objects.get(pk=version_id)
-    if version.state == DatasetVersion.State.READY:
-        return _version_summary(version)
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version_id)
+        if version.state == DatasetVersion.State.READY:
+            return _version_summary(version)
+        VersionFace.objects.filter(version=version).delete()
     try:
         export_filter = export_filter_parse(data=version.filters)
         total = selectors.faces_matching(export_filter=export_filter).count()
-        with transaction.atomic():
-            version = DatasetVersion.objects.select_for_update().get(pk=version_id)
-            if version.state == DatasetVersion.State.READY:
-                return _version_summary(version)
-            VersionFace.objects.filter(version=version).delete()
-            hasher, per_class, batch, done = RowHasher(), {}, [], 0
-            for row in _frozen_rows(export_filter=export_filter):
-                hasher.add(row)
-                entry = per_class.setdefault(row["label_key"], {
-                    "label": row["label"], "identity_id": row["identity_id"] if row["role"] == "vip" else None,
-                    "splits": {},
-                })
-                entry["splits"][row["split"]] = entry["splits"].get(row["split"], 0) + 1
-                batch.append(VersionFace(version=version, **row))
-                if len(batch) >= FREEZE_BATCH:
-                    VersionFace.objects.bulk_create(batch)
-                    done += len(batch)
-                    batch = []
-                    if progress:
-                        progress(0.99 * done / max(total, done, 1), f"{done}/{total} faces frozen")
-            VersionFace.objects.bulk_create(batch)
-            done += len(batch)
-            if done == 0:
-                raise EmptySelection("No faces match this filter any more.")
-            classes, counts = _class_counts(per_class)
-            version.state = DatasetVersion.State.READY
-            version.face_count, version.class_count = done, len(classes)
-            version.classes, version.counts, version.content_hash = classes, counts, hasher.hexdigest()
-            version.frozen_at, version.error = timezone.now(), ""
-            version.save()
+        hasher, per_class, batch, done = RowHasher(), {}, [], 0
+        for row in _frozen_rows(export_filter=export_filter):
+            hasher.add(row)
+            entry = per_class.setdefault(row["label_key"], {
+                "label": row["label"], "identity_id": row["identity_id"] if row["role"] == "vip" else None,
+                "splits": {},
+            })
+            entry["splits"][row["split"]] = entry["splits"].get(row["split"], 0) + 1
+            batch.append(VersionFace(version=version, **row))
+            if len(batch) >= FREEZE_BATCH:
+                VersionFace.objects.bulk_create(batch)
+                done += len(batch)
+                batch = []
+                if progress:
+                    progress(0.99 * done / max(total, done, 1), f"{done}/{total} faces frozen")
+        VersionFace.objects.bulk_create(batch)
+        done += len(batch)
+        if done == 0:
+            raise EmptySelection("No faces match this filter any more.")
+        classes, counts = _class_counts(per_class)
+        version.state = DatasetVersion.State.READY
+        version.face_count, version.class_count = done, len(classes)
+        version.classes, version.counts, version.content_hash = classes, counts, hasher.hexdigest()
+        version.frozen_at, version.error = timezone.now(), ""
+        version.save()
     except BaseException as exc:
+        VersionFace.objects.filter(version_id=version_id).delete()
         DatasetVersion.objects.filter(pk=version_id).update(
             state=DatasetVersion.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
         )
