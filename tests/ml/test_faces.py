@@ -352,9 +352,12 @@ def test_dlib_embedder_tells_glint24_identities_apart_from_arcface_crops(shared_
     assert (nearest == labels_).mean() >= 0.85
 
 
-def test_yunet_detector_with_dlib_embedder_and_dlib_detector_with_sface_mix(photos: Path, obama_references: np.ndarray):
-    mixed = FacePipeline(DlibHogDetector(upsample=0), SFaceEmbedder())
-    (face,) = mixed.process(load_image(photos / "obama.jpg"))
+def test_a_dlib_detector_feeds_the_sface_embedder_through_the_same_pipeline(
+    dlib_pipeline: FacePipeline, pipeline: FacePipeline, photos: Path, obama_references: np.ndarray
+):
+    assert isinstance(dlib_pipeline.detector, DlibHogDetector)
+    mixed = FacePipeline(dlib_pipeline.detector, pipeline.embedder)
+    (face,) = mixed.process(load_image(photos / "obama-480p.jpg"))
     assert match_hint([face], obama_references) == 0
 
 
