@@ -520,3 +520,28 @@ def test_the_export_endpoints_are_in_the_openapi_schema(admin_client_api):
     download = paths["/api/v1/exports/files/{id}/download/"]["get"]
     assert {"200", "206", "416"} <= set(download["responses"])
     assert "202" in paths["/api/v1/exports/versions/"]["post"]["responses"]
+
+
+def test_of_two_overlapping_runs_of_one_build_the_first_to_finish_keeps_its_files(
+    admin_client_api, curated, media_in_tmp, monkeypatch
+):
+    from webapp.exports import formats
+
+    version = create_version(admin_client_api, chunks=[1])
+    build_row, started = services.build_request(version=version, format="csv", start_job=False)
+    write_csv, overtaken = formats.write_csv, []
+
+    def slow_writer(rows, ctx):  # while this run writes, another run of the same build finishes
+        if not overtaken:
+            overtaken.append(True)
+            services.build_run(build_id=build_row.pk)
+        return write_csv(rows, ctx)
+
+    monkeypatch.setitem(formats.WRITERS, "csv", slow_writer)
+    services.build_run(build_id=build_row.pk)
+    services.build_run(build_id=build_row.pk)  # ready: nothing is written again
+    build_row.refresh_from_db()
+    assert started and overtaken and build_row.state == "ready"
+    stored = sorted(p.relative_to(media_in_tmp).as_posix() for p in (media_in_tmp / "exports").rglob("*")
+                    if p.is_file())
+    assert stored == sorted(build_row.files.values_list("storage_name", flat=True)) and len(stored) == 2

@@ -243,10 +243,9 @@ def build_request(*, version: DatasetVersion, format: str, shard_size: int | Non
     """
     shard_size = _check_format(format, shard_size)
     if version.state != DatasetVersion.State.READY:
-        raise VersionNotReady(
-            f"Dataset version {version.pk} is {version.state}: its faces are not frozen yet; wait for its job.",
-            extra={"job": version.job_id},
-        )
+        why = "its faces are not frozen yet; wait for its job" if version.state == DatasetVersion.State.PENDING \
+            else f"its freeze failed ({version.error[:200]}); create a new version"
+        raise VersionNotReady(f"Dataset version {version.pk} is {version.state}: {why}.", extra={"job": version.job_id})
     with transaction.atomic():
         build, created = ExportBuild.objects.get_or_create(
             version=version, format=format, shard_size=shard_size, defaults={"created_by": _user(user)}
@@ -254,7 +253,7 @@ def build_request(*, version: DatasetVersion, format: str, shard_size: int | Non
         build = ExportBuild.objects.select_for_update(of=("self",)).select_related("job").get(pk=build.pk)
         if build.state == ExportBuild.State.READY:
             return build, False
-        alive = build.job is None or not build.job.is_finished
+        alive = build.job is not None and not build.job.is_finished  # job-less: a command run that died
         if not created and build.state in (ExportBuild.State.QUEUED, ExportBuild.State.RUNNING) and alive:
             return build, False
         build.state, build.error, build.finished_at = ExportBuild.State.QUEUED, "", None
@@ -320,7 +319,8 @@ def build_run(*, build_id: int, progress: Progress | None = None) -> dict[str, A
     build = ExportBuild.objects.select_related("version").get(pk=build_id)
     if build.state == ExportBuild.State.READY:
         return _build_summary(build)
-    ExportBuild.objects.filter(pk=build.pk).update(state=ExportBuild.State.RUNNING, error="")
+    ExportBuild.objects.filter(pk=build.pk).exclude(state=ExportBuild.State.READY).update(
+        state=ExportBuild.State.RUNNING, error="")
     version = build.version
     # An unguessable folder per attempt: attempts never collide, and stored names are not predictable.
     prefix = f"exports/v{version.pk}/{build.format}{f'-{build.shard_size}' if build.shard_size else ''}/{uuid.uuid4().hex}"
@@ -348,24 +348,32 @@ def build_run(*, build_id: int, progress: Progress | None = None) -> dict[str, A
                 files.append(ExportFile(build=build, name=output.name, storage_name=name, size=size, sha256=sha256,
                                         content_type=output.content_type))
         with transaction.atomic():
-            ExportFile.objects.filter(build=build).delete()
-            ExportFile.objects.bulk_create(files)
-            ExportBuild.objects.filter(pk=build.pk).update(
-                state=ExportBuild.State.READY, total_bytes=sum(f.size for f in files), finished_at=timezone.now(),
-                error="",
-            )
+            won = ExportBuild.objects.select_for_update().get(pk=build.pk).state != ExportBuild.State.READY
+            if won:  # else a concurrent run of this build finished first: keep its files, drop ours
+                ExportFile.objects.filter(build=build).delete()
+                ExportFile.objects.bulk_create(files)
+                ExportBuild.objects.filter(pk=build.pk).update(
+                    state=ExportBuild.State.READY, total_bytes=sum(f.size for f in files),
+                    finished_at=timezone.now(), error="",
+                )
+        if not won:
+            _delete_stored(stored)
     except BaseException as exc:
-        for name in stored:
-            try:
-                default_storage.delete(name)
-            except Exception:  # noqa: BLE001 - cleanup must not hide the build's own error
-                logger.warning("could not delete %s after a failed build", name)
-        ExportBuild.objects.filter(pk=build.pk).update(
+        _delete_stored(stored)
+        ExportBuild.objects.filter(pk=build.pk).exclude(state=ExportBuild.State.READY).update(
             state=ExportBuild.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
         )
         raise
     build.refresh_from_db()
     return _build_summary(build)
+
+
+def _delete_stored(names: list[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:  # noqa: BLE001 - cleanup must not hide the build's own error
+            logger.warning("could not delete %s after a failed build", name)
 
 
 def _build_summary(build: ExportBuild) -> dict[str, Any]:
