@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -55,7 +54,6 @@ Progress = Callable[[float, str], None]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 CROP_BATCH = 256  # crops embedded and written per transaction
 VIDEO_BATCH = 8  # frames detected and embedded per pipeline call
-PHOTO_KINDS = ("media.process_photos",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,11 +237,10 @@ def _jpeg(image: np.ndarray, quality: int = 92) -> bytes:
 
 
 def _phash(image: np.ndarray) -> int:
-    """The crop's 64-bit perceptual hash as a signed int (what a BigIntegerField stores)."""
+    """The crop's 64-bit perceptual hash, signed (what a BigIntegerField stores)."""
     from ml.hashing import perceptual_hash
 
-    value = int(perceptual_hash(image)) & 0xFFFFFFFFFFFFFFFF
-    return value - (1 << 64) if value >= 1 << 63 else value
+    return int(perceptual_hash(image))
 
 
 def face_split(group_key: str) -> str:
@@ -630,7 +627,8 @@ def _hint_reference(identity_id: int, cache: dict[int, np.ndarray | None]) -> np
         rows = list(
             Face.objects.filter(identity_id=identity_id, embedding__isnull=False)
             .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-            .order_by("-status", "id").values_list("embedding", flat=True)[:200]
+            .order_by("-status", "id")  # "verified" sorts before "unverified": verified faces first
+            .values_list("embedding", flat=True)[:200]
         )
         if rows:
             mean = np.stack([np.frombuffer(bytes(r), dtype=np.float32) for r in rows]).mean(axis=0)
