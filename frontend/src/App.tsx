@@ -52,7 +52,7 @@ export function App() {
         ) : (
           <Suspense fallback={<p className="muted">Loading…</p>}>
             <Routes>
-              <Route path="/" element={<Navigate to="/review" replace />} />
+              <Route path="/" element={me ? <Navigate to={isAdmin ? "/dashboard" : "/review"} replace /> : null} />
               <Route path="/review" element={<ReviewScreen />} />
               <Route path="/identities" element={<IdentitiesScreen />} />
               <Route path="/identities/:id" element={<IdentityPage />} />

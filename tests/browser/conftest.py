@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.webapp.conftest import celery_worker_process  # noqa: F401 - a real Celery worker, for the retrain test
 
 FRONTEND = REPO_ROOT / "frontend"
 DIST = FRONTEND / "dist"
@@ -47,6 +48,12 @@ def served_frontend(settings, frontend_dist, tmp_path):
     settings.STATICFILES_DIRS = [frontend_dist]
     settings.MEDIA_ROOT = tmp_path / "media"
     return frontend_dist
+
+
+@pytest.fixture
+def media_in_tmp(served_frontend, settings):
+    """The media folder the live server and the worker share (celery_worker_process asks for it)."""
+    return settings.MEDIA_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -132,6 +132,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Progress of an upload, 0-1 (uses XMLHttpRequest, which reports upload progress). */
   onUploadProgress?: (fraction: number) => void;
+  /** Let the request finish after the page is gone (releasing leases on the way out). */
+  keepalive?: boolean;
 }
 
 type Fetch = typeof fetch;
@@ -164,6 +166,7 @@ export async function request<T>(method: string, path: string, options: RequestO
     body,
     credentials: "same-origin",
     signal: options.signal,
+    keepalive: options.keepalive,
   });
   return parseResponse<T>(response.status, response.statusText, await response.text());
 }
@@ -315,7 +318,7 @@ export const api = {
     queues: (query: Query = {}) => get<Page<Queue>>("review/queues/", { is_open: true, page_size: 100, ...query }),
     /** Lease up to `limit` items of a queue: your own unexpired leases first. */
     next: (queue: number, limit: number) => post<QueueItem[]>(`review/queues/${queue}/next/`, { limit }),
-    release: (queue: number) => post<{ released: number }>(`review/queues/${queue}/release/`),
+    release: (queue: number) => post<{ released: number }>(`review/queues/${queue}/release/`, undefined, { keepalive: true }),
     /** A page of decisions, all or nothing (409 lists the stale items). */
     decide: (decisions: DecisionRequest[]) => post<DecisionBatchResult>("review/decisions/", { decisions }),
     undo: (operation: string) => post<Schemas["UndoResult"]>(`review/operations/${operation}/undo/`),

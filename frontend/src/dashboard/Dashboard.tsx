@@ -184,6 +184,8 @@ export default function Dashboard() {
         </section>
       )}
 
+      <QueueTable queues={status.data?.queues ?? []} />
+
       <RunTable runs={runs.data ?? []} activeRunId={activeRunId} />
     </section>
   );
@@ -197,6 +199,7 @@ function StatusPanels({ status, inProgressJob, onFinished }: { status: CurationS
   if (!status) return null;
   const gate = status.gate;
   const active = status.active_model;
+  const openItems = status.queues.reduce((sum, queue) => sum + queue.open, 0);
   return (
     <div className="status-panels">
       <section className="panel" aria-labelledby="vips-title">
@@ -239,8 +242,9 @@ function StatusPanels({ status, inProgressJob, onFinished }: { status: CurationS
         <h2 id="gate-title">Promotion gate</h2>
         {gate ? (
           <>
-            <p className={gate.passed ? "ok big" : "warn big"}>{gate.passed ? "Passed" : "Not met"}</p>
-            <p className="muted">{gate.reason}</p>
+            <p className={gate.passed ? "ok big" : "warn big"} title={gate.reason}>
+              {gate.passed ? "Passed" : "Not met"}
+            </p>
             {gate.checks && gate.checks.length > 0 && (
               <ul className="checks">
                 {gate.checks.map((check) => (
@@ -254,37 +258,55 @@ function StatusPanels({ status, inProgressJob, onFinished }: { status: CurationS
         ) : (
           <p className="muted">–</p>
         )}
+        {gate && !gate.checks?.length && <p className="muted small">{gate.reason}</p>}
       </section>
       <section className="panel" aria-labelledby="queues-title" data-testid="queues">
         <h2 id="queues-title">Review queues</h2>
-        {status.queues?.length ? (
-          <table className="data compact">
-            <thead>
-              <tr>
-                <th scope="col">Queue</th>
-                <th scope="col" className="num">Open</th>
-                <th scope="col" className="num">Decided</th>
-              </tr>
-            </thead>
-            <tbody>
-              {status.queues.map((queue) => (
-                <tr key={queue.queue}>
-                  <td>
-                    <Link to={`/review?queue=${queue.queue}`}>{queue.title}</Link>
-                  </td>
-                  <td className="num">{queue.open}</td>
-                  <td className="num">
-                    {queue.decided}/{queue.total}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p className="muted">No open queues.</p>
-        )}
+        <p className="big">{openItems}</p>
+        <p className="muted">
+          open items in {status.queues.filter((queue) => queue.open > 0).length} queues{" "}
+          {openItems > 0 && <Link to="/review">· review now</Link>}
+        </p>
       </section>
     </div>
+  );
+}
+
+/** Queue titles start with the run they came from ("Run 3: ..."), which the table says in a column. */
+export function queueTitle(title: string): string {
+  return title.replace(/^Run \d+:\s*/, "");
+}
+
+function QueueTable({ queues }: { queues: CurationStatus["queues"] }) {
+  if (!queues.length) return null;
+  return (
+    <section className="panel" aria-labelledby="queue-table-title">
+      <h2 id="queue-table-title">Open review queues</h2>
+      <table className="data compact" data-testid="queue-table">
+        <thead>
+          <tr>
+            <th scope="col">Queue</th>
+            <th scope="col">From</th>
+            <th scope="col" className="num">Open</th>
+            <th scope="col" className="num">Leased</th>
+            <th scope="col" className="num">Decided</th>
+          </tr>
+        </thead>
+        <tbody>
+          {queues.map((queue) => (
+            <tr key={queue.queue} className={queue.open ? undefined : "muted"}>
+              <td>{queue.open ? <Link to={`/review?queue=${queue.queue}`}>{queueTitle(queue.title)}</Link> : queueTitle(queue.title)}</td>
+              <td>{queue.run != null ? `run ${queue.run}` : queue.chunk != null ? `chunk ${queue.chunk}` : "–"}</td>
+              <td className="num">{queue.open}</td>
+              <td className="num">{queue.leased ?? 0}</td>
+              <td className="num">
+                {queue.decided} / {queue.total}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
 

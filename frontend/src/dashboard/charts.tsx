@@ -30,8 +30,42 @@ export function diagnosisColor(diagnosis: string): string {
   return DIAGNOSIS_COLORS[diagnosis] ?? (diagnosis.includes("precision") ? DIAGNOSIS_COLORS.low_precision : diagnosis.includes("recall") ? DIAGNOSIS_COLORS.low_recall : "#93c5fd");
 }
 
+/** Points that fall on the same spot get stacked labels (the n-th one is written n lines lower). */
+export function stackLabels<T extends { precision: number; recall: number }>(points: T[]): (T & { stack: number })[] {
+  const seen = new Map<string, number>();
+  return points.map((point) => {
+    const key = `${point.precision.toFixed(2)}:${point.recall.toFixed(2)}`;
+    const stack = seen.get(key) ?? 0;
+    seen.set(key, stack + 1);
+    return { ...point, stack };
+  });
+}
+
+interface LabelProps {
+  x?: number | string;
+  y?: number | string;
+  width?: number | string;
+  height?: number | string;
+  value?: unknown;
+  index?: number;
+}
+
 /** Each VIP as a labelled point (recall, precision); clicking one opens its identity page. */
-export function PerClassScatter({ points, onOpen, height = 360 }: { points: ClassPoint[]; onOpen: (point: ClassPoint) => void; height?: number }) {
+export function PerClassScatter({ points, onOpen, height = 300 }: { points: ClassPoint[]; onOpen: (point: ClassPoint) => void; height?: number }) {
+  const stacked = stackLabels(points);
+  // Labels sit beside their point, towards the middle of the plot, so none leaves it.
+  const label = ({ x = 0, y = 0, width = 0, height: h = 0, value, index = 0 }: LabelProps) => {
+    const point = stacked[index];
+    if (!point) return null;
+    const right = point.recall < 0.6;
+    const cx = Number(x) + Number(width) / 2;
+    const cy = Number(y) + Number(h) / 2;
+    return (
+      <text x={cx + (right ? 9 : -9)} y={cy + 4 + point.stack * 13} textAnchor={right ? "start" : "end"} fill="#e2e8f0" fontSize={11}>
+        {String(value)}
+      </text>
+    );
+  };
   return (
     <ResponsiveContainer width="100%" height={height}>
       <ScatterChart margin={{ top: 12, right: 24, bottom: 24, left: 8 }}>
@@ -45,11 +79,11 @@ export function PerClassScatter({ points, onOpen, height = 360 }: { points: Clas
           formatter={(value, name) => [pct(Number(value)), String(name)]}
           labelFormatter={() => ""}
         />
-        <Scatter data={points} onClick={(entry) => onOpen((entry as unknown as { payload?: ClassPoint }).payload ?? (entry as unknown as ClassPoint))} cursor="pointer" isAnimationActive={false}>
-          {points.map((point) => (
+        <Scatter data={stacked} onClick={(entry) => onOpen((entry as unknown as { payload?: ClassPoint }).payload ?? (entry as unknown as ClassPoint))} cursor="pointer" isAnimationActive={false}>
+          {stacked.map((point) => (
             <Cell key={`${point.identity}-${point.name}`} fill={diagnosisColor(point.diagnosis)} />
           ))}
-          <LabelList dataKey="name" position="top" fill="#e2e8f0" fontSize={11} />
+          <LabelList dataKey="name" content={label} />
         </Scatter>
       </ScatterChart>
     </ResponsiveContainer>
@@ -57,26 +91,26 @@ export function PerClassScatter({ points, onOpen, height = 360 }: { points: Clas
 }
 
 /** Distractor, identification, total and kept accuracy and mean F1 against the threshold. */
-export function SweepChart({ points, threshold, height = 320 }: { points: SweepPoint[]; threshold: number | null | undefined; height?: number }) {
+export function SweepChart({ points, threshold, height = 300 }: { points: SweepPoint[]; threshold: number | null | undefined; height?: number }) {
   return (
     <ResponsiveContainer width="100%" height={height}>
-      <LineChart data={points} margin={{ top: 12, right: 24, bottom: 24, left: 8 }}>
+      <LineChart data={points} margin={{ top: 22, right: 24, bottom: 8, left: 8 }}>
         <CartesianGrid stroke={GRID} />
         <XAxis type="number" dataKey="threshold" domain={unit} tickFormatter={(value: number) => value.toFixed(1)} {...AXIS} label={{ value: "Threshold", position: "insideBottom", offset: -12, fill: "#cbd5e1" }} />
         <YAxis domain={unit} tickFormatter={percentTick} {...AXIS} />
         <Tooltip contentStyle={TOOLTIP_STYLE} labelFormatter={(value) => `threshold ${num(Number(value))}`} formatter={(value, name) => [pct(Number(value)), String(name)]} />
-        <Legend verticalAlign="top" height={28} />
+        <Legend verticalAlign="bottom" height={36} wrapperStyle={{ fontSize: 12, paddingTop: 18 }} />
         {SWEEP_SERIES.map((series) => (
           <Line key={series.key} type="stepAfter" dataKey={series.key} name={series.label} stroke={series.color} dot={false} strokeWidth={2} connectNulls isAnimationActive={false} />
         ))}
-        {threshold != null && <ReferenceLine x={threshold} stroke="#f8fafc" strokeDasharray="6 3" label={{ value: `operating point ${num(threshold, 2)}`, fill: "#f8fafc", position: "insideTopRight", fontSize: 12 }} />}
+        {threshold != null && <ReferenceLine x={threshold} stroke="#f8fafc" strokeDasharray="6 3" label={{ value: `operating point ${num(threshold, 2)}`, fill: "#f8fafc", position: "top", fontSize: 12 }} />}
       </LineChart>
     </ResponsiveContainer>
   );
 }
 
 /** Accuracy per confidence bin, before and after temperature scaling, against the diagonal of perfect calibration. */
-export function CalibrationChart({ points, height = 320 }: { points: CalibrationPoint[]; height?: number }) {
+export function CalibrationChart({ points, height = 300 }: { points: CalibrationPoint[]; height?: number }) {
   return (
     <ResponsiveContainer width="100%" height={height}>
       <LineChart data={points} margin={{ top: 12, right: 24, bottom: 24, left: 8 }}>

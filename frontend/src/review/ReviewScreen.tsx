@@ -94,7 +94,13 @@ export function ReviewScreen() {
       .next()
       .then((next) => dispatch({ type: "pageLoaded", page: next }))
       .catch((error) => dispatch({ type: "message", text: describeError(error), tone: "error" }));
-    return () => fresh.close();
+    // Leaving the screen or the page gives the leased items back for other annotators.
+    const leave = () => fresh.close();
+    window.addEventListener("pagehide", leave);
+    return () => {
+      window.removeEventListener("pagehide", leave);
+      fresh.close();
+    };
   }, [identities.data, queues.data, work, order, pageSize]);
 
   // A page of mixed claims shows the verified faces of the claim under the cursor.

@@ -1,0 +1,101 @@
+"""An admin retrains through the UI and watches the job finish (a real Celery worker), accepts the
+run and sets the operating point; an annotator opens the dashboard, sees the plots, and works
+through a page of the review queue the run built."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.webapp.test_training_fixtures import train_now
+
+from .data import CURATION_PEOPLE, PASSWORD, seed_curation_data, user_with_role
+from .helpers import log_in, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHARTS = ["chart-per-class", "chart-sweep", "chart-calibration", "chart-history"]
+
+
+def plotted(page, testid: str) -> int:
+    """How many drawn marks (points, line paths, line dots) a chart panel holds."""
+    panel = page.get_by_test_id(testid)
+    panel.locator(".recharts-surface").first.wait_for()
+    return panel.locator(".recharts-scatter-symbol, .recharts-line-curve, .recharts-line-dot").count()
+
+
+def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operating_point(page, shared_data, celery_worker_process):
+    from webapp.training.models import ActiveModel, OperatingPoint, TrainingRun
+
+    seed_curation_data(shared_data)
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then="/manage/training")
+
+    page.get_by_label("Epochs").fill("8")
+    page.get_by_label("Learning rate").fill("0.2")
+    page.get_by_label("Note").fill("from the browser test")
+    page.get_by_role("button", name="Start retrain").click()
+    bar = page.get_by_role("progressbar", name="Retrain progress")
+    bar.wait_for()
+    # The bar follows the job as the worker reports progress, to 100% and "succeeded".
+    page.locator('.job[data-state="succeeded"]').wait_for(timeout=150_000)
+    assert bar.get_attribute("aria-valuenow") == "100"
+    run = TrainingRun.objects.select_related("job").get()
+    assert run.job.state == "succeeded" and run.note == "from the browser test" and run.config["epochs"] == 8
+
+    row = page.locator(f'[data-testid=admin-runs] tr[data-run="{run.pk}"]')
+    row.get_by_role("button", name="Accept").click()
+    page.get_by_text(f"Run {run.pk} is now the active model.").wait_for()
+    assert ActiveModel.objects.get().run_id == run.pk
+
+    page.get_by_label("Precision (0-1)").fill("0.8")
+    page.get_by_role("button", name="Set operating point").click()
+    page.get_by_text(re.compile(r"Operating point set: threshold \d")).wait_for()
+    assert OperatingPoint.objects.filter(run=run, target_precision=0.8).exists()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    for chart in CHARTS:
+        assert plotted(page, chart) > 0, chart
+
+
+def test_an_annotator_reads_the_dashboard_plots_opens_a_vip_and_reviews_a_queue_page(page, shared_data):
+    from webapp.review.models import Decision
+
+    seed_curation_data(shared_data)
+    train_now(accept=True, epochs=3)
+    run = train_now(accept=True, seed=1)  # two runs: a history to draw
+    user_with_role("ann", "annotator")
+
+    log_in(page, "ann", PASSWORD, then="/dashboard")
+    assert page.get_by_role("link", name="Admin").count() == 0  # read-only for annotators
+    page.get_by_text(f"Run {run.pk}", exact=True).wait_for()
+    assert plotted(page, "chart-per-class") == len(CURATION_PEOPLE)  # one labelled point per VIP
+    for chart in CHARTS[1:]:
+        assert plotted(page, chart) > 0, chart
+    scatter = page.get_by_test_id("chart-per-class")
+    assert "Keanu Reeves" in scatter.text_content()
+    assert "operating point" in page.get_by_test_id("chart-sweep").inner_text()
+    page.get_by_test_id("gate").get_by_text(re.compile("Passed|Not met")).wait_for()
+    screenshot(page, "dashboard")
+
+    scatter.locator(".recharts-scatter-symbol").last.click()  # the topmost, should points overlap
+    page.wait_for_url(re.compile(r"/identities/\d+$"))
+    expect(page.locator("h1")).to_have_text(re.compile("^(" + "|".join(CURATION_PEOPLE) + ")$"))
+
+    # The run's queues: "review now" leases the most urgent queue's items; Enter decides the page
+    # in one request, z undoes the whole operation.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    page.get_by_test_id("queues").get_by_role("link", name=re.compile("review now")).click()
+    cells = page.locator("[data-testid=review-grid] li")
+    cells.first.wait_for()
+    shown = cells.count()
+    assert page.get_by_label("Reviewing").evaluate("select => select.value").startswith("q")  # a queue, not the fallback
+    page.keyboard.press("Enter")
+    page.get_by_text(re.compile(r"Page confirmed")).wait_for()
+    decided = Decision.objects.filter(user__username="ann", undone=False)
+    assert decided.count() == shown and decided.values("operation").distinct().count() == 1
+    page.keyboard.press("z")
+    page.get_by_text(re.compile(r"Undid the confirmation")).wait_for()
+    assert not Decision.objects.filter(user__username="ann", undone=False).exists()
+    assert cells.count() == shown
