@@ -79,3 +79,27 @@ def test_api_tokens_authenticate_scripts(annotator, annotator_client):
     script = APIClient()
     script.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert script.get("/api/v1/me/").data["username"] == annotator.username
+
+
+def _store(path: str) -> None:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    default_storage.save(path, ContentFile(b"secret"))
+
+
+@pytest.mark.parametrize("path", ["exports/abc/dataset.zip", "models/run-1.pt", "index/faces-1.faiss"])
+def test_annotators_cannot_download_exports_models_or_the_index_through_media(client, annotator, admin_user, path):
+    _store(path)
+    client.force_login(annotator)
+    assert client.get(f"/media/{path}").status_code == 403
+    client.force_login(admin_user)
+    assert client.get(f"/media/{path}").status_code == 200
+
+
+def test_face_crops_need_a_role_not_just_a_login(client, no_role_user, annotator):
+    _store("faces/ab/1.jpg")
+    client.force_login(no_role_user)
+    assert client.get("/media/faces/ab/1.jpg").status_code == 403
+    client.force_login(annotator)
+    assert client.get("/media/faces/ab/1.jpg").status_code == 200

@@ -5,12 +5,15 @@ import mimetypes
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.utils._os import safe_join
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
+
+from . import roles
 
 
 @require_GET
@@ -27,10 +30,18 @@ def spa(request, path: str = ""):
     return render(request, "no_frontend.html", status=200)
 
 
+# Media an annotator never needs: dataset exports, model files and the similarity index.
+ADMIN_ONLY_MEDIA_PREFIXES = ("exports/", "models/", "index/")
+
+
 @require_GET
 @login_required
 def media_file(request, path: str):
-    """Media for logged-in users only: face crops are personal data, never public files."""
+    """Media for users with a role only: face crops are personal data, never public files."""
+    if not roles.is_annotator(request.user):
+        raise PermissionDenied("You need the annotator or admin role.")
+    if path.startswith(ADMIN_ONLY_MEDIA_PREFIXES) and not roles.is_admin(request.user):
+        raise PermissionDenied("Only admins may download exports and model files.")
     try:
         safe_join(str(settings.MEDIA_ROOT), path)
     except Exception as exc:  # noqa: BLE001 - a path leaving the media root is simply not found
