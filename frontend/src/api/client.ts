@@ -224,7 +224,17 @@ export async function getOptional<T>(path: string, query?: Query, signal?: Abort
   }
 }
 
-/** Every page of a list endpoint (for small lists: identities, runs, users). */
+/** `getAll`, but a 404 (an endpoint this server does not have) answers null. */
+export async function getAllOptional<T>(path: string, query: Query = {}): Promise<T[] | null> {
+  try {
+    return await getAll<T>(path, query);
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+}
+
+/** Every page of a list endpoint (for small lists: identities, runs, users); a plain array is taken as is. */
 export async function getAll<T>(path: string, query: Query = {}, limit = 5000): Promise<T[]> {
   const rows: T[] = [];
   for (let page = 1; rows.length < limit; page += 1) {
@@ -316,6 +326,7 @@ export const api = {
 
   review: {
     queues: (query: Query = {}) => get<Page<Queue>>("review/queues/", { is_open: true, page_size: 100, ...query }),
+    queue: (id: number) => get<Queue>(`review/queues/${id}/`),
     /** Lease up to `limit` items of a queue: your own unexpired leases first. */
     next: (queue: number, limit: number) => post<QueueItem[]>(`review/queues/${queue}/next/`, { limit }),
     release: (queue: number) => post<{ released: number }>(`review/queues/${queue}/release/`, undefined, { keepalive: true }),
@@ -325,8 +336,14 @@ export const api = {
   },
 
   tagging: {
-    tags: (video: number) => getOptional<VideoTag[]>(`videos/${video}/tags/`),
-    predictions: (video: number) => getOptional<FacePrediction[]>(`videos/${video}/predictions/`),
+    /** The video's tags with their supporting frames; null where tagging is not installed. */
+    tags: (video: number) => getAllOptional<VideoTag>(`videos/${video}/tags/`),
+    /** Paginated by the server although the schema says a list: read every page. */
+    predictions: (video: number) => getAllOptional<FacePrediction>(`videos/${video}/predictions/`),
+    /** Tag (or re-tag) a video with the model in force (admins): a job. */
+    start: (video: number) => post<Job>(`videos/${video}/tags/`),
+    confirm: (tag: number, note = "") => post<Schemas["TagDecisionResponse"]>(`tags/${tag}/confirm/`, { note }),
+    reject: (tag: number, note = "") => post<Schemas["TagDecisionResponse"]>(`tags/${tag}/reject/`, { note }),
   },
 };
 

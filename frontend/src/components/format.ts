@@ -18,3 +18,8 @@ export const STATUS_LABELS: Record<string, string> = {
   not_a_face: "not a face",
   excluded: "excluded",
 };
+
+/** Queue titles start with the run they came from ("Run 3: ..."); where the run is shown apart, drop it. */
+export function queueTitle(title: string): string {
+  return title.replace(/^Run \d+:\s*/, "");
+}

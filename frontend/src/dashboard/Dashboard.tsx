@@ -8,7 +8,7 @@ import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { api, type CurationStatus, type RunRow } from "../api/client";
 import { JobProgress } from "../components/JobProgress";
-import { num, pct, when } from "../components/format";
+import { num, pct, queueTitle, when } from "../components/format";
 import { useDocumentTitle, useInterval, useLoad } from "../hooks";
 import { CalibrationChart, PerClassScatter, RunHistoryChart, SweepChart, diagnosisColor, type HistoryPoint } from "./charts";
 import { calibrationOf, headline, perClassPoints, sweepAt, sweepOf, sweepPoints } from "./metrics";
@@ -270,11 +270,6 @@ function StatusPanels({ status, inProgressJob, onFinished }: { status: CurationS
       </section>
     </div>
   );
-}
-
-/** Queue titles start with the run they came from ("Run 3: ..."), which the table says in a column. */
-export function queueTitle(title: string): string {
-  return title.replace(/^Run \d+:\s*/, "");
 }
 
 function QueueTable({ queues }: { queues: CurationStatus["queues"] }) {

@@ -8,7 +8,7 @@ import { useSearchParams } from "react-router-dom";
 import { ApiError, api, type Identity, type Queue } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
 import { HelpOverlay, ShortcutLegend } from "../components/ShortcutHelp";
-import { pct } from "../components/format";
+import { pct, queueTitle } from "../components/format";
 import { useDocumentTitle, useLoad } from "../hooks";
 import { useSession } from "../session";
 import { keysOf, matchShortcut, type ShortcutAction } from "../shortcuts";
@@ -335,7 +335,7 @@ export function ReviewScreen() {
         </h1>
         <label className="inline">
           Reviewing{" "}
-          <select
+          <select className="work-select"
             value={work.queue ? `q${work.queue.id}` : identityParam !== null ? `i${identityParam}` : "iall"}
             onChange={(event) => {
               const value = event.target.value;
@@ -351,7 +351,7 @@ export function ReviewScreen() {
               <optgroup label="Review queues">
                 {queueOrder(queues.data ?? []).map((queue) => (
                   <option key={queue.id} value={`q${queue.id}`}>
-                    {queue.title} ({queue.open_count} open)
+                    {queueTitle(queue.title)} ({queue.open_count} open)
                   </option>
                 ))}
               </optgroup>
@@ -377,7 +377,7 @@ export function ReviewScreen() {
       </header>
 
       <p className={`status-line ${state.message?.tone === "error" ? "error" : ""}`} role="status" aria-live="polite" data-testid="review-status">
-        {state.saving ? "Saving…" : state.message?.text ?? (page ? `${open} open on this page, ${marked} marked wrong${page.remaining != null ? `, ${page.remaining} unverified left for ${page.title}` : ""}.` : "")}
+        {state.saving ? "Saving…" : state.message?.text ?? (page ? `${open} open on this page, ${marked} marked wrong${page.remaining != null ? ` · ${page.remaining} ${page.remainingWhat ?? "left"}` : ""}.` : "")}
       </p>
 
       {identities.error && <p className="error">{identities.error}</p>}
@@ -433,6 +433,7 @@ export function ReviewScreen() {
                   data-face={entry.face.id}
                   data-marked={entry.marked ? "true" : "false"}
                   data-verdict={entry.decided?.verdict ?? ""}
+                  title={[entry.claim?.name, entry.reason].filter(Boolean).join(": ") || undefined}
                   onClick={() => {
                     dispatch({ type: "setCursor", index });
                     if (state.view === "grid" && !entry.decided) dispatch({ type: "toggleMark" });

@@ -58,8 +58,9 @@ export interface ReviewPage {
   claim: IdentityRef | null;
   references: ReviewFace[];
   items: ReviewItem[];
-  /** Total left to review in this source, when known. */
+  /** How many are left to review, when known, and of what ("unverified faces of Ada"). */
   remaining?: number | null;
+  remainingWhat?: string;
 }
 
 export type HistoryEntry =

@@ -177,6 +177,7 @@ export class IdentityFacesSource implements ReviewSource {
           references,
           items: faces.map((face) => itemFor(face, claim)),
           remaining: count,
+          remainingWhat: `unverified faces of ${claim.name}`,
         };
       }
       this.current += 1;
@@ -340,6 +341,11 @@ export class QueueSource implements ReviewSource {
     this.onScreen = page?.items.length ?? 0;
     if (page) {
       if (page.claim) page.references = await this.references(page.claim.id);
+      page.remaining = await api.review
+        .queue(this.queue.id)
+        .then((queue) => queue.open_count)
+        .catch(() => null);
+      page.remainingWhat = "open items in this queue";
       if (!this.buffer.length) this.prefetch();
     }
     return page;

@@ -2,9 +2,12 @@
 import { useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 
-import { api, type Face, type Frame, type Video } from "../api/client";
+import { api, type Face, type FacePrediction, type Frame, type Video, type VideoTag } from "../api/client";
+import { FaceImage } from "../components/FaceThumb";
+import { JobProgress } from "../components/JobProgress";
 import { num, pct, when } from "../components/format";
 import { useDocumentTitle, useLoad } from "../hooks";
+import { useSession } from "../session";
 
 export function VideosScreen() {
   useDocumentTitle("Videos");
@@ -64,17 +67,38 @@ export function boxStyle(box: unknown, width: number, height: number): { left: s
 export function VideoPage() {
   const id = Number(useParams().id);
   const data = useLoad(async () => {
-    const [video, frames, faces] = await Promise.all([api.videos.get(id), api.videos.frames(id), api.videos.faces(id)]);
-    return { video, frames, faces };
+    const [video, frames, faces, tags, predictions] = await Promise.all([
+      api.videos.get(id),
+      api.videos.frames(id),
+      api.videos.faces(id),
+      api.tagging.tags(id).catch(() => null),
+      api.tagging.predictions(id).catch(() => null),
+    ]);
+    return { video, frames, faces, tags, predictions };
   }, [id]);
   useDocumentTitle(data.data?.video.original_name ?? "Video");
   if (data.error) return <p className="error">{data.error}</p>;
   if (!data.data) return <p className="muted">Loading…</p>;
-  return <VideoDetail {...data.data} />;
+  return <VideoDetail {...data.data} reload={data.reload} />;
 }
 
-function VideoDetail({ video, frames, faces }: { video: Video; frames: Frame[]; faces: Face[] }) {
+function VideoDetail({
+  video,
+  frames,
+  faces,
+  tags,
+  predictions,
+  reload,
+}: {
+  video: Video;
+  frames: Frame[];
+  faces: Face[];
+  tags: VideoTag[] | null;
+  predictions: FacePrediction[] | null;
+  reload: () => void;
+}) {
   const [onlyWithFaces, setOnlyWithFaces] = useState(true);
+  const predicted = useMemo(() => new Map((predictions ?? []).map((p) => [p.face, p])), [predictions]);
   const byFrame = useMemo(() => {
     const map = new Map<number, Face[]>();
     for (const face of faces) if (face.frame != null) map.set(face.frame, [...(map.get(face.frame) ?? []), face]);
@@ -98,9 +122,9 @@ function VideoDetail({ video, frames, faces }: { video: Video; frames: Frame[]; 
       <p className="muted">
         {video.status} · {video.duration != null ? `${num(video.duration, 1)} s` : "?"} · {video.width}×{video.height} · {video.fps != null ? `${num(video.fps, 1)} fps` : ""} · {frames.length} sampled frames · {faces.length} faces
       </p>
-      <section className="panel" aria-labelledby="tags-title">
-        <h2 id="tags-title">People in this video</h2>
-        <p className="muted">Predicted tags with their confidence appear here once video tagging runs; meanwhile, the faces' current labels:</p>
+      <Tags video={video} tags={tags} onChange={reload} />
+      <section className="panel" aria-labelledby="people-title">
+        <h2 id="people-title">Labelled faces in this video</h2>
         <ul className="tags">
           {people.map(([name, entry]) => (
             <li key={name} className="tag">
@@ -116,7 +140,7 @@ function VideoDetail({ video, frames, faces }: { video: Video; frames: Frame[]; 
       <ul className="frames" data-testid="video-frames">
         {shown.map((frame) => (
           <li key={frame.id}>
-            <FrameView frame={frame} faces={byFrame.get(frame.id) ?? []} width={video.width ?? 0} height={video.height ?? 0} />
+            <FrameView frame={frame} faces={byFrame.get(frame.id) ?? []} predicted={predicted} width={video.width ?? 0} height={video.height ?? 0} />
           </li>
         ))}
       </ul>
@@ -124,7 +148,73 @@ function VideoDetail({ video, frames, faces }: { video: Video; frames: Frame[]; 
   );
 }
 
-function FrameView({ frame, faces, width, height }: { frame: Frame; faces: Face[]; width: number; height: number }) {
+function Tags({ video, tags, onChange }: { video: Video; tags: VideoTag[] | null; onChange: () => void }) {
+  const { isAdmin } = useSession();
+  const [job, setJob] = useState<number | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+
+  async function act(work: () => Promise<unknown>, done: string) {
+    try {
+      await work();
+      setMessage(done);
+      onChange();
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  return (
+    <section className="panel" aria-labelledby="tags-title" data-testid="video-tags">
+      <h2 id="tags-title">Predicted tags</h2>
+      {tags === null && <p className="muted">Video tagging is not available on this server.</p>}
+      {tags && !tags.length && <p className="muted">No tags yet{isAdmin ? ": tag the video with the active model." : "."}</p>}
+      {message && (
+        <p role="status" className="status-line">
+          {message}
+        </p>
+      )}
+      <ul className="tag-list">
+        {(tags ?? []).map((tag) => (
+          <li key={tag.id} className={`tag-row tag-${tag.status}`}>
+            <div>
+              <Link to={`/identities/${tag.identity}`}>{tag.identity_name}</Link> <strong>{pct(tag.confidence, 0)}</strong>{" "}
+              <span className="muted">
+                (threshold {num(tag.threshold, 2)}, margin {num(tag.margin, 2)}, {tag.frame_count} frames, run {tag.run})
+              </span>{" "}
+              <span className={`badge state-${tag.status === "confirmed" ? "succeeded" : tag.status === "rejected" ? "failed" : "queued"}`}>{tag.status}</span>
+            </div>
+            <ul className="thumbs">
+              {tag.evidence.slice(0, 8).map((evidence) => (
+                <li key={evidence.face} className="thumb" title={`frame ${evidence.frame_index} at ${num(evidence.timestamp, 1)} s`}>
+                  <FaceImage face={{ id: evidence.face, crop_url: evidence.crop_url }} size={56} alt={`${tag.identity_name} at ${num(evidence.timestamp, 1)} s`} />
+                  <span className="thumb-label">{pct(evidence.confidence, 0)}</span>
+                </li>
+              ))}
+            </ul>
+            {tag.status === "proposed" && (
+              <div className="filters">
+                <button type="button" onClick={() => void act(() => api.tagging.confirm(tag.id), `${tag.identity_name} confirmed in this video.`)}>
+                  Confirm
+                </button>
+                <button type="button" className="secondary" onClick={() => void act(() => api.tagging.reject(tag.id), `${tag.identity_name} rejected.`)}>
+                  Reject
+                </button>
+              </div>
+            )}
+          </li>
+        ))}
+      </ul>
+      {isAdmin && tags !== null && (
+        <button type="button" className="secondary" onClick={() => void api.tagging.start(video.id).then((answer) => setJob(answer.id)).catch((error: Error) => setMessage(error.message))}>
+          {tags.length ? "Re-tag with the active model" : "Tag this video"}
+        </button>
+      )}
+      {job && <JobProgress jobId={job} title="Tagging" onFinished={onChange} />}
+    </section>
+  );
+}
+
+function FrameView({ frame, faces, predicted, width, height }: { frame: Frame; faces: Face[]; predicted: Map<number, FacePrediction>; width: number; height: number }) {
   const [natural, setNatural] = useState<{ width: number; height: number } | null>(null);
   // Boxes are in source-video pixels; without the video's size, the frame image's own size is the scale.
   const scale = width && height ? { width, height } : natural;
@@ -143,12 +233,14 @@ function FrameView({ frame, faces, width, height }: { frame: Frame; faces: Face[
         {scale &&
           faces.map((face) => {
             const style = boxStyle(face.box, scale.width, scale.height);
+            const prediction = predicted.get(face.id);
+            // With predictions: the model's top VIP and confidence (grey when rejected: unknown); else the face's label.
+            const label = prediction
+              ? `${prediction.accepted ? prediction.identity_name : "unknown"} ${pct(prediction.confidence, 0)}`
+              : `${face.identity_name ?? "unknown"}${face.detector_score != null ? ` · detector ${pct(face.detector_score, 0)}` : ""}`;
             return style ? (
-              <div key={face.id} className="box" style={style}>
-                <span>
-                  {face.identity_name ?? "unknown"}
-                  {face.detector_score != null ? ` ${pct(face.detector_score, 0)}` : ""}
-                </span>
+              <div key={face.id} className={prediction && !prediction.accepted ? "box rejected" : "box"} style={style}>
+                <span>{label}</span>
               </div>
             ) : null;
           })}
