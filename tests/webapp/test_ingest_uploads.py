@@ -142,3 +142,23 @@ def test_importing_a_server_folder_checks_the_path_and_starts_a_job(admin_client
     assert started.data["kind"] == "media.import_faces"
     assert started.data["params"] == {"root": str(tmp_path), "cropped": True, "role": "candidate",
                                       "popularity_csv": ""}
+
+
+def test_photo_and_video_listings_take_the_same_queries_for_2_or_6_rows(annotator_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .factories import FaceFactory, PhotoFactory, VideoFactory
+
+    counts = []
+    for n in (2, 4):
+        for _ in range(n):
+            photo = PhotoFactory(identity_hint=IdentityFactory())
+            FaceFactory(photo=photo, source="photo")
+            VideoFactory()
+        with CaptureQueriesContext(connection) as queries:
+            photos = annotator_client.get("/api/v1/photos/").data
+            videos = annotator_client.get("/api/v1/videos/").data
+        counts.append(len(queries))
+    assert photos["count"] == videos["count"] == 6 and photos["results"][0]["face_count"] == 1
+    assert counts[0] == counts[1]

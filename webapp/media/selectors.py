@@ -7,11 +7,12 @@ from .models import Frame, Photo, Video
 
 
 def photos_for_listing() -> QuerySet[Photo]:
-    return Photo.objects.select_related("identity_hint").annotate(face_count=Count("faces"))
+    return Photo.objects.select_related("identity_hint").annotate(face_count=Count("faces")) \
+        .order_by("-created_at", "-id")
 
 
 def videos_for_listing() -> QuerySet[Video]:
-    return Video.objects.annotate(face_count=Count("faces"))
+    return Video.objects.annotate(face_count=Count("faces")).order_by("-created_at", "-id")
 
 
 def frames_for_listing() -> QuerySet[Frame]:
