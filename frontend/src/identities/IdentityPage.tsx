@@ -98,8 +98,23 @@ function History({ identity }: { identity: Identity }) {
   );
 }
 
-/** Identities whose faces sit nearest this one's verified faces in the similarity index. */
+/**
+ * Identities nearest this one, two ways: the pairs the active model confuses (from its run's
+ * confusion matrix), and the identities of the faces nearest this one's verified faces in the
+ * similarity index.
+ */
 function Nearest({ identity }: { identity: Identity }) {
+  const confused = useLoad(async () => {
+    const active = (await api.curation.status()).active_model?.run;
+    if (!active) return [];
+    const run = await api.runs.get(active);
+    return (run.confused_pairs ?? [])
+      .filter((pair) => pair.identity_a === identity.id || pair.identity_b === identity.id)
+      .map((pair) => {
+        const isA = pair.identity_a === identity.id;
+        return { id: isA ? pair.identity_b : pair.identity_a, name: isA ? pair.name_b : pair.name_a, count: (pair.a_as_b ?? 0) + (pair.b_as_a ?? 0), run: active };
+      });
+  }, [identity.id]);
   const nearest = useLoad(async () => {
     const references = (await api.faces.list({ identity: identity.id, status: "verified", page_size: 6, ordering: "-quality" })).results;
     const answers = await mapLimit(references, 3, (face) => api.faces.similar(face.id, 30).catch(() => null));
@@ -119,7 +134,20 @@ function Nearest({ identity }: { identity: Identity }) {
   return (
     <section className="panel" aria-labelledby="nearest-title">
       <h2 id="nearest-title">Nearest other identities</h2>
-      {nearest.loading && <p className="muted">Searching the similarity index…</p>}
+      {confused.data && confused.data.length > 0 && (
+        <>
+          <h3 className="small muted">Confused by the active model (run {confused.data[0].run})</h3>
+          <ol className="nearest">
+            {confused.data.map((entry) => (
+              <li key={entry.id}>
+                <Link to={`/identities/${entry.id}`}>{entry.name}</Link> <span className="muted">{entry.count} confusions</span>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
+      <h3 className="small muted">Nearest faces in the similarity index</h3>
+      {nearest.loading && <p className="muted">Searching…</p>}
       {nearest.data && !nearest.data.length && <p className="muted">No other identity among the nearest faces (or no similarity index yet).</p>}
       <ol className="nearest">
         {(nearest.data ?? []).map(([other, entry]) => (
