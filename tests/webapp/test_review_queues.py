@@ -154,7 +154,7 @@ def test_a_low_recall_vip_is_listed_as_needing_data_with_nearest_unlabelled_face
 
     queue = queues["low_recall"]
     assert queue.payload["needs_more_data"] == [
-        {"identity": face_set.vips[1].pk, "name": "VIP 1", "recall": 0.4, "faces": 24}]
+        {"identity": face_set.vips[1].pk, "name": "VIP 1", "recall": 0.4, "faces": 16}]
     assert set(face_ids_in(queue)[:2]) == {near.pk, candidate_near.pk}
     assert queue.items.get(face=near).identity == face_set.vips[1]
 
@@ -196,7 +196,7 @@ def test_a_chunk_queue_shows_the_new_vips_faces_furthest_from_their_identity_fir
 
     queue = queue_build_for_chunk(chunk=chunk)
 
-    assert queue.kind == "chunk_verification" and queue.items.count() == 24
+    assert queue.kind == "chunk_verification" and queue.items.count() == 16
     assert face_ids_in(queue)[0] == odd.pk
 
 

@@ -15,7 +15,7 @@ from .test_training_fixtures import make_face_set
 pytestmark = pytest.mark.django_db
 
 
-QUICK_ARGS = ("--epochs", "8", "--lr", "0.2", "--batch-size", "64", "--option", "noise_folds=2")
+QUICK_ARGS = ("--epochs", "20", "--lr", "0.2", "--batch-size", "32", "--option", "noise_folds=2")
 
 
 def run_command(*args) -> str:
@@ -30,7 +30,7 @@ def test_train_here_runs_in_this_process_and_can_accept_the_run(admin_user):
     out = run_command("train", "--here", *QUICK_ARGS, "--accept", "--user", admin_user.username)
 
     run = TrainingRun.objects.get()
-    assert run.job.state == "succeeded" and run.config["epochs"] == 8 and run.created_by == admin_user
+    assert run.job.state == "succeeded" and run.config["epochs"] == 20 and run.created_by == admin_user
     assert f"run {run.pk} succeeded" in out and "review queues: " in out and "label_errors" in out
     assert selectors.active_run() == run
 

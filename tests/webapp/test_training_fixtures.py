@@ -17,7 +17,7 @@ from webapp.identities.models import Identity
 from .factories import FaceFactory, IdentityFactory
 
 DIM = 32
-QUICK = {"epochs": 8, "noise_folds": 2, "batch_size": 64, "lr": 0.2, "seed": 0}
+QUICK = {"epochs": 20, "noise_folds": 2, "batch_size": 32, "lr": 0.2, "seed": 0}
 
 
 def person_vectors(center: np.ndarray, n: int, rng: np.random.Generator, spread: float = 0.25) -> np.ndarray:
@@ -43,7 +43,7 @@ class FaceSet:
         return [f for f in self.faces[identity.pk] if split is None or f.split == split]
 
 
-def make_face_set(*, vips: int = 3, candidates: int = 2, per_identity: int = 24, unknown: int = 12,
+def make_face_set(*, vips: int = 3, candidates: int = 2, per_identity: int = 16, unknown: int = 8,
                   seed: int = 0, chunk: int | None = 1) -> FaceSet:
     """VIPs (chunk 1) and candidates with clustered faces, plus unknown people. Every split holds
     faces of every VIP: the first faces of each person are pinned to val and test."""
