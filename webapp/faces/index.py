@@ -221,11 +221,13 @@ def faces_similar(*, face: Face, k: int = 20) -> list[tuple[Face, float]]:
     """The ``k`` faces most similar to ``face`` (itself left out), best first, with cosines.
 
     Uses the persisted index; faces it returns that no longer exist are skipped. A face without
-    an embedding has no neighbours.
+    an embedding (or embedded by another model than the configured one) has no neighbours.
     """
     vector = face.embedding_vector
+    if vector is None or face.embedding_model != embedding_model():
+        return []  # no embedding, or one from another embedding space than the index's
     index = index_current()
-    if vector is None or index is None or len(index) == 0:
+    if index is None or len(index) == 0:
         return []
     ids, sims = index.search(vector[None, :], k + 1)
     ranked = [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if int(i) != face.pk][:k]

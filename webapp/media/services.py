@@ -1158,7 +1158,8 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, user=None,
         ranks = {name: rank for rank, name in enumerate(order, start=1)}
         subset = sorted(counts, key=lambda name: counts[name])[:3] if quick else None
         params = {"root": str(glint), "cropped": True, "role": "candidate", "demo": True}
-        echo(f"glint24: {sum(counts[n] for n in (subset or counts))} aligned crops of {len(subset or counts)} identities")
+        echo(f"glint24: {sum(min(counts[n], 6 if quick else counts[n]) for n in (subset or counts))} aligned "
+             f"crops of {len(subset or counts)} identities")
         record("glint24", job_run_here(kind="media.import_faces", params=params, user=user, echo=echo,
                                        handler=lambda job, progress: faces_import_folder(
                                            root=glint, cropped=True, role=Identity.Role.CANDIDATE, popularity=ranks,
@@ -1170,7 +1171,8 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, user=None,
         order = sorted(counts, key=lambda name: (-counts[name], name))
         lfw_ranks = {name: len(ranks) + rank for rank, name in enumerate(order, start=1) if name not in ranks}
         subset = order[-2:] if quick else None
-        echo(f"lfw/known: {sum(counts[n] for n in (subset or counts))} photos of {len(subset or counts)} people")
+        echo(f"lfw/known: {sum(min(counts[n], 3 if quick else counts[n]) for n in (subset or counts))} photos "
+             f"of {len(subset or counts)} people")
         record("lfw_known", job_run_here(kind="media.import_faces", params={"root": str(known), "demo": True},
                                          user=user, echo=echo,
                                          handler=lambda job, progress: faces_import_folder(

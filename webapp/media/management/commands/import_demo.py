@@ -41,7 +41,7 @@ class Command(BaseCommand):
             f"Demo data imported in {summary['seconds']} s: {totals['identities']} identities, "
             f"{totals['faces']} faces ({', '.join(f'{k} {v}' for k, v in sorted(totals['faces_by_source'].items()))}; "
             f"{totals['unknown_faces']} of unknown people, {totals['near_duplicates']} near duplicates), "
-            f"{totals['photos']} photos, {totals['videos']} videos, {totals['frames']} frames."
+            f"{totals['photos']} photos, {totals['videos']} video(s), {totals['frames']} frames."
         ))
         errors = sum(step["errors"] for step in summary["jobs"].values())
         if errors:
