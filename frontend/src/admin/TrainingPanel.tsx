@@ -55,6 +55,8 @@ export function TrainingPanel() {
         </p>
       )}
       {runs.data === undefined && runs.error && <p className="error">{runs.error}</p>}
+      <div className="admin-grid">
+      <div>
       <RetrainForm
         disabled={inFlight.length > 0}
         onStarted={(jobId, text) => {
@@ -64,6 +66,26 @@ export function TrainingPanel() {
         }}
         onError={(text) => setNote({ text, error: true })}
       />
+      <OperatingPointForm
+        threshold={status.data?.active_model?.operating_point?.threshold ?? null}
+        target={status.data?.active_model?.operating_point?.target_precision ?? null}
+        activeRunId={activeRunId}
+        onDone={(text, error) => {
+          setNote({ text, error });
+          if (!error) reloadAll();
+        }}
+      />
+
+      <ChunkPromotion
+        gate={status.data?.gate}
+        chunk={status.data?.chunk ?? null}
+        onDone={(text, error) => {
+          setNote({ text, error });
+          if (!error) reloadAll();
+        }}
+      />
+      </div>
+      <div>
       {startedJob && <JobProgress jobId={startedJob} title="Retrain" onFinished={reloadAll} />}
       {inFlight
         .filter((run) => run.job !== startedJob)
@@ -127,25 +149,8 @@ export function TrainingPanel() {
           </table>
         )}
       </section>
-
-      <OperatingPointForm
-        threshold={status.data?.active_model?.operating_point?.threshold ?? null}
-        target={status.data?.active_model?.operating_point?.target_precision ?? null}
-        activeRunId={activeRunId}
-        onDone={(text, error) => {
-          setNote({ text, error });
-          if (!error) reloadAll();
-        }}
-      />
-
-      <ChunkPromotion
-        gate={status.data?.gate}
-        chunk={status.data?.chunk ?? null}
-        onDone={(text, error) => {
-          setNote({ text, error });
-          if (!error) reloadAll();
-        }}
-      />
+      </div>
+      </div>
     </>
   );
 }
@@ -214,16 +219,22 @@ function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onSt
 function OperatingPointForm({ threshold, target, activeRunId, onDone }: { threshold: number | null; target: number | null; activeRunId: number | null; onDone: (text: string, error?: boolean) => void }) {
   const [by, setBy] = useState<"precision" | "threshold">("precision");
   const [value, setValue] = useState("");
+  // The thresholds the active run reported on validation (max mean F1, each precision target).
+  const presets = useLoad(async () => (activeRunId ? (await api.curation.operatingPoint()).presets : {}), [activeRunId, threshold]);
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    const number = Number(value);
+  async function choose(body: { target_precision: number } | { threshold: number }) {
     try {
-      const answer = await api.curation.setOperatingPoint(by === "precision" ? { target_precision: number > 1 ? number / 100 : number } : { threshold: number });
+      const answer = await api.curation.setOperatingPoint(body);
       onDone(`Operating point set: threshold ${num(answer.threshold, 3)}.`);
     } catch (error) {
       onDone(message(error), true);
     }
+  }
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const number = Number(value);
+    await choose(by === "precision" ? { target_precision: number > 1 ? number / 100 : number } : { threshold: number });
   }
 
   return (
@@ -239,6 +250,17 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
           "Accept a run first: the operating point belongs to the active model."
         )}
       </p>
+      {Object.entries(presets.data ?? {}).some(([, preset]) => typeof preset === "number") && (
+        <p className="filters">
+          {Object.entries(presets.data ?? {}).map(([name, preset]) =>
+            typeof preset === "number" ? (
+              <button key={name} type="button" className="secondary" onClick={() => void choose({ threshold: preset })}>
+                {name.replace(/_/g, " ")}: {num(preset, 3)}
+              </button>
+            ) : null,
+          )}
+        </p>
+      )}
       <form className="form-grid" onSubmit={(event) => void submit(event)}>
         <span>Choose by</span>
         <span>
