@@ -151,3 +151,18 @@ def test_a_new_active_model_keeps_the_admins_target_precision(face_set, admin_us
 
     point = selectors.operating_point_current()
     assert point.run == second and point.target_precision == 0.75
+
+
+def test_a_finetune_run_trains_a_backbone_on_the_crops(admin_user):
+    from .test_training_fixtures import make_face_set
+
+    make_face_set(vips=2, candidates=0, per_identity=8, unknown=2)
+    run = services.training_run_start(user=admin_user, mode="finetune", dispatch=False, options={
+        "epochs": 1, "image_size": 32, "batch_size": 8, "backbone": "resnet18", "seed": 0})
+
+    run = run_job_here(run)
+
+    assert run.job.state == Job.State.SUCCEEDED, run.job.error
+    assert run.mode == "finetune" and run.config["backbone"] == "resnet18"
+    assert default_storage.exists(run.model_file.name)
+    assert run.samples.filter(noise_score__isnull=False).count() == run.samples.count() == 18

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 
 from webapp.core.models import Job
 from webapp.faces.models import Face
@@ -110,7 +110,7 @@ def run_evaluation(*, run: TrainingRun, threshold: float, split: str = "val") ->
 def vips_current() -> QuerySet[Identity]:
     """The VIP set today in class order: by chunk, then popularity, then name."""
     return Identity.objects.filter(role=Identity.Role.VIP, merged_into__isnull=True).order_by(
-        "chunk", "popularity_rank", "name", "id"
+        F("chunk").asc(nulls_last=True), F("popularity_rank").asc(nulls_last=True), "name", "id"
     )
 
 
@@ -181,7 +181,7 @@ def next_chunk_candidates(*, size: int) -> list[Identity]:
     return list(
         Identity.objects.filter(role=Identity.Role.CANDIDATE, merged_into__isnull=True)
         .annotate(face_count=Count("faces", filter=live))
-        .order_by("popularity_rank", "-face_count", "name")[:size]
+        .order_by(F("popularity_rank").asc(nulls_last=True), "-face_count", "name")[:size]
     )
 
 
@@ -245,10 +245,3 @@ def runs_compare(*, runs: list[TrainingRun]) -> dict:
                   "vip_count": len(run.vips), "metrics": run.metrics} for run in runs],
         "identities": sorted(by_identity.values(), key=lambda entry: entry["name"]),
     }
-
-
-def decisions_needed_before_retrain() -> int:
-    """Open items in open queues: a hint for the dashboard, not a rule."""
-    from webapp.review.models import Item
-
-    return Item.objects.filter(queue__is_open=True, state=Item.State.OPEN).count()

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from .models import ActiveModel, Chunk, OperatingPoint, RunSample, TrainingRun
 logger = logging.getLogger(__name__)
 
 RUN_KIND = selectors.RUN_KIND
+LOST_HINT = "restart the run (POST /api/v1/runs/<id>/restart/ or manage.py train --restart <id>)"
 _LOCK_KEY = 0x7EA1_2C0D  # pg_advisory_xact_lock key: run starts and promotions, one at a time
 _SPLIT_CODES = {"train": "train", "val": "val", "test": "test"}
 
@@ -43,6 +45,10 @@ class RunInProgress(Conflict):
 
 class RunNotAcceptable(InvalidTransition):
     code = "run_not_acceptable"
+
+
+class RunNotRestartable(InvalidTransition):
+    code = "run_not_restartable"
 
 
 class PromotionGateNotMet(Conflict):
@@ -91,6 +97,7 @@ def training_run_start(*, user=None, mode: str = "head", loss: str = "me", optio
     it to a worker (``manage.py train --here`` runs it in its own process).
     """
     config = training_config_build(mode=mode, loss=loss, **(options or {}))
+    _fail_lost_runs()
     with transaction.atomic():
         _serialise_writers()
         in_flight = list(selectors.runs_unfinished().order_by("id"))
@@ -160,6 +167,50 @@ def _jsonable(value):
     return value
 
 
+def _fail_lost_runs() -> None:
+    """Runs whose worker died (no heartbeat) turn failed now, so they neither block a new run
+    nor show "running" for hours until the broker would redeliver them."""
+    from webapp.core.services import jobs_fail_lost
+
+    jobs_fail_lost(kinds=[RUN_KIND], hint=LOST_HINT)
+
+
+def training_run_restart(*, run: TrainingRun, user=None, dispatch: bool = True) -> TrainingRun:
+    """Train a failed or cancelled run again from its frozen snapshot, as a new ``training.run`` job.
+
+    This is how a run whose GPU worker died is recovered: it shows ``failed`` with "worker lost
+    while running" (its attempts ran out, or :func:`jobs_fail_lost` found its worker silent), and
+    the active model is untouched. The run keeps its id, VIP set and samples; its results are
+    cleared and written again by the new job; the old job stays as the record of the failure.
+    Refused with 400 for a run that succeeded (start a new one) and 409 while it or another run
+    is queued or running.
+    """
+    _fail_lost_runs()
+    with transaction.atomic():
+        _serialise_writers()
+        run = TrainingRun.objects.select_for_update(of=("self",)).select_related("job").get(pk=run.pk)
+        previous = run.job
+        if previous.state == Job.State.SUCCEEDED:
+            raise RunNotRestartable(f"Run {run.pk} succeeded; start a new run to train again.")
+        if not previous.is_finished:
+            raise RunInProgress(
+                f"Run {run.pk} is still {previous.state} ({previous.progress:.0%}, worker {previous.worker or 'none yet'}); "
+                f"cancel it before restarting it.", extra={"run": run.pk, "job": previous.pk})
+        busy = selectors.runs_unfinished().exclude(pk=run.pk).order_by("id").first()
+        if busy is not None:
+            raise RunInProgress(
+                f"Training run {busy.pk} is already {busy.job.state} ({busy.job.progress:.0%}); wait for it to finish "
+                f"or cancel it before restarting run {run.pk}.", extra={"run": busy.pk, "job": busy.job_id})
+        params = {"run": run.pk, "restart_of": previous.pk}
+        run.job = (job_start(kind=RUN_KIND, params=params, user=user) if dispatch else
+                   Job.objects.create(kind=RUN_KIND, queue="here", params=params,
+                                      created_by=user if user and user.is_authenticated else None))
+        run.metrics, run.per_class, run.curves, run.confused_pairs, run.timings = {}, [], {}, [], {}
+        run.device, run.finished_at, run.model_file = "", None, ""
+        run.save()
+    return run
+
+
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     """Ask the run's job to stop (a queued run is cancelled at once, a running one at its next progress report)."""
     from webapp.core.services import job_cancel
@@ -185,23 +236,26 @@ class _Throttled:
         return self.answer
 
 
-def _load_inputs(*, run: TrainingRun, face_ids: np.ndarray):
-    """Embeddings (head) or local crop paths (finetune) of the run's faces, aligned with ``face_ids``."""
-    if run.mode == TrainingRun.Mode.HEAD:
-        position = {int(face_id): i for i, face_id in enumerate(face_ids)}
-        inputs = None
-        for start in range(0, len(face_ids), 5000):
-            chunk = [int(i) for i in face_ids[start:start + 5000]]
-            for pk, blob in Face.objects.filter(pk__in=chunk).values_list("pk", "embedding"):
-                vector = np.frombuffer(bytes(blob), dtype=np.float32)
-                if inputs is None:
-                    inputs = np.zeros((len(face_ids), len(vector)), dtype=np.float32)
-                inputs[position[pk]] = vector
-        return inputs
+def _embeddings_of(face_ids: np.ndarray) -> np.ndarray:
+    """The stored embeddings of these faces (N x D float32), in the given order."""
+    position = {int(face_id): i for i, face_id in enumerate(face_ids)}
+    vectors = None
+    for start in range(0, len(face_ids), 5000):
+        chunk = [int(i) for i in face_ids[start:start + 5000]]
+        for pk, blob in Face.objects.filter(pk__in=chunk).values_list("pk", "embedding"):
+            vector = np.frombuffer(bytes(blob), dtype=np.float32)
+            if vectors is None:
+                vectors = np.zeros((len(face_ids), len(vector)), dtype=np.float32)
+            vectors[position[pk]] = vector
+    return vectors
+
+
+def _crops_of(face_ids: np.ndarray) -> list:
+    """The faces' aligned crops for finetuning: local paths, or decoded images from remote storage."""
     crops = dict(Face.objects.filter(pk__in=[int(i) for i in face_ids]).values_list("pk", "crop"))
     try:
         return [default_storage.path(crops[int(i)]) for i in face_ids]
-    except NotImplementedError:  # remote storage: decode the crops into memory
+    except NotImplementedError:  # remote storage (S3): decode the crops into memory
         from ml.images import load_image
 
         return [load_image(default_storage.open(crops[int(i)], "rb").read()) for i in face_ids]
@@ -241,7 +295,8 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
     splits = np.array([r[2] for r in rows])
     identity_ids = np.array([r[3] or 0 for r in rows], dtype=np.int64)
     versions = np.array([r[4] for r in rows], dtype=np.int64)
-    inputs = _load_inputs(run=run, face_ids=face_ids)
+    embeddings = _embeddings_of(face_ids)
+    inputs = embeddings if run.mode == TrainingRun.Mode.HEAD else _crops_of(face_ids)
     config = training_config_build(**{k: v for k, v in run.config.items() if k not in ("mode", "loss")},
                                    mode=run.mode, loss=run.loss)
     try:
@@ -261,17 +316,16 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
 
         classifier = load_classifier(Path(folder) / "model.pt", device="cpu" if run.mode == "head" else None)
         prediction = classifier.predict(inputs)
-        model_name = f"models/run-{run.pk}/model.pt"
-        if default_storage.exists(model_name):
-            default_storage.delete(model_name)
-        with open(Path(folder) / "model.pt", "rb") as handle:
-            stored_name = default_storage.save(model_name, File(handle))
+        stored_name = _store_model(run=run, path=Path(folder) / "model.pt")
 
     clock = time.perf_counter()
-    embeddings = inputs if run.mode == "head" else _load_inputs(run=TrainingRun(mode="head"), face_ids=face_ids)
     outcome = _outcome(run=run, result=result, face_ids=face_ids, labels=labels, splits=splits,
                        identity_ids=identity_ids, prediction=prediction, embeddings=embeddings)
     with transaction.atomic():
+        if not _attempt_owns_run(run):
+            default_storage.delete(stored_name)
+            raise Conflict(f"Run {run.pk} was restarted or declared lost while this attempt trained; "
+                           f"its results are dropped.")
         _store_samples(run=run, outcome=outcome, splits=splits, versions=versions)
         run.config = result["config"]
         run.device = result["device"]
@@ -300,6 +354,26 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
         accepted = True
     return {"run": run.pk, "metrics": run.metrics.get("val"), "queues": {q.kind: q.items.count() for q in queues},
             "accepted": accepted}
+
+
+def _store_model(*, run: TrainingRun, path: Path) -> str:
+    """Store the model under a new name (``models/run-<id>/model-<token>.pt``): a name workers
+    cache by is never rewritten. Files an earlier attempt of this run left in its folder go."""
+    from webapp.core.storage import storage_listdir
+
+    folder = f"models/run-{run.pk}"
+    for leftover in storage_listdir(folder)[1]:
+        default_storage.delete(f"{folder}/{leftover}")
+    with open(path, "rb") as handle:  # a local temporary file of this process, not media
+        return default_storage.save(f"{folder}/model-{uuid.uuid4().hex[:12]}.pt", File(handle))
+
+
+def _attempt_owns_run(run: TrainingRun) -> bool:
+    """Inside a transaction: the run still belongs to the job attempt training it (not restarted
+    as another job, not declared lost), so this attempt may write its results."""
+    return TrainingRun.objects.select_for_update(of=("self",)).filter(
+        pk=run.pk, job_id=run.job_id, job__state=Job.State.RUNNING, job__attempts=run.job.attempts,
+    ).exists()
 
 
 # --- Accepting a run, the operating point ------------------------------------------------------
