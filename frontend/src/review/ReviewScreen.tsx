@@ -46,6 +46,8 @@ export function reviewOrder(identities: Identity[], first: number | null): Ident
   return open.map(({ id, name }) => ({ id, name }));
 }
 
+const PAGE_SIZES = [24, 32, 40, 48, 60];
+
 function clampPageSize(value: string | null): number {
   const size = Number(value);
   return Number.isFinite(size) && size > 0 ? Math.min(60, Math.max(24, Math.round(size))) : DEFAULT_PAGE_SIZE;
@@ -366,6 +368,23 @@ export function ReviewScreen() {
                   </option>
                 ))}
             </optgroup>
+          </select>
+        </label>
+        <label className="inline">
+          Page{" "}
+          <select
+            value={pageSize}
+            onChange={(event) => {
+              const next = new URLSearchParams(params);
+              next.set("size", event.target.value);
+              setParams(next);
+            }}
+          >
+            {[...new Set([...PAGE_SIZES, pageSize])].sort((a, b) => a - b).map((size) => (
+              <option key={size} value={size}>
+                {size} faces
+              </option>
+            ))}
           </select>
         </label>
         <span className="counter" data-testid="decisions-today" title="Label decisions you made today">
