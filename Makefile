@@ -8,6 +8,8 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Images per identity the demo imports (all: DEMO_PER_IDENTITY=0); keeps a CPU-only first start to minutes.
+DEMO_PER_IDENTITY ?= 40
 
 # Tests run against the machine's real PostgreSQL and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/facecurator
@@ -54,7 +56,7 @@ migrate: venv
 
 demo: venv frontend migrate
 	DJANGO_DEBUG=1 $(PY) manage.py bootstrap_users
-	DJANGO_DEBUG=1 $(PY) manage.py import_demo
+	DJANGO_DEBUG=1 $(PY) manage.py import_demo --per-identity $(DEMO_PER_IDENTITY)
 	@echo "Serving on http://$(HOST):$(PORT)/ with a Celery worker; Ctrl-C stops both."
 	@DJANGO_DEBUG=1 $(VENV)/bin/celery -A webapp worker -Q default,gpu --pool solo -l WARNING & \
 		worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \

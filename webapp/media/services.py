@@ -1127,7 +1127,7 @@ def _demo_overlap_people(data_dir: Path) -> set[str]:
         return {row["person"].strip() for row in csv.DictReader(handle) if row.get("person")}
 
 
-def demo_import(*, data_dir: str | Path, quick: bool = False, user=None,
+def demo_import(*, data_dir: str | Path, quick: bool = False, per_identity: int | None = None, user=None,
                 echo: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Import the demo data set through the same services users run; idempotent.
 
@@ -1138,7 +1138,8 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, user=None,
     - ``photos/`` (no hint) and ``videos/``.
 
     ``quick``: a small subset of each (a few identities, a handful of images, one short video
-    sampled at 30 frames) for tests and smoke runs.
+    sampled at 30 frames) for tests and smoke runs. ``per_identity`` caps the images imported per
+    identity (glint24 and LFW known people), so a demo is up in minutes on a CPU.
     """
     data_dir = Path(data_dir)
     summary: dict[str, Any] = {"data": str(data_dir), "quick": quick, "jobs": {}}
@@ -1157,13 +1158,14 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, user=None,
         order = sorted(counts, key=lambda name: (-counts[name], name))
         ranks = {name: rank for rank, name in enumerate(order, start=1)}
         subset = sorted(counts, key=lambda name: counts[name])[:3] if quick else None
+        cap = 6 if quick else per_identity
         params = {"root": str(glint), "cropped": True, "role": "candidate", "demo": True}
-        echo(f"glint24: {sum(min(counts[n], 6 if quick else counts[n]) for n in (subset or counts))} aligned "
+        echo(f"glint24: {sum(min(counts[n], cap or counts[n]) for n in (subset or counts))} aligned "
              f"crops of {len(subset or counts)} identities")
         record("glint24", job_run_here(kind="media.import_faces", params=params, user=user, echo=echo,
                                        handler=lambda job, progress: faces_import_folder(
                                            root=glint, cropped=True, role=Identity.Role.CANDIDATE, popularity=ranks,
-                                           identities=subset, limit_per_identity=6 if quick else None,
+                                           identities=subset, limit_per_identity=cap,
                                            user=user, progress=progress)))
     known = data_dir / "lfw" / "known"
     if known.is_dir():
@@ -1171,14 +1173,15 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, user=None,
         order = sorted(counts, key=lambda name: (-counts[name], name))
         lfw_ranks = {name: len(ranks) + rank for rank, name in enumerate(order, start=1) if name not in ranks}
         subset = order[-2:] if quick else None
-        echo(f"lfw/known: {sum(min(counts[n], 3 if quick else counts[n]) for n in (subset or counts))} photos "
+        cap = 3 if quick else per_identity
+        echo(f"lfw/known: {sum(min(counts[n], cap or counts[n]) for n in (subset or counts))} photos "
              f"of {len(subset or counts)} people")
         record("lfw_known", job_run_here(kind="media.import_faces", params={"root": str(known), "demo": True},
                                          user=user, echo=echo,
                                          handler=lambda job, progress: faces_import_folder(
                                              root=known, cropped=False, role=Identity.Role.CANDIDATE,
                                              popularity=lfw_ranks, identities=subset,
-                                             limit_per_identity=3 if quick else None, user=user, progress=progress)))
+                                             limit_per_identity=cap, user=user, progress=progress)))
     unknown = data_dir / "lfw" / "unknown"
     if unknown.is_dir():
         overlap = _demo_overlap_people(data_dir)

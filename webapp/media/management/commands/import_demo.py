@@ -16,9 +16,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--data", help="Demo data folder (default: FACECURATOR_DEMO_DATA).")
         parser.add_argument("--quick", action="store_true", help="Import a small subset only (tests, smoke runs).")
+        parser.add_argument("--per-identity", type=int, default=None,
+                            help="Import at most this many images per identity (default: all).")
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
-    def handle(self, *args, data, quick, json: bool = False, **options):
+    def handle(self, *args, data, quick, per_identity=None, json: bool = False, **options):
         folder = Path(data or settings.FACECURATOR_DEMO_DATA or "")
         if not str(data or settings.FACECURATOR_DEMO_DATA or "") or not folder.is_dir():
             self.stdout.write(
@@ -31,7 +33,7 @@ class Command(BaseCommand):
             )
             return
         started = time.monotonic()
-        summary = services.demo_import(data_dir=folder, quick=quick, echo=self.stdout.write)
+        summary = services.demo_import(data_dir=folder, quick=quick, per_identity=per_identity or None, echo=self.stdout.write)
         summary["seconds"] = round(time.monotonic() - started, 1)
         if json:
             self.stdout.write(_json(summary))
