@@ -166,3 +166,12 @@ def test_a_finetune_run_trains_a_backbone_on_the_crops(admin_user):
     assert run.mode == "finetune" and run.config["backbone"] == "resnet18"
     assert default_storage.exists(run.model_file.name)
     assert run.samples.filter(noise_score__isnull=False).count() == run.samples.count() == 18
+
+
+def test_a_run_needs_vip_faces_in_the_train_split(face_set, admin_client_api):
+    Face.objects.filter(identity__in=face_set.vips, split="train").delete()
+
+    response = admin_client_api.post("/api/v1/runs/", {"options": QUICK}, format="json")
+
+    assert response.status_code == 400 and "train split" in response.data["detail"]
+    assert not Job.objects.exists()

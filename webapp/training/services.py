@@ -129,6 +129,8 @@ def training_run_start(*, user=None, mode: str = "head", loss: str = "me", optio
         job.save(update_fields=["params"])
         if counts["vip"] == 0:
             raise InvalidTransition("None of the VIPs has a usable face (embedded, not excluded) to train on.")
+        if counts["vip_train"] == 0:
+            raise InvalidTransition("None of the VIPs has a face in the train split: import more faces first.")
     return run
 
 
@@ -139,7 +141,7 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
         .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
         .order_by("id").values_list("id", "identity_id", "split", "version")
     )
-    counts = {"total": 0, "vip": 0, "distractor": 0, "train": 0, "val": 0, "test": 0}
+    counts = {"total": 0, "vip": 0, "distractor": 0, "train": 0, "val": 0, "test": 0, "vip_train": 0}
     batch: list[RunSample] = []
     for face_id, identity_id, split, version in faces.iterator(chunk_size=5000):
         label = class_of.get(identity_id, -1)
@@ -148,6 +150,7 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
         counts["total"] += 1
         counts["vip" if label >= 0 else "distractor"] += 1
         counts[split] = counts.get(split, 0) + 1
+        counts["vip_train"] += int(label >= 0 and split == "train")
         if len(batch) >= 5000:
             RunSample.objects.bulk_create(batch)
             batch = []
