@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 RUN_KIND = selectors.RUN_KIND
 LOST_HINT = "restart the run (POST /api/v1/runs/<id>/restart/ or manage.py train --restart <id>)"
 _LOCK_KEY = 0x7EA1_2C0D  # pg_advisory_xact_lock key: run starts and promotions, one at a time
-_SPLIT_CODES = {"train": "train", "val": "val", "test": "test"}
 
 
 class RunInProgress(Conflict):
