@@ -33,7 +33,7 @@ from webapp.identities.models import Identity
 
 from .models import Decision, Item, Queue
 from .scoring import centroid_outlier_scores, non_face_scores
-from .selectors import faces_verified_unchanged
+from .selectors import faces_verified_unchanged, id_batches
 
 TOP_FRACTION = 0.10  # besides the model's disagreements, the top 10% of a noise ranking is reviewed
 SUGGESTIONS_PER_IDENTITY = 50  # nearest faces proposed per low-recall VIP
@@ -105,8 +105,9 @@ def _reviewable(outcome: RunOutcome) -> np.ndarray:
     """Samples whose face may be flagged: not verified-and-unchanged, and still usable."""
     ids = [int(i) for i in outcome.face_ids]
     settled = faces_verified_unchanged(face_ids=ids)
-    gone = set(Face.objects.filter(pk__in=ids, status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-               .values_list("pk", flat=True))
+    gone = {pk for batch in id_batches(ids) for pk in
+            Face.objects.filter(pk__in=batch, status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+            .values_list("pk", flat=True)}
     blocked = settled | gone
     return np.array([int(i) not in blocked for i in outcome.face_ids], dtype=bool)
 
@@ -291,8 +292,8 @@ def _confused_pairs(outcome: RunOutcome, reviewable: np.ndarray):
 
 
 def _non_faces(outcome: RunOutcome, reviewable: np.ndarray):
-    detector = dict(Face.objects.filter(pk__in=[int(i) for i in outcome.face_ids])
-                    .values_list("pk", "detector_score"))
+    detector = {pk: score for batch in id_batches(outcome.face_ids)
+                for pk, score in Face.objects.filter(pk__in=batch).values_list("pk", "detector_score")}
     detector_scores = np.array([np.nan if detector.get(int(i)) is None else detector[int(i)]
                                 for i in outcome.face_ids], dtype=np.float64)
     # unknown people are each their own group: "far from the rest" needs an identity

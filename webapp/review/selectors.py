@@ -48,6 +48,15 @@ def items_by_ids(ids: list[int]) -> list[Item]:
     return [found[pk] for pk in ids if pk in found]
 
 
+BATCH = 5000  # ids per IN (...) list: SQLite caps the number of query parameters
+
+
+def id_batches(ids) -> list[list[int]]:
+    """``ids`` cut into lists short enough for one ``pk__in`` filter on every database."""
+    ids = [int(i) for i in ids]
+    return [ids[start:start + BATCH] for start in range(0, len(ids), BATCH)]
+
+
 def faces_verified_unchanged(*, face_ids: list[int]) -> set[int]:
     """Faces verified by a person whose identity is still the one they verified.
 
@@ -64,19 +73,20 @@ def faces_verified_unchanged(*, face_ids: list[int]) -> set[int]:
                  .filter(Q(by_review=True) | ~Q(from_status=Face.Status.VERIFIED))
                  .order_by("-id"))
     first = LabelEvent.objects.filter(face=OuterRef("pk")).order_by("id")
-    rows = (
-        Face.objects.filter(pk__in=face_ids, status=Face.Status.VERIFIED)
-        .annotate(verified_identity=Subquery(verifying.values("to_identity")[:1]),
-                  was_verified=Exists(verifying),
-                  first_identity=Subquery(first.values("from_identity")[:1]),
-                  has_events=Exists(first))
-        .values_list("pk", "identity_id", "verified_identity", "was_verified", "first_identity", "has_events")
-    )
     unchanged = set()
-    for pk, identity, verified_identity, was_verified, first_identity, has_events in rows:
-        reference = verified_identity if was_verified else first_identity if has_events else identity
-        if identity == reference:
-            unchanged.add(pk)
+    for batch in id_batches(face_ids):
+        rows = (
+            Face.objects.filter(pk__in=batch, status=Face.Status.VERIFIED)
+            .annotate(verified_identity=Subquery(verifying.values("to_identity")[:1]),
+                      was_verified=Exists(verifying),
+                      first_identity=Subquery(first.values("from_identity")[:1]),
+                      has_events=Exists(first))
+            .values_list("pk", "identity_id", "verified_identity", "was_verified", "first_identity", "has_events")
+        )
+        for pk, identity, verified_identity, was_verified, first_identity, has_events in rows:
+            reference = verified_identity if was_verified else first_identity if has_events else identity
+            if identity == reference:
+                unchanged.add(pk)
     return unchanged
 
 

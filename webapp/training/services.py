@@ -27,6 +27,7 @@ from webapp.core.models import Job
 from webapp.core.services import JobCancelled, Progress, job_start
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
+from webapp.review.selectors import id_batches
 
 from . import selectors
 from .models import ActiveModel, Chunk, OperatingPoint, RunSample, TrainingRun
@@ -254,7 +255,8 @@ def _embeddings_of(face_ids: np.ndarray) -> np.ndarray:
 
 def _crops_of(face_ids: np.ndarray) -> list:
     """The faces' aligned crops for finetuning: local paths, or decoded images from remote storage."""
-    crops = dict(Face.objects.filter(pk__in=[int(i) for i in face_ids]).values_list("pk", "crop"))
+    crops = {pk: name for batch in id_batches(face_ids)
+             for pk, name in Face.objects.filter(pk__in=batch).values_list("pk", "crop")}
     try:
         return [default_storage.path(crops[int(i)]) for i in face_ids]
     except NotImplementedError:  # remote storage (S3): decode the crops into memory
@@ -289,9 +291,10 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
     from ml.train import TrainData, TrainingCancelled, train_classifier
 
     clock = time.perf_counter()
-    rows = list(run.samples.order_by("face_id").values_list("face_id", "label", "split", "identity_id", "version"))
-    existing = set(Face.objects.filter(pk__in=[r[0] for r in rows]).values_list("pk", flat=True))
-    rows = [r for r in rows if r[0] in existing]  # faces deleted since the start are left out
+    snapshot = list(run.samples.order_by("face_id").values_list("face_id", "label", "split", "identity_id", "version"))
+    existing = {pk for batch in id_batches([r[0] for r in snapshot])
+                for pk in Face.objects.filter(pk__in=batch).values_list("pk", flat=True)}
+    rows = [r for r in snapshot if r[0] in existing]  # faces deleted since the start are not trained on
     face_ids = np.array([r[0] for r in rows], dtype=np.int64)
     labels = np.array([r[1] for r in rows], dtype=np.int64)
     splits = np.array([r[2] for r in rows])
@@ -328,7 +331,8 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
             default_storage.delete(stored_name)
             raise Conflict(f"Run {run.pk} was restarted or declared lost while this attempt trained; "
                            f"its results are dropped.")
-        _store_samples(run=run, outcome=outcome, splits=splits, versions=versions)
+        _store_samples(run=run, outcome=outcome, splits=splits, versions=versions,
+                       deleted=[r for r in snapshot if r[0] not in existing])
         run.config = result["config"]
         run.device = result["device"]
         run.metrics = _headline_metrics(result)
@@ -552,10 +556,12 @@ def _outcome(*, run: TrainingRun, result: dict, face_ids: np.ndarray, labels: np
     )
 
 
-def _store_samples(*, run: TrainingRun, outcome, splits: np.ndarray, versions: np.ndarray) -> None:
-    """Rewrite the run's sample rows with their scores (delete + bulk insert: idempotent, fast)."""
-    RunSample.objects.filter(run=run, face_id__in=[int(i) for i in outcome.face_ids]).delete()
-    batch = []
+def _store_samples(*, run: TrainingRun, outcome, splits: np.ndarray, versions: np.ndarray, deleted: list) -> None:
+    """Rewrite the run's sample rows with their scores (delete + bulk insert: idempotent, fast).
+    Faces deleted since the start keep their snapshot row, without scores."""
+    RunSample.objects.filter(run=run).delete()
+    batch = [RunSample(run=run, face_id=face_id, label=label, split=split, identity_id=identity_id, version=version)
+             for face_id, label, split, identity_id, version in deleted]
     for row, face_id in enumerate(outcome.face_ids):
         batch.append(RunSample(
             run=run, face_id=int(face_id), identity_id=int(outcome.identity_ids[row]) or None,
