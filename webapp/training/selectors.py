@@ -59,6 +59,22 @@ def operating_threshold() -> float | None:
     return OperatingPoint.objects.filter(run_id=run_id).values_list("threshold", flat=True).first()
 
 
+def operating_point_state() -> dict:
+    """The active model's operating point and the trade-off to choose it from: the exact validation
+    sweep (precision = kept accuracy, recall = identification accuracy) and the run's presets."""
+    run = active_run()
+    point = operating_point_current(run=run) if run else None
+    sweep = run_sweep(run=run, split="val") if run else None
+    tradeoff = None
+    if sweep is not None:
+        curves = sweep.as_dict()
+        tradeoff = {"thresholds": curves["thresholds"], "precision": curves["kept_accuracy"],
+                    "recall": curves["identification_accuracy"], "vip_acceptance": curves["vip_acceptance"],
+                    "distractor_accuracy": curves["distractor_accuracy"], "mean_f1": curves["mean_f1"]}
+    return {"run": run.pk if run else None, "current": point, "threshold": point.threshold if point else None,
+            "tradeoff": tradeoff, "presets": run.curves.get("operating_points", {}) if run else {}}
+
+
 # --- Evaluation from a run's frozen samples ------------------------------------------------
 
 @dataclass(frozen=True)

@@ -169,22 +169,7 @@ def operating_point(request):
         body.is_valid(raise_exception=True)
         point = services.operating_point_set(user=request.user, **body.validated_data)
         return Response(OperatingPointSerializer(point).data, status=status.HTTP_201_CREATED)
-    run = selectors.active_run()
-    point = selectors.operating_point_current(run=run) if run else None
-    sweep = selectors.run_sweep(run=run, split="val") if run else None
-    tradeoff = None
-    if sweep is not None:
-        curves = sweep.as_dict()
-        tradeoff = {"thresholds": curves["thresholds"], "precision": curves["kept_accuracy"],
-                    "recall": curves["identification_accuracy"], "vip_acceptance": curves["vip_acceptance"],
-                    "distractor_accuracy": curves["distractor_accuracy"], "mean_f1": curves["mean_f1"]}
-    return Response({
-        "run": run.pk if run else None,
-        "current": OperatingPointSerializer(point).data if point else None,
-        "threshold": point.threshold if point else None,
-        "tradeoff": tradeoff,
-        "presets": run.curves.get("operating_points", {}) if run else {},
-    })
+    return Response(OperatingPointStateSerializer(selectors.operating_point_state()).data)
 
 
 @extend_schema(responses=CurationStatusSerializer,
