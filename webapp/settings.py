@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "webapp.training",
     "webapp.review",
     "webapp.exports",
+    "webapp.tagging",
 ]
 
 MIDDLEWARE = [
