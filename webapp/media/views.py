@@ -1,3 +1,4 @@
+import django_filters
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -12,6 +13,7 @@ from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.serializers import JobSerializer
 
 from . import selectors, services
+from .models import Video
 from .serializers import (
     FaceImportRequestSerializer, FrameSerializer, PhotoSerializer, PhotoUploadSerializer, UploadResponseSerializer,
     VideoSerializer, VideoUploadSerializer,
@@ -72,11 +74,25 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
         return _upload_response(result)
 
 
+class VideoFilter(django_filters.FilterSet):
+    identity = django_filters.NumberFilter(method="filter_identity",
+                                           help_text="Videos tagged with this identity (proposed or confirmed).")
+
+    class Meta:
+        model = Video
+        fields = ["status"]
+
+    def filter_identity(self, queryset, name, value):
+        from webapp.tagging.selectors import videos_tagged_with
+
+        return videos_tagged_with(queryset=queryset, identity_id=int(value))
+
+
 class VideoViewSet(viewsets.ReadOnlyModelViewSet):
     """Uploaded videos, sampled into frames."""
 
     serializer_class = VideoSerializer
-    filterset_fields = ["status"]
+    filterset_class = VideoFilter
     ordering_fields = ["created_at", "id"]
 
     def get_queryset(self):
