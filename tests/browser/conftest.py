@@ -40,10 +40,26 @@ def frontend_dist() -> Path:
     return DIST
 
 
+def fresh_broker_connections() -> None:
+    """Open a new broker connection pool in this process. celery_worker_process stops by closing
+    this process's pool for good (``app.pool.force_close_all()``), after which every job the live
+    server queues would fail with "Acquire on closed pool"."""
+    from kombu import pools
+
+    from webapp.celery import app
+
+    pools.reset()
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 @pytest.fixture
 def served_frontend(settings, frontend_dist, tmp_path):
     """Point Django at the build (settings read frontend/dist at import, maybe before it existed)
     and keep this test's media in a temporary folder."""
+    fresh_broker_connections()
     settings.FRONTEND_DIST = frontend_dist
     settings.STATICFILES_DIRS = [frontend_dist]
     settings.MEDIA_ROOT = tmp_path / "media"
