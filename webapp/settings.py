@@ -8,6 +8,7 @@ The README's configuration table lists every variable read below.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -142,6 +143,16 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
 STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+
+
+def _hashed_build_asset(path: str, url: str) -> bool:
+    """The frontend build names its assets by content hash (assets/index-CSliV9zW.js): WhiteNoise may
+    let browsers cache them for good; index.html, which names them, is never cached (core.web.spa)."""
+    return bool(re.match(r"^.+[.-][0-9a-zA-Z_-]{8,12}\.(?:js|css|woff2?|svg|png)$", url))
+
+
+WHITENOISE_IMMUTABLE_FILE_TEST = _hashed_build_asset
+
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_STORAGE = env_str("MEDIA_STORAGE", "local")
