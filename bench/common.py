@@ -1,0 +1,437 @@
+"""Shared helpers of the benchmarks: where things are, what machine ran it, writing results, and the
+embedding cache.
+
+* :func:`machine_info` / :func:`machine_line`: CPU, memory, GPU (or its absence), load, commit.
+* :func:`write_results`: ``bench/results/<name>.json`` and ``.md``, each written atomically.
+* :func:`embed_files`: SFace embeddings of image files, computed once and cached in ``bench/.cache/``
+  (ignored by git), keyed by a hash of the file list; embeddings already cached under another list
+  are reused, so a ``--quick`` subset costs nothing after a full run (and the reverse).
+  Three recipes: ``aligned`` (112x112 ArcFace crops such as glint24: embed as they are),
+  ``detect`` (loose photos such as LFW: YuNet, the most prominent face, ArcFace alignment; the
+  aligned crop is kept as a JPEG for finetune mode) and arrays (:func:`embed_arrays`, non-face
+  crops made on the fly).
+
+Benchmarks import this module as ``from bench import common`` with the repository on ``sys.path``
+(each script puts it there), never Django.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+CACHE_DIR = Path(os.environ.get("FACECURATOR_BENCH_CACHE", BENCH_DIR / ".cache"))
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+# --------------------------------------------------------------------------------------------
+# Where the data is, what machine this is
+# --------------------------------------------------------------------------------------------
+def shared_data_dir(explicit: str | Path | None = None) -> Path:
+    """``explicit``, else ``FACECURATOR_SHARED_DATA``, else ``../shared/data`` beside the repository."""
+    if explicit:
+        return Path(explicit)
+    configured = os.environ.get("FACECURATOR_SHARED_DATA")
+    return Path(configured) if configured else REPO.parent / "shared" / "data"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                             timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+_THREAD_LIMIT: list[Any] = []
+
+
+def configure_threads() -> int:
+    """Threads for torch and the BLAS/OpenMP pools (numpy, scikit-learn) on a CPU:
+    ``FACECURATOR_BENCH_THREADS``, default 1. Returns the number set.
+
+    Measured on this machine (2 cores shared with other work, load ~8): a head training job took
+    9.5 s with torch's default 2 threads and 1.1 s with 1, and a 5-fold logistic regression 9.2 s
+    with OpenBLAS's 2 threads and 0.35 s with 1: small products spend their time waiting for the
+    busy second core. A GPU machine keeps torch's default.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, int(os.environ.get("FACECURATOR_BENCH_THREADS", "1")))
+    if not torch.cuda.is_available():
+        torch.set_num_threads(threads)
+    _THREAD_LIMIT.append(threadpool_limits(threads))  # kept alive: the limit holds for the process
+    return threads
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine and device a result was measured on (the GPU is named, or its absence said)."""
+    info: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "commit": _git_commit(),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        cuda = torch.cuda.is_available()
+        info["gpu"] = torch.cuda.get_device_name(0) if cuda else None
+        info["device"] = "cuda" if cuda else "cpu"
+        info["torch_threads"] = torch.get_num_threads()
+        info["blas_threads_limit"] = int(os.environ.get("FACECURATOR_BENCH_THREADS", "1")) if _THREAD_LIMIT else None
+    except ImportError:  # pragma: no cover - torch is a runtime dependency
+        info.update(gpu=None, device="cpu")
+    return info
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """One line for a results header: CPU, cores, memory, GPU or "no GPU", load when it started."""
+    gpu = f"GPU {info['gpu']}" if info.get("gpu") else "no GPU (CPU only)"
+    load = info.get("load_average") or ["?"]
+    threads = f", {info['torch_threads']} compute thread(s) per process" if info.get("torch_threads") else ""
+    return (f"{info.get('cpu')}, {info.get('logical_cpus')} logical CPUs{threads}, {info.get('memory_gib')} GiB RAM, {gpu}; "
+            f"load average {load[0]} at start (shared machine); commit {info.get('commit')}")
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+def json_ready(value: Any) -> Any:
+    """Numpy to Python, tuples to lists, NaN/inf to None, recursively."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write_results(name: str, results: dict[str, Any], markdown: str, *, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """Write ``<out_dir>/<name>.json`` and ``<name>.md`` (default ``bench/results/``); returns both paths."""
+    folder = Path(out_dir) if out_dir else RESULTS_DIR
+    json_path, md_path = folder / f"{name}.json", folder / f"{name}.md"
+    _atomic_write(json_path, json.dumps(json_ready(results), indent=1, allow_nan=False) + "\n")
+    _atomic_write(md_path, markdown.rstrip() + "\n")
+    return json_path, md_path
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, align: str | None = None) -> str:
+    """A GitHub markdown table; ``align`` is one letter per column (l or r, default: l then r)."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def spread(values: Iterable[float | None]) -> dict[str, Any]:
+    """Mean, standard deviation (sample; 0 for one value), min, max and the values, ignoring None/NaN."""
+    kept = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not kept:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0, "values": []}
+    return {"mean": statistics.fmean(kept), "std": statistics.stdev(kept) if len(kept) > 1 else 0.0,
+            "min": min(kept), "max": max(kept), "n": len(kept), "values": kept}
+
+
+def fmt(summary: dict[str, Any] | float | None, digits: int = 3) -> str:
+    """``mean ± std`` of a :func:`spread` (or one number); an em dash when undefined."""
+    if summary is None:
+        return "—"
+    if isinstance(summary, dict):
+        if summary.get("mean") is None:
+            return "—"
+        if summary.get("n", 1) > 1:
+            return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary:.{digits}f}" if math.isfinite(summary) else "—"
+
+
+class Stopwatch:
+    """Wall and process CPU seconds of a ``with`` block."""
+
+    def __enter__(self) -> Stopwatch:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries the results table)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Image folders
+# --------------------------------------------------------------------------------------------
+def image_folder(root: Path) -> dict[str, list[Path]]:
+    """``root/<identity>/<image>`` as {identity: sorted image paths}, identities sorted."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"no image folder at {root}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    return {folder.name: sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) for folder in folders}
+
+
+def seeded_order(names: Sequence[str], seed: int) -> list[str]:
+    """``names`` in a seeded random order (the same for the same names and seed on every machine)."""
+    ordered = sorted(names)
+    return [ordered[i] for i in np.random.default_rng(seed).permutation(len(ordered))]
+
+
+def identity_overlap(data: Path) -> set[str]:
+    """People (``First_Last``) that appear in more than one source (``identity_overlap.csv``)."""
+    path = data / "identity_overlap.csv"
+    if not path.exists():
+        return set()
+    import csv
+
+    with path.open(newline="") as handle:
+        return {row["person"].strip() for row in csv.DictReader(handle) if row.get("person")}
+
+
+# --------------------------------------------------------------------------------------------
+# Embedding cache
+# --------------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    from ml.faces import SFaceEmbedder
+
+    _WORKER["embedder"] = SFaceEmbedder()
+
+
+def _detector() -> Any:
+    if "detector" not in _WORKER:
+        from ml.faces import YuNetDetector
+
+        _WORKER["detector"] = YuNetDetector()
+    return _WORKER["detector"]
+
+
+def _embed_aligned_file(path: str) -> np.ndarray | None:
+    from ml.images import load_image
+
+    try:
+        crop = load_image(Path(path))
+    except Exception:  # noqa: BLE001 - an unreadable file is reported as missing, not fatal
+        return None
+    return _WORKER["embedder"].embed_aligned([crop])[0]
+
+
+def _embed_detected_file(job: tuple[str, str]) -> np.ndarray | None:
+    """Detect the most prominent face of a loose photo, align it, keep the crop, embed it."""
+    from ml.faces import align_face, most_prominent_face
+    from ml.images import encode_jpeg, load_image
+
+    path, crop_path = job
+    try:
+        image = load_image(Path(path))
+    except Exception:  # noqa: BLE001
+        return None
+    found = _detector().detect(image)
+    if not found:
+        return None
+    best = found[most_prominent_face(np.array([d.box for d in found]), image.shape)]
+    crop = align_face(image, best.landmarks, 112)
+    target = Path(crop_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.write_bytes(encode_jpeg(crop, quality=95))
+    return _WORKER["embedder"].embed_aligned([crop])[0]
+
+
+def _embed_array(crop: np.ndarray) -> np.ndarray:
+    return _WORKER["embedder"].embed_aligned([crop])[0]
+
+
+def _map(function: Callable[[Any], Any], jobs: list[Any], workers: int, label: str) -> list[Any]:
+    """``function`` over ``jobs`` in ``workers`` processes (in order), with progress on stderr."""
+    if not jobs:
+        return []
+    started = time.perf_counter()
+    out: list[Any] = []
+    if workers <= 1:
+        _worker_init()
+        iterator: Iterable[Any] = map(function, jobs)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_worker_init)
+        iterator = pool.map(function, jobs, chunksize=16)
+    try:
+        for i, value in enumerate(iterator, 1):
+            out.append(value)
+            if i % 500 == 0 or i == len(jobs):
+                rate = i / max(time.perf_counter() - started, 1e-9)
+                log(f"{label}: {i}/{len(jobs)} embedded ({rate:.1f}/s)")
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, int(os.environ.get("FACECURATOR_BENCH_WORKERS", os.cpu_count() or 1))))
+
+
+def _file_key(paths: Sequence[Path], root: Path, recipe: str) -> str:
+    digest = hashlib.sha256(f"{recipe}\n".encode())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}\t{stat.st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _cached_vectors(prefix: str) -> dict[str, np.ndarray | None]:
+    """Every embedding cached under ``prefix-*.npz``: {relative path: vector, or None when no face}."""
+    known: dict[str, np.ndarray | None] = {}
+    for cache in sorted(CACHE_DIR.glob(f"{prefix}-*.npz")):
+        try:
+            with np.load(cache, allow_pickle=False) as stored:
+                for rel, vector, ok in zip(stored["paths"], stored["embeddings"], stored["ok"]):
+                    known[str(rel)] = vector.copy() if ok else None
+        except (OSError, ValueError, KeyError):
+            continue
+    return known
+
+
+def _ensure_cache_dir() -> None:
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    ignore = CACHE_DIR / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# benchmark embedding cache: never committed\n*\n")
+
+
+def embed_files(paths: Sequence[Path], *, root: Path, recipe: str = "aligned", workers: int | None = None,
+                label: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
+    """SFace embeddings (N x 128 float32, unit rows) of image files below ``root`` and a mask of those
+    that gave a face (``detect`` may find none; ``aligned`` fails only on unreadable files).
+
+    Cached in ``bench/.cache/<recipe>-<model>-<hash of the relative paths and sizes>.npz``; vectors
+    already cached under another file list of the same recipe are reused, only the rest is computed.
+    ``detect`` also keeps each aligned crop under ``bench/.cache/aligned/<relative path>.jpg``
+    (see :func:`aligned_crop_path`).
+    """
+    from ml.faces import SFaceEmbedder
+
+    paths = [Path(p) for p in paths]
+    prefix = f"{recipe}-{SFaceEmbedder.name}"
+    key = _file_key(paths, root, recipe)
+    cache = CACHE_DIR / f"{prefix}-{key}.npz"
+    rels = [str(p.relative_to(root)) for p in paths]
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as stored:
+            if list(map(str, stored["paths"])) == rels:
+                return stored["embeddings"].astype(np.float32), stored["ok"].astype(bool)
+    known = _cached_vectors(prefix)
+    missing = [i for i, rel in enumerate(rels) if rel not in known]
+    if missing:
+        log(f"{label}: {len(paths) - len(missing)} of {len(paths)} cached, embedding {len(missing)} "
+            f"with {workers or default_workers()} processes")
+        if recipe == "aligned":
+            vectors = _map(_embed_aligned_file, [str(paths[i]) for i in missing], workers or default_workers(), label)
+        elif recipe == "detect":
+            jobs = [(str(paths[i]), str(aligned_crop_path(rels[i]))) for i in missing]
+            vectors = _map(_embed_detected_file, jobs, workers or default_workers(), label)
+        else:
+            raise ValueError(f"unknown recipe {recipe!r}")
+        for i, vector in zip(missing, vectors):
+            known[rels[i]] = vector
+    embeddings = np.zeros((len(paths), SFaceEmbedder.embedding_dim), dtype=np.float32)
+    ok = np.zeros(len(paths), dtype=bool)
+    for i, rel in enumerate(rels):
+        vector = known[rel]
+        if vector is not None:
+            embeddings[i], ok[i] = vector, True
+    _ensure_cache_dir()
+    partial = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(partial, paths=np.array(rels), embeddings=embeddings, ok=ok)
+    os.replace(partial, cache)
+    return embeddings, ok
+
+
+def aligned_crop_path(relative: str) -> Path:
+    """Where :func:`embed_files` (``detect``) keeps the aligned crop of a loose photo."""
+    return CACHE_DIR / "aligned" / f"{relative}.jpg"
+
+
+def embed_arrays(crops: Sequence[np.ndarray], *, cache_name: str, workers: int | None = None) -> np.ndarray:
+    """SFace embeddings of in-memory RGB crops, cached in ``bench/.cache/arrays-<cache_name>.npz``
+    (the name must say everything the crops depend on, e.g. their recipe, count and seed)."""
+    cache = CACHE_DIR / f"arrays-{cache_name}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as stored:
+            if len(stored["embeddings"]) == len(crops):
+                return stored["embeddings"].astype(np.float32)
+    vectors = np.stack(_map(_embed_array, list(crops), workers or default_workers(), cache_name)).astype(np.float32)
+    _ensure_cache_dir()
+    partial = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(partial, embeddings=vectors)
+    os.replace(partial, cache)
+    return vectors
