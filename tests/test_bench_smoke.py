@@ -1,0 +1,78 @@
+"""Smoke runs of the benchmarks (bench/noise.py, bench/openset.py, bench/api.py) at a tiny size.
+
+Each runs as its own process, exactly as ``bench/run_all.py`` runs it, and must write its JSON and
+markdown with the numbers the README's tables read. Sizes are tiny (seconds); the embeddings come
+from ``bench/.cache/`` when a real benchmark ran before.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def run_bench(script: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    completed = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / script), *args], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=timeout)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return completed
+
+
+def test_run_all_finds_every_benchmark_but_the_helpers():
+    sys.path.insert(0, str(REPO_ROOT))
+    from bench.run_all import discover
+
+    found = discover()
+    assert {"noise", "openset", "api"} <= set(found)
+    assert not {"common", "run_all"} & set(found)
+
+
+def test_noise_bench_ranks_injected_errors_for_both_methods(shared_data: Path, tmp_path: Path):
+    run_bench("noise.py", "--data", str(shared_data), "--per-identity", "12", "--seeds", "0", "1",
+              "--kinds", "lookalike", "non_face", "--non-face-pool", "40", "--output-dir", str(tmp_path))
+    results = json.loads((tmp_path / "noise.json").read_text())
+    assert results["machine"]["logical_cpus"] >= 1
+    for kind in ("lookalike", "non_face"):
+        entry = results["summary"][kind]
+        assert entry["n_errors"]["mean"] > 0
+        for method in ("facecurator", "cleanlab_issues", "cleanlab_self_confidence"):
+            ap = entry["methods"][method]["all"]["average_precision"]
+            assert ap["n"] == 2 and 0.0 <= ap["mean"] <= 1.0
+        assert entry["verdict"]["all"]["average_precision"]["outcome"] in ("wins", "loses", "mixed")
+    assert "FaceCurator verdict" in (tmp_path / "noise.md").read_text()
+
+
+def test_openset_bench_reports_each_loss_and_the_nearest_face_baseline(shared_data: Path, tmp_path: Path):
+    run_bench("openset.py", "--data", str(shared_data), "--per-identity", "10", "--lfw-people", "30", "--seeds", "0",
+              "--losses", "me", "tsoftmax", "--mode", "head", "--output-dir", str(tmp_path))
+    results = json.loads((tmp_path / "openset.json").read_text())
+    assert set(results["summary"]) == {"me", "tsoftmax", "nearest_face"}
+    me = results["summary"]["me"]
+    assert 0.0 <= me["max_total.total"]["mean"] <= 1.0
+    assert me["ece_all.after"]["mean"] is not None
+    assert results["summary"]["nearest_face"]["ece_all.after"]["mean"] is None
+    assert "Threshold-Softmax" in (tmp_path / "openset.md").read_text()
+
+
+def test_api_bench_leases_and_decides_pages_under_concurrent_annotators(tmp_path: Path):
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("bench/api.py needs PostgreSQL (DATABASE_URL=postgres://...)")
+    completed = run_bench("api.py", "--faces", "2000", "--identities", "100", "--duration", "3",
+                          "--database", f"facecurator_bench_smoke_{os.getpid()}", "--output-dir", str(tmp_path))
+    results = json.loads((tmp_path / "api.json").read_text())
+    load = results["load"]
+    for endpoint in ("next", "decisions"):
+        assert load["endpoints"][endpoint]["requests"] > 0
+        assert load["endpoints"][endpoint]["errors"] == 0
+        assert load["endpoints"][endpoint]["p50_ms"] > 0
+    assert results["check"]["decisions"] >= load["counters"]["items_decided"]
+    assert "p99 ms" in completed.stdout
