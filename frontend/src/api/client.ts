@@ -256,6 +256,8 @@ export const api = {
     all: (query: Query = {}) => getAll<Identity>("identities/", { merged: false, ...query }),
     get: (id: number) => get<Identity>(`identities/${id}/`),
     create: (body: Schemas["IdentityRequest"]) => post<Identity>("identities/", body),
+    /** Open merge and split suggestions about an identity, most likely first. */
+    suggestions: (identity: number) => getOptional<Page<Schemas["IdentitySuggestion"]>>("identities/suggestions/", { identity, status: "open", page_size: 10 }),
   },
 
   faces: {

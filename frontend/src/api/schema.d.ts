@@ -1165,6 +1165,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{id}/restart/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Train a failed or cancelled run again from its frozen snapshot, as a new job (admins), e.g. after its worker was lost. 400 for a run that succeeded; 409 while it or another run is queued or running. */
+        post: operations["v1_runs_restart_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{id}/samples/": {
         parameters: {
             query?: never;
@@ -1421,7 +1438,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Each face of the video with the tagging model's top VIP and calibrated confidence; `accepted` false means an unknown person at the threshold the video was tagged at. */
+        /**
+         * @description Each face of the video with the tagging model's top VIP and calibrated confidence; `accepted` false
+         *     means an unknown person at the threshold the video was tagged at. `?accepted=true` keeps the accepted ones.
+         */
         get: operations["v1_videos_predictions_list"];
         put?: never;
         post?: never;
@@ -2242,6 +2262,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Face"][];
         };
+        PaginatedFacePredictionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["FacePrediction"][];
+        };
         PaginatedFrameList: {
             /** @example 123 */
             count: number;
@@ -2377,6 +2412,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Queue"][];
         };
+        PaginatedReviewTagList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["ReviewTag"][];
+        };
         PaginatedRunListList: {
             /** @example 123 */
             count: number;
@@ -2451,21 +2501,6 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Video"][];
-        };
-        PaginatedVideoTagDetailList: {
-            /** @example 123 */
-            count: number;
-            /**
-             * Format: uri
-             * @example http://api.example.org/accounts/?page=4
-             */
-            next?: string | null;
-            /**
-             * Format: uri
-             * @example http://api.example.org/accounts/?page=2
-             */
-            previous?: string | null;
-            results: components["schemas"]["VideoTagDetail"][];
         };
         PaginatedVideoTagList: {
             /** @example 123 */
@@ -2586,6 +2621,49 @@ export interface components {
          * @enum {string}
          */
         QueueKindEnum: "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification";
+        ReviewTag: {
+            readonly id: number;
+            readonly video: number;
+            readonly video_name: string;
+            readonly identity: number;
+            readonly identity_name: string;
+            readonly status: components["schemas"]["StatusCbcEnum"];
+            /**
+             * Format: double
+             * @description Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence).
+             */
+            readonly confidence: number;
+            /**
+             * Format: double
+             * @description The operating threshold in force when the tag was made.
+             */
+            readonly threshold: number;
+            /**
+             * Format: double
+             * @description Confidence minus threshold: small means uncertain.
+             */
+            readonly margin: number;
+            readonly min_frames: number;
+            /** @description Supporting frames (each has a face above the threshold). */
+            readonly frame_count: number;
+            /** @description The model that proposed the tag. */
+            readonly run: number;
+            readonly job: number | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly reviewed_by: string;
+            /** Format: date-time */
+            readonly reviewed_at: string | null;
+            readonly review_note: string;
+            /**
+             * Format: uuid
+             * @description Confirmed: the LabelEvent operation that verified the supporting faces.
+             */
+            readonly label_operation: string | null;
+            /** @description The best supporting frames (all of them at /tags/{id}/). */
+            readonly evidence: components["schemas"]["Evidence"][];
+        };
         /**
          * @description * `vip` - VIP
          *     * `candidate` - Candidate
@@ -4962,6 +5040,28 @@ export interface operations {
             };
         };
     };
+    v1_runs_restart_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this training run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+        };
+    };
     v1_runs_samples_list: {
         parameters: {
             query?: {
@@ -5196,7 +5296,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PaginatedVideoTagDetailList"];
+                    "application/json": components["schemas"]["PaginatedReviewTagList"];
                 };
             };
         };
@@ -5433,7 +5533,15 @@ export interface operations {
     };
     v1_videos_predictions_list: {
         parameters: {
-            query?: never;
+            query?: {
+                accepted?: boolean;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
             header?: never;
             path: {
                 id: number;
@@ -5447,7 +5555,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FacePrediction"][];
+                    "application/json": components["schemas"]["PaginatedFacePredictionList"];
                 };
             };
         };

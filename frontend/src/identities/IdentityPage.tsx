@@ -7,7 +7,7 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { api, type Face, type Identity } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
-import { STATUS_LABELS, pct } from "../components/format";
+import { STATUS_LABELS, num, pct } from "../components/format";
 import { RunHistoryChart } from "../dashboard/charts";
 import { identityHistory } from "../dashboard/metrics";
 import { Pager } from "../events/EventsScreen";
@@ -131,9 +131,32 @@ function Nearest({ identity }: { identity: Identity }) {
     }
     return [...best.entries()].sort((a, b) => b[1].score - a[1].score).slice(0, 8);
   }, [identity.id]);
+  const suggestions = useLoad(async () => (await api.identities.suggestions(identity.id))?.results ?? [], [identity.id]);
   return (
     <section className="panel" aria-labelledby="nearest-title">
       <h2 id="nearest-title">Nearest other identities</h2>
+      {suggestions.data && suggestions.data.length > 0 && (
+        <>
+          <h3 className="small muted">Suggested merges and splits</h3>
+          <ul className="nearest" data-testid="identity-suggestions">
+            {suggestions.data.map((suggestion) => {
+              const other = suggestion.identity.id === identity.id ? suggestion.other : suggestion.identity;
+              return (
+                <li key={suggestion.id}>
+                  {suggestion.kind === "merge" && other ? (
+                    <>
+                      Same person as <Link to={`/identities/${other.id}`}>{other.name}</Link>?
+                    </>
+                  ) : (
+                    <>Two people under this name? ({suggestion.sides.map((side) => `${side.faces} faces`).join(" / ")})</>
+                  )}{" "}
+                  <span className="muted">score {num(suggestion.score, 2)}</span>
+                </li>
+              );
+            })}
+          </ul>
+        </>
+      )}
       {confused.data && confused.data.length > 0 && (
         <>
           <h3 className="small muted">Confused by the active model (run {confused.data[0].run})</h3>
