@@ -27,6 +27,9 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it.")
     celery_task_id = models.CharField(max_length=64, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from the worker running it (every few seconds)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
@@ -54,3 +57,25 @@ class Job(models.Model):
 
             end = timezone.now()
         return (end - self.started_at).total_seconds()
+
+
+class Artifact(models.Model):
+    """One published version of a file workers load by version (e.g. the similarity index).
+
+    The file lives in media storage under ``name``, which carries the version and is never
+    overwritten; workers ask this table for the newest version (one cheap query) and keep the
+    file in their local artefact cache (:mod:`webapp.core.artifacts`).
+    """
+
+    kind = models.CharField(max_length=50)
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=300, help_text="Storage name of the file.")
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="unique_artifact_version")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.version}"

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from celery import current_app
-from django.db import transaction
+from celery import current_app, current_task
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .exceptions import Conflict, InvalidTransition
@@ -57,8 +62,6 @@ JobHandler = Callable[[Job, Progress], dict[str, Any] | None]
 
 def job_start(*, kind: str, params: dict | None = None, user=None, queue: str | None = None) -> Job:
     """Create a job row and send its Celery task once the surrounding transaction commits."""
-    from django.conf import settings
-
     queue = queue or _queue_for(kind, settings.CELERY_TASK_ROUTES)
     job = Job.objects.create(
         kind=kind, queue=queue, params=params or {}, created_by=user if user and user.is_authenticated else None
@@ -96,13 +99,99 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
-def job_execute(job_id: int, handler: JobHandler) -> None:
+def job_limits() -> dict[str, float]:
+    """How jobs survive lost workers: attempts allowed, heartbeat period, silence before "lost".
+
+    Settings (with these defaults): FACECURATOR_JOB_MAX_ATTEMPTS (3), FACECURATOR_JOB_HEARTBEAT_SECONDS
+    (15), FACECURATOR_JOB_LOST_AFTER_SECONDS (120; several heartbeats, so a busy worker is never
+    taken for dead).
+    """
+    return {
+        "max_attempts": int(getattr(settings, "FACECURATOR_JOB_MAX_ATTEMPTS", 3)),
+        "heartbeat_s": float(getattr(settings, "FACECURATOR_JOB_HEARTBEAT_SECONDS", 15)),
+        "lost_after_s": float(getattr(settings, "FACECURATOR_JOB_LOST_AFTER_SECONDS", 120)),
+    }
+
+
+def _last_sign_of_life(job: Job):
+    return job.heartbeat_at or job.started_at
+
+
+def _seems_alive(job: Job, lost_after_s: float) -> bool:
+    beat = _last_sign_of_life(job)
+    return beat is not None and (timezone.now() - beat).total_seconds() < lost_after_s
+
+
+def _worker_name() -> str:
+    request = getattr(current_task, "request", None)
+    node = getattr(request, "hostname", None) or socket.gethostname()
+    return f"{node} pid {os.getpid()}"[:200]
+
+
+class _Heartbeat:
+    """While a job runs, a daemon thread stamps ``Job.heartbeat_at`` every few seconds.
+
+    Its silence is how a dead worker is told from a busy one (:func:`jobs_fail_lost`, and a
+    redelivered task meeting a job still running elsewhere). It beats only for its own attempt
+    and uses its own database connection; inside an atomic block (tests, ``--here`` within a
+    transaction) the row is not visible to another connection, so no thread is started.
+    """
+
+    def __init__(self, job_id: int, attempt: int, interval: float):
+        self.job_id, self.attempt, self.interval = job_id, attempt, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if self.interval > 0 and not connection.in_atomic_block:
+            self._thread = threading.Thread(target=self._beat, name=f"job-{self.job_id}-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 10)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING, attempts=self.attempt).update(
+                        heartbeat_at=timezone.now())
+                except Exception:  # noqa: BLE001 - a missed beat is retried; the job itself goes on
+                    logger.warning("job %s: heartbeat not recorded", self.job_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+
+def _defer_while_alive(job: Job, lost_after_s: float) -> None:
+    """A task redelivered while its job still runs elsewhere (broker visibility timeout shorter
+    than the job): ask again once the other worker had time to show it died; never run twice."""
+    task = current_task._get_current_object() if current_task else None
+    request = getattr(task, "request", None)
+    if request is None or request.called_directly or request.is_eager or not request.id:
+        logger.warning("job %s is still running on %s; not started a second time", job.pk, job.worker)
+        return
+    logger.info("job %s is still running on %s (last heartbeat %s); checking again in %.0f s",
+                job.pk, job.worker, _last_sign_of_life(job), lost_after_s)
+    raise task.retry(countdown=max(1.0, lost_after_s), max_retries=None)
+
+
+def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = None,
+                lost_hint: str = "start it again") -> None:
     """Run ``handler`` for a job inside a Celery task, storing state, result and error on the row.
 
-    Safe to run twice: a job that already finished is left alone, and a job found ``running``
-    (its worker died and the broker redelivered it) is started again from the beginning;
-    handlers are written to be idempotent, so a rerun leaves the same result.
+    Safe to run twice: a job that already finished is left alone. A job found ``running`` was
+    redelivered by the broker: if its worker still beats (:class:`_Heartbeat`) the task is
+    deferred, never run twice at once; if the worker is silent the job is started again from the
+    beginning (handlers are written to be idempotent, so a rerun leaves the same result), unless
+    it already had ``max_attempts`` (FACECURATOR_JOB_MAX_ATTEMPTS): then it fails with "worker
+    lost while running" and ``lost_hint`` (a job that kills its worker must not loop forever).
     """
+    limits = job_limits()
+    limit = max(1, int(max_attempts or limits["max_attempts"]))
+    decision = "run"
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
@@ -116,41 +205,98 @@ def job_execute(job_id: int, handler: JobHandler) -> None:
             job.save(update_fields=["state", "finished_at"])
             return
         rerun = job.state == Job.State.RUNNING
-        job.state = Job.State.RUNNING
-        job.attempts += 1
-        job.started_at = timezone.now()
-        job.worker = socket.gethostname()[:200]
-        job.message = "restarted after a worker was lost" if rerun else "started"
-        job.save(update_fields=["state", "attempts", "started_at", "worker", "message"])
+        if rerun and _seems_alive(job, limits["lost_after_s"]):
+            decision = "defer"
+        elif rerun and job.attempts >= limit:
+            decision = "lost"
+            reason = (f"worker lost while running (attempt {job.attempts} of {limit}, on {job.worker or 'unknown'}); "
+                      f"{lost_hint}")
+            job.state, job.finished_at, job.message, job.error = Job.State.FAILED, timezone.now(), reason[:500], reason
+            job.save(update_fields=["state", "finished_at", "message", "error"])
+        else:
+            job.state = Job.State.RUNNING
+            job.attempts += 1
+            job.started_at = job.heartbeat_at = timezone.now()
+            job.worker = _worker_name()
+            job.message = "restarted after a worker was lost" if rerun else "started"
+            job.save(update_fields=["state", "attempts", "started_at", "heartbeat_at", "worker", "message"])
+    if decision == "defer":
+        _defer_while_alive(job, limits["lost_after_s"])
+        return
+    if decision == "lost":
+        logger.warning("job %s (%s) failed: %s", job_id, job.kind, job.message)
+        return
 
+    attempt = job.attempts
     progress = Progress(job.pk)
-    try:
-        result = handler(job, progress) or {}
-    except JobCancelled:
-        _finish(job.pk, Job.State.CANCELLED, message="cancelled")
-    except Conflict as exc:
-        _finish(job.pk, Job.State.FAILED, message=str(exc)[:500], error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - any failure must land on the row, not vanish
-        logger.exception("job %s (%s) failed", job_id, job.kind)
-        _finish(
-            job.pk,
-            Job.State.FAILED,
-            message=f"{type(exc).__name__}: {exc}"[:500],
-            error="".join(traceback.format_exception(exc))[-20000:],
-        )
-    else:
-        _finish(job.pk, Job.State.SUCCEEDED, message="done", result=result, progress=1.0)
+    with _Heartbeat(job.pk, attempt, limits["heartbeat_s"]):
+        try:
+            result = handler(job, progress) or {}
+        except JobCancelled:
+            _finish(job.pk, Job.State.CANCELLED, message="cancelled", attempt=attempt)
+        except Conflict as exc:
+            _finish(job.pk, Job.State.FAILED, message=str(exc)[:500], error=str(exc), attempt=attempt)
+        except Exception as exc:  # noqa: BLE001 - any failure must land on the row, not vanish
+            logger.exception("job %s (%s) failed", job_id, job.kind)
+            _finish(
+                job.pk,
+                Job.State.FAILED,
+                message=f"{type(exc).__name__}: {exc}"[:500],
+                error="".join(traceback.format_exception(exc))[-20000:],
+                attempt=attempt,
+            )
+        else:
+            _finish(job.pk, Job.State.SUCCEEDED, message="done", result=result, progress=1.0, attempt=attempt)
 
 
-def _finish(job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None) -> None:
+def _finish(job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None,
+            attempt: int | None = None) -> bool:
+    """Record how a running job ended. Only the attempt that runs it may: an attempt whose job was
+    meanwhile declared lost (and perhaps started again) leaves the row as it is."""
     fields: dict[str, Any] = {"state": state, "message": message, "error": error, "finished_at": timezone.now()}
     if result is not None:
         fields["result"] = result
     if progress is not None:
         fields["progress"] = progress
-    Job.objects.filter(pk=job_id).update(**fields)
+    rows = Job.objects.filter(pk=job_id).exclude(state__in=Job.FINISHED_STATES)
+    if attempt is not None:
+        rows = rows.filter(attempts=attempt)
+    if rows.update(**fields):
+        return True
+    logger.warning("job %s: attempt %s ended (%s) after the job was finished or taken over; outcome dropped",
+                   job_id, attempt, state)
+    return False
 
 
 def job_fail_lost(*, job: Job, reason: str) -> None:
     """Mark a job whose worker is gone for good as failed, with a message a person can act on."""
     _finish(job.pk, Job.State.FAILED, message=reason[:500], error=reason)
+
+
+def jobs_fail_lost(*, kinds: list[str] | None = None, hint: str = "start it again") -> list[int]:
+    """Fail the running jobs whose worker went silent (no heartbeat for FACECURATOR_JOB_LOST_AFTER_SECONDS).
+
+    A worker that dies (killed, out of memory, host lost) leaves its job ``running``; the broker
+    redelivers the task only after its visibility timeout (hours, so long jobs are never sent
+    twice). Callers that need the truth now (starting or restarting a training run) call this
+    first: such a job becomes ``failed`` with "worker lost while running" and ``hint``. Returns
+    the ids failed. A late redelivery of a failed job is ignored.
+    """
+    limits = job_limits()
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=limits["lost_after_s"])
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    rows = Job.objects.filter(silent, state=Job.State.RUNNING)
+    if kinds:
+        rows = rows.filter(kind__in=kinds)
+    failed = []
+    for job in rows.only("pk", "worker", "heartbeat_at", "started_at", "attempts"):
+        silence = (now - _last_sign_of_life(job)).total_seconds()
+        reason = (f"worker lost while running (no sign of life from {job.worker or 'its worker'} for {silence:.0f} s); "
+                  f"{hint}")
+        updated = Job.objects.filter(silent, pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts).update(
+            state=Job.State.FAILED, message=reason[:500], error=reason, finished_at=now)
+        if updated:
+            logger.warning("job %s: %s", job.pk, reason)
+            failed.append(job.pk)
+    return failed

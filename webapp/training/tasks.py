@@ -13,4 +13,6 @@ def training_run(job_id: int) -> None:
         run = TrainingRun.objects.select_related("job").get(job=job)
         return services.training_run_execute(run=run, progress=progress)
 
-    job_execute(job_id, handler)
+    # No automatic retry: a run that killed its worker (out of GPU memory, say) would kill the next
+    # one too. A lost run fails with how to restart it (POST /api/v1/runs/<id>/restart/).
+    job_execute(job_id, handler, max_attempts=1, lost_hint=services.LOST_HINT)

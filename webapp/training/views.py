@@ -72,6 +72,15 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         services.training_run_accept(run=run, user=request.user)
         return Response(self._detail(run))
 
+    @extend_schema(request=None, responses={202: RunDetailSerializer},
+                   description="Train a failed or cancelled run again from its frozen snapshot, as a new job (admins), "
+                               "e.g. after its worker was lost. 400 for a run that succeeded; 409 while it or another "
+                               "run is queued or running.")
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
+    def restart(self, request, pk=None):
+        run = services.training_run_restart(run=self.get_object(), user=request.user)
+        return Response(self._detail(run), status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(request=None, responses=RunDetailSerializer, description="Cancel a queued or running run (admins).")
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
     def cancel(self, request, pk=None):

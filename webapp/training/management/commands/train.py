@@ -43,6 +43,9 @@ class Command(BaseCommand):
                             help="Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS).")
         parser.add_argument("--accept", action="store_true", help="Make the run the active model if it succeeds.")
         parser.add_argument("--user", help="The admin to record as starting the run.")
+        parser.add_argument("--restart", type=int, metavar="RUN",
+                            help="Train this failed or cancelled run again (e.g. its worker was lost) instead of "
+                                 "starting a new one; training options are the run's own.")
 
     def handle(self, *args, **o):
         user = admin_user(o["user"])
@@ -51,9 +54,15 @@ class Command(BaseCommand):
             if o[name] is not None:
                 options[name] = o[name]
         try:
-            run = services.training_run_start(user=user, mode=o["mode"], loss=o["loss"], options=options,
-                                              note=o["note"], allow_concurrent=o["allow_concurrent"],
-                                              dispatch=not o["here"])
+            if o["restart"] is not None:
+                found = TrainingRun.objects.filter(pk=o["restart"]).first()
+                if found is None:
+                    raise CommandError(f"No training run {o['restart']}.")
+                run = services.training_run_restart(run=found, user=user, dispatch=not o["here"])
+            else:
+                run = services.training_run_start(user=user, mode=o["mode"], loss=o["loss"], options=options,
+                                                  note=o["note"], allow_concurrent=o["allow_concurrent"],
+                                                  dispatch=not o["here"])
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"run {run.pk}: {len(run.vips)} VIPs, {run.counts.get('total', 0)} faces "
