@@ -5,11 +5,14 @@ lives. Embeddings stay in ``Face.embedding`` (the source of truth), so the index
 rebuilt from the database (job ``faces.rebuild_index``); imports add their faces incrementally.
 
 Layout in storage: ``index/faces-<version>.faiss`` and, written *after* it, the manifest
-``index/faces-<version>.json`` ({version, count, dim, embedding_model, created_at}). A reader
-takes the highest version that has a manifest, so it never sees a half-written index, on a
-local disk or on S3 alike. Writers take a database lock (PostgreSQL advisory lock; SQLite's
-write lock) so two imports never both build version N+1 from version N. Older versions are
-deleted after a new one is complete (the previous one is kept for readers mid-load).
+``index/faces-<version>.json`` ({version, count, dim, embedding_model, created_at}). The writer
+then publishes the version in the database (``core.Artifact`` "faces-index", same transaction as
+its lock), so a reader on any host learns the current version from one query and never sees a
+half-written index; it loads the file through the local artefact cache
+(:func:`webapp.core.artifacts.artifact_local_path`). Indexes written before versions were
+recorded are found by listing the manifests. Writers take a database lock (PostgreSQL advisory
+lock; SQLite's write lock) so two imports never both build version N+1 from version N. Older
+versions are deleted after a new one is complete (the previous one is kept for readers mid-load).
 """
 from __future__ import annotations
 
@@ -28,11 +31,15 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
+from webapp.core.artifacts import artifact_forget, artifact_latest, artifact_local_path, artifact_publish
+from webapp.core.storage import storage_listdir
+
 from .models import Face
 
 logger = logging.getLogger(__name__)
 
 INDEX_DIR = "index"
+INDEX_ARTIFACT = "faces-index"
 _VERSION_RE = re.compile(r"^faces-(\d+)\.json$")
 _LOCK_KEY = 0x0FAC_E1DE  # pg_advisory_xact_lock key for index writers
 _cache_lock = threading.Lock()
@@ -75,14 +82,15 @@ def embedding_match_threshold() -> float:
 # --------------------------------------------------------------------------------------------
 def index_versions() -> list[int]:
     """Complete versions in storage (those with a manifest), oldest first."""
-    if not default_storage.exists(INDEX_DIR):
-        return []
-    _dirs, files = default_storage.listdir(INDEX_DIR)
+    _dirs, files = storage_listdir(INDEX_DIR)  # object stores have no folder to ask exists() about
     return sorted(int(m.group(1)) for m in map(_VERSION_RE.match, files) if m)
 
 
 def index_manifest() -> dict[str, Any] | None:
     """The newest complete index's manifest, or None when no index was written yet."""
+    published = artifact_latest(kind=INDEX_ARTIFACT)
+    if published is not None:
+        return published.meta
     versions = index_versions()
     if not versions:
         return None
@@ -97,8 +105,8 @@ def index_load():
     manifest = index_manifest()
     if manifest is None:
         return None
-    with default_storage.open(_index_name(manifest["version"]), "rb") as handle:
-        return FaceIndex.from_bytes(handle.read(), ivf_threshold=settings.FACECURATOR_INDEX_IVF_THRESHOLD)
+    return FaceIndex.load(artifact_local_path(_index_name(manifest["version"])),
+                          ivf_threshold=settings.FACECURATOR_INDEX_IVF_THRESHOLD)
 
 
 def index_current():
@@ -130,7 +138,8 @@ def _writer_lock() -> Iterator[None]:
 def _save(index, *, count: int) -> dict[str, Any]:
     """Write ``index`` as the next version (index file first, manifest last); call under the lock."""
     versions = index_versions()
-    version = (versions[-1] + 1) if versions else 1
+    published = artifact_latest(kind=INDEX_ARTIFACT)
+    version = max([0, *versions[-1:], *([published.version] if published else [])]) + 1
     for name in (_index_name(version), _manifest_name(version)):
         if default_storage.exists(name):  # left behind by a writer that died mid-way
             default_storage.delete(name)
@@ -140,6 +149,8 @@ def _save(index, *, count: int) -> dict[str, Any]:
         "file": _index_name(version), "created_at": timezone.now().isoformat(),
     }
     default_storage.save(_manifest_name(version), ContentFile(json.dumps(manifest).encode()))
+    artifact_publish(kind=INDEX_ARTIFACT, version=version, name=_index_name(version), meta=manifest)
+    artifact_forget(kind=INDEX_ARTIFACT, below=version - 1)
     for old in versions[:-1]:
         for name in (_manifest_name(old), _index_name(old)):
             try:

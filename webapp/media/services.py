@@ -882,9 +882,9 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
 
 def _storage_delete_folder(folder: str) -> None:
     """Delete every file below ``folder`` in storage (leftovers of an interrupted attempt)."""
-    if not default_storage.exists(folder):
-        return
-    dirs, files = default_storage.listdir(folder)
+    from webapp.core.storage import storage_listdir
+
+    dirs, files = storage_listdir(folder)  # not exists(): an object store has no folders
     for name in files:
         default_storage.delete(f"{folder}/{name}")
     for name in dirs:
