@@ -88,7 +88,6 @@ def celery_worker_process(transactional_db, settings, media_in_tmp, tmp_path):
     """
     from django.db import connection
 
-    from webapp.celery import app
 
     if settings.CELERY_BROKER_URL.startswith("redis://"):
         import redis
@@ -126,7 +125,6 @@ def celery_worker_process(transactional_db, settings, media_in_tmp, tmp_path):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    app.pool.force_close_all()
 
 
 def wait_for_job(job_id: int, timeout: float = 120.0):
