@@ -124,12 +124,3 @@ def storage_listdir(name: str, *, storage: Storage | None = None) -> tuple[list[
     except FileNotFoundError:
         return [], []
 
-
-def storage_is_local(storage: Storage | None = None) -> bool:
-    """Whether stored files are files on this host's disk (``path()`` works)."""
-    storage = storage or default_storage
-    try:
-        storage.path("probe")
-    except NotImplementedError:
-        return False
-    return True
