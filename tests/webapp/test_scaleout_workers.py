@@ -257,3 +257,35 @@ def test_a_gpu_worker_killed_mid_run_leaves_the_run_failed_the_active_model_unch
     run.refresh_from_db()
     assert run.metrics.get("val") and run.model_file.name.startswith(f"models/run-{run.pk}/")
     assert selectors.active_run_id() == active.pk  # a restarted run is accepted like any other, by an admin
+
+
+def test_a_task_redelivered_while_its_worker_still_beats_waits_and_never_runs_twice(hosts):
+    import threading
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from webapp.core.services import _send
+
+    now = timezone.now()
+    job = Job.objects.create(kind="maintenance.reassign_splits", state=Job.State.RUNNING, attempts=1,
+                             started_at=now, heartbeat_at=now, worker="busy-host pid 7")
+    stop = threading.Event()
+
+    def beat():  # the worker that holds the job is alive, on another host
+        while not stop.wait(0.3):
+            Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+        connection.close()
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    worker = hosts.start("c")
+    _send(job.pk, job.kind, "default")  # as if the broker redelivered it early (visibility timeout too short)
+    wait_until(lambda: b"is still running on busy-host" in worker.log_path.read_bytes(), timeout=60,
+               what="the worker to defer the job")
+    assert Job.objects.values_list("state", "attempts").get(pk=job.pk) == (Job.State.RUNNING, 1)
+
+    stop.set()  # the busy host dies: its job is taken over once its silence is long enough
+    beating.join()
+    job = wait_for_job(job.pk, timeout=60)
+    assert job.state == Job.State.SUCCEEDED and job.attempts == 2 and job.worker.startswith("c-")
