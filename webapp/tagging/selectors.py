@@ -40,7 +40,7 @@ def tagging_settings_current() -> TaggingSettings | None:
 
 def tagging_settings_from_params(*, params: dict) -> TaggingSettings:
     """The settings a job was started with (pinned at start, so a redelivered job does the same)."""
-    run = TrainingRun.objects.get(pk=int(params["run"]))
+    run = TrainingRun.objects.defer("curves", "per_class", "confused_pairs").get(pk=int(params["run"]))
     return TaggingSettings(run=run, threshold=float(params["threshold"]), min_frames=int(params["min_frames"]))
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
@@ -321,7 +321,10 @@ def video_tag(*, video_id: int, config: TaggingSettings, job: Job | None = None)
     timings["aggregate_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     with transaction.atomic():
+        # Lock order: the video, its tags, then (through the inserts' foreign keys) its faces; a confirmation
+        # locks a tag, then its faces: the same order, so the two never deadlock.
         Video.objects.select_for_update().filter(pk=video_id).values_list("pk", flat=True).first()
+        existing = list(VideoTag.objects.select_for_update().filter(video_id=video_id).prefetch_related("evidence"))
         FacePrediction.objects.filter(video_id=video_id).delete()
         FacePrediction.objects.bulk_create([
             FacePrediction(face_id=int(face_ids[i]), video_id=video_id, run=run, label=int(labels[i]),
@@ -329,7 +332,7 @@ def video_tag(*, video_id: int, config: TaggingSettings, job: Job | None = None)
                            accepted=bool(accepted[i]))
             for i in range(len(face_ids))
         ], batch_size=1000)
-        outcome.counts = _reconcile_tags(video_id=video_id, found=found, config=config, job=job)
+        outcome.counts = _reconcile_tags(video_id=video_id, existing=existing, found=found, config=config, job=job)
         VideoTagging.objects.update_or_create(video_id=video_id, defaults={
             "run": run, "threshold": config.threshold, "min_frames": config.min_frames, "job": job,
             "faces": outcome.faces, "faces_accepted": outcome.accepted, "faces_skipped": outcome.skipped,
@@ -343,11 +346,11 @@ def video_tag(*, video_id: int, config: TaggingSettings, job: Job | None = None)
     return outcome
 
 
-def _reconcile_tags(*, video_id: int, found: list, config: TaggingSettings, job: Job | None) -> dict[str, int]:
-    """Replace the video's proposed tags with ``found``; keep confirmed and rejected ones (inside a transaction)."""
+def _reconcile_tags(*, video_id: int, existing: list[VideoTag], found: list, config: TaggingSettings,
+                    job: Job | None) -> dict[str, int]:
+    """Replace the video's proposed tags (``existing``, locked) with ``found``; keep confirmed and rejected ones."""
     counts = {"proposed": 0, "kept": 0, "replaced": 0, "removed": 0, "suppressed": 0, "confirmed": 0}
     wanted = {tag.label: tag for tag in found}
-    existing = list(VideoTag.objects.select_for_update().filter(video_id=video_id).prefetch_related("evidence"))
     doomed = []
     for tag in existing:
         new = wanted.get(tag.identity_id)
@@ -387,8 +390,9 @@ def _same_proposal(tag: VideoTag, new, config: TaggingSettings) -> bool:
 
 
 def videos_tag(*, video_ids: list[int], config: TaggingSettings, job: Job | None = None, progress=None) -> dict:
-    """Tag many videos one after another (progress per video). A video that cannot be tagged (gone,
-    not processed) is listed under ``errors`` and the batch goes on; the model loads once."""
+    """Tag many videos one after another (progress per video). A video that cannot be tagged (gone, not
+    processed, a database error such as a lock timeout) is listed under ``errors`` and the batch goes on
+    (``outdated`` picks it up again); the model loads once."""
     clock = time.perf_counter()
     if video_ids:
         classifier_for_run(run=config.run)  # fail early, before any video, when the model cannot load
@@ -401,6 +405,10 @@ def videos_tag(*, video_ids: list[int], config: TaggingSettings, job: Job | None
         except (NotFound, VideoNotReady) as exc:
             errors.append({"video": video_id, "error": exc.message})
             message = f"video {n + 1}/{len(video_ids)} (#{video_id}): skipped, {exc.message}"
+        except OperationalError as exc:  # e.g. a lock timeout: this video fails, the batch goes on
+            logger.warning("tagging video %s failed: %s", video_id, exc)
+            errors.append({"video": video_id, "error": f"database error: {exc}"[:500]})
+            message = f"video {n + 1}/{len(video_ids)} (#{video_id}): failed, database error"
         else:
             tagged += 1
             faces += outcome.faces
