@@ -166,7 +166,7 @@ STORAGES = {
 }
 if MEDIA_STORAGE == "s3":
     STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "webapp.core.storage.MediaS3Storage",
         "OPTIONS": {
             "bucket_name": env_str("S3_BUCKET", "facecurator"),
             "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
         "FaceStatusEnum": "webapp.faces.models.Face.Status",
         "ProcessingStatusEnum": "webapp.media.models.ProcessingStatus",
         "JobStateEnum": "webapp.core.models.Job.State",
+        "IdentityRoleEnum": "webapp.identities.models.Identity.Role",
     },
 }
 
@@ -233,8 +234,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
-        "store_processed": False,
         "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
     }
 else:
     # Redelivery after a worker dies: a long task is not re-sent before it could have finished.
@@ -279,6 +280,13 @@ FACECURATOR_MAX_CONCURRENT_RUNS = env_int("FACECURATOR_MAX_CONCURRENT_RUNS", 1) 
 FACECURATOR_REVIEW_MAX_ITEMS = env_int("FACECURATOR_REVIEW_MAX_ITEMS", 1000)  # items per review queue
 FACECURATOR_PRETRAINED_WEIGHTS = env_str("FACECURATOR_PRETRAINED_WEIGHTS")  # local path only
 FACECURATOR_TAG_MIN_FRAMES = env_int("FACECURATOR_TAG_MIN_FRAMES", 3)
+# Workers on several hosts: a local cache of versioned model files and index versions, and how a
+# job notices that the worker running it is gone.
+FACECURATOR_ARTIFACT_CACHE = env_str("FACECURATOR_ARTIFACT_CACHE", str(VAR_DIR / "cache" / "artifacts"))
+FACECURATOR_ARTIFACT_CACHE_KEEP = env_int("FACECURATOR_ARTIFACT_CACHE_KEEP", 3)
+FACECURATOR_JOB_MAX_ATTEMPTS = env_int("FACECURATOR_JOB_MAX_ATTEMPTS", 3)
+FACECURATOR_JOB_HEARTBEAT_SECONDS = env_float("FACECURATOR_JOB_HEARTBEAT_SECONDS", 15)
+FACECURATOR_JOB_LOST_AFTER_SECONDS = env_float("FACECURATOR_JOB_LOST_AFTER_SECONDS", 120)
 FACECURATOR_DEMO_DATA = env_str(
     "FACECURATOR_DEMO_DATA",
     str(BASE_DIR.parent / "shared" / "data") if (BASE_DIR.parent / "shared" / "data").exists() else "",

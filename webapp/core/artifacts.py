@@ -38,12 +38,12 @@ STALE_PART_SECONDS = 3600  # a partial download older than this was left by a ki
 
 
 def artifact_cache_dir() -> Path:
-    configured = getattr(settings, "FACECURATOR_ARTIFACT_CACHE", "")
+    configured = settings.FACECURATOR_ARTIFACT_CACHE
     return Path(configured) if configured else Path(settings.VAR_DIR) / "cache" / "artifacts"
 
 
 def artifact_cache_keep() -> int:
-    return max(1, int(getattr(settings, "FACECURATOR_ARTIFACT_CACHE_KEEP", 3)))
+    return max(1, int(settings.FACECURATOR_ARTIFACT_CACHE_KEEP))
 
 
 def _relative(name: str) -> PurePosixPath:

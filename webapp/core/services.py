@@ -107,9 +107,9 @@ def job_limits() -> dict[str, float]:
     taken for dead).
     """
     return {
-        "max_attempts": int(getattr(settings, "FACECURATOR_JOB_MAX_ATTEMPTS", 3)),
-        "heartbeat_s": float(getattr(settings, "FACECURATOR_JOB_HEARTBEAT_SECONDS", 15)),
-        "lost_after_s": float(getattr(settings, "FACECURATOR_JOB_LOST_AFTER_SECONDS", 120)),
+        "max_attempts": int(settings.FACECURATOR_JOB_MAX_ATTEMPTS),
+        "heartbeat_s": float(settings.FACECURATOR_JOB_HEARTBEAT_SECONDS),
+        "lost_after_s": float(settings.FACECURATOR_JOB_LOST_AFTER_SECONDS),
     }
 
 
