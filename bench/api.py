@@ -237,17 +237,23 @@ def generate_load(config: dict[str, Any]) -> dict[str, Any]:
     lock = threading.Lock()
     budget = [max_requests]
     records: list[tuple[str, float, float, int]] = []  # endpoint, start (s since the clock), latency s, status
-    counters = {"items_decided": 0, "pages": 0, "empty_pages": 0}
-    warm = threading.Barrier(len(config["tokens"]) + 1)
+    counters = {"items_decided": 0, "pages": 0, "empty_pages": 0, "failed_pages": 0}
     start = [0.0]
+    # the clock starts when every annotator has done its warm-up page (set before anyone is released)
+    warm = threading.Barrier(len(config["tokens"]) + 1, action=lambda: start.__setitem__(0, time.perf_counter()))
 
     def call(conn: http.client.HTTPConnection, token: str, path: str, body: dict) -> tuple[int, Any, float]:
+        """One request; status 0 when the connection failed (the connection is then reopened)."""
         payload = json.dumps(body).encode()
         began = time.perf_counter()
-        conn.request("POST", path, body=payload, headers={"Authorization": f"Token {token}",
-                                                         "Content-Type": "application/json"})
-        response = conn.getresponse()
-        data = response.read()
+        try:
+            conn.request("POST", path, body=payload, headers={"Authorization": f"Token {token}",
+                                                             "Content-Type": "application/json"})
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()  # http.client reconnects on the next request
+            return 0, None, time.perf_counter() - began
         elapsed = time.perf_counter() - began
         return response.status, (json.loads(data) if data else None), elapsed
 
@@ -259,8 +265,8 @@ def generate_load(config: dict[str, Any]) -> dict[str, Any]:
                 records.append(("next", now - latency, latency, status))
         if status != 200 or not items:
             with lock:
-                counters["empty_pages"] += 1
-            return False
+                counters["empty_pages" if status == 200 else "failed_pages"] += 1
+            return status != 200 and measured  # an empty queue ends the run; a failed request is retried
         decisions = []
         for item in items:
             action = rng.choice([a for a, _ in ACTIONS], p=[p for _, p in ACTIONS])
@@ -282,8 +288,10 @@ def generate_load(config: dict[str, Any]) -> dict[str, Any]:
     def annotator(index: int, token: str) -> None:
         rng = np.random.default_rng(1000 + index)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        one_page(conn, token, rng, measured=False)
-        warm.wait()
+        try:
+            one_page(conn, token, rng, measured=False)
+        finally:
+            warm.wait(timeout=600)
         while time.perf_counter() - start[0] < deadline_s:
             with lock:
                 if budget[0] < 2:
@@ -297,7 +305,6 @@ def generate_load(config: dict[str, Any]) -> dict[str, Any]:
     for thread in threads:
         thread.start()
     warm.wait()
-    start[0] = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start[0]
@@ -351,7 +358,7 @@ def markdown(results: dict[str, Any]) -> str:
     names = {"next": "lease a page (`POST queues/{id}/next/`)", "decisions": "post a page of decisions"}
     for endpoint, e in load["endpoints"].items():
         rows.append([names[endpoint], f"{e['requests']:,}", f"{e['requests_per_s']:.1f}",
-                     *(f"{e.get(k, float('nan')):.0f}" for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")),
+                     *("—" if e.get(k) is None else f"{e[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")),
                      f"{e['errors']}"])
     lines.append(common.md_table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms",
                                   "errors"], rows))
