@@ -124,8 +124,9 @@ def machine_info() -> dict[str, Any]:
         cuda = torch.cuda.is_available()
         info["gpu"] = torch.cuda.get_device_name(0) if cuda else None
         info["device"] = "cuda" if cuda else "cpu"
-        info["torch_threads"] = torch.get_num_threads()
-        info["blas_threads_limit"] = int(os.environ.get("FACECURATOR_BENCH_THREADS", "1")) if _THREAD_LIMIT else None
+        if _THREAD_LIMIT:  # set by configure_threads()
+            info["torch_threads"] = torch.get_num_threads()
+            info["blas_threads_limit"] = int(os.environ.get("FACECURATOR_BENCH_THREADS", "1"))
     except ImportError:  # pragma: no cover - torch is a runtime dependency
         info.update(gpu=None, device="cpu")
     return info
@@ -322,7 +323,8 @@ def _map(function: Callable[[Any], Any], jobs: list[Any], workers: int, label: s
         iterator: Iterable[Any] = map(function, jobs)
         pool = None
     else:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_worker_init)
+        # spawn, not fork: a fork of a process whose torch/BLAS thread pools are running can deadlock
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init)
         iterator = pool.map(function, jobs, chunksize=16)
     try:
         for i, value in enumerate(iterator, 1):
