@@ -131,12 +131,13 @@ def _test_summary(report, labels, predicted, confidence, n_classes, val_threshol
 
 
 def run_loss(pool: Pool, labels: np.ndarray, splits: np.ndarray, vips: list[str], loss: str, seed: int,
-             mode: str) -> dict[str, Any]:
+             mode: str, epochs: int | None = None) -> dict[str, Any]:
     from ml.train import TrainConfig, TrainData, train_classifier
 
     inputs: Any = pool.embeddings if mode == "head" else [str(p) for p in pool.crop_paths]
     data = TrainData(inputs=inputs, labels=labels, splits=splits, class_names=vips, sample_ids=np.arange(len(labels)))
-    config = TrainConfig(mode=mode, loss=loss, seed=seed, noise_folds=0, device=None if mode == "finetune" else "cpu")
+    config = TrainConfig(mode=mode, loss=loss, seed=seed, noise_folds=0, epochs=epochs,
+                         device=None if mode == "finetune" else "cpu")
     with tempfile.TemporaryDirectory(prefix="bench-openset-") as folder:
         result = train_classifier(config, data, out_dir=Path(folder))
     test = np.flatnonzero(splits == "test")
@@ -289,6 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--losses", nargs="+", choices=LOSS_ORDER, default=list(LOSS_ORDER))
     parser.add_argument("--mode", choices=("auto", "head", "finetune"), default="auto",
                         help="auto: finetune when a GPU is present, else head")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the mode's default, head 30, finetune 10)")
     parser.add_argument("--output-dir", type=Path, help="where openset.json / openset.md go (default bench/results/)")
     args = parser.parse_args(argv)
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run: dict[str, Any] = {"seed": seed, "vips": vips, "counts": counts[-1], "methods": {}}
         for loss in args.losses:
             clock = time.perf_counter()
-            run["methods"][loss] = run_loss(pool, labels, splits, vips, loss, seed, mode)
+            run["methods"][loss] = run_loss(pool, labels, splits, vips, loss, seed, mode, args.epochs)
             common.log(f"seed {seed} {loss}: total acc {run['methods'][loss]['at_max_total_accuracy']['total_accuracy']:.3f}"
                        f" ({time.perf_counter() - clock:.0f} s)")
         run["methods"]["nearest_face"] = run_nearest_face(pool, labels, splits, len(vips))
@@ -323,6 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    "per_identity": per_identity, "lfw_people": int(np.sum(pool.source == "lfw")),
                    "glint_identities": len({p for p, s in zip(pool.person, pool.source) if s == "glint24"}),
                    "samples": len(pool.person), "losses": args.losses,
+                   "epochs": args.epochs,
                    "training": "ml.train.train_classifier, TrainConfig defaults for the mode, noise_folds=0"},
         "split_counts": {key: common.spread(c[key] for c in counts) for key in counts[0]},
         "summary": summarise(runs),
