@@ -131,7 +131,7 @@ def test_raising_the_operating_threshold_never_adds_tags_on_real_videos(real):
         if previous is not None:
             assert tagged <= previous, f"threshold {threshold:.2f} added {tagged - previous}"
         previous = tagged
-    assert seen[0][1] >= 1 and seen[-1][1] == 0, seen
+    assert seen[0][1] > seen[-1][1], seen  # the sweep really removes tags (at 0 the crowd is tagged too)
     # Re-aggregating reused the stored predictions: classification ran once per video.
     assert set(FacePrediction.objects.values_list("run", flat=True)) == {real.run.pk}
 
