@@ -121,7 +121,7 @@ def test_accepting_a_run_makes_it_the_active_model_with_a_precision_first_operat
 
     assert response.status_code == 200 and response.data["is_active"] is True
     point = selectors.operating_point_current()
-    assert point.run == run and point.target_precision == settings.FACECURATOR_GATE_MIN_PRECISION
+    assert point.run == run and point.target_precision == settings.FACECURATOR_DEFAULT_TARGET_PRECISION
     assert selectors.operating_threshold() == point.threshold
 
 

@@ -389,7 +389,7 @@ def training_run_accept(*, run: TrainingRun, user=None, automatic: bool = False)
 
     The new model keeps the admin's target precision (its threshold is re-read from the new
     run's validation sweep) or fixed threshold; with no operating point yet, it starts at the
-    gate's minimum precision (FACECURATOR_GATE_MIN_PRECISION): precision first.
+    default target precision (FACECURATOR_DEFAULT_TARGET_PRECISION, 0.99): precision first.
     """
     run.job.refresh_from_db()
     if run.job.state != Job.State.SUCCEEDED:
@@ -409,7 +409,7 @@ def _activate(*, run: TrainingRun, user, automatic: bool) -> ActiveModel:
             if previous is not None and previous.target_precision is None:
                 operating_point_set(run=run, threshold=previous.threshold, user=user)
             else:
-                target = previous.target_precision if previous else settings.FACECURATOR_GATE_MIN_PRECISION
+                target = previous.target_precision if previous else settings.FACECURATOR_DEFAULT_TARGET_PRECISION
                 operating_point_set(run=run, target_precision=target, user=user)
     return activation
 
@@ -583,7 +583,7 @@ def _queue_threshold(*, run: TrainingRun, result: dict) -> float:
     current = selectors.operating_point_current()
     if current is not None and current.target_precision is None:
         return current.threshold
-    target = current.target_precision if current else settings.FACECURATOR_GATE_MIN_PRECISION
+    target = current.target_precision if current else settings.FACECURATOR_DEFAULT_TARGET_PRECISION
     sweep = selectors.run_sweep(run=run, split="val")
     threshold = threshold_for_precision(sweep, target) if sweep is not None else None
     return threshold if threshold is not None else (result["diagnosis"].get("threshold") or 0.5)
