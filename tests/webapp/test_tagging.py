@@ -177,6 +177,8 @@ def test_retagging_after_a_new_model_replaces_proposed_tags_and_records_the_new_
     tag_here(video=video)
     old = VideoTag.objects.get(video=video)
     second = train_now(user=admin_user, accept=True, seed=1, **HEAD)
+    # A fixed threshold, so the test is about re-tagging, not about where the new run's sweep lands.
+    training_services.operating_point_set(threshold=0.5, user=admin_user)
     assert selectors.tagging_summary()["outdated"] == 1
     job = tag_here(scope="outdated")
     assert job.result["tagged"] == 1 and job.result["run"] == second.pk
