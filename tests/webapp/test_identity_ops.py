@@ -330,3 +330,22 @@ def test_the_commands_merge_split_and_undo(pair, admin_user, capsys):
     assert f"merged identity {a.pk}" in out and "undid" in out
     with pytest.raises(CommandError, match="itself"):
         call_command("merge_identities", "Tom Hanks", "Tom Hanks")
+
+
+def test_a_merged_identity_cannot_be_edited(admin_client_api):
+    from .factories import IdentityFactory
+
+    target = IdentityFactory(name="Keeper")
+    merged = IdentityFactory(name="Old name", merged_into=target)
+    response = admin_client_api.patch(f"/api/v1/identities/{merged.pk}/", {"notes": "x"}, format="json")
+    assert response.status_code == 400 and "merged" in response.data["detail"]
+
+
+def test_importing_under_a_merged_name_labels_the_person_it_was_merged_into(db):
+    from webapp.identities.services import identities_get_or_create
+
+    from .factories import IdentityFactory
+
+    target = IdentityFactory(name="Tom Hanks")
+    IdentityFactory(name="Tom_Hanks", merged_into=target)
+    assert identities_get_or_create(names=["Tom_Hanks"])["Tom_Hanks"] == target

@@ -25,12 +25,17 @@ def identity_create(*, name: str, role: str = Identity.Role.CANDIDATE, popularit
 
 
 def identities_get_or_create(*, names: list[str], role: str = Identity.Role.CANDIDATE) -> dict[str, Identity]:
-    """The identities with these names, creating the missing ones in bulk (import by folder name)."""
+    """The identities with these names, creating the missing ones in bulk (import by folder name).
+
+    A name that was merged into another identity resolves to that one, so importing a folder under
+    an old name labels its faces with the person they belong to, never with a tombstone.
+    """
     names = sorted({name.strip() for name in names if name.strip()})
     existing = {identity.name: identity for identity in Identity.objects.filter(name__in=names)}
     missing = [Identity(name=name, role=role) for name in names if name not in existing]
     Identity.objects.bulk_create(missing, ignore_conflicts=True)
-    return {identity.name: identity for identity in Identity.objects.filter(name__in=names)}
+    found = Identity.objects.filter(name__in=names).select_related("merged_into")
+    return {identity.name: identity.merged_into or identity for identity in found}
 
 
 # --------------------------------------------------------------------------------------------

@@ -72,6 +72,14 @@ class IdentityViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         serializer.instance = services.identity_create(**serializer.validated_data)
 
+    def perform_update(self, serializer):
+        if serializer.instance.merged_into_id is not None:
+            raise services.OperationRefused(
+                f"Identity '{serializer.instance.name}' was merged into identity "
+                f"{serializer.instance.merged_into_id}; edit that one (or undo the merge)."
+            )
+        serializer.save()
+
     # --- merge, split, undo ---------------------------------------------------------------------
     @extend_schema(request=MergeRequestSerializer, responses={201: IdentityOperationSerializer})
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
