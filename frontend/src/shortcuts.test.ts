@@ -6,7 +6,7 @@ const press = (key: string, extra: Partial<KeyboardEventInit> & { target?: Event
 
 describe("the shortcut table", () => {
   it("gives every key at most one action per scope", () => {
-    for (const scope of ["review", "relabel", "global"] as const) {
+    for (const scope of ["review", "relabel", "global", "tags"] as const) {
       const keys = SHORTCUTS.filter((s) => s.scope === scope).flatMap((s) => s.keys.map((k) => k.toLowerCase()));
       expect(new Set(keys).size).toBe(keys.length);
     }
@@ -16,6 +16,26 @@ describe("the shortcut table", () => {
     const global = SHORTCUTS.filter((s) => s.scope === "global").flatMap((s) => s.keys);
     const review = SHORTCUTS.filter((s) => s.scope === "review").flatMap((s) => s.keys);
     expect(review.filter((key) => global.includes(key))).toEqual([]);
+  });
+
+  it("maps the tag review keys, and leaves the global ones alone", () => {
+    const expected: [string, ShortcutAction][] = [
+      ["ArrowDown", "tagNext"],
+      ["j", "tagNext"],
+      ["ArrowUp", "tagPrevious"],
+      ["K", "tagPrevious"],
+      ["Enter", "tagConfirm"],
+      ["y", "tagConfirm"],
+      ["n", "tagReject"],
+      ["x", "tagReject"],
+      ["o", "tagOpenVideo"],
+      ["?", "help"],
+      ["Escape", "closeDialog"],
+    ];
+    for (const [key, action] of expected) expect(matchShortcut(press(key), ["tags", "global"]), key).toBe(action);
+    expect(matchShortcut(press("Enter"), ["review", "global"])).toBe("confirm");
+    const global = SHORTCUTS.filter((s) => s.scope === "global").flatMap((s) => s.keys);
+    expect(SHORTCUTS.filter((s) => s.scope === "tags").flatMap((s) => s.keys).filter((key) => global.includes(key))).toEqual([]);
   });
 
   it("maps the review keys the annotators learn", () => {

@@ -3,7 +3,7 @@
  * help overlay (`?`) and the on-screen legend render this table; nothing else names a key.
  */
 
-export type ShortcutScope = "global" | "review" | "relabel";
+export type ShortcutScope = "global" | "review" | "relabel" | "tags";
 
 export type ShortcutAction =
   | "help"
@@ -22,7 +22,12 @@ export type ShortcutAction =
   | "toggleView"
   | "optionUp"
   | "optionDown"
-  | "applyOption";
+  | "applyOption"
+  | "tagNext"
+  | "tagPrevious"
+  | "tagConfirm"
+  | "tagReject"
+  | "tagOpenVideo";
 
 export interface Shortcut {
   action: ShortcutAction;
@@ -50,6 +55,11 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { action: "undo", keys: ["z"], description: "Undo the last decision", scope: "review", legend: true },
   { action: "skip", keys: ["s"], description: "Skip this page (decide nothing)", scope: "review", legend: true },
   { action: "toggleView", keys: ["v"], description: "Switch between the grid and one face at a time", scope: "review" },
+  { action: "tagNext", keys: ["ArrowDown", "j"], description: "Next tag", scope: "tags" },
+  { action: "tagPrevious", keys: ["ArrowUp", "k"], description: "Previous tag", scope: "tags" },
+  { action: "tagConfirm", keys: ["Enter", "y"], description: "Confirm the tag: the person is in the video (verifies the supporting faces)", scope: "tags" },
+  { action: "tagReject", keys: ["n", "x"], description: "Reject the tag: the person is not in the video", scope: "tags" },
+  { action: "tagOpenVideo", keys: ["o"], description: "Open the tag's video", scope: "tags" },
   { action: "help", keys: ["?"], description: "Show or hide this help", scope: "global", legend: true },
   { action: "optionUp", keys: ["ArrowUp"], description: "Previous identity in the list", scope: "relabel", whileTyping: true },
   { action: "optionDown", keys: ["ArrowDown"], description: "Next identity in the list", scope: "relabel", whileTyping: true },

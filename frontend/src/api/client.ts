@@ -48,6 +48,14 @@ export type DecisionBatchResult = Schemas["DecisionBatchResult"];
 export type OperatingPointState = Schemas["OperatingPointState"];
 export type VideoTag = Schemas["VideoTagDetail"];
 export type FacePrediction = Schemas["FacePrediction"];
+export type IdentitySuggestion = Schemas["IdentitySuggestion"];
+export type SuggestionSide = Schemas["SuggestionSide"];
+export type SuggestionKind = Schemas["KindF8dEnum"];
+export type IdentityOperation = Schemas["IdentityOperation"];
+export type MergeRequest = Schemas["MergeRequestRequest"];
+export type SplitRequest = Schemas["SplitRequestRequest"];
+export type ReviewTag = Schemas["ReviewTag"];
+export type TagEvidence = Schemas["Evidence"];
 export type { ActiveModel, CurationStatus };
 
 export interface Page<T> {
@@ -257,7 +265,18 @@ export const api = {
     get: (id: number) => get<Identity>(`identities/${id}/`),
     create: (body: Schemas["IdentityRequest"]) => post<Identity>("identities/", body),
     /** Open merge and split suggestions about an identity, most likely first. */
-    suggestions: (identity: number) => getOptional<Page<Schemas["IdentitySuggestion"]>>("identities/suggestions/", { identity, status: "open", page_size: 10 }),
+    suggestions: (identity: number) => getOptional<Page<IdentitySuggestion>>("identities/suggestions/", { identity, status: "open", page_size: 10 }),
+    /** Suggestions of a kind and status, most likely first (the server's order). */
+    listSuggestions: (query: Query = {}) => get<Page<IdentitySuggestion>>("identities/suggestions/", { status: "open", page_size: 50, ...query }),
+    /** Close a suggestion as wrong: it is not suggested again. */
+    dismissSuggestion: (id: number) => post<IdentitySuggestion>(`identities/suggestions/${id}/dismiss/`),
+    /** Recompute every suggestion (admins): a job; `run` adds that model's confusions to the evidence. */
+    computeSuggestions: (run?: number | null) => post<Job>("identities/suggestions/compute/", run ? { run } : {}),
+    /** Merge identity `id` (A) into `body.into` (B), admins. */
+    merge: (id: number, body: Partial<MergeRequest> & { into: number }) => post<IdentityOperation>(`identities/${id}/merge/`, body),
+    /** Move some of identity `id`'s faces to another identity or a new one, admins. */
+    split: (id: number, body: Partial<SplitRequest> & { faces: number[] }) => post<IdentityOperation>(`identities/${id}/split/`, body),
+    undoOperation: (id: number) => post<IdentityOperation>(`identities/operations/${id}/undo/`),
   },
 
   faces: {
@@ -346,6 +365,8 @@ export const api = {
     start: (video: number) => post<Job>(`videos/${video}/tags/`),
     confirm: (tag: number, note = "") => post<Schemas["TagDecisionResponse"]>(`tags/${tag}/confirm/`, { note }),
     reject: (tag: number, note = "") => post<Schemas["TagDecisionResponse"]>(`tags/${tag}/reject/`, { note }),
+    /** Proposed tags, the closest to their threshold (least certain) first, each with its best frames. */
+    review: (query: Query = {}) => get<Page<ReviewTag>>("tags/review/", { page_size: 50, ...query }),
   },
 };
 

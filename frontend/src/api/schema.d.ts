@@ -1892,9 +1892,12 @@ export interface components {
             name: string;
             /** @description Other names of this person. */
             aliases?: unknown;
-            /** @description 1 = most popular; VIPs are promoted in this order. */
+            /**
+             * Format: int64
+             * @description 1 = most popular; VIPs are promoted in this order.
+             */
             popularity_rank?: number | null;
-            role?: components["schemas"]["Role50aEnum"];
+            role?: components["schemas"]["IdentityRoleEnum"];
             /** @description The VIP chunk whose promotion made this identity a VIP. */
             readonly chunk: number | null;
             notes?: string;
@@ -1919,7 +1922,7 @@ export interface components {
             readonly name: string;
             /** @description Other names of this person. */
             readonly aliases: unknown;
-            readonly role: components["schemas"]["Role50aEnum"];
+            readonly role: components["schemas"]["IdentityRoleEnum"];
             /** @description 1 = most popular; VIPs are promoted in this order. */
             readonly popularity_rank: number | null;
             /** @description The VIP chunk whose promotion made this identity a VIP. */
@@ -1958,11 +1961,20 @@ export interface components {
             name: string;
             /** @description Other names of this person. */
             aliases?: unknown;
-            /** @description 1 = most popular; VIPs are promoted in this order. */
+            /**
+             * Format: int64
+             * @description 1 = most popular; VIPs are promoted in this order.
+             */
             popularity_rank?: number | null;
-            role?: components["schemas"]["Role50aEnum"];
+            role?: components["schemas"]["IdentityRoleEnum"];
             notes?: string;
         };
+        /**
+         * @description * `vip` - VIP
+         *     * `candidate` - Candidate
+         * @enum {string}
+         */
+        IdentityRoleEnum: "vip" | "candidate";
         IdentitySuggestion: {
             readonly id: number;
             readonly kind: components["schemas"]["KindF8dEnum"];
@@ -2521,9 +2533,12 @@ export interface components {
             name?: string;
             /** @description Other names of this person. */
             aliases?: unknown;
-            /** @description 1 = most popular; VIPs are promoted in this order. */
+            /**
+             * Format: int64
+             * @description 1 = most popular; VIPs are promoted in this order.
+             */
             popularity_rank?: number | null;
-            role?: components["schemas"]["Role50aEnum"];
+            role?: components["schemas"]["IdentityRoleEnum"];
             notes?: string;
         };
         PatchedUserRequest: {
@@ -2664,12 +2679,6 @@ export interface components {
             /** @description The best supporting frames (all of them at /tags/{id}/). */
             readonly evidence: components["schemas"]["Evidence"][];
         };
-        /**
-         * @description * `vip` - VIP
-         *     * `candidate` - Candidate
-         * @enum {string}
-         */
-        Role50aEnum: "vip" | "candidate";
         RunCompare: {
             runs: {
                 [key: string]: unknown;

@@ -5,7 +5,7 @@ import { SHORTCUTS, keyLabel, shortcutFor, type ShortcutAction, type ShortcutSco
 
 const MOVES: ShortcutAction[] = ["moveLeft", "moveRight", "moveUp", "moveDown"];
 
-const SCOPE_TITLES: Record<ShortcutScope, string> = { review: "Review", relabel: "Relabel dialog", global: "Everywhere" };
+const SCOPE_TITLES: Record<ShortcutScope, string> = { review: "Review", relabel: "Relabel dialog", tags: "Tag review", global: "Everywhere" };
 
 export function HelpOverlay({ onClose }: { onClose: () => void }) {
   const closeButton = useRef<HTMLButtonElement>(null);
@@ -14,7 +14,7 @@ export function HelpOverlay({ onClose }: { onClose: () => void }) {
     closeButton.current?.focus();
     return () => previous?.focus?.();
   }, []);
-  const scopes: ShortcutScope[] = ["review", "relabel", "global"];
+  const scopes: ShortcutScope[] = ["review", "relabel", "tags", "global"];
   return (
     <div className="overlay" role="presentation" onClick={onClose}>
       <div className="dialog help" role="dialog" aria-modal="true" aria-labelledby="help-title" onClick={(event) => event.stopPropagation()}>
