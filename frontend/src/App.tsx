@@ -12,6 +12,8 @@ import { VideoPage, VideosScreen } from "./videos/VideoPage";
 // Admin controls live under /manage: /admin/ is Django's admin site.
 const Dashboard = lazy(() => import("./dashboard/Dashboard"));
 const AdminScreen = lazy(() => import("./admin/AdminScreen"));
+const SuggestionsScreen = lazy(() => import("./identities/SuggestionsScreen").then((module) => ({ default: module.SuggestionsScreen })));
+const TagReviewScreen = lazy(() => import("./tags/TagReviewScreen").then((module) => ({ default: module.TagReviewScreen })));
 const IdentityPage = lazy(() => import("./identities/IdentityPage").then((module) => ({ default: module.IdentityPage })));
 
 export function App() {
@@ -25,7 +27,9 @@ export function App() {
         <span className="brand">FaceCurator</span>
         <nav aria-label="Main">
           <NavLink to="/review">Review</NavLink>
+          <NavLink to="/tags">Tags</NavLink>
           <NavLink to="/identities">Identities</NavLink>
+          <NavLink to="/suggestions">Suggestions</NavLink>
           <NavLink to="/dashboard">Dashboard</NavLink>
           <NavLink to="/videos">Videos</NavLink>
           <NavLink to="/events">Label events</NavLink>
@@ -56,6 +60,8 @@ export function App() {
               <Route path="/review" element={<ReviewScreen />} />
               <Route path="/identities" element={<IdentitiesScreen />} />
               <Route path="/identities/:id" element={<IdentityPage />} />
+              <Route path="/suggestions" element={<SuggestionsScreen />} />
+              <Route path="/tags" element={<TagReviewScreen />} />
               <Route path="/dashboard" element={<Dashboard />} />
               <Route path="/videos" element={<VideosScreen />} />
               <Route path="/videos/:id" element={<VideoPage />} />

@@ -137,7 +137,9 @@ function Nearest({ identity }: { identity: Identity }) {
       <h2 id="nearest-title">Nearest other identities</h2>
       {suggestions.data && suggestions.data.length > 0 && (
         <>
-          <h3 className="small muted">Suggested merges and splits</h3>
+          <h3 className="small muted">
+            Suggested merges and splits · <Link to="/suggestions">all suggestions</Link>
+          </h3>
           <ul className="nearest" data-testid="identity-suggestions">
             {suggestions.data.map((suggestion) => {
               const other = suggestion.identity.id === identity.id ? suggestion.other : suggestion.identity;
@@ -150,7 +152,8 @@ function Nearest({ identity }: { identity: Identity }) {
                   ) : (
                     <>Two people under this name? ({suggestion.sides.map((side) => `${side.faces} faces`).join(" / ")})</>
                   )}{" "}
-                  <span className="muted">score {num(suggestion.score, 2)}</span>
+                  <span className="muted">score {num(suggestion.score, 2)}</span>{" "}
+                  <Link to={`/suggestions?kind=${suggestion.kind}`}>evidence</Link>
                 </li>
               );
             })}
