@@ -7,12 +7,12 @@
 """
 from __future__ import annotations
 
-import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.core import roles
+from webapp.core.commands import job_follow
 from webapp.core.exceptions import DomainError
 from webapp.core.models import Job
 from webapp.tagging import services, tasks
@@ -73,13 +73,4 @@ class Command(BaseCommand):
         return user
 
     def _follow(self, job_id: int) -> Job:
-        last = None
-        while True:
-            job = Job.objects.get(pk=job_id)
-            line = f"  {job.progress:5.0%}  {job.message}"
-            if line != last:
-                self.stdout.write(line)
-                last = line
-            if job.is_finished:
-                return job
-            time.sleep(1.0)
+        return job_follow(job_id=job_id, write=self.stdout.write)

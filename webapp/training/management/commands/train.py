@@ -1,9 +1,9 @@
 """Train a VIP classifier on the current VIPs and labels."""
 import json
-import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from webapp.core.commands import job_follow
 from webapp.core.exceptions import DomainError
 from webapp.core.models import Job
 from webapp.training import services, tasks
@@ -94,13 +94,4 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"run {run.pk} is now the active model"))
 
     def _follow(self, job_id: int) -> Job:
-        last = None
-        while True:
-            job = Job.objects.get(pk=job_id)
-            line = f"  {job.progress:5.0%}  {job.message}"
-            if line != last:
-                self.stdout.write(line)
-                last = line
-            if job.is_finished:
-                return job
-            time.sleep(1.0)
+        return job_follow(job_id=job_id, write=self.stdout.write)
