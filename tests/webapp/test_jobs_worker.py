@@ -9,10 +9,17 @@ from .conftest import wait_for_job
 from .factories import FaceFactory
 
 
+@pytest.fixture
+def split_seed_7(monkeypatch, settings):
+    """An admin changed the split seed: the worker started after this reads it from the environment."""
+    monkeypatch.setenv("FACECURATOR_SPLIT_SEED", "7")
+    settings.FACECURATOR_SPLIT_SEED = 7
+
+
 @pytest.mark.slow
-def test_a_job_runs_through_a_real_worker_and_stores_its_result(celery_worker_process, admin_client_api):
+def test_a_job_runs_through_a_real_worker_and_stores_its_result(split_seed_7, celery_worker_process, admin_client_api):
     faces = FaceFactory.create_batch(20)
-    response = admin_client_api.post("/api/v1/jobs/reassign-splits/", {"seed": 7}, format="json")
+    response = admin_client_api.post("/api/v1/jobs/reassign-splits/")
     assert response.status_code == 202
     job = wait_for_job(response.data["id"])
     assert job.state == Job.State.SUCCEEDED, job.error

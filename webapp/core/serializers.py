@@ -40,13 +40,3 @@ class MeSerializer(serializers.Serializer):
     role = serializers.CharField(allow_null=True)
     decisions_today = serializers.IntegerField()
 
-
-class SplitSettingsSerializer(serializers.Serializer):
-    seed = serializers.IntegerField(required=False)
-    proportions = serializers.ListField(child=serializers.FloatField(min_value=0), min_length=3, max_length=3,
-                                        required=False, help_text="train, val, test shares, e.g. [0.8, 0.1, 0.1].")
-
-    def validate_proportions(self, value):
-        if sum(value) <= 0:
-            raise serializers.ValidationError("The proportions must add up to more than 0.")
-        return value

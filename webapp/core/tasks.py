@@ -10,8 +10,8 @@ def reassign_splits(job_id: int) -> None:
     from webapp.faces.services import faces_reassign_splits
 
     def handler(job, progress):
-        seed = int(job.params.get("seed", settings.FACECURATOR_SPLIT_SEED))
-        proportions = tuple(job.params.get("proportions", settings.FACECURATOR_SPLIT_PROPORTIONS))
-        return faces_reassign_splits(seed=seed, proportions=proportions, progress=progress)
+        return faces_reassign_splits(
+            seed=settings.FACECURATOR_SPLIT_SEED, proportions=settings.FACECURATOR_SPLIT_PROPORTIONS, progress=progress
+        )
 
     job_execute(job_id, handler)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from . import accounts, roles, services
 from .models import Job
 from .permissions import IsAdmin, IsAnnotator
-from .serializers import JobSerializer, MeSerializer, SplitSettingsSerializer, UserSerializer
+from .serializers import JobSerializer, MeSerializer, UserSerializer
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -27,13 +27,14 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         job = services.job_cancel(job=self.get_object())
         return Response(JobSerializer(job).data)
 
-    @extend_schema(request=SplitSettingsSerializer, responses={202: JobSerializer})
+    @extend_schema(request=None, responses={202: JobSerializer})
     @action(detail=False, methods=["post"], url_path="reassign-splits", permission_classes=[IsAdmin])
     def reassign_splits(self, request):
-        """Re-apply the split rule to every group (after changing the split seed or proportions)."""
-        body = SplitSettingsSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        job = services.job_start(kind="maintenance.reassign_splits", params=body.validated_data, user=request.user)
+        """Re-apply the split rule to every group, after FACECURATOR_SPLIT_SEED or _PROPORTIONS changed.
+
+        The rule's settings are the ones new imports use, so old and new faces follow one rule.
+        """
+        job = services.job_start(kind="maintenance.reassign_splits", user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -741,7 +741,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Re-apply the split rule to every group (after changing the split seed or proportions). */
+        /**
+         * @description Re-apply the split rule to every group, after FACECURATOR_SPLIT_SEED or _PROPORTIONS changed.
+         *
+         *     The rule's settings are the ones new imports use, so old and new faces follow one rule.
+         */
         post: operations["v1_jobs_reassign_splits_create"];
         delete?: never;
         options?: never;
@@ -2875,11 +2879,6 @@ export interface components {
          * @enum {string}
          */
         SplitRequestStatusEnum: "unverified" | "verified";
-        SplitSettingsRequest: {
-            seed?: number;
-            /** @description train, val, test shares, e.g. [0.8, 0.1, 0.1]. */
-            proportions?: number[];
-        };
         /**
          * @description * `train` - Train
          *     * `val` - Val
@@ -4289,13 +4288,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["SplitSettingsRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SplitSettingsRequest"];
-                "multipart/form-data": components["schemas"]["SplitSettingsRequest"];
-            };
-        };
+        requestBody?: never;
         responses: {
             202: {
                 headers: {
