@@ -53,6 +53,23 @@ def shared_data_dir(explicit: str | Path | None = None) -> Path:
     return Path(configured) if configured else REPO.parent / "shared" / "data"
 
 
+def setup_django(*, media: Path, sqlite_file: Path, database: str) -> None:
+    """Django for a benchmark of its own: media in a scratch folder and a throwaway database
+    (``sqlite_file`` on SQLite, ``database`` as the test-database name on PostgreSQL)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    os.environ["MEDIA_ROOT"] = str(media)
+    import django
+    from django.conf import settings
+
+    django.setup()
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        test["NAME"] = str(sqlite_file)
+    else:
+        test["NAME"] = database
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -28,13 +28,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench import common  # noqa: E402
 RESULTS = REPO / "bench" / "results" / "export.json"
 FORMATS = ("jsonl", "csv", "parquet", "webdataset", "imagefolder")
-
-
-def shared_data_dir() -> Path:
-    configured = os.environ.get("FACECURATOR_SHARED_DATA")
-    return Path(configured) if configured else REPO.parent / "shared" / "data"
 
 
 class PeakMemory:
@@ -70,19 +66,6 @@ class PeakMemory:
                 "rss_growth_mib": round((self.peak - self.start) / mib, 1)}
 
 
-def setup_django(media: Path, sqlite_file: Path) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    os.environ.setdefault("DJANGO_DEBUG", "1")
-    os.environ["MEDIA_ROOT"] = str(media)
-    import django
-    from django.conf import settings
-
-    django.setup()
-    test = settings.DATABASES["default"].setdefault("TEST", {})
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        test["NAME"] = str(sqlite_file)
-    else:
-        test["NAME"] = f"facecurator_bench_export_{os.getpid()}"
 
 
 def synthesise(faces: int, data: Path, log) -> dict[str, Any]:
@@ -192,11 +175,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.quick:
         args.faces = [10_000]
-    data = shared_data_dir()
+    data = common.shared_data_dir()
     if not (data / "glint24").is_dir():
         raise SystemExit(f"real face data not found at {data} (set FACECURATOR_SHARED_DATA)")
     scratch = Path(tempfile.mkdtemp(prefix="facecurator-bench-export-"))
-    setup_django(scratch / "media", scratch / "bench.sqlite3")
+    common.setup_django(media=scratch / "media", sqlite_file=scratch / "bench.sqlite3",
+                        database=f"facecurator_bench_export_{os.getpid()}")
     from django.db import connection
 
     log = sys.stderr.write

@@ -33,27 +33,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench import common  # noqa: E402
 RESULTS = REPO / "bench" / "results" / "ingest.json"
 
 
-def shared_data_dir() -> Path:
-    configured = os.environ.get("FACECURATOR_SHARED_DATA")
-    return Path(configured) if configured else REPO.parent / "shared" / "data"
-
-
-def setup_django(media: Path, sqlite_file: Path) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    os.environ.setdefault("DJANGO_DEBUG", "1")
-    os.environ["MEDIA_ROOT"] = str(media)
-    import django
-    from django.conf import settings
-
-    django.setup()
-    test = settings.DATABASES["default"].setdefault("TEST", {})
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        test["NAME"] = str(sqlite_file)
-    else:
-        test["NAME"] = f"facecurator_bench_ingest_{os.getpid()}"
 
 
 def timed(log, label: str, run) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -163,11 +146,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     video, frames = "obama_speech.mp4", 300
     if args.quick:
         args.crops, args.photos, video = 240, 40, "obama_whcd_podium_b.mp4"
-    data = shared_data_dir()
+    data = common.shared_data_dir()
     if not (data / "glint24").is_dir():
         raise SystemExit(f"real face data not found at {data} (set FACECURATOR_SHARED_DATA)")
     scratch = Path(tempfile.mkdtemp(prefix="facecurator-bench-ingest-"))
-    setup_django(scratch / "media", scratch / "bench.sqlite3")
+    common.setup_django(media=scratch / "media", sqlite_file=scratch / "bench.sqlite3",
+                        database=f"facecurator_bench_ingest_{os.getpid()}")
     from django.db import connection
 
     from webapp.media.services import face_pipeline

@@ -32,6 +32,7 @@ if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(REPO)  # never let bench/*.py shadow a module
 elif str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+from bench import common  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -46,11 +47,6 @@ from ml.video import probe_video, sample_frames  # noqa: E402
 RESULTS = REPO / "bench" / "results"
 DEFAULT_VIDEOS = ["obama_speech.mp4", "biden_trump_debate_splitscreen.mp4", "crowd_walking_unknown_people.mp4"]
 TARGET_S = 86400 / 15000  # one worker keeping up with 15,000 videos a day
-
-
-def shared_data_dir() -> Path:
-    configured = os.environ.get("FACECURATOR_SHARED_DATA")
-    return Path(configured) if configured else REPO.parent / "shared" / "data"
 
 
 class Clock:
@@ -218,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--videos", nargs="*", default=None)
     parser.add_argument("--output", type=Path, default=RESULTS / "video.json")
     args = parser.parse_args(argv)
-    data = shared_data_dir()
+    data = common.shared_data_dir()
     if not (data / "README.md").exists():
         raise SystemExit(f"real face data not found at {data} (set FACECURATOR_SHARED_DATA)")
     videos = args.videos or (DEFAULT_VIDEOS[:1] if args.quick else DEFAULT_VIDEOS)
