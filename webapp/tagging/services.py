@@ -42,6 +42,7 @@ from webapp.faces.services import LabelChange, faces_relabel
 from webapp.identities.models import Identity
 from webapp.media.models import ProcessingStatus, Video
 from webapp.training.models import RunSample, TrainingRun
+from webapp.training.services import NoActiveModel
 
 from . import selectors
 from .models import FacePrediction, TagEvidence, VideoTag, VideoTagging
@@ -52,10 +53,6 @@ logger = logging.getLogger(__name__)
 TAG_VIDEO_KIND = "tagging.tag_video"
 TAG_VIDEOS_KIND = "tagging.tag_videos"
 RESULT_VIDEOS_LISTED = 100  # a batch's job result lists each video up to this many
-
-
-class NoActiveModel(InvalidTransition):
-    code = "no_active_model"
 
 
 class UnsupportedRun(InvalidTransition):
