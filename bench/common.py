@@ -16,6 +16,7 @@ Benchmarks import this module as ``from bench import common`` with the repositor
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -23,10 +24,12 @@ import os
 import platform
 import socket
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from multiprocessing import get_context
@@ -68,6 +71,23 @@ def setup_django(*, media: Path, sqlite_file: Path, database: str) -> None:
         test["NAME"] = str(sqlite_file)
     else:
         test["NAME"] = database
+
+
+@contextlib.contextmanager
+def scratch_django(name: str) -> Iterator[Path]:
+    """Django on a throwaway database and media folder for one benchmark; both removed afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"facecurator-bench-{name}-"))
+    setup_django(media=scratch / "media", sqlite_file=scratch / "bench.sqlite3",
+                 database=f"facecurator_bench_{name}_{os.getpid()}")
+    from django.db import connection
+
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        yield scratch
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _cpu_model() -> str:

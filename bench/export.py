@@ -18,9 +18,7 @@ import json
 import os
 import platform
 import resource
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -178,20 +176,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = common.shared_data_dir()
     if not (data / "glint24").is_dir():
         raise SystemExit(f"real face data not found at {data} (set FACECURATOR_SHARED_DATA)")
-    scratch = Path(tempfile.mkdtemp(prefix="facecurator-bench-export-"))
-    common.setup_django(media=scratch / "media", sqlite_file=scratch / "bench.sqlite3",
-                        database=f"facecurator_bench_export_{os.getpid()}")
-    from django.db import connection
-
     log = sys.stderr.write
     load_before = os.getloadavg()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with common.scratch_django("export"):
+        from django.db import connection
+
         runs = [run_size(n, args.formats, data, log) for n in args.faces]
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        shutil.rmtree(scratch, ignore_errors=True)
     results = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "database": connection.vendor,
                     "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},

@@ -24,9 +24,7 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -149,27 +147,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = common.shared_data_dir()
     if not (data / "glint24").is_dir():
         raise SystemExit(f"real face data not found at {data} (set FACECURATOR_SHARED_DATA)")
-    scratch = Path(tempfile.mkdtemp(prefix="facecurator-bench-ingest-"))
-    common.setup_django(media=scratch / "media", sqlite_file=scratch / "bench.sqlite3",
-                        database=f"facecurator_bench_ingest_{os.getpid()}")
-    from django.db import connection
-
-    from webapp.media.services import face_pipeline
-
     log = sys.stderr.write
     load_before = os.getloadavg()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with common.scratch_django("ingest"):
+        from django.db import connection
+
+        from webapp.media.services import face_pipeline
+
         face_pipeline()  # load the models before timing
         results: dict[str, Any] = {
             "crops": bench_crops(data, args.crops, log),
             "photos": bench_photos(data, args.photos, log),
             "video": bench_video(data, video, frames, log),
         }
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        shutil.rmtree(scratch, ignore_errors=True)
     results = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "database": connection.vendor,
                     "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
