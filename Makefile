@@ -17,11 +17,12 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 TEST_ENV := DJANGO_DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_BROKER_KEYPREFIX=facecurator-test-$$$$:
 
-.PHONY: help venv frontend frontend-test tools services migrate demo test test-python test-sqlite bench bench-quick clean
+.PHONY: help venv frontend frontend-test tools services migrate demo test test-python test-sqlite tree-unchanged screenshots bench bench-quick clean
 
 help:
 	@echo "make demo    - set up, import the demo data and serve the app on http://$(HOST):$(PORT)/"
 	@echo "make test    - set up and run every test (PostgreSQL, Redis, browser, front end)"
+	@echo "make screenshots - retake the README screenshots (docs/screenshots/) with the browser tests"
 	@echo "make bench   - run the benchmarks (results in bench/results/)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -62,7 +63,20 @@ demo: venv frontend migrate
 		worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 		DJANGO_DEBUG=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
-test: venv frontend tools services test-python test-sqlite frontend-test
+# Tests never write into the repository: the suite runs between two snapshots of the working tree
+# (tracked files' contents and untracked, not ignored files) and fails when they differ.
+TREE_STATE = { git diff HEAD --binary; git status --porcelain; } | sha256sum
+
+test: venv frontend tools services
+	@before="$$($(TREE_STATE))"; \
+	$(MAKE) --no-print-directory test-python test-sqlite frontend-test && \
+	after="$$($(TREE_STATE))" && if [ "$$before" != "$$after" ]; then \
+		echo "The tests changed files in the repository (tests must write only to temporary folders):"; \
+		git status --porcelain; exit 1; fi
+
+# The README screenshots: the browser tests marked `screenshots`, saving into docs/screenshots/.
+screenshots: venv frontend tools services
+	FACECURATOR_SCREENSHOTS=$(CURDIR)/docs/screenshots $(TEST_ENV) $(PY) -m pytest -q -m screenshots tests/browser
 
 test-python: venv
 	$(TEST_ENV) $(PY) -m pytest -q

@@ -1,11 +1,20 @@
-"""Steps the browser tests share: logging in, screenshots for the README."""
+"""Steps the browser tests share: logging in, screenshots for the README.
+
+Tests never write into the repository: screenshots go to a temporary folder unless
+FACECURATOR_SCREENSHOTS names another (`make screenshots` points it at docs/screenshots/).
+"""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
 
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+def screenshots_dir() -> Path:
+    configured = os.environ.get("FACECURATOR_SCREENSHOTS")
+    folder = Path(configured) if configured else Path(tempfile.gettempdir()) / f"facecurator-screenshots-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def log_in(page, username: str, password: str, then: str = "/review") -> None:
@@ -17,7 +26,8 @@ def log_in(page, username: str, password: str, then: str = "/review") -> None:
 
 
 def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    """Save the page as ``<name>.png`` (the tests that call this carry the ``screenshots`` marker,
+    so `make screenshots` reruns exactly them)."""
+    path = screenshots_dir() / f"{name}.png"
     page.screenshot(path=str(path))
     return path

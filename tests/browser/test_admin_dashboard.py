@@ -59,6 +59,7 @@ def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operat
         assert plotted(page, chart) > 0, chart
 
 
+@pytest.mark.screenshots
 def test_an_annotator_reads_the_dashboard_plots_opens_a_vip_and_reviews_a_queue_page(page, shared_data):
     from webapp.review.models import Decision
 

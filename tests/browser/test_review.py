@@ -30,6 +30,7 @@ def move_to(page, face_id: int) -> None:
     assert cursor_face(page) == face_id
 
 
+@pytest.mark.screenshots
 def test_annotator_reviews_a_page_with_the_keyboard_relabels_undoes_and_sees_the_label_events(page, shared_data):
     from webapp.faces.models import Face, LabelEvent
 
