@@ -210,6 +210,13 @@ def test_relabelling_after_export_leaves_the_version_unchanged_and_the_compariso
                                             "split": rows[thrown_out.pk].split}]
     same = admin_client_api.get(f"{VERSIONS}{before.pk}/compare/?to={before.pk}").data
     assert same["identical"] and same["added"] == same["removed"] == same["relabelled"] == 0
+    assert same["per_identity"] == []
+    per_label = {row["label"]: row for row in diff["per_identity"]}
+    assert per_label["Hugh Laurie"] == {"label": "Hugh Laurie", "added": 0, "removed": 0,
+                                        "relabelled_in": 0, "relabelled_out": 1}
+    assert per_label["Tina Fey"] == {"label": "Tina Fey", "added": 0, "removed": 1,
+                                     "relabelled_in": 1, "relabelled_out": 0}
+    assert per_label["Keanu Charles Reeves"]["relabelled_in"] == per_label["Keanu Reeves"]["relabelled_out"] == 5
 
 
 # --- Formats, read back by their consumers ---------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from webapp.core.exceptions import Conflict
@@ -79,6 +79,7 @@ def version_compare(*, base: DatasetVersion, other: DatasetVersion, sample: int 
     )
     return {
         "base": base.pk, "other": other.pk,
+        "per_identity": _changes_per_label(added=added, removed=removed, relabelled=relabelled),
         "identical": bool(base.content_hash) and base.content_hash == other.content_hash,
         "added": added.count(), "removed": removed.count(),
         "relabelled": relabelled.count(), "moved_split": moved.count(),
@@ -95,6 +96,25 @@ def version_compare(*, base: DatasetVersion, other: DatasetVersion, sample: int 
             ],
         },
     }
+
+
+def _changes_per_label(*, added: QuerySet, removed: QuerySet, relabelled: QuerySet) -> list[dict[str, Any]]:
+    """Per label (identity name or the distractor label): faces added, removed, relabelled to it
+    (``relabelled_in``) and away from it (``relabelled_out``); four grouped queries, labels sorted."""
+    rows: dict[str, dict[str, Any]] = {}
+
+    def tally(queryset: QuerySet, label_field: str, key: str) -> None:
+        for row in queryset.order_by().values(label_field).annotate(n=Count("id")):
+            label = row[label_field]
+            entry = rows.setdefault(label, {"label": label, "added": 0, "removed": 0,
+                                            "relabelled_in": 0, "relabelled_out": 0})
+            entry[key] = row["n"]
+
+    tally(added, "label", "added")
+    tally(removed, "label", "removed")
+    tally(relabelled, "label", "relabelled_in")
+    tally(relabelled, "before_label", "relabelled_out")
+    return [rows[label] for label in sorted(rows)]
 
 
 def builds_for_version(*, version: DatasetVersion) -> QuerySet[ExportBuild]:

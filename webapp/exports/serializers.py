@@ -112,6 +112,14 @@ class ChangeExamplesSerializer(serializers.Serializer):
     moved_split = serializers.ListField(child=serializers.DictField())
 
 
+class LabelChangesSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="The identity's name (as frozen), or the distractor label.")
+    added = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    relabelled_in = serializers.IntegerField(help_text="Faces that had another label in `base` and have this one in `other`.")
+    relabelled_out = serializers.IntegerField(help_text="Faces that had this label in `base` and another one in `other`.")
+
+
 class VersionComparisonSerializer(serializers.Serializer):
     base = serializers.IntegerField()
     other = serializers.IntegerField()
@@ -120,4 +128,5 @@ class VersionComparisonSerializer(serializers.Serializer):
     removed = serializers.IntegerField(help_text="Faces in `base` and not in `other`.")
     relabelled = serializers.IntegerField(help_text="Faces in both whose label or identity differs.")
     moved_split = serializers.IntegerField(help_text="Faces in both whose split differs.")
+    per_identity = LabelChangesSerializer(many=True, help_text="The changes per label, labels sorted.")
     examples = ChangeExamplesSerializer()

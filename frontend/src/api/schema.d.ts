@@ -2108,6 +2108,16 @@ export interface components {
          * @enum {string}
          */
         KindF8dEnum: "merge" | "split";
+        LabelChanges: {
+            /** @description The identity's name (as frozen), or the distractor label. */
+            label: string;
+            added: number;
+            removed: number;
+            /** @description Faces that had another label in `base` and have this one in `other`. */
+            relabelled_in: number;
+            /** @description Faces that had this label in `base` and another one in `other`. */
+            relabelled_out: number;
+        };
         LabelEvent: {
             readonly id: number;
             readonly face: number;
@@ -3024,6 +3034,8 @@ export interface components {
             relabelled: number;
             /** @description Faces in both whose split differs. */
             moved_split: number;
+            /** @description The changes per label, labels sorted. */
+            per_identity: components["schemas"]["LabelChanges"][];
             examples: components["schemas"]["ChangeExamples"];
         };
         /** @description A new dataset version: a name and the filter that selects its faces. Unknown fields are refused. */
