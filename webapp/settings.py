@@ -295,6 +295,15 @@ FACECURATOR_DEMO_DATA = env_str(
     str(BASE_DIR.parent / "shared" / "data") if (BASE_DIR.parent / "shared" / "data").exists() else "",
 )
 
+# Server folders an admin may import from over the API (faces import: the folder and its popularity
+# CSV). A path is accepted only if its real path (symlinks resolved) lies inside one of these.
+# Default: MEDIA_ROOT/imports, plus the demo data folder when DJANGO_DEBUG is on. Management commands
+# run by the operator on the host are not limited by it.
+FACECURATOR_IMPORT_ROOTS = env_list(
+    "FACECURATOR_IMPORT_ROOTS",
+    [str(MEDIA_ROOT / "imports")] + ([FACECURATOR_DEMO_DATA] if DEBUG and FACECURATOR_DEMO_DATA else []),
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -138,3 +138,12 @@ def wait_for_job(job_id: int, timeout: float = 120.0):
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish in {timeout}s: {Job.objects.get(pk=job_id).__dict__}")
+
+
+@pytest.fixture
+def import_root(settings, tmp_path):
+    """A folder API imports may read (FACECURATOR_IMPORT_ROOTS), and only that one."""
+    root = tmp_path / "imports"
+    root.mkdir()
+    settings.FACECURATOR_IMPORT_ROOTS = [str(root)]
+    return root

@@ -78,7 +78,8 @@ def test_a_copy_of_a_crop_under_another_name_is_an_exact_duplicate_and_skipped(g
                                .content_sha256).count() == 1
 
 
-def test_the_import_job_task_runs_the_folder_import(glint_folder, admin_client_api):
+def test_the_import_job_task_runs_the_folder_import(glint_folder, admin_client_api, settings):
+    settings.FACECURATOR_IMPORT_ROOTS = [str(glint_folder)]
     started = admin_client_api.post("/api/v1/imports/faces/", {"path": str(glint_folder), "cropped": True,
                                                                 "role": "vip"})
     import_faces.apply(args=[started.data["id"]])

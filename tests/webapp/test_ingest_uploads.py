@@ -133,14 +133,14 @@ def test_an_unknown_identity_hint_is_refused_before_anything_is_stored(annotator
     assert not Photo.objects.exists()
 
 
-def test_importing_a_server_folder_checks_the_path_and_starts_a_job(admin_client_api, tmp_path):
-    missing = admin_client_api.post("/api/v1/imports/faces/", {"path": str(tmp_path / "nope")})
+def test_importing_a_server_folder_checks_the_path_and_starts_a_job(admin_client_api, import_root):
+    missing = admin_client_api.post("/api/v1/imports/faces/", {"path": str(import_root / "nope")})
     assert missing.status_code == 400 and "not a folder" in missing.data["detail"]
-    (tmp_path / "Ada").mkdir()
-    started = admin_client_api.post("/api/v1/imports/faces/", {"path": str(tmp_path), "cropped": True})
+    (import_root / "Ada").mkdir()
+    started = admin_client_api.post("/api/v1/imports/faces/", {"path": str(import_root), "cropped": True})
     assert started.status_code == 202
     assert started.data["kind"] == "media.import_faces"
-    assert started.data["params"] == {"root": str(tmp_path), "cropped": True, "role": "candidate",
+    assert started.data["params"] == {"root": str(import_root), "cropped": True, "role": "candidate",
                                       "popularity_csv": ""}
 
 

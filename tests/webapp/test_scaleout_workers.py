@@ -51,6 +51,7 @@ class Hosts:
             "CELERY_BROKER_URL": broker_url,
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
             "MEDIA_ROOT": str(media_root),
+            "FACECURATOR_IMPORT_ROOTS": str(tmp_path),  # the folders the tests import over the API
             "DJANGO_DEBUG": "1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -103,6 +104,7 @@ def hosts(settings, s3_media, media_in_tmp, tmp_path):
         redis.Redis.from_url(settings.CELERY_BROKER_URL).ping()
     except redis.ConnectionError:
         pytest.skip(f"Redis broker not reachable at {settings.CELERY_BROKER_URL}")
+    settings.FACECURATOR_IMPORT_ROOTS = [str(tmp_path)]
     started = Hosts(tmp_path=tmp_path, media_root=media_in_tmp, s3=s3_media, broker_url=settings.CELERY_BROKER_URL)
     yield started
     started.stop_all()

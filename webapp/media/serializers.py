@@ -77,9 +77,11 @@ class VideoUploadSerializer(serializers.Serializer):
 
 
 class FaceImportRequestSerializer(serializers.Serializer):
-    path = serializers.CharField(help_text="Folder on the server: root/<identity name>/<image>.")
+    path = serializers.CharField(help_text="Folder on the server, inside one of the import roots "
+                                           "(FACECURATOR_IMPORT_ROOTS): root/<identity name>/<image>.")
     cropped = serializers.BooleanField(default=False, help_text="Images are aligned crops: embed without detection.")
     role = serializers.ChoiceField(choices=["vip", "candidate"], default="candidate",
                                    help_text="Role of identities this import creates.")
     popularity = serializers.CharField(required=False, allow_blank=True,
-                                       help_text="CSV on the server with name,rank lines (1 = most popular).")
+                                       help_text="CSV on the server (inside an import root) with name,rank lines "
+                                                 "(1 = most popular).")

@@ -504,22 +504,34 @@ def identity_resolve(*, ref: str | int | None) -> Identity | None:
 
 
 def popularity_read_csv(*, path: str | Path) -> dict[str, int]:
-    """``name,rank`` lines (a header line is allowed) → {name: rank}; 1 = most popular."""
+    """``name,rank`` lines (a header line is allowed) → {name: rank}; 1 = most popular.
+
+    Errors name the file and the line and column, never the file's content: the path may be
+    anything an admin typed, and echoing what it holds would let the API read any file.
+    """
     ranks: dict[str, int] = {}
+    line_number = 0
+    label = f"Popularity file '{Path(path).name}'"
     if not Path(path).is_file():
-        raise InvalidTransition(f"Popularity file '{path}' not found on the server.")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        for line_number, row in enumerate(csv.reader(handle), start=1):
-            if not row or not row[0].strip() or row[0].startswith("#"):
-                continue
-            if len(row) < 2:
-                raise InvalidTransition(f"{path}:{line_number}: expected 'name,rank', got {row!r}.")
-            name, rank = row[0].strip(), row[1].strip()
-            if not rank.isdigit():
-                if line_number == 1:
-                    continue  # header
-                raise InvalidTransition(f"{path}:{line_number}: rank must be a positive integer, got {rank!r}.")
-            ranks[name] = int(rank)
+        raise InvalidTransition(f"{label} not found on the server.")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            for line_number, row in enumerate(csv.reader(handle), start=1):
+                if not row or not row[0].strip() or row[0].startswith("#"):
+                    continue
+                if len(row) < 2:
+                    raise InvalidTransition(f"{label}, line {line_number}: expected 'name,rank' (2 columns), "
+                                            f"found {len(row)}.")
+                name, rank = row[0].strip(), row[1].strip()
+                if not rank.isdigit():
+                    if line_number == 1:
+                        continue  # header
+                    raise InvalidTransition(f"{label}, line {line_number}, column 2: the rank must be a "
+                                            "positive integer.")
+                ranks[name] = int(rank)
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        where = f", near line {line_number + 1}" if isinstance(exc, (UnicodeDecodeError, csv.Error)) else ""
+        raise InvalidTransition(f"{label}{where}: not a readable UTF-8 CSV file ({type(exc).__name__}).") from None
     return ranks
 
 
@@ -927,7 +939,7 @@ def folder_scan(*, root: str | Path, identities: Iterable[str] | None = None,
 def faces_import_folder(*, root: str | Path, cropped: bool = False, role: str = Identity.Role.CANDIDATE,
                         popularity: dict[str, int] | None = None, user=None, progress: Progress | None = None,
                         identities: Iterable[str] | None = None,
-                        limit_per_identity: int | None = None) -> dict[str, Any]:
+                        limit_per_identity: int | None = None, confined: bool = False) -> dict[str, Any]:
     """Import ``root/<identity name>/<image>``: identities by folder name, one face per image.
 
     ``cropped``: the images are already aligned face crops (e.g. glint24): they are embedded
@@ -935,15 +947,25 @@ def faces_import_folder(*, root: str | Path, cropped: bool = False, role: str = 
     as a photo with the folder's identity as hint (detection, the hinted face labelled, other
     faces unknown). New identities get ``role``; ``popularity`` ({name: rank}) sets promotion
     order. Re-running is idempotent: files already imported (same content hash) are skipped.
+    ``confined`` (imports asked for over the API): a file whose real path is outside ``root`` (a
+    symlink out) is not read and gets a per-file error.
     """
     entries = folder_scan(root=root, identities=identities, limit_per_identity=limit_per_identity)
+    escaped: list[FileOutcome] = []
+    if confined:
+        real_root = Path(os.path.realpath(root))
+        keep = [_inside(Path(os.path.realpath(e.path)), real_root) for e in entries]
+        escaped = [FileOutcome(name=e.relative, status="error", code="outside_import_roots",
+                               error=f"{e.relative}: links to a file outside the import folder; not read.")
+                   for e, ok in zip(entries, keep) if not ok]
+        entries = [e for e, ok in zip(entries, keep) if ok]
     names = sorted({e.identity for e in entries if e.identity})
     before = set(Identity.objects.filter(name__in=names).values_list("name", flat=True))
     by_name = identities_get_or_create(names=names, role=role)
     ranked = identities_set_popularity(ranks=popularity) if popularity else 0
-    outcomes = [FileOutcome(name=e.relative, status="error", code="no_identity_folder",
-                            error=f"{e.relative}: not inside an identity folder (root/<identity name>/<image>).")
-                for e in entries if e.identity is None]
+    outcomes = escaped + [FileOutcome(name=e.relative, status="error", code="no_identity_folder",
+                                      error=f"{e.relative}: not inside an identity folder (root/<identity name>/<image>).")
+                          for e in entries if e.identity is None]
     entries = [e for e in entries if e.identity is not None]
     dedupe = NearDuplicates()
     if cropped:
@@ -959,20 +981,74 @@ def faces_import_folder(*, root: str | Path, cropped: bool = False, role: str = 
                     identities_created=len(set(names) - before), popularity_ranks_set=ranked)
 
 
+class OutsideImportRoots(DomainError):
+    """A server path an API import may not read: outside every folder of FACECURATOR_IMPORT_ROOTS."""
+
+    code = "outside_import_roots"
+
+
+def import_roots() -> list[Path]:
+    """The folders API imports may read (setting FACECURATOR_IMPORT_ROOTS), as real paths."""
+    return [Path(os.path.realpath(root)) for root in settings.FACECURATOR_IMPORT_ROOTS if str(root).strip()]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def import_path_check(*, path: str | Path, kind: str = "folder") -> Path:
+    """The real path of a server ``path`` an API import may read, or a 400 that says why not.
+
+    The path must be absolute and, once every symlink is resolved, lie inside one of the import
+    roots (so ``/etc``, ``/proc/self/environ`` or a link inside a root that points out are
+    refused); then it must be a folder (``kind="folder"``) or a regular file (``kind="file"``).
+    Whether a path outside the roots exists is never told.
+    """
+    given = str(path)
+    if not Path(given).is_absolute():
+        raise InvalidTransition(f"'{given}': give an absolute path on the server.")
+    real = Path(os.path.realpath(given))
+    roots = import_roots()
+    if not any(_inside(real, root) for root in roots):
+        allowed = ", ".join(str(root) for root in roots) or "none configured"
+        raise OutsideImportRoots(
+            f"'{given}' is outside the folders imports may read ({allowed}; setting FACECURATOR_IMPORT_ROOTS). "
+            "Copy the files into one of them."
+        )
+    if kind == "folder" and not real.is_dir():
+        raise InvalidTransition(f"'{given}' is not a folder on the server.")
+    if kind == "file" and not real.is_file():
+        raise InvalidTransition(f"'{given}' is not a file on the server.")
+    return real
+
+
 def faces_import_start(*, root: str, cropped: bool = False, role: str = Identity.Role.CANDIDATE,
                        popularity_csv: str | None = None, user=None) -> Job:
-    """Check a server-side face folder (and popularity CSV) and start ``media.import_faces`` on it."""
-    folder = Path(root)
-    if not folder.is_absolute():
-        raise InvalidTransition(f"'{root}': give an absolute path on the server.")
-    if not folder.is_dir():
-        raise InvalidTransition(f"'{root}' is not a folder on the server.")
+    """Check a server-side face folder (and popularity CSV) and start ``media.import_faces`` on it.
+
+    Both paths must lie inside the import roots (:func:`import_path_check`); the worker checks
+    them again before reading, and skips files linked from outside the folder.
+    """
+    folder = import_path_check(path=root, kind="folder")
     if role not in Identity.Role.values:
         raise InvalidTransition(f"Unknown role '{role}'; expected vip or candidate.")
-    if popularity_csv:
-        popularity_read_csv(path=popularity_csv)  # refuse a missing or malformed file now, not in the job
-    params = {"root": str(folder), "cropped": cropped, "role": role, "popularity_csv": popularity_csv or ""}
+    popularity = str(import_path_check(path=popularity_csv, kind="file")) if popularity_csv else ""
+    if popularity:
+        popularity_read_csv(path=popularity)  # refuse a malformed file now, not in the job
+    params = {"root": str(folder), "cropped": cropped, "role": role, "popularity_csv": popularity}
     return job_start(kind="media.import_faces", params=params, user=user)
+
+
+def faces_import_confined(*, params: dict[str, Any], user=None, progress: Progress | None = None) -> dict[str, Any]:
+    """The ``media.import_faces`` job: the import :func:`faces_import_start` queued, its paths
+    checked against the import roots again (the roots may have changed since it was queued)."""
+    root = import_path_check(path=params["root"], kind="folder")
+    popularity_csv = params.get("popularity_csv")
+    popularity = (popularity_read_csv(path=import_path_check(path=popularity_csv, kind="file"))
+                  if popularity_csv else None)
+    return faces_import_folder(root=root, cropped=bool(params.get("cropped")),
+                               role=params.get("role", Identity.Role.CANDIDATE), popularity=popularity,
+                               user=user, progress=progress, confined=True)
 
 
 def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates,

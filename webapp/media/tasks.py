@@ -22,14 +22,6 @@ def process_video(job_id: int) -> None:
 
 @shared_task(name="media.import_faces", acks_late=True)
 def import_faces(job_id: int) -> None:
-    """Import a face folder on the server (params: root, cropped, role, popularity_csv)."""
-    def handler(job, progress):
-        params = job.params
-        popularity = (services.popularity_read_csv(path=params["popularity_csv"])
-                      if params.get("popularity_csv") else None)
-        return services.faces_import_folder(
-            root=params["root"], cropped=bool(params.get("cropped")), role=params.get("role", "candidate"),
-            popularity=popularity, user=job.created_by, progress=progress,
-        )
-
-    job_execute(job_id, handler)
+    """Import a face folder inside the import roots (params: root, cropped, role, popularity_csv)."""
+    job_execute(job_id, lambda job, progress: services.faces_import_confined(
+        params=job.params, user=job.created_by, progress=progress))
