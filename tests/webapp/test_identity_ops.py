@@ -349,3 +349,19 @@ def test_importing_under_a_merged_name_labels_the_person_it_was_merged_into(db):
     target = IdentityFactory(name="Tom Hanks")
     IdentityFactory(name="Tom_Hanks", merged_into=target)
     assert identities_get_or_create(names=["Tom_Hanks"])["Tom_Hanks"] == target
+
+
+def test_merge_and_split_move_the_updated_at_of_the_faces_they_move(admin_client_api, pair):
+    from datetime import UTC, datetime
+
+    a, b, faces_a, faces_b = pair
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    Face.objects.update(updated_at=long_ago)
+    admin_client_api.post(f"/api/v1/identities/{a.pk}/merge/", {"into": b.pk}, format="json")
+    stamps = dict(Face.objects.values_list("pk", "updated_at"))
+    assert all(stamps[f.pk] > long_ago for f in faces_a) and all(stamps[f.pk] == long_ago for f in faces_b)
+    Face.objects.update(updated_at=long_ago)
+    admin_client_api.post(f"/api/v1/identities/{b.pk}/split/", {"faces": [faces_b[0].pk], "new_name": "Other"},
+                          format="json")
+    stamps = dict(Face.objects.values_list("pk", "updated_at"))
+    assert stamps[faces_b[0].pk] > long_ago and stamps[faces_b[1].pk] == long_ago

@@ -1,4 +1,6 @@
 """Every label change is recorded (who, when, from, to) and can be undone."""
+from datetime import UTC, datetime
+
 import pytest
 
 from webapp.faces.models import Face, LabelEvent
@@ -118,3 +120,44 @@ def test_the_audit_log_lists_without_a_query_per_event(annotator_client, django_
     with django_assert_max_num_queries(6):
         response = annotator_client.get("/api/v1/label-events/")
     assert response.data["count"] == 5
+
+
+# --- updated_at follows every label change (bulk writes skip auto_now) ------------------------------
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def _aged(*faces):
+    Face.objects.filter(pk__in=[f.pk for f in faces]).update(updated_at=LONG_AGO)
+
+
+def _updated_at(face) -> datetime:
+    return Face.objects.values_list("updated_at", flat=True).get(pk=face.pk)
+
+
+def test_a_relabel_moves_the_face_updated_at(annotator_client):
+    face = FaceFactory()
+    _aged(face)
+    annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified"})
+    assert _updated_at(face) > LONG_AGO
+
+
+def test_an_undo_moves_the_face_updated_at(annotator_client):
+    face = FaceFactory()
+    change = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"status": "verified"})
+    _aged(face)
+    annotator_client.post(f"/api/v1/label-events/{change.data['event']['id']}/undo/")
+    assert _updated_at(face) > LONG_AGO
+
+
+def test_reassigning_splits_moves_updated_at_of_the_faces_that_moved_only():
+    from webapp.faces.services import faces_reassign_splits
+
+    faces = FaceFactory.create_batch(12)
+    _aged(*faces)
+    before = dict(Face.objects.values_list("pk", "split"))
+    faces_reassign_splits(seed=12345, proportions=(0.34, 0.33, 0.33))
+    after = dict(Face.objects.values_list("pk", "split"))
+    moved = {pk for pk in after if after[pk] != before[pk]}
+    assert moved, "the new seed moves some groups"
+    for face in faces:
+        assert (_updated_at(face) > LONG_AGO) == (face.pk in moved)

@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
 from webapp.identities.models import Identity
@@ -60,7 +61,7 @@ def faces_relabel(
         missing = sorted(set(ids) - set(faces))
         if missing:
             raise NotFound(f"No face with id {', '.join(map(str, missing))}.")
-        events, changed = [], []
+        events, changed, now = [], [], timezone.now()
         for change in changes:
             face = faces[change.face_id]
             if change.expected_version is not None and change.expected_version != face.version:
@@ -85,6 +86,7 @@ def faces_relabel(
                 )
             )
             face.identity, face.status, face.version = new_identity, new_status, face.version + 1
+            face.updated_at = now  # bulk_update skips auto_now
             changed.append(face)
         Face.objects.bulk_update(changed, ["identity", "status", "version", "updated_at"])
         return LabelEvent.objects.bulk_create(events)
@@ -115,6 +117,7 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
         faces = {f.pk: f for f in Face.objects.select_for_update().filter(pk__in={e.face_id for e in events})}
         restored, undo_events = [], []
         operation = uuid.uuid4() if len(events) > 1 else None
+        now = timezone.now()
         for event in events:
             face = faces[event.face_id]
             if face.identity_id != event.to_identity_id or face.status != event.to_status:
@@ -131,6 +134,7 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
                 )
             )
             face.identity_id, face.status, face.version = event.from_identity_id, event.from_status, face.version + 1
+            face.updated_at = now  # bulk_update skips auto_now
             restored.append(face)
         Face.objects.bulk_update(restored, ["identity", "status", "version", "updated_at"])
         return LabelEvent.objects.bulk_create(undo_events)
@@ -165,7 +169,8 @@ def faces_reassign_splits(*, seed: int, proportions: tuple[float, float, float],
             by_split.setdefault(split_for_group(key, seed=seed, proportions=proportions), []).append(key)
         with transaction.atomic():
             for split, keys in by_split.items():
-                moved += Face.objects.filter(group_key__in=keys).exclude(split=split).update(split=split)
+                moved += Face.objects.filter(group_key__in=keys).exclude(split=split).update(
+                    split=split, updated_at=timezone.now())
         if progress:
             progress(min(1.0, (start + batch) / max(len(group_keys), 1)), f"{start + batch} groups checked")
     from django.db.models import Count
