@@ -115,3 +115,13 @@ def test_with_local_storage_an_artefact_is_the_stored_file_itself(settings, medi
         artifacts.artifact_local_path("index/faces-000002.faiss")
     with pytest.raises(SuspiciousFileOperation):
         artifacts.artifact_local_path("../outside.pt")
+
+
+def test_a_video_on_the_store_is_served_in_the_byte_range_the_browser_asks_for(s3_media, client, annotator):
+    data = bytes(range(256)) * 4096  # 1 MiB
+    name = default_storage.save("videos/ab/" + "d" * 64 + ".mp4", ContentFile(data))
+    client.force_login(annotator)
+    response = client.get(f"/media/{name}", HTTP_RANGE="bytes=500000-500099")
+    assert response.status_code == 206 and response["Content-Range"] == f"bytes 500000-500099/{len(data)}"
+    assert b"".join(response.streaming_content) == data[500000:500100]
+    assert client.get(f"/media/{name}", HTTP_RANGE=f"bytes={len(data)}-").status_code == 416
