@@ -1,6 +1,7 @@
-/** Admin controls: import, training (retrain, accept, operating point, chunks), users, jobs. */
+/** Admin controls: import, training (retrain, accept, operating point, chunks), exports, users, jobs. */
 import { NavLink, Navigate, Route, Routes } from "react-router-dom";
 
+import { ExportsPanel } from "../exports/ExportsPanel";
 import { useDocumentTitle } from "../hooks";
 import { ImportPanel } from "./ImportPanel";
 import { JobsPanel } from "./JobsPanel";
@@ -15,6 +16,7 @@ export default function AdminScreen() {
       <nav className="tabs" aria-label="Admin sections">
         <NavLink to="/manage/training">Training</NavLink>
         <NavLink to="/manage/import">Import</NavLink>
+        <NavLink to="/manage/exports">Exports</NavLink>
         <NavLink to="/manage/users">Users</NavLink>
         <NavLink to="/manage/jobs">Jobs</NavLink>
       </nav>
@@ -22,6 +24,7 @@ export default function AdminScreen() {
         <Route index element={<Navigate to="training" replace />} />
         <Route path="training" element={<TrainingPanel />} />
         <Route path="import" element={<ImportPanel />} />
+        <Route path="exports" element={<ExportsPanel />} />
         <Route path="users" element={<UsersPanel />} />
         <Route path="jobs" element={<JobsPanel />} />
       </Routes>

@@ -56,6 +56,9 @@ export type MergeRequest = Schemas["MergeRequestRequest"];
 export type SplitRequest = Schemas["SplitRequestRequest"];
 export type ReviewTag = Schemas["ReviewTag"];
 export type TagEvidence = Schemas["Evidence"];
+export type DatasetVersion = Schemas["DatasetVersion"];
+export type ExportBuild = Schemas["ExportBuild"];
+export type VersionComparison = Schemas["VersionComparison"];
 export type { ActiveModel, CurationStatus };
 
 export interface Page<T> {
@@ -354,6 +357,17 @@ export const api = {
     /** A page of decisions, all or nothing (409 lists the stale items). */
     decide: (decisions: DecisionRequest[]) => post<DecisionBatchResult>("review/decisions/", { decisions }),
     undo: (operation: string) => post<Schemas["UndoResult"]>(`review/operations/${operation}/undo/`),
+  },
+
+  exports: {
+    /** Dataset versions, newest first, with their builds and files. */
+    versions: () => get<Page<DatasetVersion>>("exports/versions/", { page_size: 50, ordering: "-created_at" }),
+    /** A new version from a filter: its faces freeze in a job. */
+    create: (body: Schemas["VersionCreateRequest"]) => post<DatasetVersion>("exports/versions/", body),
+    /** Build one format of a version (a job; a second request reuses the first build). */
+    build: (version: number, format: Schemas["FormatEnum"]) => post<ExportBuild>(`exports/versions/${version}/build/`, { format }),
+    /** What changed from `base` to `other`, in total and per identity. */
+    compare: (base: number, other: number) => get<VersionComparison>(`exports/versions/${base}/compare/`, { to: other }),
   },
 
   tagging: {
