@@ -12,6 +12,9 @@ which would start Ghostscript, no PSD, no exotic scientific formats). Pillow's g
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -50,6 +53,50 @@ class ImageDecodeError(ValueError):
         self.code = code
 
 
+#: The suffix a stored image of each Pillow format gets (the name is derived, never the uploader's).
+FORMAT_SUFFIXES: Final = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif",
+                          "BMP": ".bmp", "TIFF": ".tiff", "AVIF": ".avif"}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image file's header says: Pillow's ``format`` name and the size it is shown at
+    (EXIF orientation applied, so a phone portrait is taller than wide)."""
+
+    format: str
+    width: int
+    height: int
+
+    @property
+    def suffix(self) -> str:
+        return FORMAT_SUFFIXES.get(self.format, ".img")
+
+
+def probe_image(source: bytes | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """The format and size of an image without decoding its pixels.
+
+    Reads the header (format, size, EXIF orientation) and runs Pillow's ``verify()``, which
+    checks a PNG's chunks and CRCs without inflating them: about 1% of the cost of
+    :func:`load_image` on a 24 MP photo (10 ms against 700 ms), in constant memory. It raises
+    the same :class:`ImageDecodeError` codes as :func:`load_image` for an empty file, a
+    non-image, an undecodable format, too many pixels and a broken PNG. A JPEG truncated inside
+    its pixel data passes (only decoding finds that), so whoever decodes later must still
+    expect ``corrupt``.
+    """
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    with _decode_errors(data):
+        with Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise _too_many_pixels(width, height, max_pixels)
+            image_format = image.format or ""
+            if _orientation(image) in (5, 6, 7, 8):  # a quarter turn: shown with width and height swapped
+                width, height = height, width
+        with Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS) as image:
+            image.verify()  # must come straight after open: reading the EXIF may have moved on
+        return ImageInfo(format=image_format, width=width, height=height)
+
+
 def load_image(source: bytes | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode an image file into a C-contiguous ``H x W x 3`` uint8 RGB array.
 
@@ -62,9 +109,7 @@ def load_image(source: bytes | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     A missing path raises ``FileNotFoundError`` as usual.
     """
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
-    if not data:
-        raise ImageDecodeError(ImageDecodeError.EMPTY, "the file is empty (0 bytes).")
-    try:
+    with _decode_errors(data):
         with Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS) as image:
             width, height = image.size
             if width * height > max_pixels:
@@ -72,6 +117,15 @@ def load_image(source: bytes | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             image.load()
             image = _upright(image)
             return _to_rgb_array(image)
+
+
+@contextmanager
+def _decode_errors(data: bytes) -> Iterator[None]:
+    """Turn whatever Pillow raises on bad bytes into one :class:`ImageDecodeError` with a code."""
+    if not data:
+        raise ImageDecodeError(ImageDecodeError.EMPTY, "the file is empty (0 bytes).")
+    try:
+        yield
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own limit, when it is below ours
@@ -87,6 +141,13 @@ def load_image(source: bytes | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         # Pillow reports truncation as OSError("image file is truncated ...") and broken
         # streams as OSError/SyntaxError/ValueError depending on the plugin.
         raise ImageDecodeError(ImageDecodeError.CORRUPT, f"the image data is corrupt or truncated ({exc}).") from exc
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except (SyntaxError, ValueError, TypeError, KeyError, OSError):
+        return 1
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:

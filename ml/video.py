@@ -27,6 +27,15 @@ import numpy as np
 #: cores. With 300 frames, videos longer than 25 minutes are sampled by seeking.
 SEEK_WHEN_GAP_SECONDS: Final = 5.0
 
+#: The only demuxers a video is read with (FFmpeg's names). Containers that point at other files
+#: or URLs (HLS and DASH playlists, ffconcat, image sequences, SDP/RTSP) never open: a playlist
+#: uploaded as ``x.m3u8`` would otherwise make FFmpeg read local files or fetch URLs on our side.
+#: FFmpeg refuses any other demuxer while probing (``format_whitelist``), reads through the
+#: ``file`` protocol only (``protocol_whitelist``), and the demuxer it picked is checked again.
+VIDEO_DEMUXERS: Final = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "mpeg", "mpegts",
+                         "asf", "flv")
+_OPEN_OPTIONS: Final = {"format_whitelist": ",".join(VIDEO_DEMUXERS), "protocol_whitelist": "file"}
+
 
 class VideoDecodeError(ValueError):
     """A video that cannot be read, with a machine-readable ``code`` and a human message."""
@@ -53,6 +62,7 @@ class VideoInfo:
     height: int
     frame_count: int
     codec: str
+    container: str = ""  # the demuxer FFmpeg read it with, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,9 +174,16 @@ def _open(path: str | Path) -> av.container.InputContainer:
     if file.stat().st_size == 0:
         raise VideoDecodeError(VideoDecodeError.EMPTY, "the file is empty (0 bytes).")
     try:
-        return av.open(str(file), mode="r")
+        container = av.open(str(file), mode="r", container_options=dict(_OPEN_OPTIONS))
     except av.FFmpegError as exc:
-        raise VideoDecodeError(VideoDecodeError.NOT_A_VIDEO, f"not a video file, or an unreadable one ({exc}).") from exc
+        raise VideoDecodeError(
+            VideoDecodeError.NOT_A_VIDEO,
+            f"not a video file in a container we read, or an unreadable one ({exc.strerror or exc}).",
+        ) from exc
+    if not set(container.format.name.split(",")) <= set(VIDEO_DEMUXERS):
+        container.close()
+        raise VideoDecodeError(VideoDecodeError.NOT_A_VIDEO, f"{container.format.name} files are not read as videos.")
+    return container
 
 
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -193,7 +210,8 @@ def _info(container: av.container.InputContainer, stream: av.video.stream.VideoS
     width, height = int(stream.codec_context.width), int(stream.codec_context.height)
     if width <= 0 or height <= 0:
         raise VideoDecodeError(VideoDecodeError.CORRUPT, "the video stream has no frame size.")
-    return VideoInfo(duration=duration, fps=fps, width=width, height=height, frame_count=frames, codec=stream.codec_context.name)
+    return VideoInfo(duration=duration, fps=fps, width=width, height=height, frame_count=frames,
+                     codec=stream.codec_context.name, container=container.format.name)
 
 
 def _start_seconds(stream: av.video.stream.VideoStream) -> float:

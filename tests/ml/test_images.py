@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml.images import ImageDecodeError, encode_jpeg, load_image, thumbnail
+from ml.images import ImageDecodeError, encode_jpeg, load_image, probe_image, thumbnail
 
 
 def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
@@ -144,3 +144,27 @@ def test_thumbnail_fits_the_box_keeps_the_aspect_and_never_upscales():
     assert thumbnail(image, (600, 150)).shape == (150, 300, 3)
     small = thumbnail(image, 1000)
     assert small.shape == image.shape and small is not image
+
+
+def test_probing_gives_the_detected_format_and_shown_size_whatever_the_file_is_called():
+    rng = np.random.default_rng(1)
+    portrait = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))  # stored 40 wide, 30 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter: 30 wide, 40 high
+    buffer = io.BytesIO()
+    portrait.save(buffer, format="JPEG", exif=exif)
+    info = probe_image(buffer.getvalue())
+    assert (info.format, info.suffix, info.width, info.height) == ("JPEG", ".jpg", 30, 40)
+    png = probe_image(png_bytes(rng.integers(0, 255, (8, 12, 3), dtype=np.uint8)))
+    assert (png.format, png.suffix, png.width, png.height) == ("PNG", ".png", 12, 8)
+
+
+def test_probing_refuses_what_decoding_refuses_from_the_header_and_png_checksums():
+    damaged = bytearray(png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
+    damaged[60:80] = b"\xff" * 20
+    cases = {b"": "empty", b"name,identity\n" * 20: "not_an_image", png_claiming_size(60_000, 60_000): "too_many_pixels",
+             b"<svg xmlns='http://www.w3.org/2000/svg'>" + b"\x00" * 200: "unsupported", bytes(damaged): "corrupt"}
+    for data, code in cases.items():
+        with pytest.raises(ImageDecodeError) as error:
+            probe_image(data)
+        assert error.value.code == code

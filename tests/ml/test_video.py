@@ -142,3 +142,28 @@ def test_a_truncated_real_video_raises_corrupt_while_sampling(videos: Path, tmp_
 def test_a_missing_file_raises_file_not_found(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         probe_video(tmp_path / "absent.mp4")
+
+
+@pytest.mark.parametrize("name", ["list.m3u8", "list.mp4"])
+def test_a_playlist_pointing_at_a_local_file_is_refused_and_that_file_never_read(tmp_path: Path, name: str):
+    target = write_video(tmp_path / "secret.mp4", 10)  # a file of the server's, readable by FFmpeg
+    playlist = tmp_path / name
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1.0,\nfile://{target}\n#EXT-X-ENDLIST\n")
+    for read in (probe_video, lambda path: list(sample_frames(path, n=3))):
+        with pytest.raises(VideoDecodeError) as error:
+            read(playlist)
+        assert error.value.code == "not_a_video"
+
+
+def test_an_ffconcat_list_is_refused_even_when_named_like_a_video(tmp_path: Path):
+    write_video(tmp_path / "other.mp4", 10)
+    listing = tmp_path / "list.mp4"
+    listing.write_text("ffconcat version 1.0\nfile other.mp4\n")
+    with pytest.raises(VideoDecodeError) as error:
+        probe_video(listing)
+    assert error.value.code == "not_a_video"
+
+
+def test_probing_names_the_container_ffmpeg_read(tmp_path: Path):
+    assert probe_video(write_video(tmp_path / "clip.avi", 10)).container == "avi"
+    assert probe_video(write_video(tmp_path / "clip.mp4", 10)).container.startswith("mov,mp4")

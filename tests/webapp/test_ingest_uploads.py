@@ -1,6 +1,8 @@
 """Uploads: who may upload what, per-file errors in the answer, limits, exact duplicates, nothing half-written."""
+import hashlib
 import io
 
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -76,10 +78,12 @@ def test_bad_files_get_per_file_errors_and_the_rest_of_the_batch_goes_on(admin_c
     good = jpeg_bytes(7, 200)
     bomb = io.BytesIO()
     Image.new("1", (12_000, 12_000)).save(bomb, format="PNG")  # 144 MP in a few kB
+    png = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(png, format="PNG")
     files = [
         _upload("empty.jpg", b""),
         _upload("notes.txt", b"this is not an image at all", "text/plain"),
-        _upload("truncated.jpg", good[: len(good) // 2]),
+        _upload("truncated.png", png.getvalue()[: len(png.getvalue()) // 2], "image/png"),
         _upload("bomb.png", bomb.getvalue(), "image/png"),
         _upload("good.jpg", good),
     ]
@@ -87,12 +91,21 @@ def test_bad_files_get_per_file_errors_and_the_rest_of_the_batch_goes_on(admin_c
     assert response.status_code == 202
     by_name = {f["name"]: f for f in response.data["files"]}
     assert {name: f.get("code") for name, f in by_name.items() if f["status"] == "error"} == {
-        "empty.jpg": "empty", "notes.txt": "not_an_image", "truncated.jpg": "corrupt", "bomb.png": "too_many_pixels",
+        "empty.jpg": "empty", "notes.txt": "not_an_image", "truncated.png": "corrupt", "bomb.png": "too_many_pixels",
     }
     assert all(f["error"].startswith(f["name"]) for f in by_name.values() if f["status"] == "error")
     assert by_name["good.jpg"]["status"] == "accepted"
     assert response.data["accepted"] == 1 and response.data["errors"] == 4
     assert Photo.objects.count() == 1 and len(_stored_files()) == 1  # refused files were never stored
+
+
+def test_a_jpeg_truncated_inside_its_pixels_is_accepted_and_left_to_the_detection_job(admin_client_api):
+    # The upload only probes the header (no decoding in the web process); the job decodes and
+    # marks such a photo failed (test_ingest_photos).
+    good = jpeg_bytes(7, 200)
+    response = admin_client_api.post("/api/v1/photos/upload/", {"files": [_upload("cut.jpg", good[: len(good) // 2])]},
+                                     format="multipart")
+    assert response.status_code == 202 and response.data["files"][0]["status"] == "accepted"
 
 
 def test_a_batch_of_only_bad_files_answers_400_with_each_error(admin_client_api):
@@ -162,3 +175,32 @@ def test_photo_and_video_listings_take_the_same_queries_for_2_or_6_rows(annotato
         counts.append(len(queries))
     assert photos["count"] == videos["count"] == 6 and photos["results"][0]["face_count"] == 1
     assert counts[0] == counts[1]
+
+
+def _png_with_a_script_in_a_text_chunk() -> bytes:
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "<html><script>fetch('/api/v1/users/', {method: 'POST'})</script></html>")
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(9).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+        buffer, format="PNG", pnginfo=text)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["evil.html", "evil.svg", "evil.xhtml"])
+def test_an_uploaded_image_is_stored_under_its_hash_and_detected_format_whatever_its_name(annotator_client, client,
+                                                                                          annotator, name):
+    IdentityFactory(name="Ada")
+    data = _png_with_a_script_in_a_text_chunk()
+    response = annotator_client.post("/api/v1/photos/upload/", {"files": [_upload(name, data, "text/html")],
+                                                                "identity": "Ada"}, format="multipart")
+    assert response.status_code == 202, response.data
+    photo = Photo.objects.get(pk=response.data["files"][0]["photo"])
+    sha = hashlib.sha256(data).hexdigest()
+    assert photo.image.name == f"photos/{sha[:2]}/{sha}.png"
+    assert annotator_client.get(f"/api/v1/photos/{photo.pk}/").data["original_name"] == name  # kept, as text
+    client.force_login(annotator)
+    served = client.get(photo.image.url)
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert served["Content-Security-Policy"] == "sandbox; default-src 'none'"

@@ -70,3 +70,37 @@ def _files_below(folder: str) -> list[str]:
         return []
     dirs, files = default_storage.listdir(folder)
     return [f"{folder}/{f}" for f in files] + [p for d in dirs for p in _files_below(f"{folder}/{d}")]
+
+
+def _tiny_video(path) -> bytes:
+    from tests.ml.test_video import write_video
+
+    return write_video(path, 10).read_bytes()
+
+
+def test_a_video_is_stored_under_its_hash_and_container_and_keeps_its_name_as_data(admin_client_api, tmp_path):
+    import hashlib
+
+    data = _tiny_video(tmp_path / "clip.mp4")
+    response = _upload(admin_client_api, [SimpleUploadedFile("My holiday.MOV", data)])
+    assert response.status_code == 202, response.data
+    video = Video.objects.get(pk=response.data["files"][0]["video"])
+    sha = hashlib.sha256(data).hexdigest()
+    assert video.file.name == f"videos/{sha[:2]}/{sha}.mp4" and video.original_name == "My holiday.MOV"
+
+
+@pytest.mark.parametrize(("name", "code"), [("list.m3u8", "unsupported_video"), ("list.mp4", "not_a_video"),
+                                            ("list", "unsupported_video")])
+def test_a_playlist_pointing_at_a_server_file_is_refused_and_nothing_is_stored(admin_client_api, tmp_path, name, code):
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(_tiny_video(secret))
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1.0,\nfile://{secret}\n#EXT-X-ENDLIST\n".encode()
+    response = _upload(admin_client_api, [SimpleUploadedFile(name, playlist)])
+    assert response.status_code == 400
+    assert response.data["files"][0]["code"] == code and response.data["files"][0]["error"].startswith(name)
+    assert not Video.objects.exists() and _files_below("videos") == []
+
+
+def test_an_ffconcat_list_named_like_a_video_is_refused(admin_client_api, tmp_path):
+    response = _upload(admin_client_api, [SimpleUploadedFile("clip.mp4", f"ffconcat version 1.0\nfile {tmp_path}/x.mp4\n".encode())])
+    assert response.status_code == 400 and response.data["files"][0]["code"] == "not_a_video"

@@ -36,7 +36,6 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.utils.text import get_valid_filename
 
 from webapp.core.exceptions import DomainError, InvalidTransition, NotFound
 from webapp.core.models import Job
@@ -139,11 +138,6 @@ def _sha256_file(fileobj) -> str:
     return digest.hexdigest()
 
 
-def _safe_name(name: str, default: str) -> str:
-    base = get_valid_filename(PurePosixPath(name.replace("\\", "/")).name) if name else ""
-    return base[-100:] or default
-
-
 class WrittenFiles:
     """Storage names written for rows not yet committed; ``discard()`` deletes them again."""
 
@@ -203,6 +197,16 @@ def _image_decode(data: bytes, name: str) -> np.ndarray:
 
     try:
         return images.load_image(data, max_pixels=settings.FACECURATOR_MAX_IMAGE_PIXELS)
+    except images.ImageDecodeError as exc:
+        raise IngestError(f"{name}: {exc}", code=getattr(exc, "code", "corrupt")) from exc
+
+
+def _image_probe(data: bytes, name: str):
+    """Format and size from the header (no decoding), or IngestError like :func:`_image_decode`."""
+    from ml import images
+
+    try:
+        return images.probe_image(data, max_pixels=settings.FACECURATOR_MAX_IMAGE_PIXELS)
     except images.ImageDecodeError as exc:
         raise IngestError(f"{name}: {exc}", code=getattr(exc, "code", "corrupt")) from exc
 
@@ -569,9 +573,14 @@ class UploadResult:
 def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=None) -> Photo:
     """Check one image file, store it, and create its Photo row (pending face detection).
 
-    The whole image is decoded here, so an empty, truncated, corrupt, non-image or oversized
-    (decompression bomb) file is refused in the upload's answer and nothing of it is stored.
-    Raises IngestError with ``code`` ``duplicate`` (``extra['photo']``) for bytes seen before.
+    The image is probed, not decoded (:func:`ml.images.probe_image`: header, pixel count, PNG
+    checksums), so an empty, non-image, unsupported, oversized (decompression bomb) or broken
+    PNG file is refused in the upload's answer and nothing of it is stored, at about 1% of the
+    cost of decoding it in the web process; a JPEG truncated inside its pixels fails in the
+    detection job instead. The file is stored as ``photos/<sha[:2]>/<sha256>.<detected format>``:
+    its name and type come from its content, never from the uploader, whose file name is kept
+    as data (``original_name``). Raises IngestError with ``code`` ``duplicate``
+    (``extra['photo']``) for bytes seen before.
     """
     size = getattr(fileobj, "size", None)
     if size is not None:
@@ -583,13 +592,13 @@ def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=No
     existing = Photo.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
     if existing:
         raise IngestError(f"{name}: already uploaded as photo {existing}.", code="duplicate", extra={"photo": existing})
-    height, width = _image_decode(data, name).shape[:2]
+    info = _image_probe(data, name)
     with _files_kept_only_on_success() as written:
-        stored = written.save(f"photos/{sha256[:2]}/{_safe_name(name, 'photo')}", data)
+        stored = written.save(f"photos/{sha256[:2]}/{sha256}{info.suffix}", data)
         try:
             with transaction.atomic():
                 return Photo.objects.create(
-                    image=stored, original_name=name[:300], sha256=sha256, width=width, height=height,
+                    image=stored, original_name=name[:300], sha256=sha256, width=info.width, height=info.height,
                     identity_hint=identity, uploaded_by=user if user and user.is_authenticated else None,
                 )
         except IntegrityError:
@@ -722,6 +731,18 @@ def _photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Pr
 # Videos
 # --------------------------------------------------------------------------------------------
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+_WEBM_CODECS = {"vp8", "vp9", "av1"}
+
+
+def _video_suffix(info) -> str:
+    """The suffix a stored video gets, from the container FFmpeg read (never the uploader's name):
+    MP4/MOV/3GP as .mp4, Matroska as .webm when its video codec is one WebM allows, else .mkv."""
+    demuxers = set(info.container.split(","))
+    if "mp4" in demuxers:
+        return ".mp4"
+    if "matroska" in demuxers:
+        return ".webm" if info.codec in _WEBM_CODECS else ".mkv"
+    return {"avi": ".avi", "mpeg": ".mpg", "mpegts": ".ts", "asf": ".wmv", "flv": ".flv"}.get(info.container, ".video")
 
 
 def _video_probe(path: str, name: str):
@@ -735,10 +756,15 @@ def _video_probe(path: str, name: str):
 
 
 def video_store(*, name: str, fileobj, user=None) -> Video:
-    """Check one video (size, then a probe of its container and codec), store it, create its row.
+    """Check one video (size, suffix, then a probe of its container and codec), store it, create its row.
 
-    Raises IngestError: empty, too large, ``duplicate`` (``extra['video']``), or a video that
-    cannot be decoded (corrupt, truncated, unsupported codec, not a video).
+    Only the suffixes in ``VIDEO_SUFFIXES`` are accepted, and only the containers in
+    :data:`ml.video.VIDEO_DEMUXERS` are read (no playlist or concat list that would make FFmpeg
+    read other files or URLs). The file is stored as ``videos/<sha[:2]>/<sha256>.<container>``;
+    the uploader's name is kept as data (``original_name``).
+
+    Raises IngestError: empty, too large, ``unsupported_video``, ``duplicate`` (``extra['video']``),
+    or a video that cannot be decoded (corrupt, truncated, unsupported codec, not a video).
     """
     size = getattr(fileobj, "size", None)
     if size is None:
@@ -746,11 +772,16 @@ def video_store(*, name: str, fileobj, user=None) -> Video:
         size = fileobj.tell()
         fileobj.seek(0)
     upload_check_size(name=name, size=size)
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise IngestError(
+            f"{name}: {'no file suffix' if not suffix else f'{suffix} files are not accepted'}; "
+            f"videos must be one of {', '.join(sorted(VIDEO_SUFFIXES))}.", code="unsupported_video",
+        )
     sha256 = _sha256_file(fileobj)
     existing = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
     if existing:
         raise IngestError(f"{name}: already uploaded as video {existing}.", code="duplicate", extra={"video": existing})
-    suffix = PurePosixPath(name).suffix.lower() or ".mp4"
     if hasattr(fileobj, "temporary_file_path"):  # a large upload Django already spooled to disk
         info = _video_probe(fileobj.temporary_file_path(), name)
     else:
@@ -761,7 +792,7 @@ def video_store(*, name: str, fileobj, user=None) -> Video:
             info = _video_probe(local.name, name)
     fileobj.seek(0)
     with _files_kept_only_on_success() as written:
-        stored = written.save(f"videos/{sha256[:2]}/{_safe_name(name, 'video' + suffix)}", File(fileobj))
+        stored = written.save(f"videos/{sha256[:2]}/{sha256}{_video_suffix(info)}", File(fileobj))
         try:
             with transaction.atomic():
                 return Video.objects.create(
