@@ -181,11 +181,14 @@ elif MEDIA_STORAGE != "local":
     raise ImproperlyConfigured("MEDIA_STORAGE must be 'local' or 's3'.")
 
 # Uploads: limits are settings so an admin can raise them; above them the API answers 413/400.
+# Per file (FACECURATOR_MAX_UPLOAD_MB), per request (the body's Content-Length, refused before a
+# byte of it is read) and files per request (Django stops parsing past that many).
 FACECURATOR_MAX_UPLOAD_MB = env_int("FACECURATOR_MAX_UPLOAD_MB", 200)
+FACECURATOR_MAX_UPLOAD_REQUEST_MB = env_int("FACECURATOR_MAX_UPLOAD_REQUEST_MB", 1024)
 FACECURATOR_MAX_IMAGE_PIXELS = env_int("FACECURATOR_MAX_IMAGE_PIXELS", 50_000_000)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = 500
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("FACECURATOR_MAX_UPLOAD_FILES", 100)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # form fields other than files
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # larger files are spooled to a temporary file
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

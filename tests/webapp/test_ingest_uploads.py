@@ -204,3 +204,37 @@ def test_an_uploaded_image_is_stored_under_its_hash_and_detected_format_whatever
     served = client.get(photo.image.url)
     assert served.status_code == 200 and served["Content-Type"] == "image/png"
     assert served["Content-Security-Policy"] == "sandbox; default-src 'none'"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/photos/upload/", "/api/v1/videos/upload/"])
+def test_more_files_than_one_request_may_carry_are_refused_with_400_and_nothing_is_stored(admin_client_api, settings,
+                                                                                          url):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2  # FACECURATOR_MAX_UPLOAD_FILES
+    files = [_upload(f"{n}.jpg", jpeg_bytes(n)) for n in range(3)]
+    response = admin_client_api.post(url, {"files": files}, format="multipart")
+    assert response.status_code == 400 and response.data["code"] == "too_many_files"
+    assert response.data["detail"].startswith("At most 2 files per upload request")
+    assert not Photo.objects.exists() and _stored_files() == []
+
+
+@pytest.mark.parametrize("url", ["/api/v1/photos/upload/", "/api/v1/videos/upload/"])
+def test_a_request_above_the_size_limit_is_refused_with_413_before_it_is_read(admin_client_api, settings, url):
+    settings.FACECURATOR_MAX_UPLOAD_REQUEST_MB = 1
+    files = [_upload(f"{n}.jpg", jpeg_bytes(n, 100) + bytes(400_000)) for n in range(3)]  # 3 x 400 kB
+    response = admin_client_api.post(url, {"files": files}, format="multipart")
+    assert response.status_code == 413 and response.data["code"] == "too_large"
+    assert "above the limit of 1 MB per request" in response.data["detail"]
+    assert not Photo.objects.exists() and _stored_files() == []
+
+
+def test_the_request_limit_also_answers_json_to_a_browser_session_checked_for_csrf(admin_user, settings):
+    from django.test import Client
+
+    settings.FACECURATOR_MAX_UPLOAD_REQUEST_MB = 1
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+    token = browser.get("/").cookies["csrftoken"].value
+    files = [_upload(f"{n}.jpg", jpeg_bytes(n, 100) + bytes(400_000)) for n in range(3)]
+    response = browser.post("/api/v1/photos/upload/", {"files": files}, HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    assert not Photo.objects.exists()

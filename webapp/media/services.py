@@ -37,7 +37,7 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from webapp.core.exceptions import DomainError, InvalidTransition, NotFound
+from webapp.core.exceptions import DomainError, InvalidTransition, NotFound, PayloadTooLarge
 from webapp.core.models import Job
 from webapp.core.services import job_start
 from webapp.faces.models import Face
@@ -64,6 +64,12 @@ class IngestError(DomainError):
     def __init__(self, message: str, *, code: str = "invalid", extra: dict | None = None):
         super().__init__(message, extra=extra)
         self.code = code
+
+
+class TooManyFiles(DomainError):
+    """An upload request with more files than one request may carry (400)."""
+
+    code = "too_many_files"
 
 
 @dataclass
@@ -127,6 +133,23 @@ def upload_check_size(*, name: str, size: int) -> None:
             f"{settings.FACECURATOR_MAX_UPLOAD_MB} MB (setting FACECURATOR_MAX_UPLOAD_MB).",
             code="too_large",
         )
+
+
+def upload_check_request(*, content_length: int) -> None:
+    """Refuse a whole upload request above ``FACECURATOR_MAX_UPLOAD_REQUEST_MB`` (413), before reading it."""
+    limit = int(settings.FACECURATOR_MAX_UPLOAD_REQUEST_MB)
+    if content_length > limit * 1024 * 1024:
+        raise PayloadTooLarge(
+            f"This upload is {content_length / 1024 / 1024:.1f} MB, above the limit of {limit} MB per request "
+            "(setting FACECURATOR_MAX_UPLOAD_REQUEST_MB); send the files in several requests."
+        )
+
+
+def upload_too_many_files() -> TooManyFiles:
+    """The error for a request carrying more than ``DATA_UPLOAD_MAX_NUMBER_FILES`` files (400)."""
+    limit = int(settings.DATA_UPLOAD_MAX_NUMBER_FILES)
+    return TooManyFiles(f"At most {limit} files per upload request (setting FACECURATOR_MAX_UPLOAD_FILES); "
+                        "send the others in another request.")
 
 
 def _sha256_file(fileobj) -> str:

@@ -1,5 +1,6 @@
 import django_filters
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -8,7 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from webapp.core import roles
-from webapp.core.exceptions import DomainError
+from webapp.core.exceptions import DomainError, PayloadTooLarge
 from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.serializers import JobSerializer
 
@@ -18,6 +19,31 @@ from .serializers import (
     FaceImportRequestSerializer, FrameSerializer, PhotoSerializer, PhotoUploadSerializer, UploadResponseSerializer,
     VideoSerializer, VideoUploadSerializer,
 )
+
+
+class UploadParser(MultiPartParser):
+    """Multipart uploads within the request-wide limits, refused with a JSON 413/400 before any
+    file is stored: a body above ``FACECURATOR_MAX_UPLOAD_REQUEST_MB`` before a byte of it is
+    read, more than ``DATA_UPLOAD_MAX_NUMBER_FILES`` files (``FACECURATOR_MAX_UPLOAD_FILES``) as
+    soon as Django's parser counts one too many."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        meta = parser_context["request"].META
+        services.upload_check_request(content_length=_int(meta.get("CONTENT_LENGTH")))
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except TooManyFilesSent:
+            raise services.upload_too_many_files() from None
+        except RequestDataTooBig:
+            raise PayloadTooLarge(f"The form fields are above {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024 // 1024} "
+                                  "MB; send files in the 'files' field.") from None
+
+
+def _int(value) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _uploaded_files(request) -> list:
@@ -58,7 +84,7 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request={"multipart/form-data": PhotoUploadSerializer},
                    responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
                               400: UploadResponseSerializer, 413: UploadResponseSerializer})
-    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser],
+    @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
             permission_classes=[IsAnnotator])
     def upload(self, request):
         """Upload photos; faces are detected in a job. With `identity`, the face matching it is proposed
@@ -101,7 +127,7 @@ class VideoViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request={"multipart/form-data": VideoUploadSerializer},
                    responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
                               400: UploadResponseSerializer, 413: UploadResponseSerializer})
-    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser],
+    @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
             permission_classes=[IsAdmin])
     def upload(self, request):
         """Upload videos (admins); each gets a job that samples frames and detects faces."""
