@@ -14,6 +14,7 @@ const Dashboard = lazy(() => import("./dashboard/Dashboard"));
 const AdminScreen = lazy(() => import("./admin/AdminScreen"));
 const SuggestionsScreen = lazy(() => import("./identities/SuggestionsScreen").then((module) => ({ default: module.SuggestionsScreen })));
 const TagReviewScreen = lazy(() => import("./tags/TagReviewScreen").then((module) => ({ default: module.TagReviewScreen })));
+const FacesScreen = lazy(() => import("./faces/FacesScreen").then((module) => ({ default: module.FacesScreen })));
 const IdentityPage = lazy(() => import("./identities/IdentityPage").then((module) => ({ default: module.IdentityPage })));
 
 export function App() {
@@ -29,6 +30,7 @@ export function App() {
           <NavLink to="/review">Review</NavLink>
           <NavLink to="/tags">Tags</NavLink>
           <NavLink to="/identities">Identities</NavLink>
+          <NavLink to="/faces">Faces</NavLink>
           <NavLink to="/suggestions">Suggestions</NavLink>
           <NavLink to="/dashboard">Dashboard</NavLink>
           <NavLink to="/videos">Videos</NavLink>
@@ -60,6 +62,7 @@ export function App() {
               <Route path="/review" element={<ReviewScreen />} />
               <Route path="/identities" element={<IdentitiesScreen />} />
               <Route path="/identities/:id" element={<IdentityPage />} />
+              <Route path="/faces" element={<FacesScreen />} />
               <Route path="/suggestions" element={<SuggestionsScreen />} />
               <Route path="/tags" element={<TagReviewScreen />} />
               <Route path="/dashboard" element={<Dashboard />} />

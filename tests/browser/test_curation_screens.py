@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .data import PASSWORD, REVIEWED, seed_review_data, user_with_role
+from .data import PASSWORD, REVIEWED, seed_curation_data, seed_review_data, user_with_role
 from .helpers import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -74,3 +74,86 @@ def test_an_annotator_cannot_open_the_exports_screen(page, shared_data):
     user_with_role("ann", "annotator")
     log_in(page, "ann", PASSWORD, then="/manage/exports")
     expect(page.get_by_text("Only admins may use this page.")).to_be_visible()
+
+
+def active_model_scores(faces, confidences):
+    """An accepted run that scored ``faces`` with ``confidences`` (what a trained head would store)."""
+    from webapp.core.models import Job
+    from webapp.training.models import ActiveModel, RunSample, TrainingRun
+
+    run = TrainingRun.objects.create(job=Job.objects.create(kind="training.run", state="succeeded"))
+    RunSample.objects.bulk_create([
+        RunSample(run=run, face=face, identity_id=face.identity_id, label=0, split=face.split, version=face.version,
+                  confidence=confidence) for face, confidence in zip(faces, confidences)])
+    ActiveModel.objects.create(run=run)
+
+
+def expect_only(page, face_id: int) -> None:
+    results = page.get_by_test_id("face-results").locator("li")
+    expect(results).to_have_count(1)
+    expect(results.first).to_have_attribute("data-face", str(face_id))
+
+
+def result_ids(page) -> list[int]:
+    return [int(face) for face in page.get_by_test_id("face-results").locator("li").evaluate_all(
+        "cells => cells.map(c => c.dataset.face)")]
+
+
+@pytest.mark.screenshots
+def test_an_annotator_filters_faces_finds_more_like_one_and_sends_them_to_review(page, shared_data):
+    from webapp.faces import index
+    from webapp.faces.models import Face
+    from webapp.faces.services import face_relabel
+    from webapp.review.models import Item, Queue
+
+    data = seed_curation_data(shared_data, per_identity=15, unknown=6)
+    index.index_rebuild()
+    keanu = next(vip for vip in data["vips"] if vip.name == "Keanu Reeves")
+    keanus = list(Face.objects.filter(identity=keanu).order_by("id"))
+    active_model_scores(keanus[:3], [0.35, 0.62, 0.91])
+    annotator = user_with_role("ann", "annotator")
+    face_relabel(face=keanus[4], status="verified", user=annotator)
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    Item.objects.create(queue=queue, face=keanus[5], identity=keanu, score=1)
+
+    log_in(page, "ann", PASSWORD, then="/faces")
+    count = page.get_by_test_id("faces-count")
+    expect(count).to_have_text(f"{Face.objects.count()} faces")
+    page.get_by_label("Identity").select_option(label="Keanu Reeves")
+    expect(count).to_have_text("15 faces")
+    page.get_by_label("Split").select_option("train")
+    expect(count).to_have_text(f"{Face.objects.filter(identity=keanu, split='train').count()} faces")
+    page.get_by_label("Split").select_option("")
+    page.get_by_label("Confidence from").fill("0.5")
+    page.get_by_label("to", exact=True).fill("0.8")
+    page.get_by_label("to", exact=True).press("Enter")
+    expect_only(page, keanus[1].pk)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Labelled by").fill("ann")
+    page.get_by_label("Labelled by").press("Enter")
+    expect_only(page, keanus[4].pk)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Queued as").select_option("label_errors")
+    expect_only(page, keanus[5].pk)
+
+    # More like this: the similarity index's neighbours, best first.
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Identity").select_option(label="Keanu Reeves")
+    expect(count).to_have_text("15 faces")
+    page.locator(f'li[data-face="{keanus[0].pk}"]').get_by_role("button", name="More like this").click()
+    page.get_by_text(f"Faces most like face {keanus[0].pk}").wait_for()
+    expected = [face.pk for face, _ in index.faces_similar(face=keanus[0], k=60)]
+    expect(page.get_by_test_id("face-results").locator("li").first).to_have_attribute("data-face", str(expected[0]))
+    assert result_ids(page) == expected
+    screenshot(page, "faces")
+
+    # Two of them to review: a queue of their own, opened on the review screen.
+    for face_id in expected[:2]:
+        page.get_by_label(f"choose face {face_id}").check()
+    page.get_by_role("button", name="Send 2 to review").click()
+    page.wait_for_url(re.compile(r"/review\?queue=\d+"))
+    sent = Queue.objects.get(kind="sent")
+    assert [item.face_id for item in sent.items.order_by("-score")] == expected[:2]
+    page.locator("[data-testid=review-grid] li").first.wait_for()
+    assert sorted(int(f) for f in page.locator("[data-testid=review-grid] li").evaluate_all(
+        "cells => cells.map(c => c.dataset.face)")) == sorted(expected[:2])

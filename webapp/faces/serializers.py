@@ -8,13 +8,16 @@ from .models import Face, LabelEvent
 class FaceSerializer(serializers.ModelSerializer):
     crop_url = serializers.SerializerMethodField()
     identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True, default=None)
+    model_confidence = serializers.FloatField(
+        read_only=True, allow_null=True, default=None,
+        help_text="The active model's calibrated top-VIP confidence (the faces list only; null elsewhere).")
 
     class Meta:
         model = Face
         fields = [
             "id", "crop_url", "identity", "identity_name", "status", "split", "version", "source", "photo",
             "frame", "video", "source_path", "group_key", "box", "landmarks", "detector_score", "quality",
-            "embedding_model", "duplicate_of", "created_at", "updated_at",
+            "embedding_model", "duplicate_of", "model_confidence", "created_at", "updated_at",
         ]
         read_only_fields = fields
 

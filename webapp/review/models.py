@@ -20,9 +20,12 @@ class Queue(models.Model):
         CONFUSED_PAIRS = "confused_pairs", "Most confused VIP pairs"
         NON_FACES = "non_faces", "Probable non-faces and outliers"
         CHUNK_VERIFICATION = "chunk_verification", "Faces of newly promoted VIPs"
+        SENT = "sent", "Faces someone sent to review (from the faces screen)"
 
     kind = models.CharField(max_length=30, choices=Kind.choices, db_index=True)
     title = models.CharField(max_length=200)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", help_text="Who sent the faces (queues made by hand only).")
     run = models.ForeignKey("training.TrainingRun", null=True, blank=True, on_delete=models.CASCADE,
                             related_name="queues")
     chunk = models.ForeignKey("training.Chunk", null=True, blank=True, on_delete=models.CASCADE,

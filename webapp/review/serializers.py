@@ -3,6 +3,12 @@ from rest_framework import serializers
 from .models import Decision, Item, Queue
 
 
+class SendFacesSerializer(serializers.Serializer):
+    faces = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=1000,
+                                  help_text="Face ids, in the order to review them.")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
 class QueueSerializer(serializers.ModelSerializer):
     run = serializers.PrimaryKeyRelatedField(read_only=True)
     chunk = serializers.IntegerField(source="chunk.number", read_only=True, allow_null=True, default=None)

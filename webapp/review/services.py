@@ -68,6 +68,35 @@ class DecisionOutcome:
 
 # --- Leasing -------------------------------------------------------------------------------
 
+MAX_SENT_FACES = 1000
+
+
+def queue_create_from_faces(*, face_ids: list[int], user, title: str = "") -> Queue:
+    """A review queue of chosen faces (the faces screen's "send to review"), served in the order given;
+    each item claims the face's current identity. Unknown ids are refused, naming them."""
+    ordered = list(dict.fromkeys(face_ids))
+    if not ordered:
+        raise DomainError("Choose at least one face to send to review.")
+    if len(ordered) > MAX_SENT_FACES:
+        raise DomainError(f"At most {MAX_SENT_FACES} faces can be sent to review at once ({len(ordered)} chosen).")
+    identities = dict(Face.objects.filter(pk__in=ordered).values_list("pk", "identity_id"))
+    missing = [face_id for face_id in ordered if face_id not in identities]
+    if missing:
+        raise NotFound(f"No face with id {', '.join(map(str, missing[:10]))}.")
+    who = getattr(user, "username", "") or "someone"
+    with transaction.atomic():
+        queue = Queue.objects.create(
+            kind=Queue.Kind.SENT, created_by=user if getattr(user, "pk", None) else None,
+            title=(title.strip() or f"{len(ordered)} {'face' if len(ordered) == 1 else 'faces'} sent by {who}")[:200],
+        )
+        Item.objects.bulk_create([
+            Item(queue=queue, face_id=face_id, identity_id=identities[face_id], score=float(len(ordered) - position),
+                 payload={"reason": f"sent to review by {who}", "suggestions": []})
+            for position, face_id in enumerate(ordered)
+        ], batch_size=1000)
+    return queue
+
+
 def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
     """Lease up to ``limit`` items of a queue to ``user``, most likely wrong first.
 

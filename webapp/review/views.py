@@ -19,6 +19,7 @@ from .serializers import (
     NextItemsRequestSerializer,
     ProgressSerializer,
     QueueSerializer,
+    SendFacesSerializer,
     UndoResultSerializer,
 )
 
@@ -39,6 +40,17 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.queues_with_sizes()
+
+    @extend_schema(request=SendFacesSerializer, responses={201: QueueSerializer},
+                   description="Send chosen faces to review: a new queue of them, in the order given "
+                               "(each item claims the face's current identity).")
+    @action(detail=False, methods=["post"], url_path="from-faces")
+    def from_faces(self, request):
+        body = SendFacesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        queue = services.queue_create_from_faces(face_ids=body.validated_data["faces"], user=request.user,
+                                                 title=body.validated_data["title"])
+        return Response(QueueSerializer(self.get_queryset().get(pk=queue.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=NextItemsRequestSerializer, responses=ItemSerializer(many=True),
                    description="Lease up to `limit` items to you for FACECURATOR_LEASE_SECONDS: your unexpired "

@@ -357,6 +357,8 @@ export const api = {
     /** A page of decisions, all or nothing (409 lists the stale items). */
     decide: (decisions: DecisionRequest[]) => post<DecisionBatchResult>("review/decisions/", { decisions }),
     undo: (operation: string) => post<Schemas["UndoResult"]>(`review/operations/${operation}/undo/`),
+    /** A new queue of chosen faces, reviewed in the order given. */
+    sendFaces: (faces: number[], title = "") => post<Queue>("review/queues/from-faces/", { faces, title }),
   },
 
   exports: {

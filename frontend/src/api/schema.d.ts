@@ -1049,6 +1049,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/review/queues/from-faces/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Send chosen faces to review: a new queue of them, in the order given (each item claims the face's current identity). */
+        post: operations["v1_review_queues_from_faces_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/": {
         parameters: {
             query?: never;
@@ -1767,13 +1784,18 @@ export interface components {
             readonly quality: number | null;
             readonly embedding_model: string;
             readonly duplicate_of: number | null;
+            /**
+             * Format: double
+             * @description The active model's calibrated top-VIP confidence (the faces list only; null elsewhere).
+             */
+            readonly model_confidence: number | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
         };
         FaceImportRequestRequest: {
-            /** @description Folder on the server: root/<identity name>/<image>. */
+            /** @description Folder on the server, inside one of the import roots (FACECURATOR_IMPORT_ROOTS): root/<identity name>/<image>. */
             path: string;
             /**
              * @description Images are aligned crops: embed without detection.
@@ -1788,7 +1810,7 @@ export interface components {
              * @default candidate
              */
             role: components["schemas"]["FaceImportRequestRoleEnum"];
-            /** @description CSV on the server with name,rank lines (1 = most popular). */
+            /** @description CSV on the server (inside an import root) with name,rank lines (1 = most popular). */
             popularity?: string;
         };
         /**
@@ -2647,9 +2669,10 @@ export interface components {
          *     * `confused_pairs` - Most confused VIP pairs
          *     * `non_faces` - Probable non-faces and outliers
          *     * `chunk_verification` - Faces of newly promoted VIPs
+         *     * `sent` - Faces someone sent to review (from the faces screen)
          * @enum {string}
          */
-        QueueKindEnum: "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification";
+        QueueKindEnum: "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification" | "sent";
         ReviewTag: {
             readonly id: number;
             readonly video: number;
@@ -2823,6 +2846,12 @@ export interface components {
          * @enum {string}
          */
         ScopeEnum: "untagged" | "outdated" | "all";
+        SendFacesRequest: {
+            /** @description Face ids, in the order to review them. */
+            faces: number[];
+            /** @default  */
+            title: string;
+        };
         SimilarFace: {
             /**
              * Format: double
@@ -3642,9 +3671,17 @@ export interface operations {
     v1_faces_list: {
         parameters: {
             query?: {
+                /** @description The active model's confidence at most this. */
+                confidence_max?: number;
+                /** @description The active model's confidence at least this (faces it never scored are left out). */
+                confidence_min?: number;
                 frame?: number;
                 group_key?: string;
                 identity?: number;
+                /** @description Comma-separated face ids. */
+                ids?: number[];
+                /** @description Username: faces whose label they changed. */
+                labelled_by?: string;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -3652,6 +3689,19 @@ export interface operations {
                 /** @description Number of results to return per page. */
                 page_size?: number;
                 photo?: number;
+                /**
+                 * @description Faces waiting in an open review queue of this kind (why they are queued).
+                 *
+                 *     * `label_errors` - Suspected label errors among VIP faces
+                 *     * `lookalikes` - Distractor faces that look like a VIP
+                 *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
+                 *     * `low_recall` - Low-recall VIPs: suggested faces to add
+                 *     * `confused_pairs` - Most confused VIP pairs
+                 *     * `non_faces` - Probable non-faces and outliers
+                 *     * `chunk_verification` - Faces of newly promoted VIPs
+                 *     * `sent` - Faces someone sent to review (from the faces screen)
+                 */
+                queue_kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description vip or candidate. */
                 role?: string;
                 /**
@@ -4674,8 +4724,9 @@ export interface operations {
                  *     * `confused_pairs` - Most confused VIP pairs
                  *     * `non_faces` - Probable non-faces and outliers
                  *     * `chunk_verification` - Faces of newly promoted VIPs
+                 *     * `sent` - Faces someone sent to review (from the faces screen)
                  */
-                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces";
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -4735,8 +4786,9 @@ export interface operations {
                  *     * `confused_pairs` - Most confused VIP pairs
                  *     * `non_faces` - Probable non-faces and outliers
                  *     * `chunk_verification` - Faces of newly promoted VIPs
+                 *     * `sent` - Faces someone sent to review (from the faces screen)
                  */
-                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces";
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -4777,8 +4829,9 @@ export interface operations {
                  *     * `confused_pairs` - Most confused VIP pairs
                  *     * `non_faces` - Probable non-faces and outliers
                  *     * `chunk_verification` - Faces of newly promoted VIPs
+                 *     * `sent` - Faces someone sent to review (from the faces screen)
                  */
-                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces";
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -4832,6 +4885,31 @@ export interface operations {
                     "application/json": {
                         released?: number;
                     };
+                };
+            };
+        };
+    };
+    v1_review_queues_from_faces_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SendFacesRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SendFacesRequest"];
+                "multipart/form-data": components["schemas"]["SendFacesRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Queue"];
                 };
             };
         };

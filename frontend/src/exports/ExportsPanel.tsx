@@ -10,7 +10,7 @@ import { useInterval, useLoad } from "../hooks";
 import { describeFilter, EMPTY_FORM, FORMATS, formatBytes, stillWorking, versionBody, type ExportFormat, type VersionForm } from "./exportForm";
 
 const SPLITS = ["train", "val", "test"];
-const SOURCES = ["photo", "video", "crop"];
+const SOURCES = ["photo", "frame", "crop"]; // frame: a face found in a video frame
 
 export function ExportsPanel() {
   const versions = useLoad(() => api.exports.versions(), []);
