@@ -120,7 +120,8 @@ def test_listing_runs_takes_a_fixed_number_of_queries(annotator_client, face_set
     train_now()
     annotator_client.get("/api/v1/runs/")
 
-    with django_assert_num_queries(4):  # user groups, active run, count, page of runs with jobs and authors
+    # user groups (the permission, then whether errors are shown whole), active run, count, page of runs
+    with django_assert_num_queries(5):
         response = annotator_client.get("/api/v1/runs/")
     assert response.data["count"] == 2
 

@@ -1,13 +1,26 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from . import roles
+from . import roles, services
 from .models import Job
 
 
+def request_is_admin(context: dict) -> bool:
+    """Whether the serializer's request comes from an admin; asked once per response (a list shares it)."""
+    if "request_is_admin" not in context:
+        request = context.get("request")
+        context["request_is_admin"] = bool(request is not None and roles.is_admin(request.user))
+    return context["request_is_admin"]
+
+
 class JobSerializer(serializers.ModelSerializer):
+    """A job. ``error`` is the whole record (traceback) for admins; anyone else (and a serializer
+    without a request in its context) gets the short message without server paths, and params and
+    result with server paths cut to their last part."""
+
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    error = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -17,6 +30,17 @@ class JobSerializer(serializers.ModelSerializer):
             "duration_seconds",
         ]
         read_only_fields = fields
+
+    def get_error(self, obj) -> str:
+        return services.job_error_shown(job=obj, is_admin=request_is_admin(self.context))
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not request_is_admin(self.context):
+            data["message"] = services.text_without_paths(data["message"])
+            data["params"] = services.data_without_paths(data["params"])
+            data["result"] = services.data_without_paths(data["result"])
+        return data
 
 
 class UserSerializer(serializers.ModelSerializer):

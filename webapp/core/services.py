@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -17,10 +18,42 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .exceptions import Conflict, InvalidTransition
+from .exceptions import DomainError, InvalidTransition
 from .models import Job
 
 logger = logging.getLogger(__name__)
+
+
+# An absolute server path of two or more parts (/srv/media/x.jpg); an API address (/api/v1/...) is kept.
+_SERVER_PATH = re.compile(
+    r"(?P<api>(?<![\w.~-])/api/[^\s'\"`,;()]*)"
+    r"|(?<![\w.~:/-])/(?:[^\s/'\"`,;:()\[\]{}<>]+/)+(?P<last>[^\s/'\"`,;:()\[\]{}<>]*)"
+)
+
+
+def text_without_paths(text: str) -> str:
+    """``text`` with every absolute server path cut to its last part (``/srv/data/glint24`` →
+    ``…/glint24``): what a job's short message and its params show to people who are not admins."""
+    return _SERVER_PATH.sub(lambda match: match.group("api") or "…/" + match.group("last"), text)
+
+
+def data_without_paths(value: Any) -> Any:
+    """A JSON value (a job's params or result) with :func:`text_without_paths` applied to every string."""
+    if isinstance(value, str):
+        return text_without_paths(value)
+    if isinstance(value, dict):
+        return {key: data_without_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [data_without_paths(item) for item in value]
+    return value
+
+
+def job_error_shown(*, job: Job, is_admin: bool) -> str:
+    """What the API shows as a job's error: the whole record (traceback, paths) to admins; to
+    anyone else only the short message, without server paths, and only when there was an error."""
+    if is_admin:
+        return job.error
+    return text_without_paths(job.message) if job.error else ""
 
 
 class JobCancelled(Exception):
@@ -234,14 +267,16 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
             result = handler(job, progress) or {}
         except JobCancelled:
             _finish(job.pk, Job.State.CANCELLED, message="cancelled", attempt=attempt)
-        except Conflict as exc:
-            _finish(job.pk, Job.State.FAILED, message=str(exc)[:500], error=str(exc), attempt=attempt)
+        except DomainError as exc:  # a refusal written for people: its message is the message
+            _finish(job.pk, Job.State.FAILED, message=text_without_paths(exc.message)[:500], error=exc.message,
+                    attempt=attempt)
         except Exception as exc:  # noqa: BLE001 - any failure must land on the row, not vanish
+            # The traceback (server paths, code) is for admins and the logs; the message anyone reads.
             logger.exception("job %s (%s) failed", job_id, job.kind)
             _finish(
                 job.pk,
                 Job.State.FAILED,
-                message=f"{type(exc).__name__}: {exc}"[:500],
+                message=text_without_paths(f"{type(exc).__name__}: {exc}")[:500],
                 error="".join(traceback.format_exception(exc))[-20000:],
                 attempt=attempt,
             )

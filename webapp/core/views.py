@@ -25,7 +25,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
     def cancel(self, request, pk=None):
         job = services.job_cancel(job=self.get_object())
-        return Response(JobSerializer(job).data)
+        return Response(JobSerializer(job, context={"request": request}).data)
 
     @extend_schema(request=None, responses={202: JobSerializer})
     @action(detail=False, methods=["post"], url_path="reassign-splits", permission_classes=[IsAdmin])
@@ -35,7 +35,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         The rule's settings are the ones new imports use, so old and new faces follow one rule.
         """
         job = services.job_start(kind="maintenance.reassign_splits", user=request.user)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,

@@ -89,4 +89,4 @@ def index_status(request):
 def index_rebuild(request):
     """Rebuild the similarity index from every stored embedding, in a job (`faces.rebuild_index`)."""
     job = job_start(kind="faces.rebuild_index", user=request.user)
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+    return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -209,4 +209,4 @@ class IdentityViewSet(viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         job = job_start(kind="identities.compute_suggestions", params={"run": body.validated_data["run"]},
                         user=request.user)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

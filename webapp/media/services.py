@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 
 from webapp.core.exceptions import DomainError, InvalidTransition, NotFound, PayloadTooLarge
 from webapp.core.models import Job
-from webapp.core.services import job_start
+from webapp.core.services import job_start, text_without_paths
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
 from webapp.identities.services import identities_get_or_create
@@ -938,7 +938,8 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
                                                  error="Processing was cancelled; start it again to finish.")
         raise
     except BaseException as exc:
-        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED,
+                                                 error=text_without_paths(f"{type(exc).__name__}: {exc}")[:500])
         raise
     _index_add([face.pk for face in faces])
     return {"video": video.pk, "frames": len(frame_rows), "faces_created": len(faces),

@@ -162,4 +162,4 @@ class ImportViewSet(viewsets.ViewSet):
             root=data["path"], cropped=data["cropped"], role=data["role"],
             popularity_csv=data.get("popularity") or None, user=request.user,
         )
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

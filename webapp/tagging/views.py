@@ -108,7 +108,7 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
         body.is_valid(raise_exception=True)
         job = services.videos_tag_start(scope=body.validated_data.get("scope"),
                                         video_ids=body.validated_data.get("videos"), user=request.user)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=TaggingSummarySerializer)
     @action(detail=False, methods=["get"])
@@ -129,7 +129,7 @@ def video_tags(request, pk: int):
     video = get_object_or_404(Video, pk=pk)
     if request.method == "POST":
         job = services.video_tag_start(video=video, user=request.user)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
     include_rejected = request.query_params.get("rejected", "true").lower() not in ("0", "false", "no")
     tags = selectors.video_tags(video=video, include_rejected=include_rejected)
     return Response(VideoTagDetailSerializer(tags, many=True).data)

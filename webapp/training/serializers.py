@@ -1,5 +1,8 @@
 from rest_framework import serializers
 
+from webapp.core.serializers import request_is_admin
+from webapp.core.services import job_error_shown, text_without_paths
+
 from .models import Chunk, OperatingPoint, TrainingRun
 
 
@@ -20,8 +23,8 @@ class RunStartSerializer(serializers.Serializer):
 class RunListSerializer(serializers.ModelSerializer):
     state = serializers.CharField(source="job.state", read_only=True)
     progress = serializers.FloatField(source="job.progress", read_only=True)
-    message = serializers.CharField(source="job.message", read_only=True)
-    error = serializers.CharField(source="job.error", read_only=True)
+    message = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_active = serializers.SerializerMethodField()
     has_model = serializers.SerializerMethodField()
@@ -32,6 +35,13 @@ class RunListSerializer(serializers.ModelSerializer):
                   "metrics", "device", "timings", "note", "has_model", "is_active", "created_by", "created_at",
                   "finished_at"]
         read_only_fields = fields
+
+    def get_message(self, obj) -> str:
+        return obj.job.message if request_is_admin(self.context) else text_without_paths(obj.job.message)
+
+    def get_error(self, obj) -> str:
+        """The job's whole error record for admins; the short message without paths for annotators."""
+        return job_error_shown(job=obj.job, is_admin=request_is_admin(self.context))
 
     def get_is_active(self, obj) -> bool:
         return obj.pk == self.context.get("active_run_id")
