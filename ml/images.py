@@ -76,8 +76,9 @@ def probe_image(source: bytes | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -
     """The format and size of an image without decoding its pixels.
 
     Reads the header (format, size, EXIF orientation) and runs Pillow's ``verify()``, which
-    checks a PNG's chunks and CRCs without inflating them: about 1% of the cost of
-    :func:`load_image` on a 24 MP photo (10 ms against 700 ms), in constant memory. It raises
+    checks a PNG's chunks and CRCs without inflating them: under 1 ms for the demo photos
+    (which :func:`load_image` takes 9 to 180 ms to decode), 10 ms against 700 ms for a 24 MP
+    JPEG, in constant memory. It raises
     the same :class:`ImageDecodeError` codes as :func:`load_image` for an empty file, a
     non-image, an undecodable format, too many pixels and a broken PNG. A JPEG truncated inside
     its pixel data passes (only decoding finds that), so whoever decodes later must still
@@ -144,6 +145,10 @@ def _decode_errors(data: bytes) -> Iterator[None]:
 
 
 def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 = as stored), read from the header only: a PNG whose EXIF comes
+    after its pixels (rare) counts as upright rather than being decoded to find it."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
     try:
         return int(image.getexif().get(0x0112, 1))
     except (SyntaxError, ValueError, TypeError, KeyError, OSError):
