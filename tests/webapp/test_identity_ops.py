@@ -213,20 +213,20 @@ def test_an_annotator_is_refused_every_operation(annotator_client, pair):
 
 @pytest.mark.parametrize("case, expected, words", [
     ("merge_into_itself", 400, "itself"),
-    ("merge_into_tombstone", 400, "was merged into"),
+    ("merge_into_tombstone", 409, "identity_merged"),
     ("merge_into_unknown", 404, "No identity with id 999999"),
     ("merge_unknown", 404, "No identity with id 999999"),
-    ("merge_a_tombstone", 409, "already merged"),
+    ("merge_a_tombstone", 409, "identity_merged"),
     ("merge_without_into", 400, "into"),
     ("split_foreign_faces", 400, "are not faces of identity"),
     ("split_unknown_faces", 400, "No face with id 999999"),
     ("split_no_faces", 400, "faces"),
     ("split_into_and_new_name", 400, "not both"),
     ("split_into_itself", 400, "identity they are in"),
-    ("split_into_tombstone", 400, "was merged into"),
+    ("split_into_tombstone", 409, "identity_merged"),
     ("split_into_unknown", 404, "No identity with id 999999"),
     ("split_name_taken", 409, "already exists"),
-    ("split_a_tombstone", 400, "was merged into"),
+    ("split_a_tombstone", 409, "identity_merged"),
     ("split_duplicate_faces", 400, "twice"),
     ("undo_unknown", 404, "No identity operation"),
 ])
@@ -338,7 +338,10 @@ def test_a_merged_identity_cannot_be_edited(admin_client_api):
     target = IdentityFactory(name="Keeper")
     merged = IdentityFactory(name="Old name", merged_into=target)
     response = admin_client_api.patch(f"/api/v1/identities/{merged.pk}/", {"notes": "x"}, format="json")
-    assert response.status_code == 400 and "merged" in response.data["detail"]
+    assert response.status_code == 409 and response.data["code"] == "identity_merged"
+    assert response.data["merged_into"] == target.pk and "was merged into" in response.data["detail"]
+    merged.refresh_from_db()
+    assert merged.notes == "" and not merged.events.exists()
 
 
 def test_importing_under_a_merged_name_labels_the_person_it_was_merged_into(db):
@@ -365,3 +368,83 @@ def test_merge_and_split_move_the_updated_at_of_the_faces_they_move(admin_client
                           format="json")
     stamps = dict(Face.objects.values_list("pk", "updated_at"))
     assert stamps[faces_b[0].pk] > long_ago and stamps[faces_b[1].pk] == long_ago
+
+
+# --- edits: recorded, locked against merges ------------------------------------------------------
+def test_an_identity_edit_is_recorded_with_who_when_from_and_to(admin_client_api, admin_user, annotator_client):
+    person = IdentityFactory(name="Jon Hamm", role="candidate", popularity_rank=40, notes="")
+    response = admin_client_api.patch(f"/api/v1/identities/{person.pk}/",
+                                      {"name": "Jonathan Hamm", "role": "vip", "notes": ""}, format="json")
+    assert response.status_code == 200 and response.data["name"] == "Jonathan Hamm"
+    assert response.data["face_count"] == 0  # the answer is the identity as listed, counts included
+    history = annotator_client.get(f"/api/v1/identities/{person.pk}/history/")
+    assert history.status_code == 200 and history.data["count"] == 1
+    (event,) = history.data["results"]
+    assert event["user"] == admin_user.username and event["created_at"]
+    assert event["changes"] == {"name": {"from": "Jon Hamm", "to": "Jonathan Hamm"},
+                                "role": {"from": "candidate", "to": "vip"}}  # notes did not change
+
+
+def test_an_edit_that_changes_nothing_records_nothing(admin_client_api):
+    person = IdentityFactory(name="Same")
+    admin_client_api.patch(f"/api/v1/identities/{person.pk}/", {"name": " Same "}, format="json")
+    assert not person.events.exists()
+
+
+def test_history_of_an_unknown_identity_is_404(annotator_client):
+    assert annotator_client.get("/api/v1/identities/999999/history/").status_code == 404
+
+
+def test_an_edit_after_a_merge_finds_the_tombstone_and_is_refused_without_a_record(admin_user):
+    from webapp.identities.services import IdentityMerged, identity_merge, identity_update
+
+    a, b = IdentityFactory(name="A"), IdentityFactory(name="B")
+    identity_merge(source_id=a.pk, into_id=b.pk, user=admin_user)
+    with pytest.raises(IdentityMerged):
+        identity_update(identity_id=a.pk, user=admin_user, name="A renamed")  # a stale client still shows A
+    assert Identity.objects.get(pk=a.pk).name == "A" and not a.events.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_racing_a_merge_waits_for_it_and_then_fails_cleanly_on_the_tombstone(admin_user):
+    import threading
+
+    from django.db import connection, transaction
+
+    from webapp.identities.services import IdentityMerged, identity_merge, identity_update
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (SQLite serialises whole-database writes)")
+    a, b = IdentityFactory(name="A"), IdentityFactory(name="B")
+    merged, release, outcome = threading.Event(), threading.Event(), {}
+
+    def merge():
+        try:
+            with transaction.atomic():
+                identity_merge(source_id=a.pk, into_id=b.pk, user=admin_user)
+                merged.set()
+                release.wait(10)  # holds A's row lock until the edit is waiting on it
+        finally:
+            connection.close()
+
+    def edit():
+        try:
+            identity_update(identity_id=a.pk, user=admin_user, name="A renamed")
+            outcome["edit"] = "applied"
+        except IdentityMerged as exc:
+            outcome["edit"] = exc.code
+        finally:
+            connection.close()
+
+    merger = threading.Thread(target=merge)
+    merger.start()
+    assert merged.wait(10)
+    editor = threading.Thread(target=edit)
+    editor.start()
+    editor.join(1.0)
+    assert editor.is_alive(), "the edit waits for the merge's lock on the identity"
+    release.set()
+    merger.join(10)
+    editor.join(10)
+    assert outcome == {"edit": "identity_merged"}
+    assert Identity.objects.get(pk=a.pk).name == "A" and not a.events.exists()

@@ -102,7 +102,22 @@ def test_labelling_with_a_merged_identity_is_refused(annotator_client):
     merged = IdentityFactory(merged_into=target)
     face = FaceFactory()
     response = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"identity": merged.pk})
-    assert response.status_code == 400 and "merged" in response.data["detail"]
+    assert response.status_code == 409 and response.data["code"] == "identity_merged"
+    assert response.data["merged_into"] == target.pk and "was merged into" in response.data["detail"]
+
+
+def test_undo_onto_an_identity_merged_since_is_refused_with_409_and_names_the_survivor(annotator_client,
+                                                                                      admin_client_api):
+    first, second, survivor = IdentityFactory(name="First"), IdentityFactory(name="Second"), IdentityFactory()
+    face = FaceFactory(identity=first)
+    change = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"identity": second.pk})
+    merged = admin_client_api.post(f"/api/v1/identities/{first.pk}/merge/", {"into": survivor.pk}, format="json")
+    assert merged.status_code == 201
+    response = annotator_client.post(f"/api/v1/label-events/{change.data['event']['id']}/undo/")
+    assert response.status_code == 409 and response.data["code"] == "identity_merged"
+    assert response.data["merged_into"] == survivor.pk and response.data["identity"] == first.pk
+    face.refresh_from_db()
+    assert face.identity == second and LabelEvent.objects.filter(undoes__isnull=False).count() == 0
 
 
 def test_a_batch_undo_restores_every_face_of_the_operation(annotator):

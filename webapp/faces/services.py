@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
-from webapp.identities.models import Identity
+from webapp.identities.services import identities_lock, identity_require_active
 
 from .models import Face, LabelEvent
 
@@ -27,13 +27,6 @@ class LabelChange:
     identity: object = UNCHANGED
     status: str | None = None
     expected_version: int | None = None
-
-
-def _check_identity(identity: Identity | None) -> None:
-    if identity is not None and identity.merged_into_id is not None:
-        raise InvalidTransition(
-            f"Identity '{identity.name}' was merged into identity {identity.merged_into_id}; label with that one."
-        )
 
 
 def _check_status(status: str) -> None:
@@ -74,7 +67,7 @@ def faces_relabel(
             new_status = change.status or face.status
             _check_status(new_status)
             if change.identity is not UNCHANGED:
-                _check_identity(new_identity)
+                identity_require_active(new_identity, action="label with")
             if new_identity == face.identity and new_status == face.status:
                 continue
             events.append(
@@ -106,14 +99,21 @@ def face_relabel(
 def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent]:
     """Undo events by writing new ones that restore each face's previous label.
 
-    Refused with 409 when an event is already undone, or when its face changed after it (undoing
-    would silently overwrite somebody's later decision).
+    Refused with 409 when an event is already undone, when its face changed after it (undoing
+    would silently overwrite somebody's later decision), or when the identity it would put back
+    was merged since (``IdentityMerged``, with ``merged_into``): the face is not silently moved to
+    the identity that survived; label it with that one instead. (Undoing the merge itself first
+    reactivates the identity, then puts its faces back.) The identities are locked before the
+    faces, in the order merge locks them, so an undo racing a merge never lands on a tombstone.
     """
     with transaction.atomic():
         events = list(LabelEvent.objects.select_for_update().filter(pk__in=[e.pk for e in events]).order_by("-id"))
         already = [e.pk for e in events if LabelEvent.objects.filter(undoes=e).exists()]
         if already:
             raise Conflict(f"Label event {already[0]} is already undone.")
+        restoring = identities_lock(ids={e.from_identity_id for e in events} - {None})
+        for identity in restoring.values():
+            identity_require_active(identity, action="label the face with")
         faces = {f.pk: f for f in Face.objects.select_for_update().filter(pk__in={e.face_id for e in events})}
         restored, undo_events = [], []
         operation = uuid.uuid4() if len(events) > 1 else None

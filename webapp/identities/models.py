@@ -39,6 +39,24 @@ class Identity(models.Model):
         return self.role == self.Role.VIP
 
 
+class IdentityEvent(models.Model):
+    """One edit of an identity's own fields (``services.identity_update``): who, when, and each
+    changed field's value before and after. Append-only; merges and splits are ``IdentityOperation``."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    changes = models.JSONField(help_text='{field: {"from": before, "to": after}} for each field that changed.')
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["identity", "-created_at"], name="identity_event_history")]
+
+    def __str__(self) -> str:
+        return f"identity {self.identity_id}: {', '.join(self.changes)}"
+
+
 class IdentityOperation(models.Model):
     """One merge or split, as done: what moved, what the identities looked like before, and its undo.
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import Count, Q, QuerySet
 
-from .models import Identity, IdentityOperation, IdentitySuggestion
+from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
 
 #: Face statuses whose faces do not show the identity (left out of counts and of suggestions).
 NOT_SHOWING = ("not_a_face", "excluded")
@@ -43,6 +43,11 @@ def identity_resolve(*, identity: Identity) -> Identity:
             break
         seen.add(identity.pk)
     return identity
+
+
+def identity_events_for_listing(*, identity_id: int) -> QuerySet[IdentityEvent]:
+    """An identity's edits (rename, aliases, rank, role, notes), newest first, with who made them."""
+    return IdentityEvent.objects.filter(identity_id=identity_id).select_related("user")
 
 
 def identity_operations_for_listing(*, identity_id: int | None = None, kind: str | None = None,

@@ -2,7 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Identity, IdentityOperation, IdentitySuggestion
+from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
 
 
 class IdentitySerializer(serializers.ModelSerializer):
@@ -83,6 +83,20 @@ class SplitRequestSerializer(serializers.Serializer):
         if (attrs.get("into") is None) == (not attrs.get("new_name", "").strip()):
             raise serializers.ValidationError("Give either `into` (an existing identity) or `new_name`, not both.")
         return attrs
+
+
+class IdentityEventSerializer(serializers.ModelSerializer):
+    """One edit of an identity: who, when, and each changed field's value before and after."""
+
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changes = serializers.DictField(
+        child=serializers.DictField(), help_text='{field: {"from": before, "to": after}} for each field that changed.'
+    )
+
+    class Meta:
+        model = IdentityEvent
+        fields = ["id", "identity", "user", "changes", "created_at"]
+        read_only_fields = fields
 
 
 class IdentityOperationSerializer(serializers.ModelSerializer):

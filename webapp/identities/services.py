@@ -9,7 +9,46 @@ from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
 
-from .models import Identity, IdentityOperation, IdentitySuggestion
+from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
+
+
+# --------------------------------------------------------------------------------------------
+# Tombstones and locks: one rule, one error, one lock order
+# --------------------------------------------------------------------------------------------
+class IdentityMerged(Conflict):
+    """The identity was merged into another (it is a tombstone): nothing may label with it, edit,
+    merge, split or undo onto it. Answered 409 with ``merged_into``, the identity to use instead."""
+
+    code = "identity_merged"
+
+
+def identity_require_active(identity: Identity | None, *, action: str = "use") -> Identity | None:
+    """Refuse a merged identity (``IdentityMerged``); every "was it merged?" check calls this one.
+
+    ``action`` completes the message: "… was merged into identity 7; <action> that one instead."
+    """
+    if identity is not None and identity.merged_into_id is not None:
+        raise IdentityMerged(
+            f"Identity {identity.pk} '{identity.name}' was merged into identity {identity.merged_into_id}; "
+            f"{action} that one instead (or undo the merge).",
+            extra={"identity": identity.pk, "merged_into": identity.merged_into_id},
+        )
+    return identity
+
+
+def identities_lock(*, ids) -> dict[int, Identity]:
+    """Lock the identities' rows (``SELECT … FOR UPDATE``) in id order, before any face row.
+
+    Merge, split, their undo, label undo and identity edits all take their identity locks
+    through here, so two of them never wait on each other in a cycle, and whichever comes second
+    sees what the first committed (e.g. an edit after a merge finds the tombstone).
+    """
+    ids = sorted(set(ids))
+    rows = {identity.pk: identity for identity in Identity.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    missing = sorted(set(ids) - set(rows))
+    if missing:
+        raise NotFound(f"No identity with id {', '.join(map(str, missing))}.")
+    return rows
 
 
 def identity_create(*, name: str, role: str = Identity.Role.CANDIDATE, popularity_rank: int | None = None,
@@ -22,6 +61,42 @@ def identity_create(*, name: str, role: str = Identity.Role.CANDIDATE, popularit
             )
     except IntegrityError as exc:
         raise Conflict(f"An identity named '{name}' already exists.") from exc
+
+
+EDITABLE_FIELDS = ("name", "aliases", "popularity_rank", "role", "notes")
+
+
+def identity_update(*, identity_id: int, user=None, **fields) -> Identity:
+    """Edit an identity's own fields (rename, aliases, rank, role, notes) and record the edit.
+
+    The row is locked (``identities_lock``, the lock merge takes) and re-read, so an edit racing
+    a merge either commits before it (the merge then sees the edit) or finds the tombstone and is
+    refused (``IdentityMerged``, 409). Each field that really changes goes into one
+    ``IdentityEvent`` (who, when, from, to); an edit that changes nothing writes nothing.
+    """
+    unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise InvalidTransition(f"Field(s) {', '.join(unknown)} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.")
+    if "name" in fields:
+        fields["name"] = fields["name"].strip()
+    with transaction.atomic():
+        identity = identities_lock(ids=[identity_id])[identity_id]
+        identity_require_active(identity, action="edit")
+        changes = {}
+        for name, value in fields.items():
+            old = getattr(identity, name)
+            if value != old:
+                changes[name] = {"from": list(old) if name == "aliases" else old, "to": value}
+                setattr(identity, name, value)
+        if not changes:
+            return identity
+        try:
+            with transaction.atomic():
+                identity.save(update_fields=[*changes, "updated_at"])
+        except IntegrityError as exc:
+            raise Conflict(f"An identity named '{identity.name}' already exists.") from exc
+        IdentityEvent.objects.create(identity=identity, user=_authenticated(user), changes=changes)
+        return identity
 
 
 def identities_get_or_create(*, names: list[str], role: str = Identity.Role.CANDIDATE) -> dict[str, Identity]:
@@ -55,23 +130,6 @@ class UndoRefused(Conflict):
 
 def _authenticated(user):
     return user if user is not None and user.is_authenticated else None
-
-
-def _lock_identities(ids: list[int]) -> dict[int, Identity]:
-    """Lock the identities' rows, in id order (two operations never wait on each other in a cycle)."""
-    rows = {identity.pk: identity for identity in Identity.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-    missing = sorted(set(ids) - set(rows))
-    if missing:
-        raise NotFound(f"No identity with id {', '.join(map(str, missing))}.")
-    return rows
-
-
-def _refuse_tombstone(identity: Identity, what: str) -> None:
-    if identity.merged_into_id is not None:
-        raise OperationRefused(
-            f"Identity {identity.pk} '{identity.name}' was merged into identity {identity.merged_into_id}; "
-            f"{what} that one instead.", extra={"merged_into": identity.merged_into_id},
-        )
 
 
 def _suggestion_take(suggestion_id: int | None, *, kind: str, identity_ids: set[int]) -> IdentitySuggestion | None:
@@ -132,12 +190,10 @@ def identity_merge(*, source_id: int, into_id: int, user=None, reason: str = "",
     if source_id == into_id:
         raise OperationRefused("An identity cannot be merged into itself.")
     with transaction.atomic():
-        rows = _lock_identities([source_id, into_id])
+        rows = identities_lock(ids=[source_id, into_id])
         source, target = rows[source_id], rows[into_id]
-        if source.merged_into_id is not None:
-            raise Conflict(f"Identity {source.pk} '{source.name}' was already merged into identity "
-                           f"{source.merged_into_id}.", extra={"merged_into": source.merged_into_id})
-        _refuse_tombstone(target, "merge into")
+        identity_require_active(source, action="merge")
+        identity_require_active(target, action="merge into")
         suggestion = _suggestion_take(suggestion_id, kind=IdentitySuggestion.Kind.MERGE, identity_ids={source.pk, target.pk})
 
         face_ids = list(Face.objects.select_for_update().filter(identity=source).order_by("pk").values_list("pk", flat=True))
@@ -211,9 +267,9 @@ def identity_split(*, source_id: int, face_ids: list[int], into_id: int | None =
     if status is not None and status not in Face.Status.values:
         raise OperationRefused(f"Unknown status '{status}'; expected one of {', '.join(Face.Status.values)}.")
     with transaction.atomic():
-        rows = _lock_identities([source_id] if into_id is None else [source_id, into_id])
+        rows = identities_lock(ids=[source_id] if into_id is None else [source_id, into_id])
         source = rows[source_id]
-        _refuse_tombstone(source, "split")
+        identity_require_active(source, action="split")
         owners = dict(Face.objects.select_for_update().filter(pk__in=face_ids).values_list("pk", "identity_id"))
         unknown = sorted(set(face_ids) - set(owners))
         if unknown:
@@ -227,7 +283,7 @@ def identity_split(*, source_id: int, face_ids: list[int], into_id: int | None =
         created = revived = False
         if into_id is not None:
             target = rows[into_id]
-            _refuse_tombstone(target, "split into")
+            identity_require_active(target, action="split into")
         else:
             existing = Identity.objects.select_for_update().filter(name=new_name).first()
             if existing is None:
@@ -291,16 +347,18 @@ def identity_operation_undo(*, operation_id: int, user=None) -> IdentityOperatio
                 f"Identity operation {later.pk} ({later.kind} {later.source_id} -> {later.target_id}) came later on "
                 f"the same identities; undo it first.", extra={"operation": later.pk},
             )
-        rows = _lock_identities([record.source_id, record.target_id])
+        rows = identities_lock(ids=[record.source_id, record.target_id])
         source, target = rows[record.source_id], rows[record.target_id]
+
+        if record.kind == IdentityOperation.Kind.MERGE:  # A is active again before its faces go back to it
+            source.merged_into = None
+            source.save(update_fields=["merged_into", "updated_at"])
+            Identity.objects.filter(pk__in=record.before.get("repointed", []), merged_into=target).update(merged_into=source)
 
         if LabelEvent.objects.filter(operation=record.operation, undone_by__isnull=True).exists():
             operation_undo(operation=record.operation, user=user)
 
         if record.kind == IdentityOperation.Kind.MERGE:
-            source.merged_into = None
-            source.save(update_fields=["merged_into", "updated_at"])
-            Identity.objects.filter(pk__in=record.before.get("repointed", []), merged_into=target).update(merged_into=source)
             before, after = record.before["target"], record.before["target_after"]
             added = set(record.before.get("added_aliases", []))
             target.aliases = [name for name in target.aliases if name not in added]

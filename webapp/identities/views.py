@@ -12,6 +12,7 @@ from webapp.core.serializers import JobSerializer
 from . import selectors, services
 from .models import Identity, IdentityOperation, IdentitySuggestion
 from .serializers import (
+    IdentityEventSerializer,
     IdentityOperationSerializer,
     IdentitySerializer,
     IdentitySuggestionSerializer,
@@ -73,12 +74,22 @@ class IdentityViewSet(viewsets.ModelViewSet):
         serializer.instance = services.identity_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        if serializer.instance.merged_into_id is not None:
-            raise services.OperationRefused(
-                f"Identity '{serializer.instance.name}' was merged into identity "
-                f"{serializer.instance.merged_into_id}; edit that one (or undo the merge)."
-            )
-        serializer.save()
+        """Edits go through ``identity_update``: locked against a merge, recorded (``history``); 409 on a
+        merged identity (``identity_merged``)."""
+        identity = services.identity_update(identity_id=serializer.instance.pk, user=self.request.user,
+                                            **serializer.validated_data)
+        serializer.instance = selectors.identities_with_counts().get(pk=identity.pk)
+
+    @extend_schema(responses=IdentityEventSerializer(many=True))
+    @action(detail=True, methods=["get"], permission_classes=[IsAnnotator], filter_backends=[])
+    def history(self, request, pk=None):
+        """Every edit of this identity (rename, aliases, rank, role, notes), newest first: who, when, from, to.
+        Its merges and splits are at `operations/?identity=<id>`."""
+        identity_id = _int(pk, "identity")
+        if not Identity.objects.filter(pk=identity_id).exists():
+            raise NotFound(f"No identity with id {pk}.")
+        page = self.paginate_queryset(selectors.identity_events_for_listing(identity_id=identity_id))
+        return self.get_paginated_response(IdentityEventSerializer(page, many=True).data)
 
     # --- merge, split, undo ---------------------------------------------------------------------
     @extend_schema(request=MergeRequestSerializer, responses={201: IdentityOperationSerializer})
@@ -86,7 +97,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
     def merge(self, request, pk=None):
         """Merge this identity (A) into `into` (B): all of A's faces move to B (one label event each, one
         operation id), A's name and aliases become B's aliases, A stays as a tombstone redirecting to B.
-        400: into itself, from or into a merged identity; 404: unknown id; 409: A already merged."""
+        400: into itself; 404: unknown id; 409 `identity_merged`: A or B was merged (a tombstone)."""
         body = MergeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -98,8 +109,8 @@ class IdentityViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
     def split(self, request, pk=None):
         """Move the chosen faces of this identity (A) to an existing identity (`into`) or a new one (`new_name`).
-        400: a face that is not A's, no faces, both or neither of into/new_name, into A or a merged identity;
-        404: unknown identity; 409: `new_name` already taken."""
+        400: a face that is not A's, no faces, both or neither of into/new_name, into A; 404: unknown identity;
+        409: `new_name` already taken, or A or `into` was merged (`identity_merged`)."""
         body = SplitRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

@@ -42,7 +42,7 @@ from webapp.core.models import Job
 from webapp.core.services import job_start, text_without_paths
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
-from webapp.identities.services import identities_get_or_create
+from webapp.identities.services import identities_get_or_create, identity_require_active
 
 from .models import Frame, Photo, ProcessingStatus, Video
 
@@ -523,11 +523,7 @@ def identity_resolve(*, ref: str | int | None) -> Identity | None:
         or Identity.objects.filter(name=text).first()
     if identity is None:
         raise NotFound(f"No identity '{text}' (give its id or exact name).")
-    if identity.merged_into_id is not None:
-        raise InvalidTransition(
-            f"Identity '{identity.name}' was merged into identity {identity.merged_into_id}; use that one."
-        )
-    return identity
+    return identity_require_active(identity)
 
 
 def popularity_read_csv(*, path: str | Path) -> dict[str, int]:

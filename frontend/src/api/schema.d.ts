@@ -448,6 +448,26 @@ export interface paths {
         patch: operations["v1_identities_partial_update"];
         trace?: never;
     };
+    "/api/v1/identities/{id}/history/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Every edit of this identity (rename, aliases, rank, role, notes), newest first: who, when, from, to.
+         *     Its merges and splits are at `operations/?identity=<id>`.
+         */
+        get: operations["v1_identities_history_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/identities/{id}/merge/": {
         parameters: {
             query?: never;
@@ -460,7 +480,7 @@ export interface paths {
         /**
          * @description Merge this identity (A) into `into` (B): all of A's faces move to B (one label event each, one
          *     operation id), A's name and aliases become B's aliases, A stays as a tombstone redirecting to B.
-         *     400: into itself, from or into a merged identity; 404: unknown id; 409: A already merged.
+         *     400: into itself; 404: unknown id; 409 `identity_merged`: A or B was merged (a tombstone).
          */
         post: operations["v1_identities_merge_create"];
         delete?: never;
@@ -480,8 +500,8 @@ export interface paths {
         put?: never;
         /**
          * @description Move the chosen faces of this identity (A) to an existing identity (`into`) or a new one (`new_name`).
-         *     400: a face that is not A's, no faces, both or neither of into/new_name, into A or a merged identity;
-         *     404: unknown identity; 409: `new_name` already taken.
+         *     400: a face that is not A's, no faces, both or neither of into/new_name, into A; 404: unknown identity;
+         *     409: `new_name` already taken, or A or `into` was merged (`identity_merged`).
          */
         post: operations["v1_identities_split_create"];
         delete?: never;
@@ -1956,6 +1976,21 @@ export interface components {
             /** @description Set when this identity was merged into another: a tombstone that redirects. */
             readonly merged_into: number | null;
         };
+        /** @description One edit of an identity: who, when, and each changed field's value before and after. */
+        IdentityEvent: {
+            readonly id: number;
+            readonly identity: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly user: string;
+            /** @description {field: {"from": before, "to": after}} for each field that changed. */
+            changes: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         IdentityOperation: {
             readonly id: number;
             readonly kind: components["schemas"]["KindF8dEnum"];
@@ -2339,6 +2374,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Frame"][];
+        };
+        PaginatedIdentityEventList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["IdentityEvent"][];
         };
         PaginatedIdentityList: {
             /** @example 123 */
@@ -3974,6 +4024,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Identity"];
+                };
+            };
+        };
+    };
+    v1_identities_history_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this identity. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedIdentityEventList"];
                 };
             };
         };
