@@ -60,6 +60,12 @@ class Face(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["identity", "status"]), models.Index(fields=["split", "identity"])]
+        constraints = [
+            # An imported crop is stored once (the importer's exact-duplicate rule); faces detected in
+            # photos and frames may share crop bytes (e.g. still frames), so only crops are unique.
+            models.UniqueConstraint(fields=["content_sha256"], condition=models.Q(source="crop")
+                                    & ~models.Q(content_sha256=""), name="unique_imported_crop"),
+        ]
 
     def __str__(self) -> str:
         return f"face {self.pk}"

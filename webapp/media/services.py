@@ -1128,7 +1128,7 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
             loaded.append((entry, data, hashlib.sha256(data).hexdigest()))
         known = dict(Face.objects.filter(content_sha256__in=[sha for _, _, sha in loaded], source=Face.Source.CROP)
                      .values_list("content_sha256", "id"))
-        crops, drafts, names = [], [], []
+        crops, drafts = [], []
         for entry, data, sha in loaded:
             if sha in known or sha in seen:
                 where = f"face {known[sha]}" if sha in known else seen[sha]
@@ -1145,7 +1145,6 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
             if image.shape[:2] != (size, size):
                 image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
             crops.append(image)
-            names.append(entry.relative)
             drafts.append(FaceDraft(
                 crop=_jpeg(image) if reencode else data, embedding=None, phash=_phash(image),
                 group_key=f"crop:{sha}", source=Face.Source.CROP, content_sha256=sha,
@@ -1156,14 +1155,44 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
             vectors = np.asarray(face_pipeline().embed_crops(crops), dtype=np.float32)
             for draft, vector in zip(drafts, vectors):
                 draft.embedding = vector
-            with _files_kept_only_on_success() as written, transaction.atomic():
-                faces = faces_write(drafts=drafts, written=written, dedupe=dedupe)
+            faces, drafts_written, raced = _crops_write(drafts=drafts, dedupe=dedupe)
             face_ids += [f.pk for f in faces]
-            outcomes += [FileOutcome(name=n, status="imported", face=f.pk, faces=1) for n, f in zip(names, faces)]
+            outcomes += [FileOutcome(name=d.source_path, status="imported", face=f.pk, faces=1)
+                         for d, f in zip(drafts_written, faces)]
+            outcomes += [FileOutcome(name=d.source_path, status="duplicate", face=raced[d.content_sha256],
+                                     error=f"same bytes as face {raced[d.content_sha256]} (imported meanwhile)")
+                         for d in drafts if d.content_sha256 in raced]
         if progress:
             done = min(start + CROP_BATCH, len(entries))
             progress(0.98 * done / max(len(entries), 1), f"{done}/{len(entries)} crops")
     return outcomes, face_ids
+
+
+def _crops_write(*, drafts: list[FaceDraft], dedupe: NearDuplicates
+                 ) -> tuple[list[Face], list[FaceDraft], dict[str, int]]:
+    """Write a batch of crop drafts in one transaction; returns the faces, the drafts they came
+    from, and {sha256: face id} of crops another import stored since this one checked.
+
+    Such a crop is what the unique constraint on a crop's ``content_sha256`` refuses (two
+    imports of one file at once): the batch is rolled back (its files deleted) and written again
+    without it, and it is reported as the duplicate it is, never as a failure.
+    """
+    raced: dict[str, int] = {}
+    while drafts:
+        try:
+            with _files_kept_only_on_success() as written, transaction.atomic():
+                return faces_write(drafts=drafts, written=written, dedupe=dedupe), drafts, raced
+        except IntegrityError:
+            stored = dict(Face.objects.filter(content_sha256__in=[d.content_sha256 for d in drafts],
+                                              source=Face.Source.CROP).values_list("content_sha256", "id"))
+            if not stored:
+                raise  # some other constraint: a real error
+            raced.update(stored)
+            drafts = [d for d in drafts if d.content_sha256 not in stored]
+            for draft in drafts:  # near-duplicate links pointed into the old batch: find them again
+                draft.duplicate_of_id = draft.duplicate_of_draft = None
+                draft.group_key = f"crop:{draft.content_sha256}"
+    return [], [], raced
 
 
 def _images_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates,

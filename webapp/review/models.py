@@ -73,6 +73,10 @@ class Item(models.Model):
             models.Index(fields=["leased_to", "leased_until"], name="review_item_lease"),
             models.Index(fields=["face", "state"], name="review_item_face_state"),
         ]
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "face"], condition=models.Q(state="open"),
+                                    name="one_open_item_per_face_and_queue"),
+        ]
 
     def __str__(self) -> str:
         return f"item {self.pk} (face {self.face_id}, {self.state})"
