@@ -1,4 +1,4 @@
-"""Report and merge open review items of one face in one queue, before 0004 allows only one."""
+"""Report and merge open review items of one face in one queue, before 0005 allows only one."""
 from django.db import migrations
 
 
@@ -11,7 +11,7 @@ def merge(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("review", "0002_item_closed_by_operation"),
+        ("review", "0003_queue_sent_by_hand"),
         ("faces", "0002_merge_duplicate_crops"),  # faces merged first: their items moved to the kept face
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('review', '0003_merge_duplicate_open_items'),
+        ('review', '0004_merge_duplicate_open_items'),
     ]
 
     operations = [
