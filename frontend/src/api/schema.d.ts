@@ -2085,6 +2085,7 @@ export interface components {
              * @description Higher: likelier wrong; items are served in descending score.
              */
             readonly score: number;
+            /** @default open */
             readonly state: components["schemas"]["ItemStateEnum"];
             /** @description The VIP this item is about (suggested or suspected). */
             readonly identity: number | null;
@@ -2121,6 +2122,11 @@ export interface components {
          * @enum {string}
          */
         ItemStateEnum: "open" | "decided" | "obsolete";
+        /**
+         * @description A job. ``error`` is the whole record (traceback) for admins; anyone else (and a serializer
+         *     without a request in its context) gets the short message without server paths, and params and
+         *     result with server paths cut to their last part.
+         */
         Job: {
             readonly id: number;
             /** @description Celery task name. */
@@ -2798,6 +2804,7 @@ export interface components {
             /** Format: double */
             readonly progress: number;
             readonly message: string;
+            /** @description The job's whole error record for admins; the short message without paths for annotators. */
             readonly error: string;
             readonly mode: components["schemas"]["ModeEnum"];
             readonly loss: string;
@@ -2834,6 +2841,7 @@ export interface components {
             /** Format: double */
             readonly progress: number;
             readonly message: string;
+            /** @description The job's whole error record for admins; the short message without paths for annotators. */
             readonly error: string;
             readonly mode: components["schemas"]["ModeEnum"];
             readonly loss: string;
