@@ -5,6 +5,11 @@ fewer), as RGB arrays with their frame index and timestamp. Short and medium vid
 decoded once, front to back, and only the wanted frames are converted to RGB; when the wanted
 frames are far apart (long videos), it seeks to the keyframe before each one instead.
 
+:func:`prefetched` runs any frame iterator in a background thread, a bounded queue ahead of its
+consumer, so decoding overlaps detection and embedding (FFmpeg and ONNX Runtime both release
+the GIL); :func:`sample_videos` decodes several videos at once, ``workers`` threads, for a GPU
+worker that batches the frames of several videos.
+
 Anything that stops a video from being read raises :class:`VideoDecodeError` with a ``code``:
 ``empty``, ``not_a_video``, ``no_video_stream``, ``unsupported_codec`` or ``corrupt`` (which
 includes truncated files). Decoding errors can surface during iteration, after some frames
@@ -13,13 +18,17 @@ were yielded: a caller that stores frames should treat the whole video as failed
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import av
 import numpy as np
+
+T = TypeVar("T")
 
 #: Seek instead of decoding everything when wanted frames are at least this many seconds apart.
 #: A seek costs decoding from the keyframe before the target (keyframes are typically 1-10 s
@@ -246,3 +255,106 @@ def _decode_error(exc: av.FFmpegError) -> VideoDecodeError:
     if isinstance(exc, av.error.DecoderNotFoundError | av.error.PatchWelcomeError):
         return VideoDecodeError(VideoDecodeError.UNSUPPORTED_CODEC, f"the video codec is not supported ({exc}).")
     return VideoDecodeError(VideoDecodeError.CORRUPT, f"the video data is corrupt or truncated ({exc}).")
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding ahead of the consumer
+# --------------------------------------------------------------------------------------------
+
+_DONE: Final = object()
+
+
+def _put(buffer: queue.Queue[object], stop: threading.Event, item: object) -> bool:
+    """Put ``item`` once there is room; False (not put) when ``stop`` is set meanwhile."""
+    while not stop.is_set():
+        try:
+            buffer.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def prefetched(items: Iterable[T], depth: int = 32) -> Iterator[T]:
+    """The items of ``items``, produced by a background thread at most ``depth`` ahead.
+
+    An exception raised while producing is raised here, where the item would have come, after
+    the items produced before it. Closing this generator (or leaving a loop over it) stops the
+    thread at its next item.
+    """
+    buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        return _put(buffer, stop, item)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def sample_videos(paths: Sequence[str | Path], n: int = 300, *, workers: int = 2, depth: int = 64) -> Iterator[tuple[int, SampledFrame]]:
+    """``(video number, frame)`` for every frame :func:`sample_frames` gives of each video, the
+    videos decoded ``workers`` at a time in background threads; each video's frames come in
+    order, the videos' frames interleaved as they are decoded. A decoding error is raised here
+    as :class:`VideoDecodeError` with the failing video's number in ``video_index``."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    pending = list(enumerate(paths))[::-1]
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        return _put(buffer, stop, item)
+
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                if not pending:
+                    break
+                number, path = pending.pop()
+            try:
+                for frame in sample_frames(path, n=n):
+                    if not put((number, frame)):
+                        return
+            except BaseException as exc:
+                exc.video_index = number  # type: ignore[attr-defined]
+                put(exc)
+                return
+        put(_DONE)
+
+    threads = [threading.Thread(target=work, name=f"video-decode-{i}", daemon=True) for i in range(max(1, min(workers, len(paths))))]
+    for thread in threads:
+        thread.start()
+    finished = 0
+    try:
+        while finished < len(threads):
+            item = buffer.get()
+            if item is _DONE:
+                finished += 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)

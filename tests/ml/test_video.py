@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from ml.video import VideoDecodeError, probe_video, sample_frames
+from ml.video import VideoDecodeError, prefetched, probe_video, sample_frames, sample_videos
 
 
 def write_video(path: Path, frames: int, *, fps: int = 25, size: tuple[int, int] = (64, 48), rotation: int = 0) -> Path:
@@ -167,3 +167,55 @@ def test_an_ffconcat_list_is_refused_even_when_named_like_a_video(tmp_path: Path
 def test_probing_names_the_container_ffmpeg_read(tmp_path: Path):
     assert probe_video(write_video(tmp_path / "clip.avi", 10)).container == "avi"
     assert probe_video(write_video(tmp_path / "clip.mp4", 10)).container.startswith("mov,mp4")
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding ahead of detection
+# ---------------------------------------------------------------------------------------------
+
+
+def test_prefetched_frames_are_the_same_frames_in_the_same_order(tmp_path: Path):
+    video = write_video(tmp_path / "grey.mp4", 40)
+    direct = list(sample_frames(video, n=10))
+    ahead = list(prefetched(sample_frames(video, n=10), depth=3))
+    assert [f.index for f in ahead] == [f.index for f in direct]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(ahead, direct))
+
+
+def test_a_decoding_error_in_the_prefetch_thread_is_raised_to_the_consumer_after_the_good_frames(videos: Path, tmp_path: Path):
+    data = (videos / "obama_whcd_podium_b.mp4").read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    received = []
+    with pytest.raises(VideoDecodeError) as caught:
+        for frame in prefetched(sample_frames(truncated, n=300), depth=4):
+            received.append(frame.index)
+    assert caught.value.code == VideoDecodeError.CORRUPT and len(received) > 0
+
+
+def test_leaving_a_prefetched_loop_early_stops_the_decoding_thread(tmp_path: Path):
+    import threading
+
+    video = write_video(tmp_path / "grey.mp4", 60)
+    frames = prefetched(sample_frames(video, n=60), depth=2)
+    next(frames)
+    frames.close()
+    assert not any(t.name == "frame-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_several_videos_decoded_at_once_give_each_videos_frames_in_order(tmp_path: Path):
+    first, second = write_video(tmp_path / "a.mp4", 30), write_video(tmp_path / "b.mp4", 20, size=(32, 32))
+    by_video: dict[int, list[int]] = {0: [], 1: []}
+    for number, frame in sample_videos([first, second], n=10, workers=2):
+        by_video[number].append(frame.index)
+        assert frame.image.shape[:2] == ((48, 64) if number == 0 else (32, 32))
+    assert by_video[0] == [f.index for f in sample_frames(first, n=10)]
+    assert by_video[1] == [f.index for f in sample_frames(second, n=10)]
+
+
+def test_a_broken_video_among_several_names_its_number(tmp_path: Path):
+    good, empty = write_video(tmp_path / "a.mp4", 10), tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoDecodeError) as caught:
+        list(sample_videos([good, empty], n=5, workers=1))
+    assert caught.value.code == VideoDecodeError.EMPTY and caught.value.video_index == 1
