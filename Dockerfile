@@ -4,8 +4,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.txt requirements-gpu.txt ./
+# GPU=1 (the compose file's gpu-worker) swaps ONNX Runtime's CPU build for its CUDA build.
+ARG GPU=0
+RUN pip install -r requirements.txt \
+    && if [ "$GPU" = "1" ]; then pip uninstall -y onnxruntime && pip install -r requirements-gpu.txt; fi
 COPY frontend/package.json frontend/package-lock.json* frontend/
 RUN if [ -f frontend/package.json ]; then cd frontend && npm ci --no-audit --no-fund; fi
 COPY . .

@@ -247,6 +247,9 @@ def face_pipeline():
             detector=settings.FACECURATOR_FACE_DETECTOR,
             embedder=settings.FACECURATOR_FACE_EMBEDDER,
             crop_size=settings.FACECURATOR_CROP_SIZE,
+            runtime=settings.FACECURATOR_FACE_RUNTIME,
+            device=settings.FACECURATOR_FACE_DEVICE,
+            threads=settings.FACECURATOR_FACE_THREADS,
         )
     return _PIPELINE
 
@@ -883,7 +886,7 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
     if not Frame.objects.filter(video=video).exists():
         for folder in (f"frames/{video.pk}", f"faces/{Face.Source.FRAME}/{video.pk}"):
             _storage_delete_folder(folder)
-    pipeline = face_pipeline()
+    pipeline = face_pipeline().with_max_side(settings.FACECURATOR_VIDEO_MAX_SIDE)
     dedupe = dedupe or NearDuplicates()
     expected = max(1, min(wanted, video.frame_count or wanted))
     frame_rows: list[Frame] = []
@@ -904,7 +907,7 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
             with _local_copy(video.file.name, PurePosixPath(video.file.name).suffix or ".mp4") as path:
                 batch: list = []
                 try:
-                    for sample in ml_video.sample_frames(path, n=wanted):
+                    for sample in ml_video.prefetched(ml_video.sample_frames(path, n=wanted)):
                         name = written.save(f"frames/{video.pk}/{sample.index:06d}.jpg", _jpeg(sample.image, 90))
                         frame_rows.append(Frame(video=video, index=sample.index, timestamp=sample.timestamp,
                                                 image=name))

