@@ -302,14 +302,14 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
     from ml.faces import SFaceEmbedder
 
-    _WORKER["embedder"] = SFaceEmbedder()
+    _WORKER["embedder"] = SFaceEmbedder(threads=1)  # one thread per pool process
 
 
 def _detector() -> Any:
     if "detector" not in _WORKER:
         from ml.faces import YuNetDetector
 
-        _WORKER["detector"] = YuNetDetector()
+        _WORKER["detector"] = YuNetDetector(threads=1)
     return _WORKER["detector"]
 
 
