@@ -218,6 +218,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["webapp.core.permissions.IsAnnotator"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webapp.core.schema.document_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "FaceStatusEnum": "webapp.faces.models.Face.Status",
         "ProcessingStatusEnum": "webapp.media.models.ProcessingStatus",

@@ -47,3 +47,6 @@ urlpatterns = [
     re_path(r"^media/(?P<path>.+)$", web.media_file, name="media"),
     re_path(r"^(?!api/|admin/|static/|media/|accounts/)(?P<path>.*)$", web.spa, name="spa"),
 ]
+
+handler404 = "webapp.core.error_pages.not_found"
+handler500 = "webapp.core.error_pages.server_error"

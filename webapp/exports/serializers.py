@@ -1,6 +1,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from webapp.core.params import DB_INT_MAX
 from webapp.faces.models import Face
 
 from .filters import FILTER_FIELDS, STATUS_CHOICES, STATUS_VERIFIED
@@ -20,7 +21,7 @@ class VersionCreateSerializer(serializers.Serializer):
         choices=list(STATUS_CHOICES), required=False, default=STATUS_VERIFIED,
         help_text="verified: verified faces only. non_excluded: unverified and verified (never not_a_face or excluded).",
     )
-    chunks = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False, default=list,
+    chunks = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=DB_INT_MAX), required=False, default=list,
                                    help_text="VIP chunks to keep (empty: all). VIPs of other chunks are left out.")
     splits = serializers.ListField(child=serializers.ChoiceField(choices=Face.Split.choices), required=False,
                                    default=list, help_text="Splits to keep (empty: all).")

@@ -14,6 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from webapp.core.params import id_parameter, query_id
 from webapp.core.permissions import IsAdmin
 
 from . import selectors, services
@@ -108,16 +109,16 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(
         summary="Compare this version with another: faces added, removed, relabelled, moved to another split.",
-        parameters=[OpenApiParameter("to", int, required=True, description="The other version's id.")],
+        parameters=[id_parameter("to", "The other version's id.", required=True)],
         responses=VersionComparisonSerializer,
     )
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def compare(self, request, pk=None):
         base = self.get_object()
-        other_id = request.query_params.get("to", "")
-        if not other_id.isdigit():
+        other_id = query_id(request.query_params, "to")
+        if other_id is None:
             raise ValidationError({"to": ["Give the other version's id: ?to=<id>."]})
-        other = self.get_queryset().filter(pk=int(other_id)).first()
+        other = self.get_queryset().filter(pk=other_id).first()
         if other is None:
             raise Http404
         return Response(selectors.version_compare(base=base, other=other))

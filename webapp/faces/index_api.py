@@ -8,6 +8,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
+from webapp.core.params import query_int
 from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_start
@@ -23,7 +24,8 @@ class SimilarFaceSerializer(serializers.Serializer):
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("k", int, description="How many faces (1-200, default 20).")],
+    parameters=[OpenApiParameter("k", {"type": "integer", "minimum": 1, "maximum": 200},
+                                 description="How many faces (1-200, default 20).")],
     responses=inline_serializer("SimilarFaces", {
         "face": serializers.IntegerField(),
         "index_version": serializers.IntegerField(allow_null=True),
@@ -37,10 +39,7 @@ def similar_faces(request, pk: int):
     """More faces like this one: its nearest neighbours in the similarity index, best first, and how
     they are labelled (`neighbour_labels.disagrees` flags a label its neighbours contradict)."""
     face = get_object_or_404(Face, pk=pk)
-    try:
-        k = min(max(int(request.query_params.get("k", 20)), 1), 200)
-    except ValueError:
-        return Response({"detail": "k must be an integer from 1 to 200."}, status=status.HTTP_400_BAD_REQUEST)
+    k = query_int(request.query_params, "k", min_value=1, max_value=200, default=20)
     neighbours = index.faces_similar(face=face, k=k)
     manifest = index.index_manifest()
     return Response({

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from webapp.core.params import DB_INT_MAX
 from webapp.identities.models import Identity
 
 from .models import Face, LabelEvent
@@ -31,7 +32,7 @@ class LabelRequestSerializer(serializers.Serializer):
     identity = serializers.PrimaryKeyRelatedField(queryset=Identity.objects.all(), allow_null=True, required=False)
     status = serializers.ChoiceField(choices=Face.Status.choices, required=False)
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    expected_version = serializers.IntegerField(required=False, min_value=0,
+    expected_version = serializers.IntegerField(required=False, min_value=0, max_value=DB_INT_MAX,
                                                 help_text="The version you saw; a changed face answers 409.")
 
     def validate(self, attrs):

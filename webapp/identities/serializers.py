@@ -2,6 +2,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from webapp.core.params import IdField
+
 from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
 
 
@@ -55,19 +57,19 @@ class IdentityBriefSerializer(serializers.ModelSerializer):
 class MergeRequestSerializer(serializers.Serializer):
     """Merge this identity (A) into `into` (B)."""
 
-    into = serializers.IntegerField(help_text="Id of the identity to keep (B): an active identity other than A.")
+    into = IdField(help_text="Id of the identity to keep (B): an active identity other than A.")
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    suggestion = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                          help_text="The open merge suggestion this accepts (marked accepted).")
+    suggestion = IdField(required=False, allow_null=True, default=None,
+                           help_text="The open merge suggestion this accepts (marked accepted).")
 
 
 class SplitRequestSerializer(serializers.Serializer):
     """Move some of this identity's (A's) faces to an existing identity (`into`) or a new one (`new_name`)."""
 
-    faces = serializers.ListField(child=serializers.IntegerField(), allow_empty=False,
+    faces = serializers.ListField(child=IdField(), allow_empty=False, max_length=10000,
                                   help_text="Ids of the faces to move; every one must currently be A's.")
-    into = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                    help_text="Id of an existing active identity to move them to.")
+    into = IdField(required=False, allow_null=True, default=None,
+                   help_text="Id of an existing active identity to move them to.")
     new_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
                                      help_text="Name of a new identity (candidate) to create for them.")
     status = serializers.ChoiceField(
@@ -76,8 +78,8 @@ class SplitRequestSerializer(serializers.Serializer):
                   "left out: statuses are kept.",
     )
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    suggestion = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                          help_text="The open split suggestion this accepts (marked accepted).")
+    suggestion = IdField(required=False, allow_null=True, default=None,
+                           help_text="The open split suggestion this accepts (marked accepted).")
 
     def validate(self, attrs):
         if (attrs.get("into") is None) == (not attrs.get("new_name", "").strip()):
@@ -179,8 +181,8 @@ class IdentitySuggestionSerializer(serializers.ModelSerializer):
 
 
 class SuggestionComputeRequestSerializer(serializers.Serializer):
-    run = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                   help_text="A training run whose model's confusion adds to the merge evidence.")
+    run = IdField(required=False, allow_null=True, default=None,
+                  help_text="A training run whose model's confusion adds to the merge evidence.")
 
     def validate_run(self, value):
         from webapp.training.models import TrainingRun

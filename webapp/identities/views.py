@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from webapp.core.exceptions import NotFound
+from webapp.core.params import id_parameter, path_id, query_choice, query_id
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
 from webapp.core.serializers import JobSerializer
 
@@ -41,13 +42,6 @@ class IdentityFilter(django_filters.FilterSet):
 
     def filter_include_merged(self, queryset, name, value):
         return queryset  # read by IdentityViewSet.get_queryset; declared here for the API schema
-
-
-def _int(value, what: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound(f"No {what} with id {value}.") from None
 
 
 class IdentityViewSet(viewsets.ModelViewSet):
@@ -101,7 +95,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
         body = MergeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        record = services.identity_merge(source_id=_int(pk, "identity"), into_id=data["into"], user=request.user,
+        record = services.identity_merge(source_id=path_id(pk, "identity"), into_id=data["into"], user=request.user,
                                          reason=data["reason"], suggestion_id=data["suggestion"])
         return Response(IdentityOperationSerializer(record).data, status=status.HTTP_201_CREATED)
 
@@ -115,7 +109,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         record = services.identity_split(
-            source_id=_int(pk, "identity"), face_ids=data["faces"], into_id=data["into"],
+            source_id=path_id(pk, "identity"), face_ids=data["faces"], into_id=data["into"],
             new_name=data["new_name"], status=data["status"], user=request.user, reason=data["reason"],
             suggestion_id=data["suggestion"],
         )
@@ -124,7 +118,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
     @extend_schema(
         responses=IdentityOperationSerializer(many=True),
         parameters=[
-            OpenApiParameter("identity", OpenApiTypes.INT, description="Operations with this identity as source or target."),
+            id_parameter("identity", "Operations with this identity as source or target."),
             OpenApiParameter("kind", OpenApiTypes.STR, enum=IdentityOperation.Kind.values),
             OpenApiParameter("undone", OpenApiTypes.BOOL),
         ],
@@ -135,8 +129,8 @@ class IdentityViewSet(viewsets.ModelViewSet):
         params = request.query_params
         undone = params.get("undone")
         queryset = selectors.identity_operations_for_listing(
-            identity_id=_int(params["identity"], "identity") if params.get("identity") else None,
-            kind=params.get("kind") or None,
+            identity_id=query_id(params, "identity"),
+            kind=query_choice(params, "kind", choices=IdentityOperation.Kind.values),
             undone=None if undone in (None, "") else undone.lower() in ("true", "1"),
         )
         page = self.paginate_queryset(queryset)
@@ -146,7 +140,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], url_path=r"operations/(?P<operation_id>[^/.]+)",
             permission_classes=[IsAnnotator], filter_backends=[])
     def operation(self, request, operation_id=None):
-        record = selectors.identity_operations_for_listing().filter(pk=_int(operation_id, "identity operation")).first()
+        record = selectors.identity_operations_for_listing().filter(pk=path_id(operation_id, "identity operation")).first()
         if record is None:
             raise NotFound(f"No identity operation with id {operation_id}.")
         return Response(IdentityOperationSerializer(record).data)
@@ -159,7 +153,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
         events), the identities' aliases, roles and tombstones are restored; a new identity made by a split
         becomes a tombstone redirecting to the split identity. 409: already undone, a face changed since, or a
         later operation on the same identities (undo that first)."""
-        record = services.identity_operation_undo(operation_id=_int(operation_id, "identity operation"), user=request.user)
+        record = services.identity_operation_undo(operation_id=path_id(operation_id, "identity operation"), user=request.user)
         record = selectors.identity_operations_for_listing().get(pk=record.pk)
         return Response(IdentityOperationSerializer(record).data)
 
@@ -175,7 +169,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
             OpenApiParameter("kind", OpenApiTypes.STR, enum=IdentitySuggestion.Kind.values),
             OpenApiParameter("status", OpenApiTypes.STR, enum=IdentitySuggestion.Status.values,
                              description="Default: open."),
-            OpenApiParameter("identity", OpenApiTypes.INT, description="Suggestions about this identity."),
+            id_parameter("identity", "Suggestions about this identity."),
         ],
     )
     @action(detail=False, methods=["get"], permission_classes=[IsAnnotator], filter_backends=[])
@@ -183,9 +177,11 @@ class IdentityViewSet(viewsets.ModelViewSet):
         """Merge and split suggestions, most likely first (highest score). Each has both sides' example faces
         (ids and crop URLs) to show side by side, and for a split both clusters' face ids."""
         params = request.query_params
-        kind, wanted = params.get("kind") or None, params.get("status") or IdentitySuggestion.Status.OPEN
         queryset = selectors.identity_suggestions_for_listing(
-            kind=kind, status=wanted, identity_id=_int(params["identity"], "identity") if params.get("identity") else None,
+            kind=query_choice(params, "kind", choices=IdentitySuggestion.Kind.values),
+            status=query_choice(params, "status", choices=IdentitySuggestion.Status.values,
+                                default=IdentitySuggestion.Status.OPEN),
+            identity_id=query_id(params, "identity"),
         )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self._suggestion_response(page, many=True))
@@ -194,7 +190,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], url_path=r"suggestions/(?P<suggestion_id>[0-9]+)",
             permission_classes=[IsAnnotator], filter_backends=[])
     def suggestion(self, request, suggestion_id=None):
-        found = selectors.identity_suggestions_for_listing().filter(pk=int(suggestion_id)).first()
+        found = selectors.identity_suggestions_for_listing().filter(pk=path_id(suggestion_id, "suggestion")).first()
         if found is None:
             raise NotFound(f"No suggestion with id {suggestion_id}.")
         return Response(self._suggestion_response(found, many=False))
@@ -204,8 +200,8 @@ class IdentityViewSet(viewsets.ModelViewSet):
             permission_classes=[IsAdmin], filter_backends=[])
     def dismiss_suggestion(self, request, suggestion_id=None):
         """Close a suggestion as wrong; the same pair (merge) or identity (split) is not suggested again."""
-        services.identity_suggestion_dismiss(suggestion_id=int(suggestion_id), user=request.user)
-        found = selectors.identity_suggestions_for_listing().get(pk=int(suggestion_id))
+        services.identity_suggestion_dismiss(suggestion_id=path_id(suggestion_id, "suggestion"), user=request.user)
+        found = selectors.identity_suggestions_for_listing().get(pk=path_id(suggestion_id, "suggestion"))
         return Response(self._suggestion_response(found, many=False))
 
     @extend_schema(request=SuggestionComputeRequestSerializer, responses={202: JobSerializer})

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from webapp.core import roles
 from webapp.core.exceptions import DomainError, PayloadTooLarge
+from webapp.core.params import IdFilter
 from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.serializers import JobSerializer
 
@@ -101,8 +102,7 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class VideoFilter(django_filters.FilterSet):
-    identity = django_filters.NumberFilter(method="filter_identity",
-                                           help_text="Videos tagged with this identity (proposed or confirmed).")
+    identity = IdFilter(method="filter_identity", help_text="Videos tagged with this identity (proposed or confirmed).")
 
     class Meta:
         model = Video
@@ -111,7 +111,7 @@ class VideoFilter(django_filters.FilterSet):
     def filter_identity(self, queryset, name, value):
         from webapp.tagging.selectors import videos_tagged_with
 
-        return videos_tagged_with(queryset=queryset, identity_id=int(value))
+        return videos_tagged_with(queryset=queryset, identity_id=value)
 
 
 class VideoViewSet(viewsets.ReadOnlyModelViewSet):

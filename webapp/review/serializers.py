@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from webapp.core.params import DB_INT_MAX, IdField
+
 from .models import Decision, Item, Queue
 
 
@@ -61,10 +63,10 @@ class NextItemsRequestSerializer(serializers.Serializer):
 
 
 class DecisionRequestSerializer(serializers.Serializer):
-    item = serializers.IntegerField()
+    item = IdField()
     action = serializers.ChoiceField(choices=Decision.Action.choices)
-    identity = serializers.IntegerField(required=False, allow_null=True, help_text="For relabel: the right identity.")
-    version = serializers.IntegerField(required=False, min_value=0,
+    identity = IdField(required=False, allow_null=True, help_text="For relabel: the right identity.")
+    version = serializers.IntegerField(required=False, min_value=0, max_value=DB_INT_MAX,
                                        help_text="The face version you saw (default: the version it was served with).")
 
 

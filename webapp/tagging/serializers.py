@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from webapp.core.params import IdField
+
 from .models import FacePrediction, TagEvidence, VideoTag
 from .selectors import SCOPES
 
@@ -61,7 +63,7 @@ class ReviewTagSerializer(VideoTagSerializer):
 
 class TagDecisionRequestSerializer(serializers.Serializer):
     faces = serializers.ListField(
-        child=serializers.IntegerField(), required=False, allow_empty=True,
+        child=IdField(), required=False, allow_empty=True, max_length=10000,
         help_text="Confirm only: the supporting faces to verify (default: all of them).")
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
@@ -76,7 +78,7 @@ class TaggingStartSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=SCOPES, required=False,
                                     help_text="untagged: never tagged; outdated: not tagged by the model and threshold "
                                               "in force; all: every processed video.")
-    videos = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=False)
+    videos = serializers.ListField(child=IdField(), required=False, allow_empty=False, max_length=10000)
 
     def validate(self, attrs):
         if ("scope" in attrs) == ("videos" in attrs):

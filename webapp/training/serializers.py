@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from webapp.core.params import DB_INT_MAX
 from webapp.core.serializers import request_is_admin
 from webapp.core.services import job_error_shown, text_without_paths
 
@@ -140,7 +141,7 @@ class ChunkSerializer(serializers.ModelSerializer):
 class PromoteRequestSerializer(serializers.Serializer):
     override_reason = serializers.CharField(required=False, allow_blank=True, default="",
                                             help_text="Needed only when the gate is not met; recorded on the chunk.")
-    size = serializers.IntegerField(required=False, min_value=1, help_text="Default: FACECURATOR_CHUNK_SIZE.")
+    size = serializers.IntegerField(required=False, min_value=1, max_value=DB_INT_MAX, help_text="Default: FACECURATOR_CHUNK_SIZE.")
 
 
 class PromotionSerializer(serializers.Serializer):

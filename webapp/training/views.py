@@ -9,6 +9,7 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
 from webapp.core.exceptions import InvalidTransition
+from webapp.core.params import DB_ID_MAX, DB_ID_MIN, DB_SMALLINT_MAX, parse_int, query_choice, query_int
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
 
 from . import selectors, services
@@ -30,6 +31,9 @@ from .serializers import (
     RunSampleSerializer,
     RunStartSerializer,
 )
+
+
+SAMPLE_SPLITS = ["train", "val", "test"]
 
 
 class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -108,8 +112,9 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(self.get_object().confused_pairs)
 
     @extend_schema(
-        parameters=[OpenApiParameter("split", str, enum=["train", "val", "test"]),
-                    OpenApiParameter("label", int, description="Class index; -1 for distractors.")],
+        parameters=[OpenApiParameter("split", str, enum=SAMPLE_SPLITS),
+                    OpenApiParameter("label", {"type": "integer", "minimum": -1, "maximum": DB_SMALLINT_MAX},
+                                     description="Class index; -1 for distractors.")],
         responses=RunSampleSerializer(many=True),
         description="Per-face scores of a run, highest noise score first (paginated).",
     )
@@ -117,10 +122,12 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def samples(self, request, pk=None):
         run = self.get_object()
         rows = RunSample.objects.filter(run=run).order_by("-noise_score", "face_id")
-        if request.query_params.get("split"):
-            rows = rows.filter(split=request.query_params["split"])
-        if request.query_params.get("label") not in (None, ""):
-            rows = rows.filter(label=int(request.query_params["label"]))
+        split = query_choice(request.query_params, "split", choices=SAMPLE_SPLITS)
+        label = query_int(request.query_params, "label", min_value=-1, max_value=DB_SMALLINT_MAX)
+        if split:
+            rows = rows.filter(split=split)
+        if label is not None:
+            rows = rows.filter(label=label)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(RunSampleSerializer(page, many=True).data)
 
@@ -128,10 +135,9 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                    responses=RunCompareSerializer, description="Runs side by side, and per identity across them.")
     @action(detail=False, methods=["get"])
     def compare(self, request):
-        try:
-            ids = [int(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
-        except ValueError as exc:
-            raise InvalidTransition("ids must be run ids separated by commas, e.g. ?ids=3,5.") from exc
+        ids = [parse_int(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
+        if any(i is None or not DB_ID_MIN <= i <= DB_ID_MAX for i in ids):
+            raise InvalidTransition("ids must be run ids separated by commas, e.g. ?ids=3,5.")
         if not ids:
             raise InvalidTransition("Give the runs to compare, e.g. ?ids=3,5.")
         found = TrainingRun.objects.in_bulk(ids)

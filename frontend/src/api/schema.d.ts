@@ -1706,9 +1706,13 @@ export interface components {
             label_events: number[];
         };
         DecisionRequestRequest: {
+            /** Format: int64 */
             item: number;
             action: components["schemas"]["ActionEnum"];
-            /** @description For relabel: the right identity. */
+            /**
+             * Format: int64
+             * @description For relabel: the right identity.
+             */
             identity?: number | null;
             /** @description The face version you saw (default: the version it was served with). */
             version?: number;
@@ -2220,11 +2224,17 @@ export interface components {
         };
         /** @description Merge this identity (A) into `into` (B). */
         MergeRequestRequest: {
-            /** @description Id of the identity to keep (B): an active identity other than A. */
+            /**
+             * Format: int64
+             * @description Id of the identity to keep (B): an active identity other than A.
+             */
             into: number;
             /** @default  */
             reason: string;
-            /** @description The open merge suggestion this accepts (marked accepted). */
+            /**
+             * Format: int64
+             * @description The open merge suggestion this accepts (marked accepted).
+             */
             suggestion?: number | null;
         };
         /**
@@ -2951,7 +2961,10 @@ export interface components {
         SplitRequestRequest: {
             /** @description Ids of the faces to move; every one must currently be A's. */
             faces: number[];
-            /** @description Id of an existing active identity to move them to. */
+            /**
+             * Format: int64
+             * @description Id of an existing active identity to move them to.
+             */
             into?: number | null;
             /**
              * @description Name of a new identity (candidate) to create for them.
@@ -2967,7 +2980,10 @@ export interface components {
             status?: (components["schemas"]["SplitRequestStatusEnum"] | components["schemas"]["NullEnum"]) | null;
             /** @default  */
             reason: string;
-            /** @description The open split suggestion this accepts (marked accepted). */
+            /**
+             * Format: int64
+             * @description The open split suggestion this accepts (marked accepted).
+             */
             suggestion?: number | null;
         };
         /**
@@ -2991,7 +3007,10 @@ export interface components {
          */
         StatusCbcEnum: "proposed" | "confirmed" | "rejected";
         SuggestionComputeRequestRequest: {
-            /** @description A training run whose model's confusion adds to the merge evidence. */
+            /**
+             * Format: int64
+             * @description A training run whose model's confusion adds to the merge evidence.
+             */
             run?: number | null;
         };
         SuggestionFace: {
@@ -3286,8 +3305,81 @@ export interface components {
         VideoUploadRequest: {
             files?: string[];
         };
+        /** @description An error: `detail` says what went wrong; validation errors name the fields instead (`{field: [messages]}`), and some answers add `code`, `errors`, `retryable` and context. */
+        Error: {
+            detail?: string | string[];
+            code?: string;
+            /** @description true: the same request may succeed if sent again later. */
+            retryable?: boolean;
+        } & {
+            [key: string]: unknown;
+        };
     };
-    responses: never;
+    responses: {
+        /** @description Bad input: a parameter or field is invalid (named in the answer). */
+        Error400: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not authenticated. */
+        Error401: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not logged in, or your role may not do this. */
+        Error403: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such object (or you may not see it). */
+        Error404: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Too many requests: slow down and retry later. */
+        Error429: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A service the app needs (the database) is unreachable: retry later. */
+        Error503: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Conflict: the state changed since you read it, or clashes with another operation. */
+        Error409: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -3314,6 +3406,13 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_chunks_list: {
@@ -3340,6 +3439,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedChunkList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_chunks_retrieve: {
@@ -3362,6 +3467,12 @@ export interface operations {
                     "application/json": components["schemas"]["Chunk"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_chunks_gate_retrieve: {
@@ -3381,6 +3492,12 @@ export interface operations {
                     "application/json": components["schemas"]["Gate"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_chunks_promote_create: {
@@ -3406,6 +3523,13 @@ export interface operations {
                     "application/json": components["schemas"]["Promotion"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_files_list: {
@@ -3441,6 +3565,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedExportFileList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_files_retrieve: {
@@ -3463,6 +3593,12 @@ export interface operations {
                     "application/json": components["schemas"]["ExportFile"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_files_download_retrieve: {
@@ -3499,6 +3635,10 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -3506,6 +3646,8 @@ export interface operations {
                 };
                 content?: never;
             };
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_list: {
@@ -3538,6 +3680,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedDatasetVersionList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_create: {
@@ -3563,6 +3711,13 @@ export interface operations {
                     "application/json": components["schemas"]["DatasetVersion"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_retrieve: {
@@ -3585,6 +3740,12 @@ export interface operations {
                     "application/json": components["schemas"]["DatasetVersion"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_build_create: {
@@ -3621,6 +3782,13 @@ export interface operations {
                     "application/json": components["schemas"]["ExportBuild"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_checksums_retrieve: {
@@ -3646,6 +3814,12 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_compare_retrieve: {
@@ -3671,6 +3845,12 @@ export interface operations {
                     "application/json": components["schemas"]["VersionComparison"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_faces_list: {
@@ -3700,6 +3880,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedVersionFaceList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_exports_versions_files_list: {
@@ -3724,6 +3910,12 @@ export interface operations {
                     "application/json": components["schemas"]["ExportFile"][];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_faces_list: {
@@ -3799,6 +3991,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedFaceList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_faces_retrieve: {
@@ -3821,6 +4019,12 @@ export interface operations {
                     "application/json": components["schemas"]["Face"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_faces_label_create: {
@@ -3849,6 +4053,13 @@ export interface operations {
                     "application/json": components["schemas"]["FaceLabelResponse"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_faces_similar_retrieve: {
@@ -3873,6 +4084,12 @@ export interface operations {
                     "application/json": components["schemas"]["SimilarFaces"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_frames_list: {
@@ -3900,6 +4117,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedFrameList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_frames_retrieve: {
@@ -3922,6 +4145,12 @@ export interface operations {
                     "application/json": components["schemas"]["Frame"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_list: {
@@ -3959,6 +4188,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedIdentityList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_create: {
@@ -3984,6 +4219,13 @@ export interface operations {
                     "application/json": components["schemas"]["Identity"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_retrieve: {
@@ -4006,6 +4248,12 @@ export interface operations {
                     "application/json": components["schemas"]["Identity"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_partial_update: {
@@ -4034,6 +4282,13 @@ export interface operations {
                     "application/json": components["schemas"]["Identity"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_history_list: {
@@ -4089,6 +4344,13 @@ export interface operations {
                     "application/json": components["schemas"]["IdentityOperation"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_split_create: {
@@ -4117,6 +4379,13 @@ export interface operations {
                     "application/json": components["schemas"]["IdentityOperation"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_operations_list: {
@@ -4145,6 +4414,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedIdentityOperationList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_operations_retrieve: {
@@ -4166,6 +4441,12 @@ export interface operations {
                     "application/json": components["schemas"]["IdentityOperation"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_operations_undo_create: {
@@ -4187,6 +4468,13 @@ export interface operations {
                     "application/json": components["schemas"]["IdentityOperation"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_suggestions_list: {
@@ -4216,6 +4504,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedIdentitySuggestionList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_suggestions_retrieve: {
@@ -4237,6 +4531,12 @@ export interface operations {
                     "application/json": components["schemas"]["IdentitySuggestion"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_suggestions_dismiss_create: {
@@ -4258,6 +4558,13 @@ export interface operations {
                     "application/json": components["schemas"]["IdentitySuggestion"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_suggestions_compute_create: {
@@ -4283,6 +4590,13 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_imports_faces_create: {
@@ -4308,6 +4622,13 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_index_retrieve: {
@@ -4327,6 +4648,12 @@ export interface operations {
                     "application/json": components["schemas"]["IndexStatus"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_index_rebuild_create: {
@@ -4346,6 +4673,13 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_jobs_list: {
@@ -4382,6 +4716,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedJobList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_jobs_retrieve: {
@@ -4404,6 +4744,12 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_jobs_cancel_create: {
@@ -4426,6 +4772,13 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_jobs_reassign_splits_create: {
@@ -4445,6 +4798,13 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_label_events_list: {
@@ -4476,6 +4836,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedLabelEventList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_label_events_retrieve: {
@@ -4498,6 +4864,12 @@ export interface operations {
                     "application/json": components["schemas"]["LabelEvent"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_label_events_undo_create: {
@@ -4520,6 +4892,13 @@ export interface operations {
                     "application/json": components["schemas"]["LabelEvent"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_me_retrieve: {
@@ -4539,6 +4918,12 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_near_duplicates_list: {
@@ -4582,6 +4967,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedFaceList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_operating_point_retrieve: {
@@ -4601,6 +4992,12 @@ export interface operations {
                     "application/json": components["schemas"]["OperatingPointState"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_operating_point_create: {
@@ -4626,6 +5023,13 @@ export interface operations {
                     "application/json": components["schemas"]["OperatingPoint"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_photos_list: {
@@ -4660,6 +5064,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedPhotoList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_photos_retrieve: {
@@ -4682,6 +5092,12 @@ export interface operations {
                     "application/json": components["schemas"]["Photo"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_photos_upload_create: {
@@ -4721,6 +5137,10 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4729,6 +5149,8 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_decisions_create: {
@@ -4754,6 +5176,13 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionBatchResult"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_operations_undo_create: {
@@ -4775,6 +5204,13 @@ export interface operations {
                     "application/json": components["schemas"]["UndoResult"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_progress_retrieve: {
@@ -4794,6 +5230,12 @@ export interface operations {
                     "application/json": components["schemas"]["Progress"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_queues_list: {
@@ -4834,6 +5276,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedQueueList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_queues_retrieve: {
@@ -4856,6 +5304,12 @@ export interface operations {
                     "application/json": components["schemas"]["Queue"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_queues_items_list: {
@@ -4899,6 +5353,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedItemList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_queues_next_create: {
@@ -4948,6 +5408,13 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedItemList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_queues_release_create: {
@@ -4972,6 +5439,13 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_review_queues_from_faces_create: {
@@ -4997,6 +5471,13 @@ export interface operations {
                     "application/json": components["schemas"]["Queue"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_list: {
@@ -5037,6 +5518,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedRunListList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_create: {
@@ -5062,6 +5549,13 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_retrieve: {
@@ -5084,6 +5578,12 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_accept_create: {
@@ -5106,6 +5606,13 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_cancel_create: {
@@ -5128,6 +5635,13 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_classes_list: {
@@ -5171,6 +5685,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedClassRowList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_confused_pairs_retrieve: {
@@ -5193,6 +5713,12 @@ export interface operations {
                     "application/json": Record<string, never>[];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_curves_retrieve: {
@@ -5215,6 +5741,12 @@ export interface operations {
                     "application/json": components["schemas"]["RunCurves"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_restart_create: {
@@ -5237,6 +5769,13 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_samples_list: {
@@ -5283,6 +5822,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedRunSampleList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_runs_compare_retrieve: {
@@ -5305,6 +5850,12 @@ export interface operations {
                     "application/json": components["schemas"]["RunCompare"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_status_retrieve: {
@@ -5324,6 +5875,12 @@ export interface operations {
                     "application/json": components["schemas"]["CurationStatus"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_tags_list: {
@@ -5361,6 +5918,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedVideoTagList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_tags_retrieve: {
@@ -5383,6 +5946,12 @@ export interface operations {
                     "application/json": components["schemas"]["VideoTagDetail"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_tags_confirm_create: {
@@ -5411,6 +5980,13 @@ export interface operations {
                     "application/json": components["schemas"]["TagDecisionResponse"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_tags_reject_create: {
@@ -5439,6 +6015,13 @@ export interface operations {
                     "application/json": components["schemas"]["TagDecisionResponse"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_tags_review_list: {
@@ -5476,6 +6059,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedReviewTagList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_tags_start_create: {
@@ -5501,6 +6090,13 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_tags_summary_retrieve: {
@@ -5520,6 +6116,12 @@ export interface operations {
                     "application/json": components["schemas"]["TaggingSummary"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_users_list: {
@@ -5546,6 +6148,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedUserList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_users_create: {
@@ -5571,6 +6179,13 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_users_retrieve: {
@@ -5593,6 +6208,12 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_users_update: {
@@ -5621,6 +6242,13 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_users_partial_update: {
@@ -5649,12 +6277,18 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_videos_list: {
         parameters: {
             query?: {
-                /** @description Videos tagged with this identity (proposed or confirmed). */
                 identity?: number;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
@@ -5684,6 +6318,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedVideoList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_videos_retrieve: {
@@ -5706,6 +6346,12 @@ export interface operations {
                     "application/json": components["schemas"]["Video"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_videos_predictions_list: {
@@ -5735,6 +6381,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedFacePredictionList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_videos_tags_list: {
@@ -5759,6 +6411,12 @@ export interface operations {
                     "application/json": components["schemas"]["VideoTagDetail"][];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_videos_tags_create: {
@@ -5780,6 +6438,13 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_videos_upload_create: {
@@ -5819,6 +6484,10 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5827,6 +6496,8 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
 }
