@@ -103,3 +103,16 @@ def test_an_unexpected_error_in_a_view_is_a_json_500_without_a_traceback(annotat
 def test_an_unknown_api_url_is_a_json_404(annotator_client):
     response = annotator_client.get("/api/v1/no-such-thing/")
     assert response.status_code == 404 and response.json()["detail"]
+
+
+@pytest.mark.parametrize("ids", ["abc", str(ABOVE_BIGINT), "1,x", "0"])
+def test_a_face_ids_list_with_a_bad_id_is_a_400(annotator_client, ids):
+    FaceFactory()
+    response = annotator_client.get(f"/api/v1/faces/?ids={ids}")
+    assert response.status_code == 400 and "ids" in response.json()
+
+
+def test_a_face_ids_list_selects_those_faces(annotator_client):
+    first, _, third = FaceFactory(), FaceFactory(), FaceFactory()
+    response = annotator_client.get(f"/api/v1/faces/?ids={first.pk},{third.pk}")
+    assert {row["id"] for row in response.json()["results"]} == {first.pk, third.pk}

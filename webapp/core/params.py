@@ -112,3 +112,7 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", DB_ID_MIN)
         kwargs.setdefault("max_value", DB_ID_MAX)
         super().__init__(*args, **kwargs)
+
+
+class IdInFilter(django_filters.BaseInFilter, IdFilter):
+    """Comma-separated ids (``?ids=3,5``), each checked like ``IdFilter``."""

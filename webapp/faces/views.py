@@ -6,6 +6,8 @@ from rest_framework.response import Response
 
 from rest_framework.exceptions import PermissionDenied
 
+from webapp.core.params import IdInFilter
+
 from . import selectors, services
 from webapp.review.models import Queue
 
@@ -26,7 +28,7 @@ class FaceFilter(django_filters.FilterSet):
     confidence_max = django_filters.NumberFilter(field_name="model_confidence", lookup_expr="lte",
                                                  help_text="The active model's confidence at most this.")
     labelled_by = django_filters.CharFilter(method="by_author", help_text="Username: faces whose label they changed.")
-    ids = django_filters.BaseInFilter(field_name="id", help_text="Comma-separated face ids.")
+    ids = IdInFilter(field_name="id", help_text="Comma-separated face ids.")
 
     class Meta:
         model = Face

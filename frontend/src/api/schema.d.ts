@@ -3928,7 +3928,6 @@ export interface operations {
                 frame?: number;
                 group_key?: string;
                 identity?: number;
-                /** @description Comma-separated face ids. */
                 ids?: number[];
                 /** @description Username: faces whose label they changed. */
                 labelled_by?: string;
