@@ -4315,6 +4315,12 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedIdentityEventList"];
                 };
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_identities_merge_create: {
