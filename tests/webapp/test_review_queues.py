@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from webapp.faces.models import Face
+from webapp.identities.models import Identity
 from webapp.faces.services import LabelChange, face_relabel, faces_relabel
 from webapp.review.builders import RunOutcome, queue_build_for_chunk, queues_build_for_run
 from webapp.review.models import Item, Queue
@@ -57,6 +58,38 @@ def test_label_error_items_offer_the_models_top_k_identities(face_set):
     assert item.identity == face_set.vips[0]
 
 
+def test_one_queue_serves_both_directions_most_likely_wrong_first_with_a_hint(face_set):
+    swapped = face_set.faces_of(face_set.vips[1], "train")[0]
+    face_relabel(face=swapped, identity=face_set.vips[0])  # VIP 1's face filed under VIP 0
+    hidden = face_set.faces_of(face_set.vips[2], "train")[0]
+    face_relabel(face=hidden, identity=face_set.candidates[0])  # VIP 2's face filed under a candidate
+
+    run = train_now()
+
+    queue = queue_of(run, "likely_wrong")
+    top = face_ids_in(queue)[:2]
+    assert set(top) == {swapped.pk, hidden.pk}
+    first = queue.items.get(face=swapped)
+    assert first.identity == face_set.vips[0] and first.payload["direction"] == "vip_mislabelled"
+    assert first.payload["hint"]["identity"] == face_set.vips[1].pk
+    assert first.payload["suggestions"][0]["identity"] == face_set.vips[1].pk
+    second = queue.items.get(face=hidden)
+    assert second.identity == face_set.vips[2] and second.payload["direction"] == "distractor_is_vip"
+
+
+def test_the_merged_queue_holds_only_the_faces_worth_a_look(face_set):
+    swapped = face_set.faces_of(face_set.vips[1], "train")[0]
+    face_relabel(face=swapped, identity=face_set.vips[0])
+
+    run = train_now()
+
+    queue = queue_of(run, "likely_wrong")
+    scores = list(queue.items.values_list("score", flat=True))
+    assert scores and min(scores) >= queue.payload["min_p_wrong"]
+    assert queue.items.count() == queue.payload["worth_a_look"] < len(face_set.faces_of(face_set.vips[0]))
+    assert all(item.payload["p_wrong"] == pytest.approx(item.score, abs=1e-4) for item in queue.items.all())
+
+
 def test_distractors_that_look_like_a_vip_are_queued_under_that_vip(face_set):
     lookalike = face_set.faces_of(face_set.vips[2], "train")[0]
     face_relabel(face=lookalike, identity=None)  # a VIP's face filed as an unknown person
@@ -93,7 +126,7 @@ def test_a_new_run_closes_the_queues_of_the_previous_one(face_set):
     second = train_now()
 
     assert not Queue.objects.filter(run=first, is_open=True).exists()
-    assert Queue.objects.filter(run=second, is_open=True).count() == 6
+    assert Queue.objects.filter(run=second, is_open=True).count() == 7
 
 
 def outcome_for(face_set, *, diagnosis, predicted=None, confidence=None, confused_pairs=()):
@@ -198,6 +231,25 @@ def test_a_chunk_queue_shows_the_new_vips_faces_furthest_from_their_identity_fir
 
     assert queue.kind == "chunk_verification" and queue.items.count() == 16
     assert face_ids_in(queue)[0] == odd.pk
+
+
+def test_once_a_run_exists_a_chunk_queue_is_ordered_and_hinted_by_the_label_error_probability(face_set):
+    from webapp.training.models import Chunk
+
+    train_now()
+    candidate = face_set.candidates[0]
+    stray = face_set.faces_of(face_set.vips[1], "train")[0]
+    face_relabel(face=stray, identity=candidate)  # VIP 1's face filed under the candidate being promoted
+    Identity.objects.filter(pk=candidate.pk).update(role=Identity.Role.VIP, chunk=2)
+    chunk = Chunk.objects.create(number=2, identities=[{"id": candidate.pk, "name": candidate.name}])
+
+    queue = queue_build_for_chunk(chunk=chunk)
+
+    assert queue.items.count() == 17 and queue.payload["order"] == "p_wrong"
+    assert face_ids_in(queue)[0] == stray.pk
+    item = queue.items.get(face=stray)
+    assert item.payload["hint"]["identity"] == face_set.vips[1].pk and item.score >= 0.5
+    assert queue.payload["worth_a_look"] >= 1
 
 
 def test_outlier_scores_leave_the_face_out_of_its_own_centroid():

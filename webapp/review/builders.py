@@ -6,6 +6,12 @@ changed since (:func:`webapp.review.selectors.faces_verified_unchanged`).
 
 What each queue of a run holds (C = a VIP class, t = the run's operating threshold):
 
+* ``likely_wrong`` (the review screen's default): ONE queue for both directions, faces labelled
+  a VIP that are someone else or nobody, and faces filed as distractors or candidates that are a
+  VIP, merged on the calibrated probability that the label is wrong
+  (:func:`ml.label_quality.score_label_errors`, a leave-one-out kNN posterior over every face the
+  run saw). It holds the faces worth a look (``p_wrong >= MIN_P_WRONG``), most likely wrong first,
+  each with a hint: who the face probably is (a VIP, or "not a VIP");
 * ``label_errors``: VIP faces by noise score (``ml.noise``), those the model disagrees with
   (another top class, or rejected below t) and the top 10% of the noise ranking;
 * ``lookalikes``: distractor faces the model accepts as a VIP at t, or in the top 10% of their
@@ -42,6 +48,7 @@ NON_FACE_MIN_SCORE = 0.35  # detector score <= 0.65, or cosine to the rest of th
 REFERENCE_FACES = 4  # typical faces per identity shown beside a confused pair
 DIAGNOSIS_LOW_PRECISION = ("low_precision", "low_precision_and_recall")
 DIAGNOSIS_LOW_RECALL = ("low_recall", "low_precision_and_recall")
+MIN_P_WRONG = 0.5  # a face is worth a look when its label is more likely wrong than right
 
 
 @dataclass
@@ -129,7 +136,7 @@ def _sample_payload(outcome: RunOutcome, row: int, reason: str, **extra) -> dict
 def queues_build_for_run(*, run, outcome: RunOutcome) -> list[Queue]:
     """Create the run's six queues and close the queues of earlier runs (their items are superseded)."""
     reviewable = _reviewable(outcome)
-    builders = [_label_errors, _lookalikes, _low_precision, _low_recall, _confused_pairs, _non_faces]
+    builders = [_likely_wrong, _label_errors, _lookalikes, _low_precision, _low_recall, _confused_pairs, _non_faces]
     with transaction.atomic():
         Queue.objects.filter(run__isnull=False, is_open=True).exclude(run=run).update(
             is_open=False, closed_at=timezone.now()
@@ -149,6 +156,52 @@ def queues_build_for_run(*, run, outcome: RunOutcome) -> list[Queue]:
 
 def _item(outcome: RunOutcome, row: int, score: float, identity_id: int | None, payload: dict) -> Item:
     return Item(face_id=int(outcome.face_ids[row]), identity_id=identity_id, score=float(score), payload=payload)
+
+
+def label_error_scores(*, embeddings: np.ndarray, labels: np.ndarray):
+    """``ml.label_quality.score_label_errors`` on these faces (one kNN search), or None with fewer than 2."""
+    from ml.label_quality import score_label_errors
+
+    if len(labels) < 2:
+        return None
+    return score_label_errors(np.asarray(embeddings, dtype=np.float32), np.asarray(labels, dtype=np.int64),
+                              k=min(20, len(labels) - 1))
+
+
+def _hint(*, label: int, probability: float, class_identity_ids: list[int], class_names: list[str]) -> dict:
+    """Who the face probably is: a VIP (identity, name) or nobody we know (identity None)."""
+    if 0 <= label < len(class_names):
+        return {"identity": class_identity_ids[label], "name": class_names[label], "probability": round(probability, 4)}
+    return {"identity": None, "name": "not a VIP", "probability": round(probability, 4)}
+
+
+def _likely_wrong(outcome: RunOutcome, reviewable: np.ndarray):
+    scores = label_error_scores(embeddings=outcome.embeddings, labels=outcome.labels)
+    if scores is None:
+        return Queue.Kind.LIKELY_WRONG, {"min_p_wrong": MIN_P_WRONG, "worth_a_look": 0}, []
+    worth = [int(row) for row in scores.worth_a_look(MIN_P_WRONG) if reviewable[row]]
+    items = []
+    for row in worth[: _max_items()]:
+        label, hinted = int(outcome.labels[row]), int(scores.suggested_label[row])
+        hint = _hint(label=hinted, probability=float(scores.suggested_probability[row]),
+                     class_identity_ids=outcome.class_identity_ids, class_names=outcome.class_names)
+        p_wrong = float(scores.p_wrong[row])
+        if label >= 0:
+            # the claim under review is the face's own label: confirm it, or say who it is
+            identity_id = outcome.class_identity_ids[label]
+            reason = f"labelled {outcome.name_of(label)}: {p_wrong:.0%} likely wrong, probably {hint['name']}"
+        else:
+            # a distractor or candidate face that looks like a VIP: the claim is that VIP
+            identity_id = hint["identity"]
+            reason = f"not labelled a VIP: {p_wrong:.0%} likely to be {hint['name']}"
+        model = [s for s in outcome.suggestions(row) if s["identity"] != hint["identity"]]
+        payload = _sample_payload(outcome, row, reason, p_wrong=round(p_wrong, 4), direction=str(scores.direction[row]),
+                                  hint=hint)
+        payload["suggestions"] = ([hint] if hint["identity"] is not None else []) + model
+        items.append(_item(outcome, row, p_wrong, identity_id, payload))
+    payload = {"min_p_wrong": MIN_P_WRONG, "worth_a_look": len(worth), "temperature": scores.temperature,
+               "background": scores.background}
+    return Queue.Kind.LIKELY_WRONG, payload, items
 
 
 def _label_errors(outcome: RunOutcome, reviewable: np.ndarray):
@@ -314,17 +367,34 @@ def _non_faces(outcome: RunOutcome, reviewable: np.ndarray):
 
 
 def queue_build_for_chunk(*, chunk) -> Queue:
-    """A queue to verify the faces of a chunk's new VIPs: those furthest from the rest of their identity first."""
+    """A queue to verify the faces of a chunk's new VIPs.
+
+    Once a run exists, the faces are ordered and hinted by the same label-error probability as
+    the run's ``likely_wrong`` queue, scored over every usable face with today's VIP set (the new
+    VIPs included: the score needs no trained model); the payload's ``worth_a_look`` counts those
+    at least MIN_P_WRONG likely wrong. Before any run, furthest from the rest of their identity first.
+    """
+    from webapp.training.models import TrainingRun
+
     identity_ids = [entry["id"] for entry in chunk.identities]
+    names = dict(Identity.objects.filter(pk__in=identity_ids).values_list("pk", "name"))
+    queue = Queue.objects.create(kind=Queue.Kind.CHUNK_VERIFICATION, chunk=chunk,
+                                 title=f"Chunk {chunk.number}: verify the faces of {len(identity_ids)} new VIPs",
+                                 payload={"identities": chunk.identities})
+    if TrainingRun.objects.filter(job__state="succeeded").exists():
+        items, worth = _chunk_items_by_label_errors(identity_ids=identity_ids, names=names)
+        if items is not None:
+            queue.payload = {**queue.payload, "min_p_wrong": MIN_P_WRONG, "worth_a_look": worth, "order": "p_wrong"}
+            queue.save(update_fields=["payload"])
+            for item in items:
+                item.queue = queue
+            Item.objects.bulk_create(items[: _max_items()], batch_size=1000)
+            return queue
     rows = list(Face.objects.filter(identity_id__in=identity_ids, embedding__isnull=False)
                 .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
                 .values_list("id", "identity_id", "embedding"))
     settled = faces_verified_unchanged(face_ids=[r[0] for r in rows])
     rows = [r for r in rows if r[0] not in settled]
-    names = dict(Identity.objects.filter(pk__in=identity_ids).values_list("pk", "name"))
-    queue = Queue.objects.create(kind=Queue.Kind.CHUNK_VERIFICATION, chunk=chunk,
-                                 title=f"Chunk {chunk.number}: verify the faces of {len(identity_ids)} new VIPs",
-                                 payload={"identities": chunk.identities})
     if rows:
         vectors = np.stack([np.frombuffer(bytes(r[2]), dtype=np.float32) for r in rows])
         scores = centroid_outlier_scores(vectors, np.array([r[1] for r in rows]))
@@ -336,3 +406,37 @@ def queue_build_for_chunk(*, chunk) -> Queue:
             for i in order
         ], batch_size=1000)
     return queue
+
+
+def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tuple[list[Item] | None, int]:
+    """The new VIPs' faces scored by :func:`label_error_scores` over every usable face, most likely
+    wrong first, with the hint; (None, 0) when there are too few faces to score."""
+    from webapp.training.selectors import vips_current
+
+    vips = list(vips_current().values_list("id", "name"))
+    class_of = {pk: index for index, (pk, _) in enumerate(vips)}
+    rows = list(Face.objects.filter(embedding__isnull=False)
+                .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+                .order_by("id").values_list("id", "identity_id", "embedding"))
+    if len(rows) < 2:
+        return None, 0
+    labels = np.array([class_of.get(r[1], -1) for r in rows], dtype=np.int64)
+    scores = label_error_scores(embeddings=np.stack([np.frombuffer(bytes(r[2]), dtype=np.float32) for r in rows]),
+                                labels=labels)
+    new = set(identity_ids)
+    mine = [int(i) for i in scores.order if rows[i][1] in new]
+    settled = faces_verified_unchanged(face_ids=[rows[i][0] for i in mine])
+    mine = [i for i in mine if rows[i][0] not in settled]
+    class_ids, class_names = [pk for pk, _ in vips], [name for _, name in vips]
+    items = []
+    for i in mine:
+        p_wrong = float(scores.p_wrong[i])
+        hint = _hint(label=int(scores.suggested_label[i]), probability=float(scores.suggested_probability[i]),
+                     class_identity_ids=class_ids, class_names=class_names)
+        name = names.get(rows[i][1])
+        reason = (f"new VIP {name}: {p_wrong:.0%} likely not them, probably {hint['name']}" if p_wrong >= MIN_P_WRONG
+                  else f"new VIP {name}: is this them?")
+        items.append(Item(face_id=rows[i][0], identity_id=rows[i][1], score=p_wrong,
+                          payload={"reason": reason, "p_wrong": round(p_wrong, 4), "hint": hint,
+                                   "suggestions": [hint] if hint["identity"] is not None else []}))
+    return items, sum(1 for i in mine if scores.p_wrong[i] >= MIN_P_WRONG)

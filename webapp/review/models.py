@@ -13,6 +13,7 @@ from django.db import models
 
 class Queue(models.Model):
     class Kind(models.TextChoices):
+        LIKELY_WRONG = "likely_wrong", "Most likely wrong labels first (VIP faces and hidden VIPs)"
         LABEL_ERRORS = "label_errors", "Suspected label errors among VIP faces"
         LOOKALIKES = "lookalikes", "Distractor faces that look like a VIP"
         LOW_PRECISION = "low_precision", "Low-precision VIPs: their faces and faces mistaken for them"

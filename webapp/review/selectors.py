@@ -30,7 +30,8 @@ def queue_sizes_open() -> list[dict]:
     rows = queues_with_sizes().filter(is_open=True).order_by("kind", "-id")
     return [
         {"queue": q.pk, "kind": q.kind, "title": q.title, "run": q.run_id, "chunk": q.chunk.number if q.chunk else None,
-         "open": q.open_count, "leased": q.leased_count, "decided": q.decided_count, "total": q.total_count}
+         "open": q.open_count, "leased": q.leased_count, "decided": q.decided_count, "total": q.total_count,
+         "worth_a_look": q.payload.get("worth_a_look")}
         for q in rows
     ]
 

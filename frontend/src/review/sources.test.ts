@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { setFetch } from "../api/client";
 import { face, item, page } from "../test-fixtures";
-import { IdentityFacesSource, QueueSource, labelRequestFor, mapLimit, pagesFromItems, queueAction, reviewItemOf, suggestionsFromSimilar } from "./sources";
+import { IdentityFacesSource, QueueSource, labelRequestFor, mapLimit, pagesFromItems, queueAction, queueOrder, reviewItemOf, suggestionsFromSimilar } from "./sources";
 
 afterEach(() => setFetch(null));
 
@@ -170,5 +170,20 @@ describe("reviewing a queue", () => {
     expect(bodies[0]).toEqual({ decisions: [{ item: 1, action: "confirm", version: 2 }, { item: 2, action: "unknown", version: 2 }] });
     expect(outcome.decided.size).toBe(0);
     expect(outcome.stale.map((f) => [f.id, f.version])).toEqual([[102, 3]]);
+  });
+});
+
+describe("which queue the review screen opens by default", () => {
+  const queue = (id: number, kind: string, is_open = true) =>
+    ({ id, kind, is_open, title: kind, open_count: 3 }) as unknown as Parameters<typeof queueOrder>[0][number];
+
+  it("puts the merged most-likely-wrong queue first, then new VIPs, then the specific views", () => {
+    const ordered = queueOrder([queue(1, "lookalikes"), queue(2, "chunk_verification"), queue(3, "likely_wrong"), queue(4, "label_errors")]);
+    expect(ordered.map((q) => q.kind)).toEqual(["likely_wrong", "chunk_verification", "label_errors", "lookalikes"]);
+  });
+
+  it("leaves closed queues out and prefers the newest queue of a kind", () => {
+    const ordered = queueOrder([queue(3, "likely_wrong", false), queue(5, "likely_wrong"), queue(4, "likely_wrong")]);
+    expect(ordered.map((q) => q.id)).toEqual([5, 4]);
   });
 });

@@ -248,8 +248,12 @@ export class IdentityFacesSource implements ReviewSource {
   close(): void {}
 }
 
-/** Review queues in the order annotators should empty them: new VIPs and label errors first. */
-export const QUEUE_PRIORITY = ["chunk_verification", "label_errors", "non_faces", "confused_pairs", "low_precision", "lookalikes", "low_recall"];
+/**
+ * Review queues in the order annotators should empty them. The default is the merged queue
+ * (`likely_wrong`: both directions, most likely wrong label first), then new VIPs to verify; the
+ * specific queues after them are secondary views of the same run.
+ */
+export const QUEUE_PRIORITY = ["likely_wrong", "chunk_verification", "label_errors", "non_faces", "confused_pairs", "low_precision", "lookalikes", "low_recall"];
 
 export function queueOrder(queues: Queue[]): Queue[] {
   const rank = (queue: Queue) => (QUEUE_PRIORITY.indexOf(queue.kind) + 1 || QUEUE_PRIORITY.length + 1) * 1e6 - queue.id;
