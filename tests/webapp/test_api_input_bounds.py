@@ -116,3 +116,9 @@ def test_a_face_ids_list_selects_those_faces(annotator_client):
     first, _, third = FaceFactory(), FaceFactory(), FaceFactory()
     response = annotator_client.get(f"/api/v1/faces/?ids={first.pk},{third.pk}")
     assert {row["id"] for row in response.json()["results"]} == {first.pk, third.pk}
+
+
+def test_an_identity_history_answers_for_the_identity_and_404_for_a_bad_id(annotator_client):
+    ada = IdentityFactory(name="Ada")
+    assert annotator_client.get(f"/api/v1/identities/{ada.pk}/history/").status_code == 200
+    assert annotator_client.get("/api/v1/identities/abc/history/").status_code == 404

@@ -79,7 +79,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
     def history(self, request, pk=None):
         """Every edit of this identity (rename, aliases, rank, role, notes), newest first: who, when, from, to.
         Its merges and splits are at `operations/?identity=<id>`."""
-        identity_id = _int(pk, "identity")
+        identity_id = path_id(pk, "identity")
         if not Identity.objects.filter(pk=identity_id).exists():
             raise NotFound(f"No identity with id {pk}.")
         page = self.paginate_queryset(selectors.identity_events_for_listing(identity_id=identity_id))
