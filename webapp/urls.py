@@ -25,6 +25,7 @@ router.register("users", core_views.UserViewSet, basename="user")
 api_v1 = [
     path("me/", core_views.me, name="me"),
     path("auth/token/", core_views.token, name="token"),
+    path("auth/token/rotate/", core_views.token_rotate, name="token-rotate"),
     path("faces/<int:pk>/similar/", index_api.similar_faces, name="face-similar"),
     path("near-duplicates/", index_api.NearDuplicateList.as_view(), name="near-duplicates"),
     path("index/", index_api.index_status, name="index-status"),

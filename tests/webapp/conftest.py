@@ -17,6 +17,17 @@ from .factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Throttle counters live in the cache: every test starts with none (the log-in failures that
+    django-axes counts live in the database and go with each test's transaction)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     """Every test writes media under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -1,7 +1,8 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from . import roles, services
+from . import accounts, roles, services
 from .models import Job
 
 
@@ -45,7 +46,9 @@ class JobSerializer(serializers.ModelSerializer):
 
 class UserSerializer(serializers.ModelSerializer):
     role = serializers.ChoiceField(choices=[*roles.ROLES, "none"], write_only=False, required=False)
-    password = serializers.CharField(write_only=True, required=False, min_length=8)
+    password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"},
+                                     help_text="Checked by the server's password validators (length, common, "
+                                               "numeric-only, like the username).")
 
     class Meta:
         model = get_user_model()
@@ -57,6 +60,16 @@ class UserSerializer(serializers.ModelSerializer):
         data["role"] = roles.user_role(instance) or "none"
         return data
 
+    def validate(self, attrs):
+        """A weak password is a field error listing every validator's message (the service checks again)."""
+        if attrs.get("password"):
+            user = self.instance or get_user_model()(username=attrs.get("username", ""), email=attrs.get("email", ""))
+            try:
+                accounts.password_validate(password=attrs["password"], user=user)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from exc
+        return attrs
+
 
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -64,3 +77,16 @@ class MeSerializer(serializers.Serializer):
     role = serializers.CharField(allow_null=True)
     decisions_today = serializers.IntegerField()
 
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    """Username and password for a script; a logged-in session may send neither."""
+
+    username = serializers.CharField(required=False)
+    password = serializers.CharField(required=False, write_only=True, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    created = serializers.DateTimeField()
+    expires = serializers.DateTimeField()

@@ -1,20 +1,10 @@
+"""Versions are frozen and builds are made by jobs: the admin site shows them, never edits them.
+Deleting is off too: it would drop rows and leave their stored files behind."""
 from django.contrib import admin
 
+from webapp.core.admin import ReadOnlyAdmin
+
 from .models import DatasetVersion, ExportBuild, ExportFile
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Versions are frozen and builds are made by jobs: the admin site shows them, never edits them.
-    Deleting is off too: it would drop rows and leave their stored files behind."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DatasetVersion)

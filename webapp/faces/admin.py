@@ -1,10 +1,14 @@
 from django.contrib import admin
 
+from webapp.core.admin import ReadOnlyAdmin
+
 from .models import Face, LabelEvent
 
 
 @admin.register(Face)
-class FaceAdmin(admin.ModelAdmin):
+class FaceAdmin(ReadOnlyAdmin):
+    """Read-only: identity, status and split change through the API, which records a LabelEvent."""
+
     list_display = ["id", "identity", "status", "split", "source", "group_key", "quality", "created_at"]
     list_filter = ["status", "split", "source"]
     search_fields = ["identity__name", "source_path", "group_key"]
@@ -13,18 +17,9 @@ class FaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(LabelEvent)
-class LabelEventAdmin(admin.ModelAdmin):
+class LabelEventAdmin(ReadOnlyAdmin):
     """Read-only: the audit log is append-only; undo from the API or the review screens."""
 
     list_display = ["id", "face", "user", "from_identity", "to_identity", "from_status", "to_status", "created_at"]
     list_filter = ["to_status"]
     raw_id_fields = ["face"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False

@@ -1,26 +1,17 @@
 from django.contrib import admin
 
+from webapp.core.admin import ReadOnlyAdmin
+
 from .models import Identity, IdentityOperation, IdentitySuggestion
 
 
 @admin.register(Identity)
-class IdentityAdmin(admin.ModelAdmin):
+class IdentityAdmin(ReadOnlyAdmin):
+    """Read-only: renames, roles, merges and splits go through the API and its services."""
+
     list_display = ["name", "role", "popularity_rank", "chunk", "merged_into", "updated_at"]
     list_filter = ["role", "chunk"]
     search_fields = ["name", "aliases"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written only through the services (merge, split, undo, compute): shown, never edited here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(IdentityOperation)

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from webapp.core.admin import ReadOnlyAdmin
 from webapp.core.exceptions import DomainError
 
 from . import services
@@ -18,8 +19,9 @@ class TagEvidenceInline(admin.TabularInline):
 
 
 @admin.register(VideoTag)
-class VideoTagAdmin(admin.ModelAdmin):
-    """Read-only: tags are made by tagging jobs and decided through the API (confirm / reject)."""
+class VideoTagAdmin(ReadOnlyAdmin):
+    """Read-only: tags are made by tagging jobs and decided through the API (confirm / reject).
+    The one action starts a tagging job through the service."""
 
     list_display = ["id", "video", "identity", "status", "confidence", "threshold", "frame_count", "run",
                     "reviewed_by", "created_at"]
@@ -28,12 +30,6 @@ class VideoTagAdmin(admin.ModelAdmin):
     search_fields = ["identity__name", "video__original_name"]
     inlines = [TagEvidenceInline]
     actions = ["retag_videos"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in VideoTag._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.action(description="Re-tag the videos of the selected tags with the active model")
     def retag_videos(self, request, queryset):
@@ -47,28 +43,16 @@ class VideoTagAdmin(admin.ModelAdmin):
 
 
 @admin.register(VideoTagging)
-class VideoTaggingAdmin(admin.ModelAdmin):
+class VideoTaggingAdmin(ReadOnlyAdmin):
     list_display = ["video", "run", "threshold", "min_frames", "faces", "faces_accepted", "faces_skipped", "job",
                     "tagged_at"]
     list_select_related = ["video", "run", "job"]
     list_filter = ["run"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in VideoTagging._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(FacePrediction)
-class FacePredictionAdmin(admin.ModelAdmin):
+class FacePredictionAdmin(ReadOnlyAdmin):
     list_display = ["face", "video", "identity", "confidence", "accepted", "run"]
     list_select_related = ["identity"]
     list_filter = ["accepted", "run"]
     raw_id_fields = ["face", "video"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in FacePrediction._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

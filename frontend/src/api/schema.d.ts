@@ -13,8 +13,38 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Your API token for scripts (created on first call): send it as `Authorization: Token <key>`. */
+        /**
+         * @description Your API token for scripts: send it as `Authorization: Token <key>`.
+         *
+         *     POST with `{"username": ..., "password": ...}` (no session or CSRF needed), or logged in with an
+         *     empty body. Returns your live token, or a new one if you had none or it expired (tokens live
+         *     API_TOKEN_LIFETIME_DAYS). Failed passwords count towards the log-in lock-out. DELETE revokes it.
+         */
         post: operations["v1_auth_token_create"];
+        /**
+         * @description Your API token for scripts: send it as `Authorization: Token <key>`.
+         *
+         *     POST with `{"username": ..., "password": ...}` (no session or CSRF needed), or logged in with an
+         *     empty body. Returns your live token, or a new one if you had none or it expired (tokens live
+         *     API_TOKEN_LIFETIME_DAYS). Failed passwords count towards the log-in lock-out. DELETE revokes it.
+         */
+        delete: operations["v1_auth_token_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/token/rotate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A new API token in place of your current one, which stops working at once. */
+        post: operations["v1_auth_token_rotate_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1438,6 +1468,23 @@ export interface paths {
         patch: operations["v1_users_partial_update"];
         trace?: never;
     };
+    "/api/v1/users/{id}/token/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Revoke this user's API token (their scripts get 401 until they ask for a new one). */
+        delete: operations["v1_users_token_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/videos/": {
         parameters: {
             query?: never;
@@ -2654,6 +2701,7 @@ export interface components {
              * @description Designates whether this user should be treated as active. Unselect this instead of deleting accounts.
              */
             is_active?: boolean;
+            /** @description Checked by the server's password validators (length, common, numeric-only, like the username). */
             password?: string;
         };
         Photo: {
@@ -3075,6 +3123,19 @@ export interface components {
                 [key: string]: number;
             };
         };
+        Token: {
+            /** @description Send as `Authorization: Token <token>`. */
+            token: string;
+            /** Format: date-time */
+            created: string;
+            /** Format: date-time */
+            expires: string;
+        };
+        /** @description Username and password for a script; a logged-in session may send neither. */
+        TokenRequestRequest: {
+            username?: string;
+            password?: string;
+        };
         UndoResult: {
             /** Format: uuid */
             operation: string;
@@ -3118,6 +3179,7 @@ export interface components {
              * @description Designates whether this user should be treated as active. Unselect this instead of deleting accounts.
              */
             is_active?: boolean;
+            /** @description Checked by the server's password validators (length, common, numeric-only, like the username). */
             password?: string;
         };
         /**
@@ -3394,6 +3456,63 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TokenRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenRequestRequest"];
+                "multipart/form-data": components["schemas"]["TokenRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description Wrong username or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Locked out after too many failed logins, or throttled */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_auth_token_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_auth_token_rotate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
         requestBody?: never;
         responses: {
             200: {
@@ -3401,9 +3520,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        token?: string;
-                    };
+                    "application/json": components["schemas"]["Token"];
                 };
             };
             400: components["responses"]["Error400"];
@@ -6132,6 +6249,7 @@ export interface operations {
     v1_users_list: {
         parameters: {
             query?: {
+                is_active?: boolean;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -6289,6 +6407,27 @@ export interface operations {
             409: components["responses"]["Error409"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
+        };
+    };
+    v1_users_token_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this user. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     v1_videos_list: {
