@@ -94,6 +94,9 @@ def page(browser, live_server, served_frontend):
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    # Chromium reports what the Content-Security-Policy blocked on the console ("Refused to ...").
+    tab.on("console", lambda message: errors.append(message.text)
+           if "Content Security Policy" in message.text else None)
     tab.errors = errors
     yield tab
     # Leave the app first: it gives its leased review items back on leaving. Let those last requests

@@ -19,3 +19,43 @@ def test_a_secret_key_is_required_outside_debug():
 def test_the_app_starts_with_a_secret_key_and_no_other_configuration():
     result = _run_check({"SECRET_KEY": "x" * 50})
     assert result.returncode == 0, result.stderr
+
+
+def _readme_production_env() -> dict:
+    """The `.env for production` block of the README's "Running it safely", as a dict."""
+    import re
+    import secrets
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n# \.env for production[^\n]*\n(.*?)```", readme, re.S)
+    assert block, "README lost its production .env block"
+    env = dict(line.split("=", 1) for line in block.group(1).splitlines() if line and not line.startswith("#"))
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)  # the README shows how to make one
+    return env
+
+
+def test_check_deploy_passes_with_the_production_settings_the_readme_documents(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env.update(_readme_production_env(), FACECURATOR_VAR_DIR=str(tmp_path))
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_https_is_not_enforced(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env.update(_readme_production_env(), FACECURATOR_VAR_DIR=str(tmp_path), SECURE_SSL_REDIRECT="0")
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode != 0 and "security.W008" in result.stdout + result.stderr
+
+
+def test_without_debug_cookies_are_secure_and_hsts_is_on_by_default(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env.update(SECRET_KEY="x" * 50, FACECURATOR_VAR_DIR=str(tmp_path))
+    code = ("from django.conf import settings as s; "
+            "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS)")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", code], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.stdout.split() == ["True", "True", "31536000", "DENY"], result.stderr

@@ -2044,7 +2044,7 @@ export interface components {
         };
         IdentityOperation: {
             readonly id: number;
-            readonly kind: components["schemas"]["KindF8dEnum"];
+            readonly kind: components["schemas"]["MergeSplitKindEnum"];
             readonly source: components["schemas"]["IdentityBrief"];
             readonly target: components["schemas"]["IdentityBrief"];
             /** @description Split only: the target was created (or revived) by this split. */
@@ -2089,7 +2089,7 @@ export interface components {
         IdentityRoleEnum: "vip" | "candidate";
         IdentitySuggestion: {
             readonly id: number;
-            readonly kind: components["schemas"]["KindF8dEnum"];
+            readonly kind: components["schemas"]["MergeSplitKindEnum"];
             readonly status: components["schemas"]["IdentitySuggestionStatusEnum"];
             /**
              * Format: double
@@ -2216,12 +2216,6 @@ export interface components {
          * @enum {string}
          */
         JobStateEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-        /**
-         * @description * `merge` - Merge
-         *     * `split` - Split
-         * @enum {string}
-         */
-        KindF8dEnum: "merge" | "split";
         LabelChanges: {
             /** @description The identity's name (as frozen), or the distractor label. */
             label: string;
@@ -2284,6 +2278,12 @@ export interface components {
              */
             suggestion?: number | null;
         };
+        /**
+         * @description * `merge` - Merge
+         *     * `split` - Split
+         * @enum {string}
+         */
+        MergeSplitKindEnum: "merge" | "split";
         /**
          * @description * `head` - classifier head on stored embeddings
          *     * `finetune` - fine-tune the backbone on crops
@@ -2793,7 +2793,7 @@ export interface components {
             readonly video_name: string;
             readonly identity: number;
             readonly identity_name: string;
-            readonly status: components["schemas"]["StatusCbcEnum"];
+            readonly status: components["schemas"]["VideoTagStatusEnum"];
             /**
              * Format: double
              * @description Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence).
@@ -2992,13 +2992,6 @@ export interface components {
          */
         SourceEnum: "photo" | "frame" | "crop";
         /**
-         * @description * `photo` - Photo
-         *     * `frame` - Frame
-         *     * `crop` - imported crop
-         * @enum {string}
-         */
-        SourcesEnum: "photo" | "frame" | "crop";
-        /**
          * @description * `train` - Train
          *     * `val` - Val
          *     * `test` - Test
@@ -3040,20 +3033,6 @@ export interface components {
          * @enum {string}
          */
         SplitRequestStatusEnum: "unverified" | "verified";
-        /**
-         * @description * `train` - Train
-         *     * `val` - Val
-         *     * `test` - Test
-         * @enum {string}
-         */
-        SplitsEnum: "train" | "val" | "test";
-        /**
-         * @description * `proposed` - Proposed
-         *     * `confirmed` - Confirmed
-         *     * `rejected` - Rejected
-         * @enum {string}
-         */
-        StatusCbcEnum: "proposed" | "confirmed" | "rejected";
         SuggestionComputeRequestRequest: {
             /**
              * Format: int64
@@ -3226,9 +3205,9 @@ export interface components {
             /** @description VIP chunks to keep (empty: all). VIPs of other chunks are left out. */
             chunks?: number[];
             /** @description Splits to keep (empty: all). */
-            splits?: components["schemas"]["SplitsEnum"][];
+            splits?: components["schemas"]["SplitEnum"][];
             /** @description Face sources to keep (empty: all). */
-            sources?: components["schemas"]["SourcesEnum"][];
+            sources?: components["schemas"]["SourceEnum"][];
         };
         /**
          * @description * `verified` - verified
@@ -3286,7 +3265,7 @@ export interface components {
             readonly video_name: string;
             readonly identity: number;
             readonly identity_name: string;
-            readonly status: components["schemas"]["StatusCbcEnum"];
+            readonly status: components["schemas"]["VideoTagStatusEnum"];
             /**
              * Format: double
              * @description Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence).
@@ -3327,7 +3306,7 @@ export interface components {
             readonly video_name: string;
             readonly identity: number;
             readonly identity_name: string;
-            readonly status: components["schemas"]["StatusCbcEnum"];
+            readonly status: components["schemas"]["VideoTagStatusEnum"];
             /**
              * Format: double
              * @description Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence).
@@ -3364,6 +3343,13 @@ export interface components {
             /** @description Supporting frames, most confident first. */
             readonly evidence: components["schemas"]["Evidence"][];
         };
+        /**
+         * @description * `proposed` - Proposed
+         *     * `confirmed` - Confirmed
+         *     * `rejected` - Rejected
+         * @enum {string}
+         */
+        VideoTagStatusEnum: "proposed" | "confirmed" | "rejected";
         VideoUploadRequest: {
             files?: string[];
         };
