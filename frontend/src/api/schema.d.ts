@@ -2776,7 +2776,8 @@ export interface components {
             readonly closed_at: string | null;
         };
         /**
-         * @description * `label_errors` - Suspected label errors among VIP faces
+         * @description * `likely_wrong` - Most likely wrong labels first (VIP faces and hidden VIPs)
+         *     * `label_errors` - Suspected label errors among VIP faces
          *     * `lookalikes` - Distractor faces that look like a VIP
          *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
          *     * `low_recall` - Low-recall VIPs: suggested faces to add
@@ -2786,7 +2787,7 @@ export interface components {
          *     * `sent` - Faces someone sent to review (from the faces screen)
          * @enum {string}
          */
-        QueueKindEnum: "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification" | "sent";
+        QueueKindEnum: "likely_wrong" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification" | "sent";
         ReviewTag: {
             readonly id: number;
             readonly video: number;
@@ -3458,6 +3459,7 @@ export interface operations {
                     "application/json": components["schemas"]["Token"];
                 };
             };
+            400: components["responses"]["Error400"];
             /** @description Wrong username or password */
             401: {
                 headers: {
@@ -3465,6 +3467,9 @@ export interface operations {
                 };
                 content?: never;
             };
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
             /** @description Locked out after too many failed logins, or throttled */
             429: {
                 headers: {
@@ -3472,6 +3477,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            503: components["responses"]["Error503"];
         };
     };
     v1_auth_token_destroy: {
@@ -3490,6 +3496,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_auth_token_rotate_create: {
@@ -4044,6 +4057,7 @@ export interface operations {
                 /**
                  * @description Faces waiting in an open review queue of this kind (why they are queued).
                  *
+                 *     * `likely_wrong` - Most likely wrong labels first (VIP faces and hidden VIPs)
                  *     * `label_errors` - Suspected label errors among VIP faces
                  *     * `lookalikes` - Distractor faces that look like a VIP
                  *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
@@ -4053,7 +4067,7 @@ export interface operations {
                  *     * `chunk_verification` - Faces of newly promoted VIPs
                  *     * `sent` - Faces someone sent to review (from the faces screen)
                  */
-                queue_kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
+                queue_kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "likely_wrong" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description vip or candidate. */
                 role?: string;
                 /**
@@ -5352,7 +5366,8 @@ export interface operations {
                 chunk?: number;
                 is_open?: boolean;
                 /**
-                 * @description * `label_errors` - Suspected label errors among VIP faces
+                 * @description * `likely_wrong` - Most likely wrong labels first (VIP faces and hidden VIPs)
+                 *     * `label_errors` - Suspected label errors among VIP faces
                  *     * `lookalikes` - Distractor faces that look like a VIP
                  *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
                  *     * `low_recall` - Low-recall VIPs: suggested faces to add
@@ -5361,7 +5376,7 @@ export interface operations {
                  *     * `chunk_verification` - Faces of newly promoted VIPs
                  *     * `sent` - Faces someone sent to review (from the faces screen)
                  */
-                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "likely_wrong" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -5426,7 +5441,8 @@ export interface operations {
                 chunk?: number;
                 is_open?: boolean;
                 /**
-                 * @description * `label_errors` - Suspected label errors among VIP faces
+                 * @description * `likely_wrong` - Most likely wrong labels first (VIP faces and hidden VIPs)
+                 *     * `label_errors` - Suspected label errors among VIP faces
                  *     * `lookalikes` - Distractor faces that look like a VIP
                  *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
                  *     * `low_recall` - Low-recall VIPs: suggested faces to add
@@ -5435,7 +5451,7 @@ export interface operations {
                  *     * `chunk_verification` - Faces of newly promoted VIPs
                  *     * `sent` - Faces someone sent to review (from the faces screen)
                  */
-                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "likely_wrong" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -5475,7 +5491,8 @@ export interface operations {
                 chunk?: number;
                 is_open?: boolean;
                 /**
-                 * @description * `label_errors` - Suspected label errors among VIP faces
+                 * @description * `likely_wrong` - Most likely wrong labels first (VIP faces and hidden VIPs)
+                 *     * `label_errors` - Suspected label errors among VIP faces
                  *     * `lookalikes` - Distractor faces that look like a VIP
                  *     * `low_precision` - Low-precision VIPs: their faces and faces mistaken for them
                  *     * `low_recall` - Low-recall VIPs: suggested faces to add
@@ -5484,7 +5501,7 @@ export interface operations {
                  *     * `chunk_verification` - Faces of newly promoted VIPs
                  *     * `sent` - Faces someone sent to review (from the faces screen)
                  */
-                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
+                kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "likely_wrong" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -6414,6 +6431,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
         };
     };
     v1_videos_list: {
