@@ -17,13 +17,15 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 TEST_ENV := DJANGO_DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_BROKER_KEYPREFIX=facecurator-test-$$$$:
 
-.PHONY: help venv frontend frontend-test tools services migrate demo test test-python test-sqlite tree-unchanged screenshots bench bench-quick clean
+.PHONY: help venv frontend frontend-test tools services migrate backup restore demo test test-python test-sqlite tree-unchanged screenshots bench bench-quick clean
 
 help:
 	@echo "make demo    - set up, import the demo data and serve the app on http://$(HOST):$(PORT)/"
 	@echo "make test    - set up and run every test (PostgreSQL, Redis, browser, front end)"
 	@echo "make screenshots - retake the README screenshots (docs/screenshots/) with the browser tests"
 	@echo "make bench   - run the benchmarks (results in bench/results/)"
+	@echo "make backup [BACKUP_DIR=...]   - back up the database and media (default var/backups/<UTC time>)"
+	@echo "make restore FROM=DIR [FORCE=1] - restore a backup (FORCE=1 replaces existing data)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +56,18 @@ services:
 
 migrate: venv
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput -v0
+
+# Backups (README, "Backups"): the environment's DATABASE_URL / MEDIA_ROOT / MEDIA_STORAGE decide what
+# is backed up and where it is restored to; DJANGO_DEBUG defaults to 1 as for `make demo`.
+BACKUP_DIR ?= var/backups/$(shell date -u +%Y%m%dT%H%M%SZ)
+
+backup: venv
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py backup $(BACKUP_DIR)
+
+restore: venv
+	@test -n "$(FROM)" || { echo "usage: make restore FROM=<backup folder> [FORCE=1]"; exit 2; }
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --noinput -v0
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py restore $(FROM) $(if $(FORCE),--force)
 
 demo: venv frontend migrate
 	DJANGO_DEBUG=1 $(PY) manage.py bootstrap_users
