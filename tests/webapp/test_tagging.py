@@ -365,3 +365,50 @@ def test_a_finetune_run_tags_from_the_aligned_crops(face_set, admin_user):
     predictions = FacePrediction.objects.filter(video=video, run=run)
     assert predictions.count() == Face.objects.filter(video=video).count() == 6
     assert all(0.0 <= p.confidence <= 1.0 for p in predictions)
+
+
+# --- Undo, and the video list's tags ------------------------------------------------------------
+def test_undoing_a_confirmation_proposes_the_tag_again_and_gives_the_faces_their_labels_back(
+        face_set, model, annotator_client, annotator):
+    video = vip_video(face_set, face_set.vips[0], frames=4)
+    tag_here(video=video)
+    tag = VideoTag.objects.get(video=video)
+    supporting = list(tag.evidence.values_list("face_id", flat=True))
+    before = {f.pk: (f.identity_id, f.status) for f in Face.objects.filter(pk__in=supporting)}
+    assert annotator_client.post(f"/api/v1/tags/{tag.pk}/confirm/").status_code == 200
+
+    response = annotator_client.post(f"/api/v1/tags/{tag.pk}/undo/")
+    assert response.status_code == 200, response.data
+    assert response.data["tag"]["status"] == "proposed" and response.data["label_events"] == 4
+    assert {f.pk: (f.identity_id, f.status) for f in Face.objects.filter(pk__in=supporting)} == before
+    tag.refresh_from_db()
+    assert (tag.reviewed_by, tag.label_operation) == (None, None)
+    assert LabelEvent.objects.filter(undoes__isnull=False, user=annotator).count() == 4
+    again = annotator_client.post(f"/api/v1/tags/{tag.pk}/undo/")
+    assert again.status_code == 409 and "nothing to undo" in again.data["detail"]
+
+
+def test_a_rejection_is_undone_by_its_author_or_an_admin_only(face_set, model, annotator_client,
+                                                              other_annotator_client, admin_client_api):
+    video = vip_video(face_set, face_set.vips[1])
+    tag_here(video=video)
+    tag = VideoTag.objects.get(video=video)
+    annotator_client.post(f"/api/v1/tags/{tag.pk}/reject/")
+    refused = other_annotator_client.post(f"/api/v1/tags/{tag.pk}/undo/")
+    assert refused.status_code == 403 and "own" in refused.data["detail"]
+    assert admin_client_api.post(f"/api/v1/tags/{tag.pk}/undo/").data["tag"]["status"] == "proposed"
+    assert not LabelEvent.objects.exists()
+
+
+def test_the_video_list_shows_each_videos_standing_tags_and_when_it_was_tagged(
+        face_set, model, annotator_client, annotator, django_assert_max_num_queries):
+    a, b = face_set.vips[:2]
+    tagged, rejected, untagged = vip_video(face_set, a, seed=3), vip_video(face_set, b, seed=4), vip_video(face_set, b, seed=5)
+    tag_here(video=tagged)
+    tag_here(video=rejected)
+    services.tag_reject(tag=VideoTag.objects.get(video=rejected), user=annotator)
+    with django_assert_max_num_queries(6):
+        rows = {row["id"]: row for row in annotator_client.get("/api/v1/videos/").data["results"]}
+    assert [(t["identity_name"], t["status"]) for t in rows[tagged.pk]["tags"]] == [(a.name, "proposed")]
+    assert rows[rejected.pk]["tags"] == [] and rows[rejected.pk]["tagged_at"] is not None
+    assert rows[untagged.pk]["tags"] == [] and rows[untagged.pk]["tagged_at"] is None

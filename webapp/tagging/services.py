@@ -34,11 +34,13 @@ from django.core.files.storage import default_storage
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
+from webapp.core import roles
+from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
 from webapp.core.models import Job
 from webapp.core.services import job_start
 from webapp.faces.models import Face
-from webapp.faces.services import LabelChange, faces_relabel
+from webapp.faces.models import LabelEvent
+from webapp.faces.services import LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
 from webapp.media.models import ProcessingStatus, Video
 from webapp.training.models import RunSample, TrainingRun
@@ -505,6 +507,34 @@ def tag_reject(*, tag: VideoTag, user=None, note: str = "") -> TagDecision:
         tag.review_note = note[:300]
         tag.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
     return TagDecision(tag=tag)
+
+
+class NotYourTagDecision(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+def tag_decision_undo(*, tag: VideoTag, user=None) -> TagDecision:
+    """Take back a confirmation or a rejection: the tag is proposed again. Undoing a confirmation also
+    undoes the label events it wrote (the supporting faces get their earlier labels back, with new
+    events); refused with 409 when one of those faces changed since, as any label undo is. Annotators
+    undo their own decisions; admins anyone's. A proposed tag answers 409 (nothing to undo)."""
+    with transaction.atomic():
+        tag = VideoTag.objects.select_for_update().filter(pk=tag.pk).first()
+        if tag is None:
+            raise NotFound("This tag no longer exists: the video was re-tagged.")
+        if tag.status == VideoTag.Status.PROPOSED:
+            raise Conflict(f"Tag {tag.pk} is not decided: there is nothing to undo.")
+        if not roles.is_admin(user) and tag.reviewed_by_id != getattr(user, "pk", None):
+            raise NotYourTagDecision("Annotators may only undo their own tag decisions.")
+        undone: list = []
+        if tag.label_operation:
+            events = list(LabelEvent.objects.filter(operation=tag.label_operation, undone_by__isnull=True))
+            undone = label_events_undo(events=events, user=user) if events else []
+        tag.status = VideoTag.Status.PROPOSED
+        tag.reviewed_by, tag.reviewed_at, tag.review_note, tag.label_operation = None, None, "", None
+        tag.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "label_operation"])
+    return TagDecision(tag=tag, events=undone)
 
 
 def _decided_message(tag: VideoTag) -> str:

@@ -99,6 +99,13 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
         decision = services.tag_reject(tag=self.get_object(), user=request.user, note=body.validated_data["note"])
         return _decision_response(decision)
 
+    @extend_schema(request=None, responses=TagDecisionResponseSerializer,
+                   description="Undo a confirmation or rejection: the tag is proposed again; a confirmation's label "
+                               "events are undone too (409 when a face changed since). Annotators undo their own.")
+    @action(detail=True, methods=["post"])
+    def undo(self, request, pk=None):
+        return _decision_response(services.tag_decision_undo(tag=self.get_object(), user=request.user))
+
     @extend_schema(request=TaggingStartSerializer, responses={202: JobSerializer},
                    description="Start a tagging job on the gpu queue (admins): a scope (untagged, outdated, all) or a "
                                "list of videos, with the active model and operating threshold. Follow it at /jobs/{id}/.")

@@ -381,6 +381,10 @@ export const api = {
     start: (video: number) => post<Job>(`videos/${video}/tags/`),
     confirm: (tag: number, note = "") => post<Schemas["TagDecisionResponse"]>(`tags/${tag}/confirm/`, { note }),
     reject: (tag: number, note = "") => post<Schemas["TagDecisionResponse"]>(`tags/${tag}/reject/`, { note }),
+    /** Take back a confirmation or rejection: proposed again (a confirmation's label changes undone too). */
+    undo: (tag: number) => post<Schemas["TagDecisionResponse"]>(`tags/${tag}/undo/`),
+    /** Tag every processed video never tagged yet (admins): one job. */
+    tagUntagged: () => post<Job>("tags/start/", { scope: "untagged" }),
     /** Proposed tags, the closest to their threshold (least certain) first, each with its best frames. */
     review: (query: Query = {}) => get<Page<ReviewTag>>("tags/review/", { page_size: 50, ...query }),
   },

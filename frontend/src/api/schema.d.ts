@@ -1380,6 +1380,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tags/{id}/undo/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Undo a confirmation or rejection: the tag is proposed again; a confirmation's label events are undone too (409 when a face changed since). Annotators undo their own. */
+        post: operations["v1_tags_undo_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tags/review/": {
         parameters: {
             query?: never;
@@ -3256,6 +3273,13 @@ export interface components {
             readonly status: components["schemas"]["ProcessingStatusEnum"];
             readonly error: string;
             readonly face_count: number;
+            /**
+             * Format: date-time
+             * @description When it was last tagged (null: never).
+             */
+            readonly tagged_at: string | null;
+            /** @description Its proposed and confirmed tags, most confident first. */
+            readonly tags: components["schemas"]["VideoTagBrief"][];
             readonly job: number | null;
             /** Format: date-time */
             readonly created_at: string;
@@ -3300,6 +3324,14 @@ export interface components {
              * @description Confirmed: the LabelEvent operation that verified the supporting faces.
              */
             readonly label_operation: string | null;
+        };
+        VideoTagBrief: {
+            id: number;
+            identity: number;
+            identity_name: string;
+            status: string;
+            /** Format: double */
+            confidence: number;
         };
         VideoTagDetail: {
             readonly id: number;
@@ -6131,6 +6163,35 @@ export interface operations {
                 "multipart/form-data": components["schemas"]["TagDecisionRequestRequest"];
             };
         };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagDecisionResponse"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_tags_undo_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this video tag. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             200: {
                 headers: {

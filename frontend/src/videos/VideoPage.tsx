@@ -11,11 +11,44 @@ import { useSession } from "../session";
 
 export function VideosScreen() {
   useDocumentTitle("Videos");
+  const { isAdmin } = useSession();
   const videos = useLoad(() => api.videos.list({ page_size: 100, ordering: "-created_at" }), []);
+  const [job, setJob] = useState<number | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const untagged = (videos.data?.results ?? []).filter((video) => video.status === "done" && !video.tagged_at).length;
+
+  function tagUntagged() {
+    setMessage(null);
+    api.tagging
+      .tagUntagged()
+      .then((answer) => setJob(answer.id))
+      .catch((error: Error) => setMessage(error.message));
+  }
+
   return (
     <section aria-labelledby="videos-title">
       <h1 id="videos-title">Videos</h1>
       {videos.error && <p className="error">{videos.error}</p>}
+      {isAdmin && (
+        <div className="filters">
+          <button type="button" disabled={!untagged || job !== null} onClick={tagUntagged}>
+            Tag all untagged ({untagged})
+          </button>
+          <span className="muted">with the active model at the operating point</span>
+        </div>
+      )}
+      {message && <p className="error">{message}</p>}
+      {job && (
+        <JobProgress
+          jobId={job}
+          title="Tagging untagged videos"
+          onFinished={() => {
+            setJob(null);
+            videos.reload();
+          }}
+        />
+      )}
+      <div className="table-scroll">
       <table className="data">
         <thead>
           <tr>
@@ -24,13 +57,14 @@ export function VideosScreen() {
             <th scope="col" className="num">Duration</th>
             <th scope="col" className="num">Size</th>
             <th scope="col" className="num">Faces</th>
+            <th scope="col">Tags</th>
             <th scope="col">Uploaded</th>
           </tr>
         </thead>
         <tbody>
           {(videos.data?.results ?? []).map((video) => (
-            <tr key={video.id}>
-              <td>
+            <tr key={video.id} data-video={video.id}>
+              <td className="long-name" title={video.original_name}>
                 <Link to={`/videos/${video.id}`}>{video.original_name}</Link>
               </td>
               <td>
@@ -40,18 +74,28 @@ export function VideosScreen() {
               <td className="num">{video.duration != null ? `${num(video.duration, 1)} s` : "–"}</td>
               <td className="num">{video.width && video.height ? `${video.width}×${video.height}` : "–"}</td>
               <td className="num">{video.face_count ?? "–"}</td>
+              <td className="video-tags">
+                {video.tags.map((tag) => (
+                  <span key={tag.id} className={`tag tag-${tag.status}`} title={`${tag.identity_name}: ${tag.status}, ${pct(tag.confidence, 0)}`}>
+                    <Link to={`/identities/${tag.identity}`}>{tag.identity_name}</Link> {pct(tag.confidence, 0)}
+                    {tag.status === "confirmed" ? " ✓" : ""}
+                  </span>
+                ))}
+                {!video.tags.length && <span className="muted">{video.tagged_at ? "nobody tagged" : "not tagged yet"}</span>}
+              </td>
               <td>{when(video.created_at)}</td>
             </tr>
           ))}
           {videos.data && !videos.data.results.length && (
             <tr>
-              <td colSpan={6} className="muted">
+              <td colSpan={7} className="muted">
                 No videos yet. Admins upload them on the Admin page.
               </td>
             </tr>
           )}
         </tbody>
       </table>
+      </div>
     </section>
   );
 }
@@ -191,6 +235,16 @@ function Tags({ video, tags, onChange }: { video: Video; tags: VideoTag[] | null
                 </li>
               ))}
             </ul>
+            {tag.status !== "proposed" && (
+              <div className="filters">
+                <span className="muted">
+                  {tag.status} by {tag.reviewed_by ?? "someone"}
+                </span>
+                <button type="button" className="secondary" onClick={() => void act(() => api.tagging.undo(tag.id), `Undid the ${tag.status === "confirmed" ? "confirmation" : "rejection"} of ${tag.identity_name}.`)}>
+                  Undo {tag.status === "confirmed" ? "confirmation" : "rejection"}
+                </button>
+              </div>
+            )}
             {tag.status === "proposed" && (
               <div className="filters">
                 <button type="button" onClick={() => void act(() => api.tagging.confirm(tag.id), `${tag.identity_name} confirmed in this video.`)}>
@@ -234,9 +288,12 @@ function FrameView({ frame, faces, predicted, width, height }: { frame: Frame; f
           faces.map((face) => {
             const style = boxStyle(face.box, scale.width, scale.height);
             const prediction = predicted.get(face.id);
-            // With predictions: the model's top VIP and confidence (grey when rejected: unknown); else the face's label.
+            // With predictions: the model's top VIP and confidence; below the threshold (grey) the face counts as
+            // unknown, and its top guess is still shown. Without predictions: the face's label.
             const label = prediction
-              ? `${prediction.accepted ? prediction.identity_name : "unknown"} ${pct(prediction.confidence, 0)}`
+              ? prediction.accepted
+                ? `${prediction.identity_name} ${pct(prediction.confidence, 0)}`
+                : `unknown · top guess ${prediction.identity_name} ${pct(prediction.confidence, 0)}`
               : `${face.identity_name ?? "unknown"}${face.detector_score != null ? ` · detector ${pct(face.detector_score, 0)}` : ""}`;
             return style ? (
               <div key={face.id} className={prediction && !prediction.accepted ? "box rejected" : "box"} style={style}>
