@@ -21,6 +21,7 @@ export const CHOICES: Partial<Record<FaceFilterKey, { value: string; label: stri
     { value: "crop", label: "imported crop" },
   ],
   queue_kind: [
+    { value: "likely_wrong", label: "likely wrong label" },
     { value: "label_errors", label: "suspected label error" },
     { value: "lookalikes", label: "distractor like a VIP" },
     { value: "low_precision", label: "low-precision VIP" },
