@@ -72,8 +72,8 @@ restore: venv
 demo: venv frontend migrate
 	DJANGO_DEBUG=1 $(PY) manage.py bootstrap_users
 	DJANGO_DEBUG=1 $(PY) manage.py import_demo --per-identity $(DEMO_PER_IDENTITY)
-	@echo "Serving on http://$(HOST):$(PORT)/ with a Celery worker; Ctrl-C stops both."
-	@DJANGO_DEBUG=1 $(VENV)/bin/celery -A webapp worker -Q default,gpu --pool solo -l WARNING & \
+	@echo "Serving on http://$(HOST):$(PORT)/ with a Celery worker (and beat: job reaper, media sweep); Ctrl-C stops both."
+	@DJANGO_DEBUG=1 $(VENV)/bin/celery -A webapp worker -B -Q default,gpu --pool solo -l WARNING & \
 		worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 		DJANGO_DEBUG=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
 

@@ -8,3 +8,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 app = Celery("facecurator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class JobTimeLimits:
+    """Task annotation (``CELERY_TASK_ANNOTATIONS``): each task's hard time limit from
+    FACECURATOR_JOB_TIME_LIMITS, plus 30 s so the job's own hard limit (its heartbeat thread
+    fails the row) comes first; a prefork pool then kills the stuck child. The solo pool cannot
+    kill: there the row is failed and the worker is left to finish or be restarted."""
+
+    def annotate(self, task):
+        from webapp.core.services import job_time_limits
+
+        soft, hard = job_time_limits(kind=task.name)
+        return {"time_limit": hard + 30} if hard else None

@@ -347,6 +347,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Sending a task gives up fast when the broker is down: the job stays queued (its row is the outbox),
+# the request answers 503, and the reaper sends it again once the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": env_int("CELERY_PUBLISH_RETRIES", 2), "interval_start": 0,
+                                    "interval_step": 0.5, "interval_max": 1}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 4)
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", CELERY_BROKER_CONNECTION_TIMEOUT)
+# Hard time limits per task (prefork pool kills the child); soft limits are enforced by job_execute.
+CELERY_TASK_ANNOTATIONS = ["webapp.celery.JobTimeLimits"]
+# Celery beat (`celery -A webapp worker -B`, or `celery -A webapp beat`): the job reaper and the media sweep.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Queues by kind of work, never by host: GPU workers anywhere consume `gpu` only.
 GPU_TASK_NAMES = ["training.*", "faces.embed_*", "tagging.*"]
 CELERY_TASK_ROUTES = {pattern: {"queue": "gpu"} for pattern in GPU_TASK_NAMES}
@@ -388,6 +399,25 @@ FACECURATOR_ARTIFACT_CACHE_KEEP = env_int("FACECURATOR_ARTIFACT_CACHE_KEEP", 3)
 FACECURATOR_JOB_MAX_ATTEMPTS = env_int("FACECURATOR_JOB_MAX_ATTEMPTS", 3)
 FACECURATOR_JOB_HEARTBEAT_SECONDS = env_float("FACECURATOR_JOB_HEARTBEAT_SECONDS", 15)
 FACECURATOR_JOB_LOST_AFTER_SECONDS = env_float("FACECURATOR_JOB_LOST_AFTER_SECONDS", 120)
+# Time limits by task name pattern (first match): "pattern=seconds,...", 0 = none. At the soft limit a job
+# fails with "time limit exceeded"; one that does not stop is failed GRACE seconds later.
+FACECURATOR_JOB_TIME_LIMITS = {
+    pattern.strip(): float(seconds)
+    for pattern, _, seconds in (item.partition("=") for item in env_list(
+        "FACECURATOR_JOB_TIME_LIMITS", ["training.*=43200", "tagging.*=14400", "*=7200"]))
+}
+FACECURATOR_JOB_TIME_LIMIT_GRACE_SECONDS = env_float("FACECURATOR_JOB_TIME_LIMIT_GRACE_SECONDS", 120)
+# The reaper (Celery beat): silent running jobs queued again or failed, unsent queued jobs re-sent.
+FACECURATOR_REAPER_SECONDS = env_float("FACECURATOR_REAPER_SECONDS", 60)
+FACECURATOR_JOB_RESEND_AFTER_SECONDS = env_float("FACECURATOR_JOB_RESEND_AFTER_SECONDS", 30)
+# The orphaned-media sweep (Celery beat and `manage.py sweep_media`).
+FACECURATOR_SWEEP_GRACE_HOURS = env_float("FACECURATOR_SWEEP_GRACE_HOURS", 24)
+FACECURATOR_SWEEP_EVERY_HOURS = env_float("FACECURATOR_SWEEP_EVERY_HOURS", 24)
+CELERY_BEAT_SCHEDULE = {
+    "reap-jobs": {"task": "maintenance.reap_jobs", "schedule": FACECURATOR_REAPER_SECONDS},
+    **({"sweep-media": {"task": "maintenance.sweep_media", "schedule": FACECURATOR_SWEEP_EVERY_HOURS * 3600}}
+       if FACECURATOR_SWEEP_EVERY_HOURS > 0 else {}),
+}
 FACECURATOR_DEMO_DATA = env_str(
     "FACECURATOR_DEMO_DATA",
     str(BASE_DIR.parent / "shared" / "data") if (BASE_DIR.parent / "shared" / "data").exists() else "",

@@ -42,10 +42,20 @@ class PayloadTooLarge(DomainError):
     code = "too_large"
 
 
+class QueueUnavailable(DomainError):
+    """The task queue (broker) did not take a job: the work is saved and is sent again automatically."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "queue_unavailable"
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         body = {"detail": exc.message, "code": exc.code, **exc.extra}
-        return Response(body, status=exc.status_code)
+        response = Response(body, status=exc.status_code)
+        if isinstance(exc, QueueUnavailable):
+            response["Retry-After"] = "30"
+        return response
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         if "detail" not in detail:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -13,12 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 from celery import current_app, current_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .exceptions import DomainError, InvalidTransition
+from .exceptions import DomainError, InvalidTransition, QueueUnavailable
 from .models import Job
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class JobCancelled(Exception):
     """Raised inside a running job when an admin asked to cancel it."""
 
 
+class JobTimeLimitExceeded(Exception):
+    """Raised inside a running job that passed its soft time limit (:func:`job_time_limits`)."""
+
+
 class Progress:
     """Reports a job's progress to its row, at most a few times a second, and notices cancels.
 
@@ -67,15 +73,18 @@ class Progress:
     quarter second has passed or the fraction moved by a percent, so reporting stays cheap.
     """
 
-    def __init__(self, job_id: int, *, min_interval: float = 0.25):
+    def __init__(self, job_id: int, *, min_interval: float = 0.25, deadline: float | None = None):
         self.job_id = job_id
         self.min_interval = min_interval
+        self.deadline = deadline  # time.monotonic() past which the job stops (its soft time limit)
         self._last_write = 0.0
         self._last_fraction = -1.0
 
     def __call__(self, fraction: float, message: str = "") -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
         now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            raise JobTimeLimitExceeded("soft time limit")
         if now - self._last_write < self.min_interval and fraction - self._last_fraction < 0.01:
             return
         self._last_write, self._last_fraction = now, fraction
@@ -93,13 +102,21 @@ class Progress:
 JobHandler = Callable[[Job, Progress], dict[str, Any] | None]
 
 
+NOT_SENT_MESSAGE = "not sent to the task queue yet (broker unreachable); it is sent again automatically"
+
+
 def job_start(*, kind: str, params: dict | None = None, user=None, queue: str | None = None) -> Job:
-    """Create a job row and send its Celery task once the surrounding transaction commits."""
+    """Create a job row and send its Celery task once the surrounding transaction commits.
+
+    The row is the outbox: a job whose task the broker did not take stays ``queued`` with no
+    ``celery_task_id`` and :func:`jobs_reap` sends it again. Views that answer with a started job
+    call :func:`job_require_sent` after the transaction, to answer 503 in that case.
+    """
     queue = queue or _queue_for(kind, settings.CELERY_TASK_ROUTES)
     job = Job.objects.create(
         kind=kind, queue=queue, params=params or {}, created_by=user if user and user.is_authenticated else None
     )
-    transaction.on_commit(lambda: _send(job.pk, kind, queue))
+    transaction.on_commit(lambda: job_send(job=job))
     return job
 
 
@@ -112,9 +129,45 @@ def _queue_for(kind: str, routes: dict) -> str:
     return "default"
 
 
-def _send(job_id: int, kind: str, queue: str) -> None:
-    result = current_app.send_task(kind, args=[job_id], queue=queue)
-    Job.objects.filter(pk=job_id).update(celery_task_id=result.id or "")
+def job_send(*, job: Job) -> bool:
+    """Hand a job's task to the broker; True once the broker took it (``celery_task_id`` set).
+
+    Never raises: when the broker is unreachable (after CELERY_TASK_PUBLISH_RETRY_POLICY's few
+    quick retries) the job stays queued with no task id, which :func:`jobs_reap` re-sends and
+    :func:`job_require_sent` reports; ``job.send_error`` says why.
+    """
+    try:
+        result = current_app.send_task(job.kind, args=[job.pk], queue=job.queue)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the row is the outbox, sent again later
+        job.send_error = f"{type(exc).__name__}: {exc}"
+        logger.warning("job %s (%s) not sent to the broker: %s", job.pk, job.kind, job.send_error)
+        Job.objects.filter(pk=job.pk, state=Job.State.QUEUED, celery_task_id="").update(message=NOT_SENT_MESSAGE)
+        job.message = NOT_SENT_MESSAGE
+        return False
+    job.send_error, job.celery_task_id = "", result.id or ""
+    Job.objects.filter(pk=job.pk).update(celery_task_id=job.celery_task_id)
+    return True
+
+
+def job_require_sent(*jobs: Job | None, extra: dict | None = None) -> None:
+    """Raise QueueUnavailable (503) if the broker did not take one of these jobs when it started.
+
+    Call it after the transaction that started them committed (a view, after the service); inside
+    a transaction the sending is still to come and nothing is checked. The work is saved: the job
+    is queued and the reaper sends it again, so the client may simply wait, or retry (a re-upload
+    re-queues the photos whose job never ran).
+    """
+    ids = [job.pk for job in jobs if job is not None]
+    if not ids or connection.in_atomic_block:
+        return
+    refused = list(Job.objects.filter(pk__in=ids, state=Job.State.QUEUED, celery_task_id="")
+                   .exclude(queue="here").values_list("pk", flat=True))
+    if refused:
+        raise QueueUnavailable(
+            f"The task queue is unreachable: the work is saved (job {', '.join(map(str, refused))}, queued) and "
+            "is sent again automatically once the queue is back. Retry later if it does not start.",
+            extra={"retryable": True, "jobs": refused, **(extra or {})},
+        )
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -170,8 +223,9 @@ class _Heartbeat:
     transaction) the row is not visible to another connection, so no thread is started.
     """
 
-    def __init__(self, job_id: int, attempt: int, interval: float):
+    def __init__(self, job_id: int, attempt: int, interval: float, *, hard_limit_s: float = 0.0):
         self.job_id, self.attempt, self.interval = job_id, attempt, interval
+        self.hard_deadline = time.monotonic() + hard_limit_s if hard_limit_s > 0 else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -189,6 +243,14 @@ class _Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.interval):
+                if self.hard_deadline is not None and time.monotonic() > self.hard_deadline:
+                    # The job ignored its soft limit (stuck in native code, say): it is failed now and
+                    # stops beating; whatever it does later is dropped (_finish checks the attempt).
+                    _finish(self.job_id, Job.State.FAILED, attempt=self.attempt,
+                            message="hard time limit exceeded: the job did not stop at its soft limit "
+                                    "(setting FACECURATOR_JOB_TIME_LIMITS)")
+                    logger.error("job %s passed its hard time limit; failed, its worker may be stuck", self.job_id)
+                    return
                 try:
                     Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING, attempts=self.attempt).update(
                         heartbeat_at=timezone.now())
@@ -238,9 +300,10 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
             job.save(update_fields=["state", "finished_at"])
             return
         rerun = job.state == Job.State.RUNNING
+        requeued = job.state == Job.State.QUEUED and job.attempts > 0  # by jobs_reap, its worker lost
         if rerun and _seems_alive(job, limits["lost_after_s"]):
             decision = "defer"
-        elif rerun and job.attempts >= limit:
+        elif (rerun or requeued) and job.attempts >= limit:
             decision = "lost"
             reason = (f"worker lost while running (attempt {job.attempts} of {limit}, on {job.worker or 'unknown'}); "
                       f"{lost_hint}")
@@ -251,7 +314,7 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
             job.attempts += 1
             job.started_at = job.heartbeat_at = timezone.now()
             job.worker = _worker_name()
-            job.message = "restarted after a worker was lost" if rerun else "started"
+            job.message = "restarted after a worker was lost" if rerun or requeued else "started"
             job.save(update_fields=["state", "attempts", "started_at", "heartbeat_at", "worker", "message"])
     if decision == "defer":
         _defer_while_alive(job, limits["lost_after_s"])
@@ -261,12 +324,18 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
         return
 
     attempt = job.attempts
-    progress = Progress(job.pk)
-    with _Heartbeat(job.pk, attempt, limits["heartbeat_s"]):
+    soft_s, hard_s = job_time_limits(kind=job.kind)
+    progress = Progress(job.pk, deadline=time.monotonic() + soft_s if soft_s else None)
+    with _Heartbeat(job.pk, attempt, limits["heartbeat_s"], hard_limit_s=hard_s), _SoftTimeLimit(soft_s):
         try:
             result = handler(job, progress) or {}
         except JobCancelled:
             _finish(job.pk, Job.State.CANCELLED, message="cancelled", attempt=attempt)
+        except (JobTimeLimitExceeded, SoftTimeLimitExceeded):
+            reason = (f"time limit exceeded: stopped after {soft_s:.0f} s, the limit for {job.kind} "
+                      "(setting FACECURATOR_JOB_TIME_LIMITS)")
+            logger.warning("job %s (%s): %s", job_id, job.kind, reason)
+            _finish(job.pk, Job.State.FAILED, message=reason, error=reason, attempt=attempt)
         except DomainError as exc:  # a refusal written for people: its message is the message
             _finish(job.pk, Job.State.FAILED, message=text_without_paths(exc.message)[:500], error=exc.message,
                     attempt=attempt)
@@ -282,6 +351,54 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
             )
         else:
             _finish(job.pk, Job.State.SUCCEEDED, message="done", result=result, progress=1.0, attempt=attempt)
+
+
+def job_time_limits(*, kind: str) -> tuple[float, float]:
+    """Soft and hard time limits, in seconds, of a job kind (0: none).
+
+    FACECURATOR_JOB_TIME_LIMITS maps task-name patterns to the soft limit, first match wins
+    (default: training 12 h, tagging 4 h, anything else 2 h). At the soft limit the job fails
+    with "time limit exceeded"; FACECURATOR_JOB_TIME_LIMIT_GRACE_SECONDS later (the hard limit) a
+    job that did not stop is failed by its heartbeat thread, and a prefork worker child is killed
+    by Celery shortly after (``webapp.celery.JobTimeLimits``).
+    """
+    from fnmatch import fnmatch
+
+    for pattern, seconds in settings.FACECURATOR_JOB_TIME_LIMITS.items():
+        if fnmatch(kind, pattern):
+            soft = float(seconds)
+            return (soft, soft + float(settings.FACECURATOR_JOB_TIME_LIMIT_GRACE_SECONDS)) if soft > 0 else (0.0, 0.0)
+    return 0.0, 0.0
+
+
+class _SoftTimeLimit:
+    """Raises JobTimeLimitExceeded in the running job when its soft limit passes.
+
+    In a process's main thread (Celery's solo and prefork pools, a management command) a SIGALRM
+    timer interrupts even a job that never reports progress; in any other thread (threads pool)
+    :class:`Progress` checks the deadline at each report instead.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._armed = False
+        self._previous = None
+
+    def __enter__(self) -> _SoftTimeLimit:
+        if self.seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGALRM, self._expired)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self._armed = True
+        return self
+
+    @staticmethod
+    def _expired(signum, frame) -> None:
+        raise JobTimeLimitExceeded("soft time limit")
+
+    def __exit__(self, *exc_info) -> None:
+        if self._armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
 
 
 def _finish(job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None,
@@ -335,3 +452,53 @@ def jobs_fail_lost(*, kinds: list[str] | None = None, hint: str = "start it agai
             logger.warning("job %s: %s", job.pk, reason)
             failed.append(job.pk)
     return failed
+
+
+def jobs_reap() -> dict[str, list[int]]:
+    """The periodic check of jobs (task ``maintenance.reap_jobs``, run by Celery beat every
+    FACECURATOR_REAPER_SECONDS): no job stays ``running`` or ``queued`` forever.
+
+    - A running job whose worker went silent (no heartbeat for FACECURATOR_JOB_LOST_AFTER_SECONDS:
+      killed, out of memory, host lost; or the filesystem broker, which deletes a message once
+      fetched, so nothing is ever redelivered) is queued again and re-sent: the worker that takes
+      it runs it again from the start, or fails it as lost once it used up the attempts of its
+      kind (:func:`job_execute`; a training run has one, and says how to restart it). A cancel
+      asked for meanwhile makes it ``cancelled``; a job run by a management command in its own
+      process (queue ``here``) cannot be re-sent and fails as lost.
+    - A queued job the broker never took (no task id after FACECURATOR_JOB_RESEND_AFTER_SECONDS:
+      the broker was down when it started) is sent again: the row is the outbox.
+
+    Returns the job ids by what was done: ``requeued``, ``failed``, ``cancelled``, ``resent``.
+    """
+    limits = job_limits()
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=limits["lost_after_s"])
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    report: dict[str, list[int]] = {"requeued": [], "failed": [], "cancelled": [], "resent": []}
+    to_send: list[Job] = []
+    lost = Job.objects.filter(silent, state=Job.State.RUNNING).only(
+        "pk", "kind", "queue", "worker", "heartbeat_at", "started_at", "attempts", "cancel_requested")
+    for job in lost:
+        silence = (now - _last_sign_of_life(job)).total_seconds()
+        gone = f"no sign of life from {job.worker or 'its worker'} for {silence:.0f} s"
+        same = Job.objects.filter(silent, pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts)
+        if job.cancel_requested:
+            if same.update(state=Job.State.CANCELLED, message=f"cancelled ({gone})", finished_at=now):
+                report["cancelled"].append(job.pk)
+        elif job.queue == "here":
+            reason = f"worker lost while running ({gone}; it ran in a command's own process); start it again"
+            if same.update(state=Job.State.FAILED, message=reason[:500], error=reason, finished_at=now):
+                report["failed"].append(job.pk)
+        elif same.update(state=Job.State.QUEUED, celery_task_id="",
+                         message=f"worker lost ({gone}); queued again (attempt {job.attempts} done)"[:500]):
+            logger.warning("job %s (%s): %s; queued again", job.pk, job.kind, gone)
+            report["requeued"].append(job.pk)
+            to_send.append(job)
+    resend_before = now - timedelta(seconds=float(settings.FACECURATOR_JOB_RESEND_AFTER_SECONDS))
+    to_send += list(Job.objects.filter(state=Job.State.QUEUED, celery_task_id="", cancel_requested=False,
+                                       created_at__lt=resend_before)
+                    .exclude(queue="here").exclude(pk__in=report["requeued"]).only("pk", "kind", "queue"))
+    for job in to_send:
+        if job_send(job=job) and job.pk not in report["requeued"]:
+            report["resent"].append(job.pk)
+    return report

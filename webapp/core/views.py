@@ -37,6 +37,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         The rule's settings are the ones new imports use, so old and new faces follow one rule.
         """
         job = services.job_start(kind="maintenance.reassign_splits", user=request.user)
+        services.job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from webapp.core.params import id_parameter, query_id
 from webapp.core.permissions import IsAdmin
+from webapp.core.services import job_require_sent
 
 from . import selectors, services
 from .models import ExportBuild, ExportFile
@@ -63,6 +64,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         data = dict(body.validated_data)
         name = data.pop("name", "")
         version = services.version_create(filters=data, name=name, user=request.user)
+        job_require_sent(version.job)
         version = self.get_queryset().get(pk=version.pk)
         return Response(self.get_serializer(version).data, status=status.HTTP_202_ACCEPTED)
 
@@ -80,6 +82,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
             version=version, format=body.validated_data["format"],
             shard_size=body.validated_data.get("shard_size"), user=request.user,
         )
+        if started:
+            job_require_sent(build.job)
         build = selectors.builds_for_version(version=version).get(pk=build.pk)
         return Response(ExportBuildSerializer(build, context=self.get_serializer_context()).data,
                         status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK)

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from webapp.core.params import query_int
 from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.serializers import JobSerializer
-from webapp.core.services import job_start
+from webapp.core.services import job_require_sent, job_start
 
 from . import index
 from .models import Face
@@ -88,4 +88,5 @@ def index_status(request):
 def index_rebuild(request):
     """Rebuild the similarity index from every stored embedding, in a job (`faces.rebuild_index`)."""
     job = job_start(kind="faces.rebuild_index", user=request.user)
+    job_require_sent(job)
     return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

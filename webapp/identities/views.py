@@ -9,6 +9,7 @@ from webapp.core.exceptions import NotFound
 from webapp.core.params import id_parameter, path_id, query_choice, query_id
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
 from webapp.core.serializers import JobSerializer
+from webapp.core.services import job_require_sent
 
 from . import selectors, services
 from .models import Identity, IdentityOperation, IdentitySuggestion
@@ -216,4 +217,5 @@ class IdentityViewSet(viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         job = job_start(kind="identities.compute_suggestions", params={"run": body.validated_data["run"]},
                         user=request.user)
+        job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

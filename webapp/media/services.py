@@ -27,7 +27,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 
 from webapp.core.exceptions import DomainError, InvalidTransition, NotFound, PayloadTooLarge
 from webapp.core.models import Job
-from webapp.core.services import job_start, text_without_paths
+from webapp.core.services import job_send, job_start, text_without_paths
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
 from webapp.identities.services import identities_get_or_create, identity_require_active
@@ -577,6 +577,7 @@ def identities_set_popularity(*, ranks: dict[str, int]) -> int:
 class UploadResult:
     outcomes: list[FileOutcome]
     job: Job | None = None
+    jobs: list[Job] = field(default_factory=list)  # every job started or sent again (``job`` is the first)
 
     @property
     def accepted(self) -> int:
@@ -629,16 +630,53 @@ def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=No
                               extra={"photo": other}) from None
 
 
+def _stranded_job(row: Photo | Video | None) -> tuple[bool, Job | None]:
+    """Whether a stored photo or video still waits for a job that will never run, and that job.
+
+    Pending with a job that ended (failed, cancelled) before processing it, or with no job for
+    longer than FACECURATOR_JOB_RESEND_AFTER_SECONDS (a fresh row gets its job in a moment): it
+    needs a new job. Pending with a job the broker never took (queued, no task id): that job is
+    sent again (sending a job twice is harmless). Anything else (processed, or a job that is
+    queued or running) is a duplicate.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    if row is None or row.status != ProcessingStatus.PENDING:
+        return False, None
+    job = row.job
+    settled = row.created_at < timezone.now() - timedelta(seconds=float(settings.FACECURATOR_JOB_RESEND_AFTER_SECONDS))
+    if (job is None and settled) or (job is not None and job.is_finished):
+        return True, None
+    if job is None:
+        return False, None
+    if job.state == Job.State.QUEUED and not job.celery_task_id and job.queue != "here":
+        return True, job
+    return False, None
+
+
+def _upload_refused(name: str, exc: Exception) -> FileOutcome:
+    """A file whose storing failed unexpectedly: a per-file error (logged), and the batch goes on."""
+    logger.exception("upload of %r failed", name)
+    return FileOutcome(name=name, status="error", code="internal",
+                       error=f"{name}: could not be stored ({type(exc).__name__}, logged on the server).")
+
+
 def photos_upload(*, files: Iterable, identity: Identity | None = None, user=None,
                   start_job: bool = True) -> UploadResult:
     """Store uploaded photos and start one face-detection job (``media.process_photos``) for them.
 
     ``files`` are Django UploadedFiles (or any file objects with ``name``); each gets an outcome:
     ``accepted`` (stored, detection queued), ``duplicate`` or ``error``. Nothing is stored for a
-    file that fails its checks.
+    file that fails its checks, and a file that fails in any other way is a per-file error too:
+    the others go on. A duplicate of a photo still pending because its job never ran (the broker
+    was down, the job failed or was cancelled) is ``accepted`` again with code ``requeued``: it
+    joins the new job, or its unsent job is sent again.
     """
     outcomes: list[FileOutcome] = []
     photos: list[Photo] = []
+    resend: dict[int, Job] = {}
     for upload in files:
         name = getattr(upload, "name", "") or "upload"
         try:
@@ -647,14 +685,28 @@ def photos_upload(*, files: Iterable, identity: Identity | None = None, user=Non
             outcome = FileOutcome.failed(name, exc)
             if exc.code == "duplicate":
                 outcome.status = "duplicate"
+                known = Photo.objects.select_related("job").filter(pk=exc.extra.get("photo")).first()
+                stranded, unsent = _stranded_job(known)
+                if stranded and start_job:
+                    outcome = FileOutcome(name=name, status="accepted", code="requeued", photo=known.pk)
+                    if unsent is not None:
+                        resend[unsent.pk] = unsent
+                    else:
+                        photos.append(known)
             outcomes.append(outcome)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not strand the stored others
+            outcomes.append(_upload_refused(name, exc))
             continue
         photos.append(photo)
         outcomes.append(FileOutcome(name=name, status="accepted", photo=photo.pk))
-    job = None
+    jobs = []
     if photos and start_job:
-        job = photos_start_processing(photos=photos, user=user)
-    return UploadResult(outcomes=outcomes, job=job)
+        jobs.append(photos_start_processing(photos=photos, user=user))
+    for job in resend.values():
+        job_send(job=job)
+        jobs.append(job)
+    return UploadResult(outcomes=outcomes, job=jobs[0] if jobs else None, jobs=jobs)
 
 
 def photos_start_processing(*, photos: list[Photo], user=None) -> Job:
@@ -832,10 +884,11 @@ def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> Upl
     """Store uploaded videos; each accepted one gets its own ``media.process_video`` job.
 
     The result's ``job`` is the first video's job; every outcome names its video, and each
-    video row links its job.
+    video row links its job. As for photos, a file that fails unexpectedly is a per-file error,
+    and a duplicate of a video whose job never ran is ``accepted`` again (code ``requeued``).
     """
     outcomes: list[FileOutcome] = []
-    first_job = None
+    jobs: list[Job] = []
     for upload in files:
         name = getattr(upload, "name", "") or "upload"
         try:
@@ -844,14 +897,25 @@ def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> Upl
             outcome = FileOutcome.failed(name, exc)
             if exc.code == "duplicate":
                 outcome.status = "duplicate"
+                known = Video.objects.select_related("job").filter(pk=exc.extra.get("video")).first()
+                stranded, unsent = _stranded_job(known)
+                if stranded and start_jobs:
+                    outcome = FileOutcome(name=name, status="accepted", code="requeued", video=known.pk)
+                    if unsent is not None:
+                        job_send(job=unsent)
+                        jobs.append(unsent)
+                    else:
+                        jobs.append(video_start_processing(video=known, user=user))
             outcomes.append(outcome)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not strand the stored others
+            outcomes.append(_upload_refused(name, exc))
             continue
         outcome = FileOutcome(name=name, status="accepted", video=video.pk)
         if start_jobs:
-            job = video_start_processing(video=video, user=user)
-            first_job = first_job or job
+            jobs.append(video_start_processing(video=video, user=user))
         outcomes.append(outcome)
-    return UploadResult(outcomes=outcomes, job=first_job)
+    return UploadResult(outcomes=outcomes, job=jobs[0] if jobs else None, jobs=jobs)
 
 
 def video_start_processing(*, video: Video, user=None) -> Job:

@@ -13,6 +13,7 @@ from webapp.core.exceptions import DomainError, PayloadTooLarge
 from webapp.core.params import IdFilter
 from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.serializers import JobSerializer
+from webapp.core.services import job_require_sent
 
 from . import selectors, services
 from .models import Video
@@ -55,8 +56,11 @@ def _uploaded_files(request) -> list:
 
 
 def _upload_response(result: services.UploadResult) -> Response:
-    """202 when a job started; 413 when every file was too large; 400 when every file was refused."""
+    """202 when a job started; 503 when the task queue did not take it (the files are stored, the job
+    queued and sent again automatically; the body lists every file); 413 when every file was too
+    large; 400 when every file was refused."""
     body = result.as_dict()
+    job_require_sent(*result.jobs, extra=body)
     outcomes = result.outcomes
     if result.job is not None:
         code = status.HTTP_202_ACCEPTED
@@ -162,4 +166,5 @@ class ImportViewSet(viewsets.ViewSet):
             root=data["path"], cropped=data["cropped"], role=data["role"],
             popularity_csv=data.get("popularity") or None, user=request.user,
         )
+        job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
 from webapp.core.serializers import JobSerializer
+from webapp.core.services import job_require_sent
 from webapp.media.models import Video
 
 from . import selectors, services
@@ -115,6 +116,7 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
         body.is_valid(raise_exception=True)
         job = services.videos_tag_start(scope=body.validated_data.get("scope"),
                                         video_ids=body.validated_data.get("videos"), user=request.user)
+        job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=TaggingSummarySerializer)
@@ -136,6 +138,7 @@ def video_tags(request, pk: int):
     video = get_object_or_404(Video, pk=pk)
     if request.method == "POST":
         job = services.video_tag_start(video=video, user=request.user)
+        job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
     include_rejected = request.query_params.get("rejected", "true").lower() not in ("0", "false", "no")
     tags = selectors.video_tags(video=video, include_rejected=include_rejected)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from webapp.core.exceptions import InvalidTransition
 from webapp.core.params import DB_ID_MAX, DB_ID_MIN, DB_SMALLINT_MAX, parse_int, query_choice, query_int
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
+from webapp.core.services import job_require_sent
 
 from . import selectors, services
 from .models import RunSample, TrainingRun
@@ -63,6 +64,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         run = services.training_run_start(user=request.user, mode=data["mode"], loss=data["loss"],
                                           options=data.get("options") or {}, note=data.get("note", ""),
                                           allow_concurrent=data["allow_concurrent"])
+        job_require_sent(run.job)
         return Response(self._detail(run), status=status.HTTP_202_ACCEPTED)
 
     def _detail(self, run):
@@ -83,6 +85,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
     def restart(self, request, pk=None):
         run = services.training_run_restart(run=self.get_object(), user=request.user)
+        job_require_sent(run.job)
         return Response(self._detail(run), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=RunDetailSerializer, description="Cancel a queued or running run (admins).")
