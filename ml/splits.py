@@ -23,3 +23,15 @@ def split_for_group(group_key: str, *, seed: int = 0, proportions: tuple[float, 
         if position < cumulative:
             return split
     return SPLITS[-1]
+
+
+def split_for_person(person_key: str, *, seed: int = 0,
+                     proportions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
+    """The split of every face of one distractor person in a training run: a whole person in one split.
+
+    Photos are split by group (:func:`split_for_group`), so a person with many photos lands in every
+    split. For VIPs that is what training needs; for distractors it is not: the false-accept rate
+    must be measured on val people never used in training, so a run puts each known distractor
+    person (a candidate identity) wholly in one split, by this rule.
+    """
+    return split_for_group(f"person:{person_key}", seed=seed, proportions=proportions)

@@ -386,6 +386,10 @@ FACECURATOR_GATE_MIN_MEAN_F1 = env_float("FACECURATOR_GATE_MIN_MEAN_F1", 0.8)
 # The operating point a newly active model starts at, until an admin picks one. High on purpose: a
 # wrong tag is worse than a missing one (0.9 let a pedestrian of the crowd clip be tagged as a VIP).
 FACECURATOR_DEFAULT_TARGET_PRECISION = env_float("FACECURATOR_DEFAULT_TARGET_PRECISION", 0.99)
+# A newly active model (with no earlier choice to carry over) starts at this false-tag rate on
+# unknown faces, measured on val people never used in training; the default target precision
+# above is the fallback when the run's val set holds no such person.
+FACECURATOR_DEFAULT_FAR = env_float("FACECURATOR_DEFAULT_FAR", 0.001)
 FACECURATOR_AUTO_ACCEPT_RUNS = env_bool("FACECURATOR_AUTO_ACCEPT_RUNS", False)
 FACECURATOR_LEASE_SECONDS = env_int("FACECURATOR_LEASE_SECONDS", 600)
 FACECURATOR_MAX_CONCURRENT_RUNS = env_int("FACECURATOR_MAX_CONCURRENT_RUNS", 1)  # training runs queued or running

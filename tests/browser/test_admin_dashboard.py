@@ -49,6 +49,7 @@ def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operat
     page.get_by_text(f"Run {run.pk} is now the active model.").wait_for()
     assert ActiveModel.objects.get().run_id == run.pk
 
+    page.get_by_label("target precision").check()
     page.get_by_label("Precision (0-1)").fill("0.8")
     page.get_by_role("button", name="Set operating point").click()
     page.get_by_text(re.compile(r"Operating point set: threshold \d")).wait_for()
@@ -57,6 +58,42 @@ def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operat
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     for chart in CHARTS:
         assert plotted(page, chart) > 0, chart
+
+
+def test_admin_chooses_the_operating_point_by_false_tag_rate_and_sees_the_implied_precision(page, shared_data):
+    from webapp.training.models import OperatingPoint
+
+    seed_curation_data(shared_data)
+    run = train_now(accept=True)
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then="/manage/training")
+
+    # a new active model starts at the default false-tag rate, with the estimate and what stands behind it
+    expect(page.get_by_test_id("op-current")).to_contain_text("false-tag rate of 0.1% (1 in 1,000)")
+    estimate = page.get_by_test_id("op-estimate")
+    expect(estimate).to_contain_text("implied precision")
+    expect(estimate).to_contain_text(re.compile(r"of \d+ unknown faces from \d+ people"))
+    options = page.get_by_test_id("far-options")
+    expect(options.locator("tbody tr")).to_have_count(7)
+
+    # the expected share of unknown faces refuses values outside 0-1, and moves the implied precision
+    share = page.get_by_label("Unknown faces expected (0-1)")
+    share.fill("1.5")
+    expect(page.get_by_test_id("op-problem")).to_contain_text("share of unknown faces must lie between 0 and 1")
+    share.fill("0.5")
+    expect(page.get_by_test_id("op-problem")).to_have_count(0)
+
+    page.get_by_label("False-tag rate (0-1)").fill("0.01")
+    page.get_by_role("button", name="Set operating point").click()
+    page.get_by_text(re.compile(r"Operating point set: threshold \d\.\d+ for a false-tag rate of 1% \(1 in 100\)")).wait_for()
+    point = OperatingPoint.objects.filter(run=run).first()
+    assert point.far == 0.01 and point.unknown_share == 0.5
+    expect(page.get_by_test_id("op-estimate")).to_contain_text("if 50% of faces are unknown")
+
+    page.get_by_label("False-tag rate (0-1)").fill("2")
+    page.get_by_role("button", name="Set operating point").click()
+    expect(page.get_by_test_id("op-problem")).to_contain_text("strictly between 0 and 1")
+    assert OperatingPoint.objects.filter(run=run).count() == 2  # the default and the one chosen
 
 
 @pytest.mark.screenshots

@@ -114,14 +114,14 @@ def test_a_run_cancelled_while_running_ends_cancelled(face_set, admin_user):
     assert not run.model_file
 
 
-def test_accepting_a_run_makes_it_the_active_model_with_a_precision_first_operating_point(face_set, admin_client_api, settings):
+def test_accepting_a_run_makes_it_the_active_model_at_the_default_false_tag_rate(face_set, admin_client_api, settings):
     run = train_now()
 
     response = admin_client_api.post(f"/api/v1/runs/{run.pk}/accept/")
 
     assert response.status_code == 200 and response.data["is_active"] is True
     point = selectors.operating_point_current()
-    assert point.run == run and point.target_precision == settings.FACECURATOR_DEFAULT_TARGET_PRECISION
+    assert point.run == run and point.far == settings.FACECURATOR_DEFAULT_FAR
     assert selectors.operating_threshold() == point.threshold
 
 

@@ -168,6 +168,13 @@ def label_error_scores(*, embeddings: np.ndarray, labels: np.ndarray):
                               k=min(20, len(labels) - 1))
 
 
+def _served_score(scores) -> np.ndarray:
+    """The item score that serves faces in ``scores.order``: the label-error margin when the scorer
+    gives one (it ranks errors better), else ``p_wrong``; ``p_wrong`` is what the payload shows."""
+    margin = getattr(scores, "margin", None)
+    return np.asarray(margin if margin is not None else scores.p_wrong, dtype=np.float64)
+
+
 def _hint(*, label: int, probability: float, class_identity_ids: list[int], class_names: list[str]) -> dict:
     """Who the face probably is: a VIP (identity, name) or nobody we know (identity None)."""
     if 0 <= label < len(class_names):
@@ -180,6 +187,7 @@ def _likely_wrong(outcome: RunOutcome, reviewable: np.ndarray):
     if scores is None:
         return Queue.Kind.LIKELY_WRONG, {"min_p_wrong": MIN_P_WRONG, "worth_a_look": 0}, []
     worth = [int(row) for row in scores.worth_a_look(MIN_P_WRONG) if reviewable[row]]
+    served = _served_score(scores)
     items = []
     for row in worth[: _max_items()]:
         label, hinted = int(outcome.labels[row]), int(scores.suggested_label[row])
@@ -198,7 +206,7 @@ def _likely_wrong(outcome: RunOutcome, reviewable: np.ndarray):
         payload = _sample_payload(outcome, row, reason, p_wrong=round(p_wrong, 4), direction=str(scores.direction[row]),
                                   hint=hint)
         payload["suggestions"] = ([hint] if hint["identity"] is not None else []) + model
-        items.append(_item(outcome, row, p_wrong, identity_id, payload))
+        items.append(_item(outcome, row, served[row], identity_id, payload))
     payload = {"min_p_wrong": MIN_P_WRONG, "worth_a_look": len(worth), "temperature": scores.temperature,
                "background": scores.background}
     return Queue.Kind.LIKELY_WRONG, payload, items
@@ -424,6 +432,7 @@ def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tup
     scores = label_error_scores(embeddings=np.stack([np.frombuffer(bytes(r[2]), dtype=np.float32) for r in rows]),
                                 labels=labels)
     new = set(identity_ids)
+    served = _served_score(scores)
     mine = [int(i) for i in scores.order if rows[i][1] in new]
     settled = faces_verified_unchanged(face_ids=[rows[i][0] for i in mine])
     mine = [i for i in mine if rows[i][0] not in settled]
@@ -436,7 +445,8 @@ def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tup
         name = names.get(rows[i][1])
         reason = (f"new VIP {name}: {p_wrong:.0%} likely not them, probably {hint['name']}" if p_wrong >= MIN_P_WRONG
                   else f"new VIP {name}: is this them?")
-        items.append(Item(face_id=rows[i][0], identity_id=rows[i][1], score=p_wrong,
+        items.append(Item(face_id=rows[i][0], identity_id=rows[i][1], score=float(served[i]),
                           payload={"reason": reason, "p_wrong": round(p_wrong, 4), "hint": hint,
                                    "suggestions": [hint] if hint["identity"] is not None else []}))
-    return items, sum(1 for i in mine if scores.p_wrong[i] >= MIN_P_WRONG)
+    worth = set(int(i) for i in scores.worth_a_look(MIN_P_WRONG))
+    return items, sum(1 for i in mine if i in worth)

@@ -91,13 +91,22 @@ class ActiveModel(models.Model):
 
 
 class OperatingPoint(models.Model):
-    """The admin's choice of threshold for a run: by target precision, or a threshold directly.
+    """The admin's choice of threshold for a run: by false-accept rate, target precision, or directly.
 
     The newest row for the active run is the one in force; ``expected`` holds the validation
-    metrics at that threshold from the run's sweep (what the admin saw when choosing).
+    metrics at that threshold from the run's sweep (what the admin saw when choosing). Chosen by
+    ``far`` (the share of unknown faces the admin accepts to see tagged), ``estimate`` holds
+    :class:`ml.operating_point.OperatingPoint` as a dict: the implied precision at
+    ``unknown_share``, its interval and the val faces and people behind it.
     """
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="operating_points")
+    far = models.FloatField(null=True, blank=True, help_text="Accepted false-tag rate on unknown faces.")
+    unknown_share = models.FloatField(null=True, blank=True,
+                                      help_text="Share of unknown faces the precision estimate assumes.")
+    estimate = models.JSONField(default=dict, blank=True,
+                                help_text="The FAR estimate: threshold, observed FAR, recall, implied precision, "
+                                          "intervals and counts (ml.operating_point.OperatingPoint).")
     target_precision = models.FloatField(null=True, blank=True)
     threshold = models.FloatField()
     expected = models.JSONField(default=dict, blank=True)

@@ -59,9 +59,11 @@ def operating_threshold() -> float | None:
     return OperatingPoint.objects.filter(run_id=run_id).values_list("threshold", flat=True).first()
 
 
-def operating_point_state() -> dict:
+def operating_point_state(*, unknown_share: float | None = None) -> dict:
     """The active model's operating point and the trade-off to choose it from: the exact validation
-    sweep (precision = kept accuracy, recall = identification accuracy) and the run's presets."""
+    sweep (precision = kept accuracy, recall = identification accuracy), the run's presets, and
+    the estimate at each offered false-tag rate at ``unknown_share`` (default: the current point's,
+    else :func:`unknown_share_expected`)."""
     run = active_run()
     point = operating_point_current(run=run) if run else None
     sweep = run_sweep(run=run, split="val") if run else None
@@ -71,8 +73,99 @@ def operating_point_state() -> dict:
         tradeoff = {"thresholds": curves["thresholds"], "precision": curves["kept_accuracy"],
                     "recall": curves["identification_accuracy"], "vip_acceptance": curves["vip_acceptance"],
                     "distractor_accuracy": curves["distractor_accuracy"], "mean_f1": curves["mean_f1"]}
+    expected_share = unknown_share_expected()
+    share = unknown_share if unknown_share is not None else (
+        point.unknown_share if point is not None and point.unknown_share is not None else expected_share["value"])
     return {"run": run.pk if run else None, "current": point, "threshold": point.threshold if point else None,
-            "tradeoff": tradeoff, "presets": run.curves.get("operating_points", {}) if run else {}}
+            "tradeoff": tradeoff, "presets": run.curves.get("operating_points", {}) if run else {},
+            "unknown_share": share, "unknown_share_expected": expected_share,
+            "far_options": operating_point_far_options(run=run, unknown_share=share) if run else []}
+
+
+# --- The operating point by false-accept rate ---------------------------------------------------
+
+FAR_CHOICES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)  # what the panel offers; any 0 < far < 1 works
+
+
+def unknown_share_expected() -> dict:
+    """The share of unknown faces to expect: of the faces in tagged videos, those the model tagged
+    as no VIP (below the threshold); ``ml.operating_point.DEFAULT_UNKNOWN_SHARE`` (0.9) before any
+    video was tagged. Returns ``{value, source, faces}``."""
+    from django.db.models import Sum
+
+    from ml.operating_point import DEFAULT_UNKNOWN_SHARE
+    from webapp.tagging.models import VideoTagging
+
+    totals = VideoTagging.objects.aggregate(faces=Sum("faces"), accepted=Sum("faces_accepted"))
+    faces = totals["faces"] or 0
+    if not faces:
+        return {"value": DEFAULT_UNKNOWN_SHARE, "source": "default", "faces": 0}
+    return {"value": 1.0 - (totals["accepted"] or 0) / faces, "source": "tagged_videos", "faces": faces}
+
+
+@dataclass(frozen=True)
+class FarInputs:
+    """Val scores the FAR operating point is read from: distractor faces of people with no face in
+    the run's train split (their person ids: identity, or the face itself for an unknown person),
+    and VIP faces with whether their top VIP is right."""
+
+    distractor_confidence: np.ndarray
+    distractor_groups: np.ndarray
+    vip_confidence: np.ndarray
+    vip_correct: np.ndarray
+
+
+def run_far_inputs(*, run: TrainingRun) -> FarInputs:
+    rows = list(RunSample.objects.filter(run=run, split="val", predicted__isnull=False)
+                .values_list("face_id", "identity_id", "label", "predicted", "confidence"))
+    trained = set(RunSample.objects.filter(run=run, split="train", identity_id__isnull=False)
+                  .values_list("identity_id", flat=True).distinct())
+    distractors = [r for r in rows if r[2] < 0 and (r[1] is None or r[1] not in trained)]
+    vips = [r for r in rows if r[2] >= 0]
+    return FarInputs(
+        distractor_confidence=np.array([r[4] for r in distractors], dtype=np.float64),
+        distractor_groups=np.array([r[1] if r[1] is not None else -r[0] for r in distractors], dtype=np.int64),
+        vip_confidence=np.array([r[4] for r in vips], dtype=np.float64),
+        vip_correct=np.array([r[2] == r[3] for r in vips], dtype=bool),
+    )
+
+
+def operating_point_estimate(*, run: TrainingRun, far: float, unknown_share: float | None = None,
+                             inputs: FarInputs | None = None):
+    """The threshold for false-accept rate ``far`` on the run's val distractor people
+    (:func:`ml.operating_point.operating_point_for_far`), with the precision it implies at
+    ``unknown_share`` (default :func:`unknown_share_expected`). Raises ``InvalidTransition`` when
+    val holds no distractor face of an unseen person or no VIP face."""
+    from ml.operating_point import operating_point_for_far
+    from webapp.core.exceptions import InvalidTransition
+
+    if not 0.0 < far < 1.0:
+        raise InvalidTransition("The false-tag rate must lie strictly between 0 and 1 (e.g. 0.001 for one in a thousand).")
+    if unknown_share is None:
+        unknown_share = unknown_share_expected()["value"]
+    if not 0.0 <= unknown_share <= 1.0:
+        raise InvalidTransition("The share of unknown faces must lie between 0 and 1.")
+    inputs = inputs or run_far_inputs(run=run)
+    if inputs.distractor_confidence.size == 0:
+        raise InvalidTransition(f"Run {run.pk} has no validation faces of unknown people never used in training to "
+                                f"measure a false-tag rate on: import photos of people who are not VIPs.")
+    if inputs.vip_confidence.size == 0:
+        raise InvalidTransition(f"Run {run.pk} has no validation VIP faces to measure recall on.")
+    return operating_point_for_far(far=far, distractor_confidence=inputs.distractor_confidence,
+                                   vip_confidence=inputs.vip_confidence, vip_correct=inputs.vip_correct,
+                                   unknown_share=unknown_share, distractor_groups=inputs.distractor_groups)
+
+
+def operating_point_far_options(*, run: TrainingRun, unknown_share: float) -> list[dict]:
+    """The estimate at each of FAR_CHOICES (empty when the run's val set cannot give one)."""
+    from webapp.core.exceptions import InvalidTransition
+
+    inputs = run_far_inputs(run=run)
+    try:
+        return [operating_point_estimate(run=run, far=far, unknown_share=unknown_share, inputs=inputs).as_dict()
+                for far in FAR_CHOICES]
+    except InvalidTransition:
+        return []
 
 
 # --- Evaluation from a run's frozen samples ------------------------------------------------
@@ -238,6 +331,7 @@ def curation_status() -> dict:
             "automatic": activation.automatic, "vip_count": len(run.vips), "metrics": run.metrics,
             "operating_point": None if point is None else {
                 "threshold": point.threshold, "target_precision": point.target_precision, "expected": point.expected,
+                "far": point.far, "unknown_share": point.unknown_share, "estimate": point.estimate,
             },
         },
         "latest_run": None if latest is None else {"run": latest.pk, "state": latest.job.state,

@@ -103,20 +103,51 @@ class OperatingPointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = OperatingPoint
-        fields = ["id", "run", "target_precision", "threshold", "expected", "set_by", "set_at"]
+        fields = ["id", "run", "far", "unknown_share", "estimate", "target_precision", "threshold", "expected",
+                  "set_by", "set_at"]
         read_only_fields = fields
 
 
 class OperatingPointRequestSerializer(serializers.Serializer):
-    """Either a target precision (the threshold is read off the validation sweep) or a threshold."""
+    """One of: a false-tag rate on unknown faces (with the share of unknown faces to expect), a
+    target precision (the threshold is read off the validation sweep), or a threshold."""
 
+    far = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                 help_text="Share of unknown faces you accept to see tagged as a VIP, e.g. 0.001.")
+    unknown_share = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                           help_text="Share of faces you expect to be unknown (with far only); "
+                                                     "default: what tagged videos show, else 0.9.")
     target_precision = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
 
     def validate(self, attrs):
-        if ("target_precision" in attrs) == ("threshold" in attrs):
-            raise serializers.ValidationError("Send either target_precision or threshold.")
+        if sum(key in attrs for key in ("far", "target_precision", "threshold")) != 1:
+            raise serializers.ValidationError("Send one of far, target_precision or threshold.")
+        if "unknown_share" in attrs and "far" not in attrs:
+            raise serializers.ValidationError("unknown_share goes with far.")
+        if "far" in attrs and not 0.0 < attrs["far"] < 1.0:
+            raise serializers.ValidationError({"far": "The false-tag rate must lie strictly between 0 and 1."})
         return attrs
+
+
+class FarEstimateSerializer(serializers.Serializer):
+    """The operating point for one false-tag rate (``ml.operating_point.OperatingPoint.as_dict``)."""
+
+    threshold = serializers.FloatField()
+    far_target = serializers.FloatField()
+    method = serializers.CharField(help_text="empirical, or tail (extrapolated: too few val faces for this rate)")
+    far_observed = serializers.FloatField(help_text="Share of val unknown faces accepted at the threshold.")
+    far_interval = serializers.ListField(child=serializers.FloatField(), help_text="95% Clopper-Pearson interval.")
+    n_distractor_faces = serializers.IntegerField()
+    n_distractor_people = serializers.IntegerField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True, help_text="Val VIP faces named right and accepted.")
+    recall_interval = serializers.ListField(child=serializers.FloatField(), help_text="95% Wilson interval.")
+    acceptance = serializers.FloatField(allow_null=True)
+    n_vip_faces = serializers.IntegerField()
+    unknown_share = serializers.FloatField()
+    precision = serializers.FloatField(allow_null=True, help_text="Implied at unknown_share and the target rate.")
+    precision_low = serializers.FloatField(allow_null=True, help_text="At the pessimistic ends of both intervals.")
+    confidence_level = serializers.FloatField()
 
 
 class OperatingPointStateSerializer(serializers.Serializer):
@@ -126,6 +157,17 @@ class OperatingPointStateSerializer(serializers.Serializer):
     tradeoff = serializers.DictField(allow_null=True, help_text="Validation sweep: thresholds, precision "
                                      "(kept accuracy), recall (identification accuracy), VIP acceptance, mean F1.")
     presets = serializers.DictField(help_text="Thresholds the run reported: max mean F1, precision targets, ...")
+    unknown_share = serializers.FloatField(help_text="The share of unknown faces the far options assume.")
+    unknown_share_expected = serializers.DictField(
+        help_text="{value, source: tagged_videos|default, faces}: the share of faces in tagged videos tagged as no VIP.")
+    far_options = FarEstimateSerializer(
+        many=True,
+        help_text="Per offered false-tag rate: threshold, observed FAR and interval, recall and interval, implied "
+                  "precision and its pessimistic bound, val faces and people behind it (ml.operating_point).")
+
+
+class OperatingPointQuerySerializer(serializers.Serializer):
+    unknown_share = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
 
 
 class ChunkSerializer(serializers.ModelSerializer):

@@ -134,8 +134,20 @@ def training_run_start(*, user=None, mode: str = "head", loss: str = "me", optio
     return run
 
 
+def _distractor_person_split(identity_id: int) -> str:
+    from ml.splits import split_for_person
+
+    return split_for_person(str(identity_id), seed=settings.FACECURATOR_SPLIT_SEED,
+                            proportions=tuple(settings.FACECURATOR_SPLIT_PROPORTIONS))
+
+
 def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
-    """Bulk-write one RunSample per usable face: embedded, not excluded, not a non-face."""
+    """Bulk-write one RunSample per usable face: embedded, not excluded, not a non-face.
+
+    VIP and unknown faces keep their face's split (by source group); the faces of a known
+    distractor person (a candidate) all take that person's split (:func:`ml.splits.split_for_person`),
+    so the val distractors the operating point is measured on are people never trained on.
+    """
     faces = (
         Face.objects.filter(embedding__isnull=False)
         .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
@@ -145,6 +157,8 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
     batch: list[RunSample] = []
     for face_id, identity_id, split, version in faces.iterator(chunk_size=5000):
         label = class_of.get(identity_id, -1)
+        if label < 0 and identity_id is not None:
+            split = _distractor_person_split(identity_id)
         batch.append(RunSample(run=run, face_id=face_id, identity_id=identity_id, label=label, split=split,
                                version=version))
         counts["total"] += 1
@@ -387,9 +401,10 @@ def _attempt_owns_run(run: TrainingRun) -> bool:
 def training_run_accept(*, run: TrainingRun, user=None, automatic: bool = False) -> ActiveModel:
     """Make a succeeded run the active model, carrying the operating point over.
 
-    The new model keeps the admin's target precision (its threshold is re-read from the new
-    run's validation sweep) or fixed threshold; with no operating point yet, it starts at the
-    default target precision (FACECURATOR_DEFAULT_TARGET_PRECISION, 0.99): precision first.
+    The new model keeps the admin's false-tag rate or target precision (its threshold is re-read
+    from the new run's validation set) or fixed threshold; with no operating point yet, it starts
+    at the default false-tag rate (FACECURATOR_DEFAULT_FAR, 0.001), or at the default target
+    precision (FACECURATOR_DEFAULT_TARGET_PRECISION) when val holds no unseen distractor person.
     """
     run.job.refresh_from_db()
     if run.job.state != Job.State.SUCCEEDED:
@@ -406,27 +421,50 @@ def _activate(*, run: TrainingRun, user, automatic: bool) -> ActiveModel:
             run=run, accepted_by=user if user and user.is_authenticated else None, automatic=automatic
         )
         if previous is None or previous.run_id != run.pk:
-            if previous is not None and previous.target_precision is None:
-                operating_point_set(run=run, threshold=previous.threshold, user=user)
-            else:
-                target = previous.target_precision if previous else settings.FACECURATOR_DEFAULT_TARGET_PRECISION
-                operating_point_set(run=run, target_precision=target, user=user)
+            _carry_operating_point(run=run, previous=previous, user=user)
     return activation
 
 
-def operating_point_set(*, run: TrainingRun | None = None, user=None, target_precision: float | None = None,
-                        threshold: float | None = None) -> OperatingPoint:
-    """Choose the threshold of a run (default: the active one) by target precision or directly.
+def _carried_choice(previous: OperatingPoint | None) -> dict:
+    """What a newly active model keeps of the previous operating point (or the default)."""
+    if previous is None:
+        return {"far": settings.FACECURATOR_DEFAULT_FAR}
+    if previous.far is not None:
+        return {"far": previous.far, "unknown_share": previous.unknown_share}
+    if previous.target_precision is not None:
+        return {"target_precision": previous.target_precision}
+    return {"threshold": previous.threshold}
 
-    With a target precision, the threshold is the lowest whose precision of accepted predictions
-    on validation reaches it (:func:`ml.metrics.threshold_for_precision`); when no threshold
-    reaches it, the highest-precision threshold is used and ``expected.target_reached`` is false.
+
+def _carry_operating_point(*, run: TrainingRun, previous: OperatingPoint | None, user) -> OperatingPoint:
+    choice = _carried_choice(previous)
+    try:
+        return operating_point_set(run=run, user=user, **choice)
+    except InvalidTransition:
+        if "far" not in choice:
+            raise
+        return operating_point_set(run=run, user=user, target_precision=settings.FACECURATOR_DEFAULT_TARGET_PRECISION)
+
+
+def operating_point_set(*, run: TrainingRun | None = None, user=None, target_precision: float | None = None,
+                        threshold: float | None = None, far: float | None = None,
+                        unknown_share: float | None = None) -> OperatingPoint:
+    """Choose the threshold of a run (default: the active one) by false-tag rate, target precision or directly.
+
+    With ``far``, the threshold accepts that share of val faces of distractor people never used
+    in training (:func:`selectors.operating_point_estimate`), and ``estimate`` records the precision
+    it implies at ``unknown_share`` (default: what tagged videos show) with its interval and the
+    faces and people behind it. With a target precision, the threshold is the lowest whose
+    precision of accepted predictions on validation reaches it
+    (:func:`ml.metrics.threshold_for_precision`); when no threshold reaches it, the
+    highest-precision threshold is used and ``expected.target_reached`` is false.
     """
     from ml.metrics import threshold_for_precision
 
-    if (target_precision is None) == (threshold is None):
-        raise InvalidTransition("Give either a target precision or a threshold.")
-    for name, value in (("target precision", target_precision), ("threshold", threshold)):
+    if sum(value is not None for value in (target_precision, threshold, far)) != 1:
+        raise InvalidTransition("Give one of a false-tag rate (far), a target precision or a threshold.")
+    for name, value in (("target precision", target_precision), ("threshold", threshold),
+                        ("share of unknown faces", unknown_share)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise InvalidTransition(f"The {name} must lie between 0 and 1.")
     if run is None:
@@ -434,7 +472,11 @@ def operating_point_set(*, run: TrainingRun | None = None, user=None, target_pre
         if run is None:
             raise NoActiveModel("No active model yet: accept a training run first.")
     reached = True
-    if target_precision is not None:
+    estimate: dict = {}
+    if far is not None:
+        point = selectors.operating_point_estimate(run=run, far=far, unknown_share=unknown_share)
+        threshold, unknown_share, estimate = point.threshold, point.unknown_share, point.as_dict()
+    elif target_precision is not None:
         sweep = selectors.run_sweep(run=run, split="val")
         if sweep is None:
             raise InvalidTransition(f"Run {run.pk} has no validation predictions to choose a threshold from.")
@@ -450,6 +492,7 @@ def operating_point_set(*, run: TrainingRun | None = None, user=None, target_pre
     expected["target_reached"] = reached
     return OperatingPoint.objects.create(
         run=run, target_precision=target_precision, threshold=float(threshold), expected=expected,
+        far=far, unknown_share=unknown_share if far is not None else None, estimate=_jsonable(estimate),
         set_by=user if user and user.is_authenticated else None,
     )
 
@@ -502,7 +545,7 @@ def chunk_promote(*, user=None, override_reason: str = "", size: int | None = No
         )
         queue = queue_build_for_chunk(chunk=chunk)
     message = (f"Chunk {number}: {len(candidates)} new VIPs. Verify their faces in the review queue, then retrain "
-               f"(manage.py train, or POST /api/v1/runs/).")
+               f"(Admin › Training › Start run).")
     return Promotion(chunk=chunk, identities=candidates, review_queue=queue, message=message)
 
 
@@ -577,15 +620,20 @@ def _store_samples(*, run: TrainingRun, outcome, splits: np.ndarray, versions: n
 
 def _queue_threshold(*, run: TrainingRun, result: dict) -> float:
     """The threshold queues use to call a prediction "accepted": the one this run would get if
-    accepted now (the admin's target precision on its validation sweep), else max mean F1's."""
+    accepted now (the admin's false-tag rate or target precision on its validation set), else max mean F1's."""
     from ml.metrics import threshold_for_precision
 
-    current = selectors.operating_point_current()
-    if current is not None and current.target_precision is None:
-        return current.threshold
-    target = current.target_precision if current else settings.FACECURATOR_DEFAULT_TARGET_PRECISION
+    choice = _carried_choice(selectors.operating_point_current())
+    if "threshold" in choice:
+        return choice["threshold"]
+    if "far" in choice:
+        try:
+            return selectors.operating_point_estimate(run=run, far=choice["far"],
+                                                      unknown_share=choice.get("unknown_share")).threshold
+        except InvalidTransition:
+            choice = {"target_precision": settings.FACECURATOR_DEFAULT_TARGET_PRECISION}
     sweep = selectors.run_sweep(run=run, split="val")
-    threshold = threshold_for_precision(sweep, target) if sweep is not None else None
+    threshold = threshold_for_precision(sweep, choice["target_precision"]) if sweep is not None else None
     return threshold if threshold is not None else (result["diagnosis"].get("threshold") or 0.5)
 
 

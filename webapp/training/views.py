@@ -20,6 +20,7 @@ from .serializers import (
     ClassRowSerializer,
     CurationStatusSerializer,
     GateSerializer,
+    OperatingPointQuerySerializer,
     OperatingPointRequestSerializer,
     OperatingPointSerializer,
     OperatingPointStateSerializer,
@@ -176,9 +177,13 @@ class ChunkViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema(methods=["GET"], responses=OperatingPointStateSerializer,
-               description="The active model's operating point and the precision/recall trade-off to choose it from.")
+               parameters=[OpenApiParameter("unknown_share", float,
+                                            description="Share of unknown faces the far options assume (0-1).")],
+               description="The active model's operating point, the precision/recall trade-off, and per false-tag "
+                           "rate the threshold and the precision it implies at the share of unknown faces.")
 @extend_schema(methods=["POST"], request=OperatingPointRequestSerializer, responses={201: OperatingPointSerializer},
-               description="Choose the operating point (admins): a target precision, or a threshold.")
+               description="Choose the operating point (admins): a false-tag rate on unknown faces (far, with "
+                           "unknown_share), a target precision, or a threshold.")
 @api_view(["GET", "POST"])
 @permission_classes([ReadAnnotatorWriteAdmin])
 def operating_point(request):
@@ -187,7 +192,10 @@ def operating_point(request):
         body.is_valid(raise_exception=True)
         point = services.operating_point_set(user=request.user, **body.validated_data)
         return Response(OperatingPointSerializer(point).data, status=status.HTTP_201_CREATED)
-    return Response(OperatingPointStateSerializer(selectors.operating_point_state()).data)
+    query = OperatingPointQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    state = selectors.operating_point_state(unknown_share=query.validated_data.get("unknown_share"))
+    return Response(OperatingPointStateSerializer(state).data)
 
 
 @extend_schema(responses=CurationStatusSerializer,

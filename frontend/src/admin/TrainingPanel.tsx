@@ -2,12 +2,13 @@
 import { useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 
-import { api } from "../api/client";
+import { api, type OperatingPointState, type Schemas } from "../api/client";
 import type { Gate } from "../api/results";
 import { JobProgress } from "../components/JobProgress";
 import { num, pct, when } from "../components/format";
 import { FINISHED_STATES, headline } from "../dashboard/metrics";
 import { useLoad } from "../hooks";
+import { farLabel, unitValue } from "./operatingPoint";
 
 const LOSSES = [
   { value: "me", label: "Maximum entropy (default)" },
@@ -216,16 +217,51 @@ function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onSt
   );
 }
 
-function OperatingPointForm({ threshold, target, activeRunId, onDone }: { threshold: number | null; target: number | null; activeRunId: number | null; onDone: (text: string, error?: boolean) => void }) {
-  const [by, setBy] = useState<"precision" | "threshold">("precision");
-  const [value, setValue] = useState("");
-  // The thresholds the active run reported on validation (max mean F1, each precision target).
-  const presets = useLoad(async () => (activeRunId ? (await api.curation.operatingPoint()).presets : {}), [activeRunId, threshold]);
+type FarOption = OperatingPointState["far_options"][number];
 
-  async function choose(body: { target_precision: number } | { threshold: number }) {
+/** The stored FAR estimate of an operating point (an empty object for one chosen otherwise). */
+function estimateOf(estimate: unknown): FarOption | null {
+  return estimate && typeof estimate === "object" && "threshold" in estimate ? (estimate as FarOption) : null;
+}
+
+/** One false-tag rate: the threshold, what it implies and how many val faces stand behind it. */
+function FarEstimate({ option }: { option: FarOption }) {
+  const far = option.far_target;
+  const faces = option.n_distractor_faces;
+  const people = option.n_distractor_people;
+  const [farLow, farHigh] = option.far_interval;
+  const [recallLow, recallHigh] = option.recall_interval;
+  return (
+    <>
+      threshold {num(option.threshold, 3)} · implied precision <strong>{pct(option.precision, 1)}</strong> (at least {pct(option.precision_low, 1)})
+      {" "}if {pct(option.unknown_share, 0)} of faces are unknown · VIP faces recognised {pct(option.recall, 1)} ({pct(recallLow, 0)}–{pct(recallHigh, 0)}
+      {" "}of {option.n_vip_faces} val faces) · val false tags {pct(option.far_observed, 2)} ({pct(farLow, 2)}–{pct(farHigh, 2)}) of {faces} unknown faces
+      {people != null ? ` from ${people} people` : ""}{option.method === "tail" ? ", extrapolated from the tail" : ""}
+      {" "}(target {farLabel(far)})
+    </>
+  );
+}
+
+function OperatingPointForm({ threshold, target, activeRunId, onDone }: { threshold: number | null; target: number | null; activeRunId: number | null; onDone: (text: string, error?: boolean) => void }) {
+  const [by, setBy] = useState<"far" | "precision" | "threshold">("far");
+  const [value, setValue] = useState("0.001");
+  const [share, setShare] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const parsedShare = share === null ? null : unitValue(share, "share of unknown faces");
+  const shareValue = parsedShare?.value;
+  // The active point, the presets, and per false-tag rate the threshold and implied precision at this share.
+  const state = useLoad(
+    async () => (activeRunId ? await api.curation.operatingPoint(shareValue) : null),
+    [activeRunId, threshold, shareValue],
+  );
+  const current = state.data?.current ?? null;
+  const expected = state.data?.unknown_share_expected as { value: number; source: string; faces: number } | undefined;
+  const shownShare = share ?? (state.data ? String(Number(state.data.unknown_share.toFixed(3))) : "");
+
+  async function choose(body: Schemas["OperatingPointRequestRequest"]) {
     try {
       const answer = await api.curation.setOperatingPoint(body);
-      onDone(`Operating point set: threshold ${num(answer.threshold, 3)}.`);
+      onDone(`Operating point set: threshold ${num(answer.threshold, 3)}${answer.far != null ? ` for a false-tag rate of ${farLabel(answer.far)}` : ""}.`);
     } catch (error) {
       onDone(message(error), true);
     }
@@ -233,26 +269,105 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    const number = Number(value);
-    await choose(by === "precision" ? { target_precision: number > 1 ? number / 100 : number } : { threshold: number });
+    const label = by === "far" ? "false-tag rate" : by === "precision" ? "target precision" : "threshold";
+    const parsed = unitValue(value, label, { open: by === "far" });
+    if (parsed.error !== undefined) return setProblem(parsed.error);
+    if (by === "far" && parsedShare?.error) return setProblem(parsedShare.error);
+    setProblem(null);
+    if (by === "far") await choose({ far: parsed.value, ...(shareValue !== undefined ? { unknown_share: shareValue } : {}) });
+    else await choose(by === "precision" ? { target_precision: parsed.value } : { threshold: parsed.value });
   }
 
   return (
     <section className="panel" aria-labelledby="op-title">
       <h2 id="op-title">Operating point</h2>
-      <p className="muted">
+      <p className="muted" data-testid="op-current">
         {activeRunId ? (
           <>
             Active run {activeRunId}: threshold {num(threshold, 3)}
-            {target != null ? `, chosen for precision ${pct(target, 1)}` : ""}. See the threshold sweep on the <Link to="/dashboard">dashboard</Link>.
+            {current?.far != null ? `, chosen for a false-tag rate of ${farLabel(current.far)} on unknown faces` : target != null ? `, chosen for precision ${pct(target, 1)}` : ""}.
+            {" "}See the threshold sweep on the <Link to="/dashboard">dashboard</Link>.
           </>
         ) : (
-          "Accept a run first: the operating point belongs to the active model."
+          "Accept a run first (Runs below › Accept): the operating point belongs to the active model."
         )}
       </p>
-      {Object.entries(presets.data ?? {}).some(([, preset]) => typeof preset === "number") && (
+      {current?.far != null && estimateOf(current.estimate) && (
+        <p data-testid="op-estimate">
+          <FarEstimate option={estimateOf(current.estimate)!} />
+        </p>
+      )}
+      <form className="form-grid" onSubmit={(event) => void submit(event)} noValidate>
+        <span>Choose by</span>
+        <span>
+          <label className="inline">
+            <input type="radio" name="op-by" checked={by === "far"} onChange={() => { setBy("far"); setValue("0.001"); }} /> false-tag rate on unknown faces
+          </label>{" "}
+          <label className="inline">
+            <input type="radio" name="op-by" checked={by === "precision"} onChange={() => { setBy("precision"); setValue(""); }} /> target precision
+          </label>{" "}
+          <label className="inline">
+            <input type="radio" name="op-by" checked={by === "threshold"} onChange={() => { setBy("threshold"); setValue(""); }} /> threshold
+          </label>
+        </span>
+        <label htmlFor="op-value">{by === "far" ? "False-tag rate (0-1)" : by === "precision" ? "Precision (0-1)" : "Threshold (0-1)"}</label>
+        <input id="op-value" type="text" inputMode="decimal" required value={value} aria-invalid={problem !== null} onChange={(event) => setValue(event.target.value)}
+          title={by === "far" ? "The share of faces of people who are not VIPs that you accept to see tagged as a VIP, e.g. 0.001 = 1 in 1,000." : undefined} />
+        {by === "far" && (
+          <>
+            <label htmlFor="op-unknown-share">Unknown faces expected (0-1)</label>
+            <input id="op-unknown-share" type="text" inputMode="decimal" value={shownShare} aria-invalid={parsedShare?.error !== undefined}
+              title="The share of faces in your videos that are nobody in the VIP set; precision depends on it."
+              onChange={(event) => setShare(event.target.value)} />
+            <span />
+            <span className="muted">
+              {expected?.source === "tagged_videos"
+                ? `Tagged videos so far: ${pct(expected.value, 0)} of ${expected.faces} faces were tagged as no VIP.`
+                : "No video tagged yet: 0.9 is assumed."}
+            </span>
+          </>
+        )}
+        <span />
+        <button type="submit" disabled={!activeRunId}>
+          Set operating point
+        </button>
+      </form>
+      {(problem ?? parsedShare?.error) && <p className="error" role="alert" data-testid="op-problem">{problem ?? parsedShare?.error}</p>}
+      {by === "far" && (state.data?.far_options ?? []).length > 0 && (
+        <table className="compact" data-testid="far-options">
+          <caption className="muted">Per false-tag rate, on val faces of people never used in training</caption>
+          <thead>
+            <tr>
+              <th>False-tag rate</th>
+              <th>Threshold</th>
+              <th title="Share of what gets tagged that is the right VIP, at the share of unknown faces above; the second number is the pessimistic end of the intervals.">Implied precision</th>
+              <th title="Share of val VIP faces given the right name and accepted (95% interval).">VIP faces recognised</th>
+              <th title="How many val faces of unseen people the rate was measured on.">Measured on</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {(state.data?.far_options ?? []).map((option) => (
+              <tr key={option.far_target}>
+                <td>{farLabel(option.far_target)}</td>
+                <td>{num(option.threshold, 3)}</td>
+                <td>{pct(option.precision, 1)} (≥ {pct(option.precision_low, 1)})</td>
+                <td>{pct(option.recall, 1)} of {option.n_vip_faces}</td>
+                <td>{option.n_distractor_faces} faces, {option.n_distractor_people ?? "?"} people{option.method === "tail" ? " (tail fit)" : ""}</td>
+                <td>
+                  <button type="button" className="secondary" disabled={!activeRunId}
+                    onClick={() => void choose({ far: option.far_target, ...(shareValue !== undefined ? { unknown_share: shareValue } : {}) })}>
+                    Use
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {by !== "far" && Object.entries(state.data?.presets ?? {}).some(([, preset]) => typeof preset === "number") && (
         <p className="filters">
-          {Object.entries(presets.data ?? {}).map(([name, preset]) =>
+          {Object.entries(state.data?.presets ?? {}).map(([name, preset]) =>
             typeof preset === "number" ? (
               <button key={name} type="button" className="secondary" onClick={() => void choose({ threshold: preset })}>
                 {name.replace(/_/g, " ")}: {num(preset, 3)}
@@ -261,23 +376,6 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
           )}
         </p>
       )}
-      <form className="form-grid" onSubmit={(event) => void submit(event)}>
-        <span>Choose by</span>
-        <span>
-          <label className="inline">
-            <input type="radio" name="op-by" checked={by === "precision"} onChange={() => setBy("precision")} /> target precision
-          </label>{" "}
-          <label className="inline">
-            <input type="radio" name="op-by" checked={by === "threshold"} onChange={() => setBy("threshold")} /> threshold
-          </label>
-        </span>
-        <label htmlFor="op-value">{by === "precision" ? "Precision (0-1)" : "Threshold (0-1)"}</label>
-        <input id="op-value" type="number" step="any" min={0} max={100} required value={value} onChange={(event) => setValue(event.target.value)} />
-        <span />
-        <button type="submit" disabled={!activeRunId}>
-          Set operating point
-        </button>
-      </form>
     </section>
   );
 }

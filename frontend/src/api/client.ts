@@ -342,7 +342,9 @@ export const api = {
 
   curation: {
     status: () => get<CurationStatus>("status/"),
-    operatingPoint: () => get<OperatingPointState>("operating-point/"),
+    /** The active model's operating point; far options at `unknownShare` (default: the current point's, else tagged videos'). */
+    operatingPoint: (unknownShare?: number) =>
+      get<OperatingPointState>("operating-point/", unknownShare === undefined ? undefined : { unknown_share: unknownShare }),
     setOperatingPoint: (body: Schemas["OperatingPointRequestRequest"]) => post<Schemas["OperatingPoint"]>("operating-point/", body),
     promoteChunk: (body: Partial<Schemas["PromoteRequestRequest"]> = {}) => post<Schemas["Promotion"]>("chunks/promote/", body),
     chunks: () => get<Page<Schemas["Chunk"]>>("chunks/"),

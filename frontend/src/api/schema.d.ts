@@ -898,10 +898,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The active model's operating point and the precision/recall trade-off to choose it from. */
+        /** @description The active model's operating point, the precision/recall trade-off, and per false-tag rate the threshold and the precision it implies at the share of unknown faces. */
         get: operations["v1_operating_point_retrieve"];
         put?: never;
-        /** @description Choose the operating point (admins): a target precision, or a threshold. */
+        /** @description Choose the operating point (admins): a false-tag rate on unknown faces (far, with unknown_share), a target precision, or a threshold. */
         post: operations["v1_operating_point_create"];
         delete?: never;
         options?: never;
@@ -1941,6 +1941,48 @@ export interface components {
          * @enum {string}
          */
         FaceStatusEnum: "unverified" | "verified" | "not_a_face" | "excluded";
+        /** @description The operating point for one false-tag rate (``ml.operating_point.OperatingPoint.as_dict``). */
+        FarEstimate: {
+            /** Format: double */
+            threshold: number;
+            /** Format: double */
+            far_target: number;
+            /** @description empirical, or tail (extrapolated: too few val faces for this rate) */
+            method: string;
+            /**
+             * Format: double
+             * @description Share of val unknown faces accepted at the threshold.
+             */
+            far_observed: number;
+            /** @description 95% Clopper-Pearson interval. */
+            far_interval: number[];
+            n_distractor_faces: number;
+            n_distractor_people: number | null;
+            /**
+             * Format: double
+             * @description Val VIP faces named right and accepted.
+             */
+            recall: number | null;
+            /** @description 95% Wilson interval. */
+            recall_interval: number[];
+            /** Format: double */
+            acceptance: number | null;
+            n_vip_faces: number;
+            /** Format: double */
+            unknown_share: number;
+            /**
+             * Format: double
+             * @description Implied at unknown_share and the target rate.
+             */
+            precision: number | null;
+            /**
+             * Format: double
+             * @description At the pessimistic ends of both intervals.
+             */
+            precision_low: number | null;
+            /** Format: double */
+            confidence_level: number;
+        };
         FileOutcome: {
             name: string;
             status: components["schemas"]["FileOutcomeStatusEnum"];
@@ -2316,6 +2358,18 @@ export interface components {
         OperatingPoint: {
             readonly id: number;
             readonly run: number;
+            /**
+             * Format: double
+             * @description Accepted false-tag rate on unknown faces.
+             */
+            readonly far: number | null;
+            /**
+             * Format: double
+             * @description Share of unknown faces the precision estimate assumes.
+             */
+            readonly unknown_share: number | null;
+            /** @description The FAR estimate: threshold, observed FAR, recall, implied precision, intervals and counts (ml.operating_point.OperatingPoint). */
+            readonly estimate: unknown;
             /** Format: double */
             readonly target_precision: number | null;
             /** Format: double */
@@ -2326,8 +2380,21 @@ export interface components {
             /** Format: date-time */
             readonly set_at: string;
         };
-        /** @description Either a target precision (the threshold is read off the validation sweep) or a threshold. */
+        /**
+         * @description One of: a false-tag rate on unknown faces (with the share of unknown faces to expect), a
+         *     target precision (the threshold is read off the validation sweep), or a threshold.
+         */
         OperatingPointRequestRequest: {
+            /**
+             * Format: double
+             * @description Share of unknown faces you accept to see tagged as a VIP, e.g. 0.001.
+             */
+            far?: number;
+            /**
+             * Format: double
+             * @description Share of faces you expect to be unknown (with far only); default: what tagged videos show, else 0.9.
+             */
+            unknown_share?: number;
             /** Format: double */
             target_precision?: number;
             /** Format: double */
@@ -2349,6 +2416,17 @@ export interface components {
             presets: {
                 [key: string]: unknown;
             };
+            /**
+             * Format: double
+             * @description The share of unknown faces the far options assume.
+             */
+            unknown_share: number;
+            /** @description {value, source: tagged_videos|default, faces}: the share of faces in tagged videos tagged as no VIP. */
+            unknown_share_expected: {
+                [key: string]: unknown;
+            };
+            /** @description Per offered false-tag rate: threshold, observed FAR and interval, recall and interval, implied precision and its pessimistic bound, val faces and people behind it (ml.operating_point). */
+            far_options: components["schemas"]["FarEstimate"][];
         };
         PaginatedChunkList: {
             /** @example 123 */
@@ -5131,7 +5209,10 @@ export interface operations {
     };
     v1_operating_point_retrieve: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Share of unknown faces the far options assume (0-1). */
+                unknown_share?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;

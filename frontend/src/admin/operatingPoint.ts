@@ -1,0 +1,31 @@
+/** Reading the operating-point form: values that must lie in 0–1, and false-tag rates said plainly. */
+
+export type Parsed = { value: number; error?: undefined } | { value?: undefined; error: string };
+
+/**
+ * A number between 0 and 1 typed by an admin, or a message saying why it is refused. `open`
+ * excludes both ends (a false-tag rate of 0 or 1 cannot be measured).
+ */
+export function unitValue(text: string, label: string, { open = false }: { open?: boolean } = {}): Parsed {
+  const trimmed = text.trim();
+  if (trimmed === "") return { error: `Enter the ${label}, a number between 0 and 1.` };
+  const value = Number(trimmed);
+  if (!Number.isFinite(value)) return { error: `The ${label} must be a number between 0 and 1 (got "${trimmed}").` };
+  if (open ? value <= 0 || value >= 1 : value < 0 || value > 1) {
+    return { error: `The ${label} must lie ${open ? "strictly " : ""}between 0 and 1 (got ${trimmed}).` };
+  }
+  return { value };
+}
+
+/** 0.001 -> "0.1% (1 in 1,000)": a rate and what it means in faces. */
+export function farLabel(far: number): string {
+  const percent = far * 100;
+  const shown = percent >= 1 ? percent.toFixed(0) : percent >= 0.1 ? percent.toFixed(1) : percent.toFixed(2);
+  return `${shown}% (1 in ${Math.round(1 / far).toLocaleString("en-US")})`;
+}
+
+/** Precision of what gets tagged: R(1-u) / (A(1-u) + FAR u) (ml.operating_point.implied_precision). */
+export function impliedPrecision(recall: number, acceptance: number, far: number, unknownShare: number): number | null {
+  const denominator = acceptance * (1 - unknownShare) + far * unknownShare;
+  return denominator > 0 ? (recall * (1 - unknownShare)) / denominator : null;
+}

@@ -1,0 +1,134 @@
+"""The operating point by false-tag rate: measured on val distractor people never trained on,
+with the precision it implies at the share of unknown faces the admin expects."""
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from webapp.training import selectors, services
+from webapp.training.models import RunSample
+
+from .test_training_fixtures import *  # noqa: F403 - fixtures
+from .test_training_fixtures import make_face_set, train_now
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(db):
+    """3 VIPs, 12 candidate people (distractors with many photos) and 9 unknown faces."""
+    return make_face_set(vips=3, candidates=12, unknown=9)
+
+
+def test_a_run_puts_each_distractor_person_wholly_in_one_split(people):
+    run = train_now()
+
+    for candidate in people.candidates:
+        splits = set(RunSample.objects.filter(run=run, identity_id=candidate.pk).values_list("split", flat=True))
+        assert len(splits) == 1, (candidate.name, splits)
+    vip_splits = set(RunSample.objects.filter(run=run, label=0).values_list("split", flat=True))
+    assert vip_splits == {"train", "val", "test"}  # VIP faces keep their photo's split
+
+
+def test_the_far_is_measured_only_on_val_people_never_used_in_training(people):
+    run = train_now()
+
+    inputs = selectors.run_far_inputs(run=run)
+
+    trained = set(RunSample.objects.filter(run=run, split="train").values_list("identity_id", flat=True))
+    val_distractors = RunSample.objects.filter(run=run, split="val", label=-1)
+    assert inputs.distractor_confidence.size == val_distractors.count() > 0
+    assert not set(inputs.distractor_groups.tolist()) & {pk for pk in trained if pk}
+
+
+def test_a_new_active_model_starts_at_the_default_false_tag_rate_with_its_uncertainty(people, settings):
+    run = train_now(accept=True)
+
+    point = selectors.operating_point_current()
+    assert point.run == run and point.far == settings.FACECURATOR_DEFAULT_FAR and point.target_precision is None
+    assert point.threshold == pytest.approx(point.estimate["threshold"])
+    assert point.unknown_share == 0.9  # no video tagged yet
+    estimate = point.estimate
+    assert estimate["n_distractor_faces"] > 0 and estimate["n_distractor_people"] > 0 and estimate["n_vip_faces"] == 9
+    assert estimate["far_interval"][0] <= estimate["far_observed"] <= estimate["far_interval"][1]
+    assert estimate["precision_low"] <= estimate["precision"]
+
+
+def test_an_admin_sets_the_operating_point_by_false_tag_rate_and_unknown_share(people, admin_client_api):
+    train_now(accept=True)
+
+    response = admin_client_api.post("/api/v1/operating-point/", {"far": 0.01, "unknown_share": 0.5}, format="json")
+
+    assert response.status_code == 201, response.data
+    assert response.data["far"] == 0.01 and response.data["unknown_share"] == 0.5
+    assert response.data["estimate"]["unknown_share"] == 0.5
+    assert selectors.operating_threshold() == response.data["threshold"] == response.data["estimate"]["threshold"]
+
+
+def test_the_panel_gets_the_implied_precision_per_false_tag_rate_at_the_share_asked_for(people, admin_client_api):
+    train_now(accept=True)
+
+    at_half = admin_client_api.get("/api/v1/operating-point/", {"unknown_share": 0.5}).data
+    at_most = admin_client_api.get("/api/v1/operating-point/", {"unknown_share": 0.99}).data
+
+    assert at_half["unknown_share"] == 0.5 and at_half["unknown_share_expected"]["source"] == "default"
+    fars = [option["far_target"] for option in at_half["far_options"]]
+    assert fars == sorted(fars) and 0.001 in fars
+    for half, most in zip(at_half["far_options"], at_most["far_options"]):
+        assert half["threshold"] == most["threshold"]  # the share moves precision, never the threshold
+        assert most["precision"] is None or half["precision"] >= most["precision"]
+
+
+@pytest.mark.parametrize("body", [{"far": 1.5}, {"far": 0}, {"far": 0.01, "unknown_share": -0.1},
+                                  {"far": 0.01, "threshold": 0.5}, {"unknown_share": 0.5}])
+def test_out_of_range_or_mixed_operating_point_requests_are_refused_with_a_message(people, admin_client_api, body):
+    train_now(accept=True)
+    before = selectors.operating_threshold()
+
+    response = admin_client_api.post("/api/v1/operating-point/", body, format="json")
+
+    assert response.status_code == 400 and str(response.data)
+    assert selectors.operating_threshold() == before
+
+
+def test_the_old_target_precision_choice_still_works_and_is_carried_to_the_next_model(people, admin_client_api):
+    train_now(accept=True)
+    assert admin_client_api.post("/api/v1/operating-point/", {"target_precision": 0.8}, format="json").status_code == 201
+
+    train_now(accept=True)
+
+    assert selectors.operating_point_current().target_precision == 0.8
+
+
+def test_a_false_tag_rate_is_carried_to_the_next_model(people):
+    train_now(accept=True)
+    services.operating_point_set(far=0.01, unknown_share=0.7)
+
+    second = train_now(accept=True)
+
+    point = selectors.operating_point_current()
+    assert point.run == second and point.far == 0.01 and point.unknown_share == 0.7
+
+
+def test_set_operating_point_far_prints_the_estimate_and_curation_status_names_it(people, admin_user):
+    train_now(accept=True)
+    out = StringIO()
+
+    call_command("set_operating_point", "--far", "0.01", "--unknown-share", "0.8", stdout=out)
+
+    threshold = selectors.operating_threshold()
+    assert f"threshold {threshold:.4f} for a false-tag rate of 0.01" in out.getvalue()
+    assert "unknown faces from" in out.getvalue() and "if 80% of faces are unknown" in out.getvalue()
+    with pytest.raises(CommandError, match="strictly between 0 and 1"):
+        call_command("set_operating_point", "--far", "2", stdout=StringIO())
+
+
+def test_without_an_unseen_val_distractor_the_new_model_falls_back_to_the_target_precision(settings):
+    make_face_set(vips=3, candidates=0, unknown=0)
+
+    train_now(accept=True)
+
+    point = selectors.operating_point_current()
+    assert point.far is None and point.target_precision == settings.FACECURATOR_DEFAULT_TARGET_PRECISION
