@@ -79,3 +79,54 @@ def test_an_admin_tags_untagged_videos_reads_the_top_guess_and_undoes_a_confirma
     tag.refresh_from_db()
     assert tag.status == "proposed"
     assert not Face.objects.filter(video=video, identity=keanu).exists()
+
+
+def test_an_admin_filters_jobs_opens_one_to_its_per_file_errors_and_sees_faces_in_label_events(page, shared_data):
+    from webapp.core.models import Job
+    from webapp.faces.services import face_relabel
+
+    from .data import seed_review_data
+
+    admin = user_with_role("boss", "admin")
+    imported = Job.objects.create(
+        kind="media.import_faces", state="succeeded", progress=1.0, created_by=admin,
+        params={"root": "/srv/faces", "cropped": True},
+        result={"files": 3, "imported": 1, "duplicate": 0, "error": 2, "faces_created": 1,
+                "errors": [{"name": "notes.txt", "status": "error", "code": "unsupported", "error": "Not an image or video."},
+                           {"name": "blank.jpg", "status": "error", "code": "no_face", "error": "No face found."}],
+                "outcomes": [{"name": "tom.jpg", "status": "imported", "faces": 1}]})
+    failed = Job.objects.create(kind="training.run", state="failed", error="CUDA out of memory", created_by=admin)
+    Job.objects.create(kind="faces.rebuild_index", state="succeeded", created_by=admin)
+
+    log_in(page, "boss", PASSWORD, then="/manage/jobs")
+    rows = page.get_by_test_id("jobs").locator("tbody tr[data-job]")
+    expect(rows).to_have_count(3)
+    page.get_by_label("Kind").select_option("media.import_faces")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-job", str(imported.pk))
+    page.get_by_label("Kind").select_option("")
+    page.get_by_label("State").select_option("failed")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("CUDA out of memory")
+    assert rows.first.get_attribute("data-job") == str(failed.pk)
+
+    page.get_by_label("State").select_option("")
+    page.get_by_role("link", name=f"#{imported.pk}").click()
+    job_page = page.get_by_test_id("job-page")
+    expect(job_page.get_by_test_id("job-params")).to_contain_text('"root": "/srv/faces"')
+    expect(job_page.get_by_test_id("job-result")).to_contain_text("faces created")
+    errors = job_page.get_by_test_id("job-file-errors").locator("tbody tr")
+    expect(errors).to_have_count(2)
+    expect(errors.first).to_contain_text("notes.txt")
+    expect(errors.first).to_contain_text("Not an image or video.")
+    expect(job_page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+
+    # Label events show the face each one is about.
+    data = seed_review_data(shared_data, unverified=1, verified=1, intruders=0)
+    face = data["faces"]["unverified"][0]
+    face_relabel(face=face, status="verified", user=admin)
+    page.goto("/events")
+    thumb = page.locator(f"[data-testid=label-events] tbody tr").first.get_by_role("img", name=f"face {face.pk}")
+    expect(thumb).to_be_visible()
+    assert thumb.get_attribute("src") == face.crop.url
+    assert thumb.evaluate("img => img.naturalWidth") > 0

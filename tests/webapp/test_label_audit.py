@@ -176,3 +176,20 @@ def test_reassigning_splits_moves_updated_at_of_the_faces_that_moved_only():
     assert moved, "the new seed moves some groups"
     for face in faces:
         assert (_updated_at(face) > LONG_AGO) == (face.pk in moved)
+
+
+def test_label_events_list_their_face_crops_in_a_fixed_number_of_queries(annotator_client, annotator,
+                                                                         django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from webapp.faces.services import face_relabel
+
+    face_relabel(face=FaceFactory(), status=Face.Status.VERIFIED, user=annotator)
+    with CaptureQueriesContext(connection) as one:
+        assert len(annotator_client.get("/api/v1/label-events/").data["results"]) == 1
+    for face in FaceFactory.create_batch(4):
+        face_relabel(face=face, status=Face.Status.VERIFIED, user=annotator)
+    with django_assert_num_queries(len(one)):
+        rows = annotator_client.get("/api/v1/label-events/").data["results"]
+    assert len(rows) == 5 and all(row["face_crop_url"].startswith("/media/faces/") for row in rows)

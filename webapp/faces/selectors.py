@@ -34,4 +34,6 @@ def faces_labelled_by(faces: QuerySet[Face], *, username: str) -> QuerySet[Face]
 
 
 def label_events_for_listing() -> QuerySet[LabelEvent]:
-    return LabelEvent.objects.select_related("user", "from_identity", "to_identity", "undone_by")
+    """Events with their people, identities and face (for its crop; never its embedding)."""
+    return LabelEvent.objects.select_related("user", "from_identity", "to_identity", "undone_by", "face").defer(
+        "face__embedding")

@@ -46,14 +46,20 @@ class LabelEventSerializer(serializers.ModelSerializer):
     from_identity_name = serializers.CharField(source="from_identity.name", read_only=True, default=None)
     to_identity_name = serializers.CharField(source="to_identity.name", read_only=True, default=None)
     undone_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    face_crop_url = serializers.SerializerMethodField()
 
     class Meta:
         model = LabelEvent
         fields = [
-            "id", "face", "user", "from_identity", "from_identity_name", "to_identity", "to_identity_name",
+            "id", "face", "face_crop_url", "user", "from_identity", "from_identity_name", "to_identity", "to_identity_name",
             "from_status", "to_status", "reason", "undoes", "undone_by", "operation", "created_at",
         ]
         read_only_fields = fields
+
+
+    def get_face_crop_url(self, obj) -> str | None:
+        crop = obj.face.crop if obj.face_id else None
+        return crop.url if crop else None
 
 
 class FaceLabelResponseSerializer(serializers.Serializer):

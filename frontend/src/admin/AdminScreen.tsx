@@ -4,7 +4,7 @@ import { NavLink, Navigate, Route, Routes } from "react-router-dom";
 import { ExportsPanel } from "../exports/ExportsPanel";
 import { useDocumentTitle } from "../hooks";
 import { ImportPanel } from "./ImportPanel";
-import { JobsPanel } from "./JobsPanel";
+import { JobPage, JobsPanel } from "./JobsPanel";
 import { TrainingPanel } from "./TrainingPanel";
 import { UsersPanel } from "./UsersPanel";
 
@@ -27,6 +27,7 @@ export default function AdminScreen() {
         <Route path="exports" element={<ExportsPanel />} />
         <Route path="users" element={<UsersPanel />} />
         <Route path="jobs" element={<JobsPanel />} />
+        <Route path="jobs/:id" element={<JobPage />} />
       </Routes>
     </section>
   );

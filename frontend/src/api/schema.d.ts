@@ -2288,6 +2288,7 @@ export interface components {
         LabelEvent: {
             readonly id: number;
             readonly face: number;
+            readonly face_crop_url: string | null;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly user: string;
             readonly from_identity: number | null;

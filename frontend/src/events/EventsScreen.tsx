@@ -3,6 +3,7 @@ import { useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
 import { api, type LabelEvent } from "../api/client";
+import { FaceImage } from "../components/FaceThumb";
 import { STATUS_LABELS, when } from "../components/format";
 import { useDocumentTitle, useLoad } from "../hooks";
 import { useSession } from "../session";
@@ -91,8 +92,8 @@ export function EventsScreen() {
               <td>{when(event.created_at)}</td>
               <td>{event.user ?? "–"}</td>
               <td>
-                <button type="button" className="link" onClick={() => update({ face: String(event.face), mine: "0", page: null })}>
-                  {event.face}
+                <button type="button" className="link face-link" onClick={() => update({ face: String(event.face), mine: "0", page: null })} aria-label={`face ${event.face}: its events`}>
+                  <FaceImage face={{ id: event.face, crop_url: event.face_crop_url }} size={40} alt={`face ${event.face}`} /> {event.face}
                 </button>
               </td>
               <td>
