@@ -219,6 +219,15 @@ def test_a_job_past_its_soft_time_limit_fails_and_says_so(settings):
                            "(setting FACECURATOR_JOB_TIME_LIMITS)")
 
 
+@pytest.mark.django_db
+def test_a_job_run_by_a_command_in_the_operators_shell_has_no_time_limit(settings):
+    settings.FACECURATOR_JOB_TIME_LIMITS = {KIND: 1}
+    job = Job.objects.create(kind=KIND, queue="here")
+    job_execute(job.pk, lambda job, progress: time.sleep(1.5) or {"slow": True})
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED and job.result == {"slow": True}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_job_that_reports_progress_stops_at_its_limit_in_any_thread(settings):
     import threading
@@ -245,3 +254,52 @@ def test_a_job_that_reports_progress_stops_at_its_limit_in_any_thread(settings):
     worker.join(timeout=20)
     job.refresh_from_db()
     assert job.state == Job.State.FAILED and job.message.startswith("time limit exceeded")
+
+
+# --- End to end: beat runs the reaper in a real worker -------------------------------------------
+
+@pytest.fixture
+def worker_with_beat(transactional_db, settings, media_in_tmp, tmp_path, broker_up):
+    """A real worker process with an embedded beat (`-B`) that runs the reaper every second."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from django.db import connection
+
+    from tests.conftest import REPO_ROOT
+
+    from .conftest import _database_url
+
+    env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict),
+           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "MEDIA_ROOT": str(media_in_tmp), "DJANGO_DEBUG": "1",
+           "FACECURATOR_REAPER_SECONDS": "1", "FACECURATOR_JOB_LOST_AFTER_SECONDS": "30",
+           "FACECURATOR_SWEEP_EVERY_HOURS": "0", "PYTHONUNBUFFERED": "1"}
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-B", "-s", str(tmp_path / "beat-schedule"),
+             "-Q", "default,gpu", "--pool", "solo", "-n", f"beat-{uuid.uuid4().hex[:8]}@%h", "-l", "INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = log_path
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.mark.slow
+def test_beat_reaps_a_job_left_running_by_a_dead_worker_and_a_worker_finishes_it(worker_with_beat):
+    from .conftest import wait_for_job
+    from .factories import FaceFactory
+
+    FaceFactory.create_batch(3)
+    lost = _running(silent_for=600)  # what a killed worker leaves: running, no heartbeat for 10 minutes
+    job = wait_for_job(lost.pk, timeout=90)
+    log = worker_with_beat.log_path.read_text(errors="replace")
+    assert job.state == Job.State.SUCCEEDED, (job.message, log[-3000:])
+    assert job.attempts == 2 and job.result["groups"] == 3

@@ -324,7 +324,8 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
         return
 
     attempt = job.attempts
-    soft_s, hard_s = job_time_limits(kind=job.kind)
+    # A management command running a job in the operator's shell (queue "here") has no time limit.
+    soft_s, hard_s = job_time_limits(kind=job.kind) if job.queue != "here" else (0.0, 0.0)
     progress = Progress(job.pk, deadline=time.monotonic() + soft_s if soft_s else None)
     with _Heartbeat(job.pk, attempt, limits["heartbeat_s"], hard_limit_s=hard_s), _SoftTimeLimit(soft_s):
         try:
