@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 import pytest
 
 from webapp.faces.models import Face, LabelEvent
+from webapp.faces.services import face_relabel
+from webapp.identities.models import Identity
 
 from .factories import FaceFactory, IdentityFactory
 
@@ -193,3 +195,15 @@ def test_label_events_list_their_face_crops_in_a_fixed_number_of_queries(annotat
     with django_assert_num_queries(len(one)):
         rows = annotator_client.get("/api/v1/label-events/").data["results"]
     assert len(rows) == 5 and all(row["face_crop_url"].startswith("/media/faces/") for row in rows)
+
+
+def test_a_relabel_with_an_identity_loaded_before_it_was_merged_finds_the_tombstone(annotator, admin_user):
+    from webapp.identities.services import IdentityMerged, identity_merge
+
+    target, survivor = IdentityFactory(name="Target"), IdentityFactory(name="Survivor")
+    face = FaceFactory()
+    seen_by_the_annotator = Identity.objects.get(pk=target.pk)  # loaded, then merged by an admin
+    identity_merge(source_id=target.pk, into_id=survivor.pk, user=admin_user)
+    with pytest.raises(IdentityMerged):
+        face_relabel(face=face, user=annotator, identity=seen_by_the_annotator)
+    assert Face.objects.get(pk=face.pk).identity_id != target.pk and not LabelEvent.objects.filter(face=face).exists()

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
+from webapp.identities.models import Identity
 from webapp.identities.services import identities_lock, identity_require_active
 
 from .models import Face, LabelEvent
@@ -50,6 +51,12 @@ def faces_relabel(
     if len(set(ids)) != len(ids):
         raise InvalidTransition("A face appears twice in one batch of changes.")
     with transaction.atomic():
+        # The identities faces move to are locked first (merge's order: identities, then faces) and
+        # checked as they are now, not as the caller loaded them: a relabel racing a merge of its
+        # target either commits first (the merge then moves the face too) or finds the tombstone.
+        targets = identities_lock(ids={c.identity.pk for c in changes if isinstance(c.identity, Identity)})
+        for identity in targets.values():
+            identity_require_active(identity, action="label with")
         faces = {face.pk: face for face in Face.objects.select_for_update().filter(pk__in=ids)}
         missing = sorted(set(ids) - set(faces))
         if missing:

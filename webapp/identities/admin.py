@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from webapp.core.admin import ReadOnlyAdmin
 
-from .models import Identity, IdentityOperation, IdentitySuggestion
+from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
 
 
 @admin.register(Identity)
@@ -12,6 +12,12 @@ class IdentityAdmin(ReadOnlyAdmin):
     list_display = ["name", "role", "popularity_rank", "chunk", "merged_into", "updated_at"]
     list_filter = ["role", "chunk"]
     search_fields = ["name", "aliases"]
+
+
+@admin.register(IdentityEvent)
+class IdentityEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "identity", "user", "created_at"]
+    list_select_related = ["identity", "user"]
 
 
 @admin.register(IdentityOperation)
