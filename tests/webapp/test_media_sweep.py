@@ -13,6 +13,7 @@ from webapp.core.sweep import media_sweep
 from webapp.core.tasks import sweep_media
 
 from .factories import FaceFactory, PhotoFactory
+from .s3 import moto_endpoint, s3_media  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +75,13 @@ def test_the_periodic_sweep_records_its_report_on_a_job(media_files):
     assert job.state == Job.State.SUCCEEDED, job.error
     assert job.result["removed"] == 2 and sorted(job.result["paths"]) == sorted(
         [media_files["orphan"], media_files["orphan_video"]])
+
+
+def test_the_sweep_lists_and_removes_through_the_storage_api_on_s3(s3_media):
+    face = FaceFactory()
+    orphan = default_storage.save("faces/photo/orphan-s3.jpg", ContentFile(b"s" * 42))
+    kept_import = default_storage.save("imports/Ada/1.jpg", ContentFile(b"i"))
+    assert media_sweep(grace_hours=1)["removed"] == 0  # written just now: within the grace period
+    report = media_sweep(grace_hours=0)
+    assert report["paths"] == [orphan] and report["bytes"] == 42
+    assert s3_media.keys() == sorted([face.crop.name, kept_import])
