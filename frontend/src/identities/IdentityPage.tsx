@@ -13,6 +13,7 @@ import { identityHistory } from "../dashboard/metrics";
 import { Pager } from "../events/EventsScreen";
 import { useDocumentTitle, useLoad } from "../hooks";
 import { mapLimit, unverifiedCount } from "../review/sources";
+import { UploadPhotos } from "./UploadPhotos";
 
 const FILTERS = {
   status: ["unverified", "verified", "not_a_face", "excluded"],
@@ -26,15 +27,36 @@ export function IdentityPage() {
   useDocumentTitle(identity.data?.name ?? "Identity");
   if (identity.error) return <p className="error">{identity.error}</p>;
   if (!identity.data) return <p className="muted">Loading…</p>;
-  return <IdentityDetail identity={identity.data} />;
+  return <IdentityDetail identity={identity.data} reload={identity.reload} />;
 }
 
-function IdentityDetail({ identity }: { identity: Identity }) {
+/** The identity's verified faces, best quality first: who the person is, before reviewing their faces. */
+function References({ identity }: { identity: Identity }) {
+  const faces = useLoad(() => api.faces.list({ identity: identity.id, status: "verified", ordering: "-quality", page_size: 12 }), [identity.id, identity.verified_count]);
+  const rows = faces.data?.results ?? [];
+  return (
+    <section className="panel" aria-labelledby="references-title">
+      <h2 id="references-title">Reference faces</h2>
+      {faces.data && !rows.length && <p className="muted">No verified face yet: confirm a few in review, or add photos below.</p>}
+      <ul className="thumbs" data-testid="identity-references">
+        {rows.map((face) => (
+          <li key={face.id} className="thumb">
+            <FaceImage face={face} size={72} alt={`reference face ${face.id} of ${identity.name}`} />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function IdentityDetail({ identity, reload }: { identity: Identity; reload: () => void }) {
   const aliases = Array.isArray(identity.aliases) ? (identity.aliases as string[]) : [];
   return (
     <section aria-labelledby="identity-title" className="identity-page">
       <header className="identity-head">
-        <h1 id="identity-title">{identity.name}</h1>
+        <h1 id="identity-title" className="long-name" title={identity.name}>
+          {identity.name}
+        </h1>
         <span className={`badge role-${identity.role}`}>{identity.role}</span>
         {identity.chunk != null && <span className="badge">chunk {identity.chunk}</span>}
         {identity.popularity_rank != null && <span className="muted">popularity #{identity.popularity_rank}</span>}
@@ -62,11 +84,13 @@ function IdentityDetail({ identity }: { identity: Identity }) {
           </dd>
         </div>
       </dl>
+      <References identity={identity} />
       <div className="two-columns">
         <History identity={identity} />
         <Nearest identity={identity} />
       </div>
       <FacesOf identity={identity} />
+      <UploadPhotos identity={identity} onDone={reload} />
       <MoreLikeThese identity={identity} />
     </section>
   );

@@ -1,0 +1,47 @@
+"""An identity's page as an annotator meets it: the VIP's reference faces before reviewing, and
+photos of the person added by drag and drop with a result per file."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+from playwright.sync_api import expect
+
+from .data import PASSWORD, REVIEWED, seed_review_data, user_with_role
+from .helpers import log_in
+from .test_import import DROP
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_an_annotator_sees_reference_faces_and_adds_photos_with_a_result_per_file(page, shared_data):
+    from webapp.media.models import Photo
+
+    data = seed_review_data(shared_data, unverified=2, verified=6, intruders=0)
+    obama = data["identities"][REVIEWED]
+    user_with_role("ann", "annotator")
+    log_in(page, "ann", PASSWORD, then=f"/identities/{obama.pk}")
+
+    references = page.get_by_test_id("identity-references").get_by_role("img")
+    expect(references).to_have_count(6)
+    verified_ids = {face.pk for face in data["faces"]["verified"] if face.identity_id == obama.pk}
+    shown = {int(alt.split()[2]) for alt in references.evaluate_all("imgs => imgs.map(i => i.alt)")}
+    assert shown == verified_ids
+
+    photo = shared_data / "photos" / "obama-480p.jpg"
+    files = [
+        ["obama-480p.jpg", "image/jpeg", base64.b64encode(photo.read_bytes()).decode()],
+        ["broken.jpg", "image/jpeg", base64.b64encode(b"these bytes are not a JPEG").decode()],
+        ["notes.txt", "text/plain", base64.b64encode(b"hello").decode()],
+    ]
+    page.evaluate(DROP, [files, "[data-testid=identity-dropzone]"])
+    results = page.get_by_test_id("identity-upload-results").locator("li")
+    expect(results).to_have_count(3)
+    by_name = {line.split(":")[0]: line for line in results.all_inner_texts()}
+    assert by_name["obama-480p.jpg"] == "obama-480p.jpg: uploaded: finding faces…"
+    assert by_name["notes.txt"] == "notes.txt: not a photo: not uploaded"
+    broken = by_name["broken.jpg"]
+    assert broken.count("broken.jpg") == 1, broken  # the file's name is not repeated in its own error
+    page.get_by_role("progressbar", name="Finding faces progress").wait_for()
+    uploaded = Photo.objects.get()
+    assert (uploaded.original_name, uploaded.identity_hint_id) == ("obama-480p.jpg", obama.pk)
