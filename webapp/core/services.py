@@ -384,11 +384,14 @@ class _SoftTimeLimit:
         self.seconds = seconds
         self._armed = False
         self._previous = None
+        self._outer = self._started = 0.0
 
     def __enter__(self) -> _SoftTimeLimit:
         if self.seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+            self._outer = signal.getitimer(signal.ITIMER_REAL)[0]  # a timer already running (a job in a job)
+            self._started = time.monotonic()
             self._previous = signal.signal(signal.SIGALRM, self._expired)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            signal.setitimer(signal.ITIMER_REAL, min(self.seconds, self._outer) if self._outer else self.seconds)
             self._armed = True
         return self
 
@@ -400,6 +403,8 @@ class _SoftTimeLimit:
         if self._armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
+            if self._outer:  # give the enclosing timer back what is left of it
+                signal.setitimer(signal.ITIMER_REAL, max(0.001, self._outer - (time.monotonic() - self._started)))
 
 
 def _finish(job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None,
