@@ -17,6 +17,12 @@ from .factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Test users' passwords hashed in microseconds, not PBKDF2's deliberate second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def fresh_cache():
     """Throttle counters live in the cache: every test starts with none (the log-in failures that
     django-axes counts live in the database and go with each test's transaction)."""
