@@ -94,8 +94,8 @@ export function UsersPanel() {
         </h3>
         <label htmlFor="new-username">Username</label>
         <input id="new-username" required value={draft.username} onChange={(event) => setDraft({ ...draft, username: event.target.value })} />
-        <label htmlFor="new-password">Password (8+ characters)</label>
-        <input id="new-password" type="password" minLength={8} required value={draft.password} onChange={(event) => setDraft({ ...draft, password: event.target.value })} />
+        <label htmlFor="new-password">Password (12+ characters, not a common one)</label>
+        <input id="new-password" type="password" minLength={12} required value={draft.password} onChange={(event) => setDraft({ ...draft, password: event.target.value })} />
         <label htmlFor="new-email">Email</label>
         <input id="new-email" type="email" value={draft.email} onChange={(event) => setDraft({ ...draft, email: event.target.value })} />
         <label htmlFor="new-role">Role</label>
