@@ -204,6 +204,7 @@ EXPECTATIONS = {
     "videotag-summary": {"GET": ANNOTATOR},
     "videotag-confirm": {"POST": ANNOTATOR},
     "videotag-reject": {"POST": ANNOTATOR},
+    "videotag-undo": {"POST": ANNOTATOR},  # annotators undo their own decisions
     "videotag-start": {"POST": ADMIN},
     # exports: admins only
     "datasetversion-list": {"GET": ADMIN, "POST": ADMIN},
