@@ -94,6 +94,8 @@ def bench_video(data: Path, name: str, frames: int, log) -> dict[str, Any]:
     assert not result["errors"], result["errors"]
     return {"video": name, "frames": result["frames"], "faces": result["faces_created"], **timing,
             "seconds_per_frame": round(timing["wall_s"] / result["frames"], 3),
+            "frames_per_s": round(result["frames"] / timing["wall_s"], 1),
+            "faces_per_s": round(result["faces_created"] / timing["wall_s"], 1),
             "seconds_per_300_frames": round(300 * timing["wall_s"] / result["frames"], 1)}
 
 
@@ -111,7 +113,8 @@ def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     crops, photos, video = results["crops"], results["photos"], results["video"]
     return "\n".join([
-        f"# Ingestion benchmark ({machine['database']}, {machine['cpus']} CPUs, load average "
+        f"# Ingestion benchmark ({machine['database']}, {machine['cpus']} CPUs, faces on "
+        f"{machine['faces']['runtime']} / {machine['faces']['device']}, load average "
         f"{machine['load_average_before_after'][0]} before, {machine['load_average_before_after'][1]} after)",
         "",
         "| phase | items | faces | wall s | CPU s | faces/s | CPU ms/face | SQL statements |",
@@ -126,7 +129,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{video['cpu_s']} | {round(video['faces'] / video['wall_s'], 1)} | {_ms(video)} | {video['sql_statements']} |",
         "",
         f"Seconds per 300-frame video: **{video['seconds_per_300_frames']}** "
-        f"({video['seconds_per_frame']} s per frame). Folder import of aligned crops: "
+        f"({video['seconds_per_frame']} s per frame, {video['frames_per_s']} frames/s, video frames detected at max "
+        f"side {machine['faces']['video_max_side']}). Folder import of aligned crops: "
         f"**{crops['faces_per_s']} faces/s**; of photos with detection: **{photos['faces_per_s']} faces/s**.",
         "Wall times depend on the machine's load (above); CPU ms per face does much less.",
         "",
@@ -154,7 +158,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         from webapp.media.services import face_pipeline
 
-        face_pipeline()  # load the models before timing
+        from django.conf import settings as django_settings
+
+        pipeline = face_pipeline()  # load the models before timing
+        face_runtime = {"runtime": django_settings.FACECURATOR_FACE_RUNTIME,
+                        "device": getattr(pipeline.embedder, "device", "cpu"),
+                        "video_max_side": django_settings.FACECURATOR_VIDEO_MAX_SIDE}
         results: dict[str, Any] = {
             "crops": bench_crops(data, args.crops, log),
             "photos": bench_photos(data, args.photos, log),
@@ -162,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
     results = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "database": connection.vendor,
+                    "faces": face_runtime,
                     "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
         "note": "In-process: the service code the import jobs run, with the database and local-disk storage. "
                 "The machine may be shared: see the load average.",

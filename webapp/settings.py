@@ -360,6 +360,10 @@ CELERY_TASK_ANNOTATIONS = ["webapp.celery.JobTimeLimits"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Queues by kind of work, never by host: GPU workers anywhere consume `gpu` only.
 GPU_TASK_NAMES = ["training.*", "faces.embed_*", "tagging.*"]
+# Video face extraction (decode, YuNet, SFace) on the GPU workers instead of the CPU ones.
+FACECURATOR_VIDEOS_ON_GPU = env_bool("FACECURATOR_VIDEOS_ON_GPU", False)
+if FACECURATOR_VIDEOS_ON_GPU:
+    GPU_TASK_NAMES.append("media.process_video")
 CELERY_TASK_ROUTES = {pattern: {"queue": "gpu"} for pattern in GPU_TASK_NAMES}
 
 # --- Face pipeline, splits, curation ------------------------------------------------------

@@ -59,3 +59,15 @@ def test_without_debug_cookies_are_secure_and_hsts_is_on_by_default(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", code], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True)
     assert result.stdout.split() == ["True", "True", "31536000", "DENY"], result.stderr
+
+
+def _task_routes(env_overrides: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "FACECURATOR_VIDEOS_ON_GPU"}
+    env.update({"DJANGO_DEBUG": "1", **env_overrides})
+    code = "from webapp import settings; print(sorted(settings.CELERY_TASK_ROUTES))"
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_video_processing_goes_to_the_gpu_queue_only_when_asked():
+    assert "media.process_video" not in _task_routes({})
+    assert "media.process_video" in _task_routes({"FACECURATOR_VIDEOS_ON_GPU": "1"})
