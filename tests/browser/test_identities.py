@@ -45,3 +45,40 @@ def test_an_annotator_sees_reference_faces_and_adds_photos_with_a_result_per_fil
     page.get_by_role("progressbar", name="Finding faces progress").wait_for()
     uploaded = Photo.objects.get()
     assert (uploaded.original_name, uploaded.identity_hint_id) == ("obama-480p.jpg", obama.pk)
+
+
+def test_an_annotator_adds_a_missing_person_from_the_relabel_dialog(page, shared_data):
+    from webapp.faces.models import Face
+    from webapp.identities.models import Identity
+
+    seed_review_data(shared_data, unverified=3, verified=2, intruders=1)
+    user_with_role("ann", "annotator")
+    log_in(page, "ann", PASSWORD, then="/review")
+    cell = page.locator("[data-testid=review-grid] li").first
+    cell.wait_for()
+    face_id = int(page.locator('[data-testid=review-grid] [aria-current="true"]').get_attribute("data-face"))
+    page.keyboard.press("r")
+    dialog = page.get_by_role("dialog", name="Relabel")
+    page.keyboard.type("Zed Newperson")
+    dialog.get_by_role("option", name="Add “Zed Newperson” as a new identity").wait_for()
+    page.keyboard.press("Enter")
+    page.locator(f'li[data-face="{face_id}"][data-verdict="relabel"]').wait_for()
+    added = Identity.objects.get(name="Zed Newperson")
+    assert added.role == "candidate"
+    assert Face.objects.get(pk=face_id).identity_id == added.pk
+
+
+def test_an_admin_renames_an_identity_and_reads_its_edits(page, shared_data):
+    data = seed_review_data(shared_data, unverified=1, verified=1, intruders=0)
+    tom = data["identities"]["Tom Hanks"]
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then=f"/identities/{tom.pk}")
+    page.get_by_label("Name", exact=True).fill("Thomas J. Hanks")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("h1")).to_have_text("Thomas J. Hanks")
+    edits = page.get_by_test_id("identity-edits").locator("li")
+    expect(edits).to_have_count(1)
+    expect(edits.first).to_contain_text("boss")
+    expect(edits.first).to_contain_text("name “Tom Hanks” → “Thomas J. Hanks”")
+    tom.refresh_from_db()
+    assert tom.name == "Thomas J. Hanks"

@@ -36,8 +36,14 @@ def test_annotators_can_read(annotator_client, url):
     assert annotator_client.get(url).status_code == 200
 
 
-def test_annotators_cannot_create_identities_but_admins_can(annotator_client, admin_client_api):
-    assert annotator_client.post("/api/v1/identities/", {"name": "Ada"}).status_code == 403
+def test_annotators_add_candidates_only_and_admins_any_identity(annotator_client, admin_client_api):
+    vip = annotator_client.post("/api/v1/identities/", {"name": "Ada", "role": "vip"})
+    assert vip.status_code == 403 and "candidate only" in vip.data["detail"]
+    ranked = annotator_client.post("/api/v1/identities/", {"name": "Ada", "popularity_rank": 3})
+    assert ranked.status_code == 403
+    candidate = annotator_client.post("/api/v1/identities/", {"name": "Grace"})
+    assert candidate.status_code == 201 and candidate.data["role"] == "candidate"
+    assert annotator_client.patch(f"/api/v1/identities/{candidate.data['id']}/", {"name": "Grace H"}).status_code == 403
     response = admin_client_api.post("/api/v1/identities/", {"name": "Ada", "role": "vip"})
     assert response.status_code == 201 and response.data["name"] == "Ada"
 

@@ -7,7 +7,8 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
+from webapp.core import roles
+from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
 
 from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
 
@@ -51,8 +52,18 @@ def identities_lock(*, ids) -> dict[int, Identity]:
     return rows
 
 
+class AnnotatorsAddCandidatesOnly(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
 def identity_create(*, name: str, role: str = Identity.Role.CANDIDATE, popularity_rank: int | None = None,
-                    aliases: list[str] | None = None, notes: str = "") -> Identity:
+                    aliases: list[str] | None = None, notes: str = "", user=None) -> Identity:
+    """A new identity. The rule for who may: admins create any; annotators (who meet people missing from
+    the list while reviewing) create candidates only, without a popularity rank; an admin promotes them."""
+    if user is not None and not roles.is_admin(user) and (role != Identity.Role.CANDIDATE or popularity_rank is not None):
+        raise AnnotatorsAddCandidatesOnly(
+            "Annotators may add an identity as a candidate only (no rank); an admin makes it a VIP.")
     name = name.strip()
     try:
         with transaction.atomic():

@@ -65,8 +65,13 @@ class IdentityViewSet(viewsets.ModelViewSet):
             queryset = queryset.filter(merged_into__isnull=True)  # tombstones only on request; detail still finds them
         return queryset
 
+    def get_permissions(self):
+        if self.action == "create":  # annotators add candidates (identity_create holds the rule)
+            return [IsAnnotator()]
+        return super().get_permissions()
+
     def perform_create(self, serializer):
-        serializer.instance = services.identity_create(**serializer.validated_data)
+        serializer.instance = services.identity_create(**serializer.validated_data, user=self.request.user)
 
     def perform_update(self, serializer):
         """Edits go through ``identity_update``: locked against a merge, recorded (``history``); 409 on a

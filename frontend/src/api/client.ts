@@ -266,7 +266,11 @@ export const api = {
     list: (query: Query = {}) => get<Page<Identity>>("identities/", query),
     all: (query: Query = {}) => getAll<Identity>("identities/", { merged: false, ...query }),
     get: (id: number) => get<Identity>(`identities/${id}/`),
-    create: (body: Schemas["IdentityRequest"]) => post<Identity>("identities/", body),
+    create: (body: Partial<Schemas["IdentityRequest"]> & { name: string }) => post<Identity>("identities/", body),
+    /** Rename or edit an identity (admins); each edit is recorded in its history. */
+    update: (id: number, body: Schemas["PatchedIdentityRequest"]) => patch<Identity>(`identities/${id}/`, body),
+    /** Every edit of an identity, newest first. */
+    history: (id: number) => get<Page<Schemas["IdentityEvent"]>>(`identities/${id}/history/`, { page_size: 50 }),
     /** Open merge and split suggestions about an identity, most likely first. */
     suggestions: (identity: number) => getOptional<Page<IdentitySuggestion>>("identities/suggestions/", { identity, status: "open", page_size: 10 }),
     /** Suggestions of a kind and status, most likely first (the server's order). */

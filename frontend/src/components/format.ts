@@ -23,3 +23,8 @@ export const STATUS_LABELS: Record<string, string> = {
 export function queueTitle(title: string): string {
   return title.replace(/^Run \d+:\s*/, "");
 }
+
+/** "1 identity", "2 identities": a count with its noun in the right number. */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -1,7 +1,10 @@
 /** Every identity with its face counts; the way into an identity's page or its review. */
-import { Link, useSearchParams } from "react-router-dom";
+import { useState, type FormEvent } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { api } from "../api/client";
+import { plural } from "../components/format";
+import { useSession } from "../session";
 import { Pager } from "../events/EventsScreen";
 import { useDocumentTitle, useLoad } from "../hooks";
 import { unverifiedCount } from "../review/sources";
@@ -37,8 +40,9 @@ export function IdentitiesScreen() {
             <option value="candidate">Candidates</option>
           </select>
         </label>
-        <span className="muted">{identities.data ? `${identities.data.count} identities` : ""}</span>
+        <span className="muted">{identities.data ? plural(identities.data.count, "identity", "identities") : ""}</span>
       </div>
+      <NewIdentity />
       {identities.error && <p className="error">{identities.error}</p>}
       <table className="data">
         <thead>
@@ -80,5 +84,46 @@ export function IdentitiesScreen() {
       </table>
       <Pager page={page} hasNext={Boolean(identities.data?.next)} onPage={(value) => update("page", String(value))} />
     </section>
+  );
+}
+
+/** Add a person missing from the list: annotators add candidates, admins choose the role. */
+function NewIdentity() {
+  const { isAdmin } = useSession();
+  const navigate = useNavigate();
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<"candidate" | "vip">("candidate");
+  const [error, setError] = useState<string | null>(null);
+  async function create(event: FormEvent) {
+    event.preventDefault();
+    setError(null);
+    try {
+      const identity = await api.identities.create({ name: name.trim(), role });
+      navigate(`/identities/${identity.id}`);
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+  }
+  return (
+    <form className="filters" onSubmit={(event) => void create(event)} aria-label="New identity">
+      <label className="inline">
+        New identity <input value={name} maxLength={200} required onChange={(event) => setName(event.target.value)} placeholder="Full name" />
+      </label>
+      {isAdmin ? (
+        <label className="inline">
+          as{" "}
+          <select value={role} onChange={(event) => setRole(event.target.value as "candidate" | "vip")}>
+            <option value="candidate">candidate</option>
+            <option value="vip">VIP</option>
+          </select>
+        </label>
+      ) : (
+        <span className="muted">added as a candidate (an admin makes it a VIP)</span>
+      )}
+      <button type="submit" disabled={!name.trim()}>
+        Add
+      </button>
+      {error && <span className="error">{error}</span>}
+    </form>
   );
 }

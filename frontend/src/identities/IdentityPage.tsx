@@ -2,17 +2,18 @@
  * One identity: its faces (filter by status, split, source), its precision/recall across runs,
  * the identities nearest to it, and "find more faces like these" from the similarity index.
  */
-import { useState } from "react";
+import { useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { api, type Face, type Identity } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
-import { STATUS_LABELS, num, pct } from "../components/format";
+import { STATUS_LABELS, num, pct, when } from "../components/format";
 import { RunHistoryChart } from "../dashboard/charts";
 import { identityHistory } from "../dashboard/metrics";
 import { Pager } from "../events/EventsScreen";
 import { useDocumentTitle, useLoad } from "../hooks";
 import { mapLimit, unverifiedCount } from "../review/sources";
+import { useSession } from "../session";
 import { UploadPhotos } from "./UploadPhotos";
 
 const FILTERS = {
@@ -42,6 +43,54 @@ function References({ identity }: { identity: Identity }) {
         {rows.map((face) => (
           <li key={face.id} className="thumb">
             <FaceImage face={face} size={72} alt={`reference face ${face.id} of ${identity.name}`} />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** Rename (admins) and every recorded edit of the identity: who changed what, when. */
+function NameAndEdits({ identity, onRenamed }: { identity: Identity; onRenamed: () => void }) {
+  const { isAdmin } = useSession();
+  const [name, setName] = useState(identity.name);
+  const [error, setError] = useState<string | null>(null);
+  const history = useLoad(() => api.identities.history(identity.id), [identity.id, identity.name]);
+  async function rename(event: FormEvent) {
+    event.preventDefault();
+    setError(null);
+    try {
+      await api.identities.update(identity.id, { name: name.trim() });
+      onRenamed();
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+  }
+  const edits = history.data?.results ?? [];
+  return (
+    <section className="panel" aria-labelledby="edits-title">
+      <h2 id="edits-title">Name and edits</h2>
+      {isAdmin && (
+        <form className="filters" onSubmit={(event) => void rename(event)}>
+          <label className="inline">
+            Name <input value={name} maxLength={200} required onChange={(event) => setName(event.target.value)} />
+          </label>
+          <button type="submit" disabled={!name.trim() || name.trim() === identity.name}>
+            Rename
+          </button>
+          {error && <span className="error">{error}</span>}
+        </form>
+      )}
+      {history.data && !edits.length && <p className="muted">Not edited since it was created.</p>}
+      <ul className="edits" data-testid="identity-edits">
+        {edits.map((edit) => (
+          <li key={edit.id}>
+            <span className="muted">{when(edit.created_at)}</span> {edit.user ?? "someone"}:{" "}
+            {Object.entries(edit.changes).map(([field, change]) => (
+              <span key={field} className="long-name" title={`${field}: ${String(change.from ?? "–")} → ${String(change.to ?? "–")}`}>
+                {field} “{String(change.from ?? "–")}” → “{String(change.to ?? "–")}”{" "}
+              </span>
+            ))}
           </li>
         ))}
       </ul>
@@ -85,6 +134,7 @@ function IdentityDetail({ identity, reload }: { identity: Identity; reload: () =
         </div>
       </dl>
       <References identity={identity} />
+      <NameAndEdits identity={identity} onRenamed={reload} />
       <div className="two-columns">
         <History identity={identity} />
         <Nearest identity={identity} />

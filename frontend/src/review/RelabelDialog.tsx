@@ -6,6 +6,9 @@ import { pct } from "../components/format";
 import { keysOf, matchShortcut } from "../shortcuts";
 import type { IdentityRef, ReviewItem, Suggestion } from "./reviewState";
 
+/** The id of the "add a new identity" option (no identity has it). */
+const NEW_IDENTITY = -1;
+
 interface Option extends IdentityRef {
   hint: string;
 }
@@ -25,6 +28,7 @@ export function RelabelDialog({
   const [suggestions, setSuggestions] = useState<Suggestion[]>(item.suggestions);
   const [matches, setMatches] = useState<IdentityRef[]>([]);
   const [active, setActive] = useState(0);
+  const [error, setError] = useState<string | null>(null);
   const input = useRef<HTMLInputElement>(null);
   const listId = useId();
 
@@ -69,6 +73,22 @@ export function RelabelDialog({
     ...suggested,
     ...matches.filter((m) => !suggested.some((s) => s.id === m.id)).map((m) => ({ ...m, hint: "" })),
   ].filter((option) => option.id !== item.claim?.id || item.face.identity !== option.id);
+  // Someone not in the list: offer to add them (a candidate when an annotator adds them), then relabel.
+  const typed = query.trim();
+  if (typed && !matches.some((m) => m.name.toLowerCase() === typed.toLowerCase()) && !suggested.some((s) => s.name.toLowerCase() === typed.toLowerCase())) {
+    options.push({ id: NEW_IDENTITY, name: typed, hint: "new identity" });
+  }
+
+  async function choose(option: Option) {
+    if (option.id !== NEW_IDENTITY) return onChoose({ id: option.id, name: option.name });
+    setError(null);
+    try {
+      const created = await api.identities.create({ name: option.name, role: "candidate" });
+      onChoose({ id: created.id, name: created.name });
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+  }
 
   useEffect(() => setActive(0), [query]);
 
@@ -81,7 +101,7 @@ export function RelabelDialog({
     else if (action === "optionUp") setActive((value) => Math.max(value - 1, 0));
     else if (action === "applyOption") {
       const chosen = options[active];
-      if (chosen) onChoose({ id: chosen.id, name: chosen.name });
+      if (chosen) void choose(chosen);
     } else if (action === "closeDialog") onClose();
   }
 
@@ -115,14 +135,15 @@ export function RelabelDialog({
                   aria-selected={index === active}
                   className={index === active ? "active" : undefined}
                   onMouseEnter={() => setActive(index)}
-                  onClick={() => onChoose({ id: option.id, name: option.name })}
+                  onClick={() => void choose(option)}
                 >
-                  <span>{option.name}</span>
+                  <span className="long-name">{option.id === NEW_IDENTITY ? `Add “${option.name}” as a new identity` : option.name}</span>
                   {option.hint && <span className="muted">{option.hint}</span>}
                 </li>
               ))}
               {!options.length && <li className="muted">{query ? "No identity by that name." : "Type to search identities."}</li>}
             </ul>
+            {error && <p className="error">{error}</p>}
           </div>
         </div>
         <p className="muted">
