@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "webapp.faces",
     "webapp.training",
     "webapp.review",
+    "webapp.quality",
     "webapp.exports",
     "webapp.tagging",
 ]
@@ -397,6 +398,13 @@ FACECURATOR_DEFAULT_FAR = env_float("FACECURATOR_DEFAULT_FAR", 0.001)
 FACECURATOR_AUTO_ACCEPT_RUNS = env_bool("FACECURATOR_AUTO_ACCEPT_RUNS", False)
 FACECURATOR_LEASE_SECONDS = env_int("FACECURATOR_LEASE_SECONDS", 600)
 FACECURATOR_MAX_CONCURRENT_RUNS = env_int("FACECURATOR_MAX_CONCURRENT_RUNS", 1)  # training runs queued or running
+# Annotator quality: the share of review items that are gold faces (honeypots), the share of those
+# shown with a wrong label, how long before a gold face may be shown to the same annotator again,
+# and the gold accuracy whose upper confidence bound flags an annotator.
+FACECURATOR_GOLD_RATE = env_float("FACECURATOR_GOLD_RATE", 0.05)
+FACECURATOR_GOLD_DECOY_SHARE = env_float("FACECURATOR_GOLD_DECOY_SHARE", 0.5)
+FACECURATOR_GOLD_WINDOW_DAYS = env_float("FACECURATOR_GOLD_WINDOW_DAYS", 7)
+FACECURATOR_QUALITY_FLAG_BELOW = env_float("FACECURATOR_QUALITY_FLAG_BELOW", 0.85)
 FACECURATOR_REVIEW_MAX_ITEMS = env_int("FACECURATOR_REVIEW_MAX_ITEMS", 1000)  # items per review queue
 FACECURATOR_PRETRAINED_WEIGHTS = env_str("FACECURATOR_PRETRAINED_WEIGHTS")  # local path only
 FACECURATOR_TAG_MIN_FRAMES = env_int("FACECURATOR_TAG_MIN_FRAMES", 3)

@@ -34,6 +34,12 @@ def fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def no_random_gold(settings):
+    """Gold faces are mixed into review pages at random: off unless a test turns them on."""
+    settings.FACECURATOR_GOLD_RATE = 0
+
+
+@pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     """Every test writes media under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -22,6 +22,8 @@ from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, Not
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import UNCHANGED, LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
+from webapp.quality import gold
+from webapp.quality.models import GoldItem
 
 from .models import Decision, Item, Queue
 
@@ -128,8 +130,11 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                     .filter(queue=queue, state=Item.State.OPEN)
                     .filter(Q(leased_to__isnull=True) | Q(leased_until__lte=now))
                     .exclude(pk__in=skipped)
+                    .exclude(pk__in=GoldItem.objects.values("item_id"))
                     .order_by("-score", "id")[:limit - len(mine)]
                 )
+                fresh, gold_items = gold.gold_items_mix(queue=queue, user=user, fresh=fresh)
+                fresh = sorted(fresh + gold_items, key=lambda item: -item.score)
         items = mine + fresh
         versions = dict(Face.objects.filter(pk__in=[item.face_id for item in items]).values_list("pk", "version"))
         for item in items:
@@ -203,6 +208,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
             raise NotFound(f"No identity with id {', '.join(map(str, unknown))}.")
         versions = dict(Face.objects.filter(pk__in=[item.face_id for item in items.values()])
                         .values_list("pk", "version"))
+        gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
 
         stale, changes_by_reason, seen = [], defaultdict(list), {}
         for request in requests:
@@ -222,7 +228,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
             if item.face_id in seen:
                 raise InvalidTransition(f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page.")
             seen[item.face_id] = item.pk
-            change = _label_change(item, request, identities, expected)
+            change = None if item.pk in gold_ids else _label_change(item, request, identities, expected)
             if change is not None:
                 changes_by_reason[f"review ({item.queue.kind}): {request.action}"].append(change)
         if stale:
@@ -250,7 +256,9 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
             )
             for request in requests
         ])
-        _close_items(items, requests, operation)
+        _close_items(items, requests, operation, gold_ids)
+        gold.gold_faces_promote(face_ids=[items[r.item_id].face_id for r in requests
+                                          if r.item_id not in gold_ids and r.action != Action.SKIP])
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)
 
 
@@ -267,14 +275,16 @@ def _check_item_open(item: Item, user, now) -> None:
         )
 
 
-def _close_items(items: dict[int, Item], requests: list[DecisionRequest], operation: uuid.UUID) -> None:
+def _close_items(items: dict[int, Item], requests: list[DecisionRequest], operation: uuid.UUID,
+                 gold_ids: set[int]) -> None:
     skipped = [r.item_id for r in requests if r.action == Action.SKIP]
     decided = [r.item_id for r in requests if r.action != Action.SKIP]
     if skipped:
         Item.objects.filter(pk__in=skipped).update(leased_to=None, leased_until=None)
     if decided:
         Item.objects.filter(pk__in=decided).update(state=Item.State.DECIDED, closed_by_operation=operation)
-    settled_faces = [items[r.item_id].face_id for r in requests if r.action not in (Action.SKIP, Action.REJECT)]
+    settled_faces = [items[r.item_id].face_id for r in requests
+                     if r.action not in (Action.SKIP, Action.REJECT) and r.item_id not in gold_ids]
     if settled_faces:
         Item.objects.filter(face_id__in=settled_faces, state=Item.State.OPEN).exclude(pk__in=decided).update(
             state=Item.State.OBSOLETE, closed_by_operation=operation, leased_to=None, leased_until=None

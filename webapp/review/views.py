@@ -8,6 +8,7 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
 from webapp.core.permissions import IsAnnotator
+from webapp.quality import gold
 
 from . import selectors, services
 from .models import Item, Queue
@@ -60,7 +61,8 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
         body = NextItemsRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         items = services.queue_next_items(queue=self.get_object(), user=request.user, limit=body.validated_data["limit"])
-        return Response(ItemSerializer(selectors.items_by_ids([item.pk for item in items]), many=True).data)
+        shown = gold.items_present(items=selectors.items_by_ids([item.pk for item in items]))
+        return Response(ItemSerializer(shown, many=True).data)
 
     @extend_schema(request=None, responses={200: {"type": "object", "properties": {"released": {"type": "integer"}}}},
                    description="Give back the items of this queue leased to you.")
@@ -72,7 +74,7 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def items(self, request, pk=None):
         queue = self.get_object()
-        items = selectors.items_for_listing().filter(queue=queue).order_by("-score", "id")
+        items = selectors.items_for_listing().filter(queue=queue, gold_serve__isnull=True).order_by("-score", "id")
         if request.query_params.get("state"):
             items = items.filter(state=request.query_params["state"])
         page = self.paginate_queryset(items)
