@@ -96,7 +96,7 @@ def gold_faces_refresh(*, batch: int = 2000) -> int:
     return made
 
 
-def gold_valid() -> "Q":
+def gold_valid() -> Q:
     """Gold faces still at the version they became gold at."""
     return Q(face__version=F("face_version"))
 
