@@ -253,7 +253,7 @@ def _routes():
 
         callback = pattern.callback
         if getattr(callback, "actions", None):
-            methods = {method.upper() for method in callback.actions}
+            methods = {method.upper() for method in callback.actions if method not in ("head", "options")}
         elif getattr(callback, "cls", None) is not None:
             methods = {m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(callback.cls, m)}
         else:
