@@ -31,6 +31,7 @@ api_v1 = [
     path("index/", index_api.index_status, name="index-status"),
     path("index/rebuild/", index_api.index_rebuild, name="index-rebuild"),
     path("review/", include("webapp.review.urls")),
+    path("annotators/", include("webapp.quality.urls")),
     path("", include("webapp.training.urls")),
     path("", include("webapp.tagging.urls")),
     path("exports/", include("webapp.exports.urls")),

@@ -5,7 +5,8 @@
 - :func:`gold_items_mix` replaces some of the fresh items of a page by gold faces (rate
   ``FACECURATOR_GOLD_RATE``), never one the annotator saw within ``FACECURATOR_GOLD_WINDOW_DAYS``
   or decided themselves. A share of them (``FACECURATOR_GOLD_DECOY_SHARE``) is shown with a wrong
-  identity taken from the page. The item looks like its neighbours: same queue, score, payload shape.
+  identity taken from the page (or from the other VIPs when the page is about one person). The
+  item looks like its neighbours: same queue, score, payload shape.
 - :func:`gold_item_ids` tells decisions which items are gold: those change no label.
 - :func:`gold_decision_correct` is the one rule that scores a decision against the known answer.
 """
@@ -21,6 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from webapp.faces.models import Face, LabelEvent
+from webapp.identities.models import Identity
 from webapp.review.models import Decision, Item
 
 from .models import GoldFace, GoldItem
@@ -137,6 +139,9 @@ def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None 
     page_identities = {item.identity_id for item in fresh if item.identity_id} | {
         fid for fid in Face.objects.filter(pk__in=[item.face_id for item in fresh]).values_list("identity_id", flat=True)
         if fid}
+    if len(page_identities) < 2:  # a page about one person: decoys from the other VIPs
+        page_identities |= set(Identity.objects.filter(role=Identity.Role.VIP, merged_into__isnull=True)
+                               .order_by("popularity_rank", "pk").values_list("pk", flat=True)[:50])
     statuses = dict(Face.objects.filter(pk__in=[item.face_id for item in fresh]).values_list("pk", "status"))
     until = fresh[0].leased_until or now + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS)
     gold_items, serves = [], []

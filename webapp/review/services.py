@@ -122,6 +122,8 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
         if len(mine) < limit:
             if not queue.is_open:
                 pass  # a closed queue hands out no new work; leases already held still come back
+            elif queue.payload.get("second_review_of") == getattr(user, "pk", None):
+                pass  # a second review is for someone else than the annotator who decided first
             else:
                 skipped = Decision.objects.filter(user=user, action=Action.SKIP, undone=False,
                                                   item__queue=queue).values("item_id")

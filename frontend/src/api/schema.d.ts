@@ -4,6 +4,108 @@
  */
 
 export interface paths {
+    "/api/v1/annotators/{id}/decisions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One annotator's decisions in the range, newest first (paginated). Admins only. */
+        get: operations["v1_annotators_decisions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/annotators/{id}/decisions/second-review/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Send the faces this annotator decided in [since, until) to review by someone else (new queues the annotator is not served). Admins only. */
+        post: operations["v1_annotators_decisions_second_review_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/annotators/{id}/decisions/undo/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Undo every decision of this annotator in [since, until): labels restored by new label events, items open again in their queues. Faces changed since by someone else are kept (listed). Admins only. */
+        post: operations["v1_annotators_decisions_undo_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/annotators/gold/refresh/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Look at every settled face and make gold those an admin or two annotators agreed on. */
+        post: operations["v1_annotators_gold_refresh_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/annotators/quality/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every annotator with a decision in the range: gold accuracy (count, 95% Wilson interval), decisions per hour, pages confirmed unchanged, agreement, per day; flagged ones first. Admins only. */
+        get: operations["v1_annotators_quality_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/annotators/quality/me/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Your own quality numbers. */
+        get: operations["v1_annotators_quality_me_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/token/": {
         parameters: {
             query?: never;
@@ -1607,6 +1709,35 @@ export interface components {
          * @enum {string}
          */
         ActionEnum: "confirm" | "relabel" | "unknown" | "not_a_face" | "exclude" | "skip" | "accept" | "reject";
+        Agreement: {
+            /** @description Faces this annotator and another one both decided (pairs). */
+            pairs: number;
+            /** Format: double */
+            rate: number | null;
+        };
+        AnnotatorDecision: {
+            readonly id: number;
+            readonly item: number | null;
+            queue?: number | null;
+            readonly face: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly user: string;
+            readonly action: components["schemas"]["ActionEnum"];
+            /** @description The identity chosen (relabel, accept, reject). */
+            readonly identity: number | null;
+            identity_name?: string | null;
+            from_identity?: number | null;
+            to_identity?: number | null;
+            readonly label_event: number | null;
+            /**
+             * Format: uuid
+             * @description Shared by the decisions of one request: undo them together.
+             */
+            readonly operation: string;
+            readonly undone: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         AnnotatorProgress: {
             user: number | null;
             username: string | null;
@@ -1614,6 +1745,28 @@ export interface components {
             by_action: {
                 [key: string]: number;
             };
+        };
+        AnnotatorQuality: {
+            user: number;
+            username: string;
+            /** @description Decisions on ordinary items (gold faces aside). */
+            decisions: number;
+            gold: components["schemas"]["GoldScore"];
+            /**
+             * Format: double
+             * @description Items decided per hour of work (pauses over 10 minutes between pages are not counted).
+             */
+            decisions_per_hour: number | null;
+            pages: number;
+            /**
+             * Format: double
+             * @description Share of pages whose every item was confirmed.
+             */
+            pages_confirmed_unchanged: number | null;
+            agreement: components["schemas"]["Agreement"];
+            /** @description Gold accuracy's upper bound under FACECURATOR_QUALITY_FLAG_BELOW. */
+            flagged: boolean;
+            per_day: components["schemas"]["QualityDay"][];
         };
         BuildRequestRequest: {
             format: components["schemas"]["FormatEnum"];
@@ -2042,6 +2195,23 @@ export interface components {
             /** Format: double */
             minimum: number;
             passed: boolean;
+        };
+        GoldScore: {
+            /** @description Gold faces decided (skips aside) that still count. */
+            answered: number;
+            correct: number;
+            /** Format: double */
+            accuracy: number | null;
+            /**
+             * Format: double
+             * @description 95% Wilson interval, lower bound.
+             */
+            low: number | null;
+            /**
+             * Format: double
+             * @description 95% Wilson interval, upper bound.
+             */
+            high: number | null;
         };
         Identity: {
             readonly id: number;
@@ -2852,6 +3022,24 @@ export interface components {
             suggest_retrain: boolean;
             message: string;
         };
+        QualityDay: {
+            /** Format: date */
+            day: string;
+            decisions: number;
+            gold: number;
+            gold_correct: number;
+            /** Format: double */
+            gold_accuracy: number | null;
+        };
+        QualityReport: {
+            /** Format: date-time */
+            since: string;
+            /** Format: date-time */
+            until: string;
+            /** Format: double */
+            flag_below: number;
+            annotators: components["schemas"]["AnnotatorQuality"][];
+        };
         Queue: {
             readonly id: number;
             readonly kind: components["schemas"]["QueueKindEnum"];
@@ -2884,6 +3072,19 @@ export interface components {
          * @enum {string}
          */
         QueueKindEnum: "likely_wrong" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification" | "sent";
+        RangeRequest: {
+            /** Format: date-time */
+            since: string;
+            /** Format: date-time */
+            until: string;
+        };
+        RangeUndoResult: {
+            undone_decisions: number;
+            undone_label_events: number;
+            reopened_items: number;
+            /** @description Faces changed since by someone else: left as they are. */
+            kept_faces: number[];
+        };
         ReviewTag: {
             readonly id: number;
             readonly video: number;
@@ -3059,6 +3260,9 @@ export interface components {
          * @enum {string}
          */
         ScopeEnum: "untagged" | "outdated" | "all";
+        SecondReviewResult: {
+            queues: components["schemas"]["Queue"][];
+        };
         SendFacesRequest: {
             /** @description Face ids, in the order to review them. */
             faces: number[];
@@ -3547,6 +3751,194 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    v1_annotators_decisions_list: {
+        parameters: {
+            query?: {
+                /** @description ISO date-time (default: 30 days before 'until') */
+                since?: string;
+                /** @description ISO date-time, excluded (default: now) */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnnotatorDecision"][];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_annotators_decisions_second_review_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RangeRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RangeRequest"];
+                "multipart/form-data": components["schemas"]["RangeRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecondReviewResult"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_annotators_decisions_undo_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RangeRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RangeRequest"];
+                "multipart/form-data": components["schemas"]["RangeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RangeUndoResult"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_annotators_gold_refresh_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        new_gold_faces?: number;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_annotators_quality_retrieve: {
+        parameters: {
+            query?: {
+                /** @description ISO date-time (default: 30 days before 'until') */
+                since?: string;
+                /** @description ISO date-time, excluded (default: now) */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReport"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_annotators_quality_me_retrieve: {
+        parameters: {
+            query?: {
+                /** @description ISO date-time (default: 30 days before 'until') */
+                since?: string;
+                /** @description ISO date-time, excluded (default: now) */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReport"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
     v1_auth_token_create: {
         parameters: {
             query?: never;
