@@ -50,5 +50,6 @@ urlpatterns = [
     re_path(r"^(?!api/|admin/|static/|media/|accounts/)(?P<path>.*)$", web.spa, name="spa"),
 ]
 
+handler400 = "webapp.core.error_pages.bad_request"
 handler404 = "webapp.core.error_pages.not_found"
 handler500 = "webapp.core.error_pages.server_error"

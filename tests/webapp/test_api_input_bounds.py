@@ -122,3 +122,9 @@ def test_an_identity_history_answers_for_the_identity_and_404_for_a_bad_id(annot
     ada = IdentityFactory(name="Ada")
     assert annotator_client.get(f"/api/v1/identities/{ada.pk}/history/").status_code == 200
     assert annotator_client.get("/api/v1/identities/abc/history/").status_code == 404
+
+
+def test_a_request_with_too_many_fields_is_a_json_400(annotator_client):
+    query = "&".join(f"videos={n}" for n in range(1200))
+    response = annotator_client.post(f"/api/v1/tags/start/?{query}")
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"

@@ -1,7 +1,9 @@
-"""Django's last-resort error answers (``handler404``, ``handler500``): JSON under /api/, HTML elsewhere.
+"""Django's last-resort error answers (``handler400``, ``handler404``, ``handler500``): JSON under /api/,
+HTML elsewhere.
 
 DRF's exception handler (exceptions.py) answers everything a view raises on purpose; these cover what is
-left: URLs no route matches (404) and unexpected exceptions (500, with DEBUG off). An API client always
+left: requests Django refuses before a view runs (400: too many fields, a disallowed host), URLs no route
+matches (404) and unexpected exceptions (500, with DEBUG off). An API client always
 gets ``{"detail": ...}``, never an HTML page or a traceback; the traceback goes to the log only
 (django.request logs it before calling ``handler500``).
 """
@@ -15,6 +17,13 @@ API_PREFIX = "/api/"
 
 def _is_api(request) -> bool:
     return request.path.startswith(API_PREFIX)
+
+
+def bad_request(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request: the request is malformed or too large (e.g. too many fields).",
+                             "code": "bad_request"}, status=400)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request, exception=None):

@@ -3,7 +3,8 @@
 drf-spectacular documents the success answers each view declares; the error answers come from shared
 code (permissions, the paginator and parameter checks, the one exception handler, error_pages), so
 they are documented here, once, for every operation: 400 bad input, 401/403 not logged in or not
-allowed, 404 no such object, 429 throttled, 503 the database is unreachable (retry); 409 on writes.
+allowed, 404 no such object, 429 throttled, 503 the database is unreachable (retry); 409 on writes,
+413 on uploads.
 Codes a view documents itself are left as it wrote them.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ EVERY_OPERATION = {
     "503": "A service the app needs (the database) is unreachable: retry later.",
 }
 WRITES = {"409": "Conflict: the state changed since you read it, or clashes with another operation."}
+UPLOADS = {"413": "Too large: every file is above the upload limit (the answer lists each file's outcome)."}
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 
 
@@ -42,14 +44,15 @@ def document_error_responses(result, generator, request, public):
     components.setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
     reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
     responses = components.setdefault("responses", {})
-    for code, description in {**EVERY_OPERATION, **WRITES}.items():
+    for code, description in {**EVERY_OPERATION, **WRITES, **UPLOADS}.items():
         responses[_component_name(code)] = {"description": description,
                                             "content": {"application/json": {"schema": reference}}}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            codes = [*EVERY_OPERATION, *(WRITES if method in WRITE_METHODS else {})]
+            uploads = "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
+            codes = [*EVERY_OPERATION, *(WRITES if method in WRITE_METHODS else {}), *(UPLOADS if uploads else {})]
             for code in codes:
                 operation["responses"].setdefault(code, {"$ref": f"#/components/responses/{_component_name(code)}"})
     return result

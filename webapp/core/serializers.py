@@ -19,7 +19,7 @@ class JobSerializer(serializers.ModelSerializer):
     without a request in its context) gets the short message without server paths, and params and
     result with server paths cut to their last part."""
 
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     error = serializers.SerializerMethodField()
 

@@ -62,8 +62,8 @@ class ExportFileSerializer(serializers.ModelSerializer):
 
 
 class ExportBuildSerializer(serializers.ModelSerializer):
-    job_state = serializers.CharField(source="job.state", read_only=True, default=None)
-    progress = serializers.FloatField(source="job.progress", read_only=True, default=None)
+    job_state = serializers.CharField(source="job.state", read_only=True, allow_null=True)
+    progress = serializers.FloatField(source="job.progress", read_only=True, allow_null=True)
     files = ExportFileSerializer(many=True, read_only=True)
 
     class Meta:
@@ -86,8 +86,8 @@ class ClassCountSerializer(serializers.Serializer):
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    job_state = serializers.CharField(source="job.state", read_only=True, default=None)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    job_state = serializers.CharField(source="job.state", read_only=True, allow_null=True)
     counts = ClassCountSerializer(many=True, read_only=True)
     builds = ExportBuildSerializer(many=True, read_only=True)
 

@@ -36,7 +36,12 @@ class AnyRenderer(BaseRenderer):
     format = "bin"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else json.dumps(data).encode()
+        if isinstance(data, bytes):
+            return data
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"  # an error answer: JSON, not "*/*"
+        return json.dumps(data).encode()
 
 
 @extend_schema_view(
@@ -157,8 +162,9 @@ class ExportFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, required=False,
                                      description="e.g. bytes=0-1023, bytes=1024-, bytes=-512")],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
-            (206, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="Partial content"),
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file, with its own content type "
+                                                                        "(zip, tar, CSV, JSONL, Parquet, JSON)."),
+            (206, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="Partial content"),
             416: OpenApiResponse(description="Range not satisfiable"),
         },
     )

@@ -8,9 +8,9 @@ from .models import Face, LabelEvent
 
 class FaceSerializer(serializers.ModelSerializer):
     crop_url = serializers.SerializerMethodField()
-    identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True, default=None)
+    identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True)
     model_confidence = serializers.FloatField(
-        read_only=True, allow_null=True, default=None,
+        read_only=True, allow_null=True,
         help_text="The active model's calibrated top-VIP confidence (the faces list only; null elsewhere).")
 
     class Meta:
@@ -42,10 +42,10 @@ class LabelRequestSerializer(serializers.Serializer):
 
 
 class LabelEventSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    from_identity_name = serializers.CharField(source="from_identity.name", read_only=True, default=None)
-    to_identity_name = serializers.CharField(source="to_identity.name", read_only=True, default=None)
-    undone_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    from_identity_name = serializers.CharField(source="from_identity.name", read_only=True, allow_null=True)
+    to_identity_name = serializers.CharField(source="to_identity.name", read_only=True, allow_null=True)
+    undone_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     face_crop_url = serializers.SerializerMethodField()
 
     class Meta:

@@ -13,7 +13,7 @@ class IdentitySerializer(serializers.ModelSerializer):
     train_count = serializers.IntegerField(read_only=True)
     val_count = serializers.IntegerField(read_only=True)
     test_count = serializers.IntegerField(read_only=True)
-    merged_into_name = serializers.CharField(source="merged_into.name", read_only=True, allow_null=True, default=None)
+    merged_into_name = serializers.CharField(source="merged_into.name", read_only=True, allow_null=True)
     redirect_to = serializers.SerializerMethodField(
         help_text="For a merged identity (tombstone): the API address of the identity it was merged into; else null.",
     )
@@ -90,7 +90,7 @@ class SplitRequestSerializer(serializers.Serializer):
 class IdentityEventSerializer(serializers.ModelSerializer):
     """One edit of an identity: who, when, and each changed field's value before and after."""
 
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     changes = serializers.DictField(
         child=serializers.DictField(), help_text='{field: {"from": before, "to": after}} for each field that changed.'
     )
@@ -104,8 +104,8 @@ class IdentityEventSerializer(serializers.ModelSerializer):
 class IdentityOperationSerializer(serializers.ModelSerializer):
     source = IdentityBriefSerializer(read_only=True)
     target = IdentityBriefSerializer(read_only=True)
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    undone_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    undone_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     face_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -141,7 +141,7 @@ class SuggestionSideSerializer(serializers.Serializer):
 class IdentitySuggestionSerializer(serializers.ModelSerializer):
     identity = IdentityBriefSerializer(read_only=True)
     other = IdentityBriefSerializer(read_only=True, allow_null=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     evidence = serializers.SerializerMethodField(
         help_text="Merge: centroid_cosine, neighbour_mixing, neighbours_k, confusion {a_as_b, b_as_a, mutual} "
                   "when a run was given. Split: silhouette, centroid_cosine, between_within_ratio, faces. Both: run, "

@@ -71,7 +71,8 @@ class IdentityViewSet(viewsets.ModelViewSet):
         return super().get_permissions()
 
     def perform_create(self, serializer):
-        serializer.instance = services.identity_create(**serializer.validated_data, user=self.request.user)
+        identity = services.identity_create(**serializer.validated_data, user=self.request.user)
+        serializer.instance = selectors.identities_with_counts().get(pk=identity.pk)  # answered with its counts
 
     def perform_update(self, serializer):
         """Edits go through ``identity_update``: locked against a merge, recorded (``history``); 409 on a

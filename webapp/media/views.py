@@ -87,8 +87,7 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.photos_for_listing()
 
     @extend_schema(request={"multipart/form-data": PhotoUploadSerializer},
-                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
-                              400: UploadResponseSerializer, 413: UploadResponseSerializer})
+                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer})
     @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
             permission_classes=[IsAnnotator])
     def upload(self, request):
@@ -129,8 +128,7 @@ class VideoViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.videos_for_listing()
 
     @extend_schema(request={"multipart/form-data": VideoUploadSerializer},
-                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
-                              400: UploadResponseSerializer, 413: UploadResponseSerializer})
+                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer})
     @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
             permission_classes=[IsAdmin])
     def upload(self, request):

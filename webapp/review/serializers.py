@@ -12,8 +12,8 @@ class SendFacesSerializer(serializers.Serializer):
 
 
 class QueueSerializer(serializers.ModelSerializer):
-    run = serializers.PrimaryKeyRelatedField(read_only=True)
-    chunk = serializers.IntegerField(source="chunk.number", read_only=True, allow_null=True, default=None)
+    run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    chunk = serializers.IntegerField(source="chunk.number", read_only=True, allow_null=True)
     total_count = serializers.IntegerField(read_only=True)
     open_count = serializers.IntegerField(read_only=True)
     leased_count = serializers.IntegerField(read_only=True)
@@ -48,8 +48,8 @@ class ItemSerializer(serializers.ModelSerializer):
 
     kind = serializers.CharField(source="queue.kind", read_only=True)
     face = ItemFaceSerializer(read_only=True)
-    identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True, default=None)
-    leased_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True)
+    leased_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Item
@@ -75,7 +75,7 @@ class DecisionBatchSerializer(serializers.Serializer):
 
 
 class DecisionSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Decision

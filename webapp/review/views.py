@@ -56,7 +56,7 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=NextItemsRequestSerializer, responses=ItemSerializer(many=True),
                    description="Lease up to `limit` items to you for FACECURATOR_LEASE_SECONDS: your unexpired "
                                "leases first (a reload loses nothing), then open items nobody holds.")
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], pagination_class=None)
     def next(self, request, pk=None):
         body = NextItemsRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

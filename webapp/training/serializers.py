@@ -26,7 +26,7 @@ class RunListSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(source="job.progress", read_only=True)
     message = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     is_active = serializers.SerializerMethodField()
     has_model = serializers.SerializerMethodField()
 
@@ -99,7 +99,7 @@ class RunSampleSerializer(serializers.Serializer):
 
 
 class OperatingPointSerializer(serializers.ModelSerializer):
-    set_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    set_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = OperatingPoint
@@ -171,7 +171,7 @@ class OperatingPointQuerySerializer(serializers.Serializer):
 
 
 class ChunkSerializer(serializers.ModelSerializer):
-    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Chunk

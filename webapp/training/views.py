@@ -97,7 +97,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(responses=ClassRowSerializer(many=True),
                    description="Per VIP: precision/recall points, F1, support and diagnosis (ok, low_precision, low_recall).")
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def classes(self, request, pk=None):
         return Response(ClassRowSerializer(self.get_object().per_class, many=True).data)
 

@@ -1801,7 +1801,7 @@ export interface components {
             readonly overridden: boolean;
             readonly override_reason: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly promoted_by: string;
+            readonly promoted_by: string | null;
             /** Format: date-time */
             readonly promoted_at: string;
         };
@@ -1866,7 +1866,7 @@ export interface components {
             readonly filters: unknown;
             readonly state: components["schemas"]["DatasetVersionStateEnum"];
             readonly job: number | null;
-            readonly job_state: string;
+            readonly job_state: string | null;
             readonly error: string;
             readonly face_count: number;
             readonly class_count: number;
@@ -1877,7 +1877,7 @@ export interface components {
             readonly content_hash: string;
             readonly builds: components["schemas"]["ExportBuild"][];
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly created_by: string;
+            readonly created_by: string | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -1895,7 +1895,7 @@ export interface components {
             readonly item: number | null;
             readonly face: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly user: string;
+            readonly user: string | null;
             readonly action: components["schemas"]["ActionEnum"];
             /** @description The identity chosen (relabel, accept, reject). */
             readonly identity: number | null;
@@ -1963,9 +1963,9 @@ export interface components {
             readonly shard_size: number;
             readonly state: components["schemas"]["ExportBuildStateEnum"];
             readonly job: number | null;
-            readonly job_state: string;
+            readonly job_state: string | null;
             /** Format: double */
-            readonly progress: number;
+            readonly progress: number | null;
             readonly error: string;
             readonly total_bytes: number;
             readonly files: components["schemas"]["ExportFile"][];
@@ -2261,7 +2261,7 @@ export interface components {
             readonly id: number;
             readonly identity: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly user: string;
+            readonly user: string | null;
             /** @description {field: {"from": before, "to": after}} for each field that changed. */
             changes: {
                 [key: string]: {
@@ -2290,13 +2290,13 @@ export interface components {
             /** @description The suggestion this operation accepted, if any. */
             readonly suggestion: number | null;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly user: string;
+            readonly user: string | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
             readonly undone_at: string | null;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly undone_by: string;
+            readonly undone_by: string | null;
         };
         IdentityRequest: {
             name: string;
@@ -2338,7 +2338,7 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly decided_by: string;
+            readonly decided_by: string | null;
             /** Format: date-time */
             readonly decided_at: string | null;
         };
@@ -2376,7 +2376,7 @@ export interface components {
             /** @description The face's version when last served. */
             readonly served_version: number | null;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly leased_to: string;
+            readonly leased_to: string | null;
             /** Format: date-time */
             readonly leased_until: string | null;
         };
@@ -2426,7 +2426,7 @@ export interface components {
             /** @description Times a worker started it. */
             readonly attempts: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly created_by: string;
+            readonly created_by: string | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -2460,16 +2460,16 @@ export interface components {
             readonly face: number;
             readonly face_crop_url: string | null;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly user: string;
+            readonly user: string | null;
             readonly from_identity: number | null;
-            readonly from_identity_name: string;
+            readonly from_identity_name: string | null;
             readonly to_identity: number | null;
-            readonly to_identity_name: string;
+            readonly to_identity_name: string | null;
             readonly from_status: components["schemas"]["FaceStatusEnum"];
             readonly to_status: components["schemas"]["FaceStatusEnum"];
             readonly reason: string;
             readonly undoes: number | null;
-            readonly undone_by: number;
+            readonly undone_by: number | null;
             /**
              * Format: uuid
              * @description Groups the events of one batch, merge or split.
@@ -2547,7 +2547,7 @@ export interface components {
             readonly threshold: number;
             readonly expected: unknown;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly set_by: string;
+            readonly set_by: string | null;
             /** Format: date-time */
             readonly set_at: string;
         };
@@ -2613,21 +2613,6 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Chunk"][];
-        };
-        PaginatedClassRowList: {
-            /** @example 123 */
-            count: number;
-            /**
-             * Format: uri
-             * @example http://api.example.org/accounts/?page=4
-             */
-            next?: string | null;
-            /**
-             * Format: uri
-             * @example http://api.example.org/accounts/?page=2
-             */
-            previous?: string | null;
-            results: components["schemas"]["ClassRow"][];
         };
         PaginatedDatasetVersionList: {
             /** @example 123 */
@@ -3044,7 +3029,7 @@ export interface components {
             readonly id: number;
             readonly kind: components["schemas"]["QueueKindEnum"];
             readonly title: string;
-            readonly run: number;
+            readonly run: number | null;
             readonly chunk: number | null;
             readonly is_open: boolean;
             /** @description Queue-level context, e.g. the 'needs more data' list or the pairs. */
@@ -3116,7 +3101,7 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly reviewed_by: string;
+            readonly reviewed_by: string | null;
             /** Format: date-time */
             readonly reviewed_at: string | null;
             readonly review_note: string;
@@ -3177,7 +3162,7 @@ export interface components {
             readonly has_model: boolean;
             readonly is_active: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly created_by: string;
+            readonly created_by: string | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -3214,7 +3199,7 @@ export interface components {
             readonly has_model: boolean;
             readonly is_active: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly created_by: string;
+            readonly created_by: string | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -3598,7 +3583,7 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly reviewed_by: string;
+            readonly reviewed_by: string | null;
             /** Format: date-time */
             readonly reviewed_at: string | null;
             readonly review_note: string;
@@ -3647,7 +3632,7 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly reviewed_by: string;
+            readonly reviewed_by: string | null;
             /** Format: date-time */
             readonly reviewed_at: string | null;
             readonly review_note: string;
@@ -3736,6 +3721,15 @@ export interface components {
         };
         /** @description Conflict: the state changed since you read it, or clashes with another operation. */
         Error409: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Too large: every file is above the upload limit (the answer lists each file's outcome). */
+        Error413: {
             headers: {
                 [name: string]: unknown;
             };
@@ -3973,6 +3967,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             /** @description Locked out after too many failed logins, or throttled */
             429: {
                 headers: {
@@ -4147,6 +4142,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -4237,12 +4233,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The file, with its own content type (zip, tar, CSV, JSONL, Parquet, JSON). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description Partial content */
@@ -4251,7 +4248,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             400: components["responses"]["Error400"];
@@ -4335,6 +4332,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -4406,6 +4404,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -4677,6 +4676,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -4843,6 +4843,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -4906,6 +4907,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -4974,6 +4976,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -5009,6 +5012,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -5220,6 +5224,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -5252,6 +5257,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -5656,6 +5662,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -5757,26 +5764,12 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["UploadResponse"];
-                };
-            };
+            400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["UploadResponse"];
-                };
-            };
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -5809,6 +5802,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6010,10 +6004,6 @@ export interface operations {
                 kind?: "chunk_verification" | "confused_pairs" | "label_errors" | "likely_wrong" | "lookalikes" | "low_precision" | "low_recall" | "non_faces" | "sent";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
-                /** @description A page number within the paginated result set. */
-                page?: number;
-                /** @description Number of results to return per page. */
-                page_size?: number;
                 run?: number;
             };
             header?: never;
@@ -6036,7 +6026,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PaginatedItemList"];
+                    "application/json": components["schemas"]["Item"][];
                 };
             };
             400: components["responses"]["Error400"];
@@ -6044,6 +6034,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6107,6 +6098,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6185,6 +6177,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6294,10 +6287,6 @@ export interface operations {
                 mode?: "finetune" | "head";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
-                /** @description A page number within the paginated result set. */
-                page?: number;
-                /** @description Number of results to return per page. */
-                page_size?: number;
             };
             header?: never;
             path: {
@@ -6313,7 +6302,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PaginatedClassRowList"];
+                    "application/json": components["schemas"]["ClassRow"][];
                 };
             };
             400: components["responses"]["Error400"];
@@ -6616,6 +6605,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6651,6 +6641,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6755,6 +6746,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6845,6 +6837,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6908,6 +6901,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -6943,6 +6937,7 @@ export interface operations {
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
@@ -7165,26 +7160,12 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["UploadResponse"];
-                };
-            };
+            400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["UploadResponse"];
-                };
-            };
+            413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
             503: components["responses"]["Error503"];
         };
