@@ -70,8 +70,11 @@ def test_annotator_reviews_a_page_with_the_keyboard_relabels_undoes_and_sees_the
     press(page, "u")
     page.locator(f'li[data-face="{target}"][data-verdict="unknown"]').wait_for()
     assert Face.objects.get(pk=target).identity_id is None
+    today = page.get_by_test_id("decisions-today")
+    expect(today).to_have_text("Today: 2 decisions")  # the relabel and u
     press(page, "z")
     page.locator(f'li[data-face="{target}"][data-verdict=""]').wait_for()
+    expect(today).to_have_text("Today: 1 decision")  # the undo takes u's decision back off
     restored = Face.objects.get(pk=target)
     assert (restored.identity_id, restored.status) == (obama.pk, "unverified")
 

@@ -126,7 +126,7 @@ def test_an_admin_filters_jobs_opens_one_to_its_per_file_errors_and_sees_faces_i
     face = data["faces"]["unverified"][0]
     face_relabel(face=face, status="verified", user=admin)
     page.goto("/events")
-    thumb = page.locator(f"[data-testid=label-events] tbody tr").first.get_by_role("img", name=f"face {face.pk}")
+    thumb = page.locator("[data-testid=label-events] tbody tr").first.get_by_role("img", name=f"face {face.pk}")
     expect(thumb).to_be_visible()
     assert thumb.get_attribute("src") == face.crop.url
     assert thumb.evaluate("img => img.naturalWidth") > 0

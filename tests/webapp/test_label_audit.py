@@ -207,3 +207,14 @@ def test_a_relabel_with_an_identity_loaded_before_it_was_merged_finds_the_tombst
     with pytest.raises(IdentityMerged):
         face_relabel(face=face, user=annotator, identity=seen_by_the_annotator)
     assert Face.objects.get(pk=face.pk).identity_id != target.pk and not LabelEvent.objects.filter(face=face).exists()
+
+
+def test_todays_decision_count_drops_when_a_decision_is_undone(annotator_client, annotator):
+    from webapp.faces.services import face_relabel, label_event_undo
+
+    first, second = FaceFactory.create_batch(2)
+    face_relabel(face=first, status=Face.Status.VERIFIED, user=annotator)
+    event = face_relabel(face=second, status=Face.Status.VERIFIED, user=annotator)
+    assert annotator_client.get("/api/v1/me/").data["decisions_today"] == 2
+    label_event_undo(event=event, user=annotator)
+    assert annotator_client.get("/api/v1/me/").data["decisions_today"] == 1

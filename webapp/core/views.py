@@ -1,6 +1,5 @@
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.signals import user_logged_in
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -77,11 +76,10 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def me(request):
-    """The logged-in user, their role and how many label decisions they made today."""
-    from webapp.faces.models import LabelEvent
+    """The logged-in user, their role and how many of their label decisions made today still stand."""
+    from webapp.faces.selectors import label_decisions_today
 
-    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    decisions = LabelEvent.objects.filter(user=request.user, created_at__gte=start_of_day).count()
+    decisions = label_decisions_today(user=request.user)
     return Response(
         {"id": request.user.pk, "username": request.user.get_username(),
          "role": roles.user_role(request.user), "decisions_today": decisions}

@@ -37,3 +37,13 @@ def label_events_for_listing() -> QuerySet[LabelEvent]:
     """Events with their people, identities and face (for its crop; never its embedding)."""
     return LabelEvent.objects.select_related("user", "from_identity", "to_identity", "undone_by", "face").defer(
         "face__embedding")
+
+
+def label_decisions_today(*, user) -> int:
+    """How many of the user's label changes made today still stand: an undo takes its decision back
+    off (neither the undone event nor the undo itself counts)."""
+    from django.utils import timezone
+
+    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return LabelEvent.objects.filter(user=user, created_at__gte=start_of_day, undoes__isnull=True,
+                                     undone_by__isnull=True).count()

@@ -11,7 +11,7 @@ from webapp.core.permissions import IsAnnotator
 from webapp.quality import gold
 
 from . import selectors, services
-from .models import Item, Queue
+from .models import Queue
 from .serializers import (
     DecisionBatchResultSerializer,
     DecisionBatchSerializer,

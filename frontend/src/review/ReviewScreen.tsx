@@ -249,7 +249,7 @@ export function ReviewScreen() {
         const faces = await source.refresh(last.page.items.map((entry) => entry.face.id));
         if (page) source.putBack(page);
         dispatch({ type: "pageRestored", faces });
-        dispatch({ type: "message", text: last.kind === "page" ? `Undid the confirmation of ${last.page.title}'s page.` : `Back to the skipped page of ${last.page.title}.` });
+        dispatch({ type: "message", text: last.kind === "page" ? `Undid the confirmation of the page “${last.page.title}”.` : `Back to the skipped page of ${last.page.title}.` });
       }
       refreshMe();
     } catch (error) {
@@ -388,7 +388,7 @@ export function ReviewScreen() {
           </select>
         </label>
         <span className="counter" data-testid="decisions-today" title="Label decisions you made today">
-          Today: <strong>{me?.decisions_today ?? "…"}</strong> decisions
+          Today: <strong>{me?.decisions_today ?? "…"}</strong> {me?.decisions_today === 1 ? "decision" : "decisions"}
         </span>
         <button type="button" className="secondary" aria-keyshortcuts="?" onClick={() => dispatch({ type: "toggleHelp" })}>
           Shortcuts <kbd>?</kbd>
