@@ -184,6 +184,13 @@ EXPECTATIONS = {
     "review-decisions": {"POST": ANNOTATOR},
     "review-operation-undo": {"POST": ANNOTATOR},
     "review-progress": {"GET": ANNOTATOR},
+    # annotator quality: the team's numbers and acting on an annotator's work are for admins
+    "annotators-quality": {"GET": ADMIN},
+    "annotators-quality-me": {"GET": ANNOTATOR},
+    "annotators-gold-refresh": {"POST": ADMIN},
+    "annotator-decisions": {"GET": ADMIN},
+    "annotator-decisions-undo": {"POST": ADMIN},
+    "annotator-decisions-second-review": {"POST": ADMIN},
     # training: annotators read, admins train, accept, promote and set the operating point
     "run-list": {"GET": ANNOTATOR, "POST": ADMIN},
     "run-detail": {"GET": ANNOTATOR},
