@@ -197,6 +197,15 @@ def test_the_login_form_locks_an_account_out_after_too_many_failures(client, ann
     assert "_auth_user_id" not in client.session
 
 
+def test_the_admin_sites_login_locks_out_too(client, lockout_after_3):
+    staff = UserFactory(username="staffer", is_staff=True, is_superuser=True)
+    for _ in range(lockout_after_3):
+        client.post("/admin/login/", {"username": staff.username, "password": "wrong-guess"})
+    response = client.post("/admin/login/?next=/admin/", {"username": staff.username, "password": PASSWORD})
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
 def test_the_lock_out_ends_after_the_cool_off(client, annotator, lockout_after_3, settings):
     from axes.models import AccessAttempt
 
