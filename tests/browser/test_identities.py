@@ -82,3 +82,42 @@ def test_an_admin_renames_an_identity_and_reads_its_edits(page, shared_data):
     expect(edits.first).to_contain_text("name “Tom Hanks” → “Thomas J. Hanks”")
     tom.refresh_from_db()
     assert tom.name == "Thomas J. Hanks"
+
+
+def test_look_closer_zooms_a_face_and_draws_its_box_on_the_source_photo_and_the_dialog_keeps_focus(page, shared_data):
+    from django.core.files.base import ContentFile
+
+    from tests.webapp.factories import FaceFactory, PhotoFactory
+    from webapp.faces.models import Face
+
+    data = seed_review_data(shared_data, unverified=1, verified=1, intruders=0)
+    obama = data["identities"][REVIEWED]
+    original = shared_data / "photos" / "obama-480p.jpg"
+    photo = PhotoFactory(original_name="obama-480p.jpg", width=854, height=480,
+                         image=ContentFile(original.read_bytes(), name="obama.jpg"))
+    crop = next((shared_data / "glint24" / REVIEWED).glob("*.jpg")).read_bytes()
+    face = FaceFactory(source=Face.Source.PHOTO, photo=photo, identity=obama, box=[427, 120, 120, 150],
+                       crop=ContentFile(crop, name="face.jpg"))
+    user_with_role("ann", "annotator")
+    log_in(page, "ann", PASSWORD, then=f"/faces?identity={obama.pk}")
+
+    opener = page.locator(f'li[data-face="{face.pk}"]').get_by_role("button", name="Look closer")
+    opener.click()
+    dialog = page.get_by_role("dialog", name=f"Face {face.pk}: {REVIEWED}")
+    expect(dialog.get_by_test_id("zoomed-face")).to_have_attribute("width", "336")
+    source = dialog.get_by_role("img", name=f"source photo of face {face.pk}")
+    expect(source).to_be_visible()
+    assert source.evaluate("img => img.naturalWidth") > 0
+    box = dialog.get_by_test_id("face-box")
+    style = box.get_attribute("style")
+    assert "left: 50%" in style and "top: 25%" in style, style
+    dialog.get_by_role("slider", name="Zoom").fill("2")
+    expect(dialog.get_by_test_id("zoomed-face")).to_have_attribute("width", "224")
+
+    # Tab stays inside the dialog; Escape closes it and gives focus back to the button that opened it.
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.querySelector('[role=dialog]').contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    assert opener.evaluate("button => document.activeElement === button")

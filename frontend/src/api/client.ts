@@ -294,6 +294,14 @@ export const api = {
     similar: (id: number, k = 20) => get<SimilarFaces>(`faces/${id}/similar/`, { k }),
   },
 
+  photos: {
+    get: (id: number) => get<Photo>(`photos/${id}/`),
+  },
+
+  frames: {
+    get: (id: number) => get<Frame>(`frames/${id}/`),
+  },
+
   labelEvents: {
     list: (query: Query = {}) => get<Page<LabelEvent>>("label-events/", query),
     undo: (id: number) => post<LabelEvent>(`label-events/${id}/undo/`),

@@ -7,6 +7,7 @@ import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { api, type Face } from "../api/client";
+import { FaceCloser } from "../components/FaceCloser";
 import { FaceImage } from "../components/FaceThumb";
 import { pct, STATUS_LABELS } from "../components/format";
 import { Pager } from "../events/EventsScreen";
@@ -45,6 +46,7 @@ export function FacesScreen() {
   }, [like, queryKey, page]);
   const [chosen, setChosen] = useState<Set<number>>(new Set());
   const [notice, setNotice] = useState<{ text: string; error?: boolean } | null>(null);
+  const [closer, setCloser] = useState<Face | null>(null);
   const shown = results.data?.faces ?? [];
 
   const update = (key: string, value: string) => {
@@ -145,6 +147,9 @@ export function FacesScreen() {
               </span>
             </label>
             <span className="thumb-actions">
+              <button type="button" className="link" onClick={() => setCloser(face)}>
+                Look closer
+              </button>{" "}
               <button type="button" className="link" onClick={() => update("like", String(face.id))}>
                 More like this
               </button>{" "}
@@ -153,6 +158,7 @@ export function FacesScreen() {
           </li>
         ))}
       </ul>
+      {closer && <FaceCloser face={closer} onClose={() => setCloser(null)} />}
       {!like && <Pager page={page} hasNext={Boolean(results.data?.hasNext)} onPage={(value) => update("page", String(value))} />}
     </section>
   );
