@@ -57,7 +57,7 @@ def faces_relabel(
         targets = identities_lock(ids={c.identity.pk for c in changes if isinstance(c.identity, Identity)})
         for identity in targets.values():
             identity_require_active(identity, action="label with")
-        faces = {face.pk: face for face in Face.objects.select_for_update().filter(pk__in=ids)}
+        faces = {face.pk: face for face in Face.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
         missing = sorted(set(ids) - set(faces))
         if missing:
             raise NotFound(f"No face with id {', '.join(map(str, missing))}.")
@@ -121,7 +121,7 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
         restoring = identities_lock(ids={e.from_identity_id for e in events} - {None})
         for identity in restoring.values():
             identity_require_active(identity, action="label the face with")
-        faces = {f.pk: f for f in Face.objects.select_for_update().filter(pk__in={e.face_id for e in events})}
+        faces = {f.pk: f for f in Face.objects.select_for_update().filter(pk__in={e.face_id for e in events}).order_by("pk")}
         restored, undo_events = [], []
         operation = uuid.uuid4() if len(events) > 1 else None
         now = timezone.now()

@@ -42,10 +42,13 @@ def identities_lock(*, ids) -> dict[int, Identity]:
 
     Merge, split, their undo, label undo and identity edits all take their identity locks
     through here, so two of them never wait on each other in a cycle, and whichever comes second
-    sees what the first committed (e.g. an edit after a merge finds the tombstone).
+    sees what the first committed (e.g. an edit after a merge finds the tombstone). ``FOR NO KEY
+    UPDATE``, not ``FOR UPDATE``: rows inserted or updated elsewhere that merely point at the identity
+    (label events, faces, review items) take ``FOR KEY SHARE`` on it, and a full ``FOR UPDATE`` would
+    make those writers wait on us while we wait on their rows (a deadlock under concurrent review).
     """
     ids = sorted(set(ids))
-    rows = {identity.pk: identity for identity in Identity.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    rows = {identity.pk: identity for identity in Identity.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")}
     missing = sorted(set(ids) - set(rows))
     if missing:
         raise NotFound(f"No identity with id {', '.join(map(str, missing))}.")

@@ -197,7 +197,8 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
     operation = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        items = Item.objects.select_for_update(of=("self",)).select_related("queue", "identity").in_bulk(
+        # Locked in id order, so two pages sharing items never wait on each other in a cycle.
+        items = Item.objects.select_for_update(of=("self",)).select_related("queue", "identity").order_by("pk").in_bulk(
             [request.item_id for request in requests]
         )
         missing = [request.item_id for request in requests if request.item_id not in items]
