@@ -45,6 +45,7 @@ def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operat
     assert run.job.state == "succeeded" and run.note == "from the browser test" and run.config["epochs"] == 8
 
     row = page.locator(f'[data-testid=admin-runs] tr[data-run="{run.pk}"]')
+    page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Accept").click()
     page.get_by_text(f"Run {run.pk} is now the active model.").wait_for()
     assert ActiveModel.objects.get().run_id == run.pk
@@ -58,6 +59,53 @@ def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operat
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     for chart in CHARTS:
         assert plotted(page, chart) > 0, chart
+
+
+def test_an_empty_dashboard_says_what_to_do_next_and_links_to_the_screen(page):
+    from webapp.identities.models import Identity
+
+    Identity.objects.create(name="Ada Candidate", role=Identity.Role.CANDIDATE, popularity_rank=1)
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then="/dashboard")
+
+    step = page.get_by_test_id("next-step")
+    expect(step).to_contain_text("Next step: Promote the first chunk of VIPs")
+    assert "manage.py" not in step.inner_text() and "/api/" not in step.inner_text()
+    step.get_by_role("link", name="Admin › Training › Promote the next chunk").click()
+    expect(page).to_have_url(re.compile(r"/manage/training$"))
+
+    # promoting asks first and says what it changes; dismissing changes nothing
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Promote the next chunk").click()
+    expect(page.get_by_role("button", name="Promote the next chunk")).to_be_enabled()
+    assert questions and "a review queue opens" in questions[0]
+    assert Identity.objects.get(name="Ada Candidate").role == Identity.Role.CANDIDATE
+
+
+def test_accepting_asks_first_and_an_accepted_run_can_be_rolled_back(page, shared_data):
+    from webapp.training import selectors
+
+    seed_curation_data(shared_data)
+    first = train_now(accept=True)
+    second = train_now(seed=1)
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then="/manage/training")
+
+    row = page.locator(f'[data-testid=admin-runs] tr[data-run="{second.pk}"]')
+    expect(row).to_contain_text("at the threshold for a false-tag rate of 0.001")  # never a test-split number
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    row.get_by_role("button", name="Accept").click()
+    page.get_by_text(f"Run {second.pk} is now the active model.").wait_for()
+    assert f"in place of run {first.pk}" in questions[0] and "roll back" in questions[0]
+    assert selectors.active_run() == second
+    expect(row).to_contain_text("at the operating point")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Roll back to run {first.pk}").click()
+    page.get_by_text(f"Rolled back: run {first.pk} is the active model again.").wait_for()
+    assert selectors.active_run() == first
 
 
 def test_admin_chooses_the_operating_point_by_false_tag_rate_and_sees_the_implied_precision(page, shared_data):

@@ -132,3 +132,59 @@ def test_without_an_unseen_val_distractor_the_new_model_falls_back_to_the_target
 
     point = selectors.operating_point_current()
     assert point.far is None and point.target_precision == settings.FACECURATOR_DEFAULT_TARGET_PRECISION
+
+
+def test_every_surface_shows_the_same_numbers_for_the_active_model_at_its_operating_point(people, admin_client_api):
+    run = train_now(accept=True)
+    services.operating_point_set(far=0.01)
+    threshold = selectors.operating_threshold()
+
+    listed = next(row for row in admin_client_api.get("/api/v1/runs/").data["results"] if row["id"] == run.pk)
+    status = admin_client_api.get("/api/v1/status/").data
+    gate = admin_client_api.get("/api/v1/chunks/gate/").data
+    point = admin_client_api.get("/api/v1/operating-point/").data["current"]
+    out = StringIO()
+    call_command("curation_status", stdout=out)
+
+    headline = listed["headline"]
+    assert headline["split"] == "val" and headline["threshold"] == threshold
+    assert headline["label"] == f"at the operating point {threshold:.3f}"
+    for other in (status["active_model"]["headline"], gate["headline"]):
+        assert other == headline
+    assert point["expected"]["precision"] == headline["precision"] and point["expected"]["mean_f1"] == headline["mean_f1"]
+    assert gate["checks"][2]["value"] == headline["mean_f1"]
+    assert f"val at the operating point {threshold:.3f}: precision {headline['precision']:.3f}" in out.getvalue()
+
+
+def test_a_run_not_yet_accepted_headlines_at_the_threshold_it_would_get_never_on_test(people, admin_client_api):
+    train_now(accept=True)
+    candidate = train_now()
+
+    listed = next(row for row in admin_client_api.get("/api/v1/runs/").data["results"] if row["id"] == candidate.pk)
+
+    assert listed["headline"]["split"] == "val"
+    assert listed["headline"]["label"].startswith("at the threshold for a false-tag rate of 0.001 ")
+
+
+def test_an_accepted_run_can_be_rolled_back_to_the_previous_model_with_its_operating_point(people, admin_client_api,
+                                                                                            annotator_client):
+    first = train_now(accept=True)
+    services.operating_point_set(far=0.01)
+    first_threshold = selectors.operating_threshold()
+    second = train_now(accept=True)
+    assert selectors.active_run() == second
+
+    assert annotator_client.post("/api/v1/active-model/rollback/").status_code == 403
+    response = admin_client_api.post("/api/v1/active-model/rollback/")
+
+    assert response.status_code == 200, response.data
+    assert response.data["active_model"]["run"] == first.pk and response.data["previous_model"]["run"] == second.pk
+    assert selectors.operating_threshold() == first_threshold
+
+
+def test_rolling_back_without_an_earlier_model_is_refused_with_a_message(people, admin_client_api):
+    train_now(accept=True)
+
+    response = admin_client_api.post("/api/v1/active-model/rollback/")
+
+    assert response.status_code == 400 and "no earlier active model" in str(response.data)

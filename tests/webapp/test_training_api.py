@@ -120,8 +120,9 @@ def test_listing_runs_takes_a_fixed_number_of_queries(annotator_client, face_set
     train_now()
     annotator_client.get("/api/v1/runs/")
 
-    # user groups (the permission, then whether errors are shown whole), active run, count, page of runs
-    with django_assert_num_queries(5):
+    # user groups (the permission, then whether errors are shown whole), the active model, its operating
+    # point and val predictions (its headline, read once), count, page of runs
+    with django_assert_num_queries(7):
         response = annotator_client.get("/api/v1/runs/")
     assert response.data["count"] == 2
 

@@ -79,7 +79,7 @@ def test_a_run_trains_and_stores_metrics_reports_scores_and_the_calibrated_model
     assert default_storage.exists(run.model_file.name)
     assert not RunSample.objects.filter(run=run, noise_score__isnull=True).exists()
     assert set(Queue.objects.filter(run=run).values_list("kind", flat=True)) == {
-        "label_errors", "lookalikes", "low_precision", "low_recall", "confused_pairs", "non_faces"}
+        "likely_wrong", "label_errors", "lookalikes", "low_precision", "low_recall", "confused_pairs", "non_faces"}
 
 
 def test_a_failed_run_keeps_its_error_and_leaves_the_active_model_unchanged(face_set, admin_user):

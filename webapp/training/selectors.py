@@ -36,6 +36,14 @@ def active_run() -> TrainingRun | None:
     return activation.run if activation else None
 
 
+def active_model_previous() -> ActiveModel | None:
+    """The model that was active before the current one (another run), the one a rollback returns to."""
+    rows = list(ActiveModel.objects.select_related("run", "run__job").order_by("-accepted_at", "-id")[:50])
+    if not rows:
+        return None
+    return next((row for row in rows[1:] if row.run_id != rows[0].run_id), None)
+
+
 def active_run_id() -> int | None:
     return ActiveModel.objects.values_list("run_id", flat=True).first()
 
@@ -214,6 +222,52 @@ def run_evaluation(*, run: TrainingRun, threshold: float, split: str = "val") ->
     return result.as_dict(run.class_names)
 
 
+# --- One truth about a model: its metrics at one threshold, named -----------------------------
+
+HEADLINE_SPLIT = "val"  # the split thresholds are chosen on; numbers read at a threshold chosen on test never headline
+
+
+def run_metrics_at(*, run: TrainingRun, threshold: float, basis: str = "the operating point") -> dict | None:
+    """THE headline of run ``run`` at ``threshold`` on validation, named: every surface (runs table,
+    dashboard, gate, operating-point panel, ``curation_status``) shows this dict.
+
+    ``label`` says where it was read ("at the operating point 0.780"); ``precision`` is the
+    precision of what would be tagged (kept accuracy), ``recall`` the share of VIP faces tagged
+    with the right name (identification accuracy); ``f1_auc`` is threshold-free. None when the
+    run has no validation predictions.
+    """
+    evaluation = run_evaluation(run=run, threshold=threshold, split=HEADLINE_SPLIT)
+    if evaluation is None:
+        return None
+    split_metrics = run.metrics.get(HEADLINE_SPLIT) or {}
+    return {
+        "threshold": float(threshold), "split": HEADLINE_SPLIT, "basis": basis,
+        "label": f"at {basis} {threshold:.3f}",
+        "precision": evaluation["kept_accuracy"], "recall": evaluation["identification_accuracy"],
+        "mean_f1": evaluation["mean_f1"], "distractor_accuracy": evaluation["distractor_accuracy"],
+        "vip_acceptance": evaluation["vip_acceptance"], "total_accuracy": evaluation.get("total_accuracy"),
+        "f1_auc": split_metrics.get("f1_auc"),
+    }
+
+
+def run_headline(*, run: TrainingRun, active_id: int | None = None, point: OperatingPoint | None = None) -> dict | None:
+    """The headline of a run: the active run at its operating point (read now); any other run at
+    the threshold it would get if accepted, stored when it finished; a run from before that was
+    stored, at its validation max-mean-F1 threshold. Always validation, always named."""
+    if active_id is None:
+        active_id = active_run_id()
+    if run.pk == active_id:
+        point = point or operating_point_current(run=run)
+        if point is not None:
+            return run_metrics_at(run=run, threshold=point.threshold, basis="the operating point")
+    stored = run.metrics.get("headline") if run.metrics else None
+    if stored:
+        return stored
+    threshold = (run.metrics.get(HEADLINE_SPLIT) or {}).get("threshold") if run.metrics else None
+    return None if threshold is None else run_metrics_at(run=run, threshold=threshold,
+                                                          basis="the validation max-mean-F1 threshold")
+
+
 # --- Promotion gate ----------------------------------------------------------------------------
 
 def vips_current() -> QuerySet[Identity]:
@@ -251,15 +305,11 @@ def gate_status() -> dict:
                 "reason": f"The active model (run {run.pk}) was trained on another VIP set than today's "
                           f"{len(vip_ids)} VIPs: train and accept a run on the current VIPs first."}
     threshold = operating_threshold()
-    evaluation = run_evaluation(run=run, threshold=threshold, split="val") if threshold is not None else None
-    if evaluation is None:
+    headline = run_metrics_at(run=run, threshold=threshold) if threshold is not None else None
+    if headline is None:
         return {**base, "passed": False, "threshold": threshold, "checks": [],
                 "reason": f"Run {run.pk} has no validation predictions to judge it by."}
-    values = {
-        "precision": evaluation["kept_accuracy"],
-        "recall": evaluation["identification_accuracy"],
-        "mean_f1": evaluation["mean_f1"],
-    }
+    values = {name: headline[name] for name in ("precision", "recall", "mean_f1")}
     checks = [
         {"metric": name, "value": values[name], "minimum": minima[name],
          "passed": values[name] is not None and values[name] >= minima[name]}
@@ -267,10 +317,10 @@ def gate_status() -> dict:
     ]
     passed = all(check["passed"] for check in checks)
     failing = [f"{c['metric']} {_fmt(c['value'])} < {c['minimum']:g}" for c in checks if not c["passed"]]
-    reason = (f"Run {run.pk} meets every minimum on validation." if passed
-              else f"Run {run.pk} on validation: {'; '.join(failing)}.")
+    reason = (f"Run {run.pk} meets every minimum on validation {headline['label']}." if passed
+              else f"Run {run.pk} on validation {headline['label']}: {'; '.join(failing)}.")
     return {**base, "passed": passed, "threshold": threshold, "checks": checks, "reason": reason,
-            "weak_identities": _weak_identities(run)}
+            "headline": headline, "weak_identities": _weak_identities(run)}
 
 
 def _weak_identities(run: TrainingRun) -> list[dict]:
@@ -329,11 +379,13 @@ def curation_status() -> dict:
             "run": run.pk, "mode": run.mode, "loss": run.loss, "accepted_at": activation.accepted_at,
             "accepted_by": activation.accepted_by.get_username() if activation.accepted_by else None,
             "automatic": activation.automatic, "vip_count": len(run.vips), "metrics": run.metrics,
+            "headline": None if point is None else run_metrics_at(run=run, threshold=point.threshold),
             "operating_point": None if point is None else {
                 "threshold": point.threshold, "target_precision": point.target_precision, "expected": point.expected,
                 "far": point.far, "unknown_share": point.unknown_share, "estimate": point.estimate,
             },
         },
+        "previous_model": _previous_model(),
         "latest_run": None if latest is None else {"run": latest.pk, "state": latest.job.state,
                                                    "progress": latest.job.progress, "created_at": latest.created_at},
         "run_in_progress": None if in_progress is None else {"run": in_progress.pk, "state": in_progress.job.state,
@@ -341,6 +393,11 @@ def curation_status() -> dict:
         "queues": queue_sizes_open(),
         "gate": gate_status(),
     }
+
+
+def _previous_model() -> dict | None:
+    previous = active_model_previous()
+    return None if previous is None else {"run": previous.run_id, "accepted_at": previous.accepted_at}
 
 
 def runs_compare(*, runs: list[TrainingRun]) -> dict:

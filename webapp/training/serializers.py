@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.core.params import DB_INT_MAX
@@ -21,6 +22,22 @@ class RunStartSerializer(serializers.Serializer):
     )
 
 
+class HeadlineSerializer(serializers.Serializer):
+    """A run's metrics at one threshold on validation, named (selectors.run_metrics_at)."""
+
+    threshold = serializers.FloatField()
+    split = serializers.CharField()
+    basis = serializers.CharField()
+    label = serializers.CharField(help_text='Where the numbers were read, e.g. "at the operating point 0.780".')
+    precision = serializers.FloatField(allow_null=True, help_text="Share of tagged faces that are the right VIP.")
+    recall = serializers.FloatField(allow_null=True, help_text="Share of VIP faces tagged with the right name.")
+    mean_f1 = serializers.FloatField(allow_null=True)
+    distractor_accuracy = serializers.FloatField(allow_null=True)
+    vip_acceptance = serializers.FloatField(allow_null=True)
+    total_accuracy = serializers.FloatField(allow_null=True, required=False)
+    f1_auc = serializers.FloatField(allow_null=True, help_text="Threshold-free.")
+
+
 class RunListSerializer(serializers.ModelSerializer):
     state = serializers.CharField(source="job.state", read_only=True)
     progress = serializers.FloatField(source="job.progress", read_only=True)
@@ -29,11 +46,12 @@ class RunListSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     is_active = serializers.SerializerMethodField()
     has_model = serializers.SerializerMethodField()
+    headline = serializers.SerializerMethodField()
 
     class Meta:
         model = TrainingRun
         fields = ["id", "job", "state", "progress", "message", "error", "mode", "loss", "backbone", "chunk", "counts",
-                  "metrics", "device", "timings", "note", "has_model", "is_active", "created_by", "created_at",
+                  "metrics", "headline", "device", "timings", "note", "has_model", "is_active", "created_by", "created_at",
                   "finished_at"]
         read_only_fields = fields
 
@@ -49,6 +67,17 @@ class RunListSerializer(serializers.ModelSerializer):
 
     def get_has_model(self, obj) -> bool:
         return bool(obj.model_file)
+
+    @extend_schema_field(HeadlineSerializer(allow_null=True))
+    def get_headline(self, obj) -> dict | None:
+        """The one set of numbers shown for this run (see selectors.run_headline)."""
+        from . import selectors
+
+        if obj.job.state != "succeeded":
+            return None
+        if obj.pk == self.context.get("active_run_id") and "active_headline" in self.context:
+            return self.context["active_headline"]
+        return selectors.run_headline(run=obj, active_id=self.context.get("active_run_id"))
 
 
 class RunDetailSerializer(RunListSerializer):
@@ -209,6 +238,7 @@ class GateSerializer(serializers.Serializer):
     minima = serializers.DictField()
     reason = serializers.CharField()
     weak_identities = serializers.ListField(child=serializers.DictField(), required=False)
+    headline = HeadlineSerializer(required=False, help_text="The model's numbers the gate read, named.")
 
 
 class CurationStatusSerializer(serializers.Serializer):
@@ -216,6 +246,7 @@ class CurationStatusSerializer(serializers.Serializer):
     candidate_count = serializers.IntegerField()
     chunk = serializers.IntegerField(allow_null=True)
     active_model = serializers.DictField(allow_null=True)
+    previous_model = serializers.DictField(allow_null=True, help_text="{run, accepted_at}: what a rollback returns to.")
     latest_run = serializers.DictField(allow_null=True)
     run_in_progress = serializers.DictField(allow_null=True)
     queues = serializers.ListField(child=serializers.DictField())

@@ -363,7 +363,9 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
     progress(0.95, "building review queues")
     from webapp.review.builders import queues_build_for_run
 
-    outcome.threshold = _queue_threshold(run=run, result=result)
+    outcome.threshold, basis = _queue_threshold(run=run, result=result)
+    run.metrics = {**run.metrics, "headline": selectors.run_metrics_at(run=run, threshold=outcome.threshold, basis=basis)}
+    run.save(update_fields=["metrics"])
     queues = queues_build_for_run(run=run, outcome=outcome)
     run.timings = {**result["timings"], "load_s": load_s, "store_s": time.perf_counter() - clock,
                    "samples_per_s": result["samples_per_s"]}
@@ -412,6 +414,22 @@ def training_run_accept(*, run: TrainingRun, user=None, automatic: bool = False)
     if not run.model_file:
         raise RunNotAcceptable(f"Run {run.pk} has no model file.")
     return _activate(run=run, user=user, automatic=automatic)
+
+
+def active_model_rollback(*, user=None) -> ActiveModel:
+    """Make the model that was active before the current one active again (appended to the history,
+    so the rollback itself can be rolled back), with the operating point it had then. Video tags
+    already proposed stay as they are; the next tagging pass uses the restored model."""
+    with transaction.atomic():
+        _serialise_writers()
+        previous = selectors.active_model_previous()
+        if previous is None:
+            raise NoActiveModel("There is no earlier active model to roll back to.")
+        activation = ActiveModel.objects.create(
+            run=previous.run, accepted_by=user if user and user.is_authenticated else None, automatic=False)
+        if selectors.operating_point_current(run=previous.run) is None:
+            _carry_operating_point(run=previous.run, previous=None, user=user)
+    return activation
 
 
 def _activate(*, run: TrainingRun, user, automatic: bool) -> ActiveModel:
@@ -485,10 +503,8 @@ def operating_point_set(*, run: TrainingRun | None = None, user=None, target_pre
             reached = False
             best = int(np.nanargmax(np.nan_to_num(sweep.kept_accuracy, nan=-1.0)))
             threshold = float(sweep.thresholds[best])
-    evaluation = selectors.run_evaluation(run=run, threshold=threshold, split="val") or {}
-    expected = {key: evaluation.get(key) for key in
-                ("kept_accuracy", "identification_accuracy", "vip_acceptance", "distractor_accuracy", "mean_f1")}
-    expected["precision"] = expected.pop("kept_accuracy")
+    expected = selectors.run_metrics_at(run=run, threshold=threshold) or {}
+    expected["identification_accuracy"] = expected.get("recall")
     expected["target_reached"] = reached
     return OperatingPoint.objects.create(
         run=run, target_precision=target_precision, threshold=float(threshold), expected=expected,
@@ -618,23 +634,27 @@ def _store_samples(*, run: TrainingRun, outcome, splits: np.ndarray, versions: n
     RunSample.objects.bulk_create(batch)
 
 
-def _queue_threshold(*, run: TrainingRun, result: dict) -> float:
-    """The threshold queues use to call a prediction "accepted": the one this run would get if
-    accepted now (the admin's false-tag rate or target precision on its validation set), else max mean F1's."""
+def _queue_threshold(*, run: TrainingRun, result: dict) -> tuple[float, str]:
+    """The threshold queues use to call a prediction "accepted", and its name: the one this run
+    would get if accepted now (the admin's false-tag rate, target precision or threshold carried
+    over, on its validation set), else max mean F1's."""
     from ml.metrics import threshold_for_precision
 
     choice = _carried_choice(selectors.operating_point_current())
     if "threshold" in choice:
-        return choice["threshold"]
+        return choice["threshold"], "the threshold it would keep"
     if "far" in choice:
         try:
-            return selectors.operating_point_estimate(run=run, far=choice["far"],
-                                                      unknown_share=choice.get("unknown_share")).threshold
+            threshold = selectors.operating_point_estimate(run=run, far=choice["far"],
+                                                           unknown_share=choice.get("unknown_share")).threshold
+            return threshold, f"the threshold for a false-tag rate of {choice['far']:g}"
         except InvalidTransition:
             choice = {"target_precision": settings.FACECURATOR_DEFAULT_TARGET_PRECISION}
     sweep = selectors.run_sweep(run=run, split="val")
     threshold = threshold_for_precision(sweep, choice["target_precision"]) if sweep is not None else None
-    return threshold if threshold is not None else (result["diagnosis"].get("threshold") or 0.5)
+    if threshold is not None:
+        return threshold, f"the threshold for precision {choice['target_precision']:g}"
+    return (result["diagnosis"].get("threshold") or 0.5), "the validation max-mean-F1 threshold"
 
 
 _SUMMARY_KEYS = ("threshold", "mean_f1", "kept_accuracy", "identification_accuracy", "total_accuracy",

@@ -11,5 +11,6 @@ router.register("chunks", views.ChunkViewSet, basename="chunk")
 urlpatterns = [
     path("operating-point/", views.operating_point, name="operating-point"),
     path("status/", views.curation_status, name="curation-status"),
+    path("active-model/rollback/", views.active_model_rollback, name="active-model-rollback"),
     path("", include(router.urls)),
 ]

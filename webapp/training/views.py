@@ -54,7 +54,12 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return RunListSerializer if self.action == "list" else RunDetailSerializer
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "active_run_id": selectors.active_run_id()}
+        """The active run and its headline, read once per request (a fixed number of queries per page)."""
+        activation = selectors.active_model()
+        if activation is None:
+            return {**super().get_serializer_context(), "active_run_id": None, "active_headline": None}
+        return {**super().get_serializer_context(), "active_run_id": activation.run_id,
+                "active_headline": selectors.run_headline(run=activation.run, active_id=activation.run_id)}
 
     @extend_schema(request=RunStartSerializer, responses={202: RunDetailSerializer},
                    description="Start a run (admins). 409 while another run is queued or running.")
@@ -196,6 +201,16 @@ def operating_point(request):
     query.is_valid(raise_exception=True)
     state = selectors.operating_point_state(unknown_share=query.validated_data.get("unknown_share"))
     return Response(OperatingPointStateSerializer(state).data)
+
+
+@extend_schema(request=None, responses=CurationStatusSerializer,
+               description="Make the model that was active before the current one active again (admins), with the "
+                           "operating point it had. 400 when there is none. Answers the new curation status.")
+@api_view(["POST"])
+@permission_classes([IsAdmin])
+def active_model_rollback(request):
+    services.active_model_rollback(user=request.user)
+    return Response(CurationStatusSerializer(selectors.curation_status()).data)
 
 
 @extend_schema(responses=CurationStatusSerializer,

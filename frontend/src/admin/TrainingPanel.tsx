@@ -6,9 +6,10 @@ import { api, type OperatingPointState, type Schemas } from "../api/client";
 import type { Gate } from "../api/results";
 import { JobProgress } from "../components/JobProgress";
 import { num, pct, when } from "../components/format";
-import { FINISHED_STATES, headline } from "../dashboard/metrics";
+import { RunState } from "../components/RunState";
+import { FINISHED_STATES, METRIC_HELP, headline } from "../dashboard/metrics";
 import { useLoad } from "../hooks";
-import { farLabel, unitValue } from "./operatingPoint";
+import { acceptQuestion, farLabel, promoteQuestion, rollbackQuestion, unitValue } from "./operatingPoint";
 
 const LOSSES = [
   { value: "me", label: "Maximum entropy (default)" },
@@ -96,6 +97,17 @@ export function TrainingPanel() {
 
       <section className="panel" aria-labelledby="runs-admin-title">
         <h2 id="runs-admin-title">Runs</h2>
+        {activeRunId != null && status.data?.previous_model && (
+          <p>
+            <button type="button" className="secondary" onClick={() => {
+              const back = status.data!.previous_model!.run;
+              if (!window.confirm(rollbackQuestion(activeRunId, back))) return;
+              void act(() => api.curation.rollback(), `Rolled back: run ${back} is the active model again.`);
+            }}>
+              Roll back to run {status.data.previous_model.run}
+            </button>
+          </p>
+        )}
         {!runs.data?.length && <p className="muted">{runs.loading ? "Loading…" : "No runs yet."}</p>}
         {runs.data && runs.data.length > 0 && (
           <table className="data" data-testid="admin-runs">
@@ -105,8 +117,11 @@ export function TrainingPanel() {
                 <th scope="col">Mode / loss</th>
                 <th scope="col">State</th>
                 <th scope="col">Started</th>
-                <th scope="col" className="num">Mean F1 (test)</th>
-                <th scope="col" className="num">F1 AUC</th>
+                <th scope="col" className="num" title={METRIC_HELP.precision}>Precision</th>
+                <th scope="col" className="num" title={METRIC_HELP.recall}>Recall</th>
+                <th scope="col" className="num" title={METRIC_HELP.mean_f1}>Mean F1</th>
+                <th scope="col" className="num" title={METRIC_HELP.f1_auc}>F1 AUC</th>
+                <th scope="col" title="Every number of a row is read on validation at this threshold.">Read at</th>
                 <th scope="col">
                   <span className="sr-only">Actions</span>
                 </th>
@@ -125,15 +140,21 @@ export function TrainingPanel() {
                       {run.mode}/{run.loss}
                     </td>
                     <td>
-                      <span className={`badge state-${run.state}`}>{run.state}</span>
+                      <RunState state={run.state} progress={run.progress} />
                       {run.error && <span className="error"> {run.error.split("\n")[0].slice(0, 120)}</span>}
                     </td>
                     <td>{when(run.created_at)}</td>
+                    <td className="num">{pct(metrics.precision)}</td>
+                    <td className="num">{pct(metrics.recall)}</td>
                     <td className="num">{pct(metrics.mean_f1)}</td>
                     <td className="num">{pct(metrics.f1_auc)}</td>
+                    <td className="muted">{metrics.label ?? "–"}</td>
                     <td>
                       {run.state === "succeeded" && run.has_model && !run.is_active && (
-                        <button type="button" onClick={() => void act(() => api.runs.accept(run.id), `Run ${run.id} is now the active model.`)}>
+                        <button type="button" onClick={() => {
+                          if (!window.confirm(acceptQuestion(run.id, activeRunId))) return;
+                          void act(() => api.runs.accept(run.id), `Run ${run.id} is now the active model.`);
+                        }}>
                           Accept
                         </button>
                       )}
@@ -385,6 +406,7 @@ function ChunkPromotion({ gate, chunk, onDone }: { gate: Gate | undefined; chunk
   const blocked = gate ? gate.required && !gate.passed : false;
 
   async function promote() {
+    if (!window.confirm(promoteQuestion(blocked))) return;
     try {
       const answer = await api.curation.promoteChunk(blocked ? { override_reason: reason } : {});
       onDone(answer.message);

@@ -29,3 +29,29 @@ export function impliedPrecision(recall: number, acceptance: number, far: number
   const denominator = acceptance * (1 - unknownShare) + far * unknownShare;
   return denominator > 0 ? (recall * (1 - unknownShare)) / denominator : null;
 }
+
+/** What accepting a run changes, asked before it happens. */
+export function acceptQuestion(run: number, activeRun: number | null): string {
+  return (
+    `Make run ${run} the active model${activeRun != null ? ` in place of run ${activeRun}` : ""}? ` +
+    "Video tagging and the promotion gate will use it from now on, at the operating point carried over " +
+    "(the same false-tag rate or precision target). You can roll back to the previous model."
+  );
+}
+
+/** What promoting the next chunk changes, asked before it happens. */
+export function promoteQuestion(overridden: boolean): string {
+  return (
+    "Promote the next chunk of candidates (by popularity) to VIPs? They join the VIP set, a review queue opens " +
+    "to verify their faces, and the active model no longer covers every VIP: train and accept a new run next." +
+    (overridden ? " The gate is not met: your override reason is recorded on the chunk." : "")
+  );
+}
+
+/** What a rollback changes, asked before it happens. */
+export function rollbackQuestion(activeRun: number, previousRun: number): string {
+  return (
+    `Roll back from run ${activeRun} to run ${previousRun}? Run ${previousRun} becomes the active model again, ` +
+    "with the operating point it had; tags already proposed stay until videos are tagged again."
+  );
+}

@@ -358,6 +358,8 @@ export const api = {
     operatingPoint: (unknownShare?: number) =>
       get<OperatingPointState>("operating-point/", unknownShare === undefined ? undefined : { unknown_share: unknownShare }),
     setOperatingPoint: (body: Schemas["OperatingPointRequestRequest"]) => post<Schemas["OperatingPoint"]>("operating-point/", body),
+    /** Make the model active before the current one active again (admins). */
+    rollback: () => post<CurationStatus>("active-model/rollback/"),
     promoteChunk: (body: Partial<Schemas["PromoteRequestRequest"]> = {}) => post<Schemas["Promotion"]>("chunks/promote/", body),
     chunks: () => get<Page<Schemas["Chunk"]>>("chunks/"),
   },

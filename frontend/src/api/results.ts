@@ -108,6 +108,23 @@ export interface Gate {
   checks?: GateCheck[];
   minima?: Record<string, number>;
   weak_identities?: { identity: number; name: string; precision?: number | null; recall?: number | null; diagnosis?: string }[];
+  /** The model's numbers the gate read, named ("at the operating point 0.780"). */
+  headline?: NamedMetrics;
+}
+
+/** A run's metrics on validation at one named threshold (selectors.run_metrics_at on the server). */
+export interface NamedMetrics {
+  threshold: number;
+  split: string;
+  basis: string;
+  label: string;
+  precision: number | null;
+  recall: number | null;
+  mean_f1: number | null;
+  distractor_accuracy: number | null;
+  vip_acceptance: number | null;
+  total_accuracy?: number | null;
+  f1_auc: number | null;
 }
 
 export interface ActiveModel {
@@ -119,7 +136,8 @@ export interface ActiveModel {
   automatic?: boolean;
   vip_count?: number;
   metrics?: RunMetrics;
-  operating_point?: { threshold: number; target_precision?: number | null; expected?: Record<string, unknown> } | null;
+  operating_point?: { threshold: number; target_precision?: number | null; far?: number | null; unknown_share?: number | null; expected?: Record<string, unknown>; estimate?: Record<string, unknown> } | null;
+  headline?: NamedMetrics | null;
 }
 
 export interface QueueSize {
@@ -141,6 +159,8 @@ export interface CurationStatus {
   chunk: number | null;
   active_model: ActiveModel | null;
   latest_run: { run: number; state: string; progress: number; created_at?: string } | null;
+  /** The model active before the current one: what a rollback returns to. */
+  previous_model?: { run: number; accepted_at?: string } | null;
   run_in_progress: { run: number; state: string; progress: number } | null;
   queues: QueueSize[];
   gate: Gate;

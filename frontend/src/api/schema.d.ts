@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/v1/active-model/rollback/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Make the model that was active before the current one active again (admins), with the operating point it had. 400 when there is none. Answers the new curation status. */
+        post: operations["v1_active_model_rollback_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/annotators/{id}/decisions/": {
         parameters: {
             query?: never;
@@ -1848,6 +1865,10 @@ export interface components {
             active_model: {
                 [key: string]: unknown;
             } | null;
+            /** @description {run, accepted_at}: what a rollback returns to. */
+            previous_model: {
+                [key: string]: unknown;
+            } | null;
             latest_run: {
                 [key: string]: unknown;
             } | null;
@@ -2187,6 +2208,8 @@ export interface components {
             weak_identities?: {
                 [key: string]: unknown;
             }[];
+            /** @description The model's numbers the gate read, named. */
+            headline?: components["schemas"]["Headline"];
         };
         GateCheck: {
             metric: string;
@@ -2212,6 +2235,38 @@ export interface components {
              * @description 95% Wilson interval, upper bound.
              */
             high: number | null;
+        };
+        /** @description A run's metrics at one threshold on validation, named (selectors.run_metrics_at). */
+        Headline: {
+            /** Format: double */
+            threshold: number;
+            split: string;
+            basis: string;
+            /** @description Where the numbers were read, e.g. "at the operating point 0.780". */
+            label: string;
+            /**
+             * Format: double
+             * @description Share of tagged faces that are the right VIP.
+             */
+            precision: number | null;
+            /**
+             * Format: double
+             * @description Share of VIP faces tagged with the right name.
+             */
+            recall: number | null;
+            /** Format: double */
+            mean_f1: number | null;
+            /** Format: double */
+            distractor_accuracy: number | null;
+            /** Format: double */
+            vip_acceptance: number | null;
+            /** Format: double */
+            total_accuracy?: number | null;
+            /**
+             * Format: double
+             * @description Threshold-free.
+             */
+            f1_auc: number | null;
         };
         Identity: {
             readonly id: number;
@@ -3156,6 +3211,7 @@ export interface components {
             readonly counts: unknown;
             /** @description Headline metrics on val and test. */
             readonly metrics: unknown;
+            readonly headline: components["schemas"]["Headline"] | null;
             readonly device: string;
             readonly timings: unknown;
             readonly note: string;
@@ -3193,6 +3249,7 @@ export interface components {
             readonly counts: unknown;
             /** @description Headline metrics on val and test. */
             readonly metrics: unknown;
+            readonly headline: components["schemas"]["Headline"] | null;
             readonly device: string;
             readonly timings: unknown;
             readonly note: string;
@@ -3745,6 +3802,32 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    v1_active_model_rollback_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CurationStatus"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
     v1_annotators_decisions_list: {
         parameters: {
             query?: {

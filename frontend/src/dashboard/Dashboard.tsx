@@ -11,7 +11,8 @@ import { JobProgress } from "../components/JobProgress";
 import { num, pct, queueTitle, when } from "../components/format";
 import { useDocumentTitle, useInterval, useLoad } from "../hooks";
 import { CalibrationChart, PerClassScatter, RunHistoryChart, SweepChart, diagnosisColor, type HistoryPoint } from "./charts";
-import { calibrationOf, headline, perClassPoints, sweepAt, sweepOf, sweepPoints } from "./metrics";
+import { RunState } from "../components/RunState";
+import { METRIC_HELP, calibrationOf, headline, nextStep, perClassPoints, sweepOf, sweepPoints } from "./metrics";
 
 const HISTORY_SERIES = [
   { key: "mean_f1", label: "Mean F1", color: "#c4b5fd" },
@@ -40,9 +41,10 @@ export default function Dashboard() {
   const points = useMemo(() => perClassPoints(detail), [detail]);
   const sweep = useMemo(() => sweepPoints(sweepOf(curves)), [curves]);
   const calibration = useMemo(() => calibrationOf(curves), [curves]);
-  // The active model's operating point; for another run, its threshold of max mean F1 on validation.
-  const threshold = chosenId === activeRunId ? status.data?.active_model?.operating_point?.threshold ?? null : detail?.metrics?.operating_points?.max_mean_f1 ?? null;
-  const atThreshold = sweepAt(sweep, threshold);
+  // One truth: the run's headline names its threshold (the operating point for the active model,
+  // the threshold it would get for another run) and gives the numbers read there.
+  const named = headline(runs.data?.find((entry) => entry.id === chosenId));
+  const threshold = named.threshold ?? null;
   const history: HistoryPoint[] = useMemo(
     () =>
       [...(runs.data ?? [])]
@@ -50,12 +52,13 @@ export default function Dashboard() {
         .sort((a, b) => a.id - b.id)
         .map((entry) => {
           const metrics = headline(entry);
-          return { run: entry.id, mean_f1: metrics.mean_f1 ?? null, f1_auc: metrics.f1_auc ?? null, total_accuracy: metrics.total_accuracy ?? null, kept_accuracy: metrics.kept_accuracy ?? null };
+          return { run: entry.id, mean_f1: metrics.mean_f1 ?? null, f1_auc: metrics.f1_auc ?? null, total_accuracy: metrics.total_accuracy ?? null, kept_accuracy: metrics.precision ?? null };
         }),
     [runs.data],
   );
   const inProgressJob = inProgress ? runs.data?.find((entry) => entry.id === inProgress.run)?.job ?? null : null;
   const unavailable = runs.data?.length === 0 && !runs.loading;
+  const step = nextStep(status.data ?? null, runs.data ?? null);
 
   return (
     <section className="dashboard" aria-labelledby="dashboard-title">
@@ -82,6 +85,20 @@ export default function Dashboard() {
           </select>
         </label>
       </header>
+      {step && (
+        <section className="panel next-step" aria-labelledby="next-step-title" data-testid="next-step">
+          <h2 id="next-step-title">Next step: {step.title}</h2>
+          <p>
+            {step.detail}
+            {step.link && step.action && (
+              <>
+                {" "}
+                <Link to={step.link}>{step.action}</Link>
+              </>
+            )}
+          </p>
+        </section>
+      )}
       {unavailable && <p className="muted">No training run yet: the charts appear once a run has finished.</p>}
       {(status.error || runs.error) && <p className="error">{status.error ?? runs.error}</p>}
 
@@ -137,9 +154,12 @@ export default function Dashboard() {
           {sweep.length ? (
             <>
               <SweepChart points={sweep} threshold={threshold} />
-              {atThreshold && (
-                <p className="muted">
-                  At {chosenId === activeRunId ? "the operating point" : "the threshold of max mean F1"} {num(threshold, 3)}: precision {pct(atThreshold.kept_accuracy)}, identification {pct(atThreshold.identification_accuracy)}, distractors rejected {pct(atThreshold.distractor_accuracy)}, mean F1 {pct(atThreshold.mean_f1)}.
+              {named.label && (
+                <p className="muted" data-testid="sweep-headline">
+                  Validation {named.label}: <span title={METRIC_HELP.precision}>precision {pct(named.precision)}</span>,{" "}
+                  <span title={METRIC_HELP.recall}>recall {pct(named.recall)}</span>,{" "}
+                  <span title={METRIC_HELP.distractor_accuracy}>distractors rejected {pct(named.distractor_accuracy)}</span>,{" "}
+                  <span title={METRIC_HELP.mean_f1}>mean F1 {pct(named.mean_f1)}</span>.
                 </p>
               )}
             </>
@@ -220,8 +240,15 @@ function StatusPanels({ status, inProgressJob, onFinished }: { status: CurationS
               {active.mode}/{active.loss} · accepted {when(active.accepted_at)}
               {active.accepted_by ? ` by ${active.accepted_by}` : ""}
               {active.operating_point ? ` · threshold ${num(active.operating_point.threshold, 3)}` : ""}
-              {active.operating_point?.target_precision != null ? ` (target precision ${pct(active.operating_point.target_precision, 0)})` : ""}
+              {active.operating_point?.far != null ? ` (false-tag rate ${pct(active.operating_point.far, 2)})` : active.operating_point?.target_precision != null ? ` (target precision ${pct(active.operating_point.target_precision, 0)})` : ""}
             </p>
+            {active.headline && (
+              <p data-testid="active-headline">
+                Validation {active.headline.label}: <span title={METRIC_HELP.precision}>precision {pct(active.headline.precision)}</span> ·{" "}
+                <span title={METRIC_HELP.recall}>recall {pct(active.headline.recall)}</span> · <span title={METRIC_HELP.mean_f1}>mean F1 {pct(active.headline.mean_f1)}</span> ·{" "}
+                <span title={METRIC_HELP.f1_auc}>F1 AUC {pct(active.headline.f1_auc)}</span>
+              </p>
+            )}
           </>
         ) : (
           <p className="muted">None accepted yet.</p>
@@ -318,10 +345,11 @@ function RunTable({ runs, activeRunId }: { runs: RunRow[]; activeRunId: number |
             <th scope="col">State</th>
             <th scope="col">Started</th>
             <th scope="col" className="num">Samples</th>
-            <th scope="col" className="num">Mean F1</th>
-            <th scope="col" className="num">F1 AUC</th>
-            <th scope="col" className="num">Total acc.</th>
-            <th scope="col" className="num">Kept acc.</th>
+            <th scope="col" className="num" title={METRIC_HELP.precision}>Precision</th>
+            <th scope="col" className="num" title={METRIC_HELP.recall}>Recall</th>
+            <th scope="col" className="num" title={METRIC_HELP.mean_f1}>Mean F1</th>
+            <th scope="col" className="num" title={METRIC_HELP.f1_auc}>F1 AUC</th>
+            <th scope="col" title="Every number of a row is read on validation at this threshold.">Read at</th>
           </tr>
         </thead>
         <tbody>
@@ -336,14 +364,15 @@ function RunTable({ runs, activeRunId }: { runs: RunRow[]; activeRunId: number |
                   {run.mode}/{run.loss}
                 </td>
                 <td>
-                  <span className={`badge state-${run.state}`}>{run.state}</span> {run.state === "running" ? pct(run.progress, 0) : ""}
+                  <RunState state={run.state} progress={run.progress} />
                 </td>
                 <td>{when(run.created_at)}</td>
                 <td className="num">{runVipCount(run)}</td>
+                <td className="num">{pct(metrics.precision)}</td>
+                <td className="num">{pct(metrics.recall)}</td>
                 <td className="num">{pct(metrics.mean_f1)}</td>
                 <td className="num">{pct(metrics.f1_auc)}</td>
-                <td className="num">{pct(metrics.total_accuracy)}</td>
-                <td className="num">{pct(metrics.kept_accuracy)}</td>
+                <td className="muted">{metrics.label ?? "–"}</td>
               </tr>
             );
           })}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { RunCurves, RunDetail } from "../api/client";
-import { calibrationOf, headline, identityHistory, perClassPoints, sweepAt, sweepOf, sweepPoints } from "./metrics";
+import { METRIC_HELP, calibrationOf, headline, identityHistory, perClassPoints, nextStep, runStateText, sweepAt, sweepOf, sweepPoints } from "./metrics";
 
 const sweep = {
   thresholds: [0.2, 0.5, 0.8, 1.00001],
@@ -65,10 +65,11 @@ describe("reading a run's results", () => {
     expect(calibrationOf(null).points).toEqual([]);
   });
 
-  it("finds headline metrics on a split", () => {
-    expect(headline(detail, "test")).toMatchObject({ f1_auc: 0.61, mean_f1: 0.83, total_accuracy: 0.9 });
-    expect(headline(detail, "val")).toMatchObject({ mean_f1: 0.8 });
-    expect(headline({ metrics: null })).toEqual({});
+  it("reads the one named headline the server computed, never a split's own best threshold", () => {
+    const named = { threshold: 0.78, split: "val", basis: "the operating point", label: "at the operating point 0.780", precision: 0.97, recall: 0.8, mean_f1: 0.85, distractor_accuracy: 0.99, vip_acceptance: 0.82, f1_auc: 0.7 };
+    expect(headline({ ...detail, headline: named })).toEqual(named);
+    expect(headline(detail)).toEqual({}); // metrics at max mean F1 on test are not a headline
+    expect(headline(null)).toEqual({});
   });
 
   it("follows one identity across compared runs, oldest first", () => {
@@ -81,5 +82,38 @@ describe("reading a run's results", () => {
       { run: 7, precision: 0.95, recall: 0.8, f1: 0.87 },
     ]);
     expect(identityHistory(compare, 42)).toEqual([]);
+  });
+});
+
+describe("run states said as what they are", () => {
+  it("says a queued run waits for a worker and a running run shows its progress", () => {
+    expect(runStateText("queued").hint).toMatch(/Waiting for a training worker/);
+    expect(runStateText("running", 0.456).label).toBe("running 46%");
+    expect(runStateText("failed").hint).toMatch(/active model is unchanged/);
+  });
+});
+
+describe("metric explanations", () => {
+  it("explains every headline metric in one line", () => {
+    for (const key of ["precision", "recall", "mean_f1", "f1_auc", "total_accuracy"] as const) {
+      expect(METRIC_HELP[key]).toMatch(/^[^\n]{20,160}$/);
+    }
+  });
+});
+
+describe("the next step on an empty dashboard", () => {
+  it("walks a new team through promote, train, accept and review, pointing at UI screens", () => {
+    expect(nextStep({ vip_count: 0 }, [])).toMatchObject({ title: "Promote the first chunk of VIPs", link: "/manage/training" });
+    expect(nextStep({ vip_count: 5 }, [])).toMatchObject({ title: "Train a first model", action: "Admin › Training › Start retrain" });
+    expect(nextStep({ vip_count: 5, run_in_progress: { run: 2, state: "queued", progress: 0 } }, [{ id: 2, state: "queued" }])?.detail).toMatch(/waits for a training worker/);
+    expect(nextStep({ vip_count: 5 }, [{ id: 1, state: "failed" }, { id: 3, state: "succeeded" }])).toMatchObject({ title: "Accept run 3" });
+    expect(nextStep({ vip_count: 5, active_model: { run: 3 }, queues: [{ kind: "likely_wrong", open: 4 }] }, [{ id: 3, state: "succeeded" }])).toMatchObject({ link: "/review" });
+    expect(nextStep({ vip_count: 5, active_model: { run: 3 }, queues: [] }, [{ id: 3, state: "succeeded" }])).toBeNull();
+  });
+
+  it("never tells the user to run a command or call the API", () => {
+    for (const step of [nextStep({ vip_count: 0 }, []), nextStep({ vip_count: 5 }, [])]) {
+      expect(`${step?.detail} ${step?.action}`).not.toMatch(/manage\.py|POST|\/api\//);
+    }
   });
 });

@@ -3,8 +3,8 @@
  * by the training task from ml.metrics / ml.calibration, see api/results.ts) into plain series
  * for the charts. Kept apart from the charts so the reading is unit-tested on its own.
  */
-import type { RunCurves, RunDetail, RunRow } from "../api/client";
-import type { CalibrationReport, PerClassRow, SplitMetrics, Sweep } from "../api/results";
+import type { RunCurves, RunDetail, Schemas } from "../api/client";
+import type { CalibrationReport, PerClassRow, Sweep } from "../api/results";
 
 export const SWEEP_SERIES = [
   { key: "distractor_accuracy", label: "Distractor accuracy", color: "#f59e0b" },
@@ -109,12 +109,52 @@ export function perClassPoints(run: Pick<RunDetail, "per_class"> | null | undefi
   });
 }
 
-/** A run's headline numbers on a split (at the threshold of max mean F1). */
-export function headline(run: Pick<RunRow, "metrics"> | null | undefined, split: Split = "test"): SplitMetrics {
-  return run?.metrics?.[split] ?? {};
+/**
+ * A run's headline: its numbers on validation at ONE named threshold (the operating point for the
+ * active model; the threshold it would get for any other run), as the server computes them for
+ * every surface (runs table, dashboard, gate, operating-point panel, curation_status).
+ */
+export type Headline = NonNullable<Schemas["RunList"]["headline"]>;
+
+export function headline(run: { headline?: Headline | null } | null | undefined): Partial<Headline> {
+  return run?.headline ?? {};
 }
 
+/** One-line explanations shown on hover beside each metric. */
+export const METRIC_HELP = {
+  precision: "Precision (kept accuracy): of the faces the model tags as a VIP, the share given the right name.",
+  recall: "Recall (identification accuracy): of the VIP faces, the share tagged with the right name.",
+  mean_f1: "Mean F1: the harmonic mean of each VIP's precision and recall, averaged over the VIPs.",
+  f1_auc: "F1 AUC: the area under mean F1 across every threshold; one number for the model, whatever the threshold.",
+  total_accuracy: "Total accuracy: the share of all faces handled right: VIPs named right, unknown faces left untagged.",
+  distractor_accuracy: "Distractors rejected: the share of unknown people's faces left untagged.",
+  far: "False-tag rate: the share of unknown people's faces tagged as some VIP, measured on val people never trained on.",
+  implied_precision: "Implied precision: the precision to expect in your videos, given the share of faces that are unknown there.",
+  threshold: "Threshold: a face is tagged when the model's confidence for its top VIP is at least this.",
+} as const;
+
 export const FINISHED_STATES = ["succeeded", "failed", "cancelled"];
+
+/** A run's state said as what it is, with a hover hint: queued is waiting, running shows its progress. */
+export function runStateText(state: string, progress?: number | null): { label: string; hint: string } {
+  switch (state) {
+    case "queued":
+      return { label: "queued", hint: "Waiting for a training worker to pick it up; nothing has been trained yet." };
+    case "running":
+      return {
+        label: typeof progress === "number" ? `running ${Math.round(progress * 100)}%` : "running",
+        hint: "A worker is training it now; the numbers appear when it finishes.",
+      };
+    case "succeeded":
+      return { label: "succeeded", hint: "Finished: accept it to make it the active model, or compare it." };
+    case "failed":
+      return { label: "failed", hint: "Stopped with an error; the active model is unchanged. Restart it from its snapshot." };
+    case "cancelled":
+      return { label: "cancelled", hint: "Cancelled before it finished; the active model is unchanged." };
+    default:
+      return { label: state, hint: state };
+  }
+}
 
 /** Precision and recall of one identity in each compared run, oldest run first (GET /runs/compare/). */
 export function identityHistory(
@@ -125,4 +165,44 @@ export function identityHistory(
   return Object.entries(entry?.runs ?? {})
     .map(([run, values]) => ({ run: Number(run), precision: values.precision ?? null, recall: values.recall ?? null, f1: values.f1 ?? null }))
     .sort((a, b) => a.run - b.run);
+}
+
+/** What a team should do next, and where in the UI (the dashboard shows it until the loop runs). */
+export interface NextStep {
+  title: string;
+  detail: string;
+  link: string | null;
+  action: string | null;
+}
+
+type StepStatus = {
+  vip_count?: number | null;
+  active_model?: { run: number } | null;
+  run_in_progress?: { run: number; state: string; progress: number } | null;
+  queues?: { open: number; kind: string }[];
+};
+
+export function nextStep(status: StepStatus | null | undefined, runs: { id: number; state: string }[] | null | undefined): NextStep | null {
+  if (!status || !runs) return null;
+  const training = "/manage/training";
+  if (!status.vip_count) {
+    return { title: "Promote the first chunk of VIPs", detail: "Pick the first candidates (by popularity) as VIPs: the model learns to recognise them.", link: training, action: "Admin › Training › Promote the next chunk" };
+  }
+  if (status.run_in_progress) {
+    const { run, state } = status.run_in_progress;
+    return { title: `Run ${run} is ${state}`, detail: state === "queued" ? "It waits for a training worker; it starts as soon as one is free." : "A worker is training it; its numbers appear here when it finishes.", link: training, action: "Admin › Training" };
+  }
+  const succeeded = runs.filter((run) => run.state === "succeeded");
+  if (!succeeded.length) {
+    return { title: "Train a first model", detail: `Train a model on the ${status.vip_count} VIPs' labelled faces (a head run takes seconds to minutes).`, link: training, action: "Admin › Training › Start retrain" };
+  }
+  const newest = Math.max(...succeeded.map((run) => run.id));
+  if (!status.active_model) {
+    return { title: `Accept run ${newest}`, detail: "Make it the active model: video tagging and the promotion gate use it.", link: training, action: `Admin › Training › Runs › Accept` };
+  }
+  const open = (status.queues ?? []).reduce((sum, queue) => sum + queue.open, 0);
+  if (open > 0) {
+    return { title: "Review the faces most likely wrong", detail: `${open} faces wait in the review queues, most likely wrong first.`, link: "/review", action: "Review" };
+  }
+  return null;
 }
