@@ -17,11 +17,12 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 TEST_ENV := DJANGO_DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_BROKER_KEYPREFIX=facecurator-test-$$$$:
 
-.PHONY: help venv frontend frontend-test tools services migrate backup restore demo test test-python test-sqlite tree-unchanged screenshots bench bench-quick clean
+.PHONY: help venv lint frontend frontend-test tools services migrate backup restore demo test test-python test-sqlite tree-unchanged screenshots bench bench-quick clean
 
 help:
 	@echo "make demo    - set up, import the demo data and serve the app on http://$(HOST):$(PORT)/"
 	@echo "make test    - set up and run every test (PostgreSQL, Redis, browser, front end)"
+	@echo "make lint    - ruff (lint) over the Python code, eslint over the front end"
 	@echo "make screenshots - retake the README screenshots (docs/screenshots/) with the browser tests"
 	@echo "make bench   - run the benchmarks (results in bench/results/)"
 	@echo "make backup [BACKUP_DIR=...]   - back up the database and media (default var/backups/<UTC time>)"
@@ -38,6 +39,10 @@ frontend:
 	@if [ -f frontend/package.json ]; then \
 		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
 	else echo "no frontend/ package yet"; fi
+
+# Static checks, also run by `make test` (so CI runs them). Configuration: ruff.toml.
+lint: venv
+	$(VENV)/bin/ruff check .
 
 frontend-test:
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
@@ -83,7 +88,7 @@ TREE_STATE = { git diff HEAD --binary; git status --porcelain; } | sha256sum
 
 test: venv frontend tools services
 	@before="$$($(TREE_STATE))"; \
-	$(MAKE) --no-print-directory test-python test-sqlite frontend-test && \
+	$(MAKE) --no-print-directory lint test-python test-sqlite frontend-test && \
 	after="$$($(TREE_STATE))" && if [ "$$before" != "$$after" ]; then \
 		echo "The tests changed files in the repository (tests must write only to temporary folders):"; \
 		git status --porcelain; exit 1; fi

@@ -22,16 +22,16 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import statistics
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -152,7 +152,7 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "commit": _git_commit(),
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:
         import torch
@@ -393,7 +393,7 @@ def _cached_vectors(prefix: str) -> dict[str, np.ndarray | None]:
     for cache in sorted(CACHE_DIR.glob(f"{prefix}-*.npz")):
         try:
             with np.load(cache, allow_pickle=False) as stored:
-                for rel, vector, ok in zip(stored["paths"], stored["embeddings"], stored["ok"]):
+                for rel, vector, ok in zip(stored["paths"], stored["embeddings"], stored["ok"], strict=True):
                     known[str(rel)] = vector.copy() if ok else None
         except (OSError, ValueError, KeyError):
             continue
@@ -440,7 +440,7 @@ def embed_files(paths: Sequence[Path], *, root: Path, recipe: str = "aligned", w
             vectors = _map(_embed_detected_file, jobs, workers or default_workers(), label)
         else:
             raise ValueError(f"unknown recipe {recipe!r}")
-        for i, vector in zip(missing, vectors):
+        for i, vector in zip(missing, vectors, strict=True):
             known[rels[i]] = vector
     embeddings = np.zeros((len(paths), SFaceEmbedder.embedding_dim), dtype=np.float32)
     ok = np.zeros(len(paths), dtype=bool)

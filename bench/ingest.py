@@ -32,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench import common  # noqa: E402
+
 RESULTS = REPO / "bench" / "results" / "ingest.json"
 
 

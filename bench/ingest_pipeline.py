@@ -14,6 +14,7 @@ load average before and after is recorded because the machine may be shared.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -30,7 +31,15 @@ import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ml.faces import DlibEmbedder, DlibHogDetector, FacePipeline, SFaceEmbedder, YuNetDetector, align_face, quality_score  # noqa: E402
+from ml.faces import (  # noqa: E402
+    DlibEmbedder,
+    DlibHogDetector,
+    FacePipeline,
+    SFaceEmbedder,
+    YuNetDetector,
+    align_face,
+    quality_score,
+)
 from ml.images import load_image  # noqa: E402
 from ml.video import sample_frames  # noqa: E402
 
@@ -57,7 +66,7 @@ class Clock:
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
@@ -104,7 +113,7 @@ def video_300(pipeline: FacePipeline, path: Path, n: int) -> dict[str, Any]:
             found = pipeline.detector.detect(sample.image)
         with embed:
             crops = [align_face(sample.image, d.landmarks, pipeline.crop_size) for d in found]
-            [quality_score(c, d.box) for c, d in zip(crops, found)]
+            [quality_score(c, d.box) for c, d in zip(crops, found, strict=True)]
             pipeline.embed_crops(crops)
         faces += len(found)
     stages = {"decode": decode, "detect": detect, "align_quality_embed": embed}
@@ -131,7 +140,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     crops = glint_crops(data, 96 if args.quick else 480)
     with av.open(str(video)) as container:
-        frames_720p = [f.to_ndarray(format="rgb24") for i, f in zip(range(40), container.decode(video=0)) if i % 4 == 0]
+        first_40 = itertools.islice(container.decode(video=0), 40)
+        frames_720p = [f.to_ndarray(format="rgb24") for i, f in enumerate(first_40) if i % 4 == 0]
 
     sface, yunet = SFaceEmbedder(), YuNetDetector()
     results: dict[str, Any] = {

@@ -93,12 +93,12 @@ def assign(pool: Pool, seed: int, n_vips: int) -> tuple[np.ndarray, np.ndarray, 
     """Labels (VIP class or -1), splits by group and the VIP names for one seed."""
     from ml.splits import split_for_group
 
-    glint_people = sorted({p for p, s in zip(pool.person, pool.source) if s == "glint24"})
+    glint_people = sorted({p for p, s in zip(pool.person, pool.source, strict=True) if s == "glint24"})
     vips = common.seeded_order(glint_people, seed)[:n_vips]
     class_of = {name: i for i, name in enumerate(vips)}
     labels = np.array([class_of.get(p, -1) for p in pool.person], dtype=np.int64)
     groups = [f"crop:{path.parent.name}/{path.name}" if label >= 0 else f"person:{person}"
-              for person, path, label in zip(pool.person, pool.crop_paths, labels)]
+              for person, path, label in zip(pool.person, pool.crop_paths, labels, strict=True)]
     splits = np.array([split_for_group(g, seed=seed) for g in groups])
     return labels, splits, vips
 
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         labels, splits, vips = assign(pool, seed, args.vips)
         test = splits == "test"
         counts.append({"test_vip": int(np.sum(test & (labels >= 0))), "test_distractor": int(np.sum(test & (labels < 0))),
-                       "test_distractor_people": len({p for p, t, l in zip(pool.person, test, labels) if t and l < 0})})
+                       "test_distractor_people": len({p for p, t, lab in zip(pool.person, test, labels, strict=True) if t and lab < 0})})
         run: dict[str, Any] = {"seed": seed, "vips": vips, "counts": counts[-1], "methods": {}}
         for loss in args.losses:
             clock = time.perf_counter()
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine,
         "config": {"data": str(data), "quick": args.quick, "seeds": seeds, "vips": args.vips, "mode": mode,
                    "per_identity": per_identity, "lfw_people": int(np.sum(pool.source == "lfw")),
-                   "glint_identities": len({p for p, s in zip(pool.person, pool.source) if s == "glint24"}),
+                   "glint_identities": len({p for p, s in zip(pool.person, pool.source, strict=True) if s == "glint24"}),
                    "samples": len(pool.person), "losses": args.losses,
                    "epochs": args.epochs,
                    "training": "ml.train.train_classifier, TrainConfig defaults for the mode, noise_folds=0"},

@@ -26,6 +26,7 @@ Writes ``bench/results/video.json`` and ``bench/results/video.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -39,12 +40,11 @@ if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(REPO)  # never let bench/*.py shadow a module
 elif str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-from bench import common  # noqa: E402
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench import common  # noqa: E402
 from ml.faces import FacePipeline, FaceResult, align_face, build_pipeline, quality_score  # noqa: E402
 from ml.images import load_image  # noqa: E402
 from ml.tagging import aggregate_video_tags  # noqa: E402
@@ -102,15 +102,15 @@ def _faces_of_batch(pipeline: FacePipeline, images: list[np.ndarray], clocks: di
     with clocks["detect"]:
         detections = pipeline.detector.detect_batch(images)
     with clocks["align"]:
-        crops = [[align_face(image, d.landmarks, pipeline.crop_size) for d in found] for image, found in zip(images, detections)]
-        qualities = [[quality_score(c, d.box) for c, d in zip(per, found)] for per, found in zip(crops, detections)]
+        crops = [[align_face(image, d.landmarks, pipeline.crop_size) for d in found] for image, found in zip(images, detections, strict=True)]
+        qualities = [[quality_score(c, d.box) for c, d in zip(per, found, strict=True)] for per, found in zip(crops, detections, strict=True)]
     with clocks["embed"]:
         vectors = pipeline.embed_crops([c for per in crops for c in per])
     out, row = [], 0
-    for found, per, quality in zip(detections, crops, qualities):
+    for found, per, quality in zip(detections, crops, qualities, strict=True):
         out.append([FaceResult(box=d.box, score=d.score, landmarks=d.landmarks, crop=c, quality=q,
                                embedding=vectors[row + k], embedding_model=pipeline.model_name)
-                    for k, (d, c, q) in enumerate(zip(found, per, quality))])
+                    for k, (d, c, q) in enumerate(zip(found, per, quality, strict=True))])
         row += len(found)
     return out
 
@@ -142,7 +142,7 @@ def tracking_potential(per_frame: list[list[FaceResult]]) -> dict[str, Any]:
     frames whose every face is such a continuation (a detector that only tracked could skip them)."""
     cosines, continued, frames_all_continued = [], 0, 0
     total = sum(map(len, per_frame))
-    for previous, current in zip(per_frame, per_frame[1:]):
+    for previous, current in itertools.pairwise(per_frame):
         matched = 0
         for face in current:
             best = max(previous, key=lambda p: _iou(p.box, face.box), default=None)
@@ -179,7 +179,7 @@ def bench_video(path: Path, frames: int, pipeline: FacePipeline, classifier: Any
         done = sample is None
         if pending and (done or len(pending) == batch):
             results = _faces_of_batch(pipeline, [s.image for s in pending], clocks)
-            for s, faces in zip(pending, results):
+            for s, faces in zip(pending, results, strict=True):
                 per_frame.append(faces)
                 frame_ids += [s.index] * len(faces)
             n_frames += len(pending)

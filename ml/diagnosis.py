@@ -63,7 +63,7 @@ def _low(values: np.ndarray, z: np.ndarray, floor: float, outlier_z: float, what
     outlier = np.isfinite(z) & (z < -outlier_z)
     reasons = [
         ([f"{what} {v:.2f} below {floor:.2f}"] if b else []) + ([f"{what} {v:.2f} far below the other classes (robust z {zz:.1f})"] if o else [])
-        for v, zz, b, o in zip(values, z, below, outlier)
+        for v, zz, b, o in zip(values, z, below, outlier, strict=True)
     ]
     return below | outlier, reasons
 

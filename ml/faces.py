@@ -24,10 +24,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Final, Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -244,7 +244,7 @@ class YuNetDetector:
             rows = [self._opencv_rows(bgr) for bgr in inputs]
         else:
             rows = self._onnx_rows(inputs)
-        return [self._detections(found, image.shape[:2], bgr.shape[:2]) for found, image, bgr in zip(rows, arrays, inputs)]
+        return [self._detections(found, image.shape[:2], bgr.shape[:2]) for found, image, bgr in zip(rows, arrays, inputs, strict=True)]
 
     def _opencv_rows(self, bgr: np.ndarray) -> np.ndarray:
         self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
@@ -261,10 +261,10 @@ class YuNetDetector:
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
                 outputs = self._session.run(None, {"input": yunet.blob([inputs[i] for i in chunk], padded_height, padded_width)})
-                found = yunet.postprocess(dict(zip(self._outputs, outputs)), padded_height, padded_width,
+                found = yunet.postprocess(dict(zip(self._outputs, outputs, strict=True)), padded_height, padded_width,
                                           score_threshold=self.score_threshold, nms_threshold=self.nms_threshold,
                                           top_k=self.top_k)
-                for i, faces in zip(chunk, found):
+                for i, faces in zip(chunk, found, strict=True):
                     rows[i] = faces
         return rows
 
@@ -326,7 +326,7 @@ class DlibHogDetector(_DlibDetectorBase):
     def detect(self, image: np.ndarray) -> list[Detection]:
         image = _check_rgb(image)
         rects, scores, _ = self._detector.run(image, self.upsample, 0.0)
-        return self._detections(image, list(zip(rects, scores)))
+        return self._detections(image, list(zip(rects, scores, strict=True)))
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """One image after another: the HOG detector has no batch mode."""
@@ -366,7 +366,7 @@ class DlibCnnDetector(_DlibDetectorBase):
             by_shape.setdefault(array.shape, []).append(i)
         for indices in by_shape.values():  # dlib batches only images of one size
             outputs = self._detector([arrays[i] for i in indices], self.upsample, batch_size=self.batch_size)
-            for i, found in zip(indices, outputs):
+            for i, found in zip(indices, outputs, strict=True):
                 results[i] = self._detections(arrays[i], [(d.rect, d.confidence) for d in found])
         return results
 
@@ -631,17 +631,17 @@ class FacePipeline:
         call for all the crops."""
         images = [_check_rgb(image) for image in images]
         detections = self.detector.detect_batch(images)
-        crops = [[align_face(image, d.landmarks, self.crop_size) for d in found] for image, found in zip(images, detections)]
+        crops = [[align_face(image, d.landmarks, self.crop_size) for d in found] for image, found in zip(images, detections, strict=True)]
         embeddings = self.embed_crops([crop for per_image in crops for crop in per_image])
         results: list[list[FaceResult]] = []
         row = 0
-        for found, per_image in zip(detections, crops):
+        for found, per_image in zip(detections, crops, strict=True):
             results.append([
                 FaceResult(
                     box=d.box, score=d.score, landmarks=d.landmarks, crop=crop, quality=quality_score(crop, d.box),
                     embedding=embeddings[row + k], embedding_model=self.model_name,
                 )
-                for k, (d, crop) in enumerate(zip(found, per_image))
+                for k, (d, crop) in enumerate(zip(found, per_image, strict=True))
             ])
             row += len(found)
         return results

@@ -18,7 +18,7 @@ def split_for_group(group_key: str, *, seed: int = 0, proportions: tuple[float, 
     digest = hashlib.sha256(f"{seed}:{group_key}".encode()).digest()
     position = int.from_bytes(digest[:8], "big") / 2**64 * sum(proportions)
     cumulative = 0.0
-    for split, share in zip(SPLITS, proportions):
+    for split, share in zip(SPLITS, proportions, strict=True):
         cumulative += share
         if position < cumulative:
             return split

@@ -536,7 +536,7 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
         "device": str(device),
         "class_names": list(data.class_names),
         "counts": {split: {"vip": int(np.sum(data.labels[idx] >= 0)), "distractor": int(np.sum(data.labels[idx] < 0))}
-                   for split, idx in zip(SPLITS, (train_idx, val_idx, test_idx))},
+                   for split, idx in zip(SPLITS, (train_idx, val_idx, test_idx), strict=True)},
         "temperature": classifier.temperature,
         "metrics": {split: None if r is None else r.as_dict(data.class_names) for split, r in metrics.items()},
         "operating_points": classifier.thresholds,

@@ -3,7 +3,6 @@ import ast
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml

@@ -93,12 +93,12 @@ def seed_curation_data(shared_data: Path, *, per_identity: int = 30, unknown: in
         vips.append(identity)
         splits = ["val"] * 6 + ["test"] * 6 + ["train"] * (per_identity - 12)
         vectors = around(centers[index], spreads[index], per_identity)
-        for n, (path, vector, split) in enumerate(zip(_crops(shared_data, name, 0, per_identity), vectors, splits)):
+        for n, (path, vector, split) in enumerate(zip(_crops(shared_data, name, 0, per_identity), vectors, splits, strict=True)):
             # A third of each VIP's faces verified (references); the rest wait in the review queues.
             faces.append(_crop_face(FaceFactory, identity, path, vector, split, "verified" if n % 3 == 0 else "unverified"))
     strangers = [p for p in sorted((shared_data / "glint24" / "Kate Winslet").glob("*.jpg"))[:unknown]]
     lookalike = centers[3] * 0.7 + centers[-1] * 0.3
-    for i, (path, vector) in enumerate(zip(strangers, around(lookalike / np.linalg.norm(lookalike), 0.7, unknown))):
+    for i, (path, vector) in enumerate(zip(strangers, around(lookalike / np.linalg.norm(lookalike), 0.7, unknown), strict=True)):
         faces.append(_crop_face(FaceFactory, None, path, vector, ["train", "val", "test"][i % 3], "unverified"))
     return {"vips": vips, "faces": faces}
 

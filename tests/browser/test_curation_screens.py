@@ -84,7 +84,7 @@ def active_model_scores(faces, confidences):
     run = TrainingRun.objects.create(job=Job.objects.create(kind="training.run", state="succeeded"))
     RunSample.objects.bulk_create([
         RunSample(run=run, face=face, identity_id=face.identity_id, label=0, split=face.split, version=face.version,
-                  confidence=confidence) for face, confidence in zip(faces, confidences)])
+                  confidence=confidence) for face, confidence in zip(faces, confidences, strict=True)])
     ActiveModel.objects.create(run=run)
 
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import log_in, screenshot
 from .data import PASSWORD, REVIEWED, seed_review_data, user_with_role
+from .helpers import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -28,7 +28,7 @@ def video_of(shared_data, person_faces, stranger_faces, *, name: str):
     frame_jpeg = next((shared_data / "glint24" / "Keanu Reeves").glob("*.jpg")).read_bytes()
     video = VideoFactory(original_name=name, status="done", width=112, height=112)
     rng = np.random.default_rng(7)
-    for n, (person, stranger) in enumerate(zip(person_faces, stranger_faces)):
+    for n, (person, stranger) in enumerate(zip(person_faces, stranger_faces, strict=True)):
         frame = FrameFactory(video=video, index=n * 10, image=ContentFile(frame_jpeg, name="frame.jpg"))
         person_vector = np.frombuffer(bytes(person.embedding), dtype=np.float32)
         stranger_vector = rng.standard_normal(person_vector.shape).astype(np.float32)

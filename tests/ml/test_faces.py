@@ -281,7 +281,7 @@ def test_process_batch_gives_the_same_faces_as_processing_one_image_at_a_time(pi
     images = [load_image(photos / name) for name in ("kit_with_rose.jpg", "obama-480p.jpg")]
     batched = pipeline.process_batch(images)
     assert [len(r) for r in batched] == [2, 1]
-    for image, faces in zip(images, batched):
+    for image, faces in zip(images, batched, strict=True):
         alone = pipeline.process(image)
         np.testing.assert_allclose(np.stack([f.embedding for f in faces]), np.stack([f.embedding for f in alone]), atol=1e-6)
 
@@ -403,7 +403,7 @@ def test_onnxruntime_yunet_finds_opencvs_faces_with_the_same_boxes_landmarks_and
     image = load_image(photos / name)
     ours, theirs = pipeline.detector.detect(image), opencv_pipeline.detector.detect(image)
     assert len(ours) == len(theirs) > 0
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a.box, b.box, atol=0.05)
         np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.05)
         assert a.score == pytest.approx(b.score, abs=1e-4)
@@ -416,10 +416,10 @@ def test_a_batch_of_video_frames_gives_opencvs_faces_frame_by_frame(
     frames = clip_frames(shared_data, name, 6)
     batched = pipeline.detector.detect_batch(frames)
     assert pipeline.detector.batch_size > 1
-    for frame, ours in zip(frames, batched):
+    for frame, ours in zip(frames, batched, strict=True):
         theirs = opencv_pipeline.detector.detect(frame)
         assert len(ours) == len(theirs)
-        for a, b in zip(ours, theirs):
+        for a, b in zip(ours, theirs, strict=True):
             np.testing.assert_allclose(a.box, b.box, atol=0.05)
             np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.05)
 

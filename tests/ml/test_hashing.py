@@ -52,7 +52,7 @@ def test_near_duplicate_pairs_equals_the_brute_force_answer():
     rng = np.random.default_rng(0)
     base = rng.integers(-(2**63), 2**63 - 1, size=60, dtype=np.int64)
     flips = rng.integers(0, 64, size=(60, 3))
-    near = np.array([int(b) ^ sum(1 << int(f) for f in fl[: k % 4]) for k, (b, fl) in enumerate(zip(base, flips))], dtype=object)
+    near = np.array([int(b) ^ sum(1 << int(f) for f in fl[: k % 4]) for k, (b, fl) in enumerate(zip(base, flips, strict=True))], dtype=object)
     hashes = [to_signed64(int(h)) for h in np.concatenate([base.astype(object), near])]
 
     pairs = near_duplicate_pairs(hashes, max_distance=3, block=16)

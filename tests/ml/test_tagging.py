@@ -4,7 +4,7 @@ from ml.tagging import aggregate_video_tags
 
 
 def _faces(rows):
-    frames, labels, conf = zip(*rows)
+    frames, labels, conf = zip(*rows, strict=True)
     return dict(frame_indices=frames, predicted=labels, confidence=conf)
 
 

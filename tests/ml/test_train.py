@@ -250,7 +250,7 @@ def test_backbones_come_from_torchvision_by_name_and_load_local_weights_only(tmp
     assert width == 1024 and net(torch.zeros(2, 3, 32, 32)).shape == (2, 1024)
     torch.save({"state_dict": net.state_dict()}, tmp_path / "weights.pt")
     loaded, _ = build_backbone("mobilenet_v3_small", weights_path=tmp_path / "weights.pt")
-    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values(), strict=True))
     torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(ValueError):
         build_backbone("mobilenet_v3_small", weights_path=tmp_path / "other.pt")

@@ -83,7 +83,7 @@ def test_seeking_for_far_apart_frames_gives_the_same_frames_as_decoding_through(
 
     assert [f.index for f in seeking] == [f.index for f in through]
     assert [f.timestamp for f in seeking] == pytest.approx([f.timestamp for f in through], abs=1e-6)
-    for a, b in zip(seeking, through):
+    for a, b in zip(seeking, through, strict=True):
         np.testing.assert_array_equal(a.image, b.image)
 
 
@@ -179,7 +179,7 @@ def test_prefetched_frames_are_the_same_frames_in_the_same_order(tmp_path: Path)
     direct = list(sample_frames(video, n=10))
     ahead = list(prefetched(sample_frames(video, n=10), depth=3))
     assert [f.index for f in ahead] == [f.index for f in direct]
-    assert all(np.array_equal(a.image, b.image) for a, b in zip(ahead, direct))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(ahead, direct, strict=True))
 
 
 def test_a_decoding_error_in_the_prefetch_thread_is_raised_to_the_consumer_after_the_good_frames(videos: Path, tmp_path: Path):

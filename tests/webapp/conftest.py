@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from tests.conftest import REPO_ROOT
 
 from .factories import UserFactory
+from .s3 import moto_endpoint as moto_endpoint  # fixture shared by the S3 tests
+from .s3 import s3_media as s3_media  # fixture shared by the S3 tests
 
 
 @pytest.fixture(autouse=True)

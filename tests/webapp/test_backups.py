@@ -18,7 +18,6 @@ from webapp.faces.services import face_relabel
 from webapp.identities.models import Identity
 
 from .factories import FaceFactory, IdentityFactory
-from .s3 import moto_endpoint, s3_media  # noqa: F401 - fixtures
 from .test_exports import build, create_version
 
 pytestmark = pytest.mark.django_db

@@ -272,7 +272,7 @@ def test_jsonl_and_csv_manifests_carry_labels_splits_boxes_landmarks_and_sources
     with csv_files["manifest.csv"].open(newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == version.face_count
-    for line, record in zip(table, records):
+    for line, record in zip(table, records, strict=True):
         assert int(line["face_id"]) == record["face_id"] and line["label"] == record["label"]
         assert json.loads(line["landmarks"]) == record["landmarks"] and line["split"] == record["split"]
         assert line["identity_id"] == ("" if record["identity_id"] is None else str(record["identity_id"]))

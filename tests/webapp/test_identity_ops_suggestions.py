@@ -44,7 +44,7 @@ def crops(shared_data) -> list[Crop]:
         files = sorted((shared_data / "glint24" / person).glob("*.jpg"), key=lambda p: int(p.stem))[:count]
         data = [path.read_bytes() for path in files]
         vectors = embedder.embed_aligned([load_image(jpeg) for jpeg in data])
-        found += [Crop(person, f"{person}/{path.name}", jpeg, vector) for path, jpeg, vector in zip(files, data, vectors)]
+        found += [Crop(person, f"{person}/{path.name}", jpeg, vector) for path, jpeg, vector in zip(files, data, vectors, strict=True)]
     return found
 
 

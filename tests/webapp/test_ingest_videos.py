@@ -1,4 +1,6 @@
 """Videos: evenly spaced frames stored via storage, faces per frame in the video's group and split."""
+import itertools
+
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -33,7 +35,7 @@ def test_a_real_video_yields_300_frames_and_faces_in_the_videos_group_and_one_sp
     frames = list(Frame.objects.filter(video=video))
     assert len(frames) == 300 and all(default_storage.exists(f.image.name) for f in frames)
     assert frames[0].index == 1 and frames[-1].index == 1019  # the middles of 300 equal slices
-    assert all(0 <= b.timestamp - a.timestamp < 0.2 for a, b in zip(frames, frames[1:]))
+    assert all(0 <= b.timestamp - a.timestamp < 0.2 for a, b in itertools.pairwise(frames))
     faces = list(Face.objects.filter(video=video))
     assert len(faces) >= 280  # Obama speaks in every frame
     assert {f.group_key for f in faces} == {f"video:{video.pk}"}

@@ -13,7 +13,6 @@ from webapp.core.sweep import media_sweep
 from webapp.core.tasks import sweep_media
 
 from .factories import FaceFactory, PhotoFactory
-from .s3 import moto_endpoint, s3_media  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 

@@ -76,7 +76,7 @@ def test_the_panel_gets_the_implied_precision_per_false_tag_rate_at_the_share_as
     assert at_half["unknown_share"] == 0.5 and at_half["unknown_share_expected"]["source"] == "default"
     fars = [option["far_target"] for option in at_half["far_options"]]
     assert fars == sorted(fars) and 0.001 in fars
-    for half, most in zip(at_half["far_options"], at_most["far_options"]):
+    for half, most in zip(at_half["far_options"], at_most["far_options"], strict=True):
         assert half["threshold"] == most["threshold"]  # the share moves precision, never the threshold
         assert most["precision"] is None or half["precision"] >= most["precision"]
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from webapp.faces.models import Face
-from webapp.identities.models import Identity
 from webapp.faces.services import LabelChange, face_relabel, faces_relabel
+from webapp.identities.models import Identity
 from webapp.review.builders import RunOutcome, queue_build_for_chunk, queues_build_for_run
 from webapp.review.models import Item, Queue
 from webapp.review.scoring import centroid_outlier_scores, non_face_scores

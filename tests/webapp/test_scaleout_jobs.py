@@ -14,9 +14,14 @@ from webapp.core.services import job_execute, jobs_fail_lost
 from webapp.training import services as training
 from webapp.training.models import TrainingRun
 
-from .test_training_fixtures import QUICK, face_set  # noqa: F401 - fixture
+from .test_training_fixtures import QUICK, FaceSet, make_face_set
 
 KIND = "maintenance.reassign_splits"
+
+
+@pytest.fixture
+def face_set(db) -> FaceSet:
+    return make_face_set()
 
 
 def _running(*, silent_for: float, attempts: int = 1, kind: str = KIND, job: Job | None = None) -> Job:

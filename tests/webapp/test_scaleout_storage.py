@@ -13,7 +13,7 @@ from webapp.core.storage import MediaS3Storage, storage_listdir
 from webapp.faces import index
 
 from .factories import FaceFactory, jpeg_bytes, unit_vector
-from .s3 import files_under, moto_endpoint, s3_media  # noqa: F401 - fixtures
+from .s3 import files_under
 
 pytestmark = pytest.mark.django_db
 

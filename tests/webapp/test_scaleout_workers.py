@@ -27,7 +27,7 @@ from webapp.identities.models import Identity
 
 from .conftest import _database_url, wait_for_job
 from .factories import FaceFactory, IdentityFactory, jpeg_bytes
-from .s3 import files_under, moto_endpoint, s3_media  # noqa: F401 - fixtures
+from .s3 import files_under
 from .test_training_fixtures import QUICK, make_face_set, person_vectors
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -149,7 +149,7 @@ def test_with_s3_media_an_import_a_training_run_and_an_export_leave_the_local_me
         vip = IdentityFactory(name=f"VIP {n}", role=Identity.Role.VIP, chunk=1)
         center = rng.standard_normal(128)
         splits = ["val", "val", "test", "test"] + ["train"] * 8
-        for vector, split in zip(person_vectors(center / np.linalg.norm(center), 12, rng), splits):
+        for vector, split in zip(person_vectors(center / np.linalg.norm(center), 12, rng), splits, strict=True):
             FaceFactory(identity=vip, vector=vector, split=split)
     hosts.start("worker")
 
@@ -223,9 +223,7 @@ def test_a_worker_killed_in_the_middle_of_an_import_leaves_it_done_once_after_re
 def test_a_gpu_worker_killed_mid_run_leaves_the_run_failed_the_active_model_unchanged_and_restartable(
         hosts, admin_client_api, admin_user):
     from webapp.training import selectors
-    from webapp.training.models import TrainingRun
-
-    from webapp.training.models import ActiveModel
+    from webapp.training.models import ActiveModel, TrainingRun
     from webapp.training.services import training_run_start
 
     make_face_set(vips=2, candidates=1, per_identity=10, unknown=3)

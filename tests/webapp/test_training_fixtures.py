@@ -56,7 +56,7 @@ def make_face_set(*, vips: int = 3, candidates: int = 2, per_identity: int = 16,
     for index, identity in enumerate(people + others):
         vectors = person_vectors(centers[index], per_identity, rng)
         splits = ["val", "val", "val", "test", "test", "test"] + ["train"] * (per_identity - 6)
-        faces[identity.pk] = [FaceFactory(identity=identity, vector=v, split=s) for v, s in zip(vectors, splits)]
+        faces[identity.pk] = [FaceFactory(identity=identity, vector=v, split=s) for v, s in zip(vectors, splits, strict=True)]
     strangers = [FaceFactory(identity=None, vector=person_vectors(centers[vips + candidates + i], 1, rng)[0],
                              split=["train", "val", "test"][i % 3]) for i in range(unknown)]
     return FaceSet(vips=people, candidates=others, faces=faces, unknown=strangers,

@@ -21,8 +21,13 @@ from webapp.core.services import job_require_sent
 from . import selectors, services
 from .models import ExportBuild, ExportFile
 from .serializers import (
-    BuildRequestSerializer, DatasetVersionSerializer, ExportBuildSerializer, ExportFileSerializer,
-    VersionComparisonSerializer, VersionCreateSerializer, VersionFaceSerializer,
+    BuildRequestSerializer,
+    DatasetVersionSerializer,
+    ExportBuildSerializer,
+    ExportFileSerializer,
+    VersionComparisonSerializer,
+    VersionCreateSerializer,
+    VersionFaceSerializer,
 )
 
 DOWNLOAD_BLOCK = 256 * 1024

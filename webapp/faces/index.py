@@ -185,7 +185,6 @@ def index_add_faces(*, face_ids: list[int]) -> dict[str, Any] | None:
     with _writer_lock():
         index = index_load()
         manifest = index_manifest()
-        count = manifest["count"] if manifest else 0
         added = 0
         for start in range(0, len(face_ids), 20_000):
             for ids, vectors in _embeddings(Face.objects.filter(pk__in=face_ids[start:start + 20_000])):
@@ -241,7 +240,7 @@ def faces_similar(*, face: Face, k: int = 20) -> list[tuple[Face, float]]:
     if index is None or len(index) == 0:
         return []
     ids, sims = index.search(vector[None, :], k + 1)
-    ranked = [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if int(i) != face.pk][:k]
+    ranked = [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if int(i) != face.pk][:k]
     faces = Face.objects.select_related("identity").defer("embedding").in_bulk([i for i, _ in ranked])
     return [(faces[i], score) for i, score in ranked if i in faces]
 

@@ -2,15 +2,13 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from rest_framework.exceptions import PermissionDenied
-
 from webapp.core.params import IdInFilter
-
-from . import selectors, services
 from webapp.review.models import Queue
 
+from . import selectors, services
 from .models import Face, LabelEvent
 from .serializers import FaceLabelResponseSerializer, FaceSerializer, LabelEventSerializer, LabelRequestSerializer
 

@@ -435,7 +435,8 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
 
     Returns counts: faces and identities examined, suggestions open per kind.
     """
-    from . import selectors, suggestions as found_by
+    from . import selectors
+    from . import suggestions as found_by
 
     progress = progress or (lambda fraction, message="": None)
     merge_settings = merge_settings or found_by.MergeSettings()
@@ -451,7 +452,7 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
         face_ids=data.face_ids, identity_ids=data.identity_ids, vectors=data.vectors, settings=split_settings,
         progress=lambda fraction: progress(0.4 + 0.5 * fraction, "split candidates"),
     )
-    sizes = {int(k): int(v) for k, v in zip(*np.unique(data.identity_ids, return_counts=True))}
+    sizes = {int(k): int(v) for k, v in zip(*np.unique(data.identity_ids, return_counts=True), strict=True)}
     for i, item in enumerate(splits):
         if sizes[item.identity] >= max_faces_per_identity:  # clustered on a sample: give every face a side
             everything = selectors.identity_embeddings(identity_ids=[item.identity])

@@ -59,7 +59,7 @@ def groups(identity_ids: np.ndarray) -> dict[int, np.ndarray]:
     """Row positions of each identity's faces, in one sort (not one scan per identity)."""
     order = np.argsort(identity_ids, kind="stable")
     values, starts = np.unique(identity_ids[order], return_index=True)
-    return {int(v): part for v, part in zip(values, np.split(order, starts[1:]))}
+    return {int(v): part for v, part in zip(values, np.split(order, starts[1:]), strict=True)}
 
 
 def typical_faces(vectors: np.ndarray, face_ids: np.ndarray, n: int) -> list[int]:

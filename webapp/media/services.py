@@ -431,13 +431,13 @@ class NearDuplicates:
     # -- memory of what this job wrote --------------------------------------------------------
     def remember(self, faces: list[Face], drafts: list[FaceDraft]) -> None:
         """Make faces just written matchable by the rest of this job."""
-        hashed = [(f.pk, d.phash) for f, d in zip(faces, drafts) if d.phash is not None]
+        hashed = [(f.pk, d.phash) for f, d in zip(faces, drafts, strict=True) if d.phash is not None]
         if hashed:
             self._hash_ids = np.concatenate([self._hash_ids, np.array([p for p, _ in hashed], dtype=np.int64)])
             self._hashes = np.concatenate(
                 [self._hashes, np.array([h for _, h in hashed], dtype=np.int64).view(np.uint64)]
             )
-        vectors = [(f.pk, d.embedding) for f, d in zip(faces, drafts) if d.embedding is not None]
+        vectors = [(f.pk, d.embedding) for f, d in zip(faces, drafts, strict=True) if d.embedding is not None]
         if vectors:
             if self._index is None:
                 from webapp.faces.index import new_index
@@ -445,7 +445,7 @@ class NearDuplicates:
                 self._index = new_index(len(vectors[0][1]))
             self._index.add(np.array([p for p, _ in vectors], dtype=np.int64),
                             np.stack([v for _, v in vectors]).astype(np.float32))
-        for face, draft in zip(faces, drafts):
+        for face, draft in zip(faces, drafts, strict=True):
             self._vectors[face.pk] = draft.embedding
             self._root_group[face.pk] = (
                 (face.duplicate_of_id, face.group_key) if face.duplicate_of_id else (face.pk, face.group_key)
@@ -480,7 +480,7 @@ def faces_write(*, drafts: list[FaceDraft], written: WrittenFiles, frames: dict[
         ))
     created = Face.objects.bulk_create(faces, batch_size=1000)
     in_batch = []
-    for face, draft in zip(created, drafts):
+    for face, draft in zip(created, drafts, strict=True):
         if draft.duplicate_of_draft is not None:
             face.duplicate_of_id = created[draft.duplicate_of_draft].pk
             in_batch.append(face)
@@ -936,7 +936,6 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
     that died mid-way are removed before a new attempt.
     """
     from ml import video as ml_video
-
     from webapp.core.services import JobCancelled
 
     video = Video.objects.filter(pk=video_id).first()
@@ -958,7 +957,7 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
     drafts: list[FaceDraft] = []
 
     def detect(batch: list) -> None:
-        for sample, results in zip(batch, pipeline.process_batch([s.image for s in batch])):
+        for sample, results in zip(batch, pipeline.process_batch([s.image for s in batch]), strict=True):
             drafts.extend(_drafts_from_detections(
                 results=results, group_key=video.group_key, source=Face.Source.FRAME,
                 crop_prefix=f"{video.pk}/f{sample.index:06d}", video_id=video.pk, frame_index=sample.index,
@@ -1076,8 +1075,8 @@ def faces_import_folder(*, root: str | Path, cropped: bool = False, role: str = 
         keep = [_inside(Path(os.path.realpath(e.path)), real_root) for e in entries]
         escaped = [FileOutcome(name=e.relative, status="error", code="outside_import_roots",
                                error=f"{e.relative}: links to a file outside the import folder; not read.")
-                   for e, ok in zip(entries, keep) if not ok]
-        entries = [e for e, ok in zip(entries, keep) if ok]
+                   for e, ok in zip(entries, keep, strict=True) if not ok]
+        entries = [e for e, ok in zip(entries, keep, strict=True) if ok]
     names = sorted({e.identity for e in entries if e.identity})
     before = set(Identity.objects.filter(name__in=names).values_list("name", flat=True))
     by_name = identities_get_or_create(names=names, role=role)
@@ -1221,12 +1220,12 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
             ))
         if drafts:
             vectors = np.asarray(face_pipeline().embed_crops(crops), dtype=np.float32)
-            for draft, vector in zip(drafts, vectors):
+            for draft, vector in zip(drafts, vectors, strict=True):
                 draft.embedding = vector
             faces, drafts_written, raced = _crops_write(drafts=drafts, dedupe=dedupe)
             face_ids += [f.pk for f in faces]
             outcomes += [FileOutcome(name=d.source_path, status="imported", face=f.pk, faces=1)
-                         for d, f in zip(drafts_written, faces)]
+                         for d, f in zip(drafts_written, faces, strict=True)]
             outcomes += [FileOutcome(name=d.source_path, status="duplicate", face=raced[d.content_sha256],
                                      error=f"same bytes as face {raced[d.content_sha256]} (imported meanwhile)")
                          for d in drafts if d.content_sha256 in raced]

@@ -18,8 +18,13 @@ from webapp.core.services import job_require_sent
 from . import selectors, services
 from .models import Video
 from .serializers import (
-    FaceImportRequestSerializer, FrameSerializer, PhotoSerializer, PhotoUploadSerializer, UploadResponseSerializer,
-    VideoSerializer, VideoUploadSerializer,
+    FaceImportRequestSerializer,
+    FrameSerializer,
+    PhotoSerializer,
+    PhotoUploadSerializer,
+    UploadResponseSerializer,
+    VideoSerializer,
+    VideoUploadSerializer,
 )
 
 

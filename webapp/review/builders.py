@@ -83,7 +83,7 @@ class RunOutcome:
         """The model's top-k identities for one sample, as the item payload shows them."""
         return [
             {"identity": self.class_identity_ids[c], "name": self.class_names[c], "probability": round(float(p), 4)}
-            for c, p in zip(self.topk_classes[row], self.topk_probabilities[row]) if c >= 0
+            for c, p in zip(self.topk_classes[row], self.topk_probabilities[row], strict=True) if c >= 0
         ]
 
     def name_of(self, label: int) -> str | None:
@@ -314,7 +314,7 @@ def _suggest_faces(outcome: RunOutcome, classes: list[int]) -> list[Item]:
         queries = outcome.embeddings[_top(own, outcome.confidence, 64)]
         found, sims = index.search(queries, k)
         best: dict[int, float] = {}
-        for face_id, sim in zip(found.ravel(), sims.ravel()):
+        for face_id, sim in zip(found.ravel(), sims.ravel(), strict=True):
             face_id = int(face_id)
             if face_id < 0 or sim < SUGGESTION_MIN_COSINE or face_id in settled or (face_id, identity_id) in rejected:
                 continue

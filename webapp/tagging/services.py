@@ -38,8 +38,7 @@ from webapp.core import roles
 from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
 from webapp.core.models import Job
 from webapp.core.services import job_start
-from webapp.faces.models import Face
-from webapp.faces.models import LabelEvent
+from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
 from webapp.media.models import ProcessingStatus, Video
@@ -375,8 +374,8 @@ def _reconcile_tags(*, video_id: int, existing: list[VideoTag], found: list, con
     ])
     TagEvidence.objects.bulk_create([
         TagEvidence(tag=row, frame_id=frame, face_id=face, confidence=conf, rank=rank)
-        for row, tag in zip(created, wanted.values())
-        for rank, (frame, face, conf) in enumerate(zip(tag.frames, tag.faces, tag.frame_confidences))
+        for row, tag in zip(created, wanted.values(), strict=True)
+        for rank, (frame, face, conf) in enumerate(zip(tag.frames, tag.faces, tag.frame_confidences, strict=True))
     ], batch_size=2000)
     counts["proposed"] = len(created) + counts["kept"]
     return counts

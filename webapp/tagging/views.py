@@ -18,8 +18,14 @@ from webapp.media.models import Video
 from . import selectors, services
 from .models import FacePrediction, TagEvidence, VideoTag
 from .serializers import (
-    FacePredictionSerializer, ReviewTagSerializer, TagDecisionRequestSerializer, TagDecisionResponseSerializer, TaggingStartSerializer,
-    TaggingSummarySerializer, VideoTagDetailSerializer, VideoTagSerializer,
+    FacePredictionSerializer,
+    ReviewTagSerializer,
+    TagDecisionRequestSerializer,
+    TagDecisionResponseSerializer,
+    TaggingStartSerializer,
+    TaggingSummarySerializer,
+    VideoTagDetailSerializer,
+    VideoTagSerializer,
 )
 
 EVIDENCE_PREVIEW = 12  # supporting frames shown per tag in the review queue (all of them in a tag's detail)

@@ -34,7 +34,6 @@ from .serializers import (
     RunStartSerializer,
 )
 
-
 SAMPLE_SPLITS = ["train", "val", "test"]
 
 

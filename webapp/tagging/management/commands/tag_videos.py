@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 

@@ -59,7 +59,7 @@ class Command(BaseCommand):
         curves = sweep.as_dict(max_points=12)
         self.stdout.write("  threshold  precision  recall  mean F1")
         for t, p, r, f in zip(curves["thresholds"], curves["kept_accuracy"], curves["identification_accuracy"],
-                              curves["mean_f1"]):
+                              curves["mean_f1"], strict=True):
             self.stdout.write(f"  {fmt(t, 4):>9}  {fmt(p):>9}  {fmt(r):>6}  {fmt(f):>7}")
 
 
