@@ -155,11 +155,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log = sys.stderr.write
     load_before = os.getloadavg()
     with common.scratch_django("ingest"):
+        from django.conf import settings as django_settings
         from django.db import connection
 
         from webapp.media.services import face_pipeline
-
-        from django.conf import settings as django_settings
 
         pipeline = face_pipeline()  # load the models before timing
         face_runtime = {"runtime": django_settings.FACECURATOR_FACE_RUNTIME,

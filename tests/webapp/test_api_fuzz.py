@@ -23,7 +23,7 @@ from django.db import close_old_connections, transaction  # noqa: E402
 from hypothesis import HealthCheck, Phase, given  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 
-from .factories import FaceFactory, FrameFactory, IdentityFactory, PhotoFactory, UserFactory, VideoFactory  # noqa: E402
+from .factories import FaceFactory, FrameFactory, IdentityFactory, PhotoFactory, UserFactory  # noqa: E402
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.fuzz]
 
@@ -73,6 +73,7 @@ def world():
     """Rows and files for the operations to reach; returns the ids path parameters are mapped to."""
     from rest_framework.authtoken.models import Token
 
+    import ml.train  # noqa: F401 - imports torch now, so that the first POST /runs/ is not timed on that
     from webapp.core.models import Job
     from webapp.exports import services as export_services
     from webapp.exports import tasks as export_tasks
@@ -84,8 +85,6 @@ def world():
     from webapp.review.models import Item, Queue
     from webapp.tagging.models import TagEvidence, VideoTag
     from webapp.training.models import Chunk, RunSample, TrainingRun
-
-    import ml.train  # noqa: F401 - imports torch now, so that the first POST /runs/ is not timed on that
 
     admin = UserFactory(username="fuzz-admin", role="admin")
     annotator = UserFactory(username="fuzz-annotator", role="annotator")

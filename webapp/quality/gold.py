@@ -145,7 +145,7 @@ def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None 
     statuses = dict(Face.objects.filter(pk__in=[item.face_id for item in fresh]).values_list("pk", "status"))
     until = fresh[0].leased_until or now + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS)
     gold_items, serves = [], []
-    for slot, gold in zip(slots, candidates):
+    for slot, gold in zip(slots, candidates, strict=False):  # slots were cut to the candidates above
         replaced = fresh[slot]
         shown = gold.identity_id
         decoys = sorted(page_identities - {gold.identity_id})
@@ -164,7 +164,7 @@ def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None 
         return fresh, []
     GoldItem.objects.bulk_create([
         GoldItem(item=item, gold=gold, user=user, shown_identity_id=shown, shown_status=status)
-        for item, (gold, shown, status) in zip(gold_items, serves)
+        for item, (gold, shown, status) in zip(gold_items, serves, strict=True)
     ])
     kept = [item for n, item in enumerate(fresh) if n not in set(slots)]
     return kept, gold_items

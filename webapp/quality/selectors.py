@@ -6,6 +6,7 @@ label history, so a gold face whose answer changed drops out of every past score
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -170,7 +171,7 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
         interval = wilson_interval(correct, total)
         pages = sorted(entry["pages"].values(), key=lambda page: page[0]["created_at"])
         starts = [page[0]["created_at"] for page in pages]
-        seconds = sum(min((b - a).total_seconds(), IDLE_SECONDS) for a, b in zip(starts, starts[1:]))
+        seconds = sum(min((b - a).total_seconds(), IDLE_SECONDS) for a, b in itertools.pairwise(starts))
         after_first = sum(len(page) for page in pages[1:])
         agree, pairs = agreement.get(pk, (0, 0))
         result.append({
