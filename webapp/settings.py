@@ -405,6 +405,9 @@ FACECURATOR_GOLD_RATE = env_float("FACECURATOR_GOLD_RATE", 0.05)
 FACECURATOR_GOLD_DECOY_SHARE = env_float("FACECURATOR_GOLD_DECOY_SHARE", 0.5)
 FACECURATOR_GOLD_WINDOW_DAYS = env_float("FACECURATOR_GOLD_WINDOW_DAYS", 7)
 FACECURATOR_QUALITY_FLAG_BELOW = env_float("FACECURATOR_QUALITY_FLAG_BELOW", 0.85)
+# Decisions held until a second annotator agrees (admins' decisions never are): relabel_vip (a VIP face
+# relabelled as another VIP), unknown_vip (a VIP face called an unknown person), not_a_face_vip.
+FACECURATOR_SECOND_OPINION = env_list("FACECURATOR_SECOND_OPINION", ["relabel_vip"])
 FACECURATOR_REVIEW_MAX_ITEMS = env_int("FACECURATOR_REVIEW_MAX_ITEMS", 1000)  # items per review queue
 FACECURATOR_PRETRAINED_WEIGHTS = env_str("FACECURATOR_PRETRAINED_WEIGHTS")  # local path only
 FACECURATOR_TAG_MIN_FRAMES = env_int("FACECURATOR_TAG_MIN_FRAMES", 3)

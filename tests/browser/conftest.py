@@ -64,6 +64,7 @@ def served_frontend(settings, frontend_dist, tmp_path):
     settings.STATICFILES_DIRS = [frontend_dist]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.FACECURATOR_GOLD_RATE = 0  # gold faces are mixed in at random: off unless a test turns them on
+    settings.FACECURATOR_SECOND_OPINION = []  # relabels between VIPs wait for a second annotator by default
     return frontend_dist
 
 

@@ -42,6 +42,12 @@ def no_random_gold(settings):
 
 
 @pytest.fixture(autouse=True)
+def no_second_opinions(settings):
+    """Relabels between two VIPs wait for a second annotator by default: off unless a test turns it on."""
+    settings.FACECURATOR_SECOND_OPINION = []
+
+
+@pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     """Every test writes media under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -45,3 +45,33 @@ class GoldItem(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "created_at"], name="quality_gold_serve_user")]
+
+
+class SecondOpinion(models.Model):
+    """A decision held until a second annotator agrees (``FACECURATOR_SECOND_OPINION``).
+
+    The first decision changed no label; ``item`` is the face served, blind, to someone else. When
+    their decision says the same, it applies the label; when it differs, neither applies and the
+    face goes to the admins' queue of disagreements (``dispute_item``).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting for a second annotator"
+        AGREED = "agreed", "a second annotator agreed: applied"
+        DISPUTED = "disputed", "the second annotator disagreed: for an admin"
+
+    decision = models.OneToOneField("review.Decision", on_delete=models.CASCADE, related_name="second_opinion")
+    first_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="+")
+    proposed_identity = models.ForeignKey("identities.Identity", null=True, blank=True, on_delete=models.PROTECT,
+                                          related_name="+")
+    proposed_status = models.CharField(max_length=20)
+    item = models.ForeignKey("review.Item", on_delete=models.CASCADE, related_name="second_opinions")
+    dispute_item = models.OneToOneField("review.Item", null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="dispute")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -21,6 +21,7 @@ from webapp.faces.models import LabelEvent
 from webapp.review.models import Decision
 from webapp.review.selectors import id_batches
 
+from .agreement import verdict
 from .gold import gold_decision_correct
 
 IDLE_SECONDS = 600  # a pause longer than this between two pages is not counted as working time
@@ -79,15 +80,18 @@ def _label_history(face_ids) -> dict[int, list[tuple[int | None, str]]]:
 
 
 def _verdict(d: dict, history, current) -> tuple | None:
-    """The label a decision says the face has: the one it wrote, or the one it left in place."""
+    """The label a decision says the face has: the one it wrote, or what it said about the label it saw
+    (a decision held for a second opinion wrote nothing yet)."""
     if d["action"] in ("skip", "reject", "exclude"):
         return None
     if d["to_identity_id"] is not None or d["to_status"] is not None:
         return d["to_identity_id"], d["to_status"]
     labels = history.get(d["face_id"])
     if labels and d["served_version"] is not None and d["served_version"] < len(labels):
-        return labels[d["served_version"]]
-    return current.get(d["face_id"])
+        seen = labels[d["served_version"]]
+    else:
+        seen = current.get(d["face_id"])
+    return verdict(action=d["action"], identity_id=d["identity_id"], face_identity_id=seen[0] if seen else None)
 
 
 def _agreement(user_ids: set[int], face_ids: set[int]) -> dict[int, tuple[int, int]]:
@@ -97,7 +101,7 @@ def _agreement(user_ids: set[int], face_ids: set[int]) -> dict[int, tuple[int, i
         for d in Decision.objects.filter(face_id__in=batch, undone=False, user__isnull=False,
                                          item__gold_serve__isnull=True)
         .exclude(action__in=("skip", "reject", "exclude")).order_by("-created_at", "-id")
-        .values("user_id", "face_id", "action", "served_version", to_identity_id=F("label_event__to_identity_id"),
+        .values("user_id", "face_id", "action", "identity_id", "served_version", to_identity_id=F("label_event__to_identity_id"),
                 to_status=F("label_event__to_status"), current_identity=F("face__identity_id"),
                 current_status=F("face__status"))
     ]

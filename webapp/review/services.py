@@ -22,7 +22,7 @@ from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, Not
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import UNCHANGED, LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
-from webapp.quality import gold
+from webapp.quality import agreement, gold
 from webapp.quality.models import GoldItem
 
 from .models import Decision, Item, Queue
@@ -124,6 +124,8 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                 pass  # a closed queue hands out no new work; leases already held still come back
             elif queue.payload.get("second_review_of") == getattr(user, "pk", None):
                 pass  # a second review is for someone else than the annotator who decided first
+            elif queue.payload.get("admins_only") and not roles.is_admin(user):
+                pass  # disagreements between two annotators are settled by an admin
             else:
                 skipped = Decision.objects.filter(user=user, action=Action.SKIP, undone=False,
                                                   item__queue=queue).values("item_id")
@@ -133,6 +135,7 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                     .filter(Q(leased_to__isnull=True) | Q(leased_until__lte=now))
                     .exclude(pk__in=skipped)
                     .exclude(pk__in=GoldItem.objects.values("item_id"))
+                    .exclude(pk__in=agreement.items_hidden_from(user=user))
                     .order_by("-score", "id")[:limit - len(mine)]
                 )
                 fresh, gold_items = gold.gold_items_mix(queue=queue, user=user, fresh=fresh)
@@ -209,8 +212,12 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
         unknown = sorted(identity_ids - set(identities))
         if unknown:
             raise NotFound(f"No identity with id {', '.join(map(str, unknown))}.")
-        versions = dict(Face.objects.filter(pk__in=[item.face_id for item in items.values()])
-                        .values_list("pk", "version"))
+        faces_now = {pk: (version, identity_id, role) for pk, version, identity_id, role in
+                     Face.objects.filter(pk__in=[item.face_id for item in items.values()])
+                     .values_list("pk", "version", "identity_id", "identity__role")}
+        versions = {pk: row[0] for pk, row in faces_now.items()}
+        opinions = agreement.second_opinion_items(item_ids=items)  # items served for a second opinion
+        held, agreed, disputed = {}, [], []
         gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
 
         stale, changes_by_reason, seen = [], defaultdict(list), {}
@@ -232,6 +239,21 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                 raise InvalidTransition(f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page.")
             seen[item.face_id] = item.pk
             change = None if item.pk in gold_ids else _label_change(item, request, identities, expected)
+            if item.pk in opinions and request.action != Action.SKIP:
+                _, face_identity, _ = faces_now[item.face_id]
+                if agreement.agrees(opinion=opinions[item.pk], action=request.action, face_identity_id=face_identity,
+                                    identity_id=item.identity_id if request.action == Action.ACCEPT
+                                    else request.identity_id):
+                    agreed.append(item.pk)
+                else:
+                    disputed.append(item.pk)
+                    change = None
+            elif change is not None and agreement.second_opinion_needed(
+                    user=user, action=request.action, face_role=faces_now[item.face_id][2],
+                    to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None):
+                held[item.pk] = agreement.verdict(action=request.action, identity_id=request.identity_id,
+                                                  face_identity_id=faces_now[item.face_id][1])
+                change = None
             if change is not None:
                 changes_by_reason[f"review ({item.queue.kind}): {request.action}"].append(change)
         if stale:
@@ -259,9 +281,12 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
             )
             for request in requests
         ])
-        _close_items(items, requests, operation, gold_ids)
+        unsettled = gold_ids | set(held) | set(disputed)
+        _close_items(items, requests, operation, unsettled)
+        agreement.second_opinions_open(decisions=[d for d in decisions if d.item_id in held], proposals=held)
+        agreement.second_opinions_settle(agreed=agreed, disputed=disputed)
         gold.gold_faces_promote(face_ids=[items[r.item_id].face_id for r in requests
-                                          if r.item_id not in gold_ids and r.action != Action.SKIP])
+                                          if r.item_id not in unsettled and r.action != Action.SKIP])
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)
 
 
@@ -279,7 +304,9 @@ def _check_item_open(item: Item, user, now) -> None:
 
 
 def _close_items(items: dict[int, Item], requests: list[DecisionRequest], operation: uuid.UUID,
-                 gold_ids: set[int]) -> None:
+                 unsettled: set[int]) -> None:
+    """Close decided items, and the face's items in other queues unless this decision left its label
+    unsettled (a gold face, or a decision waiting for a second opinion)."""
     skipped = [r.item_id for r in requests if r.action == Action.SKIP]
     decided = [r.item_id for r in requests if r.action != Action.SKIP]
     if skipped:
@@ -287,7 +314,7 @@ def _close_items(items: dict[int, Item], requests: list[DecisionRequest], operat
     if decided:
         Item.objects.filter(pk__in=decided).update(state=Item.State.DECIDED, closed_by_operation=operation)
     settled_faces = [items[r.item_id].face_id for r in requests
-                     if r.action not in (Action.SKIP, Action.REJECT) and r.item_id not in gold_ids]
+                     if r.action not in (Action.SKIP, Action.REJECT) and r.item_id not in unsettled]
     if settled_faces:
         Item.objects.filter(face_id__in=settled_faces, state=Item.State.OPEN).exclude(pk__in=decided).update(
             state=Item.State.OBSOLETE, closed_by_operation=operation, leased_to=None, leased_until=None
