@@ -162,6 +162,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_health_checks=True,  # a connection kept across requests is checked first: a restarted server costs no 500
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -1,11 +1,21 @@
-"""Domain errors and the one API exception handler that turns them into clear 4xx answers."""
+"""Domain errors and the one API exception handler that turns them into clear 4xx answers.
+
+It also turns a lost database connection (PostgreSQL restarting, a network blip) into a 503 that says
+the request may be retried, instead of a 500: the request's transaction was not committed.
+"""
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 2
 
 
 class DomainError(Exception):
@@ -61,6 +71,12 @@ def api_exception_handler(exc, context):
         if "detail" not in detail:
             detail = {"detail": "Invalid input.", "errors": detail}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("Database unavailable during %s: %s", context.get("request") and context["request"].path, exc)
+        set_rollback()
+        return Response({"detail": "The database is unavailable for a moment; the request did not complete. Retry it.",
+                         "code": "unavailable", "retryable": True},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, Http404):
         response.data = {"detail": "Not found: no such object, or you may not see it."}

@@ -85,3 +85,36 @@ describe("the API client", () => {
     expect(readCookie("missing", "a=1")).toBe("");
   });
 });
+
+describe("a decision post on a retryable error", () => {
+  const unavailable = () => answer(503, { detail: "The database is unavailable for a moment; the request did not complete. Retry it.", code: "unavailable", retryable: true });
+  const saved = { operation: "0b0e6f5e-0000-4000-8000-000000000001", decisions: [], label_events: [41] };
+  const noWait = async () => {};
+
+  it("is sent again, and each retry is announced", async () => {
+    const calls = fakeFetch(unavailable(), answer(201, saved));
+    const notices: string[] = [];
+    const result = await api.review.decide([{ item: 5, action: "confirm" }], {
+      sleep: noWait,
+      onRetry: (attempt, attempts, error) => notices.push(`${attempt}/${attempts}: ${error.message}`),
+    });
+    expect(result.label_events).toEqual([41]);
+    expect(calls).toHaveLength(2);
+    expect(JSON.parse(String(calls[1].init.body))).toEqual({ decisions: [{ item: 5, action: "confirm" }] });
+    expect(notices).toEqual(["1/3: The database is unavailable for a moment; the request did not complete. Retry it."]);
+  });
+
+  it("gives up after three tries with the server's message", async () => {
+    const calls = fakeFetch(unavailable(), unavailable(), unavailable(), answer(201, saved));
+    const error = await api.review.decide([{ item: 5, action: "confirm" }], { sleep: noWait }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).isRetryable).toBe(true);
+    expect(calls).toHaveLength(3);
+  });
+
+  it("is not sent again after a refusal that is not retryable (409)", async () => {
+    const calls = fakeFetch(answer(409, { detail: "Item 5 was decided already.", code: "conflict" }), answer(201, saved));
+    await expect(api.review.decide([{ item: 5, action: "confirm" }], { sleep: noWait })).rejects.toBeInstanceOf(ApiError);
+    expect(calls).toHaveLength(1);
+  });
+});

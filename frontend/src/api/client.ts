@@ -92,9 +92,43 @@ export class ApiError extends Error {
     return this.status === 404;
   }
 
+  /** The server says the same request may succeed if sent again (503 with `retryable`, e.g. while the
+   * database restarts): nothing was done, so sending it again is safe. */
+  get isRetryable(): boolean {
+    const retryable = !!this.body && typeof this.body === "object" && (this.body as { retryable?: unknown }).retryable === true;
+    return this.status === 503 || retryable;
+  }
+
   /** Not logged in (any more): the session expired or was logged out elsewhere. */
   get isUnauthenticated(): boolean {
     return this.status === 401 || (this.status === 403 && /credentials were not provided|not authenticated/i.test(this.message));
+  }
+}
+
+export interface RetryOptions {
+  /** Tries in all, the first included (default 3). */
+  attempts?: number;
+  /** Wait before the n-th retry: n × delayMs (default 1000). */
+  delayMs?: number;
+  /** Called before each retry, to say so on screen. */
+  onRetry?: (attempt: number, attempts: number, error: ApiError) => void;
+  /** Tests replace the wait. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Send, and send again while the server answers a retryable error (503), a few times with growing waits. */
+export async function withRetry<T>(send: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  const attempts = Math.max(1, options.attempts ?? 3);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof ApiError) || !error.isRetryable || attempt >= attempts) throw error;
+      options.onRetry?.(attempt, attempts, error);
+      await (options.sleep ?? wait)((options.delayMs ?? 1000) * attempt);
+    }
   }
 }
 
@@ -371,7 +405,9 @@ export const api = {
     next: (queue: number, limit: number) => post<QueueItem[]>(`review/queues/${queue}/next/`, { limit }),
     release: (queue: number) => post<{ released: number }>(`review/queues/${queue}/release/`, undefined, { keepalive: true }),
     /** A page of decisions, all or nothing (409 lists the stale items). */
-    decide: (decisions: DecisionRequest[]) => post<DecisionBatchResult>("review/decisions/", { decisions }),
+    /** Retried while the server answers 503 retryable (e.g. the database restarting); `retry.onRetry` hears of it. */
+    decide: (decisions: DecisionRequest[], retry: RetryOptions = {}) =>
+      withRetry(() => post<DecisionBatchResult>("review/decisions/", { decisions }), retry),
     undo: (operation: string) => post<Schemas["UndoResult"]>(`review/operations/${operation}/undo/`),
     /** A new queue of chosen faces, reviewed in the order given. */
     sendFaces: (faces: number[], title = "") => post<Queue>("review/queues/from-faces/", { faces, title }),

@@ -78,11 +78,16 @@ export function ReviewScreen() {
   const [state, dispatch] = useReducer(reviewReducer, initialReviewState);
   const [source, setSource] = useState<ReviewSource | null>(null);
   const [cursorRefs, setCursorRefs] = useState<ReviewFace[]>([]);
+  const [retryNotice, setRetryNotice] = useState<string | null>(null);
   const { me, refresh: refreshMe } = useSession();
   const gridRef = useRef<HTMLOListElement>(null);
   const page = state.page;
   const item: ReviewItem | undefined = page?.items[state.cursor];
   useDocumentTitle(page ? `Review ${page.title}` : "Review");
+
+  useEffect(() => {
+    if (!state.saving) setRetryNotice(null); // a retry notice lasts while its save does
+  }, [state.saving]);
 
   const order = useMemo(() => reviewOrder(identities.data ?? [], identityParam), [identities.data, identityParam]);
   const work = useMemo(() => chooseWork(queues.data ?? [], queueParam, wantsFaces), [queues.data, queueParam, wantsFaces]);
@@ -90,6 +95,7 @@ export function ReviewScreen() {
   useEffect(() => {
     if (!identities.data || !queues.data) return undefined;
     const fresh: ReviewSource = work.queue ? new QueueSource(work.queue, pageSize) : new IdentityFacesSource(order, pageSize);
+    if (fresh instanceof QueueSource) fresh.onRetry = setRetryNotice;
     setSource(fresh);
     dispatch({ type: "loading" });
     fresh
@@ -396,7 +402,7 @@ export function ReviewScreen() {
       </header>
 
       <p className={`status-line ${state.message?.tone === "error" ? "error" : ""}`} role="status" aria-live="polite" data-testid="review-status">
-        {state.saving ? "Saving…" : state.message?.text ?? (page ? `${open} open on this page, ${marked} marked wrong${page.remaining != null ? ` · ${page.remaining} ${page.remainingWhat ?? "left"}` : ""}.` : "")}
+        {state.saving ? retryNotice ?? "Saving…" : state.message?.text ?? (page ? `${open} open on this page, ${marked} marked wrong${page.remaining != null ? ` · ${page.remaining} ${page.remainingWhat ?? "left"}` : ""}.` : "")}
       </p>
 
       {identities.error && <p className="error">{identities.error}</p>}

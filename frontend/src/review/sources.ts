@@ -8,7 +8,7 @@
  *   (`GET /faces/?identity=&status=unverified`), decided face by face with `POST /faces/{id}/label/`
  *   and undone with `POST /label-events/{id}/undo/`.
  */
-import { ApiError, api, type Face, type Identity, type LabelRequest, type Queue, type QueueItem, type SimilarFaces } from "../api/client";
+import { ApiError, api, type Face, type Identity, type LabelRequest, type Queue, type QueueItem, type RetryOptions, type SimilarFaces } from "../api/client";
 import type { Decision, IdentityRef, ReviewFace, ReviewItem, ReviewPage, Suggestion, Verdict } from "./reviewState";
 
 export interface PageOutcome {
@@ -338,6 +338,16 @@ export class QueueSource implements ReviewSource {
     this.description = queue.title;
   }
 
+  /** Told (with a sentence to show) when a decision post is retried after a retryable server error. */
+  onRetry: ((message: string) => void) | null = null;
+
+  private retry(): RetryOptions {
+    return {
+      onRetry: (attempt, attempts, error) =>
+        this.onRetry?.(`Saving failed (${error.message}); trying again (${attempt + 1} of ${attempts})…`),
+    };
+  }
+
   async next(): Promise<ReviewPage | null> {
     if (!this.buffer.length) await (this.pending ?? this.fill());
     this.pending = null;
@@ -381,14 +391,14 @@ export class QueueSource implements ReviewSource {
   }
 
   async decide(item: ReviewItem, verdict: Verdict, identity?: IdentityRef | null): Promise<Decision> {
-    const answer = await api.review.decide([this.request(item, verdict, identity)]);
+    const answer = await api.review.decide([this.request(item, verdict, identity)], this.retry());
     return { verdict, identity: identity ?? null, eventIds: answer.label_events, operation: answer.operation };
   }
 
   async confirmPage(page: ReviewPage, verdicts: { index: number; verdict: Verdict }[]): Promise<PageOutcome> {
     const outcome: PageOutcome = { decided: new Map(), stale: [], failed: new Map(), eventIds: [], operation: null };
     try {
-      const answer = await api.review.decide(verdicts.map(({ index, verdict }) => this.request(page.items[index], verdict)));
+      const answer = await api.review.decide(verdicts.map(({ index, verdict }) => this.request(page.items[index], verdict)), this.retry());
       for (const { index, verdict } of verdicts) outcome.decided.set(index, { verdict, eventIds: [], operation: answer.operation });
       outcome.eventIds = answer.label_events;
       outcome.operation = answer.operation;
@@ -410,7 +420,7 @@ export class QueueSource implements ReviewSource {
   async skip(page: ReviewPage): Promise<string | null> {
     const open = page.items.filter((entry) => !entry.decided && entry.itemId !== undefined);
     if (!open.length) return null;
-    const answer = await api.review.decide(open.map((entry) => ({ item: entry.itemId!, action: "skip" as const, version: entry.face.version })));
+    const answer = await api.review.decide(open.map((entry) => ({ item: entry.itemId!, action: "skip" as const, version: entry.face.version })), this.retry());
     return answer.operation;
   }
 
