@@ -194,3 +194,15 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
                         for day, v in sorted(entry["days"].items())],
         })
     return sorted(result, key=lambda r: (not r["flagged"], -(r["decisions"]), r["username"]))
+
+
+def gold_answers_of(*, user_id: int) -> list[bool]:
+    """Whether each of one annotator's gold answers that still count was right, oldest first."""
+    rows = list(Decision.objects.filter(user_id=user_id, undone=False, item__gold_serve__isnull=False)
+                .order_by("created_at", "id").values(
+        "user_id", "action", "identity_id", "created_at", face_version=F("face__version"),
+        gold_id=F("item__gold_serve__gold_id"), shown_identity_id=F("item__gold_serve__shown_identity_id"),
+        served_at=F("item__gold_serve__created_at"), gold_identity_id=F("item__gold_serve__gold__identity_id"),
+        gold_status=F("item__gold_serve__gold__status"), gold_face_version=F("item__gold_serve__gold__face_version"),
+        gold_since=F("item__gold_serve__gold__since")))
+    return [correct for _, _, correct in _gold_scores(rows)]
