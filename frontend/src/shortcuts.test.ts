@@ -93,3 +93,19 @@ describe("the shortcut table", () => {
     expect(keysOf("toggleWrong")).toBe("Space / X");
   });
 });
+
+describe("acceptsPageShortcuts", () => {
+  it("takes keys on the grid or with nothing focused, never on a control", async () => {
+    const { acceptsPageShortcuts } = await import("./shortcuts");
+    const grid = document.createElement("ol");
+    const cell = document.createElement("li");
+    grid.append(cell);
+    const button = document.createElement("button");
+    const select = document.createElement("select");
+    expect(acceptsPageShortcuts(grid, grid)).toBe(true);
+    expect(acceptsPageShortcuts(cell, grid)).toBe(true);
+    expect(acceptsPageShortcuts(document.body, grid)).toBe(true);
+    expect(acceptsPageShortcuts(button, grid)).toBe(false);
+    expect(acceptsPageShortcuts(select, grid)).toBe(false);
+  });
+});

@@ -102,6 +102,20 @@ export function isTyping(target: EventTarget | null | undefined): boolean {
 }
 
 /**
+ * Whether a screen's own shortcuts may act on a key pressed with focus on `target`: on the grid
+ * (or inside it) or with nothing in particular focused. On a button, link or other control the key
+ * does what the browser does there (Enter and Space press a focused button).
+ */
+export function acceptsPageShortcuts(target: EventTarget | null | undefined, grid: Element | null): boolean {
+  if (!target || typeof (target as HTMLElement).tagName !== "string") return true;
+  const element = target as HTMLElement;
+  if (grid && (element === grid || grid.contains(element))) return true;
+  const tag = element.tagName.toLowerCase();
+  if (tag === "body" || tag === "html" || tag === "main") return true;
+  return !(["button", "a", "select", "input", "textarea", "summary"].includes(tag) || element.getAttribute("role") === "button" || element.isContentEditable);
+}
+
+/**
  * The action a key press asks for in the given scopes, or null. Browser and OS combinations
  * (Ctrl/Cmd/Alt + key) are never taken, and while typing in a field only `whileTyping` keys act.
  * The first matching row of the table wins, so list narrower scopes first when keys overlap.

@@ -106,3 +106,34 @@ def test_annotator_reviews_a_page_with_the_keyboard_relabels_undoes_and_sees_the
     assert "Lindsay Lohan" in text and "review: relabelled" in text
     assert re.search(r"undo of \d+", text) and "undone" in text
     assert table.locator("tbody tr").count() == 35
+
+
+def test_keys_on_a_focused_button_act_as_the_browser_would_and_the_queue_select_gives_focus_back(page, shared_data):
+    from webapp.faces.models import LabelEvent
+
+    data = seed_review_data(shared_data, unverified=4, verified=2, intruders=0)
+    user_with_role("ann", "annotator")
+    log_in(page, "ann", PASSWORD, then="/review")
+    page.locator("[data-testid=review-grid] li").first.wait_for()
+
+    # Enter on the focused "Shortcuts" button presses it (help opens); it does not confirm the page.
+    page.get_by_role("button", name="Shortcuts").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_have_count(0)
+    page.keyboard.press("Space")  # still on the button: pressing it again, not marking a face
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+    assert page.locator('[data-testid=review-grid] li[data-marked="true"]').count() == 0
+    assert not LabelEvent.objects.exists()
+
+    # Choosing what to review hands focus back to the grid: arrows move between faces, not queues.
+    tom = data["identities"]["Tom Hanks"]
+    page.get_by_label("Reviewing").select_option(f"i{tom.pk}")
+    expect(page.locator("h1")).to_have_text(re.compile("Tom Hanks$"))
+    assert page.evaluate("document.activeElement.dataset.testid") == "review-grid"
+    first = int(page.locator('[data-testid=review-grid] [aria-current="true"]').get_attribute("data-face"))
+    page.keyboard.press("ArrowRight")
+    expect(page.locator('[data-testid=review-grid] [aria-current="true"]')).not_to_have_attribute("data-face", str(first))
+    assert page.get_by_label("Reviewing").evaluate("select => select.value") == f"i{tom.pk}"

@@ -11,7 +11,7 @@ import { HelpOverlay, ShortcutLegend } from "../components/ShortcutHelp";
 import { pct, queueTitle } from "../components/format";
 import { useDocumentTitle, useLoad } from "../hooks";
 import { useSession } from "../session";
-import { keysOf, matchShortcut, type ShortcutAction } from "../shortcuts";
+import { acceptsPageShortcuts, keysOf, matchShortcut, shortcutFor, type ShortcutAction } from "../shortcuts";
 import { RelabelDialog } from "./RelabelDialog";
 import {
   initialReviewState,
@@ -324,6 +324,8 @@ export function ReviewScreen() {
       const action = matchShortcut(event, ["review", "global"]);
       if (!action) return;
       if (dialogRef.current && action !== "closeDialog" && action !== "help") return;
+      // Page shortcuts act on the grid; on a focused button or control the key does what the browser does.
+      if (!dialogRef.current && shortcutFor(action).scope === "review" && !acceptsPageShortcuts(event.target, gridRef.current)) return;
       if (dialogRef.current === "relabel" && action === "help") return;
       event.preventDefault();
       runRef.current(action);
@@ -353,6 +355,7 @@ export function ReviewScreen() {
               if (value.startsWith("q")) next.set("queue", value.slice(1));
               else next.set("identity", value.slice(1));
               setParams(next);
+              gridRef.current?.focus(); // arrows move between faces again, not between queues
             }}
           >
             {(queues.data ?? []).length > 0 && (
@@ -384,6 +387,7 @@ export function ReviewScreen() {
               const next = new URLSearchParams(params);
               next.set("size", event.target.value);
               setParams(next);
+              gridRef.current?.focus();
             }}
           >
             {[...new Set([...PAGE_SIZES, pageSize])].sort((a, b) => a - b).map((size) => (
@@ -441,6 +445,8 @@ export function ReviewScreen() {
             {state.view === "single" && item && <SingleItem item={item} index={state.cursor} total={page.items.length} />}
             <ol
               ref={gridRef}
+              tabIndex={0}
+              aria-activedescendant={page.items[state.cursor] ? `face-cell-${page.items[state.cursor].face.id}` : undefined}
               className={state.view === "grid" ? "face-grid" : "face-strip"}
               aria-label={`Faces claimed to be ${page.title}`}
               data-testid="review-grid"
@@ -455,6 +461,7 @@ export function ReviewScreen() {
                     entry.decided ? `decided verdict-${entry.decided.verdict}` : "",
                   ].join(" ")}
                   aria-current={index === state.cursor ? "true" : undefined}
+                  id={`face-cell-${entry.face.id}`}
                   data-face={entry.face.id}
                   data-marked={entry.marked ? "true" : "false"}
                   data-verdict={entry.decided?.verdict ?? ""}
@@ -475,7 +482,7 @@ export function ReviewScreen() {
                 </li>
               ))}
             </ol>
-            <div className="toolbar" role="toolbar" aria-label="Review actions">
+            <div className="toolbar" role="toolbar" aria-label="Review actions" onClick={() => gridRef.current?.focus()}>
               <button type="button" aria-keyshortcuts="Enter" onClick={() => run("confirm")} disabled={state.saving}>
                 {state.view === "grid" ? "Confirm page" : "Confirm face"} <kbd>{keysOf("confirm")}</kbd>
               </button>
