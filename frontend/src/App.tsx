@@ -6,6 +6,7 @@ import { EventsScreen } from "./events/EventsScreen";
 import { IdentitiesScreen } from "./identities/IdentitiesScreen";
 import { ReviewScreen } from "./review/ReviewScreen";
 import { useSession } from "./session";
+import { RunFinishedBanner } from "./components/RunFinishedBanner";
 import { VideoPage, VideosScreen } from "./videos/VideoPage";
 
 // The chart-heavy screens load on demand: the review screen stays small and quick to start.
@@ -53,6 +54,7 @@ export function App() {
       </header>
       <main id="main" tabIndex={-1}>
         {error && <p className="error">Could not load your account: {error}</p>}
+        {me && <RunFinishedBanner isAdmin={isAdmin} />}
         {me && !me.role ? (
           <p className="error">Your account has no role yet: ask an admin to make you an annotator.</p>
         ) : (

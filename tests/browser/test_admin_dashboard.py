@@ -108,6 +108,28 @@ def test_accepting_asks_first_and_an_accepted_run_can_be_rolled_back(page, share
     assert selectors.active_run() == first
 
 
+def test_a_run_that_finishes_says_so_where_the_admin_is_with_its_numbers_and_accept(page, shared_data):
+    from tests.webapp.test_training_fixtures import QUICK, run_job_here
+    from webapp.training import selectors, services
+
+    seed_curation_data(shared_data)
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then="/review")
+    run = services.training_run_start(options=QUICK, dispatch=False)
+    page.wait_for_timeout(5000)  # the banner saw it queued
+
+    run_job_here(run)
+
+    banner = page.get_by_test_id("run-finished")
+    expect(banner).to_contain_text(f"Run {run.pk} succeeded.", timeout=15_000)
+    expect(banner).to_contain_text("Validation at the threshold for a false-tag rate of 0.001")
+    expect(banner.get_by_role("link", name="Compare")).to_have_attribute("href", f"/dashboard?run={run.pk}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    banner.get_by_role("button", name="Accept").click()
+    expect(banner).to_contain_text(f"Run {run.pk} is now the active model.")
+    assert selectors.active_run() == run
+
+
 def test_admin_chooses_the_operating_point_by_false_tag_rate_and_sees_the_implied_precision(page, shared_data):
     from webapp.training.models import OperatingPoint
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { RunCurves, RunDetail } from "../api/client";
-import { METRIC_HELP, calibrationOf, headline, identityHistory, perClassPoints, nextStep, runStateText, sweepAt, sweepOf, sweepPoints } from "./metrics";
+import { METRIC_HELP, calibrationOf, headline, identityHistory, perClassPoints, nextStep, runJustFinished, runStateText, sweepAt, sweepOf, sweepPoints } from "./metrics";
 
 const sweep = {
   thresholds: [0.2, 0.5, 0.8, 1.00001],
@@ -115,5 +115,15 @@ describe("the next step on an empty dashboard", () => {
     for (const step of [nextStep({ vip_count: 0 }, []), nextStep({ vip_count: 5 }, [])]) {
       expect(`${step?.detail} ${step?.action}`).not.toMatch(/manage\.py|POST|\/api\//);
     }
+  });
+});
+
+describe("a run that just finished", () => {
+  it("is one that was queued or running at the last poll and is finished now", () => {
+    expect(runJustFinished({ run: 4, state: "running" }, { run: 4, state: "succeeded" })).toEqual({ run: 4, state: "succeeded" });
+    expect(runJustFinished({ run: 4, state: "queued" }, { run: 4, state: "failed" })).toEqual({ run: 4, state: "failed" });
+    expect(runJustFinished({ run: 4, state: "succeeded" }, { run: 4, state: "succeeded" })).toBeNull();
+    expect(runJustFinished(null, { run: 4, state: "succeeded" })).toBeNull();
+    expect(runJustFinished({ run: 4, state: "running" }, { run: 4, state: "running" })).toBeNull();
   });
 });

@@ -206,3 +206,13 @@ export function nextStep(status: StepStatus | null | undefined, runs: { id: numb
   }
   return null;
 }
+
+/** The run that just finished between two status polls: it was queued or running, now it is not. */
+export function runJustFinished(
+  before: { run: number; state: string } | null | undefined,
+  now: { run: number; state: string } | null | undefined,
+): { run: number; state: string } | null {
+  if (!before || !now || FINISHED_STATES.includes(before.state)) return null;
+  if (now.run === before.run && FINISHED_STATES.includes(now.state)) return now;
+  return null;
+}
