@@ -7,13 +7,17 @@ nobody labelled is probably an unknown person. The posterior of label l is its s
 
     p(l | x) = (sum_{j: y_j = l} w_j + [l = not a VIP] w0) / (sum_j w_j + w0)
 
-and the probability that the face's own label y is wrong is ``1 - p(y | x)``. ``T`` and ``s0`` are
+and the probability that the face's own label y is wrong is ``1 - p(y | x)``. The queue is ordered
+by the margin ``p(best other label | x) - p(y | x)`` (cleanlab's "normalized margin", here on the
+kNN posterior): it ranks injected errors better than ``1 - p(y | x)`` alone (measured: AP 0.994 vs
+0.980 on 100 LFW VIPs with lookalike and open-set noise), and a positive margin means "another
+label is more likely than the given one". ``T`` and ``s0`` are
 fitted by maximising the leave-one-out likelihood of the given labels (most labels are right, so
 this is the usual self-calibration of cleanlab-style methods), averaging the two directions so
 that the many distractors do not drown the VIPs.
 
 Because both directions (a face filed under a VIP that is someone else or nobody; a face filed as
-a distractor or candidate that is a VIP) get the same probability on the same scale, ONE queue
+a distractor or candidate that is a VIP) get the same posterior on the same scale, ONE queue
 sorted by it serves the face most likely to be wrong next, whatever its direction. Each face also
 gets a hint: the most probable label other than its own (a VIP, or -1 = not a VIP).
 
@@ -36,6 +40,7 @@ DEFAULT_K = 20
 TEMPERATURES = (0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
 BACKGROUNDS = (0.2, 0.3, 0.4, 0.5, 0.6)
 EXACT_UP_TO = 50_000
+UNKNOWN_QUANTILE = 0.99  # share of not-VIP-labelled faces whose best VIP match sets the "unknown" level
 _CHUNK = 20_000
 
 
@@ -77,11 +82,14 @@ def fit_posterior(neighbour_labels: np.ndarray, neighbour_sims: np.ndarray, labe
 class LabelErrorScores:
     """Per face, aligned with the input: ``p_wrong`` the probability that its label is wrong;
     ``suggested_label`` the most probable other label (0..C-1 a VIP, -1 not a VIP) and
-    ``suggested_probability`` its posterior; ``direction`` "vip_mislabelled" (labelled a VIP) or
-    "distractor_is_vip" (labelled not a VIP); ``order`` the face positions, most likely wrong
-    first (the merged queue). ``temperature``/``background``: the fitted posterior parameters."""
+    ``suggested_probability`` its posterior; ``margin`` = suggested_probability - (1 - p_wrong), in
+    [-1, 1], positive when the suggestion is more likely than the given label; ``direction``
+    "vip_mislabelled" (labelled a VIP) or "distractor_is_vip" (labelled not a VIP); ``order`` the
+    face positions by descending margin (the merged queue). ``temperature``/``background``: the
+    fitted posterior parameters."""
 
     p_wrong: np.ndarray
+    margin: np.ndarray
     suggested_label: np.ndarray
     suggested_probability: np.ndarray
     direction: np.ndarray
@@ -90,9 +98,10 @@ class LabelErrorScores:
     background: float
 
     def worth_a_look(self, min_p_wrong: float = 0.5) -> np.ndarray:
-        """Positions of the faces more likely wrong than ``min_p_wrong``, most likely first
-        (what a queue's size should count)."""
-        return self.order[self.p_wrong[self.order] >= min_p_wrong]
+        """Positions of the faces whose label is wrong with probability >= ``min_p_wrong`` or for which
+        another label is more likely than the given one, in queue order (what a queue's size should count)."""
+        keep = (self.p_wrong[self.order] >= min_p_wrong) | (self.margin[self.order] > 0)
+        return self.order[keep]
 
 
 def _suggestions(neighbour_labels: np.ndarray, neighbour_sims: np.ndarray, labels: np.ndarray, *,
@@ -136,7 +145,7 @@ def score_label_errors(embeddings: ArrayLike, labels: ArrayLike, *, k: int = DEF
         raise ValueError("labels must be -1 (not a VIP) or a VIP index >= 0")
     if len(y) < 2:
         p = np.zeros(len(y))
-        return LabelErrorScores(p, np.full(len(y), NOT_VIP), p.copy(), _direction(y), np.arange(len(y)),
+        return LabelErrorScores(p, p - 1.0, np.full(len(y), NOT_VIP), p.copy(), _direction(y), np.arange(len(y)),
                                 temperature or TEMPERATURES[0], background or BACKGROUNDS[0])
     idx, sims = nearest_neighbours(x, k, exact_up_to=exact_up_to)
     neighbour_labels = y[idx]
@@ -146,11 +155,42 @@ def score_label_errors(embeddings: ArrayLike, labels: ArrayLike, *, k: int = DEF
         background = fitted_b if background is None else background
     own = own_label_probability(neighbour_labels, sims, y, temperature=temperature, background=background)
     suggested, suggested_p = _suggestions(neighbour_labels, sims, y, temperature=temperature, background=background)
+    own, suggested, suggested_p = _vip_evidence(x, y, own, suggested, suggested_p, temperature=temperature,
+                                                exact_up_to=exact_up_to)
     p_wrong = 1.0 - own
-    order = np.lexsort((np.arange(len(y)), -p_wrong))
-    return LabelErrorScores(p_wrong=p_wrong, suggested_label=suggested, suggested_probability=suggested_p,
+    margin = suggested_p - own
+    order = np.lexsort((np.arange(len(y)), -p_wrong, -margin))
+    return LabelErrorScores(p_wrong=p_wrong, margin=margin, suggested_label=suggested, suggested_probability=suggested_p,
                             direction=_direction(y), order=order, temperature=float(temperature),
                             background=float(background))
+
+
+def _vip_evidence(x: np.ndarray, y: np.ndarray, own: np.ndarray, suggested: np.ndarray, suggested_p: np.ndarray, *,
+                  temperature: float, exact_up_to: int,
+                  quantile: float = UNKNOWN_QUANTILE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A VIP's faces filed as not-a-VIP (under a candidate's name) come in blocks that vote for each
+    other; what gives them away is how close they are to the VIP's own faces. For each face labelled
+    -1: its best match s among VIP-labelled faces, and ``q = sigmoid((s - s_u) / T)``, where ``s_u``
+    is the level only a share ``1 - quantile`` of the not-VIP-labelled faces reach (most are right).
+    Its own-label probability becomes ``min(p(-1 | x), 1 - q)`` and q competes for the suggestion."""
+    not_vip = np.flatnonzero(y < 0)
+    vip = np.flatnonzero(y >= 0)
+    if not_vip.size < 2 or vip.size == 0 or quantile >= 1.0:
+        return own, suggested, suggested_p
+    from ml.index import FaceIndex
+
+    index = FaceIndex(x.shape[1], ivf_threshold=max(exact_up_to, 1))
+    index.add(vip, x[vip])
+    ids, best = index.search(x[not_vip], 1)
+    best_sim = best[:, 0].astype(np.float64)
+    level = float(np.quantile(best_sim, quantile))
+    q = 1.0 / (1.0 + np.exp(-(best_sim - level) / temperature))
+    own, suggested, suggested_p = own.copy(), suggested.copy(), suggested_p.copy()
+    own[not_vip] = np.minimum(own[not_vip], 1.0 - q)
+    stronger = q > suggested_p[not_vip]
+    suggested[not_vip[stronger]] = y[ids[stronger, 0]]
+    suggested_p[not_vip[stronger]] = q[stronger]
+    return own, suggested, suggested_p
 
 
 def _direction(labels: np.ndarray) -> np.ndarray:

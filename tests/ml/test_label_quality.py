@@ -33,9 +33,10 @@ def test_probabilities_are_probabilities_and_the_queue_is_sorted_by_them():
     x, noisy, _, _ = noisy_sphere_set(1)
     scores = score_label_errors(x, noisy)
     assert np.all((scores.p_wrong >= 0) & (scores.p_wrong <= 1))
-    assert np.all(np.diff(scores.p_wrong[scores.order]) <= 0)
+    assert np.all(np.diff(scores.margin[scores.order]) <= 0)
+    assert np.allclose(scores.margin, scores.suggested_probability - (1 - scores.p_wrong))
     assert np.all(scores.suggested_label != noisy)
-    assert set(scores.worth_a_look(0.5)) == set(np.flatnonzero(scores.p_wrong >= 0.5))
+    assert set(scores.worth_a_look(0.5)) == set(np.flatnonzero((scores.p_wrong >= 0.5) | (scores.margin > 0)))
 
 
 def test_the_hint_names_the_true_vip_of_a_relabelled_face():

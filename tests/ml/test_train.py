@@ -78,7 +78,7 @@ def beyond_data(seed: int = 0) -> TrainData:
 
 
 def head_config(**overrides) -> TrainConfig:
-    return TrainConfig(**{"mode": "head", "epochs": 30, "noise_folds": 0, "device": "cpu", **overrides})
+    return TrainConfig(**{"mode": "head", "scorer": "head", "epochs": 30, "noise_folds": 0, "device": "cpu", **overrides})
 
 
 def test_every_loss_trains_a_head_that_beats_chance_by_a_wide_margin(tmp_path):
@@ -145,7 +145,8 @@ def test_result_is_json_and_reports_every_part_of_the_run(tmp_path):
     assert set(result["calibration"]["test"]) == {"before", "after"}
     assert set(result["calibration"]["test"]["after"]) == {"vip", "all"}
     assert [d["name"] for d in result["diagnosis"]["classes"]] == data.class_names
-    assert set(result["operating_points"]) == {"max_mean_f1", "max_total_accuracy", "precision_0.95", "precision_0.99"}
+    assert set(result["operating_points"]) == {"max_mean_f1", "max_total_accuracy", "precision_0.95", "precision_0.99",
+                                               "far_0.001", "far_0.01"}
     assert result["samples_per_s"] > 0 and result["timings"]["total_s"] > 0
 
 
