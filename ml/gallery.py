@@ -35,6 +35,7 @@ from ml.index import l2_normalise
 _SIMILARITY_BUDGET = 50_000_000  # floats of one query-chunk x gallery block (200 MB)
 EXACT_UP_TO = 50_000  # gallery faces searched exactly; beyond, an IVF index returns each query's best matches
 _SEARCH_K = 64
+SAME_FACE = 0.99999  # cosine at which a gallery face is the query itself
 _BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 
 
@@ -60,7 +61,10 @@ class Gallery:
                    labels=y[order], n_classes=n_classes)
 
     def similarities(self, queries: ArrayLike) -> np.ndarray:
-        """N x C: each query's cosine to its best match among each VIP's faces (-1 for a VIP without any)."""
+        """N x C: each query's cosine to its best match among each VIP's faces (-1 for a VIP without any).
+
+        A gallery face identical to the query (cosine >= ``SAME_FACE``) is left out: a face never
+        vouches for itself, so a training face is scored by the other faces, as a new face would be."""
         x = l2_normalise(queries)
         out = np.full((len(x), self.n_classes), -1.0, dtype=np.float32)
         if not len(self.labels) or not len(x):
@@ -71,6 +75,7 @@ class Gallery:
         chunk = max(16, min(4096, _SIMILARITY_BUDGET // len(self.labels)))
         for start in range(0, len(x), chunk):
             sims = x[start:start + chunk] @ self.embeddings.T
+            sims[sims >= SAME_FACE] = -1.0
             out[start:start + chunk, present] = np.maximum.reduceat(sims, starts, axis=1)
         return out
 
@@ -86,7 +91,7 @@ class Gallery:
             self._index = index
         sims, ids = self._index.search(x, _SEARCH_K)  # type: ignore[attr-defined]
         rows = np.repeat(np.arange(len(x)), ids.shape[1])
-        found = ids.ravel() >= 0
+        found = (ids.ravel() >= 0) & (sims.ravel() < SAME_FACE)
         np.maximum.at(out, (rows[found], self.labels[ids.ravel()[found]]), sims.ravel()[found])
         return out
 

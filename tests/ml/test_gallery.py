@@ -100,3 +100,11 @@ def test_gallery_confidence_ranks_faces_exactly_as_their_best_match():
     assert np.all(np.diff(confidence[order]) >= 0)
     assert np.allclose(probs.max(axis=1), confidence, atol=1e-6)
     assert np.array_equal(probs.argmax(axis=1), sims.argmax(axis=1))
+
+
+def test_a_training_face_is_scored_by_the_other_faces_not_by_itself():
+    faces = l2_normalise(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]], dtype=np.float32))
+    gallery = Gallery.from_faces(faces, np.array([0, 0, 1]), n_classes=2)
+    sims = gallery.similarities(faces[:1])
+    assert sims[0, 0] == np.float32(0.8)  # its class-mate, not its own cosine of 1
+    assert sims[0, 1] == np.float32(0.0)
