@@ -490,7 +490,8 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
         }
         fc, nf = summary[name]["methods"]["facecurator"], summary[name]["methods"]["nearest_face"]
         summary[name]["verdict_2a"] = all(
-            all(a >= b - 1e-9 for a, b in zip(fc[f]["values"], nf[f]["values"])) for f in ("dir@0.1%", "dir@1%"))
+            all(a >= b - 1e-9 for a, b in zip(fc[f]["values"], nf[f]["values"], strict=True))
+            for f in ("dir@0.1%", "dir@1%"))
     results = {"benchmark": "openset_regimes", "machine": machine,
                "config": {"data": str(data), "quick": args.quick, "seeds": seeds, "regimes": names, "losses": losses,
                           "fars": REGIME_FARS, "distractor_split": rg.DISTRACTOR_PROPORTIONS,

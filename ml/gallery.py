@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import faiss
-
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -32,17 +32,17 @@ from torch import Tensor, nn
 from torchvision.transforms import v2
 
 from ml.calibration import expected_calibration_error, fit_temperature, reliability_curve
-from ml.gallery import Gallery, fit_probability_map
-from ml.label_quality import score_label_errors
-from ml.operating_point import DEFAULT_FARS, operating_point_for_far
 from ml.device import autocast_context, default_batch_size, grad_scaler, pick_device, pin_memory
 from ml.diagnosis import confused_pairs, diagnose_classes
+from ml.gallery import Gallery, fit_probability_map
 from ml.images import load_image
 from ml.index import atomic_write_bytes
+from ml.label_quality import score_label_errors
 from ml.losses import LossSpec, get_loss, vip_probabilities
 from ml.metrics import OpenSetReport, open_set_report, threshold_for_precision
 from ml.models import FaceClassifierNet, build_classifier
 from ml.noise import VIP_MISLABELLED, NoiseScores, cross_fit, score_label_noise, training_loss_score
+from ml.operating_point import DEFAULT_FARS, operating_point_for_far
 
 SPLITS = ("train", "val", "test")
 CHECKPOINT_FORMAT = 1
