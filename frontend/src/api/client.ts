@@ -24,6 +24,8 @@ export type Frame = Schemas["Frame"];
 export type Video = Schemas["Video"];
 export type Photo = Schemas["Photo"];
 export type UserRole = Schemas["UserRoleEnum"];
+export type QualityReport = Schemas["QualityReport"];
+export type AnnotatorQuality = Schemas["AnnotatorQuality"];
 export type FaceLabelResponse = Schemas["FaceLabelResponse"];
 export type LabelRequest = Partial<Schemas["LabelRequestRequest"]>;
 export type SimilarFaces = Schemas["SimilarFaces"];
@@ -352,6 +354,17 @@ export const api = {
     list: (query: Query = {}) => get<Page<Job>>("jobs/", query),
     get: (id: number, signal?: AbortSignal) => get<Job>(`jobs/${id}/`, undefined, signal),
     cancel: (id: number) => post<Job>(`jobs/${id}/cancel/`),
+  },
+
+  annotators: {
+    /** Quality numbers of every annotator with a decision in the range (admins). */
+    quality: (query: Query = {}) => get<QualityReport>("annotators/quality/", query),
+    /** Your own quality numbers. */
+    mine: (query: Query = {}) => get<QualityReport>("annotators/quality/me/", query),
+    undoRange: (id: number, body: Schemas["RangeRequest"]) =>
+      post<Schemas["RangeUndoResult"]>(`annotators/${id}/decisions/undo/`, body),
+    secondReview: (id: number, body: Schemas["RangeRequest"]) =>
+      post<Schemas["SecondReviewResult"]>(`annotators/${id}/decisions/second-review/`, body),
   },
 
   users: {

@@ -1,0 +1,49 @@
+"""An admin opens the team screen, sees a careless annotator flagged by gold faces, and undoes the
+annotator's decisions of the last day in one operation."""
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from .data import PASSWORD, user_with_role
+from .helpers import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_admin_sees_a_flagged_annotator_and_undoes_their_range(page):
+    from tests.webapp.factories import FaceFactory, IdentityFactory
+    from webapp.faces.models import Face
+    from webapp.quality.models import GoldFace, GoldItem
+    from webapp.review.models import Decision, Item, Queue
+    from webapp.review.services import DecisionRequest, decisions_apply
+
+    ada, grace = IdentityFactory(name="Ada", role="vip"), IdentityFactory(name="Grace", role="vip")
+    careless = user_with_role("careless", "annotator")
+    user_with_role("lead", "admin")
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    requests = []
+    for n in range(12):  # 12 gold faces shown with a wrong label, all confirmed: flagged
+        face = FaceFactory(identity=ada, status="verified")
+        gold = GoldFace.objects.create(face=face, identity=ada, status="verified", face_version=face.version,
+                                       source="admin", since=timezone.now())
+        item = Item.objects.create(queue=queue, face=face, identity=grace, score=1 - n / 100, leased_to=careless,
+                                   served_version=face.version)
+        GoldItem.objects.create(item=item, gold=gold, user=careless, shown_identity=grace, shown_status="unverified")
+        requests.append(DecisionRequest(item_id=item.pk, action="confirm"))
+    wrong = FaceFactory(identity=ada)
+    item = Item.objects.create(queue=queue, face=wrong, identity=ada, score=0.5, leased_to=careless, served_version=0)
+    requests.append(DecisionRequest(item_id=item.pk, action="relabel", identity_id=grace.pk))
+    decisions_apply(user=careless, requests=requests)
+    assert Face.objects.get(pk=wrong.pk).identity == grace
+
+    log_in(page, "lead", PASSWORD, then="/manage/team")
+    row = page.get_by_role("row").filter(has_text="careless")
+    row.get_by_text("flagged").wait_for()
+    assert "0% of 12" in row.inner_text()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Undo range").click()
+    page.get_by_text("Undid 1 decision(s) of careless").wait_for()
+    assert Face.objects.get(pk=wrong.pk).identity == ada
+    assert Decision.objects.filter(undone=False, item__gold_serve__isnull=False).count() == 12
