@@ -4,12 +4,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from webapp.core.pagination import Pagination
 from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.review.selectors import queues_with_sizes
 from webapp.review.serializers import QueueSerializer
@@ -60,14 +60,17 @@ def quality_me(request):
         user_ids=[request.user.pk], since=since, until=until))).data)
 
 
-@extend_schema(parameters=RANGE, responses=AnnotatorDecisionSerializer(many=True),
+@extend_schema(parameters=[*RANGE, *(OpenApiParameter(p["name"], p["schema"], OpenApiParameter.QUERY, description=p["description"])
+                                    for p in Pagination().get_schema_operation_parameters(None))],
+               responses=inline_serializer("PaginatedAnnotatorDecisionList", {
+                   "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+                   "previous": serializers.URLField(allow_null=True), "results": AnnotatorDecisionSerializer(many=True)}),
                description="One annotator's decisions in the range, newest first (paginated). Admins only.")
 @api_view(["GET"])
 @permission_classes([IsAdmin])
 def decisions(request, pk: int):
     since, until = _range(request)
-    paginator = PageNumberPagination()
-    paginator.page_size_query_param, paginator.max_page_size = "page_size", 500
+    paginator = Pagination()  # the one page rule (page_size 1-500, else 400)
     page = paginator.paginate_queryset(selectors.decisions_of_annotator(user_id=pk, since=since, until=until),
                                        request)
     return paginator.get_paginated_response(AnnotatorDecisionSerializer(page, many=True).data)

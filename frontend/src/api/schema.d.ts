@@ -29,7 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description One annotator's decisions in the range, newest first (paginated). Admins only. */
-        get: operations["v1_annotators_decisions_list"];
+        get: operations["v1_annotators_decisions_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2654,6 +2654,14 @@ export interface components {
             /** @description Per offered false-tag rate: threshold, observed FAR and interval, recall and interval, implied precision and its pessimistic bound, val faces and people behind it (ml.operating_point). */
             far_options: components["schemas"]["FarEstimate"][];
         };
+        PaginatedAnnotatorDecisionList: {
+            count: number;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["AnnotatorDecision"][];
+        };
         PaginatedChunkList: {
             /** @example 123 */
             count: number;
@@ -3828,9 +3836,13 @@ export interface operations {
             503: components["responses"]["Error503"];
         };
     };
-    v1_annotators_decisions_list: {
+    v1_annotators_decisions_retrieve: {
         parameters: {
             query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
                 /** @description ISO date-time (default: 30 days before 'until') */
                 since?: string;
                 /** @description ISO date-time, excluded (default: now) */
@@ -3849,7 +3861,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AnnotatorDecision"][];
+                    "application/json": components["schemas"]["PaginatedAnnotatorDecisionList"];
                 };
             };
             400: components["responses"]["Error400"];
