@@ -40,9 +40,10 @@ frontend:
 		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
 	else echo "no frontend/ package yet"; fi
 
-# Static checks, also run by `make test` (so CI runs them). Configuration: ruff.toml.
+# Static checks, also run by `make test` (so CI runs them). Configuration: ruff.toml, mypy.ini.
 lint: venv
 	$(VENV)/bin/ruff check .
+	DJANGO_DEBUG=1 $(VENV)/bin/mypy
 
 frontend-test:
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi

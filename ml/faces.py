@@ -27,7 +27,7 @@ import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, TypeGuard, runtime_checkable
 
 import cv2
 import numpy as np
@@ -136,7 +136,8 @@ class Detection:
 class FaceDetector(Protocol):
     """Finds faces and their five ArcFace landmarks in RGB images."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def detect(self, image: np.ndarray) -> list[Detection]: ...
 
@@ -450,9 +451,12 @@ def quality_score(image_crop: np.ndarray, box: Sequence[float]) -> float:
 class FaceEmbedder(Protocol):
     """Turns ArcFace-aligned RGB crops (any square size) into unit-norm float32 rows."""
 
-    name: str
-    embedding_dim: int
-    match_threshold: float
+    @property
+    def name(self) -> str: ...
+    @property
+    def embedding_dim(self) -> int: ...
+    @property
+    def match_threshold(self) -> float: ...
 
     def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
 
@@ -619,7 +623,7 @@ class FacePipeline:
         if max_side < YUNET_MIN_INPUT_SIDE:
             raise ValueError(f"max_side must be >= {YUNET_MIN_INPUT_SIDE}")
         detector = copy.copy(self.detector)
-        detector.max_side = int(max_side)  # type: ignore[attr-defined]
+        detector.max_side = int(max_side)
         return FacePipeline(detector, self.embedder, crop_size=self.crop_size)
 
     def process(self, image: np.ndarray) -> list[FaceResult]:
@@ -652,15 +656,15 @@ class FacePipeline:
         return self.embedder.embed_aligned(crops)
 
 
-DETECTORS: Final[dict[str, Callable[[], FaceDetector]]] = {
+DETECTORS: Final[dict[str, Callable[..., FaceDetector]]] = {
     "yunet": YuNetDetector, "dlib_hog": DlibHogDetector, "dlib_cnn": DlibCnnDetector,
 }
-EMBEDDERS: Final[dict[str, Callable[[], FaceEmbedder]]] = {"sface": SFaceEmbedder, "dlib": DlibEmbedder}
+EMBEDDERS: Final[dict[str, Callable[..., FaceEmbedder]]] = {"sface": SFaceEmbedder, "dlib": DlibEmbedder}
 
 
 #: Detectors and embedders that run on YuNet/SFace's runtimes (they take ``runtime``, ``device``
 #: and ``threads``); dlib's run on dlib, on the CPU.
-_RUNTIME_MODELS: Final = (YuNetDetector, SFaceEmbedder)
+_RUNTIME_MODELS: Final[tuple[Callable[..., object], ...]] = (YuNetDetector, SFaceEmbedder)
 
 
 def build_pipeline(
@@ -687,8 +691,8 @@ def build_pipeline(
     options = {"runtime": runtime, "device": device, "threads": threads}
     detector_factory, embedder_factory = DETECTORS[detector], EMBEDDERS[embedder]
     detector_options = dict(options, **({"max_side": max_side} if max_side else {}))
-    built_detector = detector_factory(**detector_options) if detector_factory in _RUNTIME_MODELS else detector_factory()  # type: ignore[call-arg]
-    built_embedder = embedder_factory(**options) if embedder_factory in _RUNTIME_MODELS else embedder_factory()  # type: ignore[call-arg]
+    built_detector = detector_factory(**detector_options) if detector_factory in _RUNTIME_MODELS else detector_factory()
+    built_embedder = embedder_factory(**options) if embedder_factory in _RUNTIME_MODELS else embedder_factory()
     return FacePipeline(built_detector, built_embedder, crop_size=crop_size)
 
 
@@ -722,7 +726,7 @@ def match_hint(
         if not results:
             return None
         embeddings = np.stack([np.asarray(r.embedding, dtype=np.float32) for r in results])
-        face_boxes = np.array([r.box for r in results], dtype=np.float64)
+        face_boxes: np.ndarray | None = np.array([r.box for r in results], dtype=np.float64)
         model = results[0].embedding_model
     else:
         embeddings = np.atleast_2d(np.asarray(faces, dtype=np.float32))
@@ -795,8 +799,8 @@ def _unit_rows(rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rows / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-def _is_result_list(faces: object) -> bool:
+def _is_result_list(faces: object) -> TypeGuard[Sequence[FaceResult]]:
     if isinstance(faces, np.ndarray):
         return False
-    items = list(faces) if isinstance(faces, Sequence) else None  # type: ignore[arg-type]
+    items = list(faces) if isinstance(faces, Sequence) else None
     return items is not None and (not items or isinstance(items[0], FaceResult))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -56,7 +57,7 @@ class FaceIndex:
         self.use_gpu = faiss.get_num_gpus() > 0 if use_gpu is None else use_gpu
         self._index: faiss.Index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
         self._gpu_copy: faiss.Index | None = None
-        self._gpu_resources: object | None = None
+        self._gpu_resources: faiss.StandardGpuResources | None = None
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -106,7 +107,9 @@ class FaceIndex:
         short = np.flatnonzero((ids < 0).any(axis=1))
         if short.size:
             ivf = faiss.extract_index_ivf(self._index)
-            sims[short], ids[short] = self._index.search(queries[short], k, params=faiss.SearchParametersIVF(nprobe=ivf.nlist))
+            every_list = faiss.SearchParametersIVF()
+            every_list.nprobe = ivf.nlist
+            sims[short], ids[short] = self._index.search(queries[short], k, params=every_list)
         return ids, sims
 
     def to_bytes(self) -> bytes:
@@ -133,8 +136,9 @@ class FaceIndex:
 
     def _contents(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of the exact index, for rebuilding it."""
-        flat = faiss.downcast_index(self._index.index)
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64), flat.reconstruct_n(0, len(self))
+        id_map = cast(faiss.IndexIDMap, faiss.downcast_index(self._index))  # the exact index built in __init__
+        flat = faiss.downcast_index(id_map.index)
+        return faiss.vector_to_array(id_map.id_map).astype(np.int64), flat.reconstruct_n(0, len(self))
 
     def _rebuild_as_ivf(self) -> None:
         ids, vectors = self._contents()

@@ -72,7 +72,9 @@ def prepare_graph(model_bytes: bytes, *, dynamic_spatial: bool) -> bytes:
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         inputs = [constants[name] if name else None for name in node.input] + [None] * 3
-        value = _dequantize(inputs[0], inputs[1], inputs[2], int(attrs.get("axis", 1)), int(attrs.get("block_size", 0)))
+        quantized, scale = inputs[0], inputs[1]
+        assert quantized is not None and scale is not None  # all inputs are constants (checked above)
+        value = _dequantize(quantized, scale, inputs[2], int(attrs.get("axis", 1)), int(attrs.get("block_size", 0)))
         output = node.output[0]
         dropped.add(id(node))
         users = consumers.get(output, [])

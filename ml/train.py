@@ -235,7 +235,7 @@ def make_batches(inputs: np.ndarray | Sequence[Crop], labels: np.ndarray, batche
         return ((x[b], y[b], b) for b in map(torch.as_tensor, batches))
     assert transform is not None
     return torch.utils.data.DataLoader(
-        CropDataset(inputs, labels, transform), batch_sampler=[b.tolist() for b in batches], num_workers=num_workers,
+        CropDataset(list(inputs), labels, transform), batch_sampler=[b.tolist() for b in batches], num_workers=num_workers,
         pin_memory=pin_memory(device), generator=torch.Generator().manual_seed(seed),
     )
 
@@ -506,6 +506,7 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
                       should_stop: Callable[[], bool] | None) -> RunResult:
     started = time.perf_counter()
     config = config.resolved(device)
+    assert config.epochs is not None  # resolved() fills it in
     if config.mode == "head":
         embeddings_in = np.asarray(data.inputs, dtype=np.float32)
         if embeddings_in.ndim != 2:
