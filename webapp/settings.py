@@ -457,4 +457,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # faiss probes for its AVX512/AVX2 builds at import and logs each failed probe at INFO, on every command.
+    "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
