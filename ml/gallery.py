@@ -131,7 +131,8 @@ class Gallery:
         emb, lab = state["embeddings"], state["labels"]
         assert isinstance(emb, torch.Tensor) and isinstance(lab, torch.Tensor)
         return cls(embeddings=emb.numpy().astype(np.float32), labels=lab.numpy().astype(np.int64),
-                   n_classes=int(state["n_classes"]), scale=float(state["scale"]),  # type: ignore[arg-type]
+                   n_classes=int(state["n_classes"]),  # type: ignore[call-overload]
+                   scale=float(state["scale"]),  # type: ignore[arg-type]
                    bias=float(state["bias"]))  # type: ignore[arg-type]
 
 

@@ -165,6 +165,7 @@ class RunResult(TypedDict):
     temperature: float
     metrics: dict[str, Any]
     operating_points: dict[str, float | None]
+    operating_points_by_far: dict[str, Any]
     calibration: dict[str, Any]
     diagnosis: dict[str, Any]
     samples: dict[str, dict[str, Any]]
