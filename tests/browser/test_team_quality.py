@@ -47,3 +47,22 @@ def test_admin_sees_a_flagged_annotator_and_undoes_their_range(page):
     page.get_by_text("Undid 1 decision(s) of careless").wait_for()
     assert Face.objects.get(pk=wrong.pk).identity == ada
     assert Decision.objects.filter(undone=False, item__gold_serve__isnull=False).count() == 12
+
+
+def test_an_annotator_sees_their_own_numbers_on_the_dashboard(page):
+    from tests.webapp.factories import FaceFactory, IdentityFactory
+    from webapp.review.models import Item, Queue
+    from webapp.review.services import DecisionRequest, decisions_apply
+
+    ada = IdentityFactory(name="Ada", role="vip")
+    bob = user_with_role("bob", "annotator")
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    items = [Item.objects.create(queue=queue, face=FaceFactory(identity=ada), identity=ada, score=1 - n / 10,
+                                 leased_to=bob, served_version=0) for n in range(3)]
+    decisions_apply(user=bob, requests=[DecisionRequest(item_id=i.pk, action="confirm") for i in items])
+
+    log_in(page, "bob", PASSWORD, then="/dashboard")
+
+    panel = page.get_by_test_id("my-quality")
+    panel.wait_for()
+    assert "3 decisions" in panel.inner_text()

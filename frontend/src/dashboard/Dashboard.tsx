@@ -12,6 +12,7 @@ import { num, pct, queueTitle, when } from "../components/format";
 import { useDocumentTitle, useInterval, useLoad } from "../hooks";
 import { CalibrationChart, PerClassScatter, RunHistoryChart, SweepChart, diagnosisColor, type HistoryPoint } from "./charts";
 import { RunState } from "../components/RunState";
+import { MyQuality } from "./MyQuality";
 import { METRIC_HELP, calibrationOf, headline, nextStep, perClassPoints, sweepOf, sweepPoints } from "./metrics";
 
 const HISTORY_SERIES = [
@@ -101,6 +102,8 @@ export default function Dashboard() {
       )}
       {unavailable && <p className="muted">No training run yet: the charts appear once a run has finished.</p>}
       {(status.error || runs.error) && <p className="error">{status.error ?? runs.error}</p>}
+
+      <MyQuality />
 
       <StatusPanels status={status.data ?? null} inProgressJob={inProgressJob} onFinished={() => { status.reload(); runs.reload(); }} />
 
