@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import common
+from ml.splits import SPLITS
 
 DISTRACTOR_PROPORTIONS = (0.5, 0.25, 0.25)
 SWEEP = (12, 40, 80, 158)
@@ -108,7 +109,7 @@ class Regime:
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {"vips": self.n_classes}
-        for split in ("train", "val", "test"):
+        for split in SPLITS:
             here = self.splits == split
             out[f"{split}_vip"] = int(np.sum(here & (self.labels >= 0)))
             out[f"{split}_distractor"] = int(np.sum(here & (self.labels < 0)))

@@ -43,8 +43,8 @@ from ml.metrics import OpenSetReport, open_set_report, threshold_for_precision
 from ml.models import FaceClassifierNet, build_classifier
 from ml.noise import VIP_MISLABELLED, NoiseScores, cross_fit, score_label_noise, training_loss_score
 from ml.operating_point import DEFAULT_FARS, operating_point_for_far
+from ml.splits import SPLITS
 
-SPLITS = ("train", "val", "test")
 CHECKPOINT_FORMAT = 1
 LEGACY_NOISE_LIMIT = 20_000_000  # train samples x classes up to which the older noise components are computed
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

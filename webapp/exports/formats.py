@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml.splits import SPLITS
+
 from .layout import image_path, sample_key
 
 Progress = Callable[[float, str], None]
@@ -114,7 +116,7 @@ def write_imagefolder(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list
         entry.external_attr = ((0o40755 if directory else 0o100644) << 16) | (0x10 if directory else 0)
         return entry
 
-    splits = [split for split in ("train", "val", "test") if any(c.get(split) for c in ctx.meta["counts"])]
+    splits = [split for split in SPLITS if any(c.get(split) for c in ctx.meta["counts"])]
     with zipfile.ZipFile(zip_path, "w", allowZip64=True) as archive, \
             manifest_path.open("w", encoding="utf-8") as manifest:
         for split in splits:
@@ -244,7 +246,7 @@ def write_parquet(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list[Out
         for writer in writers.values():
             writer.close()
     outputs = [OutputFile(f"{split}.parquet", ctx.out_dir / f"{split}.parquet", "application/vnd.apache.parquet")
-               for split in ("train", "val", "test") if split in writers]
+               for split in SPLITS if split in writers]
     return outputs + [_write_version_json(ctx)]
 
 

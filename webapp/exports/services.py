@@ -29,6 +29,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from ml.splits import SPLITS
 from webapp.core.exceptions import Conflict, DomainError
 from webapp.core.services import job_start
 from webapp.identities.models import Identity
@@ -48,7 +49,6 @@ DEFAULT_SHARD_SIZE = 1000
 MAX_SHARD_SIZE = 100_000
 FREEZE_KIND = "exports.freeze_version"
 BUILD_KIND = "exports.build"
-SPLIT_ORDER = ("train", "val", "test")
 
 
 class EmptySelection(DomainError):
@@ -147,7 +147,7 @@ def _class_counts(per_class: dict[str, dict[str, Any]]) -> tuple[list[str], list
         counts.append({
             "class_index": index, "label_key": key, "label": entry["label"], "identity_id": entry["identity_id"],
             "role": "distractor" if key == DISTRACTOR_LABEL else "vip",
-            **{split: entry["splits"].get(split, 0) for split in SPLIT_ORDER},
+            **{split: entry["splits"].get(split, 0) for split in SPLITS},
             "total": sum(entry["splits"].values()),
         })
     return classes, counts

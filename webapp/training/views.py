@@ -8,6 +8,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
+from ml.splits import SPLITS
 from webapp.core.exceptions import InvalidTransition
 from webapp.core.params import DB_ID_MAX, DB_ID_MIN, DB_SMALLINT_MAX, parse_int, query_choice, query_int
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
@@ -34,7 +35,7 @@ from .serializers import (
     RunStartSerializer,
 )
 
-SAMPLE_SPLITS = ["train", "val", "test"]
+SAMPLE_SPLITS = list(SPLITS)
 
 
 class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
