@@ -517,7 +517,7 @@ def _index_add(face_ids: list[int]) -> None:
 # --------------------------------------------------------------------------------------------
 # Identities named by the user
 # --------------------------------------------------------------------------------------------
-def identity_resolve(*, ref: str | int | None) -> Identity | None:
+def identity_lookup(*, ref: str | int | None) -> Identity | None:
     """An identity by id or exact name (None for none); merged identities are refused clearly."""
     if ref in (None, ""):
         return None

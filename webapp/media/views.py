@@ -104,7 +104,7 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
                 "Uploading photos without an identity hint is a bulk import: admins only. "
                 "Give 'identity' (the id or name of the person these photos were collected for)."
             )
-        identity = services.identity_resolve(ref=identity_ref)
+        identity = services.identity_lookup(ref=identity_ref)
         result = services.photos_upload(files=_uploaded_files(request), identity=identity, user=request.user)
         return _upload_response(result)
 

@@ -29,7 +29,7 @@ class Command(BaseCommand):
         else:
             raise CommandError(f"{dir} is neither a folder nor a file.")
         try:
-            hint = services.identity_resolve(ref=identity)
+            hint = services.identity_lookup(ref=identity)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         if background:
