@@ -123,7 +123,8 @@ def run_size(faces: int, formats: list[str], data: Path, log) -> dict[str, Any]:
     result: dict[str, Any] = {"dataset": dataset, "synthesise_s": round(time.perf_counter() - started, 2), "phases": {}}
 
     def progress(fraction: float, message: str) -> None:
-        log(f"\r  {fraction:6.1%} {message:50.50}")
+        if sys.stderr.isatty():  # progress lines only on a terminal
+            log(f"\r  {fraction:6.1%} {message:50.50}")
 
     with PeakMemory() as memory:
         t0, c0 = time.perf_counter(), time.process_time()

@@ -44,7 +44,8 @@ def timed(log, label: str, run) -> tuple[dict[str, Any], dict[str, Any]]:
     from django.test.utils import CaptureQueriesContext
 
     def progress(fraction: float, message: str = "") -> None:
-        log(f"\r  {label}: {fraction:6.1%} {message:60.60}")
+        if sys.stderr.isatty():  # progress lines only on a terminal
+            log(f"\r  {label}: {fraction:6.1%} {message:60.60}")
 
     with CaptureQueriesContext(connection) as queries:
         t0, c0 = time.perf_counter(), time.process_time()

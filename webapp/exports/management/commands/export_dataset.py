@@ -36,6 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path, help="Also copy the finished files into this folder.")
 
     def _progress(self, fraction: float, message: str) -> None:
+        if not sys.stderr.isatty():  # a progress line only on a terminal, never \r-lines in a log file
+            return
         sys.stderr.write(f"\r{fraction:6.1%} {message:60.60}")
         sys.stderr.flush()
 
