@@ -22,7 +22,7 @@ TEST_ENV := DJANGO_DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$
 help:
 	@echo "make demo    - set up, import the demo data and serve the app on http://$(HOST):$(PORT)/"
 	@echo "make test    - set up and run every test (PostgreSQL, Redis, browser, front end)"
-	@echo "make lint    - ruff (lint) over the Python code, eslint over the front end"
+	@echo "make lint    - ruff (lint) over the Python code, mypy (strict) over ml/"
 	@echo "make screenshots - retake the README screenshots (docs/screenshots/) with the browser tests"
 	@echo "make bench   - run the benchmarks (results in bench/results/)"
 	@echo "make backup [BACKUP_DIR=...]   - back up the database and media (default var/backups/<UTC time>)"
