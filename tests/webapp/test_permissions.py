@@ -144,7 +144,7 @@ EXPECTATIONS = {
     "index-status": {"GET": ANNOTATOR},
     "index-rebuild": {"POST": ADMIN},
     # identities, operations, suggestions
-    "identity-list": {"GET": ANNOTATOR, "POST": ADMIN},
+    "identity-list": {"GET": ANNOTATOR, "POST": ANNOTATOR},  # annotators add candidates only
     "identity-detail": {"GET": ANNOTATOR, "PUT": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN},
     "identity-history": {"GET": ANNOTATOR},
     "identity-merge": {"POST": ADMIN},
@@ -207,6 +207,7 @@ EXPECTATIONS = {
     "chunk-gate": {"GET": ANNOTATOR},
     "chunk-promote": {"POST": ADMIN},
     "operating-point": {"GET": ANNOTATOR, "POST": ADMIN},
+    "active-model-rollback": {"POST": ADMIN},
     "curation-status": {"GET": ANNOTATOR},
     # video tagging: annotators review tags, admins start tagging
     "video-tags": {"GET": ANNOTATOR, "POST": ADMIN},
