@@ -37,7 +37,7 @@ def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operat
     page.get_by_label("Note").fill("from the browser test")
     page.get_by_role("button", name="Start retrain").click()
     bar = page.get_by_role("progressbar", name="Retrain progress")
-    bar.wait_for()
+    bar.wait_for(timeout=90_000)  # starting a run snapshots every face first: seconds on a busy 2-core machine
     # The bar follows the job as the worker reports progress, to 100% and "succeeded".
     page.locator('.job[data-state="succeeded"]').wait_for(timeout=150_000)
     assert bar.get_attribute("aria-valuenow") == "100"
