@@ -259,10 +259,9 @@ def test_a_gpu_worker_killed_mid_run_leaves_the_run_failed_the_active_model_unch
 def test_a_task_redelivered_while_its_worker_still_beats_waits_and_never_runs_twice(hosts):
     import threading
 
+    from celery import current_app
     from django.db import connection
     from django.utils import timezone
-
-    from webapp.core.services import _send
 
     now = timezone.now()
     job = Job.objects.create(kind="maintenance.reassign_splits", state=Job.State.RUNNING, attempts=1,
@@ -277,7 +276,7 @@ def test_a_task_redelivered_while_its_worker_still_beats_waits_and_never_runs_tw
     beating = threading.Thread(target=beat, daemon=True)
     beating.start()
     worker = hosts.start("c")
-    _send(job.pk, job.kind, "default")  # as if the broker redelivered it early (visibility timeout too short)
+    current_app.send_task(job.kind, args=[job.pk], queue="default")  # as if the broker redelivered it early (visibility timeout too short)
     wait_until(lambda: b"is still running on busy-host" in worker.log_path.read_bytes(), timeout=60,
                what="the worker to defer the job")
     assert Job.objects.values_list("state", "attempts").get(pk=job.pk) == (Job.State.RUNNING, 1)

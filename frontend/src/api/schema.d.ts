@@ -2273,10 +2273,7 @@ export interface components {
             name: string;
             /** @description Other names of this person. */
             aliases?: unknown;
-            /**
-             * Format: int64
-             * @description 1 = most popular; VIPs are promoted in this order.
-             */
+            /** @description 1 = most popular; VIPs are promoted in this order. */
             popularity_rank?: number | null;
             role?: components["schemas"]["IdentityRoleEnum"];
             /** @description The VIP chunk whose promotion made this identity a VIP. */
@@ -2357,10 +2354,7 @@ export interface components {
             name: string;
             /** @description Other names of this person. */
             aliases?: unknown;
-            /**
-             * Format: int64
-             * @description 1 = most popular; VIPs are promoted in this order.
-             */
+            /** @description 1 = most popular; VIPs are promoted in this order. */
             popularity_rank?: number | null;
             role?: components["schemas"]["IdentityRoleEnum"];
             notes?: string;
@@ -2996,10 +2990,7 @@ export interface components {
             name?: string;
             /** @description Other names of this person. */
             aliases?: unknown;
-            /**
-             * Format: int64
-             * @description 1 = most popular; VIPs are promoted in this order.
-             */
+            /** @description 1 = most popular; VIPs are promoted in this order. */
             popularity_rank?: number | null;
             role?: components["schemas"]["IdentityRoleEnum"];
             notes?: string;
