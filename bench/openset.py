@@ -457,10 +457,7 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
     machine = common.machine_info()
     started = time.perf_counter()
     seeds = args.seeds or ([0] if args.quick else [0, 1])
-    names = args.regimes
-    if "sweep" in names:
-        names = [n for n in names if n != "sweep"] + [f"lfw{n}" for n in rg.SWEEP] + ["lfw158+glint24"]
-    names = list(dict.fromkeys(names))
+    names = rg.regime_names(args.regimes)
     pool = rg.load_pool(data, glint_per_identity=40 if args.quick else 120)
     losses = args.losses if args.losses != list(LOSS_ORDER) or not args.quick else ["me"]
     runs = []

@@ -195,3 +195,11 @@ def inject(regime: Regime, kinds: tuple[str, ...], rates: dict[str, float], *, s
         taken |= mask
         changed[kind] = mask
     return labels, changed
+
+
+def regime_names(requested: list[str]) -> list[str]:
+    """The regimes to run, in order and once each; "sweep" stands for the VIP-count sweep."""
+    names = list(requested)
+    if "sweep" in names:
+        names = [n for n in names if n != "sweep"] + [f"lfw{n}" for n in SWEEP] + ["lfw158+glint24"]
+    return list(dict.fromkeys(names))
