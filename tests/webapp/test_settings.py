@@ -5,8 +5,17 @@ import sys
 from tests.conftest import REPO_ROOT
 
 
+# Set by this test session, not by a deployment: the browser tests' fixture sets the async-safety
+# override, which `check --deploy` rightly refuses.
+_TEST_SESSION_VARIABLES = ("SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+
+
+def _environment_without_test_overrides() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in _TEST_SESSION_VARIABLES}
+
+
 def _run_check(env_overrides: dict) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env = _environment_without_test_overrides()
     env.update(env_overrides)
     return subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
 
@@ -35,7 +44,7 @@ def _readme_production_env() -> dict:
 
 
 def test_check_deploy_passes_with_the_production_settings_the_readme_documents(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env = _environment_without_test_overrides()
     env.update(_readme_production_env(), FACECURATOR_VAR_DIR=str(tmp_path))
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -44,7 +53,7 @@ def test_check_deploy_passes_with_the_production_settings_the_readme_documents(t
 
 
 def test_check_deploy_warns_when_https_is_not_enforced(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env = _environment_without_test_overrides()
     env.update(_readme_production_env(), FACECURATOR_VAR_DIR=str(tmp_path), SECURE_SSL_REDIRECT="0")
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -52,7 +61,7 @@ def test_check_deploy_warns_when_https_is_not_enforced(tmp_path):
 
 
 def test_without_debug_cookies_are_secure_and_hsts_is_on_by_default(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env = _environment_without_test_overrides()
     env.update(SECRET_KEY="x" * 50, FACECURATOR_VAR_DIR=str(tmp_path))
     code = ("from django.conf import settings as s; "
             "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS)")
