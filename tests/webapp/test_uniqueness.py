@@ -16,6 +16,7 @@ from webapp.exports.models import DatasetVersion, VersionFace
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import face_relabel
 from webapp.media import services
+from webapp.media.services import folders
 from webapp.review.models import Decision, Item, Queue
 
 from .factories import FaceFactory, IdentityFactory
@@ -143,7 +144,7 @@ def test_a_crop_stored_by_another_import_after_the_check_is_reported_as_a_duplic
             concurrent.append(FaceFactory(source="crop", content_sha256=sha, group_key=f"crop:{sha}"))
             return vectors
 
-    monkeypatch.setattr(services, "face_pipeline", lambda: AnotherImportMeanwhile())
+    monkeypatch.setattr(folders, "face_pipeline", lambda: AnotherImportMeanwhile())
     result = services.faces_import_folder(root=tmp_path / "import", cropped=True)
 
     assert (result["imported"], result["duplicate"], result["error"]) == (1, 1, 0)

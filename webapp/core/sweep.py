@@ -1,6 +1,6 @@
 """The orphaned-media sweep: files in media storage that no row refers to, removed after a grace period.
 
-Files are written before the rows that name them (``media.services.WrittenFiles``) and deleted
+Files are written before the rows that name them (``media.services.files.WrittenFiles``) and deleted
 when a write fails, but a process killed in between, a deleted row (``Face``, ``Photo``... a
 FileField never deletes its file) or an interrupted export build leaves files nobody refers to.
 :func:`media_sweep` lists the folders rows point into, through the storage API (local folder or

@@ -1,0 +1,264 @@
+"""Videos: storing an upload (probed container and codec), sampling its frames and detecting
+their faces, and importing a video file from the server's disk."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import File
+from django.db import IntegrityError, transaction
+
+from webapp.core.exceptions import NotFound
+from webapp.core.models import Job
+from webapp.core.services import job_send, job_start, text_without_paths
+from webapp.faces.models import Face
+
+from ..models import Frame, ProcessingStatus, Video
+from .duplicates import NearDuplicates
+from .face_rows import FaceDraft, drafts_from_detections, faces_write, index_add
+from .files import (
+    file_sha256,
+    files_kept_only_on_success,
+    storage_delete_folder,
+    stored_local_copy,
+    upload_check_size,
+)
+from .outcomes import (
+    FileOutcome,
+    IngestError,
+    Progress,
+    UploadResult,
+    upload_refused,
+    upload_stranded_job,
+)
+from .pipeline import face_pipeline, jpeg_encode
+
+VIDEO_BATCH = 8  # frames detected and embedded per pipeline call (at least the detector's own batch: 32 on a GPU)
+
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+
+
+_WEBM_CODECS = {"vp8", "vp9", "av1"}
+
+
+def _video_suffix(info) -> str:
+    """The suffix a stored video gets, from the container FFmpeg read (never the uploader's name):
+    MP4/MOV/3GP as .mp4, Matroska as .webm when its video codec is one WebM allows, else .mkv."""
+    demuxers = set(info.container.split(","))
+    if "mp4" in demuxers:
+        return ".mp4"
+    if "matroska" in demuxers:
+        return ".webm" if info.codec in _WEBM_CODECS else ".mkv"
+    return {"avi": ".avi", "mpeg": ".mpg", "mpegts": ".ts", "asf": ".wmv", "flv": ".flv"}.get(info.container, ".video")
+
+
+def _video_probe(path: str, name: str):
+    """Duration, fps, size, frame count and codec, or IngestError (corrupt, unsupported codec)."""
+    from ml import video
+
+    try:
+        return video.probe_video(path)
+    except video.VideoDecodeError as exc:
+        raise IngestError(f"{name}: {exc}", code=getattr(exc, "code", "unsupported_video")) from exc
+
+
+def video_store(*, name: str, fileobj, user=None) -> Video:
+    """Check one video (size, suffix, then a probe of its container and codec), store it, create its row.
+
+    Only the suffixes in ``VIDEO_SUFFIXES`` are accepted, and only the containers in
+    :data:`ml.video.VIDEO_DEMUXERS` are read (no playlist or concat list that would make FFmpeg
+    read other files or URLs). The file is stored as ``videos/<sha[:2]>/<sha256>.<container>``;
+    the uploader's name is kept as data (``original_name``).
+
+    Raises IngestError: empty, too large, ``unsupported_video``, ``duplicate`` (``extra['video']``),
+    or a video that cannot be decoded (corrupt, truncated, unsupported codec, not a video).
+    """
+    size = getattr(fileobj, "size", None)
+    if size is None:
+        fileobj.seek(0, os.SEEK_END)
+        size = fileobj.tell()
+        fileobj.seek(0)
+    upload_check_size(name=name, size=size)
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise IngestError(
+            f"{name}: {'no file suffix' if not suffix else f'{suffix} files are not accepted'}; "
+            f"videos must be one of {', '.join(sorted(VIDEO_SUFFIXES))}.", code="unsupported_video",
+        )
+    sha256 = file_sha256(fileobj)
+    existing = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+    if existing:
+        raise IngestError(f"{name}: already uploaded as video {existing}.", code="duplicate", extra={"video": existing})
+    if hasattr(fileobj, "temporary_file_path"):  # a large upload Django already spooled to disk
+        info = _video_probe(fileobj.temporary_file_path(), name)
+    else:
+        with tempfile.NamedTemporaryFile(suffix=suffix) as local:
+            for chunk in iter(lambda: fileobj.read(1 << 20), b""):
+                local.write(chunk)
+            local.flush()
+            info = _video_probe(local.name, name)
+    fileobj.seek(0)
+    with files_kept_only_on_success() as written:
+        stored = written.save(f"videos/{sha256[:2]}/{sha256}{_video_suffix(info)}", File(fileobj))
+        try:
+            with transaction.atomic():
+                return Video.objects.create(
+                    file=stored, original_name=name[:300], sha256=sha256, duration=info.duration, fps=info.fps,
+                    width=info.width, height=info.height, frame_count=info.frame_count, codec=(info.codec or "")[:50],
+                    uploaded_by=user if user and user.is_authenticated else None,
+                )
+        except IntegrityError:
+            other = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+            raise IngestError(f"{name}: already uploaded as video {other}.", code="duplicate",
+                              extra={"video": other}) from None
+
+
+def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> UploadResult:
+    """Store uploaded videos; each accepted one gets its own ``media.process_video`` job.
+
+    The result's ``job`` is the first video's job; every outcome names its video, and each
+    video row links its job. As for photos, a file that fails unexpectedly is a per-file error,
+    and a duplicate of a video whose job never ran is ``accepted`` again (code ``requeued``).
+    """
+    outcomes: list[FileOutcome] = []
+    jobs: list[Job] = []
+    for upload in files:
+        name = getattr(upload, "name", "") or "upload"
+        try:
+            video = video_store(name=name, fileobj=upload, user=user)
+        except IngestError as exc:
+            outcome = FileOutcome.failed(name, exc)
+            if exc.code == "duplicate":
+                outcome.status = "duplicate"
+                known = Video.objects.select_related("job").filter(pk=exc.extra.get("video")).first()
+                stranded, unsent = upload_stranded_job(known)
+                if stranded and start_jobs:
+                    outcome = FileOutcome(name=name, status="accepted", code="requeued", video=known.pk)
+                    if unsent is not None:
+                        job_send(job=unsent)
+                        jobs.append(unsent)
+                    else:
+                        jobs.append(video_start_processing(video=known, user=user))
+            outcomes.append(outcome)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not strand the stored others
+            outcomes.append(upload_refused(name, exc))
+            continue
+        outcome = FileOutcome(name=name, status="accepted", video=video.pk)
+        if start_jobs:
+            jobs.append(video_start_processing(video=video, user=user))
+        outcomes.append(outcome)
+    return UploadResult(outcomes=outcomes, job=jobs[0] if jobs else None, jobs=jobs)
+
+
+def video_start_processing(*, video: Video, user=None) -> Job:
+    with transaction.atomic():
+        job = job_start(kind="media.process_video", params={"video_id": video.pk}, user=user)
+        Video.objects.filter(pk=video.pk).update(job=job)
+    return job
+
+
+def video_process(*, video_id: int, progress: Progress | None = None, frames: int | None = None,
+                  dedupe: NearDuplicates | None = None) -> dict[str, Any]:
+    """Sample evenly spaced frames (``FACECURATOR_VIDEO_FRAMES``, fewer for short videos), store
+    them as JPEGs, detect and embed faces on each, and write frames and faces in one transaction.
+
+    All faces get the group ``video:<id>`` (unless they nearly duplicate an earlier face, whose
+    group they adopt), so a video never straddles splits. A video already processed is left
+    alone; a failure writes no row and deletes the files it stored; files left behind by a worker
+    that died mid-way are removed before a new attempt.
+    """
+    from ml import video as ml_video
+    from webapp.core.services import JobCancelled
+
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None:
+        raise NotFound(f"Video {video_id} no longer exists.")
+    if video.status == ProcessingStatus.DONE:
+        return {"video": video.pk, "status": "already processed", "frames": video.frames.count(),
+                "faces_created": 0, "errors": []}
+    wanted = int(frames or settings.FACECURATOR_VIDEO_FRAMES)
+    Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PROCESSING, error="")
+    if not Frame.objects.filter(video=video).exists():
+        for folder in (f"frames/{video.pk}", f"faces/{Face.Source.FRAME}/{video.pk}"):
+            storage_delete_folder(folder)
+    pipeline = face_pipeline().with_max_side(settings.FACECURATOR_VIDEO_MAX_SIDE)
+    frames_per_batch = max(VIDEO_BATCH, int(getattr(pipeline.detector, "batch_size", 0)))
+    dedupe = dedupe or NearDuplicates()
+    expected = max(1, min(wanted, video.frame_count or wanted))
+    frame_rows: list[Frame] = []
+    drafts: list[FaceDraft] = []
+
+    def detect(batch: list) -> None:
+        for sample, results in zip(batch, pipeline.process_batch([s.image for s in batch]), strict=True):
+            drafts.extend(drafts_from_detections(
+                results=results, group_key=video.group_key, source=Face.Source.FRAME,
+                crop_prefix=f"{video.pk}/f{sample.index:06d}", video_id=video.pk, frame_index=sample.index,
+                source_path=f"{video.original_name}@{sample.timestamp:.2f}s",
+            ))
+        if progress:
+            progress(0.95 * len(frame_rows) / expected, f"frame {len(frame_rows)}/{expected}: {len(drafts)} faces")
+
+    try:
+        with files_kept_only_on_success() as written:
+            with stored_local_copy(video.file.name, PurePosixPath(video.file.name).suffix or ".mp4") as path:
+                batch: list = []
+                try:
+                    for sample in ml_video.prefetched(ml_video.sample_frames(path, n=wanted)):
+                        name = written.save(f"frames/{video.pk}/{sample.index:06d}.jpg", jpeg_encode(sample.image, 90))
+                        frame_rows.append(Frame(video=video, index=sample.index, timestamp=sample.timestamp,
+                                                image=name))
+                        batch.append(sample)
+                        if len(batch) == frames_per_batch:
+                            detect(batch)
+                            batch = []
+                    detect(batch)
+                except ml_video.VideoDecodeError as exc:
+                    raise IngestError(f"{video.original_name}: {exc}", code=exc.code) from exc
+            if not frame_rows:
+                raise IngestError(f"{video.original_name}: no frame could be decoded.", code="corrupt")
+            if progress:
+                progress(0.96, f"writing {len(frame_rows)} frames and {len(drafts)} faces")
+            with transaction.atomic():
+                created_frames = Frame.objects.bulk_create(frame_rows, batch_size=1000)
+                by_index = {frame.index: frame.pk for frame in created_frames}
+                faces = faces_write(drafts=drafts, written=written, frames=by_index, dedupe=dedupe)
+                Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.DONE, error="")
+    except IngestError as exc:
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED, error=exc.message)
+        outcome = FileOutcome.failed(video.original_name, exc)
+        outcome.video = video.pk
+        return {"video": video.pk, "frames": 0, "faces_created": 0, "errors": [outcome.as_dict()]}
+    except JobCancelled:
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PENDING,
+                                                 error="Processing was cancelled; start it again to finish.")
+        raise
+    except BaseException as exc:
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED,
+                                                 error=text_without_paths(f"{type(exc).__name__}: {exc}")[:500])
+        raise
+    index_add([face.pk for face in faces])
+    return {"video": video.pk, "frames": len(frame_rows), "faces_created": len(faces),
+            "near_duplicates": sum(face.duplicate_of_id is not None for face in faces),
+            "group_key": video.group_key, "splits": sorted({face.split for face in faces}), "errors": []}
+
+
+def video_import_path(*, path: Path, user=None, progress: Progress | None = None,
+                      frames: int | None = None) -> dict[str, Any]:
+    """Import one video file from the server's disk and process it here (CLI ``import_videos``)."""
+    try:
+        with open(path, "rb") as handle:
+            video = video_store(name=path.name, fileobj=File(handle, name=path.name), user=user)
+    except OSError as exc:
+        return {"video": None, "faces_created": 0,
+                "errors": [{"name": path.name, "status": "error", "code": "unreadable", "error": str(exc)}]}
+    except IngestError as exc:
+        if exc.code != "duplicate":
+            return {"video": None, "faces_created": 0, "errors": [FileOutcome.failed(path.name, exc).as_dict()]}
+        video = Video.objects.get(pk=exc.extra["video"])
+    return video_process(video_id=video.pk, progress=progress, frames=frames)
