@@ -150,6 +150,22 @@ def test_the_reaper_sends_again_a_job_the_broker_never_took(broker_up):
 
 
 @pytest.mark.django_db
+def test_the_reaper_sends_again_a_queued_job_whose_message_the_broker_lost(broker_up):
+    from webapp.core.services import job_send
+
+    waiting = _old(Job.objects.create(kind=KIND))
+    assert job_send(job=waiting)  # its message is in the broker, waiting for a worker
+    lost = _old(Job.objects.create(kind=KIND, celery_task_id="forgotten-by-a-restarted-redis"))
+    report = jobs_reap()
+    assert report["resent"] == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.state == Job.State.QUEUED and lost.celery_task_id not in ("", "forgotten-by-a-restarted-redis")
+    assert lost.message.startswith("its task was lost by the broker")
+    assert Job.objects.get(pk=waiting.pk).celery_task_id == waiting.celery_task_id  # not sent twice
+    assert jobs_reap()["resent"] == []  # the new message is held: nothing more to send
+
+
+@pytest.mark.django_db
 def test_with_the_broker_still_down_the_reaper_leaves_the_job_queued_for_the_next_round(broker_down):
     unsent = _old(Job.objects.create(kind=KIND))
     assert jobs_reap()["resent"] == []

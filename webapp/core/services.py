@@ -473,6 +473,9 @@ def jobs_reap() -> dict[str, list[int]]:
       process (queue ``here``) cannot be re-sent and fails as lost.
     - A queued job the broker never took (no task id after FACECURATOR_JOB_RESEND_AFTER_SECONDS:
       the broker was down when it started) is sent again: the row is the outbox.
+    - A queued job whose message the broker lost (a Redis restarted without persistence forgets
+      its queues) is sent again too, once it is that old: the broker is asked which messages it
+      holds (Redis and the filesystem transport can say; with others this step is skipped).
 
     Returns the job ids by what was done: ``requeued``, ``failed``, ``cancelled``, ``resent``.
     """
@@ -507,4 +510,41 @@ def jobs_reap() -> dict[str, list[int]]:
     for job in to_send:
         if job_send(job=job) and job.pk not in report["requeued"]:
             report["resent"].append(job.pk)
+    report["resent"] += _jobs_resend_lost_by_broker(before=resend_before, skip=report["requeued"] + report["resent"])
     return report
+
+
+LOST_BY_BROKER_MESSAGE = "its task was lost by the broker (restarted without saving its queues?); sent again"
+
+
+def _jobs_resend_lost_by_broker(*, before, skip: list[int]) -> list[int]:
+    """Send again the queued jobs whose message the broker no longer holds (:mod:`webapp.core.broker`).
+
+    The jobs are read first, the broker second, and a job is re-sent only if it is still queued
+    with the same task id after that: a message taken by a worker in between is either still
+    held (delivered, not acknowledged: tasks acknowledge late) or its job is running or done. A
+    message in flight at that very moment may be sent twice, which :func:`job_execute` makes
+    harmless. With a transport that cannot be asked, nothing is re-sent.
+    """
+    from .broker import broker_task_ids
+
+    waiting = list(Job.objects.filter(state=Job.State.QUEUED, cancel_requested=False, created_at__lt=before)
+                   .exclude(celery_task_id="").exclude(queue="here").exclude(pk__in=skip)
+                   .values_list("pk", "queue", "celery_task_id"))
+    if not waiting:
+        return []
+    held = broker_task_ids(queues={queue for _, queue, _ in waiting})
+    if held is None:
+        return []
+    resent = []
+    for pk, _queue, task_id in waiting:
+        if task_id in held:
+            continue
+        if not Job.objects.filter(pk=pk, state=Job.State.QUEUED, celery_task_id=task_id).update(
+                celery_task_id="", message=LOST_BY_BROKER_MESSAGE):
+            continue  # taken by a worker meanwhile
+        job = Job.objects.only("pk", "kind", "queue").get(pk=pk)
+        logger.warning("job %s (%s): task %s no longer in the broker; sent again", pk, job.kind, task_id)
+        if job_send(job=job):
+            resent.append(pk)
+    return resent
