@@ -406,9 +406,21 @@ FACECURATOR_GOLD_RATE = env_float("FACECURATOR_GOLD_RATE", 0.05)
 FACECURATOR_GOLD_DECOY_SHARE = env_float("FACECURATOR_GOLD_DECOY_SHARE", 0.5)
 FACECURATOR_GOLD_WINDOW_DAYS = env_float("FACECURATOR_GOLD_WINDOW_DAYS", 7)
 FACECURATOR_QUALITY_FLAG_BELOW = env_float("FACECURATOR_QUALITY_FLAG_BELOW", 0.85)
-# Decisions held until a second annotator agrees (admins' decisions never are): relabel_vip (a VIP face
-# relabelled as another VIP), unknown_vip (a VIP face called an unknown person), not_a_face_vip.
-FACECURATOR_SECOND_OPINION = env_list("FACECURATOR_SECOND_OPINION", ["relabel_vip"])
+# Decisions held until a second annotator agrees (admins' decisions never are), per action:
+# relabel_vip (a VIP face relabelled as another VIP), relabel_vip_other (a VIP face relabelled as a
+# person who is not a VIP), unknown_vip (a VIP face called an unknown person), not_a_face_vip (a VIP
+# face called not a face), confirm_likely_wrong (a confirm of a label the latest run puts at least
+# FACECURATOR_VERY_LIKELY_WRONG likely wrong: ml.label_quality's p_wrong). "none": no second opinions.
+SECOND_OPINION_KINDS = ("relabel_vip", "relabel_vip_other", "unknown_vip", "not_a_face_vip", "confirm_likely_wrong")
+FACECURATOR_SECOND_OPINION = [kind for kind in env_list("FACECURATOR_SECOND_OPINION", ["relabel_vip"]) if kind != "none"]
+if set(FACECURATOR_SECOND_OPINION) - set(SECOND_OPINION_KINDS):
+    raise ImproperlyConfigured(
+        f"FACECURATOR_SECOND_OPINION: unknown kind(s) {', '.join(sorted(set(FACECURATOR_SECOND_OPINION) - set(SECOND_OPINION_KINDS)))}; "
+        f"expected a comma-separated list of {', '.join(SECOND_OPINION_KINDS)}, or none.")
+FACECURATOR_VERY_LIKELY_WRONG = env_float("FACECURATOR_VERY_LIKELY_WRONG", 0.9)
+# Flagged annotators' label-changing decisions are held (applied only once a second annotator or an
+# admin agrees, like a second opinion) while their gold accuracy keeps them flagged.
+FACECURATOR_HOLD_FLAGGED = env_bool("FACECURATOR_HOLD_FLAGGED", False)
 FACECURATOR_REVIEW_MAX_ITEMS = env_int("FACECURATOR_REVIEW_MAX_ITEMS", 1000)  # items per review queue
 FACECURATOR_PRETRAINED_WEIGHTS = env_str("FACECURATOR_PRETRAINED_WEIGHTS")  # local path only
 FACECURATOR_TAG_MIN_FRAMES = env_int("FACECURATOR_TAG_MIN_FRAMES", 3)

@@ -125,3 +125,114 @@ def test_second_opinions_can_be_turned_off(settings, annotator_client, queue, vi
 
     face.refresh_from_db()
     assert face.identity == vips[1]
+
+
+# --- Per action: which decisions wait is FACECURATOR_SECOND_OPINION -----------------------------
+
+def decided_face(client, queue, decision):
+    item = serve(client, queue)[0]
+    decide(client, {"item": item["id"], **decision})
+    return Face.objects.get(pk=item["face"]["id"])
+
+
+def test_a_vip_face_relabelled_as_someone_not_a_vip_waits_when_relabel_vip_other_is_on(settings, annotator_client,
+                                                                                     queue, vips):
+    settings.FACECURATOR_SECOND_OPINION = ["relabel_vip_other"]
+    candidate = IdentityFactory(name="Someone", role="candidate")
+
+    face = decided_face(annotator_client, queue, {"action": "relabel", "identity": candidate.pk})
+
+    face.refresh_from_db()
+    assert face.identity == vips[0] and SecondOpinion.objects.get().kind == "relabel_vip_other"
+
+
+def test_a_vip_face_called_unknown_waits_when_unknown_vip_is_on(settings, annotator_client, queue, vips):
+    settings.FACECURATOR_SECOND_OPINION = ["unknown_vip"]
+
+    face = decided_face(annotator_client, queue, {"action": "unknown"})
+
+    face.refresh_from_db()
+    assert face.identity == vips[0] and SecondOpinion.objects.get().kind == "unknown_vip"
+
+
+def test_a_vip_face_called_not_a_face_waits_when_not_a_face_vip_is_on(settings, annotator_client, queue, vips):
+    settings.FACECURATOR_SECOND_OPINION = ["not_a_face_vip"]
+
+    face = decided_face(annotator_client, queue, {"action": "not_a_face"})
+
+    face.refresh_from_db()
+    assert face.status == "unverified" and SecondOpinion.objects.get().kind == "not_a_face_vip"
+
+
+def test_an_action_not_listed_applies_at_once(annotator_client, queue, vips):
+    face = decided_face(annotator_client, queue, {"action": "unknown"})  # only relabel_vip is on
+
+    face.refresh_from_db()
+    assert face.identity is None and not SecondOpinion.objects.exists()
+
+
+def likely_wrong_queue(vips, p_wrong):
+    queue = Queue.objects.create(kind=Queue.Kind.LIKELY_WRONG, title="likely wrong")
+    Item.objects.create(queue=queue, face=FaceFactory(identity=vips[0]), identity=vips[0], score=p_wrong,
+                        payload={"reason": "likely wrong", "p_wrong": p_wrong, "suggestions": []})
+    return queue
+
+
+def test_a_confirm_of_a_label_the_run_puts_at_least_90_percent_likely_wrong_waits(settings, annotator_client, vips):
+    settings.FACECURATOR_SECOND_OPINION = ["confirm_likely_wrong"]
+
+    face = decided_face(annotator_client, likely_wrong_queue(vips, 0.95), {"action": "confirm"})
+
+    face.refresh_from_db()
+    assert face.status == "unverified"
+    opinion = SecondOpinion.objects.get()
+    assert (opinion.kind, opinion.proposed_identity, opinion.proposed_status) == (
+        "confirm_likely_wrong", vips[0], "verified")
+
+
+def test_a_confirm_of_a_label_under_the_very_likely_wrong_threshold_applies_at_once(settings, annotator_client, vips):
+    settings.FACECURATOR_SECOND_OPINION = ["confirm_likely_wrong"]
+    settings.FACECURATOR_VERY_LIKELY_WRONG = 0.9
+
+    face = decided_face(annotator_client, likely_wrong_queue(vips, 0.85), {"action": "confirm"})
+
+    face.refresh_from_db()
+    assert face.status == "verified" and not SecondOpinion.objects.exists()
+
+
+def test_a_confirm_in_another_queue_waits_when_the_runs_likely_wrong_queue_scores_the_face(settings, annotator_client,
+                                                                                         vips):
+    settings.FACECURATOR_SECOND_OPINION = ["confirm_likely_wrong"]
+    face = likely_wrong_queue(vips, 0.97).items.get().face
+    elsewhere = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    Item.objects.create(queue=elsewhere, face=face, identity=vips[0], score=1.0, payload={"suggestions": []})
+
+    decided_face(annotator_client, elsewhere, {"action": "confirm"})
+
+    face.refresh_from_db()
+    assert face.status == "unverified" and SecondOpinion.objects.get().kind == "confirm_likely_wrong"
+
+
+def test_a_second_confirm_of_a_very_likely_wrong_label_applies_it(settings, annotator_client, other_annotator_client,
+                                                                 vips):
+    settings.FACECURATOR_SECOND_OPINION = ["confirm_likely_wrong"]
+    face = decided_face(annotator_client, likely_wrong_queue(vips, 0.95), {"action": "confirm"})
+    item = serve(other_annotator_client, second_opinion_queue())[0]
+
+    decide(other_annotator_client, {"item": item["id"], "action": "confirm"})
+
+    face.refresh_from_db()
+    assert face.status == "verified" and SecondOpinion.objects.get().state == "agreed"
+
+
+def test_an_admin_answering_a_second_opinion_otherwise_settles_it_with_their_answer(annotator_client, admin_client_api,
+                                                                                  queue, vips):
+    face = relabel_held(annotator_client, queue, vips)
+    item = serve(admin_client_api, second_opinion_queue())[0]
+
+    decide(admin_client_api, {"item": item["id"], "action": "confirm"})
+
+    face.refresh_from_db()
+    assert (face.identity, face.status) == (vips[0], "verified")
+    assert SecondOpinion.objects.get().state == "overruled"
+    assert not Queue.objects.filter(payload__admins_only=True).exists()

@@ -80,3 +80,24 @@ def _task_routes(env_overrides: dict) -> str:
 def test_video_processing_goes_to_the_gpu_queue_only_when_asked():
     assert "media.process_video" not in _task_routes({})
     assert "media.process_video" in _task_routes({"FACECURATOR_VIDEOS_ON_GPU": "1"})
+
+
+def _second_opinion_kinds(env: dict) -> subprocess.CompletedProcess:
+    environment = {**_environment_without_test_overrides(), "DJANGO_DEBUG": "1", **env}
+    code = "from webapp import settings; print(','.join(settings.FACECURATOR_SECOND_OPINION))"
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True, text=True)
+
+
+def test_second_opinions_are_on_for_relabels_between_two_vips_only_by_default():
+    assert _second_opinion_kinds({}).stdout.strip() == "relabel_vip"
+
+
+def test_second_opinions_are_chosen_per_action_and_none_turns_them_off():
+    chosen = _second_opinion_kinds({"FACECURATOR_SECOND_OPINION": "unknown_vip,confirm_likely_wrong"})
+    assert chosen.stdout.strip() == "unknown_vip,confirm_likely_wrong"
+    assert _second_opinion_kinds({"FACECURATOR_SECOND_OPINION": "none"}).stdout.strip() == ""
+
+
+def test_an_unknown_second_opinion_kind_is_refused_at_start():
+    result = _second_opinion_kinds({"FACECURATOR_SECOND_OPINION": "relabel_everything"})
+    assert result.returncode != 0 and "unknown kind(s) relabel_everything" in result.stderr

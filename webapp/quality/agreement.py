@@ -1,11 +1,22 @@
 """Agreement where it matters: decisions that change a VIP's training data wait for a second annotator.
 
-Which decisions wait is ``FACECURATOR_SECOND_OPINION``: ``relabel_vip`` (a VIP's face relabelled as
-another VIP), ``unknown_vip`` (a VIP's face called an unknown person), ``not_a_face_vip``. Admins'
-decisions never wait. A held decision changes no label; the face is served blind (with its current
-label) in the open "Second opinions" queue, never to the annotator who decided first. A second
-decision that says the same applies the label; one that differs applies nothing, and the face goes
-to the admins' "Disagreements" queue.
+Which decisions wait is ``FACECURATOR_SECOND_OPINION``, per kind of decision (:func:`decision_kind`):
+
+* ``relabel_vip``: a VIP's face relabelled as another VIP (the default, alone);
+* ``relabel_vip_other``: a VIP's face relabelled as a person who is not a VIP;
+* ``unknown_vip``: a VIP's face called an unknown person;
+* ``not_a_face_vip``: a VIP's face called not a face;
+* ``confirm_likely_wrong``: a confirm of a face's label that the latest run ranks as very likely
+  wrong: its ``p_wrong`` (:func:`ml.label_quality.score_label_errors`, the calibrated probability
+  that the label is wrong, which the run stores on its "likely wrong" items) is at least
+  ``FACECURATOR_VERY_LIKELY_WRONG`` (0.9).
+
+And with ``FACECURATOR_HOLD_FLAGGED``, every label-changing decision of a flagged annotator (kind
+``flagged_annotator``). Admins' decisions never wait. A held decision changes no label; the face is
+served blind (with its current label) in the open "Second opinions" queue, never to the annotator who
+decided first. A second decision that says the same applies the label; one that differs applies
+nothing, and the face goes to the admins' "Disagreements" queue, unless an admin made it: an admin's
+decision settles the question (``overruled``) and applies.
 """
 from __future__ import annotations
 
@@ -20,13 +31,19 @@ from webapp.review.models import Decision, Item, Queue
 from .models import SecondOpinion
 
 VIP = Identity.Role.VIP
+FLAGGED = "flagged_annotator"
 
 
-def _kind(action: str, from_role: str | None, to_identity: Identity | None) -> str | None:
+def decision_kind(*, action: str, from_role: str | None, to_identity: Identity | None,
+                  very_likely_wrong: bool = False) -> str | None:
+    """Which kind of second opinion a decision could need (None: none). ``from_role``: the role of the
+    face's identity now; ``very_likely_wrong``: the face's label is very likely wrong (a confirm)."""
+    if action == "confirm":
+        return "confirm_likely_wrong" if very_likely_wrong else None
     if from_role != VIP:
         return None
-    if action == "relabel" and to_identity is not None and to_identity.role == VIP:
-        return "relabel_vip"
+    if action == "relabel" and to_identity is not None:
+        return "relabel_vip" if to_identity.role == VIP else "relabel_vip_other"
     if action == "unknown" or (action == "relabel" and to_identity is None):
         return "unknown_vip"
     if action == "not_a_face":
@@ -34,10 +51,40 @@ def _kind(action: str, from_role: str | None, to_identity: Identity | None) -> s
     return None
 
 
-def second_opinion_needed(*, user, action: str, face_role: str | None, to_identity: Identity | None) -> bool:
-    """Whether this decision waits for a second annotator (``face_role``: the face's identity's role now)."""
-    kind = _kind(action, face_role, to_identity)
-    return kind is not None and kind in settings.FACECURATOR_SECOND_OPINION and not roles.is_admin(user)
+def second_opinion_needed(*, user, action: str, face_role: str | None, to_identity: Identity | None,
+                          very_likely_wrong: bool = False, flagged: bool = False) -> str | None:
+    """Why this decision waits for a second annotator (its kind), or None when it applies at once.
+    ``flagged``: the user is a flagged annotator (held only with FACECURATOR_HOLD_FLAGGED)."""
+    if roles.is_admin(user):
+        return None
+    kind = decision_kind(action=action, from_role=face_role, to_identity=to_identity,
+                         very_likely_wrong=very_likely_wrong)
+    if kind is not None and kind in settings.FACECURATOR_SECOND_OPINION:
+        return kind
+    if flagged and settings.FACECURATOR_HOLD_FLAGGED:
+        return FLAGGED
+    return None
+
+
+def faces_p_wrong(*, items: list[Item]) -> dict[int, float]:
+    """The latest run's ``p_wrong`` for these items' faces, by item id: from the item itself (a run's
+    "likely wrong" item, a chunk's verification item) or from the face's open item in an open "likely
+    wrong" queue. A face in neither was not worth a look (p_wrong under the queue's 0.5): left out."""
+    found = {item.pk: float(item.payload["p_wrong"]) for item in items
+             if isinstance(item.payload, dict) and item.payload.get("p_wrong") is not None}
+    rest = {item.face_id: item.pk for item in items if item.pk not in found}
+    if rest:
+        for face_id, p_wrong in (Item.objects.filter(face_id__in=list(rest), state=Item.State.OPEN,
+                                                     queue__kind=Queue.Kind.LIKELY_WRONG, queue__is_open=True)
+                                 .filter(payload__p_wrong__isnull=False).order_by("-id")
+                                 .values_list("face_id", "payload__p_wrong")):
+            found.setdefault(rest[face_id], float(p_wrong))
+    return found
+
+
+def very_likely_wrong(*, p_wrong: float | None) -> bool:
+    """The one rule: a label is very likely wrong when its p_wrong is at least FACECURATOR_VERY_LIKELY_WRONG."""
+    return p_wrong is not None and p_wrong >= settings.FACECURATOR_VERY_LIKELY_WRONG
 
 
 def verdict(*, action: str, identity_id: int | None, face_identity_id: int | None) -> tuple | None:
@@ -50,6 +97,8 @@ def verdict(*, action: str, identity_id: int | None, face_identity_id: int | Non
         return None, Face.Status.VERIFIED
     if action == "not_a_face":
         return face_identity_id, Face.Status.NOT_A_FACE
+    if action == "exclude":
+        return face_identity_id, Face.Status.EXCLUDED
     return None
 
 
@@ -71,8 +120,10 @@ def _open_queue(flag: str, title: str) -> Queue:
     return queue or Queue.objects.create(kind=Queue.Kind.SENT, title=title, payload={flag: True})
 
 
-def second_opinions_open(*, decisions: list[Decision], proposals: dict[int, tuple]) -> list[SecondOpinion]:
-    """Hold these decisions: a blind item for a second annotator each. ``proposals``: item id -> label."""
+def second_opinions_open(*, decisions: list[Decision], proposals: dict[int, tuple],
+                         kinds: dict[int, str]) -> list[SecondOpinion]:
+    """Hold these decisions: a blind item for a second annotator each. ``proposals``: item id -> label;
+    ``kinds``: item id -> why it waits (:func:`second_opinion_needed`)."""
     if not decisions:
         return []
     queue = _open_queue("second_opinion", "Second opinions")
@@ -85,15 +136,18 @@ def second_opinions_open(*, decisions: list[Decision], proposals: dict[int, tupl
         identity_id, status = proposals[decision.item_id]
         opinions.append(SecondOpinion.objects.create(
             decision=decision, first_user=decision.user, face_id=decision.face_id, proposed_identity_id=identity_id,
-            proposed_status=status, item=item))
+            proposed_status=status, item=item, kind=kinds[decision.item_id]))
     return opinions
 
 
-def second_opinions_settle(*, agreed: list[int], disputed: list[int]) -> None:
-    """Close pending opinions by item id: agreed ones are done; disputed ones go to the admins."""
+def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled: list[int] = ()) -> None:
+    """Close pending opinions by item id: agreed ones are done, overruled ones (an admin decided
+    otherwise) too; disputed ones go to the admins."""
     now = timezone.now()
     SecondOpinion.objects.filter(item_id__in=agreed, state=SecondOpinion.State.PENDING).update(
         state=SecondOpinion.State.AGREED, settled_at=now)
+    SecondOpinion.objects.filter(item_id__in=list(overruled), state=SecondOpinion.State.PENDING).update(
+        state=SecondOpinion.State.OVERRULED, settled_at=now)
     if not disputed:
         return
     queue = _open_queue("admins_only", "Disagreements (admins)")
@@ -108,3 +162,4 @@ def second_opinions_settle(*, agreed: list[int], disputed: list[int]) -> None:
 def items_hidden_from(*, user):
     """Items this user must not be served: second opinions on their own decisions."""
     return SecondOpinion.objects.filter(first_user=user, state=SecondOpinion.State.PENDING).values("item_id")
+

@@ -48,7 +48,8 @@ class GoldItem(models.Model):
 
 
 class SecondOpinion(models.Model):
-    """A decision held until a second annotator agrees (``FACECURATOR_SECOND_OPINION``).
+    """A decision held until a second annotator agrees (``FACECURATOR_SECOND_OPINION``, or a flagged
+    annotator's decision with ``FACECURATOR_HOLD_FLAGGED``; ``kind`` says which).
 
     The first decision changed no label; ``item`` is the face served, blind, to someone else. When
     their decision says the same, it applies the label; when it differs, neither applies and the
@@ -59,6 +60,7 @@ class SecondOpinion(models.Model):
         PENDING = "pending", "waiting for a second annotator"
         AGREED = "agreed", "a second annotator agreed: applied"
         DISPUTED = "disputed", "the second annotator disagreed: for an admin"
+        OVERRULED = "overruled", "an admin decided otherwise: their decision applied"
 
     decision = models.OneToOneField("review.Decision", on_delete=models.CASCADE, related_name="second_opinion")
     first_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -69,6 +71,8 @@ class SecondOpinion(models.Model):
     item = models.ForeignKey("review.Item", on_delete=models.CASCADE, related_name="second_opinions")
     dispute_item = models.OneToOneField("review.Item", null=True, blank=True, on_delete=models.SET_NULL,
                                         related_name="dispute")
+    kind = models.CharField(max_length=30, default="relabel_vip",
+                            help_text="Why it waits: a FACECURATOR_SECOND_OPINION kind, or flagged_annotator.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)

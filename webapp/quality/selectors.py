@@ -14,16 +14,18 @@ from itertools import combinations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from webapp.faces.models import LabelEvent
-from webapp.review.models import Decision
+from webapp.review.models import Decision, Item, Queue
 from webapp.review.selectors import id_batches
 
 from .agreement import verdict
 from .gold import gold_decision_correct
+from .models import SecondOpinion
 
+WINDOW_DAYS = 30  # the team screen's default window, and the one the flag that holds decisions uses
 IDLE_SECONDS = 600  # a pause longer than this between two pages is not counted as working time
 Z95 = 1.959964
 
@@ -40,6 +42,26 @@ def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, fl
     centre = (p + z * z / (2 * total)) / denominator
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def gold_flagged(*, correct: int, total: int) -> bool:
+    """The one flag rule: the 95% Wilson upper bound of the gold accuracy is under
+    FACECURATOR_QUALITY_FLAG_BELOW (no gold answer: not flagged)."""
+    interval = wilson_interval(correct, total)
+    return bool(interval and interval[1] < settings.FACECURATOR_QUALITY_FLAG_BELOW)
+
+
+def annotator_flagged(*, user_id: int, now: datetime | None = None) -> bool:
+    """Whether the team screen flags this annotator now (its default window: the last WINDOW_DAYS days)."""
+    now = now or timezone.now()
+    answers = gold_answers_of(user_id=user_id, since=now - timedelta(days=WINDOW_DAYS))
+    return gold_flagged(correct=sum(answers), total=len(answers))
+
+
+def held_decisions_count(*, user_ids) -> dict[int, int]:
+    """Per annotator, their decisions waiting for a second opinion (by action kind, or because they are flagged)."""
+    return dict(SecondOpinion.objects.filter(first_user_id__in=list(user_ids), state=SecondOpinion.State.PENDING)
+                .values("first_user_id").annotate(n=Count("id")).values_list("first_user_id", "n"))
 
 
 def decisions_of_annotator(*, user_id: int, since: datetime | None = None, until: datetime | None = None
@@ -135,7 +157,7 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
     by default every user with a decision in the range is listed, flagged ones first.
     """
     until = until or timezone.now()
-    since = since or until - timedelta(days=30)
+    since = since or until - timedelta(days=WINDOW_DAYS)
     decisions = Decision.objects.filter(created_at__gte=since, created_at__lt=until, undone=False,
                                         user__isnull=False)
     if user_ids is not None:
@@ -168,7 +190,7 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
         per_user[user]["gold"][0] += correct
         per_user[user]["gold"][1] += 1
     agreement = _agreement(ids, set().union(*(e["faces"] for e in per_user.values())) if per_user else set())
-    threshold = settings.FACECURATOR_QUALITY_FLAG_BELOW
+    held = held_decisions_count(user_ids=ids)
     result = []
     for pk, entry in per_user.items():
         correct, total = entry.get("gold", (0, 0))
@@ -188,7 +210,8 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
             "pages_confirmed_unchanged": (sum(all(d["action"] == "confirm" for d in page) for page in pages)
                                           / len(pages)) if pages else None,
             "agreement": {"pairs": pairs, "rate": agree / pairs if pairs else None},
-            "flagged": bool(interval and interval[1] < threshold),
+            "flagged": gold_flagged(correct=correct, total=total),
+            "held_decisions": held.get(pk, 0),
             "per_day": [{"day": day, "decisions": v["decisions"], "gold": v["gold"], "gold_correct": v["gold_correct"],
                          "gold_accuracy": v["gold_correct"] / v["gold"] if v["gold"] else None}
                         for day, v in sorted(entry["days"].items())],
@@ -196,13 +219,31 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
     return sorted(result, key=lambda r: (not r["flagged"], -(r["decisions"]), r["username"]))
 
 
-def gold_answers_of(*, user_id: int) -> list[bool]:
+def gold_answers_of(*, user_id: int, since: datetime | None = None) -> list[bool]:
     """Whether each of one annotator's gold answers that still count was right, oldest first."""
-    rows = list(Decision.objects.filter(user_id=user_id, undone=False, item__gold_serve__isnull=False)
-                .order_by("created_at", "id").values(
+    rows = Decision.objects.filter(user_id=user_id, undone=False, item__gold_serve__isnull=False)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    rows = list(rows.order_by("created_at", "id").values(
         "user_id", "action", "identity_id", "created_at", face_version=F("face__version"),
         gold_id=F("item__gold_serve__gold_id"), shown_identity_id=F("item__gold_serve__shown_identity_id"),
         served_at=F("item__gold_serve__created_at"), gold_identity_id=F("item__gold_serve__gold__identity_id"),
         gold_status=F("item__gold_serve__gold__status"), gold_face_version=F("item__gold_serve__gold__face_version"),
         gold_since=F("item__gold_serve__gold__since")))
     return [correct for _, _, correct in _gold_scores(rows)]
+
+
+def faces_unsettled() -> Q:
+    """Faces whose label is not settled: a decision on them waits for a second opinion, or two
+    annotators disagreed and no admin has decided yet (the dispute's item is still open). A run
+    trained on "settled labels only" leaves these faces out."""
+    waiting = SecondOpinion.objects.filter(
+        Q(state=SecondOpinion.State.PENDING)
+        | Q(state=SecondOpinion.State.DISPUTED, dispute_item__state=Item.State.OPEN))
+    return Q(pk__in=waiting.values("face_id"))
+
+
+def second_opinions_queue_id() -> int | None:
+    """The open "Second opinions" queue (held decisions are reviewed there), if there is one."""
+    return (Queue.objects.filter(kind=Queue.Kind.SENT, is_open=True, payload__second_opinion=True)
+            .order_by("id").values_list("pk", flat=True).first())

@@ -47,6 +47,9 @@ class AnnotatorQualitySerializer(serializers.Serializer):
                                                        help_text="Share of pages whose every item was confirmed.")
     agreement = AgreementSerializer()
     flagged = serializers.BooleanField(help_text="Gold accuracy's upper bound under FACECURATOR_QUALITY_FLAG_BELOW.")
+    held_decisions = serializers.IntegerField(
+        help_text="Their decisions waiting for a second annotator or an admin (second opinions, and every "
+                  "label-changing decision while flagged when FACECURATOR_HOLD_FLAGGED is on).")
     per_day = QualityDaySerializer(many=True)
 
 
@@ -54,6 +57,10 @@ class QualityReportSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
     flag_below = serializers.FloatField()
+    hold_flagged = serializers.BooleanField(
+        help_text="FACECURATOR_HOLD_FLAGGED: a flagged annotator's decisions count only once reviewed.")
+    second_opinions_queue = serializers.IntegerField(
+        allow_null=True, help_text="The open 'Second opinions' queue, where held decisions are reviewed (none yet: null).")
     annotators = AnnotatorQualitySerializer(many=True)
 
 

@@ -36,7 +36,9 @@ def _range(request) -> tuple:
 
 
 def _report(since, until, rows) -> dict:
-    return {"since": since, "until": until, "flag_below": settings.FACECURATOR_QUALITY_FLAG_BELOW, "annotators": rows}
+    return {"since": since, "until": until, "flag_below": settings.FACECURATOR_QUALITY_FLAG_BELOW,
+            "hold_flagged": settings.FACECURATOR_HOLD_FLAGGED,
+            "second_opinions_queue": selectors.second_opinions_queue_id(), "annotators": rows}
 
 
 @extend_schema(parameters=RANGE, responses=QualityReportSerializer,

@@ -23,6 +23,7 @@ from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import UNCHANGED, LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
 from webapp.quality import agreement, gold
+from webapp.quality import selectors as quality_selectors
 from webapp.quality.models import GoldItem
 
 from .models import Decision, Item, Queue
@@ -217,8 +218,12 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                      .values_list("pk", "version", "identity_id", "identity__role")}
         versions = {pk: row[0] for pk, row in faces_now.items()}
         opinions = agreement.second_opinion_items(item_ids=items)  # items served for a second opinion
-        held, agreed, disputed = {}, [], []
+        held, kinds, agreed, disputed, overruled = {}, {}, [], [], []
         gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
+        p_wrong = (agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
+                   if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION else {})
+        flagged = (settings.FACECURATOR_HOLD_FLAGGED and not roles.is_admin(user)
+                   and quality_selectors.annotator_flagged(user_id=user.pk))
 
         stale, changes_by_reason, seen = [], defaultdict(list), {}
         for request in requests:
@@ -245,14 +250,19 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                                     identity_id=item.identity_id if request.action == Action.ACCEPT
                                     else request.identity_id):
                     agreed.append(item.pk)
+                elif roles.is_admin(user):
+                    overruled.append(item.pk)  # an admin's answer settles it
                 else:
                     disputed.append(item.pk)
                     change = None
-            elif change is not None and agreement.second_opinion_needed(
+            elif change is not None and (kind := agreement.second_opinion_needed(
                     user=user, action=request.action, face_role=faces_now[item.face_id][2],
-                    to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None):
-                held[item.pk] = agreement.verdict(action=request.action, identity_id=request.identity_id,
-                                                  face_identity_id=faces_now[item.face_id][1])
+                    to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None,
+                    very_likely_wrong=agreement.very_likely_wrong(p_wrong=p_wrong.get(item.pk)), flagged=flagged)):
+                held[item.pk] = agreement.verdict(
+                    action=request.action, face_identity_id=faces_now[item.face_id][1],
+                    identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id)
+                kinds[item.pk] = kind
                 change = None
             if change is not None:
                 changes_by_reason[f"review ({item.queue.kind}): {request.action}"].append(change)
@@ -283,8 +293,9 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
         ])
         unsettled = gold_ids | set(held) | set(disputed)
         _close_items(items, requests, operation, unsettled)
-        agreement.second_opinions_open(decisions=[d for d in decisions if d.item_id in held], proposals=held)
-        agreement.second_opinions_settle(agreed=agreed, disputed=disputed)
+        agreement.second_opinions_open(decisions=[d for d in decisions if d.item_id in held], proposals=held,
+                                       kinds=kinds)
+        agreement.second_opinions_settle(agreed=agreed, disputed=disputed, overruled=overruled)
         gold.gold_faces_promote(face_ids=[items[r.item_id].face_id for r in requests
                                           if r.item_id not in unsettled and r.action != Action.SKIP])
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)

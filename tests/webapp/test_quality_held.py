@@ -1,0 +1,140 @@
+"""Acting on a careless annotator: with FACECURATOR_HOLD_FLAGGED, a flagged annotator's decisions are
+held (they change no label) until a second annotator or an admin reviews them."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from webapp.faces.models import Face
+from webapp.quality.models import GoldFace, GoldItem, SecondOpinion
+from webapp.review.models import Item, Queue
+from webapp.review.services import DecisionRequest, decisions_apply
+
+from .factories import FaceFactory, IdentityFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def vips(db):
+    return [IdentityFactory(name="Ada", role="vip"), IdentityFactory(name="Grace", role="vip")]
+
+
+@pytest.fixture
+def hold_flagged(settings):
+    settings.FACECURATOR_HOLD_FLAGGED = True
+
+
+def answer_gold_wrongly(user, vips, n=12):
+    """``n`` gold faces of Ada shown as Grace, all confirmed by ``user``: 0 of n right, flagged."""
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="gold")
+    requests = []
+    for k in range(n):
+        face = FaceFactory(identity=vips[0], status=Face.Status.VERIFIED)
+        gold = GoldFace.objects.create(face=face, identity=vips[0], status="verified", face_version=face.version,
+                                       source="admin", since=timezone.now() - timedelta(minutes=1))
+        item = Item.objects.create(queue=queue, face=face, identity=vips[1], score=1 - k / 100, leased_to=user,
+                                   served_version=face.version)
+        GoldItem.objects.create(item=item, gold=gold, user=user, shown_identity=vips[1], shown_status="unverified")
+        requests.append(DecisionRequest(item_id=item.pk, action="confirm"))
+    decisions_apply(user=user, requests=requests)
+
+
+@pytest.fixture
+def face_to_review(vips):
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    face = FaceFactory(identity=vips[0])
+    Item.objects.create(queue=queue, face=face, identity=vips[0], score=1.0, payload={"suggestions": []})
+    return queue, face
+
+
+def serve(client, queue):
+    response = client.post(f"/api/v1/review/queues/{queue.pk}/next/", {"limit": 5}, format="json")
+    assert response.status_code == 200, response.data
+    return response.data
+
+
+def decide(client, *decisions):
+    response = client.post("/api/v1/review/decisions/", {"decisions": list(decisions)}, format="json")
+    assert response.status_code == 201, response.data
+    return response.data
+
+
+def confirm_first(client, queue):
+    item = serve(client, queue)[0]
+    decide(client, {"item": item["id"], "action": "confirm"})
+
+
+def test_a_flagged_annotators_decision_is_held_when_hold_flagged_is_on(hold_flagged, annotator, annotator_client,
+                                                                      face_to_review, vips):
+    answer_gold_wrongly(annotator, vips)
+    queue, face = face_to_review
+
+    confirm_first(annotator_client, queue)
+
+    face.refresh_from_db()
+    assert face.status == "unverified"
+    opinion = SecondOpinion.objects.get()
+    assert (opinion.kind, opinion.state, opinion.first_user) == ("flagged_annotator", "pending", annotator)
+
+
+def test_a_flagged_annotators_decision_applies_when_hold_flagged_is_off(annotator, annotator_client, face_to_review,
+                                                                       vips):
+    answer_gold_wrongly(annotator, vips)
+    queue, face = face_to_review
+
+    confirm_first(annotator_client, queue)
+
+    face.refresh_from_db()
+    assert face.status == "verified" and not SecondOpinion.objects.exists()
+
+
+def test_an_annotator_who_is_not_flagged_is_not_held(hold_flagged, annotator_client, face_to_review):
+    queue, face = face_to_review
+
+    confirm_first(annotator_client, queue)
+
+    face.refresh_from_db()
+    assert face.status == "verified" and not SecondOpinion.objects.exists()
+
+
+def test_a_held_decision_counts_once_a_second_annotator_agrees(hold_flagged, annotator, annotator_client,
+                                                                 other_annotator_client, face_to_review, vips):
+    answer_gold_wrongly(annotator, vips)
+    queue, face = face_to_review
+    confirm_first(annotator_client, queue)
+
+    confirm_first(other_annotator_client, Queue.objects.get(payload__second_opinion=True))
+
+    face.refresh_from_db()
+    assert face.status == "verified" and SecondOpinion.objects.get().state == "agreed"
+
+
+def test_an_admin_reviewing_a_held_decision_settles_it(hold_flagged, annotator, annotator_client, admin_client_api,
+                                                       face_to_review, vips):
+    answer_gold_wrongly(annotator, vips)
+    queue, face = face_to_review
+    confirm_first(annotator_client, queue)
+    item = serve(admin_client_api, Queue.objects.get(payload__second_opinion=True))[0]
+
+    decide(admin_client_api, {"item": item["id"], "action": "relabel", "identity": vips[1].pk})
+
+    face.refresh_from_db()
+    assert (face.identity, face.status) == (vips[1], "verified")
+    assert SecondOpinion.objects.get().state == "overruled"
+
+
+def test_the_team_report_counts_held_decisions_and_says_holding_is_on(hold_flagged, annotator, annotator_client,
+                                                                     admin_client_api, face_to_review, vips):
+    answer_gold_wrongly(annotator, vips)
+    queue, _ = face_to_review
+    confirm_first(annotator_client, queue)
+
+    report = admin_client_api.get("/api/v1/annotators/quality/").data
+
+    row = next(r for r in report["annotators"] if r["user"] == annotator.pk)
+    assert (row["flagged"], row["held_decisions"]) == (True, 1)
+    assert report["hold_flagged"] is True
+    assert report["second_opinions_queue"] == Queue.objects.get(payload__second_opinion=True).pk
