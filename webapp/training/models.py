@@ -15,6 +15,10 @@ class TrainingRun(models.Model):
         HEAD = "head", "classifier head on stored embeddings"
         FINETUNE = "finetune", "fine-tune the backbone on crops"
 
+    class Labels(models.TextChoices):
+        SETTLED = "settled", "settled labels only"
+        ALL = "all", "all labels"
+
     job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="training_run")
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.HEAD)
     loss = models.CharField(max_length=30, default="me")
@@ -23,6 +27,10 @@ class TrainingRun(models.Model):
     vips = models.JSONField(
         default=list, help_text="Frozen VIP set in class order: [{index, identity, name, chunk}]."
     )
+    labels = models.CharField(
+        max_length=10, choices=Labels.choices, default=Labels.SETTLED,
+        help_text="What it trains on: settled labels only (faces waiting for a second opinion or an admin's "
+                  "word on a disagreement are left out of the snapshot), or all labels as they are.")
     chunk = models.PositiveIntegerField(null=True, blank=True, help_text="Latest VIP chunk when the run started.")
     counts = models.JSONField(default=dict, blank=True, help_text="Samples per split, VIP and distractor.")
     note = models.CharField(max_length=300, blank=True)

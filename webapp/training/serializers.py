@@ -17,6 +17,10 @@ class RunStartSerializer(serializers.Serializer):
                                     help_text="Hyper-parameters of ml.train.TrainConfig: epochs, lr, batch_size, hidden, "
                                               "momentum, weight_decay, seed, backbone, ...")
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+    labels = serializers.ChoiceField(
+        choices=TrainingRun.Labels.choices, default=TrainingRun.Labels.SETTLED,
+        help_text="settled (default): leave out faces waiting for a second opinion or an admin's word on a "
+                  "disagreement; all: train on every label as it is.")
     allow_concurrent = serializers.BooleanField(
         default=False, help_text="Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS)."
     )
@@ -50,7 +54,7 @@ class RunListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "job", "state", "progress", "message", "error", "mode", "loss", "backbone", "chunk", "counts",
+        fields = ["id", "job", "state", "progress", "message", "error", "mode", "loss", "backbone", "labels", "chunk", "counts",
                   "metrics", "headline", "device", "timings", "note", "has_model", "is_active", "created_by", "created_at",
                   "finished_at"]
         read_only_fields = fields

@@ -27,6 +27,7 @@ from webapp.core.models import Job
 from webapp.core.services import JobCancelled, Progress, job_start
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
+from webapp.quality.selectors import faces_unsettled
 from webapp.review.selectors import id_batches
 
 from . import selectors
@@ -88,8 +89,14 @@ def training_config_build(*, mode: str = "head", loss: str = "me", **overrides):
 
 
 def training_run_start(*, user=None, mode: str = "head", loss: str = "me", options: dict | None = None,
-                       note: str = "", allow_concurrent: bool = False, dispatch: bool = True) -> TrainingRun:
+                       note: str = "", labels: str = TrainingRun.Labels.SETTLED, allow_concurrent: bool = False,
+                       dispatch: bool = True) -> TrainingRun:
     """Freeze the VIP set and every label, create the run and queue its ``training.run`` job (gpu queue).
+
+    ``labels``: "settled" (default) leaves out of the snapshot, hence out of training and of the
+    run's queues, the faces whose label is not settled (:func:`webapp.quality.agreement.faces_unsettled`:
+    a decision waiting for a second opinion, or a disagreement no admin has decided); "all" trains on
+    every label as it is. The run records which, and ``counts["unsettled_left_out"]`` how many faces.
 
     One run at a time: refused with 409 while another run is queued or running, unless
     ``allow_concurrent`` and fewer than FACECURATOR_MAX_CONCURRENT_RUNS are in flight. Refused
@@ -97,6 +104,8 @@ def training_run_start(*, user=None, mode: str = "head", loss: str = "me", optio
     it to a worker (``manage.py train --here`` runs it in its own process).
     """
     config = training_config_build(mode=mode, loss=loss, **(options or {}))
+    if labels not in TrainingRun.Labels.values:
+        raise InvalidTransition(f"Unknown labels '{labels}'; expected one of {', '.join(TrainingRun.Labels.values)}.")
     _fail_lost_runs()
     with transaction.atomic():
         _serialise_writers()
@@ -117,7 +126,7 @@ def training_run_start(*, user=None, mode: str = "head", loss: str = "me", optio
                Job.objects.create(kind=RUN_KIND, queue="here", created_by=user if user and user.is_authenticated else None))
         run = TrainingRun.objects.create(
             job=job, mode=config.mode, loss=config.loss, backbone=getattr(config, "backbone", "") or "",
-            config=_jsonable(dataclasses.asdict(config)), note=note[:300],
+            config=_jsonable(dataclasses.asdict(config)), note=note[:300], labels=labels,
             vips=[{"index": i, "identity": v.pk, "name": v.name, "chunk": v.chunk} for i, v in enumerate(vips)],
             chunk=max((v.chunk or 0 for v in vips), default=0) or None,
             created_by=user if user and user.is_authenticated else None,
@@ -142,7 +151,8 @@ def _distractor_person_split(identity_id: int) -> str:
 
 
 def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
-    """Bulk-write one RunSample per usable face: embedded, not excluded, not a non-face.
+    """Bulk-write one RunSample per usable face: embedded, not excluded, not a non-face, and settled
+    unless the run trains on all labels.
 
     VIP and unknown faces keep their face's split (by source group); the faces of a known
     distractor person (a candidate) all take that person's split (:func:`ml.splits.split_for_person`),
@@ -151,9 +161,15 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
     faces = (
         Face.objects.filter(embedding__isnull=False)
         .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-        .order_by("id").values_list("id", "identity_id", "split", "version")
     )
-    counts = {"total": 0, "vip": 0, "distractor": 0, "train": 0, "val": 0, "test": 0, "vip_train": 0}
+    left_out = 0
+    if run.labels == TrainingRun.Labels.SETTLED:
+        unsettled = faces.filter(faces_unsettled())
+        left_out = unsettled.count()
+        faces = faces.exclude(pk__in=unsettled.values("pk"))
+    faces = faces.order_by("id").values_list("id", "identity_id", "split", "version")
+    counts = {"total": 0, "vip": 0, "distractor": 0, "train": 0, "val": 0, "test": 0, "vip_train": 0,
+              "unsettled_left_out": left_out}
     batch: list[RunSample] = []
     for face_id, identity_id, split, version in faces.iterator(chunk_size=5000):
         label = class_of.get(identity_id, -1)

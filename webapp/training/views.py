@@ -69,6 +69,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data = body.validated_data
         run = services.training_run_start(user=request.user, mode=data["mode"], loss=data["loss"],
                                           options=data.get("options") or {}, note=data.get("note", ""),
+                                          labels=data["labels"],
                                           allow_concurrent=data["allow_concurrent"])
         job_require_sent(run.job)
         return Response(self._detail(run), status=status.HTTP_202_ACCEPTED)

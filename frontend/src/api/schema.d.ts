@@ -1783,6 +1783,8 @@ export interface components {
             agreement: components["schemas"]["Agreement"];
             /** @description Gold accuracy's upper bound under FACECURATOR_QUALITY_FLAG_BELOW. */
             flagged: boolean;
+            /** @description Their decisions waiting for a second annotator or an admin (second opinions, and every label-changing decision while flagged when FACECURATOR_HOLD_FLAGGED is on). */
+            held_decisions: number;
             per_day: components["schemas"]["QualityDay"][];
         };
         BuildRequestRequest: {
@@ -2536,6 +2538,12 @@ export interface components {
             /** @description The version you saw; a changed face answers 409. */
             expected_version?: number;
         };
+        /**
+         * @description * `settled` - settled labels only
+         *     * `all` - all labels
+         * @enum {string}
+         */
+        LabelsEnum: "settled" | "all";
         Me: {
             id: number;
             username: string;
@@ -3077,6 +3085,10 @@ export interface components {
             until: string;
             /** Format: double */
             flag_below: number;
+            /** @description FACECURATOR_HOLD_FLAGGED: a flagged annotator's decisions count only once reviewed. */
+            hold_flagged: boolean;
+            /** @description The open 'Second opinions' queue, where held decisions are reviewed (none yet: null). */
+            second_opinions_queue: number | null;
             annotators: components["schemas"]["AnnotatorQuality"][];
         };
         Queue: {
@@ -3204,6 +3216,13 @@ export interface components {
             readonly mode: components["schemas"]["ModeEnum"];
             readonly loss: string;
             readonly backbone: string;
+            /**
+             * @description What it trains on: settled labels only (faces waiting for a second opinion or an admin's word on a disagreement are left out of the snapshot), or all labels as they are.
+             *
+             *     * `settled` - settled labels only
+             *     * `all` - all labels
+             */
+            readonly labels: components["schemas"]["LabelsEnum"];
             /** @description Latest VIP chunk when the run started. */
             readonly chunk: number | null;
             /** @description Samples per split, VIP and distractor. */
@@ -3242,6 +3261,13 @@ export interface components {
             readonly mode: components["schemas"]["ModeEnum"];
             readonly loss: string;
             readonly backbone: string;
+            /**
+             * @description What it trains on: settled labels only (faces waiting for a second opinion or an admin's word on a disagreement are left out of the snapshot), or all labels as they are.
+             *
+             *     * `settled` - settled labels only
+             *     * `all` - all labels
+             */
+            readonly labels: components["schemas"]["LabelsEnum"];
             /** @description Latest VIP chunk when the run started. */
             readonly chunk: number | null;
             /** @description Samples per split, VIP and distractor. */
@@ -3288,6 +3314,14 @@ export interface components {
             };
             /** @default  */
             note: string;
+            /**
+             * @description settled (default): leave out faces waiting for a second opinion or an admin's word on a disagreement; all: train on every label as it is.
+             *
+             *     * `settled` - settled labels only
+             *     * `all` - all labels
+             * @default settled
+             */
+            labels: components["schemas"]["LabelsEnum"];
             /**
              * @description Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS).
              * @default false

@@ -22,6 +22,11 @@ def _option(text: str) -> tuple[str, object]:
         return name.strip(), raw
 
 
+def _left_out(run: TrainingRun) -> str:
+    left_out = run.counts.get("unsettled_left_out", 0)
+    return f" ({left_out} unsettled faces left out)" if left_out else ""
+
+
 class Command(BaseCommand):
     help = ("Start a training run (head on stored embeddings, or finetune) on the current VIPs. By default the run "
             "is queued for a gpu worker; --wait follows it, --here runs it in this process.")
@@ -36,6 +41,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
         parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                             help="Any other ml.train.TrainConfig field, e.g. --option noise_folds=3.")
+        parser.add_argument("--labels", choices=["settled", "all"], default="settled",
+                            help="settled (default): leave out faces waiting for a second opinion or an admin's "
+                                 "word on a disagreement; all: every label as it is.")
         parser.add_argument("--note", default="")
         parser.add_argument("--wait", action="store_true", help="Follow the run until it finishes.")
         parser.add_argument("--here", action="store_true", help="Run in this process (no worker needed); implies --wait.")
@@ -61,12 +69,14 @@ class Command(BaseCommand):
                 run = services.training_run_restart(run=found, user=user, dispatch=not o["here"])
             else:
                 run = services.training_run_start(user=user, mode=o["mode"], loss=o["loss"], options=options,
-                                                  note=o["note"], allow_concurrent=o["allow_concurrent"],
+                                                  note=o["note"], labels=o["labels"],
+                                                  allow_concurrent=o["allow_concurrent"],
                                                   dispatch=not o["here"])
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"run {run.pk}: {len(run.vips)} VIPs, {run.counts.get('total', 0)} faces "
-                          f"({run.counts.get('vip', 0)} VIP, {run.counts.get('distractor', 0)} distractor); job {run.job_id}")
+                          f"({run.counts.get('vip', 0)} VIP, {run.counts.get('distractor', 0)} distractor), {run.get_labels_display()}"
+                          f"{_left_out(run)}; job {run.job_id}")
         if o["here"]:
             tasks.training_run(run.job_id)
         elif not o["wait"]:
