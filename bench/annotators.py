@@ -31,6 +31,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] == str(Path(__file__).resolve().parent):
@@ -44,10 +45,11 @@ PROFILES = {"careful": 0.02, "careless": 0.25, "spammer": None}
 
 
 def answer(rng: random.Random, profile: str, shown: int | None, truth: int, vips: list[int]) -> dict:
-    right = {"action": "confirm"} if shown == truth else {"action": "relabel", "identity": truth}
-    if profile == "spammer":
+    right: dict[str, str | int] = {"action": "confirm"} if shown == truth else {"action": "relabel", "identity": truth}
+    error_rate = PROFILES[profile]
+    if error_rate is None:  # the spammer
         return {"action": "confirm"}
-    if rng.random() >= PROFILES[profile]:
+    if rng.random() >= error_rate:
         return right
     if profile == "careless" and right["action"] != "confirm":
         return {"action": "confirm"}
@@ -61,6 +63,7 @@ def flagged_after(answers: list[bool], threshold: float) -> int | None:
     first = None
     for n in range(1, len(answers) + 1):
         interval = wilson_interval(sum(answers[:n]), n)
+        assert interval is not None  # n >= 1 answers
         if interval[1] < threshold:
             first = first or n
         else:
@@ -103,7 +106,8 @@ def run(quick: bool, seed: int) -> dict:
                                   from_status="unverified", to_status="verified", reason="bench: admin verified")
         Face.objects.filter(pk=f.pk).update(version=1)
     made = gold_faces_refresh()
-    results, clients = {}, {}
+    results: dict[str, dict[str, Any]] = {}
+    clients = {}
     for profile in PROFILES:
         user = users.objects.create_user(profile, password="x")
         user.groups.add(Group.objects.get_or_create(name="annotator")[0])

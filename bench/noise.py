@@ -115,6 +115,7 @@ def make_non_faces(data: Path, count: int = NON_FACE_POOL, seed: int = 0) -> lis
         crops.append(cv2.resize(image[y:y + side, x:x + side], (112, 112), interpolation=cv2.INTER_LINEAR))
     while len(crops) < count:
         kind = len(crops) % 4
+        crop: np.ndarray
         if kind == 0:  # coloured noise
             crop = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
         elif kind == 1:  # smooth gradient

@@ -36,9 +36,10 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 REPO = Path(__file__).resolve().parent.parent
 if sys.path[0] == str(Path(__file__).resolve().parent):
@@ -49,6 +50,9 @@ elif str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from bench import common  # noqa: E402
+
+if TYPE_CHECKING:
+    from ml.train import RunResult  # torch is imported only where a benchmark trains
 
 LOSS_ORDER = ("ce", "dce", "zlog", "me", "arcface", "tsoftmax")
 LOSS_NAMES = {"ce": "CE", "dce": "DCE", "zlog": "ZLog", "me": "ME", "arcface": "ArcFace", "tsoftmax": "Threshold-Softmax",
@@ -136,7 +140,7 @@ def _test_summary(report, labels, predicted, confidence, n_classes, val_threshol
 
 
 def run_loss(pool: Pool, labels: np.ndarray, splits: np.ndarray, vips: list[str], loss: str, seed: int,
-             mode: str, epochs: int | None = None) -> dict[str, Any]:
+             mode: Literal["head", "finetune"], epochs: int | None = None) -> dict[str, Any]:
     from ml.train import TrainConfig, TrainData, train_classifier
 
     inputs: Any = pool.embeddings if mode == "head" else [str(p) for p in pool.crop_paths]
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     per_identity = args.per_identity or (80 if args.quick else None)
     lfw_people = args.lfw_people if args.lfw_people is not None else (400 if args.quick else 2000)
-    mode = args.mode if args.mode != "auto" else ("finetune" if torch.cuda.is_available() else "head")
+    mode: Literal["head", "finetune"] = args.mode if args.mode != "auto" else ("finetune" if torch.cuda.is_available() else "head")
     data = common.shared_data_dir(args.data)
     common.configure_threads()
     machine = common.machine_info()
@@ -371,7 +375,7 @@ def dir_at_far(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray
 
 
 def regime_metrics(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, n_classes: int,
-                   val_thresholds: dict[str, float | None]) -> dict[str, Any]:
+                   val_thresholds: Mapping[str, float | None]) -> dict[str, Any]:
     """Test numbers of one method: DIR at each FAR, top-1, F1 AUC, max mean F1 / total accuracy (thesis),
     and at each val-chosen threshold the FAR measured on unseen test people, recall and mean F1."""
     from ml.metrics import evaluate_at_threshold, open_set_report
@@ -415,7 +419,7 @@ def regime_nearest_face(regime, labels: np.ndarray) -> tuple[dict[str, Any], flo
             time.perf_counter() - started)
 
 
-def regime_trained(regime, labels: np.ndarray, **config: Any) -> tuple[dict[str, Any], float, dict[str, Any]]:
+def regime_trained(regime, labels: np.ndarray, **config: Any) -> tuple[dict[str, Any], float, RunResult]:
     """The product's training job on (possibly noisy) ``labels``; test metrics against the clean labels."""
     from ml.train import TrainConfig, TrainData, train_classifier
 

@@ -56,7 +56,10 @@ def load_pool(data: Path, *, glint_per_identity: int | None = 120, unknown_all_p
               known_people: int | None = None) -> Pool:
     """glint24 (at most ``glint_per_identity`` crops each), lfw/known and lfw/unknown (first photo of
     each person unless ``unknown_all_photos``), embedded with the bench cache; faces without a detection dropped."""
-    persons, sources, keys, chunks = [], [], [], []
+    persons: list[str] = []
+    sources: list[str] = []
+    keys: list[str] = []
+    chunks: list[np.ndarray] = []
 
     def add(paths: list[Path], names: list[str], source: str, recipe: str) -> None:
         if not paths:
