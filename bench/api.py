@@ -101,7 +101,7 @@ def populate(*, faces: int, identities: int, promote: int, data: Path, media: Pa
     from django.db import connection
     from django.utils import timezone
 
-    from ml.faces import SFaceEmbedder
+    from ml.embedders import SFaceEmbedder
     from ml.splits import split_for_group
     from webapp.core.accounts import user_create
     from webapp.faces.models import Face

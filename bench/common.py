@@ -300,14 +300,14 @@ def _worker_init() -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    from ml.faces import SFaceEmbedder
+    from ml.embedders import SFaceEmbedder
 
     _WORKER["embedder"] = SFaceEmbedder(threads=1)  # one thread per pool process
 
 
 def _detector() -> Any:
     if "detector" not in _WORKER:
-        from ml.faces import YuNetDetector
+        from ml.detectors import YuNetDetector
 
         _WORKER["detector"] = YuNetDetector(threads=1)
     return _WORKER["detector"]
@@ -325,7 +325,8 @@ def _embed_aligned_file(path: str) -> np.ndarray | None:
 
 def _embed_detected_file(job: tuple[str, str]) -> np.ndarray | None:
     """Detect the most prominent face of a loose photo, align it, keep the crop, embed it."""
-    from ml.faces import align_face, most_prominent_face
+    from ml.alignment import align_face
+    from ml.hints import most_prominent_face
     from ml.images import encode_jpeg, load_image
 
     path, crop_path = job
@@ -417,7 +418,7 @@ def embed_files(paths: Sequence[Path], *, root: Path, recipe: str = "aligned", w
     ``detect`` also keeps each aligned crop under ``bench/.cache/aligned/<relative path>.jpg``
     (see :func:`aligned_crop_path`).
     """
-    from ml.faces import SFaceEmbedder
+    from ml.embedders import SFaceEmbedder
 
     paths = [Path(p) for p in paths]
     prefix = f"{recipe}-{SFaceEmbedder.name}"

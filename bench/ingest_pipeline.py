@@ -31,15 +31,10 @@ import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ml.faces import (  # noqa: E402
-    DlibEmbedder,
-    DlibHogDetector,
-    FacePipeline,
-    SFaceEmbedder,
-    YuNetDetector,
-    align_face,
-    quality_score,
-)
+from ml.alignment import align_face, quality_score  # noqa: E402
+from ml.detectors import DlibHogDetector, YuNetDetector  # noqa: E402
+from ml.embedders import DlibEmbedder, SFaceEmbedder  # noqa: E402
+from ml.faces import FacePipeline  # noqa: E402
 from ml.images import load_image  # noqa: E402
 from ml.video import sample_frames  # noqa: E402
 

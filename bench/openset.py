@@ -166,7 +166,7 @@ def run_loss(pool: Pool, labels: np.ndarray, splits: np.ndarray, vips: list[str]
 
 def run_nearest_face(pool: Pool, labels: np.ndarray, splits: np.ndarray, n_classes: int) -> dict[str, Any]:
     """Metric-learning baseline: the nearest train VIP face by cosine, rejected below a threshold."""
-    from ml.faces import MATCH_THRESHOLDS, SFaceEmbedder
+    from ml.embedders import MATCH_THRESHOLDS, SFaceEmbedder
     from ml.metrics import open_set_report
 
     started = time.perf_counter()

@@ -45,7 +45,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench import common  # noqa: E402
-from ml.faces import FacePipeline, FaceResult, align_face, build_pipeline, quality_score  # noqa: E402
+from ml.alignment import align_face, quality_score  # noqa: E402
+from ml.faces import FacePipeline, FaceResult, build_pipeline  # noqa: E402
 from ml.images import load_image  # noqa: E402
 from ml.tagging import aggregate_video_tags  # noqa: E402
 from ml.train import TrainConfig, TrainData, load_classifier, train_classifier  # noqa: E402

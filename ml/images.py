@@ -227,3 +227,11 @@ def _check_array(image: np.ndarray) -> np.ndarray:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"empty image of shape {array.shape}")
     return np.ascontiguousarray(array)
+
+
+def check_rgb(image: np.ndarray) -> np.ndarray:
+    """``image`` as a contiguous ``H x W x 3`` uint8 array; ValueError for anything else."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"expected an H x W x 3 uint8 RGB image, got {array.dtype} {array.shape}")
+    return np.ascontiguousarray(array)

@@ -180,3 +180,16 @@ def run_batched(session: Any, batch: np.ndarray, *, max_batch: int) -> list[np.n
     for start in range(0, len(batch), max(1, max_batch)):
         parts.append(session.run(None, {name: np.ascontiguousarray(batch[start:start + max_batch], dtype=np.float32)}))
     return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
+
+
+#: The runtimes YuNet and SFace run on: ONNX Runtime (batched, CUDA or CPU; the default) or
+#: OpenCV's DNN module (one image or crop per call, CPU only; kept for comparison).
+RUNTIMES: Final = ("onnxruntime", "opencv")
+DEFAULT_RUNTIME: Final = "onnxruntime"
+
+
+def check_runtime(runtime: str) -> str:
+    """``runtime`` if it is one of ``RUNTIMES``; ValueError otherwise."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown face runtime {runtime!r}; choose one of {list(RUNTIMES)}")
+    return runtime

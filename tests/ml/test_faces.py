@@ -13,23 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.faces import (
-    SFACE_MODEL,
-    YUNET_MODEL,
-    YUNET_RELIABLE_FACE,
-    DlibCnnDetector,
-    DlibHogDetector,
-    FacePipeline,
-    FaceResult,
-    ModelFileError,
-    SFaceEmbedder,
-    YuNetDetector,
-    align_face,
-    build_pipeline,
-    match_hint,
-    quality_score,
-)
+from ml.alignment import align_face, quality_score
+from ml.detectors import YUNET_RELIABLE_FACE, DlibCnnDetector, DlibHogDetector, YuNetDetector
+from ml.embedders import SFaceEmbedder
+from ml.faces import FacePipeline, FaceResult, build_pipeline
+from ml.hints import match_hint
 from ml.images import load_image
+from ml.model_files import SFACE_MODEL, YUNET_MODEL, ModelFileError
 from ml.video import sample_frames
 
 SINGLE_PERSON_PHOTOS = [

@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 from ml import inference, yunet
-from ml.faces import SFACE_MODEL, YUNET_MODEL, read_verified
+from ml.model_files import SFACE_MODEL, YUNET_MODEL, read_verified
 
 
 @pytest.fixture(scope="module")

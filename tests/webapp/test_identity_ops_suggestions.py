@@ -35,7 +35,7 @@ class Crop:
 @pytest.fixture(scope="module")
 def crops(shared_data) -> list[Crop]:
     """The first crops of each person, embedded once for the whole module."""
-    from ml.faces import SFaceEmbedder
+    from ml.embedders import SFaceEmbedder
     from ml.images import load_image
 
     embedder = SFaceEmbedder()

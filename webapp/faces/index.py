@@ -72,7 +72,7 @@ def embedding_model() -> str:
 
 def embedding_match_threshold() -> float:
     """Cosine above which the configured embedder takes two faces for the same person."""
-    from ml.faces import MATCH_THRESHOLDS
+    from ml.embedders import MATCH_THRESHOLDS
 
     return MATCH_THRESHOLDS[embedding_model()]
 

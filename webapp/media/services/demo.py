@@ -11,18 +11,10 @@ from webapp.faces.models import Face
 from webapp.identities.models import Identity
 
 from ..models import Frame, Photo, Video
-from .folders import (
-    faces_import_folder,
-)
-from .photos import (
-    IMAGE_SUFFIXES,
-    photos_import_paths,
-)
+from .folders import faces_import_folder
+from .photos import IMAGE_SUFFIXES, photos_import_paths
 from .runs import job_run_here
-from .videos import (
-    VIDEO_SUFFIXES,
-    video_import_path,
-)
+from .videos import VIDEO_SUFFIXES, video_import_path
 
 
 def _demo_overlap_people(data_dir: Path) -> set[str]:

@@ -10,9 +10,7 @@ import numpy as np
 from webapp.faces.models import Face
 
 from .duplicates import NearDuplicates
-from .files import (
-    WrittenFiles,
-)
+from .files import WrittenFiles
 from .pipeline import crop_phash, face_split, jpeg_encode
 
 

@@ -15,10 +15,7 @@ from django.core.files.storage import default_storage
 
 from webapp.core.exceptions import PayloadTooLarge
 
-from .outcomes import (
-    IngestError,
-    TooManyFiles,
-)
+from .outcomes import IngestError, TooManyFiles
 
 logger = logging.getLogger(__name__)
 

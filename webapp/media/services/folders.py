@@ -24,21 +24,10 @@ from webapp.identities.services import identities_get_or_create
 from ..models import Photo, ProcessingStatus
 from .duplicates import NearDuplicates
 from .face_rows import FaceDraft, faces_write, index_add
-from .files import (
-    files_kept_only_on_success,
-    upload_check_size,
-)
+from .files import files_kept_only_on_success, upload_check_size
 from .identity_names import identities_set_popularity, popularity_read_csv
-from .outcomes import (
-    FileOutcome,
-    IngestError,
-    Progress,
-    outcomes_summary,
-)
-from .photos import (
-    photo_store,
-    photos_detect,
-)
+from .outcomes import FileOutcome, IngestError, Progress, outcomes_summary
+from .photos import photo_store, photos_detect
 from .pipeline import crop_phash, face_pipeline, image_decode, jpeg_encode
 
 CROP_BATCH = 256  # crops embedded and written per transaction

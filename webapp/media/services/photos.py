@@ -19,11 +19,7 @@ from webapp.identities.models import Identity
 from ..models import Photo, ProcessingStatus
 from .duplicates import NearDuplicates
 from .face_rows import drafts_from_detections, faces_write, index_add
-from .files import (
-    files_kept_only_on_success,
-    stored_read,
-    upload_check_size,
-)
+from .files import files_kept_only_on_success, stored_read, upload_check_size
 from .outcomes import (
     FileOutcome,
     IngestError,
@@ -161,7 +157,7 @@ def photos_process(*, photo_ids: list[int], progress: Progress | None = None) ->
 
 def photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Progress | None = None,
                    references: dict | None = None) -> tuple[list[FileOutcome], list[int]]:
-    from ml.faces import match_hint
+    from ml.hints import match_hint
 
     pipeline = face_pipeline()
     references = {} if references is None else references

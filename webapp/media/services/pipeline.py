@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 from django.conf import settings
 
-from .outcomes import (
-    IngestError,
-)
+from .outcomes import IngestError
 
 
 def image_decode(data: bytes, name: str) -> np.ndarray:

@@ -20,21 +20,8 @@ from webapp.faces.models import Face
 from ..models import Frame, ProcessingStatus, Video
 from .duplicates import NearDuplicates
 from .face_rows import FaceDraft, drafts_from_detections, faces_write, index_add
-from .files import (
-    file_sha256,
-    files_kept_only_on_success,
-    storage_delete_folder,
-    stored_local_copy,
-    upload_check_size,
-)
-from .outcomes import (
-    FileOutcome,
-    IngestError,
-    Progress,
-    UploadResult,
-    upload_refused,
-    upload_stranded_job,
-)
+from .files import file_sha256, files_kept_only_on_success, storage_delete_folder, stored_local_copy, upload_check_size
+from .outcomes import FileOutcome, IngestError, Progress, UploadResult, upload_refused, upload_stranded_job
 from .pipeline import face_pipeline, jpeg_encode
 
 VIDEO_BATCH = 8  # frames detected and embedded per pipeline call (at least the detector's own batch: 32 on a GPU)
