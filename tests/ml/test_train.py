@@ -19,14 +19,8 @@ from ml.device import autocast_context, default_batch_size, pick_device
 from ml.index import l2_normalise
 from ml.metrics import threshold_sweep
 from ml.models import build_backbone
-from ml.train import (
-    TrainConfig,
-    TrainData,
-    TrainingCancelled,
-    batch_positions,
-    load_classifier,
-    train_classifier,
-)
+from ml.train import TrainConfig, TrainData, TrainingCancelled, load_classifier, train_classifier
+from ml.train_batches import batch_positions
 
 LOSS_NAMES = ["ce", "dce", "zlog", "me", "arcface", "tsoftmax"]
 
