@@ -207,3 +207,23 @@ def test_an_annotator_reads_the_dashboard_plots_opens_a_vip_and_reviews_a_queue_
     page.get_by_text(re.compile(r"Undid the confirmation")).wait_for()
     assert not Decision.objects.filter(user__username="ann", undone=False).exists()
     assert cells.count() == shown
+
+
+def test_admin_starts_a_run_on_all_labels_and_the_runs_table_says_what_each_run_trained_on(page, shared_data):
+    from webapp.training.models import TrainingRun
+
+    seed_curation_data(shared_data)
+    settled = train_now()
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then="/manage/training")
+    expect(page.locator(f'[data-testid=admin-runs] tr[data-run="{settled.pk}"] [data-testid=run-labels]')).to_have_text(
+        "settled only")
+
+    page.get_by_label("Train on").select_option("all")
+    page.get_by_label("Epochs").fill("8")
+    page.get_by_role("button", name="Start retrain").click()
+
+    page.get_by_text(re.compile(r"Run \d+ queued")).wait_for(timeout=90_000)
+    run = TrainingRun.objects.exclude(pk=settled.pk).get()
+    assert run.labels == "all"
+    expect(page.locator(f'[data-testid=admin-runs] tr[data-run="{run.pk}"] [data-testid=run-labels]')).to_have_text("all")

@@ -1,5 +1,6 @@
 """An admin opens the team screen, sees a careless annotator flagged by gold faces, and undoes the
-annotator's decisions of the last day in one operation."""
+annotator's decisions of the last day in one operation; with held decisions on, reviews what a
+flagged annotator decided before it counts."""
 from __future__ import annotations
 
 import pytest
@@ -66,3 +67,46 @@ def test_an_annotator_sees_their_own_numbers_on_the_dashboard(page):
     panel = page.get_by_test_id("my-quality")
     panel.wait_for()
     assert "3 decisions" in panel.inner_text()
+
+
+def test_admin_reviews_the_held_decision_of_a_flagged_annotator_from_the_team_screen(page, settings):
+    from tests.webapp.factories import FaceFactory, IdentityFactory
+    from webapp.faces.models import Face
+    from webapp.quality.models import GoldFace, GoldItem, SecondOpinion
+    from webapp.review.models import Item, Queue
+    from webapp.review.services import DecisionRequest, decisions_apply
+
+    settings.FACECURATOR_HOLD_FLAGGED = True
+    ada, grace = IdentityFactory(name="Ada", role="vip"), IdentityFactory(name="Grace", role="vip")
+    careless = user_with_role("careless", "annotator")
+    user_with_role("lead", "admin")
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    gold_answers = []
+    for n in range(12):  # 12 gold faces shown with a wrong label, all confirmed: flagged
+        face = FaceFactory(identity=ada, status="verified")
+        gold = GoldFace.objects.create(face=face, identity=ada, status="verified", face_version=face.version,
+                                       source="admin", since=timezone.now())
+        item = Item.objects.create(queue=queue, face=face, identity=grace, score=1 - n / 100, leased_to=careless,
+                                   served_version=face.version)
+        GoldItem.objects.create(item=item, gold=gold, user=careless, shown_identity=grace, shown_status="unverified")
+        gold_answers.append(DecisionRequest(item_id=item.pk, action="confirm"))
+    decisions_apply(user=careless, requests=gold_answers)
+    ada_face = FaceFactory(identity=ada)
+    item = Item.objects.create(queue=queue, face=ada_face, identity=ada, score=0.5, leased_to=careless, served_version=0)
+    decisions_apply(user=careless, requests=[DecisionRequest(item_id=item.pk, action="relabel", identity_id=grace.pk)])
+    assert Face.objects.get(pk=ada_face.pk).identity == ada  # held: nothing changed yet
+
+    log_in(page, "lead", PASSWORD, then="/manage/team")
+    row = page.get_by_role("row").filter(has_text="careless")
+    row.get_by_text("1 waiting").wait_for()
+    assert "flagged" in row.inner_text()
+    assert "decisions are held" in page.get_by_test_id("hold-flagged").inner_text()
+
+    page.get_by_role("link", name="Review held decisions").click()
+    page.locator(f'[data-testid=review-grid] li[data-face="{ada_face.pk}"]').wait_for()
+    page.locator("[data-testid=review-grid]").focus()
+    page.keyboard.press("Enter")  # the admin confirms Ada: their answer settles it
+    page.get_by_text("Page confirmed").wait_for()
+    face = Face.objects.get(pk=ada_face.pk)
+    assert (face.identity, face.status) == (ada, "verified")
+    assert SecondOpinion.objects.get().state == "overruled"

@@ -1,5 +1,7 @@
-/** The team's annotators: gold accuracy, speed, agreement and a flag; undo or re-review a time range. */
+/** The team's annotators: gold accuracy, speed, agreement, a flag and their held decisions; undo or
+ * re-review a time range. */
 import { useState } from "react";
+import { Link } from "react-router-dom";
 
 import { api, type AnnotatorQuality } from "../api/client";
 import { useLoad } from "../hooks";
@@ -54,6 +56,18 @@ export function TeamPanel() {
         Last 30 days. Gold accuracy: answers on gold faces (settled labels mixed into review pages), with its 95% interval;
         flagged when the upper bound is under {report.data ? percent(report.data.flag_below) : "the threshold"}.
       </p>
+      {report.data && (
+        <p className="hint" data-testid="hold-flagged">
+          {report.data.hold_flagged
+            ? "A flagged annotator's decisions are held: they count only once a second annotator or an admin agrees. "
+            : "A flagged annotator's decisions count at once (FACECURATOR_HOLD_FLAGGED is off); held decisions are second opinions only. "}
+          {report.data.second_opinions_queue != null ? (
+            <Link to={`/review?queue=${report.data.second_opinions_queue}`}>Review held decisions</Link>
+          ) : (
+            "No decision is waiting for review."
+          )}
+        </p>
+      )}
       {message && (
         <p role="status" className={message.error ? "error" : "status-line"}>
           {message.text}
@@ -71,6 +85,7 @@ export function TeamPanel() {
             <th scope="col">Pages all confirmed</th>
             <th scope="col">Agreement</th>
             <th scope="col">Flag</th>
+            <th scope="col" title="Decisions waiting for a second annotator or an admin before they count.">Held</th>
             <th scope="col">Act on a time range</th>
           </tr>
         </thead>
@@ -89,6 +104,7 @@ export function TeamPanel() {
                 {percent(row.agreement.rate)} of {row.agreement.pairs}
               </td>
               <td>{row.flagged ? <strong className="error">flagged</strong> : "ok"}</td>
+              <td>{row.held_decisions ? `${row.held_decisions} waiting` : "–"}</td>
               <td>
                 <RangeActions
                   row={row}

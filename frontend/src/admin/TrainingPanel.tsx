@@ -115,6 +115,7 @@ export function TrainingPanel() {
               <tr>
                 <th scope="col">Run</th>
                 <th scope="col">Mode / loss</th>
+                <th scope="col" title="What the run trained on: settled labels only (faces waiting for a second opinion or an admin's word left out), or all labels.">Labels</th>
                 <th scope="col">State</th>
                 <th scope="col">Started</th>
                 <th scope="col" className="num" title={METRIC_HELP.precision}>Precision</th>
@@ -139,6 +140,7 @@ export function TrainingPanel() {
                     <td>
                       {run.mode}/{run.loss}
                     </td>
+                    <td data-testid="run-labels">{labelsText(run)}</td>
                     <td>
                       <RunState state={run.state} progress={run.progress} />
                       {run.error && <span className="error"> {run.error.split("\n")[0].slice(0, 120)}</span>}
@@ -177,6 +179,13 @@ export function TrainingPanel() {
   );
 }
 
+/** What a run trained on, with the unsettled faces it left out. */
+function labelsText(run: { labels?: string; counts?: unknown }): string {
+  const leftOut = (run.counts as { unsettled_left_out?: number } | null)?.unsettled_left_out ?? 0;
+  if (run.labels === "all") return "all";
+  return leftOut ? `settled only (${leftOut} left out)` : "settled only";
+}
+
 function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onStarted: (jobId: number | null, text: string) => void; onError: (text: string) => void }) {
   const [mode, setMode] = useState("head");
   const [loss, setLoss] = useState("me");
@@ -184,6 +193,7 @@ function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onSt
   const [lr, setLr] = useState("");
   const [hidden, setHidden] = useState("0");
   const [runNote, setRunNote] = useState("");
+  const [labels, setLabels] = useState<"settled" | "all">("settled");
   const [busy, setBusy] = useState(false);
 
   async function submit(event: FormEvent) {
@@ -194,7 +204,7 @@ function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onSt
     if (lr) options.lr = Number(lr);
     if (Number(hidden)) options.hidden = Number(hidden);
     try {
-      const run = await api.runs.start({ mode: mode as "head" | "finetune", loss, options, note: runNote });
+      const run = await api.runs.start({ mode: mode as "head" | "finetune", loss, options, note: runNote, labels });
       onStarted(run.job, `Run ${run.id} queued (${mode}/${loss}).`);
     } catch (error) {
       onError(message(error));
@@ -227,6 +237,11 @@ function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onSt
           <input id="run-lr" type="number" step="any" min={0} value={lr} onChange={(event) => setLr(event.target.value)} placeholder={mode === "head" ? "0.1" : "0.01"} />
           <label htmlFor="run-hidden">Hidden layer width</label>
           <input id="run-hidden" type="number" min={0} value={hidden} onChange={(event) => setHidden(event.target.value)} />
+          <label htmlFor="run-labels">Train on</label>
+          <select id="run-labels" value={labels} onChange={(event) => setLabels(event.target.value as "settled" | "all")}>
+            <option value="settled">Settled labels only (leave out faces waiting for a second opinion or an admin)</option>
+            <option value="all">All labels as they are</option>
+          </select>
           <label htmlFor="run-note">Note</label>
           <input id="run-note" value={runNote} maxLength={300} onChange={(event) => setRunNote(event.target.value)} placeholder="why this run" />
         </div>
