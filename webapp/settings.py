@@ -11,7 +11,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -380,8 +380,10 @@ FACECURATOR_FACE_THREADS = env_int("FACECURATOR_FACE_THREADS", 0)  # CPU threads
 FACECURATOR_VIDEO_FRAMES = env_int("FACECURATOR_VIDEO_FRAMES", 300)
 FACECURATOR_VIDEO_MAX_SIDE = env_int("FACECURATOR_VIDEO_MAX_SIDE", 960)  # detector input cap on video frames
 FACECURATOR_SPLIT_SEED = env_int("FACECURATOR_SPLIT_SEED", 0)
-FACECURATOR_SPLIT_PROPORTIONS = tuple(
-    float(part) for part in env_list("FACECURATOR_SPLIT_PROPORTIONS", ["0.8", "0.1", "0.1"])
+# train, val, test shares: ml.splits refuses any other number of them when a face is given its split.
+FACECURATOR_SPLIT_PROPORTIONS = cast(
+    tuple[float, float, float],
+    tuple(float(part) for part in env_list("FACECURATOR_SPLIT_PROPORTIONS", ["0.8", "0.1", "0.1"])),
 )
 FACECURATOR_NEAR_DUPLICATE_COSINE = env_float("FACECURATOR_NEAR_DUPLICATE_COSINE", 0.97)
 FACECURATOR_NEAR_DUPLICATE_PHASH_BITS = env_int("FACECURATOR_NEAR_DUPLICATE_PHASH_BITS", 4)

@@ -4,7 +4,6 @@ import sys
 
 from tests.conftest import REPO_ROOT
 
-
 # Set by this test session, not by a deployment: the browser tests' fixture sets the async-safety
 # override, which `check --deploy` rightly refuses.
 _TEST_SESSION_VARIABLES = ("SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")

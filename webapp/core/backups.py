@@ -35,6 +35,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -136,7 +137,7 @@ def backup_create(*, target: str | Path, out: Out = print) -> dict:
                 with connection.cursor() as cursor:  # the first statement: the whole dump is one snapshot
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             _database_dump(staging / DATABASE_FILE)
-            meta = {
+            meta: dict[str, Any] = {
                 "format": FORMAT, "created_at": timezone.now().isoformat(), "database": connection.vendor,
                 "migrations": _applied_migrations(), "rows": _row_counts(),
             }

@@ -6,6 +6,7 @@ the request may be retried, instead of a 500: the request's transaction was not 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
@@ -21,7 +22,7 @@ RETRY_AFTER_SECONDS = 2
 class DomainError(Exception):
     """A request that the domain refuses; ``status_code`` says how the API answers."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     code = "invalid"
 
     def __init__(self, message: str, *, extra: dict | None = None):
@@ -67,7 +68,7 @@ def api_exception_handler(exc, context):
             response["Retry-After"] = "30"
         return response
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        detail: dict[str, Any] = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         if "detail" not in detail:
             detail = {"detail": "Invalid input.", "errors": detail}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
@@ -77,7 +78,7 @@ def api_exception_handler(exc, context):
         return Response({"detail": "The database is unavailable for a moment; the request did not complete. Retry it.",
                          "code": "unavailable", "retryable": True},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    response = exception_handler(exc, context)
-    if response is not None and isinstance(exc, Http404):
-        response.data = {"detail": "Not found: no such object, or you may not see it."}
-    return response
+    handled = exception_handler(exc, context)
+    if handled is not None and isinstance(exc, Http404):
+        handled.data = {"detail": "Not found: no such object, or you may not see it."}
+    return handled

@@ -14,6 +14,8 @@ class Job(models.Model):
         CANCELLED = "cancelled"
 
     FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    # Not a column: why services.job_send could not hand this instance to the broker ("" once it did).
+    send_error = ""
 
     kind = models.CharField(max_length=100, db_index=True, help_text="Celery task name.")
     queue = models.CharField(max_length=20, default="default")

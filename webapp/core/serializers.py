@@ -1,9 +1,19 @@
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from . import accounts, roles, services
 from .models import Job
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+def username_field(*, allow_null: bool) -> "serializers.SlugRelatedField[User]":
+    """A user shown by username, read-only (``allow_null`` where the user may be gone or unset)."""
+    return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=allow_null)
 
 
 def request_is_admin(context: dict) -> bool:
@@ -19,7 +29,7 @@ class JobSerializer(serializers.ModelSerializer):
     without a request in its context) gets the short message without server paths, and params and
     result with server paths cut to their last part."""
 
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = username_field(allow_null=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     error = serializers.SerializerMethodField()
 

@@ -11,6 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
 from celery import current_app, current_task
@@ -268,6 +269,7 @@ def _defer_while_alive(job: Job, lost_after_s: float) -> None:
     if request is None or request.called_directly or request.is_eager or not request.id:
         logger.warning("job %s is still running on %s; not started a second time", job.pk, job.worker)
         return
+    assert task is not None  # it has a request
     logger.info("job %s is still running on %s (last heartbeat %s); checking again in %.0f s",
                 job.pk, job.worker, _last_sign_of_life(job), lost_after_s)
     raise task.retry(countdown=max(1.0, lost_after_s), max_retries=None)
@@ -383,7 +385,7 @@ class _SoftTimeLimit:
     def __init__(self, seconds: float):
         self.seconds = seconds
         self._armed = False
-        self._previous = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None  # SIGALRM's handler before
         self._outer = self._started = 0.0
 
     def __enter__(self) -> _SoftTimeLimit:

@@ -19,6 +19,7 @@ versioned artefact; nothing opens a path under MEDIA_ROOT directly.
 from __future__ import annotations
 
 import io
+from typing import IO, Any, cast
 
 from botocore.exceptions import ClientError
 from django.conf import settings
@@ -34,7 +35,8 @@ class S3ObjectReader(io.RawIOBase):
 
     def __init__(self, obj, size: int):
         super().__init__()
-        self._obj, self._size, self._pos, self._body = obj, int(size), 0, None
+        self._obj, self._size, self._pos = obj, int(size), 0
+        self._body: Any = None  # the open ranged GET's streaming body, if any
 
     @property
     def size(self) -> int:
@@ -109,7 +111,8 @@ class MediaS3Storage(S3Storage):
             if err.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
                 raise FileNotFoundError(f"File does not exist: {name}") from err
             raise
-        return File(S3ObjectReader(obj, obj.content_length), name=name)
+        # typeshed's RawIOBase is not an IO[bytes]; File needs only read, seek, tell and close, which it has.
+        return File(cast(IO[bytes], S3ObjectReader(obj, obj.content_length)), name=name)
 
 
 def storage_listdir(name: str, *, storage: Storage | None = None) -> tuple[list[str], list[str]]:

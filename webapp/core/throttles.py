@@ -11,6 +11,8 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 
 class _RateFromSettings:
+    scope: str  # set by the throttle class it is mixed into
+
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 

@@ -132,9 +132,10 @@ def media_file(request, path: str):
         span = _byte_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
     except ValueError:
         handle.close()
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return _with_media_headers(response, path)
+        refused = HttpResponse(status=416)
+        refused["Content-Range"] = f"bytes */{size}"
+        return _with_media_headers(refused, path)
+    response: StreamingHttpResponse
     if span is None:
         response = FileResponse(handle)
     else:
@@ -151,7 +152,9 @@ def _with_media_headers(response: HttpResponse | StreamingHttpResponse, path: st
         response["Content-Type"] = inline_type
     else:
         response["Content-Type"] = "application/octet-stream"
-        response["Content-Disposition"] = content_disposition_header(True, posixpath.basename(path))
+        disposition = content_disposition_header(True, posixpath.basename(path))
+        assert disposition is not None  # None only for an inline response without a file name
+        response["Content-Disposition"] = disposition
     for header, value in MEDIA_SECURITY_HEADERS.items():
         response[header] = value
     return response

@@ -2,6 +2,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from webapp.core.params import DB_INT_MAX
+from webapp.core.serializers import username_field
 from webapp.faces.models import Face
 
 from .filters import FILTER_FIELDS, STATUS_CHOICES, STATUS_VERIFIED
@@ -86,7 +87,7 @@ class ClassCountSerializer(serializers.Serializer):
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = username_field(allow_null=True)
     job_state = serializers.CharField(source="job.state", read_only=True, allow_null=True)
     counts = ClassCountSerializer(many=True, read_only=True)
     builds = ExportBuildSerializer(many=True, read_only=True)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from webapp.core.params import DB_INT_MAX
+from webapp.core.serializers import username_field
 from webapp.identities.models import Identity
 
 from .models import Face, LabelEvent
@@ -42,7 +43,7 @@ class LabelRequestSerializer(serializers.Serializer):
 
 
 class LabelEventSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    user = username_field(allow_null=True)
     from_identity_name = serializers.CharField(source="from_identity.name", read_only=True, allow_null=True)
     to_identity_name = serializers.CharField(source="to_identity.name", read_only=True, allow_null=True)
     undone_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)

@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.core.params import IdField
+from webapp.core.serializers import username_field
 
 from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
 
@@ -90,7 +91,7 @@ class SplitRequestSerializer(serializers.Serializer):
 class IdentityEventSerializer(serializers.ModelSerializer):
     """One edit of an identity: who, when, and each changed field's value before and after."""
 
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    user = username_field(allow_null=True)
     changes = serializers.DictField(
         child=serializers.DictField(), help_text='{field: {"from": before, "to": after}} for each field that changed.'
     )
@@ -104,8 +105,8 @@ class IdentityEventSerializer(serializers.ModelSerializer):
 class IdentityOperationSerializer(serializers.ModelSerializer):
     source = IdentityBriefSerializer(read_only=True)
     target = IdentityBriefSerializer(read_only=True)
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    undone_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    user = username_field(allow_null=True)
+    undone_by = username_field(allow_null=True)
     face_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -141,7 +142,7 @@ class SuggestionSideSerializer(serializers.Serializer):
 class IdentitySuggestionSerializer(serializers.ModelSerializer):
     identity = IdentityBriefSerializer(read_only=True)
     other = IdentityBriefSerializer(read_only=True, allow_null=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    decided_by = username_field(allow_null=True)
     evidence = serializers.SerializerMethodField(
         help_text="Merge: centroid_cosine, neighbour_mixing, neighbours_k, confusion {a_as_b, b_as_a, mutual} "
                   "when a run was given. Split: silhouette, centroid_cosine, between_within_ratio, faces. Both: run, "

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from webapp.core.serializers import username_field
 from webapp.review.models import Decision
 from webapp.review.serializers import QueueSerializer
 
@@ -65,7 +66,7 @@ class QualityReportSerializer(serializers.Serializer):
 
 
 class AnnotatorDecisionSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = username_field(allow_null=False)
     queue = serializers.IntegerField(source="item.queue_id", allow_null=True, default=None)
     identity_name = serializers.CharField(source="identity.name", allow_null=True, default=None)
     from_identity = serializers.IntegerField(source="label_event.from_identity_id", allow_null=True, default=None)

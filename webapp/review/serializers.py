@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from webapp.core.params import DB_INT_MAX, IdField
+from webapp.core.serializers import username_field
 
 from .models import Decision, Item, Queue
 
@@ -49,7 +50,7 @@ class ItemSerializer(serializers.ModelSerializer):
     kind = serializers.CharField(source="queue.kind", read_only=True)
     face = ItemFaceSerializer(read_only=True)
     identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True)
-    leased_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    leased_to = username_field(allow_null=True)
 
     class Meta:
         model = Item
@@ -75,7 +76,7 @@ class DecisionBatchSerializer(serializers.Serializer):
 
 
 class DecisionSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    user = username_field(allow_null=True)
 
     class Meta:
         model = Decision

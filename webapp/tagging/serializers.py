@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from webapp.core.params import IdField
+from webapp.core.serializers import username_field
 
 from .models import FacePrediction, TagEvidence, VideoTag
 from .selectors import SCOPES
@@ -34,7 +35,7 @@ class VideoTagSerializer(serializers.ModelSerializer):
     video_name = serializers.CharField(source="video.original_name", read_only=True)
     identity_name = serializers.CharField(source="identity.name", read_only=True)
     margin = serializers.FloatField(read_only=True, help_text="Confidence minus threshold: small means uncertain.")
-    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    reviewed_by = username_field(allow_null=True)
 
     class Meta:
         model = VideoTag

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.core.params import DB_INT_MAX
-from webapp.core.serializers import request_is_admin
+from webapp.core.serializers import request_is_admin, username_field
 from webapp.core.services import job_error_shown, text_without_paths
 
 from .models import Chunk, OperatingPoint, TrainingRun
@@ -47,7 +47,7 @@ class RunListSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(source="job.progress", read_only=True)
     message = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = username_field(allow_null=True)
     is_active = serializers.SerializerMethodField()
     has_model = serializers.SerializerMethodField()
     headline = serializers.SerializerMethodField()
@@ -132,7 +132,7 @@ class RunSampleSerializer(serializers.Serializer):
 
 
 class OperatingPointSerializer(serializers.ModelSerializer):
-    set_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    set_by = username_field(allow_null=True)
 
     class Meta:
         model = OperatingPoint
@@ -204,7 +204,7 @@ class OperatingPointQuerySerializer(serializers.Serializer):
 
 
 class ChunkSerializer(serializers.ModelSerializer):
-    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    promoted_by = username_field(allow_null=True)
 
     class Meta:
         model = Chunk
