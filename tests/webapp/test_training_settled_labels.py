@@ -9,7 +9,7 @@ import pytest
 from webapp.quality.models import SecondOpinion
 from webapp.review.models import Item, Queue
 from webapp.review.services import DecisionRequest, decisions_apply
-from webapp.training import services
+from webapp.training import selectors, services
 
 from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import QUICK, run_job_here
@@ -55,7 +55,7 @@ def test_a_disputed_face_is_left_out_until_an_admin_decides_it(held_face, other_
     second_opinion_answered(held_face, other_annotator, "confirm")
     assert SecondOpinion.objects.get().state == "disputed"
     assert services.training_run_start(user=admin_user, options=QUICK, dispatch=False).counts["unsettled_left_out"] == 1
-    services.training_run_cancel(run=services.selectors.runs_unfinished().get())
+    services.training_run_cancel(run=selectors.runs_unfinished().get())
     dispute = SecondOpinion.objects.get().dispute_item
     Item.objects.filter(pk=dispute.pk).update(leased_to=admin_user, served_version=held_face.version)
 

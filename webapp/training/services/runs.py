@@ -1,0 +1,208 @@
+"""Starting a training run (its config validated, its VIP set and samples frozen), restarting a
+failed one from its snapshot, and cancelling one."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from webapp.core.exceptions import InvalidTransition
+from webapp.core.models import Job
+from webapp.core.services import job_start
+from webapp.faces.models import Face
+from webapp.quality.selectors import faces_unsettled
+
+from .. import selectors
+from ..models import RunSample, TrainingRun
+from .guards import RunInProgress, RunNotRestartable, serialise_writers
+
+RUN_KIND = selectors.RUN_KIND
+
+
+LOST_HINT = "restart the run (POST /api/v1/runs/<id>/restart/ or manage.py train --restart <id>)"
+
+
+def training_config_build(*, mode: str = "head", loss: str = "me", **overrides):
+    """A validated ``ml.train.TrainConfig`` from the mode, the loss and any hyper-parameters given.
+
+    Unknown names are refused with a clear message rather than silently ignored.
+    """
+    from ml.train import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InvalidTransition(f"Unknown training option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+    values = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return TrainConfig(mode=mode, loss=loss, **values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTransition(f"Invalid training configuration: {exc}") from exc
+
+
+def training_run_start(*, user=None, mode: str = "head", loss: str = "me", options: dict | None = None,
+                       note: str = "", labels: str = TrainingRun.Labels.SETTLED, allow_concurrent: bool = False,
+                       dispatch: bool = True) -> TrainingRun:
+    """Freeze the VIP set and every label, create the run and queue its ``training.run`` job (gpu queue).
+
+    ``labels``: "settled" (default) leaves out of the snapshot, hence out of training and of the
+    run's queues, the faces whose label is not settled (:func:`webapp.quality.agreement.faces_unsettled`:
+    a decision waiting for a second opinion, or a disagreement no admin has decided); "all" trains on
+    every label as it is. The run records which, and ``counts["unsettled_left_out"]`` how many faces.
+
+    One run at a time: refused with 409 while another run is queued or running, unless
+    ``allow_concurrent`` and fewer than FACECURATOR_MAX_CONCURRENT_RUNS are in flight. Refused
+    with 400 when there is no VIP to train on. ``dispatch=False`` creates the job without sending
+    it to a worker (``manage.py train --here`` runs it in its own process).
+    """
+    config = training_config_build(mode=mode, loss=loss, **(options or {}))
+    if labels not in TrainingRun.Labels.values:
+        raise InvalidTransition(f"Unknown labels '{labels}'; expected one of {', '.join(TrainingRun.Labels.values)}.")
+    _fail_lost_runs()
+    with transaction.atomic():
+        serialise_writers()
+        in_flight = list(selectors.runs_unfinished().order_by("id"))
+        limit = max(1, settings.FACECURATOR_MAX_CONCURRENT_RUNS)
+        if in_flight and (not allow_concurrent or len(in_flight) >= limit):
+            busy = in_flight[0]
+            raise RunInProgress(
+                f"Training run {busy.pk} is already {busy.job.state} ({busy.job.progress:.0%}); wait for it to finish "
+                f"or cancel it before starting another.",
+                extra={"run": busy.pk, "job": busy.job_id},
+            )
+        vips = list(selectors.vips_current())
+        if not vips:
+            raise InvalidTransition("There are no VIPs to train on yet: promote the first chunk.")
+        class_of = {identity.pk: index for index, identity in enumerate(vips)}
+        job = (job_start(kind=RUN_KIND, params={}, user=user) if dispatch else
+               Job.objects.create(kind=RUN_KIND, queue="here", created_by=user if user and user.is_authenticated else None))
+        run = TrainingRun.objects.create(
+            job=job, mode=config.mode, loss=config.loss, backbone=getattr(config, "backbone", "") or "",
+            config=jsonable(dataclasses.asdict(config)), note=note[:300], labels=labels,
+            vips=[{"index": i, "identity": v.pk, "name": v.name, "chunk": v.chunk} for i, v in enumerate(vips)],
+            chunk=max((v.chunk or 0 for v in vips), default=0) or None,
+            created_by=user if user and user.is_authenticated else None,
+        )
+        counts = _snapshot_samples(run=run, class_of=class_of)
+        run.counts = counts
+        run.save(update_fields=["counts"])
+        job.params = {"run": run.pk}
+        job.save(update_fields=["params"])
+        if counts["vip"] == 0:
+            raise InvalidTransition("None of the VIPs has a usable face (embedded, not excluded) to train on.")
+        if counts["vip_train"] == 0:
+            raise InvalidTransition("None of the VIPs has a face in the train split: import more faces first.")
+    return run
+
+
+def _distractor_person_split(identity_id: int) -> str:
+    from ml.splits import split_for_person
+
+    return split_for_person(str(identity_id), seed=settings.FACECURATOR_SPLIT_SEED,
+                            proportions=tuple(settings.FACECURATOR_SPLIT_PROPORTIONS))
+
+
+def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
+    """Bulk-write one RunSample per usable face: embedded, not excluded, not a non-face, and settled
+    unless the run trains on all labels.
+
+    VIP and unknown faces keep their face's split (by source group); the faces of a known
+    distractor person (a candidate) all take that person's split (:func:`ml.splits.split_for_person`),
+    so the val distractors the operating point is measured on are people never trained on.
+    """
+    faces = (
+        Face.objects.filter(embedding__isnull=False)
+        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+    )
+    left_out = 0
+    if run.labels == TrainingRun.Labels.SETTLED:
+        unsettled = faces.filter(faces_unsettled())
+        left_out = unsettled.count()
+        faces = faces.exclude(pk__in=unsettled.values("pk"))
+    faces = faces.order_by("id").values_list("id", "identity_id", "split", "version")
+    counts = {"total": 0, "vip": 0, "distractor": 0, "train": 0, "val": 0, "test": 0, "vip_train": 0,
+              "unsettled_left_out": left_out}
+    batch: list[RunSample] = []
+    for face_id, identity_id, split, version in faces.iterator(chunk_size=5000):
+        label = class_of.get(identity_id, -1)
+        if label < 0 and identity_id is not None:
+            split = _distractor_person_split(identity_id)
+        batch.append(RunSample(run=run, face_id=face_id, identity_id=identity_id, label=label, split=split,
+                               version=version))
+        counts["total"] += 1
+        counts["vip" if label >= 0 else "distractor"] += 1
+        counts[split] = counts.get(split, 0) + 1
+        counts["vip_train"] += int(label >= 0 and split == "train")
+        if len(batch) >= 5000:
+            RunSample.objects.bulk_create(batch)
+            batch = []
+    RunSample.objects.bulk_create(batch)
+    return counts
+
+
+def jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _fail_lost_runs() -> None:
+    """Runs whose worker died (no heartbeat) turn failed now, so they neither block a new run
+    nor show "running" for hours until the broker would redeliver them."""
+    from webapp.core.services import jobs_fail_lost
+
+    jobs_fail_lost(kinds=[RUN_KIND], hint=LOST_HINT)
+
+
+def training_run_restart(*, run: TrainingRun, user=None, dispatch: bool = True) -> TrainingRun:
+    """Train a failed or cancelled run again from its frozen snapshot, as a new ``training.run`` job.
+
+    This is how a run whose GPU worker died is recovered: it shows ``failed`` with "worker lost
+    while running" (its attempts ran out, or :func:`jobs_fail_lost` found its worker silent), and
+    the active model is untouched. The run keeps its id, VIP set and samples; its results are
+    cleared and written again by the new job; the old job stays as the record of the failure.
+    Refused with 400 for a run that succeeded (start a new one) and 409 while it or another run
+    is queued or running.
+    """
+    _fail_lost_runs()
+    with transaction.atomic():
+        serialise_writers()
+        run = TrainingRun.objects.select_for_update(of=("self",)).select_related("job").get(pk=run.pk)
+        previous = run.job
+        if previous.state == Job.State.SUCCEEDED:
+            raise RunNotRestartable(f"Run {run.pk} succeeded; start a new run to train again.")
+        if not previous.is_finished:
+            raise RunInProgress(
+                f"Run {run.pk} is still {previous.state} ({previous.progress:.0%}, worker {previous.worker or 'none yet'}); "
+                f"cancel it before restarting it.", extra={"run": run.pk, "job": previous.pk})
+        busy = selectors.runs_unfinished().exclude(pk=run.pk).order_by("id").first()
+        if busy is not None:
+            raise RunInProgress(
+                f"Training run {busy.pk} is already {busy.job.state} ({busy.job.progress:.0%}); wait for it to finish "
+                f"or cancel it before restarting run {run.pk}.", extra={"run": busy.pk, "job": busy.job_id})
+        params = {"run": run.pk, "restart_of": previous.pk}
+        run.job = (job_start(kind=RUN_KIND, params=params, user=user) if dispatch else
+                   Job.objects.create(kind=RUN_KIND, queue="here", params=params,
+                                      created_by=user if user and user.is_authenticated else None))
+        run.metrics, run.per_class, run.curves, run.confused_pairs, run.timings = {}, [], {}, [], {}
+        run.device, run.finished_at, run.model_file = "", None, ""
+        run.save()
+    return run
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Ask the run's job to stop (a queued run is cancelled at once, a running one at its next progress report)."""
+    from webapp.core.services import job_cancel
+
+    job_cancel(job=run.job)
+    run.job.refresh_from_db()
+    return run
