@@ -109,7 +109,7 @@ def start_worker(tmp_path: Path, *, broker_url: str, media_root: Path, name: str
     env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "CELERY_BROKER_URL": broker_url,
            "MEDIA_ROOT": str(media_root), "DJANGO_DEBUG": "1", "PYTHONUNBUFFERED": "1",
            "FACECURATOR_REAPER_SECONDS": "1", "FACECURATOR_JOB_RESEND_AFTER_SECONDS": "2",
-           "FACECURATOR_JOB_HEARTBEAT_SECONDS": "1", "FACECURATOR_JOB_LOST_AFTER_SECONDS": "6",
+           "FACECURATOR_JOB_HEARTBEAT_SECONDS": "1", "FACECURATOR_JOB_LOST_AFTER_SECONDS": "4",
            "FACECURATOR_SWEEP_EVERY_HOURS": "0", **env_extra}
     log_path = tmp_path / f"{name}.log"
     command = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "--pool", "solo",
@@ -199,3 +199,133 @@ def test_jobs_running_and_queued_when_redis_restarts_all_finish_none_stays_runni
     finally:
         stop_worker(worker)
     assert not Job.objects.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]).exists()
+
+
+# --- A worker killed (SIGKILL) mid-job --------------------------------------------------------------
+
+def _kill_when(worker: subprocess.Popen, job: Job, *, started) -> Job:
+    """SIGKILL the worker (no clean-up of any kind) as soon as ``started(job)`` says the work is under way."""
+    def under_way():
+        row = Job.objects.get(pk=job.pk)
+        assert not row.is_finished, f"job {row.pk} finished before it could be killed: {row.state} {row.message}"
+        return row if row.state == Job.State.RUNNING and started(row) else None
+
+    row = wait_until(under_way, timeout=60, what="the job under way")
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    return row
+
+
+def _stored_files(root: Path) -> set[str]:
+    return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_export_leaves_no_half_written_file_and_the_rerun_builds_it(
+        transactional_db, media_in_tmp, tmp_path, settings):
+    import hashlib
+    import zipfile
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from webapp.core.sweep import media_sweep
+    from webapp.exports.models import ExportBuild, ExportFile
+    from webapp.exports.services import build_request, version_create, version_freeze
+    from webapp.faces.models import Face
+
+    from .factories import IdentityFactory, jpeg_bytes
+
+    faces = 4000
+    crop = default_storage.save("faces/one.jpg", ContentFile(jpeg_bytes(3, 112)))
+    vip = IdentityFactory(name="Ada", role="vip")
+    Face.objects.bulk_create([Face(source=Face.Source.CROP, crop=crop, group_key=f"g{n}", identity=vip,
+                                   status=Face.Status.VERIFIED, split=("train", "val", "test")[n % 3])
+                              for n in range(faces)], batch_size=2000)
+    version = version_create(filters={}, start_job=False)
+    version_freeze(version_id=version.pk)
+    version.refresh_from_db()
+    before = _stored_files(media_in_tmp)
+
+    first = start_worker(tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="export-1",
+                         beat=False)
+    try:
+        build, _ = build_request(version=version, format="imagefolder")
+        job = _kill_when(first, build.job, started=lambda row: 0 < row.progress < 0.9)
+    finally:
+        stop_worker(first)
+    left = _stored_files(media_in_tmp) - before
+    assert left and all(name.startswith("exports/.staging/") for name in left), left  # the half-written zip
+    build.refresh_from_db()
+    assert build.state == ExportBuild.State.RUNNING and not ExportFile.objects.filter(build=build).exists()
+    assert job.attempts == 1
+
+    second = start_worker(tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="export-2")
+    try:
+        (done,) = wait_for_jobs([job.pk], timeout=60, log=second.log_path)
+    finally:
+        stop_worker(second)
+    assert done.state == Job.State.SUCCEEDED and done.attempts == 2, (done.message, done.error)
+    build.refresh_from_db()
+    assert build.state == ExportBuild.State.READY
+    (file,) = ExportFile.objects.filter(build=build)
+    with default_storage.open(file.storage_name, "rb") as handle:
+        data = handle.read()
+    assert hashlib.sha256(data).hexdigest() == file.sha256 and len(data) == file.size
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        assert sum(name.endswith(".jpg") for name in archive.namelist()) == faces
+    # What the killed attempt left is staging only, and the orphan sweep takes it after its grace period.
+    orphans = media_sweep(grace_hours=0, dry_run=True)["paths"]
+    assert orphans and all(name.startswith("exports/.staging/") for name in orphans), orphans
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_tagging_leaves_each_video_tagged_whole_or_not_and_the_rerun_tags_all(
+        transactional_db, media_in_tmp, tmp_path, settings):
+    from webapp.faces.models import Face
+    from webapp.tagging.models import FacePrediction, VideoTag, VideoTagging
+    from webapp.tagging.services import videos_tag_start
+    from webapp.training.services import operating_point_set
+
+    from .test_tagging import HEAD, vip_video
+    from .test_training_fixtures import make_face_set, train_now
+
+    face_set = make_face_set()
+    run = train_now(accept=True, **HEAD)
+    operating_point_set(run=run, target_precision=0.99)
+    videos = [vip_video(face_set, face_set.vips[n % 3], seed=n) for n in range(12)]
+    faces_of = {video.pk: Face.objects.filter(video=video).count() for video in videos}
+
+    def whole_or_nothing() -> int:
+        """Each video holds all of one tagging pass (its record, a prediction per face, its tag) or none of it."""
+        tagged = 0
+        for video in videos:
+            record = VideoTagging.objects.filter(video=video).exists()
+            predictions = FacePrediction.objects.filter(video=video).count()
+            tags = VideoTag.objects.filter(video=video).count()
+            assert (record, predictions, tags) in {(False, 0, 0), (True, faces_of[video.pk], 1)}, \
+                (video.pk, record, predictions, tags)
+            tagged += record
+        return tagged
+
+    first = start_worker(tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="tag-1",
+                         beat=False)
+    try:
+        job = videos_tag_start(scope="untagged")
+        job = _kill_when(first, job, started=lambda row: 0 < row.progress < 0.8)
+    finally:
+        stop_worker(first)
+    assert 0 < whole_or_nothing() < len(videos)
+
+    second = start_worker(tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="tag-2")
+    try:
+        (done,) = wait_for_jobs([job.pk], timeout=60, log=second.log_path)
+    finally:
+        stop_worker(second)
+    assert done.state == Job.State.SUCCEEDED and done.attempts == 2, (done.message, done.error)
+    assert whole_or_nothing() == len(videos)
+    assert sorted(VideoTag.objects.values_list("video_id", "identity_id")) == sorted(
+        (video.pk, face_set.vips[n % 3].pk) for n, video in enumerate(videos))
