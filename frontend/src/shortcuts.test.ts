@@ -5,9 +5,9 @@ import { SHORTCUTS, isTyping, keyLabel, keysOf, matchShortcut, type ShortcutActi
 const press = (key: string, extra: Partial<KeyboardEventInit> & { target?: EventTarget | null } = {}) => ({ key, ...extra });
 
 describe("the shortcut table", () => {
-  it("gives every key at most one action per scope", () => {
+  it("gives every key (with or without Shift) at most one action per scope", () => {
     for (const scope of ["review", "relabel", "global", "tags"] as const) {
-      const keys = SHORTCUTS.filter((s) => s.scope === scope).flatMap((s) => s.keys.map((k) => k.toLowerCase()));
+      const keys = SHORTCUTS.filter((s) => s.scope === scope).flatMap((s) => s.keys.map((k) => `${s.shift ? "shift+" : ""}${k.toLowerCase()}`));
       expect(new Set(keys).size).toBe(keys.length);
     }
   });
@@ -56,6 +56,16 @@ describe("the shortcut table", () => {
       ["Escape", "closeDialog"],
     ];
     for (const [key, action] of expected) expect(matchShortcut(press(key))).toBe(action);
+  });
+
+  it("extends the selected range with Shift+arrows, and moves with the plain arrows", () => {
+    expect(matchShortcut(press("ArrowRight", { shiftKey: true }))).toBe("extendRight");
+    expect(matchShortcut(press("ArrowLeft", { shiftKey: true }))).toBe("extendLeft");
+    expect(matchShortcut(press("ArrowUp", { shiftKey: true }))).toBe("extendUp");
+    expect(matchShortcut(press("ArrowDown", { shiftKey: true }))).toBe("extendDown");
+    expect(matchShortcut(press("ArrowRight"))).toBe("moveRight");
+    expect(matchShortcut(press("?", { shiftKey: true }))).toBe("help"); // Shift is how "?" is typed
+    expect(keysOf("extendRight")).toBe("Shift+→");
   });
 
   it("matches letters in either case (caps lock on)", () => {

@@ -12,6 +12,10 @@ export type ShortcutAction =
   | "moveRight"
   | "moveUp"
   | "moveDown"
+  | "extendLeft"
+  | "extendRight"
+  | "extendUp"
+  | "extendDown"
   | "toggleWrong"
   | "confirm"
   | "relabel"
@@ -33,6 +37,8 @@ export interface Shortcut {
   action: ShortcutAction;
   /** KeyboardEvent.key values; single letters match either case. */
   keys: string[];
+  /** Only with Shift held (Shift+arrows); rows without it match with or without Shift. */
+  shift?: boolean;
   /** What the key does, as the help overlay says it. */
   description: string;
   scope: ShortcutScope;
@@ -43,16 +49,21 @@ export interface Shortcut {
 }
 
 export const SHORTCUTS: readonly Shortcut[] = [
+  // Shift rows first: the first matching row wins, and the plain arrows match with Shift too.
+  { action: "extendLeft", keys: ["ArrowLeft"], shift: true, description: "Select a range: extend it to the previous face (or Shift+click a face)", scope: "review" },
+  { action: "extendRight", keys: ["ArrowRight"], shift: true, description: "Select a range: extend it to the next face", scope: "review" },
+  { action: "extendUp", keys: ["ArrowUp"], shift: true, description: "Select a range: extend it to the face above", scope: "review" },
+  { action: "extendDown", keys: ["ArrowDown"], shift: true, description: "Select a range: extend it to the face below", scope: "review" },
   { action: "moveLeft", keys: ["ArrowLeft"], description: "Previous face", scope: "review" },
   { action: "moveRight", keys: ["ArrowRight"], description: "Next face", scope: "review" },
   { action: "moveUp", keys: ["ArrowUp"], description: "Face above", scope: "review" },
   { action: "moveDown", keys: ["ArrowDown"], description: "Face below", scope: "review" },
-  { action: "toggleWrong", keys: [" ", "x"], description: "Mark / unmark the face as wrong (not this person)", scope: "review", legend: true },
+  { action: "toggleWrong", keys: [" ", "x"], description: "Mark / unmark the face (or the selected range) as wrong (not this person)", scope: "review", legend: true },
   { action: "confirm", keys: ["Enter"], description: "Confirm the page: unmarked faces are this person, marked ones are not", scope: "review", legend: true },
-  { action: "relabel", keys: ["r"], description: "Relabel the face: search an identity, with the model's suggestions", scope: "review", legend: true },
-  { action: "unknown", keys: ["u"], description: "The face is an unknown person", scope: "review", legend: true },
-  { action: "notAFace", keys: ["n"], description: "Not a face", scope: "review", legend: true },
-  { action: "undo", keys: ["z"], description: "Undo the last decision", scope: "review", legend: true },
+  { action: "relabel", keys: ["r"], description: "Relabel the face (or the selected range): search an identity, with the model's suggestions", scope: "review", legend: true },
+  { action: "unknown", keys: ["u"], description: "The face is an unknown person (or the faces of the selected range)", scope: "review", legend: true },
+  { action: "notAFace", keys: ["n"], description: "Not a face (the face or the selected range)", scope: "review", legend: true },
+  { action: "undo", keys: ["z"], description: "Undo the last decision (a range's decisions together)", scope: "review", legend: true },
   { action: "skip", keys: ["s"], description: "Skip this page (decide nothing)", scope: "review", legend: true },
   { action: "toggleView", keys: ["v"], description: "Switch between the grid and one face at a time", scope: "review" },
   { action: "tagNext", keys: ["ArrowDown", "j"], description: "Next tag", scope: "tags" },
@@ -64,7 +75,7 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { action: "optionUp", keys: ["ArrowUp"], description: "Previous identity in the list", scope: "relabel", whileTyping: true },
   { action: "optionDown", keys: ["ArrowDown"], description: "Next identity in the list", scope: "relabel", whileTyping: true },
   { action: "applyOption", keys: ["Enter"], description: "Relabel the face as the chosen identity", scope: "relabel", whileTyping: true },
-  { action: "closeDialog", keys: ["Escape"], description: "Close the dialog or help", scope: "global", whileTyping: true },
+  { action: "closeDialog", keys: ["Escape"], description: "Close the dialog or help; on the grid, clear the selected range", scope: "global", whileTyping: true },
 ];
 
 const KEY_NAMES: Record<string, string> = {
@@ -84,6 +95,7 @@ export function keyLabel(key: string): string {
 
 export interface KeyLike {
   key: string;
+  shiftKey?: boolean;
   ctrlKey?: boolean;
   metaKey?: boolean;
   altKey?: boolean;
@@ -127,6 +139,7 @@ export function matchShortcut(event: KeyLike, scopes: readonly ShortcutScope[] =
   for (const shortcut of SHORTCUTS) {
     if (!scopes.includes(shortcut.scope)) continue;
     if (typing && !shortcut.whileTyping) continue;
+    if (shortcut.shift && !event.shiftKey) continue;
     if (shortcut.keys.some((key) => (key.length === 1 ? key.toLowerCase() : key) === pressed)) return shortcut.action;
   }
   return null;
@@ -138,7 +151,12 @@ export function shortcutFor(action: ShortcutAction): Shortcut {
   return found;
 }
 
+/** A row's keys as written on screen, Shift included: "Shift+←". */
+export function keyLabels(shortcut: Shortcut): string[] {
+  return shortcut.keys.map((key) => (shortcut.shift ? `Shift+${keyLabel(key)}` : keyLabel(key)));
+}
+
 /** "Space / X" for an action: what a button's hint or aria-keyshortcuts shows. */
 export function keysOf(action: ShortcutAction): string {
-  return shortcutFor(action).keys.map(keyLabel).join(" / ");
+  return keyLabels(shortcutFor(action)).join(" / ");
 }

@@ -1,17 +1,15 @@
 /** Look closer at one face: the crop zoomed, and the photo or video frame it came from with its box drawn. */
-import { useRef, useState } from "react";
+import { useState } from "react";
 
 import { api, type Face } from "../api/client";
 import { useLoad } from "../hooks";
 import { boxStyle } from "../videos/VideoPage";
-import { useDialogFocus } from "./dialog";
+import { Dialog } from "./dialog";
 import { STATUS_LABELS } from "./format";
 
 export function FaceCloser({ face, onClose }: { face: Face; onClose: () => void }) {
-  const dialog = useRef<HTMLDivElement>(null);
   const [zoom, setZoom] = useState(3);
   const [natural, setNatural] = useState<{ width: number; height: number } | null>(null);
-  useDialogFocus(dialog, onClose);
   const source = useLoad(async () => {
     if (face.photo != null) {
       const photo = await api.photos.get(face.photo);
@@ -28,8 +26,7 @@ export function FaceCloser({ face, onClose }: { face: Face; onClose: () => void 
   const scale = data && data.width && data.height ? { width: data.width, height: data.height } : natural;
   const box = scale ? boxStyle(face.box, scale.width, scale.height) : null;
   return (
-    <div className="overlay" role="presentation" onClick={onClose}>
-      <div ref={dialog} className="dialog closer" role="dialog" aria-modal="true" aria-labelledby="closer-title" onClick={(event) => event.stopPropagation()}>
+    <Dialog className="closer" labelledBy="closer-title" onClose={onClose}>
         <h2 id="closer-title" className="long-name" title={`Face ${face.id}: ${face.identity_name ?? "unknown"}`}>
           Face {face.id}: {face.identity_name ?? "unknown"}
         </h2>
@@ -70,7 +67,6 @@ export function FaceCloser({ face, onClose }: { face: Face; onClose: () => void 
         <button type="button" onClick={onClose}>
           Close
         </button>
-      </div>
-    </div>
+    </Dialog>
   );
 }

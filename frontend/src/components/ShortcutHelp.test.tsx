@@ -30,6 +30,8 @@ describe("the help overlay", () => {
   it("lists the legend shortcuts on screen", () => {
     render(<ShortcutLegend />);
     const legend = screen.getByRole("list", { name: "Keyboard shortcuts" });
-    expect(within(legend).getAllByRole("listitem")).toHaveLength(1 + SHORTCUTS.filter((s) => s.legend).length);
+    // the arrows, Shift+arrows (a range), then the rows flagged for the legend
+    expect(within(legend).getAllByRole("listitem")).toHaveLength(2 + SHORTCUTS.filter((s) => s.legend).length);
+    expect(within(legend).getAllByRole("listitem")[1].textContent).toContain("select a range");
   });
 });

@@ -1,23 +1,34 @@
 /** The help overlay and the on-screen legend: both render the one shortcut table. */
-import { useEffect, useRef } from "react";
+import { useRef, type ReactNode } from "react";
 
-import { SHORTCUTS, keyLabel, shortcutFor, type ShortcutAction, type ShortcutScope } from "../shortcuts";
+import { SHORTCUTS, keyLabel, shortcutFor, type Shortcut, type ShortcutAction, type ShortcutScope } from "../shortcuts";
+import { Dialog } from "./dialog";
 
 const MOVES: ShortcutAction[] = ["moveLeft", "moveRight", "moveUp", "moveDown"];
+
+const EXTENDS: ShortcutAction[] = ["extendLeft", "extendRight", "extendUp", "extendDown"];
+
+/** A row's keys as <kbd>s, "Shift" in front of a Shift row's. */
+function Keys({ shortcut }: { shortcut: Shortcut }): ReactNode {
+  return shortcut.keys.map((key) => (
+    <span key={key} className="keys">
+      {shortcut.shift && (
+        <>
+          <kbd>Shift</kbd>+
+        </>
+      )}
+      <kbd>{keyLabel(key)}</kbd>
+    </span>
+  ));
+}
 
 const SCOPE_TITLES: Record<ShortcutScope, string> = { review: "Review", relabel: "Relabel dialog", tags: "Tag review", global: "Everywhere" };
 
 export function HelpOverlay({ onClose }: { onClose: () => void }) {
   const closeButton = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
-    const previous = document.activeElement as HTMLElement | null;
-    closeButton.current?.focus();
-    return () => previous?.focus?.();
-  }, []);
   const scopes: ShortcutScope[] = ["review", "relabel", "tags", "global"];
   return (
-    <div className="overlay" role="presentation" onClick={onClose}>
-      <div className="dialog help" role="dialog" aria-modal="true" aria-labelledby="help-title" onClick={(event) => event.stopPropagation()}>
+    <Dialog className="help" labelledBy="help-title" onClose={onClose} initialFocus={closeButton}>
         <h2 id="help-title">Keyboard shortcuts</h2>
         <div className="help-columns">
         {scopes.map((scope) => (
@@ -33,9 +44,7 @@ export function HelpOverlay({ onClose }: { onClose: () => void }) {
               {SHORTCUTS.filter((shortcut) => shortcut.scope === scope).map((shortcut) => (
                 <tr key={shortcut.action} data-action={shortcut.action}>
                   <td>
-                    {shortcut.keys.map((key) => (
-                      <kbd key={key}>{keyLabel(key)}</kbd>
-                    ))}
+                    <Keys shortcut={shortcut} />
                   </td>
                   <td>{shortcut.description}</td>
                 </tr>
@@ -48,8 +57,7 @@ export function HelpOverlay({ onClose }: { onClose: () => void }) {
         <button ref={closeButton} type="button" onClick={onClose}>
           Close
         </button>
-      </div>
-    </div>
+    </Dialog>
   );
 }
 
@@ -63,11 +71,16 @@ export function ShortcutLegend() {
         ))}{" "}
         move
       </li>
+      <li>
+        <kbd>Shift</kbd>+
+        {EXTENDS.flatMap((action) => shortcutFor(action).keys).map((key) => (
+          <kbd key={key}>{keyLabel(key)}</kbd>
+        ))}{" "}
+        or <kbd>Shift</kbd>+click select a range
+      </li>
       {SHORTCUTS.filter((shortcut) => shortcut.legend).map((shortcut) => (
         <li key={shortcut.action}>
-          {shortcut.keys.map((key) => (
-            <kbd key={key}>{keyLabel(key)}</kbd>
-          ))}{" "}
+          <Keys shortcut={shortcut} />{" "}
           {shortcut.description.split(":")[0].replace(/\s*\(.*\)$/, "")}
         </li>
       ))}

@@ -1,17 +1,20 @@
 /**
  * Find any face: filter every face by identity, status, split, source, why it is queued, the
  * active model's confidence and who labelled it; "more like this" searches the similarity index
- * from any face; chosen faces go to review as a queue of their own.
+ * from any face; chosen faces go to review as a queue of their own. Faces are chosen one by one
+ * (click, Space) or as a range (Shift+click, Shift+arrows); the arrows move between faces.
  */
-import { useState } from "react";
+import { useState, type KeyboardEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { api, type Face } from "../api/client";
 import { FaceCloser } from "../components/FaceCloser";
 import { FaceImage } from "../components/FaceThumb";
 import { pct, STATUS_LABELS } from "../components/format";
+import { emptyChoice, extendChoice, toggleChoice, type Choice } from "../components/rangeSelect";
 import { Pager } from "../events/EventsScreen";
 import { useDocumentTitle, useLoad } from "../hooks";
+import { moveCursor, type Direction } from "../review/reviewState";
 import { CHOICES, faceQuery, withFilter, type FaceFilterKey } from "./faceQuery";
 
 const PAGE_SIZE = 60;
@@ -44,20 +47,34 @@ export function FacesScreen() {
     const answer = await api.faces.list({ ...parsed.query, page, page_size: PAGE_SIZE, ordering: "-id" });
     return { faces: answer.results.map((face) => ({ face })), count: answer.count, hasNext: Boolean(answer.next) };
   }, [like, queryKey, page]);
-  const [chosen, setChosen] = useState<Set<number>>(new Set());
+  const [choice, setChoice] = useState<Choice<number>>(emptyChoice);
+  const chosen = choice.chosen;
   const [notice, setNotice] = useState<{ text: string; error?: boolean } | null>(null);
   const [closer, setCloser] = useState<Face | null>(null);
   const shown = results.data?.faces ?? [];
+  const order = shown.map((entry) => entry.face.id);
 
   const update = (key: string, value: string) => {
-    setChosen(new Set());
+    setChoice(emptyChoice());
     setParams(withFilter(params, key, value), { replace: key !== "like" });
   };
-  function toggle(id: number) {
-    const next = new Set(chosen);
-    if (next.has(id)) next.delete(id);
-    else next.add(id);
-    setChosen(next);
+  /** A click on a face's box: alone it flips that face; with Shift it chooses the range up to it. */
+  function choose(id: number, shift: boolean) {
+    setChoice((state) => (shift ? extendChoice(order, state, id) : toggleChoice(state, id)));
+  }
+  /** Arrows move between the faces' boxes (rows as the screen lays them out); Shift+arrows choose the range. */
+  function onResultsKey(event: KeyboardEvent<HTMLUListElement>) {
+    const direction = ({ ArrowLeft: "left", ArrowRight: "right", ArrowUp: "up", ArrowDown: "down" } as Record<string, Direction>)[event.key];
+    const box = event.target as HTMLElement;
+    const from = order.indexOf(Number(box.dataset.choose));
+    if (!direction || from < 0 || event.ctrlKey || event.metaKey || event.altKey) return;
+    const boxes = [...event.currentTarget.querySelectorAll<HTMLInputElement>("input[data-choose]")];
+    const top = boxes[0]?.closest("li")?.offsetTop;
+    const columns = Math.max(1, boxes.filter((other) => other.closest("li")?.offsetTop === top).length);
+    const to = moveCursor(from, direction, order.length, columns);
+    event.preventDefault();
+    boxes[to]?.focus();
+    if (event.shiftKey && to !== from) setChoice((state) => extendChoice(order, state.anchor === null ? { ...state, anchor: order[from], base: state.chosen } : state, order[to]));
   }
   async function sendToReview() {
     const ids = shown.map((entry) => entry.face.id).filter((id) => chosen.has(id));
@@ -124,9 +141,14 @@ export function FacesScreen() {
         <span className="muted" data-testid="faces-count">
           {results.data ? `${results.data.count} ${results.data.count === 1 ? "face" : "faces"}` : results.loading ? "Loading…" : ""}
         </span>
-        <button type="button" className="secondary" disabled={!shown.length} onClick={() => setChosen(new Set(shown.map((entry) => entry.face.id)))}>
+        <button type="button" className="secondary" disabled={!shown.length} onClick={() => setChoice({ chosen: new Set(order), anchor: null, base: new Set(order) })}>
           Select all shown
         </button>
+        {chosen.size > 0 && (
+          <button type="button" className="secondary" onClick={() => setChoice(emptyChoice())}>
+            Clear the choice
+          </button>
+        )}
         <button type="button" disabled={!chosen.size} onClick={() => void sendToReview()}>
           Send {chosen.size} to review
         </button>
@@ -134,11 +156,18 @@ export function FacesScreen() {
       {notice && <p className={notice.error ? "error" : "ok"}>{notice.text}</p>}
       {results.error && <p className="error">{results.error}</p>}
       {results.data && !shown.length && <p className="muted">{like ? "The similarity index has no neighbours for this face yet (an admin rebuilds it under Admin › Jobs)." : "No face matches these filters."}</p>}
-      <ul className="thumbs selectable face-results" data-testid="face-results">
+      <ul className="thumbs selectable face-results" data-testid="face-results" onKeyDown={onResultsKey}>
         {shown.map(({ face, score }) => (
           <li key={face.id} className={chosen.has(face.id) ? "thumb chosen" : "thumb"} data-face={face.id}>
             <label title={`face ${face.id}: ${face.identity_name ?? "unknown"}, ${STATUS_LABELS[face.status]}, ${face.split}, ${face.source}`}>
-              <input type="checkbox" checked={chosen.has(face.id)} onChange={() => toggle(face.id)} aria-label={`choose face ${face.id}`} />
+              <input
+                type="checkbox"
+                data-choose={face.id}
+                checked={chosen.has(face.id)}
+                onChange={() => undefined /* decided on click, where Shift is known */}
+                onClick={(event) => choose(face.id, event.shiftKey)}
+                aria-label={`choose face ${face.id}`}
+              />
               <FaceImage face={face} size={96} />
               <span className="thumb-label long-name">{face.identity_name ?? "unknown"}</span>
               <span className="thumb-label">

@@ -1,7 +1,11 @@
-/** Relabel one face: type-ahead identity search, with the model's top-k suggestions first. */
+/**
+ * Relabel one face (or every face of a selected range): type-ahead identity search, with the
+ * model's top-k suggestions for the face under the cursor first.
+ */
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
 
 import { api } from "../api/client";
+import { Dialog } from "../components/dialog";
 import { pct } from "../components/format";
 import { keysOf, matchShortcut } from "../shortcuts";
 import type { IdentityRef, ReviewItem, Suggestion } from "./reviewState";
@@ -15,11 +19,14 @@ interface Option extends IdentityRef {
 
 export function RelabelDialog({
   item,
+  count = 1,
   loadSuggestions,
   onChoose,
   onClose,
 }: {
   item: ReviewItem;
+  /** How many faces the choice relabels (a selected range); `item` is the one under the cursor. */
+  count?: number;
   loadSuggestions: (item: ReviewItem) => Promise<Suggestion[]>;
   onChoose: (identity: IdentityRef) => void;
   onClose: () => void;
@@ -31,12 +38,6 @@ export function RelabelDialog({
   const [error, setError] = useState<string | null>(null);
   const input = useRef<HTMLInputElement>(null);
   const listId = useId();
-
-  useEffect(() => {
-    const previous = document.activeElement as HTMLElement | null;
-    input.current?.focus();
-    return () => previous?.focus?.();
-  }, []);
 
   useEffect(() => {
     let live = true;
@@ -102,13 +103,12 @@ export function RelabelDialog({
     else if (action === "applyOption") {
       const chosen = options[active];
       if (chosen) void choose(chosen);
-    } else if (action === "closeDialog") onClose();
+    }
   }
 
   return (
-    <div className="overlay" role="presentation" onClick={onClose}>
-      <div className="dialog relabel" role="dialog" aria-modal="true" aria-labelledby="relabel-title" onClick={(event) => event.stopPropagation()}>
-        <h2 id="relabel-title">Relabel face {item.face.id}</h2>
+    <Dialog className="relabel" labelledBy="relabel-title" onClose={onClose} initialFocus={input}>
+        <h2 id="relabel-title">{count > 1 ? `Relabel ${count} faces` : `Relabel face ${item.face.id}`}</h2>
         <div className="relabel-body">
           {item.face.crop_url && <img src={item.face.crop_url} width={112} height={112} alt={`face ${item.face.id}`} />}
           <div className="relabel-search">
@@ -150,7 +150,9 @@ export function RelabelDialog({
           <kbd>{keysOf("optionUp")}</kbd>
           <kbd>{keysOf("optionDown")}</kbd> choose · <kbd>{keysOf("applyOption")}</kbd> relabel · <kbd>{keysOf("closeDialog")}</kbd> cancel
         </p>
-      </div>
-    </div>
+        <button type="button" className="secondary" onClick={onClose}>
+          Cancel
+        </button>
+    </Dialog>
   );
 }

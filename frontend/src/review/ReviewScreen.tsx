@@ -1,8 +1,10 @@
 /**
  * The annotators' review screen: a page of faces claimed to be one identity (or one at a time),
- * that identity's verified faces beside them, and every decision on the keyboard.
+ * that identity's verified faces beside them, and every decision on the keyboard. A page of mixed
+ * claims shows one group per claimed identity, each beside that identity's verified faces. A range
+ * of faces (Shift+click, Shift+arrows) takes a key's decision all at once.
  */
-import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
 import { useSearchParams } from "react-router-dom";
 
 import { ApiError, api, type Identity, type Queue } from "../api/client";
@@ -14,16 +16,20 @@ import { useSession } from "../session";
 import { acceptsPageShortcuts, keysOf, matchShortcut, shortcutFor, type ShortcutAction } from "../shortcuts";
 import { RelabelDialog } from "./RelabelDialog";
 import {
+  claimGroups,
   initialReviewState,
   pendingVerdicts,
   reviewReducer,
+  selectedIndexes,
+  targetIndexes,
   undecidedIndexes,
+  type ClaimGroup,
   type IdentityRef,
   type ReviewFace,
   type ReviewItem,
   type Verdict,
 } from "./reviewState";
-import { DEFAULT_PAGE_SIZE, IdentityFacesSource, QueueSource, queueOrder, unverifiedCount, type ReviewSource } from "./sources";
+import { DEFAULT_PAGE_SIZE, IdentityFacesSource, QueueSource, mapLimit, queueOrder, unverifiedCount, type ReviewSource } from "./sources";
 
 const VERDICT_LABELS: Record<Verdict, string> = {
   confirm: "confirmed",
@@ -77,10 +83,10 @@ export function ReviewScreen() {
   const queues = useLoad(() => api.review.queues().then((answer) => answer.results).catch(() => [] as Queue[]), []);
   const [state, dispatch] = useReducer(reviewReducer, initialReviewState);
   const [source, setSource] = useState<ReviewSource | null>(null);
-  const [cursorRefs, setCursorRefs] = useState<ReviewFace[]>([]);
+  const [groupRefs, setGroupRefs] = useState<Map<number, ReviewFace[]>>(new Map());
   const [retryNotice, setRetryNotice] = useState<string | null>(null);
   const { me, refresh: refreshMe } = useSession();
-  const gridRef = useRef<HTMLOListElement>(null);
+  const gridRef = useRef<HTMLDivElement>(null);
   const page = state.page;
   const item: ReviewItem | undefined = page?.items[state.cursor];
   useDocumentTitle(page ? `Review ${page.title}` : "Review");
@@ -111,28 +117,29 @@ export function ReviewScreen() {
     };
   }, [identities.data, queues.data, work, order, pageSize]);
 
-  // A page of mixed claims shows the verified faces of the claim under the cursor.
-  const cursorClaim = page && !page.claim ? item?.claim?.id ?? null : null;
+  // A page of mixed claims shows each group beside the verified faces of the identity it claims.
+  const groups = useMemo(() => (page ? claimGroups(page) : []), [page]);
+  const claimIds = useMemo(() => (page && !page.claim ? [...new Set(groups.flatMap((group) => (group.claim ? [group.claim.id] : [])))] : []), [page, groups]);
   useEffect(() => {
-    if (!source || cursorClaim === null) {
-      setCursorRefs([]);
-      return undefined;
-    }
+    setGroupRefs(new Map());
+    if (!source || !claimIds.length) return undefined;
     let live = true;
-    void source.references(cursorClaim).then((faces) => live && setCursorRefs(faces));
+    void mapLimit(claimIds, 4, async (id) => [id, await source.references(id)] as const).then((found) => live && setGroupRefs(new Map(found)));
     return () => {
       live = false;
     };
-  }, [source, cursorClaim]);
-  const references = page?.claim ? page.references : cursorRefs;
-  const referenceName = page?.claim?.name ?? item?.claim?.name ?? null;
+  }, [source, claimIds]);
+  const references = page?.claim ? page.references : [];
+  const referenceName = page?.claim?.name ?? null;
+  const selected = new Set(selectedIndexes(state));
 
-  // Up/down move by the number of columns the grid shows at this width.
+  // Up/down move by the number of columns the grid shows at this width (every group has as many).
   useEffect(() => {
     const grid = gridRef.current;
     if (!grid || typeof ResizeObserver === "undefined") return undefined;
     const measure = () => {
-      const columns = getComputedStyle(grid).gridTemplateColumns.split(" ").filter(Boolean).length;
+      const cells = grid.querySelector(".face-grid, .face-strip") ?? grid;
+      const columns = getComputedStyle(cells).gridTemplateColumns.split(" ").filter(Boolean).length;
       dispatch({ type: "setColumns", columns: columns || 1 });
     };
     measure();
@@ -187,6 +194,34 @@ export function ReviewScreen() {
     }
   }
 
+  /** A key's decision on the selected range (or, with none, on the face under the cursor). */
+  async function decideTargets(verdict: Verdict, identity?: IdentityRef | null) {
+    if (state.anchor === null) return decide(verdict, identity);
+    if (!source || !page || state.saving) return;
+    const indexes = targetIndexes(state);
+    if (!indexes.length) {
+      dispatch({ type: "clearSelection" });
+      dispatch({ type: "message", text: "Every face of the selected range is decided already." });
+      return;
+    }
+    dispatch({ type: "saving", saving: true });
+    try {
+      const outcome = await source.confirmPage(page, indexes.map((index) => ({ index, verdict, identity })));
+      refreshMe();
+      if (outcome.decided.size) dispatch({ type: "decidedMany", decisions: [...outcome.decided], eventIds: outcome.eventIds, operation: outcome.operation });
+      for (const face of outcome.stale) dispatch({ type: "faceRefreshed", face });
+      const done = `${outcome.decided.size} ${outcome.decided.size === 1 ? "face" : "faces"}: ${VERDICT_LABELS[verdict]}${identity ? ` as ${identity.name}` : ""}`;
+      const problems = [
+        outcome.stale.length ? `${outcome.stale.length} face(s) changed since shown and were reloaded` : "",
+        outcome.failed.size ? `${outcome.failed.size} failed (${[...outcome.failed.values()][0]})` : "",
+      ].filter(Boolean);
+      dispatch(problems.length ? { type: "message", text: `${done}; ${problems.join("; ")}.`, tone: "error" } : { type: "message", text: `${done}.` });
+    } catch (error) {
+      dispatch({ type: "saving", saving: false });
+      dispatch({ type: "message", text: describeError(error), tone: "error" });
+    }
+  }
+
   async function confirmPage() {
     if (!source || !page || state.saving) return;
     const verdicts = pendingVerdicts(page);
@@ -237,7 +272,7 @@ export function ReviewScreen() {
       dispatch({ type: "message", text: "Nothing to undo." });
       return;
     }
-    if (last.kind === "mark") {
+    if (last.kind === "mark" || last.kind === "marks") {
       dispatch({ type: "undoMark" });
       return;
     }
@@ -249,6 +284,11 @@ export function ReviewScreen() {
         const [face] = await source.refresh([faceId]);
         dispatch({ type: "undoneDecision", index: last.index, face });
         dispatch({ type: "message", text: `Undid the decision on face ${faceId}.` });
+      } else if (last.kind === "decisions") {
+        await source.undo(last.eventIds, last.operation);
+        const faces = await source.refresh(last.indexes.map((index) => page!.items[index].face.id));
+        dispatch({ type: "undoneDecisions", faces });
+        dispatch({ type: "message", text: `Undid the decisions on ${last.indexes.length} faces.` });
       } else {
         if (last.kind === "page" && (last.eventIds.length || last.operation)) await source.undo(last.eventIds, last.operation);
         if (last.kind === "skip" && last.operation) await source.undo([], last.operation);
@@ -270,8 +310,17 @@ export function ReviewScreen() {
         dispatch({ type: "toggleHelp" });
         break;
       case "closeDialog":
-        dispatch({ type: "closeDialog" });
+        dispatch(state.dialog ? { type: "closeDialog" } : { type: "clearSelection" });
         break;
+      case "extendLeft":
+      case "extendRight":
+      case "extendUp":
+      case "extendDown": {
+        const direction = ({ extendLeft: "left", extendRight: "right", extendUp: "up", extendDown: "down" } as const)[action];
+        const single = state.view === "single"; // one at a time: up and down walk the strip, as the arrows do
+        dispatch({ type: "move", direction: single && direction === "up" ? "left" : single && direction === "down" ? "right" : direction, extend: true });
+        break;
+      }
       case "moveLeft":
         dispatch({ type: "move", direction: "left" });
         break;
@@ -285,7 +334,7 @@ export function ReviewScreen() {
         dispatch({ type: "move", direction: state.view === "single" ? "right" : "down" });
         break;
       case "toggleWrong":
-        if (state.view === "single") void decide("wrong");
+        if (state.view === "single") void decideTargets("wrong");
         else dispatch({ type: "toggleMark" });
         break;
       case "confirm":
@@ -293,13 +342,13 @@ export function ReviewScreen() {
         else void confirmPage();
         break;
       case "relabel":
-        if (item && !item.decided) dispatch({ type: "openDialog", dialog: "relabel" });
+        if (targetIndexes(state).length) dispatch({ type: "openDialog", dialog: "relabel" });
         break;
       case "unknown":
-        void decide("unknown");
+        void decideTargets("unknown");
         break;
       case "notAFace":
-        void decide("not_a_face");
+        void decideTargets("not_a_face");
         break;
       case "undo":
         void undo();
@@ -333,6 +382,43 @@ export function ReviewScreen() {
     window.addEventListener("keydown", onKeyDown);
     return () => window.removeEventListener("keydown", onKeyDown);
   }, []);
+
+  function renderCell(entry: ReviewItem, index: number) {
+    return (
+      <li
+        key={entry.key}
+        role="option"
+        aria-selected={selected.has(index)}
+        className={[
+          "face-cell",
+          index === state.cursor ? "cursor" : "",
+          selected.has(index) ? "selected" : "",
+          entry.marked ? "marked" : "",
+          entry.decided ? `decided verdict-${entry.decided.verdict}` : "",
+        ].join(" ")}
+        aria-current={index === state.cursor ? "true" : undefined}
+        id={`face-cell-${entry.face.id}`}
+        data-face={entry.face.id}
+        data-marked={entry.marked ? "true" : "false"}
+        data-verdict={entry.decided?.verdict ?? ""}
+        title={[entry.claim?.name, entry.reason].filter(Boolean).join(": ") || undefined}
+        onClick={(event) => {
+          // Shift+click selects the range from the cursor (or the range's start) to this face.
+          if (event.shiftKey) return dispatch({ type: "setCursor", index, extend: true });
+          dispatch({ type: "setCursor", index });
+          if (state.view === "grid" && !entry.decided) dispatch({ type: "toggleMark" });
+        }}
+      >
+        <FaceImage face={entry.face} size={state.view === "grid" ? 88 : 48} />
+        {entry.marked && !entry.decided && <span className="mark" aria-label="marked wrong">✕</span>}
+        {entry.decided && (
+          <span className="verdict">
+            {entry.decided.verdict === "relabel" ? `→ ${entry.decided.identity?.name ?? ""}` : VERDICT_LABELS[entry.decided.verdict]}
+          </span>
+        )}
+      </li>
+    );
+  }
 
   const marked = page?.items.filter((entry) => entry.marked && !entry.decided).length ?? 0;
   const open = undecidedIndexes(page).length;
@@ -406,7 +492,7 @@ export function ReviewScreen() {
       </header>
 
       <p className={`status-line ${state.message?.tone === "error" ? "error" : ""}`} role="status" aria-live="polite" data-testid="review-status">
-        {state.saving ? retryNotice ?? "Saving…" : state.message?.text ?? (page ? `${open} open on this page, ${marked} marked wrong${page.remaining != null ? ` · ${page.remaining} ${page.remainingWhat ?? "left"}` : ""}.` : "")}
+        {state.saving ? retryNotice ?? "Saving…" : state.message?.text ?? (page ? `${selected.size ? `${selected.size} selected · ` : ""}${open} open on this page, ${marked} marked wrong${page.remaining != null ? ` · ${page.remaining} ${page.remainingWhat ?? "left"}` : ""}.` : "")}
       </p>
 
       {identities.error && <p className="error">{identities.error}</p>}
@@ -426,62 +512,52 @@ export function ReviewScreen() {
       {page && (
         <div className={`review-body view-${state.view}`}>
           <aside className="references" aria-label={referenceName ? `Verified faces of ${referenceName}` : "Verified faces"}>
-            <h2>{referenceName ? `${referenceName}: verified` : "No identity claimed"}</h2>
-            {references.length ? (
-              <ul className="ref-grid">
-                {references.map((face) => (
-                  <li key={face.id}>
-                    <FaceImage face={face} size={72} alt={`verified face of ${referenceName}`} />
-                  </li>
-                ))}
-              </ul>
+            {page.claim ? (
+              <>
+                <h2 className="claim-name" title={referenceName ?? undefined}>{referenceName}: verified</h2>
+                {references.length ? (
+                  <ul className="ref-grid">
+                    {references.map((face) => (
+                      <li key={face.id}>
+                        <FaceImage face={face} size={72} alt={`verified face of ${referenceName}`} />
+                      </li>
+                    ))}
+                  </ul>
+                ) : (
+                  <p className="muted">No verified faces yet.</p>
+                )}
+              </>
             ) : (
-              <p className="muted">{referenceName ? "No verified faces yet." : "Is it a face, and whose?"}</p>
+              <>
+                <h2>Mixed claims</h2>
+                <p className="muted">Each group of faces sits beside the verified faces of the identity it is claimed to be.</p>
+              </>
             )}
             {!page.claim && item?.reason && <p className="muted reason">{item.reason}</p>}
           </aside>
 
           <div className="review-main">
             {state.view === "single" && item && <SingleItem item={item} index={state.cursor} total={page.items.length} />}
-            <ol
+            <div
               ref={gridRef}
               tabIndex={0}
+              role="listbox"
+              aria-multiselectable="true"
               aria-activedescendant={page.items[state.cursor] ? `face-cell-${page.items[state.cursor].face.id}` : undefined}
-              className={state.view === "grid" ? "face-grid" : "face-strip"}
+              className="review-grid"
               aria-label={`Faces claimed to be ${page.title}`}
               data-testid="review-grid"
             >
-              {page.items.map((entry, index) => (
-                <li
-                  key={entry.key}
-                  className={[
-                    "face-cell",
-                    index === state.cursor ? "cursor" : "",
-                    entry.marked ? "marked" : "",
-                    entry.decided ? `decided verdict-${entry.decided.verdict}` : "",
-                  ].join(" ")}
-                  aria-current={index === state.cursor ? "true" : undefined}
-                  id={`face-cell-${entry.face.id}`}
-                  data-face={entry.face.id}
-                  data-marked={entry.marked ? "true" : "false"}
-                  data-verdict={entry.decided?.verdict ?? ""}
-                  title={[entry.claim?.name, entry.reason].filter(Boolean).join(": ") || undefined}
-                  onClick={() => {
-                    dispatch({ type: "setCursor", index });
-                    if (state.view === "grid" && !entry.decided) dispatch({ type: "toggleMark" });
-                  }}
-                >
-                  <FaceImage face={entry.face} size={state.view === "grid" ? 88 : 48} />
-                  {!page.claim && state.view === "grid" && !entry.decided && <span className="cell-claim">{entry.claim?.name ?? entry.face.identity_name ?? "unknown"}</span>}
-                  {entry.marked && !entry.decided && <span className="mark" aria-label="marked wrong">✕</span>}
-                  {entry.decided && (
-                    <span className="verdict">
-                      {entry.decided.verdict === "relabel" ? `→ ${entry.decided.identity?.name ?? ""}` : VERDICT_LABELS[entry.decided.verdict]}
-                    </span>
-                  )}
-                </li>
-              ))}
-            </ol>
+              {state.view === "single" || page.claim ? (
+                <ol className={state.view === "grid" ? "face-grid" : "face-strip"} role="presentation">
+                  {page.items.map((entry, index) => renderCell(entry, index))}
+                </ol>
+              ) : (
+                groups.map((group) => <ClaimGroupRow key={`${group.claim?.id ?? "none"}-${group.start}`} group={group} references={group.claim ? groupRefs.get(group.claim.id) : undefined}>
+                  {page.items.slice(group.start, group.start + group.size).map((entry, offset) => renderCell(entry, group.start + offset))}
+                </ClaimGroupRow>)
+              )}
+            </div>
             <div className="toolbar" role="toolbar" aria-label="Review actions" onClick={() => gridRef.current?.focus()}>
               <button type="button" aria-keyshortcuts="Enter" onClick={() => run("confirm")} disabled={state.saving}>
                 {state.view === "grid" ? "Confirm page" : "Confirm face"} <kbd>{keysOf("confirm")}</kbd>
@@ -520,14 +596,50 @@ export function ReviewScreen() {
       {state.dialog === "relabel" && item && source && (
         <RelabelDialog
           item={item}
+          count={targetIndexes(state).length}
           loadSuggestions={(entry) => source.suggestions(entry)}
           onClose={() => dispatch({ type: "closeDialog" })}
           onChoose={(identity) => {
             dispatch({ type: "closeDialog" });
-            void decide("relabel", identity);
+            void decideTargets("relabel", identity);
           }}
         />
       )}
+    </section>
+  );
+}
+
+/** One claimed identity's faces on a mixed page, its name and verified faces beside them. */
+function ClaimGroupRow({ group, references, children }: { group: ClaimGroup; references: ReviewFace[] | undefined; children: ReactNode }) {
+  const name = group.claim?.name ?? "No identity claimed";
+  const headingId = `claim-group-${group.start}`;
+  return (
+    <section className="claim-group" role="group" aria-labelledby={headingId} data-testid="claim-group" data-claim={group.claim?.id ?? ""}>
+      <div className="claim-head">
+        <h3 id={headingId} className="claim-name" title={name}>
+          {name}
+        </h3>
+        <p className="muted">
+          {group.size} {group.size === 1 ? "face" : "faces"}
+          {group.claim ? " claimed" : ""}
+        </p>
+        {group.claim && (
+          references === undefined ? null : references.length ? (
+            <ul className="ref-grid small" aria-label={`Verified faces of ${name}`}>
+              {references.slice(0, 4).map((face) => (
+                <li key={face.id}>
+                  <FaceImage face={face} size={56} alt={`verified face of ${name}`} />
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <p className="muted">No verified faces yet.</p>
+          )
+        )}
+      </div>
+      <ol className="face-grid" role="presentation">
+        {children}
+      </ol>
     </section>
   );
 }

@@ -1,7 +1,20 @@
 import { describe, expect, it } from "vitest";
 
-import { page } from "../test-fixtures";
-import { initialReviewState, moveCursor, pendingVerdicts, reviewReducer, type ReviewAction, type ReviewState } from "./reviewState";
+import { item, page } from "../test-fixtures";
+import {
+  claimGroups,
+  groupByClaim,
+  initialReviewState,
+  moveCursor,
+  moveInGroups,
+  pendingVerdicts,
+  reviewReducer,
+  selectedIndexes,
+  targetIndexes,
+  type ReviewAction,
+  type ReviewPage,
+  type ReviewState,
+} from "./reviewState";
 
 function run(actions: ReviewAction[], state: ReviewState = initialReviewState): ReviewState {
   return actions.reduce(reviewReducer, state);
@@ -107,5 +120,102 @@ describe("dialogs and views", () => {
     state = run([{ type: "toggleHelp" }, { type: "toggleView" }], state);
     expect(state.dialog).toBeNull();
     expect(state.view).toBe("single");
+  });
+});
+
+describe("selecting a range (Shift+arrows, Shift+click)", () => {
+  const right = { type: "move", direction: "right", extend: true } as const;
+
+  it("runs from where Shift was first held to the cursor, and a plain move drops it", () => {
+    let state = run([{ type: "setCursor", index: 2 }, right, right], loaded());
+    expect(selectedIndexes(state)).toEqual([2, 3, 4]);
+    state = reviewReducer(state, { type: "move", direction: "left", extend: true });
+    expect(selectedIndexes(state)).toEqual([2, 3]);
+    state = reviewReducer(state, { type: "move", direction: "down", extend: true }); // 4 columns: 3 -> 7
+    expect(selectedIndexes(state)).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(selectedIndexes(reviewReducer(state, { type: "move", direction: "right" }))).toEqual([]);
+    expect(selectedIndexes(reviewReducer(state, { type: "clearSelection" }))).toEqual([]);
+  });
+
+  it("selects from the cursor to a shift-clicked face, backwards too", () => {
+    const state = run([{ type: "setCursor", index: 6 }, { type: "setCursor", index: 1, extend: true }], loaded());
+    expect(selectedIndexes(state)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(state.cursor).toBe(1);
+  });
+
+  it("acts on the range's open faces, else on the face under the cursor", () => {
+    let state = run([{ type: "decided", index: 3, decision: { verdict: "unknown", eventIds: [1] } }, { type: "setCursor", index: 2 }], loaded());
+    expect(targetIndexes(state)).toEqual([2]);
+    state = run([right, right], state);
+    expect(targetIndexes(state)).toEqual([2, 4]); // face 3 is decided already
+  });
+
+  it("marks the whole range wrong with one key, unmarks it with the next, and undoes it in one step", () => {
+    let state = run([{ type: "setCursor", index: 1 }, { type: "toggleMark" }, { type: "setCursor", index: 0 }, right, right], loaded());
+    state = reviewReducer(state, { type: "toggleMark" });
+    expect(state.page!.items.map((entry) => entry.marked).slice(0, 4)).toEqual([true, true, true, false]);
+    expect(selectedIndexes(state)).toEqual([]); // the range was acted on
+    state = run([{ type: "setCursor", index: 0 }, right, right, { type: "toggleMark" }], state);
+    expect(state.page!.items.map((entry) => entry.marked).slice(0, 4)).toEqual([false, false, false, false]);
+    state = reviewReducer(state, { type: "undoMark" });
+    expect(state.page!.items.map((entry) => entry.marked).slice(0, 4)).toEqual([true, true, true, false]);
+    state = reviewReducer(state, { type: "undoMark" });
+    expect(state.page!.items.map((entry) => entry.marked).slice(0, 4)).toEqual([false, true, false, false]); // as before the range
+  });
+
+  it("records a range's decisions as one step that undo takes back together", () => {
+    let state = run([{ type: "setCursor", index: 1 }, right, right], loaded(6));
+    state = reviewReducer(state, {
+      type: "decidedMany",
+      decisions: [1, 2, 3].map((index) => [index, { verdict: "not_a_face", eventIds: [index * 10] }]),
+      eventIds: [10, 20, 30],
+    });
+    expect(state.page!.items.map((entry) => entry.decided?.verdict ?? null)).toEqual([null, "not_a_face", "not_a_face", "not_a_face", null, null]);
+    expect(state.cursor).toBe(4);
+    expect(state.anchor).toBeNull();
+    expect(state.history).toEqual([{ kind: "decisions", indexes: [1, 2, 3], eventIds: [10, 20, 30], operation: null }]);
+    state = reviewReducer(state, { type: "undoneDecisions", faces: [{ ...state.page!.items[2].face, version: 4 }] });
+    expect(state.page!.items.every((entry) => entry.decided === null)).toBe(true);
+    expect(state.page!.items[2].face.version).toBe(4);
+    expect(state.history).toEqual([]);
+  });
+});
+
+describe("a page of mixed claims", () => {
+  const claim = (id: number) => ({ id, name: `P${id}` });
+  const mixed = (claims: (number | null)[]): ReviewPage => ({
+    key: "m",
+    title: "errors",
+    claim: null,
+    references: [],
+    items: claims.map((id, n) => item(n + 1, { claim: id === null ? null : claim(id) })),
+  });
+
+  it("groups faces by claimed identity, the group of the first (likeliest wrong) face first", () => {
+    const grouped = groupByClaim(mixed([5, 6, null, 5, 6, 7]).items);
+    expect(grouped.map((entry) => entry.claim?.id ?? null)).toEqual([5, 5, 6, 6, null, 7]);
+    expect(grouped.map((entry) => entry.face.id)).toEqual([1, 4, 2, 5, 3, 6]);
+  });
+
+  it("lists the groups with where each starts; a page of one claim is one group", () => {
+    expect(claimGroups(mixed([5, 5, 6, null])).map(({ claim: c, start, size }) => [c?.id ?? null, start, size])).toEqual([
+      [5, 0, 2],
+      [6, 2, 1],
+      [null, 3, 1],
+    ]);
+    expect(claimGroups(page(4))).toEqual([{ claim: { id: 1, name: "Ada" }, start: 0, size: 4 }]);
+  });
+
+  it("moves up and down by rows within a group and into the next group at the same column", () => {
+    // groups of 6 and 3 faces, 4 columns: rows [0-3] [4-5] | [6-8]
+    expect(moveInGroups(1, "down", [6, 3], 4)).toBe(5);
+    expect(moveInGroups(3, "down", [6, 3], 4)).toBe(5); // the row below is short: its last face
+    expect(moveInGroups(5, "down", [6, 3], 4)).toBe(7);
+    expect(moveInGroups(4, "down", [6, 3], 4)).toBe(6);
+    expect(moveInGroups(8, "up", [6, 3], 4)).toBe(5); // column 2 of a two-face row: its last face
+    expect(moveInGroups(6, "up", [6, 3], 4)).toBe(4);
+    expect(moveInGroups(7, "down", [6, 3], 4)).toBe(7); // nothing below: stay
+    expect(moveInGroups(5, "right", [6, 3], 4)).toBe(6); // sideways runs through the page
+    expect(moveInGroups(7, "down", [10], 4)).toBe(moveCursor(7, "down", 10, 4));
   });
 });

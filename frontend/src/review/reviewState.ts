@@ -1,8 +1,11 @@
 /**
- * The review screen's state as a pure reducer: the page on screen, the cursor, pending "wrong"
- * marks, decisions already saved, and the undo history. Network calls live in the screen; this
- * module only says what the screen looks like after each step (and is unit-tested alone).
+ * The review screen's state as a pure reducer: the page on screen, the cursor, the selected range
+ * (Shift+click, Shift+arrows), pending "wrong" marks, decisions already saved, and the undo
+ * history. Network calls live in the screen; this module only says what the screen looks like
+ * after each step (and is unit-tested alone).
  */
+import { rangeIndexes } from "../components/rangeSelect";
+
 /** The face fields a review page needs (both a full Face and a queue item's face have them). */
 export interface ReviewFace {
   id: number;
@@ -65,7 +68,9 @@ export interface ReviewPage {
 
 export type HistoryEntry =
   | { kind: "mark"; index: number }
+  | { kind: "marks"; indexes: number[]; before: boolean[] }
   | { kind: "decision"; index: number; decision: Decision }
+  | { kind: "decisions"; indexes: number[]; eventIds: number[]; operation?: string | null }
   | { kind: "page"; page: ReviewPage; eventIds: number[]; operation?: string | null; history: HistoryEntry[] }
   | { kind: "skip"; page: ReviewPage; operation?: string | null; history: HistoryEntry[] };
 
@@ -75,6 +80,8 @@ export type View = "grid" | "single";
 export interface ReviewState {
   page: ReviewPage | null;
   cursor: number;
+  /** Where the selected range starts (it runs to the cursor); null when no range is selected. */
+  anchor: number | null;
   columns: number;
   history: HistoryEntry[];
   view: View;
@@ -88,6 +95,7 @@ export interface ReviewState {
 export const initialReviewState: ReviewState = {
   page: null,
   cursor: 0,
+  anchor: null,
   columns: 8,
   history: [],
   view: "grid",
@@ -103,17 +111,20 @@ export type Direction = "left" | "right" | "up" | "down";
 export type ReviewAction =
   | { type: "loading" }
   | { type: "pageLoaded"; page: ReviewPage | null; keepHistory?: boolean }
-  | { type: "move"; direction: Direction }
-  | { type: "setCursor"; index: number }
+  | { type: "move"; direction: Direction; extend?: boolean }
+  | { type: "setCursor"; index: number; extend?: boolean }
+  | { type: "clearSelection" }
   | { type: "setColumns"; columns: number }
   | { type: "toggleMark" }
   | { type: "saving"; saving: boolean }
   | { type: "decided"; index: number; decision: Decision }
+  | { type: "decidedMany"; decisions: [number, Decision][]; eventIds: number[]; operation?: string | null }
   | { type: "faceRefreshed"; face: ReviewFace }
   | { type: "pageDone"; eventIds: number[]; operation?: string | null }
   | { type: "skipped"; operation?: string | null }
   | { type: "undoMark" }
   | { type: "undoneDecision"; index: number; face?: ReviewFace }
+  | { type: "undoneDecisions"; faces?: ReviewFace[] }
   | { type: "pageRestored"; faces?: ReviewFace[] }
   | { type: "openDialog"; dialog: Exclude<Dialog, null> }
   | { type: "closeDialog" }
@@ -130,6 +141,78 @@ export function undecidedIndexes(page: ReviewPage | null): number[] {
 /** What Enter decides for each face still open on the page: wrong if marked, else confirm. */
 export function pendingVerdicts(page: ReviewPage): { index: number; verdict: Verdict }[] {
   return undecidedIndexes(page).map((index) => ({ index, verdict: page.items[index].marked ? "wrong" : "confirm" }));
+}
+
+/** The faces a range covers (anchor to cursor), or none without an anchor. */
+export function selectedIndexes(state: Pick<ReviewState, "page" | "anchor" | "cursor">): number[] {
+  if (!state.page || state.anchor === null) return [];
+  return rangeIndexes(state.anchor, state.cursor).filter((index) => index < state.page!.items.length);
+}
+
+/** The open faces a key acts on: the selected range's, else the one under the cursor. */
+export function targetIndexes(state: Pick<ReviewState, "page" | "anchor" | "cursor">): number[] {
+  if (!state.page) return [];
+  const indexes = state.anchor === null ? [state.cursor] : selectedIndexes(state);
+  return indexes.filter((index) => state.page!.items[index] && !state.page!.items[index].decided);
+}
+
+/** A run of consecutive faces claimed to be the same identity (a mixed page shows one per claim). */
+export interface ClaimGroup {
+  claim: IdentityRef | null;
+  start: number;
+  size: number;
+}
+
+/** The page's faces as groups by claimed identity, in page order: one group on a page of one claim. */
+export function claimGroups(page: ReviewPage): ClaimGroup[] {
+  if (page.claim) return [{ claim: page.claim, start: 0, size: page.items.length }];
+  const groups: ClaimGroup[] = [];
+  page.items.forEach((item, index) => {
+    const last = groups[groups.length - 1];
+    if (last && (last.claim?.id ?? null) === (item.claim?.id ?? null)) last.size += 1;
+    else groups.push({ claim: item.claim, start: index, size: 1 });
+  });
+  return groups;
+}
+
+/**
+ * Items of a mixed page in groups by claimed identity (faces claimed by nobody form one group),
+ * keeping the given order otherwise: groups come in the order of their first face, so on a page
+ * sorted most likely wrong first, the group holding the likeliest mistake comes first.
+ */
+export function groupByClaim<T extends { claim: IdentityRef | null }>(items: T[]): T[] {
+  const groups = new Map<number | null, T[]>();
+  for (const item of items) {
+    const key = item.claim?.id ?? null;
+    groups.set(key, [...(groups.get(key) ?? []), item]);
+  }
+  return [...groups.values()].flat();
+}
+
+/**
+ * The cursor after moving on groups of faces laid out `columns` wide, each group starting a new
+ * row: sideways runs through the page; up and down go by rows, into the neighbouring group at the
+ * same column when the group ends.
+ */
+export function moveInGroups(cursor: number, direction: Direction, sizes: number[], columns: number): number {
+  const count = sizes.reduce((sum, size) => sum + size, 0);
+  if (sizes.length <= 1) return moveCursor(cursor, direction, count, columns);
+  if (direction === "left" || direction === "right") return moveCursor(cursor, direction, count, columns);
+  const starts = sizes.map((_, g) => sizes.slice(0, g).reduce((sum, size) => sum + size, 0));
+  const group = starts.findIndex((start, g) => cursor >= start && cursor < start + sizes[g]);
+  if (group < 0) return cursor;
+  const offset = cursor - starts[group];
+  const column = offset % columns;
+  if (direction === "up") {
+    if (offset >= columns) return cursor - columns;
+    if (group === 0) return cursor;
+    const size = sizes[group - 1];
+    return starts[group - 1] + Math.min(Math.floor((size - 1) / columns) * columns + column, size - 1);
+  }
+  if (offset + columns < sizes[group]) return cursor + columns;
+  if (Math.floor(offset / columns) < Math.floor((sizes[group] - 1) / columns)) return starts[group] + sizes[group] - 1;
+  if (group === sizes.length - 1) return cursor;
+  return starts[group + 1] + Math.min(column, sizes[group + 1] - 1);
 }
 
 /** The cursor after moving on a grid of `columns` columns, clamped to the page. */
@@ -166,21 +249,36 @@ export function reviewReducer(state: ReviewState, action: ReviewAction): ReviewS
         ...state,
         page,
         cursor: page ? nextOpen(page, 0) : 0,
+        anchor: null,
         loading: false,
         saving: false,
         finished: page === null,
         history: action.keepHistory ? state.history : [],
       };
     }
-    case "move":
+    case "move": {
       if (!state.page) return state;
-      return { ...state, cursor: moveCursor(state.cursor, action.direction, state.page.items.length, state.columns) };
+      const sizes = claimGroups(state.page).map((group) => group.size);
+      const cursor = moveInGroups(state.cursor, action.direction, sizes, state.columns);
+      return { ...state, cursor, anchor: action.extend ? state.anchor ?? state.cursor : null };
+    }
     case "setCursor":
       if (!state.page || action.index < 0 || action.index >= state.page.items.length) return state;
-      return { ...state, cursor: action.index };
+      return { ...state, cursor: action.index, anchor: action.extend ? state.anchor ?? state.cursor : null };
+    case "clearSelection":
+      return state.anchor === null ? state : { ...state, anchor: null };
     case "setColumns":
       return action.columns > 0 && action.columns !== state.columns ? { ...state, columns: action.columns } : state;
     case "toggleMark": {
+      if (state.anchor !== null && state.page) {
+        // A range: mark every open face in it, or unmark them all when all are marked already.
+        const indexes = targetIndexes(state);
+        if (!indexes.length) return { ...state, anchor: null };
+        const before = indexes.map((index) => state.page!.items[index].marked);
+        const marked = before.some((value) => !value);
+        const page = { ...state.page, items: state.page.items.map((item, i) => (indexes.includes(i) ? { ...item, marked } : item)) };
+        return { ...state, page, anchor: null, history: [...state.history, { kind: "marks", indexes, before }] };
+      }
       const item = state.page?.items[state.cursor];
       if (!state.page || !item || item.decided) return state;
       return {
@@ -202,6 +300,26 @@ export function reviewReducer(state: ReviewState, action: ReviewAction): ReviewS
         history: [...state.history, { kind: "decision", index: action.index, decision: action.decision }],
       };
     }
+    case "decidedMany": {
+      if (!state.page || !action.decisions.length) return state;
+      const decided = new Map(action.decisions);
+      const page = {
+        ...state.page,
+        items: state.page.items.map((item, i) => {
+          const decision = decided.get(i);
+          return decision ? { ...item, decided: decision, marked: decision.verdict === "wrong" } : item;
+        }),
+      };
+      const indexes = [...decided.keys()].sort((a, b) => a - b);
+      return {
+        ...state,
+        page,
+        saving: false,
+        anchor: null,
+        cursor: nextOpen(page, indexes[indexes.length - 1]),
+        history: [...state.history, { kind: "decisions", indexes, eventIds: action.eventIds, operation: action.operation ?? null }],
+      };
+    }
     case "faceRefreshed": {
       if (!state.page) return state;
       const index = state.page.items.findIndex((item) => item.face.id === action.face.id);
@@ -217,7 +335,7 @@ export function reviewReducer(state: ReviewState, action: ReviewAction): ReviewS
         operation: action.operation ?? null,
         history: state.history,
       };
-      return { ...state, page: null, loading: true, saving: false, history: [entry], cursor: 0 };
+      return { ...state, page: null, loading: true, saving: false, history: [entry], cursor: 0, anchor: null };
     }
     case "skipped": {
       if (!state.page) return state;
@@ -227,10 +345,21 @@ export function reviewReducer(state: ReviewState, action: ReviewAction): ReviewS
         loading: true,
         history: [{ kind: "skip", page: state.page, operation: action.operation ?? null, history: state.history }],
         cursor: 0,
+        anchor: null,
       };
     }
     case "undoMark": {
       const last = state.history[state.history.length - 1];
+      if (state.page && last?.kind === "marks") {
+        const before = new Map(last.indexes.map((index, n) => [index, last.before[n]]));
+        return {
+          ...state,
+          page: { ...state.page, items: state.page.items.map((item, i) => (before.has(i) ? { ...item, marked: before.get(i)! } : item)) },
+          cursor: last.indexes[0],
+          anchor: null,
+          history: state.history.slice(0, -1),
+        };
+      }
       if (!state.page || !last || last.kind !== "mark") return state;
       const item = state.page.items[last.index];
       return {
@@ -252,6 +381,17 @@ export function reviewReducer(state: ReviewState, action: ReviewAction): ReviewS
         history: state.history.slice(0, -1),
       };
     }
+    case "undoneDecisions": {
+      const last = state.history[state.history.length - 1];
+      if (!state.page || !last || last.kind !== "decisions") return state;
+      const fresh = new Map((action.faces ?? []).map((face) => [face.id, face]));
+      const undone = new Set(last.indexes);
+      const page = {
+        ...state.page,
+        items: state.page.items.map((item, i) => (undone.has(i) ? { ...item, decided: null, marked: false, face: fresh.get(item.face.id) ?? item.face } : item)),
+      };
+      return { ...state, saving: false, page, cursor: last.indexes[0], anchor: null, history: state.history.slice(0, -1) };
+    }
     case "pageRestored": {
       const last = state.history[state.history.length - 1];
       if (!last || (last.kind !== "page" && last.kind !== "skip")) return state;
@@ -267,6 +407,7 @@ export function reviewReducer(state: ReviewState, action: ReviewAction): ReviewS
         saving: false,
         finished: false,
         cursor: nextOpen(page, 0),
+        anchor: null,
         history: last.history,
       };
     }

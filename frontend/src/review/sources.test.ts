@@ -149,6 +149,17 @@ describe("reviewing a queue", () => {
     expect(pages[1].items.map((i) => i.itemId)).toEqual([21, 20]); // most likely wrong first
   });
 
+  it("groups a mixed page by claimed identity, the group of the likeliest mistake first", () => {
+    const items = [leased(1, 5, 5, 2), leased(2, 6, 6, 9), leased(3, 5, 5, 8), leased(4, 6, 6, 1)];
+    const [mixed] = pagesFromItems(items, queue);
+    expect(mixed.items.map((i) => [i.claim?.id, i.itemId])).toEqual([
+      [6, 2],
+      [6, 4],
+      [5, 3],
+      [5, 1],
+    ]);
+  });
+
   it("sends a page as one request and, on 409, reloads just the stale faces", async () => {
     const bodies: unknown[] = [];
     setFetch(

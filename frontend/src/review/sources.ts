@@ -9,7 +9,7 @@
  *   and undone with `POST /label-events/{id}/undo/`.
  */
 import { ApiError, api, type Face, type Identity, type LabelRequest, type Queue, type QueueItem, type RetryOptions, type SimilarFaces } from "../api/client";
-import type { Decision, IdentityRef, ReviewFace, ReviewItem, ReviewPage, Suggestion, Verdict } from "./reviewState";
+import { groupByClaim, type Decision, type IdentityRef, type ReviewFace, type ReviewItem, type ReviewPage, type Suggestion, type Verdict } from "./reviewState";
 
 export interface PageOutcome {
   /** Decisions saved, by item index. */
@@ -22,6 +22,13 @@ export interface PageOutcome {
   operation: string | null;
 }
 
+/** One face's verdict in a decision on several faces; a relabel names the identity. */
+export interface PageVerdict {
+  index: number;
+  verdict: Verdict;
+  identity?: IdentityRef | null;
+}
+
 export interface ReviewSource {
   readonly description: string;
   /** The next page to review, or null when nothing is left. */
@@ -29,7 +36,8 @@ export interface ReviewSource {
   /** Put a page back in front (undo brought an older page back on screen). */
   putBack(page: ReviewPage): void;
   decide(item: ReviewItem, verdict: Verdict, identity?: IdentityRef | null): Promise<Decision>;
-  confirmPage(page: ReviewPage, verdicts: { index: number; verdict: Verdict }[]): Promise<PageOutcome>;
+  /** Decide several faces of the page at once (Enter on a page, a key on a selected range). */
+  confirmPage(page: ReviewPage, verdicts: PageVerdict[]): Promise<PageOutcome>;
   /** Leave the page's open faces for later (or for someone else); answers an undoable operation, if any. */
   skip(page: ReviewPage): Promise<string | null>;
   undo(eventIds: number[], operation?: string | null): Promise<void>;
@@ -209,11 +217,11 @@ export class IdentityFacesSource implements ReviewSource {
     return { verdict, identity: identity ?? null, eventIds: answer.event ? [answer.event.id] : [] };
   }
 
-  async confirmPage(page: ReviewPage, verdicts: { index: number; verdict: Verdict }[]): Promise<PageOutcome> {
+  async confirmPage(page: ReviewPage, verdicts: PageVerdict[]): Promise<PageOutcome> {
     const outcome: PageOutcome = { decided: new Map(), stale: [], failed: new Map(), eventIds: [], operation: null };
-    await mapLimit(verdicts, 4, async ({ index, verdict }) => {
+    await mapLimit(verdicts, 4, async ({ index, verdict, identity }) => {
       try {
-        const decision = await this.decide(page.items[index], verdict);
+        const decision = await this.decide(page.items[index], verdict, identity);
         outcome.decided.set(index, decision);
         outcome.eventIds.push(...decision.eventIds);
       } catch (error) {
@@ -299,7 +307,8 @@ export function pagesFromItems(items: QueueItem[], queue: Pick<Queue, "id" | "ti
   }
   if (mixed.length) {
     mixed.sort((a, b) => b.score - a.score);
-    pages.push({ key: `queue-${queue.id}-mixed-${mixed[0].id}`, title: queue.title, claim: null, references: [], items: mixed.map(reviewItemOf) });
+    // Grouped by claimed identity, so each group sits beside that identity's verified faces.
+    pages.push({ key: `queue-${queue.id}-mixed-${mixed[0].id}`, title: queue.title, claim: null, references: [], items: groupByClaim(mixed.map(reviewItemOf)) });
   }
   return pages;
 }
@@ -395,11 +404,11 @@ export class QueueSource implements ReviewSource {
     return { verdict, identity: identity ?? null, eventIds: answer.label_events, operation: answer.operation };
   }
 
-  async confirmPage(page: ReviewPage, verdicts: { index: number; verdict: Verdict }[]): Promise<PageOutcome> {
+  async confirmPage(page: ReviewPage, verdicts: PageVerdict[]): Promise<PageOutcome> {
     const outcome: PageOutcome = { decided: new Map(), stale: [], failed: new Map(), eventIds: [], operation: null };
     try {
-      const answer = await api.review.decide(verdicts.map(({ index, verdict }) => this.request(page.items[index], verdict)), this.retry());
-      for (const { index, verdict } of verdicts) outcome.decided.set(index, { verdict, eventIds: [], operation: answer.operation });
+      const answer = await api.review.decide(verdicts.map(({ index, verdict, identity }) => this.request(page.items[index], verdict, identity)), this.retry());
+      for (const { index, verdict, identity } of verdicts) outcome.decided.set(index, { verdict, identity: identity ?? null, eventIds: [], operation: answer.operation });
       outcome.eventIds = answer.label_events;
       outcome.operation = answer.operation;
     } catch (error) {
