@@ -157,3 +157,27 @@ def test_an_annotator_filters_faces_finds_more_like_one_and_sends_them_to_review
     page.locator("[data-testid=review-grid] li").first.wait_for()
     assert sorted(int(f) for f in page.locator("[data-testid=review-grid] li").evaluate_all(
         "cells => cells.map(c => c.dataset.face)")) == sorted(expected[:2])
+
+
+def test_faces_are_chosen_as_a_range_with_shift_click_and_shift_arrows(page, shared_data):
+    seed_review_data(shared_data, unverified=6, verified=4, intruders=0)
+    user_with_role("ann", "annotator")
+    log_in(page, "ann", PASSWORD, then="/faces")
+    page.get_by_test_id("face-results").locator("li").nth(11).wait_for()
+    shown = result_ids(page)
+    box = lambda n: page.get_by_label(f"choose face {shown[n]}")  # noqa: E731 - the n-th face's checkbox
+
+    box(0).click()
+    box(3).click(modifiers=["Shift"])  # from the last face chosen to this one
+    expect(page.get_by_role("button", name="Send 4 to review")).to_be_visible()
+    assert [box(n).is_checked() for n in range(5)] == [True, True, True, True, False]
+
+    # The arrows move between the faces; with Shift they choose the faces passed over.
+    box(5).focus()
+    page.keyboard.press("ArrowRight")
+    expect(box(6)).to_be_focused()
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    expect(box(8)).to_be_focused()
+    expect(page.get_by_role("button", name="Send 7 to review")).to_be_visible()
+    assert [box(n).is_checked() for n in range(4, 10)] == [False, False, True, True, True, False]

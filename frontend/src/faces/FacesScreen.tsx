@@ -74,7 +74,10 @@ export function FacesScreen() {
     const to = moveCursor(from, direction, order.length, columns);
     event.preventDefault();
     boxes[to]?.focus();
-    if (event.shiftKey && to !== from) setChoice((state) => extendChoice(order, state.anchor === null ? { ...state, anchor: order[from], base: state.chosen } : state, order[to]));
+    if (to === from) return;
+    // A plain arrow moves where the next range starts; Shift+arrow chooses from there to the new face.
+    if (!event.shiftKey) setChoice((state) => ({ ...state, anchor: order[to], base: state.chosen }));
+    else setChoice((state) => extendChoice(order, state.anchor === null ? { ...state, anchor: order[from], base: state.chosen } : state, order[to]));
   }
   async function sendToReview() {
     const ids = shown.map((entry) => entry.face.id).filter((id) => chosen.has(id));

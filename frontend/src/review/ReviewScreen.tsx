@@ -625,13 +625,11 @@ function ClaimGroupRow({ group, references, children }: { group: ClaimGroup; ref
         </p>
         {group.claim && (
           references === undefined ? null : references.length ? (
-            <ul className="ref-grid small" aria-label={`Verified faces of ${name}`}>
+            <div className="ref-grid small" role="group" aria-label={`Verified faces of ${name}`}>
               {references.slice(0, 4).map((face) => (
-                <li key={face.id}>
-                  <FaceImage face={face} size={56} alt={`verified face of ${name}`} />
-                </li>
+                <FaceImage key={face.id} face={face} size={56} alt={`verified face of ${name}`} />
               ))}
-            </ul>
+            </div>
           ) : (
             <p className="muted">No verified faces yet.</p>
           )
