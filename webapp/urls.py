@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from webapp.core import views as core_views
 from webapp.core import web
 from webapp.faces import index_api
+from webapp.faces import views as faces_views
 from webapp.faces.views import FaceViewSet, LabelEventViewSet
 from webapp.identities.views import IdentityViewSet
 from webapp.media.views import FrameViewSet, ImportViewSet, PhotoViewSet, VideoViewSet
@@ -23,7 +24,7 @@ router.register("jobs", core_views.JobViewSet, basename="job")
 router.register("users", core_views.UserViewSet, basename="user")
 
 api_v1 = [
-    path("me/", core_views.me, name="me"),
+    path("me/", faces_views.me, name="me"),
     path("auth/token/", core_views.token, name="token"),
     path("auth/token/rotate/", core_views.token_rotate, name="token-rotate"),
     path("faces/<int:pk>/similar/", index_api.similar_faces, name="face-similar"),

@@ -69,6 +69,8 @@ class Artifact(models.Model):
     file in their local artefact cache (:mod:`webapp.core.artifacts`).
     """
 
+    stored_file_fields = ("name",)  # for the media sweep (webapp.core.sweep)
+
     kind = models.CharField(max_length=50)
     version = models.PositiveIntegerField()
     name = models.CharField(max_length=300, help_text="Storage name of the file.")

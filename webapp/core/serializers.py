@@ -81,14 +81,6 @@ class UserSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class MeSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    role = serializers.CharField(allow_null=True)
-    decisions_today = serializers.IntegerField()
-
-
-
 class TokenRequestSerializer(serializers.Serializer):
     """Username and password for a script; a logged-in session may send neither."""
 

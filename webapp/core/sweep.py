@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import models
 from django.utils import timezone
 
 from .storage import storage_listdir
@@ -35,15 +37,16 @@ REPORTED_PATHS = 1000
 
 
 def _reference_fields() -> list[tuple[Any, str]]:
-    from webapp.exports.models import ExportFile
-    from webapp.faces.models import Face
-    from webapp.media.models import Frame, Photo, Video
-    from webapp.training.models import TrainingRun
+    """Every (model, field) that names a stored file: the FileFields of every installed model, and
+    the text fields a model lists in ``stored_file_fields`` (names it wrote through the storage API).
 
-    from .models import Artifact
-
-    return [(Photo, "image"), (Video, "file"), (Frame, "image"), (Face, "crop"), (Face, "thumbnail"),
-            (TrainingRun, "model_file"), (ExportFile, "storage_name"), (Artifact, "name")]
+    Read from the app registry, so the sweep (in ``core``, below every app that stores files) knows
+    each app's files without importing it."""
+    found: list[tuple[Any, str]] = []
+    for model in apps.get_models():
+        names = [f.name for f in model._meta.get_fields() if isinstance(f, models.FileField)]
+        found += [(model, name) for name in [*names, *getattr(model, "stored_file_fields", ())]]
+    return found
 
 
 def _stored_files(folder: str) -> Iterator[str]:

@@ -5,24 +5,11 @@ every minute and records nothing but log lines, and the media sweep, which recor
 a Job row of its own.
 """
 from celery import current_task, shared_task
-from django.conf import settings
 
 from .models import Job
 from .services import job_execute, jobs_reap
 
 SWEEP_KIND = "maintenance.sweep_media"
-
-
-@shared_task(name="maintenance.reassign_splits", acks_late=True)
-def reassign_splits(job_id: int) -> None:
-    from webapp.faces.services import faces_reassign_splits
-
-    def handler(job, progress):
-        return faces_reassign_splits(
-            seed=settings.FACECURATOR_SPLIT_SEED, proportions=settings.FACECURATOR_SPLIT_PROPORTIONS, progress=progress
-        )
-
-    job_execute(job_id, handler)
 
 
 @shared_task(name="maintenance.reap_jobs", ignore_result=True)

@@ -4,14 +4,14 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from . import accounts, roles, services
 from .models import Job
 from .permissions import IsAdmin, IsAnnotator
 from .security import lockout_message
-from .serializers import JobSerializer, MeSerializer, TokenRequestSerializer, TokenSerializer, UserSerializer
+from .serializers import JobSerializer, TokenRequestSerializer, TokenSerializer, UserSerializer
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -70,20 +70,6 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         """Revoke this user's API token (their scripts get 401 until they ask for a new one)."""
         accounts.token_revoke(user=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-@extend_schema(responses=MeSerializer)
-@api_view(["GET"])
-@permission_classes([IsAuthenticated])
-def me(request):
-    """The logged-in user, their role and how many of their label decisions made today still stand."""
-    from webapp.faces.selectors import label_decisions_today
-
-    decisions = label_decisions_today(user=request.user)
-    return Response(
-        {"id": request.user.pk, "username": request.user.get_username(),
-         "role": roles.user_role(request.user), "decisions_today": decisions}
-    )
 
 
 def _token_answer(token) -> Response:

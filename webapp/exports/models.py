@@ -118,6 +118,8 @@ class ExportBuild(models.Model):
 class ExportFile(models.Model):
     """A finished file of a build. Rows exist only once the file is complete under its final name."""
 
+    stored_file_fields = ("storage_name",)  # for the media sweep (webapp.core.sweep)
+
     build = models.ForeignKey(ExportBuild, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=200, help_text="Name within the build, e.g. shard-000000.tar.")
     storage_name = models.CharField(max_length=500)

@@ -66,3 +66,10 @@ class LabelEventSerializer(serializers.ModelSerializer):
 class FaceLabelResponseSerializer(serializers.Serializer):
     face = FaceSerializer()
     event = LabelEventSerializer(allow_null=True)
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    decisions_today = serializers.IntegerField()

@@ -1,16 +1,24 @@
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from webapp.core import roles
 from webapp.core.params import IdInFilter
 from webapp.review.models import Queue
 
 from . import selectors, services
 from .models import Face, LabelEvent
-from .serializers import FaceLabelResponseSerializer, FaceSerializer, LabelEventSerializer, LabelRequestSerializer
+from .serializers import (
+    FaceLabelResponseSerializer,
+    FaceSerializer,
+    LabelEventSerializer,
+    LabelRequestSerializer,
+    MeSerializer,
+)
 
 
 class FaceFilter(django_filters.FilterSet):
@@ -85,6 +93,16 @@ class LabelEventViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def _may_undo(user, event: LabelEvent) -> bool:
-    from webapp.core.roles import is_admin
+    return roles.is_admin(user) or event.user_id == user.pk
 
-    return is_admin(user) or event.user_id == user.pk
+
+@extend_schema(responses=MeSerializer)
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def me(request):
+    """The logged-in user, their role and how many of their label decisions made today still stand."""
+    decisions = selectors.label_decisions_today(user=request.user)
+    return Response(
+        {"id": request.user.pk, "username": request.user.get_username(),
+         "role": roles.user_role(request.user), "decisions_today": decisions}
+    )
