@@ -134,7 +134,8 @@ DETECTORS: Final[dict[str, Callable[..., FaceDetector]]] = {
 }
 
 
-EMBEDDERS: Final[dict[str, Callable[..., FaceEmbedder]]] = {"sface": SFaceEmbedder, "dlib": DlibEmbedder}
+#: The embedder classes by name; each class names its embedding space (``name``) without loading a model.
+EMBEDDERS: Final[dict[str, type[SFaceEmbedder] | type[DlibEmbedder]]] = {"sface": SFaceEmbedder, "dlib": DlibEmbedder}
 
 
 #: Detectors and embedders that run on YuNet/SFace's runtimes (they take ``runtime``, ``device``

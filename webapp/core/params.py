@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import overload
 
 import django_filters
 from django import forms
@@ -47,6 +48,10 @@ def parse_int(raw: object) -> int | None:
     return int(text) if _INTEGER.match(text) else None
 
 
+@overload
+def query_int(params: Mapping, name: str, *, min_value: int, max_value: int, default: int) -> int: ...
+@overload
+def query_int(params: Mapping, name: str, *, min_value: int, max_value: int, default: None = None) -> int | None: ...
 def query_int(params: Mapping, name: str, *, min_value: int, max_value: int, default: int | None = None) -> int | None:
     """An optional integer query parameter within [min_value, max_value]; ``default`` when absent or empty."""
     raw = params.get(name)

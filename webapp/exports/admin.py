@@ -17,7 +17,7 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
 class ExportFileInline(admin.TabularInline):
     model = ExportFile
     fields = ["name", "size", "sha256", "storage_name"]
-    readonly_fields = fields
+    readonly_fields = ["name", "size", "sha256", "storage_name"]  # every field shown, none edited
     extra = 0
     can_delete = False
 

@@ -77,7 +77,9 @@ class ExportBuildSerializer(serializers.ModelSerializer):
 class ClassCountSerializer(serializers.Serializer):
     class_index = serializers.IntegerField()
     label_key = serializers.CharField(help_text="Folder name in the ImageFolder layout.")
-    label = serializers.CharField(help_text="The identity's name, or `_distractor`.")
+    # A field named like Field.label: DRF's serializer metaclass takes declared fields out of the class, the
+    # stubs cannot know that.
+    label = serializers.CharField(help_text="The identity's name, or `_distractor`.")  # type: ignore[assignment]
     identity_id = serializers.IntegerField(allow_null=True)
     role = serializers.CharField(help_text="vip or distractor.")
     train = serializers.IntegerField()
@@ -115,7 +117,9 @@ class ChangeExamplesSerializer(serializers.Serializer):
 
 
 class LabelChangesSerializer(serializers.Serializer):
-    label = serializers.CharField(help_text="The identity's name (as frozen), or the distractor label.")
+    # A field named like Field.label: DRF's serializer metaclass takes declared fields out of the class, the
+    # stubs cannot know that.
+    label = serializers.CharField(help_text="The identity's name (as frozen), or the distractor label.")  # type: ignore[assignment]
     added = serializers.IntegerField()
     removed = serializers.IntegerField()
     relabelled_in = serializers.IntegerField(help_text="Faces that had another label in `base` and have this one in `other`.")

@@ -170,7 +170,8 @@ def version_freeze(*, version_id: int, progress: Progress | None = None) -> dict
     try:
         export_filter = export_filter_parse(data=version.filters)
         total = selectors.faces_matching(export_filter=export_filter).count()
-        hasher, per_class, batch, done = RowHasher(), {}, [], 0
+        per_class: dict[str, dict[str, Any]] = {}  # label key: label, identity, faces per split
+        hasher, batch, done = RowHasher(), [], 0
         for row in _frozen_rows(export_filter=export_filter):
             hasher.add(row)
             entry = per_class.setdefault(row["label_key"], {

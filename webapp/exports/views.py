@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Literal
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -201,7 +203,7 @@ class _Download(FileResponse):
     block_size = DOWNLOAD_BLOCK
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None | str:
+def _parse_range(header: str, size: int) -> tuple[int, int] | None | Literal["unsatisfiable"]:
     """``(start, end)`` inclusive for one satisfiable range; None to send the whole file (no range, several
     ranges or a malformed header); ``"unsatisfiable"`` for a range past the end."""
     match = _RANGE.match(header.strip().replace(" ", ""))
@@ -222,7 +224,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None | str:
     return start, end
 
 
-def ranged_file_response(request, *, export_file: ExportFile) -> HttpResponse:
+def ranged_file_response(request, *, export_file: ExportFile) -> HttpResponseBase:
     """Stream a stored file, whole (200) or one byte range (206); ETag is the file's SHA-256."""
     if not default_storage.exists(export_file.storage_name):
         raise Http404("The file is missing from storage; build the format again.")
@@ -235,9 +237,9 @@ def ranged_file_response(request, *, export_file: ExportFile) -> HttpResponse:
     if if_range and if_range != etag:
         wanted = None  # the client's copy is another file: send this one whole
     if wanted == "unsatisfiable":
-        response = HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+        refused = HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE)
+        refused["Content-Range"] = f"bytes */{size}"
+        return refused
     handle = default_storage.open(export_file.storage_name, "rb")
     if wanted is None:
         response = _Download(handle, content_type=export_file.content_type, as_attachment=True, filename=filename)

@@ -46,7 +46,9 @@ class LabelEventSerializer(serializers.ModelSerializer):
     user = username_field(allow_null=True)
     from_identity_name = serializers.CharField(source="from_identity.name", read_only=True, allow_null=True)
     to_identity_name = serializers.CharField(source="to_identity.name", read_only=True, allow_null=True)
-    undone_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    undone_by: "serializers.PrimaryKeyRelatedField[LabelEvent]" = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
     face_crop_url = serializers.SerializerMethodField()
 
     class Meta:

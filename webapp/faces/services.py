@@ -1,8 +1,10 @@
 """Writes on faces: every label change goes through here and leaves a LabelEvent."""
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass
+from typing import Final
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,7 +15,14 @@ from webapp.identities.services import identities_lock, identity_require_active
 
 from .models import Face, LabelEvent
 
-UNCHANGED = object()
+
+class _Unchanged(enum.Enum):
+    """The type of :data:`UNCHANGED`, a label change that keeps the face's identity."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = _Unchanged.UNCHANGED
 
 
 class StaleFace(Conflict):
@@ -25,7 +34,7 @@ class LabelChange:
     """The wanted label of one face; ``identity`` may be UNCHANGED, None (unknown) or an Identity."""
 
     face_id: int
-    identity: object = UNCHANGED
+    identity: Identity | None | _Unchanged = UNCHANGED
     status: str | None = None
     expected_version: int | None = None
 

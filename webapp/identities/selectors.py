@@ -21,7 +21,7 @@ def identities_with_counts() -> QuerySet[Identity]:
         train_count=Count("faces", filter=live & Q(faces__split="train"), distinct=True),
         val_count=Count("faces", filter=live & Q(faces__split="val"), distinct=True),
         test_count=Count("faces", filter=live & Q(faces__split="test"), distinct=True),
-    ).select_related("merged_into").order_by(*Identity._meta.ordering)  # aggregation queries drop Meta.ordering
+    ).select_related("merged_into").order_by(*(Identity._meta.ordering or ()))  # aggregation queries drop Meta.ordering
 
 
 def identities_active() -> QuerySet[Identity]:
@@ -143,6 +143,7 @@ def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: li
         for pk, owner, blob in batch.values_list("pk", "identity_id", "embedding"):
             face_ids.append(pk)
             owners_out.append(owner)
+            assert blob is not None  # filtered on embedding__isnull=False
             rows.append(np.frombuffer(bytes(blob), dtype=np.float32))
     dim = len(rows[0]) if rows else 0
     return Embeddings(

@@ -103,7 +103,9 @@ class IdentityEventSerializer(serializers.ModelSerializer):
 
 
 class IdentityOperationSerializer(serializers.ModelSerializer):
-    source = IdentityBriefSerializer(read_only=True)
+    # A field named like Field.source: DRF's serializer metaclass takes declared fields out of the class, the
+    # stubs cannot know that.
+    source = IdentityBriefSerializer(read_only=True)  # type: ignore[assignment]
     target = IdentityBriefSerializer(read_only=True)
     user = username_field(allow_null=True)
     undone_by = username_field(allow_null=True)

@@ -300,6 +300,7 @@ def identity_split(*, source_id: int, face_ids: list[int], into_id: int | None =
             identity_require_active(target, action="split into")
         else:
             existing = Identity.objects.select_for_update().filter(name=new_name).first()
+            assert new_name is not None  # either into_id or new_name, checked above
             if existing is None:
                 target = identity_create(name=new_name, notes=f"Split from identity {source.pk} '{source.name}'.")
                 created = True
@@ -477,6 +478,7 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
             evidence = {**item.evidence, "run": run_id, "embedding_model": data.model}
             identity, other = identities[item.identity], identities.get(item.other)
             if item.kind == found_by.MERGE:
+                assert other is not None  # a merge suggestion names two identities
                 other, identity = _keep_first(identity, other, sizes)  # suggestion: merge `identity` into `other`
                 evidence["sides"] = sorted(evidence["sides"], key=lambda side: side["identity"] != identity.pk)
             suggestion = open_by_key.get(key)

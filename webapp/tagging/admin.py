@@ -10,7 +10,7 @@ from .models import FacePrediction, TagEvidence, VideoTag, VideoTagging
 class TagEvidenceInline(admin.TabularInline):
     model = TagEvidence
     fields = ["rank", "frame", "face", "confidence"]
-    readonly_fields = fields
+    readonly_fields = ["rank", "frame", "face", "confidence"]  # every field shown, none edited
     extra = 0
     can_delete = False
 

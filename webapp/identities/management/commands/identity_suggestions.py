@@ -43,6 +43,7 @@ class Command(BaseCommand):
         for suggestion in selectors.identity_suggestions_for_listing(kind=kind, status=status)[:limit]:
             evidence = suggestion.evidence
             if suggestion.kind == "merge":
+                assert suggestion.other is not None  # a merge suggestion names two identities
                 detail = (f"merge {suggestion.identity_id} '{suggestion.identity.name}' into {suggestion.other_id} "
                           f"'{suggestion.other.name}' (centroid cosine {evidence.get('centroid_cosine')}, "
                           f"neighbour mixing {evidence.get('neighbour_mixing')})")
