@@ -165,7 +165,8 @@ def build_pipeline(
         raise ValueError(f"unknown embedder {embedder!r}; choose one of {sorted(EMBEDDERS)}")
     check_runtime(runtime)
     options = {"runtime": runtime, "device": device, "threads": threads}
-    detector_factory, embedder_factory = DETECTORS[detector], EMBEDDERS[embedder]
+    detector_factory = DETECTORS[detector]
+    embedder_factory: Callable[..., FaceEmbedder] = EMBEDDERS[embedder]
     detector_options = dict(options, **({"max_side": max_side} if max_side else {}))
     built_detector = detector_factory(**detector_options) if detector_factory in _RUNTIME_MODELS else detector_factory()
     built_embedder = embedder_factory(**options) if embedder_factory in _RUNTIME_MODELS else embedder_factory()

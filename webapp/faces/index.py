@@ -34,7 +34,7 @@ from django.utils import timezone
 from webapp.core.artifacts import artifact_forget, artifact_latest, artifact_local_path, artifact_publish
 from webapp.core.storage import storage_listdir
 
-from .models import Face
+from .models import Face, embedding_array
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def _embeddings(queryset) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     ids, vectors = [], []
     for pk, blob in rows:
         ids.append(pk)
-        vectors.append(np.frombuffer(bytes(blob), dtype=np.float32))
+        vectors.append(embedding_array(blob))
         if len(ids) == 5000:
             yield np.array(ids, dtype=np.int64), np.stack(vectors)
             ids, vectors = [], []

@@ -74,7 +74,15 @@ class Face(models.Model):
     def embedding_vector(self) -> np.ndarray | None:
         if self.embedding is None:
             return None
-        return np.frombuffer(bytes(self.embedding), dtype=np.float32)
+        return embedding_array(self.embedding)
+
+
+def embedding_array(blob: bytes | memoryview | None) -> np.ndarray:
+    """A stored ``Face.embedding`` (float32 bytes) as a vector, for rows read with ``values_list``;
+    the face must have one (select on ``embedding__isnull=False``)."""
+    if blob is None:
+        raise ValueError("the face has no embedding")
+    return np.frombuffer(bytes(blob), dtype=np.float32)
 
 
 class LabelEvent(models.Model):

@@ -118,7 +118,7 @@ def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: li
     faces gives a uniform sample of that many (seeded: two computations over the same faces agree;
     uniform, not the oldest: a second person imported later must be in the sample)."""
     from webapp.faces.index import embedding_model
-    from webapp.faces.models import Face
+    from webapp.faces.models import Face, embedding_array
 
     model = embedding_model()
     queryset = Face.objects.filter(
@@ -143,8 +143,7 @@ def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: li
         for pk, owner, blob in batch.values_list("pk", "identity_id", "embedding"):
             face_ids.append(pk)
             owners_out.append(owner)
-            assert blob is not None  # filtered on embedding__isnull=False
-            rows.append(np.frombuffer(bytes(blob), dtype=np.float32))
+            rows.append(embedding_array(blob))
     dim = len(rows[0]) if rows else 0
     return Embeddings(
         face_ids=np.asarray(face_ids, dtype=np.int64), identity_ids=np.asarray(owners_out, dtype=np.int64),

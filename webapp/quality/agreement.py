@@ -20,6 +20,8 @@ decision settles the question (``overruled``) and applies.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.utils import timezone
 
@@ -130,6 +132,7 @@ def second_opinions_open(*, decisions: list[Decision], proposals: dict[int, tupl
     faces = dict(Face.objects.filter(pk__in=[d.face_id for d in decisions]).values_list("pk", "identity_id"))
     opinions = []
     for decision in decisions:
+        assert decision.item_id is not None  # a decision held for a second opinion was made on an item
         item = Item.objects.filter(queue=queue, face_id=decision.face_id, state=Item.State.OPEN).first() or \
             Item.objects.create(queue=queue, face_id=decision.face_id, identity_id=faces[decision.face_id],
                                 score=1.0, payload={"reason": "second opinion", "suggestions": []})
@@ -140,7 +143,7 @@ def second_opinions_open(*, decisions: list[Decision], proposals: dict[int, tupl
     return opinions
 
 
-def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled: list[int] = ()) -> None:
+def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled: Sequence[int] = ()) -> None:
     """Close pending opinions by item id: agreed ones are done, overruled ones (an admin decided
     otherwise) too; disputed ones go to the admins."""
     now = timezone.now()

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -51,10 +53,10 @@ def gold_faces_promote(*, face_ids: list[int]) -> list[GoldFace]:
              .only("pk", "identity_id", "status", "version")}
     if not faces:
         return []
-    last_event = {}
-    for event in (LabelEvent.objects.filter(face_id__in=faces).order_by("face_id", "-id")
-                  .values("face_id", "pk", "user_id")):
-        last_event.setdefault(event["face_id"], event)
+    last_event: dict[int, Mapping[str, Any]] = {}  # face id: its newest label event's pk and user_id
+    for row in (LabelEvent.objects.filter(face_id__in=faces).order_by("face_id", "-id")
+                .values("face_id", "pk", "user_id")):
+        last_event.setdefault(row["face_id"], row)
     agreeing: dict[int, set[int]] = {pk: set() for pk in faces}
     for d in (Decision.objects.filter(face_id__in=faces, undone=False, user__isnull=False,
                                       action__in=AGREEING_ACTIONS, item__gold_serve__isnull=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import combinations
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -76,7 +78,7 @@ def decisions_of_annotator(*, user_id: int, since: datetime | None = None, until
     return rows.order_by("-created_at", "-id")
 
 
-def _gold_scores(decisions: list[dict]) -> list[tuple[int, datetime, bool]]:
+def _gold_scores(decisions: Sequence[Mapping[str, Any]]) -> list[tuple[int, datetime, bool]]:
     """(user, when, correct) for each decision on a gold face that still counts."""
     scores = []
     for d in decisions:
@@ -101,7 +103,7 @@ def _label_history(face_ids) -> dict[int, list[tuple[int | None, str]]]:
     return history
 
 
-def _verdict(d: dict, history, current) -> tuple | None:
+def _verdict(d: Mapping[str, Any], history, current) -> tuple | None:
     """The label a decision says the face has: the one it wrote, or what it said about the label it saw
     (a decision held for a second opinion wrote nothing yet)."""
     if d["action"] in ("skip", "reject", "exclude"):
@@ -221,10 +223,10 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
 
 def gold_answers_of(*, user_id: int, since: datetime | None = None) -> list[bool]:
     """Whether each of one annotator's gold answers that still count was right, oldest first."""
-    rows = Decision.objects.filter(user_id=user_id, undone=False, item__gold_serve__isnull=False)
+    decisions = Decision.objects.filter(user_id=user_id, undone=False, item__gold_serve__isnull=False)
     if since is not None:
-        rows = rows.filter(created_at__gte=since)
-    rows = list(rows.order_by("created_at", "id").values(
+        decisions = decisions.filter(created_at__gte=since)
+    rows = list(decisions.order_by("created_at", "id").values(
         "user_id", "action", "identity_id", "created_at", face_version=F("face__version"),
         gold_id=F("item__gold_serve__gold_id"), shown_identity_id=F("item__gold_serve__shown_identity_id"),
         served_at=F("item__gold_serve__created_at"), gold_identity_id=F("item__gold_serve__gold__identity_id"),

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from webapp.faces.models import Face
+from webapp.faces.models import Face, embedding_array
 from webapp.identities.models import Identity
 
 from .models import Decision, Item, Queue
@@ -295,7 +295,7 @@ def _suggest_faces(outcome: RunOutcome, classes: list[int]) -> list[Item]:
     ids, vectors = [], []
     for pk, blob in pool.order_by("id").values_list("id", "embedding").iterator(chunk_size=5000):
         ids.append(pk)
-        vectors.append(np.frombuffer(bytes(blob), dtype=np.float32))
+        vectors.append(embedding_array(blob))
     if not ids:
         return []
     settled = faces_verified_unchanged(face_ids=ids)
@@ -404,7 +404,7 @@ def queue_build_for_chunk(*, chunk) -> Queue:
     settled = faces_verified_unchanged(face_ids=[r[0] for r in rows])
     rows = [r for r in rows if r[0] not in settled]
     if rows:
-        vectors = np.stack([np.frombuffer(bytes(r[2]), dtype=np.float32) for r in rows])
+        vectors = np.stack([embedding_array(r[2]) for r in rows])
         scores = centroid_outlier_scores(vectors, np.array([r[1] for r in rows]))
         order = np.argsort(-scores, kind="stable")[: _max_items()]
         Item.objects.bulk_create([
@@ -429,7 +429,7 @@ def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tup
     if len(rows) < 2:
         return None, 0
     labels = np.array([class_of.get(r[1], -1) for r in rows], dtype=np.int64)
-    scores = label_error_scores(embeddings=np.stack([np.frombuffer(bytes(r[2]), dtype=np.float32) for r in rows]),
+    scores = label_error_scores(embeddings=np.stack([embedding_array(r[2]) for r in rows]),
                                 labels=labels)
     new = set(identity_ids)
     served = _served_score(scores)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -10,8 +11,21 @@ from webapp.faces.models import Face, LabelEvent
 
 from .models import Decision, Item, Queue
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def queues_with_sizes() -> QuerySet[Queue]:
+
+class QueueSizes(TypedDict):
+    """The item counts :func:`queues_with_sizes` annotates each queue with."""
+
+    total_count: int
+    open_count: int
+    leased_count: int
+    decided_count: int
+    obsolete_count: int
+
+
+def queues_with_sizes() -> QuerySet[WithAnnotations[Queue, QueueSizes]]:
     """Queues with open / leased / decided / obsolete item counts, in one query."""
     now = timezone.now()
     open_items = Q(items__state=Item.State.OPEN)

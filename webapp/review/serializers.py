@@ -1,9 +1,14 @@
+from typing import TYPE_CHECKING
+
 from rest_framework import serializers
 
 from webapp.core.params import DB_INT_MAX, IdField
 from webapp.core.serializers import username_field
 
 from .models import Decision, Item, Queue
+
+if TYPE_CHECKING:
+    from webapp.training.models import TrainingRun
 
 
 class SendFacesSerializer(serializers.Serializer):
@@ -13,7 +18,9 @@ class SendFacesSerializer(serializers.Serializer):
 
 
 class QueueSerializer(serializers.ModelSerializer):
-    run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    run: "serializers.PrimaryKeyRelatedField[TrainingRun]" = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
     chunk = serializers.IntegerField(source="chunk.number", read_only=True, allow_null=True)
     total_count = serializers.IntegerField(read_only=True)
     open_count = serializers.IntegerField(read_only=True)
@@ -36,7 +43,9 @@ class ItemFaceSerializer(serializers.Serializer):
     status = serializers.CharField()
     split = serializers.CharField()
     version = serializers.IntegerField(help_text="Send it back with your decision; a changed face answers 409.")
-    source = serializers.CharField()
+    # A field named like Field.source: DRF's serializer metaclass takes declared fields out of the class, the
+    # stubs cannot know that.
+    source = serializers.CharField()  # type: ignore[assignment]
     detector_score = serializers.FloatField(allow_null=True)
     quality = serializers.FloatField(allow_null=True)
 
@@ -72,7 +81,8 @@ class DecisionRequestSerializer(serializers.Serializer):
 
 
 class DecisionBatchSerializer(serializers.Serializer):
-    decisions = DecisionRequestSerializer(many=True, allow_empty=False, max_length=500)
+    # many=True passes max_length on to the ListSerializer it makes (DRF >= 3.15); the stubs' __init__ lacks it.
+    decisions = DecisionRequestSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
 
 
 class DecisionSerializer(serializers.ModelSerializer):

@@ -163,6 +163,7 @@ def _label_change(item: Item, request: DecisionRequest, identities: dict[int, Id
     if action == Action.CONFIRM:
         return LabelChange(item.face_id, UNCHANGED, _VERIFIED, version)
     if action == Action.RELABEL:
+        assert request.identity_id is not None  # a relabel names its identity (checked on the way in)
         return LabelChange(item.face_id, identities[request.identity_id], _VERIFIED, version)
     if action == Action.ACCEPT:
         return LabelChange(item.face_id, item.identity, _VERIFIED, version)
@@ -218,14 +219,16 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                      .values_list("pk", "version", "identity_id", "identity__role")}
         versions = {pk: row[0] for pk, row in faces_now.items()}
         opinions = agreement.second_opinion_items(item_ids=items)  # items served for a second opinion
-        held, kinds, agreed, disputed, overruled = {}, {}, [], [], []
+        held: dict[int, tuple] = {}  # item id: the label its decision proposes, waiting for a second opinion
+        kinds, agreed, disputed, overruled = {}, [], [], []
         gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
         p_wrong = (agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
                    if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION else {})
         flagged = (settings.FACECURATOR_HOLD_FLAGGED and not roles.is_admin(user)
                    and quality_selectors.annotator_flagged(user_id=user.pk))
 
-        stale, changes_by_reason, seen = [], defaultdict(list), {}
+        seen: dict[int, int] = {}  # face id: the item it came in
+        stale, changes_by_reason = [], defaultdict(list)
         for request in requests:
             item = items[request.item_id]
             _check_item_open(item, user, now)
@@ -259,9 +262,11 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                     user=user, action=request.action, face_role=faces_now[item.face_id][2],
                     to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None,
                     very_likely_wrong=agreement.very_likely_wrong(p_wrong=p_wrong.get(item.pk)), flagged=flagged)):
-                held[item.pk] = agreement.verdict(
+                proposal = agreement.verdict(
                     action=request.action, face_identity_id=faces_now[item.face_id][1],
                     identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id)
+                assert proposal is not None  # only decisions that change a label wait for a second opinion
+                held[item.pk] = proposal
                 kinds[item.pk] = kind
                 change = None
             if change is not None:
@@ -307,6 +312,7 @@ def _check_item_open(item: Item, user, now) -> None:
         raise ItemAlreadyClosed(f"Item {item.pk} (face {item.face_id}) was {what}; reload your page.",
                                 extra={"item": item.pk})
     if item.leased_to_id not in (None, user.pk) and item.leased_until and item.leased_until > now:
+        assert item.leased_to is not None
         raise ItemLeasedToSomeoneElse(
             f"Item {item.pk} (face {item.face_id}) is being reviewed by {item.leased_to.get_username()} "
             f"until {timezone.localtime(item.leased_until):%H:%M}; take another one.",

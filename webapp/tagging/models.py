@@ -14,8 +14,13 @@ Three tables:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
+
+if TYPE_CHECKING:
+    from webapp.media.models import Frame
 
 
 class FacePrediction(models.Model):
@@ -81,7 +86,9 @@ class VideoTag(models.Model):
     run = models.ForeignKey("training.TrainingRun", on_delete=models.PROTECT, related_name="video_tags",
                             help_text="The model that proposed the tag.")
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    frames = models.ManyToManyField("media.Frame", through="TagEvidence", related_name="+")
+    frames: models.ManyToManyField[Frame, TagEvidence] = models.ManyToManyField(
+        "media.Frame", through="TagEvidence", related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")

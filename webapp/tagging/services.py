@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.core.files.storage import default_storage
@@ -38,7 +39,7 @@ from webapp.core import roles
 from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
 from webapp.core.models import Job
 from webapp.core.services import job_start
-from webapp.faces.models import Face, LabelEvent
+from webapp.faces.models import Face, LabelEvent, embedding_array
 from webapp.faces.services import LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
 from webapp.media.models import ProcessingStatus, Video
@@ -114,7 +115,7 @@ def videos_tag_start(*, scope: str | None = None, video_ids: list[int] | None = 
         if missing:
             raise NotFound(f"No video with id {', '.join(map(str, missing))}.")
     config = _settings_or_refuse()
-    target = {"scope": scope} if scope is not None else {"videos": video_ids}
+    target: dict[str, Any] = {"scope": scope} if scope is not None else {"videos": video_ids}
     return _new_job(kind=TAG_VIDEOS_KIND, params={**target, **config.as_params()}, user=user, dispatch=dispatch)
 
 
@@ -207,10 +208,10 @@ def _video_inputs(*, video_id: int, run: TrainingRun, faces: list[tuple]) -> _In
     """What the run's mode classifies, for the faces that have it: embeddings (of the run's embedding
     model and width) in head mode, aligned crops in finetune mode."""
     if run.mode == TrainingRun.Mode.FINETUNE:
-        usable = [(pk, frame, crop) for pk, frame, model, crop in faces if crop]
-        return _Inputs(face_ids=np.array([pk for pk, _, _ in usable], dtype=np.int64),
-                       frame_ids=np.array([frame for _, frame, _ in usable], dtype=np.int64),
-                       inputs=[_crop_input(crop) for _, _, crop in usable], skipped=len(faces) - len(usable))
+        with_crop = [(pk, frame, crop) for pk, frame, model, crop in faces if crop]
+        return _Inputs(face_ids=np.array([pk for pk, _, _ in with_crop], dtype=np.int64),
+                       frame_ids=np.array([frame for _, frame, _ in with_crop], dtype=np.int64),
+                       inputs=[_crop_input(crop) for _, _, crop in with_crop], skipped=len(faces) - len(with_crop))
     wanted = run_embedding_model(run=run)
     usable = [(pk, frame) for pk, frame, model, crop in faces if model and (wanted is None or model == wanted)]
     vectors = dict(Face.objects.filter(pk__in=[pk for pk, _ in usable], embedding__isnull=False)
@@ -222,7 +223,7 @@ def _video_inputs(*, video_id: int, run: TrainingRun, faces: list[tuple]) -> _In
         blob = vectors.get(pk)
         if blob is None:
             continue
-        vector = np.frombuffer(bytes(blob), dtype=np.float32)
+        vector = embedding_array(blob)
         if width is not None and vector.shape[0] != width:
             continue
         rows.append(vector)
@@ -236,7 +237,7 @@ def _video_inputs(*, video_id: int, run: TrainingRun, faces: list[tuple]) -> _In
 def _input_width(classifier) -> int | None:
     head = getattr(classifier.net, "head", None)
     first = getattr(head, "features", None)
-    layer = first[0] if hasattr(first, "__getitem__") else getattr(head, "out", None)
+    layer = first[0] if first is not None and hasattr(first, "__getitem__") else getattr(head, "out", None)
     weight = getattr(layer, "weight", None)
     return int(weight.shape[1]) if weight is not None else None
 
@@ -396,7 +397,8 @@ def videos_tag(*, video_ids: list[int], config: TaggingSettings, job: Job | None
         classifier_for_run(run=config.run)  # fail early, before any video, when the model cannot load
     totals = {"proposed": 0, "kept": 0, "replaced": 0, "removed": 0, "suppressed": 0, "confirmed": 0}
     faces = tagged = 0
-    per_video, errors = [], []
+    per_video: list[dict[str, Any]] = []
+    errors = []
     for n, video_id in enumerate(video_ids):
         try:
             outcome = video_tag(video_id=video_id, config=config, job=job)
@@ -449,9 +451,10 @@ def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, 
     tag answers 409.
     """
     with transaction.atomic():
-        tag = VideoTag.objects.select_for_update().select_related("identity").filter(pk=tag.pk).first()
-        if tag is None:
+        locked = VideoTag.objects.select_for_update().select_related("identity").filter(pk=tag.pk).first()
+        if locked is None:
             raise NotFound("This tag no longer exists: the video was re-tagged. Reload the review queue.")
+        tag = locked
         if tag.status == VideoTag.Status.CONFIRMED:
             return TagDecision(tag=tag)
         if tag.status == VideoTag.Status.REJECTED:
@@ -493,9 +496,10 @@ def tag_reject(*, tag: VideoTag, user=None, note: str = "") -> TagDecision:
     run proposes it again for this video); faces are left as they are. Rejecting a rejected tag changes
     nothing; a confirmed tag answers 409 (its faces were verified: undo that label operation first)."""
     with transaction.atomic():
-        tag = VideoTag.objects.select_for_update().filter(pk=tag.pk).first()
-        if tag is None:
+        locked = VideoTag.objects.select_for_update().filter(pk=tag.pk).first()
+        if locked is None:
             raise NotFound("This tag no longer exists: the video was re-tagged. Reload the review queue.")
+        tag = locked
         if tag.status == VideoTag.Status.REJECTED:
             return TagDecision(tag=tag)
         if tag.status == VideoTag.Status.CONFIRMED:
@@ -519,9 +523,10 @@ def tag_decision_undo(*, tag: VideoTag, user=None) -> TagDecision:
     events); refused with 409 when one of those faces changed since, as any label undo is. Annotators
     undo their own decisions; admins anyone's. A proposed tag answers 409 (nothing to undo)."""
     with transaction.atomic():
-        tag = VideoTag.objects.select_for_update().filter(pk=tag.pk).first()
-        if tag is None:
+        locked = VideoTag.objects.select_for_update().filter(pk=tag.pk).first()
+        if locked is None:
             raise NotFound("This tag no longer exists: the video was re-tagged.")
+        tag = locked
         if tag.status == VideoTag.Status.PROPOSED:
             raise Conflict(f"Tag {tag.pk} is not decided: there is nothing to undo.")
         if not roles.is_admin(user) and tag.reviewed_by_id != getattr(user, "pk", None):

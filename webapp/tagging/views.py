@@ -158,7 +158,7 @@ class VideoPredictionList(generics.ListAPIView):
     serializer_class = FacePredictionSerializer
     permission_classes = [IsAnnotator]
     filterset_fields = ["accepted"]
-    ordering_fields = []
+    ordering_fields: list[str] = []
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
