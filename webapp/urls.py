@@ -10,7 +10,8 @@ from webapp.faces import index_api
 from webapp.faces import views as faces_views
 from webapp.faces.views import FaceViewSet, LabelEventViewSet
 from webapp.identities.views import IdentityViewSet
-from webapp.media.views import FrameViewSet, ImportViewSet, PhotoViewSet, VideoViewSet
+from webapp.media.views import FrameViewSet, ImportViewSet, PhotoViewSet
+from webapp.tagging.views import VideoViewSet
 
 router = DefaultRouter()
 router.register("identities", IdentityViewSet, basename="identity")

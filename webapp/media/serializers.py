@@ -17,26 +17,14 @@ class PhotoSerializer(serializers.ModelSerializer):
         return obj.image.url if obj.image else None
 
 
-class VideoTagBriefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    identity = serializers.IntegerField(source="identity_id")
-    identity_name = serializers.CharField(source="identity.name")
-    status = serializers.CharField()
-    confidence = serializers.FloatField()
-
-
 class VideoSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField()
     face_count = serializers.IntegerField(read_only=True, required=False)
-    tagged_at = serializers.DateTimeField(read_only=True, allow_null=True, default=None,
-                                          help_text="When it was last tagged (null: never).")
-    tags = VideoTagBriefSerializer(source="standing_tags", many=True, read_only=True, default=list,
-                                   help_text="Its proposed and confirmed tags, most confident first.")
 
     class Meta:
         model = Video
         fields = ["id", "original_name", "file_url", "sha256", "duration", "fps", "width", "height",
-                  "frame_count", "codec", "status", "error", "face_count", "tagged_at", "tags", "job", "created_at"]
+                  "frame_count", "codec", "status", "error", "face_count", "job", "created_at"]
         read_only_fields = fields
 
     def get_file_url(self, obj) -> str | None:

@@ -1,4 +1,3 @@
-import django_filters
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from drf_spectacular.utils import extend_schema
@@ -10,13 +9,11 @@ from rest_framework.response import Response
 
 from webapp.core import roles
 from webapp.core.exceptions import DomainError, PayloadTooLarge
-from webapp.core.params import IdFilter
 from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_require_sent
 
 from . import selectors, services
-from .models import Video
 from .serializers import (
     FaceImportRequestSerializer,
     FrameSerializer,
@@ -109,24 +106,12 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
         return _upload_response(result)
 
 
-class VideoFilter(django_filters.FilterSet):
-    identity = IdFilter(method="filter_identity", help_text="Videos tagged with this identity (proposed or confirmed).")
-
-    class Meta:
-        model = Video
-        fields = ["status"]
-
-    def filter_identity(self, queryset, name, value):
-        from webapp.tagging.selectors import videos_tagged_with
-
-        return videos_tagged_with(queryset=queryset, identity_id=value)
-
-
 class VideoViewSet(viewsets.ReadOnlyModelViewSet):
-    """Uploaded videos, sampled into frames."""
+    """Uploaded videos, sampled into frames. The API serves ``tagging.views.VideoViewSet``, this with
+    each video's tags (tagging sits above media)."""
 
     serializer_class = VideoSerializer
-    filterset_class = VideoFilter
+    filterset_fields = ["status"]
     ordering_fields = ["created_at", "id"]
 
     def get_queryset(self):

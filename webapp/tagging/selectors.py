@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from webapp.identities.models import Identity
+from webapp.media import selectors as media_selectors
 from webapp.media.models import ProcessingStatus, Video
 from webapp.training import selectors as training_selectors
 from webapp.training.models import TrainingRun
@@ -104,6 +105,17 @@ def tags_review_queue() -> QuerySet[VideoTag]:
     return (tags_for_listing().filter(status=VideoTag.Status.PROPOSED)
             .annotate(margin_value=F("confidence") - F("threshold"))
             .order_by("margin_value", "id"))
+
+
+def videos_for_listing() -> QuerySet[Video]:
+    """Videos with their face count, when they were last tagged, and their tags that stand (proposed or
+    confirmed, most confident first): a fixed number of queries a page."""
+    standing = VideoTag.objects.exclude(status=VideoTag.Status.REJECTED).select_related("identity").order_by("-confidence", "id")
+    return (
+        media_selectors.videos_for_listing()
+        .annotate(tagged_at=Subquery(VideoTagging.objects.filter(video=OuterRef("pk")).values("tagged_at")[:1]))
+        .prefetch_related(Prefetch("tags", queryset=standing, to_attr="standing_tags"))
+    )
 
 
 def videos_tagged_with(*, queryset: QuerySet[Video], identity_id: int) -> QuerySet[Video]:

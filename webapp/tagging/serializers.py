@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from webapp.core.params import IdField
 from webapp.core.serializers import username_field
+from webapp.media import serializers as media_serializers
 
 from .models import FacePrediction, TagEvidence, VideoTag
 from .selectors import SCOPES
@@ -113,3 +114,23 @@ class FacePredictionSerializer(serializers.ModelSerializer):
 
     def get_crop_url(self, obj) -> str | None:
         return obj.face.crop.url if obj.face.crop else None
+
+
+class VideoTagBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    identity = serializers.IntegerField(source="identity_id")
+    identity_name = serializers.CharField(source="identity.name")
+    status = serializers.CharField()
+    confidence = serializers.FloatField()
+
+
+class VideoSerializer(media_serializers.VideoSerializer):  # a video with when it was last tagged and its tags
+    tagged_at = serializers.DateTimeField(read_only=True, allow_null=True, default=None,
+                                          help_text="When it was last tagged (null: never).")
+    tags = VideoTagBriefSerializer(source="standing_tags", many=True, read_only=True, default=list,
+                                   help_text="Its proposed and confirmed tags, most confident first.")
+
+    class Meta(media_serializers.VideoSerializer.Meta):
+        fields = ["id", "original_name", "file_url", "sha256", "duration", "fps", "width", "height",
+                  "frame_count", "codec", "status", "error", "face_count", "tagged_at", "tags", "job", "created_at"]
+        read_only_fields = fields

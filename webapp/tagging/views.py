@@ -10,9 +10,11 @@ from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
+from webapp.core.params import IdFilter
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_require_sent
+from webapp.media import views as media_views
 from webapp.media.models import Video
 
 from . import selectors, services
@@ -24,6 +26,7 @@ from .serializers import (
     TagDecisionResponseSerializer,
     TaggingStartSerializer,
     TaggingSummarySerializer,
+    VideoSerializer,
     VideoTagDetailSerializer,
     VideoTagSerializer,
 )
@@ -165,3 +168,24 @@ class VideoPredictionList(generics.ListAPIView):
             return FacePrediction.objects.none()
         video = get_object_or_404(Video, pk=self.kwargs["pk"])
         return selectors.face_predictions_for_video(video=video)
+
+
+class VideoFilter(django_filters.FilterSet):
+    identity = IdFilter(method="filter_identity", help_text="Videos tagged with this identity (proposed or confirmed).")
+
+    class Meta:
+        model = Video
+        fields = ["status"]
+
+    def filter_identity(self, queryset, name, value):
+        return selectors.videos_tagged_with(queryset=queryset, identity_id=value)
+
+
+class VideoViewSet(media_views.VideoViewSet):
+    """Uploaded videos, sampled into frames."""
+
+    serializer_class = VideoSerializer
+    filterset_class = VideoFilter
+
+    def get_queryset(self):
+        return selectors.videos_for_listing()
