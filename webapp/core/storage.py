@@ -1,6 +1,8 @@
 """Media storage for several hosts: every file goes through Django's storage API.
 
-Local by default (``FileSystemStorage`` under MEDIA_ROOT); with ``MEDIA_STORAGE=s3`` any
+Local by default (:class:`MediaFileSystemStorage` under MEDIA_ROOT: Django's FileSystemStorage, but
+a file appears under its name whole or not at all, so a full disk leaves no truncated file); with
+``MEDIA_STORAGE=s3`` any
 S3-compatible store (AWS S3, MinIO, Ceph, ...) through django-storages, with
 :class:`MediaS3Storage` as the backend:
 
@@ -18,16 +20,95 @@ versioned artefact; nothing opens a path under MEDIA_ROOT directly.
 """
 from __future__ import annotations
 
+import errno
 import io
+import os
+import uuid
+from contextlib import suppress
 from typing import IO, Any, cast
 
 from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import Storage, default_storage
+from django.core.files.storage import FileSystemStorage, Storage, default_storage
 from django.utils.encoding import filepath_to_uri
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
+
+# link(2) refused by the file system (some network and FUSE mounts): rename into a free name instead.
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+
+
+class MediaFileSystemStorage(FileSystemStorage):
+    """The local media folder, where a file appears whole or not at all.
+
+    Django's FileSystemStorage writes straight into the final name, so a disk that fills up (or a
+    process killed) in the middle of a write leaves a truncated file under a name a row may point
+    to. Here a file is written to a hidden ``.partial-<random>`` file in its folder and linked to
+    its name only once complete, never over an existing file (a taken name gets another one, as
+    in Django). A failed write (``OSError`` ENOSPC for a full disk, EDQUOT over quota) removes its
+    partial file and raises. A complete local file on the same file system (an export's staged
+    file, a large upload's temporary file) is linked in without a copy. A process killed while
+    writing leaves only a ``.partial-*`` file that no row names: the orphan sweep removes it.
+    """
+
+    def _save(self, name, content):
+        directory = os.path.dirname(self.path(name))
+        if self.directory_permissions_mode is not None:
+            from django.utils._os import safe_makedirs
+
+            safe_makedirs(directory, self.directory_permissions_mode, exist_ok=True)
+        else:
+            os.makedirs(directory, exist_ok=True)
+        complete = self._same_file_system_file(content, directory)
+        partial = complete or self._write_partial(content, directory)
+        try:
+            name = self._link_into_place(partial, name)
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(partial)  # a moved file's old name, or the partial file
+        if self.file_permissions_mode is not None:
+            os.chmod(self.path(name), self.file_permissions_mode)
+        return str(name).replace("\\", "/")
+
+    @staticmethod
+    def _same_file_system_file(content, directory: str) -> str | None:
+        path = getattr(content, "temporary_file_path", None)
+        if path is None:
+            return None
+        path = path()
+        return path if os.stat(path).st_dev == os.stat(directory).st_dev else None
+
+    @staticmethod
+    def _write_partial(content, directory: str) -> str:
+        partial = os.path.join(directory, f".partial-{uuid.uuid4().hex}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in content.chunks():
+                    handle.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
+        return partial
+
+    def _link_into_place(self, partial: str, name: str) -> str:
+        while True:
+            target = self.path(name)
+            try:
+                os.link(partial, target)
+                return name
+            except FileExistsError:
+                name = self.get_available_name(name)
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                if os.path.lexists(target):
+                    name = self.get_available_name(name)
+                    continue
+                os.rename(partial, target)
+                return name
 
 
 class S3ObjectReader(io.RawIOBase):

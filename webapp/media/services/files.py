@@ -2,6 +2,7 @@
 are not, and reading stored files back."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -62,8 +63,24 @@ def file_sha256(fileobj) -> str:
     return digest.hexdigest()
 
 
+class StorageFull(IngestError):
+    """The media storage had no room for a file (disk full, or over quota): nothing of it is kept,
+    and whatever the file belonged to (its rows, the rest of its batch) is rolled back."""
+
+    NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+    def __init__(self, exc: OSError):
+        super().__init__(f"not stored: the media storage is full ({exc.strerror or 'no space left'}); nothing of "
+                         "this file was kept. Free some space (or ask an admin to), then send it again.",
+                         code="storage_full")
+
+
 class WrittenFiles:
-    """Storage names written for rows not yet committed; ``discard()`` deletes them again."""
+    """Storage names written for rows not yet committed; ``discard()`` deletes them again.
+
+    A write the storage has no room for raises :class:`StorageFull` (a per-file error); the local
+    storage leaves no partial file behind (:class:`webapp.core.storage.MediaFileSystemStorage`).
+    """
 
     def __init__(self) -> None:
         self.names: list[str] = []
@@ -71,7 +88,13 @@ class WrittenFiles:
     def save(self, name: str, content) -> str:
         if isinstance(content, (bytes, bytearray)):
             content = ContentFile(bytes(content))
-        stored = default_storage.save(name, content)
+        try:
+            stored = default_storage.save(name, content)
+        except OSError as exc:
+            if exc.errno in StorageFull.NO_SPACE:
+                logger.error("media storage full: %s not stored (%s)", name, exc.strerror)
+                raise StorageFull(exc) from exc
+            raise
         self.names.append(stored)
         return stored
 

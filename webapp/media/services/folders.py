@@ -24,7 +24,7 @@ from webapp.identities.services import identities_get_or_create
 from ..models import Photo, ProcessingStatus
 from .duplicates import NearDuplicates
 from .face_rows import FaceDraft, faces_write, index_add
-from .files import files_kept_only_on_success, upload_check_size
+from .files import StorageFull, files_kept_only_on_success, upload_check_size
 from .identity_names import identities_set_popularity, popularity_read_csv
 from .outcomes import FileOutcome, IngestError, Progress, outcomes_summary
 from .photos import photo_store, photos_detect
@@ -231,7 +231,13 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
             vectors = np.asarray(face_pipeline().embed_crops(crops), dtype=np.float32)
             for draft, vector in zip(drafts, vectors, strict=True):
                 draft.embedding = vector
-            faces, drafts_written, raced = _crops_write(drafts=drafts, dedupe=dedupe)
+            try:
+                faces, drafts_written, raced = _crops_write(drafts=drafts, dedupe=dedupe)
+            except StorageFull as exc:  # the batch is rolled back, its stored crops deleted: each file says so
+                outcomes += [FileOutcome.failed(d.source_path, exc) for d in drafts]
+                for draft in drafts:
+                    seen.pop(draft.content_sha256, None)
+                faces, drafts_written, raced = [], [], {}
             face_ids += [f.pk for f in faces]
             outcomes += [FileOutcome(name=d.source_path, status="imported", face=f.pk, faces=1)
                          for d, f in zip(drafts_written, faces, strict=True)]
