@@ -5,9 +5,13 @@ code (permissions, the paginator and parameter checks, the one exception handler
 they are documented here, once, for every operation: 400 bad input, 401/403 not logged in or not
 allowed, 404 no such object, 429 throttled, 503 the database is unreachable (retry); 409 on writes,
 413 on uploads.
-Codes a view documents itself are left as it wrote them.
+Codes a view documents itself are left as it wrote them: an operation that starts a job documents its
+own 503 with :data:`QUEUE_UNAVAILABLE` (the broker did not take the job: the work is saved and sent again).
 """
 from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
@@ -56,3 +60,23 @@ def document_error_responses(result, generator, request, public):
             for code in codes:
                 operation["responses"].setdefault(code, {"$ref": f"#/components/responses/{_component_name(code)}"})
     return result
+
+
+class QueueUnavailableSerializer(serializers.Serializer):
+    """The 503 of an operation that starts a job, when the task queue (broker) did not take it."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="`queue_unavailable`: the broker did not take the job; "
+                                           "`unavailable`: the database is unreachable.")
+    retryable = serializers.BooleanField(help_text="Always true: the same request may succeed later.")
+    jobs = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                 help_text="The jobs saved as queued: the reaper sends them again once the "
+                                           "queue is back (poll /api/v1/jobs/{id}/).")
+
+
+QUEUE_UNAVAILABLE_TEXT = (
+    "The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent "
+    "again automatically within a minute of the queue's return, so waiting is enough; sending the request "
+    "again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry."
+)
+QUEUE_UNAVAILABLE = OpenApiResponse(QueueUnavailableSerializer, description=QUEUE_UNAVAILABLE_TEXT)

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from . import accounts, roles, services
 from .models import Job
 from .permissions import IsAdmin, IsAnnotator
+from .schema import QUEUE_UNAVAILABLE
 from .security import lockout_message
 from .serializers import JobSerializer, TokenRequestSerializer, TokenSerializer, UserSerializer
 
@@ -28,7 +29,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         job = services.job_cancel(job=self.get_object())
         return Response(JobSerializer(job, context={"request": request}).data)
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(request=None, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE})
     @action(detail=False, methods=["post"], url_path="reassign-splits", permission_classes=[IsAdmin])
     def reassign_splits(self, request):
         """Re-apply the split rule to every group, after FACECURATOR_SPLIT_SEED or _PROPORTIONS changed.

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from webapp.core.params import id_parameter, query_id
 from webapp.core.permissions import IsAdmin
+from webapp.core.schema import QUEUE_UNAVAILABLE
 from webapp.core.services import job_require_sent
 
 from . import selectors, services
@@ -68,7 +69,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(
         summary="Create a version from a filter; a job freezes its faces (poll /api/v1/jobs/{job}/).",
-        request=VersionCreateSerializer, responses={202: DatasetVersionSerializer},
+        request=VersionCreateSerializer, responses={202: DatasetVersionSerializer, 503: QUEUE_UNAVAILABLE},
     )
     def create(self, request):
         body = VersionCreateSerializer(data=request.data)
@@ -83,7 +84,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @extend_schema(
         summary="Build one format of a version (202 started; 200 when the same build is already queued, "
                 "running or ready: it is reused, never run twice).",
-        request=BuildRequestSerializer, responses={200: ExportBuildSerializer, 202: ExportBuildSerializer},
+        request=BuildRequestSerializer, responses={200: ExportBuildSerializer, 202: ExportBuildSerializer,
+                                                    503: QUEUE_UNAVAILABLE},
     )
     @action(detail=True, methods=["post"])
     def build(self, request, pk=None):

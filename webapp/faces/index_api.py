@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from webapp.core.params import query_int
 from webapp.core.permissions import IsAdmin, IsAnnotator
+from webapp.core.schema import QUEUE_UNAVAILABLE
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_require_sent, job_start
 
@@ -82,7 +83,7 @@ def index_status(request):
     return Response({**manifest, "embedded_faces": embedded, "embedding_model": index.embedding_model()})
 
 
-@extend_schema(request=None, responses={202: JobSerializer})
+@extend_schema(request=None, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE})
 @api_view(["POST"])
 @permission_classes([IsAdmin])
 def index_rebuild(request):

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from webapp.core.exceptions import NotFound
 from webapp.core.params import id_parameter, path_id, query_choice, query_id
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
+from webapp.core.schema import QUEUE_UNAVAILABLE
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_require_sent
 
@@ -211,7 +212,7 @@ class IdentityViewSet(viewsets.ModelViewSet):
         found = selectors.identity_suggestions_for_listing().get(pk=path_id(suggestion_id, "suggestion"))
         return Response(self._suggestion_response(found, many=False))
 
-    @extend_schema(request=SuggestionComputeRequestSerializer, responses={202: JobSerializer})
+    @extend_schema(request=SuggestionComputeRequestSerializer, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE})
     @action(detail=False, methods=["post"], url_path="suggestions/compute", permission_classes=[IsAdmin],
             filter_backends=[])
     def compute_suggestions(self, request):

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from webapp.core.schema import QueueUnavailableSerializer
+
 from .models import Frame, Photo, Video
 
 
@@ -59,6 +61,17 @@ class UploadResponseSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField()
     errors = serializers.IntegerField()
     files = FileOutcomeSerializer(many=True)
+
+
+class UploadQueueUnavailableSerializer(QueueUnavailableSerializer):
+    """An upload's 503 when the task queue did not take its job: the accepted files are stored all the same,
+    and the answer lists them as a 202 would (absent when the database was the unreachable service)."""
+
+    job = serializers.IntegerField(allow_null=True, required=False, help_text="The job saved as queued.")
+    accepted = serializers.IntegerField(required=False)
+    duplicates = serializers.IntegerField(required=False)
+    errors = serializers.IntegerField(required=False)
+    files = FileOutcomeSerializer(many=True, required=False)
 
 
 class PhotoUploadSerializer(serializers.Serializer):

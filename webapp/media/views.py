@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from webapp.core import roles
 from webapp.core.exceptions import DomainError, PayloadTooLarge
 from webapp.core.permissions import IsAdmin, IsAnnotator
+from webapp.core.schema import QUEUE_UNAVAILABLE, QUEUE_UNAVAILABLE_TEXT
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_require_sent
 
@@ -19,6 +20,7 @@ from .serializers import (
     FrameSerializer,
     PhotoSerializer,
     PhotoUploadSerializer,
+    UploadQueueUnavailableSerializer,
     UploadResponseSerializer,
     VideoSerializer,
     VideoUploadSerializer,
@@ -57,6 +59,10 @@ def _uploaded_files(request) -> list:
     return files
 
 
+UPLOAD_QUEUE_UNAVAILABLE = OpenApiResponse(UploadQueueUnavailableSerializer, description=(
+    "The accepted files are stored (`files` lists each file's outcome, as a 202 would). " + QUEUE_UNAVAILABLE_TEXT))
+
+
 def _upload_response(result: services.UploadResult) -> Response:
     """202 when a job started; 503 when the task queue did not take it (the files are stored, the job
     queued and sent again automatically; the body lists every file); 413 when every file was too
@@ -89,7 +95,8 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.photos_for_listing()
 
     @extend_schema(request={"multipart/form-data": PhotoUploadSerializer},
-                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer})
+                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
+                              503: UPLOAD_QUEUE_UNAVAILABLE})
     @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
             permission_classes=[IsAnnotator])
     def upload(self, request):
@@ -118,7 +125,8 @@ class VideoViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.videos_for_listing()
 
     @extend_schema(request={"multipart/form-data": VideoUploadSerializer},
-                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer})
+                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
+                              503: UPLOAD_QUEUE_UNAVAILABLE})
     @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
             permission_classes=[IsAdmin])
     def upload(self, request):
@@ -143,7 +151,7 @@ class ImportViewSet(viewsets.ViewSet):
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=FaceImportRequestSerializer, responses={202: JobSerializer})
+    @extend_schema(request=FaceImportRequestSerializer, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE})
     @action(detail=False, methods=["post"])
     def faces(self, request):
         """Import a face folder on the server (root/<identity name>/<image>) in a job; re-running is idempotent."""

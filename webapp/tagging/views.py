@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from webapp.core.params import IdFilter
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
+from webapp.core.schema import QUEUE_UNAVAILABLE
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_require_sent
 from webapp.media import views as media_views
@@ -116,7 +117,7 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
     def undo(self, request, pk=None):
         return _decision_response(services.tag_decision_undo(tag=self.get_object(), user=request.user))
 
-    @extend_schema(request=TaggingStartSerializer, responses={202: JobSerializer},
+    @extend_schema(request=TaggingStartSerializer, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE},
                    description="Start a tagging job on the gpu queue (admins): a scope (untagged, outdated, all) or a "
                                "list of videos, with the active model and operating threshold. Follow it at /jobs/{id}/.")
     @action(detail=False, methods=["post"], permission_classes=[IsAdmin])
@@ -139,7 +140,7 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
                parameters=[OpenApiParameter("rejected", bool, description="Include rejected tags (default true).")],
                description="The video's tags, most confident first, with every supporting frame "
                            "(frame id, timestamp, image URL, face box and crop).")
-@extend_schema(methods=["POST"], request=None, responses={202: JobSerializer},
+@extend_schema(methods=["POST"], request=None, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE},
                description="Tag (or re-tag) this video with the model in force (admins); a job on the gpu queue.")
 @api_view(["GET", "POST"])
 @permission_classes([ReadAnnotatorWriteAdmin])

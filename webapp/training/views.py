@@ -12,6 +12,7 @@ from ml.splits import SPLITS
 from webapp.core.exceptions import InvalidTransition
 from webapp.core.params import DB_ID_MAX, DB_ID_MIN, DB_SMALLINT_MAX, parse_int, query_choice, query_int
 from webapp.core.permissions import IsAdmin, IsAnnotator, ReadAnnotatorWriteAdmin
+from webapp.core.schema import QUEUE_UNAVAILABLE
 from webapp.core.services import job_require_sent
 
 from . import selectors, services
@@ -61,7 +62,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return {**super().get_serializer_context(), "active_run_id": activation.run_id,
                 "active_headline": selectors.run_headline(run=activation.run, active_id=activation.run_id)}
 
-    @extend_schema(request=RunStartSerializer, responses={202: RunDetailSerializer},
+    @extend_schema(request=RunStartSerializer, responses={202: RunDetailSerializer, 503: QUEUE_UNAVAILABLE},
                    description="Start a run (admins). 409 while another run is queued or running.")
     def create(self, request, *args, **kwargs):
         body = RunStartSerializer(data=request.data)
@@ -85,7 +86,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         services.training_run_accept(run=run, user=request.user)
         return Response(self._detail(run))
 
-    @extend_schema(request=None, responses={202: RunDetailSerializer},
+    @extend_schema(request=None, responses={202: RunDetailSerializer, 503: QUEUE_UNAVAILABLE},
                    description="Train a failed or cancelled run again from its frozen snapshot, as a new job (admins), "
                                "e.g. after its worker was lost. 400 for a run that succeeded; 409 while it or another "
                                "run is queued or running.")

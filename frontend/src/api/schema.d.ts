@@ -3123,6 +3123,16 @@ export interface components {
          * @enum {string}
          */
         QueueKindEnum: "likely_wrong" | "label_errors" | "lookalikes" | "low_precision" | "low_recall" | "confused_pairs" | "non_faces" | "chunk_verification" | "sent";
+        /** @description The 503 of an operation that starts a job, when the task queue (broker) did not take it. */
+        QueueUnavailable: {
+            detail: string;
+            /** @description `queue_unavailable`: the broker did not take the job; `unavailable`: the database is unreachable. */
+            code: string;
+            /** @description Always true: the same request may succeed later. */
+            retryable: boolean;
+            /** @description The jobs saved as queued: the reaper sends them again once the queue is back (poll /api/v1/jobs/{id}/). */
+            jobs?: number[];
+        };
         RangeRequest: {
             /** Format: date-time */
             since: string;
@@ -3497,6 +3507,25 @@ export interface components {
             undone_decisions: number;
             undone_label_events: number;
             reopened_items: number;
+        };
+        /**
+         * @description An upload's 503 when the task queue did not take its job: the accepted files are stored all the same,
+         *     and the answer lists them as a 202 would (absent when the database was the unreachable service).
+         */
+        UploadQueueUnavailable: {
+            detail: string;
+            /** @description `queue_unavailable`: the broker did not take the job; `unavailable`: the database is unreachable. */
+            code: string;
+            /** @description Always true: the same request may succeed later. */
+            retryable: boolean;
+            /** @description The jobs saved as queued: the reaper sends them again once the queue is back (poll /api/v1/jobs/{id}/). */
+            jobs?: number[];
+            /** @description The job saved as queued. */
+            job?: number | null;
+            accepted?: number;
+            duplicates?: number;
+            errors?: number;
+            files?: components["schemas"]["FileOutcome"][];
         };
         UploadResponse: {
             /** @description The job detecting faces (poll /api/v1/jobs/{id}/). */
@@ -4456,7 +4485,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_exports_versions_retrieve: {
@@ -4528,7 +4565,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_exports_versions_checksums_retrieve: {
@@ -5348,7 +5393,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_imports_faces_create: {
@@ -5381,7 +5434,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_index_retrieve: {
@@ -5432,7 +5493,15 @@ export interface operations {
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_jobs_list: {
@@ -5557,7 +5626,15 @@ export interface operations {
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_label_events_list: {
@@ -5893,7 +5970,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The accepted files are stored (`files` lists each file's outcome, as a 202 would). The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadQueueUnavailable"];
+                };
+            };
         };
     };
     v1_review_decisions_create: {
@@ -6301,7 +6386,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_runs_retrieve: {
@@ -6517,7 +6610,15 @@ export interface operations {
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_runs_samples_list: {
@@ -6870,7 +6971,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_tags_summary_retrieve: {
@@ -7250,7 +7359,15 @@ export interface operations {
             404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueUnavailable"];
+                };
+            };
         };
     };
     v1_videos_upload_create: {
@@ -7289,7 +7406,15 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];
-            503: components["responses"]["Error503"];
+            /** @description The accepted files are stored (`files` lists each file's outcome, as a 202 would). The task queue (broker) is unreachable: the work is saved, its job stays queued (`jobs`) and is sent again automatically within a minute of the queue's return, so waiting is enough; sending the request again is safe too. Or the database is unreachable. `retryable` is true; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadQueueUnavailable"];
+                };
+            };
         };
     };
 }
