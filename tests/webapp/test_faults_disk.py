@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from webapp.core.models import Job
 from webapp.faces.models import Face
 from webapp.media.models import Photo
 
@@ -23,17 +24,31 @@ FULL = "the media storage is full (No space left on device)"
 
 
 @pytest.fixture
-def small_media_disk(settings, tmp_path):
-    """MEDIA_ROOT on a 128 KiB tmpfs of its own."""
+def small_media_disk(settings, tmp_path, request):
+    """MEDIA_ROOT on a tmpfs of its own: 128 KiB, or the size a test gives with ``@pytest.mark.parametrize``
+    (``indirect``)."""
+    size = getattr(request, "param", "128k")
     folder = tmp_path / "small-disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k,mode=0755", "fc-test-full", str(folder)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "fc-test-full", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
     settings.MEDIA_ROOT = folder
     yield folder
     subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def fill_up(disk: Path) -> Path:
+    """Take every free byte of the disk with one file; returns it (delete it to free the space)."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
 
 
 def files_on(disk: Path) -> dict[str, str]:
@@ -77,3 +92,32 @@ def test_a_crop_import_onto_a_full_disk_reports_each_crop_and_writes_no_face(sma
     assert sorted(e["name"] for e in result["errors"]) == [f"{ada.name}/{n:02d}.jpg" for n in range(24)]
     assert not Face.objects.exists()
     assert files_on(small_media_disk) == {}  # the crops written before the disk filled were taken back
+
+
+@pytest.mark.parametrize("small_media_disk", ["512k"], indirect=True)
+@pytest.mark.django_db
+def test_a_photo_whose_faces_no_longer_fit_stays_pending_and_sending_it_again_detects_it(
+        small_media_disk, admin_client_api, shared_data):
+    from webapp.media.tasks import process_photos
+
+    photo_file = shared_data / "photos" / "kit_with_rose.jpg"  # two faces
+    upload = lambda: SimpleUploadedFile(photo_file.name, photo_file.read_bytes())  # noqa: E731
+    first = admin_client_api.post("/api/v1/photos/upload/", {"files": [upload()]}, format="multipart")
+    assert first.status_code == 202
+    filler = fill_up(small_media_disk)  # the disk fills up before detection writes the face crops
+
+    process_photos.apply(args=[first.data["job"]])
+    photo = Photo.objects.get()
+    assert photo.status == "pending" and FULL in photo.error
+    error = Job.objects.get(pk=first.data["job"]).result["errors"][0]
+    assert (error["name"], error["code"]) == (photo_file.name, "storage_full")
+    assert not Face.objects.exists()
+    assert set(files_on(small_media_disk)) == {photo.image.name, "filler"}
+
+    filler.unlink()  # space again: sending the photo again is the way to finish it
+    again = admin_client_api.post("/api/v1/photos/upload/", {"files": [upload()]}, format="multipart")
+    assert again.status_code == 202
+    assert [(f["status"], f["code"]) for f in again.data["files"]] == [("accepted", "requeued")]
+    process_photos.apply(args=[again.data["job"]])
+    photo.refresh_from_db()
+    assert photo.status == "done" and Face.objects.filter(photo=photo).count() == 2

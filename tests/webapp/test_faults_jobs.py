@@ -315,7 +315,7 @@ def test_a_worker_killed_mid_tagging_leaves_each_video_tagged_whole_or_not_and_t
                          beat=False)
     try:
         job = videos_tag_start(scope="untagged")
-        job = _kill_when(first, job, started=lambda row: 0 < row.progress < 0.8)
+        job = _kill_when(first, job, started=lambda row: 0 < row.progress < 0.5)
     finally:
         stop_worker(first)
     assert 0 < whole_or_nothing() < len(videos)

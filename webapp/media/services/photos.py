@@ -148,7 +148,7 @@ def photos_process(*, photo_ids: list[int], progress: Progress | None = None) ->
     A photo with an identity hint proposes the one face that best matches the hint (labelled with
     it, unverified); its other faces are unknown people. A photo already processed is skipped, so
     running this twice changes nothing. An unreadable photo or one with no face is marked failed
-    with its error and the others go on. New faces are added to the similarity index.
+    with its error and the others go on; one whose faces did not fit on a full disk stays pending. New faces are added to the similarity index.
     """
     outcomes, face_ids = photos_detect(photo_ids=photo_ids, progress=progress, dedupe=NearDuplicates())
     index_add(face_ids)
@@ -197,7 +197,10 @@ def photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Pro
                     status=ProcessingStatus.DONE, error="", width=image.shape[1], height=image.shape[0]
                 )
         except IngestError as exc:
-            Photo.objects.filter(pk=photo.pk).update(status=ProcessingStatus.FAILED, error=exc.message)
+            # A full disk is no fault of the photo: it stays pending (with the reason), so sending it
+            # again, or rerunning an import, detects it once there is room.
+            failed = ProcessingStatus.PENDING if exc.code == "storage_full" else ProcessingStatus.FAILED
+            Photo.objects.filter(pk=photo.pk).update(status=failed, error=exc.message)
             outcome = FileOutcome.failed(photo.original_name, exc)
             outcome.photo = photo.pk
             outcomes.append(outcome)
