@@ -187,6 +187,23 @@ def test_an_annotator_reads_the_dashboard_plots_opens_a_vip_and_reviews_a_queue_
     page.get_by_test_id("gate").get_by_text(re.compile("Passed|Not met")).wait_for()
     screenshot(page, "dashboard")
 
+    # One truth about the model: the headline and the sweep name the operating point and agree.
+    headline = page.get_by_test_id("active-headline")
+    expect(headline).to_contain_text("at the operating point")
+    expect(page.get_by_test_id("sweep-headline")).to_contain_text("at the operating point")
+    precision = re.compile(r"precision (\d+(?:\.\d+)?%)")
+    assert precision.search(headline.inner_text())[1] == precision.search(page.get_by_test_id("sweep-headline").inner_text())[1]
+    # Each metric explains itself on hover; the axes tick at round values.
+    for metric in ("precision", "recall", "mean F1", "F1 AUC"):
+        assert len(headline.get_by_text(re.compile(f"^{metric} ")).get_attribute("title") or "") > 20, metric
+    ticks = scatter.locator(".recharts-cartesian-axis-tick-value").all_inner_texts()
+    assert ticks and set(ticks) <= {"0%", "20%", "40%", "60%", "80%", "100%"}, ticks
+    # A 1024-px tablet shows the dashboard, plots and all, without sideways scrolling.
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.wait_for_timeout(500)  # the charts redraw at the new width
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
     scatter.locator(".recharts-scatter-symbol").last.click()  # the topmost, should points overlap
     page.wait_for_url(re.compile(r"/identities/\d+$"))
     expect(page.locator("h1")).to_have_text(re.compile("^(" + "|".join(CURATION_PEOPLE) + ")$"))

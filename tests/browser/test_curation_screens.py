@@ -124,6 +124,12 @@ def test_an_annotator_filters_faces_finds_more_like_one_and_sends_them_to_review
     page.get_by_label("Split").select_option("train")
     expect(count).to_have_text(f"{Face.objects.filter(identity=keanu, split='train').count()} faces")
     page.get_by_label("Split").select_option("")
+    page.get_by_label("Status").select_option("verified")
+    expect(count).to_have_text(f"{Face.objects.filter(identity=keanu, status='verified').count()} faces")
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Source").select_option("photo")
+    expect(count).to_have_text("0 faces")  # the demo's faces are imported crops
+    page.get_by_label("Source").select_option("")
     page.get_by_label("Confidence from").fill("0.5")
     page.get_by_label("to", exact=True).fill("0.8")
     page.get_by_label("to", exact=True).press("Enter")

@@ -105,6 +105,8 @@ describe("the next step on an empty dashboard", () => {
   it("walks a new team through promote, train, accept and review, pointing at UI screens", () => {
     expect(nextStep({ vip_count: 0 }, [])).toMatchObject({ title: "Promote the first chunk of VIPs", link: "/manage/training" });
     expect(nextStep({ vip_count: 5 }, [])).toMatchObject({ title: "Train a first model", action: "Admin › Training › Start retrain" });
+    expect(nextStep({ vip_count: 5 }, [])?.detail).toContain("the labelled faces of the 5 VIPs");
+    expect(nextStep({ vip_count: 1 }, [])?.detail).toContain("the labelled faces of the one VIP"); // not "1 VIPs'"
     expect(nextStep({ vip_count: 5, run_in_progress: { run: 2, state: "queued", progress: 0 } }, [{ id: 2, state: "queued" }])?.detail).toMatch(/waits for a training worker/);
     expect(nextStep({ vip_count: 5 }, [{ id: 1, state: "failed" }, { id: 3, state: "succeeded" }])).toMatchObject({ title: "Accept run 3" });
     expect(nextStep({ vip_count: 5, active_model: { run: 3 }, queues: [{ kind: "likely_wrong", open: 4 }] }, [{ id: 3, state: "succeeded" }])).toMatchObject({ link: "/review" });

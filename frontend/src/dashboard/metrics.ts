@@ -194,7 +194,7 @@ export function nextStep(status: StepStatus | null | undefined, runs: { id: numb
   }
   const succeeded = runs.filter((run) => run.state === "succeeded");
   if (!succeeded.length) {
-    return { title: "Train a first model", detail: `Train a model on the ${status.vip_count} VIPs' labelled faces (a head run takes seconds to minutes).`, link: training, action: "Admin › Training › Start retrain" };
+    return { title: "Train a first model", detail: `Train a model on the labelled faces of ${status.vip_count === 1 ? "the one VIP" : `the ${status.vip_count} VIPs`} (a head run takes seconds to minutes).`, link: training, action: "Admin › Training › Start retrain" };
   }
   const newest = Math.max(...succeeded.map((run) => run.id));
   if (!status.active_model) {
