@@ -191,12 +191,14 @@ def test_an_annotator_reads_the_dashboard_plots_opens_a_vip_and_reviews_a_queue_
     headline = page.get_by_test_id("active-headline")
     expect(headline).to_contain_text("at the operating point")
     expect(page.get_by_test_id("sweep-headline")).to_contain_text("at the operating point")
-    precision = re.compile(r"precision (\d+(?:\.\d+)?%)")
-    assert precision.search(headline.inner_text())[1] == precision.search(page.get_by_test_id("sweep-headline").inner_text())[1]
+    said = [headline.inner_text(), page.get_by_test_id("sweep-headline").inner_text()]
+    readings = [dict(re.findall(r"(precision|recall|mean F1) ([\d.]+%|–)", text)) for text in said]
+    assert readings[0] == readings[1] and len(readings[0]) == 3, said
+    assert said[0].split(":")[0] == said[1].split(":")[0]  # the same threshold, named the same way
     # Each metric explains itself on hover; the axes tick at round values.
     for metric in ("precision", "recall", "mean F1", "F1 AUC"):
         assert len(headline.get_by_text(re.compile(f"^{metric} ")).get_attribute("title") or "") > 20, metric
-    ticks = scatter.locator(".recharts-cartesian-axis-tick-value").all_inner_texts()
+    ticks = scatter.locator(".recharts-cartesian-axis-tick-value").all_text_contents()
     assert ticks and set(ticks) <= {"0%", "20%", "40%", "60%", "80%", "100%"}, ticks
     # A 1024-px tablet shows the dashboard, plots and all, without sideways scrolling.
     page.set_viewport_size({"width": 1024, "height": 768})
