@@ -216,8 +216,9 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
                 by_index = {frame.index: frame.pk for frame in created_frames}
                 faces = faces_write(drafts=drafts, written=written, frames=by_index, dedupe=dedupe)
                 Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.DONE, error="")
-    except IngestError as exc:
-        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED, error=exc.message)
+    except IngestError as exc:  # a full disk leaves it pending: sending it again finishes it once there is room
+        failed = ProcessingStatus.PENDING if exc.code == "storage_full" else ProcessingStatus.FAILED
+        Video.objects.filter(pk=video.pk).update(status=failed, error=exc.message)
         outcome = FileOutcome.failed(video.original_name, exc)
         outcome.video = video.pk
         return {"video": video.pk, "frames": 0, "faces_created": 0, "errors": [outcome.as_dict()]}
