@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "webapp.quality",
     "webapp.exports",
     "webapp.tagging",
+    "webapp.curation",
 ]
 
 MIDDLEWARE = [

@@ -75,11 +75,11 @@ def world():
 
     import ml.train  # noqa: F401 - imports torch now, so that the first POST /runs/ is not timed on that
     from webapp.core.models import Job
+    from webapp.curation import services as identity_services
     from webapp.exports import services as export_services
     from webapp.exports import tasks as export_tasks
     from webapp.faces.models import Face
     from webapp.faces.services import face_relabel
-    from webapp.identities import services as identity_services
     from webapp.identities.models import IdentitySuggestion
     from webapp.review import services as review_services
     from webapp.review.models import Item, Queue

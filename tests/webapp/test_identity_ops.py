@@ -396,7 +396,8 @@ def test_history_of_an_unknown_identity_is_404(annotator_client):
 
 
 def test_an_edit_after_a_merge_finds_the_tombstone_and_is_refused_without_a_record(admin_user):
-    from webapp.identities.services import IdentityMerged, identity_merge, identity_update
+    from webapp.curation.services import identity_merge
+    from webapp.identities.services import IdentityMerged, identity_update
 
     a, b = IdentityFactory(name="A"), IdentityFactory(name="B")
     identity_merge(source_id=a.pk, into_id=b.pk, user=admin_user)
@@ -411,7 +412,8 @@ def test_an_edit_racing_a_merge_waits_for_it_and_then_fails_cleanly_on_the_tombs
 
     from django.db import connection, transaction
 
-    from webapp.identities.services import IdentityMerged, identity_merge, identity_update
+    from webapp.curation.services import identity_merge
+    from webapp.identities.services import IdentityMerged, identity_update
 
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL (SQLite serialises whole-database writes)")

@@ -13,8 +13,8 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from webapp.core.models import Job
+from webapp.curation import services
 from webapp.faces.models import Face
-from webapp.identities import services
 from webapp.identities.models import Identity, IdentitySuggestion
 
 from .factories import FaceFactory, IdentityFactory
@@ -81,7 +81,7 @@ def library(db, crops) -> Library:
 
 def compute_through_the_api(client, body=None) -> Job:
     """POST compute, then run the queued job here exactly as a worker would."""
-    from webapp.identities.tasks import compute_suggestions
+    from webapp.curation.tasks import compute_suggestions
 
     response = client.post("/api/v1/identities/suggestions/compute/", body or {})
     assert response.status_code == 202, response.data

@@ -198,7 +198,8 @@ def test_label_events_list_their_face_crops_in_a_fixed_number_of_queries(annotat
 
 
 def test_a_relabel_with_an_identity_loaded_before_it_was_merged_finds_the_tombstone(annotator, admin_user):
-    from webapp.identities.services import IdentityMerged, identity_merge
+    from webapp.curation.services import identity_merge
+    from webapp.identities.services import IdentityMerged
 
     target, survivor = IdentityFactory(name="Target"), IdentityFactory(name="Survivor")
     face = FaceFactory()

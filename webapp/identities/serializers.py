@@ -181,15 +181,3 @@ class IdentitySuggestionSerializer(serializers.ModelSerializer):
                 shaped["face_ids"] = side["face_ids"]
             sides.append(shaped)
         return sides
-
-
-class SuggestionComputeRequestSerializer(serializers.Serializer):
-    run = IdField(required=False, allow_null=True, default=None,
-                  help_text="A training run whose model's confusion adds to the merge evidence.")
-
-    def validate_run(self, value):
-        from webapp.training.models import TrainingRun
-
-        if value is not None and not TrainingRun.objects.filter(pk=value).exists():
-            raise serializers.ValidationError(f"No training run with id {value}.")
-        return value

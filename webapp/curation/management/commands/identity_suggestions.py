@@ -2,7 +2,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.core.exceptions import DomainError
-from webapp.identities import selectors, services
+from webapp.curation import services
+from webapp.identities import selectors
 
 
 class Command(BaseCommand):

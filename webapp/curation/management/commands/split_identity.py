@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.core.exceptions import DomainError
-from webapp.identities import services
+from webapp.curation import services
 
 from ._common import describe, identity_id, user_named
 

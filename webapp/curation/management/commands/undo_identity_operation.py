@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.core.exceptions import DomainError
-from webapp.identities import services
+from webapp.curation import services
 
 from ._common import describe, user_named
 
