@@ -157,6 +157,7 @@ def populate(*, faces: int, identities: int, promote: int, data: Path, media: Pa
     clock = time.perf_counter()
     promotion = chunk_promote(size=promote, override_reason="benchmark")
     queue = promotion.review_queue
+    assert queue is not None  # the promoted chunk has faces to verify
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Item._meta.db_table}")
     timings["promote_and_queue_s"] = time.perf_counter() - clock

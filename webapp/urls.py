@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -24,7 +24,7 @@ router.register("imports", ImportViewSet, basename="import")
 router.register("jobs", core_views.JobViewSet, basename="job")
 router.register("users", core_views.UserViewSet, basename="user")
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("me/", faces_views.me, name="me"),
     path("auth/token/", core_views.token, name="token"),
     path("auth/token/rotate/", core_views.token_rotate, name="token-rotate"),

@@ -55,7 +55,8 @@ class MediaFileSystemStorage(FileSystemStorage):
     def _save(self, name, content):
         directory = os.path.dirname(self.path(name))
         if self.directory_permissions_mode is not None:
-            from django.utils._os import safe_makedirs
+            # Django's own helper (a 5.2 security release); django-stubs 5.2.9 predates it.
+            from django.utils._os import safe_makedirs  # type: ignore[attr-defined]
 
             safe_makedirs(directory, self.directory_permissions_mode, exist_ok=True)
         else:

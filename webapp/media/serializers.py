@@ -59,7 +59,9 @@ class UploadResponseSerializer(serializers.Serializer):
     job = serializers.IntegerField(allow_null=True, help_text="The job detecting faces (poll /api/v1/jobs/{id}/).")
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
-    errors = serializers.IntegerField()
+    # A field named like Serializer.errors: DRF's serializer metaclass takes declared fields out of the class,
+    # the stubs cannot know that.
+    errors = serializers.IntegerField()  # type: ignore[assignment]
     files = FileOutcomeSerializer(many=True)
 
 
@@ -70,7 +72,9 @@ class UploadQueueUnavailableSerializer(QueueUnavailableSerializer):
     job = serializers.IntegerField(allow_null=True, required=False, help_text="The job saved as queued.")
     accepted = serializers.IntegerField(required=False)
     duplicates = serializers.IntegerField(required=False)
-    errors = serializers.IntegerField(required=False)
+    # A field named like Serializer.errors: DRF's serializer metaclass takes declared fields out of the class,
+    # the stubs cannot know that.
+    errors = serializers.IntegerField(required=False)  # type: ignore[assignment]
     files = FileOutcomeSerializer(many=True, required=False)
 
 

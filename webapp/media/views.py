@@ -71,7 +71,7 @@ def _upload_response(result: services.UploadResult) -> Response:
     job_require_sent(*result.jobs, extra=body)
     outcomes = result.outcomes
     if result.job is not None:
-        code = status.HTTP_202_ACCEPTED
+        code: int = status.HTTP_202_ACCEPTED
     elif outcomes and all(o.status == "error" and o.code == "too_large" for o in outcomes):
         code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         body["detail"] = outcomes[0].error if len(outcomes) == 1 else \

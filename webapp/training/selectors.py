@@ -375,7 +375,7 @@ def curation_status() -> dict:
         "vip_count": vips_current().count(),
         "candidate_count": Identity.objects.filter(role=Identity.Role.CANDIDATE, merged_into__isnull=True).count(),
         "chunk": Chunk.objects.aggregate(n=Max("number"))["n"],
-        "active_model": None if run is None else {
+        "active_model": None if run is None or activation is None else {
             "run": run.pk, "mode": run.mode, "loss": run.loss, "accepted_at": activation.accepted_at,
             "accepted_by": activation.accepted_by.get_username() if activation.accepted_by else None,
             "automatic": activation.automatic, "vip_count": len(run.vips), "metrics": run.metrics,

@@ -32,7 +32,9 @@ class HeadlineSerializer(serializers.Serializer):
     threshold = serializers.FloatField()
     split = serializers.CharField()
     basis = serializers.CharField()
-    label = serializers.CharField(help_text='Where the numbers were read, e.g. "at the operating point 0.780".')
+    # A field named like an attribute of DRF's Field: the serializer metaclass takes declared fields out of the
+    # class, the stubs cannot know that.
+    label = serializers.CharField(help_text='Where the numbers were read, e.g. "at the operating point 0.780".')  # type: ignore[assignment]
     precision = serializers.FloatField(allow_null=True, help_text="Share of tagged faces that are the right VIP.")
     recall = serializers.FloatField(allow_null=True, help_text="Share of VIP faces tagged with the right name.")
     mean_f1 = serializers.FloatField(allow_null=True)
@@ -123,7 +125,9 @@ class RunCompareSerializer(serializers.Serializer):
 class RunSampleSerializer(serializers.Serializer):
     face = serializers.IntegerField(source="face_id")
     identity = serializers.IntegerField(source="identity_id", allow_null=True)
-    label = serializers.IntegerField()
+    # A field named like an attribute of DRF's Field: the serializer metaclass takes declared fields out of the
+    # class, the stubs cannot know that.
+    label = serializers.IntegerField()  # type: ignore[assignment]
     split = serializers.CharField()
     version = serializers.IntegerField()
     noise_score = serializers.FloatField(allow_null=True)
@@ -234,7 +238,9 @@ class GateCheckSerializer(serializers.Serializer):
 
 
 class GateSerializer(serializers.Serializer):
-    required = serializers.BooleanField()
+    # A field named like an attribute of DRF's Field: the serializer metaclass takes declared fields out of the
+    # class, the stubs cannot know that.
+    required = serializers.BooleanField()  # type: ignore[assignment]
     passed = serializers.BooleanField()
     run = serializers.IntegerField(allow_null=True)
     threshold = serializers.FloatField(allow_null=True)

@@ -78,9 +78,10 @@ class NearDuplicates:
             if matched_stored[i] is None:
                 matched_earlier[i] = next((j for j in earlier[i]
                                            if self._same_person(draft.embedding, drafts[j].embedding)), None)
-        with_vectors = [i for i, d in enumerate(drafts) if d.embedding is not None]
+        embedded = {i: d.embedding for i, d in enumerate(drafts) if d.embedding is not None}
+        with_vectors = list(embedded)
         if with_vectors and self.cosine <= 1.0:
-            vectors = np.stack([drafts[i].embedding for i in with_vectors]).astype(np.float32)
+            vectors = np.stack(list(embedded.values())).astype(np.float32)
             if self._index is not None and len(self._index):
                 ids, sims = self._index.search(vectors, 1)
                 for row, i in enumerate(with_vectors):
@@ -96,16 +97,17 @@ class NearDuplicates:
         roots = self._roots({pk for pk in matched_stored if pk is not None})
         linked = 0
         for i, draft in enumerate(drafts):
-            if matched_stored[i] is not None and matched_stored[i] in roots:
-                draft.duplicate_of_id, draft.group_key = roots[matched_stored[i]]
+            stored_pk, earlier_draft = matched_stored[i], matched_earlier[i]
+            if stored_pk is not None and stored_pk in roots:
+                draft.duplicate_of_id, draft.group_key = roots[stored_pk]
                 linked += 1
-            elif matched_earlier[i] is not None:
-                first = drafts[matched_earlier[i]]
+            elif earlier_draft is not None:
+                first = drafts[earlier_draft]
                 if first.duplicate_of_id is not None:
                     draft.duplicate_of_id = first.duplicate_of_id
                 else:
                     draft.duplicate_of_draft = (first.duplicate_of_draft if first.duplicate_of_draft is not None
-                                                else matched_earlier[i])
+                                                else earlier_draft)
                 draft.group_key = first.group_key
                 linked += 1
         return linked

@@ -178,6 +178,13 @@ def faces_import_confined(*, params: dict[str, Any], user=None, progress: Progre
                                user=user, progress=progress, confined=True)
 
 
+def _identity_folder(entry: FolderEntry) -> str:
+    """The identity folder of an entry that has one (the importers get only those)."""
+    if entry.identity is None:
+        raise ValueError(f"{entry.relative} is not inside an identity folder")
+    return entry.identity
+
+
 def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates,
                   progress: Progress | None) -> tuple[list[FileOutcome], list[int]]:
     """Aligned crops: hash, skip known ones, decode, embed in batches, write each batch in one transaction."""
@@ -224,7 +231,7 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
             drafts.append(FaceDraft(
                 crop=jpeg_encode(image) if reencode else data, embedding=None, phash=crop_phash(image),
                 group_key=f"crop:{sha}", source=Face.Source.CROP, content_sha256=sha,
-                identity_id=by_name[entry.identity].pk, source_path=entry.relative,
+                identity_id=by_name[_identity_folder(entry)].pk, source_path=entry.relative,
                 crop_name=f"{sha[:2]}/{sha[:16]}.jpg",
             ))
         if drafts:
@@ -290,14 +297,14 @@ def _images_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], 
             try:
                 with open(entry.path, "rb") as handle:
                     photo = photo_store(name=entry.relative, fileobj=File(handle, name=entry.relative),
-                                        identity=by_name[entry.identity], user=user)
+                                        identity=by_name[_identity_folder(entry)], user=user)
             except OSError as exc:
                 outcomes.append(FileOutcome(name=entry.relative, status="error", code="unreadable",
                                             error=f"{entry.relative}: {exc.strerror or exc}"))
                 continue
             except IngestError as exc:
                 pending = exc.code == "duplicate" and Photo.objects.filter(
-                    pk=exc.extra.get("photo"), status=ProcessingStatus.PENDING).exists()
+                    pk=exc.extra["photo"], status=ProcessingStatus.PENDING).exists()
                 if pending:  # stored by a run that stopped before detection: finish it now
                     to_process.append(exc.extra["photo"])
                     continue

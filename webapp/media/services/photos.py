@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from webapp.core.models import Job
 from webapp.core.services import job_send, job_start
-from webapp.faces.models import Face
+from webapp.faces.models import Face, embedding_array
 from webapp.identities.models import Identity
 
 from ..models import Photo, ProcessingStatus
@@ -93,9 +93,10 @@ def photos_upload(*, files: Iterable, identity: Identity | None = None, user=Non
             outcome = FileOutcome.failed(name, exc)
             if exc.code == "duplicate":
                 outcome.status = "duplicate"
-                known = Photo.objects.select_related("job").filter(pk=exc.extra.get("photo")).first()
+                known = Photo.objects.select_related("job").filter(pk=exc.extra["photo"]).first()
                 stranded, unsent = upload_stranded_job(known)
                 if stranded and start_job:
+                    assert known is not None  # only a stored photo is stranded
                     outcome = FileOutcome(name=name, status="accepted", code="requeued", photo=known.pk)
                     if unsent is not None:
                         resend[unsent.pk] = unsent
@@ -134,7 +135,7 @@ def _hint_reference(identity_id: int, cache: dict[int, np.ndarray | None]) -> np
             .values_list("embedding", flat=True)[:200]
         )
         if rows:
-            mean = np.stack([np.frombuffer(bytes(r), dtype=np.float32) for r in rows]).mean(axis=0)
+            mean = np.stack([embedding_array(r) for r in rows]).mean(axis=0)
             cache[identity_id] = mean / max(float(np.linalg.norm(mean)), 1e-12)
         else:
             cache[identity_id] = None
@@ -226,7 +227,7 @@ def photos_import_paths(*, paths: list[Path], root: Path | None = None, identity
             outcomes.append(FileOutcome(name=name, status="error", code="unreadable", error=f"{name}: {exc}"))
         except IngestError as exc:
             pending = exc.code == "duplicate" and Photo.objects.filter(
-                pk=exc.extra.get("photo"), status=ProcessingStatus.PENDING).exists()
+                pk=exc.extra["photo"], status=ProcessingStatus.PENDING).exists()
             if pending:
                 stored.append(exc.extra["photo"])
                 continue

@@ -69,5 +69,5 @@ def face_split(group_key: str) -> str:
     from ml.splits import split_for_group
 
     return split_for_group(
-        group_key, seed=settings.FACECURATOR_SPLIT_SEED, proportions=tuple(settings.FACECURATOR_SPLIT_PROPORTIONS)
+        group_key, seed=settings.FACECURATOR_SPLIT_SEED, proportions=settings.FACECURATOR_SPLIT_PROPORTIONS
     )

@@ -122,9 +122,10 @@ def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> Upl
             outcome = FileOutcome.failed(name, exc)
             if exc.code == "duplicate":
                 outcome.status = "duplicate"
-                known = Video.objects.select_related("job").filter(pk=exc.extra.get("video")).first()
+                known = Video.objects.select_related("job").filter(pk=exc.extra["video"]).first()
                 stranded, unsent = upload_stranded_job(known)
                 if stranded and start_jobs:
+                    assert known is not None  # only a stored video is stranded
                     outcome = FileOutcome(name=name, status="accepted", code="requeued", video=known.pk)
                     if unsent is not None:
                         job_send(job=unsent)

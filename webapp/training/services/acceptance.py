@@ -118,6 +118,7 @@ def operating_point_set(*, run: TrainingRun | None = None, user=None, target_pre
             reached = False
             best = int(np.nanargmax(np.nan_to_num(sweep.kept_accuracy, nan=-1.0)))
             threshold = float(sweep.thresholds[best])
+    assert threshold is not None  # given, or found by far or target precision above
     expected = selectors.run_metrics_at(run=run, threshold=threshold) or {}
     expected["identification_accuracy"] = expected.get("recall")
     expected["target_reached"] = reached

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -15,12 +16,15 @@ from ..models import Chunk
 from .guards import PromotionGateNotMet, serialise_writers
 from .runs import jsonable
 
+if TYPE_CHECKING:
+    from webapp.review.models import Queue
+
 
 @dataclasses.dataclass
 class Promotion:
     chunk: Chunk
     identities: list[Identity]
-    review_queue: object | None
+    review_queue: Queue | None
     message: str
 
 

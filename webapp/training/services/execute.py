@@ -18,7 +18,7 @@ from django.utils import timezone
 from webapp.core.exceptions import Conflict, InvalidTransition
 from webapp.core.models import Job
 from webapp.core.services import JobCancelled, Progress
-from webapp.faces.models import Face
+from webapp.faces.models import Face, embedding_array
 from webapp.review.selectors import id_batches
 
 from .. import selectors
@@ -48,10 +48,11 @@ def _embeddings_of(face_ids: np.ndarray) -> np.ndarray:
     for start in range(0, len(face_ids), 5000):
         chunk = [int(i) for i in face_ids[start:start + 5000]]
         for pk, blob in Face.objects.filter(pk__in=chunk).values_list("pk", "embedding"):
-            vector = np.frombuffer(bytes(blob), dtype=np.float32)
+            vector = embedding_array(blob)
             if vectors is None:
                 vectors = np.zeros((len(face_ids), len(vector)), dtype=np.float32)
             vectors[position[pk]] = vector
+    assert vectors is not None, "no face to train on"  # (None failed in TrainData before, as len(None))
     return vectors
 
 

@@ -3,6 +3,9 @@ are built from, the scored samples, the headline metrics and per-class table, an
 threshold the queues use."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from django.conf import settings
 
@@ -13,7 +16,7 @@ from ..models import RunSample, TrainingRun
 from .acceptance import carried_choice
 
 
-def run_outcome(*, run: TrainingRun, result: dict, face_ids: np.ndarray, labels: np.ndarray, splits: np.ndarray,
+def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.ndarray, labels: np.ndarray, splits: np.ndarray,
              identity_ids: np.ndarray, prediction, embeddings: np.ndarray):
     """The per-face view of a finished run that the review queues are built from.
 
@@ -80,7 +83,7 @@ def samples_store(*, run: TrainingRun, outcome, splits: np.ndarray, versions: np
     RunSample.objects.bulk_create(batch)
 
 
-def queue_threshold(*, run: TrainingRun, result: dict) -> tuple[float, str]:
+def queue_threshold(*, run: TrainingRun, result: Mapping[str, Any]) -> tuple[float, str]:
     """The threshold queues use to call a prediction "accepted", and its name: the one this run
     would get if accepted now (the admin's false-tag rate, target precision or threshold carried
     over, on its validation set), else max mean F1's."""
@@ -107,7 +110,7 @@ _SUMMARY_KEYS = ("threshold", "mean_f1", "kept_accuracy", "identification_accura
                  "distractor_accuracy", "vip_acceptance")
 
 
-def headline_metrics(result: dict) -> dict:
+def headline_metrics(result: Mapping[str, Any]) -> dict:
     """Per split, the numbers at the threshold of max mean F1, F1 AUC and the calibration errors."""
     metrics: dict = {"temperature": result["temperature"], "operating_points": result["operating_points"],
                      "counts": result["counts"]}
@@ -130,7 +133,7 @@ def _ece(curves: dict | None) -> float | None:
     return curves["ece"] if "ece" in curves else (curves.get("vip") or {}).get("ece")
 
 
-def per_class_table(*, run: TrainingRun, result: dict) -> list[dict]:
+def per_class_table(*, run: TrainingRun, result: Mapping[str, Any]) -> list[dict]:
     """One row per VIP: the diagnosis (on test, else val) with its precision/recall, and both splits' numbers."""
     diagnosis = {d["class_index"]: d for d in result["diagnosis"]["classes"]}
     by_split = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
 from django.conf import settings
@@ -38,7 +39,8 @@ def training_config_build(*, mode: str = "head", loss: str = "me", **overrides):
         raise InvalidTransition(f"Unknown training option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
     values = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return TrainConfig(mode=mode, loss=loss, **values)
+        # mode comes from the API's choices or a stored run; TrainConfig.resolved refuses any other value
+        return TrainConfig(mode=cast(Literal["head", "finetune"], mode), loss=loss, **values)
     except (TypeError, ValueError) as exc:
         raise InvalidTransition(f"Invalid training configuration: {exc}") from exc
 
@@ -102,7 +104,7 @@ def _distractor_person_split(identity_id: int) -> str:
     from ml.splits import split_for_person
 
     return split_for_person(str(identity_id), seed=settings.FACECURATOR_SPLIT_SEED,
-                            proportions=tuple(settings.FACECURATOR_SPLIT_PROPORTIONS))
+                            proportions=settings.FACECURATOR_SPLIT_PROPORTIONS)
 
 
 def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
@@ -122,11 +124,11 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
         unsettled = faces.filter(faces_unsettled())
         left_out = unsettled.count()
         faces = faces.exclude(pk__in=unsettled.values("pk"))
-    faces = faces.order_by("id").values_list("id", "identity_id", "split", "version")
+    rows = faces.order_by("id").values_list("id", "identity_id", "split", "version")
     counts = {"total": 0, "vip": 0, "distractor": 0, "train": 0, "val": 0, "test": 0, "vip_train": 0,
               "unsettled_left_out": left_out}
     batch: list[RunSample] = []
-    for face_id, identity_id, split, version in faces.iterator(chunk_size=5000):
+    for face_id, identity_id, split, version in rows.iterator(chunk_size=5000):
         label = class_of.get(identity_id, -1)
         if label < 0 and identity_id is not None:
             split = _distractor_person_split(identity_id)
