@@ -6,10 +6,10 @@ from rest_framework.routers import DefaultRouter
 
 from webapp.core import views as core_views
 from webapp.core import web
-from webapp.curation.views import IdentityViewSet
+from webapp.curation.views import FaceViewSet, IdentityViewSet
 from webapp.faces import index_api
 from webapp.faces import views as faces_views
-from webapp.faces.views import FaceViewSet, LabelEventViewSet
+from webapp.faces.views import LabelEventViewSet
 from webapp.media.views import FrameViewSet, ImportViewSet, PhotoViewSet
 from webapp.tagging.views import VideoViewSet
 

@@ -1,16 +1,19 @@
 """Reads for curating identities through their faces: the embeddings suggestions are computed
-from, a training run's confusion between identities, and the example crops a suggestion shows."""
+from, a training run's confusion between identities, the example crops a suggestion shows, and
+the faces list with the active model's confidence."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
+from webapp.faces import selectors as face_selectors
 from webapp.faces.index import embedding_model
 from webapp.faces.models import Face, embedding_array
 from webapp.identities.models import IdentitySuggestion
 from webapp.identities.selectors import NOT_SHOWING
+from webapp.training import selectors as training_selectors
 from webapp.training.models import RunSample, TrainingRun
 
 
@@ -93,3 +96,8 @@ def run_confusion(*, run_id: int) -> dict[tuple[int, int], float]:
         if target is not None and target != identity_id:
             counts[(identity_id, target)] = counts.get((identity_id, target), 0) + n
     return {pair: n / totals[pair[0]] for pair, n in counts.items()}
+
+
+def faces_for_listing() -> QuerySet[Face]:
+    """Faces with their identity and the active model's confidence (``model_confidence``), one query a page."""
+    return face_selectors.faces_for_listing().annotate(model_confidence=training_selectors.active_model_confidence())

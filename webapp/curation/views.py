@@ -1,8 +1,11 @@
-"""The identities API's curation actions: merge, split, undo, and merge and split suggestions.
+"""The API views that need apps above faces: the identities API's merge, split, undo and suggestion
+actions, and the faces list with the active model's confidence and review-queue filter.
 
-They extend ``identities.views.IdentityViewSet`` (identities below faces and training cannot
-serve them); the router registers this class, so the routes stay under ``/identities/``.
+They extend ``identities.views.IdentityViewSet`` and ``faces.views.FaceViewSet`` (those apps sit
+below faces, training and review and cannot serve them); the router registers these classes, so
+the routes stay the same.
 """
+import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -15,6 +18,7 @@ from webapp.core.permissions import IsAdmin, IsAnnotator
 from webapp.core.schema import QUEUE_UNAVAILABLE
 from webapp.core.serializers import JobSerializer
 from webapp.core.services import job_require_sent, job_start
+from webapp.faces import views as face_views
 from webapp.identities import selectors as identity_selectors
 from webapp.identities import views as identity_views
 from webapp.identities.models import IdentitySuggestion
@@ -24,6 +28,8 @@ from webapp.identities.serializers import (
     MergeRequestSerializer,
     SplitRequestSerializer,
 )
+from webapp.review import selectors as review_selectors
+from webapp.review.models import Queue
 
 from . import selectors, services
 from .serializers import SuggestionComputeRequestSerializer
@@ -140,3 +146,27 @@ class IdentityViewSet(identity_views.IdentityViewSet):
                         user=request.user)
         job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class FaceFilter(face_views.FaceFilter):
+    queue_kind = django_filters.ChoiceFilter(
+        choices=Queue.Kind.choices, method="in_queue",
+        help_text="Faces waiting in an open review queue of this kind (why they are queued).")
+    confidence_min = django_filters.NumberFilter(
+        field_name="model_confidence", lookup_expr="gte",
+        help_text="The active model's confidence at least this (faces it never scored are left out).")
+    confidence_max = django_filters.NumberFilter(field_name="model_confidence", lookup_expr="lte",
+                                                 help_text="The active model's confidence at most this.")
+
+    def in_queue(self, queryset, name, value):
+        return review_selectors.faces_in_open_queue(queryset, kind=value)
+
+
+class FaceViewSet(face_views.FaceViewSet):
+    """Faces with their label, split and source; `label` changes one face's label."""
+
+    filterset_class = FaceFilter
+    ordering_fields = ["id", "created_at", "updated_at", "quality", "detector_score", "model_confidence"]
+
+    def get_queryset(self):
+        return selectors.faces_for_listing()

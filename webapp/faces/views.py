@@ -8,7 +8,6 @@ from rest_framework.response import Response
 
 from webapp.core import roles
 from webapp.core.params import IdInFilter
-from webapp.review.models import Queue
 
 from . import selectors, services
 from .models import Face, LabelEvent
@@ -25,14 +24,6 @@ class FaceFilter(django_filters.FilterSet):
     unknown = django_filters.BooleanFilter(field_name="identity", lookup_expr="isnull",
                                            help_text="true: faces of unknown people only.")
     role = django_filters.CharFilter(field_name="identity__role", help_text="vip or candidate.")
-    queue_kind = django_filters.ChoiceFilter(
-        choices=Queue.Kind.choices, method="in_queue",
-        help_text="Faces waiting in an open review queue of this kind (why they are queued).")
-    confidence_min = django_filters.NumberFilter(
-        field_name="model_confidence", lookup_expr="gte",
-        help_text="The active model's confidence at least this (faces it never scored are left out).")
-    confidence_max = django_filters.NumberFilter(field_name="model_confidence", lookup_expr="lte",
-                                                 help_text="The active model's confidence at most this.")
     labelled_by = django_filters.CharFilter(method="by_author", help_text="Username: faces whose label they changed.")
     ids = IdInFilter(field_name="id", help_text="Comma-separated face ids.")
 
@@ -40,19 +31,17 @@ class FaceFilter(django_filters.FilterSet):
         model = Face
         fields = ["identity", "status", "split", "source", "video", "photo", "frame", "unknown", "role", "group_key"]
 
-    def in_queue(self, queryset, name, value):
-        return selectors.faces_in_open_queue(queryset, kind=value)
-
     def by_author(self, queryset, name, value):
         return selectors.faces_labelled_by(queryset, username=value)
 
 
 class FaceViewSet(viewsets.ReadOnlyModelViewSet):
-    """Faces with their label, split and source; `label` changes one face's label."""
+    """Faces with their label, split and source; `label` changes one face's label. The API serves
+    ``curation.views.FaceViewSet``, this with the active model's confidence and review queues."""
 
     serializer_class = FaceSerializer
     filterset_class = FaceFilter
-    ordering_fields = ["id", "created_at", "updated_at", "quality", "detector_score", "model_confidence"]
+    ordering_fields = ["id", "created_at", "updated_at", "quality", "detector_score"]
 
     def get_queryset(self):
         return selectors.faces_for_listing()

@@ -125,3 +125,9 @@ def decisions_per_annotator(*, since: datetime | None = None) -> list[dict]:
 
 def open_leases_of(*, user) -> int:
     return Item.objects.filter(leased_to=user, state=Item.State.OPEN, leased_until__gt=timezone.now()).count()
+
+
+def faces_in_open_queue(faces: QuerySet[Face], *, kind: str) -> QuerySet[Face]:
+    """Faces waiting in an open item of an open review queue of ``kind`` (why they are there)."""
+    waiting = Item.objects.filter(face=OuterRef("pk"), state=Item.State.OPEN, queue__is_open=True, queue__kind=kind)
+    return faces.filter(Exists(waiting))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from webapp.core.models import Job
 from webapp.faces.models import Face
@@ -412,3 +412,10 @@ def runs_compare(*, runs: list[TrainingRun]) -> dict:
                   "vip_count": len(run.vips), "metrics": run.metrics} for run in runs],
         "identities": sorted(by_identity.values(), key=lambda entry: entry["name"]),
     }
+
+
+def active_model_confidence() -> Subquery:
+    """The active model's calibrated top-VIP confidence for the face (``OuterRef("pk")``), in SQL:
+    the sample of the face in the newest accepted run; null where that run did not see the face."""
+    active_run = ActiveModel.objects.order_by("-accepted_at", "-id").values("run")[:1]
+    return Subquery(RunSample.objects.filter(run=Subquery(active_run), face=OuterRef("pk")).values("confidence")[:1])
