@@ -121,3 +121,30 @@ def test_look_closer_zooms_a_face_and_draws_its_box_on_the_source_photo_and_the_
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     assert opener.evaluate("button => document.activeElement === button")
+
+
+def test_an_annotator_adds_a_missing_person_as_a_candidate_and_an_admin_approves_them_as_a_vip(page, shared_data):
+    from webapp.identities.models import Identity
+
+    user_with_role("ann", "annotator")
+    user_with_role("boss", "admin")
+    log_in(page, "ann", PASSWORD, then="/identities")
+    form = page.get_by_role("form", name="New identity")
+    expect(form).to_contain_text("added as a candidate")
+    form.get_by_label("New identity").fill("Zoe Missing")
+    form.get_by_role("button", name="Add").click()
+    expect(page.locator("h1")).to_have_text("Zoe Missing")
+    zoe = Identity.objects.get(name="Zoe Missing")
+    assert zoe.role == "candidate"
+    assert page.get_by_role("button", name="Make a VIP").count() == 0  # annotators propose, admins approve
+
+    page.context.clear_cookies()
+    log_in(page, "boss", PASSWORD, then=f"/identities/{zoe.pk}")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Make a VIP").click()
+    expect(page.locator(".identity-head .badge").first).to_have_text("vip")
+    assert "next training run learns to recognise" in questions[0]
+    zoe.refresh_from_db()
+    assert zoe.role == "vip"
+    expect(page.get_by_test_id("identity-edits").locator("li").first).to_contain_text("role “candidate” → “vip”")

@@ -50,17 +50,31 @@ function References({ identity }: { identity: Identity }) {
   );
 }
 
-/** Rename (admins) and every recorded edit of the identity: who changed what, when. */
+/**
+ * Rename and approve (admins) and every recorded edit of the identity: who changed what, when.
+ * Annotators add missing people as candidates; an admin approves one by making it a VIP.
+ */
 function NameAndEdits({ identity, onRenamed }: { identity: Identity; onRenamed: () => void }) {
   const { isAdmin } = useSession();
   const [name, setName] = useState(identity.name);
   const [error, setError] = useState<string | null>(null);
-  const history = useLoad(() => api.identities.history(identity.id), [identity.id, identity.name]);
+  const history = useLoad(() => api.identities.history(identity.id), [identity.id, identity.name, identity.role]);
   async function rename(event: FormEvent) {
     event.preventDefault();
     setError(null);
     try {
       await api.identities.update(identity.id, { name: name.trim() });
+      onRenamed();
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+  }
+  async function makeVip() {
+    const question = `Make ${identity.name} a VIP? The next training run learns to recognise this person (their verified faces become a class of the model); until then nothing else changes.`;
+    if (!window.confirm(question)) return;
+    setError(null);
+    try {
+      await api.identities.update(identity.id, { role: "vip" });
       onRenamed();
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
@@ -78,6 +92,11 @@ function NameAndEdits({ identity, onRenamed }: { identity: Identity; onRenamed: 
           <button type="submit" disabled={!name.trim() || name.trim() === identity.name}>
             Rename
           </button>
+          {identity.role === "candidate" && (
+            <button type="button" className="secondary" onClick={() => void makeVip()}>
+              Make a VIP
+            </button>
+          )}
           {error && <span className="error">{error}</span>}
         </form>
       )}
