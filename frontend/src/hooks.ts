@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState, type DependencyList } from "react";
+import { useCallback, useEffect, useEffectEvent, useRef, useState, type DependencyList } from "react";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -31,6 +31,7 @@ export function useLoad<T>(loader: () => Promise<T>, deps: DependencyList): Load
       .finally(() => {
         if (mine === generation.current) setLoading(false);
       });
+    // The caller's deps decide when to load again (as for useEffect); `loader` is a new function each render.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
 
@@ -40,11 +41,10 @@ export function useLoad<T>(loader: () => Promise<T>, deps: DependencyList): Load
 
 /** Call `callback` every `ms` while `active`; stops on unmount. */
 export function useInterval(callback: () => void, ms: number, active = true): void {
-  const saved = useRef(callback);
-  saved.current = callback;
+  const tick = useEffectEvent(callback); // the latest callback, without restarting the timer
   useEffect(() => {
     if (!active) return undefined;
-    const id = window.setInterval(() => saved.current(), ms);
+    const id = window.setInterval(() => tick(), ms);
     return () => window.clearInterval(id);
   }, [ms, active]);
 }

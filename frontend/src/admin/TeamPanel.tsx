@@ -14,8 +14,8 @@ function toLocalInput(date: Date): string {
 }
 
 function RangeActions({ row, onDone }: { row: AnnotatorQuality; onDone: (text: string, error?: boolean) => void }) {
-  const [since, setSince] = useState(toLocalInput(new Date(Date.now() - 24 * 3600 * 1000)));
-  const [until, setUntil] = useState(toLocalInput(new Date(Date.now() + 60 * 1000)));
+  const [since, setSince] = useState(() => toLocalInput(new Date(Date.now() - 24 * 3600 * 1000)));
+  const [until, setUntil] = useState(() => toLocalInput(new Date(Date.now() + 60 * 1000)));
   const range = () => ({ since: new Date(since).toISOString(), until: new Date(until).toISOString() });
 
   async function act(kind: "undo" | "second") {

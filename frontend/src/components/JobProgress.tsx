@@ -1,5 +1,5 @@
 /** A live progress bar for a background Job: polls GET /jobs/{id}/ until it finishes. */
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useEffectEvent, useState } from "react";
 
 import { api, type Job } from "../api/client";
 import { useSession } from "../session";
@@ -10,8 +10,7 @@ export function JobProgress({ jobId, title, onFinished, interval = 1000 }: { job
   const [job, setJob] = useState<Job | null>(null);
   const [error, setError] = useState<string | null>(null);
   const { isAdmin } = useSession();
-  const finishedRef = useRef(onFinished);
-  finishedRef.current = onFinished;
+  const finish = useEffectEvent((answer: Job) => onFinished?.(answer));
 
   useEffect(() => {
     let stopped = false;
@@ -24,7 +23,7 @@ export function JobProgress({ jobId, title, onFinished, interval = 1000 }: { job
         setJob(answer);
         setError(null);
         if (FINISHED.has(answer.state)) {
-          finishedRef.current?.(answer);
+          finish(answer);
           return;
         }
       } catch (caught) {

@@ -4,7 +4,7 @@
  * Shift+Tab stay inside, Escape closes, and focus goes back to the element that had it when the
  * dialog opened. (Confirmations use the browser's own `window.confirm`, which does all this itself.)
  */
-import { useEffect, useRef, type ReactNode, type RefObject } from "react";
+import { useEffect, useEffectEvent, useRef, type ReactNode, type RefObject } from "react";
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
@@ -21,8 +21,7 @@ export function nextFocus<T>(items: T[], current: T | null, backwards: boolean):
  * cycles through its controls, Escape calls `onClose`, and closing gives focus back.
  */
 export function useDialogFocus(dialog: RefObject<HTMLElement | null>, onClose: () => void, initialFocus?: RefObject<HTMLElement | null>): void {
-  const close = useRef(onClose);
-  close.current = onClose;
+  const close = useEffectEvent(onClose); // the latest onClose, without reattaching the listener
   useEffect(() => {
     const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     const node = dialog.current;
@@ -32,7 +31,7 @@ export function useDialogFocus(dialog: RefObject<HTMLElement | null>, onClose: (
       if (event.key === "Escape") {
         event.preventDefault();
         event.stopPropagation();
-        close.current();
+        close();
       } else if (event.key === "Tab") {
         const items = [...node.querySelectorAll<HTMLElement>(FOCUSABLE)];
         const target = nextFocus(items, document.activeElement as HTMLElement | null, event.shiftKey);
@@ -45,9 +44,8 @@ export function useDialogFocus(dialog: RefObject<HTMLElement | null>, onClose: (
       document.removeEventListener("keydown", onKeyDown, true);
       if (previous?.isConnected) previous.focus();
     };
-    // Once per opening: the dialog's node and the element to return to do not change while open.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+    // Once per opening: `dialog` and `initialFocus` are refs (the same objects while it is open).
+  }, [dialog, initialFocus]);
 }
 
 /** A modal dialog named by its heading (`labelledBy`); a click outside closes it as Escape does. */

@@ -4,7 +4,7 @@
  * claims shows one group per claimed identity, each beside that identity's verified faces. A range
  * of faces (Shift+click, Shift+arrows) takes a key's decision all at once.
  */
-import { useCallback, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useEffectEvent, useMemo, useReducer, useRef, useState, type ReactNode } from "react";
 import { useSearchParams } from "react-router-dom";
 
 import { ApiError, api, type Identity, type Queue } from "../api/client";
@@ -363,24 +363,21 @@ export function ReviewScreen() {
         break;
     }
   };
-  const runRef = useRef(run);
-  runRef.current = run;
-  const dialogRef = useRef(state.dialog);
-  dialogRef.current = state.dialog;
-
+  // Attached once; as an Effect Event it sees the latest dialog and `run`.
+  const onKeyDown = useEffectEvent((event: KeyboardEvent) => {
+    const action = matchShortcut(event, ["review", "global"]);
+    if (!action) return;
+    if (state.dialog && action !== "closeDialog" && action !== "help") return;
+    // Page shortcuts act on the grid; on a focused button or control the key does what the browser does.
+    if (!state.dialog && shortcutFor(action).scope === "review" && !acceptsPageShortcuts(event.target, gridRef.current)) return;
+    if (state.dialog === "relabel" && action === "help") return;
+    event.preventDefault();
+    run(action);
+  });
   useEffect(() => {
-    function onKeyDown(event: KeyboardEvent) {
-      const action = matchShortcut(event, ["review", "global"]);
-      if (!action) return;
-      if (dialogRef.current && action !== "closeDialog" && action !== "help") return;
-      // Page shortcuts act on the grid; on a focused button or control the key does what the browser does.
-      if (!dialogRef.current && shortcutFor(action).scope === "review" && !acceptsPageShortcuts(event.target, gridRef.current)) return;
-      if (dialogRef.current === "relabel" && action === "help") return;
-      event.preventDefault();
-      runRef.current(action);
-    }
-    window.addEventListener("keydown", onKeyDown);
-    return () => window.removeEventListener("keydown", onKeyDown);
+    const listener = (event: KeyboardEvent) => onKeyDown(event);
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
   }, []);
 
   function renderCell(entry: ReviewItem, index: number) {

@@ -3,7 +3,7 @@
  * each with its best supporting frames. Keyboard first: ↓ ↑ move, Enter confirms, N rejects,
  * O opens the video; the keys come from the one table in shortcuts.ts.
  */
-import { useCallback, useEffect, useReducer, useRef, useState } from "react";
+import { useCallback, useEffect, useEffectEvent, useReducer, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { ApiError, api, type ReviewTag } from "../api/client";
@@ -65,17 +65,12 @@ export function TagReviewScreen() {
   const [loadError, setLoadError] = useState<string | null>(null);
   const [help, setHelp] = useState(false);
 
-  // Decisions made before the latest load: `count` is the server's total at that load.
-  const baseline = useRef(0);
-  const decidedRef = useRef(0);
-  decidedRef.current = state.decided.length;
   const load = useCallback(() => {
     setLoading(true);
     api.tagging
       .review({ identity: identity ?? undefined, video: video ?? undefined, page_size: PAGE_SIZE })
       .then((answer) => {
         dispatch({ type: "loaded", tags: answer.results });
-        baseline.current = decidedRef.current;
         setCount(answer.count);
         setLoadError(null);
       })
@@ -85,7 +80,7 @@ export function TagReviewScreen() {
   useEffect(load, [load]);
 
   // The loaded page is worked through: fetch the next least-certain tags.
-  const decidedSinceLoad = state.decided.length - baseline.current;
+  const decidedSinceLoad = state.decided.length - state.decidedAtLoad; // `count` is the server's total at the load
   useEffect(() => {
     if (!loading && state.tags.length === 0 && count !== null && decidedSinceLoad > 0 && count > decidedSinceLoad) load();
   }, [state.tags.length, loading, count, decidedSinceLoad, load]);
@@ -130,21 +125,18 @@ export function TagReviewScreen() {
         break;
     }
   };
-  const runRef = useRef(run);
-  runRef.current = run;
-  const helpRef = useRef(help);
-  helpRef.current = help;
-
+  // Attached once; as an Effect Event it sees the latest `help` and `run`.
+  const onKeyDown = useEffectEvent((event: KeyboardEvent) => {
+    const action = matchShortcut(event, ["tags", "global"]);
+    if (!action) return;
+    if (help && action !== "closeDialog" && action !== "help") return;
+    event.preventDefault();
+    run(action);
+  });
   useEffect(() => {
-    function onKeyDown(event: KeyboardEvent) {
-      const action = matchShortcut(event, ["tags", "global"]);
-      if (!action) return;
-      if (helpRef.current && action !== "closeDialog" && action !== "help") return;
-      event.preventDefault();
-      runRef.current(action);
-    }
-    window.addEventListener("keydown", onKeyDown);
-    return () => window.removeEventListener("keydown", onKeyDown);
+    const listener = (event: KeyboardEvent) => onKeyDown(event);
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
   }, []);
 
   const last = state.decided[0];

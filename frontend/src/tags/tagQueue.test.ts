@@ -38,6 +38,16 @@ describe("the tag queue", () => {
     expect(currentTag(state)?.id).toBe(3);
   });
 
+  it("remembers at each load how many decisions came before it", () => {
+    let state = tagQueueReducer(loaded([1, 2, 3]), { type: "decided", id: 1, verdict: "confirmed" });
+    state = tagQueueReducer(state, { type: "decided", id: 2, verdict: "rejected" });
+    expect(state.decidedAtLoad).toBe(0);
+    state = tagQueueReducer(state, { type: "loaded", tags: [tag(4)] });
+    expect(state.decidedAtLoad).toBe(2);
+    state = tagQueueReducer(state, { type: "decided", id: 4, verdict: "confirmed" });
+    expect(state.decided.length - state.decidedAtLoad).toBe(1);
+  });
+
   it("takes one decision at a time", () => {
     let state = tagQueueReducer(loaded([1, 2]), { type: "start", id: 1 });
     state = tagQueueReducer(state, { type: "start", id: 2 });

@@ -19,6 +19,8 @@ export interface TagQueueState {
   pending: number | null;
   /** Newest first. */
   decided: DecidedTag[];
+  /** How many of `decided` came before the latest load (the server's count at that load leaves them out). */
+  decidedAtLoad: number;
   error: string | null;
 }
 
@@ -30,7 +32,7 @@ export type TagQueueAction =
   | { type: "decided"; id: number; verdict: TagVerdict }
   | { type: "failed"; id: number; message: string; gone?: boolean };
 
-export const initialTagQueue: TagQueueState = { tags: [], cursor: 0, pending: null, decided: [], error: null };
+export const initialTagQueue: TagQueueState = { tags: [], cursor: 0, pending: null, decided: [], decidedAtLoad: 0, error: null };
 
 function clamp(cursor: number, length: number): number {
   return length === 0 ? 0 : Math.min(Math.max(cursor, 0), length - 1);
@@ -42,7 +44,13 @@ export function tagQueueReducer(state: TagQueueState, action: TagQueueAction): T
       // Keep the cursor on the same tag across a reload where it is still there.
       const current = state.tags[state.cursor]?.id;
       const index = current === undefined ? -1 : action.tags.findIndex((tag) => tag.id === current);
-      return { ...state, tags: action.tags, cursor: clamp(index >= 0 ? index : state.cursor, action.tags.length), pending: null };
+      return {
+        ...state,
+        tags: action.tags,
+        cursor: clamp(index >= 0 ? index : state.cursor, action.tags.length),
+        pending: null,
+        decidedAtLoad: state.decided.length,
+      };
     }
     case "move":
       return { ...state, cursor: clamp(state.cursor + action.by, state.tags.length) };
