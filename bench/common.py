@@ -332,7 +332,7 @@ def _embed_detected_file(job: tuple[str, str]) -> np.ndarray | None:
     path, crop_path = job
     try:
         image = load_image(Path(path))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an unreadable image has no face, as one without a detection
         return None
     found = _detector().detect(image)
     if not found:

@@ -294,7 +294,7 @@ def prefetched(items: Iterable[T], depth: int = 32) -> Iterator[T]:
                 if not put(item):
                     return
             put(_DONE)
-        except BaseException as exc:  # handed to the consumer
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             put(exc)
 
     thread = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
@@ -335,7 +335,7 @@ def sample_videos(paths: Sequence[str | Path], n: int = 300, *, workers: int = 2
                 for frame in sample_frames(path, n=n):
                     if not put((number, frame)):
                         return
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
                 exc.video_index = number  # type: ignore[attr-defined]
                 put(exc)
                 return

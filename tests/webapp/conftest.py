@@ -16,6 +16,7 @@ from tests.conftest import REPO_ROOT
 from .factories import UserFactory
 from .s3 import moto_endpoint as moto_endpoint  # fixture shared by the S3 tests
 from .s3 import s3_media as s3_media  # fixture shared by the S3 tests
+from .test_training_fixtures import FaceSet, make_face_set
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +179,9 @@ def import_root(settings, tmp_path):
     root.mkdir()
     settings.FACECURATOR_IMPORT_ROOTS = [str(root)]
     return root
+
+
+@pytest.fixture
+def face_set(db) -> FaceSet:
+    """A small world of VIPs, candidates and unknown faces with separable embeddings (make_face_set)."""
+    return make_face_set()

@@ -9,7 +9,6 @@ from webapp.training import selectors
 from webapp.training.models import Chunk
 
 from .factories import FaceFactory, IdentityFactory
-from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import make_face_set, train_now
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,6 @@ from django.core.management import CommandError, call_command
 from webapp.training import selectors, services
 from webapp.training.models import RunSample
 
-from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import make_face_set, train_now
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,6 @@ from webapp.review.models import Item, Queue
 from webapp.review.scoring import centroid_outlier_scores, non_face_scores
 
 from .factories import FaceFactory
-from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import train_now
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,6 @@ import pytest
 from webapp.training import selectors
 
 from .factories import IdentityFactory
-from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import QUICK, make_face_set, train_now
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,6 @@ from django.core.management import CommandError, call_command
 from webapp.training import selectors
 from webapp.training.models import Chunk, TrainingRun
 
-from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import make_face_set
 
 pytestmark = pytest.mark.django_db

@@ -1,15 +1,14 @@
 """Shared rows for the training, review and chunk tests: small synthetic face sets and quick runs.
 
 Embeddings are clustered unit vectors (one cluster per person), so a head trains in a second and
-the tests can say exactly which faces are wrong. Import the fixtures with
-``from .test_training_fixtures import *``.
+the tests can say exactly which faces are wrong. Import the helpers by name; the ``face_set``
+fixture lives in ``tests/webapp/conftest.py``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-import pytest
 
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
@@ -83,7 +82,3 @@ def train_now(*, user=None, accept: bool = False, **options):
         services.training_run_accept(run=run, user=user)
     return run
 
-
-@pytest.fixture
-def face_set(db) -> FaceSet:
-    return make_face_set()

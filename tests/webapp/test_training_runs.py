@@ -11,7 +11,6 @@ from webapp.review.models import Queue
 from webapp.training import selectors, services
 from webapp.training.models import ActiveModel, RunSample
 
-from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import QUICK, run_job_here, train_now
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,6 @@ from webapp.review.models import Item, Queue
 from webapp.review.services import DecisionRequest, decisions_apply
 from webapp.training import selectors, services
 
-from .test_training_fixtures import *  # noqa: F403 - fixtures
 from .test_training_fixtures import QUICK, run_job_here
 
 pytestmark = pytest.mark.django_db
