@@ -196,6 +196,11 @@ def test_jobs_running_and_queued_when_redis_restarts_all_finish_none_stays_runni
         assert done[0].attempts == 1  # the running one finished where it was, once
         assert "no longer in the broker; sent again" in log
         assert time.monotonic() - started < 30
+        # The web side's pooled broker connection died with the old Redis: the next job is sent all the same.
+        late = job_start(kind=REASSIGN)
+        assert Job.objects.get(pk=late.pk).celery_task_id != ""
+        (late,) = wait_for_jobs([late.pk], timeout=30, log=worker.log_path)
+        assert late.state == Job.State.SUCCEEDED and late.attempts == 1
     finally:
         stop_worker(worker)
     assert not Job.objects.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]).exists()
