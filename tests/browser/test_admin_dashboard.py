@@ -83,6 +83,21 @@ def test_an_empty_dashboard_says_what_to_do_next_and_links_to_the_screen(page):
     assert Identity.objects.get(name="Ada Candidate").role == Identity.Role.CANDIDATE
 
 
+SCREENS = ("/dashboard", "/review", "/tags", "/identities", "/faces", "/suggestions", "/videos", "/events",
+           "/manage/training", "/manage/import", "/manage/exports", "/manage/team", "/manage/users", "/manage/jobs")
+
+
+def test_no_screen_of_an_empty_install_tells_the_user_to_run_a_command_or_call_the_api(page):
+    user_with_role("boss", "admin")
+    log_in(page, "boss", PASSWORD, then="/dashboard")
+    for path in SCREENS:
+        page.goto(path)
+        page.locator("h1").first.wait_for()
+        page.wait_for_load_state("networkidle")
+        said = page.locator("main").inner_text()
+        assert not re.search(r"manage\.py|/api/v1|\b(?:POST|GET|PATCH) /", said), (path, said)
+
+
 def test_accepting_asks_first_and_an_accepted_run_can_be_rolled_back(page, shared_data):
     from webapp.training import selectors
 

@@ -55,6 +55,7 @@ def test_an_admin_creates_builds_downloads_and_compares_dataset_versions(page, s
     listed_sha = manifest.locator("code.checksum").inner_text()
     downloaded = page.request.get(link.get_attribute("href"))
     assert downloaded.ok and hashlib.sha256(downloaded.body()).hexdigest() == listed_sha
+    assert manifest.locator('td[title$=" bytes"]').get_attribute("title") == f"{len(downloaded.body())} bytes"  # its size
 
     # One face moves to another VIP; a second version shows it per identity.
     moved = data["faces"]["verified"][0]
