@@ -3,7 +3,8 @@ error (``storage_full``), and nothing is half-written: no row without its file, 
 
 The full disk is a real one: MEDIA_ROOT is a tmpfs of 128 KiB mounted for the test, so the kernel
 itself answers ENOSPC in the middle of a write. Mounting needs root (CAP_SYS_ADMIN); where it is
-not allowed the tests are skipped and say so.
+not allowed those tests are skipped and say so. The local storage's own guarantees (never
+overwrite, partial files only under hidden names, swept once old) are checked without a mount.
 """
 from __future__ import annotations
 
@@ -121,3 +122,28 @@ def test_a_photo_whose_faces_no_longer_fit_stays_pending_and_sending_it_again_de
     process_photos.apply(args=[again.data["job"]])
     photo.refresh_from_db()
     assert photo.status == "done" and Face.objects.filter(photo=photo).count() == 2
+
+
+# --- The local storage underneath: whole files under their names, partial ones swept ------------------
+
+def test_the_local_storage_never_overwrites_and_leaves_no_partial_file(media_in_tmp):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    first = default_storage.save("photos/ab/x.jpg", ContentFile(b"first"))
+    second = default_storage.save("photos/ab/x.jpg", ContentFile(b"second"))
+    assert first == "photos/ab/x.jpg" and second != first
+    assert files_on(media_in_tmp) == {first: hashlib.sha256(b"first").hexdigest(),
+                                      second: hashlib.sha256(b"second").hexdigest()}
+
+
+@pytest.mark.django_db
+def test_what_a_process_killed_mid_write_leaves_is_swept_after_the_grace_period(media_in_tmp):
+    from webapp.core.sweep import media_sweep
+
+    partial = media_in_tmp / "photos" / "ab" / ".partial-0123456789abcdef"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half a photo")
+    assert media_sweep(grace_hours=1)["paths"] == []  # a write may still be under way
+    assert media_sweep(grace_hours=0)["paths"] == ["photos/ab/.partial-0123456789abcdef"]
+    assert not partial.exists()
