@@ -31,7 +31,7 @@ elif str(REPO) not in sys.path:
 
 from bench import common  # noqa: E402
 
-NOT_BENCHMARKS = {"common", "run_all", "__init__", "conftest", "regimes"}
+NOT_BENCHMARKS = {"common", "run_all", "__init__", "conftest", "regimes", "noise_injection", "noise_metrics", "noise_regimes"}
 
 
 def discover() -> list[str]:
