@@ -3,6 +3,7 @@ photos of the person added by drag and drop with a result per file."""
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -148,3 +149,28 @@ def test_an_annotator_adds_a_missing_person_as_a_candidate_and_an_admin_approves
     zoe.refresh_from_db()
     assert zoe.role == "vip"
     expect(page.get_by_test_id("identity-edits").locator("li").first).to_contain_text("role “candidate” → “vip”")
+
+
+def test_faces_found_like_an_identitys_are_chosen_as_a_range_and_added(page, shared_data):
+    from webapp.faces import index
+    from webapp.faces.models import Face
+
+    from .data import seed_curation_data
+
+    data = seed_curation_data(shared_data, per_identity=15, unknown=6)
+    index.index_rebuild()
+    keanu = next(vip for vip in data["vips"] if vip.name == "Keanu Reeves")
+    user_with_role("ann", "annotator")
+    log_in(page, "ann", PASSWORD, then=f"/identities/{keanu.pk}")
+    page.get_by_role("button", name="Find more faces").click()
+    boxes = page.get_by_role("checkbox", name=re.compile(r"^choose face \d+$"))
+    boxes.nth(3).wait_for()
+    found = [int(name.split()[-1]) for name in boxes.evaluate_all("boxes => boxes.map(b => b.getAttribute('aria-label'))")]
+
+    boxes.nth(0).click()
+    boxes.nth(2).click(modifiers=["Shift"])  # the first three, as on the faces screen
+    page.keyboard.press("ArrowRight")  # the arrows move from box to box
+    expect(boxes.nth(3)).to_be_focused()
+    page.get_by_role("button", name="Add 3 to Keanu Reeves").click()
+    page.get_by_text("3 faces added to Keanu Reeves.").wait_for()
+    assert set(Face.objects.filter(pk__in=found[:3]).values_list("identity_id", "status")) == {(keanu.pk, "verified")}

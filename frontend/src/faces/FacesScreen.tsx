@@ -4,17 +4,16 @@
  * from any face; chosen faces go to review as a queue of their own. Faces are chosen one by one
  * (click, Space) or as a range (Shift+click, Shift+arrows); the arrows move between faces.
  */
-import { useState, type KeyboardEvent } from "react";
+import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { api, type Face } from "../api/client";
 import { FaceCloser } from "../components/FaceCloser";
 import { FaceImage } from "../components/FaceThumb";
 import { pct, STATUS_LABELS } from "../components/format";
-import { emptyChoice, extendChoice, toggleChoice, type Choice } from "../components/rangeSelect";
+import { useRangeChoice } from "../components/useRangeChoice";
 import { Pager } from "../events/EventsScreen";
 import { useDocumentTitle, useLoad } from "../hooks";
-import { moveCursor, type Direction } from "../review/reviewState";
 import { CHOICES, faceQuery, withFilter, type FaceFilterKey } from "./faceQuery";
 
 const PAGE_SIZE = 60;
@@ -47,38 +46,16 @@ export function FacesScreen() {
     const answer = await api.faces.list({ ...parsed.query, page, page_size: PAGE_SIZE, ordering: "-id" });
     return { faces: answer.results.map((face) => ({ face })), count: answer.count, hasNext: Boolean(answer.next) };
   }, [like, queryKey, page]);
-  const [choice, setChoice] = useState<Choice<number>>(emptyChoice);
-  const chosen = choice.chosen;
   const [notice, setNotice] = useState<{ text: string; error?: boolean } | null>(null);
   const [closer, setCloser] = useState<Face | null>(null);
   const shown = results.data?.faces ?? [];
   const order = shown.map((entry) => entry.face.id);
+  const { chosen, choose, onKeyDown: onResultsKey, chooseAll, clear } = useRangeChoice(order);
 
   const update = (key: string, value: string) => {
-    setChoice(emptyChoice());
+    clear();
     setParams(withFilter(params, key, value), { replace: key !== "like" });
   };
-  /** A click on a face's box: alone it flips that face; with Shift it chooses the range up to it. */
-  function choose(id: number, shift: boolean) {
-    setChoice((state) => (shift ? extendChoice(order, state, id) : toggleChoice(state, id)));
-  }
-  /** Arrows move between the faces' boxes (rows as the screen lays them out); Shift+arrows choose the range. */
-  function onResultsKey(event: KeyboardEvent<HTMLUListElement>) {
-    const direction = ({ ArrowLeft: "left", ArrowRight: "right", ArrowUp: "up", ArrowDown: "down" } as Record<string, Direction>)[event.key];
-    const box = event.target as HTMLElement;
-    const from = order.indexOf(Number(box.dataset.choose));
-    if (!direction || from < 0 || event.ctrlKey || event.metaKey || event.altKey) return;
-    const boxes = [...event.currentTarget.querySelectorAll<HTMLInputElement>("input[data-choose]")];
-    const top = boxes[0]?.closest("li")?.offsetTop;
-    const columns = Math.max(1, boxes.filter((other) => other.closest("li")?.offsetTop === top).length);
-    const to = moveCursor(from, direction, order.length, columns);
-    event.preventDefault();
-    boxes[to]?.focus();
-    if (to === from) return;
-    // A plain arrow moves where the next range starts; Shift+arrow chooses from there to the new face.
-    if (!event.shiftKey) setChoice((state) => ({ ...state, anchor: order[to], base: state.chosen }));
-    else setChoice((state) => extendChoice(order, state.anchor === null ? { ...state, anchor: order[from], base: state.chosen } : state, order[to]));
-  }
   async function sendToReview() {
     const ids = shown.map((entry) => entry.face.id).filter((id) => chosen.has(id));
     try {
@@ -144,11 +121,11 @@ export function FacesScreen() {
         <span className="muted" data-testid="faces-count">
           {results.data ? `${results.data.count} ${results.data.count === 1 ? "face" : "faces"}` : results.loading ? "Loading…" : ""}
         </span>
-        <button type="button" className="secondary" disabled={!shown.length} onClick={() => setChoice({ chosen: new Set(order), anchor: null, base: new Set(order) })}>
+        <button type="button" className="secondary" disabled={!shown.length} onClick={chooseAll}>
           Select all shown
         </button>
         {chosen.size > 0 && (
-          <button type="button" className="secondary" onClick={() => setChoice(emptyChoice())}>
+          <button type="button" className="secondary" onClick={clear}>
             Clear the choice
           </button>
         )}

@@ -7,6 +7,7 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { api, type Face, type Identity } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
+import { useRangeChoice } from "../components/useRangeChoice";
 import { STATUS_LABELS, num, pct, when } from "../components/format";
 import { RunHistoryChart } from "../dashboard/charts";
 import { identityHistory } from "../dashboard/metrics";
@@ -330,7 +331,7 @@ function FacesOf({ identity }: { identity: Identity }) {
 /** Faces near this identity's verified ones that are not labelled as it: candidates to add. */
 function MoreLikeThese({ identity }: { identity: Identity }) {
   const [found, setFound] = useState<{ face: Face; score: number }[] | null>(null);
-  const [chosen, setChosen] = useState<Set<number>>(new Set());
+  const { chosen, choose, onKeyDown, chooseAll, clear } = useRangeChoice(found?.map((entry) => entry.face.id) ?? []);
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<string | null>(null);
 
@@ -356,7 +357,7 @@ function MoreLikeThese({ identity }: { identity: Identity }) {
       }
       const ranked = [...best.values()].sort((a, b) => b.score - a.score).slice(0, 48);
       setFound(ranked);
-      setChosen(new Set());
+      clear();
       if (!ranked.length) setMessage("No unlabelled faces near this identity's verified faces.");
     } catch (error) {
       setMessage(error instanceof Error ? error.message : String(error));
@@ -377,7 +378,7 @@ function MoreLikeThese({ identity }: { identity: Identity }) {
     );
     const failed = results.filter(Boolean);
     setFound(found.filter((entry) => !chosen.has(entry.face.id) || failed.some((text) => text?.startsWith(`face ${entry.face.id}:`))));
-    setChosen(new Set());
+    clear();
     setMessage(failed.length ? `${faces.length - failed.length} added; ${failed.join("; ")}` : `${faces.length} faces added to ${identity.name}.`);
     setBusy(false);
   }
@@ -392,7 +393,7 @@ function MoreLikeThese({ identity }: { identity: Identity }) {
         </button>
         {found && found.length > 0 && (
           <>
-            <button type="button" className="secondary" onClick={() => setChosen(new Set(found.map((entry) => entry.face.id)))}>
+            <button type="button" className="secondary" onClick={chooseAll}>
               Select all
             </button>
             <button type="button" disabled={!chosen.size || busy} onClick={() => void addChosen()}>
@@ -407,19 +408,17 @@ function MoreLikeThese({ identity }: { identity: Identity }) {
         </p>
       )}
       {found && found.length > 0 && (
-        <ul className="thumbs selectable">
+        <ul className="thumbs selectable" onKeyDown={onKeyDown}>
           {found.map(({ face, score }) => (
             <li key={face.id} className={chosen.has(face.id) ? "thumb chosen" : "thumb"}>
               <label>
                 <input
                   type="checkbox"
+                  data-choose={face.id}
                   checked={chosen.has(face.id)}
-                  onChange={() => {
-                    const next = new Set(chosen);
-                    if (next.has(face.id)) next.delete(face.id);
-                    else next.add(face.id);
-                    setChosen(next);
-                  }}
+                  onChange={() => undefined /* decided on click, where Shift is known */}
+                  onClick={(event) => choose(face.id, event.shiftKey)}
+                  aria-label={`choose face ${face.id}`}
                 />
                 <FaceImage face={face} size={72} />
                 <span className="thumb-label">
