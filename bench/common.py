@@ -48,6 +48,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 # --------------------------------------------------------------------------------------------
 # Where the data is, what machine this is
 # --------------------------------------------------------------------------------------------
+#: The losses the benchmarks compare, in the order their tables list them (names in ml.losses).
+LOSS_ORDER = ("ce", "dce", "zlog", "me", "arcface", "tsoftmax")
+
+
 def shared_data_dir(explicit: str | Path | None = None) -> Path:
     """``explicit``, else ``FACECURATOR_SHARED_DATA``, else ``../shared/data`` beside the repository."""
     if explicit:
@@ -221,6 +225,15 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, align: st
              "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def dig(entry: dict[str, Any] | None, *path: str) -> Any:
+    """``entry[path[0]][path[1]]...``, or None where a level is missing."""
+    for key in path:
+        if entry is None:
+            return None
+        entry = entry.get(key)
+    return entry
 
 
 def spread(values: Iterable[float | None]) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def review_pass_run(regime: Any, seed: int) -> dict[str, Any]:
     queue (the first 2x error-count faces set right); ground-truth mean F1 at the val 0.1% / 1% FAR
     operating points against the clean-label model; and the merged queue's share of the errors."""
     from bench import regimes as rg
-    from bench.openset import regime_trained
+    from bench.openset_regimes import regime_trained
     from ml.label_quality import score_label_errors
 
     noisy, changed = rg.inject(regime, QUEUE_KINDS, REGIME_RATES, seed=seed, splits=("train", "val"))

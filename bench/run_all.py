@@ -31,7 +31,8 @@ elif str(REPO) not in sys.path:
 
 from bench import common  # noqa: E402
 
-NOT_BENCHMARKS = {"common", "run_all", "__init__", "conftest", "regimes", "noise_injection", "noise_metrics", "noise_regimes"}
+NOT_BENCHMARKS = {"common", "run_all", "__init__", "conftest", "regimes", "noise_injection", "noise_metrics", "noise_regimes",
+                  "openset_regimes"}
 
 
 def discover() -> list[str]:

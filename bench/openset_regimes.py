@@ -1,0 +1,199 @@
+"""The open-set benchmark over the regimes of ``bench/regimes.py`` (``bench/openset.py --regimes``):
+glint24, the many-VIP LFW regime and the VIP-count sweep, with the share of VIP test faces
+identified right and accepted at a 0.1% and 1% false-accept rate on unseen people."""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bench import common
+
+if TYPE_CHECKING:
+    from ml.train import RunResult  # torch is imported only where a benchmark trains
+
+
+REGIME_FARS = (0.001, 0.01)
+
+
+def dir_at_far(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, far: float) -> dict[str, Any]:
+    """Share of VIP faces identified right AND accepted at the threshold where a share ``far`` of the
+    distractor faces (unseen people) is accepted (threshold set on these very faces: threshold-free)."""
+    from ml.operating_point import threshold_for_far
+
+    distractor = labels < 0
+    threshold, _ = threshold_for_far(confidence[distractor], far, min_accepts=0, scale="identity")
+    vip = ~distractor
+    right = (predicted[vip] == labels[vip]) & (confidence[vip] >= threshold)
+    return {"rate": float(right.mean()), "threshold": threshold,
+            "false_accepts": int(np.sum(confidence[distractor] >= threshold)), "distractors": int(distractor.sum())}
+
+
+def regime_metrics(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, n_classes: int,
+                   val_thresholds: Mapping[str, float | None]) -> dict[str, Any]:
+    """Test numbers of one method: DIR at each FAR, top-1, F1 AUC, max mean F1 / total accuracy (thesis),
+    and at each val-chosen threshold the FAR measured on unseen test people, recall and mean F1."""
+    from ml.metrics import evaluate_at_threshold, open_set_report
+
+    report = open_set_report(labels, predicted, confidence, n_classes)
+    vip = labels >= 0
+    out: dict[str, Any] = {
+        "dir_at_far": {f"{far:g}": dir_at_far(labels, predicted, confidence, far) for far in REGIME_FARS},
+        "top1": float(np.mean(predicted[vip] == labels[vip])),
+        "f1_auc": float(report.sweep.f1_auc),
+        "max_mean_f1": float(report.at_max_mean_f1.mean_f1),
+        "max_total_accuracy": float(report.at_max_total_accuracy.total_accuracy),
+        "at_val_threshold": {},
+    }
+    for name, threshold in val_thresholds.items():
+        if threshold is None:
+            continue
+        at = evaluate_at_threshold(labels, predicted, confidence, threshold, n_classes)
+        far_measured = float(np.mean(confidence[~vip] >= threshold))
+        out["at_val_threshold"][name] = {
+            "threshold": threshold, "far_test": far_measured, "mean_f1": float(at.mean_f1),
+            "recall": float(np.mean((predicted[vip] == labels[vip]) & (confidence[vip] >= threshold))),
+        }
+    return out
+
+
+def regime_nearest_face(regime, labels: np.ndarray) -> tuple[dict[str, Any], float]:
+    """The nearest train VIP face by cosine (no training); val thresholds by FAR on val distractors."""
+    from ml.gallery import Gallery
+    from ml.operating_point import threshold_for_far
+
+    started = time.perf_counter()
+    train = regime.splits == "train"
+    gallery = Gallery.from_faces(regime.embeddings[train], labels[train], regime.n_classes)
+    sims = gallery.similarities(regime.embeddings)
+    predicted, confidence = sims.argmax(axis=1), sims.max(axis=1)
+    val = np.flatnonzero((regime.splits == "val") & (labels < 0))
+    thresholds = {f"far_{far:g}": threshold_for_far(confidence[val], far, scale="identity")[0] for far in REGIME_FARS}
+    test = regime.splits == "test"
+    return (regime_metrics(regime.labels[test], predicted[test], confidence[test], regime.n_classes, thresholds),
+            time.perf_counter() - started)
+
+
+def regime_trained(regime, labels: np.ndarray, **config: Any) -> tuple[dict[str, Any], float, RunResult]:
+    """The product's training job on (possibly noisy) ``labels``; test metrics against the clean labels."""
+    from ml.train import TrainConfig, TrainData, train_classifier
+
+    started = time.perf_counter()
+    data = TrainData(inputs=regime.embeddings, labels=labels, splits=regime.splits, class_names=regime.class_names,
+                     sample_ids=np.arange(len(labels)))
+    with tempfile.TemporaryDirectory(prefix="bench-openset-") as folder:
+        result = train_classifier(TrainConfig(mode="head", device="cpu", noise_folds=0, **config), data,
+                                  out_dir=Path(folder))
+    test = np.flatnonzero(regime.splits == "test")
+    samples = result["samples"]
+    predicted = np.array([samples[str(i)]["predicted"] for i in test])
+    confidence = np.array([samples[str(i)]["confidence"] for i in test])
+    thresholds = {k: v for k, v in result["operating_points"].items() if k.startswith("far_")}
+    metrics = regime_metrics(regime.labels[test], predicted, confidence, regime.n_classes, thresholds)
+    return metrics, time.perf_counter() - started, result
+
+
+REGIME_FIELDS = {
+    "dir@0.1%": ("dir_at_far", "0.001", "rate"),
+    "dir@1%": ("dir_at_far", "0.01", "rate"),
+    "top1": ("top1",),
+    "f1_auc": ("f1_auc",),
+    "max_mean_f1": ("max_mean_f1",),
+    "max_total_accuracy": ("max_total_accuracy",),
+    "far_test@0.1%": ("at_val_threshold", "far_0.001", "far_test"),
+    "far_test@1%": ("at_val_threshold", "far_0.01", "far_test"),
+    "mean_f1@0.1%": ("at_val_threshold", "far_0.001", "mean_f1"),
+    "recall@0.1%": ("at_val_threshold", "far_0.001", "recall"),
+    "seconds": ("seconds",),
+}
+
+
+def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import regimes as rg
+
+    data = common.shared_data_dir(args.data)
+    common.configure_threads()
+    machine = common.machine_info()
+    started = time.perf_counter()
+    seeds = args.seeds or ([0] if args.quick else [0, 1])
+    names = rg.regime_names(args.regimes)
+    pool = rg.load_pool(data, glint_per_identity=40 if args.quick else 120)
+    losses = args.losses if args.losses != list(common.LOSS_ORDER) or not args.quick else ["me"]
+    runs = []
+    for name in names:
+        for seed in seeds:
+            regime = rg.make_regime(pool, name, seed=seed)
+            run: dict[str, Any] = {"regime": name, "seed": seed, "counts": regime.counts(), "methods": {}}
+            metrics, seconds = regime_nearest_face(regime, regime.labels)
+            run["methods"]["nearest_face"] = {**metrics, "seconds": seconds}
+            metrics, seconds, _ = regime_trained(regime, regime.labels)
+            run["methods"]["facecurator"] = {**metrics, "seconds": seconds}
+            for loss in (losses if name in ("glint24", "lfw158") else ["me"]):
+                metrics, seconds, _ = regime_trained(regime, regime.labels, loss=loss, scorer="head")
+                run["methods"][f"head_{loss}"] = {**metrics, "seconds": seconds}
+            common.log(f"{name} seed {seed}: " + ", ".join(
+                f"{m} {v['dir_at_far']['0.001']['rate']:.3f}/{v['dir_at_far']['0.01']['rate']:.3f}"
+                for m, v in run["methods"].items()))
+            runs.append(run)
+    summary: dict[str, Any] = {}
+    for name in names:
+        mine = [r for r in runs if r["regime"] == name]
+        methods = list(mine[0]["methods"])
+        summary[name] = {
+            "counts": {k: common.spread(r["counts"][k] for r in mine) for k in mine[0]["counts"]},
+            "methods": {m: {f: common.spread(common.dig(r["methods"].get(m), *path) for r in mine)
+                            for f, path in REGIME_FIELDS.items()} for m in methods},
+        }
+        fc, nf = summary[name]["methods"]["facecurator"], summary[name]["methods"]["nearest_face"]
+        summary[name]["verdict_2a"] = all(
+            all(a >= b - 1e-9 for a, b in zip(fc[f]["values"], nf[f]["values"], strict=True))
+            for f in ("dir@0.1%", "dir@1%"))
+    results = {"benchmark": "openset_regimes", "machine": machine,
+               "config": {"data": str(data), "quick": args.quick, "seeds": seeds, "regimes": names, "losses": losses,
+                          "fars": REGIME_FARS, "distractor_split": rg.DISTRACTOR_PROPORTIONS,
+                          "glint_per_identity": 40 if args.quick else 120},
+               "summary": summary, "runs": runs, "wall_s": time.perf_counter() - started}
+    text = regimes_markdown(results)
+    common.write_results("openset_regimes" + ("_quick" if args.quick else ""), results, text, out_dir=args.output_dir)
+    print(text)
+    return results
+
+
+def regimes_markdown(results: dict[str, Any]) -> str:
+    f = common.fmt
+    cfg = results["config"]
+    lines = [
+        "# Open-set recognition by regime and VIP count",
+        "",
+        f"Machine: {common.machine_line(results['machine'])}. Seeds {cfg['seeds']}; mean ± std. "
+        f"{'Quick run: indicative only. ' if cfg['quick'] else ''}Wall time {results['wall_s']:.0f} s.",
+        "",
+        "Regimes (bench/regimes.py): `glint24` = 12 glint24 VIPs, other glint24 people + LFW unknown people as "
+        "distractors; `lfwN` = N lfw/known people (10-530 photos) as VIPs, LFW unknown people as distractors; "
+        "`lfw158+glint24` = both sources (people in both merged). Distractor people split 50/25/25 by person: test "
+        "distractors were never seen in training. **DIR@FAR** (headline, threshold-free): share of VIP test faces "
+        "identified right AND accepted at the threshold where that share of unseen test people's faces is accepted. "
+        "**FAR test**: false-accept rate measured on unseen test people at the threshold chosen on val distractor "
+        "people for 0.1% / 1% (point 4: within 2x). Mean F1 / recall at the val 0.1% threshold. "
+        "`facecurator` = the product's default (`ml.train.train_classifier`: VIP gallery scorer); `head_<loss>` = a "
+        "trained head scoring (the thesis's losses); `nearest_face` = untrained nearest training face by cosine.",
+        "",
+    ]
+    headers = ["regime", "VIPs", "test VIP / distr. faces", "method", "DIR@0.1%", "DIR@1%", "top-1", "F1 AUC",
+               "max mean F1", "FAR test @0.1%", "FAR test @1%", "mean F1 @0.1%", "s"]
+    rows = []
+    for name, entry in results["summary"].items():
+        c = entry["counts"]
+        for method, m in entry["methods"].items():
+            rows.append([name, f(c["vips"], 0), f"{f(c['test_vip'], 0)} / {f(c['test_distractor'], 0)}", method,
+                         f(m["dir@0.1%"]), f(m["dir@1%"]), f(m["top1"]), f(m["f1_auc"]), f(m["max_mean_f1"]),
+                         f(m["far_test@0.1%"], 4), f(m["far_test@1%"], 4), f(m["mean_f1@0.1%"]), f(m["seconds"], 1)])
+    lines.append(common.md_table(headers, rows, align="llrlrrrrrrrrr"))
+    lines += ["", "2(a) FaceCurator's default >= the nearest-face baseline at both FARs, every seed: "
+              + ", ".join(f"{n} {'yes' if e['verdict_2a'] else 'NO'}" for n, e in results["summary"].items())]
+    return "\n".join(lines)
