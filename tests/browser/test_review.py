@@ -202,6 +202,7 @@ def test_shift_arrows_and_shift_click_select_a_range_that_the_review_keys_decide
     dialog.get_by_role("option", name="Tom Hanks").wait_for()
     press(page, "Enter")
     expect(grid.locator('li[data-verdict="relabel"]')).to_have_count(2)
+    expect(grid.locator('li[data-verdict="relabel"] .verdict').first).to_have_attribute("title", "→ Tom Hanks")  # in full on hover
     assert set(Face.objects.filter(pk__in=order[3:5]).values_list("identity_id", "status")) == {(tom.pk, "verified")}
     assert LabelEvent.objects.filter(user__username="ann", face_id__in=order[3:5], reason="review: relabelled").count() == 2
 

@@ -408,11 +408,7 @@ export function ReviewScreen() {
       >
         <FaceImage face={entry.face} size={state.view === "grid" ? 88 : 48} />
         {entry.marked && !entry.decided && <span className="mark" aria-label="marked wrong">✕</span>}
-        {entry.decided && (
-          <span className="verdict">
-            {entry.decided.verdict === "relabel" ? `→ ${entry.decided.identity?.name ?? ""}` : VERDICT_LABELS[entry.decided.verdict]}
-          </span>
-        )}
+        {entry.decided && <VerdictLabel decision={entry.decided} />}
       </li>
     );
   }
@@ -603,6 +599,16 @@ export function ReviewScreen() {
         />
       )}
     </section>
+  );
+}
+
+/** What was decided on a face, on the face; cut short in a small cell, so said in full on hover. */
+function VerdictLabel({ decision }: { decision: NonNullable<ReviewItem["decided"]> }) {
+  const text = decision.verdict === "relabel" ? `→ ${decision.identity?.name ?? ""}` : VERDICT_LABELS[decision.verdict];
+  return (
+    <span className="verdict" title={text}>
+      {text}
+    </span>
   );
 }
 
