@@ -17,6 +17,14 @@ which is the familiar ``R pi / (R pi + FAR (1 - pi))`` (pi = 1 - u, the share of
 every accepted VIP face is given the right name. Every number carries how many val faces stand
 behind it and an interval (Clopper-Pearson for the FAR, whose counts are tiny; Wilson for recall).
 
+What val can measure (:func:`measurable_far`): n val distractor faces measure a rate down to 1/n.
+Below it the threshold would lie above every distractor face val holds: val cannot tell it from
+any higher threshold (each accepts none of them) and the tail fit extrapolates past the data; from
+a handful of faces a rate of 0.001 lands near 1 and nothing is tagged. So a rate below 1/n is
+placed at 1/n, the lowest rate val measures, and the point says so (``far_rule``, ``reason``);
+above MAX_MEASURABLE_FAR (fewer than 10 faces) no rate is measurable and the caller chooses
+otherwise (the webapp: its target precision).
+
 Accept rule: a face is accepted when its confidence >= threshold (:func:`ml.metrics.is_rejected`).
 """
 from __future__ import annotations
@@ -32,6 +40,7 @@ DEFAULT_FARS = (0.001, 0.01)
 DEFAULT_UNKNOWN_SHARE = 0.9  # in the videos the product tags, unknown faces are the large majority
 EMPIRICAL_MIN_ACCEPTS = 10  # below this many allowed false accepts on val, the tail is extrapolated
 TAIL_SIZE = 50  # distractor scores the exponential tail is fitted on
+MAX_MEASURABLE_FAR = 0.1  # one unknown face in ten tagged: beyond that no false-tag rate is an operating point
 
 
 def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) -> tuple[float, float]:
@@ -69,6 +78,18 @@ def implied_precision(*, recall: float, far: float, unknown_share: float, accept
     return float(recall * (1 - unknown_share) / denominator) if denominator > 0 else float("nan")
 
 
+def measurable_far(far: float, n_distractor_faces: int) -> float | None:
+    """The false-accept rate a threshold can be placed for on ``n_distractor_faces`` val distractor
+    faces: ``far`` itself when ``far * n >= 1``, else ``1 / n``, the lowest rate they measure (see
+    the module docstring); None when that exceeds MAX_MEASURABLE_FAR (fewer than 10 faces)."""
+    if not 0.0 < far < 1.0:
+        raise ValueError("far must lie strictly between 0 and 1")
+    if n_distractor_faces <= 0:
+        return None
+    used = max(far, 1.0 / n_distractor_faces)
+    return None if used > MAX_MEASURABLE_FAR + 1e-12 else used
+
+
 def _logit(confidence: np.ndarray) -> np.ndarray:
     p = np.clip(confidence.astype(np.float64), 1e-12, 1 - 1e-12)
     return np.log(p) - np.log1p(-p)
@@ -81,11 +102,13 @@ def threshold_for_far(distractor_confidence: ArrayLike, far: float, *, tail_size
     * ``"empirical"`` when the val distractors allow at least ``min_accepts`` false accepts
       (``far * n >= min_accepts``): the lowest threshold that accepts at most ``floor(far * n)``
       of them. One extra high score (a VIP's face filed as unknown) shifts it by one order statistic.
-    * ``"tail"`` otherwise: a peaks-over-threshold fit. Above ``u`` (the ``tail_size``-th highest
-      score), scores are taken as exponential with scale ``beta`` (the tail of a best-match score, a
+    * ``"tail"`` otherwise: a peaks-over-threshold fit. Above ``u`` (the m-th highest score,
+      m = ``tail_size``, or a quarter of the scores when fewer: the bulk is not exponential),
+      scores are taken as exponential with scale ``beta`` (the tail of a best-match score, a
       maximum, is Gumbel-like), estimated from the normalised spacings of the top scores leaving
       out the highest one, so one outlier (a VIP's face filed as unknown) cannot move it;
-      threshold = ``u + beta ln(tail_size / (far n))``, never below ``u``.
+      threshold = ``u + beta ln(m / (far n))``, never below ``u``, and never accepting more than
+      ``floor(far * n)`` of the val faces.
 
     The fit runs on ``scale``: ``"logit"`` (confidences in (0, 1): the calibrated probabilities
     the models give) or ``"identity"`` (raw scores such as cosines). Raises ValueError with no
@@ -105,31 +128,38 @@ def threshold_for_far(distractor_confidence: ArrayLike, far: float, *, tail_size
     if allowed >= min_accepts:
         return float(np.nextafter(ordered[allowed], np.inf)), "empirical"
     z = np.sort(_logit(raw) if scale == "logit" else raw)[::-1]
-    m = min(tail_size, n)
+    m = min(tail_size, max(3, n // 4))  # a tail, not the whole sample: the bulk is not exponential
     u = z[m - 1]
     # normalised spacings i (z_i - z_{i+1}) of an exponential tail are i.i.d. with mean beta; the
     # first (top score minus the next) is left out, so one outlier on top cannot move beta at all
     spacings = np.arange(1, m) * (z[:m - 1] - z[1:m])
     beta_hat = max(float(np.mean(spacings[1:] if m > 2 else spacings)), 1e-6) if m > 1 else 1.0
     t = u + beta_hat * math.log(m / (far * n)) if far * n < m else u
-    if scale == "logit":
-        return float(1.0 / (1.0 + math.exp(-t))), "tail"
-    return float(t), "tail"
+    threshold = float(1.0 / (1.0 + math.exp(-t))) if scale == "logit" else float(t)
+    if allowed >= 1:  # the fit may smooth, never accept more val faces than the rate allows
+        threshold = max(threshold, float(np.nextafter(ordered[allowed], np.inf)))
+    return threshold, "tail"
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
     """A threshold chosen for a false-accept rate, with what it implies and how sure that is.
 
-    ``far_observed``: share of val distractor faces accepted at the threshold (with its
-    Clopper-Pearson interval); ``recall``: val VIP faces identified right and accepted (Wilson
-    interval); ``precision``: :func:`implied_precision` at ``unknown_share`` and the target FAR,
+    ``far_target``: the rate asked for; ``far_used``: the rate the threshold is placed for, the
+    same unless val holds too few distractor faces to measure it (``far_rule`` "requested" or
+    "lowest_measurable", :func:`measurable_far`; ``reason`` says why, empty when the rate asked
+    for is used). ``far_observed``: share of val distractor faces accepted at the threshold (with
+    its Clopper-Pearson interval); ``recall``: val VIP faces identified right and accepted (Wilson
+    interval); ``precision``: :func:`implied_precision` at ``unknown_share`` and ``far_used``,
     ``precision_low`` the same at the pessimistic ends of both intervals. ``method``: how the
     threshold was found (:func:`threshold_for_far`).
     """
 
     threshold: float
     far_target: float
+    far_used: float
+    far_rule: str
+    reason: str
     method: str
     far_observed: float
     far_interval: tuple[float, float]
@@ -158,12 +188,12 @@ class OperatingPoint:
     def summary(self) -> str:
         """One sentence for an admin."""
         people = f" from {self.n_distractor_people} people" if self.n_distractor_people is not None else ""
-        return (f"threshold {self.threshold:.3f}: {self.far_target:.2%} of unknown faces tagged "
+        return (f"threshold {self.threshold:.3f}: {self.far_used:.2%} of unknown faces tagged "
                 f"(val: {self.far_observed:.2%} of {self.n_distractor_faces} faces{people}, "
                 f"{self.confidence_level:.0%} interval {self.far_interval[0]:.2%}-{self.far_interval[1]:.2%}); "
                 f"VIP faces recognised {self.recall:.1%} of {self.n_vip_faces}; "
                 f"precision {self.precision:.1%} (at least {self.precision_low:.1%}) "
-                f"if {self.unknown_share:.0%} of faces are unknown")
+                f"if {self.unknown_share:.0%} of faces are unknown" + (f" ({self.reason})" if self.reason else ""))
 
 
 def operating_point_for_far(*, far: float, distractor_confidence: ArrayLike, vip_confidence: ArrayLike,
@@ -175,13 +205,22 @@ def operating_point_for_far(*, far: float, distractor_confidence: ArrayLike, vip
     ``distractor_confidence``: the top-VIP confidence of each val distractor face (people never
     used in training); ``distractor_groups``: their person ids (only counted). ``vip_confidence``
     and ``vip_correct``: each val VIP face's top confidence and whether its top VIP is its label.
+    The threshold is placed for :func:`measurable_far`; ValueError when val cannot measure any rate.
     """
     d = np.asarray(distractor_confidence, dtype=np.float64).ravel()
     v = np.asarray(vip_confidence, dtype=np.float64).ravel()
     right = np.asarray(vip_correct, dtype=bool).ravel()
     if v.shape != right.shape:
         raise ValueError("vip_confidence and vip_correct must have the same length")
-    threshold, method = threshold_for_far(d, far, scale=scale)
+    d = d[np.isfinite(d)]
+    used = measurable_far(far, int(d.size))
+    if used is None:
+        raise ValueError(f"{d.size} distractor face(s) cannot measure a false-accept rate: "
+                         f"at least {math.ceil(1 / MAX_MEASURABLE_FAR)} are needed")
+    reason = "" if used == far else (
+        f"val holds {d.size} unknown faces, too few to measure a false-tag rate of {far:g} (that needs "
+        f"{math.ceil(1 / far):,}); the threshold is set for {used:.2g}, the lowest rate they measure")
+    threshold, method = threshold_for_far(d, used, scale=scale)
     false_accepts = int(np.sum(d >= threshold))
     accepted = v >= threshold
     hits = int(np.sum(accepted & right))
@@ -190,14 +229,15 @@ def operating_point_for_far(*, far: float, distractor_confidence: ArrayLike, vip
     acceptance = float(np.mean(accepted)) if n_vip else float("nan")
     far_interval = clopper_pearson_interval(false_accepts, d.size, confidence=confidence_level)
     recall_interval = wilson_interval(hits, n_vip, confidence=confidence_level)
-    precision = implied_precision(recall=recall, acceptance=acceptance, far=far, unknown_share=unknown_share) \
+    precision = implied_precision(recall=recall, acceptance=acceptance, far=used, unknown_share=unknown_share) \
         if n_vip else float("nan")
-    worst_far = max(far, far_interval[1])
+    worst_far = max(used, far_interval[1])
     precision_low = implied_precision(recall=recall_interval[0], acceptance=recall_interval[0] + (acceptance - recall),
                                       far=worst_far, unknown_share=unknown_share) if n_vip else float("nan")
     people = None if distractor_groups is None else int(len(np.unique(np.asarray(distractor_groups))))
     return OperatingPoint(
-        threshold=threshold, far_target=float(far), method=method,
+        threshold=threshold, far_target=float(far), far_used=float(used),
+        far_rule="requested" if used == far else "lowest_measurable", reason=reason, method=method,
         far_observed=false_accepts / d.size, far_interval=far_interval, n_distractor_faces=int(d.size),
         n_distractor_people=people, recall=recall, recall_interval=recall_interval, acceptance=acceptance,
         n_vip_faces=n_vip, unknown_share=float(unknown_share), precision=precision, precision_low=precision_low,

@@ -13,7 +13,7 @@ from ml.classifier import Prediction
 from ml.diagnosis import confused_pairs, diagnose_classes
 from ml.metrics import OpenSetReport, open_set_report, threshold_for_precision
 from ml.noise import VIP_MISLABELLED, NoiseScores
-from ml.operating_point import operating_point_for_far
+from ml.operating_point import measurable_far, operating_point_for_far
 from ml.train_config import TrainData
 
 
@@ -76,15 +76,15 @@ def with_label_error_ranking(noise: NoiseScores, label_errors: Any, n_train: int
 
 def far_operating_points(data: TrainData, val_idx: np.ndarray, prediction: Prediction,
                           rates: tuple[float, ...]) -> dict[float, dict[str, Any]]:
-    """The operating point for each false-accept rate on the val distractors (:mod:`ml.operating_point`)."""
+    """The operating point for each false-accept rate on the val distractors (:mod:`ml.operating_point`;
+    a rate below what they measure is placed at the lowest they do, and says so); none when val holds
+    too few distractor faces to measure any rate."""
     distractors = val_idx[data.labels[val_idx] < 0]
     vips = val_idx[data.labels[val_idx] >= 0]
-    if distractors.size == 0:
-        return {}
     return {far: operating_point_for_far(far=far, distractor_confidence=prediction.confidence[distractors],
                                          vip_confidence=prediction.confidence[vips],
                                          vip_correct=prediction.labels[vips] == data.labels[vips]).as_dict()
-            for far in rates}
+            for far in rates if measurable_far(far, int(distractors.size)) is not None}
 
 
 def per_sample_report(data: TrainData, prediction: Prediction, train_idx: np.ndarray, noise: NoiseScores,

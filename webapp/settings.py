@@ -318,6 +318,7 @@ SPECTACULAR_SETTINGS = {
         "VideoTagStatusEnum": "webapp.tagging.models.VideoTag.Status",
         "SplitEnum": "webapp.faces.models.Face.Split",
         "SourceEnum": "webapp.faces.models.Face.Source",
+        "OperatingPointRuleEnum": "webapp.training.models.OperatingPoint.Rule",
     },
 }
 

@@ -108,7 +108,8 @@ def test_accepting_asks_first_and_an_accepted_run_can_be_rolled_back(page, share
     log_in(page, "boss", PASSWORD, then="/manage/training")
 
     row = page.locator(f'[data-testid=admin-runs] tr[data-run="{second.pk}"]')
-    expect(row).to_contain_text("at the threshold for a false-tag rate of 0.001")  # never a test-split number
+    # never a test-split number; its 10 unknown val faces cannot measure 0.001, and the label says so
+    expect(row).to_contain_text("at the threshold for a false-tag rate of 0.1 (0.001 asked; val measures no lower)")
     questions = []
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     row.get_by_role("button", name="Accept").click()
@@ -137,7 +138,7 @@ def test_a_run_that_finishes_says_so_where_the_admin_is_with_its_numbers_and_acc
 
     banner = page.get_by_test_id("run-finished")
     expect(banner).to_contain_text(f"Run {run.pk} succeeded.", timeout=15_000)
-    expect(banner).to_contain_text("Validation at the threshold for a false-tag rate of 0.001")
+    expect(banner).to_contain_text("Validation at the threshold for a false-tag rate of 0.1 (0.001 asked")
     expect(banner.get_by_role("link", name="Compare")).to_have_attribute("href", f"/dashboard?run={run.pk}")
     page.once("dialog", lambda dialog: dialog.accept())
     banner.get_by_role("button", name="Accept").click()
@@ -153,8 +154,11 @@ def test_admin_chooses_the_operating_point_by_false_tag_rate_and_sees_the_implie
     user_with_role("boss", "admin")
     log_in(page, "boss", PASSWORD, then="/manage/training")
 
-    # a new active model starts at the default false-tag rate, with the estimate and what stands behind it
-    expect(page.get_by_test_id("op-current")).to_contain_text("false-tag rate of 0.1% (1 in 1,000)")
+    # a new active model starts at the default false-tag rate, with the estimate and what stands behind it;
+    # 10 unknown val faces cannot measure 1 in 1,000, so it is placed at 1 in 10 and the panel says why
+    expect(page.get_by_test_id("op-current")).to_contain_text(
+        "false-tag rate of 10% (1 in 10), the lowest val measures (0.1% (1 in 1,000) asked)")
+    expect(page.get_by_test_id("op-rule-reason")).to_contain_text("val holds 10 unknown faces, too few to measure")
     estimate = page.get_by_test_id("op-estimate")
     expect(estimate).to_contain_text("implied precision")
     expect(estimate).to_contain_text(re.compile(r"of \d+ unknown faces from \d+ people"))
@@ -170,7 +174,8 @@ def test_admin_chooses_the_operating_point_by_false_tag_rate_and_sees_the_implie
 
     page.get_by_label("False-tag rate (0-1)").fill("0.01")
     page.get_by_role("button", name="Set operating point").click()
-    page.get_by_text(re.compile(r"Operating point set: threshold \d\.\d+ for a false-tag rate of 1% \(1 in 100\)")).wait_for()
+    page.get_by_text(re.compile(r"Operating point set: threshold \d\.\d+, chosen for a false-tag rate of 10% \(1 in 10\), "
+                                r"the lowest val measures \(1% \(1 in 100\) asked\)")).wait_for()
     point = OperatingPoint.objects.filter(run=run).first()
     assert point.far == 0.01 and point.unknown_share == 0.5
     expect(page.get_by_test_id("op-estimate")).to_contain_text("if 50% of faces are unknown")

@@ -10,6 +10,7 @@ import pytest
 from ml.operating_point import (
     clopper_pearson_interval,
     implied_precision,
+    measurable_far,
     operating_point_for_far,
     threshold_for_far,
     wilson_interval,
@@ -96,6 +97,45 @@ def test_operating_point_reports_counts_intervals_and_implied_precision():
     assert point.precision_low <= point.precision
     assert point.as_dict()["far_interval"] == list(point.far_interval)
     assert "threshold" in point.summary()
+
+
+def test_val_measures_a_rate_down_to_one_in_its_number_of_distractor_faces():
+    assert measurable_far(0.001, 5000) == 0.001
+    assert measurable_far(0.001, 1000) == 0.001
+    assert measurable_far(0.001, 40) == pytest.approx(1 / 40)
+    assert measurable_far(0.001, 10) == pytest.approx(0.1)
+    assert measurable_far(0.001, 9) is None and measurable_far(0.001, 0) is None
+
+
+def test_on_a_small_val_set_the_default_rate_is_placed_where_val_can_measure_it_and_says_so():
+    # 40 unknown val faces cannot measure 1 in 1,000 (extrapolated that far, the threshold moves
+    # towards 1 as the faces get fewer); at 1 in 40 it sits among the unknown faces' top scores
+    rng = np.random.default_rng(5)
+    distractors = _sigmoid(rng.normal(-3.0, 1.0, size=40))
+    vip = _sigmoid(rng.normal(3.0, 1.0, size=60))
+    extrapolated, _ = threshold_for_far(distractors, 0.001)
+
+    point = operating_point_for_far(far=0.001, distractor_confidence=distractors, vip_confidence=vip,
+                                    vip_correct=np.ones(60, dtype=bool))
+
+    assert point.far_target == 0.001 and point.far_used == pytest.approx(1 / 40)
+    assert point.far_rule == "lowest_measurable"
+    assert "val holds 40 unknown faces" in point.reason and "1,000" in point.reason
+    assert point.threshold < extrapolated and point.far_observed <= 1 / 40  # never more val faces than the rate allows
+    assert point.recall > 0.9
+    assert point.reason in point.summary()
+
+
+def test_a_rate_val_can_measure_is_used_as_asked_with_no_reason_given():
+    rng = np.random.default_rng(6)
+    point = operating_point_for_far(far=0.01, distractor_confidence=_sigmoid(rng.normal(-3.0, 1.0, size=300)),
+                                    vip_confidence=[0.9], vip_correct=[True])
+    assert point.far_used == point.far_target == 0.01 and point.far_rule == "requested" and point.reason == ""
+
+
+def test_fewer_than_ten_distractor_faces_measure_no_rate():
+    with pytest.raises(ValueError, match="cannot measure a false-accept rate"):
+        operating_point_for_far(far=0.001, distractor_confidence=[0.1] * 9, vip_confidence=[0.9], vip_correct=[True])
 
 
 def test_no_distractor_face_is_a_clear_error():

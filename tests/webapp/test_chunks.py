@@ -63,9 +63,9 @@ def test_an_override_needs_a_reason_and_the_reason_is_recorded(admin_client_api,
 
 
 def at_precision(settings):
-    """These gate tests are about the gate, not the default operating point: a false-tag rate of 0.001
-    read off the three unknown val faces of these tiny sets is a tail extrapolation that keeps a
-    third of the VIP faces, so they set the operating point by precision."""
+    """These gate tests are about the gate, not the default operating point (which on these tiny sets
+    depends on how many candidates' faces land in val: the lowest false-tag rate val measures, or
+    the default precision), so they set the operating point by precision."""
     from webapp.training import services
 
     services.operating_point_set(target_precision=settings.FACECURATOR_DEFAULT_TARGET_PRECISION)

@@ -20,7 +20,6 @@ from webapp.tagging.models import FacePrediction, VideoTag, VideoTagging
 from webapp.tagging.tasks import tag_videos
 from webapp.training import services as training_services
 from webapp.training.models import ActiveModel
-from webapp.training.services import operating_point_set
 
 from .factories import FaceFactory, FrameFactory, UserFactory, VideoFactory
 from .test_training_fixtures import DIM, FaceSet, make_face_set, person_vectors, run_job_here, train_now
@@ -52,10 +51,7 @@ def world(django_db_setup, django_db_blocker, world_media):
     with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=world_media):
         face_set = make_face_set()
         admin = UserFactory(username="tagging-world-admin", role="admin")
-        run = train_now(user=admin, accept=True, **HEAD)
-        # These tests are about tagging, not the default operating point: the default false-tag rate
-        # (0.001) is extrapolated from the few unknown val faces of this tiny world (threshold ~0.9).
-        operating_point_set(run=run, target_precision=0.99, user=admin)
+        run = train_now(user=admin, accept=True, **HEAD)  # at the default operating point
     yield World(face_set=face_set, run=run)
     with django_db_blocker.unblock():
         call_command("flush", interactive=False, verbosity=0)

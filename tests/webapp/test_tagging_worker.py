@@ -1,8 +1,6 @@
 """A tagging batch through a real Celery worker on the `gpu` queue (Redis in `make test`)."""
 import pytest
 
-from webapp.training.services import operating_point_set
-
 from .conftest import wait_for_job
 from .test_tagging import HEAD, vip_video
 from .test_training_fixtures import make_face_set, train_now
@@ -12,10 +10,7 @@ from .test_training_fixtures import make_face_set, train_now
 def test_a_batch_started_by_an_admin_is_tagged_by_a_gpu_worker(celery_worker_process, admin_client_api,
                                                                annotator_client):
     face_set = make_face_set()
-    run = train_now(accept=True, **HEAD)
-    # Tagging, not the default operating point, is under test: this tiny world cannot carry the
-    # default false-tag rate (its extrapolated threshold tags nothing).
-    operating_point_set(run=run, target_precision=0.99)
+    run = train_now(accept=True, **HEAD)  # at the default operating point
     video = vip_video(face_set, face_set.vips[0])
 
     started = admin_client_api.post("/api/v1/tags/start/", {"scope": "untagged"})

@@ -60,10 +60,7 @@ def test_set_operating_point_and_curation_status_report_the_active_model(admin_u
 def test_promote_shows_the_gate_and_promotes_the_next_chunk(settings):
     settings.FACECURATOR_CHUNK_SIZE = 2
     face_set = make_face_set(vips=3, candidates=3)
-    run_command("train", "--here", *QUICK_ARGS, "--accept")
-    # The gate is read at the operating point; this tiny world has too few unknown val faces for the
-    # default false-tag rate (its extrapolated threshold tags nothing), so a precision target is set.
-    run_command("set_operating_point", "--target-precision", "0.99")
+    run_command("train", "--here", *QUICK_ARGS, "--accept")  # the gate reads it at the default operating point
 
     dry = run_command("promote", "--dry-run")
     out = run_command("promote")
@@ -72,6 +69,29 @@ def test_promote_shows_the_gate_and_promotes_the_next_chunk(settings):
     assert "chunk 2: promoted Candidate 0, Candidate 1" in out
     assert set(Chunk.objects.get(number=2).identities[i]["id"] for i in range(2)) == {
         c.pk for c in face_set.candidates[:2]}
+
+
+@pytest.mark.parametrize("unknown, rule", [(30, "lowest_measurable_far"), (0, "target_precision_fallback")])
+def test_the_demo_loop_promote_train_accept_gives_a_model_that_tags_at_the_default_operating_point(
+        settings, unknown, rule):
+    # as `make demo` leaves it, at two sizes: 10+ unknown val faces (far fewer than the 1,000 a rate
+    # of 0.001 needs) and none; the default must tag a VIP's video and say how its threshold was chosen
+    from .test_tagging import tag_here, vip_video
+
+    settings.FACECURATOR_CHUNK_SIZE = 3
+    face_set = make_face_set(vips=0, candidates=5, unknown=unknown, chunk=None)
+    run_command("promote")
+
+    out = run_command("train", "--here", *QUICK_ARGS, "--accept")
+
+    point = selectors.operating_point_current()
+    assert point.far == settings.FACECURATOR_DEFAULT_FAR and point.rule == rule
+    assert f"operating point: threshold {point.threshold:.4f}, chosen for " in out and point.reason in out
+    vip = face_set.candidates[0]  # promoted first (popularity rank 1)
+    video = vip_video(face_set, vip, strangers=0)
+    tag_here(video=video)
+    assert [tag.identity_id for tag in video.tags.all()] == [vip.pk]
+    assert "gate: passed" in run_command("promote", "--dry-run")
 
 
 def test_promote_refuses_when_the_gate_is_not_met_and_no_reason_is_given(settings):

@@ -122,6 +122,9 @@ def test_accepting_a_run_makes_it_the_active_model_at_the_default_false_tag_rate
     point = selectors.operating_point_current()
     assert point.run == run and point.far == settings.FACECURATOR_DEFAULT_FAR
     assert selectors.operating_threshold() == point.threshold
+    # this world's val holds a few unknown faces at most, never the 1,000 that 0.001 needs: the point says so
+    faces = selectors.run_far_inputs(run=run).distractor_confidence.size
+    assert point.rule == ("target_precision_fallback" if faces < 10 else "lowest_measurable_far") and point.reason
 
 
 def test_a_run_that_did_not_succeed_cannot_be_accepted(face_set, admin_client_api):

@@ -102,14 +102,29 @@ class OperatingPoint(models.Model):
     """The admin's choice of threshold for a run: by false-accept rate, target precision, or directly.
 
     The newest row for the active run is the one in force; ``expected`` holds the validation
-    metrics at that threshold from the run's sweep (what the admin saw when choosing). Chosen by
+    metrics at that threshold from the run's sweep (what the admin saw when choosing). Asked for by
     ``far`` (the share of unknown faces the admin accepts to see tagged), ``estimate`` holds
-    :class:`ml.operating_point.OperatingPoint` as a dict: the implied precision at
-    ``unknown_share``, its interval and the val faces and people behind it.
+    :class:`ml.operating_point.OperatingPoint` as a dict: the rate the threshold is placed for,
+    the implied precision at ``unknown_share``, its interval and the val faces and people behind it.
+
+    ``rule`` says what chose the threshold and ``reason`` why, in words: a false-tag rate val holds
+    too few unknown faces to measure is placed at the lowest rate it does, and with fewer than 10
+    such faces the default target precision chooses; ``far`` keeps the rate asked for, so the next
+    model, trained on more faces, is placed for it again.
     """
 
+    class Rule(models.TextChoices):
+        FAR = "far", "The false-tag rate asked for"
+        LOWEST_MEASURABLE_FAR = "lowest_measurable_far", "The lowest false-tag rate val measures (too few unknown faces)"
+        TARGET_PRECISION = "target_precision", "The target precision asked for"
+        TARGET_PRECISION_FALLBACK = "target_precision_fallback", "The default target precision (val measures no rate)"
+        THRESHOLD = "threshold", "A threshold set directly"
+
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="operating_points")
-    far = models.FloatField(null=True, blank=True, help_text="Accepted false-tag rate on unknown faces.")
+    rule = models.CharField(max_length=32, choices=Rule.choices, default=Rule.THRESHOLD,
+                            help_text="What chose the threshold.")
+    reason = models.TextField(blank=True, help_text="What chose the threshold and why, in words.")
+    far = models.FloatField(null=True, blank=True, help_text="Accepted false-tag rate on unknown faces (as asked).")
     unknown_share = models.FloatField(null=True, blank=True,
                                       help_text="Share of unknown faces the precision estimate assumes.")
     estimate = models.JSONField(default=dict, blank=True,

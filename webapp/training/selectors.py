@@ -1,6 +1,7 @@
 """Reads on training: runs, the active model and its operating point, the promotion gate, status."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,9 +143,11 @@ def operating_point_estimate(*, run: TrainingRun, far: float, unknown_share: flo
                              inputs: FarInputs | None = None):
     """The threshold for false-accept rate ``far`` on the run's val distractor people
     (:func:`ml.operating_point.operating_point_for_far`), with the precision it implies at
-    ``unknown_share`` (default :func:`unknown_share_expected`). Raises ``InvalidTransition`` when
-    val holds no distractor face of an unseen person or no VIP face."""
-    from ml.operating_point import operating_point_for_far
+    ``unknown_share`` (default :func:`unknown_share_expected`); a rate val holds too few unknown
+    faces to measure is placed at the lowest rate it does, and the estimate says so. Raises
+    ``InvalidTransition`` when val holds too few distractor faces of unseen people to measure any
+    rate (:func:`ml.operating_point.measurable_far`) or no VIP face."""
+    from ml.operating_point import MAX_MEASURABLE_FAR, measurable_far, operating_point_for_far
     from webapp.core.exceptions import InvalidTransition
 
     if not 0.0 < far < 1.0:
@@ -154,9 +157,11 @@ def operating_point_estimate(*, run: TrainingRun, far: float, unknown_share: flo
     if not 0.0 <= unknown_share <= 1.0:
         raise InvalidTransition("The share of unknown faces must lie between 0 and 1.")
     inputs = inputs or run_far_inputs(run=run)
-    if inputs.distractor_confidence.size == 0:
-        raise InvalidTransition(f"Run {run.pk} has no validation faces of unknown people never used in training to "
-                                f"measure a false-tag rate on: import photos of people who are not VIPs.")
+    faces = inputs.distractor_confidence.size
+    if measurable_far(far, faces) is None:
+        why = (f"val holds {faces or 'no'} face{'' if faces == 1 else 's'} of unknown people never used in training, "
+               f"too few to measure a false-tag rate on (at least {math.ceil(1 / MAX_MEASURABLE_FAR)} are needed)")
+        raise InvalidTransition(f"Run {run.pk}: {why}. Import photos of people who are not VIPs.", extra={"why": why})
     if inputs.vip_confidence.size == 0:
         raise InvalidTransition(f"Run {run.pk} has no validation VIP faces to measure recall on.")
     return operating_point_for_far(far=far, distractor_confidence=inputs.distractor_confidence,
@@ -174,6 +179,85 @@ def operating_point_far_options(*, run: TrainingRun, unknown_share: float) -> li
                 for far in FAR_CHOICES]
     except InvalidTransition:
         return []
+
+
+# --- What chooses a run's threshold: one rule, read by accepting, setting and the queues -----------
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The threshold a request gives on a run's val set, which rule chose it and why (``reason``,
+    empty when the request was met as asked). ``rule`` is an ``OperatingPoint.Rule`` value;
+    ``basis`` names the threshold in a headline ("the threshold for a false-tag rate of 0.001");
+    ``far``/``target_precision`` are what the request asked for (the fallback's precision when
+    it chose), ``estimate`` the FAR estimate as a dict ({} when no rate chose)."""
+
+    threshold: float
+    rule: str
+    reason: str
+    basis: str
+    far: float | None = None
+    unknown_share: float | None = None
+    target_precision: float | None = None
+    target_reached: bool = True
+    estimate: dict | None = None
+
+
+def operating_point_choose(*, run: TrainingRun, far: float | None = None, target_precision: float | None = None,
+                           threshold: float | None = None, unknown_share: float | None = None,
+                           fallback: bool = False) -> ThresholdChoice:
+    """The threshold for one of a false-tag rate, a target precision or a threshold on ``run``'s val set.
+
+    A false-tag rate val holds too few unknown faces to measure is placed at the lowest rate it
+    does (:func:`operating_point_estimate`). When val measures no rate at all (fewer than 10
+    unknown faces of people never trained on), an admin's request is refused (``InvalidTransition``);
+    with ``fallback`` (the default a new model starts at, or a rate carried from the previous
+    model) the default target precision chooses instead, and ``reason`` says so. A target
+    precision takes the lowest threshold whose val precision reaches it
+    (:func:`ml.metrics.threshold_for_precision`), else the most precise one (``target_reached`` false).
+    """
+    from ml.metrics import threshold_for_precision
+    from webapp.core.exceptions import InvalidTransition
+
+    Point = OperatingPoint  # noqa: N806 - the rule names read as Point.Rule.FAR
+
+    if sum(value is not None for value in (target_precision, threshold, far)) != 1:
+        raise InvalidTransition("Give one of a false-tag rate (far), a target precision or a threshold.")
+    if threshold is not None:
+        return ThresholdChoice(threshold=float(threshold), rule=Point.Rule.THRESHOLD, reason="",
+                               basis="the threshold set")
+    fallback_reason = ""
+    if far is not None:
+        try:
+            point = operating_point_estimate(run=run, far=far, unknown_share=unknown_share)
+        except InvalidTransition as exc:
+            if not fallback:
+                raise
+            why = (exc.extra or {}).get("why") or exc.message.rstrip(".")
+            fallback_reason = (f"{why}: the threshold is set for the default "
+                               f"target precision {settings.FACECURATOR_DEFAULT_TARGET_PRECISION:g} on validation "
+                               f"instead of the false-tag rate of {far:g}")
+            target_precision = settings.FACECURATOR_DEFAULT_TARGET_PRECISION
+        else:
+            lowest = point.far_rule == "lowest_measurable"
+            return ThresholdChoice(
+                threshold=point.threshold, rule=Point.Rule.LOWEST_MEASURABLE_FAR if lowest else Point.Rule.FAR,
+                reason=point.reason, basis=f"the threshold for a false-tag rate of {point.far_used:.2g}"
+                + (f" ({far:g} asked; val measures no lower)" if lowest else ""),
+                far=far, unknown_share=point.unknown_share, estimate=point.as_dict())
+    assert target_precision is not None
+    sweep = run_sweep(run=run, split="val")
+    if sweep is None:
+        raise InvalidTransition(f"Run {run.pk} has no validation predictions to choose a threshold from.")
+    chosen = threshold_for_precision(sweep, target_precision)
+    reached = chosen is not None
+    if chosen is None:
+        best = int(np.nanargmax(np.nan_to_num(sweep.kept_accuracy, nan=-1.0)))
+        chosen = float(sweep.thresholds[best])
+    return ThresholdChoice(
+        threshold=float(chosen),
+        rule=Point.Rule.TARGET_PRECISION_FALLBACK if fallback_reason else Point.Rule.TARGET_PRECISION,
+        reason=fallback_reason, basis=f"the threshold for precision {target_precision:g}",
+        far=far, target_precision=target_precision, target_reached=reached, estimate={})
 
 
 # --- Evaluation from a run's frozen samples ------------------------------------------------
@@ -304,7 +388,9 @@ def gate_status() -> dict:
         return {**base, "passed": False, "threshold": None, "checks": [],
                 "reason": f"The active model (run {run.pk}) was trained on another VIP set than today's "
                           f"{len(vip_ids)} VIPs: train and accept a run on the current VIPs first."}
-    threshold = operating_threshold()
+    point = operating_point_current(run=run)
+    threshold = point.threshold if point is not None else None
+    base["operating_point"] = operating_point_rule(point)
     headline = run_metrics_at(run=run, threshold=threshold) if threshold is not None else None
     if headline is None:
         return {**base, "passed": False, "threshold": threshold, "checks": [],
@@ -317,10 +403,31 @@ def gate_status() -> dict:
     ]
     passed = all(check["passed"] for check in checks)
     failing = [f"{c['metric']} {_fmt(c['value'])} < {c['minimum']:g}" for c in checks if not c["passed"]]
+    chosen = base["operating_point"]["text"] if base["operating_point"] else ""
     reason = (f"Run {run.pk} meets every minimum on validation {headline['label']}." if passed
-              else f"Run {run.pk} on validation {headline['label']}: {'; '.join(failing)}.")
+              else f"Run {run.pk} on validation {headline['label']}: {'; '.join(failing)}.") + \
+        (f" The threshold was {chosen}." if chosen else "")
     return {**base, "passed": passed, "threshold": threshold, "checks": checks, "reason": reason,
             "headline": headline, "weak_identities": _weak_identities(run)}
+
+
+def operating_point_rule(point: OperatingPoint | None) -> dict | None:
+    """Which rule chose ``point``'s threshold and why, for the gate and the status: ``{rule, reason,
+    text}``, ``text`` one phrase ("chosen for a false-tag rate of 0.001", with the reason when the
+    request could not be met as asked)."""
+    if point is None:
+        return None
+    used = (point.estimate or {}).get("far_used") or point.far or 0.0
+    precision = point.target_precision or 0.0
+    said = ("set directly" if point.rule == OperatingPoint.Rule.THRESHOLD else
+            f"chosen for a false-tag rate of {used:g}" if point.rule == OperatingPoint.Rule.FAR else
+            f"chosen for a false-tag rate of {used:.2g}, the lowest val measures"
+            if point.rule == OperatingPoint.Rule.LOWEST_MEASURABLE_FAR else
+            f"chosen for the default precision {precision:g}"
+            if point.rule == OperatingPoint.Rule.TARGET_PRECISION_FALLBACK else
+            f"chosen for precision {precision:g}")
+    return {"rule": point.rule, "reason": point.reason,
+            "text": f"{said} ({point.reason})" if point.reason else said}
 
 
 def _weak_identities(run: TrainingRun) -> list[dict]:
@@ -383,6 +490,7 @@ def curation_status() -> dict:
             "operating_point": None if point is None else {
                 "threshold": point.threshold, "target_precision": point.target_precision, "expected": point.expected,
                 "far": point.far, "unknown_share": point.unknown_share, "estimate": point.estimate,
+                "rule": point.rule, "reason": point.reason, "rule_text": operating_point_rule(point)["text"],
             },
         },
         "previous_model": _previous_model(),

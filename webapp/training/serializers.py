@@ -140,8 +140,8 @@ class OperatingPointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = OperatingPoint
-        fields = ["id", "run", "far", "unknown_share", "estimate", "target_precision", "threshold", "expected",
-                  "set_by", "set_at"]
+        fields = ["id", "run", "rule", "reason", "far", "unknown_share", "estimate", "target_precision", "threshold",
+                  "expected", "set_by", "set_at"]
         read_only_fields = fields
 
 
@@ -171,7 +171,11 @@ class FarEstimateSerializer(serializers.Serializer):
     """The operating point for one false-tag rate (``ml.operating_point.OperatingPoint.as_dict``)."""
 
     threshold = serializers.FloatField()
-    far_target = serializers.FloatField()
+    far_target = serializers.FloatField(help_text="The rate asked for.")
+    far_used = serializers.FloatField(help_text="The rate the threshold is placed for: far_target, or the lowest "
+                                                "rate val measures (1 / its unknown faces) when it holds too few.")
+    far_rule = serializers.ChoiceField(choices=["requested", "lowest_measurable"])
+    reason = serializers.CharField(allow_blank=True, help_text="Why far_used differs from far_target (else empty).")
     method = serializers.CharField(help_text="empirical, or tail (extrapolated: too few val faces for this rate)")
     far_observed = serializers.FloatField(help_text="Share of val unknown faces accepted at the threshold.")
     far_interval = serializers.ListField(child=serializers.FloatField(), help_text="95% Clopper-Pearson interval.")
@@ -182,7 +186,7 @@ class FarEstimateSerializer(serializers.Serializer):
     acceptance = serializers.FloatField(allow_null=True)
     n_vip_faces = serializers.IntegerField()
     unknown_share = serializers.FloatField()
-    precision = serializers.FloatField(allow_null=True, help_text="Implied at unknown_share and the target rate.")
+    precision = serializers.FloatField(allow_null=True, help_text="Implied at unknown_share and far_used.")
     precision_low = serializers.FloatField(allow_null=True, help_text="At the pessimistic ends of both intervals.")
     confidence_level = serializers.FloatField()
 
@@ -247,6 +251,9 @@ class GateSerializer(serializers.Serializer):
     checks = GateCheckSerializer(many=True)
     minima = serializers.DictField()
     reason = serializers.CharField()
+    operating_point = serializers.DictField(
+        required=False, allow_null=True,
+        help_text="{rule, reason, text}: which rule chose the threshold the gate reads, and why.")
     weak_identities = serializers.ListField(child=serializers.DictField(), required=False)
     headline = HeadlineSerializer(required=False, help_text="The model's numbers the gate read, named.")
 

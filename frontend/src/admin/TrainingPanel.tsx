@@ -9,7 +9,7 @@ import { num, pct, when } from "../components/format";
 import { RunState } from "../components/RunState";
 import { FINISHED_STATES, METRIC_HELP, headline } from "../dashboard/metrics";
 import { useLoad } from "../hooks";
-import { acceptQuestion, farLabel, promoteQuestion, rollbackQuestion, unitValue } from "./operatingPoint";
+import { acceptQuestion, farLabel, promoteQuestion, rollbackQuestion, ruleSentence, unitValue } from "./operatingPoint";
 
 const LOSSES = [
   { value: "me", label: "Maximum entropy (default)" },
@@ -273,7 +273,7 @@ function FarEstimate({ option }: { option: FarOption }) {
       {" "}if {pct(option.unknown_share, 0)} of faces are unknown · VIP faces recognised {pct(option.recall, 1)} ({pct(recallLow, 0)}–{pct(recallHigh, 0)}
       {" "}of {option.n_vip_faces} val faces) · val false tags {pct(option.far_observed, 2)} ({pct(farLow, 2)}–{pct(farHigh, 2)}) of {faces} unknown faces
       {people != null ? ` from ${people} people` : ""}{option.method === "tail" ? ", extrapolated from the tail" : ""}
-      {" "}(target {farLabel(far)})
+      {" "}(target {farLabel(far)}{option.far_rule === "lowest_measurable" ? `; placed at ${farLabel(option.far_used)}, the lowest val measures` : ""})
     </>
   );
 }
@@ -297,7 +297,7 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
   async function choose(body: Schemas["OperatingPointRequestRequest"]) {
     try {
       const answer = await api.curation.setOperatingPoint(body);
-      onDone(`Operating point set: threshold ${num(answer.threshold, 3)}${answer.far != null ? ` for a false-tag rate of ${farLabel(answer.far)}` : ""}.`);
+      onDone(`Operating point set: threshold ${num(answer.threshold, 3)}, ${ruleSentence(answer)}${answer.reason ? ` (${answer.reason})` : ""}.`);
     } catch (error) {
       onDone(message(error), true);
     }
@@ -321,13 +321,18 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
         {activeRunId ? (
           <>
             Active run {activeRunId}: threshold {num(threshold, 3)}
-            {current?.far != null ? `, chosen for a false-tag rate of ${farLabel(current.far)} on unknown faces` : target != null ? `, chosen for precision ${pct(target, 1)}` : ""}.
+            {current ? `, ${ruleSentence(current)}` : target != null ? `, chosen for precision ${pct(target, 1)}` : ""}.
             {" "}See the threshold sweep on the <Link to="/dashboard">dashboard</Link>.
           </>
         ) : (
           "Accept a run first (Runs below › Accept): the operating point belongs to the active model."
         )}
       </p>
+      {current?.reason ? (
+        <p className="warn" data-testid="op-rule-reason">
+          Why: {current.reason}.
+        </p>
+      ) : null}
       {current?.far != null && estimateOf(current.estimate) && (
         <p data-testid="op-estimate">
           <FarEstimate option={estimateOf(current.estimate)!} />

@@ -24,6 +24,36 @@ export function farLabel(far: number): string {
   return `${shown}% (1 in ${Math.round(1 / far).toLocaleString("en-US")})`;
 }
 
+/** What chose a point's threshold, as the panel says it (webapp OperatingPoint.Rule). */
+export type RuleFacts = {
+  rule: string;
+  far?: number | null;
+  target_precision?: number | null;
+  estimate?: { far_used?: number } | unknown;
+};
+
+export function ruleSentence(point: RuleFacts): string {
+  const used = (point.estimate as { far_used?: number } | undefined)?.far_used ?? point.far ?? null;
+  switch (point.rule) {
+    case "far":
+      return used != null ? `chosen for a false-tag rate of ${farLabel(used)} on unknown faces` : "chosen for a false-tag rate";
+    case "lowest_measurable_far":
+      return (
+        `chosen for a false-tag rate of ${used != null ? farLabel(used) : "?"}, the lowest val measures` +
+        (point.far != null ? ` (${farLabel(point.far)} asked)` : "")
+      );
+    case "target_precision":
+      return point.target_precision != null ? `chosen for precision ${(point.target_precision * 100).toFixed(1)}%` : "chosen for a precision";
+    case "target_precision_fallback":
+      return (
+        `chosen for the default precision ${point.target_precision != null ? `${(point.target_precision * 100).toFixed(1)}%` : ""}` +
+        (point.far != null ? ` instead of a false-tag rate of ${farLabel(point.far)}` : "")
+      );
+    default:
+      return "set directly";
+  }
+}
+
 /** Precision of what gets tagged: R(1-u) / (A(1-u) + FAR u) (ml.operating_point.implied_precision). */
 export function impliedPrecision(recall: number, acceptance: number, far: number, unknownShare: number): number | null {
   const denominator = acceptance * (1 - unknownShare) + far * unknownShare;

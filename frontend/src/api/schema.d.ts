@@ -2121,8 +2121,19 @@ export interface components {
         FarEstimate: {
             /** Format: double */
             threshold: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The rate asked for.
+             */
             far_target: number;
+            /**
+             * Format: double
+             * @description The rate the threshold is placed for: far_target, or the lowest rate val measures (1 / its unknown faces) when it holds too few.
+             */
+            far_used: number;
+            far_rule: components["schemas"]["FarRuleEnum"];
+            /** @description Why far_used differs from far_target (else empty). */
+            reason: string;
             /** @description empirical, or tail (extrapolated: too few val faces for this rate) */
             method: string;
             /**
@@ -2148,7 +2159,7 @@ export interface components {
             unknown_share: number;
             /**
              * Format: double
-             * @description Implied at unknown_share and the target rate.
+             * @description Implied at unknown_share and far_used.
              */
             precision: number | null;
             /**
@@ -2159,6 +2170,12 @@ export interface components {
             /** Format: double */
             confidence_level: number;
         };
+        /**
+         * @description * `requested` - requested
+         *     * `lowest_measurable` - lowest_measurable
+         * @enum {string}
+         */
+        FarRuleEnum: "requested" | "lowest_measurable";
         FileOutcome: {
             name: string;
             status: components["schemas"]["FileOutcomeStatusEnum"];
@@ -2207,6 +2224,10 @@ export interface components {
                 [key: string]: unknown;
             };
             reason: string;
+            /** @description {rule, reason, text}: which rule chose the threshold the gate reads, and why. */
+            operating_point?: {
+                [key: string]: unknown;
+            } | null;
             weak_identities?: {
                 [key: string]: unknown;
             }[];
@@ -2587,8 +2608,20 @@ export interface components {
             readonly id: number;
             readonly run: number;
             /**
+             * @description What chose the threshold.
+             *
+             *     * `far` - The false-tag rate asked for
+             *     * `lowest_measurable_far` - The lowest false-tag rate val measures (too few unknown faces)
+             *     * `target_precision` - The target precision asked for
+             *     * `target_precision_fallback` - The default target precision (val measures no rate)
+             *     * `threshold` - A threshold set directly
+             */
+            readonly rule: components["schemas"]["OperatingPointRuleEnum"];
+            /** @description What chose the threshold and why, in words. */
+            readonly reason: string;
+            /**
              * Format: double
-             * @description Accepted false-tag rate on unknown faces.
+             * @description Accepted false-tag rate on unknown faces (as asked).
              */
             readonly far: number | null;
             /**
@@ -2628,6 +2661,15 @@ export interface components {
             /** Format: double */
             threshold?: number;
         };
+        /**
+         * @description * `far` - The false-tag rate asked for
+         *     * `lowest_measurable_far` - The lowest false-tag rate val measures (too few unknown faces)
+         *     * `target_precision` - The target precision asked for
+         *     * `target_precision_fallback` - The default target precision (val measures no rate)
+         *     * `threshold` - A threshold set directly
+         * @enum {string}
+         */
+        OperatingPointRuleEnum: "far" | "lowest_measurable_far" | "target_precision" | "target_precision_fallback" | "threshold";
         OperatingPointState: {
             run: number | null;
             current: components["schemas"]["OperatingPoint"] | null;

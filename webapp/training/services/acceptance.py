@@ -2,7 +2,6 @@
 false-tag rate, target precision or threshold; a new model carries the previous choice over."""
 from __future__ import annotations
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 
@@ -20,8 +19,9 @@ def training_run_accept(*, run: TrainingRun, user=None, automatic: bool = False)
 
     The new model keeps the admin's false-tag rate or target precision (its threshold is re-read
     from the new run's validation set) or fixed threshold; with no operating point yet, it starts
-    at the default false-tag rate (FACECURATOR_DEFAULT_FAR, 0.001), or at the default target
-    precision (FACECURATOR_DEFAULT_TARGET_PRECISION) when val holds no unseen distractor person.
+    at the default false-tag rate (FACECURATOR_DEFAULT_FAR, 0.001): placed at the lowest rate val
+    measures when it holds too few unknown faces for it, or at the default target precision
+    (FACECURATOR_DEFAULT_TARGET_PRECISION) below 10 of them; the point records which and why.
     """
     run.job.refresh_from_db()
     if run.job.state != Job.State.SUCCEEDED:
@@ -70,32 +70,25 @@ def carried_choice(previous: OperatingPoint | None) -> dict:
 
 
 def _carry_operating_point(*, run: TrainingRun, previous: OperatingPoint | None, user) -> OperatingPoint:
-    choice = carried_choice(previous)
-    try:
-        return operating_point_set(run=run, user=user, **choice)
-    except InvalidTransition:
-        if "far" not in choice:
-            raise
-        return operating_point_set(run=run, user=user, target_precision=settings.FACECURATOR_DEFAULT_TARGET_PRECISION)
+    """The new model's point: the previous choice (or the default rate), falling back to the default
+    target precision, and saying so, when val measures no false-tag rate."""
+    return operating_point_set(run=run, user=user, fallback=True, **carried_choice(previous))
 
 
 def operating_point_set(*, run: TrainingRun | None = None, user=None, target_precision: float | None = None,
                         threshold: float | None = None, far: float | None = None,
-                        unknown_share: float | None = None) -> OperatingPoint:
+                        unknown_share: float | None = None, fallback: bool = False) -> OperatingPoint:
     """Choose the threshold of a run (default: the active one) by false-tag rate, target precision or directly.
 
-    With ``far``, the threshold accepts that share of val faces of distractor people never used
-    in training (:func:`selectors.operating_point_estimate`), and ``estimate`` records the precision
-    it implies at ``unknown_share`` (default: what tagged videos show) with its interval and the
-    faces and people behind it. With a target precision, the threshold is the lowest whose
-    precision of accepted predictions on validation reaches it
-    (:func:`ml.metrics.threshold_for_precision`); when no threshold reaches it, the
-    highest-precision threshold is used and ``expected.target_reached`` is false.
+    The rule is :func:`selectors.operating_point_choose`: with ``far``, the threshold accepts that
+    share of val faces of distractor people never used in training, or the lowest share val
+    measures when it holds too few of them, and ``estimate`` records the precision it implies at
+    ``unknown_share`` (default: what tagged videos show) with its interval and the faces and people
+    behind it. With a target precision, the threshold is the lowest whose precision of accepted
+    predictions on validation reaches it; when none reaches it, the most precise threshold is
+    used and ``expected.target_reached`` is false. ``rule`` and ``reason`` record which rule chose
+    the threshold and why; ``fallback``: see :func:`selectors.operating_point_choose`.
     """
-    from ml.metrics import threshold_for_precision
-
-    if sum(value is not None for value in (target_precision, threshold, far)) != 1:
-        raise InvalidTransition("Give one of a false-tag rate (far), a target precision or a threshold.")
     for name, value in (("target precision", target_precision), ("threshold", threshold),
                         ("share of unknown faces", unknown_share)):
         if value is not None and not 0.0 <= value <= 1.0:
@@ -104,26 +97,13 @@ def operating_point_set(*, run: TrainingRun | None = None, user=None, target_pre
         run = selectors.active_run()
         if run is None:
             raise NoActiveModel("No active model yet: accept a training run first.")
-    reached = True
-    estimate: dict = {}
-    if far is not None:
-        point = selectors.operating_point_estimate(run=run, far=far, unknown_share=unknown_share)
-        threshold, unknown_share, estimate = point.threshold, point.unknown_share, point.as_dict()
-    elif target_precision is not None:
-        sweep = selectors.run_sweep(run=run, split="val")
-        if sweep is None:
-            raise InvalidTransition(f"Run {run.pk} has no validation predictions to choose a threshold from.")
-        threshold = threshold_for_precision(sweep, target_precision)
-        if threshold is None:
-            reached = False
-            best = int(np.nanargmax(np.nan_to_num(sweep.kept_accuracy, nan=-1.0)))
-            threshold = float(sweep.thresholds[best])
-    assert threshold is not None  # given, or found by far or target precision above
-    expected = selectors.run_metrics_at(run=run, threshold=threshold) or {}
+    choice = selectors.operating_point_choose(run=run, far=far, target_precision=target_precision, threshold=threshold,
+                                              unknown_share=unknown_share, fallback=fallback)
+    expected = selectors.run_metrics_at(run=run, threshold=choice.threshold) or {}
     expected["identification_accuracy"] = expected.get("recall")
-    expected["target_reached"] = reached
+    expected["target_reached"] = choice.target_reached
     return OperatingPoint.objects.create(
-        run=run, target_precision=target_precision, threshold=float(threshold), expected=expected,
-        far=far, unknown_share=unknown_share if far is not None else None, estimate=jsonable(estimate),
-        set_by=user if user and user.is_authenticated else None,
+        run=run, rule=choice.rule, reason=choice.reason, target_precision=choice.target_precision,
+        threshold=choice.threshold, expected=expected, far=choice.far, unknown_share=choice.unknown_share,
+        estimate=jsonable(choice.estimate or {}), set_by=user if user and user.is_authenticated else None,
     )

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 
 from webapp.core.exceptions import InvalidTransition
 
 from .. import selectors
-from ..models import RunSample, TrainingRun
+from ..models import OperatingPoint, RunSample, TrainingRun
 from .acceptance import carried_choice
 
 
@@ -85,25 +84,16 @@ def samples_store(*, run: TrainingRun, outcome, splits: np.ndarray, versions: np
 
 def queue_threshold(*, run: TrainingRun, result: Mapping[str, Any]) -> tuple[float, str]:
     """The threshold queues use to call a prediction "accepted", and its name: the one this run
-    would get if accepted now (the admin's false-tag rate, target precision or threshold carried
-    over, on its validation set), else max mean F1's."""
-    from ml.metrics import threshold_for_precision
-
-    choice = carried_choice(selectors.operating_point_current())
-    if "threshold" in choice:
-        return choice["threshold"], "the threshold it would keep"
-    if "far" in choice:
-        try:
-            threshold = selectors.operating_point_estimate(run=run, far=choice["far"],
-                                                           unknown_share=choice.get("unknown_share")).threshold
-            return threshold, f"the threshold for a false-tag rate of {choice['far']:g}"
-        except InvalidTransition:
-            choice = {"target_precision": settings.FACECURATOR_DEFAULT_TARGET_PRECISION}
-    sweep = selectors.run_sweep(run=run, split="val")
-    threshold = threshold_for_precision(sweep, choice["target_precision"]) if sweep is not None else None
-    if threshold is not None:
-        return threshold, f"the threshold for precision {choice['target_precision']:g}"
-    return (result["diagnosis"].get("threshold") or 0.5), "the validation max-mean-F1 threshold"
+    would get if accepted now (:func:`selectors.operating_point_choose` on the choice carried over,
+    the same rule accepting applies), else max mean F1's."""
+    try:
+        choice = selectors.operating_point_choose(run=run, fallback=True,
+                                                  **carried_choice(selectors.operating_point_current()))
+    except InvalidTransition:
+        return (result["diagnosis"].get("threshold") or 0.5), "the validation max-mean-F1 threshold"
+    if choice.rule == OperatingPoint.Rule.THRESHOLD:
+        return choice.threshold, "the threshold it would keep"
+    return choice.threshold, choice.basis
 
 
 _SUMMARY_KEYS = ("threshold", "mean_f1", "kept_accuracy", "identification_accuracy", "total_accuracy",

@@ -34,9 +34,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"  val {headline['label']}: precision {fmt(headline['precision'])}, recall "
                                   f"{fmt(headline['recall'])}, mean F1 {fmt(headline['mean_f1'])}, "
                                   f"F1 AUC {fmt(headline['f1_auc'])}")
+            if point.get("rule_text"):
+                self.stdout.write(f"  threshold {point['rule_text']}")
             estimate = point.get("estimate") or {}
             if point.get("far") is not None and estimate:
-                self.stdout.write(f"  chosen for a false-tag rate of {point['far']:g}: implied precision "
+                self.stdout.write(f"  at a false-tag rate of {estimate.get('far_used', point['far']):g}: implied precision "
                                   f"{fmt(estimate.get('precision'))} (at least {fmt(estimate.get('precision_low'))}) "
                                   f"if {estimate['unknown_share']:.0%} of faces are unknown, from "
                                   f"{estimate['n_distractor_faces']} val unknown faces of "

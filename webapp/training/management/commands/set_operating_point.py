@@ -37,8 +37,10 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         expected = point.expected
-        if far is not None:
+        if point.estimate:
             self.stdout.write(self.style.SUCCESS(f"run {run.pk}: {_far_sentence(point.estimate)}"))
+            if point.reason:
+                self.stdout.write(self.style.WARNING(f"  {point.reason}"))
             return
         self.stdout.write(self.style.SUCCESS(
             f"run {run.pk}: threshold {point.threshold:.4f}"
@@ -68,7 +70,7 @@ def _far_sentence(estimate: dict) -> str:
     low, high = estimate["far_interval"]
     precision = "n/a" if estimate["precision"] is None else f"{estimate['precision']:.1%}"
     at_least = "n/a" if estimate["precision_low"] is None else f"{estimate['precision_low']:.1%}"
-    return (f"threshold {estimate['threshold']:.4f} for a false-tag rate of {estimate['far_target']:g} "
+    return (f"threshold {estimate['threshold']:.4f} for a false-tag rate of {estimate['far_used']:.2g} "
             f"(val: {estimate['far_observed']:.2%} of {estimate['n_distractor_faces']} unknown faces from "
             f"{estimate['n_distractor_people']} people, 95% interval {low:.2%}-{high:.2%}, {estimate['method']}); "
             f"VIP faces recognised {estimate['recall']:.1%} of {estimate['n_vip_faces']}; implied precision "

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from webapp.core.commands import job_follow
 from webapp.core.exceptions import DomainError
 from webapp.core.models import Job
-from webapp.training import services, tasks
+from webapp.training import selectors, services, tasks
 from webapp.training.models import TrainingRun
 
 from ._common import admin_user, fmt, metrics_line
@@ -102,6 +102,10 @@ class Command(BaseCommand):
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
             self.stdout.write(self.style.SUCCESS(f"run {run.pk} is now the active model"))
+            point = selectors.operating_point_current(run=run)
+            if point is not None:
+                said = selectors.operating_point_rule(point)["text"]
+                self.stdout.write(f"  operating point: threshold {point.threshold:.4f}, {said}")
 
     def _follow(self, job_id: int) -> Job:
         return job_follow(job_id=job_id, write=self.stdout.write)
