@@ -283,12 +283,13 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
   const [value, setValue] = useState("0.001");
   const [share, setShare] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  const [chosen, setChosen] = useState(0); // each choice reloads the point, even when the threshold stays
   const parsedShare = share === null ? null : unitValue(share, "share of unknown faces");
   const shareValue = parsedShare?.value;
   // The active point, the presets, and per false-tag rate the threshold and implied precision at this share.
   const state = useLoad(
     async () => (activeRunId ? await api.curation.operatingPoint(shareValue) : null),
-    [activeRunId, threshold, shareValue],
+    [activeRunId, threshold, shareValue, chosen],
   );
   const current = state.data?.current ?? null;
   const expected = state.data?.unknown_share_expected as { value: number; source: string; faces: number } | undefined;
@@ -297,6 +298,7 @@ function OperatingPointForm({ threshold, target, activeRunId, onDone }: { thresh
   async function choose(body: Schemas["OperatingPointRequestRequest"]) {
     try {
       const answer = await api.curation.setOperatingPoint(body);
+      setChosen((n) => n + 1);
       onDone(`Operating point set: threshold ${num(answer.threshold, 3)}, ${ruleSentence(answer)}${answer.reason ? ` (${answer.reason})` : ""}.`);
     } catch (error) {
       onDone(message(error), true);
