@@ -390,7 +390,8 @@ def gate_status() -> dict:
                           f"{len(vip_ids)} VIPs: train and accept a run on the current VIPs first."}
     point = operating_point_current(run=run)
     threshold = point.threshold if point is not None else None
-    base["operating_point"] = operating_point_rule(point)
+    rule = operating_point_rule(point)
+    base["operating_point"] = rule
     headline = run_metrics_at(run=run, threshold=threshold) if threshold is not None else None
     if headline is None:
         return {**base, "passed": False, "threshold": threshold, "checks": [],
@@ -403,12 +404,18 @@ def gate_status() -> dict:
     ]
     passed = all(check["passed"] for check in checks)
     failing = [f"{c['metric']} {_fmt(c['value'])} < {c['minimum']:g}" for c in checks if not c["passed"]]
-    chosen = base["operating_point"]["text"] if base["operating_point"] else ""
+    chosen = rule["text"] if rule else ""
     reason = (f"Run {run.pk} meets every minimum on validation {headline['label']}." if passed
               else f"Run {run.pk} on validation {headline['label']}: {'; '.join(failing)}.") + \
         (f" The threshold was {chosen}." if chosen else "")
     return {**base, "passed": passed, "threshold": threshold, "checks": checks, "reason": reason,
             "headline": headline, "weak_identities": _weak_identities(run)}
+
+
+def operating_point_rule_text(point: OperatingPoint) -> str:
+    """The phrase of :func:`operating_point_rule` for a point in force."""
+    rule = operating_point_rule(point)
+    return rule["text"] if rule else ""
 
 
 def operating_point_rule(point: OperatingPoint | None) -> dict | None:
@@ -490,7 +497,7 @@ def curation_status() -> dict:
             "operating_point": None if point is None else {
                 "threshold": point.threshold, "target_precision": point.target_precision, "expected": point.expected,
                 "far": point.far, "unknown_share": point.unknown_share, "estimate": point.estimate,
-                "rule": point.rule, "reason": point.reason, "rule_text": operating_point_rule(point)["text"],
+                "rule": point.rule, "reason": point.reason, "rule_text": operating_point_rule_text(point),
             },
         },
         "previous_model": _previous_model(),

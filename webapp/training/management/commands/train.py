@@ -104,7 +104,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"run {run.pk} is now the active model"))
             point = selectors.operating_point_current(run=run)
             if point is not None:
-                said = selectors.operating_point_rule(point)["text"]
+                said = selectors.operating_point_rule_text(point)
                 self.stdout.write(f"  operating point: threshold {point.threshold:.4f}, {said}")
 
     def _follow(self, job_id: int) -> Job:
