@@ -1,62 +1,29 @@
-"""Writes on jobs: starting one, running it inside a Celery task, reporting progress, cancelling."""
+"""Running a job inside a Celery task: progress reports, cancellation, time limits, the worker's
+heartbeat, attempts, and the job's final state."""
 from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from celery import current_app, current_task
+from celery import current_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from .exceptions import DomainError, InvalidTransition, QueueUnavailable
-from .models import Job
+from ..exceptions import DomainError
+from ..models import Job
+from .shown import text_without_paths
 
 logger = logging.getLogger(__name__)
-
-
-# An absolute server path of two or more parts (/srv/media/x.jpg); an API address (/api/v1/...) is kept.
-_SERVER_PATH = re.compile(
-    r"(?P<api>(?<![\w.~-])/api/[^\s'\"`,;()]*)"
-    r"|(?<![\w.~:/-])/(?:[^\s/'\"`,;:()\[\]{}<>]+/)+(?P<last>[^\s/'\"`,;:()\[\]{}<>]*)"
-)
-
-
-def text_without_paths(text: str) -> str:
-    """``text`` with every absolute server path cut to its last part (``/srv/data/glint24`` →
-    ``…/glint24``): what a job's short message and its params show to people who are not admins."""
-    return _SERVER_PATH.sub(lambda match: match.group("api") or "…/" + match.group("last"), text)
-
-
-def data_without_paths(value: Any) -> Any:
-    """A JSON value (a job's params or result) with :func:`text_without_paths` applied to every string."""
-    if isinstance(value, str):
-        return text_without_paths(value)
-    if isinstance(value, dict):
-        return {key: data_without_paths(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [data_without_paths(item) for item in value]
-    return value
-
-
-def job_error_shown(*, job: Job, is_admin: bool) -> str:
-    """What the API shows as a job's error: the whole record (traceback, paths) to admins; to
-    anyone else only the short message, without server paths, and only when there was an error."""
-    if is_admin:
-        return job.error
-    return text_without_paths(job.message) if job.error else ""
 
 
 class JobCancelled(Exception):
@@ -103,89 +70,6 @@ class Progress:
 JobHandler = Callable[[Job, Progress], dict[str, Any] | None]
 
 
-NOT_SENT_MESSAGE = "not sent to the task queue yet (broker unreachable); it is sent again automatically"
-
-
-def job_start(*, kind: str, params: dict | None = None, user=None, queue: str | None = None) -> Job:
-    """Create a job row and send its Celery task once the surrounding transaction commits.
-
-    The row is the outbox: a job whose task the broker did not take stays ``queued`` with no
-    ``celery_task_id`` and :func:`jobs_reap` sends it again. Views that answer with a started job
-    call :func:`job_require_sent` after the transaction, to answer 503 in that case.
-    """
-    queue = queue or _queue_for(kind, settings.CELERY_TASK_ROUTES)
-    job = Job.objects.create(
-        kind=kind, queue=queue, params=params or {}, created_by=user if user and user.is_authenticated else None
-    )
-    transaction.on_commit(lambda: job_send(job=job))
-    return job
-
-
-def _queue_for(kind: str, routes: dict) -> str:
-    from fnmatch import fnmatch
-
-    for pattern, route in routes.items():
-        if fnmatch(kind, pattern):
-            return route["queue"]
-    return "default"
-
-
-def job_send(*, job: Job) -> bool:
-    """Hand a job's task to the broker; True once the broker took it (``celery_task_id`` set).
-
-    Never raises: when the broker is unreachable (after CELERY_TASK_PUBLISH_RETRY_POLICY's few
-    quick retries) the job stays queued with no task id, which :func:`jobs_reap` re-sends and
-    :func:`job_require_sent` reports; ``job.send_error`` says why.
-    """
-    try:
-        result = current_app.send_task(job.kind, args=[job.pk], queue=job.queue)
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the row is the outbox, sent again later
-        job.send_error = f"{type(exc).__name__}: {exc}"
-        logger.warning("job %s (%s) not sent to the broker: %s", job.pk, job.kind, job.send_error)
-        Job.objects.filter(pk=job.pk, state=Job.State.QUEUED, celery_task_id="").update(message=NOT_SENT_MESSAGE)
-        job.message = NOT_SENT_MESSAGE
-        return False
-    job.send_error, job.celery_task_id = "", result.id or ""
-    Job.objects.filter(pk=job.pk).update(celery_task_id=job.celery_task_id)
-    return True
-
-
-def job_require_sent(*jobs: Job | None, extra: dict | None = None) -> None:
-    """Raise QueueUnavailable (503) if the broker did not take one of these jobs when it started.
-
-    Call it after the transaction that started them committed (a view, after the service); inside
-    a transaction the sending is still to come and nothing is checked. The work is saved: the job
-    is queued and the reaper sends it again, so the client may simply wait, or retry (a re-upload
-    re-queues the photos whose job never ran).
-    """
-    ids = [job.pk for job in jobs if job is not None]
-    if not ids or connection.in_atomic_block:
-        return
-    refused = list(Job.objects.filter(pk__in=ids, state=Job.State.QUEUED, celery_task_id="")
-                   .exclude(queue="here").values_list("pk", flat=True))
-    if refused:
-        raise QueueUnavailable(
-            f"The task queue is unreachable: the work is saved (job {', '.join(map(str, refused))}, queued) and "
-            "is sent again automatically once the queue is back. Retry later if it does not start.",
-            extra={"retryable": True, "jobs": refused, **(extra or {})},
-        )
-
-
-def job_cancel(*, job: Job) -> Job:
-    """Ask a queued or running job to stop; a queued job is cancelled at once."""
-    if job.is_finished:
-        raise InvalidTransition(f"Job {job.pk} already {job.state}; nothing to cancel.")
-    with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
-        job.cancel_requested = True
-        fields = ["cancel_requested"]
-        if job.state == Job.State.QUEUED:
-            job.state, job.finished_at, job.message = Job.State.CANCELLED, timezone.now(), "cancelled"
-            fields += ["state", "finished_at", "message"]
-        job.save(update_fields=fields)
-    return job
-
-
 def job_limits() -> dict[str, float]:
     """How jobs survive lost workers: attempts allowed, heartbeat period, silence before "lost".
 
@@ -200,12 +84,12 @@ def job_limits() -> dict[str, float]:
     }
 
 
-def _last_sign_of_life(job: Job):
+def last_sign_of_life(job: Job):
     return job.heartbeat_at or job.started_at
 
 
 def _seems_alive(job: Job, lost_after_s: float) -> bool:
-    beat = _last_sign_of_life(job)
+    beat = last_sign_of_life(job)
     return beat is not None and (timezone.now() - beat).total_seconds() < lost_after_s
 
 
@@ -246,8 +130,8 @@ class _Heartbeat:
             while not self._stop.wait(self.interval):
                 if self.hard_deadline is not None and time.monotonic() > self.hard_deadline:
                     # The job ignored its soft limit (stuck in native code, say): it is failed now and
-                    # stops beating; whatever it does later is dropped (_finish checks the attempt).
-                    _finish(self.job_id, Job.State.FAILED, attempt=self.attempt,
+                    # stops beating; whatever it does later is dropped (job_finish checks the attempt).
+                    job_finish(self.job_id, Job.State.FAILED, attempt=self.attempt,
                             message="hard time limit exceeded: the job did not stop at its soft limit "
                                     "(setting FACECURATOR_JOB_TIME_LIMITS)")
                     logger.error("job %s passed its hard time limit; failed, its worker may be stuck", self.job_id)
@@ -271,7 +155,7 @@ def _defer_while_alive(job: Job, lost_after_s: float) -> None:
         return
     assert task is not None  # it has a request
     logger.info("job %s is still running on %s (last heartbeat %s); checking again in %.0f s",
-                job.pk, job.worker, _last_sign_of_life(job), lost_after_s)
+                job.pk, job.worker, last_sign_of_life(job), lost_after_s)
     raise task.retry(countdown=max(1.0, lost_after_s), max_retries=None)
 
 
@@ -333,19 +217,19 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
         try:
             result = handler(job, progress) or {}
         except JobCancelled:
-            _finish(job.pk, Job.State.CANCELLED, message="cancelled", attempt=attempt)
+            job_finish(job.pk, Job.State.CANCELLED, message="cancelled", attempt=attempt)
         except (JobTimeLimitExceeded, SoftTimeLimitExceeded):
             reason = (f"time limit exceeded: stopped after {soft_s:.0f} s, the limit for {job.kind} "
                       "(setting FACECURATOR_JOB_TIME_LIMITS)")
             logger.warning("job %s (%s): %s", job_id, job.kind, reason)
-            _finish(job.pk, Job.State.FAILED, message=reason, error=reason, attempt=attempt)
+            job_finish(job.pk, Job.State.FAILED, message=reason, error=reason, attempt=attempt)
         except DomainError as exc:  # a refusal written for people: its message is the message
-            _finish(job.pk, Job.State.FAILED, message=text_without_paths(exc.message)[:500], error=exc.message,
+            job_finish(job.pk, Job.State.FAILED, message=text_without_paths(exc.message)[:500], error=exc.message,
                     attempt=attempt)
         except Exception as exc:  # noqa: BLE001 - any failure must land on the row, not vanish
             # The traceback (server paths, code) is for admins and the logs; the message anyone reads.
             logger.exception("job %s (%s) failed", job_id, job.kind)
-            _finish(
+            job_finish(
                 job.pk,
                 Job.State.FAILED,
                 message=text_without_paths(f"{type(exc).__name__}: {exc}")[:500],
@@ -353,7 +237,7 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
                 attempt=attempt,
             )
         else:
-            _finish(job.pk, Job.State.SUCCEEDED, message="done", result=result, progress=1.0, attempt=attempt)
+            job_finish(job.pk, Job.State.SUCCEEDED, message="done", result=result, progress=1.0, attempt=attempt)
 
 
 def job_time_limits(*, kind: str) -> tuple[float, float]:
@@ -409,7 +293,7 @@ class _SoftTimeLimit:
                 signal.setitimer(signal.ITIMER_REAL, max(0.001, self._outer - (time.monotonic() - self._started)))
 
 
-def _finish(job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None,
+def job_finish(job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None,
             attempt: int | None = None) -> bool:
     """Record how a running job ended. Only the attempt that runs it may: an attempt whose job was
     meanwhile declared lost (and perhaps started again) leaves the row as it is."""
@@ -426,127 +310,3 @@ def _finish(job_id: int, state: str, *, message: str, error: str = "", result=No
     logger.warning("job %s: attempt %s ended (%s) after the job was finished or taken over; outcome dropped",
                    job_id, attempt, state)
     return False
-
-
-def job_fail_lost(*, job: Job, reason: str) -> None:
-    """Mark a job whose worker is gone for good as failed, with a message a person can act on."""
-    _finish(job.pk, Job.State.FAILED, message=reason[:500], error=reason)
-
-
-def jobs_fail_lost(*, kinds: list[str] | None = None, hint: str = "start it again") -> list[int]:
-    """Fail the running jobs whose worker went silent (no heartbeat for FACECURATOR_JOB_LOST_AFTER_SECONDS).
-
-    A worker that dies (killed, out of memory, host lost) leaves its job ``running``; the broker
-    redelivers the task only after its visibility timeout (hours, so long jobs are never sent
-    twice). Callers that need the truth now (starting or restarting a training run) call this
-    first: such a job becomes ``failed`` with "worker lost while running" and ``hint``. Returns
-    the ids failed. A late redelivery of a failed job is ignored.
-    """
-    limits = job_limits()
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=limits["lost_after_s"])
-    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    rows = Job.objects.filter(silent, state=Job.State.RUNNING)
-    if kinds:
-        rows = rows.filter(kind__in=kinds)
-    failed = []
-    for job in rows.only("pk", "worker", "heartbeat_at", "started_at", "attempts"):
-        silence = (now - _last_sign_of_life(job)).total_seconds()
-        reason = (f"worker lost while running (no sign of life from {job.worker or 'its worker'} for {silence:.0f} s); "
-                  f"{hint}")
-        updated = Job.objects.filter(silent, pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts).update(
-            state=Job.State.FAILED, message=reason[:500], error=reason, finished_at=now)
-        if updated:
-            logger.warning("job %s: %s", job.pk, reason)
-            failed.append(job.pk)
-    return failed
-
-
-def jobs_reap() -> dict[str, list[int]]:
-    """The periodic check of jobs (task ``maintenance.reap_jobs``, run by Celery beat every
-    FACECURATOR_REAPER_SECONDS): no job stays ``running`` or ``queued`` forever.
-
-    - A running job whose worker went silent (no heartbeat for FACECURATOR_JOB_LOST_AFTER_SECONDS:
-      killed, out of memory, host lost; or the filesystem broker, which deletes a message once
-      fetched, so nothing is ever redelivered) is queued again and re-sent: the worker that takes
-      it runs it again from the start, or fails it as lost once it used up the attempts of its
-      kind (:func:`job_execute`; a training run has one, and says how to restart it). A cancel
-      asked for meanwhile makes it ``cancelled``; a job run by a management command in its own
-      process (queue ``here``) cannot be re-sent and fails as lost.
-    - A queued job the broker never took (no task id after FACECURATOR_JOB_RESEND_AFTER_SECONDS:
-      the broker was down when it started) is sent again: the row is the outbox.
-    - A queued job whose message the broker lost (a Redis restarted without persistence forgets
-      its queues) is sent again too, once it is that old: the broker is asked which messages it
-      holds (Redis and the filesystem transport can say; with others this step is skipped).
-
-    Returns the job ids by what was done: ``requeued``, ``failed``, ``cancelled``, ``resent``.
-    """
-    limits = job_limits()
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=limits["lost_after_s"])
-    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    report: dict[str, list[int]] = {"requeued": [], "failed": [], "cancelled": [], "resent": []}
-    to_send: list[Job] = []
-    lost = Job.objects.filter(silent, state=Job.State.RUNNING).only(
-        "pk", "kind", "queue", "worker", "heartbeat_at", "started_at", "attempts", "cancel_requested")
-    for job in lost:
-        silence = (now - _last_sign_of_life(job)).total_seconds()
-        gone = f"no sign of life from {job.worker or 'its worker'} for {silence:.0f} s"
-        same = Job.objects.filter(silent, pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts)
-        if job.cancel_requested:
-            if same.update(state=Job.State.CANCELLED, message=f"cancelled ({gone})", finished_at=now):
-                report["cancelled"].append(job.pk)
-        elif job.queue == "here":
-            reason = f"worker lost while running ({gone}; it ran in a command's own process); start it again"
-            if same.update(state=Job.State.FAILED, message=reason[:500], error=reason, finished_at=now):
-                report["failed"].append(job.pk)
-        elif same.update(state=Job.State.QUEUED, celery_task_id="",
-                         message=f"worker lost ({gone}); queued again (attempt {job.attempts} done)"[:500]):
-            logger.warning("job %s (%s): %s; queued again", job.pk, job.kind, gone)
-            report["requeued"].append(job.pk)
-            to_send.append(job)
-    resend_before = now - timedelta(seconds=float(settings.FACECURATOR_JOB_RESEND_AFTER_SECONDS))
-    to_send += list(Job.objects.filter(state=Job.State.QUEUED, celery_task_id="", cancel_requested=False,
-                                       created_at__lt=resend_before)
-                    .exclude(queue="here").exclude(pk__in=report["requeued"]).only("pk", "kind", "queue"))
-    for job in to_send:
-        if job_send(job=job) and job.pk not in report["requeued"]:
-            report["resent"].append(job.pk)
-    report["resent"] += _jobs_resend_lost_by_broker(before=resend_before, skip=report["requeued"] + report["resent"])
-    return report
-
-
-LOST_BY_BROKER_MESSAGE = "its task was lost by the broker (restarted without saving its queues?); sent again"
-
-
-def _jobs_resend_lost_by_broker(*, before, skip: list[int]) -> list[int]:
-    """Send again the queued jobs whose message the broker no longer holds (:mod:`webapp.core.broker`).
-
-    The jobs are read first, the broker second, and a job is re-sent only if it is still queued
-    with the same task id after that: a message taken by a worker in between is either still
-    held (delivered, not acknowledged: tasks acknowledge late) or its job is running or done. A
-    message in flight at that very moment may be sent twice, which :func:`job_execute` makes
-    harmless. With a transport that cannot be asked, nothing is re-sent.
-    """
-    from .broker import broker_task_ids
-
-    waiting = list(Job.objects.filter(state=Job.State.QUEUED, cancel_requested=False, created_at__lt=before)
-                   .exclude(celery_task_id="").exclude(queue="here").exclude(pk__in=skip)
-                   .values_list("pk", "queue", "celery_task_id"))
-    if not waiting:
-        return []
-    held = broker_task_ids(queues={queue for _, queue, _ in waiting})
-    if held is None:
-        return []
-    resent = []
-    for pk, _queue, task_id in waiting:
-        if task_id in held:
-            continue
-        if not Job.objects.filter(pk=pk, state=Job.State.QUEUED, celery_task_id=task_id).update(
-                celery_task_id="", message=LOST_BY_BROKER_MESSAGE):
-            continue  # taken by a worker meanwhile
-        job = Job.objects.only("pk", "kind", "queue").get(pk=pk)
-        logger.warning("job %s (%s): task %s no longer in the broker; sent again", pk, job.kind, task_id)
-        if job_send(job=job):
-            resent.append(pk)
-    return resent
