@@ -1,9 +1,14 @@
 """Reads on faces, shaped for the API without a query per row."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import Exists, OuterRef, QuerySet
 
 from .models import Face, LabelEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def faces_for_listing() -> QuerySet[Face]:
@@ -23,7 +28,7 @@ def label_events_for_listing() -> QuerySet[LabelEvent]:
         "face__embedding")
 
 
-def label_decisions_today(*, user) -> int:
+def label_decisions_today(*, user: User) -> int:
     """How many of the user's label changes made today still stand: an undo takes its decision back
     off (neither the undone event nor the undo itself counts)."""
     from django.utils import timezone

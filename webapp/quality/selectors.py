@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import combinations
 from typing import Any
@@ -60,7 +60,7 @@ def annotator_flagged(*, user_id: int, now: datetime | None = None) -> bool:
     return gold_flagged(correct=sum(answers), total=len(answers))
 
 
-def held_decisions_count(*, user_ids) -> dict[int, int]:
+def held_decisions_count(*, user_ids: Iterable[int]) -> dict[int, int]:
     """Per annotator, their decisions waiting for a second opinion (by action kind, or because they are flagged)."""
     return dict(SecondOpinion.objects.filter(first_user_id__in=list(user_ids), state=SecondOpinion.State.PENDING)
                 .values("first_user_id").annotate(n=Count("id")).values_list("first_user_id", "n"))
@@ -92,7 +92,7 @@ def _gold_scores(decisions: Sequence[Mapping[str, Any]]) -> list[tuple[int, date
     return scores
 
 
-def _label_history(face_ids) -> dict[int, list[tuple[int | None, str]]]:
+def _label_history(face_ids: Iterable[int]) -> dict[int, list[tuple[int | None, str]]]:
     """For each face, its label at version 0, 1, 2... (each label event bumps the version by one)."""
     history: dict[int, list[tuple[int | None, str]]] = {}
     for batch in id_batches(face_ids):
@@ -103,7 +103,8 @@ def _label_history(face_ids) -> dict[int, list[tuple[int | None, str]]]:
     return history
 
 
-def _verdict(d: Mapping[str, Any], history, current) -> tuple | None:
+def _verdict(d: Mapping[str, Any], history: dict[int, list[tuple[int | None, str]]],
+             current: dict[int, tuple[int | None, str]]) -> tuple | None:
     """The label a decision says the face has: the one it wrote, or what it said about the label it saw
     (a decision held for a second opinion wrote nothing yet)."""
     if d["action"] in ("skip", "reject", "exclude"):

@@ -1,6 +1,7 @@
 """Reads on review: queues with their sizes, items shaped for the API, annotator progress."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
@@ -66,7 +67,7 @@ def items_by_ids(ids: list[int]) -> list[Item]:
 BATCH = 5000  # ids per IN (...) list: SQLite caps the number of query parameters
 
 
-def id_batches(ids) -> list[list[int]]:
+def id_batches(ids: Iterable[int]) -> list[list[int]]:
     """``ids`` cut into lists short enough for one ``pk__in`` filter on every database."""
     ids = [int(i) for i in ids]
     return [ids[start:start + BATCH] for start in range(0, len(ids), BATCH)]
@@ -121,10 +122,6 @@ def decisions_per_annotator(*, since: datetime | None = None) -> list[dict]:
         entry["decisions"] += row["n"]
         entry["by_action"][row["action_name"]] = row["n"]
     return sorted(per_user.values(), key=lambda entry: -entry["decisions"])
-
-
-def open_leases_of(*, user) -> int:
-    return Item.objects.filter(leased_to=user, state=Item.State.OPEN, leased_until__gt=timezone.now()).count()
 
 
 def faces_in_open_queue(faces: QuerySet[Face], *, kind: str) -> QuerySet[Face]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -13,6 +14,10 @@ from webapp.faces.models import Face
 from webapp.identities.models import Identity
 
 from .models import ActiveModel, Chunk, OperatingPoint, RunSample, TrainingRun
+
+if TYPE_CHECKING:
+    from ml.metrics import ThresholdSweep
+    from ml.operating_point import OperatingPoint as FarOperatingPoint
 
 RUN_KIND = "training.run"
 HEAVY_FIELDS = ("per_class", "curves", "confused_pairs", "config", "vips")
@@ -140,7 +145,7 @@ def run_far_inputs(*, run: TrainingRun) -> FarInputs:
 
 
 def operating_point_estimate(*, run: TrainingRun, far: float, unknown_share: float | None = None,
-                             inputs: FarInputs | None = None):
+                             inputs: FarInputs | None = None) -> FarOperatingPoint:
     """The threshold for false-accept rate ``far`` on the run's val distractor people
     (:func:`ml.operating_point.operating_point_for_far`), with the precision it implies at
     ``unknown_share`` (default :func:`unknown_share_expected`); a rate val holds too few unknown
@@ -284,7 +289,7 @@ def run_predictions(*, run: TrainingRun, split: str = "val") -> SplitPredictions
                             confidence=rows[:, 2], n_classes=len(run.vips))
 
 
-def run_sweep(*, run: TrainingRun, split: str = "val"):
+def run_sweep(*, run: TrainingRun, split: str = "val") -> ThresholdSweep | None:
     """The exact threshold sweep on a split (:func:`ml.metrics.threshold_sweep`), or None if it is empty."""
     from ml.metrics import threshold_sweep
 
