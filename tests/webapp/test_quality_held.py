@@ -138,3 +138,27 @@ def test_the_team_report_counts_held_decisions_and_says_holding_is_on(hold_flagg
     assert (row["flagged"], row["held_decisions"]) == (True, 1)
     assert report["hold_flagged"] is True
     assert report["second_opinions_queue"] == Queue.objects.get(payload__second_opinion=True).pk
+
+
+def test_a_flagged_annotator_is_not_served_second_opinions_while_their_decisions_are_held(
+        hold_flagged, annotator, other_annotator, annotator_client, other_annotator_client, face_to_review, vips):
+    answer_gold_wrongly(other_annotator, vips)
+    confirm_first(other_annotator_client, face_to_review[0])  # held: a second opinion is open
+    answer_gold_wrongly(annotator, vips)
+
+    assert serve(annotator_client, Queue.objects.get(payload__second_opinion=True)) == []
+
+
+def test_a_flagged_annotators_answer_to_a_second_opinion_is_refused_while_their_decisions_are_held(
+        hold_flagged, annotator, other_annotator, annotator_client, other_annotator_client, face_to_review, vips):
+    answer_gold_wrongly(other_annotator, vips)
+    confirm_first(other_annotator_client, face_to_review[0])
+    item = Queue.objects.get(payload__second_opinion=True).items.get()
+    Item.objects.filter(pk=item.pk).update(leased_to=annotator, served_version=item.face.version)  # served before
+    answer_gold_wrongly(annotator, vips)
+
+    response = annotator_client.post("/api/v1/review/decisions/", {"decisions": [
+        {"item": item.pk, "action": "confirm"}]}, format="json")
+
+    assert response.status_code == 409 and response.data["code"] == "decisions_held"
+    assert SecondOpinion.objects.get().state == "pending"

@@ -162,7 +162,9 @@ def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled:
         opinion.save(update_fields=["state", "settled_at", "dispute_item"])
 
 
-def items_hidden_from(*, user):
-    """Items this user must not be served: second opinions on their own decisions."""
-    return SecondOpinion.objects.filter(first_user=user, state=SecondOpinion.State.PENDING).values("item_id")
+def items_hidden_from(*, user, flagged: bool = False):
+    """Items this user must not be served: second opinions on their own decisions, and every second
+    opinion when ``flagged`` (a flagged annotator whose decisions are held: their answer would not count)."""
+    pending = SecondOpinion.objects.filter(state=SecondOpinion.State.PENDING)
+    return (pending if flagged else pending.filter(first_user=user)).values("item_id")
 

@@ -41,6 +41,10 @@ class ItemAlreadyClosed(Conflict):
     code = "already_decided"
 
 
+class DecisionsHeld(Conflict):
+    code = "decisions_held"
+
+
 class NotYourDecision(DomainError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "forbidden"
@@ -128,6 +132,7 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
             elif queue.payload.get("admins_only") and not roles.is_admin(user):
                 pass  # disagreements between two annotators are settled by an admin
             else:
+                held = bool(queue.payload.get("second_opinion")) and _decisions_held(user)
                 skipped = Decision.objects.filter(user=user, action=Action.SKIP, undone=False,
                                                   item__queue=queue).values("item_id")
                 fresh = list(
@@ -136,7 +141,7 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                     .filter(Q(leased_to__isnull=True) | Q(leased_until__lte=now))
                     .exclude(pk__in=skipped)
                     .exclude(pk__in=GoldItem.objects.values("item_id"))
-                    .exclude(pk__in=agreement.items_hidden_from(user=user))
+                    .exclude(pk__in=agreement.items_hidden_from(user=user, flagged=held))
                     .order_by("-score", "id")[:limit - len(mine)]
                 )
                 fresh, gold_items = gold.gold_items_mix(queue=queue, user=user, fresh=fresh)
@@ -224,8 +229,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
         gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
         p_wrong = (agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
                    if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION else {})
-        flagged = (settings.FACECURATOR_HOLD_FLAGGED and not roles.is_admin(user)
-                   and quality_selectors.annotator_flagged(user_id=user.pk))
+        flagged = _decisions_held(user)
 
         seen: dict[int, int] = {}  # face id: the item it came in
         stale, changes_by_reason = [], defaultdict(list)
@@ -247,6 +251,10 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                 raise InvalidTransition(f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page.")
             seen[item.face_id] = item.pk
             change = None if item.pk in gold_ids else _label_change(item, request, identities, expected)
+            if item.pk in opinions and request.action != Action.SKIP and flagged:
+                raise DecisionsHeld(f"Item {item.pk} (face {item.face_id}) waits for a second opinion, and yours "
+                                    f"count only once reviewed while your gold accuracy is flagged; take another one.",
+                                    extra={"item": item.pk})
             if item.pk in opinions and request.action != Action.SKIP:
                 _, face_identity, _ = faces_now[item.face_id]
                 if agreement.agrees(opinion=opinions[item.pk], action=request.action, face_identity_id=face_identity,
@@ -304,6 +312,12 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
         gold.gold_faces_promote(face_ids=[items[r.item_id].face_id for r in requests
                                           if r.item_id not in unsettled and r.action != Action.SKIP])
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)
+
+
+def _decisions_held(user) -> bool:
+    """Whether this user's label changes are held: FACECURATOR_HOLD_FLAGGED and their gold accuracy flags them."""
+    return bool(settings.FACECURATOR_HOLD_FLAGGED and getattr(user, "pk", None) and not roles.is_admin(user)
+                and quality_selectors.annotator_flagged(user_id=user.pk))
 
 
 def _check_item_open(item: Item, user, now) -> None:
