@@ -1,5 +1,6 @@
 """Acting on a careless annotator: with FACECURATOR_HOLD_FLAGGED, a flagged annotator's decisions are
-held (they change no label) until a second annotator or an admin reviews them."""
+held (they change no label) until a second annotator or an admin reviews them; and a flagged
+annotator never gives a second opinion (agreeing with a careless annotator is no check)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -140,25 +141,29 @@ def test_the_team_report_counts_held_decisions_and_says_holding_is_on(hold_flagg
     assert report["second_opinions_queue"] == Queue.objects.get(payload__second_opinion=True).pk
 
 
-def test_a_flagged_annotator_is_not_served_second_opinions_while_their_decisions_are_held(
-        hold_flagged, annotator, other_annotator, annotator_client, other_annotator_client, face_to_review, vips):
-    answer_gold_wrongly(other_annotator, vips)
-    confirm_first(other_annotator_client, face_to_review[0])  # held: a second opinion is open
+@pytest.fixture
+def relabel_waiting(settings, other_annotator_client, face_to_review, vips):
+    """Another annotator relabelled a VIP face as another VIP: it waits for a second opinion."""
+    settings.FACECURATOR_SECOND_OPINION = ["relabel_vip"]
+    item = serve(other_annotator_client, face_to_review[0])[0]
+    decide(other_annotator_client, {"item": item["id"], "action": "relabel", "identity": vips[1].pk})
+    return Queue.objects.get(payload__second_opinion=True).items.get()
+
+
+def test_a_flagged_annotator_is_not_served_second_opinions(annotator, annotator_client, relabel_waiting, vips):
     answer_gold_wrongly(annotator, vips)
 
-    assert serve(annotator_client, Queue.objects.get(payload__second_opinion=True)) == []
+    assert serve(annotator_client, relabel_waiting.queue) == []
 
 
-def test_a_flagged_annotators_answer_to_a_second_opinion_is_refused_while_their_decisions_are_held(
-        hold_flagged, annotator, other_annotator, annotator_client, other_annotator_client, face_to_review, vips):
-    answer_gold_wrongly(other_annotator, vips)
-    confirm_first(other_annotator_client, face_to_review[0])
-    item = Queue.objects.get(payload__second_opinion=True).items.get()
-    Item.objects.filter(pk=item.pk).update(leased_to=annotator, served_version=item.face.version)  # served before
+def test_a_flagged_annotators_answer_to_a_second_opinion_is_refused(annotator, annotator_client, relabel_waiting,
+                                                                    vips):
+    Item.objects.filter(pk=relabel_waiting.pk).update(  # served before the flag went up
+        leased_to=annotator, served_version=relabel_waiting.face.version)
     answer_gold_wrongly(annotator, vips)
 
     response = annotator_client.post("/api/v1/review/decisions/", {"decisions": [
-        {"item": item.pk, "action": "confirm"}]}, format="json")
+        {"item": relabel_waiting.pk, "action": "relabel", "identity": vips[1].pk}]}, format="json")
 
-    assert response.status_code == 409 and response.data["code"] == "decisions_held"
+    assert response.status_code == 409 and response.data["code"] == "flagged_second_opinion"
     assert SecondOpinion.objects.get().state == "pending"

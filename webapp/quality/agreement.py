@@ -14,7 +14,7 @@ Which decisions wait is ``FACECURATOR_SECOND_OPINION``, per kind of decision (:f
 And with ``FACECURATOR_HOLD_FLAGGED``, every label-changing decision of a flagged annotator (kind
 ``flagged_annotator``). Admins' decisions never wait. A held decision changes no label; the face is
 served blind (with its current label) in the open "Second opinions" queue, never to the annotator who
-decided first. A second decision that says the same applies the label; one that differs applies
+decided first nor to a flagged annotator (agreeing with a careless annotator is no check). A second decision that says the same applies the label; one that differs applies
 nothing, and the face goes to the admins' "Disagreements" queue, unless an admin made it: an admin's
 decision settles the question (``overruled``) and applies.
 """
@@ -164,7 +164,7 @@ def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled:
 
 def items_hidden_from(*, user, flagged: bool = False):
     """Items this user must not be served: second opinions on their own decisions, and every second
-    opinion when ``flagged`` (a flagged annotator whose decisions are held: their answer would not count)."""
+    opinion when ``flagged`` (a second opinion must come from an annotator in good standing)."""
     pending = SecondOpinion.objects.filter(state=SecondOpinion.State.PENDING)
     return (pending if flagged else pending.filter(first_user=user)).values("item_id")
 

@@ -41,8 +41,8 @@ class ItemAlreadyClosed(Conflict):
     code = "already_decided"
 
 
-class DecisionsHeld(Conflict):
-    code = "decisions_held"
+class FlaggedSecondOpinion(Conflict):
+    code = "flagged_second_opinion"
 
 
 class NotYourDecision(DomainError):
@@ -132,7 +132,7 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
             elif queue.payload.get("admins_only") and not roles.is_admin(user):
                 pass  # disagreements between two annotators are settled by an admin
             else:
-                held = bool(queue.payload.get("second_opinion")) and _decisions_held(user)
+                flagged = bool(queue.payload.get("second_opinion")) and _flagged(user)
                 skipped = Decision.objects.filter(user=user, action=Action.SKIP, undone=False,
                                                   item__queue=queue).values("item_id")
                 fresh = list(
@@ -141,7 +141,7 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                     .filter(Q(leased_to__isnull=True) | Q(leased_until__lte=now))
                     .exclude(pk__in=skipped)
                     .exclude(pk__in=GoldItem.objects.values("item_id"))
-                    .exclude(pk__in=agreement.items_hidden_from(user=user, flagged=held))
+                    .exclude(pk__in=agreement.items_hidden_from(user=user, flagged=flagged))
                     .order_by("-score", "id")[:limit - len(mine)]
                 )
                 fresh, gold_items = gold.gold_items_mix(queue=queue, user=user, fresh=fresh)
@@ -229,7 +229,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
         gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
         p_wrong = (agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
                    if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION else {})
-        flagged = _decisions_held(user)
+        flagged = _flagged(user) if opinions or settings.FACECURATOR_HOLD_FLAGGED else False
 
         seen: dict[int, int] = {}  # face id: the item it came in
         stale, changes_by_reason = [], defaultdict(list)
@@ -252,9 +252,9 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
             seen[item.face_id] = item.pk
             change = None if item.pk in gold_ids else _label_change(item, request, identities, expected)
             if item.pk in opinions and request.action != Action.SKIP and flagged:
-                raise DecisionsHeld(f"Item {item.pk} (face {item.face_id}) waits for a second opinion, and yours "
-                                    f"count only once reviewed while your gold accuracy is flagged; take another one.",
-                                    extra={"item": item.pk})
+                raise FlaggedSecondOpinion(
+                    f"Item {item.pk} (face {item.face_id}) waits for a second opinion, which must come from someone "
+                    f"whose gold accuracy is not flagged; take another one.", extra={"item": item.pk})
             if item.pk in opinions and request.action != Action.SKIP:
                 _, face_identity, _ = faces_now[item.face_id]
                 if agreement.agrees(opinion=opinions[item.pk], action=request.action, face_identity_id=face_identity,
@@ -269,7 +269,8 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
             elif change is not None and (kind := agreement.second_opinion_needed(
                     user=user, action=request.action, face_role=faces_now[item.face_id][2],
                     to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None,
-                    very_likely_wrong=agreement.very_likely_wrong(p_wrong=p_wrong.get(item.pk)), flagged=flagged)):
+                    very_likely_wrong=agreement.very_likely_wrong(p_wrong=p_wrong.get(item.pk)),
+                    flagged=flagged and settings.FACECURATOR_HOLD_FLAGGED)):
                 proposal = agreement.verdict(
                     action=request.action, face_identity_id=faces_now[item.face_id][1],
                     identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id)
@@ -314,9 +315,10 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)
 
 
-def _decisions_held(user) -> bool:
-    """Whether this user's label changes are held: FACECURATOR_HOLD_FLAGGED and their gold accuracy flags them."""
-    return bool(settings.FACECURATOR_HOLD_FLAGGED and getattr(user, "pk", None) and not roles.is_admin(user)
+def _flagged(user) -> bool:
+    """Whether this annotator's gold accuracy flags them (admins never are). A flagged annotator gives
+    no second opinions; with FACECURATOR_HOLD_FLAGGED their own label changes are held too."""
+    return bool(getattr(user, "pk", None) and not roles.is_admin(user)
                 and quality_selectors.annotator_flagged(user_id=user.pk))
 
 
