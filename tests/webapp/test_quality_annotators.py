@@ -162,7 +162,7 @@ def test_admins_see_every_annotator_over_the_api(admin_client_api, annotator, an
 
     assert response.status_code == 200
     assert [row["username"] for row in response.data["annotators"]] == [annotator.username]
-    assert response.data["flag_below"] == 0.85
+    assert response.data["flag_below"] == 0.9
 
 
 def test_annotators_may_not_see_the_team_numbers(annotator_client):
