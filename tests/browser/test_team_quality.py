@@ -110,3 +110,23 @@ def test_admin_reviews_the_held_decision_of_a_flagged_annotator_from_the_team_sc
     face = Face.objects.get(pk=ada_face.pk)
     assert (face.identity, face.status) == (ada, "verified")
     assert SecondOpinion.objects.get().state == "overruled"
+
+
+def test_an_annotator_sees_how_many_of_their_decisions_wait_for_a_second_annotator(page, settings):
+    from tests.webapp.factories import FaceFactory, IdentityFactory
+    from webapp.review.models import Item, Queue
+    from webapp.review.services import DecisionRequest, decisions_apply
+
+    settings.FACECURATOR_SECOND_OPINION = ["relabel_vip"]
+    ada, grace = IdentityFactory(name="Ada", role="vip"), IdentityFactory(name="Grace", role="vip")
+    bob = user_with_role("bob", "annotator")
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    item = Item.objects.create(queue=queue, face=FaceFactory(identity=ada), identity=ada, score=1.0, leased_to=bob,
+                               served_version=0)
+    decisions_apply(user=bob, requests=[DecisionRequest(item_id=item.pk, action="relabel", identity_id=grace.pk)])
+
+    log_in(page, "bob", PASSWORD, then="/dashboard")
+
+    held = page.get_by_test_id("my-held")
+    held.wait_for()
+    assert "1 of your decisions wait for a second annotator" in held.inner_text()

@@ -1,4 +1,5 @@
-/** The signed-in annotator's own numbers (GET /api/v1/annotators/quality/me/): gold accuracy, speed, agreement. */
+/** The signed-in annotator's own numbers (GET /api/v1/annotators/quality/me/): gold accuracy, speed, agreement,
+ * and their decisions waiting for a second annotator. */
 import { api } from "../api/client";
 import { useLoad } from "../hooks";
 
@@ -17,6 +18,12 @@ export function MyQuality() {
         {me.decisions_per_hour ?? "–"} per hour · agreement with others {percent(me.agreement.rate)} of {me.agreement.pairs}
         {me.flagged && <strong className="error"> · below the team's threshold: slow down and look closely</strong>}
       </p>
+      {me.held_decisions > 0 && (
+        <p data-testid="my-held">
+          {me.held_decisions} of your decisions wait for a second annotator before they count
+          {me.flagged && report.data?.hold_flagged ? " (while you are below the threshold, every change you make does)" : ""}.
+        </p>
+      )}
     </section>
   );
 }
