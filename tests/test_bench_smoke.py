@@ -76,3 +76,15 @@ def test_api_bench_leases_and_decides_pages_under_concurrent_annotators(tmp_path
         assert load["endpoints"][endpoint]["p50_ms"] > 0
     assert results["check"]["decisions"] >= load["counters"]["items_decided"]
     assert "p99 ms" in completed.stdout
+
+
+def test_annotators_bench_reviews_every_face_under_each_condition_and_states_the_goals(tmp_path: Path):
+    completed = run_bench("annotators.py", "--faces", "40", "--faces-own", "30", "--seeds", "0",
+                          "--output-dir", str(tmp_path))
+    results = json.loads((tmp_path / "annotators.json").read_text())
+    conditions = results["seeds"][0]["conditions"]
+    assert list(conditions) == ["none", "gold + hold", "agreement (default)", "agreement (all)",
+                                "agreement (all, p_wrong >= 0.5)", "agreement (all) + gold + hold"]
+    assert all(entry["items_left_open"] == 0 and entry["faces"] == 40 for entry in conditions.values())
+    assert conditions["none"]["second_opinion_items"] == 0 and conditions["none"]["gold_items"] == 0
+    assert "## Goals (issue 16)" in completed.stdout
