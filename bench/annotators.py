@@ -54,6 +54,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,12 +66,12 @@ elif str(REPO) not in sys.path:
 
 from bench import common  # noqa: E402
 
-PROFILES = {"careful": 0.02, "careless": 0.25, "spammer": None}
+PROFILES: dict[str, float | None] = {"careful": 0.02, "careless": 0.25, "spammer": None}  # error rates
 NOISE = 0.10
 PAGE = 20
 PHASE_ONE_GOLD_RATE = 0.33  # enough gold answers per annotator to see a flag go up (the default is 5%)
 ALL_KINDS = ["relabel_vip", "relabel_vip_other", "unknown_vip", "not_a_face_vip", "confirm_likely_wrong"]
-CONDITIONS = {
+CONDITIONS: dict[str, dict[str, Any]] = {
     "none": {"gold_rate": 0.0, "second_opinion": [], "hold_flagged": False},
     "gold + hold": {"gold_rate": 0.05, "second_opinion": [], "hold_flagged": True},
     "agreement (default)": {"gold_rate": 0.0, "second_opinion": ["relabel_vip"], "hold_flagged": False},
@@ -84,10 +85,11 @@ GOAL_FLAG_GOLD, GOAL_WRONG, GOAL_COST = 60, 0.01, 0.25
 
 
 def answer(rng: random.Random, profile: str, shown: int | None, truth: int, vips: list[int]) -> dict:
-    right = {"action": "confirm"} if shown == truth else {"action": "relabel", "identity": truth}
-    if profile == "spammer":
+    right: dict[str, Any] = {"action": "confirm"} if shown == truth else {"action": "relabel", "identity": truth}
+    error_rate = PROFILES[profile]
+    if error_rate is None:  # the spammer
         return {"action": "confirm"}
-    if rng.random() >= PROFILES[profile]:
+    if rng.random() >= error_rate:
         return right
     if profile == "careless" and right["action"] != "confirm":
         return {"action": "confirm"}
@@ -126,7 +128,8 @@ def flag_threshold_curve(thresholds=(0.85, 0.9), accuracies=(0.75, 0.90, 0.95, 0
                 rng, correct, first, seen = random.Random(run), 0, None, False
                 for n in range(1, answers + 1):
                     correct += rng.random() < accuracy
-                    if wilson_interval(correct, n)[1] < threshold:
+                    interval = wilson_interval(correct, n)
+                    if interval is not None and interval[1] < threshold:
                         first, seen = first or n, True
                     else:
                         first = None
