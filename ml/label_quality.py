@@ -97,6 +97,22 @@ class LabelErrorScores:
     temperature: float
     background: float
 
+    @classmethod
+    def from_parts(cls, *, labels: ArrayLike, p_wrong: ArrayLike, suggested_label: ArrayLike,
+                   suggested_probability: ArrayLike, temperature: float, background: float) -> LabelErrorScores:
+        """The scores of these faces from their per-face parts (as a training run stores them):
+        ``margin``, ``direction`` and the queue ``order`` follow, as :func:`score_label_errors` makes them."""
+        y = np.asarray(labels, dtype=np.int64).ravel()
+        wrong = np.asarray(p_wrong, dtype=np.float64).ravel()
+        suggested_p = np.asarray(suggested_probability, dtype=np.float64).ravel()
+        if not len(y) == len(wrong) == len(suggested_p):
+            raise ValueError("one label, p_wrong and suggested_probability per face")
+        margin = suggested_p - (1.0 - wrong)
+        order = np.lexsort((np.arange(len(y)), -wrong, -margin))
+        return cls(p_wrong=wrong, margin=margin, suggested_label=np.asarray(suggested_label, dtype=np.int64).ravel(),
+                   suggested_probability=suggested_p, direction=_direction(y), order=order,
+                   temperature=float(temperature), background=float(background))
+
     def worth_a_look(self, min_p_wrong: float = 0.5) -> np.ndarray:
         """Positions of the faces whose label is wrong with probability >= ``min_p_wrong`` or for which
         another label is more likely than the given one, in queue order (what a queue's size should count)."""
@@ -157,12 +173,8 @@ def score_label_errors(embeddings: ArrayLike, labels: ArrayLike, *, k: int = DEF
     suggested, suggested_p = _suggestions(neighbour_labels, sims, y, temperature=temperature, background=background)
     own, suggested, suggested_p = _vip_evidence(x, y, own, suggested, suggested_p, temperature=temperature,
                                                 exact_up_to=exact_up_to)
-    p_wrong = 1.0 - own
-    margin = suggested_p - own
-    order = np.lexsort((np.arange(len(y)), -p_wrong, -margin))
-    return LabelErrorScores(p_wrong=p_wrong, margin=margin, suggested_label=suggested, suggested_probability=suggested_p,
-                            direction=_direction(y), order=order, temperature=float(temperature),
-                            background=float(background))
+    return LabelErrorScores.from_parts(labels=y, p_wrong=1.0 - own, suggested_label=suggested,
+                                       suggested_probability=suggested_p, temperature=temperature, background=background)
 
 
 def _vip_evidence(x: np.ndarray, y: np.ndarray, own: np.ndarray, suggested: np.ndarray, suggested_p: np.ndarray, *,

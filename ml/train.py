@@ -77,6 +77,7 @@ class RunResult(TypedDict):
     calibration: dict[str, Any]
     diagnosis: dict[str, Any]
     samples: dict[str, dict[str, Any]]
+    label_errors: dict[str, float]
     history: dict[str, list[float]]
     timings: dict[str, float]
     samples_per_s: float
@@ -187,6 +188,9 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
                         for split, idx in (("val", val_idx), ("test", test_idx))},
         "diagnosis": diagnosis_report(metrics["test"] or metrics["val"], data.class_names),
         "samples": per_sample_report(data, prediction, train_idx, noise, labelled, label_errors),
+        # the label-error posterior's fitted parameters; each sample's scores are in samples[id]["label_error"]
+        "label_errors": {"temperature": label_errors.temperature, "background": label_errors.background,
+                         "k": 2 * config.noise_k},
         "history": {"loss": epoch_losses},
         "timings": timings,
         "samples_per_s": len(train_idx) * len(history) / max(timings["train_s"], 1e-9),

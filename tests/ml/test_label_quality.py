@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 from ml.index import l2_normalise
-from ml.label_quality import own_label_probability, score_label_errors
+from ml.label_quality import LabelErrorScores, own_label_probability, score_label_errors
 from tests.ml.test_noise import noisy_sphere_set
 
 
@@ -65,3 +65,20 @@ def test_a_face_like_nobody_labelled_as_a_vip_is_probably_wrong():
     scores = score_label_errors(x, labels, temperature=0.05, background=0.5)
     assert scores.order[0] == 30
     assert scores.suggested_label[30] == -1
+
+
+def test_scores_stored_per_face_give_back_the_same_queue():
+    # a training run stores p_wrong, the hint and its probability per face; the queue is rebuilt from them
+    x, noisy, _, _ = noisy_sphere_set(3)
+    scores = score_label_errors(x, noisy)
+    stored = [{"p_wrong": float(p), "suggested_label": int(s), "suggested_probability": float(q)}
+              for p, s, q in zip(scores.p_wrong, scores.suggested_label, scores.suggested_probability, strict=True)]
+
+    again = LabelErrorScores.from_parts(
+        labels=noisy, p_wrong=[s["p_wrong"] for s in stored], suggested_label=[s["suggested_label"] for s in stored],
+        suggested_probability=[s["suggested_probability"] for s in stored], temperature=scores.temperature,
+        background=scores.background)
+
+    assert np.array_equal(again.order, scores.order) and np.array_equal(again.direction, scores.direction)
+    assert np.allclose(again.margin, scores.margin)
+    assert np.array_equal(again.worth_a_look(), scores.worth_a_look())

@@ -88,6 +88,42 @@ def test_the_merged_queue_holds_only_the_faces_worth_a_look(face_set):
     assert max(item.payload["p_wrong"] for item in queue.items.all()) >= queue.payload["min_p_wrong"]
 
 
+def test_the_merged_queue_serves_the_label_error_scores_the_run_computed(face_set):
+    # one computation: the queue shows the run's scores, the same as scoring the run's faces afresh
+    from ml.label_quality import score_label_errors
+
+    swapped = face_set.faces_of(face_set.vips[1], "train")[0]
+    face_relabel(face=swapped, identity=face_set.vips[0])
+
+    run = train_now()
+
+    faces = list(Face.objects.filter(pk__in=run.samples.values("face_id")).order_by("pk"))
+    labels = dict(run.samples.values_list("face_id", "label"))
+    afresh = score_label_errors(np.stack([f.embedding_vector for f in faces]), [labels[f.pk] for f in faces],
+                                k=2 * run.config["noise_k"])
+    queue = queue_of(run, "likely_wrong")
+    served = {item.face_id: item.payload["p_wrong"] for item in queue.items.all()}
+    expected = {faces[row].pk: round(float(afresh.p_wrong[row]), 4) for row in afresh.worth_a_look()}
+    assert served == expected and swapped.pk in served
+    assert queue.payload["temperature"] == afresh.temperature and queue.payload["background"] == afresh.background
+
+
+def test_the_queue_builder_orders_by_the_scores_it_is_given(face_set):
+    from ml.label_quality import LabelErrorScores
+
+    outcome, faces = outcome_for(face_set, diagnosis=["ok", "ok", "ok"])
+    p_wrong = np.zeros(len(faces))
+    p_wrong[[3, 7]] = [0.6, 0.9]  # two faces the run found likely wrong, whatever their embeddings say
+    outcome.label_errors = LabelErrorScores.from_parts(
+        labels=outcome.labels, p_wrong=p_wrong, suggested_label=np.full(len(faces), -1),
+        suggested_probability=p_wrong, temperature=0.05, background=0.4)
+    run = build_run(face_set)
+
+    queue = {q.kind: q for q in queues_build_for_run(run=run, outcome=outcome)}["likely_wrong"]
+
+    assert face_ids_in(queue) == [faces[7].pk, faces[3].pk]
+
+
 def test_distractors_that_look_like_a_vip_are_queued_under_that_vip(face_set):
     lookalike = face_set.faces_of(face_set.vips[2], "train")[0]
     face_relabel(face=lookalike, identity=None)  # a VIP's face filed as an unknown person
@@ -147,14 +183,18 @@ def outcome_for(face_set, *, diagnosis, predicted=None, confidence=None, confuse
     ), faces
 
 
-def build(face_set, **kwargs):
+def build_run(face_set):
     from webapp.core.models import Job
     from webapp.training.models import TrainingRun
 
+    return TrainingRun.objects.create(job=Job.objects.create(kind="training.run"),
+                                      vips=[{"index": i, "identity": v.pk, "name": v.name}
+                                            for i, v in enumerate(face_set.vips)])
+
+
+def build(face_set, **kwargs):
     outcome, faces = outcome_for(face_set, **kwargs)
-    run = TrainingRun.objects.create(job=Job.objects.create(kind="training.run"),
-                                     vips=[{"index": i, "identity": v.pk, "name": v.name} for i, v in enumerate(face_set.vips)])
-    queues = {q.kind: q for q in queues_build_for_run(run=run, outcome=outcome)}
+    queues = {q.kind: q for q in queues_build_for_run(run=build_run(face_set), outcome=outcome)}
     return queues, faces
 
 

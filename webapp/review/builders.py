@@ -10,7 +10,8 @@ What each queue of a run holds (C = a VIP class, t = the run's operating thresho
   a VIP that are someone else or nobody, and faces filed as distractors or candidates that are a
   VIP, merged on the calibrated probability that the label is wrong
   (:func:`ml.label_quality.score_label_errors`, a leave-one-out kNN posterior over every face the
-  run saw). It holds the faces worth a look (``p_wrong >= MIN_P_WRONG``), most likely wrong first,
+  run saw, scored once by the run: :attr:`RunOutcome.label_errors`). It holds the faces worth a
+  look (``p_wrong >= MIN_P_WRONG``), most likely wrong first,
   each with a hint: who the face probably is (a VIP, or "not a VIP");
 * ``label_errors``: VIP faces by noise score (``ml.noise``), those the model disagrees with
   (another top class, or rejected below t) and the top 10% of the noise ranking;
@@ -27,6 +28,7 @@ What each queue of a run holds (C = a VIP class, t = the run's operating thresho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -40,6 +42,9 @@ from webapp.identities.models import Identity
 from .models import Decision, Item, Queue
 from .scoring import centroid_outlier_scores, non_face_scores
 from .selectors import faces_verified_unchanged, id_batches
+
+if TYPE_CHECKING:
+    from ml.label_quality import LabelErrorScores
 
 TOP_FRACTION = 0.10  # besides the model's disagreements, the top 10% of a noise ranking is reviewed
 SUGGESTIONS_PER_IDENTITY = 50  # nearest faces proposed per low-recall VIP
@@ -78,6 +83,7 @@ class RunOutcome:
     confused_pairs: list[dict] = field(default_factory=list)
     threshold: float = 0.5
     recall: list[float | None] = field(default_factory=list)
+    label_errors: LabelErrorScores | None = None  # the run's scores of these samples (None: it scored none)
 
     def suggestions(self, row: int) -> list[dict]:
         """The model's top-k identities for one sample, as the item payload shows them."""
@@ -183,7 +189,7 @@ def _hint(*, label: int, probability: float, class_identity_ids: list[int], clas
 
 
 def _likely_wrong(outcome: RunOutcome, reviewable: np.ndarray):
-    scores = label_error_scores(embeddings=outcome.embeddings, labels=outcome.labels)
+    scores = outcome.label_errors  # scored once, by the run (ml.train); never recomputed here
     if scores is None:
         return Queue.Kind.LIKELY_WRONG, {"min_p_wrong": MIN_P_WRONG, "worth_a_look": 0}, []
     worth = [int(row) for row in scores.worth_a_look(MIN_P_WRONG) if reviewable[row]]

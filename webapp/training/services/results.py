@@ -25,6 +25,9 @@ def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.nda
     face): the train faces keep their training-loss and cross-fitted loss components from the
     run; val and test faces, never trained on, bring their calibrated loss as out-of-sample loss
     (-log p(label) for a VIP face, -entropy for a distractor, as the ME loss measures them).
+
+    The label-error probabilities (:mod:`ml.label_quality`, the merged queue's order and hints)
+    are the run's own, read from ``samples[id]["label_error"]``: scored once, by the run.
     """
     from ml.noise import score_label_noise
     from webapp.review.builders import RunOutcome
@@ -48,6 +51,7 @@ def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.nda
     noise_k = int(run.config.get("noise_k") or 10)
     scores = score_label_noise(labels, n_classes, embeddings=embeddings, training_loss=training_loss,
                                out_of_sample_loss=out_of_sample, k=max(1, min(noise_k, n - 1)))
+    label_errors = stored_label_errors(result=result, face_ids=face_ids, labels=labels)
     k = min(5, n_classes)
     topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     classes = {d["class_index"]: d for d in result["diagnosis"]["classes"]}
@@ -59,8 +63,24 @@ def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.nda
         diagnosis=[classes.get(c, {}).get("status", "ok") for c in range(n_classes)],
         recall=[classes.get(c, {}).get("recall") for c in range(n_classes)],
         confused_pairs=result["diagnosis"]["confused_pairs"],
-        threshold=result["diagnosis"].get("threshold") or 0.5,
+        threshold=result["diagnosis"].get("threshold") or 0.5, label_errors=label_errors,
     )
+
+
+def stored_label_errors(*, result, face_ids: np.ndarray, labels: np.ndarray):
+    """The run's label-error scores of these faces (``ml.label_quality.LabelErrorScores``), as it
+    stored them per sample; None when the run scored none of them (fewer than two faces)."""
+    from ml.label_quality import LabelErrorScores
+
+    samples, posterior = result["samples"], result.get("label_errors")
+    parts = [samples[str(int(i))].get("label_error") for i in face_ids]
+    if posterior is None or not parts or any(part is None for part in parts):
+        return None
+    return LabelErrorScores.from_parts(
+        labels=labels, p_wrong=[part["p_wrong"] for part in parts],
+        suggested_label=[part["suggested_label"] for part in parts],
+        suggested_probability=[part["suggested_probability"] for part in parts],
+        temperature=posterior["temperature"], background=posterior["background"])
 
 
 def samples_store(*, run: TrainingRun, outcome, splits: np.ndarray, versions: np.ndarray, deleted: list) -> None:
