@@ -53,8 +53,9 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,6 +66,13 @@ elif str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
+
+if TYPE_CHECKING:  # Django is set up at run time, after the command line is read
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    from webapp.faces.models import Face
+    from webapp.review.models import Queue
 
 PROFILES: dict[str, float | None] = {"careful": 0.02, "careless": 0.25, "spammer": None}  # error rates
 NOISE = 0.10
@@ -113,7 +121,8 @@ def flagged_after(answers: list[bool]) -> int | None:
     return first
 
 
-def flag_threshold_curve(thresholds=(0.85, 0.9), accuracies=(0.75, 0.90, 0.95, 0.98), runs: int = 2000,
+def flag_threshold_curve(thresholds: Sequence[float] = (0.85, 0.9),
+                         accuracies: Sequence[float] = (0.75, 0.90, 0.95, 0.98), runs: int = 2000,
                          answers: int = 100) -> list[dict]:
     """Simulated streams of gold answers (right with probability ``accuracy``): the share flagged (and
     still flagged at the end) within GOAL_FLAG_GOLD answers, the median answers until then, and the
@@ -190,7 +199,7 @@ class World:
             Face.objects.filter(pk=f.pk).update(version=1)
         self.gold_faces = gold_faces_refresh()
 
-    def face(self, identity: int, status: str = "unverified", truth: int | None = None):
+    def face(self, identity: int, status: str = "unverified", truth: int | None = None) -> Face:
         from webapp.faces.models import Face
 
         f = Face.objects.create(source="crop", crop="faces/bench.jpg", identity_id=identity, status=status,
@@ -198,7 +207,7 @@ class World:
         self.truth[f.pk] = identity if truth is None else truth
         return f
 
-    def annotator(self, name: str):
+    def annotator(self, name: str) -> tuple[User, APIClient]:
         from django.contrib.auth.models import Group
         from rest_framework.test import APIClient
 
@@ -209,13 +218,13 @@ class World:
         return user, client
 
 
-def serve(client, queue_id: int) -> list[dict]:
+def serve(client: APIClient, queue_id: int) -> list[dict]:
     response = client.post(f"/api/v1/review/queues/{queue_id}/next/", {"limit": PAGE}, format="json")
     assert response.status_code == 200, response.data
     return response.data
 
 
-def decide(client, decisions: list[dict]) -> None:
+def decide(client: APIClient, decisions: list[dict]) -> None:
     response = client.post("/api/v1/review/decisions/", {"decisions": decisions}, format="json")
     assert response.status_code == 201, response.data
 
@@ -249,7 +258,7 @@ def phase_one(world: World, team: dict, per_annotator: int, rng: random.Random) 
     return results
 
 
-def _open_queue(flag: str):
+def _open_queue(flag: str) -> Queue | None:
     from webapp.review.models import Queue
 
     return Queue.objects.filter(kind=Queue.Kind.SENT, is_open=True, **{f"payload__{flag}": True}).first()

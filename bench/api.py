@@ -261,7 +261,7 @@ def generate_load(config: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.perf_counter() - began
         return response.status, (json.loads(data) if data else None), elapsed
 
-    def one_page(conn, token, rng, measured: bool) -> bool:
+    def one_page(conn: http.client.HTTPConnection, token: str, rng: np.random.Generator, measured: bool) -> bool:
         status, items, latency = call(conn, token, f"/api/v1/review/queues/{queue}/next/", {"limit": page})
         now = time.perf_counter() - start[0]
         with lock:

@@ -21,6 +21,7 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class PeakMemory:
 
 
 
-def synthesise(faces: int, data: Path, log) -> dict[str, Any]:
+def synthesise(faces: int, data: Path, log: Callable[[str], object]) -> dict[str, Any]:
     """N face rows over 200 VIPs (10 chunks), 300 candidates and unknown people, crops from glint24."""
     import hashlib
 
@@ -109,7 +110,7 @@ def synthesise(faces: int, data: Path, log) -> dict[str, Any]:
     return {"faces": faces, "distinct_crop_files": len(crops), "vips": 200, "candidates": 300}
 
 
-def run_size(faces: int, formats: list[str], data: Path, log) -> dict[str, Any]:
+def run_size(faces: int, formats: list[str], data: Path, log: Callable[[str], object]) -> dict[str, Any]:
     from webapp.exports import services
     from webapp.exports.models import DatasetVersion, ExportBuild
     from webapp.faces.models import Face

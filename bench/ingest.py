@@ -26,6 +26,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ RESULTS = REPO / "bench" / "results" / "ingest.json"
 
 
 
-def timed(log, label: str, run) -> tuple[dict[str, Any], dict[str, Any]]:
+def timed(log: Callable[[str], object], label: str, run: Callable[[Callable[..., None]], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ``run(progress)``; returns its result and wall/CPU seconds and the SQL statement count."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -55,7 +56,7 @@ def timed(log, label: str, run) -> tuple[dict[str, Any], dict[str, Any]]:
     return result, {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "sql_statements": len(queries)}
 
 
-def bench_crops(data: Path, crops: int, log) -> dict[str, Any]:
+def bench_crops(data: Path, crops: int, log: Callable[[str], object]) -> dict[str, Any]:
     from webapp.media import services
 
     per_identity = math.ceil(crops / 24)
@@ -74,7 +75,7 @@ def bench_crops(data: Path, crops: int, log) -> dict[str, Any]:
     }
 
 
-def bench_photos(data: Path, photos: int, log) -> dict[str, Any]:
+def bench_photos(data: Path, photos: int, log: Callable[[str], object]) -> dict[str, Any]:
     from webapp.media import services
 
     known = data / "lfw" / "known"
@@ -88,7 +89,7 @@ def bench_photos(data: Path, photos: int, log) -> dict[str, Any]:
             "photos_per_s": round(result["imported"] / timing["wall_s"], 1)}
 
 
-def bench_video(data: Path, name: str, frames: int, log) -> dict[str, Any]:
+def bench_video(data: Path, name: str, frames: int, log: Callable[[str], object]) -> dict[str, Any]:
     from webapp.media import services
 
     result, timing = timed(log, name, lambda progress: services.video_import_path(

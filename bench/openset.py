@@ -36,6 +36,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -116,7 +117,9 @@ def _at(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report.get(k) for k in keys}
 
 
-def _test_summary(report, labels, predicted, confidence, n_classes, val_threshold, extra_thresholds=None) -> dict:
+def _test_summary(report: Mapping[str, Any], labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
+                  n_classes: int, val_threshold: float | None,
+                  extra_thresholds: Mapping[str, float | None] | None = None) -> dict:
     """The headline numbers of an ``OpenSetReport`` on test, plus total accuracy at the val threshold."""
     from ml.metrics import evaluate_at_threshold
 

@@ -15,6 +15,7 @@ import numpy as np
 from bench import common
 
 if TYPE_CHECKING:
+    from bench.regimes import Regime
     from ml.train import RunResult  # torch is imported only where a benchmark trains
 
 
@@ -62,7 +63,7 @@ def regime_metrics(labels: np.ndarray, predicted: np.ndarray, confidence: np.nda
     return out
 
 
-def regime_nearest_face(regime, labels: np.ndarray) -> tuple[dict[str, Any], float]:
+def regime_nearest_face(regime: Regime, labels: np.ndarray) -> tuple[dict[str, Any], float]:
     """The nearest train VIP face by cosine (no training); val thresholds by FAR on val distractors."""
     from ml.gallery import Gallery
     from ml.operating_point import threshold_for_far
@@ -79,7 +80,7 @@ def regime_nearest_face(regime, labels: np.ndarray) -> tuple[dict[str, Any], flo
             time.perf_counter() - started)
 
 
-def regime_trained(regime, labels: np.ndarray, **config: Any) -> tuple[dict[str, Any], float, RunResult]:
+def regime_trained(regime: Regime, labels: np.ndarray, **config: Any) -> tuple[dict[str, Any], float, RunResult]:
     """The product's training job on (possibly noisy) ``labels``; test metrics against the clean labels."""
     from ml.train import TrainConfig, TrainData, train_classifier
 
