@@ -71,7 +71,8 @@ def second_opinion_needed(*, user, action: str, face_role: str | None, to_identi
 def faces_p_wrong(*, items: list[Item]) -> dict[int, float]:
     """The latest run's ``p_wrong`` for these items' faces, by item id: from the item itself (a run's
     "likely wrong" item, a chunk's verification item) or from the face's open item in an open "likely
-    wrong" queue. A face in neither was not worth a look (p_wrong under the queue's 0.5): left out."""
+    wrong" queue. A face in neither was not worth a look (p_wrong under the queue's 0.5), or ranked past
+    the queue's FACECURATOR_REVIEW_MAX_ITEMS (the least likely wrong of those): left out, not very likely wrong."""
     found = {item.pk: float(item.payload["p_wrong"]) for item in items
              if isinstance(item.payload, dict) and item.payload.get("p_wrong") is not None}
     rest = {item.face_id: item.pk for item in items if item.pk not in found}
