@@ -34,6 +34,15 @@ class Prediction:
     confidence: np.ndarray
 
 
+@dataclass(frozen=True)
+class TopPrediction:
+    """The top VIP label per row and its confidence, without the N x C probabilities: all that
+    evaluation reads (:class:`Prediction` has the same two fields)."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+
+
 @dataclass
 class Classifier:
     """A trained model ready for inference: embeddings (head mode) or aligned crops (finetune) in,
@@ -87,8 +96,18 @@ class Classifier:
     def from_embeddings(self, embeddings: np.ndarray) -> Prediction:
         """Gallery predictions (:mod:`ml.gallery`) from the embeddings the head sees."""
         assert self.gallery is not None
-        probs, confidence = self.gallery.predict(self.gallery.similarities(embeddings))
-        return Prediction(probs=probs, labels=probs.argmax(axis=1), confidence=confidence)
+        similarities = self.gallery.similarities(embeddings)
+        probs, confidence = self.gallery.predict(similarities)
+        # the top VIP is the best match (the probabilities rise with it): as top_from_embeddings says
+        labels = similarities.argmax(axis=1) if similarities.shape[1] else np.zeros(len(probs), np.int64)
+        return Prediction(probs=probs, labels=labels, confidence=confidence)
+
+    def top_from_embeddings(self, embeddings: np.ndarray) -> TopPrediction:
+        """Gallery top labels and confidences of many faces, streamed (:meth:`Gallery.best_matches`): the
+        same labels and confidences as :meth:`from_embeddings`, without its N x C matrices."""
+        assert self.gallery is not None
+        best, top, _ = self.gallery.best_matches(embeddings)
+        return TopPrediction(labels=np.maximum(best, 0), confidence=self.gallery.confidence(top))
 
     def topk(self, inputs: np.ndarray | Sequence[Crop], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most probable VIP labels per row and their calibrated probabilities, best first."""

@@ -94,6 +94,38 @@ class Gallery:
         np.maximum.at(out, (rows[found], self.labels[ids.ravel()[found]]), sims.ravel()[found])
         return out
 
+    def best_matches(self, queries: ArrayLike, *, keep: ArrayLike | None = None,
+                     rows_per_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each query's best VIP (``argmax`` of :meth:`similarities`) and its similarity, streamed in
+        chunks so that no N x C matrix is held, plus the full similarity rows of the queries at the
+        positions ``keep`` (e.g. the val faces the probability map is fitted on). Returns
+        ``(best, top, kept)``: N labels (-1 without any VIP), N similarities, len(keep) x C."""
+        x = np.asarray(queries, dtype=np.float32)
+        wanted = np.zeros(len(x), dtype=bool)
+        positions = np.asarray(keep if keep is not None else [], dtype=np.int64)
+        wanted[positions] = True
+        best = np.full(len(x), -1, dtype=np.int64)
+        top = np.full(len(x), -1.0, dtype=np.float32)
+        kept = np.full((len(positions), self.n_classes), -1.0, dtype=np.float32)
+        slot = np.full(len(x), -1, dtype=np.int64)
+        slot[positions] = np.arange(len(positions))
+        step = rows_per_chunk or max(256, _SIMILARITY_BUDGET // max(self.n_classes, 1) // 4)
+        for start in range(0, len(x), step):
+            sims = self.similarities(x[start:start + step])
+            if self.n_classes:
+                best[start:start + len(sims)] = sims.argmax(axis=1)
+                top[start:start + len(sims)] = sims.max(axis=1)
+            inside = np.flatnonzero(wanted[start:start + len(sims)])
+            kept[slot[start + inside]] = sims[inside]
+        return best, top, kept
+
+    def confidence(self, top_similarity: ArrayLike) -> np.ndarray:
+        """A face's confidence from its best match: ``sigmoid(a (s_top - b))``, never exactly 1 (the
+        threshold 1.0 rejects everything); see :meth:`predict`."""
+        top = np.asarray(top_similarity, dtype=np.float64)
+        confidence = (1.0 / (1.0 + np.exp(-self.scale * (top - self.bias)))).astype(np.float32)
+        return np.minimum(confidence, _BELOW_ONE)
+
     def probabilities(self, similarities: ArrayLike) -> np.ndarray:
         """N x C VIP probabilities from :meth:`similarities` (they sum to 1 - p(none))."""
         s = np.asarray(similarities, dtype=np.float32)
@@ -114,8 +146,7 @@ class Gallery:
         s = np.asarray(similarities, dtype=np.float32)
         probs = self.probabilities(s)
         top = s.max(axis=1, initial=-1.0) if s.shape[1] else np.full(len(s), -1.0, np.float32)
-        confidence = (1.0 / (1.0 + np.exp(-self.scale * (top.astype(np.float64) - self.bias)))).astype(np.float32)
-        confidence = np.minimum(confidence, _BELOW_ONE)  # never exactly 1: the threshold 1.0 rejects everything
+        confidence = self.confidence(top)
         peak = probs.max(axis=1, initial=0.0)
         probs *= np.where(peak > 0, confidence / np.maximum(peak, 1e-30), 0.0)[:, None].astype(np.float32)
         return probs, confidence

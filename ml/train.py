@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ml.calibration import fit_temperature
-from ml.classifier import Classifier, Prediction, load_classifier, save_classifier
+from ml.classifier import Classifier, Prediction, TopPrediction, load_classifier, save_classifier
 from ml.device import pick_device
 from ml.gallery import Gallery, fit_probability_map
 from ml.label_quality import score_label_errors
@@ -140,14 +140,22 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
     logits = classifier.loss.logits(outputs)
     targets = classifier.loss.spec.calibration_targets(torch.as_tensor(data.labels), data.n_classes)
     classifier.temperature = fit_temperature(logits[val_idx], targets[val_idx])
-    uncalibrated = classifier.from_logits(logits, temperature=1.0)
-    prediction = classifier.from_logits(logits)
-    if config.scorer == "gallery":
-        classifier.gallery = Gallery.from_faces(embeddings[train_idx].numpy(), data.labels[train_idx], data.n_classes)
-        uncalibrated = classifier.from_embeddings(embeddings.numpy())
-        classifier.gallery.scale, classifier.gallery.bias = fit_probability_map(
-            classifier.gallery.similarities(embeddings[val_idx].numpy()), data.labels[val_idx])
-        prediction = classifier.from_embeddings(embeddings.numpy())
+    uncalibrated: Prediction | TopPrediction
+    prediction: Prediction | TopPrediction
+    if config.scorer != "gallery":
+        uncalibrated = classifier.from_logits(logits, temperature=1.0)
+        prediction = classifier.from_logits(logits)
+    else:
+        # one streamed pass over every face: its best match (the top VIP and the confidence before and
+        # after the probability map is fitted follow from it) and the val faces' rows to fit the map on;
+        # evaluation reads labels and confidences only, never the N x C probabilities
+        gallery = Gallery.from_faces(embeddings[train_idx].numpy(), data.labels[train_idx], data.n_classes)
+        classifier.gallery = gallery
+        best, top, val_similarities = gallery.best_matches(embeddings.numpy(), keep=val_idx)
+        labels_top = np.maximum(best, 0)
+        uncalibrated = TopPrediction(labels=labels_top, confidence=gallery.confidence(top))
+        gallery.scale, gallery.bias = fit_probability_map(val_similarities, data.labels[val_idx])
+        prediction = TopPrediction(labels=labels_top, confidence=gallery.confidence(top))
     metrics = {split: split_report(data, idx, prediction) for split, idx in (("val", val_idx), ("test", test_idx))}
     classifier.thresholds = precision_operating_points(metrics["val"], config.precision_targets)
     by_far = far_operating_points(data, val_idx, prediction, config.false_accept_rates)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ml.calibration import expected_calibration_error, reliability_curve
-from ml.classifier import Prediction
+from ml.classifier import Prediction, TopPrediction
 from ml.diagnosis import confused_pairs, diagnose_classes
 from ml.metrics import OpenSetReport, open_set_report, threshold_for_precision
 from ml.noise import VIP_MISLABELLED, NoiseScores
@@ -17,7 +17,7 @@ from ml.operating_point import measurable_far, operating_point_for_far
 from ml.train_config import TrainData
 
 
-def split_report(data: TrainData, idx: np.ndarray, prediction: Prediction) -> OpenSetReport | None:
+def split_report(data: TrainData, idx: np.ndarray, prediction: Prediction | TopPrediction) -> OpenSetReport | None:
     if idx.size == 0:
         return None
     return open_set_report(data.labels[idx], prediction.labels[idx], prediction.confidence[idx], data.n_classes)
@@ -36,7 +36,8 @@ def precision_operating_points(val: OpenSetReport | None, precision_targets: tup
     return points
 
 
-def calibration_report(data: TrainData, idx: np.ndarray, before: Prediction, after: Prediction) -> dict[str, Any] | None:
+def calibration_report(data: TrainData, idx: np.ndarray, before: Prediction | TopPrediction,
+                       after: Prediction | TopPrediction) -> dict[str, Any] | None:
     """Reliability curves and ECE before and after temperature scaling, over the split's VIP samples
     (correct = right class) and over all its samples (a distractor is never correct)."""
     if idx.size == 0:
@@ -74,7 +75,7 @@ def with_label_error_ranking(noise: NoiseScores, label_errors: Any, n_train: int
     return replace(noise, combined=margin, rank=rank, suggested_label=label_errors.suggested_label[:n_train])
 
 
-def far_operating_points(data: TrainData, val_idx: np.ndarray, prediction: Prediction,
+def far_operating_points(data: TrainData, val_idx: np.ndarray, prediction: Prediction | TopPrediction,
                           rates: tuple[float, ...]) -> dict[float, dict[str, Any]]:
     """The operating point for each false-accept rate on the val distractors (:mod:`ml.operating_point`;
     a rate below what they measure is placed at the lowest they do, and says so); none when val holds
@@ -87,7 +88,7 @@ def far_operating_points(data: TrainData, val_idx: np.ndarray, prediction: Predi
             for far in rates if measurable_far(far, int(distractors.size)) is not None}
 
 
-def per_sample_report(data: TrainData, prediction: Prediction, train_idx: np.ndarray, noise: NoiseScores,
+def per_sample_report(data: TrainData, prediction: Prediction | TopPrediction, train_idx: np.ndarray, noise: NoiseScores,
                 labelled: np.ndarray, label_errors: Any) -> dict[str, dict[str, Any]]:
     """Per-sample predictions for every sample, the label-error probability and hint of every
     labelled sample (:mod:`ml.label_quality`, one queue over all splits) and the older noise scores
