@@ -198,3 +198,26 @@ def test_accepting_a_suggestion_labels_the_face_as_the_suggested_vip(annotator_c
     assert (face.identity, face.status) == (vips[1], "verified")
     assert (rejected_face.identity, rejected_face.status) == (None, "unverified")
     assert Decision.objects.get(item=rejected).identity == vips[1]
+
+
+def _queries_to_decide(client, n: int) -> int:
+    """Queries to decide a page of ``n`` items whose faces each belong to another person."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title=f"{n} people")
+    people = [IdentityFactory(role="vip") for _ in range(n)]
+    for k, person in enumerate(people):
+        Item.objects.create(queue=queue, face=FaceFactory(identity=person), identity=person, score=1.0 - k / 100)
+    items = serve(client, queue, n)
+    decisions = [{"item": item["id"], "action": "confirm" if k % 2 else "relabel", "identity": people[-1 - k].pk}
+                 for k, item in enumerate(items)]
+    with CaptureQueriesContext(connection) as queries:
+        response = decide(client, *decisions)
+    assert response.status_code == 201, response.data
+    assert LabelEvent.objects.filter(face_id__in=[item["face"]["id"] for item in items]).count() == n
+    return len(queries.captured_queries)
+
+
+def test_a_page_of_decisions_takes_as_many_queries_for_forty_faces_as_for_two(annotator_client):
+    assert _queries_to_decide(annotator_client, 40) == _queries_to_decide(annotator_client, 2)

@@ -137,3 +137,16 @@ def test_listing_queues_and_their_items_takes_a_fixed_number_of_queries(annotato
     with django_assert_num_queries(4):  # user groups, queue, count, items with faces and identities
         response = annotator_client.get(f"/api/v1/review/queues/{queue.pk}/items/")
     assert len(response.data["results"]) == 5
+
+
+@pytest.mark.django_db
+def test_leasing_a_page_does_not_count_the_queues_items(annotator_client):
+    from django.test.utils import CaptureQueriesContext
+
+    queue = make_queue(5)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = annotator_client.post(f"/api/v1/review/queues/{queue.pk}/next/", {"limit": 3}, format="json")
+
+    assert response.status_code == 200 and len(response.data) == 3
+    assert not [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]

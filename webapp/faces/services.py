@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Final
 
 from django.db import transaction
+from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
@@ -70,7 +72,13 @@ def faces_relabel(
         missing = sorted(set(ids) - set(faces))
         if missing:
             raise NotFound(f"No face with id {', '.join(map(str, missing))}.")
-        events, changed, now = [], [], timezone.now()
+        # The faces' current identities in one query, not one per face (a review page holds 40).
+        current = Identity.objects.in_bulk({face.identity_id for face in faces.values() if face.identity_id})
+        for face in faces.values():
+            face.identity = current.get(face.identity_id) if face.identity_id else None
+        events, now = [], timezone.now()
+        by_status: dict[str, list[int]] = defaultdict(list)  # new status -> faces
+        moved_to: dict[int, int | None] = {}  # face -> the identity it moves to (relabel, unknown)
         for change in changes:
             face = faces[change.face_id]
             if change.expected_version is not None and change.expected_version != face.version:
@@ -94,10 +102,21 @@ def faces_relabel(
                     reason=reason[:300], operation=operation,
                 )
             )
+            if new_identity != face.identity:
+                moved_to[face.pk] = new_identity.pk if new_identity else None
+            by_status[new_status].append(face.pk)
             face.identity, face.status, face.version = new_identity, new_status, face.version + 1
-            face.updated_at = now  # bulk_update skips auto_now
-            changed.append(face)
-        Face.objects.bulk_update(changed, ["identity", "status", "version", "updated_at"])
+            face.updated_at = now
+        # One UPDATE per new status (a review page is one), with a CASE only over the faces that
+        # move; bulk_update's CASE per face and field cost more CPU than the rest of the request.
+        # The rows are locked above, so version + 1 in SQL is the version set in memory.
+        for status, pks in by_status.items():
+            moves = [When(pk=pk, then=Value(moved_to[pk])) for pk in pks if pk in moved_to]
+            Face.objects.filter(pk__in=pks).update(
+                status=status, version=F("version") + 1, updated_at=now,
+                **({"identity_id": Case(*moves, default=F("identity_id"), output_field=BigIntegerField())}
+                   if moves else {}),
+            )
         return LabelEvent.objects.bulk_create(events)
 
 

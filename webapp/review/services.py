@@ -133,8 +133,9 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                 pass  # disagreements between two annotators are settled by an admin
             else:
                 flagged = bool(queue.payload.get("second_opinion")) and _flagged(user)
+                # the user's skips (the outer query keeps to this queue: no join to items here)
                 skipped = Decision.objects.filter(user=user, action=Action.SKIP, undone=False,
-                                                  item__queue=queue).values("item_id")
+                                                  item__isnull=False).values("item_id")
                 fresh = list(
                     Item.objects.select_for_update(skip_locked=True)
                     .filter(queue=queue, state=Item.State.OPEN)
@@ -148,9 +149,12 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                 fresh = sorted(fresh + gold_items, key=lambda item: -item.score)
         items = mine + fresh
         versions = dict(Face.objects.filter(pk__in=[item.face_id for item in items]).values_list("pk", "version"))
+        served: dict[int, list[int]] = defaultdict(list)  # face version -> items: one UPDATE each, not a CASE per item
         for item in items:
             item.leased_to, item.leased_until, item.served_version = user, until, versions[item.face_id]
-        Item.objects.bulk_update(items, ["leased_to", "leased_until", "served_version"])
+            served[item.served_version].append(item.pk)
+        for version, pks in served.items():
+            Item.objects.filter(pk__in=pks).update(leased_to=user, leased_until=until, served_version=version)
     return items
 
 
