@@ -54,10 +54,13 @@ def decision_kind(*, action: str, from_role: str | None, to_identity: Identity |
 
 
 def second_opinion_needed(*, user, action: str, face_role: str | None, to_identity: Identity | None,
-                          very_likely_wrong: bool = False, flagged: bool = False) -> str | None:
+                          very_likely_wrong: bool = False, flagged: bool = False,
+                          admin: bool | None = None) -> str | None:
     """Why this decision waits for a second annotator (its kind), or None when it applies at once.
-    ``flagged``: the user is a flagged annotator (held only with FACECURATOR_HOLD_FLAGGED)."""
-    if roles.is_admin(user):
+    ``flagged``: the user is a flagged annotator (held only with FACECURATOR_HOLD_FLAGGED).
+    ``admin``: whether the user is an admin, when the caller knows (a page of decisions asks once,
+    not once per decision: each asking reads the user's groups)."""
+    if roles.is_admin(user) if admin is None else admin:
         return None
     kind = decision_kind(action=action, from_role=face_role, to_identity=to_identity,
                          very_likely_wrong=very_likely_wrong)

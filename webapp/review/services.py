@@ -233,6 +233,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
         gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
         p_wrong = (agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
                    if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION else {})
+        admin = roles.is_admin(user)  # once per page: each asking reads the user's groups
         flagged = _flagged(user) if opinions or settings.FACECURATOR_HOLD_FLAGGED else False
 
         seen: dict[int, int] = {}  # face id: the item it came in
@@ -265,7 +266,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                                     identity_id=item.identity_id if request.action == Action.ACCEPT
                                     else request.identity_id):
                     agreed.append(item.pk)
-                elif roles.is_admin(user):
+                elif admin:
                     overruled.append(item.pk)  # an admin's answer settles it
                 else:
                     disputed.append(item.pk)
@@ -274,7 +275,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                     user=user, action=request.action, face_role=faces_now[item.face_id][2],
                     to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None,
                     very_likely_wrong=agreement.very_likely_wrong(p_wrong=p_wrong.get(item.pk)),
-                    flagged=flagged and settings.FACECURATOR_HOLD_FLAGGED)):
+                    flagged=flagged and settings.FACECURATOR_HOLD_FLAGGED, admin=admin)):
                 proposal = agreement.verdict(
                     action=request.action, face_identity_id=faces_now[item.face_id][1],
                     identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id)
