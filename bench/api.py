@@ -60,6 +60,7 @@ ACTIONS = (("confirm", 0.85), ("relabel", 0.05), ("unknown", 0.05), ("skip", 0.0
 EMBEDDING_DIM = 128
 COPY_CHUNK = 50_000
 SERVER_APP_NAME = "facecurator-bench-web"
+KEEP_ALIVE_S = 30  # gunicorn --keep-alive
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ def server_env(*, database_url: str, media: Path, secret: str, human_pace: bool)
 def start_server(*, env: dict[str, str], port: int, threads: int, workers: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "gunicorn", "webapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
                "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
-               "--log-level", "warning", "--timeout", "120", "--keep-alive", "30"]
+               "--log-level", "warning", "--timeout", "120", "--keep-alive", str(KEEP_ALIVE_S)]
     # PGAPPNAME names the server's database connections, so their backends' CPU can be read too.
     return subprocess.Popen(command, cwd=REPO, env={**env, "PGAPPNAME": SERVER_APP_NAME})
 
@@ -426,7 +427,13 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
     records: list[tuple[str, float, float, int, float]] = []  # endpoint, start (epoch s), latency s, status, late s
     counters = {"items_decided": 0, "pages": 0, "empty_pages": 0, "failed_leases": 0, "imports_started": 0}
 
+    idle_since: dict[int, float] = {}
+
     def call(conn: http.client.HTTPConnection, token: str, path: str, body: dict) -> tuple[int, Any, float, float]:
+        # Like a browser, never reuse a connection the server may have closed meanwhile (gunicorn
+        # drops one idle for --keep-alive 30 s; think times reach 40 s): open a new one instead.
+        if time.monotonic() - idle_since.get(id(conn), time.monotonic()) > KEEP_ALIVE_S - 5:
+            conn.close()
         payload = json.dumps(body).encode()
         started, clock = time.time(), time.perf_counter()
         try:
@@ -438,6 +445,7 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
             conn.close()
             return 0, None, started, time.perf_counter() - clock
         latency = time.perf_counter() - clock
+        idle_since[id(conn)] = time.monotonic()
         try:
             parsed = json.loads(data) if data else None
         except ValueError:
@@ -454,7 +462,7 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
         due = began + rng.uniform(0, think_max)  # arrivals spread over the first think time
         items: list[dict] = []
         while True:
-            wait = due - time.time()
+            wait = min(due, end) - time.time()
             if wait > 0:
                 time.sleep(wait)
             if time.time() >= end:
@@ -486,7 +494,7 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         due = began + config["import_every_s"] / 2
         for n, batch in enumerate(config["import_batches"]):
-            wait = due - time.time()
+            wait = min(due, end) - time.time()
             if wait > 0:
                 time.sleep(wait)
             if time.time() >= end:
