@@ -1,4 +1,4 @@
-"""The review API under load: 8 annotators leasing pages and posting decisions against a big database.
+"""The review API under load: annotators leasing pages and posting decisions against a big database (closed loop, or open loop with think time).
 
 Setup (timed, not part of the load): a PostgreSQL database of its own (``facecurator_bench`` on the
 ``DATABASE_URL`` server; dropped and recreated, dropped again at the end unless ``--keep-db``),
@@ -23,7 +23,24 @@ bound on the number of requests, or an empty queue, whichever comes first. Repor
 p50 / p95 / p99 / mean / max latency in ms, requests per second, errors; and items decided per
 second. Server, load generator and PostgreSQL share this machine's cores.
 
+Open loop (``--open-loop``; ``--soak DURATION`` runs it for that long), results in
+``api_open_loop.json`` / ``.md``: 1,000,000 faces (quick: 20,000), 50 annotators at a human pace.
+Each annotator's times are drawn in advance (the first within one think time, then every 20-40 s,
+uniform) and do not wait for the server: at each, it posts the decisions on its page and leases
+the next page of 40. Meanwhile an admin starts a face import (``POST /api/v1/imports/faces/``,
+40 new glint24 crops) every 60 s and a training run on every face, started during setup, trains:
+two Celery workers (solo pool) take the ``gpu`` and ``default`` queues, as in production. The
+write throttle stays at its production rate. After a 60 s warm-up (quick: 10 s) the window is
+measured (default 300 s; quick 30 s). A sampler in this process reads, every 5 s (or a twentieth
+of the window), the gunicorn worker's RSS and CPU time from ``/proc``, the CPU time of the
+PostgreSQL backends of the server's connections (named by ``PGAPPNAME``), the workers' CPU, and
+the machine's busy share and load average. Reported: latency per endpoint and errors (any answer
+but 200/201/202, or a broken connection), CPU milliseconds per request (web process and its
+database backends), RSS at the start and end of the window with its trend, how late requests
+started, and what the workers got done.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/facecurator python bench/api.py [--quick]
+    DATABASE_URL=... CELERY_BROKER_URL=redis://127.0.0.1:6379/0 python bench/api.py --soak 30m
 """
 from __future__ import annotations
 
@@ -467,6 +484,7 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
                 time.sleep(wait)
             if time.time() >= end:
                 break
+            arrival_due = due  # how late an arrival starts: its first request only (the lease follows the post)
             if items:
                 decisions = []
                 for item in items:
@@ -476,13 +494,14 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
                         decision["identity"] = int(rng.choice([i for i in identity_ids if i != item["face"]["identity"]]))
                     decisions.append(decision)
                 status, _, started, latency = call(conn, token, "/api/v1/review/decisions/", {"decisions": decisions})
-                record("decisions", status, started, latency, due)
+                record("decisions", status, started, latency, arrival_due)
+                arrival_due = time.time()
                 with lock:
                     counters["pages"] += 1
                     if status == 201:
                         counters["items_decided"] += sum(d["action"] != "skip" for d in decisions)
             status, body, started, latency = call(conn, token, f"/api/v1/review/queues/{queue}/next/", {"limit": page})
-            record("next", status, started, latency, due)
+            record("next", status, started, latency, arrival_due)
             items = body if status == 200 and isinstance(body, list) else []
             if not items:
                 with lock:
@@ -694,8 +713,9 @@ def open_markdown(results: dict[str, Any]) -> str:
             "second_half_slope_mib_per_min") is not None else "") + ").",
         f"Machine load meanwhile: all CPUs {server['machine_busy_share']:.0%} busy, load average "
         f"{load_avg['mean']:.1f} (min {load_avg['min']:.1f}, max {load_avg['max']:.1f}) on {results['machine'].get('logical_cpus')} "
-        f"logical CPUs shared with other work. Requests that started more than 1 s after their planned time: "
-        f"{load['late_starts']['over_1s']} (latest {load['late_starts']['max_s']:.1f} s).",
+        f"logical CPUs shared with other work. Annotator arrivals that started more than 1 s after their planned "
+        f"time (the server kept them waiting past it): {load['late_starts']['over_1s']} (latest "
+        f"{load['late_starts']['max_s']:.1f} s).",
         f"Background work done: import jobs {background['import_jobs'] or 'none'}, {background['faces_imported']:,} "
         f"faces imported"
         + (f"; training run {training['state']} at {training['progress']:.0%} ({training['message'] or 'no message'})"
@@ -748,7 +768,7 @@ def import_batches(data: Path, *, batches: int, size: int, seed: int) -> list[li
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20,000 faces and a short load (closed loop 15 s; "
-                                                             "open loop 40 s after a 20 s warm-up)")
+                                                             "open loop 30 s after a 10 s warm-up)")
     parser.add_argument("--open-loop", action="store_true",
                         help="annotators at a human pace (think time), with imports and a training run going on; "
                              "1,000,000 faces, 50 annotators, pages of 40 every 20-40 s, 5 minutes measured")
@@ -759,13 +779,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--promote", type=int, help="identities in the promoted chunk whose faces form the queue "
                                                     "(default: enough items for the run)")
     parser.add_argument("--duration", type=float, help="seconds of measured load (default 60, quick 15; open loop: "
-                                                       "300, quick 40)")
+                                                       "300, quick 30)")
     parser.add_argument("--max-requests", type=int, default=200_000, help="closed loop: stop after this many")
     parser.add_argument("--annotators", type=int, help="default 8; open loop 50")
     parser.add_argument("--page", type=int, help="items per page (default 20; open loop 40)")
     parser.add_argument("--think", type=float, nargs=2, metavar=("MIN", "MAX"),
                         help="open loop: seconds between an annotator's pages, uniform (default 20 40)")
-    parser.add_argument("--warmup", type=float, help="open loop: seconds before measuring (default 60; quick 20)")
+    parser.add_argument("--warmup", type=float, help="open loop: seconds before measuring (default 60; quick 10)")
     parser.add_argument("--import-every", type=float, help="open loop: seconds between face imports (default 60; "
                                                            "quick 15); 0 for none")
     parser.add_argument("--import-size", type=int, help="open loop: glint24 crops per import (default 40; quick 10)")
@@ -787,10 +807,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     open_loop = args.open_loop or args.soak is not None
     if open_loop:
         faces = args.faces or (20_000 if args.quick else 1_000_000)
-        duration = args.soak or args.duration or (40.0 if args.quick else 300.0)
+        duration = args.soak or args.duration or (30.0 if args.quick else 300.0)
         annotators, page = args.annotators or 50, args.page or 40
         think = tuple(args.think or (20.0, 40.0))
-        warmup = args.warmup if args.warmup is not None else (20.0 if args.quick else 60.0)
+        warmup = args.warmup if args.warmup is not None else (10.0 if args.quick else 60.0)
         import_every = args.import_every if args.import_every is not None else (15.0 if args.quick else 60.0)
         import_size = args.import_size or (10 if args.quick else 40)
         # every annotator's pages over the run, a quarter more, and a page each still leased at the end

@@ -1,4 +1,4 @@
-"""Smoke runs of the benchmarks (bench/noise.py, bench/openset.py, bench/api.py) at a tiny size.
+"""Smoke runs of the benchmarks (bench/noise.py, bench/openset.py, bench/api.py, its open loop) at a tiny size.
 
 Each runs as its own process, exactly as ``bench/run_all.py`` runs it, and must write its JSON and
 markdown with the numbers the README's tables read. Sizes are tiny (seconds); the embeddings come
@@ -88,3 +88,24 @@ def test_annotators_bench_reviews_every_face_under_each_condition_and_states_the
     assert all(entry["items_left_open"] == 0 and entry["faces"] == 40 for entry in conditions.values())
     assert conditions["none"]["second_opinion_items"] == 0 and conditions["none"]["gold_items"] == 0
     assert "## Goals (issue 16)" in completed.stdout
+
+
+def test_api_bench_open_loop_reports_latency_server_cpu_and_memory_with_imports_and_training(tmp_path: Path):
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("bench/api.py needs PostgreSQL (DATABASE_URL=postgres://...)")
+    completed = run_bench("api.py", "--open-loop", "--faces", "2000", "--identities", "100", "--annotators", "4",
+                          "--think", "1", "2", "--warmup", "2", "--duration", "8", "--import-every", "3",
+                          "--import-size", "2", "--database", f"facecurator_bench_smoke_open_{os.getpid()}",
+                          "--output-dir", str(tmp_path), timeout=300)
+    results = json.loads((tmp_path / "api_open_loop.json").read_text())
+    load = results["load"]
+    for endpoint, ok in (("next", "200"), ("decisions", "201"), ("import", "202")):
+        assert load["endpoints"][endpoint]["requests"] > 0
+        assert load["endpoints"][endpoint]["statuses"] == {ok: load["endpoints"][endpoint]["requests"]}
+    server = load["server"]
+    assert server["web_cpu_ms_per_request"] > 0 and server["db_cpu_ms_per_request"] >= 0
+    assert server["rss_mib"]["start"] > 50 and server["rss_mib"]["end"] > 50
+    assert results["setup"]["training_samples"] == 2000
+    assert results["check"]["background"]["training"]["state"] in ("queued", "running", "succeeded")
+    assert "web-process CPU per request" in completed.stdout
