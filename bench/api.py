@@ -883,7 +883,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from webapp.faces.models import LabelEvent
         from webapp.review.models import Decision
 
-        check = {"decisions": Decision.objects.count(), "label_events": LabelEvent.objects.count()}
+        check: dict[str, Any] = {"decisions": Decision.objects.count(), "label_events": LabelEvent.objects.count()}
         if open_loop:
             check["background"] = background_state(training_job=setup["training_job"])
         conn2.close()
@@ -901,8 +901,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             recreate_database(url, drop_only=True)
         shutil.rmtree(scratch, ignore_errors=True)
     setup = {k: v for k, v in setup.items() if k not in ("tokens", "identity_ids", "admin_token")}
-    results = {
-        "benchmark": "api_open_loop" if open_loop else "api",
+    name = "api_open_loop" if open_loop else "api"
+    results: dict[str, Any] = {
+        "benchmark": name,
         "machine": machine,
         "postgres": f"{postgres // 10000}.{postgres % 10000}",
         "config": {"quick": args.quick, "open_loop": open_loop, "faces": faces, "identities": args.identities,
@@ -917,7 +918,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_s": time.perf_counter() - started,
     }
     text = open_markdown(results) if open_loop else markdown(results)
-    common.write_results(results["benchmark"], results, text, out_dir=args.output_dir)
+    common.write_results(name, results, text, out_dir=args.output_dir)
     print(text)
     return results
 
