@@ -87,16 +87,28 @@ def _summary(*, right: np.ndarray, vip_accepted: np.ndarray, distractors_rejecte
              right_per_class: np.ndarray, predicted_per_class: np.ndarray, support: np.ndarray,
              n_vip: int, n_distractors: int) -> dict[str, np.ndarray]:
     """The headline metrics from counts (scalars, or arrays over thresholds with a trailing class axis for the per-class counts)."""
+    return {**_counts_summary(right=right, vip_accepted=vip_accepted, distractors_rejected=distractors_rejected,
+                              accepted=accepted, n_vip=n_vip, n_distractors=n_distractors),
+            "mean_f1": _mean_f1(right_per_class, predicted_per_class, support, np.shape(right))}
+
+
+def _mean_f1(right_per_class: np.ndarray, predicted_per_class: np.ndarray, support: np.ndarray,
+             shape: tuple[int, ...]) -> np.ndarray:
+    """Mean F1 over the classes with support (NaN without any), per leading index."""
     f1 = _divide(2 * right_per_class, predicted_per_class + support, empty=0.0)
     present = support > 0
-    mean_f1 = f1[..., present].mean(axis=-1) if present.any() else np.full(np.shape(right), np.nan)
+    mean_f1 = f1[..., present].mean(axis=-1) if present.any() else np.full(shape, np.nan)
+    return np.asarray(mean_f1, dtype=np.float64)
+
+
+def _counts_summary(*, right: np.ndarray, vip_accepted: np.ndarray, distractors_rejected: np.ndarray,
+                    accepted: np.ndarray, n_vip: int, n_distractors: int) -> dict[str, np.ndarray]:
     return {
         "distractor_accuracy": _divide(distractors_rejected, n_distractors),
         "identification_accuracy": _divide(right, n_vip),
         "total_accuracy": _divide(right + distractors_rejected, n_vip + n_distractors),
         "kept_accuracy": _divide(right, accepted),
         "vip_acceptance": _divide(vip_accepted, n_vip),
-        "mean_f1": np.asarray(mean_f1, dtype=np.float64),
     }
 
 
@@ -189,6 +201,9 @@ class ThresholdSweep:
         return {name: [_json_float(v) for v in getattr(self, name)[keep]] for name in fields}
 
 
+SWEEP_BLOCK = 2_000_000  # per-class counts held at once by the sweep's mean F1 (16 MB of int64 each)
+
+
 def _accepted_counts(confidence_desc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """How many of the descending confidences each threshold accepts, asking only :func:`is_rejected`.
 
@@ -225,22 +240,52 @@ def threshold_sweep(labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLi
     distinct = np.unique(confidence)
     thresholds = np.concatenate([distinct, [np.nextafter(distinct[-1], np.inf)]])
     n_accepted = _accepted_counts(conf_desc, thresholds)
-    one_hot_pred = np.zeros((len(order), n_classes), dtype=np.int64)
-    one_hot_pred[np.arange(len(order)), pred_desc] = 1
     n_vip = int(vip.sum())
     n_distractors = len(labels) - n_vip
-    summary = _summary(
+    support = np.bincount(labels[labels >= 0], minlength=n_classes)
+    summary = _counts_summary(
         right=prefix(right)[n_accepted],
         vip_accepted=prefix(vip)[n_accepted],
         distractors_rejected=n_distractors - prefix(~vip)[n_accepted],
         accepted=n_accepted,
-        right_per_class=prefix(one_hot_pred * right[:, None])[n_accepted],
-        predicted_per_class=prefix(one_hot_pred)[n_accepted],
-        support=np.bincount(labels[labels >= 0], minlength=n_classes),
         n_vip=n_vip,
         n_distractors=n_distractors,
     )
-    return ThresholdSweep(thresholds=thresholds, **summary)
+    return ThresholdSweep(thresholds=thresholds, mean_f1=_mean_f1_per_threshold(pred_desc, right, n_accepted, support),
+                          **summary)
+
+
+def _mean_f1_per_threshold(pred_desc: np.ndarray, right: np.ndarray, n_accepted: np.ndarray,
+                           support: np.ndarray) -> np.ndarray:
+    """Mean F1 over the classes with support at each threshold (accepting the first ``n_accepted``
+    of the descending samples), the per-class counts built a block of thresholds at a time (about
+    SWEEP_BLOCK counts held), never as a samples x classes matrix. ``n_accepted`` is ascending-threshold,
+    so descending in prefix length."""
+    n_classes = len(support)
+    if not (support > 0).any() or not len(n_accepted):
+        return np.full(len(n_accepted), np.nan)
+    out = np.empty(len(n_accepted), dtype=np.float64)
+    by_length = np.argsort(n_accepted, kind="stable")
+    lengths = n_accepted[by_length]
+    rows = max(1, SWEEP_BLOCK // max(n_classes, 1))
+    predicted = np.zeros(n_classes, dtype=np.int64)
+    right_counts = np.zeros(n_classes, dtype=np.int64)
+    done = 0  # samples already counted into predicted / right_counts
+    for start in range(0, len(lengths), rows):
+        want = lengths[start:start + rows]
+        # counts after each sample from `done` to the block's longest prefix, relative to `done`
+        span = int(want[-1]) - done
+        step_pred = np.zeros((span + 1, n_classes), dtype=np.int64)
+        step_right = np.zeros((span + 1, n_classes), dtype=np.int64)
+        positions = np.arange(done, done + span)
+        step_pred[np.arange(1, span + 1), pred_desc[positions]] = 1
+        step_right[np.arange(1, span + 1), pred_desc[positions]] = right[positions]
+        cum_pred = predicted + np.cumsum(step_pred, axis=0)
+        cum_right = right_counts + np.cumsum(step_right, axis=0)
+        at = want - done
+        out[by_length[start:start + rows]] = _mean_f1(cum_right[at], cum_pred[at], support, (len(at),))
+        predicted, right_counts, done = cum_pred[-1], cum_right[-1], done + span
+    return out
 
 
 def threshold_for_precision(sweep: ThresholdSweep, target: float) -> float | None:

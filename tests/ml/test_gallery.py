@@ -108,3 +108,19 @@ def test_a_training_face_is_scored_by_the_other_faces_not_by_itself():
     sims = gallery.similarities(faces[:1])
     assert sims[0, 0] == np.float32(0.8)  # its class-mate, not its own cosine of 1
     assert sims[0, 1] == np.float32(0.0)
+
+
+def test_best_matches_stream_the_top_vip_and_keep_the_rows_asked_for():
+    rng = np.random.default_rng(7)
+    faces = l2_normalise(rng.normal(size=(60, 16)).astype(np.float32))
+    gallery = Gallery.from_faces(faces[:40], rng.integers(-1, 5, 40), 5)
+    queries = l2_normalise(rng.normal(size=(25, 16)).astype(np.float32))
+    dense = gallery.similarities(queries)
+
+    best, top, kept = gallery.best_matches(queries, keep=[3, 17, 24], rows_per_chunk=4)  # seven chunks
+
+    # the same numbers up to float32 rounding (a matrix product chunked otherwise)
+    assert np.array_equal(best, dense.argmax(axis=1)) and np.allclose(top, dense.max(axis=1), atol=1e-6)
+    assert np.allclose(kept, dense[[3, 17, 24]], atol=1e-6)
+    _, confidence = gallery.predict(dense)
+    assert np.allclose(gallery.confidence(top), confidence, atol=1e-5)

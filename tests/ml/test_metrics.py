@@ -91,6 +91,22 @@ def test_sweep_agrees_with_the_single_threshold_evaluation_on_random_data():
         assert sweep.kept_accuracy[i] == pytest.approx(single.kept_accuracy, nan_ok=True)
 
 
+@pytest.mark.parametrize("block", [7, 60, 2_000_000])  # counts held at once: many small blocks, or one
+def test_the_sweeps_mean_f1_is_the_same_whatever_block_of_thresholds_it_is_counted_in(monkeypatch, block):
+    import ml.metrics
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(-1, 6, 400)
+    predicted = np.where(rng.random(400) < 0.6, np.maximum(labels, 0), rng.integers(0, 6, 400))
+    confidence = rng.random(400).round(2)  # ties on purpose
+    monkeypatch.setattr(ml.metrics, "SWEEP_BLOCK", block)
+
+    sweep = threshold_sweep(labels, predicted, confidence, 6)
+
+    expected = [evaluate_at_threshold(labels, predicted, confidence, t, 6).mean_f1 for t in sweep.thresholds]
+    assert sweep.mean_f1 == pytest.approx(expected)
+
+
 def test_f1_auc_integrates_the_mean_f1_step_function_over_zero_to_one():
     sweep = threshold_sweep(LABELS, PREDICTED, CONFIDENCE, C)
     by_hand = (0.3 * (1 / 2 + 2 / 3) / 2 + 0.1 * (1 / 2 + 4 / 5) / 2 + 0.2 * 1 / 2 + 0.1 * (1 / 2 + 2 / 3) / 2
