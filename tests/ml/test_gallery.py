@@ -124,3 +124,17 @@ def test_best_matches_stream_the_top_vip_and_keep_the_rows_asked_for():
     assert np.allclose(kept, dense[[3, 17, 24]], atol=1e-6)
     _, confidence = gallery.predict(dense)
     assert np.allclose(gallery.confidence(top), confidence, atol=1e-5)
+
+
+def test_predicting_in_chunks_gives_the_whole_prediction_a_chunk_at_a_time(tmp_path):
+    torch.set_num_threads(1)
+    data = sphere_data()
+    train_classifier(TrainConfig(mode="head", epochs=5, noise_folds=0, device="cpu"), data, out_dir=tmp_path)
+    classifier = load_classifier(tmp_path / "model.pt")
+    whole = classifier.predict(data.inputs)
+
+    chunks = list(classifier.predict_chunks(data.inputs, rows=37))
+
+    assert [rows.start for rows, _ in chunks] == list(range(0, len(data.inputs), 37))
+    assert np.allclose(np.concatenate([part.probs for _, part in chunks]), whole.probs, atol=1e-6)
+    assert np.array_equal(np.concatenate([part.labels for _, part in chunks]), whole.labels)

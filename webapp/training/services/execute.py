@@ -123,12 +123,11 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
         from ml.train import load_classifier
 
         classifier = load_classifier(Path(folder) / "model.pt", device="cpu" if run.mode == "head" else None)
-        prediction = classifier.predict(inputs)
         stored_name = _store_model(run=run, path=Path(folder) / "model.pt")
 
     clock = time.perf_counter()
     outcome = run_outcome(run=run, result=result, face_ids=face_ids, labels=labels, splits=splits,
-                       identity_ids=identity_ids, prediction=prediction, embeddings=embeddings)
+                       identity_ids=identity_ids, predictions=classifier.predict_chunks(inputs), embeddings=embeddings)
     with transaction.atomic():
         if not _attempt_owns_run(run):
             default_storage.delete(stored_name)

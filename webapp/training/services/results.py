@@ -3,7 +3,7 @@ are built from, the scored samples, the headline metrics and per-class table, an
 threshold the queues use."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from .acceptance import carried_choice
 
 
 def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.ndarray, labels: np.ndarray, splits: np.ndarray,
-             identity_ids: np.ndarray, prediction, embeddings: np.ndarray):
+             identity_ids: np.ndarray, predictions: Iterable, embeddings: np.ndarray):
     """The per-face view of a finished run that the review queues are built from.
 
     ``ml.train`` scores label noise on the train split only, but a wrong label in val or test
@@ -36,10 +36,17 @@ def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.nda
     n, n_classes = len(face_ids), len(run.vips)
     predicted = np.array([samples[str(int(i))]["predicted"] for i in face_ids], dtype=np.int64)
     confidence = np.array([samples[str(int(i))]["confidence"] for i in face_ids], dtype=np.float64)
-    probs = np.asarray(prediction.probs, dtype=np.float64)
-    own = probs[np.arange(n), np.maximum(labels, 0)]
-    calibrated_loss = np.where(labels >= 0, -np.log(np.clip(own, 1e-12, 1.0)),
-                               np.sum(probs * np.log(np.clip(probs, 1e-12, 1.0)), axis=1))
+    k = min(5, n_classes)
+    calibrated_loss = np.empty(n, dtype=np.float64)
+    topk = np.zeros((n, k), dtype=np.int64)
+    topk_probabilities = np.zeros((n, k), dtype=np.float64)
+    for rows, part in predictions:  # the calibrated model's predictions, a chunk of faces at a time
+        probs = np.asarray(part.probs, dtype=np.float64)
+        own = probs[np.arange(len(probs)), np.maximum(labels[rows], 0)]
+        calibrated_loss[rows] = np.where(labels[rows] >= 0, -np.log(np.clip(own, 1e-12, 1.0)),
+                                         np.sum(probs * np.log(np.clip(probs, 1e-12, 1.0)), axis=1))
+        topk[rows] = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        topk_probabilities[rows] = np.take_along_axis(probs, topk[rows], axis=1)
     training_loss = np.full(n, np.nan)
     out_of_sample = np.where(splits != "train", calibrated_loss, np.nan)
     for row, face_id in enumerate(face_ids):
@@ -52,12 +59,10 @@ def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.nda
     scores = score_label_noise(labels, n_classes, embeddings=embeddings, training_loss=training_loss,
                                out_of_sample_loss=out_of_sample, k=max(1, min(noise_k, n - 1)))
     label_errors = stored_label_errors(result=result, face_ids=face_ids, labels=labels)
-    k = min(5, n_classes)
-    topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     classes = {d["class_index"]: d for d in result["diagnosis"]["classes"]}
     return RunOutcome(
         run_id=run.pk, face_ids=face_ids, labels=labels, identity_ids=identity_ids, predicted=predicted,
-        confidence=confidence, topk_classes=topk, topk_probabilities=np.take_along_axis(probs, topk, axis=1),
+        confidence=confidence, topk_classes=topk, topk_probabilities=topk_probabilities,
         noise=scores.combined, suggested=scores.suggested_label, embeddings=np.asarray(embeddings, dtype=np.float32),
         class_identity_ids=run.vip_identity_ids, class_names=run.class_names,
         diagnosis=[classes.get(c, {}).get("status", "ok") for c in range(n_classes)],
