@@ -55,7 +55,7 @@ KNOWN_UPWARD_IMPORTS = {
     ("webapp/review/builders.py", "webapp.training.selectors"),
     ("webapp/review/serializers.py", "webapp.training.models"),  # a queue's run, for its type only
     # the FAR operating point's default share of unknown faces is what tagged videos show
-    ("webapp/training/selectors.py", "webapp.tagging.models"),
+    ("webapp/training/selectors/operating_point.py", "webapp.tagging.models"),
 }
 
 
