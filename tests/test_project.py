@@ -49,11 +49,9 @@ APP_LAYERS = ("core", "identities", "faces", "media", ("review", "quality"), "tr
 #: (review and quality share a layer for a like reason: a decision consults second opinions and
 #: gold faces, whose rows point at review items.)
 KNOWN_UPWARD_IMPORTS = {
-    # a chunk's verification queue is ordered by label errors once a run has succeeded, with the
-    # current VIPs as classes (review builds queues for training, and training starts the build)
+    # a chunk's verification queue is ordered by label errors once a run has succeeded (review
+    # builds queues for training, and training starts the build)
     ("webapp/review/builders.py", "webapp.training.models"),
-    ("webapp/review/builders.py", "webapp.training.selectors"),
-    ("webapp/review/serializers.py", "webapp.training.models"),  # a queue's run, for its type only
     # the FAR operating point's default share of unknown faces is what tagged videos show
     ("webapp/training/selectors/operating_point.py", "webapp.tagging.models"),
 }

@@ -1,7 +1,7 @@
 """Reads on identities."""
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from .models import Identity, IdentityEvent, IdentityOperation, IdentitySuggestion
 
@@ -84,3 +84,8 @@ def identity_suggestions_for_listing(*, kind: str | None = None, status: str | N
     return queryset.order_by("-score", "id")
 
 
+def vips_current() -> QuerySet[Identity]:
+    """The VIP set today in class order: by chunk, then popularity, then name."""
+    return Identity.objects.filter(role=Identity.Role.VIP, merged_into__isnull=True).order_by(
+        F("chunk").asc(nulls_last=True), F("popularity_rank").asc(nulls_last=True), "name", "id"
+    )

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from webapp.faces.models import Face, embedding_array
 from webapp.identities.models import Identity
+from webapp.identities.selectors import vips_current
 
 from .models import Decision, Item, Queue
 from .scoring import centroid_outlier_scores, non_face_scores
@@ -425,8 +426,6 @@ def queue_build_for_chunk(*, chunk) -> Queue:
 def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tuple[list[Item] | None, int]:
     """The new VIPs' faces scored by :func:`label_error_scores` over every usable face, most likely
     wrong first, with the hint; (None, 0) when there are too few faces to score."""
-    from webapp.training.selectors import vips_current
-
     vips = list(vips_current().values_list("id", "name"))
     class_of = {pk: index for index, (pk, _) in enumerate(vips)}
     rows = list(Face.objects.filter(embedding__isnull=False)

@@ -1,14 +1,10 @@
-from typing import TYPE_CHECKING
-
+from django.db.models import Model
 from rest_framework import serializers
 
 from webapp.core.params import DB_INT_MAX, IdField
 from webapp.core.serializers import username_field
 
 from .models import Decision, Item, Queue
-
-if TYPE_CHECKING:
-    from webapp.training.models import TrainingRun
 
 
 class SendFacesSerializer(serializers.Serializer):
@@ -18,7 +14,8 @@ class SendFacesSerializer(serializers.Serializer):
 
 
 class QueueSerializer(serializers.ModelSerializer):
-    run: "serializers.PrimaryKeyRelatedField[TrainingRun]" = serializers.PrimaryKeyRelatedField(
+    # a TrainingRun, typed as any model: training sits above review
+    run: "serializers.PrimaryKeyRelatedField[Model]" = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
     )
     chunk = serializers.IntegerField(source="chunk.number", read_only=True, allow_null=True)

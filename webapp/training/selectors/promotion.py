@@ -6,18 +6,12 @@ from django.db.models import Count, F, Max, Q, QuerySet
 
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
+from webapp.identities.selectors import vips_current
 
 from ..models import Chunk, TrainingRun
 from .evaluation import run_metrics_at
 from .operating_point import operating_point_current, operating_point_rule
 from .runs import active_run
-
-
-def vips_current() -> QuerySet[Identity]:
-    """The VIP set today in class order: by chunk, then popularity, then name."""
-    return Identity.objects.filter(role=Identity.Role.VIP, merged_into__isnull=True).order_by(
-        F("chunk").asc(nulls_last=True), F("popularity_rank").asc(nulls_last=True), "name", "id"
-    )
 
 
 def gate_status() -> dict:
