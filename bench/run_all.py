@@ -33,7 +33,7 @@ elif str(REPO) not in sys.path:
 from bench import common  # noqa: E402
 
 NOT_BENCHMARKS = {"common", "run_all", "__init__", "conftest", "regimes", "noise_injection", "noise_metrics", "noise_regimes",
-                  "openset_regimes"}
+                  "openset_regimes", "api_world", "api_server", "api_load"}
 # Benchmarks run a second time in another mode: (results name, extra options). Each run is an entry
 # of its own in the summary, with its own log and results files.
 VARIANTS = {"api": [("api_open_loop", ["--open-loop"])]}
