@@ -58,7 +58,7 @@ elif str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from bench import common  # noqa: E402
+from bench import common, embedding_cache  # noqa: E402
 from bench.noise_injection import KINDS, NON_FACE_POOL, FaceSet, NoisySet, inject, load_face_set, make_non_faces  # noqa: E402
 from bench.noise_metrics import ranking_metrics, set_metrics  # noqa: E402
 from bench.noise_regimes import run_regimes  # noqa: E402
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     faces = load_face_set(data, per_identity)
     common.log(f"{len(faces.names)} crops of {len(set(faces.names))} identities")
-    non_faces = common.embed_arrays(make_non_faces(data, args.non_face_pool),
+    non_faces = embedding_cache.embed_arrays(make_non_faces(data, args.non_face_pool),
                                     cache_name=f"nonfaces-{args.non_face_pool}-seed0")
     runs = []
     for seed in seeds:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import common
+from bench import common, embedding_cache
 
 KINDS = ("lookalike", "open_set", "random", "non_face")
 
@@ -31,7 +31,7 @@ def load_face_set(data: Path, per_identity: int | None) -> FaceSet:
         chosen = files if per_identity is None else files[:per_identity]
         names += [name] * len(chosen)
         paths += chosen
-    embeddings, ok = common.embed_files(paths, root=root.parent, label=root.name)
+    embeddings, ok = embedding_cache.embed_files(paths, root=root.parent, label=root.name)
     keep = np.flatnonzero(ok)
     return FaceSet([names[i] for i in keep], [paths[i] for i in keep], embeddings[keep])
 

@@ -49,7 +49,7 @@ elif str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from bench import common  # noqa: E402
+from bench import common, embedding_cache  # noqa: E402
 from bench.openset_regimes import run_regimes  # noqa: E402
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def load_pool(data: Path, per_identity: int | None, lfw_people: int) -> Pool:
         chosen = files if per_identity is None else files[:per_identity]
         people += [name] * len(chosen)
         paths += chosen
-    glint_emb, glint_ok = common.embed_files(paths, root=data, label="glint24")
+    glint_emb, glint_ok = embedding_cache.embed_files(paths, root=data, label="glint24")
 
     overlap = common.identity_overlap(data)
     lfw_root = data / "lfw" / "unknown"
@@ -87,12 +87,12 @@ def load_pool(data: Path, per_identity: int | None, lfw_people: int) -> Pool:
         for name in common.seeded_order(candidates, 0)[:lfw_people]:  # one fixed order: the cache stays valid
             lfw_names.append(name)
             lfw_files.append(folders[name][0])
-    lfw_emb, lfw_ok = common.embed_files(lfw_files, root=data, recipe="detect", label="lfw/unknown")
+    lfw_emb, lfw_ok = embedding_cache.embed_files(lfw_files, root=data, recipe="detect", label="lfw/unknown")
     keep_g, keep_l = np.flatnonzero(glint_ok), np.flatnonzero(lfw_ok)
     return Pool(
         person=[people[i] for i in keep_g] + [f"lfw:{lfw_names[i]}" for i in keep_l],
         crop_paths=[paths[i] for i in keep_g]
-        + [common.aligned_crop_path(str(lfw_files[i].relative_to(data))) for i in keep_l],
+        + [embedding_cache.aligned_crop_path(str(lfw_files[i].relative_to(data))) for i in keep_l],
         embeddings=np.concatenate([glint_emb[keep_g], lfw_emb[keep_l]]).astype(np.float32),
         source=np.array(["glint24"] * len(keep_g) + ["lfw"] * len(keep_l)),
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import common
+from bench import common, embedding_cache
 from ml.splits import SPLITS
 
 DISTRACTOR_PROPORTIONS = (0.5, 0.25, 0.25)
@@ -64,7 +64,7 @@ def load_pool(data: Path, *, glint_per_identity: int | None = 120, unknown_all_p
     def add(paths: list[Path], names: list[str], source: str, recipe: str) -> None:
         if not paths:
             return
-        emb, ok = common.embed_files(paths, root=data, recipe=recipe, label=source)
+        emb, ok = embedding_cache.embed_files(paths, root=data, recipe=recipe, label=source)
         keep = np.flatnonzero(ok)
         persons.extend(names[i] for i in keep)
         sources.extend([source] * len(keep))

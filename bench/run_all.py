@@ -30,10 +30,11 @@ if sys.path[0] == str(Path(__file__).resolve().parent):
 elif str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import common  # noqa: E402
+from bench import common, embedding_cache  # noqa: E402
 
 NOT_BENCHMARKS = {"common", "run_all", "__init__", "conftest", "regimes", "noise_injection", "noise_metrics", "noise_regimes",
-                  "openset_regimes", "api_world", "api_server", "api_load"}
+                  "openset_regimes", "api_world", "api_server", "api_load",
+                  "embedding_cache"}
 # Benchmarks run a second time in another mode: (results name, extra options). Each run is an entry
 # of its own in the summary, with its own log and results files.
 VARIANTS = {"api": [("api_open_loop", ["--open-loop"])]}
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = common.machine_info()
     log_dir = common.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    common._ensure_cache_dir()
+    embedding_cache.ensure_cache_dir()
     common.log(f"{'quick' if args.quick else 'full'} benchmarks: {', '.join(names)}; {common.machine_line(machine)}")
     clock = time.perf_counter()
     entries = [run_one(name, quick=args.quick, log_dir=log_dir, script=script, options=options,
