@@ -284,20 +284,8 @@ def summarise_load(raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"elapsed_s": elapsed, "annotators": raw["annotators"], "endpoints": {}}
     for endpoint in ("next", "decisions"):
         rows = [r for r in raw["records"] if r[0] == endpoint]
-        latencies = np.array([r[2] for r in rows]) * 1000
-        statuses: dict[str, int] = {}
-        for r in rows:
-            statuses[str(r[3])] = statuses.get(str(r[3]), 0) + 1
         ok = {"next": 200, "decisions": 201}[endpoint]
-        out["endpoints"][endpoint] = {
-            "requests": len(rows),
-            "errors": len(rows) - statuses.get(str(ok), 0),
-            "statuses": statuses,
-            "requests_per_s": len(rows) / elapsed if elapsed else None,
-            **({f"p{q}_ms": float(np.percentile(latencies, q)) for q in (50, 95, 99)} if len(rows) else {}),
-            "mean_ms": float(latencies.mean()) if len(rows) else None,
-            "max_ms": float(latencies.max()) if len(rows) else None,
-        }
+        out["endpoints"][endpoint] = _latency_summary(rows, ok, elapsed)
     total = sum(e["requests"] for e in out["endpoints"].values())
     out["requests_per_s"] = total / elapsed if elapsed else None
     out["items_decided_per_s"] = raw["counters"]["items_decided"] / elapsed if elapsed else None
