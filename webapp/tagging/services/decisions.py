@@ -34,6 +34,22 @@ def _live_identity(identity: Identity) -> Identity:
     return identity if live_id == identity.pk else Identity.objects.get(pk=live_id)
 
 
+def _lock_tag(tag: VideoTag) -> VideoTag:
+    """The tag's row, locked for this transaction (with its identity), or 404 when a re-tag replaced it."""
+    locked = VideoTag.objects.select_for_update().select_related("identity").filter(pk=tag.pk).first()
+    if locked is None:
+        raise NotFound("This tag no longer exists: the video was re-tagged. Reload the review queue.")
+    return locked
+
+
+def _record_review(tag: VideoTag, status: str, *, user, note: str, also_saved: tuple[str, ...] = ()) -> None:
+    tag.status = status
+    tag.reviewed_by = user if user and user.is_authenticated else None
+    tag.reviewed_at = timezone.now()
+    tag.review_note = note[:300]
+    tag.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", *also_saved])
+
+
 def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, note: str = "") -> TagDecision:
     """An annotator confirms that the tag's identity is in the video: the tag becomes confirmed and its
     supporting faces (all, or the chosen ``face_ids`` among them) become verified faces of the identity
@@ -44,10 +60,7 @@ def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, 
     tag answers 409.
     """
     with transaction.atomic():
-        locked = VideoTag.objects.select_for_update().select_related("identity").filter(pk=tag.pk).first()
-        if locked is None:
-            raise NotFound("This tag no longer exists: the video was re-tagged. Reload the review queue.")
-        tag = locked
+        tag = _lock_tag(tag)
         if tag.status == VideoTag.Status.CONFIRMED:
             return TagDecision(tag=tag)
         if tag.status == VideoTag.Status.REJECTED:
@@ -75,12 +88,8 @@ def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, 
         operation = uuid.uuid4()
         events = faces_relabel(changes=changes, user=user, operation=operation,
                                reason=f"confirmed video tag {tag.pk}: {identity.name} in video {tag.video_id}")
-        tag.status = VideoTag.Status.CONFIRMED
-        tag.reviewed_by = user if user and user.is_authenticated else None
-        tag.reviewed_at = timezone.now()
-        tag.review_note = note[:300]
         tag.label_operation = operation if events else None
-        tag.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "label_operation"])
+        _record_review(tag, VideoTag.Status.CONFIRMED, user=user, note=note, also_saved=("label_operation",))
     return TagDecision(tag=tag, events=events, skipped=skipped)
 
 
@@ -89,19 +98,12 @@ def tag_reject(*, tag: VideoTag, user=None, note: str = "") -> TagDecision:
     run proposes it again for this video); faces are left as they are. Rejecting a rejected tag changes
     nothing; a confirmed tag answers 409 (its faces were verified: undo that label operation first)."""
     with transaction.atomic():
-        locked = VideoTag.objects.select_for_update().filter(pk=tag.pk).first()
-        if locked is None:
-            raise NotFound("This tag no longer exists: the video was re-tagged. Reload the review queue.")
-        tag = locked
+        tag = _lock_tag(tag)
         if tag.status == VideoTag.Status.REJECTED:
             return TagDecision(tag=tag)
         if tag.status == VideoTag.Status.CONFIRMED:
             raise TagAlreadyDecided(_decided_message(tag), extra={"tag": tag.pk, "status": tag.status})
-        tag.status = VideoTag.Status.REJECTED
-        tag.reviewed_by = user if user and user.is_authenticated else None
-        tag.reviewed_at = timezone.now()
-        tag.review_note = note[:300]
-        tag.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
+        _record_review(tag, VideoTag.Status.REJECTED, user=user, note=note)
     return TagDecision(tag=tag)
 
 
@@ -116,10 +118,7 @@ def tag_decision_undo(*, tag: VideoTag, user=None) -> TagDecision:
     events); refused with 409 when one of those faces changed since, as any label undo is. Annotators
     undo their own decisions; admins anyone's. A proposed tag answers 409 (nothing to undo)."""
     with transaction.atomic():
-        locked = VideoTag.objects.select_for_update().filter(pk=tag.pk).first()
-        if locked is None:
-            raise NotFound("This tag no longer exists: the video was re-tagged.")
-        tag = locked
+        tag = _lock_tag(tag)
         if tag.status == VideoTag.Status.PROPOSED:
             raise Conflict(f"Tag {tag.pk} is not decided: there is nothing to undo.")
         if not roles.is_admin(user) and tag.reviewed_by_id != getattr(user, "pk", None):
