@@ -163,6 +163,18 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def regimes_heading(title: str, results: dict[str, Any]) -> list[str]:
+    """A regimes table's opening lines: title, machine, seeds, quick or not, wall time."""
+    cfg = results["config"]
+    return [
+        f"# {title}",
+        "",
+        f"Machine: {machine_line(results['machine'])}. Seeds {cfg['seeds']}; mean ± std. "
+        f"{'Quick run: indicative only. ' if cfg['quick'] else ''}Wall time {results['wall_s']:.0f} s.",
+        "",
+    ]
+
+
 def machine_line(info: dict[str, Any]) -> str:
     """One line for a results header: CPU, cores, memory, GPU or "no GPU", load when it started."""
     gpu = f"GPU {info['gpu']}" if info.get("gpu") else "no GPU (CPU only)"

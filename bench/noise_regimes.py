@@ -181,13 +181,8 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
 
 def regimes_markdown(results: dict[str, Any]) -> str:
     f = common.fmt
-    cfg = results["config"]
     lines = [
-        "# Label-error ranking by regime and VIP count",
-        "",
-        f"Machine: {common.machine_line(results['machine'])}. Seeds {cfg['seeds']}; mean ± std. "
-        f"{'Quick run: indicative only. ' if cfg['quick'] else ''}Wall time {results['wall_s']:.0f} s.",
-        "",
+        *common.regimes_heading("Label-error ranking by regime and VIP count", results),
         "Noise injected into the train split (rates: shares of the train VIP faces): `lookalike` 8% (VIP faces "
         "relabelled as the VIP with the nearest centroid), `open_set` 4% (unknown people's faces labelled as the "
         "nearest VIP), `mixed` both. `facecurator` = `ml.label_quality.score_label_errors` (leave-one-out kNN label "

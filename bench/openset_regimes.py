@@ -167,13 +167,8 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
 
 def regimes_markdown(results: dict[str, Any]) -> str:
     f = common.fmt
-    cfg = results["config"]
     lines = [
-        "# Open-set recognition by regime and VIP count",
-        "",
-        f"Machine: {common.machine_line(results['machine'])}. Seeds {cfg['seeds']}; mean ± std. "
-        f"{'Quick run: indicative only. ' if cfg['quick'] else ''}Wall time {results['wall_s']:.0f} s.",
-        "",
+        *common.regimes_heading("Open-set recognition by regime and VIP count", results),
         "Regimes (bench/regimes.py): `glint24` = 12 glint24 VIPs, other glint24 people + LFW unknown people as "
         "distractors; `lfwN` = N lfw/known people (10-530 photos) as VIPs, LFW unknown people as distractors; "
         "`lfw158+glint24` = both sources (people in both merged). Distractor people split 50/25/25 by person: test "
