@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from webapp.faces.models import Face, LabelEvent
@@ -109,6 +109,19 @@ def gold_item_ids(*, item_ids) -> set[int]:
     return set(GoldItem.objects.filter(item_id__in=list(item_ids)).values_list("item_id", flat=True))
 
 
+def _sample_from_random_start(rows: QuerySet[GoldFace], *, size: int, rng: random.Random) -> list[GoldFace]:
+    """``size`` rows read in key order from a random key on (wrapping round): an index walk that stops
+    once it has enough, where ``order_by("?")`` would sort every gold face on every page lease."""
+    bounds = GoldFace.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return []
+    start = rng.randint(bounds["low"], bounds["high"])
+    found = list(rows.filter(pk__gte=start).order_by("pk")[:size])
+    if len(found) < size:
+        found += list(rows.filter(pk__lt=start).order_by("pk")[:size - len(found)])
+    return found
+
+
 def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None = None) -> tuple[list[Item], list[Item]]:
     """Replace some of ``fresh`` (open items about to be leased to ``user``) by gold items.
 
@@ -128,13 +141,13 @@ def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None 
                                      created_at__gte=now - timedelta(days=settings.FACECURATOR_GOLD_WINDOW_DAYS))
     own = Decision.objects.filter(face=OuterRef("face_id"), user=user)
     in_queue = Item.objects.filter(face=OuterRef("face_id"), queue=queue, state=Item.State.OPEN)
-    candidates = list(
+    servable = (
         GoldFace.objects.filter(gold_valid()).exclude(face_id__in=[item.face_id for item in fresh])
         .annotate(recent=Exists(recent), own=Exists(own), in_queue=Exists(in_queue))
         .filter(recent=False, own=False, in_queue=False)
         .select_related("face").only("pk", "face_id", "identity_id", "status", "face__status", "face__identity_id")
-        .order_by("?")[:len(slots)]
     )
+    candidates = _sample_from_random_start(servable, size=len(slots), rng=rng)
     if not candidates:
         return fresh, []
     slots = slots[:len(candidates)]
