@@ -22,7 +22,7 @@ TEST_ENV := DJANGO_DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$
 help:
 	@echo "make demo    - set up, import the demo data and serve the app on http://$(HOST):$(PORT)/"
 	@echo "make test    - set up and run every test (PostgreSQL, Redis, browser, front end)"
-	@echo "make lint    - ruff (lint) over the Python code, mypy over ml/ (strict), webapp/ and bench/, eslint over frontend/"
+	@echo "make lint    - ruff (lint + format check) over the Python code, mypy over ml/ (strict), webapp/ and bench/, eslint over frontend/"
 	@echo "make screenshots - retake the README screenshots (docs/screenshots/) with the browser tests"
 	@echo "make bench   - run the benchmarks (results in bench/results/)"
 	@echo "make backup [BACKUP_DIR=...]   - back up the database and media (default var/backups/<UTC time>)"
@@ -44,6 +44,7 @@ frontend:
 # frontend/eslint.config.js. eslint needs the front end's packages (`make frontend`, which `make test` runs first).
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	DJANGO_DEBUG=1 $(VENV)/bin/mypy
 	@if [ -f frontend/package.json ]; then \
 		test -d frontend/node_modules || { echo "frontend/node_modules is missing: run make frontend"; exit 1; }; \

@@ -42,6 +42,7 @@ started, and what the workers got done.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/facecurator python bench/api.py [--quick]
     DATABASE_URL=... CELERY_BROKER_URL=redis://127.0.0.1:6379/0 python bench/api.py --soak 30m
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,17 +105,32 @@ def markdown(results: dict[str, Any]) -> str:
     rows = []
     names = {"next": "lease a page (`POST queues/{id}/next/`)", "decisions": "post a page of decisions"}
     for endpoint, e in load["endpoints"].items():
-        rows.append([names[endpoint], f"{e['requests']:,}", f"{e['requests_per_s']:.1f}",
-                     *("—" if e.get(k) is None else f"{e[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")),
-                     f"{e['errors']}"])
-    lines.append(common.md_table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms",
-                                  "errors"], rows))
+        rows.append(
+            [
+                names[endpoint],
+                f"{e['requests']:,}",
+                f"{e['requests_per_s']:.1f}",
+                *(
+                    "—" if e.get(k) is None else f"{e[k]:.0f}"
+                    for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")
+                ),
+                f"{e['errors']}",
+            ]
+        )
+    lines.append(
+        common.md_table(
+            ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms", "errors"], rows
+        )
+    )
     t = setup["timings"]
-    lines += ["", f"All requests: {load['requests_per_s']:.1f} req/s; {load['items_decided_per_s']:.0f} items decided per "
-              f"second ({load['counters']['items_decided']:,} in all). Setup: migrate {t['migrate_s']:.0f} s, "
-              f"{setup['faces']:,} faces written in {t['insert_s']:.0f} s (COPY), chunk promotion with its queue "
-              f"{t['promote_and_queue_s']:.0f} s. Checked afterwards in the database: {results['check']['decisions']:,} "
-              f"decisions and {results['check']['label_events']:,} label events written."]
+    lines += [
+        "",
+        f"All requests: {load['requests_per_s']:.1f} req/s; {load['items_decided_per_s']:.0f} items decided per "
+        f"second ({load['counters']['items_decided']:,} in all). Setup: migrate {t['migrate_s']:.0f} s, "
+        f"{setup['faces']:,} faces written in {t['insert_s']:.0f} s (COPY), chunk promotion with its queue "
+        f"{t['promote_and_queue_s']:.0f} s. Checked afterwards in the database: {results['check']['decisions']:,} "
+        f"decisions and {results['check']['label_events']:,} label events written.",
+    ]
     return "\n".join(lines)
 
 
@@ -134,24 +150,41 @@ def open_markdown(results: dict[str, Any]) -> str:
         f"Load: {cfg['annotators']} annotators, each posting the decisions on its page and leasing the next page of "
         f"{cfg['page']} every {cfg['think_s'][0]:.0f}-{cfg['think_s'][1]:.0f} s (uniform; arrivals drawn in advance, "
         f"open loop), {minutes:.1f} min measured after a {cfg['warmup_s']:.0f} s warm-up. Meanwhile "
-        + (f"an admin imports {cfg['import_size']} glint24 crops every {cfg['import_every_s']:.0f} s (SFace in a "
-           f"Celery worker) " if cfg["import_every_s"] else "no imports ")
-        + (f"and a training run on all {setup['training_samples']:,} faces trains in a second worker." if training
-           else "and no training run.")
+        + (
+            f"an admin imports {cfg['import_size']} glint24 crops every {cfg['import_every_s']:.0f} s (SFace in a "
+            f"Celery worker) "
+            if cfg["import_every_s"]
+            else "no imports "
+        )
+        + (
+            f"and a training run on all {setup['training_samples']:,} faces trains in a second worker."
+            if training
+            else "and no training run."
+        )
         + (" Quick run: indicative only." if cfg["quick"] else ""),
         "",
     ]
     rows = []
-    names = {"next": "lease a page (`POST queues/{id}/next/`)", "decisions": "post a page of decisions",
-             "import": "start an import (admin)"}
+    names = {
+        "next": "lease a page (`POST queues/{id}/next/`)",
+        "decisions": "post a page of decisions",
+        "import": "start an import (admin)",
+    }
     for endpoint, e in load["endpoints"].items():
         if not e["requests"]:
             continue
-        rows.append([names[endpoint], f"{e['requests']:,}", f"{e['requests_per_s']:.2f}",
-                     *("—" if e.get(k) is None else f"{e[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
-                     f"{e['errors']}"])
-    lines.append(common.md_table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"],
-                                 rows))
+        rows.append(
+            [
+                names[endpoint],
+                f"{e['requests']:,}",
+                f"{e['requests_per_s']:.2f}",
+                *("—" if e.get(k) is None else f"{e[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+                f"{e['errors']}",
+            ]
+        )
+    lines.append(
+        common.md_table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"], rows)
+    )
     load_avg = server["load_average"]
     lines += [
         "",
@@ -162,8 +195,12 @@ def open_markdown(results: dict[str, Any]) -> str:
         f"Web process memory (RSS): {rss['start']:.0f} MiB at the start of the window, {rss['end']:.0f} MiB at the "
         f"end (min {rss['min']:.0f}, max {rss['max']:.0f}; trend {rss['slope_mib_per_min']:+.2f} MiB/min over the "
         f"window"
-        + (f", {rss['second_half_slope_mib_per_min']:+.2f} MiB/min over its second half" if rss.get(
-            "second_half_slope_mib_per_min") is not None else "") + ").",
+        + (
+            f", {rss['second_half_slope_mib_per_min']:+.2f} MiB/min over its second half"
+            if rss.get("second_half_slope_mib_per_min") is not None
+            else ""
+        )
+        + ").",
         f"Machine load meanwhile: all CPUs {server['machine_busy_share']:.0%} busy, load average "
         f"{load_avg['mean']:.1f} (min {load_avg['min']:.1f}, max {load_avg['max']:.1f}) on {results['machine'].get('logical_cpus')} "
         f"logical CPUs shared with other work. Annotator arrivals that started more than 1 s after their planned "
@@ -171,14 +208,22 @@ def open_markdown(results: dict[str, Any]) -> str:
         f"{load['late_starts']['max_s']:.1f} s).",
         f"Background work done: import jobs {background['import_jobs'] or 'none'}, {background['faces_imported']:,} "
         f"faces imported"
-        + (f"; training run {training['state']} at {training['progress']:.0%} ({training['message'] or 'no message'})"
-           + (f", error: {training['error']}" if training["error"] else "") if training else "") + ".",
+        + (
+            f"; training run {training['state']} at {training['progress']:.0%} ({training['message'] or 'no message'})"
+            + (f", error: {training['error']}" if training["error"] else "")
+            if training
+            else ""
+        )
+        + ".",
         f"Decided {load['counters']['items_decided']:,} items in {load['counters']['pages']:,} pages "
         f"({load['counters']['empty_pages']} empty pages). Setup: {setup['faces']:,} faces written in "
         f"{setup['timings']['insert_s']:.0f} s (COPY), chunk promotion with its queue "
         f"{setup['timings']['promote_and_queue_s']:.0f} s"
-        + (f", training run start (its snapshot of every face) {setup['timings']['training_run_start_s']:.0f} s"
-           if "training_run_start_s" in setup["timings"] else "")
+        + (
+            f", training run start (its snapshot of every face) {setup['timings']['training_run_start_s']:.0f} s"
+            if "training_run_start_s" in setup["timings"]
+            else ""
+        )
         + f". Checked afterwards in the database: {check['decisions']:,} decisions and {check['label_events']:,} label "
         f"events written.",
     ]
@@ -186,9 +231,12 @@ def open_markdown(results: dict[str, Any]) -> str:
     if len(timeline) > 2:
         step = max(1, len(timeline) // 10)
         picked = timeline[::step] + ([timeline[-1]] if (len(timeline) - 1) % step else [])
-        lines += ["", "RSS of the web process over the window:", "",
-                  common.md_table(["minute", *(f"{m:.1f}" for m, _ in picked)],
-                                  [["MiB", *(f"{r:.0f}" for _, r in picked)]])]
+        lines += [
+            "",
+            "RSS of the web process over the window:",
+            "",
+            common.md_table(["minute", *(f"{m:.1f}" for m, _ in picked)], [["MiB", *(f"{r:.0f}" for _, r in picked)]]),
+        ]
     return "\n".join(lines)
 
 
@@ -214,33 +262,53 @@ def import_batches(data: Path, *, batches: int, size: int, seed: int) -> list[li
     used = {str(paths[0]) for paths in list(glint.values())[:8]}
     files = [(name, str(path)) for name, paths in glint.items() for path in paths if str(path) not in used]
     order = np.random.default_rng(seed).permutation(len(files))
-    picked = [files[i] for i in order[:batches * size]]
-    return [picked[n * size:(n + 1) * size] for n in range(len(picked) // size)]
+    picked = [files[i] for i in order[: batches * size]]
+    return [picked[n * size : (n + 1) * size] for n in range(len(picked) // size)]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 faces and a short load (closed loop 15 s; "
-                                                             "open loop 30 s after a 10 s warm-up)")
-    parser.add_argument("--open-loop", action="store_true",
-                        help="annotators at a human pace (think time), with imports and a training run going on; "
-                             "1,000,000 faces, 50 annotators, pages of 40 every 20-40 s, 5 minutes measured")
-    parser.add_argument("--soak", type=parse_duration, metavar="DURATION",
-                        help="open loop for this long (600, 10m, 30m): implies --open-loop")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="20,000 faces and a short load (closed loop 15 s; open loop 30 s after a 10 s warm-up)",
+    )
+    parser.add_argument(
+        "--open-loop",
+        action="store_true",
+        help="annotators at a human pace (think time), with imports and a training run going on; "
+        "1,000,000 faces, 50 annotators, pages of 40 every 20-40 s, 5 minutes measured",
+    )
+    parser.add_argument(
+        "--soak",
+        type=parse_duration,
+        metavar="DURATION",
+        help="open loop for this long (600, 10m, 30m): implies --open-loop",
+    )
     parser.add_argument("--faces", type=int, help="default 200,000; open loop 1,000,000; quick 20,000")
     parser.add_argument("--identities", type=int, default=2000)
-    parser.add_argument("--promote", type=int, help="identities in the promoted chunk whose faces form the queue "
-                                                    "(default: enough items for the run)")
-    parser.add_argument("--duration", type=float, help="seconds of measured load (default 60, quick 15; open loop: "
-                                                       "300, quick 30)")
+    parser.add_argument(
+        "--promote",
+        type=int,
+        help="identities in the promoted chunk whose faces form the queue (default: enough items for the run)",
+    )
+    parser.add_argument(
+        "--duration", type=float, help="seconds of measured load (default 60, quick 15; open loop: 300, quick 30)"
+    )
     parser.add_argument("--max-requests", type=int, default=200_000, help="closed loop: stop after this many")
     parser.add_argument("--annotators", type=int, help="default 8; open loop 50")
     parser.add_argument("--page", type=int, help="items per page (default 20; open loop 40)")
-    parser.add_argument("--think", type=float, nargs=2, metavar=("MIN", "MAX"),
-                        help="open loop: seconds between an annotator's pages, uniform (default 20 40)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="open loop: seconds between an annotator's pages, uniform (default 20 40)",
+    )
     parser.add_argument("--warmup", type=float, help="open loop: seconds before measuring (default 60; quick 10)")
-    parser.add_argument("--import-every", type=float, help="open loop: seconds between face imports (default 60; "
-                                                           "quick 15); 0 for none")
+    parser.add_argument(
+        "--import-every", type=float, help="open loop: seconds between face imports (default 60; quick 15); 0 for none"
+    )
     parser.add_argument("--import-size", type=int, help="open loop: glint24 crops per import (default 40; quick 10)")
     parser.add_argument("--no-training", action="store_true", help="open loop: no training run meanwhile")
     parser.add_argument("--threads", type=int, default=8, help="server threads")
@@ -271,7 +339,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         faces = args.faces or (20_000 if args.quick else 200_000)
         duration = args.duration or (15.0 if args.quick else 60.0)
-        annotators, page, think, warmup, import_every, import_size = args.annotators or 8, args.page or 20, None, 0.0, 0, 0
+        annotators, page, think, warmup, import_every, import_size = (
+            args.annotators or 8,
+            args.page or 20,
+            None,
+            0.0,
+            0,
+            0,
+        )
         needed = 30_000
     per_identity = 0.9 * faces / args.identities
     promote = args.promote or min(args.identities, max(1, int(np.ceil(needed / max(per_identity, 1e-9)))))
@@ -289,8 +364,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         common.log(f"creating database {args.database} with {faces:,} faces")
         recreate_database(url)
         setup_django(url, media)
-        setup = populate(faces=faces, identities=args.identities, promote=promote, data=data, media=media, seed=0,
-                         annotators=annotators, training_run=open_loop and not args.no_training)
+        setup = populate(
+            faces=faces,
+            identities=args.identities,
+            promote=promote,
+            data=data,
+            media=media,
+            seed=0,
+            annotators=annotators,
+            training_run=open_loop and not args.no_training,
+        )
         common.log(f"queue {setup['queue']} with {setup['queue_items']:,} items; setup {setup['timings']}")
         from django.db import connection
 
@@ -301,26 +384,53 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         env = server_env(database_url=url, media=media, secret=secrets.token_urlsafe(40), human_pace=open_loop)
         server = start_server(env=env, port=port, threads=args.threads, workers=args.workers)
         wait_until_up(port, setup["tokens"][0], server)
-        config = {"port": port, "queue": setup["queue"], "page": page, "duration_s": duration,
-                  "max_requests": args.max_requests, "identity_ids": setup["identity_ids"], "tokens": setup["tokens"]}
+        config = {
+            "port": port,
+            "queue": setup["queue"],
+            "page": page,
+            "duration_s": duration,
+            "max_requests": args.max_requests,
+            "identity_ids": setup["identity_ids"],
+            "tokens": setup["tokens"],
+        }
         if open_loop:
             (media / "imports").mkdir(parents=True, exist_ok=True)
-            batches = (import_batches(data, batches=int((warmup + duration) // import_every) + 1, size=import_size,
-                                      seed=1) if import_every > 0 else [])
-            config.update(open_loop=True, think_s=think, warmup_s=warmup, import_every_s=import_every,
-                          import_batches=batches, import_root=str(media / "imports"), admin_token=setup["admin_token"])
+            batches = (
+                import_batches(data, batches=int((warmup + duration) // import_every) + 1, size=import_size, seed=1)
+                if import_every > 0
+                else []
+            )
+            config.update(
+                open_loop=True,
+                think_s=think,
+                warmup_s=warmup,
+                import_every_s=import_every,
+                import_batches=batches,
+                import_root=str(media / "imports"),
+                admin_token=setup["admin_token"],
+            )
             # a worker for the training run (gpu queue) and one for imports (default), as in production
-            workers = [start_worker(env=env, queues="gpu", name="gpu"), start_worker(env=env, queues="default",
-                                                                                   name="default")]
-            sampler = Sampler(server=server, workers=workers, database_url=url,
-                              interval=max(0.5, min(5.0, duration / 20)))
+            workers = [
+                start_worker(env=env, queues="gpu", name="gpu"),
+                start_worker(env=env, queues="default", name="default"),
+            ]
+            sampler = Sampler(
+                server=server, workers=workers, database_url=url, interval=max(0.5, min(5.0, duration / 20))
+            )
             sampler.start()
         config_path = scratch / "load.json"
         config_path.write_text(json.dumps(config))
-        common.log(f"load: {annotators} annotators, {'open loop, think ' + str(think) + ' s' if open_loop else 'closed loop'}"
-                   f", {duration:.0f} s measured, against 127.0.0.1:{port}")
-        generator = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--load-generator", str(config_path)],
-                                   cwd=REPO, capture_output=True, text=True, timeout=warmup + duration + 300)
+        common.log(
+            f"load: {annotators} annotators, {'open loop, think ' + str(think) + ' s' if open_loop else 'closed loop'}"
+            f", {duration:.0f} s measured, against 127.0.0.1:{port}"
+        )
+        generator = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--load-generator", str(config_path)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=warmup + duration + 300,
+        )
         if generator.returncode != 0:
             raise RuntimeError(f"the load generator failed:\n{generator.stderr[-3000:]}")
         raw = json.loads(generator.stdout.strip().splitlines()[-1])
@@ -359,12 +469,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": name,
         "machine": machine,
         "postgres": f"{postgres // 10000}.{postgres % 10000}",
-        "config": {"quick": args.quick, "open_loop": open_loop, "faces": faces, "identities": args.identities,
-                   "promote": promote, "duration_s": duration, "max_requests": args.max_requests, "page": page,
-                   "annotators": annotators, "threads": args.threads, "workers": args.workers,
-                   "database": args.database, "actions": dict(ACTIONS),
-                   **({"think_s": think, "warmup_s": warmup, "import_every_s": import_every,
-                       "import_size": import_size, "training_run": not args.no_training} if open_loop else {})},
+        "config": {
+            "quick": args.quick,
+            "open_loop": open_loop,
+            "faces": faces,
+            "identities": args.identities,
+            "promote": promote,
+            "duration_s": duration,
+            "max_requests": args.max_requests,
+            "page": page,
+            "annotators": annotators,
+            "threads": args.threads,
+            "workers": args.workers,
+            "database": args.database,
+            "actions": dict(ACTIONS),
+            **(
+                {
+                    "think_s": think,
+                    "warmup_s": warmup,
+                    "import_every_s": import_every,
+                    "import_size": import_size,
+                    "training_run": not args.no_training,
+                }
+                if open_loop
+                else {}
+            ),
+        },
         "setup": setup,
         "load": load,
         "check": check,
@@ -382,15 +512,23 @@ def background_state(*, training_job: int | None) -> dict[str, Any]:
 
     from webapp.core.models import Job
 
-    jobs = {row["state"]: row["n"] for row in
-            Job.objects.filter(kind="media.import_faces").values("state").annotate(n=Count("id"))}
-    imported = sum((job.result or {}).get("faces_created", 0) or 0 for job in
-                   Job.objects.filter(kind="media.import_faces", state=Job.State.SUCCEEDED))
+    jobs = {
+        row["state"]: row["n"]
+        for row in Job.objects.filter(kind="media.import_faces").values("state").annotate(n=Count("id"))
+    }
+    imported = sum(
+        (job.result or {}).get("faces_created", 0) or 0
+        for job in Job.objects.filter(kind="media.import_faces", state=Job.State.SUCCEEDED)
+    )
     state: dict[str, Any] = {"import_jobs": jobs, "faces_imported": imported}
     if training_job:
         job = Job.objects.get(pk=training_job)
-        state["training"] = {"state": job.state, "progress": job.progress, "message": job.message[:200],
-                             "error": job.error.splitlines()[-1][:300] if job.error else ""}
+        state["training"] = {
+            "state": job.state,
+            "progress": job.progress,
+            "message": job.message[:200],
+            "error": job.error.splitlines()[-1][:300] if job.error else "",
+        }
     return state
 
 

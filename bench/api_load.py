@@ -1,6 +1,7 @@
 """The API benchmark's load generator (a second process: ``python bench/api.py --load-generator
 CONFIG.json``): annotators leasing and deciding pages, closed or open loop, and the latency
 summaries of what it measured."""
+
 from __future__ import annotations
 
 import http.client
@@ -37,8 +38,12 @@ def generate_load(config: dict[str, Any]) -> dict[str, Any]:
         payload = json.dumps(body).encode()
         began = time.perf_counter()
         try:
-            conn.request("POST", path, body=payload, headers={"Authorization": f"Token {token}",
-                                                             "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                path,
+                body=payload,
+                headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
@@ -91,7 +96,9 @@ def generate_load(config: dict[str, Any]) -> dict[str, Any]:
                 break
         conn.close()
 
-    threads = [threading.Thread(target=annotator, args=(i, token), daemon=True) for i, token in enumerate(config["tokens"])]
+    threads = [
+        threading.Thread(target=annotator, args=(i, token), daemon=True) for i, token in enumerate(config["tokens"])
+    ]
     for thread in threads:
         thread.start()
     warm.wait()
@@ -128,8 +135,12 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
         payload = json.dumps(body).encode()
         started, clock = time.time(), time.perf_counter()
         try:
-            conn.request("POST", path, body=payload, headers={"Authorization": f"Token {token}",
-                                                             "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                path,
+                body=payload,
+                headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
@@ -165,7 +176,9 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
                     action = str(rng.choice([a for a, _ in ACTIONS], p=[p for _, p in ACTIONS]))
                     decision = {"item": item["id"], "action": action, "version": item["face"]["version"]}
                     if action == "relabel":
-                        decision["identity"] = int(rng.choice([i for i in identity_ids if i != item["face"]["identity"]]))
+                        decision["identity"] = int(
+                            rng.choice([i for i in identity_ids if i != item["face"]["identity"]])
+                        )
                     decisions.append(decision)
                 status, _, started, latency = call(conn, token, "/api/v1/review/decisions/", {"decisions": decisions})
                 record("decisions", status, started, latency, arrival_due)
@@ -197,23 +210,32 @@ def generate_open_load(config: dict[str, Any]) -> dict[str, Any]:
                 target = folder / identity / Path(source).name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
-            status, _, started, latency = call(conn, config["admin_token"], "/api/v1/imports/faces/",
-                                               {"path": str(folder), "cropped": True})
+            status, _, started, latency = call(
+                conn, config["admin_token"], "/api/v1/imports/faces/", {"path": str(folder), "cropped": True}
+            )
             record("import", status, started, latency, due)
             with lock:
                 counters["imports_started"] += int(status == 202)
             due += config["import_every_s"]
         conn.close()
 
-    threads = [threading.Thread(target=annotator, args=(i, token), daemon=True) for i, token in enumerate(config["tokens"])]
+    threads = [
+        threading.Thread(target=annotator, args=(i, token), daemon=True) for i, token in enumerate(config["tokens"])
+    ]
     if config["import_batches"]:
         threads.append(threading.Thread(target=importer, daemon=True))
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"began": began, "measure_from": measure_from, "end": time.time(), "records": records,
-            "counters": counters, "annotators": len(config["tokens"])}
+    return {
+        "began": began,
+        "measure_from": measure_from,
+        "end": time.time(),
+        "records": records,
+        "counters": counters,
+        "annotators": len(config["tokens"]),
+    }
 
 
 def _latency_summary(rows: list, ok: int, window: float) -> dict[str, Any]:
@@ -264,13 +286,21 @@ def summarise_open_load(raw: dict[str, Any], samples: list[dict[str, Any]]) -> d
         "db_cpu_ms_per_request": 1000 * db_cpu / served if served else None,
         "web_cpu_share": (last["web_cpu_s"] - first["web_cpu_s"]) / window,
         "workers_cpu_share": (last["workers_cpu_s"] - first["workers_cpu_s"]) / window,
-        "machine_busy_share": ((last["machine_busy_jiffies"] - first["machine_busy_jiffies"])
-                               / max(1, last["machine_total_jiffies"] - first["machine_total_jiffies"])),
+        "machine_busy_share": (
+            (last["machine_busy_jiffies"] - first["machine_busy_jiffies"])
+            / max(1, last["machine_total_jiffies"] - first["machine_total_jiffies"])
+        ),
         "load_average": common.spread([s["load_average"] for s in inside]),
-        "rss_mib": {"start": float(rss[0]), "end": float(rss[-1]), "min": float(rss.min()), "max": float(rss.max()),
-                    "slope_mib_per_min": slope,
-                    "second_half_slope_mib_per_min": (float(np.polyfit(minutes[half:], rss[half:], 1)[0])
-                                                      if len(inside) - half >= 3 else None)},
+        "rss_mib": {
+            "start": float(rss[0]),
+            "end": float(rss[-1]),
+            "min": float(rss.min()),
+            "max": float(rss.max()),
+            "slope_mib_per_min": slope,
+            "second_half_slope_mib_per_min": (
+                float(np.polyfit(minutes[half:], rss[half:], 1)[0]) if len(inside) - half >= 3 else None
+            ),
+        },
         "rss_timeline": [[round(float(m), 2), round(float(r), 1)] for m, r in zip(minutes, rss, strict=True)],
         "web_processes": sorted({pid for s in inside for pid in s["web_pids"]}),
     }

@@ -1,5 +1,6 @@
 """The processes the API benchmark measures: gunicorn and two Celery workers as in production, and
 a sampler of their memory and CPU (and their database backends') while the load runs."""
+
 from __future__ import annotations
 
 import http.client
@@ -31,26 +32,67 @@ def server_env(*, database_url: str, media: Path, secret: str, human_pace: bool)
     """The environment of the server and workers: debug off, persistent connections. Scripted
     annotators without think time measure capacity, so the per-user write throttle (600/min, for
     people) is lifted for them; annotators at a human pace (``human_pace``) keep it."""
-    env = {**os.environ, "DATABASE_URL": database_url, "MEDIA_ROOT": str(media), "DJANGO_DEBUG": "0",
-           "SECRET_KEY": secret, "ALLOWED_HOSTS": "127.0.0.1", "DATABASE_CONN_MAX_AGE": "300",
-           "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "webapp.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(media),
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": secret,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_CONN_MAX_AGE": "300",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "webapp.settings",
+    }
     if not human_pace:
         env["THROTTLE_USER_WRITE_RATE"] = "1000000/min"
     return env
 
 
 def start_server(*, env: dict[str, str], port: int, threads: int, workers: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "webapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
-               "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
-               "--log-level", "warning", "--timeout", "120", "--keep-alive", str(KEEP_ALIVE_S)]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "webapp.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--timeout",
+        "120",
+        "--keep-alive",
+        str(KEEP_ALIVE_S),
+    ]
     # PGAPPNAME names the server's database connections, so their backends' CPU can be read too.
     return subprocess.Popen(command, cwd=common.REPO, env={**env, "PGAPPNAME": SERVER_APP_NAME})
 
 
 def start_worker(*, env: dict[str, str], queues: str, name: str) -> subprocess.Popen:
     """A Celery worker (solo pool: one process) on ``queues``."""
-    command = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "--pool", "solo",
-               "-n", f"{name}@bench", "-l", "WARNING", "--without-gossip", "--without-mingle"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "webapp",
+        "worker",
+        "-Q",
+        queues,
+        "--pool",
+        "solo",
+        "-n",
+        f"{name}@bench",
+        "-l",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     return subprocess.Popen(command, cwd=common.REPO, env={**env, "PGAPPNAME": f"facecurator-bench-{name}"})
 
 
@@ -99,16 +141,19 @@ class Sampler(threading.Thread):
     backends serving them (connections named ``SERVER_APP_NAME``), the Celery workers' CPU and the
     machine's busy share. Samples carry wall-clock times, to be cut to the load generator's window."""
 
-    def __init__(self, *, server: subprocess.Popen, workers: list[subprocess.Popen], database_url: str,
-                 interval: float = 5.0):
+    def __init__(
+        self, *, server: subprocess.Popen, workers: list[subprocess.Popen], database_url: str, interval: float = 5.0
+    ):
         super().__init__(daemon=True)
         self.server, self.workers, self.database_url, self.interval = server, workers, database_url, interval
         self.samples: list[dict[str, Any]] = []
         self.stopped = threading.Event()
 
     def _backends(self, conn: Any) -> list[int]:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND application_name = %s", [SERVER_APP_NAME]).fetchall()
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [SERVER_APP_NAME],
+        ).fetchall()
         return [pid for (pid,) in rows]
 
     def sample(self, conn: Any) -> dict[str, Any]:
@@ -126,7 +171,8 @@ class Sampler(threading.Thread):
             "web_pids": web,
             "db_backends": backends,
             "workers_cpu_s": sum(common.proc_cpu_seconds(w.pid) or 0.0 for w in self.workers),
-            "machine_busy_jiffies": busy, "machine_total_jiffies": total,
+            "machine_busy_jiffies": busy,
+            "machine_total_jiffies": total,
             "load_average": os.getloadavg()[0],
         }
 

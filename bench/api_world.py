@@ -1,5 +1,6 @@
 """The API benchmark's world: its own PostgreSQL database, Django set up on it, and a populated
 curation (identities, faces with embeddings, VIPs promoted, open review queues) (``bench/api.py``)."""
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,17 @@ def setup_django(database_url: str, media: Path) -> None:
     django.setup()
 
 
-def populate(*, faces: int, identities: int, promote: int, data: Path, media: Path, seed: int,
-             annotators: int = 8, training_run: bool = False) -> dict[str, Any]:
+def populate(
+    *,
+    faces: int,
+    identities: int,
+    promote: int,
+    data: Path,
+    media: Path,
+    seed: int,
+    annotators: int = 8,
+    training_run: bool = False,
+) -> dict[str, Any]:
     """Migrate, write identities and faces (COPY), promote a chunk (its review queue), create
     annotators (and an admin); with ``training_run``, start a training run (its job waits in the
     broker until a worker takes it)."""
@@ -90,8 +100,12 @@ def populate(*, faces: int, identities: int, promote: int, data: Path, media: Pa
         shutil.copyfile(source, target)
         crops.append(f"faces/bench/{target.name}")
     people = Identity.objects.bulk_create(
-        [Identity(name=f"Person {i:05d}", role=Identity.Role.CANDIDATE, popularity_rank=i + 1) for i in range(identities)],
-        batch_size=5000)
+        [
+            Identity(name=f"Person {i:05d}", role=Identity.Role.CANDIDATE, popularity_rank=i + 1)
+            for i in range(identities)
+        ],
+        batch_size=5000,
+    )
     person_pk = [p.pk for p in people]
     rng = np.random.default_rng(seed)
     centroids = rng.normal(size=(identities, EMBEDDING_DIM)).astype(np.float32)
@@ -100,26 +114,59 @@ def populate(*, faces: int, identities: int, promote: int, data: Path, media: Pa
     owner = np.full(faces, -1, dtype=np.int64)
     owner[:known] = np.arange(known) % identities
     now = timezone.now()
-    columns = ["crop", "thumbnail", "source", "source_path", "content_sha256", "group_key", "identity_id", "status",
-               "split", "version", "embedding", "embedding_model", "detector_score", "quality", "created_at",
-               "updated_at"]
+    columns = [
+        "crop",
+        "thumbnail",
+        "source",
+        "source_path",
+        "content_sha256",
+        "group_key",
+        "identity_id",
+        "status",
+        "split",
+        "version",
+        "embedding",
+        "embedding_model",
+        "detector_score",
+        "quality",
+        "created_at",
+        "updated_at",
+    ]
     fields = {f.attname: f.column for f in Face._meta.concrete_fields}
     table = Face._meta.db_table
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY {table} ({', '.join(fields[c] for c in columns)}) FROM STDIN") as copy:
             for lo in range(0, faces, COPY_CHUNK):  # embeddings made a chunk at a time: 1M faces in ~100 MB
-                own = owner[lo:lo + COPY_CHUNK]
+                own = owner[lo : lo + COPY_CHUNK]
                 vectors = np.where(own[:, None] >= 0, centroids[np.maximum(own, 0)], 0.0)
-                vectors = vectors + rng.normal(scale=0.06, size=vectors.shape)  # ~cosine 0.6 to the centroid, like SFace
+                vectors = vectors + rng.normal(
+                    scale=0.06, size=vectors.shape
+                )  # ~cosine 0.6 to the centroid, like SFace
                 vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
                 for j, person in enumerate(own.tolist()):
                     i = lo + j
                     group = f"crop:bench/{i}"
-                    copy.write_row((crops[i % len(crops)], "", Face.Source.CROP, f"bench/{i}.jpg", "", group,
-                                    person_pk[person] if person >= 0 else None, Face.Status.UNVERIFIED,
-                                    split_for_group(group), 0, vectors[j].tobytes(), SFaceEmbedder.name,
-                                    None, float(0.5 + 0.5 * ((i * 7919) % 1000) / 1000), now, now))
+                    copy.write_row(
+                        (
+                            crops[i % len(crops)],
+                            "",
+                            Face.Source.CROP,
+                            f"bench/{i}.jpg",
+                            "",
+                            group,
+                            person_pk[person] if person >= 0 else None,
+                            Face.Status.UNVERIFIED,
+                            split_for_group(group),
+                            0,
+                            vectors[j].tobytes(),
+                            SFaceEmbedder.name,
+                            None,
+                            float(0.5 + 0.5 * ((i * 7919) % 1000) / 1000),
+                            now,
+                            now,
+                        )
+                    )
         cursor.execute(f"ANALYZE {table}")
     timings["insert_s"] = time.perf_counter() - clock
 

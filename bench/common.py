@@ -7,6 +7,7 @@ processes read from /proc, image folders (the embedding cache is ``bench/embeddi
 Benchmarks import this module as ``from bench import common`` with the repository on ``sys.path``
 (each script puts it there), never Django.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,8 +72,11 @@ def setup_django(*, media: Path, sqlite_file: Path, database: str) -> None:
 def scratch_django(name: str) -> Iterator[Path]:
     """Django on a throwaway database and media folder for one benchmark; both removed afterwards."""
     scratch = Path(tempfile.mkdtemp(prefix=f"facecurator-bench-{name}-"))
-    setup_django(media=scratch / "media", sqlite_file=scratch / "bench.sqlite3",
-                 database=f"facecurator_bench_{name}_{os.getpid()}")
+    setup_django(
+        media=scratch / "media",
+        sqlite_file=scratch / "bench.sqlite3",
+        database=f"facecurator_bench_{name}_{os.getpid()}",
+    )
     from django.db import connection
 
     old_name = connection.settings_dict["NAME"]
@@ -106,8 +110,9 @@ def _memory_gib() -> float | None:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -180,8 +185,10 @@ def machine_line(info: dict[str, Any]) -> str:
     gpu = f"GPU {info['gpu']}" if info.get("gpu") else "no GPU (CPU only)"
     load = info.get("load_average") or ["?"]
     threads = f", {info['torch_threads']} compute thread(s) per process" if info.get("torch_threads") else ""
-    return (f"{info.get('cpu')}, {info.get('logical_cpus')} logical CPUs{threads}, {info.get('memory_gib')} GiB RAM, {gpu}; "
-            f"load average {load[0]} at start (shared machine); commit {info.get('commit')}")
+    return (
+        f"{info.get('cpu')}, {info.get('logical_cpus')} logical CPUs{threads}, {info.get('memory_gib')} GiB RAM, {gpu}; "
+        f"load average {load[0]} at start (shared machine); commit {info.get('commit')}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,7 +218,9 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def write_results(name: str, results: dict[str, Any], markdown: str, *, out_dir: Path | None = None) -> tuple[Path, Path]:
+def write_results(
+    name: str, results: dict[str, Any], markdown: str, *, out_dir: Path | None = None
+) -> tuple[Path, Path]:
     """Write ``<out_dir>/<name>.json`` and ``<name>.md`` (default ``bench/results/``); returns both paths."""
     folder = Path(out_dir) if out_dir else RESULTS_DIR
     json_path, md_path = folder / f"{name}.json", folder / f"{name}.md"
@@ -223,8 +232,7 @@ def write_results(name: str, results: dict[str, Any], markdown: str, *, out_dir:
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, align: str | None = None) -> str:
     """A GitHub markdown table; ``align`` is one letter per column (l or r, default: l then r)."""
     align = align or "l" + "r" * (len(headers) - 1)
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -243,8 +251,14 @@ def spread(values: Iterable[float | None]) -> dict[str, Any]:
     kept = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not kept:
         return {"mean": None, "std": None, "min": None, "max": None, "n": 0, "values": []}
-    return {"mean": statistics.fmean(kept), "std": statistics.stdev(kept) if len(kept) > 1 else 0.0,
-            "min": min(kept), "max": max(kept), "n": len(kept), "values": kept}
+    return {
+        "mean": statistics.fmean(kept),
+        "std": statistics.stdev(kept) if len(kept) > 1 else 0.0,
+        "min": min(kept),
+        "max": max(kept),
+        "n": len(kept),
+        "values": kept,
+    }
 
 
 def fmt(summary: dict[str, Any] | float | None, digits: int = 3) -> str:
@@ -333,7 +347,9 @@ def image_folder(root: Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise FileNotFoundError(f"no image folder at {root}")
     folders = sorted(p for p in root.iterdir() if p.is_dir())
-    return {folder.name: sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) for folder in folders}
+    return {
+        folder.name: sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) for folder in folders
+    }
 
 
 def seeded_order(names: Sequence[str], seed: int) -> list[str]:

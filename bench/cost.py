@@ -11,6 +11,7 @@ saved), wall time and the process's peak resident memory.
 
     python bench/cost.py [--quick] [--sizes 10000 100000 200000 1000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,13 @@ def run_one(n_faces: int, n_vips: int) -> dict[str, Any]:
     clock = time.perf_counter()
     x, labels, splits = synthetic_set(n_faces, n_vips)
     make_s = time.perf_counter() - clock
-    data = TrainData(inputs=x, labels=labels, splits=splits, class_names=[f"VIP {i}" for i in range(n_vips)],
-                     sample_ids=np.arange(len(labels)))
+    data = TrainData(
+        inputs=x,
+        labels=labels,
+        splits=splits,
+        class_names=[f"VIP {i}" for i in range(n_vips)],
+        sample_ids=np.arange(len(labels)),
+    )
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as folder:
         clock = time.perf_counter()
         result = train_classifier(TrainConfig(mode="head", device="cpu"), data, out_dir=Path(folder))
@@ -74,12 +80,20 @@ def run_one(n_faces: int, n_vips: int) -> dict[str, Any]:
         model_mb = (Path(folder) / "model.pt").stat().st_size / 2**20
     test = np.flatnonzero((splits == "test") & (labels >= 0))
     right = np.mean([result["samples"][str(i)]["predicted"] == labels[i] for i in test[:5000]])
-    return {"faces": len(labels), "vips": n_vips, "train_faces": int(np.sum(splits == "train")),
-            "wall_s": wall, "make_data_s": make_s, "timings": result["timings"], "model_mb": model_mb,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
-            "load_average": list(__import__("os").getloadavg()),
-            "test_vip_top1": float(right), "steps_epochs": len(result["history"]["loss"])}
+    return {
+        "faces": len(labels),
+        "vips": n_vips,
+        "train_faces": int(np.sum(splits == "train")),
+        "wall_s": wall,
+        "make_data_s": make_s,
+        "timings": result["timings"],
+        "model_mb": model_mb,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+        "load_average": list(__import__("os").getloadavg()),
+        "test_vip_top1": float(right),
+        "steps_epochs": len(result["history"]["loss"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -100,8 +114,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for n in sizes:
         vips = 200 if n <= 10_000 else 2000
         common.log(f"{n} faces, {vips} VIPs")
-        out = subprocess.run([sys.executable, __file__, "--one", str(n), str(vips)], capture_output=True, text=True,
-                             timeout=3600)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(n), str(vips)], capture_output=True, text=True, timeout=3600
+        )
         if out.returncode != 0:
             rows.append({"faces": n, "vips": vips, "error": out.stderr[-2000:]})
             common.log(f"failed: {out.stderr[-500:]}")
@@ -115,26 +130,64 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def write(rows: list[dict[str, Any]], machine: dict[str, Any], output_dir: Path | None) -> dict[str, Any]:
-    results = {"benchmark": "cost", "machine": machine, "sizes": rows,
-               "config": {"dim": DIM, "training": "ml.train.train_classifier, TrainConfig(mode='head') defaults"}}
-    lines = ["# Cost of a training run as the set grows", "",
-             f"Machine: {common.machine_line(machine)}.", "",
-             "Synthetic clustered unit vectors (128-d; VIP sizes log-normal in [10, 500], half the faces unknown "
-             "people with 1-2 faces). Timed: the whole product training job in head mode with its defaults (head "
-             "training capped at max_steps, VIP gallery + probability map fitted on val, FAR operating points, the "
-             "label-error probability of every labelled face by kNN, saving the model). Peak = the process's max RSS, "
-             "data included; CPU s = the process's own CPU time (wall time on this shared 2-core machine grows with the "
-             "other work on it: see the load). Target (issue 14): 2,000 VIPs and 200,000 faces in under 2 minutes.", ""]
+    results = {
+        "benchmark": "cost",
+        "machine": machine,
+        "sizes": rows,
+        "config": {"dim": DIM, "training": "ml.train.train_classifier, TrainConfig(mode='head') defaults"},
+    }
+    lines = [
+        "# Cost of a training run as the set grows",
+        "",
+        f"Machine: {common.machine_line(machine)}.",
+        "",
+        "Synthetic clustered unit vectors (128-d; VIP sizes log-normal in [10, 500], half the faces unknown "
+        "people with 1-2 faces). Timed: the whole product training job in head mode with its defaults (head "
+        "training capped at max_steps, VIP gallery + probability map fitted on val, FAR operating points, the "
+        "label-error probability of every labelled face by kNN, saving the model). Peak = the process's max RSS, "
+        "data included; CPU s = the process's own CPU time (wall time on this shared 2-core machine grows with the "
+        "other work on it: see the load). Target (issue 14): 2,000 VIPs and 200,000 faces in under 2 minutes.",
+        "",
+    ]
     table = []
     for r in rows:
         if "error" in r:
             table.append([f"{r['faces']:,}", r["vips"], "failed", "", "", "", "", "", "", "", ""])
             continue
         t = r["timings"]
-        table.append([f"{r['faces']:,}", r["vips"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['load_average'][0]:.1f}", f"{t['train_s']:.1f}", f"{t['evaluate_s']:.1f}",
-                      f"{t['noise_s']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['model_mb']:.1f}", f"{r['test_vip_top1']:.3f}"])
-    lines.append(common.md_table(["faces", "VIPs", "total s", "CPU s (process)", "load at end", "head training s", "gallery + calibration + eval s",
-                                  "label-error scoring s", "peak MB", "model.pt MB", "test VIP top-1"], table))
+        table.append(
+            [
+                f"{r['faces']:,}",
+                r["vips"],
+                f"{r['wall_s']:.1f}",
+                f"{r['cpu_s']:.1f}",
+                f"{r['load_average'][0]:.1f}",
+                f"{t['train_s']:.1f}",
+                f"{t['evaluate_s']:.1f}",
+                f"{t['noise_s']:.1f}",
+                f"{r['peak_rss_mb']:.0f}",
+                f"{r['model_mb']:.1f}",
+                f"{r['test_vip_top1']:.3f}",
+            ]
+        )
+    lines.append(
+        common.md_table(
+            [
+                "faces",
+                "VIPs",
+                "total s",
+                "CPU s (process)",
+                "load at end",
+                "head training s",
+                "gallery + calibration + eval s",
+                "label-error scoring s",
+                "peak MB",
+                "model.pt MB",
+                "test VIP top-1",
+            ],
+            table,
+        )
+    )
     text = "\n".join(lines)
     common.write_results("cost", results, text, out_dir=output_dir)
     print(text)

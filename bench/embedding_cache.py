@@ -7,6 +7,7 @@ Three recipes: ``aligned`` (112x112 ArcFace crops such as glint24: embed as they
 (loose photos such as LFW: YuNet, the most prominent face, ArcFace alignment; the aligned crop is
 kept as a JPEG for finetune mode) and arrays (:func:`embed_arrays`, non-face crops made on the fly).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -137,8 +138,9 @@ def ensure_cache_dir() -> None:
         ignore.write_text("# benchmark embedding cache: never committed\n*\n")
 
 
-def embed_files(paths: Sequence[Path], *, root: Path, recipe: str = "aligned", workers: int | None = None,
-                label: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
+def embed_files(
+    paths: Sequence[Path], *, root: Path, recipe: str = "aligned", workers: int | None = None, label: str = "embedding"
+) -> tuple[np.ndarray, np.ndarray]:
     """SFace embeddings (N x 128 float32, unit rows) of image files below ``root`` and a mask of those
     that gave a face (``detect`` may find none; ``aligned`` fails only on unreadable files).
 
@@ -161,8 +163,10 @@ def embed_files(paths: Sequence[Path], *, root: Path, recipe: str = "aligned", w
     known = _cached_vectors(prefix)
     missing = [i for i, rel in enumerate(rels) if rel not in known]
     if missing:
-        common.log(f"{label}: {len(paths) - len(missing)} of {len(paths)} cached, embedding {len(missing)} "
-            f"with {workers or default_workers()} processes")
+        common.log(
+            f"{label}: {len(paths) - len(missing)} of {len(paths)} cached, embedding {len(missing)} "
+            f"with {workers or default_workers()} processes"
+        )
         if recipe == "aligned":
             vectors = _map(_embed_aligned_file, [str(paths[i]) for i in missing], workers or default_workers(), label)
         elif recipe == "detect":

@@ -11,6 +11,7 @@ Writes ``bench/results/export.json`` and ``bench/results/export.md``.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/facecurator python bench/export.py --faces 100000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,10 +63,11 @@ class PeakMemory:
 
     def as_dict(self) -> dict[str, float]:
         mib = 1024 * 1024
-        return {"rss_start_mib": round(self.start / mib, 1), "rss_peak_mib": round(self.peak / mib, 1),
-                "rss_growth_mib": round((self.peak - self.start) / mib, 1)}
-
-
+        return {
+            "rss_start_mib": round(self.start / mib, 1),
+            "rss_peak_mib": round(self.peak / mib, 1),
+            "rss_growth_mib": round((self.peak - self.start) / mib, 1),
+        }
 
 
 def synthesise(faces: int, data: Path, log: Callable[[str], object]) -> dict[str, Any]:
@@ -82,24 +84,37 @@ def synthesise(faces: int, data: Path, log: Callable[[str], object]) -> dict[str
     crops = []
     for folder in sorted((data / "glint24").iterdir()):
         for path in sorted(folder.glob("*.jpg"))[:12]:
-            crops.append(default_storage.save(f"faces/bench/{folder.name.replace(' ', '_')}-{path.name}",
-                                              ContentFile(path.read_bytes())))
+            crops.append(
+                default_storage.save(
+                    f"faces/bench/{folder.name.replace(' ', '_')}-{path.name}", ContentFile(path.read_bytes())
+                )
+            )
     vips = Identity.objects.bulk_create(
         Identity(name=f"VIP {i:03d}", role=Identity.Role.VIP, chunk=i // 20 + 1, popularity_rank=i + 1)
-        for i in range(200))
+        for i in range(200)
+    )
     candidates = Identity.objects.bulk_create(
-        Identity(name=f"Candidate {i:03d}", role=Identity.Role.CANDIDATE, popularity_rank=201 + i) for i in range(300))
+        Identity(name=f"Candidate {i:03d}", role=Identity.Role.CANDIDATE, popularity_rank=201 + i) for i in range(300)
+    )
     batch, created = [], 0
     for i in range(faces):
         bucket = i % 10
         identity = vips[i % 200] if bucket < 7 else candidates[i % 300] if bucket < 9 else None
         status = Face.Status.EXCLUDED if i % 50 == 0 else Face.Status.VERIFIED
         group = f"crop:{hashlib.sha1(str(i).encode()).hexdigest()}"
-        batch.append(Face(
-            crop=crops[i % len(crops)], source=Face.Source.CROP, source_path=f"bench/{i}.jpg", group_key=group,
-            split=split_for_group(group), identity=identity, status=status, box=[0, 0, 112, 112],
-            landmarks=[[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]],
-        ))
+        batch.append(
+            Face(
+                crop=crops[i % len(crops)],
+                source=Face.Source.CROP,
+                source_path=f"bench/{i}.jpg",
+                group_key=group,
+                split=split_for_group(group),
+                identity=identity,
+                status=status,
+                box=[0, 0, 112, 112],
+                landmarks=[[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]],
+            )
+        )
         if len(batch) == 5000:
             Face.objects.bulk_create(batch)
             created += len(batch)
@@ -135,8 +150,12 @@ def run_size(faces: int, formats: list[str], data: Path, log: Callable[[str], ob
     log("\n")
     version.refresh_from_db()
     result["version_faces"] = version.face_count
-    result["phases"]["freeze"] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                                  "faces_per_s": round(version.face_count / wall), **memory.as_dict()}
+    result["phases"]["freeze"] = {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "faces_per_s": round(version.face_count / wall),
+        **memory.as_dict(),
+    }
     for format in formats:
         build, _ = services.build_request(version=version, format=format, start_job=False)
         with PeakMemory() as memory:
@@ -146,23 +165,37 @@ def run_size(faces: int, formats: list[str], data: Path, log: Callable[[str], ob
         log("\n")
         build = ExportBuild.objects.get(pk=build.pk)
         assert build.state == ExportBuild.State.READY, build.error
-        result["phases"][format] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                                    "faces_per_s": round(version.face_count / wall), "files": build.files.count(),
-                                    "bytes": build.total_bytes, **memory.as_dict()}
+        result["phases"][format] = {
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "faces_per_s": round(version.face_count / wall),
+            "files": build.files.count(),
+            "bytes": build.total_bytes,
+            **memory.as_dict(),
+        }
         log(f"{format}: {result['phases'][format]}\n")
     return result
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = [f"# Export benchmark ({results['machine']['database']}, {results['machine']['cpus']} CPUs, "
-             f"load {results['machine']['load_average_before_after']})", ""]
+    lines = [
+        f"# Export benchmark ({results['machine']['database']}, {results['machine']['cpus']} CPUs, "
+        f"load {results['machine']['load_average_before_after']})",
+        "",
+    ]
     for size in results["runs"]:
-        lines += [f"## {size['version_faces']:,} faces in the version ({size['dataset']['faces']:,} rows)", "",
-                  "| phase | faces/s | wall s | CPU s | output MiB | RSS growth MiB |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {size['version_faces']:,} faces in the version ({size['dataset']['faces']:,} rows)",
+            "",
+            "| phase | faces/s | wall s | CPU s | output MiB | RSS growth MiB |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for name, phase in size["phases"].items():
             mib = f"{phase['bytes'] / 2**20:,.0f}" if "bytes" in phase else "—"
-            lines.append(f"| {name} | {phase['faces_per_s']:,} | {phase['wall_s']} | {phase['cpu_s']} | {mib} | "
-                         f"{phase['rss_growth_mib']} |")
+            lines.append(
+                f"| {name} | {phase['faces_per_s']:,} | {phase['wall_s']} | {phase['cpu_s']} | {mib} | "
+                f"{phase['rss_growth_mib']} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -186,15 +219,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         runs = [run_size(n, args.formats, data, log) for n in args.faces]
     results = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "database": connection.vendor,
-                    "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "database": connection.vendor,
+            "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        },
         "note": "In-process (the code the Celery jobs run). Crops are a few hundred real files read many times "
-                "(page cache): the numbers measure the export code, not a cold disk.",
+        "(page cache): the numbers measure the export code, not a cold disk.",
         "runs": runs,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((args.output, json.dumps(results, indent=2) + "\n"),
-                       (args.output.with_suffix(".md"), markdown(results))):
+    for path, text in (
+        (args.output, json.dumps(results, indent=2) + "\n"),
+        (args.output.with_suffix(".md"), markdown(results)),
+    ):
         partial = path.with_suffix(path.suffix + ".tmp")
         partial.write_text(text)
         os.replace(partial, path)

@@ -11,6 +11,7 @@ load average before and after is recorded because the machine may be shared.
 
     python bench/ingest_pipeline.py [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,9 +76,14 @@ def embed_throughput(embedder: Any, crops: list[np.ndarray], batch: int = 32) ->
     clock = Clock()
     for start in range(0, len(crops), batch):
         with clock:
-            embedder.embed_aligned(crops[start:start + batch])
-    return {"faces": len(crops), "wall_s": round(clock.wall, 3), "cpu_s": round(clock.cpu, 3),
-            "faces_per_s": round(len(crops) / clock.wall, 1), "ms_cpu_per_face": round(1000 * clock.cpu / len(crops), 1)}
+            embedder.embed_aligned(crops[start : start + batch])
+    return {
+        "faces": len(crops),
+        "wall_s": round(clock.wall, 3),
+        "cpu_s": round(clock.cpu, 3),
+        "faces_per_s": round(len(crops) / clock.wall, 1),
+        "ms_cpu_per_face": round(1000 * clock.cpu / len(crops), 1),
+    }
 
 
 def detect_ms(detector: Any, frames: list[np.ndarray]) -> dict[str, float]:
@@ -89,8 +95,12 @@ def detect_ms(detector: Any, frames: list[np.ndarray]) -> dict[str, float]:
             detector.detect(frame)
         walls.append(clock.wall * 1000)
         cpus.append(clock.cpu * 1000)
-    return {"frames": len(frames), "median_ms": round(statistics.median(walls), 1), "min_ms": round(min(walls), 1),
-            "median_cpu_ms": round(statistics.median(cpus), 1)}
+    return {
+        "frames": len(frames),
+        "median_ms": round(statistics.median(walls), 1),
+        "min_ms": round(min(walls), 1),
+        "median_cpu_ms": round(statistics.median(cpus), 1),
+    }
 
 
 def video_300(pipeline: FacePipeline, path: Path, n: int) -> dict[str, Any]:
@@ -114,10 +124,13 @@ def video_300(pipeline: FacePipeline, path: Path, n: int) -> dict[str, Any]:
     stages = {"decode": decode, "detect": detect, "align_quality_embed": embed}
     total_wall = sum(c.wall for c in stages.values())
     return {
-        "video": path.name, "frames": frames, "faces": faces,
+        "video": path.name,
+        "frames": frames,
+        "faces": faces,
         **{f"{name}_s": round(c.wall, 2) for name, c in stages.items()},
         **{f"{name}_cpu_s": round(c.cpu, 2) for name, c in stages.items()},
-        "total_s": round(total_wall, 2), "total_cpu_s": round(sum(c.cpu for c in stages.values()), 2),
+        "total_s": round(total_wall, 2),
+        "total_cpu_s": round(sum(c.cpu for c in stages.values()), 2),
         "frames_per_s": round(frames / total_wall, 1),
     }
 
@@ -141,8 +154,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sface, yunet = SFaceEmbedder(), YuNetDetector()
     results: dict[str, Any] = {
         "machine": {
-            "cpus": os.cpu_count(), "opencv_threads": cv2.getNumThreads(), "python": platform.python_version(),
-            "opencv": cv2.__version__, "pyav": av.__version__, "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "opencv_threads": cv2.getNumThreads(),
+            "python": platform.python_version(),
+            "opencv": cv2.__version__,
+            "pyav": av.__version__,
+            "processor": platform.processor() or platform.machine(),
         },
         "embed_aligned_glint24": {"sface": embed_throughput(sface, crops)},
         "detect_720p_frame": {"yunet": detect_ms(yunet, frames_720p)},

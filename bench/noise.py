@@ -41,6 +41,7 @@ lookalike (8%), open-set (4%) and mixed noise, ``ml.label_quality``'s label-erro
 against cleanlab's best ranking and flagged set, and one simulated review pass over the merged
 queue (point 4 of issue 14).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,13 @@ def facecurator_scores(noisy: NoisySet, seed: int) -> tuple[dict[str, np.ndarray
     from ml.train import TrainConfig, TrainData, train_classifier
 
     train = noisy.train
-    data = TrainData(inputs=noisy.embeddings, labels=noisy.labels, splits=noisy.splits,
-                     class_names=noisy.class_names, sample_ids=np.arange(len(noisy.labels)))
+    data = TrainData(
+        inputs=noisy.embeddings,
+        labels=noisy.labels,
+        splits=noisy.splits,
+        class_names=noisy.class_names,
+        sample_ids=np.arange(len(noisy.labels)),
+    )
     with tempfile.TemporaryDirectory(prefix="bench-noise-") as folder:
         result = train_classifier(TrainConfig(mode="head", seed=seed, device="cpu"), data, out_dir=Path(folder))
     entries = [result["samples"][str(i)]["noise"] for i in train]
@@ -99,8 +105,12 @@ def facecurator_scores(noisy: NoisySet, seed: int) -> tuple[dict[str, np.ndarray
         values = np.array([np.nan if e.get(name) is None else e[name] for e in entries], dtype=np.float64)
         if np.isfinite(values).any():
             scores[f"facecurator:{name}"] = _within_direction(values, labels)
-    return scores, {"train_s": result["timings"]["train_s"], "cross_fit_s": result["timings"]["cross_fit_s"],
-                    "noise_s": result["timings"]["noise_s"], "total_s": result["timings"]["total_s"]}
+    return scores, {
+        "train_s": result["timings"]["train_s"],
+        "cross_fit_s": result["timings"]["cross_fit_s"],
+        "noise_s": result["timings"]["noise_s"],
+        "total_s": result["timings"]["total_s"],
+    }
 
 
 def cleanlab_scores(noisy: NoisySet, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -118,8 +128,9 @@ def cleanlab_scores(noisy: NoisySet, seed: int) -> tuple[dict[str, np.ndarray], 
     y = np.where(noisy.labels[train] >= 0, noisy.labels[train], n_classes)  # distractor = one more class
     started = time.perf_counter()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    probs = cross_val_predict(model, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                              method="predict_proba")
+    probs = cross_val_predict(
+        model, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed), method="predict_proba"
+    )
     fit_s = time.perf_counter() - started
     quality = get_label_quality_scores(y, probs, method="self_confidence")
     issues = find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
@@ -128,28 +139,40 @@ def cleanlab_scores(noisy: NoisySet, seed: int) -> tuple[dict[str, np.ndarray], 
     issue_score[issues] = 2.0 + (len(issues) - np.arange(len(issues))) / max(len(issues), 1)
     flagged = np.zeros(len(train), dtype=bool)
     flagged[issues] = True
-    return ({"cleanlab_issues": issue_score, "cleanlab_self_confidence": -quality.astype(np.float64)},
-            {"fit_s": fit_s, "total_s": time.perf_counter() - started, "flagged": flagged})
+    return (
+        {"cleanlab_issues": issue_score, "cleanlab_self_confidence": -quality.astype(np.float64)},
+        {"fit_s": fit_s, "total_s": time.perf_counter() - started, "flagged": flagged},
+    )
 
 
-def run_one(faces: FaceSet, non_faces: np.ndarray, kind: str, rates: dict[str, float], seed: int,
-            n_vips: int) -> dict[str, Any]:
+def run_one(
+    faces: FaceSet, non_faces: np.ndarray, kind: str, rates: dict[str, float], seed: int, n_vips: int
+) -> dict[str, Any]:
     kinds = KINDS if kind == "mixed" else (kind,)
     noisy = inject(faces, kinds, rates, seed=seed, n_vips=n_vips, non_faces=non_faces)
     train = noisy.train
     is_error = noisy.labels[train] != noisy.clean[train]
-    scopes = {"all": np.ones(len(train), dtype=bool), "vip_labelled": noisy.labels[train] >= 0,
-              "distractor_labelled": noisy.labels[train] < 0}
+    scopes = {
+        "all": np.ones(len(train), dtype=bool),
+        "vip_labelled": noisy.labels[train] >= 0,
+        "distractor_labelled": noisy.labels[train] < 0,
+    }
     fc, fc_timing = facecurator_scores(noisy, seed)
     cl, cl_info = cleanlab_scores(noisy, seed)
-    out: dict[str, Any] = {"seed": seed, "kind": kind, "n_train": int(len(train)), "n_errors": int(is_error.sum()),
-                           "n_errors_by_scope": {scope: int(is_error[rows].sum()) for scope, rows in scopes.items()},
-                           "timings": {"facecurator": fc_timing, "cleanlab": {k: cl_info[k] for k in ("fit_s", "total_s")}},
-                           "methods": {}}
+    out: dict[str, Any] = {
+        "seed": seed,
+        "kind": kind,
+        "n_train": int(len(train)),
+        "n_errors": int(is_error.sum()),
+        "n_errors_by_scope": {scope: int(is_error[rows].sum()) for scope, rows in scopes.items()},
+        "timings": {"facecurator": fc_timing, "cleanlab": {k: cl_info[k] for k in ("fit_s", "total_s")}},
+        "methods": {},
+    }
     for method, score in {**fc, **cl}.items():
         rng = np.random.default_rng(seed)
-        out["methods"][method] = {scope: ranking_metrics(is_error[rows], score[rows], rng)
-                                  for scope, rows in scopes.items()}
+        out["methods"][method] = {
+            scope: ranking_metrics(is_error[rows], score[rows], rng) for scope, rows in scopes.items()
+        }
     out["methods"]["cleanlab_issues"]["flagged_set"] = set_metrics(is_error, cl_info["flagged"])
     return out
 
@@ -165,8 +188,11 @@ def summarise(runs: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
     for kind in kinds:
         rows = [r for r in runs if r["kind"] == kind]
         methods = sorted({m for r in rows for m in r["methods"]}, key=lambda m: (m not in MAIN_METHODS, m))
-        entry: dict[str, Any] = {"n_errors": common.spread(r["n_errors"] for r in rows),
-                                 "n_train": common.spread(r["n_train"] for r in rows), "methods": {}}
+        entry: dict[str, Any] = {
+            "n_errors": common.spread(r["n_errors"] for r in rows),
+            "n_train": common.spread(r["n_train"] for r in rows),
+            "methods": {},
+        }
         for method in methods:
             entry["methods"][method] = {
                 scope: {metric: common.spread(r["methods"][method][scope][metric] for r in rows) for metric in METRICS}
@@ -176,8 +202,9 @@ def summarise(runs: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
             key: common.spread(r["methods"]["cleanlab_issues"]["flagged_set"][key] for r in rows)
             for key in ("flagged", "precision", "recall")
         }
-        entry["verdict"] = {scope: verdict(rows, scope) for scope in SCOPES
-                            if all(r["n_errors_by_scope"][scope] for r in rows)}
+        entry["verdict"] = {
+            scope: verdict(rows, scope) for scope in SCOPES if all(r["n_errors_by_scope"][scope] for r in rows)
+        }
         summary[kind] = entry
     return summary
 
@@ -185,22 +212,26 @@ def summarise(runs: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
 def verdict(rows: list[dict[str, Any]], scope: str) -> dict[str, Any]:
     """FaceCurator against the better cleanlab ranking (by mean AP), seed by seed, on AP and P@n:
     "wins"/"loses" when it is ahead/behind on every seed, else "mixed"."""
+
     def values(method: str, metric: str) -> np.ndarray:
         return np.array([r["methods"][method][scope][metric] or 0.0 for r in rows])
 
-    reference = max(("cleanlab_issues", "cleanlab_self_confidence"),
-                    key=lambda m: values(m, "average_precision").mean())
+    reference = max(
+        ("cleanlab_issues", "cleanlab_self_confidence"), key=lambda m: values(m, "average_precision").mean()
+    )
     out: dict[str, Any] = {"reference": reference}
     for metric in ("average_precision", "precision_at_n"):
         diff = values("facecurator", metric) - values(reference, metric)
         word = "wins" if np.all(diff > 0) else "loses" if np.all(diff < 0) else "mixed"
-        out[metric] = {"outcome": word, "mean_difference": float(diff.mean()),
-                       "per_seed": [float(d) for d in diff]}
+        out[metric] = {"outcome": word, "mean_difference": float(diff.mean()), "per_seed": [float(d) for d in diff]}
     return out
 
 
-LABELS = {"facecurator": "FaceCurator (ml.train + ml.noise)", "cleanlab_issues": "cleanlab find_label_issues",
-          "cleanlab_self_confidence": "cleanlab self-confidence"}
+LABELS = {
+    "facecurator": "FaceCurator (ml.train + ml.noise)",
+    "cleanlab_issues": "cleanlab find_label_issues",
+    "cleanlab_self_confidence": "cleanlab self-confidence",
+}
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -234,17 +265,39 @@ def markdown(results: dict[str, Any]) -> str:
             v = ""
             if method == "facecurator":
                 ap, pn = verdicts["average_precision"], verdicts["precision_at_n"]
-                v = (f"**{ap['outcome']}** AP ({ap['mean_difference']:+.3f}), {pn['outcome']} P@n "
-                     f"({pn['mean_difference']:+.3f}) vs {verdicts['reference'].replace('cleanlab_', '')}")
-            rows.append([kind, f"{common.fmt(entry['n_errors'], 0)}", LABELS[method], common.fmt(m["precision_at_n"]),
-                         common.fmt(m["average_precision"]), common.fmt(m["found_in_first_10pct"]), extra, v])
-    lines.append(common.md_table(["noise", "errors", "method", "P@n = R@n", "AP", "in first 10%", "flagged set",
-                                  "FaceCurator verdict"], rows, align="lrlrrrll"))
-    lines += ["", "## Each direction alone: the product's two queues", "",
-              "FaceCurator ranks VIP-labelled faces (the `label_errors` queue) and distractor-labelled faces (the "
-              "`lookalikes` queue) separately; the table above merges the two by normalised rank. Here each "
-              "direction is scored alone, for every method (AP; verdict on AP against the better cleanlab ranking). "
-              "Only random flips put errors among distractor-labelled faces.", ""]
+                v = (
+                    f"**{ap['outcome']}** AP ({ap['mean_difference']:+.3f}), {pn['outcome']} P@n "
+                    f"({pn['mean_difference']:+.3f}) vs {verdicts['reference'].replace('cleanlab_', '')}"
+                )
+            rows.append(
+                [
+                    kind,
+                    f"{common.fmt(entry['n_errors'], 0)}",
+                    LABELS[method],
+                    common.fmt(m["precision_at_n"]),
+                    common.fmt(m["average_precision"]),
+                    common.fmt(m["found_in_first_10pct"]),
+                    extra,
+                    v,
+                ]
+            )
+    lines.append(
+        common.md_table(
+            ["noise", "errors", "method", "P@n = R@n", "AP", "in first 10%", "flagged set", "FaceCurator verdict"],
+            rows,
+            align="lrlrrrll",
+        )
+    )
+    lines += [
+        "",
+        "## Each direction alone: the product's two queues",
+        "",
+        "FaceCurator ranks VIP-labelled faces (the `label_errors` queue) and distractor-labelled faces (the "
+        "`lookalikes` queue) separately; the table above merges the two by normalised rank. Here each "
+        "direction is scored alone, for every method (AP; verdict on AP against the better cleanlab ranking). "
+        "Only random flips put errors among distractor-labelled faces.",
+        "",
+    ]
     rows = []
     for kind, entry in summary.items():
         row = [kind]
@@ -256,27 +309,53 @@ def markdown(results: dict[str, Any]) -> str:
             row += [common.fmt(entry["methods"][m][scope]["average_precision"]) for m in MAIN_METHODS]
             row.append(f"{ap['outcome']} ({ap['mean_difference']:+.3f})")
         rows.append(row)
-    lines.append(common.md_table(
-        ["noise", "label_errors: FaceCurator", "cl issues", "cl self-conf.", "verdict",
-         "lookalikes: FaceCurator", "cl issues", "cl self-conf.", "verdict"], rows, align="lrrrlrrrl"))
-    lines += ["", "## FaceCurator's components alone", "",
-              "AP of each score ranked within its direction as `ml.noise.combined_rank` does: over all train "
-              "samples / over VIP-labelled samples only.", ""]
+    lines.append(
+        common.md_table(
+            [
+                "noise",
+                "label_errors: FaceCurator",
+                "cl issues",
+                "cl self-conf.",
+                "verdict",
+                "lookalikes: FaceCurator",
+                "cl issues",
+                "cl self-conf.",
+                "verdict",
+            ],
+            rows,
+            align="lrrrlrrrl",
+        )
+    )
+    lines += [
+        "",
+        "## FaceCurator's components alone",
+        "",
+        "AP of each score ranked within its direction as `ml.noise.combined_rank` does: over all train "
+        "samples / over VIP-labelled samples only.",
+        "",
+    ]
     components = [c for c in COMPONENTS if any(f"facecurator:{c}" in e["methods"] for e in summary.values())]
 
     def both(entry: dict[str, Any], method: str) -> str:
         scores = entry["methods"].get(method)
         if scores is None:
             return "—"
-        return (f"{common.fmt(scores['all']['average_precision'])} / "
-                f"{common.fmt(scores['vip_labelled']['average_precision'])}")
+        return (
+            f"{common.fmt(scores['all']['average_precision'])} / "
+            f"{common.fmt(scores['vip_labelled']['average_precision'])}"
+        )
 
-    rows = [[kind, both(entry, "facecurator")] + [both(entry, f"facecurator:{c}") for c in components]
-            for kind, entry in summary.items()]
+    rows = [
+        [kind, both(entry, "facecurator")] + [both(entry, f"facecurator:{c}") for c in components]
+        for kind, entry in summary.items()
+    ]
     lines.append(common.md_table(["noise", "combined", *components], rows))
     t = results["timings"]
-    lines += ["", f"Time per run (mean): FaceCurator training job {t['facecurator_s']:.1f} s (train + 5 cross-fit folds "
-              f"+ noise scores), cleanlab {t['cleanlab_s']:.1f} s (5-fold logistic regression + ranking)."]
+    lines += [
+        "",
+        f"Time per run (mean): FaceCurator training job {t['facecurator_s']:.1f} s (train + 5 cross-fit folds "
+        f"+ noise scores), cleanlab {t['cleanlab_s']:.1f} s (5-fold logistic regression + ranking).",
+    ]
     return "\n".join(lines)
 
 
@@ -299,11 +378,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--per-identity", type=int, help="at most this many crops per identity (quick: 60)")
     parser.add_argument("--kinds", nargs="+", choices=[*KINDS, "mixed"], default=[*KINDS, "mixed"])
     parser.add_argument("--rates", nargs="+", metavar="KIND=RATE", help="e.g. lookalike=0.2 non_face=0.02")
-    parser.add_argument("--non-face-pool", type=int, default=NON_FACE_POOL, help="non-face crops made (and cached) once")
+    parser.add_argument(
+        "--non-face-pool", type=int, default=NON_FACE_POOL, help="non-face crops made (and cached) once"
+    )
     parser.add_argument("--output-dir", type=Path, help="where noise.json / noise.md go (default bench/results/)")
-    parser.add_argument("--regimes", nargs="+", choices=("glint24", "lfw158", "sweep", "lfw12", "lfw40", "lfw80",
-                                                         "lfw158+glint24"),
-                        help="run these regimes (bench/regimes.py) instead: noise_regimes.json / .md")
+    parser.add_argument(
+        "--regimes",
+        nargs="+",
+        choices=("glint24", "lfw158", "sweep", "lfw12", "lfw40", "lfw80", "lfw158+glint24"),
+        help="run these regimes (bench/regimes.py) instead: noise_regimes.json / .md",
+    )
     parser.add_argument("--no-cleanlab", action="store_true", help="regimes: FaceCurator's ranking only")
     args = parser.parse_args(argv)
     if args.regimes:
@@ -318,8 +402,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     faces = load_face_set(data, per_identity)
     common.log(f"{len(faces.names)} crops of {len(set(faces.names))} identities")
-    non_faces = embedding_cache.embed_arrays(make_non_faces(data, args.non_face_pool),
-                                    cache_name=f"nonfaces-{args.non_face_pool}-seed0")
+    non_faces = embedding_cache.embed_arrays(
+        make_non_faces(data, args.non_face_pool), cache_name=f"nonfaces-{args.non_face_pool}-seed0"
+    )
     runs = []
     for seed in seeds:
         for kind in args.kinds:
@@ -327,21 +412,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             run = run_one(faces, non_faces, kind, rates, seed, args.vips)
             runs.append(run)
             fc, cl = run["methods"]["facecurator"]["all"], run["methods"]["cleanlab_self_confidence"]["all"]
-            common.log(f"seed {seed} {kind}: {run['n_errors']} errors; AP FaceCurator {fc['average_precision']:.3f}, "
-                       f"cleanlab self-confidence {cl['average_precision']:.3f} ({time.perf_counter() - clock:.0f} s)")
+            common.log(
+                f"seed {seed} {kind}: {run['n_errors']} errors; AP FaceCurator {fc['average_precision']:.3f}, "
+                f"cleanlab self-confidence {cl['average_precision']:.3f} ({time.perf_counter() - clock:.0f} s)"
+            )
     results = {
         "benchmark": "noise",
         "machine": machine,
-        "config": {"data": str(data), "quick": args.quick, "seeds": seeds, "vips": args.vips, "per_identity": per_identity,
-                   "kinds": args.kinds, "rates": rates, "samples": len(faces.names),
-                   "identities": len(set(faces.names)), "non_face_pool": args.non_face_pool,
-                   "facecurator": "ml.train.train_classifier, TrainConfig(mode='head') defaults (ME loss, 30 epochs, "
-                                  "5 noise folds, k=10), device cpu",
-                   "cleanlab": "StandardScaler + LogisticRegression(max_iter=2000), cross_val_predict 5-fold stratified; "
-                               "find_label_issues(filter_by='prune_by_noise_rate', ranked by self_confidence)"},
+        "config": {
+            "data": str(data),
+            "quick": args.quick,
+            "seeds": seeds,
+            "vips": args.vips,
+            "per_identity": per_identity,
+            "kinds": args.kinds,
+            "rates": rates,
+            "samples": len(faces.names),
+            "identities": len(set(faces.names)),
+            "non_face_pool": args.non_face_pool,
+            "facecurator": "ml.train.train_classifier, TrainConfig(mode='head') defaults (ME loss, 30 epochs, "
+            "5 noise folds, k=10), device cpu",
+            "cleanlab": "StandardScaler + LogisticRegression(max_iter=2000), cross_val_predict 5-fold stratified; "
+            "find_label_issues(filter_by='prune_by_noise_rate', ranked by self_confidence)",
+        },
         "summary": summarise(runs, args.kinds),
-        "timings": {"facecurator_s": float(np.mean([r["timings"]["facecurator"]["total_s"] for r in runs])),
-                    "cleanlab_s": float(np.mean([r["timings"]["cleanlab"]["total_s"] for r in runs]))},
+        "timings": {
+            "facecurator_s": float(np.mean([r["timings"]["facecurator"]["total_s"] for r in runs])),
+            "cleanlab_s": float(np.mean([r["timings"]["cleanlab"]["total_s"] for r in runs])),
+        },
         "runs": runs,
         "wall_s": time.perf_counter() - started,
     }

@@ -1,5 +1,6 @@
 """The label-noise benchmark's data: a labelled face set and its embeddings, non-face crops, and
 label noise injected into the train split one kind at a time (``bench/noise.py``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def make_non_faces(data: Path, count: int = NON_FACE_POOL, seed: int = 0) -> lis
         corner = int(rng.integers(4))
         y = 0 if corner < 2 else h - side
         x = 0 if corner % 2 == 0 else w - side
-        crops.append(cv2.resize(image[y:y + side, x:x + side], (112, 112), interpolation=cv2.INTER_LINEAR))
+        crops.append(cv2.resize(image[y : y + side, x : x + side], (112, 112), interpolation=cv2.INTER_LINEAR))
     while len(crops) < count:
         kind = len(crops) % 4
         crop: np.ndarray
@@ -103,8 +104,9 @@ def base_labels(faces: FaceSet, seed: int, n_vips: int) -> tuple[np.ndarray, lis
     return labels, vips, splits
 
 
-def inject(faces: FaceSet, kinds: tuple[str, ...], rates: dict[str, float], *, seed: int, n_vips: int,
-           non_faces: np.ndarray) -> NoisySet:
+def inject(
+    faces: FaceSet, kinds: tuple[str, ...], rates: dict[str, float], *, seed: int, n_vips: int, non_faces: np.ndarray
+) -> NoisySet:
     """The clean set with each of ``kinds`` injected into the train split, on disjoint samples."""
     rng = np.random.default_rng(10_000 + seed)
     labels, class_names, splits = base_labels(faces, seed, n_vips)
@@ -154,5 +156,6 @@ def inject(faces: FaceSet, kinds: tuple[str, ...], rates: dict[str, float], *, s
         noisy = np.concatenate([noisy, np.array(extra_labels, dtype=np.int64)])
         clean = np.concatenate([clean, np.full(n_extra, -2, dtype=np.int64)])
         splits = np.concatenate([splits, np.full(n_extra, "train")])
-    return NoisySet(embeddings=embeddings.astype(np.float32), labels=noisy, clean=clean, splits=splits,
-                    class_names=class_names)
+    return NoisySet(
+        embeddings=embeddings.astype(np.float32), labels=noisy, clean=clean, splits=splits, class_names=class_names
+    )

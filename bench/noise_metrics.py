@@ -1,5 +1,6 @@
 """How well a suspicion ranking finds injected label errors: precision at n, average precision,
 the share found in the first 10%, and a flagged set's precision and recall."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,14 @@ def ranking_metrics(is_error: np.ndarray, score: np.ndarray, rng: np.random.Gene
     for the queue sorted by descending score (ties in a random order, never by position)."""
     n_errors = int(is_error.sum())
     if n_errors == 0:
-        return {"precision_at_n": None, "recall_at_n": None, "average_precision": None, "found_in_first_10pct": None,
-                "n_errors": 0, "n_samples": len(is_error)}
+        return {
+            "precision_at_n": None,
+            "recall_at_n": None,
+            "average_precision": None,
+            "found_in_first_10pct": None,
+            "n_errors": 0,
+            "n_samples": len(is_error),
+        }
     order = np.lexsort((rng.random(len(score)), -score))
     hits = is_error[order].astype(np.float64)
     found = np.cumsum(hits)
@@ -32,6 +39,8 @@ def ranking_metrics(is_error: np.ndarray, score: np.ndarray, rng: np.random.Gene
 
 def set_metrics(is_error: np.ndarray, flagged: np.ndarray) -> dict[str, float | None]:
     hits = int(np.sum(is_error & flagged))
-    return {"flagged": int(flagged.sum()),
-            "precision": hits / flagged.sum() if flagged.any() else None,
-            "recall": hits / is_error.sum() if is_error.any() else None}
+    return {
+        "flagged": int(flagged.sum()),
+        "precision": hits / flagged.sum() if flagged.any() else None,
+        "recall": hits / is_error.sum() if is_error.any() else None,
+    }

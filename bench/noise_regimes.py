@@ -1,6 +1,7 @@
 """The label-noise benchmark over the regimes of ``bench/regimes.py`` (``bench/noise.py --regimes``):
 lookalike, open-set and mixed noise, ``ml.label_quality``'s ranking against cleanlab's, and one
 simulated review pass over the merged queue."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,9 @@ QUEUE_KINDS = ("lookalike", "open_set", "hidden_vip")
 CLEANLAB_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 
 
-def cleanlab_regime_scores(x: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+def cleanlab_regime_scores(
+    x: np.ndarray, labels: np.ndarray, n_classes: int, seed: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
     """cleanlab's label-quality scores (every method; higher = more suspicious) and its flagged set on
     out-of-fold logistic-regression probabilities (distractors as one more class)."""
     from cleanlab.filter import find_label_issues
@@ -39,10 +42,13 @@ def cleanlab_regime_scores(x: np.ndarray, labels: np.ndarray, n_classes: int, se
     present, y_dense = np.unique(y, return_inverse=True)  # cleanlab wants classes 0..K-1, all present
     folds = int(min(5, np.bincount(y_dense).min())) if np.bincount(y_dense).min() >= 2 else 2
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200, tol=1e-3))
-    probs = cross_val_predict(model, x, y_dense,
-                              cv=StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed), method="predict_proba")
-    scores = {f"cleanlab_{m}": -get_label_quality_scores(y_dense, probs, method=m).astype(np.float64)
-              for m in CLEANLAB_METHODS}
+    probs = cross_val_predict(
+        model, x, y_dense, cv=StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed), method="predict_proba"
+    )
+    scores = {
+        f"cleanlab_{m}": -get_label_quality_scores(y_dense, probs, method=m).astype(np.float64)
+        for m in CLEANLAB_METHODS
+    }
     flagged = np.zeros(len(y), dtype=bool)
     flagged[find_label_issues(y_dense, probs, return_indices_ranked_by="self_confidence")] = True
     return scores, flagged, time.perf_counter() - started
@@ -62,22 +68,37 @@ def regime_noise_run(regime: Any, kind: str, seed: int, *, with_cleanlab: bool) 
     seconds = {"facecurator": time.perf_counter() - started}
     flagged = None
     if with_cleanlab:
-        cl, flagged, seconds["cleanlab"] = cleanlab_regime_scores(regime.embeddings[train], noisy[train],
-                                                                  regime.n_classes, seed)
+        cl, flagged, seconds["cleanlab"] = cleanlab_regime_scores(
+            regime.embeddings[train], noisy[train], regime.n_classes, seed
+        )
         scores.update(cl)
-    out: dict[str, Any] = {"regime": regime.name, "seed": seed, "kind": kind, "n_train": len(train),
-                           "n_errors": int(is_error.sum()), "seconds": seconds, "methods": {}}
+    out: dict[str, Any] = {
+        "regime": regime.name,
+        "seed": seed,
+        "kind": kind,
+        "n_train": len(train),
+        "n_errors": int(is_error.sum()),
+        "seconds": seconds,
+        "methods": {},
+    }
     for method, score in scores.items():
         out["methods"][method] = ranking_metrics(is_error, score, np.random.default_rng(seed))
         if kind == "mixed":
             out["methods"][method]["by_kind"] = {
-                k: ranking_metrics(changed[k][train], np.where(is_error & ~changed[k][train], -np.inf, score),
-                                   np.random.default_rng(seed))["average_precision"] for k in REGIME_KINDS["mixed"]}
+                k: ranking_metrics(
+                    changed[k][train],
+                    np.where(is_error & ~changed[k][train], -np.inf, score),
+                    np.random.default_rng(seed),
+                )["average_precision"]
+                for k in REGIME_KINDS["mixed"]
+            }
     if flagged is not None:
         out["cleanlab_flagged_set"] = set_metrics(is_error, flagged)
     if with_cleanlab:
-        best = max((m for m in scores if m.startswith("cleanlab_")),
-                   key=lambda m: out["methods"][m]["average_precision"] or 0.0)
+        best = max(
+            (m for m in scores if m.startswith("cleanlab_")),
+            key=lambda m: out["methods"][m]["average_precision"] or 0.0,
+        )
         out["cleanlab_best"] = best
     return out
 
@@ -98,16 +119,26 @@ def review_pass_run(regime: Any, seed: int) -> dict[str, Any]:
     reviewed = labelled[queue.order[:budget]]
     fixed = noisy.copy()
     fixed[reviewed] = regime.labels[reviewed]
-    found = {k: float(np.mean(np.isin(np.flatnonzero(changed[k]), reviewed))) if changed[k].any() else None
-             for k in QUEUE_KINDS}
+    found = {
+        k: float(np.mean(np.isin(np.flatnonzero(changed[k]), reviewed))) if changed[k].any() else None
+        for k in QUEUE_KINDS
+    }
     clean, _, _ = regime_trained(regime, regime.labels, seed=seed)
     before, _, _ = regime_trained(regime, noisy, seed=seed)
     after, _, _ = regime_trained(regime, fixed, seed=seed)
     pick = lambda m: {far: (m["at_val_threshold"].get(f"far_{far}") or {}) for far in ("0.001", "0.01")}  # noqa: E731
-    return {"regime": regime.name, "seed": seed, "n_labelled": len(labelled), "n_errors": int(is_error.sum()),
-            "queue_share_found": float(np.isin(labelled[is_error], reviewed).mean()),
-            "queue_found_by_kind": found, "worth_a_look": len(queue.worth_a_look()),
-            "clean": pick(clean), "noisy": pick(before), "after_review": pick(after)}
+    return {
+        "regime": regime.name,
+        "seed": seed,
+        "n_labelled": len(labelled),
+        "n_errors": int(is_error.sum()),
+        "queue_share_found": float(np.isin(labelled[is_error], reviewed).mean()),
+        "queue_found_by_kind": found,
+        "worth_a_look": len(queue.worth_a_look()),
+        "clean": pick(clean),
+        "noisy": pick(before),
+        "after_review": pick(after),
+    }
 
 
 REGIME_NOISE_KINDS = ("lookalike", "open_set", "mixed")
@@ -130,31 +161,49 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
             for kind in REGIME_NOISE_KINDS:
                 run = regime_noise_run(regime, kind, seed, with_cleanlab=not args.no_cleanlab)
                 runs.append(run)
-                common.log(f"{name} seed {seed} {kind}: " + ", ".join(
-                    f"{m} AP {v['average_precision']:.3f}" for m, v in run["methods"].items()))
+                common.log(
+                    f"{name} seed {seed} {kind}: "
+                    + ", ".join(f"{m} AP {v['average_precision']:.3f}" for m, v in run["methods"].items())
+                )
             if name in ("glint24", "lfw158") or args.quick:
                 review = review_pass_run(regime, seed)
                 reviews.append(review)
-                common.log(f"{name} seed {seed} review: queue found {review['queue_share_found']:.3f}, mean F1 @0.1% "
-                           f"clean {review['clean']['0.001'].get('mean_f1')} after {review['after_review']['0.001'].get('mean_f1')}")
+                common.log(
+                    f"{name} seed {seed} review: queue found {review['queue_share_found']:.3f}, mean F1 @0.1% "
+                    f"clean {review['clean']['0.001'].get('mean_f1')} after {review['after_review']['0.001'].get('mean_f1')}"
+                )
     summary: dict[str, Any] = {}
     for name in names:
         summary[name] = {}
         for kind in REGIME_NOISE_KINDS:
             mine = [r for r in runs if r["regime"] == name and r["kind"] == kind]
             methods = list(mine[0]["methods"])
-            entry: dict[str, Any] = {m: {metric: common.spread(r["methods"][m][metric] for r in mine)
-                                         for metric in ("average_precision", "precision_at_n")} for m in methods}
+            entry: dict[str, Any] = {
+                m: {
+                    metric: common.spread(r["methods"][m][metric] for r in mine)
+                    for metric in ("average_precision", "precision_at_n")
+                }
+                for m in methods
+            }
             entry["n_errors"] = common.spread(r["n_errors"] for r in mine)
             if "cleanlab_best" in mine[0]:
-                entry["cleanlab_best_ap"] = common.spread(r["methods"][r["cleanlab_best"]]["average_precision"] for r in mine)
-                entry["cleanlab_flagged_set"] = {k: common.spread(r["cleanlab_flagged_set"][k] for r in mine)
-                                                 for k in ("precision", "recall", "flagged")}
-                entry["verdict_2b"] = all(r["methods"]["facecurator"]["average_precision"]
-                                          >= r["methods"][r["cleanlab_best"]]["average_precision"] - 1e-9 for r in mine)
+                entry["cleanlab_best_ap"] = common.spread(
+                    r["methods"][r["cleanlab_best"]]["average_precision"] for r in mine
+                )
+                entry["cleanlab_flagged_set"] = {
+                    k: common.spread(r["cleanlab_flagged_set"][k] for r in mine)
+                    for k in ("precision", "recall", "flagged")
+                }
+                entry["verdict_2b"] = all(
+                    r["methods"]["facecurator"]["average_precision"]
+                    >= r["methods"][r["cleanlab_best"]]["average_precision"] - 1e-9
+                    for r in mine
+                )
             if kind == "mixed":
-                entry["facecurator_by_kind"] = {k: common.spread(r["methods"]["facecurator"]["by_kind"][k] for r in mine)
-                                                for k in REGIME_KINDS["mixed"]}
+                entry["facecurator_by_kind"] = {
+                    k: common.spread(r["methods"]["facecurator"]["by_kind"][k] for r in mine)
+                    for k in REGIME_KINDS["mixed"]
+                }
             summary[name][kind] = entry
     review_summary: dict[str, Any] = {}
     for name in dict.fromkeys(r["regime"] for r in reviews):
@@ -163,16 +212,35 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
             "queue_share_found": common.spread(r["queue_share_found"] for r in mine),
             "worth_a_look": common.spread(r["worth_a_look"] for r in mine),
             "n_errors": common.spread(r["n_errors"] for r in mine),
-            **{f"{stage}_mean_f1@{far}": common.spread(r[stage][far].get("mean_f1") for r in mine)
-               for stage in ("clean", "noisy", "after_review") for far in ("0.001", "0.01")},
-            **{f"{stage}_far_test@{far}": common.spread(r[stage][far].get("far_test") for r in mine)
-               for stage in ("clean", "after_review") for far in ("0.001", "0.01")},
+            **{
+                f"{stage}_mean_f1@{far}": common.spread(r[stage][far].get("mean_f1") for r in mine)
+                for stage in ("clean", "noisy", "after_review")
+                for far in ("0.001", "0.01")
+            },
+            **{
+                f"{stage}_far_test@{far}": common.spread(r[stage][far].get("far_test") for r in mine)
+                for stage in ("clean", "after_review")
+                for far in ("0.001", "0.01")
+            },
         }
-    results = {"benchmark": "noise_regimes", "machine": machine,
-               "config": {"data": str(data), "quick": args.quick, "seeds": seeds, "regimes": names,
-                          "rates": REGIME_RATES, "kinds": REGIME_NOISE_KINDS, "queue_kinds": QUEUE_KINDS},
-               "summary": summary, "review": review_summary, "runs": runs, "review_runs": reviews,
-               "wall_s": time.perf_counter() - started}
+    results = {
+        "benchmark": "noise_regimes",
+        "machine": machine,
+        "config": {
+            "data": str(data),
+            "quick": args.quick,
+            "seeds": seeds,
+            "regimes": names,
+            "rates": REGIME_RATES,
+            "kinds": REGIME_NOISE_KINDS,
+            "queue_kinds": QUEUE_KINDS,
+        },
+        "summary": summary,
+        "review": review_summary,
+        "runs": runs,
+        "review_runs": reviews,
+        "wall_s": time.perf_counter() - started,
+    }
     text = regimes_markdown(results)
     common.write_results("noise_regimes" + ("_quick" if args.quick else ""), results, text, out_dir=args.output_dir)
     print(text)
@@ -197,34 +265,86 @@ def regimes_markdown(results: dict[str, Any]) -> str:
         for kind, e in kinds.items():
             fc = e["facecurator"]
             flag = e.get("cleanlab_flagged_set")
-            rows.append([name, kind, f(e["n_errors"], 0), f(fc["average_precision"]), f(fc["precision_at_n"]),
-                         f(e.get("cleanlab_best_ap")),
-                         f(e["cleanlab_self_confidence"]["precision_at_n"]) if "cleanlab_self_confidence" in e else "—",
-                         f"{f(flag['precision'])} / {f(flag['recall'])}" if flag else "—",
-                         {True: "yes", False: "NO", None: "—"}[e.get("verdict_2b")]])
-    lines.append(common.md_table(["regime", "noise", "errors", "FaceCurator AP", "FaceCurator P@n", "cleanlab best AP",
-                                  "cleanlab P@n (self-conf.)", "cleanlab flagged P / R", "AP >= cleanlab (every seed)"],
-                                 rows, align="llrrrrrrl"))
+            rows.append(
+                [
+                    name,
+                    kind,
+                    f(e["n_errors"], 0),
+                    f(fc["average_precision"]),
+                    f(fc["precision_at_n"]),
+                    f(e.get("cleanlab_best_ap")),
+                    f(e["cleanlab_self_confidence"]["precision_at_n"]) if "cleanlab_self_confidence" in e else "—",
+                    f"{f(flag['precision'])} / {f(flag['recall'])}" if flag else "—",
+                    {True: "yes", False: "NO", None: "—"}[e.get("verdict_2b")],
+                ]
+            )
+    lines.append(
+        common.md_table(
+            [
+                "regime",
+                "noise",
+                "errors",
+                "FaceCurator AP",
+                "FaceCurator P@n",
+                "cleanlab best AP",
+                "cleanlab P@n (self-conf.)",
+                "cleanlab flagged P / R",
+                "AP >= cleanlab (every seed)",
+            ],
+            rows,
+            align="llrrrrrrl",
+        )
+    )
     lines += ["", "AP of FaceCurator's ranking per kind within the mixed noise (the other kind's errors left out):", ""]
-    lines.append(common.md_table(["regime", "lookalike", "open_set"],
-                                 [[n, f(k["mixed"]["facecurator_by_kind"]["lookalike"]),
-                                   f(k["mixed"]["facecurator_by_kind"]["open_set"])] for n, k in results["summary"].items()]))
+    lines.append(
+        common.md_table(
+            ["regime", "lookalike", "open_set"],
+            [
+                [n, f(k["mixed"]["facecurator_by_kind"]["lookalike"]), f(k["mixed"]["facecurator_by_kind"]["open_set"])]
+                for n, k in results["summary"].items()
+            ],
+        )
+    )
     if results["review"]:
-        lines += ["", "## One review pass over the merged queue (point 4)", "",
-                  "Lookalike 8% + open-set 4% + hidden VIP 2% (blocks of up to 10 faces of a VIP filed as not-a-VIP, "
-                  "as under a candidate's name) injected into train AND val. The merged queue "
-                  "(`score_label_errors` over train+val, one order for both directions) is reviewed for its first "
-                  "2x error-count faces, which are set right; the model is retrained. Ground-truth mean F1 on test at "
-                  "the operating point chosen on val for a 0.1% (1%) false-accept rate; FAR measured on unseen test "
-                  "people.", ""]
+        lines += [
+            "",
+            "## One review pass over the merged queue (point 4)",
+            "",
+            "Lookalike 8% + open-set 4% + hidden VIP 2% (blocks of up to 10 faces of a VIP filed as not-a-VIP, "
+            "as under a candidate's name) injected into train AND val. The merged queue "
+            "(`score_label_errors` over train+val, one order for both directions) is reviewed for its first "
+            "2x error-count faces, which are set right; the model is retrained. Ground-truth mean F1 on test at "
+            "the operating point chosen on val for a 0.1% (1%) false-accept rate; FAR measured on unseen test "
+            "people.",
+            "",
+        ]
         rows = []
         for name, r in results["review"].items():
-            rows.append([name, f(r["n_errors"], 0), f(r["queue_share_found"]), f(r["worth_a_look"], 0),
-                         f"{f(r['clean_mean_f1@0.001'])} / {f(r['clean_mean_f1@0.01'])}",
-                         f"{f(r['noisy_mean_f1@0.001'])} / {f(r['noisy_mean_f1@0.01'])}",
-                         f"{f(r['after_review_mean_f1@0.001'])} / {f(r['after_review_mean_f1@0.01'])}",
-                         f"{f(r['after_review_far_test@0.001'], 4)} / {f(r['after_review_far_test@0.01'], 4)}"])
-        lines.append(common.md_table(["regime", "errors", "share found in first 2x", "queue worth a look (p>=0.5)",
-                                      "mean F1 clean @0.1% / 1%", "noisy", "after one review pass",
-                                      "FAR on test people after review @0.1% / 1%"], rows))
+            rows.append(
+                [
+                    name,
+                    f(r["n_errors"], 0),
+                    f(r["queue_share_found"]),
+                    f(r["worth_a_look"], 0),
+                    f"{f(r['clean_mean_f1@0.001'])} / {f(r['clean_mean_f1@0.01'])}",
+                    f"{f(r['noisy_mean_f1@0.001'])} / {f(r['noisy_mean_f1@0.01'])}",
+                    f"{f(r['after_review_mean_f1@0.001'])} / {f(r['after_review_mean_f1@0.01'])}",
+                    f"{f(r['after_review_far_test@0.001'], 4)} / {f(r['after_review_far_test@0.01'], 4)}",
+                ]
+            )
+        lines.append(
+            common.md_table(
+                [
+                    "regime",
+                    "errors",
+                    "share found in first 2x",
+                    "queue worth a look (p>=0.5)",
+                    "mean F1 clean @0.1% / 1%",
+                    "noisy",
+                    "after one review pass",
+                    "FAR on test people after review @0.1% / 1%",
+                ],
+                rows,
+            )
+        )
     return "\n".join(lines)

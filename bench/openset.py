@@ -30,6 +30,7 @@ many-VIP LFW regime and the VIP-count sweep), with the headline of issue 14: the
 faces identified right and accepted at a 0.1% and 1% false-accept rate on unseen people, beside
 F1 AUC and the thesis metrics, for the product's default, the thesis's heads and the nearest face.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,15 @@ from bench.openset_regimes import run_regimes  # noqa: E402
 if TYPE_CHECKING:
     pass  # torch is imported only where a benchmark trains
 
-LOSS_NAMES = {"ce": "CE", "dce": "DCE", "zlog": "ZLog", "me": "ME", "arcface": "ArcFace", "tsoftmax": "Threshold-Softmax",
-              "nearest_face": "nearest face (cosine)"}
+LOSS_NAMES = {
+    "ce": "CE",
+    "dce": "DCE",
+    "zlog": "ZLog",
+    "me": "ME",
+    "arcface": "ArcFace",
+    "tsoftmax": "Threshold-Softmax",
+    "nearest_face": "nearest face (cosine)",
+}
 
 
 @dataclass
@@ -106,8 +114,10 @@ def assign(pool: Pool, seed: int, n_vips: int) -> tuple[np.ndarray, np.ndarray, 
     vips = common.seeded_order(glint_people, seed)[:n_vips]
     class_of = {name: i for i, name in enumerate(vips)}
     labels = np.array([class_of.get(p, -1) for p in pool.person], dtype=np.int64)
-    groups = [f"crop:{path.parent.name}/{path.name}" if label >= 0 else f"person:{person}"
-              for person, path, label in zip(pool.person, pool.crop_paths, labels, strict=True)]
+    groups = [
+        f"crop:{path.parent.name}/{path.name}" if label >= 0 else f"person:{person}"
+        for person, path, label in zip(pool.person, pool.crop_paths, labels, strict=True)
+    ]
     splits = np.array([split_for_group(g, seed=seed) for g in groups])
     return labels, splits, vips
 
@@ -117,9 +127,15 @@ def _at(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report.get(k) for k in keys}
 
 
-def _test_summary(report: Mapping[str, Any], labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
-                  n_classes: int, val_threshold: float | None,
-                  extra_thresholds: Mapping[str, float | None] | None = None) -> dict:
+def _test_summary(
+    report: Mapping[str, Any],
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    n_classes: int,
+    val_threshold: float | None,
+    extra_thresholds: Mapping[str, float | None] | None = None,
+) -> dict:
     """The headline numbers of an ``OpenSetReport`` on test, plus total accuracy at the val threshold."""
     from ml.metrics import evaluate_at_threshold
 
@@ -134,32 +150,52 @@ def _test_summary(report: Mapping[str, Any], labels: np.ndarray, predicted: np.n
             out[f"at_{name}"] = None
             continue
         at = evaluate_at_threshold(labels, predicted, confidence, threshold, n_classes)
-        out[f"at_{name}"] = {"threshold": threshold, "total_accuracy": at.total_accuracy,
-                             "distractor_accuracy": at.distractor_accuracy,
-                             "identification_accuracy": at.identification_accuracy,
-                             "kept_accuracy": at.kept_accuracy}
+        out[f"at_{name}"] = {
+            "threshold": threshold,
+            "total_accuracy": at.total_accuracy,
+            "distractor_accuracy": at.distractor_accuracy,
+            "identification_accuracy": at.identification_accuracy,
+            "kept_accuracy": at.kept_accuracy,
+        }
     return out
 
 
-def run_loss(pool: Pool, labels: np.ndarray, splits: np.ndarray, vips: list[str], loss: str, seed: int,
-             mode: Literal["head", "finetune"], epochs: int | None = None) -> dict[str, Any]:
+def run_loss(
+    pool: Pool,
+    labels: np.ndarray,
+    splits: np.ndarray,
+    vips: list[str],
+    loss: str,
+    seed: int,
+    mode: Literal["head", "finetune"],
+    epochs: int | None = None,
+) -> dict[str, Any]:
     from ml.train import TrainConfig, TrainData, train_classifier
 
     inputs: Any = pool.embeddings if mode == "head" else [str(p) for p in pool.crop_paths]
     data = TrainData(inputs=inputs, labels=labels, splits=splits, class_names=vips, sample_ids=np.arange(len(labels)))
-    config = TrainConfig(mode=mode, loss=loss, seed=seed, noise_folds=0, epochs=epochs,
-                         device=None if mode == "finetune" else "cpu")
+    config = TrainConfig(
+        mode=mode, loss=loss, seed=seed, noise_folds=0, epochs=epochs, device=None if mode == "finetune" else "cpu"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-openset-") as folder:
         result = train_classifier(config, data, out_dir=Path(folder))
     test = np.flatnonzero(splits == "test")
     samples = result["samples"]
     predicted = np.array([samples[str(i)]["predicted"] for i in test])
     confidence = np.array([samples[str(i)]["confidence"] for i in test])
-    summary = _test_summary(result["metrics"]["test"], labels[test], predicted, confidence, len(vips),
-                            result["operating_points"].get("max_total_accuracy"))
+    summary = _test_summary(
+        result["metrics"]["test"],
+        labels[test],
+        predicted,
+        confidence,
+        len(vips),
+        result["operating_points"].get("max_total_accuracy"),
+    )
     calibration = result["calibration"]["test"]
-    summary["ece"] = {stage: {group: calibration[stage].get(group, {}).get("ece") for group in ("all", "vip")}
-                      for stage in ("before", "after")}
+    summary["ece"] = {
+        stage: {group: calibration[stage].get(group, {}).get("ece") for group in ("all", "vip")}
+        for stage in ("before", "after")
+    }
     summary["temperature"] = result["temperature"]
     summary["train_s"] = result["timings"]["train_s"]
     summary["device"] = result["device"]
@@ -185,9 +221,15 @@ def run_nearest_face(pool: Pool, labels: np.ndarray, splits: np.ndarray, n_class
     test_pred, test_conf = predict(test)
     val_report = open_set_report(labels[val], val_pred, val_conf, n_classes)
     report = open_set_report(labels[test], test_pred, test_conf, n_classes).as_dict([str(c) for c in range(n_classes)])
-    summary = _test_summary(report, labels[test], test_pred, test_conf, n_classes,
-                            val_report.at_max_total_accuracy.threshold,
-                            {"sface_published": MATCH_THRESHOLDS[SFaceEmbedder.name]})
+    summary = _test_summary(
+        report,
+        labels[test],
+        test_pred,
+        test_conf,
+        n_classes,
+        val_report.at_max_total_accuracy.threshold,
+        {"sface_published": MATCH_THRESHOLDS[SFaceEmbedder.name]},
+    )
     summary["ece"] = None  # a cosine is not a probability
     summary["train_s"] = time.perf_counter() - started
     summary["device"] = "cpu"
@@ -225,8 +267,13 @@ FIELDS = {
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     methods = [m for m in (*common.LOSS_ORDER, "nearest_face") if any(m in r["methods"] for r in runs)]
-    return {method: {field: common.spread(common.dig(r["methods"].get(method), *path) for r in runs)
-                     for field, path in FIELDS.items()} for method in methods}
+    return {
+        method: {
+            field: common.spread(common.dig(r["methods"].get(method), *path) for r in runs)
+            for field, path in FIELDS.items()
+        }
+        for method in methods
+    }
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -248,31 +295,88 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     names = list(s)
-    lines.append(common.md_table(["method", "distractor acc", "identification acc", "total acc", "kept acc"],
-                                 [[LOSS_NAMES[m], f(s[m]["max_total.distractor"]), f(s[m]["max_total.identification"]),
-                                   f(s[m]["max_total.total"]), f(s[m]["max_total.kept"])] for m in names]))
+    lines.append(
+        common.md_table(
+            ["method", "distractor acc", "identification acc", "total acc", "kept acc"],
+            [
+                [
+                    LOSS_NAMES[m],
+                    f(s[m]["max_total.distractor"]),
+                    f(s[m]["max_total.identification"]),
+                    f(s[m]["max_total.total"]),
+                    f(s[m]["max_total.kept"]),
+                ]
+                for m in names
+            ],
+        )
+    )
     lines += ["", "## At the threshold of maximum mean F1 (chosen on test)", ""]
-    lines.append(common.md_table(["method", "mean F1", "distractor acc", "identification acc", "total acc", "kept acc"],
-                                 [[LOSS_NAMES[m], f(s[m]["max_f1.mean_f1"]), f(s[m]["max_f1.distractor"]),
-                                   f(s[m]["max_f1.identification"]), f(s[m]["max_f1.total"]), f(s[m]["max_f1.kept"])]
-                                  for m in names]))
-    lines += ["", "## Threshold-free and deployment numbers", "",
-              "TPR95/99: identification / total accuracy at the threshold that accepts 95% / 99% of VIP faces. "
-              "Val thr.: total (kept) accuracy on test at the max-total-accuracy threshold chosen on val. "
-              "ECE over all test faces (a distractor is never correct) and over VIP faces, before → after "
-              "temperature scaling; the nearest-face cosine is not a probability (no ECE). F1 AUC of the "
-              "nearest face integrates over cosine thresholds in [0, 1].", ""]
+    lines.append(
+        common.md_table(
+            ["method", "mean F1", "distractor acc", "identification acc", "total acc", "kept acc"],
+            [
+                [
+                    LOSS_NAMES[m],
+                    f(s[m]["max_f1.mean_f1"]),
+                    f(s[m]["max_f1.distractor"]),
+                    f(s[m]["max_f1.identification"]),
+                    f(s[m]["max_f1.total"]),
+                    f(s[m]["max_f1.kept"]),
+                ]
+                for m in names
+            ],
+        )
+    )
+    lines += [
+        "",
+        "## Threshold-free and deployment numbers",
+        "",
+        "TPR95/99: identification / total accuracy at the threshold that accepts 95% / 99% of VIP faces. "
+        "Val thr.: total (kept) accuracy on test at the max-total-accuracy threshold chosen on val. "
+        "ECE over all test faces (a distractor is never correct) and over VIP faces, before → after "
+        "temperature scaling; the nearest-face cosine is not a probability (no ECE). F1 AUC of the "
+        "nearest face integrates over cosine thresholds in [0, 1].",
+        "",
+    ]
     rows = []
     for m in names:
-        ece_all = "—" if s[m]["ece_all.before"]["mean"] is None else f"{f(s[m]['ece_all.before'])} → {f(s[m]['ece_all.after'])}"
-        ece_vip = "—" if s[m]["ece_vip.before"]["mean"] is None else f"{f(s[m]['ece_vip.before'])} → {f(s[m]['ece_vip.after'])}"
-        rows.append([LOSS_NAMES[m], f(s[m]["f1_auc"]),
-                     f"{f(s[m]['tpr95.identification'])} / {f(s[m]['tpr95.total'])}",
-                     f"{f(s[m]['tpr99.identification'])} / {f(s[m]['tpr99.total'])}",
-                     f"{f(s[m]['val_threshold.total'])} ({f(s[m]['val_threshold.kept'])})", ece_all, ece_vip,
-                     f(s[m]["train_s"], 1)])
-    lines.append(common.md_table(["method", "F1 AUC", "TPR95 id / total", "TPR99 id / total", "val thr. total (kept)",
-                                  "ECE all", "ECE VIP", "train s"], rows))
+        ece_all = (
+            "—"
+            if s[m]["ece_all.before"]["mean"] is None
+            else f"{f(s[m]['ece_all.before'])} → {f(s[m]['ece_all.after'])}"
+        )
+        ece_vip = (
+            "—"
+            if s[m]["ece_vip.before"]["mean"] is None
+            else f"{f(s[m]['ece_vip.before'])} → {f(s[m]['ece_vip.after'])}"
+        )
+        rows.append(
+            [
+                LOSS_NAMES[m],
+                f(s[m]["f1_auc"]),
+                f"{f(s[m]['tpr95.identification'])} / {f(s[m]['tpr95.total'])}",
+                f"{f(s[m]['tpr99.identification'])} / {f(s[m]['tpr99.total'])}",
+                f"{f(s[m]['val_threshold.total'])} ({f(s[m]['val_threshold.kept'])})",
+                ece_all,
+                ece_vip,
+                f(s[m]["train_s"], 1),
+            ]
+        )
+    lines.append(
+        common.md_table(
+            [
+                "method",
+                "F1 AUC",
+                "TPR95 id / total",
+                "TPR99 id / total",
+                "val thr. total (kept)",
+                "ECE all",
+                "ECE VIP",
+                "train s",
+            ],
+            rows,
+        )
+    )
     return "\n".join(lines)
 
 
@@ -289,22 +393,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, nargs="+", help="default 0 1 2 (quick: 0)")
     parser.add_argument("--vips", type=int, default=12)
     parser.add_argument("--per-identity", type=int, help="at most this many glint24 crops per identity (quick: 80)")
-    parser.add_argument("--lfw-people", type=int, help="LFW unknown people used as distractors (default 2000, quick 400)")
+    parser.add_argument(
+        "--lfw-people", type=int, help="LFW unknown people used as distractors (default 2000, quick 400)"
+    )
     parser.add_argument("--losses", nargs="+", choices=common.LOSS_ORDER, default=list(common.LOSS_ORDER))
-    parser.add_argument("--mode", choices=("auto", "head", "finetune"), default="auto",
-                        help="auto: finetune when a GPU is present, else head")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: the mode's default, head 30, finetune 10)")
+    parser.add_argument(
+        "--mode",
+        choices=("auto", "head", "finetune"),
+        default="auto",
+        help="auto: finetune when a GPU is present, else head",
+    )
+    parser.add_argument(
+        "--epochs", type=int, help="training epochs (default: the mode's default, head 30, finetune 10)"
+    )
     parser.add_argument("--output-dir", type=Path, help="where openset.json / openset.md go (default bench/results/)")
-    parser.add_argument("--regimes", nargs="+", choices=("glint24", "lfw158", "sweep", "lfw12", "lfw40", "lfw80",
-                                                         "lfw158+glint24"),
-                        help="run these regimes (bench/regimes.py) instead: openset_regimes.json / .md")
+    parser.add_argument(
+        "--regimes",
+        nargs="+",
+        choices=("glint24", "lfw158", "sweep", "lfw12", "lfw40", "lfw80", "lfw158+glint24"),
+        help="run these regimes (bench/regimes.py) instead: openset_regimes.json / .md",
+    )
     args = parser.parse_args(argv)
     if args.regimes:
         return run_regimes(args)
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     per_identity = args.per_identity or (80 if args.quick else None)
     lfw_people = args.lfw_people if args.lfw_people is not None else (400 if args.quick else 2000)
-    mode: Literal["head", "finetune"] = args.mode if args.mode != "auto" else ("finetune" if torch.cuda.is_available() else "head")
+    mode: Literal["head", "finetune"] = (
+        args.mode if args.mode != "auto" else ("finetune" if torch.cuda.is_available() else "head")
+    )
     data = common.shared_data_dir(args.data)
     common.configure_threads()
     machine = common.machine_info()
@@ -316,25 +433,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for seed in seeds:
         labels, splits, vips = assign(pool, seed, args.vips)
         test = splits == "test"
-        counts.append({"test_vip": int(np.sum(test & (labels >= 0))), "test_distractor": int(np.sum(test & (labels < 0))),
-                       "test_distractor_people": len({p for p, t, lab in zip(pool.person, test, labels, strict=True) if t and lab < 0})})
+        counts.append(
+            {
+                "test_vip": int(np.sum(test & (labels >= 0))),
+                "test_distractor": int(np.sum(test & (labels < 0))),
+                "test_distractor_people": len(
+                    {p for p, t, lab in zip(pool.person, test, labels, strict=True) if t and lab < 0}
+                ),
+            }
+        )
         run: dict[str, Any] = {"seed": seed, "vips": vips, "counts": counts[-1], "methods": {}}
         for loss in args.losses:
             clock = time.perf_counter()
             run["methods"][loss] = run_loss(pool, labels, splits, vips, loss, seed, mode, args.epochs)
-            common.log(f"seed {seed} {loss}: total acc {run['methods'][loss]['at_max_total_accuracy']['total_accuracy']:.3f}"
-                       f" ({time.perf_counter() - clock:.0f} s)")
+            common.log(
+                f"seed {seed} {loss}: total acc {run['methods'][loss]['at_max_total_accuracy']['total_accuracy']:.3f}"
+                f" ({time.perf_counter() - clock:.0f} s)"
+            )
         run["methods"]["nearest_face"] = run_nearest_face(pool, labels, splits, len(vips))
         runs.append(run)
     results = {
         "benchmark": "openset",
         "machine": machine,
-        "config": {"data": str(data), "quick": args.quick, "seeds": seeds, "vips": args.vips, "mode": mode,
-                   "per_identity": per_identity, "lfw_people": int(np.sum(pool.source == "lfw")),
-                   "glint_identities": len({p for p, s in zip(pool.person, pool.source, strict=True) if s == "glint24"}),
-                   "samples": len(pool.person), "losses": args.losses,
-                   "epochs": args.epochs,
-                   "training": "ml.train.train_classifier, TrainConfig defaults for the mode, noise_folds=0"},
+        "config": {
+            "data": str(data),
+            "quick": args.quick,
+            "seeds": seeds,
+            "vips": args.vips,
+            "mode": mode,
+            "per_identity": per_identity,
+            "lfw_people": int(np.sum(pool.source == "lfw")),
+            "glint_identities": len({p for p, s in zip(pool.person, pool.source, strict=True) if s == "glint24"}),
+            "samples": len(pool.person),
+            "losses": args.losses,
+            "epochs": args.epochs,
+            "training": "ml.train.train_classifier, TrainConfig defaults for the mode, noise_folds=0",
+        },
         "split_counts": {key: common.spread(c[key] for c in counts) for key in counts[0]},
         "summary": summarise(runs),
         "runs": runs,

@@ -1,6 +1,7 @@
 """The open-set benchmark over the regimes of ``bench/regimes.py`` (``bench/openset.py --regimes``):
 glint24, the many-VIP LFW regime and the VIP-count sweep, with the share of VIP test faces
 identified right and accepted at a 0.1% and 1% false-accept rate on unseen people."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,21 @@ def dir_at_far(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray
     threshold, _ = threshold_for_far(confidence[distractor], far, min_accepts=0, scale="identity")
     vip = ~distractor
     right = (predicted[vip] == labels[vip]) & (confidence[vip] >= threshold)
-    return {"rate": float(right.mean()), "threshold": threshold,
-            "false_accepts": int(np.sum(confidence[distractor] >= threshold)), "distractors": int(distractor.sum())}
+    return {
+        "rate": float(right.mean()),
+        "threshold": threshold,
+        "false_accepts": int(np.sum(confidence[distractor] >= threshold)),
+        "distractors": int(distractor.sum()),
+    }
 
 
-def regime_metrics(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, n_classes: int,
-                   val_thresholds: Mapping[str, float | None]) -> dict[str, Any]:
+def regime_metrics(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    n_classes: int,
+    val_thresholds: Mapping[str, float | None],
+) -> dict[str, Any]:
     """Test numbers of one method: DIR at each FAR, top-1, F1 AUC, max mean F1 / total accuracy (thesis),
     and at each val-chosen threshold the FAR measured on unseen test people, recall and mean F1."""
     from ml.metrics import evaluate_at_threshold, open_set_report
@@ -57,7 +67,9 @@ def regime_metrics(labels: np.ndarray, predicted: np.ndarray, confidence: np.nda
         at = evaluate_at_threshold(labels, predicted, confidence, threshold, n_classes)
         far_measured = float(np.mean(confidence[~vip] >= threshold))
         out["at_val_threshold"][name] = {
-            "threshold": threshold, "far_test": far_measured, "mean_f1": float(at.mean_f1),
+            "threshold": threshold,
+            "far_test": far_measured,
+            "mean_f1": float(at.mean_f1),
             "recall": float(np.mean((predicted[vip] == labels[vip]) & (confidence[vip] >= threshold))),
         }
     return out
@@ -76,8 +88,10 @@ def regime_nearest_face(regime: Regime, labels: np.ndarray) -> tuple[dict[str, A
     val = np.flatnonzero((regime.splits == "val") & (labels < 0))
     thresholds = {f"far_{far:g}": threshold_for_far(confidence[val], far, scale="identity")[0] for far in REGIME_FARS}
     test = regime.splits == "test"
-    return (regime_metrics(regime.labels[test], predicted[test], confidence[test], regime.n_classes, thresholds),
-            time.perf_counter() - started)
+    return (
+        regime_metrics(regime.labels[test], predicted[test], confidence[test], regime.n_classes, thresholds),
+        time.perf_counter() - started,
+    )
 
 
 def regime_trained(regime: Regime, labels: np.ndarray, **config: Any) -> tuple[dict[str, Any], float, RunResult]:
@@ -85,11 +99,17 @@ def regime_trained(regime: Regime, labels: np.ndarray, **config: Any) -> tuple[d
     from ml.train import TrainConfig, TrainData, train_classifier
 
     started = time.perf_counter()
-    data = TrainData(inputs=regime.embeddings, labels=labels, splits=regime.splits, class_names=regime.class_names,
-                     sample_ids=np.arange(len(labels)))
+    data = TrainData(
+        inputs=regime.embeddings,
+        labels=labels,
+        splits=regime.splits,
+        class_names=regime.class_names,
+        sample_ids=np.arange(len(labels)),
+    )
     with tempfile.TemporaryDirectory(prefix="bench-openset-") as folder:
-        result = train_classifier(TrainConfig(mode="head", device="cpu", noise_folds=0, **config), data,
-                                  out_dir=Path(folder))
+        result = train_classifier(
+            TrainConfig(mode="head", device="cpu", noise_folds=0, **config), data, out_dir=Path(folder)
+        )
     test = np.flatnonzero(regime.splits == "test")
     samples = result["samples"]
     predicted = np.array([samples[str(i)]["predicted"] for i in test])
@@ -134,12 +154,16 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
             run["methods"]["nearest_face"] = {**metrics, "seconds": seconds}
             metrics, seconds, _ = regime_trained(regime, regime.labels)
             run["methods"]["facecurator"] = {**metrics, "seconds": seconds}
-            for loss in (losses if name in ("glint24", "lfw158") else ["me"]):
+            for loss in losses if name in ("glint24", "lfw158") else ["me"]:
                 metrics, seconds, _ = regime_trained(regime, regime.labels, loss=loss, scorer="head")
                 run["methods"][f"head_{loss}"] = {**metrics, "seconds": seconds}
-            common.log(f"{name} seed {seed}: " + ", ".join(
-                f"{m} {v['dir_at_far']['0.001']['rate']:.3f}/{v['dir_at_far']['0.01']['rate']:.3f}"
-                for m, v in run["methods"].items()))
+            common.log(
+                f"{name} seed {seed}: "
+                + ", ".join(
+                    f"{m} {v['dir_at_far']['0.001']['rate']:.3f}/{v['dir_at_far']['0.01']['rate']:.3f}"
+                    for m, v in run["methods"].items()
+                )
+            )
             runs.append(run)
     summary: dict[str, Any] = {}
     for name in names:
@@ -147,18 +171,36 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
         methods = list(mine[0]["methods"])
         summary[name] = {
             "counts": {k: common.spread(r["counts"][k] for r in mine) for k in mine[0]["counts"]},
-            "methods": {m: {f: common.spread(common.dig(r["methods"].get(m), *path) for r in mine)
-                            for f, path in REGIME_FIELDS.items()} for m in methods},
+            "methods": {
+                m: {
+                    f: common.spread(common.dig(r["methods"].get(m), *path) for r in mine)
+                    for f, path in REGIME_FIELDS.items()
+                }
+                for m in methods
+            },
         }
         fc, nf = summary[name]["methods"]["facecurator"], summary[name]["methods"]["nearest_face"]
         summary[name]["verdict_2a"] = all(
             all(a >= b - 1e-9 for a, b in zip(fc[f]["values"], nf[f]["values"], strict=True))
-            for f in ("dir@0.1%", "dir@1%"))
-    results = {"benchmark": "openset_regimes", "machine": machine,
-               "config": {"data": str(data), "quick": args.quick, "seeds": seeds, "regimes": names, "losses": losses,
-                          "fars": REGIME_FARS, "distractor_split": rg.DISTRACTOR_PROPORTIONS,
-                          "glint_per_identity": 40 if args.quick else 120},
-               "summary": summary, "runs": runs, "wall_s": time.perf_counter() - started}
+            for f in ("dir@0.1%", "dir@1%")
+        )
+    results = {
+        "benchmark": "openset_regimes",
+        "machine": machine,
+        "config": {
+            "data": str(data),
+            "quick": args.quick,
+            "seeds": seeds,
+            "regimes": names,
+            "losses": losses,
+            "fars": REGIME_FARS,
+            "distractor_split": rg.DISTRACTOR_PROPORTIONS,
+            "glint_per_identity": 40 if args.quick else 120,
+        },
+        "summary": summary,
+        "runs": runs,
+        "wall_s": time.perf_counter() - started,
+    }
     text = regimes_markdown(results)
     common.write_results("openset_regimes" + ("_quick" if args.quick else ""), results, text, out_dir=args.output_dir)
     print(text)
@@ -180,16 +222,46 @@ def regimes_markdown(results: dict[str, Any]) -> str:
         "trained head scoring (the thesis's losses); `nearest_face` = untrained nearest training face by cosine.",
         "",
     ]
-    headers = ["regime", "VIPs", "test VIP / distr. faces", "method", "DIR@0.1%", "DIR@1%", "top-1", "F1 AUC",
-               "max mean F1", "FAR test @0.1%", "FAR test @1%", "mean F1 @0.1%", "s"]
+    headers = [
+        "regime",
+        "VIPs",
+        "test VIP / distr. faces",
+        "method",
+        "DIR@0.1%",
+        "DIR@1%",
+        "top-1",
+        "F1 AUC",
+        "max mean F1",
+        "FAR test @0.1%",
+        "FAR test @1%",
+        "mean F1 @0.1%",
+        "s",
+    ]
     rows = []
     for name, entry in results["summary"].items():
         c = entry["counts"]
         for method, m in entry["methods"].items():
-            rows.append([name, f(c["vips"], 0), f"{f(c['test_vip'], 0)} / {f(c['test_distractor'], 0)}", method,
-                         f(m["dir@0.1%"]), f(m["dir@1%"]), f(m["top1"]), f(m["f1_auc"]), f(m["max_mean_f1"]),
-                         f(m["far_test@0.1%"], 4), f(m["far_test@1%"], 4), f(m["mean_f1@0.1%"]), f(m["seconds"], 1)])
+            rows.append(
+                [
+                    name,
+                    f(c["vips"], 0),
+                    f"{f(c['test_vip'], 0)} / {f(c['test_distractor'], 0)}",
+                    method,
+                    f(m["dir@0.1%"]),
+                    f(m["dir@1%"]),
+                    f(m["top1"]),
+                    f(m["f1_auc"]),
+                    f(m["max_mean_f1"]),
+                    f(m["far_test@0.1%"], 4),
+                    f(m["far_test@1%"], 4),
+                    f(m["mean_f1@0.1%"]),
+                    f(m["seconds"], 1),
+                ]
+            )
     lines.append(common.md_table(headers, rows, align="llrlrrrrrrrrr"))
-    lines += ["", "2(a) FaceCurator's default >= the nearest-face baseline at both FARs, every seed: "
-              + ", ".join(f"{n} {'yes' if e['verdict_2a'] else 'NO'}" for n, e in results["summary"].items())]
+    lines += [
+        "",
+        "2(a) FaceCurator's default >= the nearest-face baseline at both FARs, every seed: "
+        + ", ".join(f"{n} {'yes' if e['verdict_2a'] else 'NO'}" for n, e in results["summary"].items()),
+    ]
     return "\n".join(lines)

@@ -23,6 +23,7 @@ Label noise (:func:`inject`), always into train (``splits_noisy`` adds val):
   faces of randomly chosen VIPs;
 * rates are shares of the train VIP faces.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -52,8 +53,13 @@ def _canonical(name: str) -> str:
     return name.replace(" ", "_")
 
 
-def load_pool(data: Path, *, glint_per_identity: int | None = 120, unknown_all_photos: bool = False,
-              known_people: int | None = None) -> Pool:
+def load_pool(
+    data: Path,
+    *,
+    glint_per_identity: int | None = 120,
+    unknown_all_photos: bool = False,
+    known_people: int | None = None,
+) -> Pool:
     """glint24 (at most ``glint_per_identity`` crops each), lfw/known and lfw/unknown (first photo of
     each person unless ``unknown_all_photos``), embedded with the bench cache; faces without a detection dropped."""
     persons: list[str] = []
@@ -78,7 +84,7 @@ def load_pool(data: Path, *, glint_per_identity: int | None = 120, unknown_all_p
     unknown = common.image_folder(data / "lfw" / "unknown")
     paths, owners = [], []
     for name, files in unknown.items():
-        for p in (files if unknown_all_photos else files[:1]):
+        for p in files if unknown_all_photos else files[:1]:
             paths.append(p)
             owners.append(name)
     add(paths, owners, "lfw_unknown", "detect")
@@ -90,8 +96,13 @@ def load_pool(data: Path, *, glint_per_identity: int | None = 120, unknown_all_p
             paths += chosen
             owners += [_canonical(name)] * len(chosen)
         add(paths, owners, "glint24", "aligned")
-    return Pool(person=np.array(persons), source=np.array(sources), key=np.array(keys),
-                embeddings=np.concatenate(chunks).astype(np.float32), overlap=common.identity_overlap(data))
+    return Pool(
+        person=np.array(persons),
+        source=np.array(sources),
+        key=np.array(keys),
+        embeddings=np.concatenate(chunks).astype(np.float32),
+        overlap=common.identity_overlap(data),
+    )
 
 
 @dataclass
@@ -129,12 +140,16 @@ def make_regime(pool: Pool, name: str, *, seed: int) -> Regime:
     if name == "glint24":
         vips = common.seeded_order(glint_people, seed)[:12]
         vip_rows = np.flatnonzero((pool.source == "glint24") & np.isin(pool.person, vips))
-        distractor_rows = np.flatnonzero(((pool.source == "glint24") & ~np.isin(pool.person, vips))
-                                         | ((pool.source == "lfw_unknown") & ~np.isin(pool.person, list(pool.overlap))))
+        distractor_rows = np.flatnonzero(
+            ((pool.source == "glint24") & ~np.isin(pool.person, vips))
+            | ((pool.source == "lfw_unknown") & ~np.isin(pool.person, list(pool.overlap)))
+        )
     elif name == "lfw158+glint24":
         vips = sorted(set(known_people) | set(glint_people))
         vip_rows = np.flatnonzero(np.isin(pool.source, ["lfw_known", "glint24"]))
-        distractor_rows = np.flatnonzero((pool.source == "lfw_unknown") & ~np.isin(pool.person, list(pool.overlap) + vips))
+        distractor_rows = np.flatnonzero(
+            (pool.source == "lfw_unknown") & ~np.isin(pool.person, list(pool.overlap) + vips)
+        )
     elif name.startswith("lfw"):
         n = int(name[3:])
         vips = sorted(common.seeded_order(known_people, seed)[:n])
@@ -145,11 +160,22 @@ def make_regime(pool: Pool, name: str, *, seed: int) -> Regime:
     rows = np.concatenate([vip_rows, distractor_rows])
     class_of = {v: i for i, v in enumerate(vips)}
     labels = np.array([class_of[p] for p in pool.person[vip_rows]] + [-1] * len(distractor_rows), dtype=np.int64)
-    splits = np.array([split_for_group(f"face:{k}", seed=seed) for k in pool.key[vip_rows]]
-                      + [split_for_group(f"person:{p}", seed=seed, proportions=DISTRACTOR_PROPORTIONS)
-                         for p in pool.person[distractor_rows]])
-    return Regime(name=name, rows=rows, embeddings=pool.embeddings[rows], person=pool.person[rows], labels=labels,
-                  splits=splits, class_names=list(vips))
+    splits = np.array(
+        [split_for_group(f"face:{k}", seed=seed) for k in pool.key[vip_rows]]
+        + [
+            split_for_group(f"person:{p}", seed=seed, proportions=DISTRACTOR_PROPORTIONS)
+            for p in pool.person[distractor_rows]
+        ]
+    )
+    return Regime(
+        name=name,
+        rows=rows,
+        embeddings=pool.embeddings[rows],
+        person=pool.person[rows],
+        labels=labels,
+        splits=splits,
+        class_names=list(vips),
+    )
 
 
 def _centroids(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -160,8 +186,9 @@ def _centroids(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> np
     return l2_normalise(sums)
 
 
-def inject(regime: Regime, kinds: tuple[str, ...], rates: dict[str, float], *, seed: int,
-           splits: tuple[str, ...] = ("train",)) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def inject(
+    regime: Regime, kinds: tuple[str, ...], rates: dict[str, float], *, seed: int, splits: tuple[str, ...] = ("train",)
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Noisy labels and, per kind, the mask of the faces whose label it changed."""
     rng = np.random.default_rng(10_000 + seed)
     labels = regime.labels.copy()

@@ -10,6 +10,7 @@ the terminal. A failed benchmark does not stop the others; the exit status says 
 
     python bench/run_all.py [--quick] [--only noise api] [--skip video] [--timeout 1800]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,21 @@ elif str(REPO) not in sys.path:
 
 from bench import common, embedding_cache  # noqa: E402
 
-NOT_BENCHMARKS = {"common", "run_all", "__init__", "conftest", "regimes", "noise_injection", "noise_metrics", "noise_regimes",
-                  "openset_regimes", "api_world", "api_server", "api_load",
-                  "embedding_cache"}
+NOT_BENCHMARKS = {
+    "common",
+    "run_all",
+    "__init__",
+    "conftest",
+    "regimes",
+    "noise_injection",
+    "noise_metrics",
+    "noise_regimes",
+    "openset_regimes",
+    "api_world",
+    "api_server",
+    "api_load",
+    "embedding_cache",
+}
 # Benchmarks run a second time in another mode: (results name, extra options). Each run is an entry
 # of its own in the summary, with its own log and results files.
 VARIANTS = {"api": [("api_open_loop", ["--open-loop"])]}
@@ -45,28 +58,51 @@ MIN_TIMEOUT_S = {"api_open_loop": 2400.0}
 
 def discover() -> list[str]:
     """The benchmark scripts: every ``bench/*.py`` but the helpers, in name order."""
-    return [p.stem for p in sorted(common.BENCH_DIR.glob("*.py"))
-            if p.stem not in NOT_BENCHMARKS and not p.stem.startswith("_")]
+    return [
+        p.stem
+        for p in sorted(common.BENCH_DIR.glob("*.py"))
+        if p.stem not in NOT_BENCHMARKS and not p.stem.startswith("_")
+    ]
 
 
 def runs(names: list[str]) -> list[tuple[str, str, list[str]]]:
     """(results name, script, extra options) for each run: every benchmark, then its variants."""
     return [(name, name, []) for name in names] + [
-        (variant, name, options) for name in names for variant, options in VARIANTS.get(name, [])]
+        (variant, name, options) for name in names for variant, options in VARIANTS.get(name, [])
+    ]
 
 
-def run_one(name: str, *, quick: bool, timeout: float, log_dir: Path, script: str | None = None,
-            options: list[str] | None = None) -> dict[str, Any]:
+def run_one(
+    name: str,
+    *,
+    quick: bool,
+    timeout: float,
+    log_dir: Path,
+    script: str | None = None,
+    options: list[str] | None = None,
+) -> dict[str, Any]:
     script = script or name
-    command = [sys.executable, str(common.BENCH_DIR / f"{script}.py"), *(options or []), *(["--quick"] if quick else [])]
+    command = [
+        sys.executable,
+        str(common.BENCH_DIR / f"{script}.py"),
+        *(options or []),
+        *(["--quick"] if quick else []),
+    ]
     log_path = log_dir / f"{name}.log"
     common.log(f"--- {name}: {' '.join(command[1:])}")
     started_at = time.time()
     clock = time.perf_counter()
     timed_out = threading.Event()
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   bufsize=1, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
 
         def stop() -> None:  # the benchmark's own process group: it and whatever it started
             timed_out.set()
@@ -90,14 +126,29 @@ def run_one(name: str, *, quick: bool, timeout: float, log_dir: Path, script: st
             watchdog.cancel()
     wall = time.perf_counter() - clock
     others = {variant for entries in VARIANTS.values() for variant, _ in entries} - {name}
-    files = sorted(p.name for p in common.RESULTS_DIR.glob(f"{name}*")
-                   if p.suffix in (".json", ".md") and p.stat().st_mtime >= started_at - 1 and p.stem not in others)
-    status = f"timeout after {timeout:.0f} s" if timed_out.is_set() else "ok" if process.returncode == 0 else f"failed (exit {process.returncode})"
+    files = sorted(
+        p.name
+        for p in common.RESULTS_DIR.glob(f"{name}*")
+        if p.suffix in (".json", ".md") and p.stat().st_mtime >= started_at - 1 and p.stem not in others
+    )
+    status = (
+        f"timeout after {timeout:.0f} s"
+        if timed_out.is_set()
+        else "ok"
+        if process.returncode == 0
+        else f"failed (exit {process.returncode})"
+    )
     if status == "ok" and not files:
         status = "ok, but wrote no results"
     common.log(f"--- {name}: {status} in {wall:.0f} s")
-    return {"name": name, "status": status, "returncode": process.returncode, "wall_s": wall, "files": files,
-            "log": str(log_path.relative_to(REPO)) if log_path.is_relative_to(REPO) else str(log_path)}
+    return {
+        "name": name,
+        "status": status,
+        "returncode": process.returncode,
+        "wall_s": wall,
+        "files": files,
+        "log": str(log_path.relative_to(REPO)) if log_path.is_relative_to(REPO) else str(log_path),
+    }
 
 
 def _flat_numbers(value: Any, prefix: str = "", limit: int = 40) -> list[tuple[str, Any]]:
@@ -164,22 +215,46 @@ def main(argv: list[str] | None = None) -> int:
     embedding_cache.ensure_cache_dir()
     common.log(f"{'quick' if args.quick else 'full'} benchmarks: {', '.join(names)}; {common.machine_line(machine)}")
     clock = time.perf_counter()
-    entries = [run_one(name, quick=args.quick, log_dir=log_dir, script=script, options=options,
-                       timeout=timeout if args.quick or args.timeout else max(timeout, MIN_TIMEOUT_S.get(name, 0.0)))
-               for name, script, options in runs(names)]
+    entries = [
+        run_one(
+            name,
+            quick=args.quick,
+            log_dir=log_dir,
+            script=script,
+            options=options,
+            timeout=timeout if args.quick or args.timeout else max(timeout, MIN_TIMEOUT_S.get(name, 0.0)),
+        )
+        for name, script, options in runs(names)
+    ]
     total = time.perf_counter() - clock
 
     mode = "quick (`make bench-quick`)" if args.quick else "full (`make bench`)"
-    lines = [f"# Benchmark summary: {mode}", "",
-             f"Machine: {common.machine_line(machine)}.", f"Started {machine['started_at']}; total wall time "
-             f"{total / 60:.1f} min. Each benchmark ran in its own process{' with --quick' if args.quick else ''}.", "",
-             common.md_table(["benchmark", "status", "wall s", "results"],
-                             [[e["name"], e["status"], f"{e['wall_s']:.0f}", ", ".join(f"`{f}`" for f in e["files"]) or "—"]
-                              for e in entries], align="llrl"), ""]
+    lines = [
+        f"# Benchmark summary: {mode}",
+        "",
+        f"Machine: {common.machine_line(machine)}.",
+        f"Started {machine['started_at']}; total wall time "
+        f"{total / 60:.1f} min. Each benchmark ran in its own process{' with --quick' if args.quick else ''}.",
+        "",
+        common.md_table(
+            ["benchmark", "status", "wall s", "results"],
+            [
+                [e["name"], e["status"], f"{e['wall_s']:.0f}", ", ".join(f"`{f}`" for f in e["files"]) or "—"]
+                for e in entries
+            ],
+            align="llrl",
+        ),
+        "",
+    ]
     lines += [section(e) for e in entries]
-    summary = {"mode": "quick" if args.quick else "full", "machine": machine, "total_wall_s": total, "benchmarks": entries}
+    summary = {
+        "mode": "quick" if args.quick else "full",
+        "machine": machine,
+        "total_wall_s": total,
+        "benchmarks": entries,
+    }
     common.write_results("summary", summary, "\n".join(lines))
-    print("\n".join(lines[:8 + len(entries)]))
+    print("\n".join(lines[: 8 + len(entries)]))
     failed = [e["name"] for e in entries if not e["status"].startswith("ok")]
     if failed:
         common.log(f"failed: {', '.join(failed)}")

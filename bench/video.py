@@ -23,6 +23,7 @@ Writes ``bench/results/video.json`` and ``bench/results/video.md``.
 
     python bench/video.py [--quick] [--frames 300] [--videos obama_speech.mp4 ...] [--device cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,30 +89,57 @@ def train_head(data: Path, per_identity: int, embedder: Any, out_dir: Path) -> t
         vectors.append(embedder.embed_aligned(crops))
         n = len(crops)
         labels += [label] * n
-        splits += (["val", "test"] + ["train"] * n)[:n] if n < 5 else ["val"] * (n // 5) + ["test"] * (n // 10) + \
-            ["train"] * (n - n // 5 - n // 10)
+        splits += (
+            (["val", "test"] + ["train"] * n)[:n]
+            if n < 5
+            else ["val"] * (n // 5) + ["test"] * (n // 10) + ["train"] * (n - n // 5 - n // 10)
+        )
     embed_s = time.perf_counter() - started
     inputs = np.concatenate(vectors)
-    train = TrainData(inputs=inputs, labels=np.array(labels), splits=np.array(splits),
-                      class_names=[f.name for f in folders], sample_ids=np.arange(len(labels)))
+    train = TrainData(
+        inputs=inputs,
+        labels=np.array(labels),
+        splits=np.array(splits),
+        class_names=[f.name for f in folders],
+        sample_ids=np.arange(len(labels)),
+    )
     train_classifier(TrainConfig(mode="head", epochs=30, noise_folds=0, device="cpu"), train, out_dir=out_dir)
     return load_classifier(out_dir / "model.pt", device="cpu"), embed_s, [f.name for f in folders]
 
 
-def _faces_of_batch(pipeline: FacePipeline, images: list[np.ndarray], clocks: dict[str, Clock]) -> list[list[FaceResult]]:
+def _faces_of_batch(
+    pipeline: FacePipeline, images: list[np.ndarray], clocks: dict[str, Clock]
+) -> list[list[FaceResult]]:
     """``FacePipeline.process_batch``, timed by stage (detect, align + quality, embed)."""
     with clocks["detect"]:
         detections = pipeline.detector.detect_batch(images)
     with clocks["align"]:
-        crops = [[align_face(image, d.landmarks, pipeline.crop_size) for d in found] for image, found in zip(images, detections, strict=True)]
-        qualities = [[quality_score(c, d.box) for c, d in zip(per, found, strict=True)] for per, found in zip(crops, detections, strict=True)]
+        crops = [
+            [align_face(image, d.landmarks, pipeline.crop_size) for d in found]
+            for image, found in zip(images, detections, strict=True)
+        ]
+        qualities = [
+            [quality_score(c, d.box) for c, d in zip(per, found, strict=True)]
+            for per, found in zip(crops, detections, strict=True)
+        ]
     with clocks["embed"]:
         vectors = pipeline.embed_crops([c for per in crops for c in per])
     out, row = [], 0
     for found, per, quality in zip(detections, crops, qualities, strict=True):
-        out.append([FaceResult(box=d.box, score=d.score, landmarks=d.landmarks, crop=c, quality=q,
-                               embedding=vectors[row + k], embedding_model=pipeline.model_name)
-                    for k, (d, c, q) in enumerate(zip(found, per, quality, strict=True))])
+        out.append(
+            [
+                FaceResult(
+                    box=d.box,
+                    score=d.score,
+                    landmarks=d.landmarks,
+                    crop=c,
+                    quality=q,
+                    embedding=vectors[row + k],
+                    embedding_model=pipeline.model_name,
+                )
+                for k, (d, c, q) in enumerate(zip(found, per, quality, strict=True))
+            ]
+        )
         row += len(found)
     return out
 
@@ -153,15 +181,29 @@ def tracking_potential(per_frame: list[list[FaceResult]]) -> dict[str, Any]:
         continued += matched
         frames_all_continued += bool(current) and matched == len(current)
     c = np.array(cosines) if cosines else np.zeros(1)
-    return {"faces": total, "continued_faces": continued, "frames_all_faces_continued": frames_all_continued,
-            "frames": len(per_frame), "cosine_to_previous_median": round(float(np.median(c)), 4),
-            "cosine_to_previous_p10": round(float(np.percentile(c, 10)), 4),
-            "share_at_least_0999": round(float((c >= 0.999).mean()), 4) if cosines else 0.0,
-            "share_at_least_097": round(float((c >= 0.97).mean()), 4) if cosines else 0.0}
+    return {
+        "faces": total,
+        "continued_faces": continued,
+        "frames_all_faces_continued": frames_all_continued,
+        "frames": len(per_frame),
+        "cosine_to_previous_median": round(float(np.median(c)), 4),
+        "cosine_to_previous_p10": round(float(np.percentile(c, 10)), 4),
+        "share_at_least_0999": round(float((c >= 0.999).mean()), 4) if cosines else 0.0,
+        "share_at_least_097": round(float((c >= 0.97).mean()), 4) if cosines else 0.0,
+    }
 
 
-def bench_video(path: Path, frames: int, pipeline: FacePipeline, classifier: Any, names: list[str], *,
-                threshold: float, min_frames: int, batch: int) -> dict[str, Any]:
+def bench_video(
+    path: Path,
+    frames: int,
+    pipeline: FacePipeline,
+    classifier: Any,
+    names: list[str],
+    *,
+    threshold: float,
+    min_frames: int,
+    batch: int,
+) -> dict[str, Any]:
     info = probe_video(path)
     clocks = {name: Clock() for name in ("decode_wait", "detect", "align", "embed", "classify", "aggregate")}
     per_frame: list[list[FaceResult]] = []
@@ -190,15 +232,28 @@ def bench_video(path: Path, frames: int, pipeline: FacePipeline, classifier: Any
     with clocks["classify"]:
         prediction = classifier.predict(inputs)
     with clocks["aggregate"]:
-        tags = aggregate_video_tags(frame_indices=frame_ids, predicted=prediction.labels,
-                                    confidence=prediction.confidence, threshold=threshold, min_frames=min_frames)
+        tags = aggregate_video_tags(
+            frame_indices=frame_ids,
+            predicted=prediction.labels,
+            confidence=prediction.confidence,
+            threshold=threshold,
+            min_frames=min_frames,
+        )
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     scale = 300 / max(n_frames, 1)
     result: dict[str, Any] = {
-        "video": path.name, "width": info.width, "height": info.height, "fps": round(info.fps, 2),
-        "frames_in_video": info.frame_count, "frames_sampled": n_frames, "faces": int(len(inputs)),
-        "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "decode_cpu_s": round(decoder.cpu, 3),
-        "frames_per_s": round(n_frames / wall, 1), "faces_per_s": round(len(inputs) / wall, 1),
+        "video": path.name,
+        "width": info.width,
+        "height": info.height,
+        "fps": round(info.fps, 2),
+        "frames_in_video": info.frame_count,
+        "frames_sampled": n_frames,
+        "faces": int(len(inputs)),
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "decode_cpu_s": round(decoder.cpu, 3),
+        "frames_per_s": round(n_frames / wall, 1),
+        "faces_per_s": round(len(inputs) / wall, 1),
         "stages_wall_s": {name: round(clock.wall, 4) for name, clock in clocks.items()},
         "per_300_frames": {"wall_s": round(wall * scale, 2), "cpu_s": round(cpu * scale, 2)},
         "tags": [{"name": names[t.label], "confidence": round(t.confidence, 3), "frames": len(t.frames)} for t in tags],
@@ -218,9 +273,12 @@ def compare_runtimes(path: Path, pipeline: FacePipeline, opencv: FacePipeline | 
         clock = Clock()
         with clock:
             found = candidate.detector.detect_batch(images)
-        rows[label] = {"ms_per_frame_wall": round(1000 * clock.wall / len(images), 1),
-                       "ms_per_frame_cpu": round(1000 * clock.cpu / len(images), 1),
-                       "faces": sum(map(len, found)), "frames": len(images)}
+        rows[label] = {
+            "ms_per_frame_wall": round(1000 * clock.wall / len(images), 1),
+            "ms_per_frame_cpu": round(1000 * clock.cpu / len(images), 1),
+            "faces": sum(map(len, found)),
+            "frames": len(images),
+        }
     return rows
 
 
@@ -232,8 +290,13 @@ def embed_throughput(data: Path, embedder: Any, count: int) -> dict[str, Any]:
     clock = Clock()
     with clock:
         embedder.embed_aligned(crops)
-    return {"faces": len(crops), "batch_size": embedder.batch_size, **clock.as_dict(),
-            "faces_per_s": round(len(crops) / clock.wall, 1), "cpu_ms_per_face": round(1000 * clock.cpu / len(crops), 2)}
+    return {
+        "faces": len(crops),
+        "batch_size": embedder.batch_size,
+        **clock.as_dict(),
+        "faces_per_s": round(len(crops) / clock.wall, 1),
+        "cpu_ms_per_face": round(1000 * clock.cpu / len(crops), 2),
+    }
 
 
 def bench_many(paths: list[Path], frames: int, pipeline: FacePipeline, *, workers: int, batch: int) -> dict[str, Any]:
@@ -251,9 +314,17 @@ def bench_many(paths: list[Path], frames: int, pipeline: FacePipeline, *, worker
         if pending:
             faces += sum(map(len, pipeline.process_batch(pending)))
             n_frames += len(pending)
-    return {"videos": len(paths), "decode_workers": workers, "batch_frames": batch, "frames": n_frames, "faces": faces,
-            **clock.as_dict(), "seconds_per_video": round(clock.wall / len(paths), 3),
-            "frames_per_s": round(n_frames / clock.wall, 1), "faces_per_s": round(faces / clock.wall, 1)}
+    return {
+        "videos": len(paths),
+        "decode_workers": workers,
+        "batch_frames": batch,
+        "frames": n_frames,
+        "faces": faces,
+        **clock.as_dict(),
+        "seconds_per_video": round(clock.wall / len(paths), 3),
+        "frames_per_s": round(n_frames / clock.wall, 1),
+        "faces_per_s": round(faces / clock.wall, 1),
+    }
 
 
 def cpu_model() -> str:
@@ -291,7 +362,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {row['video']} | {row['width']}x{row['height']} | {row['frames_sampled']} | {row['faces']} | {row['wall_s']:.2f} | "
             f"{row['cpu_s']:.2f} | {row['per_300_frames']['wall_s']:.2f} / {row['per_300_frames']['cpu_s']:.2f} | "
             f"{row['frames_per_s']} | {row['faces_per_s']} | {st['decode_wait']:.2f} / {st['detect']:.2f} / {st['align']:.2f} / "
-            f"{st['embed']:.2f} | {row['decode_cpu_s']:.2f} | {tags} |")
+            f"{st['embed']:.2f} | {row['decode_cpu_s']:.2f} | {tags} |"
+        )
     emb = results["embed_throughput"]
     lines += [
         "",
@@ -304,24 +376,40 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("many"):
         m = results["many"]
-        lines += ["", f"{m['videos']} videos at once ({m['decode_workers']} decoding threads, frames of all videos in "
-                  f"batches of {m['batch_frames']}): {m['wall_s']:.2f} s wall, {m['cpu_s']:.2f} s CPU, "
-                  f"**{m['seconds_per_video']} s per video**, {m['frames_per_s']} frames/s, {m['faces_per_s']} faces/s."]
+        lines += [
+            "",
+            f"{m['videos']} videos at once ({m['decode_workers']} decoding threads, frames of all videos in "
+            f"batches of {m['batch_frames']}): {m['wall_s']:.2f} s wall, {m['cpu_s']:.2f} s CPU, "
+            f"**{m['seconds_per_video']} s per video**, {m['frames_per_s']} frames/s, {m['faces_per_s']} faces/s.",
+        ]
     lines += ["", "Detection per frame on the same frames (ms wall / CPU, faces found):", ""]
     first = results["videos"][0]["runtimes"]
     lines += ["| video | " + " | ".join(first) + " |", "|---|" + "---|" * len(first)]
     for row in results["videos"]:
-        lines.append(f"| {row['video']} | " + " | ".join(
-            f"{v['ms_per_frame_wall']:.0f} / {v['ms_per_frame_cpu']:.0f} ({v['faces']})" for v in row["runtimes"].values()) + " |")
-    lines += ["", "Nothing computed twice? The same face in consecutive sampled frames (IoU > 0.5 with a face of "
-              "the previous frame) and how alike its embedding is:", "",
-              "| video | faces | continued from the previous frame | frames with only continued faces | "
-              "cosine to previous, median (10th pct) | share >= 0.999 | share >= 0.97 |", "|---|---:|---:|---:|---|---:|---:|"]
+        lines.append(
+            f"| {row['video']} | "
+            + " | ".join(
+                f"{v['ms_per_frame_wall']:.0f} / {v['ms_per_frame_cpu']:.0f} ({v['faces']})"
+                for v in row["runtimes"].values()
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Nothing computed twice? The same face in consecutive sampled frames (IoU > 0.5 with a face of "
+        "the previous frame) and how alike its embedding is:",
+        "",
+        "| video | faces | continued from the previous frame | frames with only continued faces | "
+        "cosine to previous, median (10th pct) | share >= 0.999 | share >= 0.97 |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
     for row in results["videos"]:
         t = row["tracking"]
-        lines.append(f"| {row['video']} | {t['faces']} | {t['continued_faces']} | {t['frames_all_faces_continued']} of "
-                     f"{t['frames']} | {t['cosine_to_previous_median']} ({t['cosine_to_previous_p10']}) | "
-                     f"{t['share_at_least_0999']} | {t['share_at_least_097']} |")
+        lines.append(
+            f"| {row['video']} | {t['faces']} | {t['continued_faces']} | {t['frames_all_faces_continued']} of "
+            f"{t['frames']} | {t['cosine_to_previous_median']} ({t['cosine_to_previous_p10']}) | "
+            f"{t['share_at_least_0999']} | {t['share_at_least_097']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -333,9 +421,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "opencv"])
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads per network (0: one per core)")
-    parser.add_argument("--batch-frames", type=int, default=None, help="frames per detection batch (default 8 CPU, 32 GPU)")
-    parser.add_argument("--videos-per-batch", type=int, default=0,
-                        help="also run this many copies of the videos at once, frames batched together (GPU mode)")
+    parser.add_argument(
+        "--batch-frames", type=int, default=None, help="frames per detection batch (default 8 CPU, 32 GPU)"
+    )
+    parser.add_argument(
+        "--videos-per-batch",
+        type=int,
+        default=0,
+        help="also run this many copies of the videos at once, frames batched together (GPU mode)",
+    )
     parser.add_argument("--decode-workers", type=int, default=2)
     parser.add_argument("--compare-frames", type=int, default=24, help="frames for the runtime comparison (0: skip)")
     parser.add_argument("--output", type=Path, default=RESULTS / "video.json")
@@ -357,24 +451,47 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     classifier.predict(np.zeros((4, 128), np.float32))  # warm-up: the tagging worker keeps the model loaded
     threshold = classifier.thresholds.get("precision_0.95") or classifier.thresholds.get("max_mean_f1") or 0.5
     pipeline.process_batch([np.zeros((720, 1280, 3), np.uint8)])  # warm-up (session allocations)
-    rows = [bench_video(data / "videos" / name, frames, pipeline, classifier, names, threshold=threshold,
-                        min_frames=3, batch=batch) for name in videos]
+    rows = [
+        bench_video(
+            data / "videos" / name, frames, pipeline, classifier, names, threshold=threshold, min_frames=3, batch=batch
+        )
+        for name in videos
+    ]
     opencv = build_pipeline(runtime="opencv") if args.compare_frames and args.runtime != "opencv" else None
     for row in rows:
-        row["runtimes"] = compare_runtimes(data / "videos" / row["video"], full, opencv, args.compare_frames) if args.compare_frames else {}
+        row["runtimes"] = (
+            compare_runtimes(data / "videos" / row["video"], full, opencv, args.compare_frames)
+            if args.compare_frames
+            else {}
+        )
     results: dict[str, Any] = {
         "machine": {
-            "device": f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU only (no GPU on this machine)",
-            "cpu_model": cpu_model(), "cpus": os.cpu_count(), "opencv_threads": cv2.getNumThreads(),
-            "opencv": cv2.__version__, "torch": torch.__version__, "python": platform.python_version(),
+            "device": f"GPU {torch.cuda.get_device_name(0)}"
+            if torch.cuda.is_available()
+            else "CPU only (no GPU on this machine)",
+            "cpu_model": cpu_model(),
+            "cpus": os.cpu_count(),
+            "opencv_threads": cv2.getNumThreads(),
+            "opencv": cv2.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
             "onnxruntime": _onnxruntime_version(),
             "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         },
-        "settings": {"frames": frames, "threshold": round(float(threshold), 4), "min_frames": 3, "runtime": args.runtime,
-                     "face_device": face_device, "threads": args.threads, "batch_frames": batch,
-                     "video_max_side": VIDEO_MAX_SIDE,
-                     "classifier": "head, ME loss, 24 glint24 VIPs, calibrated", "detector": "YuNet 2023mar int8bq",
-                     "embedder": "SFace 2021dec int8bq", "glint24_embed_s": round(glint_embed_s, 2)},
+        "settings": {
+            "frames": frames,
+            "threshold": round(float(threshold), 4),
+            "min_frames": 3,
+            "runtime": args.runtime,
+            "face_device": face_device,
+            "threads": args.threads,
+            "batch_frames": batch,
+            "video_max_side": VIDEO_MAX_SIDE,
+            "classifier": "head, ME loss, 24 glint24 VIPs, calibrated",
+            "detector": "YuNet 2023mar int8bq",
+            "embedder": "SFace 2021dec int8bq",
+            "glint24_embed_s": round(glint_embed_s, 2),
+        },
         "target_s_per_video": round(TARGET_S, 3),
         "videos": rows,
         "embed_throughput": embed_throughput(data, pipeline.embedder, 240 if args.quick else 960),

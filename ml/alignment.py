@@ -2,6 +2,7 @@
 quality score from the face's size and the crop's sharpness.
 
 Images, boxes, landmarks, crops and embeddings follow the conventions in :mod:`ml.faces`."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -47,7 +48,9 @@ def align_face(image: np.ndarray, landmarks: ArrayLike, size: int = 112) -> np.n
     """
     image = check_rgb(image)
     matrix = similarity_transform(landmarks, ARCFACE_TEMPLATE_112 * (size / 112.0))
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
 
 
 #: Variance of the Laplacian at which the sharpness term is 0.5 (measured on 112 px grey crops:
@@ -73,7 +76,9 @@ def quality_score(image_crop: np.ndarray, box: Sequence[float]) -> float:
     ``quality = sqrt(size * sharpness)`` (geometric mean: either one near zero sinks it).
     """
     side = float(min(box[2], box[3]))
-    size_term = float(np.clip(np.log(max(side, 1e-6) / FACE_SIDE_ZERO) / np.log(FACE_SIDE_FULL / FACE_SIDE_ZERO), 0.0, 1.0))
+    size_term = float(
+        np.clip(np.log(max(side, 1e-6) / FACE_SIDE_ZERO) / np.log(FACE_SIDE_FULL / FACE_SIDE_ZERO), 0.0, 1.0)
+    )
     crop = np.asarray(image_crop)
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
     if grey.shape[:2] != (112, 112):

@@ -21,6 +21,7 @@ many. The mix of VIPs and distractors in the validation split therefore shapes T
 Reliability curves and ECE take any (confidence, correct) pairs; the training job reports them
 over VIP samples (correct = right class) and over all samples (a distractor is never correct).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -31,8 +32,13 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
 
-def fit_temperature(logits: ArrayLike | torch.Tensor, targets: ArrayLike | torch.Tensor, *, max_iter: int = 200,
-                    bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+def fit_temperature(
+    logits: ArrayLike | torch.Tensor,
+    targets: ArrayLike | torch.Tensor,
+    *,
+    max_iter: int = 200,
+    bounds: tuple[float, float] = (0.05, 20.0),
+) -> float:
     """The temperature T > 0 minimising the mean NLL of ``targets`` under ``softmax(logits / T)`` (LBFGS on log T).
 
     ``targets`` index the true column of ``logits``; -1 means "none of the columns" and targets the
@@ -73,8 +79,10 @@ class ReliabilityCurve:
 
     def as_dict(self) -> dict[str, list[float | int | None]]:
         """JSON-ready lists (None for empty bins)."""
-        return {key: [None if isinstance(v, float) and np.isnan(v) else v for v in np.asarray(value).tolist()]
-                for key, value in asdict(self).items()}
+        return {
+            key: [None if isinstance(v, float) and np.isnan(v) else v for v in np.asarray(value).tolist()]
+            for key, value in asdict(self).items()
+        }
 
 
 def reliability_curve(confidences: ArrayLike, correct: ArrayLike, n_bins: int = 15) -> ReliabilityCurve:

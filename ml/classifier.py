@@ -1,5 +1,6 @@
 """A trained classifier for inference (:class:`Classifier`: embeddings or crops in, calibrated
 :class:`Prediction` out), and its checkpoint file (:func:`save_classifier`, :func:`load_classifier`)."""
+
 from __future__ import annotations
 
 import io
@@ -62,9 +63,15 @@ class Classifier:
         assert self.config.batch_size is not None
         n = len(inputs)
         transform = eval_transform(self.config.image_size) if self.config.mode == "finetune" else None
-        return make_batches(inputs, np.full(n, -1), batch_positions(np.arange(n), self.config.batch_size, None),
-                            mode=self.config.mode, transform=transform, device=self.device,
-                            num_workers=self.config.num_workers)
+        return make_batches(
+            inputs,
+            np.full(n, -1),
+            batch_positions(np.arange(n), self.config.batch_size, None),
+            mode=self.config.mode,
+            transform=transform,
+            device=self.device,
+            num_workers=self.config.num_workers,
+        )
 
     def outputs(self, inputs: np.ndarray | Sequence[Crop]) -> tuple[Tensor, Tensor]:
         """Raw model outputs and embeddings."""
@@ -103,8 +110,9 @@ class Classifier:
         labels = similarities.argmax(axis=1) if similarities.shape[1] else np.zeros(len(probs), np.int64)
         return Prediction(probs=probs, labels=labels, confidence=confidence)
 
-    def predict_chunks(self, inputs: np.ndarray | Sequence[Crop], *,
-                       rows: int | None = None) -> Iterator[tuple[slice, Prediction]]:
+    def predict_chunks(
+        self, inputs: np.ndarray | Sequence[Crop], *, rows: int | None = None
+    ) -> Iterator[tuple[slice, Prediction]]:
         """:meth:`predict` a chunk of rows at a time (about PREDICT_BLOCK probabilities each), for
         reading many faces' probabilities without holding the N x C matrix."""
         step = rows or max(1, PREDICT_BLOCK // max(len(self.class_names), 1))
@@ -130,16 +138,19 @@ class Classifier:
 def save_classifier(classifier: Classifier, path: Path) -> None:
     """Write weights, temperature, class names, thresholds and config to ``path`` atomically."""
     buffer = io.BytesIO()
-    torch.save({
-        "format": CHECKPOINT_FORMAT,
-        "config": json_ready(asdict(classifier.config)),
-        "class_names": list(classifier.class_names),
-        "temperature": float(classifier.temperature),
-        "thresholds": dict(classifier.thresholds),
-        "in_dim": classifier.net.head.in_dim,
-        "gallery": None if classifier.gallery is None else classifier.gallery.state(),
-        "state_dict": {k: v.detach().cpu() for k, v in classifier.net.state_dict().items()},
-    }, buffer)
+    torch.save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": json_ready(asdict(classifier.config)),
+            "class_names": list(classifier.class_names),
+            "temperature": float(classifier.temperature),
+            "thresholds": dict(classifier.thresholds),
+            "in_dim": classifier.net.head.in_dim,
+            "gallery": None if classifier.gallery is None else classifier.gallery.state(),
+            "state_dict": {k: v.detach().cpu() for k, v in classifier.net.state_dict().items()},
+        },
+        buffer,
+    )
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -156,11 +167,19 @@ def load_classifier(path: str | Path, *, device: str | None = None) -> Classifie
     spec = get_loss(config.loss)
     n_outputs = len(checkpoint["class_names"]) + spec.extra_outputs
     if config.mode == "head":
-        net = build_classifier(n_outputs=n_outputs, cosine=spec.cosine, hidden=config.hidden, in_dim=checkpoint["in_dim"])
+        net = build_classifier(
+            n_outputs=n_outputs, cosine=spec.cosine, hidden=config.hidden, in_dim=checkpoint["in_dim"]
+        )
     else:
         net = build_classifier(n_outputs=n_outputs, cosine=spec.cosine, hidden=config.hidden, backbone=config.backbone)
     net.load_state_dict(checkpoint["state_dict"])
-    return Classifier(net=net.to(target).eval(), loss=LossSettings(spec, config.arcface_s, config.margin), config=config,
-                      class_names=list(checkpoint["class_names"]), temperature=float(checkpoint["temperature"]),
-                      thresholds=dict(checkpoint["thresholds"]), device=target,
-                      gallery=Gallery.from_state(checkpoint["gallery"]) if checkpoint.get("gallery") else None)
+    return Classifier(
+        net=net.to(target).eval(),
+        loss=LossSettings(spec, config.arcface_s, config.margin),
+        config=config,
+        class_names=list(checkpoint["class_names"]),
+        temperature=float(checkpoint["temperature"]),
+        thresholds=dict(checkpoint["thresholds"]),
+        device=target,
+        gallery=Gallery.from_state(checkpoint["gallery"]) if checkpoint.get("gallery") else None,
+    )

@@ -5,6 +5,7 @@
   neighbours about as often as if they carried one label.
 * Split: an identity that is two people falls into two well-separated clusters.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -36,8 +37,9 @@ class MergeCandidate:
         return asdict(self)
 
 
-def merge_candidates(embeddings: ArrayLike, labels: ArrayLike, *, k: int = 10, min_score: float = 0.5,
-                     top: int = 20) -> list[MergeCandidate]:
+def merge_candidates(
+    embeddings: ArrayLike, labels: ArrayLike, *, k: int = 10, min_score: float = 0.5, top: int = 20
+) -> list[MergeCandidate]:
     """Pairs of identities (labels >= 0; negative labels are ignored) that look like one person, most likely first."""
     labels = np.asarray(labels, dtype=np.int64)
     keep = labels >= 0
@@ -64,8 +66,16 @@ def merge_candidates(embeddings: ArrayLike, labels: ArrayLike, *, k: int = 10, m
     score = (np.clip(cosine[a, b], 0.0, 1.0) + mixing) / 2
     order = np.argsort(-score, kind="stable")
     order = order[score[order] >= min_score][:top]
-    return [MergeCandidate(a=int(names[a[i]]), b=int(names[b[i]]), centroid_cosine=float(cosine[a[i], b[i]]),
-                           neighbour_mixing=float(mixing[i]), score=float(score[i])) for i in order]
+    return [
+        MergeCandidate(
+            a=int(names[a[i]]),
+            b=int(names[b[i]]),
+            centroid_cosine=float(cosine[a[i], b[i]]),
+            neighbour_mixing=float(mixing[i]),
+            score=float(score[i]),
+        )
+        for i in order
+    ]
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,9 @@ class SplitCandidate:
         return {**asdict(self), "cluster_a": self.cluster_a.tolist(), "cluster_b": self.cluster_b.tolist()}
 
 
-def split_candidate(embeddings: ArrayLike, *, label: int = -1, seed: int = 0, max_silhouette_samples: int = 2000) -> SplitCandidate | None:
+def split_candidate(
+    embeddings: ArrayLike, *, label: int = -1, seed: int = 0, max_silhouette_samples: int = 2000
+) -> SplitCandidate | None:
     """The best two-way split of one identity's faces (spherical k-means, k = 2), None under 4 faces.
 
     The larger cluster is ``cluster_a``. The silhouette is computed on at most
@@ -100,15 +112,23 @@ def split_candidate(embeddings: ArrayLike, *, label: int = -1, seed: int = 0, ma
         return None
     if np.sum(assignment == 1) > np.sum(assignment == 0):
         assignment = 1 - assignment
-    separation = silhouette_score(x, assignment, metric="cosine",
-                                  sample_size=min(len(x), max_silhouette_samples), random_state=seed)
+    separation = silhouette_score(
+        x, assignment, metric="cosine", sample_size=min(len(x), max_silhouette_samples), random_state=seed
+    )
     means = np.stack([x[assignment == 0].mean(axis=0), x[assignment == 1].mean(axis=0)])
     means = means / np.linalg.norm(means, axis=1, keepdims=True)
-    return SplitCandidate(label=label, cluster_a=np.flatnonzero(assignment == 0), cluster_b=np.flatnonzero(assignment == 1),
-                          separation=float(separation), centroid_cosine=float(means[0] @ means[1]))
+    return SplitCandidate(
+        label=label,
+        cluster_a=np.flatnonzero(assignment == 0),
+        cluster_b=np.flatnonzero(assignment == 1),
+        separation=float(separation),
+        centroid_cosine=float(means[0] @ means[1]),
+    )
 
 
-def split_candidates(embeddings: ArrayLike, labels: ArrayLike, *, min_separation: float = 0.2, seed: int = 0) -> list[SplitCandidate]:
+def split_candidates(
+    embeddings: ArrayLike, labels: ArrayLike, *, min_separation: float = 0.2, seed: int = 0
+) -> list[SplitCandidate]:
     """:func:`split_candidate` for every identity (labels >= 0), those separated by at least
     ``min_separation``, most separated first; cluster indices point into ``embeddings``."""
     x = np.asarray(embeddings)
@@ -118,7 +138,13 @@ def split_candidates(embeddings: ArrayLike, labels: ArrayLike, *, min_separation
         members = np.flatnonzero(labels == label)
         candidate = split_candidate(x[members], label=int(label), seed=seed)
         if candidate is not None and candidate.separation >= min_separation:
-            found.append(SplitCandidate(label=candidate.label, cluster_a=members[candidate.cluster_a],
-                                        cluster_b=members[candidate.cluster_b], separation=candidate.separation,
-                                        centroid_cosine=candidate.centroid_cosine))
+            found.append(
+                SplitCandidate(
+                    label=candidate.label,
+                    cluster_a=members[candidate.cluster_a],
+                    cluster_b=members[candidate.cluster_b],
+                    separation=candidate.separation,
+                    centroid_cosine=candidate.centroid_cosine,
+                )
+            )
     return sorted(found, key=lambda c: -c.separation)

@@ -2,6 +2,7 @@
 HOG and CNN detectors behind it.
 
 Images, boxes, landmarks, crops and embeddings follow the conventions in :mod:`ml.faces`."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -108,12 +109,18 @@ class YuNetDetector:
         if self.runtime == "opencv":
             self.device = "cpu"
             self._net = cv2.FaceDetectorYN.create(
-                "onnx", np.frombuffer(data, dtype=np.uint8), np.zeros(0, dtype=np.uint8),
-                (320, 320), self.score_threshold, self.nms_threshold, self.top_k,
+                "onnx",
+                np.frombuffer(data, dtype=np.uint8),
+                np.zeros(0, dtype=np.uint8),
+                (320, 320),
+                self.score_threshold,
+                self.nms_threshold,
+                self.top_k,
             )
         else:
-            self._session = inference.create_session(inference.prepare_graph(data, dynamic_spatial=True),
-                                                     device=device, threads=threads)
+            self._session = inference.create_session(
+                inference.prepare_graph(data, dynamic_spatial=True), device=device, threads=threads
+            )
             self._outputs = [output.name for output in self._session.get_outputs()]
             self.device = inference.session_device(self._session)
         self.batch_size = int(batch_size or (32 if self.device == "cuda" else 4))
@@ -143,7 +150,10 @@ class YuNetDetector:
             rows = [self._opencv_rows(bgr) for bgr in inputs]
         else:
             rows = self._onnx_rows(inputs)
-        return [self._detections(found, image.shape[:2], bgr.shape[:2]) for found, image, bgr in zip(rows, arrays, inputs, strict=True)]
+        return [
+            self._detections(found, image.shape[:2], bgr.shape[:2])
+            for found, image, bgr in zip(rows, arrays, inputs, strict=True)
+        ]
 
     def _opencv_rows(self, bgr: np.ndarray) -> np.ndarray:
         self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
@@ -158,16 +168,25 @@ class YuNetDetector:
             by_size.setdefault(yunet.padded_size(*bgr.shape[:2]), []).append(i)
         for (padded_height, padded_width), indices in by_size.items():
             for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
-                outputs = self._session.run(None, {"input": yunet.blob([inputs[i] for i in chunk], padded_height, padded_width)})
-                found = yunet.postprocess(dict(zip(self._outputs, outputs, strict=True)), padded_height, padded_width,
-                                          score_threshold=self.score_threshold, nms_threshold=self.nms_threshold,
-                                          top_k=self.top_k)
+                chunk = indices[start : start + self.batch_size]
+                outputs = self._session.run(
+                    None, {"input": yunet.blob([inputs[i] for i in chunk], padded_height, padded_width)}
+                )
+                found = yunet.postprocess(
+                    dict(zip(self._outputs, outputs, strict=True)),
+                    padded_height,
+                    padded_width,
+                    score_threshold=self.score_threshold,
+                    nms_threshold=self.nms_threshold,
+                    top_k=self.top_k,
+                )
                 for i, faces in zip(chunk, found, strict=True):
                     rows[i] = faces
         return rows
 
-    def _detections(self, rows: np.ndarray, image_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> list[Detection]:
+    def _detections(
+        self, rows: np.ndarray, image_shape: tuple[int, ...], input_shape: tuple[int, ...]
+    ) -> list[Detection]:
         height, width = image_shape[:2]
         sx, sy = width / input_shape[1], height / input_shape[0]
         found = []
@@ -183,9 +202,15 @@ def _dlib_five_points(shape: object) -> np.ndarray:
     """ArcFace's five points from dlib's 68: eye centres (36-41, 42-47), nose tip (30), mouth
     corners (48, 54). All in image left-to-right order, as the template expects."""
     points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)  # type: ignore[attr-defined]
-    return np.stack([
-        points[36:42].mean(axis=0), points[42:48].mean(axis=0), points[30], points[48], points[54],
-    ]).astype(np.float32)
+    return np.stack(
+        [
+            points[36:42].mean(axis=0),
+            points[42:48].mean(axis=0),
+            points[30],
+            points[48],
+            points[54],
+        ]
+    ).astype(np.float32)
 
 
 class _DlibDetectorBase:

@@ -3,6 +3,7 @@
 CUDA when present, CPU otherwise. Mixed precision is only ever switched on for CUDA: on CPU the
 autocast context is a no-op, so the same training loop runs unchanged on both.
 """
+
 from __future__ import annotations
 
 import contextlib

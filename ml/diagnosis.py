@@ -6,6 +6,7 @@ holds other people, so rework its data. It is ``low_recall`` when its own faces 
 otherwise. Low means below an absolute floor, or a low outlier against the other classes by a
 robust z-score (median and MAD), so one bad class stands out even when every class is decent.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -58,18 +59,28 @@ class ClassDiagnosis:
         return {**asdict(self), "reasons": list(self.reasons)}
 
 
-def _low(values: np.ndarray, z: np.ndarray, floor: float, outlier_z: float, what: str) -> tuple[np.ndarray, list[list[str]]]:
+def _low(
+    values: np.ndarray, z: np.ndarray, floor: float, outlier_z: float, what: str
+) -> tuple[np.ndarray, list[list[str]]]:
     below = np.isfinite(values) & (values < floor)
     outlier = np.isfinite(z) & (z < -outlier_z)
     reasons = [
-        ([f"{what} {v:.2f} below {floor:.2f}"] if b else []) + ([f"{what} {v:.2f} far below the other classes (robust z {zz:.1f})"] if o else [])
+        ([f"{what} {v:.2f} below {floor:.2f}"] if b else [])
+        + ([f"{what} {v:.2f} far below the other classes (robust z {zz:.1f})"] if o else [])
         for v, zz, b, o in zip(values, z, below, outlier, strict=True)
     ]
     return below | outlier, reasons
 
 
-def diagnose_classes(confusion: np.ndarray, class_names: list[str], *, min_precision: float = 0.9, min_recall: float = 0.8,
-                     outlier_z: float = 3.0, min_classes_for_outliers: int = 5) -> list[ClassDiagnosis]:
+def diagnose_classes(
+    confusion: np.ndarray,
+    class_names: list[str],
+    *,
+    min_precision: float = 0.9,
+    min_recall: float = 0.8,
+    outlier_z: float = 3.0,
+    min_classes_for_outliers: int = 5,
+) -> list[ClassDiagnosis]:
     """A :class:`ClassDiagnosis` per VIP class from an open-set confusion matrix (:func:`ml.metrics.confusion_matrix`).
 
     Precision is unknown (None) for a class nothing was predicted as, recall for a class with no
@@ -90,16 +101,27 @@ def diagnose_classes(confusion: np.ndarray, class_names: list[str], *, min_preci
     precision_z, recall_z = z_of(precision), z_of(recall)
     low_precision, precision_reasons = _low(precision, precision_z, min_precision, outlier_z, "precision")
     low_recall, recall_reasons = _low(recall, recall_z, min_recall, outlier_z, "recall")
-    status = np.select([low_precision & low_recall, low_precision, low_recall],
-                       [LOW_PRECISION_AND_RECALL, LOW_PRECISION, LOW_RECALL], default=OK)
+    status = np.select(
+        [low_precision & low_recall, low_precision, low_recall],
+        [LOW_PRECISION_AND_RECALL, LOW_PRECISION, LOW_RECALL],
+        default=OK,
+    )
 
     def known(value: float) -> float | None:
         return float(value) if np.isfinite(value) else None
 
     return [
-        ClassDiagnosis(class_index=c, name=class_names[c], status=str(status[c]), precision=known(precision[c]),
-                       recall=known(recall[c]), support=int(scores.support[c]), precision_z=known(precision_z[c]),
-                       recall_z=known(recall_z[c]), reasons=tuple(precision_reasons[c] + recall_reasons[c]))
+        ClassDiagnosis(
+            class_index=c,
+            name=class_names[c],
+            status=str(status[c]),
+            precision=known(precision[c]),
+            recall=known(recall[c]),
+            support=int(scores.support[c]),
+            precision_z=known(precision_z[c]),
+            recall_z=known(recall_z[c]),
+            reasons=tuple(precision_reasons[c] + recall_reasons[c]),
+        )
         for c in range(n_classes)
     ]
 
@@ -130,5 +152,15 @@ def confused_pairs(confusion: np.ndarray, class_names: list[str], *, top: int = 
     rate = both / np.maximum(support[a] + support[b], 1)
     order = np.lexsort((-rate, -both))
     order = order[both[order] > 0][:top]
-    return [ConfusedPair(a=int(a[i]), b=int(b[i]), name_a=class_names[a[i]], name_b=class_names[b[i]],
-                         a_as_b=int(vip[a[i], b[i]]), b_as_a=int(vip[b[i], a[i]]), rate=float(rate[i])) for i in order]
+    return [
+        ConfusedPair(
+            a=int(a[i]),
+            b=int(b[i]),
+            name_a=class_names[a[i]],
+            name_b=class_names[b[i]],
+            a_as_b=int(vip[a[i], b[i]]),
+            b_as_a=int(vip[b[i], a[i]]),
+            rate=float(rate[i]),
+        )
+        for i in order
+    ]

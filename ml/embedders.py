@@ -2,6 +2,7 @@
 model's same-person threshold.
 
 Images, boxes, landmarks, crops and embeddings follow the conventions in :mod:`ml.faces`."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -69,10 +70,13 @@ class SFaceEmbedder:
         data = read_verified(Path(model_path) if model_path else SFACE_MODEL.path(), model_sha256 or SFACE_MODEL.sha256)
         if self.runtime == "opencv":
             self.device = "cpu"
-            self._net = cv2.FaceRecognizerSF.create("onnx", np.frombuffer(data, dtype=np.uint8), np.zeros(0, dtype=np.uint8))
+            self._net = cv2.FaceRecognizerSF.create(
+                "onnx", np.frombuffer(data, dtype=np.uint8), np.zeros(0, dtype=np.uint8)
+            )
         else:
-            self._session = inference.create_session(inference.prepare_graph(data, dynamic_spatial=False),
-                                                     device=device, threads=threads)
+            self._session = inference.create_session(
+                inference.prepare_graph(data, dynamic_spatial=False), device=device, threads=threads
+            )
             self.device = inference.session_device(self._session)
         self.batch_size = int(batch_size or (512 if self.device == "cuda" else 16))
         self.match_threshold = MATCH_THRESHOLDS[self.name]
@@ -125,7 +129,9 @@ class DlibEmbedder:
         cx, cy = _DLIB_CHIP_CENTER_112[0] * k, _DLIB_CHIP_CENTER_112[1] * k
         half = _DLIB_CHIP_SIZE / 2.0
         matrix = np.array([[scale, 0.0, half - scale * cx], [0.0, scale, half - scale * cy]])
-        return cv2.warpAffine(crop, matrix, (_DLIB_CHIP_SIZE, _DLIB_CHIP_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.warpAffine(
+            crop, matrix, (_DLIB_CHIP_SIZE, _DLIB_CHIP_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
 
     def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         if not crops:

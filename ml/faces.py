@@ -22,6 +22,7 @@ Every model file is checked against a pinned SHA-256 before it is loaded; nothin
 downloaded. Objects hold their own OpenCV/dlib models and are not thread-safe: use one
 pipeline per worker thread or process.
 """
+
 from __future__ import annotations
 
 import copy
@@ -108,18 +109,28 @@ class FacePipeline:
         call for all the crops."""
         images = [check_rgb(image) for image in images]
         detections = self.detector.detect_batch(images)
-        crops = [[align_face(image, d.landmarks, self.crop_size) for d in found] for image, found in zip(images, detections, strict=True)]
+        crops = [
+            [align_face(image, d.landmarks, self.crop_size) for d in found]
+            for image, found in zip(images, detections, strict=True)
+        ]
         embeddings = self.embed_crops([crop for per_image in crops for crop in per_image])
         results: list[list[FaceResult]] = []
         row = 0
         for found, per_image in zip(detections, crops, strict=True):
-            results.append([
-                FaceResult(
-                    box=d.box, score=d.score, landmarks=d.landmarks, crop=crop, quality=quality_score(crop, d.box),
-                    embedding=embeddings[row + k], embedding_model=self.model_name,
-                )
-                for k, (d, crop) in enumerate(zip(found, per_image, strict=True))
-            ])
+            results.append(
+                [
+                    FaceResult(
+                        box=d.box,
+                        score=d.score,
+                        landmarks=d.landmarks,
+                        crop=crop,
+                        quality=quality_score(crop, d.box),
+                        embedding=embeddings[row + k],
+                        embedding_model=self.model_name,
+                    )
+                    for k, (d, crop) in enumerate(zip(found, per_image, strict=True))
+                ]
+            )
             row += len(found)
         return results
 
@@ -130,7 +141,9 @@ class FacePipeline:
 
 
 DETECTORS: Final[dict[str, Callable[..., FaceDetector]]] = {
-    "yunet": YuNetDetector, "dlib_hog": DlibHogDetector, "dlib_cnn": DlibCnnDetector,
+    "yunet": YuNetDetector,
+    "dlib_hog": DlibHogDetector,
+    "dlib_cnn": DlibCnnDetector,
 }
 
 

@@ -19,6 +19,7 @@ faces. The confidence of a face is its top VIP against "none" alone, ``sigmoid(a
 (:meth:`Gallery.predict`); rejection by a threshold on it is the same rule as for every head
 (:func:`ml.metrics.is_rejected`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,9 +56,13 @@ class Gallery:
         y = np.asarray(labels, dtype=np.int64)
         keep = np.flatnonzero(y >= 0)
         order = keep[np.argsort(y[keep], kind="stable")]
-        return cls(embeddings=l2_normalise(np.asarray(embeddings, dtype=np.float32)[order]) if order.size
-                   else np.zeros((0, np.asarray(embeddings).shape[1]), np.float32),
-                   labels=y[order], n_classes=n_classes)
+        return cls(
+            embeddings=l2_normalise(np.asarray(embeddings, dtype=np.float32)[order])
+            if order.size
+            else np.zeros((0, np.asarray(embeddings).shape[1]), np.float32),
+            labels=y[order],
+            n_classes=n_classes,
+        )
 
     def similarities(self, queries: ArrayLike) -> np.ndarray:
         """N x C: each query's cosine to its best match among each VIP's faces (-1 for a VIP without any).
@@ -73,9 +78,9 @@ class Gallery:
         present, starts = np.unique(self.labels, return_index=True)
         chunk = max(16, min(4096, _SIMILARITY_BUDGET // len(self.labels)))
         for start in range(0, len(x), chunk):
-            sims = x[start:start + chunk] @ self.embeddings.T
+            sims = x[start : start + chunk] @ self.embeddings.T
             sims[sims >= SAME_FACE] = -1.0
-            out[start:start + chunk, present] = np.maximum.reduceat(sims, starts, axis=1)
+            out[start : start + chunk, present] = np.maximum.reduceat(sims, starts, axis=1)
         return out
 
     def _approximate_similarities(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -94,8 +99,9 @@ class Gallery:
         np.maximum.at(out, (rows[found], self.labels[ids.ravel()[found]]), sims.ravel()[found])
         return out
 
-    def best_matches(self, queries: ArrayLike, *, keep: ArrayLike | None = None,
-                     rows_per_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def best_matches(
+        self, queries: ArrayLike, *, keep: ArrayLike | None = None, rows_per_chunk: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each query's best VIP (``argmax`` of :meth:`similarities`) and its similarity, streamed in
         chunks so that no N x C matrix is held, plus the full similarity rows of the queries at the
         positions ``keep`` (e.g. the val faces the probability map is fitted on). Returns
@@ -111,11 +117,11 @@ class Gallery:
         slot[positions] = np.arange(len(positions))
         step = rows_per_chunk or max(256, _SIMILARITY_BUDGET // max(self.n_classes, 1) // 4)
         for start in range(0, len(x), step):
-            sims = self.similarities(x[start:start + step])
+            sims = self.similarities(x[start : start + step])
             if self.n_classes:
-                best[start:start + len(sims)] = sims.argmax(axis=1)
-                top[start:start + len(sims)] = sims.max(axis=1)
-            inside = np.flatnonzero(wanted[start:start + len(sims)])
+                best[start : start + len(sims)] = sims.argmax(axis=1)
+                top[start : start + len(sims)] = sims.max(axis=1)
+            inside = np.flatnonzero(wanted[start : start + len(sims)])
             kept[slot[start + inside]] = sims[inside]
         return best, top, kept
 
@@ -131,10 +137,10 @@ class Gallery:
         s = np.asarray(similarities, dtype=np.float32)
         out = np.empty_like(s)
         for start in range(0, len(s), 8192):  # chunks, in place: N x C is the big array here
-            z = self.scale * (s[start:start + 8192] - self.bias)  # logits relative to "none of the VIPs"
+            z = self.scale * (s[start : start + 8192] - self.bias)  # logits relative to "none of the VIPs"
             top = np.maximum(z.max(axis=1, initial=0.0), 0.0)[:, None]
             e = np.exp(z - top)
-            out[start:start + 8192] = e / (e.sum(axis=1, keepdims=True) + np.exp(-top))
+            out[start : start + 8192] = e / (e.sum(axis=1, keepdims=True) + np.exp(-top))
         return out
 
     def predict(self, similarities: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -153,18 +159,25 @@ class Gallery:
 
     def state(self) -> dict[str, object]:
         """What a checkpoint stores (tensors and numbers only)."""
-        return {"embeddings": torch.from_numpy(np.ascontiguousarray(self.embeddings)),
-                "labels": torch.from_numpy(np.ascontiguousarray(self.labels)), "n_classes": int(self.n_classes),
-                "scale": float(self.scale), "bias": float(self.bias)}
+        return {
+            "embeddings": torch.from_numpy(np.ascontiguousarray(self.embeddings)),
+            "labels": torch.from_numpy(np.ascontiguousarray(self.labels)),
+            "n_classes": int(self.n_classes),
+            "scale": float(self.scale),
+            "bias": float(self.bias),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, object]) -> Gallery:
         emb, lab = state["embeddings"], state["labels"]
         assert isinstance(emb, torch.Tensor) and isinstance(lab, torch.Tensor)
-        return cls(embeddings=emb.numpy().astype(np.float32), labels=lab.numpy().astype(np.int64),
-                   n_classes=int(state["n_classes"]),  # type: ignore[call-overload]
-                   scale=float(state["scale"]),  # type: ignore[arg-type]
-                   bias=float(state["bias"]))  # type: ignore[arg-type]
+        return cls(
+            embeddings=emb.numpy().astype(np.float32),
+            labels=lab.numpy().astype(np.int64),
+            n_classes=int(state["n_classes"]),  # type: ignore[call-overload]
+            scale=float(state["scale"]),  # type: ignore[arg-type]
+            bias=float(state["bias"]),  # type: ignore[arg-type]
+        )
 
 
 def fit_probability_map(similarities: ArrayLike, labels: ArrayLike, *, max_iter: int = 200) -> tuple[float, float]:

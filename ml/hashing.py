@@ -4,6 +4,7 @@ The perceptual hash is returned as a *signed* 64-bit integer, the range of a Pos
 ``bigint`` / Django ``BigIntegerField``; :func:`hamming_distance` and
 :func:`near_duplicate_pairs` treat signed and unsigned spellings of the same 64 bits alike.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,7 +73,7 @@ def near_duplicate_pairs(hashes: Sequence[int] | np.ndarray, max_distance: int, 
     n = values.size
     found: list[np.ndarray] = []
     for start in range(0, n, block):
-        rows = values[start:start + block]
+        rows = values[start : start + block]
         # compare each row only with the hashes after it: columns from ``start``
         distances = np.bitwise_count(rows[:, None] ^ values[None, start:])
         i, j = np.nonzero(distances <= max_distance)

@@ -1,5 +1,6 @@
 """Which face of a photo shows the hinted identity: the best match to its reference embeddings,
 or, for an identity without faces yet, the most prominent face."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -9,6 +9,7 @@ Only the formats in :data:`DECODABLE_FORMATS` are ever handed to Pillow's decode
 which would start Ghostscript, no PSD, no exotic scientific formats). Pillow's global settings
 (``Image.MAX_IMAGE_PIXELS``, ``ImageFile.LOAD_TRUNCATED_IMAGES``) are read, never changed.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,10 +33,20 @@ DECODABLE_FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 # Image formats people upload that we cannot decode, recognised by their first bytes, so the
 # error says "unsupported" rather than "not an image".
 _KNOWN_UNDECODABLE: Final = (
-    (b"ftypheic", "HEIC"), (b"ftypheix", "HEIC"), (b"ftypmif1", "HEIF"), (b"ftypmsf1", "HEIF"),
-    (b"8BPS", "PSD"), (b"%!PS", "EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-    (b"\xffO\xffQ", "JPEG 2000"), (b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
-    (b"<svg", "SVG"), (b"<?xml", "SVG/XML"), (b"II*\x00\x10\x00\x00\x00CR", "Canon RAW"),
+    (b"ftypheic", "HEIC"),
+    (b"ftypheix", "HEIC"),
+    (b"ftypmif1", "HEIF"),
+    (b"ftypmsf1", "HEIF"),
+    (b"8BPS", "PSD"),
+    (b"%!PS", "EPS"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xffO\xffQ", "JPEG 2000"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+    (b"<svg", "SVG"),
+    (b"<?xml", "SVG/XML"),
+    (b"II*\x00\x10\x00\x00\x00CR", "Canon RAW"),
 )
 
 
@@ -54,8 +65,16 @@ class ImageDecodeError(ValueError):
 
 
 #: The suffix a stored image of each Pillow format gets (the name is derived, never the uploader's).
-FORMAT_SUFFIXES: Final = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif",
-                          "BMP": ".bmp", "TIFF": ".tiff", "AVIF": ".avif"}
+FORMAT_SUFFIXES: Final = {
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "TIFF": ".tiff",
+    "AVIF": ".avif",
+}
 
 
 @dataclass(frozen=True)
@@ -130,7 +149,9 @@ def _decode_errors(data: bytes) -> Iterator[None]:
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own limit, when it is below ours
-        raise ImageDecodeError(ImageDecodeError.TOO_MANY_PIXELS, f"refused as a possible decompression bomb ({exc}).") from exc
+        raise ImageDecodeError(
+            ImageDecodeError.TOO_MANY_PIXELS, f"refused as a possible decompression bomb ({exc})."
+        ) from exc
     except UnidentifiedImageError as exc:
         undecodable = _sniff_undecodable(data)
         if undecodable:

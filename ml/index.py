@@ -5,6 +5,7 @@
 rebuilt as an IVF index trained on its own contents; later additions go into the trained lists.
 Search runs on a GPU copy when faiss sees a GPU, on the CPU index otherwise.
 """
+
 from __future__ import annotations
 
 import os
@@ -117,7 +118,9 @@ class FaceIndex:
         return faiss.serialize_index(self._index).tobytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, ivf_threshold: int = 50_000, nprobe: int = 16, use_gpu: bool | None = None) -> FaceIndex:
+    def from_bytes(
+        cls, data: bytes, *, ivf_threshold: int = 50_000, nprobe: int = 16, use_gpu: bool | None = None
+    ) -> FaceIndex:
         """An index restored from :meth:`to_bytes`."""
         restored = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         index = cls(restored.d, ivf_threshold=ivf_threshold, nprobe=nprobe, use_gpu=use_gpu)
@@ -129,8 +132,9 @@ class FaceIndex:
         atomic_write_bytes(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, ivf_threshold: int = 50_000, nprobe: int = 16,
-             use_gpu: bool | None = None) -> FaceIndex:
+    def load(
+        cls, path: str | os.PathLike[str], *, ivf_threshold: int = 50_000, nprobe: int = 16, use_gpu: bool | None = None
+    ) -> FaceIndex:
         """An index read from a file written by :meth:`save`."""
         return cls.from_bytes(Path(path).read_bytes(), ivf_threshold=ivf_threshold, nprobe=nprobe, use_gpu=use_gpu)
 
@@ -161,8 +165,9 @@ class FaceIndex:
         return self._gpu_copy
 
 
-def nearest_neighbours(vectors: ArrayLike, k: int, *, use_gpu: bool | None = None,
-                       exact_up_to: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(
+    vectors: ArrayLike, k: int, *, use_gpu: bool | None = None, exact_up_to: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """For each row of ``vectors``: the row positions of its ``k`` most similar OTHER rows, and the cosines.
 
     Exact search (this is for scoring a training set, not for serving), unless there are more than

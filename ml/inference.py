@@ -18,6 +18,7 @@ to disk):
 :func:`create_session` picks the providers: CUDA when ``device`` asks for it or, by default, when
 the installed ONNX Runtime has it (``onnxruntime-gpu``), the CPU otherwise.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -33,7 +34,9 @@ class InferenceUnavailable(RuntimeError):
     """ONNX Runtime is missing, or the device asked for has no provider in this install."""
 
 
-def _dequantize(quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int, block_size: int) -> np.ndarray:
+def _dequantize(
+    quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int, block_size: int
+) -> np.ndarray:
     """``(x - zero_point) * scale`` per the ONNX ``DequantizeLinear`` spec: per tensor (scalar
     scale), per axis (1-D scale along ``axis``) or per block (scale shaped like ``x`` with
     ``ceil(n / block_size)`` along ``axis``)."""
@@ -132,7 +135,9 @@ def providers_for(device: str | None) -> list[str]:
     """
     available = available_devices()
     if not available:
-        raise InferenceUnavailable("onnxruntime is not installed; install requirements.txt (or set the face runtime to opencv)")
+        raise InferenceUnavailable(
+            "onnxruntime is not installed; install requirements.txt (or set the face runtime to opencv)"
+        )
     kind = (device or ("cuda" if "cuda" in available else "cpu")).split(":")[0]
     if kind not in PROVIDERS:
         raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
@@ -168,7 +173,7 @@ def create_session(model_bytes: bytes, *, device: str | None = None, threads: in
 
 
 def session_device(session: Any) -> str:
-    """"cuda" or "cpu": where the session's first provider runs."""
+    """ "cuda" or "cpu": where the session's first provider runs."""
     return "cuda" if session.get_providers()[0] == PROVIDERS["cuda"] else "cpu"
 
 
@@ -178,7 +183,9 @@ def run_batched(session: Any, batch: np.ndarray, *, max_batch: int) -> list[np.n
     name = session.get_inputs()[0].name
     parts: list[Sequence[np.ndarray]] = []
     for start in range(0, len(batch), max(1, max_batch)):
-        parts.append(session.run(None, {name: np.ascontiguousarray(batch[start:start + max_batch], dtype=np.float32)}))
+        parts.append(
+            session.run(None, {name: np.ascontiguousarray(batch[start : start + max_batch], dtype=np.float32)})
+        )
     return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
 
 

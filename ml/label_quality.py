@@ -26,6 +26,7 @@ embeddings (``bench/noise.py``), this leave-one-out kNN posterior is what beats 
 out-of-fold logistic regression; it needs no training, and its cost is one kNN search
 (exact up to ``exact_up_to`` faces, IVF beyond).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,14 @@ def _weights(sims: np.ndarray, temperature: float) -> np.ndarray:
     return np.exp((sims.astype(np.float64) - 1.0) / temperature)
 
 
-def own_label_probability(neighbour_labels: np.ndarray, neighbour_sims: np.ndarray, labels: np.ndarray, *,
-                          temperature: float, background: float) -> np.ndarray:
+def own_label_probability(
+    neighbour_labels: np.ndarray,
+    neighbour_sims: np.ndarray,
+    labels: np.ndarray,
+    *,
+    temperature: float,
+    background: float,
+) -> np.ndarray:
     """p(y_i | neighbours) for each face: the posterior of its own label (see the module docstring).
 
     ``neighbour_labels``/``neighbour_sims``: N x k labels (-1 = not a VIP) and cosines of each
@@ -61,17 +68,27 @@ def own_label_probability(neighbour_labels: np.ndarray, neighbour_sims: np.ndarr
     return own / (w.sum(axis=1) + w0)
 
 
-def fit_posterior(neighbour_labels: np.ndarray, neighbour_sims: np.ndarray, labels: np.ndarray, *,
-                  temperatures: tuple[float, ...] = TEMPERATURES,
-                  backgrounds: tuple[float, ...] = BACKGROUNDS) -> tuple[float, float]:
+def fit_posterior(
+    neighbour_labels: np.ndarray,
+    neighbour_sims: np.ndarray,
+    labels: np.ndarray,
+    *,
+    temperatures: tuple[float, ...] = TEMPERATURES,
+    backgrounds: tuple[float, ...] = BACKGROUNDS,
+) -> tuple[float, float]:
     """The (temperature, background) of the grid with the highest leave-one-out log-likelihood of the
     given labels, the mean of the VIP-labelled and the not-VIP-labelled faces' means."""
     vip = labels >= 0
     best, best_ll = (temperatures[0], backgrounds[0]), -np.inf
     for t in temperatures:
         for s0 in backgrounds:
-            p = np.log(np.clip(own_label_probability(neighbour_labels, neighbour_sims, labels,
-                                                     temperature=t, background=s0), 1e-4, 1.0))
+            p = np.log(
+                np.clip(
+                    own_label_probability(neighbour_labels, neighbour_sims, labels, temperature=t, background=s0),
+                    1e-4,
+                    1.0,
+                )
+            )
             ll = float(np.mean([p[side].mean() for side in (vip, ~vip) if side.any()]))
             if ll > best_ll:
                 best, best_ll = (t, s0), ll
@@ -98,8 +115,16 @@ class LabelErrorScores:
     background: float
 
     @classmethod
-    def from_parts(cls, *, labels: ArrayLike, p_wrong: ArrayLike, suggested_label: ArrayLike,
-                   suggested_probability: ArrayLike, temperature: float, background: float) -> LabelErrorScores:
+    def from_parts(
+        cls,
+        *,
+        labels: ArrayLike,
+        p_wrong: ArrayLike,
+        suggested_label: ArrayLike,
+        suggested_probability: ArrayLike,
+        temperature: float,
+        background: float,
+    ) -> LabelErrorScores:
         """The scores of these faces from their per-face parts (as a training run stores them):
         ``margin``, ``direction`` and the queue ``order`` follow, as :func:`score_label_errors` makes them."""
         y = np.asarray(labels, dtype=np.int64).ravel()
@@ -109,9 +134,16 @@ class LabelErrorScores:
             raise ValueError("one label, p_wrong and suggested_probability per face")
         margin = suggested_p - (1.0 - wrong)
         order = np.lexsort((np.arange(len(y)), -wrong, -margin))
-        return cls(p_wrong=wrong, margin=margin, suggested_label=np.asarray(suggested_label, dtype=np.int64).ravel(),
-                   suggested_probability=suggested_p, direction=_direction(y), order=order,
-                   temperature=float(temperature), background=float(background))
+        return cls(
+            p_wrong=wrong,
+            margin=margin,
+            suggested_label=np.asarray(suggested_label, dtype=np.int64).ravel(),
+            suggested_probability=suggested_p,
+            direction=_direction(y),
+            order=order,
+            temperature=float(temperature),
+            background=float(background),
+        )
 
     def worth_a_look(self, min_p_wrong: float = 0.5) -> np.ndarray:
         """Positions of the faces whose label is wrong with probability >= ``min_p_wrong`` or for which
@@ -120,8 +152,14 @@ class LabelErrorScores:
         return self.order[keep]
 
 
-def _suggestions(neighbour_labels: np.ndarray, neighbour_sims: np.ndarray, labels: np.ndarray, *,
-                 temperature: float, background: float) -> tuple[np.ndarray, np.ndarray]:
+def _suggestions(
+    neighbour_labels: np.ndarray,
+    neighbour_sims: np.ndarray,
+    labels: np.ndarray,
+    *,
+    temperature: float,
+    background: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per face the label other than its own with the most posterior mass, and that mass."""
     n, k = neighbour_labels.shape
     label_out = np.full(n, NOT_VIP, dtype=np.int64)
@@ -144,9 +182,15 @@ def _suggestions(neighbour_labels: np.ndarray, neighbour_sims: np.ndarray, label
     return label_out, prob_out
 
 
-def score_label_errors(embeddings: ArrayLike, labels: ArrayLike, *, k: int = DEFAULT_K,
-                       temperature: float | None = None, background: float | None = None,
-                       exact_up_to: int = EXACT_UP_TO) -> LabelErrorScores:
+def score_label_errors(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    k: int = DEFAULT_K,
+    temperature: float | None = None,
+    background: float | None = None,
+    exact_up_to: int = EXACT_UP_TO,
+) -> LabelErrorScores:
     """Probability that each face's label is wrong, with a hint, and the merged queue.
 
     ``embeddings``: N x D face embeddings (any scale; cosine is used); ``labels``: N labels,
@@ -161,8 +205,16 @@ def score_label_errors(embeddings: ArrayLike, labels: ArrayLike, *, k: int = DEF
         raise ValueError("labels must be -1 (not a VIP) or a VIP index >= 0")
     if len(y) < 2:
         p = np.zeros(len(y))
-        return LabelErrorScores(p, p - 1.0, np.full(len(y), NOT_VIP), p.copy(), _direction(y), np.arange(len(y)),
-                                temperature or TEMPERATURES[0], background or BACKGROUNDS[0])
+        return LabelErrorScores(
+            p,
+            p - 1.0,
+            np.full(len(y), NOT_VIP),
+            p.copy(),
+            _direction(y),
+            np.arange(len(y)),
+            temperature or TEMPERATURES[0],
+            background or BACKGROUNDS[0],
+        )
     idx, sims = nearest_neighbours(x, k, exact_up_to=exact_up_to)
     neighbour_labels = y[idx]
     if temperature is None or background is None:
@@ -171,15 +223,30 @@ def score_label_errors(embeddings: ArrayLike, labels: ArrayLike, *, k: int = DEF
         background = fitted_b if background is None else background
     own = own_label_probability(neighbour_labels, sims, y, temperature=temperature, background=background)
     suggested, suggested_p = _suggestions(neighbour_labels, sims, y, temperature=temperature, background=background)
-    own, suggested, suggested_p = _vip_evidence(x, y, own, suggested, suggested_p, temperature=temperature,
-                                                exact_up_to=exact_up_to)
-    return LabelErrorScores.from_parts(labels=y, p_wrong=1.0 - own, suggested_label=suggested,
-                                       suggested_probability=suggested_p, temperature=temperature, background=background)
+    own, suggested, suggested_p = _vip_evidence(
+        x, y, own, suggested, suggested_p, temperature=temperature, exact_up_to=exact_up_to
+    )
+    return LabelErrorScores.from_parts(
+        labels=y,
+        p_wrong=1.0 - own,
+        suggested_label=suggested,
+        suggested_probability=suggested_p,
+        temperature=temperature,
+        background=background,
+    )
 
 
-def _vip_evidence(x: np.ndarray, y: np.ndarray, own: np.ndarray, suggested: np.ndarray, suggested_p: np.ndarray, *,
-                  temperature: float, exact_up_to: int,
-                  quantile: float = UNKNOWN_QUANTILE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _vip_evidence(
+    x: np.ndarray,
+    y: np.ndarray,
+    own: np.ndarray,
+    suggested: np.ndarray,
+    suggested_p: np.ndarray,
+    *,
+    temperature: float,
+    exact_up_to: int,
+    quantile: float = UNKNOWN_QUANTILE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A VIP's faces filed as not-a-VIP (under a candidate's name) come in blocks that vote for each
     other; what gives them away is how close they are to the VIP's own faces. For each face labelled
     -1: its best match s among VIP-labelled faces, and ``q = sigmoid((s - s_u) / T)``, where ``s_u``

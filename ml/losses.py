@@ -24,6 +24,7 @@ arcface     s cos (C; no margin at inference)       softmax(s cos / T)
 tsoftmax    [s cos, s cos(m)] (C + 1)               softmax(... / T) without the threshold column
 =========== ======================================= =============================================
 """
+
 from __future__ import annotations
 
 import math

@@ -20,6 +20,7 @@ Definitions at a threshold t (N samples, N+ VIP samples, N- distractors):
 The confusion matrix has one row and one column per VIP class plus a last "Distractor" row
 (true distractors) and column (rejected predictions). Everything is vectorised numpy.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,17 +84,35 @@ def class_scores(confusion: np.ndarray) -> ClassScores:
     )
 
 
-def _summary(*, right: np.ndarray, vip_accepted: np.ndarray, distractors_rejected: np.ndarray, accepted: np.ndarray,
-             right_per_class: np.ndarray, predicted_per_class: np.ndarray, support: np.ndarray,
-             n_vip: int, n_distractors: int) -> dict[str, np.ndarray]:
+def _summary(
+    *,
+    right: np.ndarray,
+    vip_accepted: np.ndarray,
+    distractors_rejected: np.ndarray,
+    accepted: np.ndarray,
+    right_per_class: np.ndarray,
+    predicted_per_class: np.ndarray,
+    support: np.ndarray,
+    n_vip: int,
+    n_distractors: int,
+) -> dict[str, np.ndarray]:
     """The headline metrics from counts (scalars, or arrays over thresholds with a trailing class axis for the per-class counts)."""
-    return {**_counts_summary(right=right, vip_accepted=vip_accepted, distractors_rejected=distractors_rejected,
-                              accepted=accepted, n_vip=n_vip, n_distractors=n_distractors),
-            "mean_f1": _mean_f1(right_per_class, predicted_per_class, support, np.shape(right))}
+    return {
+        **_counts_summary(
+            right=right,
+            vip_accepted=vip_accepted,
+            distractors_rejected=distractors_rejected,
+            accepted=accepted,
+            n_vip=n_vip,
+            n_distractors=n_distractors,
+        ),
+        "mean_f1": _mean_f1(right_per_class, predicted_per_class, support, np.shape(right)),
+    }
 
 
-def _mean_f1(right_per_class: np.ndarray, predicted_per_class: np.ndarray, support: np.ndarray,
-             shape: tuple[int, ...]) -> np.ndarray:
+def _mean_f1(
+    right_per_class: np.ndarray, predicted_per_class: np.ndarray, support: np.ndarray, shape: tuple[int, ...]
+) -> np.ndarray:
     """Mean F1 over the classes with support (NaN without any), per leading index."""
     f1 = _divide(2 * right_per_class, predicted_per_class + support, empty=0.0)
     present = support > 0
@@ -101,8 +120,15 @@ def _mean_f1(right_per_class: np.ndarray, predicted_per_class: np.ndarray, suppo
     return np.asarray(mean_f1, dtype=np.float64)
 
 
-def _counts_summary(*, right: np.ndarray, vip_accepted: np.ndarray, distractors_rejected: np.ndarray,
-                    accepted: np.ndarray, n_vip: int, n_distractors: int) -> dict[str, np.ndarray]:
+def _counts_summary(
+    *,
+    right: np.ndarray,
+    vip_accepted: np.ndarray,
+    distractors_rejected: np.ndarray,
+    accepted: np.ndarray,
+    n_vip: int,
+    n_distractors: int,
+) -> dict[str, np.ndarray]:
     return {
         "distractor_accuracy": _divide(distractors_rejected, n_distractors),
         "identification_accuracy": _divide(right, n_vip),
@@ -140,16 +166,22 @@ class ThresholdResult:
             "mean_f1": _json_float(self.mean_f1),
             "confusion": {"labels": names, "matrix": self.confusion.tolist()},
             "per_class": [
-                {"class_index": i if i < len(class_names) else DISTRACTOR, "name": name,
-                 "precision": _json_float(scores.precision[i]), "recall": _json_float(scores.recall[i]),
-                 "f1": _json_float(scores.f1[i]), "support": int(scores.support[i])}
+                {
+                    "class_index": i if i < len(class_names) else DISTRACTOR,
+                    "name": name,
+                    "precision": _json_float(scores.precision[i]),
+                    "recall": _json_float(scores.recall[i]),
+                    "f1": _json_float(scores.f1[i]),
+                    "support": int(scores.support[i]),
+                }
                 for i, name in enumerate(names)
             ],
         }
 
 
-def evaluate_at_threshold(labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLike, threshold: float,
-                          n_classes: int) -> ThresholdResult:
+def evaluate_at_threshold(
+    labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLike, threshold: float, n_classes: int
+) -> ThresholdResult:
     """Every metric of the module docstring for one threshold, from the confusion matrix."""
     confusion = confusion_matrix(labels, apply_threshold(predicted, confidence, threshold), n_classes)
     vip_rows = confusion[:n_classes]
@@ -165,8 +197,12 @@ def evaluate_at_threshold(labels: ArrayLike, predicted: ArrayLike, confidence: A
         n_vip=int(vip_rows.sum()),
         n_distractors=int(confusion[n_classes].sum()),
     )
-    return ThresholdResult(threshold=float(threshold), confusion=confusion, per_class=class_scores(confusion),
-                           **{key: float(value) for key, value in summary.items()})
+    return ThresholdResult(
+        threshold=float(threshold),
+        confusion=confusion,
+        per_class=class_scores(confusion),
+        **{key: float(value) for key, value in summary.items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -196,8 +232,15 @@ class ThresholdSweep:
         """JSON-ready curves, thinned to at most ``max_points`` evenly spaced thresholds (ends kept)."""
         n = len(self.thresholds)
         keep = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
-        fields = ("thresholds", "distractor_accuracy", "identification_accuracy", "total_accuracy",
-                  "kept_accuracy", "vip_acceptance", "mean_f1")
+        fields = (
+            "thresholds",
+            "distractor_accuracy",
+            "identification_accuracy",
+            "total_accuracy",
+            "kept_accuracy",
+            "vip_acceptance",
+            "mean_f1",
+        )
         return {name: [_json_float(v) for v in getattr(self, name)[keep]] for name in fields}
 
 
@@ -251,12 +294,14 @@ def threshold_sweep(labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLi
         n_vip=n_vip,
         n_distractors=n_distractors,
     )
-    return ThresholdSweep(thresholds=thresholds, mean_f1=_mean_f1_per_threshold(pred_desc, right, n_accepted, support),
-                          **summary)
+    return ThresholdSweep(
+        thresholds=thresholds, mean_f1=_mean_f1_per_threshold(pred_desc, right, n_accepted, support), **summary
+    )
 
 
-def _mean_f1_per_threshold(pred_desc: np.ndarray, right: np.ndarray, n_accepted: np.ndarray,
-                           support: np.ndarray) -> np.ndarray:
+def _mean_f1_per_threshold(
+    pred_desc: np.ndarray, right: np.ndarray, n_accepted: np.ndarray, support: np.ndarray
+) -> np.ndarray:
     """Mean F1 over the classes with support at each threshold (accepting the first ``n_accepted``
     of the descending samples), the per-class counts built a block of thresholds at a time (about
     SWEEP_BLOCK counts held), never as a samples x classes matrix. ``n_accepted`` is ascending-threshold,
@@ -272,7 +317,7 @@ def _mean_f1_per_threshold(pred_desc: np.ndarray, right: np.ndarray, n_accepted:
     right_counts = np.zeros(n_classes, dtype=np.int64)
     done = 0  # samples already counted into predicted / right_counts
     for start in range(0, len(lengths), rows):
-        want = lengths[start:start + rows]
+        want = lengths[start : start + rows]
         # counts after each sample from `done` to the block's longest prefix, relative to `done`
         span = int(want[-1]) - done
         step_pred = np.zeros((span + 1, n_classes), dtype=np.int64)
@@ -283,7 +328,7 @@ def _mean_f1_per_threshold(pred_desc: np.ndarray, right: np.ndarray, n_accepted:
         cum_pred = predicted + np.cumsum(step_pred, axis=0)
         cum_right = right_counts + np.cumsum(step_right, axis=0)
         at = want - done
-        out[by_length[start:start + rows]] = _mean_f1(cum_right[at], cum_pred[at], support, (len(at),))
+        out[by_length[start : start + rows]] = _mean_f1(cum_right[at], cum_pred[at], support, (len(at),))
         predicted, right_counts, done = cum_pred[-1], cum_right[-1], done + span
     return out
 
@@ -315,18 +360,26 @@ class OpenSetReport:
             "f1_auc": _json_float(self.sweep.f1_auc),
             "at_max_total_accuracy": self.at_max_total_accuracy.as_dict(class_names),
             "at_max_mean_f1": self.at_max_mean_f1.as_dict(class_names),
-            "at_vip_acceptance": {f"{rate:g}": {
-                "threshold": result.threshold,
-                "identification_accuracy": _json_float(result.identification_accuracy),
-                "total_accuracy": _json_float(result.total_accuracy),
-                "vip_acceptance": _json_float(result.vip_acceptance),
-            } for rate, result in self.at_vip_acceptance.items()},
+            "at_vip_acceptance": {
+                f"{rate:g}": {
+                    "threshold": result.threshold,
+                    "identification_accuracy": _json_float(result.identification_accuracy),
+                    "total_accuracy": _json_float(result.total_accuracy),
+                    "vip_acceptance": _json_float(result.vip_acceptance),
+                }
+                for rate, result in self.at_vip_acceptance.items()
+            },
             "sweep": self.sweep.as_dict(),
         }
 
 
-def open_set_report(labels: ArrayLike, predicted: ArrayLike, confidence: ArrayLike, n_classes: int,
-                    vip_acceptance_rates: tuple[float, ...] = (0.95, 0.99)) -> OpenSetReport:
+def open_set_report(
+    labels: ArrayLike,
+    predicted: ArrayLike,
+    confidence: ArrayLike,
+    n_classes: int,
+    vip_acceptance_rates: tuple[float, ...] = (0.95, 0.99),
+) -> OpenSetReport:
     """Sweep all thresholds, then evaluate in detail at max total accuracy, at max mean F1 (the
     lowest threshold on ties) and at each VIP acceptance rate."""
     sweep = threshold_sweep(labels, predicted, confidence, n_classes)

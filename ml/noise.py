@@ -10,6 +10,7 @@ Every score is "higher = more suspicious". Each is one function; :func:`combined
 rank-averages them and :func:`score_label_noise` assembles the per-sample report. Labels: 0..C-1
 for VIPs, -1 for distractors.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,7 +37,7 @@ def training_loss_score(loss_history: ArrayLike, *, warmup_epochs: int) -> np.nd
     ignore distractors).
     """
     history = np.asarray(loss_history, dtype=np.float64)
-    return _finite_mean(history[min(warmup_epochs, len(history) - 1):])
+    return _finite_mean(history[min(warmup_epochs, len(history) - 1) :])
 
 
 def _finite_mean(values: np.ndarray) -> np.ndarray:
@@ -47,8 +48,9 @@ def _finite_mean(values: np.ndarray) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def cross_fit(labels: ArrayLike, fit_and_score: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
-              folds: int = 5, seed: int = 0) -> np.ndarray:
+def cross_fit(
+    labels: ArrayLike, fit_and_score: Callable[[np.ndarray, np.ndarray], np.ndarray], *, folds: int = 5, seed: int = 0
+) -> np.ndarray:
     """Out-of-sample scores by k-fold cross-fitting.
 
     Splits the samples into ``folds`` folds stratified by label (shuffled with ``seed``) and, for
@@ -188,9 +190,15 @@ class NoiseScores:
     components: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def score_label_noise(labels: ArrayLike, n_classes: int, *, embeddings: ArrayLike | None = None,
-                      training_loss: ArrayLike | None = None, out_of_sample_loss: ArrayLike | None = None,
-                      k: int = 10) -> NoiseScores:
+def score_label_noise(
+    labels: ArrayLike,
+    n_classes: int,
+    *,
+    embeddings: ArrayLike | None = None,
+    training_loss: ArrayLike | None = None,
+    out_of_sample_loss: ArrayLike | None = None,
+    k: int = 10,
+) -> NoiseScores:
     """All available noise scores for a labelled set, combined per direction.
 
     ``embeddings`` enable neighbour disagreement and prototype distance (and the suggestions);
@@ -219,7 +227,9 @@ def score_label_noise(labels: ArrayLike, n_classes: int, *, embeddings: ArrayLik
             combined[members] = combined_rank([score[members] for score in components.values()])
             rank[members[np.argsort(-combined[members], kind="stable")]] = np.arange(1, members.size + 1)
     direction = np.where(vip, VIP_MISLABELLED, DISTRACTOR_IS_VIP)
-    return NoiseScores(direction=direction, combined=combined, rank=rank, suggested_label=suggested, components=components)
+    return NoiseScores(
+        direction=direction, combined=combined, rank=rank, suggested_label=suggested, components=components
+    )
 
 
 def _suggestions(embeddings: ArrayLike, labels: np.ndarray, n_classes: int, *, k: int) -> np.ndarray:

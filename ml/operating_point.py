@@ -27,6 +27,7 @@ otherwise (the webapp: its target precision).
 
 Accept rule: a face is accepted when its confidence >= threshold (:func:`ml.metrics.is_rejected`).
 """
+
 from __future__ import annotations
 
 import math
@@ -95,8 +96,14 @@ def _logit(confidence: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def threshold_for_far(distractor_confidence: ArrayLike, far: float, *, tail_size: int = TAIL_SIZE,
-                      min_accepts: int = EMPIRICAL_MIN_ACCEPTS, scale: str = "logit") -> tuple[float, str]:
+def threshold_for_far(
+    distractor_confidence: ArrayLike,
+    far: float,
+    *,
+    tail_size: int = TAIL_SIZE,
+    min_accepts: int = EMPIRICAL_MIN_ACCEPTS,
+    scale: str = "logit",
+) -> tuple[float, str]:
     """The threshold at which a share ``far`` of distractor faces would be accepted, and how it was found.
 
     * ``"empirical"`` when the val distractors allow at least ``min_accepts`` false accepts
@@ -132,7 +139,7 @@ def threshold_for_far(distractor_confidence: ArrayLike, far: float, *, tail_size
     u = z[m - 1]
     # normalised spacings i (z_i - z_{i+1}) of an exponential tail are i.i.d. with mean beta; the
     # first (top score minus the next) is left out, so one outlier on top cannot move beta at all
-    spacings = np.arange(1, m) * (z[:m - 1] - z[1:m])
+    spacings = np.arange(1, m) * (z[: m - 1] - z[1:m])
     beta_hat = max(float(np.mean(spacings[1:] if m > 2 else spacings)), 1e-6) if m > 1 else 1.0
     t = u + beta_hat * math.log(m / (far * n)) if far * n < m else u
     threshold = float(1.0 / (1.0 + math.exp(-t))) if scale == "logit" else float(t)
@@ -188,18 +195,27 @@ class OperatingPoint:
     def summary(self) -> str:
         """One sentence for an admin."""
         people = f" from {self.n_distractor_people} people" if self.n_distractor_people is not None else ""
-        return (f"threshold {self.threshold:.3f}: {self.far_used:.2%} of unknown faces tagged "
-                f"(val: {self.far_observed:.2%} of {self.n_distractor_faces} faces{people}, "
-                f"{self.confidence_level:.0%} interval {self.far_interval[0]:.2%}-{self.far_interval[1]:.2%}); "
-                f"VIP faces recognised {self.recall:.1%} of {self.n_vip_faces}; "
-                f"precision {self.precision:.1%} (at least {self.precision_low:.1%}) "
-                f"if {self.unknown_share:.0%} of faces are unknown" + (f" ({self.reason})" if self.reason else ""))
+        return (
+            f"threshold {self.threshold:.3f}: {self.far_used:.2%} of unknown faces tagged "
+            f"(val: {self.far_observed:.2%} of {self.n_distractor_faces} faces{people}, "
+            f"{self.confidence_level:.0%} interval {self.far_interval[0]:.2%}-{self.far_interval[1]:.2%}); "
+            f"VIP faces recognised {self.recall:.1%} of {self.n_vip_faces}; "
+            f"precision {self.precision:.1%} (at least {self.precision_low:.1%}) "
+            f"if {self.unknown_share:.0%} of faces are unknown" + (f" ({self.reason})" if self.reason else "")
+        )
 
 
-def operating_point_for_far(*, far: float, distractor_confidence: ArrayLike, vip_confidence: ArrayLike,
-                            vip_correct: ArrayLike, unknown_share: float = DEFAULT_UNKNOWN_SHARE,
-                            distractor_groups: ArrayLike | None = None, confidence_level: float = 0.95,
-                            scale: str = "logit") -> OperatingPoint:
+def operating_point_for_far(
+    *,
+    far: float,
+    distractor_confidence: ArrayLike,
+    vip_confidence: ArrayLike,
+    vip_correct: ArrayLike,
+    unknown_share: float = DEFAULT_UNKNOWN_SHARE,
+    distractor_groups: ArrayLike | None = None,
+    confidence_level: float = 0.95,
+    scale: str = "logit",
+) -> OperatingPoint:
     """The operating point for false-accept rate ``far`` from val scores.
 
     ``distractor_confidence``: the top-VIP confidence of each val distractor face (people never
@@ -215,11 +231,18 @@ def operating_point_for_far(*, far: float, distractor_confidence: ArrayLike, vip
     d = d[np.isfinite(d)]
     used = measurable_far(far, int(d.size))
     if used is None:
-        raise ValueError(f"{d.size} distractor face(s) cannot measure a false-accept rate: "
-                         f"at least {math.ceil(1 / MAX_MEASURABLE_FAR)} are needed")
-    reason = "" if used == far else (
-        f"val holds {d.size} unknown faces, too few to measure a false-tag rate of {far:g} (that needs "
-        f"{math.ceil(1 / far):,}); the threshold is set for {used:.2g}, the lowest rate they measure")
+        raise ValueError(
+            f"{d.size} distractor face(s) cannot measure a false-accept rate: "
+            f"at least {math.ceil(1 / MAX_MEASURABLE_FAR)} are needed"
+        )
+    reason = (
+        ""
+        if used == far
+        else (
+            f"val holds {d.size} unknown faces, too few to measure a false-tag rate of {far:g} (that needs "
+            f"{math.ceil(1 / far):,}); the threshold is set for {used:.2g}, the lowest rate they measure"
+        )
+    )
     threshold, method = threshold_for_far(d, used, scale=scale)
     false_accepts = int(np.sum(d >= threshold))
     accepted = v >= threshold
@@ -229,17 +252,40 @@ def operating_point_for_far(*, far: float, distractor_confidence: ArrayLike, vip
     acceptance = float(np.mean(accepted)) if n_vip else float("nan")
     far_interval = clopper_pearson_interval(false_accepts, d.size, confidence=confidence_level)
     recall_interval = wilson_interval(hits, n_vip, confidence=confidence_level)
-    precision = implied_precision(recall=recall, acceptance=acceptance, far=used, unknown_share=unknown_share) \
-        if n_vip else float("nan")
+    precision = (
+        implied_precision(recall=recall, acceptance=acceptance, far=used, unknown_share=unknown_share)
+        if n_vip
+        else float("nan")
+    )
     worst_far = max(used, far_interval[1])
-    precision_low = implied_precision(recall=recall_interval[0], acceptance=recall_interval[0] + (acceptance - recall),
-                                      far=worst_far, unknown_share=unknown_share) if n_vip else float("nan")
+    precision_low = (
+        implied_precision(
+            recall=recall_interval[0],
+            acceptance=recall_interval[0] + (acceptance - recall),
+            far=worst_far,
+            unknown_share=unknown_share,
+        )
+        if n_vip
+        else float("nan")
+    )
     people = None if distractor_groups is None else int(len(np.unique(np.asarray(distractor_groups))))
     return OperatingPoint(
-        threshold=threshold, far_target=float(far), far_used=float(used),
-        far_rule="requested" if used == far else "lowest_measurable", reason=reason, method=method,
-        far_observed=false_accepts / d.size, far_interval=far_interval, n_distractor_faces=int(d.size),
-        n_distractor_people=people, recall=recall, recall_interval=recall_interval, acceptance=acceptance,
-        n_vip_faces=n_vip, unknown_share=float(unknown_share), precision=precision, precision_low=precision_low,
+        threshold=threshold,
+        far_target=float(far),
+        far_used=float(used),
+        far_rule="requested" if used == far else "lowest_measurable",
+        reason=reason,
+        method=method,
+        far_observed=false_accepts / d.size,
+        far_interval=far_interval,
+        n_distractor_faces=int(d.size),
+        n_distractor_people=people,
+        recall=recall,
+        recall_interval=recall_interval,
+        acceptance=acceptance,
+        n_vip_faces=n_vip,
+        unknown_share=float(unknown_share),
+        precision=precision,
+        precision_low=precision_low,
         confidence_level=confidence_level,
     )

@@ -1,4 +1,5 @@
 """The split rule: one function decides which split a group of faces belongs to."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,9 @@ def split_for_group(group_key: str, *, seed: int = 0, proportions: tuple[float, 
     return SPLITS[-1]
 
 
-def split_for_person(person_key: str, *, seed: int = 0,
-                     proportions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
+def split_for_person(
+    person_key: str, *, seed: int = 0, proportions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> str:
     """The split of every face of one distractor person in a training run: a whole person in one split.
 
     Photos are split by group (:func:`split_for_group`), so a person with many photos lands in every

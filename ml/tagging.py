@@ -8,6 +8,7 @@ predicted as that identity (a person is not in a frame twice). The video-level c
 
 Raising the threshold only removes accepted faces, so it can never add a tag (tested).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -22,6 +22,7 @@ checkpoint) and :mod:`ml.train_report` (the result's reports). The names callers
 (:class:`TrainConfig`, :class:`TrainData`, :class:`Classifier`, :func:`load_classifier`...) are
 importable from here.
 """
+
 from __future__ import annotations
 
 import time
@@ -55,8 +56,15 @@ from ml.train_report import (
 )
 
 __all__ = [  # the training job's public names, wherever they are defined
-    "Classifier", "Prediction", "RunResult", "TrainConfig", "TrainData", "TrainingCancelled", "load_classifier",
-    "save_classifier", "train_classifier",
+    "Classifier",
+    "Prediction",
+    "RunResult",
+    "TrainConfig",
+    "TrainData",
+    "TrainingCancelled",
+    "load_classifier",
+    "save_classifier",
+    "train_classifier",
 ]
 
 
@@ -83,9 +91,14 @@ class RunResult(TypedDict):
     samples_per_s: float
 
 
-def train_classifier(config: TrainConfig, data: TrainData, *, out_dir: Path,
-                     progress: Callable[[float, str], None] | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> RunResult:
+def train_classifier(
+    config: TrainConfig,
+    data: TrainData,
+    *,
+    out_dir: Path,
+    progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
     """Train, calibrate on val, evaluate on test, score label noise on train, diagnose, save.
 
     Writes ``out_dir / "model.pt"`` (atomically) and returns a JSON-serialisable :class:`RunResult`.
@@ -95,12 +108,20 @@ def train_classifier(config: TrainConfig, data: TrainData, *, out_dir: Path,
     """
     device = pick_device(config.device)
     with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
-        return _train_classifier(config, data, device, out_dir=Path(out_dir), progress=progress, should_stop=should_stop)
+        return _train_classifier(
+            config, data, device, out_dir=Path(out_dir), progress=progress, should_stop=should_stop
+        )
 
 
-def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device, *, out_dir: Path,
-                      progress: Callable[[float, str], None] | None,
-                      should_stop: Callable[[], bool] | None) -> RunResult:
+def _train_classifier(
+    config: TrainConfig,
+    data: TrainData,
+    device: torch.device,
+    *,
+    out_dir: Path,
+    progress: Callable[[float, str], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> RunResult:
     started = time.perf_counter()
     config = config.resolved(device)
     assert config.epochs is not None  # resolved() fills it in
@@ -120,22 +141,40 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    net, history, epoch_losses = fit(config, data, train_idx, device, seed=config.seed,
-                                     progress=lambda f, m: report(train_share * f, m), should_stop=should_stop)
+    net, history, epoch_losses = fit(
+        config,
+        data,
+        train_idx,
+        device,
+        seed=config.seed,
+        progress=lambda f, m: report(train_share * f, m),
+        should_stop=should_stop,
+    )
     timings["train_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     out_of_sample = None
     if cross_fitting:
-        out_of_sample = _cross_fitted_loss(config, data, train_idx, device, should_stop=should_stop,
-                                           progress=lambda f, m: report(train_share + (0.85 - train_share) * f, m))
+        out_of_sample = _cross_fitted_loss(
+            config,
+            data,
+            train_idx,
+            device,
+            should_stop=should_stop,
+            progress=lambda f, m: report(train_share + (0.85 - train_share) * f, m),
+        )
     timings["cross_fit_s"] = time.perf_counter() - clock
 
     check()
     report(0.87, "calibrating and evaluating")
     clock = time.perf_counter()
-    classifier = Classifier(net=net.eval(), loss=LossSettings(get_loss(config.loss), config.arcface_s, config.margin),
-                            config=config, class_names=list(data.class_names), device=device)
+    classifier = Classifier(
+        net=net.eval(),
+        loss=LossSettings(get_loss(config.loss), config.arcface_s, config.margin),
+        config=config,
+        class_names=list(data.class_names),
+        device=device,
+    )
     outputs, embeddings = classifier.outputs(data.inputs)
     logits = classifier.loss.logits(outputs)
     targets = classifier.loss.spec.calibration_targets(torch.as_tensor(data.labels), data.n_classes)
@@ -171,9 +210,12 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
     # prototype cosines are train x classes dense); the noise score itself is the label-error probability
     legacy = len(train_idx) * max(data.n_classes, 1) <= LEGACY_NOISE_LIMIT
     noise = score_label_noise(
-        data.labels[train_idx], data.n_classes, embeddings=embeddings[train_idx].numpy() if legacy else None,
+        data.labels[train_idx],
+        data.n_classes,
+        embeddings=embeddings[train_idx].numpy() if legacy else None,
         training_loss=training_loss_score(history, warmup_epochs=config.warmup_epochs),
-        out_of_sample_loss=out_of_sample, k=config.noise_k,
+        out_of_sample_loss=out_of_sample,
+        k=config.noise_k,
     )
     noise = with_label_error_ranking(noise, label_errors, len(train_idx))
     timings["noise_s"] = time.perf_counter() - clock
@@ -186,19 +228,26 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
         "config": json_ready(asdict(config)),
         "device": str(device),
         "class_names": list(data.class_names),
-        "counts": {split: {"vip": int(np.sum(data.labels[idx] >= 0)), "distractor": int(np.sum(data.labels[idx] < 0))}
-                   for split, idx in zip(SPLITS, (train_idx, val_idx, test_idx), strict=True)},
+        "counts": {
+            split: {"vip": int(np.sum(data.labels[idx] >= 0)), "distractor": int(np.sum(data.labels[idx] < 0))}
+            for split, idx in zip(SPLITS, (train_idx, val_idx, test_idx), strict=True)
+        },
         "temperature": classifier.temperature,
         "metrics": {split: None if r is None else r.as_dict(data.class_names) for split, r in metrics.items()},
         "operating_points": classifier.thresholds,
         "operating_points_by_far": {f"{far:g}": point for far, point in by_far.items()},
-        "calibration": {split: calibration_report(data, idx, uncalibrated, prediction)
-                        for split, idx in (("val", val_idx), ("test", test_idx))},
+        "calibration": {
+            split: calibration_report(data, idx, uncalibrated, prediction)
+            for split, idx in (("val", val_idx), ("test", test_idx))
+        },
         "diagnosis": diagnosis_report(metrics["test"] or metrics["val"], data.class_names),
         "samples": per_sample_report(data, prediction, train_idx, noise, labelled, label_errors),
         # the label-error posterior's fitted parameters; each sample's scores are in samples[id]["label_error"]
-        "label_errors": {"temperature": label_errors.temperature, "background": label_errors.background,
-                         "k": 2 * config.noise_k},
+        "label_errors": {
+            "temperature": label_errors.temperature,
+            "background": label_errors.background,
+            "k": 2 * config.noise_k,
+        },
         "history": {"loss": epoch_losses},
         "timings": timings,
         "samples_per_s": len(train_idx) * len(history) / max(timings["train_s"], 1e-9),
@@ -207,20 +256,38 @@ def _train_classifier(config: TrainConfig, data: TrainData, device: torch.device
     return json_ready(result)
 
 
-def _cross_fitted_loss(config: TrainConfig, data: TrainData, train_idx: np.ndarray, device: torch.device, *,
-                       should_stop: Callable[[], bool] | None, progress: Callable[[float, str], None]) -> np.ndarray:
+def _cross_fitted_loss(
+    config: TrainConfig,
+    data: TrainData,
+    train_idx: np.ndarray,
+    device: torch.device,
+    *,
+    should_stop: Callable[[], bool] | None,
+    progress: Callable[[float, str], None],
+) -> np.ndarray:
     """Each train sample's loss under a head trained on the other folds (:func:`ml.noise.cross_fit`)."""
     loss = LossSettings(get_loss(config.loss), config.arcface_s, config.margin)
     done = [0]
 
     def fit_and_score(fit_positions: np.ndarray, held_out: np.ndarray) -> np.ndarray:
         fold = done[0]
-        model, _, _ = fit(config, data, train_idx[fit_positions], device, seed=config.seed + 1 + fold,
-                          progress=lambda f, m: progress((fold + f) / config.noise_folds, f"noise fold {fold + 1}: {m}"),
-                          should_stop=should_stop)
-        batches = make_batches(inputs_subset(data.inputs, train_idx[held_out]), data.labels[train_idx[held_out]],
-                               batch_positions(np.arange(len(held_out)), config.batch_size or 256, None),
-                               mode="head", transform=None, device=device)
+        model, _, _ = fit(
+            config,
+            data,
+            train_idx[fit_positions],
+            device,
+            seed=config.seed + 1 + fold,
+            progress=lambda f, m: progress((fold + f) / config.noise_folds, f"noise fold {fold + 1}: {m}"),
+            should_stop=should_stop,
+        )
+        batches = make_batches(
+            inputs_subset(data.inputs, train_idx[held_out]),
+            data.labels[train_idx[held_out]],
+            batch_positions(np.arange(len(held_out)), config.batch_size or 256, None),
+            mode="head",
+            transform=None,
+            device=device,
+        )
         outputs, _ = evaluate(model, batches, device, len(held_out))
         done[0] += 1
         return loss.compute(outputs, torch.as_tensor(data.labels[train_idx[held_out]]), reduction="none").numpy()

@@ -1,5 +1,6 @@
 """Batches of ``(inputs, labels, positions)`` for the training loops: tensor slices of embeddings
 (head mode), or a DataLoader over aligned face crops with their augmentation (finetune)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
@@ -22,22 +23,26 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def train_transform(image_size: int) -> v2.Compose:
     """Augmentation for aligned crops: 80-100% area crops, horizontal flips, TrivialAugmentWide."""
-    return v2.Compose([
-        v2.RandomResizedCrop(image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.TrivialAugmentWide(),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.TrivialAugmentWide(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
 
 
 def eval_transform(image_size: int) -> v2.Compose:
     """Resize to the input size and normalise; no augmentation."""
-    return v2.Compose([
-        v2.Resize((image_size, image_size), antialias=True),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return v2.Compose(
+        [
+            v2.Resize((image_size, image_size), antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
 
 
 class CropDataset(torch.utils.data.Dataset[tuple[Tensor, int, int]]):
@@ -62,15 +67,23 @@ def batch_positions(positions: np.ndarray, batch_size: int, generator: torch.Gen
     """``positions`` cut into batches, shuffled by ``generator`` when given; a trailing batch of
     one joins the previous batch (batch norm cannot train on a single sample)."""
     order = positions if generator is None else positions[torch.randperm(len(positions), generator=generator).numpy()]
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if len(batches) > 1 and len(batches[-1]) == 1:
         batches[-2:] = [np.concatenate(batches[-2:])]
     return batches
 
 
-def make_batches(inputs: np.ndarray | Sequence[Crop], labels: np.ndarray, batches: list[np.ndarray], *, mode: str,
-                 transform: Callable[[Tensor], Tensor] | None, device: torch.device, num_workers: int = 0,
-                 seed: int = 0) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
+def make_batches(
+    inputs: np.ndarray | Sequence[Crop],
+    labels: np.ndarray,
+    batches: list[np.ndarray],
+    *,
+    mode: str,
+    transform: Callable[[Tensor], Tensor] | None,
+    device: torch.device,
+    num_workers: int = 0,
+    seed: int = 0,
+) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
     """Batches of (inputs, labels, positions) in the given order: tensor slices in head mode, a
     DataLoader over :class:`CropDataset` in finetune mode."""
     if mode == "head":
@@ -79,8 +92,11 @@ def make_batches(inputs: np.ndarray | Sequence[Crop], labels: np.ndarray, batche
         return ((x[b], y[b], b) for b in map(torch.as_tensor, batches))
     assert transform is not None
     return torch.utils.data.DataLoader(
-        CropDataset(list(inputs), labels, transform), batch_sampler=[b.tolist() for b in batches], num_workers=num_workers,
-        pin_memory=pin_memory(device), generator=torch.Generator().manual_seed(seed),
+        CropDataset(list(inputs), labels, transform),
+        batch_sampler=[b.tolist() for b in batches],
+        num_workers=num_workers,
+        pin_memory=pin_memory(device),
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

@@ -1,5 +1,6 @@
 """What a training run is given: its :class:`TrainConfig` (defaults resolved per mode and device)
 and its samples (:class:`TrainData`), and :func:`json_ready`, which records them as plain JSON."""
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """The training loops, as in torchvision's ``references/classification``: :func:`train_one_epoch`,
 :func:`evaluate`, the learning-rate schedule, and :func:`fit`, which trains a fresh model."""
+
 from __future__ import annotations
 
 import math
@@ -37,10 +38,18 @@ class LossSettings:
         return self.spec.logits(outputs, s=self.s, m=self.m)
 
 
-def train_one_epoch(model: nn.Module, loss: LossSettings, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, batches: Iterable[tuple[Tensor, Tensor, Tensor]],
-                    device: torch.device, *, scaler: torch.amp.GradScaler, n_samples: int,
-                    should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, float]:
+def train_one_epoch(
+    model: nn.Module,
+    loss: LossSettings,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    batches: Iterable[tuple[Tensor, Tensor, Tensor]],
+    device: torch.device,
+    *,
+    scaler: torch.amp.GradScaler,
+    n_samples: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[np.ndarray, float]:
     """One pass over ``batches``; returns each sample's loss term this epoch (by position, NaN if
     unused or not seen) and the mean batch loss. Raises :class:`TrainingCancelled` on request."""
     model.train()
@@ -60,15 +69,18 @@ def train_one_epoch(model: nn.Module, loss: LossSettings, optimizer: torch.optim
         scaler.update()
         scheduler.step()
         with torch.no_grad():
-            per_sample[positions.numpy()] = loss.compute(outputs.detach().float(), labels, reduction="none").cpu().numpy()
+            per_sample[positions.numpy()] = (
+                loss.compute(outputs.detach().float(), labels, reduction="none").cpu().numpy()
+            )
         total += float(batch_loss.detach())
         steps += 1
     return per_sample, total / max(steps, 1)
 
 
 @torch.no_grad()
-def evaluate(model: FaceClassifierNet, batches: Iterable[tuple[Tensor, Tensor, Tensor]], device: torch.device,
-             n_samples: int) -> tuple[Tensor, Tensor]:
+def evaluate(
+    model: FaceClassifierNet, batches: Iterable[tuple[Tensor, Tensor, Tensor]], device: torch.device, n_samples: int
+) -> tuple[Tensor, Tensor]:
     """Raw model outputs and embeddings (CPU float32, by position) over ``batches``, in eval mode."""
     model.eval()
     outputs: Tensor | None = None
@@ -89,10 +101,12 @@ def evaluate(model: FaceClassifierNet, batches: Iterable[tuple[Tensor, Tensor, T
 
 def warmup_then_linear_decay(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     """LR factor: linear warm-up over ``warmup_steps``, then linear decay to 0 at ``total_steps``."""
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         return max(0.0, (total_steps - step) / max(total_steps - warmup_steps, 1))
+
     return factor
 
 
@@ -100,27 +114,44 @@ def _new_net(config: TrainConfig, data: TrainData, spec: LossSpec, seed: int) ->
     torch.manual_seed(seed)
     n_outputs = data.n_classes + spec.extra_outputs
     if config.mode == "head":
-        return build_classifier(n_outputs=n_outputs, cosine=spec.cosine, hidden=config.hidden,
-                                in_dim=np.asarray(data.inputs).shape[1])
-    return build_classifier(n_outputs=n_outputs, cosine=spec.cosine, hidden=config.hidden, backbone=config.backbone,
-                            weights_path=config.pretrained_weights)
+        return build_classifier(
+            n_outputs=n_outputs, cosine=spec.cosine, hidden=config.hidden, in_dim=np.asarray(data.inputs).shape[1]
+        )
+    return build_classifier(
+        n_outputs=n_outputs,
+        cosine=spec.cosine,
+        hidden=config.hidden,
+        backbone=config.backbone,
+        weights_path=config.pretrained_weights,
+    )
 
 
-def fit(config: TrainConfig, data: TrainData, positions: np.ndarray, device: torch.device, *, seed: int,
-        progress: Callable[[float, str], None], should_stop: Callable[[], bool] | None) -> tuple[FaceClassifierNet, np.ndarray, list[float]]:
+def fit(
+    config: TrainConfig,
+    data: TrainData,
+    positions: np.ndarray,
+    device: torch.device,
+    *,
+    seed: int,
+    progress: Callable[[float, str], None],
+    should_stop: Callable[[], bool] | None,
+) -> tuple[FaceClassifierNet, np.ndarray, list[float]]:
     """Train a fresh model on ``positions``; returns it, the per-sample loss history (epochs x len(positions))
     and the mean loss per epoch. ``progress`` receives the fraction of epochs done."""
     assert config.epochs is not None and config.lr is not None and config.batch_size is not None
     loss = LossSettings(get_loss(config.loss), config.arcface_s, config.margin)
     model = _new_net(config, data, loss.spec, seed).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
     steps_per_epoch = len(batch_positions(positions, config.batch_size, None))
     epochs = config.epochs
     if config.mode == "head" and config.max_steps:
         epochs = max(1, min(epochs, math.ceil(config.max_steps / steps_per_epoch)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_then_linear_decay(min(config.warmup_epochs, epochs - 1) * steps_per_epoch,
-                                            epochs * steps_per_epoch))
+        optimizer,
+        warmup_then_linear_decay(min(config.warmup_epochs, epochs - 1) * steps_per_epoch, epochs * steps_per_epoch),
+    )
     scaler = grad_scaler(device)
     order = torch.Generator().manual_seed(seed)
     transform = train_transform(config.image_size) if config.mode == "finetune" else None
@@ -129,12 +160,27 @@ def fit(config: TrainConfig, data: TrainData, positions: np.ndarray, device: tor
     history = np.full((epochs, len(positions)), np.nan)
     epoch_losses = []
     for epoch in range(epochs):
-        batches = make_batches(local_inputs, data.labels[positions],
-                               batch_positions(np.arange(len(positions)), config.batch_size, order),
-                               mode=config.mode, transform=transform, device=device, num_workers=config.num_workers,
-                               seed=seed + epoch)
-        history[epoch], mean_loss = train_one_epoch(model, loss, optimizer, scheduler, batches, device, scaler=scaler,
-                                                    n_samples=len(positions), should_stop=should_stop)
+        batches = make_batches(
+            local_inputs,
+            data.labels[positions],
+            batch_positions(np.arange(len(positions)), config.batch_size, order),
+            mode=config.mode,
+            transform=transform,
+            device=device,
+            num_workers=config.num_workers,
+            seed=seed + epoch,
+        )
+        history[epoch], mean_loss = train_one_epoch(
+            model,
+            loss,
+            optimizer,
+            scheduler,
+            batches,
+            device,
+            scaler=scaler,
+            n_samples=len(positions),
+            should_stop=should_stop,
+        )
         epoch_losses.append(mean_loss)
         progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}: loss {mean_loss:.4f}")
     return model, history, epoch_losses

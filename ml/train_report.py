@@ -1,6 +1,7 @@
 """The parts of a training run's result computed from its predictions: per-split reports,
 operating points (by precision and by false-accept rate), calibration, class diagnosis, and
 the per-sample predictions and label-error scores."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -23,7 +24,9 @@ def split_report(data: TrainData, idx: np.ndarray, prediction: Prediction | TopP
     return open_set_report(data.labels[idx], prediction.labels[idx], prediction.confidence[idx], data.n_classes)
 
 
-def precision_operating_points(val: OpenSetReport | None, precision_targets: tuple[float, ...]) -> dict[str, float | None]:
+def precision_operating_points(
+    val: OpenSetReport | None, precision_targets: tuple[float, ...]
+) -> dict[str, float | None]:
     """Thresholds chosen on val: max mean F1, max total accuracy, and the lowest reaching each precision target."""
     if val is None:
         return {}
@@ -36,8 +39,9 @@ def precision_operating_points(val: OpenSetReport | None, precision_targets: tup
     return points
 
 
-def calibration_report(data: TrainData, idx: np.ndarray, before: Prediction | TopPrediction,
-                       after: Prediction | TopPrediction) -> dict[str, Any] | None:
+def calibration_report(
+    data: TrainData, idx: np.ndarray, before: Prediction | TopPrediction, after: Prediction | TopPrediction
+) -> dict[str, Any] | None:
     """Reliability curves and ECE before and after temperature scaling, over the split's VIP samples
     (correct = right class) and over all its samples (a distractor is never correct)."""
     if idx.size == 0:
@@ -46,9 +50,14 @@ def calibration_report(data: TrainData, idx: np.ndarray, before: Prediction | To
     result: dict[str, Any] = {}
     for name, prediction in (("before", before), ("after", after)):
         correct = prediction.labels == data.labels
-        result[name] = {group: {"ece": expected_calibration_error(prediction.confidence[rows], correct[rows]),
-                                "curve": reliability_curve(prediction.confidence[rows], correct[rows]).as_dict()}
-                        for group, rows in groups.items() if rows.size}
+        result[name] = {
+            group: {
+                "ece": expected_calibration_error(prediction.confidence[rows], correct[rows]),
+                "curve": reliability_curve(prediction.confidence[rows], correct[rows]).as_dict(),
+            }
+            for group, rows in groups.items()
+            if rows.size
+        }
     return result
 
 
@@ -70,34 +79,52 @@ def with_label_error_ranking(noise: NoiseScores, label_errors: Any, n_train: int
     ``label_errors`` covers the train samples first."""
     margin = label_errors.margin[:n_train]
     rank = np.zeros(n_train, dtype=np.int64)
-    for members in (np.flatnonzero(noise.direction == VIP_MISLABELLED), np.flatnonzero(noise.direction != VIP_MISLABELLED)):
+    for members in (
+        np.flatnonzero(noise.direction == VIP_MISLABELLED),
+        np.flatnonzero(noise.direction != VIP_MISLABELLED),
+    ):
         rank[members[np.argsort(-margin[members], kind="stable")]] = np.arange(1, members.size + 1)
     return replace(noise, combined=margin, rank=rank, suggested_label=label_errors.suggested_label[:n_train])
 
 
-def far_operating_points(data: TrainData, val_idx: np.ndarray, prediction: Prediction | TopPrediction,
-                          rates: tuple[float, ...]) -> dict[float, dict[str, Any]]:
+def far_operating_points(
+    data: TrainData, val_idx: np.ndarray, prediction: Prediction | TopPrediction, rates: tuple[float, ...]
+) -> dict[float, dict[str, Any]]:
     """The operating point for each false-accept rate on the val distractors (:mod:`ml.operating_point`;
     a rate below what they measure is placed at the lowest they do, and says so); none when val holds
     too few distractor faces to measure any rate."""
     distractors = val_idx[data.labels[val_idx] < 0]
     vips = val_idx[data.labels[val_idx] >= 0]
-    return {far: operating_point_for_far(far=far, distractor_confidence=prediction.confidence[distractors],
-                                         vip_confidence=prediction.confidence[vips],
-                                         vip_correct=prediction.labels[vips] == data.labels[vips]).as_dict()
-            for far in rates if measurable_far(far, int(distractors.size)) is not None}
+    return {
+        far: operating_point_for_far(
+            far=far,
+            distractor_confidence=prediction.confidence[distractors],
+            vip_confidence=prediction.confidence[vips],
+            vip_correct=prediction.labels[vips] == data.labels[vips],
+        ).as_dict()
+        for far in rates
+        if measurable_far(far, int(distractors.size)) is not None
+    }
 
 
-def per_sample_report(data: TrainData, prediction: Prediction | TopPrediction, train_idx: np.ndarray, noise: NoiseScores,
-                labelled: np.ndarray, label_errors: Any) -> dict[str, dict[str, Any]]:
+def per_sample_report(
+    data: TrainData,
+    prediction: Prediction | TopPrediction,
+    train_idx: np.ndarray,
+    noise: NoiseScores,
+    labelled: np.ndarray,
+    label_errors: Any,
+) -> dict[str, dict[str, Any]]:
     """Per-sample predictions for every sample, the label-error probability and hint of every
     labelled sample (:mod:`ml.label_quality`, one queue over all splits) and the older noise scores
     for train samples, keyed by str(sample_id)."""
     samples: dict[str, dict[str, Any]] = {}
     for i in range(len(data.labels)):
         samples[str(int(data.sample_ids[i]))] = {
-            "split": str(data.splits[i]), "label": int(data.labels[i]),
-            "predicted": int(prediction.labels[i]), "confidence": float(prediction.confidence[i]),
+            "split": str(data.splits[i]),
+            "label": int(data.labels[i]),
+            "predicted": int(prediction.labels[i]),
+            "confidence": float(prediction.confidence[i]),
         }
     for position, i in enumerate(labelled):
         samples[str(int(data.sample_ids[i]))]["label_error"] = {

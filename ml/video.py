@@ -15,6 +15,7 @@ Anything that stops a video from being read raises :class:`VideoDecodeError` wit
 includes truncated files). Decoding errors can surface during iteration, after some frames
 were yielded: a caller that stores frames should treat the whole video as failed.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,21 @@ SEEK_WHEN_GAP_SECONDS: Final = 5.0
 #: uploaded as ``x.m3u8`` would otherwise make FFmpeg read local files or fetch URLs on our side.
 #: FFmpeg refuses any other demuxer while probing (``format_whitelist``), reads through the
 #: ``file`` protocol only (``protocol_whitelist``), and the demuxer it picked is checked again.
-VIDEO_DEMUXERS: Final = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "mpeg", "mpegts",
-                         "asf", "flv")
+VIDEO_DEMUXERS: Final = (
+    "mov",
+    "mp4",
+    "m4a",
+    "3gp",
+    "3g2",
+    "mj2",
+    "matroska",
+    "webm",
+    "avi",
+    "mpeg",
+    "mpegts",
+    "asf",
+    "flv",
+)
 _OPEN_OPTIONS: Final = {"format_whitelist": ",".join(VIDEO_DEMUXERS), "protocol_whitelist": "file"}
 
 
@@ -100,7 +114,9 @@ def probe_video(path: str | Path) -> VideoInfo:
         return info
 
 
-def sample_frames(path: str | Path, n: int = 300, *, seek_when_gap_seconds: float = SEEK_WHEN_GAP_SECONDS) -> Iterator[SampledFrame]:
+def sample_frames(
+    path: str | Path, n: int = 300, *, seek_when_gap_seconds: float = SEEK_WHEN_GAP_SECONDS
+) -> Iterator[SampledFrame]:
     """``min(n, frame_count)`` frames evenly spaced over the video, in order.
 
     Frame ``k`` of ``n`` is the one at the middle of the ``k``-th of ``n`` equal slices
@@ -127,7 +143,9 @@ def sample_frames(path: str | Path, n: int = 300, *, seek_when_gap_seconds: floa
             raise _decode_error(exc) from exc
 
 
-def _sequentially(container: av.container.InputContainer, stream: av.video.stream.VideoStream, wanted: list[int], declared: int) -> Iterator[SampledFrame]:
+def _sequentially(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, wanted: list[int], declared: int
+) -> Iterator[SampledFrame]:
     # Frame threading is ~1.5x faster but swallows the decoder's error at a truncation, so the
     # end of the stream is checked against the container's frame count instead (_check_end).
     stream.thread_type = "AUTO"
@@ -156,7 +174,13 @@ def _check_end(decoded: int, declared: int) -> None:
         )
 
 
-def _by_seeking(container: av.container.InputContainer, stream: av.video.stream.VideoStream, wanted: list[int], fps: float, declared: int) -> Iterator[SampledFrame]:
+def _by_seeking(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    wanted: list[int],
+    fps: float,
+    declared: int,
+) -> Iterator[SampledFrame]:
     stream.thread_type = "AUTO"
     start = _start_seconds(stream)
     time_base = float(stream.time_base) if stream.time_base else 1.0 / 90000
@@ -200,7 +224,9 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
         raise VideoDecodeError(VideoDecodeError.NO_VIDEO_STREAM, "the file has no video stream (audio only?).")
     stream = container.streams.video[0]
     if stream.codec_context is None or not stream.codec_context.name:
-        raise VideoDecodeError(VideoDecodeError.UNSUPPORTED_CODEC, "the video codec is not supported by this FFmpeg build.")
+        raise VideoDecodeError(
+            VideoDecodeError.UNSUPPORTED_CODEC, "the video codec is not supported by this FFmpeg build."
+        )
     return stream
 
 
@@ -219,8 +245,15 @@ def _info(container: av.container.InputContainer, stream: av.video.stream.VideoS
     width, height = int(stream.codec_context.width), int(stream.codec_context.height)
     if width <= 0 or height <= 0:
         raise VideoDecodeError(VideoDecodeError.CORRUPT, "the video stream has no frame size.")
-    return VideoInfo(duration=duration, fps=fps, width=width, height=height, frame_count=frames,
-                     codec=stream.codec_context.name, container=container.format.name)
+    return VideoInfo(
+        duration=duration,
+        fps=fps,
+        width=width,
+        height=height,
+        frame_count=frames,
+        codec=stream.codec_context.name,
+        container=container.format.name,
+    )
 
 
 def _start_seconds(stream: av.video.stream.VideoStream) -> float:
@@ -312,7 +345,9 @@ def prefetched(items: Iterable[T], depth: int = 32) -> Iterator[T]:
         thread.join(timeout=5)
 
 
-def sample_videos(paths: Sequence[str | Path], n: int = 300, *, workers: int = 2, depth: int = 64) -> Iterator[tuple[int, SampledFrame]]:
+def sample_videos(
+    paths: Sequence[str | Path], n: int = 300, *, workers: int = 2, depth: int = 64
+) -> Iterator[tuple[int, SampledFrame]]:
     """``(video number, frame)`` for every frame :func:`sample_frames` gives of each video, the
     videos decoded ``workers`` at a time in background threads; each video's frames come in
     order, the videos' frames interleaved as they are decoded. A decoding error is raised here
@@ -341,7 +376,10 @@ def sample_videos(paths: Sequence[str | Path], n: int = 300, *, workers: int = 2
                 return
         put(_DONE)
 
-    threads = [threading.Thread(target=work, name=f"video-decode-{i}", daemon=True) for i in range(max(1, min(workers, len(paths))))]
+    threads = [
+        threading.Thread(target=work, name=f"video-decode-{i}", daemon=True)
+        for i in range(max(1, min(workers, len(paths))))
+    ]
     for thread in threads:
         thread.start()
     finished = 0

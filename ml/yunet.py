@@ -15,6 +15,7 @@ before it, in descending score order, is at most the threshold). Written after
 ``opencv/modules/objdetect/src/face_detect.cpp`` (4.14) and checked against it on real photos and
 video frames (tests/ml/test_faces.py).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,7 +35,9 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
     return (((height - 1) // DIVISOR + 1) * DIVISOR, ((width - 1) // DIVISOR + 1) * DIVISOR)
 
 
-def decode(outputs: dict[str, np.ndarray], padded_height: int, padded_width: int, score_threshold: float) -> list[np.ndarray]:
+def decode(
+    outputs: dict[str, np.ndarray], padded_height: int, padded_width: int, score_threshold: float
+) -> list[np.ndarray]:
     """Candidate faces per image of the batch: ``K x 15`` float32 rows (see the module docstring),
     in OpenCV's order (stride 8, 16, 32, each row by row), before NMS.
 
@@ -61,7 +64,9 @@ def decode(outputs: dict[str, np.ndarray], padded_height: int, padded_width: int
             w, h = np.exp(b[:, 2]) * s, np.exp(b[:, 3]) * s
             k = kps[i, cells].astype(np.float32).reshape(-1, 5, 2)
             landmarks = np.stack([(k[:, :, 0] + c) * s, (k[:, :, 1] + r) * s], axis=2).reshape(-1, 10)
-            per_image[i].append(np.column_stack([cx - w / 2, cy - h / 2, w, h, landmarks, scores[i, cells]]).astype(np.float32))
+            per_image[i].append(
+                np.column_stack([cx - w / 2, cy - h / 2, w, h, landmarks, scores[i, cells]]).astype(np.float32)
+            )
     return [np.concatenate(parts) if parts else np.zeros((0, 15), np.float32) for parts in per_image]
 
 
@@ -96,11 +101,20 @@ def nms(faces: np.ndarray, score_threshold: float, nms_threshold: float, top_k: 
     return faces[kept]
 
 
-def postprocess(outputs: dict[str, np.ndarray], padded_height: int, padded_width: int, *,
-                score_threshold: float, nms_threshold: float, top_k: int) -> list[np.ndarray]:
+def postprocess(
+    outputs: dict[str, np.ndarray],
+    padded_height: int,
+    padded_width: int,
+    *,
+    score_threshold: float,
+    nms_threshold: float,
+    top_k: int,
+) -> list[np.ndarray]:
     """:func:`decode` then :func:`nms`, per image: what ``FaceDetectorYN.detect`` returns."""
-    return [nms(faces, score_threshold, nms_threshold, top_k)
-            for faces in decode(outputs, padded_height, padded_width, score_threshold)]
+    return [
+        nms(faces, score_threshold, nms_threshold, top_k)
+        for faces in decode(outputs, padded_height, padded_width, score_threshold)
+    ]
 
 
 def blob(images: Sequence[np.ndarray], padded_height: int, padded_width: int) -> np.ndarray:

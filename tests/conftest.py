@@ -1,4 +1,5 @@
 """Fixtures shared by every test package."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,9 @@ def shared_data() -> Path:
     """The shared real-data folder; tests that need it are skipped when it is absent."""
     path = shared_data_dir()
     if not (path / "README.md").exists():
-        pytest.skip(f"real face data not found at {path} (set FACECURATOR_SHARED_DATA or place ../shared/data beside the repo)")
+        pytest.skip(
+            f"real face data not found at {path} (set FACECURATOR_SHARED_DATA or place ../shared/data beside the repo)"
+        )
     return path
 
 

@@ -1,5 +1,6 @@
 """docs/architecture.md stays true: every module path it names exists, and every `path:name` names something
 defined in that module."""
+
 import re
 
 from tests.conftest import REPO_ROOT

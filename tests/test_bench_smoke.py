@@ -4,6 +4,7 @@ Each runs as its own process, exactly as ``bench/run_all.py`` runs it, and must 
 markdown with the numbers the README's tables read. Sizes are tiny (seconds); the embeddings come
 from ``bench/.cache/`` when a real benchmark ran before.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ pytestmark = pytest.mark.slow
 
 
 def run_bench(script: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    completed = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / script), *args], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=timeout)
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / script), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert completed.returncode == 0, completed.stderr[-4000:]
     return completed
 
@@ -36,8 +42,23 @@ def test_run_all_finds_every_benchmark_but_the_helpers():
 
 
 def test_noise_bench_ranks_injected_errors_for_both_methods(shared_data: Path, tmp_path: Path):
-    run_bench("noise.py", "--data", str(shared_data), "--per-identity", "12", "--seeds", "0", "1",
-              "--kinds", "lookalike", "non_face", "--non-face-pool", "40", "--output-dir", str(tmp_path))
+    run_bench(
+        "noise.py",
+        "--data",
+        str(shared_data),
+        "--per-identity",
+        "12",
+        "--seeds",
+        "0",
+        "1",
+        "--kinds",
+        "lookalike",
+        "non_face",
+        "--non-face-pool",
+        "40",
+        "--output-dir",
+        str(tmp_path),
+    )
     results = json.loads((tmp_path / "noise.json").read_text())
     assert results["machine"]["logical_cpus"] >= 1
     for kind in ("lookalike", "non_face"):
@@ -51,8 +72,24 @@ def test_noise_bench_ranks_injected_errors_for_both_methods(shared_data: Path, t
 
 
 def test_openset_bench_reports_each_loss_and_the_nearest_face_baseline(shared_data: Path, tmp_path: Path):
-    run_bench("openset.py", "--data", str(shared_data), "--per-identity", "10", "--lfw-people", "30", "--seeds", "0",
-              "--losses", "me", "tsoftmax", "--mode", "head", "--output-dir", str(tmp_path))
+    run_bench(
+        "openset.py",
+        "--data",
+        str(shared_data),
+        "--per-identity",
+        "10",
+        "--lfw-people",
+        "30",
+        "--seeds",
+        "0",
+        "--losses",
+        "me",
+        "tsoftmax",
+        "--mode",
+        "head",
+        "--output-dir",
+        str(tmp_path),
+    )
     results = json.loads((tmp_path / "openset.json").read_text())
     assert set(results["summary"]) == {"me", "tsoftmax", "nearest_face"}
     me = results["summary"]["me"]
@@ -66,8 +103,19 @@ def test_api_bench_leases_and_decides_pages_under_concurrent_annotators(tmp_path
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         pytest.skip("bench/api.py needs PostgreSQL (DATABASE_URL=postgres://...)")
-    completed = run_bench("api.py", "--faces", "2000", "--identities", "100", "--duration", "3",
-                          "--database", f"facecurator_bench_smoke_{os.getpid()}", "--output-dir", str(tmp_path))
+    completed = run_bench(
+        "api.py",
+        "--faces",
+        "2000",
+        "--identities",
+        "100",
+        "--duration",
+        "3",
+        "--database",
+        f"facecurator_bench_smoke_{os.getpid()}",
+        "--output-dir",
+        str(tmp_path),
+    )
     results = json.loads((tmp_path / "api.json").read_text())
     load = results["load"]
     for endpoint in ("next", "decisions"):
@@ -79,12 +127,19 @@ def test_api_bench_leases_and_decides_pages_under_concurrent_annotators(tmp_path
 
 
 def test_annotators_bench_reviews_every_face_under_each_condition_and_states_the_goals(tmp_path: Path):
-    completed = run_bench("annotators.py", "--faces", "40", "--faces-own", "30", "--seeds", "0",
-                          "--output-dir", str(tmp_path))
+    completed = run_bench(
+        "annotators.py", "--faces", "40", "--faces-own", "30", "--seeds", "0", "--output-dir", str(tmp_path)
+    )
     results = json.loads((tmp_path / "annotators.json").read_text())
     conditions = results["seeds"][0]["conditions"]
-    assert list(conditions) == ["none", "gold + hold", "agreement (default)", "agreement (all)",
-                                "agreement (all, p_wrong >= 0.5)", "agreement (all) + gold + hold"]
+    assert list(conditions) == [
+        "none",
+        "gold + hold",
+        "agreement (default)",
+        "agreement (all)",
+        "agreement (all, p_wrong >= 0.5)",
+        "agreement (all) + gold + hold",
+    ]
     assert all(entry["items_left_open"] == 0 and entry["faces"] == 40 for entry in conditions.values())
     assert conditions["none"]["second_opinion_items"] == 0 and conditions["none"]["gold_items"] == 0
     assert "## Goals (issue 16)" in completed.stdout
@@ -94,10 +149,32 @@ def test_api_bench_open_loop_reports_latency_server_cpu_and_memory_with_imports_
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         pytest.skip("bench/api.py needs PostgreSQL (DATABASE_URL=postgres://...)")
-    completed = run_bench("api.py", "--open-loop", "--faces", "2000", "--identities", "100", "--annotators", "4",
-                          "--think", "1", "2", "--warmup", "2", "--duration", "8", "--import-every", "3",
-                          "--import-size", "2", "--database", f"facecurator_bench_smoke_open_{os.getpid()}",
-                          "--output-dir", str(tmp_path), timeout=300)
+    completed = run_bench(
+        "api.py",
+        "--open-loop",
+        "--faces",
+        "2000",
+        "--identities",
+        "100",
+        "--annotators",
+        "4",
+        "--think",
+        "1",
+        "2",
+        "--warmup",
+        "2",
+        "--duration",
+        "8",
+        "--import-every",
+        "3",
+        "--import-size",
+        "2",
+        "--database",
+        f"facecurator_bench_smoke_open_{os.getpid()}",
+        "--output-dir",
+        str(tmp_path),
+        timeout=300,
+    )
     results = json.loads((tmp_path / "api_open_loop.json").read_text())
     load = results["load"]
     for endpoint, ok in (("next", "200"), ("decisions", "201"), ("import", "202")):

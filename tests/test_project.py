@@ -1,4 +1,5 @@
 """Project-level promises: the production stack parses, and ml/ stays a library without Django."""
+
 import ast
 import os
 import shutil
@@ -36,15 +37,30 @@ def test_ml_never_imports_django():
 
 
 def test_ml_and_webapp_never_import_bench():
-    offenders = [f"{path.relative_to(REPO_ROOT)}:{line}" for top in ("ml", "webapp") for path in (REPO_ROOT / top).rglob("*.py")
-                 for name, line in _imported_modules(path) if name == "bench" or name.startswith("bench.")]
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}:{line}"
+        for top in ("ml", "webapp")
+        for path in (REPO_ROOT / top).rglob("*.py")
+        for name, line in _imported_modules(path)
+        if name == "bench" or name.startswith("bench.")
+    ]
     assert offenders == []
 
 
 #: The apps of webapp/, lowest first: an app imports only apps before it (or in its own layer, for
 #: the apps grouped in one tuple). urls.py, settings.py and celery.py wire every app together and
 #: are not checked.
-APP_LAYERS = ("core", "identities", "faces", "media", ("review", "quality"), "training", "tagging", "exports", "curation")
+APP_LAYERS = (
+    "core",
+    "identities",
+    "faces",
+    "media",
+    ("review", "quality"),
+    "training",
+    "tagging",
+    "exports",
+    "curation",
+)
 #: Imports that still run against the order, each with why; remove a line when its import goes.
 #: (review and quality share a layer for a like reason: a decision consults second opinions and
 #: gold faces, whose rows point at review items.)
@@ -58,7 +74,9 @@ KNOWN_UPWARD_IMPORTS = {
 
 
 def _app_rank() -> dict[str, int]:
-    return {app: rank for rank, layer in enumerate(APP_LAYERS) for app in ((layer,) if isinstance(layer, str) else layer)}
+    return {
+        app: rank for rank, layer in enumerate(APP_LAYERS) for app in ((layer,) if isinstance(layer, str) else layer)
+    }
 
 
 def test_every_webapp_app_has_its_place_in_the_order():
@@ -87,16 +105,26 @@ def test_webapp_apps_import_only_the_apps_below_them():
     assert stale == set(), "these upward imports are gone: remove them from KNOWN_UPWARD_IMPORTS"
 
 
-COMPOSE_SECRETS = {"SECRET_KEY": "compose-check", "POSTGRES_PASSWORD": "pg-check", "REDIS_PASSWORD": "redis-check",
-                   "S3_SECRET_ACCESS_KEY": "minio-check"}
-needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None,
-                                   reason="docker-compose is not installed (make tools installs it)")
+COMPOSE_SECRETS = {
+    "SECRET_KEY": "compose-check",
+    "POSTGRES_PASSWORD": "pg-check",
+    "REDIS_PASSWORD": "redis-check",
+    "S3_SECRET_ACCESS_KEY": "minio-check",
+}
+needs_compose = pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose is not installed (make tools installs it)"
+)
 
 
 def _compose_config(env: dict) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
-    return subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"], cwd=REPO_ROOT,
-                          env={**clean, **env}, capture_output=True, text=True)
+    return subprocess.run(
+        ["docker-compose", "-f", "docker-compose.yml", "config"],
+        cwd=REPO_ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+    )
 
 
 @needs_compose
@@ -106,7 +134,9 @@ def test_docker_compose_accepts_the_production_stack():
     config = yaml.safe_load(result.stdout)
     assert {"web", "worker", "gpu-worker", "postgres", "redis"} <= set(config["services"])
     assert config["services"]["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
-    assert "-Q gpu" in " ".join(config["services"]["gpu-worker"]["command"]) or "gpu" in str(config["services"]["gpu-worker"]["command"])
+    assert "-Q gpu" in " ".join(config["services"]["gpu-worker"]["command"]) or "gpu" in str(
+        config["services"]["gpu-worker"]["command"]
+    )
 
 
 @needs_compose

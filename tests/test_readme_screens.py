@@ -1,5 +1,6 @@
 """The README names the admin screens as the UI labels them: every "Admin › X" it writes is a tab of
 the admin screen (frontend/src/admin/AdminScreen.tsx), so a reader finds the screen it points at."""
+
 import re
 
 from tests.conftest import REPO_ROOT

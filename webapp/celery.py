@@ -1,4 +1,5 @@
 """The Celery app. Its configuration lives in settings.py (``CELERY_*``), like every setting."""
+
 import os
 
 from celery import Celery

@@ -5,6 +5,7 @@ folder under ``var/``, and Celery on kombu's filesystem transport (a real worker
 broker server). ``DATABASE_URL`` and ``CELERY_BROKER_URL`` switch to PostgreSQL and Redis.
 The README's configuration table lists every variable read below.
 """
+
 from __future__ import annotations
 
 import os
@@ -179,8 +180,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 12)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -338,9 +341,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Redelivery after a worker dies: a long task is not re-sent before it could have finished.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
     if env_str("CELERY_BROKER_KEYPREFIX"):
         # Several deployments (or test runs) can share one Redis without taking each other's tasks.
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEYPREFIX")
@@ -355,8 +356,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Sending a task gives up fast when the broker is down: the job stays queued (its row is the outbox),
 # the request answers 503, and the reaper sends it again once the broker is back.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": env_int("CELERY_PUBLISH_RETRIES", 2), "interval_start": 0,
-                                    "interval_step": 0.5, "interval_max": 1}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": env_int("CELERY_PUBLISH_RETRIES", 2),
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 4)
 if not CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", CELERY_BROKER_CONNECTION_TIMEOUT)
@@ -420,11 +425,14 @@ FACECURATOR_QUALITY_FLAG_BELOW = env_float("FACECURATOR_QUALITY_FLAG_BELOW", 0.9
 # face called not a face), confirm_likely_wrong (a confirm of a label the latest run puts at least
 # FACECURATOR_VERY_LIKELY_WRONG likely wrong: ml.label_quality's p_wrong). "none": no second opinions.
 SECOND_OPINION_KINDS = ("relabel_vip", "relabel_vip_other", "unknown_vip", "not_a_face_vip", "confirm_likely_wrong")
-FACECURATOR_SECOND_OPINION = [kind for kind in env_list("FACECURATOR_SECOND_OPINION", ["relabel_vip"]) if kind != "none"]
+FACECURATOR_SECOND_OPINION = [
+    kind for kind in env_list("FACECURATOR_SECOND_OPINION", ["relabel_vip"]) if kind != "none"
+]
 if set(FACECURATOR_SECOND_OPINION) - set(SECOND_OPINION_KINDS):
     raise ImproperlyConfigured(
         f"FACECURATOR_SECOND_OPINION: unknown kind(s) {', '.join(sorted(set(FACECURATOR_SECOND_OPINION) - set(SECOND_OPINION_KINDS)))}; "
-        f"expected a comma-separated list of {', '.join(SECOND_OPINION_KINDS)}, or none.")
+        f"expected a comma-separated list of {', '.join(SECOND_OPINION_KINDS)}, or none."
+    )
 FACECURATOR_VERY_LIKELY_WRONG = env_float("FACECURATOR_VERY_LIKELY_WRONG", 0.9)
 # Flagged annotators' label-changing decisions are held (applied only once a second annotator or an
 # admin agrees, like a second opinion) while their gold accuracy keeps them flagged.
@@ -443,8 +451,10 @@ FACECURATOR_JOB_LOST_AFTER_SECONDS = env_float("FACECURATOR_JOB_LOST_AFTER_SECON
 # fails with "time limit exceeded"; one that does not stop is failed GRACE seconds later.
 FACECURATOR_JOB_TIME_LIMITS = {
     pattern.strip(): float(seconds)
-    for pattern, _, seconds in (item.partition("=") for item in env_list(
-        "FACECURATOR_JOB_TIME_LIMITS", ["training.*=43200", "tagging.*=14400", "*=7200"]))
+    for pattern, _, seconds in (
+        item.partition("=")
+        for item in env_list("FACECURATOR_JOB_TIME_LIMITS", ["training.*=43200", "tagging.*=14400", "*=7200"])
+    )
 }
 FACECURATOR_JOB_TIME_LIMIT_GRACE_SECONDS = env_float("FACECURATOR_JOB_TIME_LIMIT_GRACE_SECONDS", 120)
 # The reaper (Celery beat): silent running jobs queued again or failed, unsent queued jobs re-sent.
@@ -455,8 +465,11 @@ FACECURATOR_SWEEP_GRACE_HOURS = env_float("FACECURATOR_SWEEP_GRACE_HOURS", 24)
 FACECURATOR_SWEEP_EVERY_HOURS = env_float("FACECURATOR_SWEEP_EVERY_HOURS", 24)
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {"task": "maintenance.reap_jobs", "schedule": FACECURATOR_REAPER_SECONDS},
-    **({"sweep-media": {"task": "maintenance.sweep_media", "schedule": FACECURATOR_SWEEP_EVERY_HOURS * 3600}}
-       if FACECURATOR_SWEEP_EVERY_HOURS > 0 else {}),
+    **(
+        {"sweep-media": {"task": "maintenance.sweep_media", "schedule": FACECURATOR_SWEEP_EVERY_HOURS * 3600}}
+        if FACECURATOR_SWEEP_EVERY_HOURS > 0
+        else {}
+    ),
 }
 FACECURATOR_DEMO_DATA = env_str(
     "FACECURATOR_DEMO_DATA",

@@ -4,6 +4,7 @@ Debian's headless Chromium (never a downloaded browser).
 `make test` builds the frontend first; run alone, the tests build it when frontend/dist is
 missing (npm ci && npm run build) and skip when there is no Node or no Chromium.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,14 @@ FRONTEND = REPO_ROOT / "frontend"
 DIST = FRONTEND / "dist"
 CHROMIUM = os.environ.get("FACECURATOR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -97,8 +104,9 @@ def page(browser, live_server, served_frontend):
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     # Chromium reports what the Content-Security-Policy blocked on the console ("Refused to ...").
-    tab.on("console", lambda message: errors.append(message.text)
-           if "Content Security Policy" in message.text else None)
+    tab.on(
+        "console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None
+    )
     tab.errors = errors
     yield tab
     # Leave the app first: it gives its leased review items back on leaving. Let those last requests

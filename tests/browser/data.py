@@ -1,5 +1,6 @@
 """Rows for the browser tests (and a local demo of the UI): users, identities and faces made from
 real glint24 crops, with a few wrong labels mixed in, as an annotator meets them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,7 @@ OTHERS = ("Tom Hanks", "Miley Cyrus", "Lindsay Lohan")
 
 def _crops(shared_data: Path, name: str, start: int, count: int) -> list[Path]:
     files = sorted((shared_data / "glint24" / name).glob("*.jpg"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
-    return files[start:start + count]
+    return files[start : start + count]
 
 
 def _face(identity, path: Path, *, status: str, split_seed: str):
@@ -21,8 +22,15 @@ def _face(identity, path: Path, *, status: str, split_seed: str):
     from webapp.faces.models import Face
 
     group_key = f"crop:{path.parent.name}/{path.name}"
-    face = Face(source=Face.Source.CROP, identity=identity, status=status, source_path=f"{path.parent.name}/{path.name}",
-                group_key=group_key, split=split_for_group(group_key), quality=0.9)
+    face = Face(
+        source=Face.Source.CROP,
+        identity=identity,
+        status=status,
+        source_path=f"{path.parent.name}/{path.name}",
+        group_key=group_key,
+        split=split_for_group(group_key),
+        quality=0.9,
+    )
     face.crop.save(f"{split_seed}-{path.stem}.jpg", ContentFile(path.read_bytes()), save=False)
     face.save()
     return face
@@ -44,8 +52,10 @@ def seed_review_data(shared_data: Path, *, unverified: int = 30, verified: int =
     identity's unverified faces include ``intruders`` crops of other people (label errors)."""
     from webapp.identities.models import Identity
 
-    people = {name: Identity.objects.get_or_create(name=name, defaults={"role": "vip", "popularity_rank": rank + 1})[0]
-              for rank, name in enumerate((REVIEWED, *OTHERS))}
+    people = {
+        name: Identity.objects.get_or_create(name=name, defaults={"role": "vip", "popularity_rank": rank + 1})[0]
+        for rank, name in enumerate((REVIEWED, *OTHERS))
+    }
     faces: dict[str, list] = {"verified": [], "unverified": [], "intruders": []}
     for name, identity in people.items():
         for path in _crops(shared_data, name, 0, verified):
@@ -89,20 +99,33 @@ def seed_curation_data(shared_data: Path, *, per_identity: int = 30, unknown: in
     vips, faces = [], []
     for index, name in enumerate(CURATION_PEOPLE):
         identity, _ = Identity.objects.update_or_create(
-            name=name, defaults={"role": Identity.Role.VIP, "chunk": 1, "popularity_rank": index + 1})
+            name=name, defaults={"role": Identity.Role.VIP, "chunk": 1, "popularity_rank": index + 1}
+        )
         vips.append(identity)
         splits = ["val"] * 6 + ["test"] * 6 + ["train"] * (per_identity - 12)
         vectors = around(centers[index], spreads[index], per_identity)
-        for n, (path, vector, split) in enumerate(zip(_crops(shared_data, name, 0, per_identity), vectors, splits, strict=True)):
+        for n, (path, vector, split) in enumerate(
+            zip(_crops(shared_data, name, 0, per_identity), vectors, splits, strict=True)
+        ):
             # A third of each VIP's faces verified (references); the rest wait in the review queues.
-            faces.append(_crop_face(FaceFactory, identity, path, vector, split, "verified" if n % 3 == 0 else "unverified"))
+            faces.append(
+                _crop_face(FaceFactory, identity, path, vector, split, "verified" if n % 3 == 0 else "unverified")
+            )
     strangers = [p for p in sorted((shared_data / "glint24" / "Kate Winslet").glob("*.jpg"))[:unknown]]
     lookalike = centers[3] * 0.7 + centers[-1] * 0.3
-    for i, (path, vector) in enumerate(zip(strangers, around(lookalike / np.linalg.norm(lookalike), 0.7, unknown), strict=True)):
+    for i, (path, vector) in enumerate(
+        zip(strangers, around(lookalike / np.linalg.norm(lookalike), 0.7, unknown), strict=True)
+    ):
         faces.append(_crop_face(FaceFactory, None, path, vector, ["train", "val", "test"][i % 3], "unverified"))
     return {"vips": vips, "faces": faces}
 
 
 def _crop_face(factory, identity, path: Path, vector, split: str, status: str):
-    return factory(identity=identity, vector=vector, split=split, status=status,
-                   crop=ContentFile(path.read_bytes(), name=path.name), source_path=f"{path.parent.name}/{path.name}")
+    return factory(
+        identity=identity,
+        vector=vector,
+        split=split,
+        status=status,
+        crop=ContentFile(path.read_bytes(), name=path.name),
+        source_path=f"{path.parent.name}/{path.name}",
+    )

@@ -3,6 +3,7 @@
 Tests never write into the repository: screenshots go to a temporary folder unless
 FACECURATOR_SCREENSHOTS names another (`make screenshots` points it at docs/screenshots/).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """An admin retrains through the UI and watches the job finish (a real Celery worker), accepts the
 run and sets the operating point; an annotator opens the dashboard, sees the plots, and works
 through a page of the review queue the run built."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,9 @@ def plotted(page, testid: str) -> int:
     return panel.locator(".recharts-scatter-symbol, .recharts-line-curve, .recharts-line-dot").count()
 
 
-def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operating_point(page, shared_data, celery_worker_process):
+def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operating_point(
+    page, shared_data, celery_worker_process
+):
     from webapp.training.models import ActiveModel, OperatingPoint, TrainingRun
 
     seed_curation_data(shared_data)
@@ -83,8 +86,22 @@ def test_an_empty_dashboard_says_what_to_do_next_and_links_to_the_screen(page):
     assert Identity.objects.get(name="Ada Candidate").role == Identity.Role.CANDIDATE
 
 
-SCREENS = ("/dashboard", "/review", "/tags", "/identities", "/faces", "/suggestions", "/videos", "/events",
-           "/manage/training", "/manage/import", "/manage/exports", "/manage/team", "/manage/users", "/manage/jobs")
+SCREENS = (
+    "/dashboard",
+    "/review",
+    "/tags",
+    "/identities",
+    "/faces",
+    "/suggestions",
+    "/videos",
+    "/events",
+    "/manage/training",
+    "/manage/import",
+    "/manage/exports",
+    "/manage/team",
+    "/manage/users",
+    "/manage/jobs",
+)
 
 
 def test_no_screen_of_an_empty_install_tells_the_user_to_run_a_command_or_call_the_api(page):
@@ -157,7 +174,8 @@ def test_admin_chooses_the_operating_point_by_false_tag_rate_and_sees_the_implie
     # a new active model starts at the default false-tag rate, with the estimate and what stands behind it;
     # 10 unknown val faces cannot measure 1 in 1,000, so it is placed at 1 in 10 and the panel says why
     expect(page.get_by_test_id("op-current")).to_contain_text(
-        "false-tag rate of 10% (1 in 10), the lowest val measures (0.1% (1 in 1,000) asked)")
+        "false-tag rate of 10% (1 in 10), the lowest val measures (0.1% (1 in 1,000) asked)"
+    )
     expect(page.get_by_test_id("op-rule-reason")).to_contain_text("val holds 10 unknown faces, too few to measure")
     estimate = page.get_by_test_id("op-estimate")
     expect(estimate).to_contain_text("implied precision")
@@ -174,8 +192,12 @@ def test_admin_chooses_the_operating_point_by_false_tag_rate_and_sees_the_implie
 
     page.get_by_label("False-tag rate (0-1)").fill("0.01")
     page.get_by_role("button", name="Set operating point").click()
-    page.get_by_text(re.compile(r"Operating point set: threshold \d\.\d+, chosen for a false-tag rate of 10% \(1 in 10\), "
-                                r"the lowest val measures \(1% \(1 in 100\) asked\)")).wait_for()
+    page.get_by_text(
+        re.compile(
+            r"Operating point set: threshold \d\.\d+, chosen for a false-tag rate of 10% \(1 in 10\), "
+            r"the lowest val measures \(1% \(1 in 100\) asked\)"
+        )
+    ).wait_for()
     point = OperatingPoint.objects.filter(run=run).first()
     assert point.far == 0.01 and point.unknown_share == 0.5
     expect(page.get_by_test_id("op-estimate")).to_contain_text("if 50% of faces are unknown")
@@ -237,7 +259,9 @@ def test_an_annotator_reads_the_dashboard_plots_opens_a_vip_and_reviews_a_queue_
     cells = page.locator("[data-testid=review-grid] li")
     cells.first.wait_for()
     shown = cells.count()
-    assert page.get_by_label("Reviewing").evaluate("select => select.value").startswith("q")  # a queue, not the fallback
+    assert (
+        page.get_by_label("Reviewing").evaluate("select => select.value").startswith("q")
+    )  # a queue, not the fallback
     page.keyboard.press("Enter")
     page.get_by_text(re.compile(r"Page confirmed")).wait_for()
     decided = Decision.objects.filter(user__username="ann", undone=False)
@@ -256,7 +280,8 @@ def test_admin_starts_a_run_on_all_labels_and_the_runs_table_says_what_each_run_
     user_with_role("boss", "admin")
     log_in(page, "boss", PASSWORD, then="/manage/training")
     expect(page.locator(f'[data-testid=admin-runs] tr[data-run="{settled.pk}"] [data-testid=run-labels]')).to_have_text(
-        "settled only")
+        "settled only"
+    )
 
     page.get_by_label("Train on").select_option("all")
     page.get_by_label("Epochs").fill("8")
@@ -265,4 +290,6 @@ def test_admin_starts_a_run_on_all_labels_and_the_runs_table_says_what_each_run_
     page.get_by_text(re.compile(r"Run \d+ queued")).wait_for(timeout=90_000)
     run = TrainingRun.objects.exclude(pk=settled.pk).get()
     assert run.labels == "all"
-    expect(page.locator(f'[data-testid=admin-runs] tr[data-run="{run.pk}"] [data-testid=run-labels]')).to_have_text("all")
+    expect(page.locator(f'[data-testid=admin-runs] tr[data-run="{run.pk}"] [data-testid=run-labels]')).to_have_text(
+        "all"
+    )

@@ -1,5 +1,6 @@
 """The screens a team uses around review: exports (admins) and finding any face. Jobs run in-process
 (the test calls the task the live server queued), so no worker is needed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -55,7 +56,9 @@ def test_an_admin_creates_builds_downloads_and_compares_dataset_versions(page, s
     listed_sha = manifest.locator("code.checksum").inner_text()
     downloaded = page.request.get(link.get_attribute("href"))
     assert downloaded.ok and hashlib.sha256(downloaded.body()).hexdigest() == listed_sha
-    assert manifest.locator('td[title$=" bytes"]').get_attribute("title") == f"{len(downloaded.body())} bytes"  # its size
+    assert (
+        manifest.locator('td[title$=" bytes"]').get_attribute("title") == f"{len(downloaded.body())} bytes"
+    )  # its size
 
     # One face moves to another VIP; a second version shows it per identity.
     moved = data["faces"]["verified"][0]
@@ -83,9 +86,20 @@ def active_model_scores(faces, confidences):
     from webapp.training.models import ActiveModel, RunSample, TrainingRun
 
     run = TrainingRun.objects.create(job=Job.objects.create(kind="training.run", state="succeeded"))
-    RunSample.objects.bulk_create([
-        RunSample(run=run, face=face, identity_id=face.identity_id, label=0, split=face.split, version=face.version,
-                  confidence=confidence) for face, confidence in zip(faces, confidences, strict=True)])
+    RunSample.objects.bulk_create(
+        [
+            RunSample(
+                run=run,
+                face=face,
+                identity_id=face.identity_id,
+                label=0,
+                split=face.split,
+                version=face.version,
+                confidence=confidence,
+            )
+            for face, confidence in zip(faces, confidences, strict=True)
+        ]
+    )
     ActiveModel.objects.create(run=run)
 
 
@@ -96,8 +110,12 @@ def expect_only(page, face_id: int) -> None:
 
 
 def result_ids(page) -> list[int]:
-    return [int(face) for face in page.get_by_test_id("face-results").locator("li").evaluate_all(
-        "cells => cells.map(c => c.dataset.face)")]
+    return [
+        int(face)
+        for face in page.get_by_test_id("face-results")
+        .locator("li")
+        .evaluate_all("cells => cells.map(c => c.dataset.face)")
+    ]
 
 
 @pytest.mark.screenshots
@@ -162,8 +180,10 @@ def test_an_annotator_filters_faces_finds_more_like_one_and_sends_them_to_review
     sent = Queue.objects.get(kind="sent")
     assert [item.face_id for item in sent.items.order_by("-score")] == expected[:2]
     page.locator("[data-testid=review-grid] li").first.wait_for()
-    assert sorted(int(f) for f in page.locator("[data-testid=review-grid] li").evaluate_all(
-        "cells => cells.map(c => c.dataset.face)")) == sorted(expected[:2])
+    assert sorted(
+        int(f)
+        for f in page.locator("[data-testid=review-grid] li").evaluate_all("cells => cells.map(c => c.dataset.face)")
+    ) == sorted(expected[:2])
 
 
 def test_faces_are_chosen_as_a_range_with_shift_click_and_shift_arrows(page, shared_data):

@@ -1,5 +1,6 @@
 """An identity's page as an annotator meets it: the VIP's reference faces before reviewing, and
 photos of the person added by drag and drop with a result per file."""
+
 from __future__ import annotations
 
 import base64
@@ -94,11 +95,20 @@ def test_look_closer_zooms_a_face_and_draws_its_box_on_the_source_photo_and_the_
     data = seed_review_data(shared_data, unverified=1, verified=1, intruders=0)
     obama = data["identities"][REVIEWED]
     original = shared_data / "photos" / "obama-480p.jpg"
-    photo = PhotoFactory(original_name="obama-480p.jpg", width=854, height=480,
-                         image=ContentFile(original.read_bytes(), name="obama.jpg"))
+    photo = PhotoFactory(
+        original_name="obama-480p.jpg",
+        width=854,
+        height=480,
+        image=ContentFile(original.read_bytes(), name="obama.jpg"),
+    )
     crop = next((shared_data / "glint24" / REVIEWED).glob("*.jpg")).read_bytes()
-    face = FaceFactory(source=Face.Source.PHOTO, photo=photo, identity=obama, box=[427, 120, 120, 150],
-                       crop=ContentFile(crop, name="face.jpg"))
+    face = FaceFactory(
+        source=Face.Source.PHOTO,
+        photo=photo,
+        identity=obama,
+        box=[427, 120, 120, 150],
+        crop=ContentFile(crop, name="face.jpg"),
+    )
     user_with_role("ann", "annotator")
     log_in(page, "ann", PASSWORD, then=f"/faces?identity={obama.pk}")
 
@@ -165,7 +175,9 @@ def test_faces_found_like_an_identitys_are_chosen_as_a_range_and_added(page, sha
     page.get_by_role("button", name="Find more faces").click()
     boxes = page.get_by_role("checkbox", name=re.compile(r"^choose face \d+$"))
     boxes.nth(3).wait_for()
-    found = [int(name.split()[-1]) for name in boxes.evaluate_all("boxes => boxes.map(b => b.getAttribute('aria-label'))")]
+    found = [
+        int(name.split()[-1]) for name in boxes.evaluate_all("boxes => boxes.map(b => b.getAttribute('aria-label'))")
+    ]
 
     boxes.nth(0).click()
     boxes.nth(2).click(modifiers=["Shift"])  # the first three, as on the faces screen

@@ -1,5 +1,6 @@
 """An admin drops photos on the import page: the good ones are accepted and queued for face
 detection, a broken one is listed with its error; the admin cancels the queued job."""
+
 from __future__ import annotations
 
 import base64

@@ -1,6 +1,7 @@
 """Layout and words. On a 1024-px tablet with a 190-character name that has no spaces, every screen
 fits the window (no sideways scrolling) and the long name wraps, or is cut short with the full name
 on hover; a phone gets a simplified review that fits too. Counts read in the right number."""
+
 from __future__ import annotations
 
 import re
@@ -59,8 +60,10 @@ def test_every_screen_fits_a_1024_px_window_with_a_190_character_name(page, shar
     log_in(page, "ann", PASSWORD, then="/review")
     page.locator("[data-testid=review-grid] li").first.wait_for()
     page.get_by_role("img", name=re.compile("verified face of Mxxx")).first.wait_for()
-    assert page.locator("h1").inner_text().replace("\n", "").endswith(LONG_NAME[-20:]) or \
-        page.locator("h1").get_attribute("title") == LONG_NAME
+    assert (
+        page.locator("h1").inner_text().replace("\n", "").endswith(LONG_NAME[-20:])
+        or page.locator("h1").get_attribute("title") == LONG_NAME
+    )
     assert fits_the_window(page), "/review"
     assert long_name_shown_or_on_hover(page) == [], "/review"
     for path in ("/dashboard", "/identities", f"/identities/{identity.pk}", "/faces", "/events", "/videos", "/tags"):

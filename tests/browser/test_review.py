@@ -1,5 +1,6 @@
 """An annotator reviews a page of faces with the keyboard only, relabels one, undoes a decision,
 and finds every decision in the label events."""
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,10 @@ def cursor_face(page) -> int:
 
 def move_to(page, face_id: int) -> None:
     """Walk the cursor to ``face_id`` with the arrow keys (keyboard only, as an annotator would)."""
-    order = [int(face) for face in page.locator("[data-testid=review-grid] li").evaluate_all("cells => cells.map(c => c.dataset.face)")]
+    order = [
+        int(face)
+        for face in page.locator("[data-testid=review-grid] li").evaluate_all("cells => cells.map(c => c.dataset.face)")
+    ]
     steps = order.index(face_id) - order.index(cursor_face(page))
     for _ in range(abs(steps)):
         page.keyboard.press("ArrowRight" if steps > 0 else "ArrowLeft")
@@ -135,12 +139,17 @@ def test_keys_on_a_focused_button_act_as_the_browser_would_and_the_queue_select_
     assert page.evaluate("document.activeElement.dataset.testid") == "review-grid"
     first = int(page.locator('[data-testid=review-grid] [aria-current="true"]').get_attribute("data-face"))
     page.keyboard.press("ArrowRight")
-    expect(page.locator('[data-testid=review-grid] [aria-current="true"]')).not_to_have_attribute("data-face", str(first))
+    expect(page.locator('[data-testid=review-grid] [aria-current="true"]')).not_to_have_attribute(
+        "data-face", str(first)
+    )
     assert page.get_by_label("Reviewing").evaluate("select => select.value") == f"i{tom.pk}"
 
 
 def grid_order(page) -> list[int]:
-    return [int(face) for face in page.locator("[data-testid=review-grid] li").evaluate_all("cells => cells.map(c => c.dataset.face)")]
+    return [
+        int(face)
+        for face in page.locator("[data-testid=review-grid] li").evaluate_all("cells => cells.map(c => c.dataset.face)")
+    ]
 
 
 def tab_to_the_grid(page) -> None:
@@ -173,7 +182,9 @@ def test_shift_arrows_and_shift_click_select_a_range_that_the_review_keys_decide
     expect(selected).to_have_count(3)
     expect(page.get_by_test_id("review-status")).to_contain_text("3 selected")
     press(page, "Space")
-    assert [int(f) for f in grid.locator('li[data-marked="true"]').evaluate_all("cells => cells.map(c => c.dataset.face)")] == order[:3]
+    assert [
+        int(f) for f in grid.locator('li[data-marked="true"]').evaluate_all("cells => cells.map(c => c.dataset.face)")
+    ] == order[:3]
     expect(selected).to_have_count(0)
     press(page, "z")  # the range's marks come off together
     expect(grid.locator('li[data-marked="true"]')).to_have_count(0)
@@ -202,9 +213,14 @@ def test_shift_arrows_and_shift_click_select_a_range_that_the_review_keys_decide
     dialog.get_by_role("option", name="Tom Hanks").wait_for()
     press(page, "Enter")
     expect(grid.locator('li[data-verdict="relabel"]')).to_have_count(2)
-    expect(grid.locator('li[data-verdict="relabel"] .verdict').first).to_have_attribute("title", "→ Tom Hanks")  # in full on hover
+    expect(grid.locator('li[data-verdict="relabel"] .verdict').first).to_have_attribute(
+        "title", "→ Tom Hanks"
+    )  # in full on hover
     assert set(Face.objects.filter(pk__in=order[3:5]).values_list("identity_id", "status")) == {(tom.pk, "verified")}
-    assert LabelEvent.objects.filter(user__username="ann", face_id__in=order[3:5], reason="review: relabelled").count() == 2
+    assert (
+        LabelEvent.objects.filter(user__username="ann", face_id__in=order[3:5], reason="review: relabelled").count()
+        == 2
+    )
 
 
 def focus_is_inside(page, dialog) -> bool:
@@ -274,7 +290,9 @@ def test_a_mixed_page_groups_faces_by_claimed_identity_beside_its_verified_faces
         name = heading.inner_text()
         names.append(name)
         assert heading.get_attribute("title") == name
-        assert float(heading.evaluate("h => getComputedStyle(h).fontSize").removesuffix("px")) >= 14  # readable, not 10 px
+        assert (
+            float(heading.evaluate("h => getComputedStyle(h).fontSize").removesuffix("px")) >= 14
+        )  # readable, not 10 px
         faces = [int(f) for f in group.locator("li[data-face]").evaluate_all("cells => cells.map(c => c.dataset.face)")]
         assert sorted(faces) == sorted(claimed[name]), name
         references = group.get_by_role("img", name=f"verified face of {name}")
@@ -285,4 +303,6 @@ def test_a_mixed_page_groups_faces_by_claimed_identity_beside_its_verified_faces
     first = int(page.locator('[data-testid=review-grid] [aria-current="true"]').get_attribute("data-face"))
     assert first == claimed[REVIEWED][0]
     page.keyboard.press("ArrowDown")
-    expect(page.locator('[data-testid=review-grid] [aria-current="true"]')).to_have_attribute("data-face", str(claimed["Tom Hanks"][0]))
+    expect(page.locator('[data-testid=review-grid] [aria-current="true"]')).to_have_attribute(
+        "data-face", str(claimed["Tom Hanks"][0])
+    )

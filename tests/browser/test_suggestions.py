@@ -1,5 +1,6 @@
 """An admin works the merge/split suggestions screen: merges as the suggestion orders the sides,
 undoes it, splits with a name prompt, and dismisses; an annotator only reads."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,18 +28,38 @@ def test_admin_merges_undoes_splits_and_dismisses_suggestions(page, shared_data)
     miley, lindsay, obama = people["Miley Cyrus"], people["Lindsay Lohan"], people[REVIEWED]
     faces = {name: list(Face.objects.filter(identity=identity).order_by("pk")) for name, identity in people.items()}
     merge = IdentitySuggestion.objects.create(
-        kind="merge", identity=lindsay, other=miley, score=0.93,
-        evidence={"centroid_cosine": 0.81, "neighbour_mixing": 0.4, "neighbours_k": 10,
-                  "sides": [_side(lindsay, faces["Lindsay Lohan"]), _side(miley, faces["Miley Cyrus"])]})
+        kind="merge",
+        identity=lindsay,
+        other=miley,
+        score=0.93,
+        evidence={
+            "centroid_cosine": 0.81,
+            "neighbour_mixing": 0.4,
+            "neighbours_k": 10,
+            "sides": [_side(lindsay, faces["Lindsay Lohan"]), _side(miley, faces["Miley Cyrus"])],
+        },
+    )
     moving = [face.pk for face in faces[REVIEWED][-3:]]
     split = IdentitySuggestion.objects.create(
-        kind="split", identity=obama, score=0.5,
-        evidence={"silhouette": 0.42, "between_within_ratio": 1.7,
-                  "sides": [_side(obama, faces[REVIEWED][:-3], face_ids=[face.pk for face in faces[REVIEWED][:-3]]),
-                            _side(obama, faces[REVIEWED][-3:], face_ids=moving)]})
+        kind="split",
+        identity=obama,
+        score=0.5,
+        evidence={
+            "silhouette": 0.42,
+            "between_within_ratio": 1.7,
+            "sides": [
+                _side(obama, faces[REVIEWED][:-3], face_ids=[face.pk for face in faces[REVIEWED][:-3]]),
+                _side(obama, faces[REVIEWED][-3:], face_ids=moving),
+            ],
+        },
+    )
     dismissed = IdentitySuggestion.objects.create(
-        kind="merge", identity=people["Tom Hanks"], other=obama, score=0.2,
-        evidence={"sides": [_side(people["Tom Hanks"], faces["Tom Hanks"]), _side(obama, faces[REVIEWED])]})
+        kind="merge",
+        identity=people["Tom Hanks"],
+        other=obama,
+        score=0.2,
+        evidence={"sides": [_side(people["Tom Hanks"], faces["Tom Hanks"]), _side(obama, faces[REVIEWED])]},
+    )
 
     log_in(page, "boss", PASSWORD, then="/suggestions")
     cards = page.locator("[data-testid=suggestion]")
@@ -86,7 +107,9 @@ def test_an_annotator_reads_suggestions_without_the_admin_actions(page, shared_d
     user_with_role("ann", "annotator")
     data = seed_review_data(shared_data, unverified=4, verified=3, intruders=0)
     people = data["identities"]
-    IdentitySuggestion.objects.create(kind="merge", identity=people["Tom Hanks"], other=people["Miley Cyrus"], score=0.7, evidence={})
+    IdentitySuggestion.objects.create(
+        kind="merge", identity=people["Tom Hanks"], other=people["Miley Cyrus"], score=0.7, evidence={}
+    )
 
     log_in(page, "ann", PASSWORD, then="/suggestions")
     page.locator("[data-testid=suggestion]").wait_for()

@@ -1,5 +1,6 @@
 """An annotator works the tag review queue with the keyboard: the least certain tag first, Enter
 confirms, N rejects, ? shows the tag keys, O opens the video."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,12 +25,19 @@ def seed_tags(margins: list[float]) -> list:
     for n, margin in enumerate(margins):
         identity = IdentityFactory(name=f"Person {n}", role="vip")
         video = VideoFactory(original_name=f"clip{n}.mp4")
-        tag = VideoTag.objects.create(video=video, identity=identity, confidence=0.5 + margin, threshold=0.5,
-                                      min_frames=2, frame_count=2, run=run)
+        tag = VideoTag.objects.create(
+            video=video, identity=identity, confidence=0.5 + margin, threshold=0.5, min_frames=2, frame_count=2, run=run
+        )
         for rank in range(2):
             frame = FrameFactory(video=video, index=rank * 10)
-            face = FaceFactory(source=Face.Source.FRAME, identity=None, video=video, frame=frame,
-                               group_key=video.group_key, box=[10, 20, 50, 50])
+            face = FaceFactory(
+                source=Face.Source.FRAME,
+                identity=None,
+                video=video,
+                frame=frame,
+                group_key=video.group_key,
+                box=[10, 20, 50, 50],
+            )
             TagEvidence.objects.create(tag=tag, frame=frame, face=face, confidence=0.5 + margin, rank=rank)
         tags.append(tag)
     return tags
@@ -57,7 +65,9 @@ def test_annotator_confirms_and_rejects_tags_with_the_keyboard(page):
     page.get_by_text("Person 1 confirmed in clip1.mp4").wait_for()
     unsure.refresh_from_db()
     assert unsure.status == "confirmed"
-    assert set(Face.objects.filter(video=unsure.video).values_list("identity_id", "status")) == {(unsure.identity_id, "verified")}
+    assert set(Face.objects.filter(video=unsure.video).values_list("identity_id", "status")) == {
+        (unsure.identity_id, "verified")
+    }
     assert current_tag(page) == middling.pk
 
     page.keyboard.press("n")

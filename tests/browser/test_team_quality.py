@@ -1,6 +1,7 @@
 """An admin opens the team screen, sees a careless annotator flagged by gold faces, and undoes the
 annotator's decisions of the last day in one operation; with held decisions on, reviews what a
 flagged annotator decided before it counts."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,10 +27,12 @@ def test_admin_sees_a_flagged_annotator_and_undoes_their_range(page):
     requests = []
     for n in range(12):  # 12 gold faces shown with a wrong label, all confirmed: flagged
         face = FaceFactory(identity=ada, status="verified")
-        gold = GoldFace.objects.create(face=face, identity=ada, status="verified", face_version=face.version,
-                                       source="admin", since=timezone.now())
-        item = Item.objects.create(queue=queue, face=face, identity=grace, score=1 - n / 100, leased_to=careless,
-                                   served_version=face.version)
+        gold = GoldFace.objects.create(
+            face=face, identity=ada, status="verified", face_version=face.version, source="admin", since=timezone.now()
+        )
+        item = Item.objects.create(
+            queue=queue, face=face, identity=grace, score=1 - n / 100, leased_to=careless, served_version=face.version
+        )
         GoldItem.objects.create(item=item, gold=gold, user=careless, shown_identity=grace, shown_status="unverified")
         requests.append(DecisionRequest(item_id=item.pk, action="confirm"))
     wrong = FaceFactory(identity=ada)
@@ -58,8 +61,12 @@ def test_an_annotator_sees_their_own_numbers_on_the_dashboard(page):
     ada = IdentityFactory(name="Ada", role="vip")
     bob = user_with_role("bob", "annotator")
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
-    items = [Item.objects.create(queue=queue, face=FaceFactory(identity=ada), identity=ada, score=1 - n / 10,
-                                 leased_to=bob, served_version=0) for n in range(3)]
+    items = [
+        Item.objects.create(
+            queue=queue, face=FaceFactory(identity=ada), identity=ada, score=1 - n / 10, leased_to=bob, served_version=0
+        )
+        for n in range(3)
+    ]
     decisions_apply(user=bob, requests=[DecisionRequest(item_id=i.pk, action="confirm") for i in items])
 
     log_in(page, "bob", PASSWORD, then="/dashboard")
@@ -84,15 +91,19 @@ def test_admin_reviews_the_held_decision_of_a_flagged_annotator_from_the_team_sc
     gold_answers = []
     for n in range(12):  # 12 gold faces shown with a wrong label, all confirmed: flagged
         face = FaceFactory(identity=ada, status="verified")
-        gold = GoldFace.objects.create(face=face, identity=ada, status="verified", face_version=face.version,
-                                       source="admin", since=timezone.now())
-        item = Item.objects.create(queue=queue, face=face, identity=grace, score=1 - n / 100, leased_to=careless,
-                                   served_version=face.version)
+        gold = GoldFace.objects.create(
+            face=face, identity=ada, status="verified", face_version=face.version, source="admin", since=timezone.now()
+        )
+        item = Item.objects.create(
+            queue=queue, face=face, identity=grace, score=1 - n / 100, leased_to=careless, served_version=face.version
+        )
         GoldItem.objects.create(item=item, gold=gold, user=careless, shown_identity=grace, shown_status="unverified")
         gold_answers.append(DecisionRequest(item_id=item.pk, action="confirm"))
     decisions_apply(user=careless, requests=gold_answers)
     ada_face = FaceFactory(identity=ada)
-    item = Item.objects.create(queue=queue, face=ada_face, identity=ada, score=0.5, leased_to=careless, served_version=0)
+    item = Item.objects.create(
+        queue=queue, face=ada_face, identity=ada, score=0.5, leased_to=careless, served_version=0
+    )
     decisions_apply(user=careless, requests=[DecisionRequest(item_id=item.pk, action="relabel", identity_id=grace.pk)])
     assert Face.objects.get(pk=ada_face.pk).identity == ada  # held: nothing changed yet
 
@@ -121,8 +132,9 @@ def test_an_annotator_sees_how_many_of_their_decisions_wait_for_a_second_annotat
     ada, grace = IdentityFactory(name="Ada", role="vip"), IdentityFactory(name="Grace", role="vip")
     bob = user_with_role("bob", "annotator")
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
-    item = Item.objects.create(queue=queue, face=FaceFactory(identity=ada), identity=ada, score=1.0, leased_to=bob,
-                               served_version=0)
+    item = Item.objects.create(
+        queue=queue, face=FaceFactory(identity=ada), identity=ada, score=1.0, leased_to=bob, served_version=0
+    )
     decisions_apply(user=bob, requests=[DecisionRequest(item_id=item.pk, action="relabel", identity_id=grace.pk)])
 
     log_in(page, "bob", PASSWORD, then="/dashboard")

@@ -1,6 +1,7 @@
 """Videos and jobs as an admin meets them: the tags column, tagging every untagged video, the
 model's top guess for faces below the threshold, undoing a tag decision; a job's own page.
 Jobs run in-process (the test calls the task the live server queued)."""
+
 from __future__ import annotations
 
 import re
@@ -32,9 +33,19 @@ def video_of(shared_data, person_faces, stranger_faces, *, name: str):
         frame = FrameFactory(video=video, index=n * 10, image=ContentFile(frame_jpeg, name="frame.jpg"))
         person_vector = np.frombuffer(bytes(person.embedding), dtype=np.float32)
         stranger_vector = rng.standard_normal(person_vector.shape).astype(np.float32)
-        for k, (source, vector) in enumerate(((person, person_vector), (stranger, stranger_vector / np.linalg.norm(stranger_vector)))):
-            FaceFactory(source=Face.Source.FRAME, identity=None, video=video, frame=frame, group_key=f"video:{video.pk}",
-                        vector=vector, box=[5 + 50 * k, 10, 45, 45], crop=ContentFile(source.crop.read(), name="face.jpg"))
+        for k, (source, vector) in enumerate(
+            ((person, person_vector), (stranger, stranger_vector / np.linalg.norm(stranger_vector)))
+        ):
+            FaceFactory(
+                source=Face.Source.FRAME,
+                identity=None,
+                video=video,
+                frame=frame,
+                group_key=f"video:{video.pk}",
+                vector=vector,
+                box=[5 + 50 * k, 10, 45, 45],
+                crop=ContentFile(source.crop.read(), name="face.jpg"),
+            )
     return video
 
 
@@ -89,12 +100,24 @@ def test_an_admin_filters_jobs_opens_one_to_its_per_file_errors_and_sees_faces_i
 
     admin = user_with_role("boss", "admin")
     imported = Job.objects.create(
-        kind="media.import_faces", state="succeeded", progress=1.0, created_by=admin,
+        kind="media.import_faces",
+        state="succeeded",
+        progress=1.0,
+        created_by=admin,
         params={"root": "/srv/faces", "cropped": True},
-        result={"files": 3, "imported": 1, "duplicate": 0, "error": 2, "faces_created": 1,
-                "errors": [{"name": "notes.txt", "status": "error", "code": "unsupported", "error": "Not an image or video."},
-                           {"name": "blank.jpg", "status": "error", "code": "no_face", "error": "No face found."}],
-                "outcomes": [{"name": "tom.jpg", "status": "imported", "faces": 1}]})
+        result={
+            "files": 3,
+            "imported": 1,
+            "duplicate": 0,
+            "error": 2,
+            "faces_created": 1,
+            "errors": [
+                {"name": "notes.txt", "status": "error", "code": "unsupported", "error": "Not an image or video."},
+                {"name": "blank.jpg", "status": "error", "code": "no_face", "error": "No face found."},
+            ],
+            "outcomes": [{"name": "tom.jpg", "status": "imported", "faces": 1}],
+        },
+    )
     failed = Job.objects.create(kind="training.run", state="failed", error="CUDA out of memory", created_by=admin)
     Job.objects.create(kind="faces.rebuild_index", state="succeeded", created_by=admin)
 

@@ -1,4 +1,5 @@
 """Temperature scaling and reliability curves."""
+
 from __future__ import annotations
 
 import numpy as np

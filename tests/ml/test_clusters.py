@@ -1,4 +1,5 @@
 """Merge and split suggestions on Gaussian identity clusters on the unit sphere."""
+
 from __future__ import annotations
 
 import numpy as np

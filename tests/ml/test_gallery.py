@@ -1,5 +1,6 @@
 """The gallery scores a face by its best match among each VIP's training faces, maps that to
 calibrated probabilities against "none of them", and is what a trained model uses by default."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,9 @@ def test_fitted_probabilities_put_unknown_faces_below_vip_faces():
     labels = np.concatenate([np.zeros(200, np.int64), -np.ones(200, np.int64)])
     scale, bias = fit_probability_map(sims, labels)
     assert 0.25 < bias < 0.75
-    gallery = Gallery(embeddings=np.zeros((0, 2), np.float32), labels=np.zeros(0, np.int64), n_classes=1,
-                      scale=scale, bias=bias)
+    gallery = Gallery(
+        embeddings=np.zeros((0, 2), np.float32), labels=np.zeros(0, np.int64), n_classes=1, scale=scale, bias=bias
+    )
     probs = gallery.probabilities(sims)[:, 0]
     assert probs[:200].mean() > 0.9 and probs[200:].mean() < 0.1
 
@@ -93,8 +95,9 @@ def test_a_checkpoint_without_a_gallery_still_scores_with_its_head(tmp_path):
 def test_gallery_confidence_ranks_faces_exactly_as_their_best_match():
     rng = np.random.default_rng(5)
     sims = rng.uniform(-0.2, 0.9, size=(300, 6)).astype(np.float32)
-    gallery = Gallery(embeddings=np.zeros((0, 2), np.float32), labels=np.zeros(0, np.int64), n_classes=6,
-                      scale=25.0, bias=0.45)
+    gallery = Gallery(
+        embeddings=np.zeros((0, 2), np.float32), labels=np.zeros(0, np.int64), n_classes=6, scale=25.0, bias=0.45
+    )
     probs, confidence = gallery.predict(sims)
     order = np.argsort(sims.max(axis=1))
     assert np.all(np.diff(confidence[order]) >= 0)

@@ -1,4 +1,5 @@
 """ml.hashing: exact and perceptual hashes, and near-duplicate search over the latter."""
+
 from __future__ import annotations
 
 import io
@@ -37,7 +38,7 @@ def test_a_rescaled_and_recompressed_copy_stays_within_a_few_bits(glint_faces: l
 
 def test_different_people_are_many_bits_apart(glint_faces: list[np.ndarray]):
     hashes = [perceptual_hash(face) for face in glint_faces]
-    distances = [hamming_distance(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1:]]
+    distances = [hamming_distance(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]]
     assert min(distances) >= 8 and np.median(distances) >= 20
 
 
@@ -52,13 +53,20 @@ def test_near_duplicate_pairs_equals_the_brute_force_answer():
     rng = np.random.default_rng(0)
     base = rng.integers(-(2**63), 2**63 - 1, size=60, dtype=np.int64)
     flips = rng.integers(0, 64, size=(60, 3))
-    near = np.array([int(b) ^ sum(1 << int(f) for f in fl[: k % 4]) for k, (b, fl) in enumerate(zip(base, flips, strict=True))], dtype=object)
+    near = np.array(
+        [int(b) ^ sum(1 << int(f) for f in fl[: k % 4]) for k, (b, fl) in enumerate(zip(base, flips, strict=True))],
+        dtype=object,
+    )
     hashes = [to_signed64(int(h)) for h in np.concatenate([base.astype(object), near])]
 
     pairs = near_duplicate_pairs(hashes, max_distance=3, block=16)
 
-    expected = [(i, j, hamming_distance(hashes[i], hashes[j])) for i in range(len(hashes)) for j in range(i + 1, len(hashes))
-                if hamming_distance(hashes[i], hashes[j]) <= 3]
+    expected = [
+        (i, j, hamming_distance(hashes[i], hashes[j]))
+        for i in range(len(hashes))
+        for j in range(i + 1, len(hashes))
+        if hamming_distance(hashes[i], hashes[j]) <= 3
+    ]
     assert [tuple(row) for row in pairs.tolist()] == expected
     assert len(expected) >= 60  # every hash and its perturbed copy
 

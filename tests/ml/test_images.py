@@ -1,5 +1,6 @@
 """ml.images: every unusable upload ends in ImageDecodeError with a code; good ones come out
 upright, RGB, uint8."""
+
 from __future__ import annotations
 
 import io
@@ -24,11 +25,17 @@ def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
 def png_claiming_size(width: int, height: int) -> bytes:
     """A tiny, valid-looking PNG whose header claims ``width x height`` pixels: the shape of a
     decompression bomb (the real thing would inflate a few KB of zeros into gigabytes)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +123,14 @@ def test_the_pixel_limit_is_configurable(photo_bytes: bytes):
     assert load_image(photo_bytes, max_pixels=1_100_000).shape == (1137, 910, 3)
 
 
-@pytest.mark.parametrize("head, name", [(b"\x00\x00\x00\x18ftypheic", "HEIC"), (b"<svg xmlns='http://www.w3.org/2000/svg'>", "SVG"), (b"8BPS\x00\x01", "PSD")])
+@pytest.mark.parametrize(
+    "head, name",
+    [
+        (b"\x00\x00\x00\x18ftypheic", "HEIC"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'>", "SVG"),
+        (b"8BPS\x00\x01", "PSD"),
+    ],
+)
 def test_image_formats_we_do_not_decode_are_refused_as_unsupported(head: bytes, name: str):
     with pytest.raises(ImageDecodeError) as error:
         load_image(head + b"\x00" * 200)
@@ -162,8 +176,13 @@ def test_probing_gives_the_detected_format_and_shown_size_whatever_the_file_is_c
 def test_probing_refuses_what_decoding_refuses_from_the_header_and_png_checksums():
     damaged = bytearray(png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
     damaged[60:80] = b"\xff" * 20
-    cases = {b"": "empty", b"name,identity\n" * 20: "not_an_image", png_claiming_size(60_000, 60_000): "too_many_pixels",
-             b"<svg xmlns='http://www.w3.org/2000/svg'>" + b"\x00" * 200: "unsupported", bytes(damaged): "corrupt"}
+    cases = {
+        b"": "empty",
+        b"name,identity\n" * 20: "not_an_image",
+        png_claiming_size(60_000, 60_000): "too_many_pixels",
+        b"<svg xmlns='http://www.w3.org/2000/svg'>" + b"\x00" * 200: "unsupported",
+        bytes(damaged): "corrupt",
+    }
     for data, code in cases.items():
         with pytest.raises(ImageDecodeError) as error:
             probe_image(data)

@@ -1,4 +1,5 @@
 """FaceIndex: exact and IVF cosine search with stable ids, incremental updates and atomic persistence."""
+
 from __future__ import annotations
 
 import numpy as np

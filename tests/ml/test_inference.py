@@ -1,5 +1,6 @@
 """ml.inference and ml.yunet: the graph rewrite, provider choice, and YuNet's decoding and NMS
 on numbers worked out by hand (the comparison with OpenCV on real images is in test_faces.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,9 @@ from ml.model_files import SFACE_MODEL, YUNET_MODEL, read_verified
 
 @pytest.fixture(scope="module")
 def sface_graph() -> onnx.ModelProto:
-    return onnx.load_from_string(inference.prepare_graph(read_verified(SFACE_MODEL.path(), SFACE_MODEL.sha256),
-                                                         dynamic_spatial=False))
+    return onnx.load_from_string(
+        inference.prepare_graph(read_verified(SFACE_MODEL.path(), SFACE_MODEL.sha256), dynamic_spatial=False)
+    )
 
 
 def test_the_prepared_graph_holds_float_weights_and_no_dequantize_node(sface_graph: onnx.ModelProto):
@@ -29,8 +31,9 @@ def test_the_prepared_graph_takes_any_batch_and_lists_only_the_image_as_input(sf
 
 
 def test_yunet_graph_takes_any_batch_and_size_and_copies_the_batch_into_its_reshapes():
-    model = onnx.load_from_string(inference.prepare_graph(read_verified(YUNET_MODEL.path(), YUNET_MODEL.sha256),
-                                                          dynamic_spatial=True))
+    model = onnx.load_from_string(
+        inference.prepare_graph(read_verified(YUNET_MODEL.path(), YUNET_MODEL.sha256), dynamic_spatial=True)
+    )
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param for d in dims] == ["batch", "", "height", "width"]
     targets = {node.input[1] for node in model.graph.node if node.op_type == "Reshape"}
@@ -77,7 +80,9 @@ def test_run_batched_gives_the_same_rows_in_chunks_as_in_one_pass():
 # ---------------------------------------------------------------------------------------------
 
 
-def _outputs(padded_height: int, padded_width: int, cells: dict[tuple[int, int], dict[str, list[float]]]) -> dict[str, np.ndarray]:
+def _outputs(
+    padded_height: int, padded_width: int, cells: dict[tuple[int, int], dict[str, list[float]]]
+) -> dict[str, np.ndarray]:
     """All-zero head outputs for one image, with the given (stride, cell) entries set."""
     out: dict[str, np.ndarray] = {}
     for stride in yunet.STRIDES:
@@ -98,8 +103,18 @@ def test_padded_size_rounds_both_sides_up_to_a_multiple_of_32():
 
 def test_a_cell_decodes_to_opencvs_box_landmarks_and_geometric_mean_score():
     # 64 x 64 input: stride 16 has 4 x 4 cells; cell 6 is row 1, column 2.
-    outputs = _outputs(64, 64, {(16, 6): {"cls": [0.81], "obj": [1.5], "bbox": [0.5, 0.25, np.log(2.0), 0.0],
-                                          "kps": [0, 0, 1, 0, 0.5, 0.5, 0, 1, 1, 1]}})
+    outputs = _outputs(
+        64,
+        64,
+        {
+            (16, 6): {
+                "cls": [0.81],
+                "obj": [1.5],
+                "bbox": [0.5, 0.25, np.log(2.0), 0.0],
+                "kps": [0, 0, 1, 0, 0.5, 0.5, 0, 1, 1, 1],
+            }
+        },
+    )
     (faces,) = yunet.decode(outputs, 64, 64, score_threshold=0.6)
     (face,) = faces
     # centre ((2 + 0.5) * 16, (1 + 0.25) * 16) = (40, 20); w = 2 * 16, h = 1 * 16; obj clipped to 1
@@ -118,7 +133,11 @@ def _face(x: float, y: float, w: float, h: float, score: float) -> np.ndarray:
 
 
 def test_nms_drops_a_weaker_box_overlapping_a_kept_one_by_more_than_the_threshold():
-    strong, weak_overlapping, weak_apart = _face(0, 0, 10, 10, 0.9), _face(2, 0, 10, 10, 0.8), _face(50, 50, 10, 10, 0.7)
+    strong, weak_overlapping, weak_apart = (
+        _face(0, 0, 10, 10, 0.9),
+        _face(2, 0, 10, 10, 0.8),
+        _face(50, 50, 10, 10, 0.7),
+    )
     kept = yunet.nms(np.stack([weak_overlapping, weak_apart, strong]), 0.6, 0.3, 5000)
     # IoU(strong, weak_overlapping) = 80 / 120 = 0.67 > 0.3: dropped; best score first
     np.testing.assert_array_equal(kept[:, 14], np.float32([0.9, 0.7]))

@@ -1,5 +1,6 @@
 """The kNN label-error probability ranks injected errors of both directions first in one queue and
 hints at the true label."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -71,13 +72,19 @@ def test_scores_stored_per_face_give_back_the_same_queue():
     # a training run stores p_wrong, the hint and its probability per face; the queue is rebuilt from them
     x, noisy, _, _ = noisy_sphere_set(3)
     scores = score_label_errors(x, noisy)
-    stored = [{"p_wrong": float(p), "suggested_label": int(s), "suggested_probability": float(q)}
-              for p, s, q in zip(scores.p_wrong, scores.suggested_label, scores.suggested_probability, strict=True)]
+    stored = [
+        {"p_wrong": float(p), "suggested_label": int(s), "suggested_probability": float(q)}
+        for p, s, q in zip(scores.p_wrong, scores.suggested_label, scores.suggested_probability, strict=True)
+    ]
 
     again = LabelErrorScores.from_parts(
-        labels=noisy, p_wrong=[s["p_wrong"] for s in stored], suggested_label=[s["suggested_label"] for s in stored],
-        suggested_probability=[s["suggested_probability"] for s in stored], temperature=scores.temperature,
-        background=scores.background)
+        labels=noisy,
+        p_wrong=[s["p_wrong"] for s in stored],
+        suggested_label=[s["suggested_label"] for s in stored],
+        suggested_probability=[s["suggested_probability"] for s in stored],
+        temperature=scores.temperature,
+        background=scores.background,
+    )
 
     assert np.array_equal(again.order, scores.order) and np.array_equal(again.direction, scores.direction)
     assert np.allclose(again.margin, scores.margin)

@@ -2,6 +2,7 @@
 
 Handy values: logits (ln 3, 0, 0) give p = (3/5, 1/5, 1/5); logits (0, 0, 0) give p = 1/3 each.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Samples (true label, top VIP prediction, confidence), two VIP classes, -1 = distractor:
     s1 (0, 0, .9)  s2 (0, 1, .6)  s3 (1, 1, .8)  s4 (1, 1, .4)  s5 (-1, 0, .7)  s6 (-1, 1, .3)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +70,14 @@ def test_sweep_covers_every_distinct_confidence_and_a_reject_all_threshold():
     np.testing.assert_allclose(sweep.thresholds[:-1], sorted(SWEEP_EXPECTED))
     assert sweep.thresholds[-1] > 0.9
     for i, (threshold, expected) in enumerate(sorted(SWEEP_EXPECTED.items())):
-        got = (sweep.identification_accuracy[i], sweep.distractor_accuracy[i], sweep.total_accuracy[i],
-               sweep.kept_accuracy[i], sweep.vip_acceptance[i], sweep.mean_f1[i])
+        got = (
+            sweep.identification_accuracy[i],
+            sweep.distractor_accuracy[i],
+            sweep.total_accuracy[i],
+            sweep.kept_accuracy[i],
+            sweep.vip_acceptance[i],
+            sweep.mean_f1[i],
+        )
         np.testing.assert_allclose(got, expected, err_msg=f"threshold {threshold}")
     # reject everything: no VIP identified, every distractor rejected, kept accuracy undefined
     assert sweep.identification_accuracy[-1] == 0 and sweep.distractor_accuracy[-1] == 1
@@ -109,8 +116,15 @@ def test_the_sweeps_mean_f1_is_the_same_whatever_block_of_thresholds_it_is_count
 
 def test_f1_auc_integrates_the_mean_f1_step_function_over_zero_to_one():
     sweep = threshold_sweep(LABELS, PREDICTED, CONFIDENCE, C)
-    by_hand = (0.3 * (1 / 2 + 2 / 3) / 2 + 0.1 * (1 / 2 + 4 / 5) / 2 + 0.2 * 1 / 2 + 0.1 * (1 / 2 + 2 / 3) / 2
-               + 0.1 * 2 / 3 + 0.1 * 1 / 3 + 0.1 * 0)
+    by_hand = (
+        0.3 * (1 / 2 + 2 / 3) / 2
+        + 0.1 * (1 / 2 + 4 / 5) / 2
+        + 0.2 * 1 / 2
+        + 0.1 * (1 / 2 + 2 / 3) / 2
+        + 0.1 * 2 / 3
+        + 0.1 * 1 / 3
+        + 0.1 * 0
+    )
     assert sweep.f1_auc == pytest.approx(by_hand)
 
 

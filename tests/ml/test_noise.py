@@ -4,6 +4,7 @@ Synthetic embeddings with known structure: VIP identities and distractor identit
 clusters on the unit sphere. Errors are injected in both directions: VIP faces relabelled as
 another VIP, distractor faces labelled as a VIP, and VIP faces labelled as distractors.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +36,9 @@ def noisy_sphere_set(seed: int = 0, dim: int = 32, per_class: int = 60, spread: 
     """
     rng = np.random.default_rng(seed)
     centres = l2_normalise(rng.normal(size=(N_CLASSES + 60, dim)))
-    identity = np.concatenate([np.repeat(np.arange(N_CLASSES), per_class), np.repeat(np.arange(N_CLASSES, N_CLASSES + 60), 4)])
+    identity = np.concatenate(
+        [np.repeat(np.arange(N_CLASSES), per_class), np.repeat(np.arange(N_CLASSES, N_CLASSES + 60), 4)]
+    )
     x = l2_normalise(centres[identity] + spread * rng.normal(size=(len(identity), dim)) / np.sqrt(dim))
     true = np.where(identity < N_CLASSES, identity, -1)
     noisy = true.copy()
@@ -138,7 +141,9 @@ def glint24_embeddings(shared_data: Path, identities: int, per_identity: int) ->
         pytest.skip(f"the SFace model is not available: {error}")
     folders = sorted(p for p in (shared_data / "glint24").iterdir() if p.is_dir())
     folders = [f for f in folders if len(list(f.glob("*.jpg"))) >= per_identity][:identities]
-    paths = [(label, path) for label, folder in enumerate(folders) for path in sorted(folder.glob("*.jpg"))[:per_identity]]
+    paths = [
+        (label, path) for label, folder in enumerate(folders) for path in sorted(folder.glob("*.jpg"))[:per_identity]
+    ]
     crops = [np.asarray(Image.open(path).convert("RGB")) for _, path in paths]
     return embedder.embed_aligned(crops), np.array([label for label, _ in paths])
 

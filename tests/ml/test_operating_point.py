@@ -1,5 +1,6 @@
 """The operating point is placed by the false-accept rate on distractor faces, says how sure it is,
 and does not move far when one val label is wrong."""
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,9 @@ def test_implied_precision_is_recall_times_vip_share_over_everything_accepted():
     # R = 0.9, FAR = 0.01, 90% unknown: 0.9*0.1 / (0.9*0.1 + 0.01*0.9) = 0.09 / 0.099
     assert implied_precision(recall=0.9, far=0.01, unknown_share=0.9) == pytest.approx(0.09 / 0.099)
     # wrong-VIP accepts count against precision: A = 0.95
-    assert implied_precision(recall=0.9, acceptance=0.95, far=0.01, unknown_share=0.9) == pytest.approx(0.09 / (0.095 + 0.009))
+    assert implied_precision(recall=0.9, acceptance=0.95, far=0.01, unknown_share=0.9) == pytest.approx(
+        0.09 / (0.095 + 0.009)
+    )
 
 
 def test_empirical_threshold_accepts_at_most_the_allowed_share_of_distractors():
@@ -85,9 +88,14 @@ def test_operating_point_reports_counts_intervals_and_implied_precision():
     rng = np.random.default_rng(4)
     distractors = _sigmoid(rng.normal(-3.0, 1.0, size=2000))
     vip = _sigmoid(rng.normal(2.0, 1.0, size=300))
-    point = operating_point_for_far(far=0.01, distractor_confidence=distractors, vip_confidence=vip,
-                                    vip_correct=np.ones(300, dtype=bool), unknown_share=0.8,
-                                    distractor_groups=np.arange(2000) // 2)
+    point = operating_point_for_far(
+        far=0.01,
+        distractor_confidence=distractors,
+        vip_confidence=vip,
+        vip_correct=np.ones(300, dtype=bool),
+        unknown_share=0.8,
+        distractor_groups=np.arange(2000) // 2,
+    )
     assert point.method == "empirical"
     assert point.n_distractor_faces == 2000 and point.n_distractor_people == 1000 and point.n_vip_faces == 300
     assert point.far_interval[0] <= point.far_observed <= point.far_interval[1]
@@ -115,8 +123,9 @@ def test_on_a_small_val_set_the_default_rate_is_placed_where_val_can_measure_it_
     vip = _sigmoid(rng.normal(3.0, 1.0, size=60))
     extrapolated, _ = threshold_for_far(distractors, 0.001)
 
-    point = operating_point_for_far(far=0.001, distractor_confidence=distractors, vip_confidence=vip,
-                                    vip_correct=np.ones(60, dtype=bool))
+    point = operating_point_for_far(
+        far=0.001, distractor_confidence=distractors, vip_confidence=vip, vip_correct=np.ones(60, dtype=bool)
+    )
 
     assert point.far_target == 0.001 and point.far_used == pytest.approx(1 / 40)
     assert point.far_rule == "lowest_measurable"
@@ -128,8 +137,12 @@ def test_on_a_small_val_set_the_default_rate_is_placed_where_val_can_measure_it_
 
 def test_a_rate_val_can_measure_is_used_as_asked_with_no_reason_given():
     rng = np.random.default_rng(6)
-    point = operating_point_for_far(far=0.01, distractor_confidence=_sigmoid(rng.normal(-3.0, 1.0, size=300)),
-                                    vip_confidence=[0.9], vip_correct=[True])
+    point = operating_point_for_far(
+        far=0.01,
+        distractor_confidence=_sigmoid(rng.normal(-3.0, 1.0, size=300)),
+        vip_confidence=[0.9],
+        vip_correct=[True],
+    )
     assert point.far_used == point.far_target == 0.01 and point.far_rule == "requested" and point.reason == ""
 
 

@@ -37,8 +37,12 @@ def test_raising_the_threshold_never_adds_tags():
     conf = rng.random(2000)
     previous = None
     for threshold in np.linspace(0, 1, 41):
-        tagged = {t.label for t in aggregate_video_tags(frame_indices=frames, predicted=labels, confidence=conf,
-                                                        threshold=threshold, min_frames=5)}
+        tagged = {
+            t.label
+            for t in aggregate_video_tags(
+                frame_indices=frames, predicted=labels, confidence=conf, threshold=threshold, min_frames=5
+            )
+        }
         if previous is not None:
             assert tagged <= previous
         previous = tagged

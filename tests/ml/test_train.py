@@ -4,6 +4,7 @@ Synthetic identities are Gaussian clusters on the unit sphere (each face at cosi
 its identity's centre). Distractor identities are split by identity, so test distractors are
 people the model never saw.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,16 +43,30 @@ def split_by_identity(identity: np.ndarray, labels: np.ndarray, rng: np.random.G
     return np.where(draw < 0.5, "train", np.where(draw < 0.7, "val", "test"))
 
 
-def sphere_data(*, seed: int = 0, classes: int = 8, per_class: int = 40, distractor_ids: int = 60, dim: int = 32,
-                spread: float = 1.0) -> TrainData:
+def sphere_data(
+    *,
+    seed: int = 0,
+    classes: int = 8,
+    per_class: int = 40,
+    distractor_ids: int = 60,
+    dim: int = 32,
+    spread: float = 1.0,
+) -> TrainData:
     """VIP and distractor identities as Gaussian clusters on the unit sphere."""
     rng = np.random.default_rng(seed)
     centres = l2_normalise(rng.normal(size=(classes + distractor_ids, dim)))
-    identity = np.concatenate([np.repeat(np.arange(classes), per_class), np.repeat(np.arange(classes, classes + distractor_ids), 4)])
+    identity = np.concatenate(
+        [np.repeat(np.arange(classes), per_class), np.repeat(np.arange(classes, classes + distractor_ids), 4)]
+    )
     x = l2_normalise(centres[identity] + spread * rng.normal(size=(len(identity), dim)) / np.sqrt(dim))
     labels = np.where(identity < classes, identity, -1)
-    return TrainData(inputs=x, labels=labels, splits=split_by_identity(identity, labels, rng),
-                     class_names=[f"VIP {i}" for i in range(classes)], sample_ids=1000 + 7 * np.arange(len(labels)))
+    return TrainData(
+        inputs=x,
+        labels=labels,
+        splits=split_by_identity(identity, labels, rng),
+        class_names=[f"VIP {i}" for i in range(classes)],
+        sample_ids=1000 + 7 * np.arange(len(labels)),
+    )
 
 
 def beyond_data(seed: int = 0) -> TrainData:
@@ -67,12 +82,19 @@ def beyond_data(seed: int = 0) -> TrainData:
     identity = np.concatenate([np.repeat(np.arange(4), 40), np.repeat(np.arange(4, 64), 4)])
     x = l2_normalise(centres[identity] + 0.3 * rng.normal(size=(len(identity), 8)) / np.sqrt(8))
     labels = np.where(identity < 4, identity, -1)
-    return TrainData(inputs=x, labels=labels, splits=split_by_identity(identity, labels, rng),
-                     class_names=list("ABCD"), sample_ids=np.arange(len(labels)))
+    return TrainData(
+        inputs=x,
+        labels=labels,
+        splits=split_by_identity(identity, labels, rng),
+        class_names=list("ABCD"),
+        sample_ids=np.arange(len(labels)),
+    )
 
 
 def head_config(**overrides) -> TrainConfig:
-    return TrainConfig(**{"mode": "head", "scorer": "head", "epochs": 30, "noise_folds": 0, "device": "cpu", **overrides})
+    return TrainConfig(
+        **{"mode": "head", "scorer": "head", "epochs": 30, "noise_folds": 0, "device": "cpu", **overrides}
+    )
 
 
 def test_every_loss_trains_a_head_that_beats_chance_by_a_wide_margin(tmp_path):
@@ -91,8 +113,9 @@ def distractor_accuracy_at_identification(result: dict, data: TrainData, minimum
     """Best distractor accuracy among thresholds that keep identification accuracy >= minimum."""
     test = data.splits == "test"
     samples = [result["samples"][str(i)] for i in data.sample_ids[test]]
-    sweep = threshold_sweep(data.labels[test], [s["predicted"] for s in samples], [s["confidence"] for s in samples],
-                            data.n_classes)
+    sweep = threshold_sweep(
+        data.labels[test], [s["predicted"] for s in samples], [s["confidence"] for s in samples], data.n_classes
+    )
     return float(sweep.distractor_accuracy[sweep.identification_accuracy >= minimum].max())
 
 
@@ -102,9 +125,14 @@ def test_me_rejects_unseen_distractors_better_than_ce_at_equal_identification_ac
     gaps = []
     for seed in range(4):
         data = beyond_data(seed)
-        rejected = {loss: distractor_accuracy_at_identification(
-            train_classifier(head_config(loss=loss, hidden=64), data, out_dir=tmp_path / f"{loss}{seed}"), data, minimum=0.9)
-            for loss in ("ce", "me")}
+        rejected = {
+            loss: distractor_accuracy_at_identification(
+                train_classifier(head_config(loss=loss, hidden=64), data, out_dir=tmp_path / f"{loss}{seed}"),
+                data,
+                minimum=0.9,
+            )
+            for loss in ("ce", "me")
+        }
         assert rejected["me"] > rejected["ce"] + 0.1, (seed, rejected)
         gaps.append(rejected["me"] - rejected["ce"])
     assert np.mean(gaps) > 0.2, gaps
@@ -127,11 +155,21 @@ def test_result_is_json_and_reports_every_part_of_the_run(tmp_path):
     data = sphere_data(classes=4, per_class=25, distractor_ids=20)
     result = train_classifier(head_config(epochs=5, noise_folds=2), data, out_dir=tmp_path)
     assert json.loads(json.dumps(result, allow_nan=False)) == result
-    assert result["device"] == "cpu" and result["config"]["batch_size"] == default_batch_size(torch.device("cpu"), "head")
+    assert result["device"] == "cpu" and result["config"]["batch_size"] == default_batch_size(
+        torch.device("cpu"), "head"
+    )
     assert set(result["samples"]) == {str(i) for i in data.sample_ids}
     train_sample = result["samples"][str(data.sample_ids[data.splits == "train"][0])]
-    assert {"direction", "score", "rank", "suggested_label", "training_loss", "out_of_sample_loss",
-            "neighbour_disagreement", "prototype_distance"} <= set(train_sample["noise"])
+    assert {
+        "direction",
+        "score",
+        "rank",
+        "suggested_label",
+        "training_loss",
+        "out_of_sample_loss",
+        "neighbour_disagreement",
+        "prototype_distance",
+    } <= set(train_sample["noise"])
     test_metrics = result["metrics"]["test"]
     assert test_metrics["at_max_mean_f1"]["confusion"]["labels"][-1] == "Distractor"
     assert {"0.95", "0.99"} == set(test_metrics["at_vip_acceptance"])
@@ -139,8 +177,14 @@ def test_result_is_json_and_reports_every_part_of_the_run(tmp_path):
     assert set(result["calibration"]["test"]) == {"before", "after"}
     assert set(result["calibration"]["test"]["after"]) == {"vip", "all"}
     assert [d["name"] for d in result["diagnosis"]["classes"]] == data.class_names
-    assert set(result["operating_points"]) == {"max_mean_f1", "max_total_accuracy", "precision_0.95", "precision_0.99",
-                                               "far_0.001", "far_0.01"}
+    assert set(result["operating_points"]) == {
+        "max_mean_f1",
+        "max_total_accuracy",
+        "precision_0.95",
+        "precision_0.99",
+        "far_0.001",
+        "far_0.01",
+    }
     assert result["samples_per_s"] > 0 and result["timings"]["total_s"] > 0
 
 
@@ -172,9 +216,13 @@ def test_saved_model_reloads_and_predicts_what_the_run_reported(tmp_path):
     assert (prediction.probs.sum(axis=1) < 1 + 1e-5).all()  # DCE: the distractor column took its share
     reported = np.array([result["samples"][str(i)]["predicted"] for i in data.sample_ids])
     np.testing.assert_array_equal(prediction.labels, reported)
-    np.testing.assert_allclose(prediction.confidence, [result["samples"][str(i)]["confidence"] for i in data.sample_ids], rtol=1e-5)
+    np.testing.assert_allclose(
+        prediction.confidence, [result["samples"][str(i)]["confidence"] for i in data.sample_ids], rtol=1e-5
+    )
     labels, probs = classifier.topk(data.inputs[:5], 2)
-    assert labels.shape == (5, 2) and (labels[:, 0] == prediction.labels[:5]).all() and (probs[:, 0] >= probs[:, 1]).all()
+    assert (
+        labels.shape == (5, 2) and (labels[:, 0] == prediction.labels[:5]).all() and (probs[:, 0] >= probs[:, 1]).all()
+    )
     assert classifier.thresholds == result["operating_points"]
 
 
@@ -194,7 +242,9 @@ def test_should_stop_cancels_cleanly_and_writes_nothing(tmp_path):
 def test_progress_is_reported_in_order_up_to_done(tmp_path):
     data = sphere_data(classes=4, per_class=25, distractor_ids=20)
     seen: list[tuple[float, str]] = []
-    train_classifier(head_config(epochs=3, noise_folds=2), data, out_dir=tmp_path, progress=lambda f, m: seen.append((f, m)))
+    train_classifier(
+        head_config(epochs=3, noise_folds=2), data, out_dir=tmp_path, progress=lambda f, m: seen.append((f, m))
+    )
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and 0 < fractions[0] < 0.5
     assert any("noise fold" in m for _, m in seen)
@@ -203,13 +253,35 @@ def test_progress_is_reported_in_order_up_to_done(tmp_path):
 def test_invalid_data_is_refused_before_training():
     x = np.zeros((3, 4), dtype=np.float32)
     with pytest.raises(ValueError):
-        TrainData(inputs=x, labels=np.array([0, 5, -1]), splits=np.array(["train"] * 3), class_names=["a"], sample_ids=np.arange(3))
+        TrainData(
+            inputs=x,
+            labels=np.array([0, 5, -1]),
+            splits=np.array(["train"] * 3),
+            class_names=["a"],
+            sample_ids=np.arange(3),
+        )
     with pytest.raises(ValueError):
-        TrainData(inputs=x, labels=np.array([0, 0, -1]), splits=np.array(["train", "dev", "test"]), class_names=["a"], sample_ids=np.arange(3))
+        TrainData(
+            inputs=x,
+            labels=np.array([0, 0, -1]),
+            splits=np.array(["train", "dev", "test"]),
+            class_names=["a"],
+            sample_ids=np.arange(3),
+        )
     with pytest.raises(ValueError):
-        TrainData(inputs=x, labels=np.array([0, 0, -1]), splits=np.array(["train"] * 3), class_names=["a"], sample_ids=np.array([1, 1, 2]))
+        TrainData(
+            inputs=x,
+            labels=np.array([0, 0, -1]),
+            splits=np.array(["train"] * 3),
+            class_names=["a"],
+            sample_ids=np.array([1, 1, 2]),
+        )
     with pytest.raises(ValueError):
-        train_classifier(TrainConfig(loss="nope"), sphere_data(classes=2, per_class=5, distractor_ids=2), out_dir=Path("/nonexistent"))
+        train_classifier(
+            TrainConfig(loss="nope"),
+            sphere_data(classes=2, per_class=5, distractor_ids=2),
+            out_dir=Path("/nonexistent"),
+        )
 
 
 def test_a_trailing_batch_of_one_joins_the_previous_batch():
@@ -227,12 +299,21 @@ def test_finetune_smoke_on_tiny_crops_runs_on_cpu_in_seconds(tmp_path):
     for i in (0, 1):  # aligned crops may come as files too
         Image.fromarray(crops[i]).save(tmp_path / f"crop{i}.png")
         crops[i] = str(tmp_path / f"crop{i}.png")
-    data = TrainData(inputs=crops, labels=np.array([0, 1, 2, -1] * 5),
-                     splits=np.array(["train"] * 12 + ["val"] * 4 + ["test"] * 4),
-                     class_names=["a", "b", "c"], sample_ids=np.arange(20))
+    data = TrainData(
+        inputs=crops,
+        labels=np.array([0, 1, 2, -1] * 5),
+        splits=np.array(["train"] * 12 + ["val"] * 4 + ["test"] * 4),
+        class_names=["a", "b", "c"],
+        sample_ids=np.arange(20),
+    )
     started = time.perf_counter()
-    result = train_classifier(TrainConfig(mode="finetune", backbone="mobilenet_v3_small", epochs=2, batch_size=8,
-                                          image_size=32, device="cpu"), data, out_dir=tmp_path / "run")
+    result = train_classifier(
+        TrainConfig(
+            mode="finetune", backbone="mobilenet_v3_small", epochs=2, batch_size=8, image_size=32, device="cpu"
+        ),
+        data,
+        out_dir=tmp_path / "run",
+    )
     assert time.perf_counter() - started < 20
     assert math.isfinite(result["history"]["loss"][-1]) and result["config"]["mode"] == "finetune"
     classifier = load_classifier(tmp_path / "run" / "model.pt")

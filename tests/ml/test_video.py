@@ -1,5 +1,6 @@
 """ml.video: probing, evenly spaced frame sampling and clear errors, on the real clips and on
 small videos written here with PyAV."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -129,7 +130,9 @@ def test_an_audio_only_file_is_refused_for_having_no_video_stream(tmp_path: Path
 
 
 @pytest.mark.parametrize("n, seek_when_gap_seconds", [(300, 5.0), (5, 0.1)], ids=["decoding-through", "seeking"])
-def test_a_truncated_real_video_raises_corrupt_while_sampling(videos: Path, tmp_path: Path, n: int, seek_when_gap_seconds: float):
+def test_a_truncated_real_video_raises_corrupt_while_sampling(
+    videos: Path, tmp_path: Path, n: int, seek_when_gap_seconds: float
+):
     data = (videos / "obama_whcd_podium_b.mp4").read_bytes()
     path = tmp_path / "cut.mp4"
     path.write_bytes(data[: len(data) // 2])
@@ -182,7 +185,9 @@ def test_prefetched_frames_are_the_same_frames_in_the_same_order(tmp_path: Path)
     assert all(np.array_equal(a.image, b.image) for a, b in zip(ahead, direct, strict=True))
 
 
-def test_a_decoding_error_in_the_prefetch_thread_is_raised_to_the_consumer_after_the_good_frames(videos: Path, tmp_path: Path):
+def test_a_decoding_error_in_the_prefetch_thread_is_raised_to_the_consumer_after_the_good_frames(
+    videos: Path, tmp_path: Path
+):
     data = (videos / "obama_whcd_podium_b.mp4").read_bytes()
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(data[: len(data) // 2])

@@ -1,4 +1,5 @@
 """Fixtures for the Django apps: users per role, API clients, media in a temporary folder, a worker."""
+
 from __future__ import annotations
 
 import os
@@ -120,7 +121,6 @@ def celery_worker_process(transactional_db, settings, media_in_tmp, tmp_path):
     """
     from django.db import connection
 
-
     if settings.CELERY_BROKER_URL.startswith("redis://"):
         import redis
 
@@ -140,9 +140,29 @@ def celery_worker_process(transactional_db, settings, media_in_tmp, tmp_path):
     node = f"test-{uuid.uuid4().hex[:8]}@%h"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,gpu", "--pool", "solo",
-             "-n", node, "-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "webapp",
+                "worker",
+                "-Q",
+                "default,gpu",
+                "--pool",
+                "solo",
+                "-n",
+                node,
+                "-l",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while b"ready." not in log_path.read_bytes():

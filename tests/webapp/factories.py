@@ -1,4 +1,5 @@
 """Factories for rows. Faces get a real JPEG crop unless a test passes its own."""
+
 from __future__ import annotations
 
 import io
@@ -71,8 +72,9 @@ class FaceFactory(factory.django.DjangoModelFactory):
         # FaceFactory(vector=unit_vector(3)) stores that embedding as the face's (sface) embedding.
         vector = None
 
-    embedding = factory.LazyAttribute(lambda face: None if face.vector is None
-                                      else np.asarray(face.vector, dtype=np.float32).tobytes())
+    embedding = factory.LazyAttribute(
+        lambda face: None if face.vector is None else np.asarray(face.vector, dtype=np.float32).tobytes()
+    )
     embedding_model = factory.LazyAttribute(lambda face: "" if face.vector is None else "sface-2021dec-int8bq")
 
 

@@ -4,6 +4,7 @@
 :class:`webapp.core.storage.MediaS3Storage`, configured as ``webapp/settings.py`` does for
 ``MEDIA_STORAGE=s3``) and gives the environment that makes a worker process use the same bucket.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,13 +43,26 @@ class S3Media:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def storage_options(self) -> dict:
-        return {"bucket_name": self.bucket, "endpoint_url": self.endpoint, "access_key": ACCESS_KEY,
-                "secret_key": SECRET_KEY, "region_name": REGION, "file_overwrite": False, "querystring_auth": True}
+        return {
+            "bucket_name": self.bucket,
+            "endpoint_url": self.endpoint,
+            "access_key": ACCESS_KEY,
+            "secret_key": SECRET_KEY,
+            "region_name": REGION,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        }
 
     def worker_env(self) -> dict[str, str]:
         """What a worker host sets to use this store (read by webapp/settings.py)."""
-        return {"MEDIA_STORAGE": "s3", "S3_BUCKET": self.bucket, "S3_ENDPOINT_URL": self.endpoint,
-                "S3_ACCESS_KEY_ID": ACCESS_KEY, "S3_SECRET_ACCESS_KEY": SECRET_KEY, "S3_REGION": REGION}
+        return {
+            "MEDIA_STORAGE": "s3",
+            "S3_BUCKET": self.bucket,
+            "S3_ENDPOINT_URL": self.endpoint,
+            "S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "S3_SECRET_ACCESS_KEY": SECRET_KEY,
+            "S3_REGION": REGION,
+        }
 
 
 def files_under(folder) -> list[str]:
@@ -62,12 +76,19 @@ def s3_media(settings, moto_endpoint, tmp_path, media_in_tmp) -> S3Media:
     import boto3
 
     bucket = f"facecurator-{uuid.uuid4().hex[:16]}"
-    client = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id=ACCESS_KEY,
-                          aws_secret_access_key=SECRET_KEY, region_name=REGION)
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+    )
     client.create_bucket(Bucket=bucket)
     media = S3Media(endpoint=moto_endpoint, bucket=bucket, client=client)
     settings.MEDIA_STORAGE = "s3"
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "webapp.core.storage.MediaS3Storage",
-                                                          "OPTIONS": media.storage_options()}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "webapp.core.storage.MediaS3Storage", "OPTIONS": media.storage_options()},
+    }
     settings.FACECURATOR_ARTIFACT_CACHE = str(tmp_path / "artifact-cache")
     return media

@@ -5,6 +5,7 @@ environment, as on any host), with the S3 backend the app uses in production and
 ``webapp/settings.py`` does; the backend is :class:`webapp.core.storage.MediaS3Storage`. The job
 timings are short so a killed worker is noticed within seconds.
 """
+
 import os
 
 from webapp.settings import *  # noqa: F403 - the project's settings, then what these tests vary

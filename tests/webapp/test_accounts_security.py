@@ -1,4 +1,5 @@
 """Accounts: who may change whom, passwords, log-in lock-out, API tokens and request rates."""
+
 from datetime import timedelta
 
 import pytest
@@ -52,8 +53,10 @@ def test_a_superuser_changes_a_staff_accounts_password(superuser):
 
 def test_the_users_api_grants_no_staff_or_superuser_flag(admin_client_api, annotator):
     admin_client_api.patch(f"/api/v1/users/{annotator.pk}/", {"is_staff": True, "is_superuser": True})
-    created = admin_client_api.post("/api/v1/users/", {"username": "eve", "password": "a-new-long-passphrase",
-                                                       "is_staff": True, "is_superuser": True})
+    created = admin_client_api.post(
+        "/api/v1/users/",
+        {"username": "eve", "password": "a-new-long-passphrase", "is_staff": True, "is_superuser": True},
+    )
     assert created.status_code == 201
     for user in get_user_model().objects.filter(username__in=["eve", annotator.username]):
         assert not user.is_staff and not user.is_superuser
@@ -65,10 +68,14 @@ def test_no_model_of_the_app_is_added_changed_or_deleted_on_the_admin_site(rf, s
     request = rf.get("/admin/")
     request.user = superuser
     editable = [
-        type(model_admin).__name__ for model, model_admin in admin.site._registry.items()
+        type(model_admin).__name__
+        for model, model_admin in admin.site._registry.items()
         if model.__module__.startswith("webapp.")
-        and (model_admin.has_add_permission(request) or model_admin.has_change_permission(request)
-             or model_admin.has_delete_permission(request))
+        and (
+            model_admin.has_add_permission(request)
+            or model_admin.has_change_permission(request)
+            or model_admin.has_delete_permission(request)
+        )
     ]
     assert editable == []
 
@@ -78,8 +85,9 @@ def test_a_superuser_cannot_relabel_a_face_on_the_admin_site(client, superuser):
     other = IdentityFactory()
     client.force_login(superuser)
     assert client.get(f"/admin/faces/face/{face.pk}/change/").status_code == 200  # shown, read-only
-    response = client.post(f"/admin/faces/face/{face.pk}/change/",
-                           {"identity": other.pk, "status": "verified", "split": "test"})
+    response = client.post(
+        f"/admin/faces/face/{face.pk}/change/", {"identity": other.pk, "status": "verified", "split": "test"}
+    )
     assert response.status_code == 403
     face.refresh_from_db()
     assert (face.identity_id, face.status) != (other.pk, "verified")
@@ -89,8 +97,9 @@ def _staff_user_manager():
     from django.contrib.auth.models import Permission
 
     staff = UserFactory(username="staff-manager", is_staff=True)
-    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="auth",
-                                                          codename__in=["view_user", "change_user"]))
+    staff.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="auth", codename__in=["view_user", "change_user"])
+    )
     return get_user_model().objects.get(pk=staff.pk)  # without the permission cache
 
 
@@ -99,18 +108,27 @@ def test_staff_without_superuser_cannot_make_themselves_superuser_on_the_admin_s
     client.force_login(staff)
     page = client.get(f"/admin/auth/user/{staff.pk}/change/")
     assert page.status_code == 200 and 'name="is_superuser"' not in page.content.decode()
-    client.post(f"/admin/auth/user/{staff.pk}/change/", {
-        "username": staff.username, "is_active": "on", "is_staff": "on", "is_superuser": "on",
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-    })
+    client.post(
+        f"/admin/auth/user/{staff.pk}/change/",
+        {
+            "username": staff.username,
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
     staff.refresh_from_db()
     assert not staff.is_superuser
 
 
 def test_staff_without_superuser_cannot_change_a_superusers_password_on_the_admin_site(client, superuser):
     client.force_login(_staff_user_manager())
-    response = client.post(f"/admin/auth/user/{superuser.pk}/password/",
-                           {"password1": "a-new-long-passphrase", "password2": "a-new-long-passphrase"})
+    response = client.post(
+        f"/admin/auth/user/{superuser.pk}/password/",
+        {"password1": "a-new-long-passphrase", "password2": "a-new-long-passphrase"},
+    )
     assert response.status_code == 403
     superuser.refresh_from_db()
     assert superuser.check_password(PASSWORD)
@@ -121,7 +139,8 @@ def test_ordering_users_by_role_is_ignored_not_a_500(admin_client_api, annotator
     response = admin_client_api.get("/api/v1/users/?ordering=role")
     assert response.status_code == 200
     assert [row["username"] for row in response.data["results"]] == sorted(
-        row["username"] for row in response.data["results"])
+        row["username"] for row in response.data["results"]
+    )
 
 
 def test_users_are_ordered_by_a_listed_field(admin_client_api):
@@ -152,8 +171,12 @@ def test_a_view_without_ordering_fields_cannot_be_ordered_by_a_related_users_pas
 # --- 3. Passwords ------------------------------------------------------------------------------
 def test_the_settings_apply_djangos_four_password_validators_with_at_least_12_characters(settings):
     names = [v["NAME"].rsplit(".", 1)[1] for v in settings.AUTH_PASSWORD_VALIDATORS]
-    assert names == ["UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator",
-                     "NumericPasswordValidator"]
+    assert names == [
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    ]
     assert settings.AUTH_PASSWORD_VALIDATORS[1]["OPTIONS"]["min_length"] >= 12
 
 
@@ -219,8 +242,10 @@ def test_the_lock_out_ends_after_the_cool_off(client, annotator, lockout_after_3
 def test_the_token_endpoint_locks_an_account_out_with_a_429(annotator, lockout_after_3):
     script = _client()
     for _ in range(lockout_after_3 - 1):
-        assert script.post("/api/v1/auth/token/", {"username": annotator.username,
-                                                   "password": "wrong-guess"}).status_code == 401
+        assert (
+            script.post("/api/v1/auth/token/", {"username": annotator.username, "password": "wrong-guess"}).status_code
+            == 401
+        )
     script.post("/api/v1/auth/token/", {"username": annotator.username, "password": "wrong-guess"})
     response = script.post("/api/v1/auth/token/", {"username": annotator.username, "password": PASSWORD})
     assert response.status_code == 429 and "locked" in response.json()["detail"]
@@ -234,8 +259,7 @@ def test_the_default_lock_out_is_10_failures_for_15_minutes(settings):
 # --- 5. Tokens ---------------------------------------------------------------------------------
 def test_a_script_gets_a_token_with_username_and_password_without_session_or_csrf(annotator):
     script = APIClient(enforce_csrf_checks=True)
-    response = script.post("/api/v1/auth/token/", {"username": annotator.username, "password": PASSWORD},
-                           format="json")
+    response = script.post("/api/v1/auth/token/", {"username": annotator.username, "password": PASSWORD}, format="json")
     assert response.status_code == 200 and response.data["expires"]
     script.credentials(HTTP_AUTHORIZATION=f"Token {response.data['token']}")
     assert script.get("/api/v1/me/").data["username"] == annotator.username
@@ -270,8 +294,7 @@ def test_a_user_revokes_their_own_token(annotator_client):
     assert script.get("/api/v1/me/").status_code == 401
 
 
-def test_an_admin_revokes_anyones_token_and_an_annotator_cannot(admin_client_api, annotator_client,
-                                                                other_annotator):
+def test_an_admin_revokes_anyones_token_and_an_annotator_cannot(admin_client_api, annotator_client, other_annotator):
     key = Token.objects.create(user=other_annotator).key
     assert annotator_client.delete(f"/api/v1/users/{other_annotator.pk}/token/").status_code == 403
     assert admin_client_api.delete(f"/api/v1/users/{other_annotator.pk}/token/").status_code == 204
@@ -304,8 +327,10 @@ def test_a_new_password_revokes_the_users_token(admin_client_api, annotator):
 # --- 6. Throttles ------------------------------------------------------------------------------
 @pytest.fixture
 def low_rates(settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
-                               "DEFAULT_THROTTLE_RATES": {"anon": "3/min", "user_write": "3/min"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "3/min", "user_write": "3/min"},
+    }
 
 
 def test_writes_are_throttled_per_user_and_reads_are_not(annotator_client, other_annotator_client, low_rates):
@@ -319,8 +344,9 @@ def test_writes_are_throttled_per_user_and_reads_are_not(annotator_client, other
 
 def test_anonymous_requests_are_throttled(annotator, low_rates):
     script = _client()
-    statuses = [script.post("/api/v1/auth/token/", {"username": "nobody", "password": "x" * 12}).status_code
-                for _ in range(4)]
+    statuses = [
+        script.post("/api/v1/auth/token/", {"username": "nobody", "password": "x" * 12}).status_code for _ in range(4)
+    ]
     assert statuses == [401, 401, 401, 429]
 
 

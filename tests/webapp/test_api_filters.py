@@ -86,6 +86,7 @@ def _api_view_callbacks():
 
 def _filter_and_ordering_paths(callback):
     """Every field path a client can name in a filter or ordering parameter of this view."""
+
     def setting(name):  # an @action's own filter/ordering settings come first
         return callback.initkwargs.get(name, getattr(callback.cls, name, None))
 
@@ -135,7 +136,9 @@ def test_the_api_filters_with_the_allow_list_ordering_filter_only():
     from django.conf import settings
 
     assert settings.REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] == [
-        "django_filters.rest_framework.DjangoFilterBackend", "webapp.core.filters.AllowListOrderingFilter"]
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "webapp.core.filters.AllowListOrderingFilter",
+    ]
     from rest_framework.filters import OrderingFilter, SearchFilter
 
     from webapp.core.filters import AllowListOrderingFilter

@@ -9,6 +9,7 @@ every answer must be one the schema documents: status code, content type and bod
 Each call runs in a savepoint that is rolled back, so one example's writes never leak into the next.
 Bounded: ``MAX_EXAMPLES`` per operation and a Hypothesis deadline per example.
 """
+
 from __future__ import annotations
 
 import traceback
@@ -46,10 +47,12 @@ def _schema_document() -> dict:
 def api_schema():
     from schemathesis.config import SchemathesisConfig
 
-    config = SchemathesisConfig.from_dict({
-        "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
-        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},
-    })
+    config = SchemathesisConfig.from_dict(
+        {
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},
+        }
+    )
     return schemathesis.openapi.from_dict(_schema_document(), config=config)
 
 
@@ -103,25 +106,40 @@ def world():
     frame_face = FaceFactory(identity=ada, source=Face.Source.FRAME, video=video, frame=frame)
     event = face_relabel(face=faces[5], user=annotator, status=Face.Status.UNVERIFIED, reason="fuzz world")
     operation = identity_services.identity_merge(source_id=dee.pk, into_id=cy.pk, user=admin, reason="fuzz world")
-    suggestion = IdentitySuggestion.objects.create(kind=IdentitySuggestion.Kind.MERGE, identity=ada, other=bob,
-                                                   score=0.9, evidence={"cosine": 0.8})
+    suggestion = IdentitySuggestion.objects.create(
+        kind=IdentitySuggestion.Kind.MERGE, identity=ada, other=bob, score=0.9, evidence={"cosine": 0.8}
+    )
 
     job = Job.objects.create(kind="training.run", state=Job.State.SUCCEEDED, progress=1.0)
     run = TrainingRun.objects.create(job=job, vips=[{"id": ada.pk, "name": ada.name}, {"id": bob.pk, "name": bob.name}])
     for face, label in ((faces[0], 0), (faces[3], 1), (faces[5], -1)):
-        RunSample.objects.create(run=run, face=face, identity_id=face.identity_id, label=label, split=face.split,
-                                 version=face.version, noise_score=0.5)
+        RunSample.objects.create(
+            run=run,
+            face=face,
+            identity_id=face.identity_id,
+            label=label,
+            split=face.split,
+            version=face.version,
+            noise_score=0.5,
+        )
     chunk = Chunk.objects.create(number=1, identities=[{"id": ada.pk, "name": ada.name, "popularity_rank": 1}])
 
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="fuzz errors", run=run)
-    items = [Item.objects.create(queue=queue, face=face, identity=face.identity, score=0.9 - n / 10)
-             for n, face in enumerate(faces[:4])]
+    items = [
+        Item.objects.create(queue=queue, face=face, identity=face.identity, score=0.9 - n / 10)
+        for n, face in enumerate(faces[:4])
+    ]
     review_services.queue_next_items(queue=queue, user=annotator, limit=1)
-    decided = review_services.decisions_apply(user=annotator, requests=[review_services.DecisionRequest(
-        item_id=items[0].pk, action="confirm", identity_id=None, version=None)])
+    decided = review_services.decisions_apply(
+        user=annotator,
+        requests=[
+            review_services.DecisionRequest(item_id=items[0].pk, action="confirm", identity_id=None, version=None)
+        ],
+    )
 
-    tag = VideoTag.objects.create(video=video, identity=ada, confidence=0.8, threshold=0.5, min_frames=1,
-                                  frame_count=1, run=run)
+    tag = VideoTag.objects.create(
+        video=video, identity=ada, confidence=0.8, threshold=0.5, min_frames=1, frame_count=1, run=run
+    )
     TagEvidence.objects.create(tag=tag, frame=frame, face=frame_face, confidence=0.8, rank=0)
 
     version = export_services.version_create(filters={"distractors": True, "status": "non_excluded"}, user=admin)
@@ -134,12 +152,24 @@ def world():
     assert build.state == "ready" and export_file is not None, build.error
 
     ids = {
-        "identities": ada.pk, "faces": faces[0].pk, "label-events": event.pk, "photos": photo.pk,
-        "videos": video.pk, "frames": frame.pk, "jobs": job.pk, "users": annotator.pk, "annotators": annotator.pk,
+        "identities": ada.pk,
+        "faces": faces[0].pk,
+        "label-events": event.pk,
+        "photos": photo.pk,
+        "videos": video.pk,
+        "frames": frame.pk,
+        "jobs": job.pk,
+        "users": annotator.pk,
+        "annotators": annotator.pk,
         "runs": run.pk,
-        "chunks": chunk.pk, "review/queues": queue.pk, "tags": tag.pk, "exports/versions": version.pk,
-        "exports/files": export_file.pk, "identities/operations": operation.pk,
-        "identities/suggestions": suggestion.pk, "review/operations": str(decided.operation),
+        "chunks": chunk.pk,
+        "review/queues": queue.pk,
+        "tags": tag.pk,
+        "exports/versions": version.pk,
+        "exports/files": export_file.pk,
+        "identities/operations": operation.pk,
+        "identities/suggestions": suggestion.pk,
+        "review/operations": str(decided.operation),
     }
     return {"ids": ids, "tokens": tokens}
 
@@ -147,7 +177,7 @@ def world():
 def _resource(path: str) -> str:
     """'/api/v1/exports/versions/{id}/build/' -> 'exports/versions'."""
     parts = path.removeprefix("/api/v1/").split("/")
-    return "/".join(parts[:next(i for i, part in enumerate(parts) if part.startswith("{"))])
+    return "/".join(parts[: next(i for i, part in enumerate(parts) if part.startswith("{"))])
 
 
 def _cases(operation, ids: dict):
@@ -159,7 +189,9 @@ def _cases(operation, ids: dict):
     names = [parameter.name for parameter in operation.path_parameters]
     real = ids.get(_resource(operation.path)) if names else None  # a resource the world lacks: generated ids only
     if real is not None:
-        strategies += [operation.as_strategy(GenerationMode.POSITIVE, path_parameters={name: real for name in names})] * 2
+        strategies += [
+            operation.as_strategy(GenerationMode.POSITIVE, path_parameters={name: real for name in names})
+        ] * 2
     return st.one_of(strategies)
 
 
@@ -184,8 +216,14 @@ def _fuzz(operation, world: dict, wsgi_app) -> bool:
     """Fuzz one operation (raises on the first failure, shrunk); True when some example got a 2xx."""
     reached = []
 
-    @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=DEADLINE_MS, derandomize=True, database=None,
-                         phases=[Phase.explicit, Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
+    @hypothesis_settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=DEADLINE_MS,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=_cases(operation, world["ids"]))
     def fuzz(case):
         if _send_as_every_role(case, world, wsgi_app):

@@ -1,6 +1,7 @@
 """Ids and numbers in requests are checked once (webapp/core/params.py, the paginator): a value out of the
 database's range or not a number is a clear 400 JSON answer, never a 500. Each case here was a 500 found by
 fuzzing the API from its OpenAPI schema."""
+
 from __future__ import annotations
 
 import pytest
@@ -62,22 +63,26 @@ def test_a_run_samples_label_outside_the_class_range_is_a_400(annotator_client):
 def test_decision_item_ids_above_the_database_range_are_a_400(annotator_client):
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
     Item.objects.create(queue=queue, face=FaceFactory(), identity=IdentityFactory(), score=0.5)
-    response = annotator_client.post("/api/v1/review/decisions/", {"decisions": [
-        {"item": ABOVE_BIGINT, "action": "confirm"}]}, format="json")
+    response = annotator_client.post(
+        "/api/v1/review/decisions/", {"decisions": [{"item": ABOVE_BIGINT, "action": "confirm"}]}, format="json"
+    )
     assert response.status_code == 400
     assert "item" in str(response.json())
 
 
-@pytest.mark.parametrize("url", [
-    f"/api/v1/identities/{ABOVE_BIGINT}/",
-    f"/api/v1/faces/{ABOVE_BIGINT}/",
-    f"/api/v1/faces/{ABOVE_BIGINT}/similar/",
-    f"/api/v1/videos/{ABOVE_BIGINT}/tags/",
-    f"/api/v1/identities/operations/{ABOVE_BIGINT}/",
-    f"/api/v1/identities/suggestions/{ABOVE_BIGINT}/",
-    f"/api/v1/faces/?identity={ABOVE_BIGINT}",
-    f"/api/v1/identities/operations/?identity={ABOVE_BIGINT}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/v1/identities/{ABOVE_BIGINT}/",
+        f"/api/v1/faces/{ABOVE_BIGINT}/",
+        f"/api/v1/faces/{ABOVE_BIGINT}/similar/",
+        f"/api/v1/videos/{ABOVE_BIGINT}/tags/",
+        f"/api/v1/identities/operations/{ABOVE_BIGINT}/",
+        f"/api/v1/identities/suggestions/{ABOVE_BIGINT}/",
+        f"/api/v1/faces/?identity={ABOVE_BIGINT}",
+        f"/api/v1/identities/operations/?identity={ABOVE_BIGINT}",
+    ],
+)
 def test_ids_above_the_database_range_in_paths_and_filters_are_not_a_500(annotator_client, url):
     assert annotator_client.get(url).status_code in (400, 404)
 

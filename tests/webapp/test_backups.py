@@ -1,4 +1,5 @@
 """`manage.py backup` / `restore`: a wiped instance comes back whole, and nothing half-restores."""
+
 from __future__ import annotations
 
 import hashlib
@@ -118,8 +119,7 @@ def test_a_backup_never_overwrites_a_folder(instance, tmp_path):
         call_command("backup", str(tmp_path / "backup"))
 
 
-def test_with_media_on_s3_the_backup_holds_the_database_and_says_the_bucket_is_not_in_it(s3_media, tmp_path,
-                                                                                        capsys):
+def test_with_media_on_s3_the_backup_holds_the_database_and_says_the_bucket_is_not_in_it(s3_media, tmp_path, capsys):
     FaceFactory()
     call_command("backup", str(tmp_path / "backup"))
     meta = json.loads((tmp_path / "backup" / "backup.json").read_text())

@@ -1,4 +1,5 @@
 """VIP chunks: the set grows by popularity, 20 at a time, only when the current VIPs perform well."""
+
 from __future__ import annotations
 
 import pytest
@@ -71,7 +72,9 @@ def at_precision(settings):
     services.operating_point_set(target_precision=settings.FACECURATOR_DEFAULT_TARGET_PRECISION)
 
 
-def test_a_model_that_passes_the_gate_lets_the_next_chunk_in_and_the_chunk_keeps_its_metrics(admin_client_api, settings):
+def test_a_model_that_passes_the_gate_lets_the_next_chunk_in_and_the_chunk_keeps_its_metrics(
+    admin_client_api, settings
+):
     settings.FACECURATOR_CHUNK_SIZE = 2
     face_set = make_face_set(vips=3, candidates=3)
     run = train_now(accept=True)

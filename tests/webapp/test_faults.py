@@ -4,6 +4,7 @@ decisions posted while PostgreSQL restarts are each either stored or refused as 
 The restart test starts its OWN PostgreSQL cluster (initdb/pg_ctl on a free port in a temporary folder,
 run as the ``postgres`` user) and its own web server: the machine's shared servers are never touched.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PG_BIN = next((Path(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None) \
-    if Path("/usr/lib/postgresql").exists() else None
+PG_BIN = (
+    next((Path(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
+    if Path("/usr/lib/postgresql").exists()
+    else None
+)
 
 
 @pytest.mark.django_db
@@ -107,19 +111,38 @@ def test_decisions_posted_while_postgresql_restarts_are_stored_or_refused_as_ret
     import requests
 
     url, restart = private_postgres
-    env = {**os.environ, "DATABASE_URL": url, "DATABASE_CONN_MAX_AGE": "60", "DJANGO_DEBUG": "0",
-           "SECRET_KEY": "faults-test-only", "MEDIA_ROOT": str(tmp_path / "media"), "PYTHONUNBUFFERED": "1",
-           "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DATABASE_CONN_MAX_AGE": "60",
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": "faults-test-only",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "PYTHONUNBUFFERED": "1",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=REPO_ROOT, env=env, check=True, timeout=300)
     items = 40
-    seeded = subprocess.run([*manage, "shell", "-c", SEED.format(items=items)], cwd=REPO_ROOT, env=env, check=True,
-                            capture_output=True, text=True, timeout=120).stdout.split()
+    seeded = subprocess.run(
+        [*manage, "shell", "-c", SEED.format(items=items)],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
     token, queue_id = seeded[-2], int(seeded[-1])  # the last line (shell prints its auto-imports first)
     port = _free_port()
     log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], cwd=REPO_ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}/api/v1"
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
@@ -140,8 +163,11 @@ def test_decisions_posted_while_postgresql_restarts_are_stored_or_refused_as_ret
             if n == items // 4:
                 restarting.start()  # PostgreSQL goes away and comes back while decisions keep coming
             for _attempt in range(20):
-                response = session.post(f"{base}/review/decisions/", json={"decisions": [
-                    {"item": item["id"], "action": "confirm"}]}, timeout=30)
+                response = session.post(
+                    f"{base}/review/decisions/",
+                    json={"decisions": [{"item": item["id"], "action": "confirm"}]},
+                    timeout=30,
+                )
                 answers.append(response.status_code)
                 if response.status_code == 201:
                     stored.add(item["id"])
@@ -156,6 +182,17 @@ def test_decisions_posted_while_postgresql_restarts_are_stored_or_refused_as_ret
     finally:
         server.terminate()
         server.wait(timeout=20)
-    in_db = subprocess.run([*manage, "shell", "-c", COUNT], cwd=REPO_ROOT, env=env, check=True, capture_output=True,
-                           text=True, timeout=120).stdout.strip().splitlines()[-1]
+    in_db = (
+        subprocess.run(
+            [*manage, "shell", "-c", COUNT],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert in_db == str(sorted(stored)), f"every 201 is a stored decision, nothing else ({refused} retryable 503s)"

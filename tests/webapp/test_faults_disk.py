@@ -6,6 +6,7 @@ itself answers ENOSPC in the middle of a write. Mounting needs root (CAP_SYS_ADM
 not allowed those tests are skipped and say so. The local storage's own guarantees (never
 overwrite, partial files only under hidden names, swept once old) are checked without a mount.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,11 @@ def small_media_disk(settings, tmp_path, request):
     size = getattr(request, "param", "128k")
     folder = tmp_path / "small-disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "fc-test-full", str(folder)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "fc-test-full", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
     settings.MEDIA_ROOT = folder
@@ -54,13 +58,17 @@ def fill_up(disk: Path) -> Path:
 
 def files_on(disk: Path) -> dict[str, str]:
     """Every file on the disk, hidden ones included, with its SHA-256."""
-    return {path.relative_to(disk).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in disk.rglob("*") if path.is_file()}
+    return {
+        path.relative_to(disk).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in disk.rglob("*")
+        if path.is_file()
+    }
 
 
 @pytest.mark.django_db
 def test_photos_uploaded_onto_a_full_disk_are_refused_one_by_one_and_nothing_is_half_written(
-        small_media_disk, admin_client_api):
+    small_media_disk, admin_client_api
+):
     uploads = [SimpleUploadedFile(f"p{n}.jpg", jpeg_bytes(n, 300), content_type="image/jpeg") for n in range(8)]
     response = admin_client_api.post("/api/v1/photos/upload/", {"files": uploads}, format="multipart")
 
@@ -98,7 +106,8 @@ def test_a_crop_import_onto_a_full_disk_reports_each_crop_and_writes_no_face(sma
 @pytest.mark.parametrize("small_media_disk", ["512k"], indirect=True)
 @pytest.mark.django_db
 def test_a_photo_whose_faces_no_longer_fit_stays_pending_and_sending_it_again_detects_it(
-        small_media_disk, admin_client_api, shared_data):
+    small_media_disk, admin_client_api, shared_data
+):
     from webapp.media.tasks import process_photos
 
     photo_file = shared_data / "photos" / "kit_with_rose.jpg"  # two faces
@@ -126,6 +135,7 @@ def test_a_photo_whose_faces_no_longer_fit_stays_pending_and_sending_it_again_de
 
 # --- The local storage underneath: whole files under their names, partial ones swept ------------------
 
+
 def test_the_local_storage_never_overwrites_and_leaves_no_partial_file(media_in_tmp):
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
@@ -133,8 +143,10 @@ def test_the_local_storage_never_overwrites_and_leaves_no_partial_file(media_in_
     first = default_storage.save("photos/ab/x.jpg", ContentFile(b"first"))
     second = default_storage.save("photos/ab/x.jpg", ContentFile(b"second"))
     assert first == "photos/ab/x.jpg" and second != first
-    assert files_on(media_in_tmp) == {first: hashlib.sha256(b"first").hexdigest(),
-                                      second: hashlib.sha256(b"second").hexdigest()}
+    assert files_on(media_in_tmp) == {
+        first: hashlib.sha256(b"first").hexdigest(),
+        second: hashlib.sha256(b"second").hexdigest(),
+    }
 
 
 @pytest.mark.django_db

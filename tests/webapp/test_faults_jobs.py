@@ -6,6 +6,7 @@ The Redis test starts its OWN redis-server on a free port (no persistence: the w
 message it held is lost), never the machine's shared one. Workers are real ``celery worker``
 processes with an embedded beat running the reaper every second.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,9 +55,24 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-            stdout=(self.folder / "redis.log").open("ab"), stderr=subprocess.STDOUT)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=(self.folder / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         import redis
 
         deadline = time.monotonic() + 20
@@ -101,25 +117,59 @@ def private_redis(tmp_path):
     server.stop()
 
 
-def start_worker(tmp_path: Path, *, broker_url: str, media_root: Path, name: str, beat: bool = True,
-                 queues: str = "default,gpu", **env_extra: str) -> subprocess.Popen:
+def start_worker(
+    tmp_path: Path,
+    *,
+    broker_url: str,
+    media_root: Path,
+    name: str,
+    beat: bool = True,
+    queues: str = "default,gpu",
+    **env_extra: str,
+) -> subprocess.Popen:
     """A real worker process (solo pool) on the test database; with ``beat`` it runs the reaper every second."""
     from django.db import connection
 
-    env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "CELERY_BROKER_URL": broker_url,
-           "MEDIA_ROOT": str(media_root), "DJANGO_DEBUG": "1", "PYTHONUNBUFFERED": "1",
-           "FACECURATOR_REAPER_SECONDS": "1", "FACECURATOR_JOB_RESEND_AFTER_SECONDS": "2",
-           "FACECURATOR_JOB_HEARTBEAT_SECONDS": "1", "FACECURATOR_JOB_LOST_AFTER_SECONDS": "4",
-           "FACECURATOR_SWEEP_EVERY_HOURS": "0", **env_extra}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": broker_url,
+        "MEDIA_ROOT": str(media_root),
+        "DJANGO_DEBUG": "1",
+        "PYTHONUNBUFFERED": "1",
+        "FACECURATOR_REAPER_SECONDS": "1",
+        "FACECURATOR_JOB_RESEND_AFTER_SECONDS": "2",
+        "FACECURATOR_JOB_HEARTBEAT_SECONDS": "1",
+        "FACECURATOR_JOB_LOST_AFTER_SECONDS": "4",
+        "FACECURATOR_SWEEP_EVERY_HOURS": "0",
+        **env_extra,
+    }
     log_path = tmp_path / f"{name}.log"
-    command = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "--pool", "solo",
-               "-n", f"{name}-{uuid.uuid4().hex[:8]}@%h", "-l", "INFO",
-               "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "webapp",
+        "worker",
+        "-Q",
+        queues,
+        "--pool",
+        "solo",
+        "-n",
+        f"{name}-{uuid.uuid4().hex[:8]}@%h",
+        "-l",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     if beat:
         command[6:6] = ["-B", "-s", str(tmp_path / f"{name}-beat-schedule")]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     process.log_path = log_path
     deadline = time.monotonic() + 60
     while b"ready." not in log_path.read_bytes():
@@ -152,8 +202,12 @@ def wait_until(condition, *, timeout: float, every: float = 0.02, what: str = "c
 
 def wait_for_jobs(ids: list[int], *, timeout: float, log: Path | None = None) -> list[Job]:
     try:
-        wait_until(lambda: Job.objects.filter(pk__in=ids, state__in=Job.FINISHED_STATES).count() == len(ids),
-                   timeout=timeout, every=0.2, what="every job finished")
+        wait_until(
+            lambda: Job.objects.filter(pk__in=ids, state__in=Job.FINISHED_STATES).count() == len(ids),
+            timeout=timeout,
+            every=0.2,
+            what="every job finished",
+        )
     except AssertionError:
         states = list(Job.objects.filter(pk__in=ids).values_list("pk", "state", "attempts", "message"))
         tail = log.read_text(errors="replace")[-4000:] if log else ""
@@ -165,22 +219,29 @@ def _faces(count: int) -> None:
     """Faces in the wrong split: reassigning splits has real work to do (one UPDATE per batch of groups)."""
     from webapp.faces.models import Face
 
-    Face.objects.bulk_create([Face(source=Face.Source.CROP, crop=f"faces/f{n}.jpg", group_key=f"g{n}", split="test")
-                              for n in range(count)], batch_size=2000)
+    Face.objects.bulk_create(
+        [Face(source=Face.Source.CROP, crop=f"faces/f{n}.jpg", group_key=f"g{n}", split="test") for n in range(count)],
+        batch_size=2000,
+    )
 
 
 # --- Redis restarted while jobs run ---------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_jobs_running_and_queued_when_redis_restarts_all_finish_none_stays_running(
-        private_redis, transactional_db, media_in_tmp, tmp_path):
+    private_redis, transactional_db, media_in_tmp, tmp_path
+):
     _faces(6000)
     worker = start_worker(tmp_path, broker_url=private_redis.url, media_root=media_in_tmp, name="redis")
     try:
         jobs = [job_start(kind=REASSIGN) for _ in range(4)]  # sent at once (autocommit): one runs, three wait
         assert all(Job.objects.filter(pk=job.pk).exclude(celery_task_id="").exists() for job in jobs)
-        running = wait_until(lambda: Job.objects.filter(pk=jobs[0].pk, state=Job.State.RUNNING).exists(),
-                             timeout=30, what="the first job running")
+        running = wait_until(
+            lambda: Job.objects.filter(pk=jobs[0].pk, state=Job.State.RUNNING).exists(),
+            timeout=30,
+            what="the first job running",
+        )
         assert running
         os.kill(worker.pid, signal.SIGSTOP)  # hold the running job while Redis goes away and comes back
         try:
@@ -208,8 +269,10 @@ def test_jobs_running_and_queued_when_redis_restarts_all_finish_none_stays_runni
 
 # --- A worker killed (SIGKILL) mid-job --------------------------------------------------------------
 
+
 def _kill_when(worker: subprocess.Popen, job: Job, *, started) -> Job:
     """SIGKILL the worker (no clean-up of any kind) as soon as ``started(job)`` says the work is under way."""
+
     def under_way():
         row = Job.objects.get(pk=job.pk)
         assert not row.is_finished, f"job {row.pk} finished before it could be killed: {row.state} {row.message}"
@@ -227,7 +290,8 @@ def _stored_files(root: Path) -> set[str]:
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_export_leaves_no_half_written_file_and_the_rerun_builds_it(
-        transactional_db, media_in_tmp, tmp_path, settings):
+    transactional_db, media_in_tmp, tmp_path, settings
+):
     import hashlib
     import zipfile
 
@@ -244,16 +308,28 @@ def test_a_worker_killed_mid_export_leaves_no_half_written_file_and_the_rerun_bu
     faces = 4000
     crop = default_storage.save("faces/one.jpg", ContentFile(jpeg_bytes(3, 112)))
     vip = IdentityFactory(name="Ada", role="vip")
-    Face.objects.bulk_create([Face(source=Face.Source.CROP, crop=crop, group_key=f"g{n}", identity=vip,
-                                   status=Face.Status.VERIFIED, split=("train", "val", "test")[n % 3])
-                              for n in range(faces)], batch_size=2000)
+    Face.objects.bulk_create(
+        [
+            Face(
+                source=Face.Source.CROP,
+                crop=crop,
+                group_key=f"g{n}",
+                identity=vip,
+                status=Face.Status.VERIFIED,
+                split=("train", "val", "test")[n % 3],
+            )
+            for n in range(faces)
+        ],
+        batch_size=2000,
+    )
     version = version_create(filters={}, start_job=False)
     version_freeze(version_id=version.pk)
     version.refresh_from_db()
     before = _stored_files(media_in_tmp)
 
-    first = start_worker(tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="export-1",
-                         beat=False)
+    first = start_worker(
+        tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="export-1", beat=False
+    )
     try:
         build, _ = build_request(version=version, format="imagefolder")
         job = _kill_when(first, build.job, started=lambda row: 0 < row.progress < 0.9)
@@ -289,7 +365,8 @@ def test_a_worker_killed_mid_export_leaves_no_half_written_file_and_the_rerun_bu
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_tagging_leaves_each_video_tagged_whole_or_not_and_the_rerun_tags_all(
-        transactional_db, media_in_tmp, tmp_path, settings):
+    transactional_db, media_in_tmp, tmp_path, settings
+):
     from webapp.faces.models import Face
     from webapp.tagging.models import FacePrediction, VideoTag, VideoTagging
     from webapp.tagging.services import videos_tag_start
@@ -311,13 +388,18 @@ def test_a_worker_killed_mid_tagging_leaves_each_video_tagged_whole_or_not_and_t
             record = VideoTagging.objects.filter(video=video).exists()
             predictions = FacePrediction.objects.filter(video=video).count()
             tags = VideoTag.objects.filter(video=video).count()
-            assert (record, predictions, tags) in {(False, 0, 0), (True, faces_of[video.pk], 1)}, \
-                (video.pk, record, predictions, tags)
+            assert (record, predictions, tags) in {(False, 0, 0), (True, faces_of[video.pk], 1)}, (
+                video.pk,
+                record,
+                predictions,
+                tags,
+            )
             tagged += record
         return tagged
 
-    first = start_worker(tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="tag-1",
-                         beat=False)
+    first = start_worker(
+        tmp_path, broker_url=settings.CELERY_BROKER_URL, media_root=media_in_tmp, name="tag-1", beat=False
+    )
     try:
         job = videos_tag_start(scope="untagged")
         job = _kill_when(first, job, started=lambda row: 0 < row.progress < 0.5)
@@ -333,4 +415,5 @@ def test_a_worker_killed_mid_tagging_leaves_each_video_tagged_whole_or_not_and_t
     assert done.state == Job.State.SUCCEEDED and done.attempts == 2, (done.message, done.error)
     assert whole_or_nothing() == len(videos)
     assert sorted(VideoTag.objects.values_list("video_id", "identity_id")) == sorted(
-        (video.pk, face_set.vips[n % 3].pk) for n, video in enumerate(videos))
+        (video.pk, face_set.vips[n % 3].pk) for n, video in enumerate(videos)
+    )

@@ -1,4 +1,5 @@
 """Identity merge and split: one transaction each, recorded, undoable, admin only, history untouched."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,12 @@ pytestmark = pytest.mark.django_db
 
 def labels(faces) -> dict[int, tuple[int | None, str]]:
     """Every face's current (identity, status), read fresh from the database."""
-    return dict((pk, (identity, status)) for pk, identity, status in
-                Face.objects.filter(pk__in=[f.pk for f in faces]).values_list("pk", "identity_id", "status"))
+    return dict(
+        (pk, (identity, status))
+        for pk, identity, status in Face.objects.filter(pk__in=[f.pk for f in faces]).values_list(
+            "pk", "identity_id", "status"
+        )
+    )
 
 
 def identity_state(*identities) -> list[tuple]:
@@ -68,7 +73,9 @@ def test_merge_makes_names_aliases_and_leaves_a_tombstone_that_redirects(admin_c
     listed = [row["id"] for row in annotator_client.get("/api/v1/identities/").data["results"]]
     assert a.pk not in listed and b.pk in listed
     assert [row["id"] for row in annotator_client.get("/api/v1/identities/?merged=true").data["results"]] == [a.pk]
-    assert a.pk in [row["id"] for row in annotator_client.get("/api/v1/identities/?include_merged=true").data["results"]]
+    assert a.pk in [
+        row["id"] for row in annotator_client.get("/api/v1/identities/?include_merged=true").data["results"]
+    ]
     assert list(selectors.identities_active().order_by("pk")) == [b]
     assert selectors.identity_resolve(identity=Identity.objects.get(pk=a.pk)) == b
 
@@ -95,7 +102,9 @@ def test_merge_then_undo_restores_every_face_label_and_both_identities(admin_cli
 def test_undo_keeps_a_field_somebody_edited_after_the_merge(admin_client_api, pair):
     a, b, *_ = pair
     record = admin_client_api.post(f"/api/v1/identities/{a.pk}/merge/", {"into": b.pk}).data
-    admin_client_api.patch(f"/api/v1/identities/{b.pk}/", {"popularity_rank": 3, "aliases": ["tom hanks (lfw)", "Thomas Hanks", "Hanks"]})
+    admin_client_api.patch(
+        f"/api/v1/identities/{b.pk}/", {"popularity_rank": 3, "aliases": ["tom hanks (lfw)", "Thomas Hanks", "Hanks"]}
+    )
     admin_client_api.post(f"/api/v1/identities/operations/{record['id']}/undo/")
     b.refresh_from_db()
     assert b.popularity_rank == 3 and b.aliases == ["tom hanks (lfw)", "Hanks"] and b.role == "candidate"
@@ -106,14 +115,18 @@ def test_split_into_a_new_identity_then_undo_restores_labels_and_retires_the_new
     a, _, faces_a, _ = pair
     chosen = [faces_a[0].pk, faces_a[2].pk]
     before = labels(faces_a)
-    response = admin_client_api.post(f"/api/v1/identities/{a.pk}/split/",
-                                     {"faces": chosen, "new_name": "Blythe Danner", "status": "unverified"})
+    response = admin_client_api.post(
+        f"/api/v1/identities/{a.pk}/split/", {"faces": chosen, "new_name": "Blythe Danner", "status": "unverified"}
+    )
     assert response.status_code == 201, response.data
     new = Identity.objects.get(name="Blythe Danner")
     assert response.data["target"]["id"] == new.pk and response.data["target_created"] is True
     assert (new.role, new.merged_into_id) == ("candidate", None)
-    assert labels(faces_a) == {faces_a[0].pk: (new.pk, "unverified"), faces_a[1].pk: before[faces_a[1].pk],
-                               faces_a[2].pk: (new.pk, "unverified")}
+    assert labels(faces_a) == {
+        faces_a[0].pk: (new.pk, "unverified"),
+        faces_a[1].pk: before[faces_a[1].pk],
+        faces_a[2].pk: (new.pk, "unverified"),
+    }
     assert LabelEvent.objects.filter(operation=response.data["operation"]).count() == 2
 
     undo = admin_client_api.post(f"/api/v1/identities/operations/{response.data['id']}/undo/")
@@ -174,8 +187,9 @@ def test_merge_and_undo_never_rewrite_earlier_history_or_run_snapshots(admin_cli
     a, b, faces_a, _ = pair
     annotator_client.post(f"/api/v1/faces/{faces_a[1].pk}/label/", {"status": "verified"})
     earlier = list(LabelEvent.objects.values())
-    run = TrainingRun.objects.create(job=Job.objects.create(kind="training.run"),
-                                     vips=[{"index": 0, "identity": a.pk, "name": a.name, "chunk": 2}])
+    run = TrainingRun.objects.create(
+        job=Job.objects.create(kind="training.run"), vips=[{"index": 0, "identity": a.pk, "name": a.name, "chunk": 2}]
+    )
     RunSample.objects.create(run=run, face=faces_a[0], identity_id=a.pk, label=0, split="train", version=0)
     snapshot = list(RunSample.objects.values()), TrainingRun.objects.values("vips").get()
 
@@ -190,7 +204,9 @@ def test_merge_and_undo_never_rewrite_earlier_history_or_run_snapshots(admin_cli
 # --- permissions and bad input ------------------------------------------------------------------
 def test_an_annotator_is_refused_every_operation(annotator_client, pair):
     a, b, faces_a, faces_b = pair
-    operation = IdentityOperation.objects.create(kind="merge", source=a, target=b, operation="00000000-0000-0000-0000-000000000001")
+    operation = IdentityOperation.objects.create(
+        kind="merge", source=a, target=b, operation="00000000-0000-0000-0000-000000000001"
+    )
     suggestion = IdentitySuggestion.objects.create(kind="merge", identity=a, other=b, score=0.9)
     before = labels(faces_a + faces_b), identity_state(a, b)
     calls = [
@@ -211,25 +227,28 @@ def test_an_annotator_is_refused_every_operation(annotator_client, pair):
     assert annotator_client.get("/api/v1/identities/operations/").status_code == 200
 
 
-@pytest.mark.parametrize("case, expected, words", [
-    ("merge_into_itself", 400, "itself"),
-    ("merge_into_tombstone", 409, "identity_merged"),
-    ("merge_into_unknown", 404, "No identity with id 999999"),
-    ("merge_unknown", 404, "No identity with id 999999"),
-    ("merge_a_tombstone", 409, "identity_merged"),
-    ("merge_without_into", 400, "into"),
-    ("split_foreign_faces", 400, "are not faces of identity"),
-    ("split_unknown_faces", 400, "No face with id 999999"),
-    ("split_no_faces", 400, "faces"),
-    ("split_into_and_new_name", 400, "not both"),
-    ("split_into_itself", 400, "identity they are in"),
-    ("split_into_tombstone", 409, "identity_merged"),
-    ("split_into_unknown", 404, "No identity with id 999999"),
-    ("split_name_taken", 409, "already exists"),
-    ("split_a_tombstone", 409, "identity_merged"),
-    ("split_duplicate_faces", 400, "twice"),
-    ("undo_unknown", 404, "No identity operation"),
-])
+@pytest.mark.parametrize(
+    "case, expected, words",
+    [
+        ("merge_into_itself", 400, "itself"),
+        ("merge_into_tombstone", 409, "identity_merged"),
+        ("merge_into_unknown", 404, "No identity with id 999999"),
+        ("merge_unknown", 404, "No identity with id 999999"),
+        ("merge_a_tombstone", 409, "identity_merged"),
+        ("merge_without_into", 400, "into"),
+        ("split_foreign_faces", 400, "are not faces of identity"),
+        ("split_unknown_faces", 400, "No face with id 999999"),
+        ("split_no_faces", 400, "faces"),
+        ("split_into_and_new_name", 400, "not both"),
+        ("split_into_itself", 400, "identity they are in"),
+        ("split_into_tombstone", 409, "identity_merged"),
+        ("split_into_unknown", 404, "No identity with id 999999"),
+        ("split_name_taken", 409, "already exists"),
+        ("split_a_tombstone", 409, "identity_merged"),
+        ("split_duplicate_faces", 400, "twice"),
+        ("undo_unknown", 404, "No identity operation"),
+    ],
+)
 def test_bad_input_gets_a_clear_4xx_and_writes_nothing(admin_client_api, pair, case, expected, words):
     a, b, faces_a, faces_b = pair
     tomb = IdentityFactory(name="Old name", merged_into=b)
@@ -267,7 +286,9 @@ def test_bad_input_gets_a_clear_4xx_and_writes_nothing(admin_client_api, pair, c
 def test_accepting_a_suggestion_by_merging_marks_it_and_undo_reopens_it(admin_client_api, pair):
     a, b, *_ = pair
     suggestion = IdentitySuggestion.objects.create(kind="merge", identity=a, other=b, score=0.9)
-    record = admin_client_api.post(f"/api/v1/identities/{a.pk}/merge/", {"into": b.pk, "suggestion": suggestion.pk}).data
+    record = admin_client_api.post(
+        f"/api/v1/identities/{a.pk}/merge/", {"into": b.pk, "suggestion": suggestion.pk}
+    ).data
     suggestion.refresh_from_db()
     assert suggestion.status == "accepted" and record["suggestion"] == suggestion.pk
     admin_client_api.post(f"/api/v1/identities/operations/{record['id']}/undo/")
@@ -289,9 +310,18 @@ def test_listing_suggestions_takes_a_fixed_number_of_queries(admin_client_api, d
     for i in range(6):
         a, b = IdentityFactory(), IdentityFactory()
         faces = [FaceFactory(identity=a), FaceFactory(identity=b)]
-        IdentitySuggestion.objects.create(kind="merge", identity=a, other=b, score=i / 10, evidence={"sides": [
-            {"identity": a.pk, "faces": 1, "cohesion": 1.0, "examples": [faces[0].pk]},
-            {"identity": b.pk, "faces": 1, "cohesion": 1.0, "examples": [faces[1].pk]}]})
+        IdentitySuggestion.objects.create(
+            kind="merge",
+            identity=a,
+            other=b,
+            score=i / 10,
+            evidence={
+                "sides": [
+                    {"identity": a.pk, "faces": 1, "cohesion": 1.0, "examples": [faces[0].pk]},
+                    {"identity": b.pk, "faces": 1, "cohesion": 1.0, "examples": [faces[1].pk]},
+                ]
+            },
+        )
     with django_assert_num_queries(4):  # user and role check, count, page, example crops
         response = admin_client_api.get("/api/v1/identities/suggestions/?kind=merge")
     assert [row["score"] for row in response.data["results"]] == [0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
@@ -301,9 +331,14 @@ def test_listing_suggestions_takes_a_fixed_number_of_queries(admin_client_api, d
 def test_the_operations_are_described_in_the_openapi_schema(admin_client_api):
     schema = admin_client_api.get("/api/schema/?format=json").json()
     paths = schema["paths"]
-    for path in ["/api/v1/identities/{id}/merge/", "/api/v1/identities/{id}/split/",
-                 "/api/v1/identities/operations/{operation_id}/undo/", "/api/v1/identities/suggestions/",
-                 "/api/v1/identities/suggestions/compute/", "/api/v1/identities/suggestions/{suggestion_id}/dismiss/"]:
+    for path in [
+        "/api/v1/identities/{id}/merge/",
+        "/api/v1/identities/{id}/split/",
+        "/api/v1/identities/operations/{operation_id}/undo/",
+        "/api/v1/identities/suggestions/",
+        "/api/v1/identities/suggestions/compute/",
+        "/api/v1/identities/suggestions/{suggestion_id}/dismiss/",
+    ]:
         assert path in paths, path
     merge = paths["/api/v1/identities/{id}/merge/"]["post"]
     assert merge["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MergeRequestRequest")
@@ -364,8 +399,9 @@ def test_merge_and_split_move_the_updated_at_of_the_faces_they_move(admin_client
     stamps = dict(Face.objects.values_list("pk", "updated_at"))
     assert all(stamps[f.pk] > long_ago for f in faces_a) and all(stamps[f.pk] == long_ago for f in faces_b)
     Face.objects.update(updated_at=long_ago)
-    admin_client_api.post(f"/api/v1/identities/{b.pk}/split/", {"faces": [faces_b[0].pk], "new_name": "Other"},
-                          format="json")
+    admin_client_api.post(
+        f"/api/v1/identities/{b.pk}/split/", {"faces": [faces_b[0].pk], "new_name": "Other"}, format="json"
+    )
     stamps = dict(Face.objects.values_list("pk", "updated_at"))
     assert stamps[faces_b[0].pk] > long_ago and stamps[faces_b[1].pk] == long_ago
 
@@ -373,16 +409,19 @@ def test_merge_and_split_move_the_updated_at_of_the_faces_they_move(admin_client
 # --- edits: recorded, locked against merges ------------------------------------------------------
 def test_an_identity_edit_is_recorded_with_who_when_from_and_to(admin_client_api, admin_user, annotator_client):
     person = IdentityFactory(name="Jon Hamm", role="candidate", popularity_rank=40, notes="")
-    response = admin_client_api.patch(f"/api/v1/identities/{person.pk}/",
-                                      {"name": "Jonathan Hamm", "role": "vip", "notes": ""}, format="json")
+    response = admin_client_api.patch(
+        f"/api/v1/identities/{person.pk}/", {"name": "Jonathan Hamm", "role": "vip", "notes": ""}, format="json"
+    )
     assert response.status_code == 200 and response.data["name"] == "Jonathan Hamm"
     assert response.data["face_count"] == 0  # the answer is the identity as listed, counts included
     history = annotator_client.get(f"/api/v1/identities/{person.pk}/history/")
     assert history.status_code == 200 and history.data["count"] == 1
     (event,) = history.data["results"]
     assert event["user"] == admin_user.username and event["created_at"]
-    assert event["changes"] == {"name": {"from": "Jon Hamm", "to": "Jonathan Hamm"},
-                                "role": {"from": "candidate", "to": "vip"}}  # notes did not change
+    assert event["changes"] == {
+        "name": {"from": "Jon Hamm", "to": "Jonathan Hamm"},
+        "role": {"from": "candidate", "to": "vip"},
+    }  # notes did not change
 
 
 def test_an_edit_that_changes_nothing_records_nothing(admin_client_api):

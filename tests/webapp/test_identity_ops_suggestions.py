@@ -3,6 +3,7 @@
 255 crops are embedded once per module: Tom Hanks (60, filed under two names), Kate Winslet (45)
 and Mark Ruffalo (30) filed under one name, and four other people (30 each) as the crowd.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,7 +45,10 @@ def crops(shared_data) -> list[Crop]:
         files = sorted((shared_data / "glint24" / person).glob("*.jpg"), key=lambda p: int(p.stem))[:count]
         data = [path.read_bytes() for path in files]
         vectors = embedder.embed_aligned([load_image(jpeg) for jpeg in data])
-        found += [Crop(person, f"{person}/{path.name}", jpeg, vector) for path, jpeg, vector in zip(files, data, vectors, strict=True)]
+        found += [
+            Crop(person, f"{person}/{path.name}", jpeg, vector)
+            for path, jpeg, vector in zip(files, data, vectors, strict=True)
+        ]
     return found
 
 
@@ -71,9 +75,13 @@ def library(db, crops) -> Library:
             identity = kate
         else:
             identity = crowd[crop.person]
-        face = FaceFactory(identity=identity, vector=crop.vector, source_path=crop.path,
-                           status="verified" if len(faces) % 3 == 0 else "unverified",
-                           crop=ContentFile(crop.jpeg, name="face.jpg"))
+        face = FaceFactory(
+            identity=identity,
+            vector=crop.vector,
+            source_path=crop.path,
+            status="verified" if len(faces) % 3 == 0 else "unverified",
+            crop=ContentFile(crop.jpeg, name="face.jpg"),
+        )
         person_of[face.pk] = crop.person
         faces.append(face)
     return Library(tom_a=tom_a, tom_b=tom_b, kate=kate, person_of=person_of, faces=faces)
@@ -106,8 +114,10 @@ def test_one_person_under_two_names_is_the_top_merge_suggestion(admin_client_api
     # the less popular name is merged into the VIP
     assert (top["identity"]["id"], top["other"]["id"]) == (library.tom_b.pk, library.tom_a.pk)
     evidence = top["evidence"]
-    print(f"\nmerge: score {top['score']}, centroid cosine {evidence['centroid_cosine']}, "
-          f"neighbour mixing {evidence['neighbour_mixing']}; next {[row['score'] for row in listed[1:]]}")
+    print(
+        f"\nmerge: score {top['score']}, centroid cosine {evidence['centroid_cosine']}, "
+        f"neighbour mixing {evidence['neighbour_mixing']}; next {[row['score'] for row in listed[1:]]}"
+    )
     assert top["score"] > 0.65 and evidence["centroid_cosine"] > 0.8 and evidence["neighbour_mixing"] > 0.4
     assert all(row["score"] < top["score"] - 0.2 for row in listed[1:])
     # side by side: the identity to merge away, then the one to keep, each with real crops
@@ -126,9 +136,11 @@ def test_two_people_under_one_name_are_the_top_split_suggestion_with_pure_cluste
     stays, moves = top["sides"]
     clusters = [stays["face_ids"], moves["face_ids"]]
     score = purity(clusters, library.person_of)
-    print(f"\nsplit: score (silhouette) {top['score']}, centroid cosine {top['evidence']['centroid_cosine']}, "
-          f"between/within {top['evidence']['between_within_ratio']}, sizes {stays['faces']}+{moves['faces']}, "
-          f"purity {score:.3f}; other split suggestions {[(row['identity']['name'], row['score']) for row in listed[1:]]}")
+    print(
+        f"\nsplit: score (silhouette) {top['score']}, centroid cosine {top['evidence']['centroid_cosine']}, "
+        f"between/within {top['evidence']['between_within_ratio']}, sizes {stays['faces']}+{moves['faces']}, "
+        f"purity {score:.3f}; other split suggestions {[(row['identity']['name'], row['score']) for row in listed[1:]]}"
+    )
     assert score >= 0.95
     assert {library.person_of[pk] for pk in moves["face_ids"]} == {MARK}  # the smaller cluster is the other person
     assert sorted(stays["face_ids"] + moves["face_ids"]) == sorted(library.kate.faces.values_list("pk", flat=True))
@@ -140,17 +152,21 @@ def test_two_people_under_one_name_are_the_top_split_suggestion_with_pure_cluste
 def test_acting_on_both_suggestions_then_undoing_restores_every_label(admin_client_api, library):
     compute_through_the_api(admin_client_api)
     before = {face.pk: (face.identity_id, face.status) for face in Face.objects.all()}
-    names_before = {i.pk: (i.name, list(i.aliases), i.role, i.popularity_rank, i.merged_into_id)
-                    for i in Identity.objects.all()}
+    names_before = {
+        i.pk: (i.name, list(i.aliases), i.role, i.popularity_rank, i.merged_into_id) for i in Identity.objects.all()
+    }
     merge = admin_client_api.get("/api/v1/identities/suggestions/?kind=merge").data["results"][0]
     split = admin_client_api.get("/api/v1/identities/suggestions/?kind=split").data["results"][0]
 
-    merged = admin_client_api.post(f"/api/v1/identities/{merge['identity']['id']}/merge/",
-                                   {"into": merge["other"]["id"], "suggestion": merge["id"]})
+    merged = admin_client_api.post(
+        f"/api/v1/identities/{merge['identity']['id']}/merge/",
+        {"into": merge["other"]["id"], "suggestion": merge["id"]},
+    )
     assert merged.status_code == 201 and merged.data["face_count"] == 30
     moved = split["sides"][1]["face_ids"]
-    splitted = admin_client_api.post(f"/api/v1/identities/{library.kate.pk}/split/",
-                                     {"faces": moved, "new_name": MARK, "suggestion": split["id"]})
+    splitted = admin_client_api.post(
+        f"/api/v1/identities/{library.kate.pk}/split/", {"faces": moved, "new_name": MARK, "suggestion": split["id"]}
+    )
     assert splitted.status_code == 201
     mark = Identity.objects.get(name=MARK)
     assert {library.person_of[pk] for pk in mark.faces.values_list("pk", flat=True)} == {MARK}
@@ -160,8 +176,10 @@ def test_acting_on_both_suggestions_then_undoing_restores_every_label(admin_clie
     for record in (splitted.data, merged.data):
         assert admin_client_api.post(f"/api/v1/identities/operations/{record['id']}/undo/").status_code == 200
     assert {face.pk: (face.identity_id, face.status) for face in Face.objects.all()} == before
-    after = {i.pk: (i.name, list(i.aliases), i.role, i.popularity_rank, i.merged_into_id)
-             for i in Identity.objects.exclude(pk=mark.pk)}
+    after = {
+        i.pk: (i.name, list(i.aliases), i.role, i.popularity_rank, i.merged_into_id)
+        for i in Identity.objects.exclude(pk=mark.pk)
+    }
     assert after == names_before
     assert Identity.objects.get(pk=mark.pk).merged_into_id == library.kate.pk  # the split's new name, retired
     assert admin_client_api.get("/api/v1/identities/suggestions/").data["count"] == 2  # open again
@@ -170,19 +188,33 @@ def test_acting_on_both_suggestions_then_undoing_restores_every_label(admin_clie
 def test_a_training_runs_confusion_adds_to_the_merge_evidence(library):
     from webapp.training.models import RunSample, TrainingRun
 
-    run = TrainingRun.objects.create(job=Job.objects.create(kind="training.run"), vips=[
-        {"index": 0, "identity": library.tom_a.pk, "name": TOM, "chunk": 1},
-        {"index": 1, "identity": library.kate.pk, "name": KATE, "chunk": 1},
-    ])
+    run = TrainingRun.objects.create(
+        job=Job.objects.create(kind="training.run"),
+        vips=[
+            {"index": 0, "identity": library.tom_a.pk, "name": TOM, "chunk": 1},
+            {"index": 1, "identity": library.kate.pk, "name": KATE, "chunk": 1},
+        ],
+    )
     # the model took 24 of the other name's 30 faces (a distractor in that run) for Tom Hanks
     for i, face in enumerate(library.tom_b.faces.order_by("pk")):
-        RunSample.objects.create(run=run, face=face, identity_id=library.tom_b.pk, label=-1, split="train",
-                                 version=0, predicted=0 if i < 24 else 1, confidence=0.9)
+        RunSample.objects.create(
+            run=run,
+            face=face,
+            identity_id=library.tom_b.pk,
+            label=-1,
+            split="train",
+            version=0,
+            predicted=0 if i < 24 else 1,
+            confidence=0.9,
+        )
     result = services.identity_suggestions_compute(run_id=run.pk)
     assert result["run"] == run.pk
     top = IdentitySuggestion.objects.filter(kind="merge").order_by("-score").first()
-    assert top.evidence["confusion"] == {"a_as_b": 0.8, "b_as_a": 0.0, "mutual": 0.4} or \
-        top.evidence["confusion"] == {"a_as_b": 0.0, "b_as_a": 0.8, "mutual": 0.4}
+    assert top.evidence["confusion"] == {"a_as_b": 0.8, "b_as_a": 0.0, "mutual": 0.4} or top.evidence["confusion"] == {
+        "a_as_b": 0.0,
+        "b_as_a": 0.8,
+        "mutual": 0.4,
+    }
     assert top.evidence["run"] == run.pk and {top.identity_id, top.other_id} == {library.tom_a.pk, library.tom_b.pk}
 
 
@@ -210,5 +242,7 @@ def test_a_split_found_on_a_sample_of_a_big_identity_still_lists_all_its_faces(l
     split = IdentitySuggestion.objects.get(kind="split")
     sides = split.evidence["sides"]
     assert split.identity_id == library.kate.pk and split.evidence["examined"] == 40
-    assert sorted(sides[0]["face_ids"] + sides[1]["face_ids"]) == sorted(library.kate.faces.values_list("pk", flat=True))
+    assert sorted(sides[0]["face_ids"] + sides[1]["face_ids"]) == sorted(
+        library.kate.faces.values_list("pk", flat=True)
+    )
     assert purity([side["face_ids"] for side in sides], library.person_of) >= 0.95

@@ -1,4 +1,5 @@
 """API imports read only server folders inside FACECURATOR_IMPORT_ROOTS, and never echo a file's content."""
+
 import os
 
 import pytest
@@ -53,7 +54,9 @@ def test_a_malformed_popularity_csv_names_the_line_and_column_never_the_content(
     ranks.write_text("name,rank\nAda,1\nsecret-value-x,hunter2\n")
     response = admin_client_api.post(URL, {"path": str(import_root), "popularity": str(ranks)})
     assert response.status_code == 400
-    assert response.data["detail"] == "Popularity file 'ranks.csv', line 3, column 2: the rank must be a positive integer."
+    assert (
+        response.data["detail"] == "Popularity file 'ranks.csv', line 3, column 2: the rank must be a positive integer."
+    )
     one_column = import_root / "one.csv"
     one_column.write_text("secret-value-y\n")
     response = admin_client_api.post(URL, {"path": str(import_root), "popularity": str(one_column)})
@@ -72,7 +75,9 @@ def test_a_binary_popularity_file_is_refused_without_its_bytes(admin_client_api,
 def test_an_import_inside_a_root_starts_with_the_real_paths(admin_client_api, import_root):
     (import_root / "faces" / "Ada").mkdir(parents=True)
     (import_root / "ranks.csv").write_text("Ada,1\n")
-    response = admin_client_api.post(URL, {"path": str(import_root / "faces"), "popularity": str(import_root / "ranks.csv")})
+    response = admin_client_api.post(
+        URL, {"path": str(import_root / "faces"), "popularity": str(import_root / "ranks.csv")}
+    )
     assert response.status_code == 202
     assert response.data["params"]["root"] == os.path.realpath(import_root / "faces")
     assert response.data["params"]["popularity_csv"] == os.path.realpath(import_root / "ranks.csv")

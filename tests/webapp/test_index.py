@@ -1,4 +1,5 @@
 """The similarity index: persisted through default storage, incremental, rebuildable, queried by the API."""
+
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
@@ -85,7 +86,8 @@ def test_only_admins_rebuild_the_index(annotator_client):
 
 
 def test_the_index_returns_a_faces_own_identity_among_its_nearest_neighbours_on_real_data(
-        shared_data, tmp_path, annotator_client):
+    shared_data, tmp_path, annotator_client
+):
     import shutil
 
     from webapp.faces.models import Face

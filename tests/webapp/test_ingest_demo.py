@@ -1,4 +1,5 @@
 """The demo import: the same services users run, on a small subset; idempotent; friendly without data."""
+
 import pytest
 from django.core.management import call_command
 
@@ -21,7 +22,10 @@ def test_the_quick_demo_import_brings_every_kind_of_source_in_and_a_rerun_adds_n
     assert glint.count() == 3 and set(glint.values_list("role", flat=True)) == {"candidate"}
     # popularity = descending image count over all 24: the three smallest folders rank last
     assert dict(glint.values_list("name", "popularity_rank")) == {
-        "Will Smith": 22, "Jessica Alba": 23, "Lindsay Lohan": 24}
+        "Will Smith": 22,
+        "Jessica Alba": 23,
+        "Lindsay Lohan": 24,
+    }
     overlap = {"Drew_Barrymore", "Jessica_Alba", "Donald_Trump", "Bob_Menendez"}
     assert not Face.objects.filter(photo__original_name__regex=r"^lfw/unknown/(" + "|".join(overlap) + ")/").exists()
     assert all(job.state == "succeeded" for job in Job.objects.all())

@@ -1,4 +1,5 @@
 """Near duplicates: caught by perceptual hash or embedding, linked, kept in one group and split."""
+
 import io
 import shutil
 

@@ -1,4 +1,5 @@
 """Face-folder import: identities by folder name, crops embedded without detection, idempotent re-runs."""
+
 import shutil
 
 import pytest
@@ -74,14 +75,19 @@ def test_a_copy_of_a_crop_under_another_name_is_an_exact_duplicate_and_skipped(g
     shutil.copy(original, glint_folder / "Will Smith" / "copy.jpg")
     result = services.faces_import_folder(root=glint_folder, cropped=True)
     assert result["imported"] == 18 and result["duplicate"] == 1
-    assert Face.objects.filter(content_sha256=Face.objects.get(source_path=f"Will Smith/{original.name}")
-                               .content_sha256).count() == 1
+    assert (
+        Face.objects.filter(
+            content_sha256=Face.objects.get(source_path=f"Will Smith/{original.name}").content_sha256
+        ).count()
+        == 1
+    )
 
 
 def test_the_import_job_task_runs_the_folder_import(glint_folder, admin_client_api, settings):
     settings.FACECURATOR_IMPORT_ROOTS = [str(glint_folder)]
-    started = admin_client_api.post("/api/v1/imports/faces/", {"path": str(glint_folder), "cropped": True,
-                                                                "role": "vip"})
+    started = admin_client_api.post(
+        "/api/v1/imports/faces/", {"path": str(glint_folder), "cropped": True, "role": "vip"}
+    )
     import_faces.apply(args=[started.data["id"]])
     job = Job.objects.get(pk=started.data["id"])
     assert job.state == "succeeded", job.error
@@ -101,7 +107,8 @@ def test_an_uncropped_folder_is_imported_as_hinted_photos_with_detection(shared_
     for photo in Photo.objects.all():
         faces = list(photo.faces.all())
         assert sum(f.identity_id == tom.pk for f in faces) == 1  # the hinted face; others are unknown
-        assert {f.group_key for f in faces} <= {photo.group_key} | {f.duplicate_of.group_key for f in faces
-                                                                     if f.duplicate_of}
+        assert {f.group_key for f in faces} <= {photo.group_key} | {
+            f.duplicate_of.group_key for f in faces if f.duplicate_of
+        }
         assert all(f.box and len(f.landmarks) == 5 for f in faces)
     assert services.faces_import_folder(root=root, cropped=False)["duplicate"] == 3

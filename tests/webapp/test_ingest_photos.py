@@ -1,4 +1,5 @@
 """Photo processing: detection in a job, the identity hint, per-file errors, nothing half-written."""
+
 import shutil
 
 import numpy as np
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _upload(client, paths_or_files, identity=None):
-    files = [p if isinstance(p, SimpleUploadedFile) else SimpleUploadedFile(p.name, p.read_bytes()) for p in paths_or_files]
+    files = [
+        p if isinstance(p, SimpleUploadedFile) else SimpleUploadedFile(p.name, p.read_bytes()) for p in paths_or_files
+    ]
     body = {"files": files, **({"identity": identity} if identity else {})}
     return client.post("/api/v1/photos/upload/", body, format="multipart")
 
@@ -42,7 +45,8 @@ def obama_references(shared_data, tmp_path):
 
 
 def test_a_hinted_photo_with_several_faces_proposes_only_the_face_matching_the_hint(
-        annotator_client, shared_data, obama_references):
+    annotator_client, shared_data, obama_references
+):
     response = _upload(annotator_client, [shared_data / "photos" / "obama_and_biden.jpg"], identity="Barack Obama")
     assert response.status_code == 202
     job = _run(response.data["job"])
@@ -61,13 +65,15 @@ def test_a_hinted_photo_with_several_faces_proposes_only_the_face_matching_the_h
         assert default_storage.exists(face.crop.name)
 
 
-def test_a_photo_without_a_face_and_a_corrupted_stored_file_fail_alone_with_clear_errors(
-        admin_client_api, shared_data):
-    response = _upload(admin_client_api, [
-        shared_data / "photos" / "two_people.jpg",
-        SimpleUploadedFile("noise.jpg", jpeg_bytes(5, 300)),
-        shared_data / "photos" / "obama.jpg",
-    ])
+def test_a_photo_without_a_face_and_a_corrupted_stored_file_fail_alone_with_clear_errors(admin_client_api, shared_data):
+    response = _upload(
+        admin_client_api,
+        [
+            shared_data / "photos" / "two_people.jpg",
+            SimpleUploadedFile("noise.jpg", jpeg_bytes(5, 300)),
+            shared_data / "photos" / "obama.jpg",
+        ],
+    )
     assert response.data["accepted"] == 3
     obama = Photo.objects.get(original_name="obama.jpg")
     data = default_storage.open(obama.image.name).read()
@@ -76,8 +82,10 @@ def test_a_photo_without_a_face_and_a_corrupted_stored_file_fail_alone_with_clea
     job = _run(response.data["job"])
     assert job.state == "succeeded"
     errors = {e["name"]: e for e in job.result["errors"]}
-    assert errors["noise.jpg"]["code"] == "no_face" and errors["noise.jpg"]["error"] == \
-        "noise.jpg: no face found in this photo."
+    assert (
+        errors["noise.jpg"]["code"] == "no_face"
+        and errors["noise.jpg"]["error"] == "noise.jpg: no face found in this photo."
+    )
     assert errors["obama.jpg"]["code"] == "corrupt" and "truncated" in errors["obama.jpg"]["error"]
     assert Photo.objects.get(original_name="noise.jpg").status == "failed"
     assert obama.faces.count() == 0 and Photo.objects.get(pk=obama.pk).error == errors["obama.jpg"]["error"]
@@ -89,7 +97,8 @@ def test_a_photo_without_a_face_and_a_corrupted_stored_file_fail_alone_with_clea
 
 
 def test_a_failure_while_writing_a_photos_faces_leaves_no_rows_and_no_crop_files(
-        admin_client_api, shared_data, monkeypatch):
+    admin_client_api, shared_data, monkeypatch
+):
     response = _upload(admin_client_api, [shared_data / "photos" / "two_people.jpg"])
 
     def broken_bulk_create(*args, **kwargs):

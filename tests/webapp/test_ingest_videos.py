@@ -1,4 +1,5 @@
 """Videos: evenly spaced frames stored via storage, faces per frame in the video's group and split."""
+
 import itertools
 
 import pytest
@@ -48,11 +49,16 @@ def test_a_real_video_yields_300_frames_and_faces_in_the_videos_group_and_one_sp
 
 def test_bad_videos_get_per_file_errors_and_a_truncated_one_writes_nothing(admin_client_api, shared_data):
     data = (shared_data / "videos" / "obama_whcd_podium_b.mp4").read_bytes()
-    response = _upload(admin_client_api, [
-        SimpleUploadedFile("empty.mp4", b""),
-        SimpleUploadedFile("notes.mp4", b"not a video, just text " * 100),
-        SimpleUploadedFile("truncated.mp4", data[: len(data) * 3 // 10]),  # the header is whole: the upload accepts it
-    ])
+    response = _upload(
+        admin_client_api,
+        [
+            SimpleUploadedFile("empty.mp4", b""),
+            SimpleUploadedFile("notes.mp4", b"not a video, just text " * 100),
+            SimpleUploadedFile(
+                "truncated.mp4", data[: len(data) * 3 // 10]
+            ),  # the header is whole: the upload accepts it
+        ],
+    )
     assert response.status_code == 202
     by_name = {f["name"]: f for f in response.data["files"]}
     assert by_name["empty.mp4"]["code"] == "empty" and by_name["notes.mp4"]["code"] == "not_a_video"
@@ -91,8 +97,9 @@ def test_a_video_is_stored_under_its_hash_and_container_and_keeps_its_name_as_da
     assert video.file.name == f"videos/{sha[:2]}/{sha}.mp4" and video.original_name == "My holiday.MOV"
 
 
-@pytest.mark.parametrize(("name", "code"), [("list.m3u8", "unsupported_video"), ("list.mp4", "not_a_video"),
-                                            ("list", "unsupported_video")])
+@pytest.mark.parametrize(
+    ("name", "code"), [("list.m3u8", "unsupported_video"), ("list.mp4", "not_a_video"), ("list", "unsupported_video")]
+)
 def test_a_playlist_pointing_at_a_server_file_is_refused_and_nothing_is_stored(admin_client_api, tmp_path, name, code):
     secret = tmp_path / "secret.mp4"
     secret.write_bytes(_tiny_video(secret))
@@ -104,5 +111,7 @@ def test_a_playlist_pointing_at_a_server_file_is_refused_and_nothing_is_stored(a
 
 
 def test_an_ffconcat_list_named_like_a_video_is_refused(admin_client_api, tmp_path):
-    response = _upload(admin_client_api, [SimpleUploadedFile("clip.mp4", f"ffconcat version 1.0\nfile {tmp_path}/x.mp4\n".encode())])
+    response = _upload(
+        admin_client_api, [SimpleUploadedFile("clip.mp4", f"ffconcat version 1.0\nfile {tmp_path}/x.mp4\n".encode())]
+    )
     assert response.status_code == 400 and response.data["files"][0]["code"] == "not_a_video"

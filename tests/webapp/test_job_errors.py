@@ -1,4 +1,5 @@
 """A failed job's traceback and server paths are for admins; annotators see a short message without paths."""
+
 import pytest
 
 from webapp.core.models import Job
@@ -10,9 +11,12 @@ SECRET_FOLDER = "/srv/facecurator-private/media"
 
 
 def _failed_job(user) -> Job:
-    job = Job.objects.create(kind="media.import_faces", created_by=user,
-                             params={"root": f"{SECRET_FOLDER}/imports/glint24", "cropped": True},
-                             result={"root": f"{SECRET_FOLDER}/imports/glint24", "errors": [{"name": "Ada/1.jpg"}]})
+    job = Job.objects.create(
+        kind="media.import_faces",
+        created_by=user,
+        params={"root": f"{SECRET_FOLDER}/imports/glint24", "cropped": True},
+        result={"root": f"{SECRET_FOLDER}/imports/glint24", "errors": [{"name": "Ada/1.jpg"}]},
+    )
 
     def broken(job, progress):
         open(f"{SECRET_FOLDER}/photos/ab/missing.jpg", "rb")
@@ -24,8 +28,10 @@ def _failed_job(user) -> Job:
 
 def test_an_annotator_sees_a_failed_jobs_short_message_without_traceback_or_paths(annotator_client, admin_user):
     job = _failed_job(admin_user)
-    for data in (annotator_client.get(f"/api/v1/jobs/{job.pk}/").data,
-                 annotator_client.get("/api/v1/jobs/").data["results"][0]):
+    for data in (
+        annotator_client.get(f"/api/v1/jobs/{job.pk}/").data,
+        annotator_client.get("/api/v1/jobs/").data["results"][0],
+    ):
         assert data["state"] == "failed"
         assert data["error"] == "FileNotFoundError: [Errno 2] No such file or directory: '…/missing.jpg'"
         assert data["message"] == data["error"]
@@ -50,8 +56,12 @@ def test_the_job_row_keeps_the_traceback_and_a_message_without_paths(admin_user)
 def test_a_training_runs_error_is_shortened_for_annotators(annotator_client, admin_client_api):
     from webapp.training.models import TrainingRun
 
-    job = Job.objects.create(kind="training.run", state="failed", message=f"OSError: cannot write {SECRET_FOLDER}/m.pt",
-                             error=f"Traceback (most recent call last):\n  File \"{SECRET_FOLDER}/x.py\"\nOSError")
+    job = Job.objects.create(
+        kind="training.run",
+        state="failed",
+        message=f"OSError: cannot write {SECRET_FOLDER}/m.pt",
+        error=f'Traceback (most recent call last):\n  File "{SECRET_FOLDER}/x.py"\nOSError',
+    )
     run = TrainingRun.objects.create(job=job, vips=[])
     seen = annotator_client.get(f"/api/v1/runs/{run.pk}/").data
     assert seen["error"] == seen["message"] == "OSError: cannot write …/m.pt"

@@ -1,6 +1,7 @@
 """Jobs never stay queued or running forever: a broker that is down answers 503 and leaves the job in
 the outbox, a re-upload or the reaper sends it again, a silent worker's job is queued again or failed,
 and a job past its time limit fails clearly."""
+
 import time
 from datetime import timedelta
 
@@ -59,18 +60,27 @@ def _old(job: Job, seconds: float = 3600) -> Job:
 
 def _running(*, silent_for: float, attempts: int = 1, **fields) -> Job:
     now = timezone.now()
-    return Job.objects.create(kind=fields.pop("kind", KIND), state=Job.State.RUNNING, attempts=attempts,
-                              worker="host-7 pid 99", started_at=now - timedelta(seconds=silent_for + 5),
-                              heartbeat_at=now - timedelta(seconds=silent_for), celery_task_id="t-1", **fields)
+    return Job.objects.create(
+        kind=fields.pop("kind", KIND),
+        state=Job.State.RUNNING,
+        attempts=attempts,
+        worker="host-7 pid 99",
+        started_at=now - timedelta(seconds=silent_for + 5),
+        heartbeat_at=now - timedelta(seconds=silent_for),
+        celery_task_id="t-1",
+        **fields,
+    )
 
 
 # --- Broker down: 503 JSON, the work saved, sent again ---------------------------------------------
 
+
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_with_the_broker_down_answers_503_json_and_keeps_its_job_queued(broker_down, admin_client_api):
     started = time.monotonic()
-    response = admin_client_api.post("/api/v1/photos/upload/", {"files": [_upload("a.jpg", 1), _upload("b.jpg", 2)]},
-                                     format="multipart")
+    response = admin_client_api.post(
+        "/api/v1/photos/upload/", {"files": [_upload("a.jpg", 1), _upload("b.jpg", 2)]}, format="multipart"
+    )
     assert time.monotonic() - started < 10
     assert response.status_code == 503 and response["Content-Type"] == "application/json"
     assert response.data["code"] == "queue_unavailable" and response.data["retryable"] is True
@@ -83,7 +93,8 @@ def test_an_upload_with_the_broker_down_answers_503_json_and_keeps_its_job_queue
 
 @pytest.mark.django_db(transaction=True)
 def test_re_uploading_photos_whose_job_was_never_sent_sends_it_instead_of_saying_duplicate(
-        broker_down, broker_up, admin_client_api):
+    broker_down, broker_up, admin_client_api
+):
     from django.conf import settings
 
     files = lambda: {"files": [_upload("a.jpg", 1), _upload("b.jpg", 2)]}  # noqa: E731
@@ -124,7 +135,10 @@ def test_a_file_that_fails_unexpectedly_is_a_per_file_error_and_the_others_go_on
     broken = Unreadable("@@", b"x" * 100, content_type="image/jpeg")
     result = media.photos_upload(files=[_upload("good.jpg", 1), broken, _upload("@@", 2)], user=admin_user)
     assert [(o.name, o.status, o.code) for o in result.outcomes] == [
-        ("good.jpg", "accepted", ""), ("@@", "error", "internal"), ("@@", "accepted", "")]
+        ("good.jpg", "accepted", ""),
+        ("@@", "error", "internal"),
+        ("@@", "accepted", ""),
+    ]
     assert result.job is not None and len(result.job.params["photo_ids"]) == 2
 
 
@@ -137,6 +151,7 @@ def test_starting_any_job_with_the_broker_down_answers_503(broker_down, admin_cl
 
 
 # --- The reaper ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_the_reaper_sends_again_a_job_the_broker_never_took(broker_up):
@@ -193,8 +208,12 @@ def test_a_requeued_job_out_of_attempts_fails_as_lost_with_its_hint(broker_up, s
     settings.FACECURATOR_JOB_LOST_AFTER_SECONDS = 30
     run = _running(silent_for=600, kind="training.run", queue="gpu")
     jobs_reap()
-    job_execute(run.pk, lambda job, progress: pytest.fail("a run that lost its worker is not trained again"),
-                max_attempts=1, lost_hint="restart the run")
+    job_execute(
+        run.pk,
+        lambda job, progress: pytest.fail("a run that lost its worker is not trained again"),
+        max_attempts=1,
+        lost_hint="restart the run",
+    )
     run.refresh_from_db()
     assert run.state == Job.State.FAILED
     assert run.message == "worker lost while running (attempt 1 of 1, on host-7 pid 99); restart the run"
@@ -212,6 +231,7 @@ def test_the_reaper_fails_a_silent_command_job_and_cancels_a_silent_job_asked_to
 
 
 # --- Time limits ------------------------------------------------------------------------------------
+
 
 def test_time_limits_are_per_kind_with_training_the_longest(settings):
     settings.FACECURATOR_JOB_TIME_LIMITS = {"training.*": 43200, "tagging.*": 14400, "*": 7200}
@@ -231,8 +251,9 @@ def test_a_job_past_its_soft_time_limit_fails_and_says_so(settings):
     job.refresh_from_db()
     assert time.monotonic() - started < 10
     assert job.state == Job.State.FAILED
-    assert job.message == (f"time limit exceeded: stopped after 1 s, the limit for {KIND} "
-                           "(setting FACECURATOR_JOB_TIME_LIMITS)")
+    assert job.message == (
+        f"time limit exceeded: stopped after 1 s, the limit for {KIND} (setting FACECURATOR_JOB_TIME_LIMITS)"
+    )
 
 
 @pytest.mark.django_db
@@ -274,6 +295,7 @@ def test_a_job_that_reports_progress_stops_at_its_limit_in_any_thread(settings):
 
 # --- End to end: beat runs the reaper in a real worker -------------------------------------------
 
+
 @pytest.fixture
 def worker_with_beat(transactional_db, settings, media_in_tmp, tmp_path, broker_up):
     """A real worker process with an embedded beat (`-B`) that runs the reaper every second."""
@@ -288,17 +310,47 @@ def worker_with_beat(transactional_db, settings, media_in_tmp, tmp_path, broker_
 
     from .conftest import _database_url
 
-    env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict),
-           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "MEDIA_ROOT": str(media_in_tmp), "DJANGO_DEBUG": "1",
-           "FACECURATOR_REAPER_SECONDS": "1", "FACECURATOR_JOB_LOST_AFTER_SECONDS": "30",
-           "FACECURATOR_SWEEP_EVERY_HOURS": "0", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "MEDIA_ROOT": str(media_in_tmp),
+        "DJANGO_DEBUG": "1",
+        "FACECURATOR_REAPER_SECONDS": "1",
+        "FACECURATOR_JOB_LOST_AFTER_SECONDS": "30",
+        "FACECURATOR_SWEEP_EVERY_HOURS": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-B", "-s", str(tmp_path / "beat-schedule"),
-             "-Q", "default,gpu", "--pool", "solo", "-n", f"beat-{uuid.uuid4().hex[:8]}@%h", "-l", "INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "webapp",
+                "worker",
+                "-B",
+                "-s",
+                str(tmp_path / "beat-schedule"),
+                "-Q",
+                "default,gpu",
+                "--pool",
+                "solo",
+                "-n",
+                f"beat-{uuid.uuid4().hex[:8]}@%h",
+                "-l",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     process.log_path = log_path
     yield process
     process.terminate()

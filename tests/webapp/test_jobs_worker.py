@@ -1,4 +1,5 @@
 """Jobs run through a real Celery worker process and leave their result on the Job row."""
+
 import pytest
 
 from ml.splits import split_for_group

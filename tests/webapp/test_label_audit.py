@@ -1,4 +1,5 @@
 """Every label change is recorded (who, when, from, to) and can be undone."""
+
 from datetime import UTC, datetime
 
 import pytest
@@ -18,7 +19,12 @@ def test_relabelling_a_face_records_who_changed_what(annotator, annotator_client
     target = IdentityFactory(name="Target")
     response = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"identity": target.pk, "reason": "lookalike"})
     event = LabelEvent.objects.get()
-    assert (event.user, event.from_identity, event.to_identity, event.reason) == (annotator, before, target, "lookalike")
+    assert (event.user, event.from_identity, event.to_identity, event.reason) == (
+        annotator,
+        before,
+        target,
+        "lookalike",
+    )
     assert response.data["face"]["identity_name"] == "Target"
     assert response.data["face"]["version"] == 1
 
@@ -108,8 +114,9 @@ def test_labelling_with_a_merged_identity_is_refused(annotator_client):
     assert response.data["merged_into"] == target.pk and "was merged into" in response.data["detail"]
 
 
-def test_undo_onto_an_identity_merged_since_is_refused_with_409_and_names_the_survivor(annotator_client,
-                                                                                      admin_client_api):
+def test_undo_onto_an_identity_merged_since_is_refused_with_409_and_names_the_survivor(
+    annotator_client, admin_client_api
+):
     first, second, survivor = IdentityFactory(name="First"), IdentityFactory(name="Second"), IdentityFactory()
     face = FaceFactory(identity=first)
     change = annotator_client.post(f"/api/v1/faces/{face.pk}/label/", {"identity": second.pk})
@@ -180,8 +187,9 @@ def test_reassigning_splits_moves_updated_at_of_the_faces_that_moved_only():
         assert (_updated_at(face) > LONG_AGO) == (face.pk in moved)
 
 
-def test_label_events_list_their_face_crops_in_a_fixed_number_of_queries(annotator_client, annotator,
-                                                                         django_assert_num_queries):
+def test_label_events_list_their_face_crops_in_a_fixed_number_of_queries(
+    annotator_client, annotator, django_assert_num_queries
+):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

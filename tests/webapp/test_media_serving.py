@@ -1,5 +1,6 @@
 """The media view: only images and videos are shown inline, everything in a sandbox, byte ranges
 for seeking, nothing cached once shown, and odd names are simply not found."""
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -61,15 +62,21 @@ def stored_video(video_bytes) -> str:
     return default_storage.save("videos/ab/" + "c" * 64 + ".mp4", ContentFile(video_bytes))
 
 
-@pytest.mark.parametrize(("header", "first", "last"), [
-    ("bytes=100-199", 100, 199), ("bytes=10000-", 10000, 10239), ("bytes=-40", 10200, 10239),
-    ("bytes=10200-99999", 10200, 10239),
-])
-def test_a_single_byte_range_answers_206_with_exactly_those_bytes(annotator_browser, stored_video, video_bytes,
-                                                                  header, first, last):
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=100-199", 100, 199),
+        ("bytes=10000-", 10000, 10239),
+        ("bytes=-40", 10200, 10239),
+        ("bytes=10200-99999", 10200, 10239),
+    ],
+)
+def test_a_single_byte_range_answers_206_with_exactly_those_bytes(
+    annotator_browser, stored_video, video_bytes, header, first, last
+):
     response = annotator_browser.get(f"/media/{stored_video}", HTTP_RANGE=header)
     assert response.status_code == 206
-    assert _body(response) == video_bytes[first:last + 1]
+    assert _body(response) == video_bytes[first : last + 1]
     assert response["Content-Range"] == f"bytes {first}-{last}/10240"
     assert response["Content-Length"] == str(last - first + 1)
     assert response["Content-Type"] == "video/mp4" and response["Content-Security-Policy"] == SANDBOX

@@ -1,4 +1,5 @@
 """The orphaned-media sweep removes stored files no row refers to, once older than the grace period."""
+
 import io
 import os
 import time
@@ -73,7 +74,8 @@ def test_the_periodic_sweep_records_its_report_on_a_job(media_files):
     job = Job.objects.get(kind="maintenance.sweep_media")
     assert job.state == Job.State.SUCCEEDED, job.error
     assert job.result["removed"] == 2 and sorted(job.result["paths"]) == sorted(
-        [media_files["orphan"], media_files["orphan_video"]])
+        [media_files["orphan"], media_files["orphan_video"]]
+    )
 
 
 def test_the_sweep_lists_and_removes_through_the_storage_api_on_s3(s3_media):

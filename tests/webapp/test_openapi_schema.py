@@ -1,6 +1,7 @@
 """The OpenAPI file the front end is typed from (frontend/openapi.yaml, turned into src/api/schema.d.ts by
 `npm run gen:api`) is the schema the server generates: a changed API without a regenerated file fails here.
 Regenerate with `python manage.py spectacular --file frontend/openapi.yaml` and `npm run gen:api`."""
+
 import re
 
 import pytest
@@ -21,7 +22,8 @@ def test_the_front_ends_openapi_file_is_the_generated_schema(tmp_path):
     call_command("spectacular", "--file", str(generated))
     assert generated.read_text() == COMMITTED.read_text(), (
         "frontend/openapi.yaml is stale: regenerate it with `python manage.py spectacular --file "
-        "frontend/openapi.yaml` and `npm run gen:api` in frontend/")
+        "frontend/openapi.yaml` and `npm run gen:api` in frontend/"
+    )
 
 
 def test_enum_names_are_stable_not_hashed():
@@ -31,11 +33,18 @@ def test_enum_names_are_stable_not_hashed():
 
 
 JOB_STARTING_OPERATIONS = [  # every operation whose view calls job_require_sent
-    ("post", "/api/v1/photos/upload/"), ("post", "/api/v1/videos/upload/"), ("post", "/api/v1/imports/faces/"),
-    ("post", "/api/v1/jobs/reassign-splits/"), ("post", "/api/v1/runs/"), ("post", "/api/v1/runs/{id}/restart/"),
-    ("post", "/api/v1/exports/versions/"), ("post", "/api/v1/exports/versions/{id}/build/"),
-    ("post", "/api/v1/tags/start/"), ("post", "/api/v1/videos/{id}/tags/"),
-    ("post", "/api/v1/identities/suggestions/compute/"), ("post", "/api/v1/index/rebuild/"),
+    ("post", "/api/v1/photos/upload/"),
+    ("post", "/api/v1/videos/upload/"),
+    ("post", "/api/v1/imports/faces/"),
+    ("post", "/api/v1/jobs/reassign-splits/"),
+    ("post", "/api/v1/runs/"),
+    ("post", "/api/v1/runs/{id}/restart/"),
+    ("post", "/api/v1/exports/versions/"),
+    ("post", "/api/v1/exports/versions/{id}/build/"),
+    ("post", "/api/v1/tags/start/"),
+    ("post", "/api/v1/videos/{id}/tags/"),
+    ("post", "/api/v1/identities/suggestions/compute/"),
+    ("post", "/api/v1/index/rebuild/"),
 ]
 
 

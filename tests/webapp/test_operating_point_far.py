@@ -1,5 +1,6 @@
 """The operating point by false-tag rate: measured on val distractor people never trained on,
 with the precision it implies at the share of unknown faces the admin expects."""
+
 from __future__ import annotations
 
 from io import StringIO
@@ -66,8 +67,9 @@ def test_a_new_active_model_starts_at_the_default_false_tag_rate_with_its_uncert
     assert estimate["precision_low"] <= estimate["precision"]
 
 
-def test_on_a_small_val_set_the_default_rate_is_placed_at_the_lowest_rate_val_measures_and_says_so(people,
-                                                                                                    admin_client_api):
+def test_on_a_small_val_set_the_default_rate_is_placed_at_the_lowest_rate_val_measures_and_says_so(
+    people, admin_client_api
+):
     # 1 in 1,000 needs 1,000 unknown val faces; this world has a few dozen. Extrapolated that far
     # the threshold went to ~1 and nothing was tagged; now it is placed at 1 in n, and says so.
     run = train_now(accept=True)
@@ -122,8 +124,16 @@ def test_the_panel_gets_the_implied_precision_per_false_tag_rate_at_the_share_as
         assert most["precision"] is None or half["precision"] >= most["precision"]
 
 
-@pytest.mark.parametrize("body", [{"far": 1.5}, {"far": 0}, {"far": 0.01, "unknown_share": -0.1},
-                                  {"far": 0.01, "threshold": 0.5}, {"unknown_share": 0.5}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"far": 1.5},
+        {"far": 0},
+        {"far": 0.01, "unknown_share": -0.1},
+        {"far": 0.01, "threshold": 0.5},
+        {"unknown_share": 0.5},
+    ],
+)
 def test_out_of_range_or_mixed_operating_point_requests_are_refused_with_a_message(people, admin_client_api, body):
     train_now(accept=True)
     before = selectors.operating_threshold()
@@ -136,7 +146,9 @@ def test_out_of_range_or_mixed_operating_point_requests_are_refused_with_a_messa
 
 def test_the_old_target_precision_choice_still_works_and_is_carried_to_the_next_model(people, admin_client_api):
     train_now(accept=True)
-    assert admin_client_api.post("/api/v1/operating-point/", {"target_precision": 0.8}, format="json").status_code == 201
+    assert (
+        admin_client_api.post("/api/v1/operating-point/", {"target_precision": 0.8}, format="json").status_code == 201
+    )
 
     train_now(accept=True)
 
@@ -208,13 +220,16 @@ def test_every_surface_shows_the_same_numbers_for_the_active_model_at_its_operat
     assert headline["label"] == f"at the operating point {threshold:.3f}"
     for other in (status["active_model"]["headline"], gate["headline"]):
         assert other == headline
-    assert point["expected"]["precision"] == headline["precision"] and point["expected"]["mean_f1"] == headline["mean_f1"]
+    assert (
+        point["expected"]["precision"] == headline["precision"] and point["expected"]["mean_f1"] == headline["mean_f1"]
+    )
     assert gate["checks"][2]["value"] == headline["mean_f1"]
     assert f"val at the operating point {threshold:.3f}: precision {headline['precision']:.3f}" in out.getvalue()
 
 
-def test_a_run_not_yet_accepted_headlines_at_the_threshold_it_would_get_never_on_test(people, admin_client_api,
-                                                                                     measurable_default):
+def test_a_run_not_yet_accepted_headlines_at_the_threshold_it_would_get_never_on_test(
+    people, admin_client_api, measurable_default
+):
     train_now(accept=True)
     candidate = train_now()
 
@@ -233,8 +248,9 @@ def test_a_run_not_yet_accepted_on_a_small_val_set_names_the_rate_val_measures(p
     assert "(0.001 asked; val measures no lower)" in listed["headline"]["label"]
 
 
-def test_an_accepted_run_can_be_rolled_back_to_the_previous_model_with_its_operating_point(people, admin_client_api,
-                                                                                            annotator_client):
+def test_an_accepted_run_can_be_rolled_back_to_the_previous_model_with_its_operating_point(
+    people, admin_client_api, annotator_client
+):
     first = train_now(accept=True)
     services.operating_point_set(far=0.01)
     first_threshold = selectors.operating_threshold()

@@ -1,4 +1,5 @@
 """Nothing without login; annotators read and label; admins do the rest."""
+
 import pytest
 
 from .factories import FaceFactory, IdentityFactory
@@ -6,8 +7,14 @@ from .factories import FaceFactory, IdentityFactory
 pytestmark = pytest.mark.django_db
 
 READ_ENDPOINTS = [
-    "/api/v1/identities/", "/api/v1/faces/", "/api/v1/label-events/", "/api/v1/photos/",
-    "/api/v1/videos/", "/api/v1/frames/", "/api/v1/jobs/", "/api/schema/",
+    "/api/v1/identities/",
+    "/api/v1/faces/",
+    "/api/v1/label-events/",
+    "/api/v1/photos/",
+    "/api/v1/videos/",
+    "/api/v1/frames/",
+    "/api/v1/jobs/",
+    "/api/schema/",
 ]
 
 
@@ -115,10 +122,10 @@ def test_face_crops_need_a_role_not_just_a_login(client, no_role_user, annotator
 # Who may call each route of the URL conf (Django's admin site, under /admin/, has its own staff
 # log-in and is left out). A route missing here fails test_every_route_has_a_permission_expectation:
 # adding an endpoint means saying who may use it.
-ANYONE = "anyone"        # the log-in page
+ANYONE = "anyone"  # the log-in page
 LOGGED_IN = "logged_in"  # any logged-in user, with a role or not
 ANNOTATOR = "annotator"  # annotators and admins
-ADMIN = "admin"          # admins only
+ADMIN = "admin"  # admins only
 
 EXPECTATIONS = {
     "login": {"GET": ANYONE},
@@ -277,8 +284,12 @@ def _cases():
 def test_every_route_has_a_permission_expectation():
     routes = _routes()
     assert len(routes) > 80
-    missing = [f"{name} {method}" for name, (_, methods) in sorted(routes.items()) for method in sorted(methods)
-               if method not in EXPECTATIONS.get(name, {})]
+    missing = [
+        f"{name} {method}"
+        for name, (_, methods) in sorted(routes.items())
+        for method in sorted(methods)
+        if method not in EXPECTATIONS.get(name, {})
+    ]
     stale = [name for name in EXPECTATIONS if name not in routes]
     assert missing == [], f"routes without an expectation in EXPECTATIONS: {missing}"
     assert stale == [], f"expectations for routes that no longer exist: {stale}"
@@ -297,8 +308,9 @@ def _refused(response, level: str) -> bool:
 
 
 @pytest.mark.parametrize(("name", "method"), _cases())
-def test_each_route_refuses_and_allows_the_roles_its_expectation_names(name, method, admin_user, annotator,
-                                                                        no_role_user):
+def test_each_route_refuses_and_allows_the_roles_its_expectation_names(
+    name, method, admin_user, annotator, no_role_user
+):
     from rest_framework.test import APIClient
 
     path, _ = _routes()[name]

@@ -1,4 +1,5 @@
 """Agreement where it matters: a relabel between two VIPs waits for a second annotator."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,13 @@ def vips(db):
 @pytest.fixture
 def queue(vips):
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
-    Item.objects.create(queue=queue, face=FaceFactory(identity=vips[0]), identity=vips[0], score=1.0,
-                        payload={"reason": "likely wrong", "suggestions": []})
+    Item.objects.create(
+        queue=queue,
+        face=FaceFactory(identity=vips[0]),
+        identity=vips[0],
+        score=1.0,
+        payload={"reason": "likely wrong", "suggestions": []},
+    )
     return queue
 
 
@@ -66,7 +72,9 @@ def test_the_first_annotator_is_not_served_the_second_opinion(annotator_client, 
     assert serve(annotator_client, second_opinion_queue()) == []
 
 
-def test_the_second_opinion_is_served_blind_with_the_current_label(annotator_client, other_annotator_client, queue, vips):
+def test_the_second_opinion_is_served_blind_with_the_current_label(
+    annotator_client, other_annotator_client, queue, vips
+):
     face = relabel_held(annotator_client, queue, vips)
 
     item = serve(other_annotator_client, second_opinion_queue())[0]
@@ -85,8 +93,9 @@ def test_a_second_annotator_agreeing_applies_the_relabel(annotator_client, other
     assert SecondOpinion.objects.get().state == "agreed"
 
 
-def test_a_disagreement_applies_nothing_and_goes_to_the_admins(annotator_client, other_annotator_client,
-                                                               admin_client_api, queue, vips):
+def test_a_disagreement_applies_nothing_and_goes_to_the_admins(
+    annotator_client, other_annotator_client, admin_client_api, queue, vips
+):
     face = relabel_held(annotator_client, queue, vips)
     item = serve(other_annotator_client, second_opinion_queue())[0]
 
@@ -129,14 +138,16 @@ def test_second_opinions_can_be_turned_off(settings, annotator_client, queue, vi
 
 # --- Per action: which decisions wait is FACECURATOR_SECOND_OPINION -----------------------------
 
+
 def decided_face(client, queue, decision):
     item = serve(client, queue)[0]
     decide(client, {"item": item["id"], **decision})
     return Face.objects.get(pk=item["face"]["id"])
 
 
-def test_a_vip_face_relabelled_as_someone_not_a_vip_waits_when_relabel_vip_other_is_on(settings, annotator_client,
-                                                                                     queue, vips):
+def test_a_vip_face_relabelled_as_someone_not_a_vip_waits_when_relabel_vip_other_is_on(
+    settings, annotator_client, queue, vips
+):
     settings.FACECURATOR_SECOND_OPINION = ["relabel_vip_other"]
     candidate = IdentityFactory(name="Someone", role="candidate")
 
@@ -173,8 +184,13 @@ def test_an_action_not_listed_applies_at_once(annotator_client, queue, vips):
 
 def likely_wrong_queue(vips, p_wrong):
     queue = Queue.objects.create(kind=Queue.Kind.LIKELY_WRONG, title="likely wrong")
-    Item.objects.create(queue=queue, face=FaceFactory(identity=vips[0]), identity=vips[0], score=p_wrong,
-                        payload={"reason": "likely wrong", "p_wrong": p_wrong, "suggestions": []})
+    Item.objects.create(
+        queue=queue,
+        face=FaceFactory(identity=vips[0]),
+        identity=vips[0],
+        score=p_wrong,
+        payload={"reason": "likely wrong", "p_wrong": p_wrong, "suggestions": []},
+    )
     return queue
 
 
@@ -187,7 +203,10 @@ def test_a_confirm_of_a_label_the_run_puts_at_least_90_percent_likely_wrong_wait
     assert face.status == "unverified"
     opinion = SecondOpinion.objects.get()
     assert (opinion.kind, opinion.proposed_identity, opinion.proposed_status) == (
-        "confirm_likely_wrong", vips[0], "verified")
+        "confirm_likely_wrong",
+        vips[0],
+        "verified",
+    )
 
 
 def test_a_confirm_of_a_label_under_the_very_likely_wrong_threshold_applies_at_once(settings, annotator_client, vips):
@@ -200,8 +219,9 @@ def test_a_confirm_of_a_label_under_the_very_likely_wrong_threshold_applies_at_o
     assert face.status == "verified" and not SecondOpinion.objects.exists()
 
 
-def test_a_confirm_in_another_queue_waits_when_the_runs_likely_wrong_queue_scores_the_face(settings, annotator_client,
-                                                                                         vips):
+def test_a_confirm_in_another_queue_waits_when_the_runs_likely_wrong_queue_scores_the_face(
+    settings, annotator_client, vips
+):
     settings.FACECURATOR_SECOND_OPINION = ["confirm_likely_wrong"]
     face = likely_wrong_queue(vips, 0.97).items.get().face
     elsewhere = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
@@ -213,8 +233,9 @@ def test_a_confirm_in_another_queue_waits_when_the_runs_likely_wrong_queue_score
     assert face.status == "unverified" and SecondOpinion.objects.get().kind == "confirm_likely_wrong"
 
 
-def test_a_second_confirm_of_a_very_likely_wrong_label_applies_it(settings, annotator_client, other_annotator_client,
-                                                                 vips):
+def test_a_second_confirm_of_a_very_likely_wrong_label_applies_it(
+    settings, annotator_client, other_annotator_client, vips
+):
     settings.FACECURATOR_SECOND_OPINION = ["confirm_likely_wrong"]
     face = decided_face(annotator_client, likely_wrong_queue(vips, 0.95), {"action": "confirm"})
     item = serve(other_annotator_client, second_opinion_queue())[0]
@@ -225,8 +246,9 @@ def test_a_second_confirm_of_a_very_likely_wrong_label_applies_it(settings, anno
     assert face.status == "verified" and SecondOpinion.objects.get().state == "agreed"
 
 
-def test_an_admin_answering_a_second_opinion_otherwise_settles_it_with_their_answer(annotator_client, admin_client_api,
-                                                                                  queue, vips):
+def test_an_admin_answering_a_second_opinion_otherwise_settles_it_with_their_answer(
+    annotator_client, admin_client_api, queue, vips
+):
     face = relabel_held(annotator_client, queue, vips)
     item = serve(admin_client_api, second_opinion_queue())[0]
 

@@ -1,5 +1,6 @@
 """Per-annotator quality (gold accuracy, speed, agreement, per day, flags) and acting on a careless
 annotator (undo a time range, send it to a second annotator)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -26,15 +27,26 @@ def vips(db):
 def make_queue(vips, n, title="errors"):
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title=title)
     for k in range(n):
-        Item.objects.create(queue=queue, face=FaceFactory(identity=vips[0]), identity=vips[0],
-                            score=1.0 - k / 100, payload={"reason": "likely wrong", "suggestions": []})
+        Item.objects.create(
+            queue=queue,
+            face=FaceFactory(identity=vips[0]),
+            identity=vips[0],
+            score=1.0 - k / 100,
+            payload={"reason": "likely wrong", "suggestions": []},
+        )
     return queue
 
 
 def make_gold(identity):
     face = FaceFactory(identity=identity, status=Face.Status.VERIFIED)
-    return GoldFace.objects.create(face=face, identity=identity, status="verified", face_version=face.version,
-                                   source=GoldFace.Source.ADMIN, since=timezone.now() - timedelta(minutes=1))
+    return GoldFace.objects.create(
+        face=face,
+        identity=identity,
+        status="verified",
+        face_version=face.version,
+        source=GoldFace.Source.ADMIN,
+        since=timezone.now() - timedelta(minutes=1),
+    )
 
 
 def serve(client, queue, limit):
@@ -108,17 +120,22 @@ def test_a_gold_face_whose_answer_changed_stops_counting(settings, admin_user, a
 
 
 def test_agreement_compares_what_two_annotators_said_about_one_face(
-        annotator, other_annotator, annotator_client, other_annotator_client, vips):
+    annotator, other_annotator, annotator_client, other_annotator_client, vips
+):
     queue = make_queue(vips, 2)
     first = serve(annotator_client, queue, 2)
-    decide(annotator_client, {"item": first[0]["id"], "action": "confirm"},
-           {"item": first[1]["id"], "action": "confirm"})
+    decide(
+        annotator_client, {"item": first[0]["id"], "action": "confirm"}, {"item": first[1]["id"], "action": "confirm"}
+    )
     again = Queue.objects.create(kind=Queue.Kind.SENT, title="again")
     for item in first:
         Item.objects.create(queue=again, face_id=item["face"]["id"], identity=vips[0], score=1)
     second = serve(other_annotator_client, again, 2)
-    decide(other_annotator_client, {"item": second[0]["id"], "action": "confirm"},
-           {"item": second[1]["id"], "action": "relabel", "identity": vips[1].pk})
+    decide(
+        other_annotator_client,
+        {"item": second[0]["id"], "action": "confirm"},
+        {"item": second[1]["id"], "action": "relabel", "identity": vips[1].pk},
+    )
 
     rows = {row["username"]: row for row in annotators_quality()}
 
@@ -130,8 +147,11 @@ def test_pages_confirmed_unchanged_and_per_day_counts(annotator, annotator_clien
     queue = make_queue(vips, 4)
     page = serve(annotator_client, queue, 4)
     decide(annotator_client, *[{"item": item["id"], "action": "confirm"} for item in page[:2]])
-    decide(annotator_client, {"item": page[2]["id"], "action": "confirm"},
-           {"item": page[3]["id"], "action": "relabel", "identity": vips[1].pk})
+    decide(
+        annotator_client,
+        {"item": page[2]["id"], "action": "confirm"},
+        {"item": page[3]["id"], "action": "relabel", "identity": vips[1].pk},
+    )
 
     row = annotators_quality(user_ids=[annotator.pk])[0]
 
@@ -182,6 +202,7 @@ def test_nothing_without_login(anonymous_client):
 
 # --- Acting on a careless annotator --------------------------------------------------------
 
+
 def careless_work(client, vips, n=3):
     queue = make_queue(vips, n)
     page = serve(client, queue, n)
@@ -216,7 +237,9 @@ def test_undo_a_range_restores_the_labels_and_reopens_the_items(admin_client_api
     assert LabelEvent.objects.filter(undoes__isnull=False).count() == 3
 
 
-def test_undo_a_range_keeps_a_face_someone_changed_since(admin_client_api, admin_user, annotator, annotator_client, vips):
+def test_undo_a_range_keeps_a_face_someone_changed_since(
+    admin_client_api, admin_user, annotator, annotator_client, vips
+):
     _, page = careless_work(annotator_client, vips)
     later = Face.objects.get(pk=page[0]["face"]["id"])
     face_relabel(face=later, user=admin_user, identity=vips[0])
@@ -230,25 +253,29 @@ def test_undo_a_range_keeps_a_face_someone_changed_since(admin_client_api, admin
 def test_annotators_may_not_undo_someone_elses_range(other_annotator_client, annotator, annotator_client, vips):
     careless_work(annotator_client, vips)
 
-    response = other_annotator_client.post(f"/api/v1/annotators/{annotator.pk}/decisions/undo/", window(),
-                                           format="json")
+    response = other_annotator_client.post(
+        f"/api/v1/annotators/{annotator.pk}/decisions/undo/", window(), format="json"
+    )
 
     assert response.status_code == 403 and Decision.objects.filter(undone=False).count() == 3
 
 
 def test_an_empty_range_is_refused(admin_client_api, annotator):
     now = timezone.now().isoformat()
-    response = admin_client_api.post(f"/api/v1/annotators/{annotator.pk}/decisions/undo/",
-                                     {"since": now, "until": now}, format="json")
+    response = admin_client_api.post(
+        f"/api/v1/annotators/{annotator.pk}/decisions/undo/", {"since": now, "until": now}, format="json"
+    )
     assert response.status_code == 400 and "range" in str(response.data)
 
 
-def test_second_review_queues_the_faces_for_someone_else(admin_client_api, annotator, annotator_client,
-                                                          other_annotator_client, vips):
+def test_second_review_queues_the_faces_for_someone_else(
+    admin_client_api, annotator, annotator_client, other_annotator_client, vips
+):
     _, page = careless_work(annotator_client, vips)
 
-    response = admin_client_api.post(f"/api/v1/annotators/{annotator.pk}/decisions/second-review/", window(),
-                                     format="json")
+    response = admin_client_api.post(
+        f"/api/v1/annotators/{annotator.pk}/decisions/second-review/", window(), format="json"
+    )
 
     assert response.status_code == 201, response.data
     queue = Queue.objects.get(pk=response.data["queues"][0]["id"])
@@ -258,6 +285,7 @@ def test_second_review_queues_the_faces_for_someone_else(admin_client_api, annot
 
 
 def test_annotators_may_not_send_someone_elses_work_to_review(other_annotator_client, annotator):
-    response = other_annotator_client.post(f"/api/v1/annotators/{annotator.pk}/decisions/second-review/",
-                                           window(), format="json")
+    response = other_annotator_client.post(
+        f"/api/v1/annotators/{annotator.pk}/decisions/second-review/", window(), format="json"
+    )
     assert response.status_code == 403

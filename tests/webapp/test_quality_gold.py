@@ -1,4 +1,5 @@
 """Gold faces (honeypots): settled faces mixed into review pages, scored instead of applied."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -25,15 +26,26 @@ def vips(db):
 def make_queue(vips, n=4, title="errors"):
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title=title)
     for k in range(n):
-        Item.objects.create(queue=queue, face=FaceFactory(identity=vips[k % 2]), identity=vips[k % 2],
-                            score=1.0 - k / 10, payload={"reason": "likely wrong", "suggestions": []})
+        Item.objects.create(
+            queue=queue,
+            face=FaceFactory(identity=vips[k % 2]),
+            identity=vips[k % 2],
+            score=1.0 - k / 10,
+            payload={"reason": "likely wrong", "suggestions": []},
+        )
     return queue
 
 
 def make_gold(identity, status=Face.Status.VERIFIED):
     face = FaceFactory(identity=identity, status=status)
-    return GoldFace.objects.create(face=face, identity=identity, status=status, face_version=face.version,
-                                   source=GoldFace.Source.ADMIN, since=timezone.now())
+    return GoldFace.objects.create(
+        face=face,
+        identity=identity,
+        status=status,
+        face_version=face.version,
+        source=GoldFace.Source.ADMIN,
+        since=timezone.now(),
+    )
 
 
 def serve(client, queue, limit=4):
@@ -108,7 +120,8 @@ def test_a_gold_face_comes_back_after_the_window(settings, annotator_client, vip
 
 
 def test_a_gold_face_is_not_served_to_another_annotator_when_its_lease_expires(
-        settings, annotator_client, other_annotator_client, vips):
+    settings, annotator_client, other_annotator_client, vips
+):
     settings.FACECURATOR_GOLD_RATE = 1.0
     make_gold(vips[0])
     queue = make_queue(vips, n=2)
@@ -143,7 +156,12 @@ def test_two_annotators_agreeing_make_a_face_gold(annotator_client, other_annota
     decide(other_annotator_client, {"item": again.pk, "action": "confirm"})
 
     gold = GoldFace.objects.get()
-    assert (gold.face_id, gold.identity, gold.status, gold.source) == (item["face"]["id"], vips[0], "verified", "agreement")
+    assert (gold.face_id, gold.identity, gold.status, gold.source) == (
+        item["face"]["id"],
+        vips[0],
+        "verified",
+        "agreement",
+    )
 
 
 def test_a_label_verified_by_an_admin_makes_a_face_gold(admin_user, vips):
@@ -163,23 +181,36 @@ def test_an_annotator_alone_does_not_make_a_face_gold(annotator, vips):
     assert gold_faces_promote(face_ids=[face.pk]) == []
 
 
-@pytest.mark.parametrize(("action", "identity", "shown", "correct"), [
-    ("confirm", None, "answer", True),
-    ("confirm", None, "decoy", False),
-    ("reject", None, "decoy", True),
-    ("relabel", "answer", "decoy", True),
-    ("relabel", "decoy", "answer", False),
-    ("unknown", None, "answer", False),
-    ("skip", None, "answer", None),
-])
+@pytest.mark.parametrize(
+    ("action", "identity", "shown", "correct"),
+    [
+        ("confirm", None, "answer", True),
+        ("confirm", None, "decoy", False),
+        ("reject", None, "decoy", True),
+        ("relabel", "answer", "decoy", True),
+        ("relabel", "decoy", "answer", False),
+        ("unknown", None, "answer", False),
+        ("skip", None, "answer", None),
+    ],
+)
 def test_decisions_are_scored_against_the_known_answer(action, identity, shown, correct):
     ids = {"answer": 1, "decoy": 2, None: None}
-    assert gold_decision_correct(action=action, identity_id=ids[identity], shown_identity_id=ids[shown],
-                                 gold_identity_id=1, gold_status="verified") is correct
+    assert (
+        gold_decision_correct(
+            action=action,
+            identity_id=ids[identity],
+            shown_identity_id=ids[shown],
+            gold_identity_id=1,
+            gold_status="verified",
+        )
+        is correct
+    )
 
 
 def test_only_not_a_face_is_right_on_a_gold_non_face():
-    assert gold_decision_correct(action="not_a_face", identity_id=None, shown_identity_id=1,
-                                 gold_identity_id=1, gold_status="not_a_face")
-    assert not gold_decision_correct(action="confirm", identity_id=None, shown_identity_id=1,
-                                     gold_identity_id=1, gold_status="not_a_face")
+    assert gold_decision_correct(
+        action="not_a_face", identity_id=None, shown_identity_id=1, gold_identity_id=1, gold_status="not_a_face"
+    )
+    assert not gold_decision_correct(
+        action="confirm", identity_id=None, shown_identity_id=1, gold_identity_id=1, gold_status="not_a_face"
+    )

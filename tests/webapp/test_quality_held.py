@@ -1,6 +1,7 @@
 """Acting on a careless annotator: with FACECURATOR_HOLD_FLAGGED, a flagged annotator's decisions are
 held (they change no label) until a second annotator or an admin reviews them; and a flagged
 annotator never gives a second opinion (agreeing with a careless annotator is no check)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -34,10 +35,17 @@ def answer_gold_wrongly(user, vips, n=12):
     requests = []
     for k in range(n):
         face = FaceFactory(identity=vips[0], status=Face.Status.VERIFIED)
-        gold = GoldFace.objects.create(face=face, identity=vips[0], status="verified", face_version=face.version,
-                                       source="admin", since=timezone.now() - timedelta(minutes=1))
-        item = Item.objects.create(queue=queue, face=face, identity=vips[1], score=1 - k / 100, leased_to=user,
-                                   served_version=face.version)
+        gold = GoldFace.objects.create(
+            face=face,
+            identity=vips[0],
+            status="verified",
+            face_version=face.version,
+            source="admin",
+            since=timezone.now() - timedelta(minutes=1),
+        )
+        item = Item.objects.create(
+            queue=queue, face=face, identity=vips[1], score=1 - k / 100, leased_to=user, served_version=face.version
+        )
         GoldItem.objects.create(item=item, gold=gold, user=user, shown_identity=vips[1], shown_status="unverified")
         requests.append(DecisionRequest(item_id=item.pk, action="confirm"))
     decisions_apply(user=user, requests=requests)
@@ -68,8 +76,9 @@ def confirm_first(client, queue):
     decide(client, {"item": item["id"], "action": "confirm"})
 
 
-def test_a_flagged_annotators_decision_is_held_when_hold_flagged_is_on(hold_flagged, annotator, annotator_client,
-                                                                      face_to_review, vips):
+def test_a_flagged_annotators_decision_is_held_when_hold_flagged_is_on(
+    hold_flagged, annotator, annotator_client, face_to_review, vips
+):
     answer_gold_wrongly(annotator, vips)
     queue, face = face_to_review
 
@@ -81,8 +90,9 @@ def test_a_flagged_annotators_decision_is_held_when_hold_flagged_is_on(hold_flag
     assert (opinion.kind, opinion.state, opinion.first_user) == ("flagged_annotator", "pending", annotator)
 
 
-def test_a_flagged_annotators_decision_applies_when_hold_flagged_is_off(annotator, annotator_client, face_to_review,
-                                                                       vips):
+def test_a_flagged_annotators_decision_applies_when_hold_flagged_is_off(
+    annotator, annotator_client, face_to_review, vips
+):
     answer_gold_wrongly(annotator, vips)
     queue, face = face_to_review
 
@@ -101,8 +111,9 @@ def test_an_annotator_who_is_not_flagged_is_not_held(hold_flagged, annotator_cli
     assert face.status == "verified" and not SecondOpinion.objects.exists()
 
 
-def test_a_held_decision_counts_once_a_second_annotator_agrees(hold_flagged, annotator, annotator_client,
-                                                                 other_annotator_client, face_to_review, vips):
+def test_a_held_decision_counts_once_a_second_annotator_agrees(
+    hold_flagged, annotator, annotator_client, other_annotator_client, face_to_review, vips
+):
     answer_gold_wrongly(annotator, vips)
     queue, face = face_to_review
     confirm_first(annotator_client, queue)
@@ -113,8 +124,9 @@ def test_a_held_decision_counts_once_a_second_annotator_agrees(hold_flagged, ann
     assert face.status == "verified" and SecondOpinion.objects.get().state == "agreed"
 
 
-def test_an_admin_reviewing_a_held_decision_settles_it(hold_flagged, annotator, annotator_client, admin_client_api,
-                                                       face_to_review, vips):
+def test_an_admin_reviewing_a_held_decision_settles_it(
+    hold_flagged, annotator, annotator_client, admin_client_api, face_to_review, vips
+):
     answer_gold_wrongly(annotator, vips)
     queue, face = face_to_review
     confirm_first(annotator_client, queue)
@@ -127,8 +139,9 @@ def test_an_admin_reviewing_a_held_decision_settles_it(hold_flagged, annotator, 
     assert SecondOpinion.objects.get().state == "overruled"
 
 
-def test_the_team_report_counts_held_decisions_and_says_holding_is_on(hold_flagged, annotator, annotator_client,
-                                                                     admin_client_api, face_to_review, vips):
+def test_the_team_report_counts_held_decisions_and_says_holding_is_on(
+    hold_flagged, annotator, annotator_client, admin_client_api, face_to_review, vips
+):
     answer_gold_wrongly(annotator, vips)
     queue, _ = face_to_review
     confirm_first(annotator_client, queue)
@@ -156,14 +169,17 @@ def test_a_flagged_annotator_is_not_served_second_opinions(annotator, annotator_
     assert serve(annotator_client, relabel_waiting.queue) == []
 
 
-def test_a_flagged_annotators_answer_to_a_second_opinion_is_refused(annotator, annotator_client, relabel_waiting,
-                                                                    vips):
+def test_a_flagged_annotators_answer_to_a_second_opinion_is_refused(annotator, annotator_client, relabel_waiting, vips):
     Item.objects.filter(pk=relabel_waiting.pk).update(  # served before the flag went up
-        leased_to=annotator, served_version=relabel_waiting.face.version)
+        leased_to=annotator, served_version=relabel_waiting.face.version
+    )
     answer_gold_wrongly(annotator, vips)
 
-    response = annotator_client.post("/api/v1/review/decisions/", {"decisions": [
-        {"item": relabel_waiting.pk, "action": "relabel", "identity": vips[1].pk}]}, format="json")
+    response = annotator_client.post(
+        "/api/v1/review/decisions/",
+        {"decisions": [{"item": relabel_waiting.pk, "action": "relabel", "identity": vips[1].pk}]},
+        format="json",
+    )
 
     assert response.status_code == 409 and response.data["code"] == "flagged_second_opinion"
     assert SecondOpinion.objects.get().state == "pending"

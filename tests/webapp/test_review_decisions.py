@@ -1,4 +1,5 @@
 """Decisions on review items: each writes a LabelEvent, a page goes in one request, undo restores it."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,13 @@ def queue(vips):
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
     for n in range(6):
         face = FaceFactory(identity=vips[0])
-        Item.objects.create(queue=queue, face=face, identity=vips[0], score=1.0 - n / 10,
-                            payload={"suggestions": [{"identity": vips[1].pk, "name": "Grace", "probability": 0.9}]})
+        Item.objects.create(
+            queue=queue,
+            face=face,
+            identity=vips[0],
+            score=1.0 - n / 10,
+            payload={"suggestions": [{"identity": vips[1].pk, "name": "Grace", "probability": 0.9}]},
+        )
     return queue
 
 
@@ -61,9 +67,14 @@ def test_relabel_moves_the_face_to_the_chosen_identity_as_verified(annotator_cli
     assert LabelEvent.objects.get(face=face).from_identity == vips[0]
 
 
-@pytest.mark.parametrize("action, identity, status", [
-    ("unknown", None, "verified"), ("not_a_face", "Ada", "not_a_face"), ("exclude", "Ada", "excluded"),
-])
+@pytest.mark.parametrize(
+    "action, identity, status",
+    [
+        ("unknown", None, "verified"),
+        ("not_a_face", "Ada", "not_a_face"),
+        ("exclude", "Ada", "excluded"),
+    ],
+)
 def test_unknown_not_a_face_and_exclude_set_the_label_they_name(annotator_client, queue, action, identity, status):
     item = serve(annotator_client, queue, 1)[0]
 
@@ -74,7 +85,9 @@ def test_unknown_not_a_face_and_exclude_set_the_label_they_name(annotator_client
     assert LabelEvent.objects.filter(face=face).count() == 1
 
 
-def test_skip_leaves_the_label_alone_and_hands_the_item_to_someone_else(annotator_client, other_annotator_client, queue):
+def test_skip_leaves_the_label_alone_and_hands_the_item_to_someone_else(
+    annotator_client, other_annotator_client, queue
+):
     item = serve(annotator_client, queue, 1)[0]
 
     decide(annotator_client, {"item": item["id"], "action": "skip"})
@@ -87,12 +100,15 @@ def test_skip_leaves_the_label_alone_and_hands_the_item_to_someone_else(annotato
 def test_a_page_of_decisions_is_one_request_under_one_operation_id(annotator_client, queue, vips):
     items = serve(annotator_client, queue)
 
-    response = decide(annotator_client, *[
-        {"item": items[0]["id"], "action": "relabel", "identity": vips[1].pk},
-        {"item": items[1]["id"], "action": "not_a_face"},
-        {"item": items[2]["id"], "action": "confirm"},
-        {"item": items[3]["id"], "action": "skip"},
-    ])
+    response = decide(
+        annotator_client,
+        *[
+            {"item": items[0]["id"], "action": "relabel", "identity": vips[1].pk},
+            {"item": items[1]["id"], "action": "not_a_face"},
+            {"item": items[2]["id"], "action": "confirm"},
+            {"item": items[3]["id"], "action": "skip"},
+        ],
+    )
 
     assert response.status_code == 201
     operation = response.data["operation"]
@@ -103,8 +119,11 @@ def test_a_page_of_decisions_is_one_request_under_one_operation_id(annotator_cli
 
 def test_undoing_a_page_restores_the_labels_and_reopens_the_items_for_me(annotator_client, annotator, queue, vips):
     items = serve(annotator_client, queue, 2)
-    operation = decide(annotator_client, {"item": items[0]["id"], "action": "relabel", "identity": vips[1].pk},
-                       {"item": items[1]["id"], "action": "exclude"}).data["operation"]
+    operation = decide(
+        annotator_client,
+        {"item": items[0]["id"], "action": "relabel", "identity": vips[1].pk},
+        {"item": items[1]["id"], "action": "exclude"},
+    ).data["operation"]
 
     response = annotator_client.post(f"/api/v1/review/operations/{operation}/undo/")
 
@@ -131,8 +150,9 @@ def test_a_stale_decision_is_refused_with_409_and_nothing_of_the_page_is_saved(a
     changed = Face.objects.get(pk=items[1]["face"]["id"])
     face_relabel(face=changed, identity=vips[1])  # someone else relabels it meanwhile
 
-    response = decide(annotator_client, {"item": items[0]["id"], "action": "confirm"},
-                      {"item": items[1]["id"], "action": "confirm"})
+    response = decide(
+        annotator_client, {"item": items[0]["id"], "action": "confirm"}, {"item": items[1]["id"], "action": "confirm"}
+    )
 
     assert response.status_code == 409 and response.data["code"] == "stale"
     assert f"face {changed.pk} (item {items[1]['id']})" in response.data["detail"]
@@ -210,8 +230,10 @@ def _queries_to_decide(client, n: int) -> int:
     for k, person in enumerate(people):
         Item.objects.create(queue=queue, face=FaceFactory(identity=person), identity=person, score=1.0 - k / 100)
     items = serve(client, queue, n)
-    decisions = [{"item": item["id"], "action": "confirm" if k % 2 else "relabel", "identity": people[-1 - k].pk}
-                 for k, item in enumerate(items)]
+    decisions = [
+        {"item": item["id"], "action": "confirm" if k % 2 else "relabel", "identity": people[-1 - k].pk}
+        for k, item in enumerate(items)
+    ]
     with CaptureQueriesContext(connection) as queries:
         response = decide(client, *decisions)
     assert response.status_code == 201, response.data

@@ -1,4 +1,5 @@
 """Several annotators: items are leased to one at a time, never shared, never lost on reload."""
+
 from __future__ import annotations
 
 import threading
@@ -17,8 +18,12 @@ from .factories import FaceFactory, IdentityFactory, UserFactory
 def make_queue(n: int = 10) -> Queue:
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
     identity = IdentityFactory(role="vip")
-    Item.objects.bulk_create([Item(queue=queue, face=FaceFactory(identity=identity), identity=identity,
-                                   score=1.0 - i / 100) for i in range(n)])
+    Item.objects.bulk_create(
+        [
+            Item(queue=queue, face=FaceFactory(identity=identity), identity=identity, score=1.0 - i / 100)
+            for i in range(n)
+        ]
+    )
     return queue
 
 
@@ -67,8 +72,10 @@ def test_an_expired_lease_goes_to_the_next_annotator(annotator, other_annotator,
     theirs = services.queue_next_items(queue=queue, user=other_annotator, limit=2)
 
     assert set(ids(theirs)) == set(ids(mine))
-    assert all(item.leased_until > timezone.now() + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS - 5)
-               for item in theirs)
+    assert all(
+        item.leased_until > timezone.now() + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS - 5)
+        for item in theirs
+    )
 
 
 @pytest.mark.django_db

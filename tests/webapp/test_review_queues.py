@@ -1,4 +1,5 @@
 """Review queues built from a run: most likely wrong first, each kind holding what it promises."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -99,8 +100,9 @@ def test_the_merged_queue_serves_the_label_error_scores_the_run_computed(face_se
 
     faces = list(Face.objects.filter(pk__in=run.samples.values("face_id")).order_by("pk"))
     labels = dict(run.samples.values_list("face_id", "label"))
-    afresh = score_label_errors(np.stack([f.embedding_vector for f in faces]), [labels[f.pk] for f in faces],
-                                k=2 * run.config["noise_k"])
+    afresh = score_label_errors(
+        np.stack([f.embedding_vector for f in faces]), [labels[f.pk] for f in faces], k=2 * run.config["noise_k"]
+    )
     queue = queue_of(run, "likely_wrong")
     served = {item.face_id: item.payload["p_wrong"] for item in queue.items.all()}
     expected = {faces[row].pk: round(float(afresh.p_wrong[row]), 4) for row in afresh.worth_a_look()}
@@ -115,8 +117,13 @@ def test_the_queue_builder_orders_by_the_scores_it_is_given(face_set):
     p_wrong = np.zeros(len(faces))
     p_wrong[[3, 7]] = [0.6, 0.9]  # two faces the run found likely wrong, whatever their embeddings say
     outcome.label_errors = LabelErrorScores.from_parts(
-        labels=outcome.labels, p_wrong=p_wrong, suggested_label=np.full(len(faces), -1),
-        suggested_probability=p_wrong, temperature=0.05, background=0.4)
+        labels=outcome.labels,
+        p_wrong=p_wrong,
+        suggested_label=np.full(len(faces), -1),
+        suggested_probability=p_wrong,
+        temperature=0.05,
+        background=0.4,
+    )
     run = build_run(face_set)
 
     queue = {q.kind: q for q in queues_build_for_run(run=run, outcome=outcome)}["likely_wrong"]
@@ -171,15 +178,23 @@ def outcome_for(face_set, *, diagnosis, predicted=None, confidence=None, confuse
     probs = np.full((n, c), 0.01)
     probs[np.arange(n), labels if predicted is None else predicted] = 0.98
     return RunOutcome(
-        run_id=0, face_ids=np.array([f.pk for f in faces]), labels=labels,
+        run_id=0,
+        face_ids=np.array([f.pk for f in faces]),
+        labels=labels,
         identity_ids=np.array([f.identity_id for f in faces]),
         predicted=labels.copy() if predicted is None else np.asarray(predicted),
         confidence=np.full(n, 0.98) if confidence is None else np.asarray(confidence),
-        topk_classes=np.argsort(-probs, axis=1)[:, :2], topk_probabilities=-np.sort(-probs, axis=1)[:, :2],
-        noise=np.linspace(0, 1, n), suggested=np.full(n, -2),
+        topk_classes=np.argsort(-probs, axis=1)[:, :2],
+        topk_probabilities=-np.sort(-probs, axis=1)[:, :2],
+        noise=np.linspace(0, 1, n),
+        suggested=np.full(n, -2),
         embeddings=np.stack([f.embedding_vector for f in faces]),
-        class_identity_ids=[v.pk for v in face_set.vips], class_names=[v.name for v in face_set.vips],
-        diagnosis=diagnosis, confused_pairs=list(confused_pairs), threshold=0.5, recall=[0.9, 0.4, 0.9],
+        class_identity_ids=[v.pk for v in face_set.vips],
+        class_names=[v.name for v in face_set.vips],
+        diagnosis=diagnosis,
+        confused_pairs=list(confused_pairs),
+        threshold=0.5,
+        recall=[0.9, 0.4, 0.9],
     ), faces
 
 
@@ -187,9 +202,10 @@ def build_run(face_set):
     from webapp.core.models import Job
     from webapp.training.models import TrainingRun
 
-    return TrainingRun.objects.create(job=Job.objects.create(kind="training.run"),
-                                      vips=[{"index": i, "identity": v.pk, "name": v.name}
-                                            for i, v in enumerate(face_set.vips)])
+    return TrainingRun.objects.create(
+        job=Job.objects.create(kind="training.run"),
+        vips=[{"index": i, "identity": v.pk, "name": v.name} for i, v in enumerate(face_set.vips)],
+    )
 
 
 def build(face_set, **kwargs):
@@ -218,14 +234,16 @@ def test_a_low_recall_vip_is_listed_as_needing_data_with_nearest_unlabelled_face
     rng = np.random.default_rng(5)
     center = face_set.centers[face_set.vips[1].pk]
     near = FaceFactory(identity=None, vector=(center + 0.05 * rng.standard_normal(len(center))).astype(np.float32))
-    candidate_near = FaceFactory(identity=face_set.candidates[0],
-                                 vector=(center + 0.05 * rng.standard_normal(len(center))).astype(np.float32))
+    candidate_near = FaceFactory(
+        identity=face_set.candidates[0], vector=(center + 0.05 * rng.standard_normal(len(center))).astype(np.float32)
+    )
 
     queues, _ = build(face_set, diagnosis=["ok", "low_recall", "ok"])
 
     queue = queues["low_recall"]
     assert queue.payload["needs_more_data"] == [
-        {"identity": face_set.vips[1].pk, "name": "VIP 1", "recall": 0.4, "faces": 16}]
+        {"identity": face_set.vips[1].pk, "name": "VIP 1", "recall": 0.4, "faces": 16}
+    ]
     assert set(face_ids_in(queue)[:2]) == {near.pk, candidate_near.pk}
     assert queue.items.get(face=near).identity == face_set.vips[1]
 
@@ -249,7 +267,9 @@ def test_crops_with_low_detector_scores_or_far_from_their_identity_are_probable_
     blurry = face_set.faces_of(face_set.vips[0])[3]
     Face.objects.filter(pk=blurry.pk).update(detector_score=0.2)
     odd = face_set.faces_of(face_set.vips[1])[4]
-    Face.objects.filter(pk=odd.pk).update(embedding=(-face_set.centers[face_set.vips[1].pk]).astype(np.float32).tobytes())
+    Face.objects.filter(pk=odd.pk).update(
+        embedding=(-face_set.centers[face_set.vips[1].pk]).astype(np.float32).tobytes()
+    )
     odd.refresh_from_db()
 
     queues, _ = build(face_set, diagnosis=["ok"] * 3)
@@ -296,7 +316,7 @@ def test_outlier_scores_leave_the_face_out_of_its_own_centroid():
     scores = centroid_outlier_scores(vectors, np.array([7, 7, 7]))
 
     # the rest of face 0 is (1,0)+(0,1) -> cos 1/sqrt2; face 2 sees only (1,0) twice -> cos 0
-    assert scores == pytest.approx([1 - 2 ** -0.5, 1 - 2 ** -0.5, 1.0])
+    assert scores == pytest.approx([1 - 2**-0.5, 1 - 2**-0.5, 1.0])
     assert centroid_outlier_scores(vectors[:1], np.array([1])) == pytest.approx([0.0])
 
 

@@ -1,6 +1,7 @@
 """Jobs survive lost workers: a heartbeat tells a dead worker from a busy one, a redelivered job runs
 again only when its worker went silent and it has attempts left, and a training run whose worker
 died fails with how to restart it, which an admin does (API or ``train --restart``)."""
+
 import io
 import time
 from datetime import timedelta
@@ -27,8 +28,13 @@ def face_set(db) -> FaceSet:
 def _running(*, silent_for: float, attempts: int = 1, kind: str = KIND, job: Job | None = None) -> Job:
     """A job a worker started and has not been heard of for ``silent_for`` seconds."""
     now = timezone.now()
-    fields = {"state": Job.State.RUNNING, "attempts": attempts, "worker": "gpu-host-2 pid 42",
-              "started_at": now - timedelta(seconds=silent_for + 5), "heartbeat_at": now - timedelta(seconds=silent_for)}
+    fields = {
+        "state": Job.State.RUNNING,
+        "attempts": attempts,
+        "worker": "gpu-host-2 pid 42",
+        "started_at": now - timedelta(seconds=silent_for + 5),
+        "heartbeat_at": now - timedelta(seconds=silent_for),
+    }
     if job is None:
         return Job.objects.create(kind=kind, **fields)
     Job.objects.filter(pk=job.pk).update(**fields)
@@ -112,6 +118,7 @@ def test_a_running_job_beats_while_its_handler_works(settings):
 
 # --- Training runs ---------------------------------------------------------------------------------
 
+
 def _start_run(user=None) -> TrainingRun:
     return training.training_run_start(user=user, options=QUICK, dispatch=False)
 
@@ -134,8 +141,9 @@ def test_an_admin_restarts_a_run_whose_gpu_worker_was_lost_as_a_new_job(face_set
 
 
 @pytest.mark.django_db
-def test_a_run_is_restarted_only_once_it_failed_or_was_cancelled(face_set, admin_client_api, annotator_client,
-                                                               lost_after):
+def test_a_run_is_restarted_only_once_it_failed_or_was_cancelled(
+    face_set, admin_client_api, annotator_client, lost_after
+):
     run = _start_run()
     _running(silent_for=1, job=run.job)
     refused = admin_client_api.post(f"/api/v1/runs/{run.pk}/restart/")

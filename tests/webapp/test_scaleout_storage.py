@@ -1,6 +1,7 @@
 """Media in an S3-compatible store (moto on loopback): stored, served and listed through Django's
 storage API, and versioned artefacts (the similarity index, model files) loaded through each
 host's local cache. Nothing lands in the local media folder."""
+
 import io
 
 import pytest
@@ -18,8 +19,9 @@ from .s3 import files_under
 pytestmark = pytest.mark.django_db
 
 
-def test_face_crops_go_to_the_bucket_and_reach_annotators_through_the_role_checked_view(s3_media, client, annotator,
-                                                                                       media_in_tmp):
+def test_face_crops_go_to_the_bucket_and_reach_annotators_through_the_role_checked_view(
+    s3_media, client, annotator, media_in_tmp
+):
     client.force_login(annotator)
     face = FaceFactory(crop=ContentFile(jpeg_bytes(3), name="face.jpg"))
     assert isinstance(default_storage._wrapped, MediaS3Storage)
@@ -34,8 +36,9 @@ def test_face_crops_go_to_the_bucket_and_reach_annotators_through_the_role_check
     assert files_under(media_in_tmp) == []
 
 
-def test_an_annotator_cannot_reach_model_files_by_a_path_that_only_looks_like_a_crop(s3_media, client, annotator,
-                                                                                      admin_user):
+def test_an_annotator_cannot_reach_model_files_by_a_path_that_only_looks_like_a_crop(
+    s3_media, client, annotator, admin_user
+):
     default_storage.save("models/run-1/model-abc.pt", ContentFile(b"weights"))
     client.force_login(annotator)
     assert client.get("/media/faces/../models/run-1/model-abc.pt").status_code == 403
@@ -68,8 +71,7 @@ def test_folders_are_listed_on_an_object_store_where_exists_knows_no_folders(s3_
     assert storage_listdir("frames/8") == ([], [])
 
 
-def test_the_index_is_published_by_version_in_the_database_and_loaded_through_the_local_cache(s3_media,
-                                                                                             media_in_tmp):
+def test_the_index_is_published_by_version_in_the_database_and_loaded_through_the_local_cache(s3_media, media_in_tmp):
     faces = [FaceFactory(vector=unit_vector(i)) for i in range(6)]
     index.index_add_faces(face_ids=[f.pk for f in faces[:3]])
     first = index.index_current()
@@ -90,8 +92,9 @@ def test_the_index_is_published_by_version_in_the_database_and_loaded_through_th
     assert files_under(media_in_tmp) == []
 
 
-def test_a_cached_artefact_is_downloaded_once_written_whole_and_the_cache_keeps_the_newest(s3_media, settings,
-                                                                                          django_assert_num_queries):
+def test_a_cached_artefact_is_downloaded_once_written_whole_and_the_cache_keeps_the_newest(
+    s3_media, settings, django_assert_num_queries
+):
     settings.FACECURATOR_ARTIFACT_CACHE_KEEP = 2
     names = [default_storage.save(f"models/run-{n}/model-{n}.pt", ContentFile(bytes([n]) * 1000)) for n in range(1, 5)]
     first = artifacts.artifact_local_path(names[0])

@@ -6,6 +6,7 @@ visibility timeout, 3 s here) to a worker started afterwards, and the job comple
 nothing lost or duplicated; a training run whose GPU worker died fails with how to restart it,
 the active model unchanged, and an admin's restart trains it on another worker.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,8 @@ class Hosts:
 
         self.tmp_path, self.processes = tmp_path, []
         self.env = {
-            **os.environ, **s3.worker_env(),
+            **os.environ,
+            **s3.worker_env(),
             "DJANGO_SETTINGS_MODULE": "tests.webapp.scaleout_settings",
             "DATABASE_URL": _database_url(connection.settings_dict),
             "CELERY_BROKER_URL": broker_url,
@@ -62,10 +64,29 @@ class Hosts:
         var.mkdir(parents=True)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,gpu", "--pool", "solo",
-                 "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "-l", "INFO", "--without-gossip", "--without-mingle",
-                 "--without-heartbeat"],
-                cwd=REPO_ROOT, env={**self.env, "FACECURATOR_VAR_DIR": str(var)}, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "webapp",
+                    "worker",
+                    "-Q",
+                    "default,gpu",
+                    "--pool",
+                    "solo",
+                    "-n",
+                    f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                    "-l",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=REPO_ROOT,
+                env={**self.env, "FACECURATOR_VAR_DIR": str(var)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         process.log_path, process.var = log_path, var
         self.processes.append(process)
@@ -138,7 +159,8 @@ def import_faces(client, root: Path) -> int:
 
 
 def test_with_s3_media_an_import_a_training_run_and_an_export_leave_the_local_media_folder_empty(
-        hosts, s3_media, admin_client_api, media_in_tmp, tmp_path):
+    hosts, s3_media, admin_client_api, media_in_tmp, tmp_path
+):
     from ml.train import load_classifier
     from webapp.core.artifacts import artifact_latest, artifact_local_path
     from webapp.faces.index import INDEX_ARTIFACT
@@ -175,8 +197,7 @@ def test_with_s3_media_an_import_a_training_run_and_an_export_leave_the_local_me
     classifier = load_classifier(artifact_local_path(run.model_file.name), device="cpu")
     assert classifier.class_names == ["VIP 0", "VIP 1"]
 
-    created = admin_client_api.post(VERSIONS, {"name": "from s3", "status": "non_excluded"},
-                                    format="json")
+    created = admin_client_api.post(VERSIONS, {"name": "from s3", "status": "non_excluded"}, format="json")
     assert created.status_code == 202, created.data
     assert wait_for_job(created.data["job"]).state == Job.State.SUCCEEDED
     built = admin_client_api.post(f"{VERSIONS}{created.data['id']}/build/", {"format": "jsonl"}, format="json")
@@ -197,12 +218,16 @@ def test_with_s3_media_an_import_a_training_run_and_an_export_leave_the_local_me
 
 
 def test_a_worker_killed_in_the_middle_of_an_import_leaves_it_done_once_after_redelivery(
-        hosts, s3_media, admin_client_api, media_in_tmp, tmp_path):
+    hosts, s3_media, admin_client_api, media_in_tmp, tmp_path
+):
     root = crop_folder(tmp_path / "incoming", {"Erin": 24, "Frank": 24})
     first = hosts.start("a")
     job_id = import_faces(admin_client_api, root)
-    running = wait_until(lambda: Job.objects.filter(pk=job_id, state=Job.State.RUNNING).first(), timeout=60,
-                         what="the first worker to start the import")
+    running = wait_until(
+        lambda: Job.objects.filter(pk=job_id, state=Job.State.RUNNING).first(),
+        timeout=60,
+        what="the first worker to start the import",
+    )
     hosts.kill(first)  # while it loads the face models, reads, hashes and embeds the crops
     assert Job.objects.get(pk=job_id).state == Job.State.RUNNING  # what a dead worker leaves behind
 
@@ -216,12 +241,15 @@ def test_a_worker_killed_in_the_middle_of_an_import_leaves_it_done_once_after_re
     assert len(set(faces.values_list("content_sha256", flat=True))) == 48
     stored = set(s3_media.keys("faces/"))
     assert all(face.crop.name in stored for face in faces)
-    assert b"media.import_faces" in first.log_path.read_bytes() and b"media.import_faces" in second.log_path.read_bytes()
+    assert (
+        b"media.import_faces" in first.log_path.read_bytes() and b"media.import_faces" in second.log_path.read_bytes()
+    )
     assert files_under(media_in_tmp) == []
 
 
 def test_a_gpu_worker_killed_mid_run_leaves_the_run_failed_the_active_model_unchanged_and_restartable(
-        hosts, admin_client_api, admin_user):
+    hosts, admin_client_api, admin_user
+):
     from webapp.training import selectors
     from webapp.training.models import ActiveModel, TrainingRun
     from webapp.training.services import training_run_start
@@ -234,8 +262,11 @@ def test_a_gpu_worker_killed_mid_run_leaves_the_run_failed_the_active_model_unch
     started = admin_client_api.post("/api/v1/runs/", {"mode": "head", "options": QUICK}, format="json")
     assert started.status_code == 202, started.data
     run = TrainingRun.objects.select_related("job").get(pk=started.data["id"])
-    wait_until(lambda: Job.objects.filter(pk=run.job_id, state=Job.State.RUNNING).exists(), timeout=60,
-               what="the first worker to start the run")
+    wait_until(
+        lambda: Job.objects.filter(pk=run.job_id, state=Job.State.RUNNING).exists(),
+        timeout=60,
+        what="the first worker to start the run",
+    )
     hosts.kill(first)  # while it loads torch and the run's embeddings
     assert Job.objects.get(pk=run.job_id).state == Job.State.RUNNING
 
@@ -264,8 +295,14 @@ def test_a_task_redelivered_while_its_worker_still_beats_waits_and_never_runs_tw
     from django.utils import timezone
 
     now = timezone.now()
-    job = Job.objects.create(kind="maintenance.reassign_splits", state=Job.State.RUNNING, attempts=1,
-                             started_at=now, heartbeat_at=now, worker="busy-host pid 7")
+    job = Job.objects.create(
+        kind="maintenance.reassign_splits",
+        state=Job.State.RUNNING,
+        attempts=1,
+        started_at=now,
+        heartbeat_at=now,
+        worker="busy-host pid 7",
+    )
     stop = threading.Event()
 
     def beat():  # the worker that holds the job is alive, on another host
@@ -276,9 +313,14 @@ def test_a_task_redelivered_while_its_worker_still_beats_waits_and_never_runs_tw
     beating = threading.Thread(target=beat, daemon=True)
     beating.start()
     worker = hosts.start("c")
-    current_app.send_task(job.kind, args=[job.pk], queue="default")  # as if the broker redelivered it early (visibility timeout too short)
-    wait_until(lambda: b"is still running on busy-host" in worker.log_path.read_bytes(), timeout=60,
-               what="the worker to defer the job")
+    current_app.send_task(
+        job.kind, args=[job.pk], queue="default"
+    )  # as if the broker redelivered it early (visibility timeout too short)
+    wait_until(
+        lambda: b"is still running on busy-host" in worker.log_path.read_bytes(),
+        timeout=60,
+        what="the worker to defer the job",
+    )
     assert Job.objects.values_list("state", "attempts").get(pk=job.pk) == (Job.State.RUNNING, 1)
 
     stop.set()  # the busy host dies: its job is taken over once its silence is long enough

@@ -1,4 +1,5 @@
 """Browser protections: the Content-Security-Policy the SPA runs under, and the other headers."""
+
 import re
 
 import pytest
@@ -23,7 +24,8 @@ def built_index(settings, tmp_path):
     dist.mkdir()
     (dist / "index.html").write_text(
         '<!doctype html><html><head><script type="module" crossorigin src="/static/assets/index-D2b94F8V.js">'
-        '</script></head><body><div id="root"></div></body></html>')
+        '</script></head><body><div id="root"></div></body></html>'
+    )
     settings.FRONTEND_DIST = dist
     return dist
 
@@ -54,7 +56,9 @@ def test_the_api_docs_get_their_own_relaxed_policy_and_still_load(annotator_clie
     assert "swagger-ui-bundle.js" in response.content.decode()
 
 
-@pytest.mark.parametrize("index", [REPO_ROOT / "frontend" / "index.html", REPO_ROOT / "frontend" / "dist" / "index.html"])
+@pytest.mark.parametrize(
+    "index", [REPO_ROOT / "frontend" / "index.html", REPO_ROOT / "frontend" / "dist" / "index.html"]
+)
 def test_the_spa_shell_has_no_inline_script(index):
     if not index.exists():
         pytest.skip(f"{index} is not built")

@@ -16,7 +16,9 @@ def _environment_without_test_overrides() -> dict:
 def _run_check(env_overrides: dict) -> subprocess.CompletedProcess:
     env = _environment_without_test_overrides()
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
 
 
 def test_a_secret_key_is_required_outside_debug():
@@ -45,8 +47,13 @@ def _readme_production_env() -> dict:
 def test_check_deploy_passes_with_the_production_settings_the_readme_documents(tmp_path):
     env = _environment_without_test_overrides()
     env.update(_readme_production_env(), FACECURATOR_VAR_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
@@ -54,18 +61,30 @@ def test_check_deploy_passes_with_the_production_settings_the_readme_documents(t
 def test_check_deploy_warns_when_https_is_not_enforced(tmp_path):
     env = _environment_without_test_overrides()
     env.update(_readme_production_env(), FACECURATOR_VAR_DIR=str(tmp_path), SECURE_SSL_REDIRECT="0")
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "security.W008" in result.stdout + result.stderr
 
 
 def test_without_debug_cookies_are_secure_and_hsts_is_on_by_default(tmp_path):
     env = _environment_without_test_overrides()
     env.update(SECRET_KEY="x" * 50, FACECURATOR_VAR_DIR=str(tmp_path))
-    code = ("from django.conf import settings as s; "
-            "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS)")
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", code], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True)
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.stdout.split() == ["True", "True", "31536000", "DENY"], result.stderr
 
 
@@ -73,7 +92,9 @@ def _task_routes(env_overrides: dict) -> str:
     env = {k: v for k, v in os.environ.items() if k != "FACECURATOR_VIDEOS_ON_GPU"}
     env.update({"DJANGO_DEBUG": "1", **env_overrides})
     code = "from webapp import settings; print(sorted(settings.CELERY_TASK_ROUTES))"
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_video_processing_goes_to_the_gpu_queue_only_when_asked():

@@ -3,6 +3,7 @@
 The real-video behaviour (Obama in obama_speech.mp4, nobody in the crowd video) is in
 test_tagging_real.py; here every rule is checked fast and exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,8 +74,15 @@ def make_video(*, frames: list[list[np.ndarray]], status: str = ProcessingStatus
     for n, vectors in enumerate(frames):
         frame = FrameFactory(video=video, index=n * 10)
         for k, vector in enumerate(vectors):
-            FaceFactory(source=Face.Source.FRAME, identity=None, video=video, frame=frame, vector=vector,
-                        group_key=video.group_key, box=[10 + 60 * k, 20, 50, 50])
+            FaceFactory(
+                source=Face.Source.FRAME,
+                identity=None,
+                video=video,
+                frame=frame,
+                vector=vector,
+                group_key=video.group_key,
+                box=[10 + 60 * k, 20, 50, 50],
+            )
     return video
 
 
@@ -82,15 +90,20 @@ def vip_video(face_set, vip, *, frames: int = 5, seed: int = 1, strangers: int =
     """``frames`` frames each showing ``vip`` and ``strangers`` people who are no VIP (candidates: distractors)."""
     rng = np.random.default_rng(seed)
     own = person_vectors(face_set.centers[vip.pk], frames, rng, spread=0.1)
-    others = [person_vectors(face_set.centers[face_set.candidates[i % len(face_set.candidates)].pk], frames, rng,
-                             spread=0.1) for i in range(strangers)]
+    others = [
+        person_vectors(face_set.centers[face_set.candidates[i % len(face_set.candidates)].pk], frames, rng, spread=0.1)
+        for i in range(strangers)
+    ]
     return make_video(frames=[[own[n], *(o[n] for o in others)] for n in range(frames)])
 
 
 def tag_here(*, video=None, scope=None, user=None) -> Job:
     """Start a tagging job and run it in this process, as the gpu worker would."""
-    job = (services.video_tag_start(video=video, user=user, dispatch=False) if video is not None
-           else services.videos_tag_start(scope=scope, user=user, dispatch=False))
+    job = (
+        services.video_tag_start(video=video, user=user, dispatch=False)
+        if video is not None
+        else services.videos_tag_start(scope=scope, user=user, dispatch=False)
+    )
     tag_videos(job.pk)
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED, job.error
@@ -149,7 +162,7 @@ def test_raising_the_operating_threshold_never_adds_tags(face_set, model, admin_
     rng = np.random.default_rng(9)
     noisy = rng.standard_normal((40, DIM)).astype(np.float32)
     noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-    videos.append(make_video(frames=[list(noisy[i:i + 4]) for i in range(0, 40, 4)]))
+    videos.append(make_video(frames=[list(noisy[i : i + 4]) for i in range(0, 40, 4)]))
     previous = first = None
     for threshold in (0.0, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0):
         training_services.operating_point_set(threshold=threshold, user=admin_user)
@@ -191,7 +204,8 @@ def test_retagging_after_a_new_model_replaces_proposed_tags_and_records_the_new_
 
 
 def test_confirmed_and_rejected_tags_survive_retagging_and_a_rejection_is_not_proposed_again(
-        face_set, model, admin_user, annotator):
+    face_set, model, admin_user, annotator
+):
     first = vip_video(face_set, face_set.vips[0], seed=1)
     second = vip_video(face_set, face_set.vips[1], seed=2)
     tag_here(scope="untagged")
@@ -200,15 +214,18 @@ def test_confirmed_and_rejected_tags_survive_retagging_and_a_rejection_is_not_pr
     newer = train_now(user=admin_user, accept=True, seed=2, **HEAD)
     job = tag_here(scope="all")
     assert job.result["tags"]["confirmed"] == 1 and job.result["tags"]["suppressed"] == 1
-    assert list(VideoTag.objects.filter(video=first).values_list("pk", "status", "run")) == \
-        [(confirmed.pk, "confirmed", model.pk)]
-    assert list(VideoTag.objects.filter(video=second).values_list("pk", "status", "run")) == \
-        [(rejected.pk, "rejected", model.pk)]
+    assert list(VideoTag.objects.filter(video=first).values_list("pk", "status", "run")) == [
+        (confirmed.pk, "confirmed", model.pk)
+    ]
+    assert list(VideoTag.objects.filter(video=second).values_list("pk", "status", "run")) == [
+        (rejected.pk, "rejected", model.pk)
+    ]
     assert VideoTagging.objects.get(video=second).run_id == newer.pk
 
 
-def test_an_annotator_confirms_a_tag_and_its_faces_become_verified_with_label_events(face_set, model, annotator_client,
-                                                                                      annotator):
+def test_an_annotator_confirms_a_tag_and_its_faces_become_verified_with_label_events(
+    face_set, model, annotator_client, annotator
+):
     vip = face_set.vips[2]
     video = vip_video(face_set, vip, frames=4)
     tag_here(video=video)
@@ -220,8 +237,9 @@ def test_an_annotator_confirms_a_tag_and_its_faces_become_verified_with_label_ev
     assert {(f.identity_id, f.status) for f in faces} == {(vip.pk, "verified")}
     events = LabelEvent.objects.filter(face__in=faces)
     assert events.count() == 4
-    assert {(e.user_id, e.from_identity_id, e.to_identity_id, e.to_status) for e in events} == \
-        {(annotator.pk, None, vip.pk, "verified")}
+    assert {(e.user_id, e.from_identity_id, e.to_identity_id, e.to_status) for e in events} == {
+        (annotator.pk, None, vip.pk, "verified")
+    }
     tag.refresh_from_db()
     assert set(events.values_list("operation", flat=True)) == {tag.label_operation}
     # The stranger in each frame is not touched.
@@ -229,7 +247,8 @@ def test_an_annotator_confirms_a_tag_and_its_faces_become_verified_with_label_ev
 
 
 def test_confirming_only_some_faces_verifies_those_and_refuses_faces_that_do_not_support_the_tag(
-        face_set, model, annotator_client):
+    face_set, model, annotator_client
+):
     video = vip_video(face_set, face_set.vips[0], frames=4)
     tag_here(video=video)
     tag = VideoTag.objects.get(video=video)
@@ -295,8 +314,9 @@ def test_a_video_still_processing_is_refused_and_a_batch_skips_it(face_set, mode
     assert job.state == "succeeded" and job.result["errors"][0]["video"] == pending.pk
 
 
-def test_the_review_queue_serves_proposed_tags_closest_to_the_threshold_first(face_set, model, annotator_client,
-                                                                              annotator):
+def test_the_review_queue_serves_proposed_tags_closest_to_the_threshold_first(
+    face_set, model, annotator_client, annotator
+):
     for n, vip in enumerate(face_set.vips):
         vip_video(face_set, vip, seed=10 + n)
     tag_here(scope="untagged")
@@ -355,8 +375,11 @@ def test_the_command_tags_untagged_videos_here(face_set, model, capsys):
 @pytest.mark.slow
 def test_a_finetune_run_tags_from_the_aligned_crops(face_set, admin_user):
     run = training_services.training_run_start(
-        user=admin_user, mode="finetune", dispatch=False,
-        options={"backbone": "mobilenet_v3_small", "epochs": 1, "image_size": 32, "batch_size": 32, "lr": 0.01})
+        user=admin_user,
+        mode="finetune",
+        dispatch=False,
+        options={"backbone": "mobilenet_v3_small", "epochs": 1, "image_size": 32, "batch_size": 32, "lr": 0.01},
+    )
     run = run_job_here(run)
     assert run.job.state == "succeeded", run.job.error
     training_services.training_run_accept(run=run, user=admin_user)
@@ -370,7 +393,8 @@ def test_a_finetune_run_tags_from_the_aligned_crops(face_set, admin_user):
 
 # --- Undo, and the video list's tags ------------------------------------------------------------
 def test_undoing_a_confirmation_proposes_the_tag_again_and_gives_the_faces_their_labels_back(
-        face_set, model, annotator_client, annotator):
+    face_set, model, annotator_client, annotator
+):
     video = vip_video(face_set, face_set.vips[0], frames=4)
     tag_here(video=video)
     tag = VideoTag.objects.get(video=video)
@@ -389,8 +413,9 @@ def test_undoing_a_confirmation_proposes_the_tag_again_and_gives_the_faces_their
     assert again.status_code == 409 and "nothing to undo" in again.data["detail"]
 
 
-def test_a_rejection_is_undone_by_its_author_or_an_admin_only(face_set, model, annotator_client,
-                                                              other_annotator_client, admin_client_api):
+def test_a_rejection_is_undone_by_its_author_or_an_admin_only(
+    face_set, model, annotator_client, other_annotator_client, admin_client_api
+):
     video = vip_video(face_set, face_set.vips[1])
     tag_here(video=video)
     tag = VideoTag.objects.get(video=video)
@@ -402,9 +427,14 @@ def test_a_rejection_is_undone_by_its_author_or_an_admin_only(face_set, model, a
 
 
 def test_the_video_list_shows_each_videos_standing_tags_and_when_it_was_tagged(
-        face_set, model, annotator_client, annotator, django_assert_max_num_queries):
+    face_set, model, annotator_client, annotator, django_assert_max_num_queries
+):
     a, b = face_set.vips[:2]
-    tagged, rejected, untagged = vip_video(face_set, a, seed=3), vip_video(face_set, b, seed=4), vip_video(face_set, b, seed=5)
+    tagged, rejected, untagged = (
+        vip_video(face_set, a, seed=3),
+        vip_video(face_set, b, seed=4),
+        vip_video(face_set, b, seed=5),
+    )
     tag_here(video=tagged)
     tag_here(video=rejected)
     services.tag_reject(tag=VideoTag.objects.get(video=rejected), user=annotator)

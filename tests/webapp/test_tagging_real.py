@@ -11,6 +11,7 @@ around 0.55-0.6 and the crowd's ~220 unknown faces give a false Obama tag in 21-
 (one pedestrian the model consistently confuses), in every configuration measured (4 to 21
 distractor identities, 3 or 8 VIPs, two seeds). At 0.99 no crowd tag, and Obama keeps 30/30 frames.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,8 +69,9 @@ def world(shared_data, django_db_setup, django_db_blocker, world_media):
     distractors = sorted(p.name for p in glint.iterdir() if p.is_dir() and p.name not in VIPS)
     with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=world_media, FACECURATOR_VIDEO_FRAMES=FRAMES):
         faces_import_folder(root=glint, cropped=True, role=Identity.Role.VIP, identities=VIPS, limit_per_identity=60)
-        faces_import_folder(root=glint, cropped=True, role=Identity.Role.CANDIDATE, identities=distractors,
-                            limit_per_identity=12)
+        faces_import_folder(
+            root=glint, cropped=True, role=Identity.Role.CANDIDATE, identities=distractors, limit_per_identity=12
+        )
         Identity.objects.filter(name__in=VIPS).update(chunk=1)
         admin = UserFactory(username="tagging-real-admin", role="admin")
         # Both runs train before any video exists: video faces are unknown people, and a run would
@@ -82,8 +84,13 @@ def world(shared_data, django_db_setup, django_db_blocker, world_media):
             result = video_import_path(path=shared_data / "videos" / name, frames=FRAMES)
             assert not result["errors"], result
             videos[name] = Video.objects.get(pk=result["video"])
-        built = RealWorld(run=run, next_run=next_run, obama=Identity.objects.get(name="Barack Obama"),
-                          speech=videos["obama_speech.mp4"], crowd=videos["crowd_walking_unknown_people.mp4"])
+        built = RealWorld(
+            run=run,
+            next_run=next_run,
+            obama=Identity.objects.get(name="Barack Obama"),
+            speech=videos["obama_speech.mp4"],
+            crowd=videos["crowd_walking_unknown_people.mp4"],
+        )
     yield built
     with django_db_blocker.unblock():
         call_command("flush", interactive=False, verbosity=0)
@@ -151,8 +158,9 @@ def test_retagging_after_a_new_model_replaces_the_tags_and_records_the_model(rea
     assert not VideoTag.objects.filter(video=real.crowd).exists()
 
 
-def test_an_annotator_confirms_obamas_tag_and_its_faces_become_verified_with_label_events(real, annotator_client,
-                                                                                         annotator):
+def test_an_annotator_confirms_obamas_tag_and_its_faces_become_verified_with_label_events(
+    real, annotator_client, annotator
+):
     tag_here()
     tag = VideoTag.objects.get(video=real.speech, identity=real.obama)
     detail = annotator_client.get(f"/api/v1/tags/{tag.pk}/").data

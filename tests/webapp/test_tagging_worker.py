@@ -1,4 +1,5 @@
 """A tagging batch through a real Celery worker on the `gpu` queue (Redis in `make test`)."""
+
 import pytest
 
 from .conftest import wait_for_job
@@ -7,8 +8,9 @@ from .test_training_fixtures import make_face_set, train_now
 
 
 @pytest.mark.slow
-def test_a_batch_started_by_an_admin_is_tagged_by_a_gpu_worker(celery_worker_process, admin_client_api,
-                                                               annotator_client):
+def test_a_batch_started_by_an_admin_is_tagged_by_a_gpu_worker(
+    celery_worker_process, admin_client_api, annotator_client
+):
     face_set = make_face_set()
     run = train_now(accept=True, **HEAD)  # at the default operating point
     video = vip_video(face_set, face_set.vips[0])

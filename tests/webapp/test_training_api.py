@@ -1,4 +1,5 @@
 """Who may do what with training, and the diagnostics the UI reads."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,15 @@ from .test_training_fixtures import QUICK, make_face_set, train_now
 
 pytestmark = pytest.mark.django_db
 
-READ_ENDPOINTS = ["/api/v1/runs/", "/api/v1/chunks/", "/api/v1/chunks/gate/", "/api/v1/operating-point/",
-                  "/api/v1/status/", "/api/v1/review/queues/", "/api/v1/review/progress/"]
+READ_ENDPOINTS = [
+    "/api/v1/runs/",
+    "/api/v1/chunks/",
+    "/api/v1/chunks/gate/",
+    "/api/v1/operating-point/",
+    "/api/v1/status/",
+    "/api/v1/review/queues/",
+    "/api/v1/review/progress/",
+]
 
 
 @pytest.mark.parametrize("url", READ_ENDPOINTS)
@@ -144,20 +152,32 @@ def test_progress_counts_each_annotators_decisions_today(annotator_client, other
     queue = run.queues.get(kind="label_errors")
     for client, n in ((annotator_client, 2), (other_annotator_client, 1)):
         items = client.post(f"/api/v1/review/queues/{queue.pk}/next/", {"limit": n}, format="json").data
-        client.post("/api/v1/review/decisions/", {"decisions": [
-            {"item": item["id"], "action": "confirm"} for item in items]}, format="json")
+        client.post(
+            "/api/v1/review/decisions/",
+            {"decisions": [{"item": item["id"], "action": "confirm"} for item in items]},
+            format="json",
+        )
 
     data = annotator_client.get("/api/v1/review/progress/").data
 
     assert [(a["username"], a["decisions"], a["by_action"]) for a in data["annotators"]] == [
-        ("bob-annotator", 2, {"confirm": 2}), ("carol-annotator", 1, {"confirm": 1})]
+        ("bob-annotator", 2, {"confirm": 2}),
+        ("carol-annotator", 1, {"confirm": 1}),
+    ]
 
 
 def test_the_openapi_schema_documents_the_curation_endpoints(annotator_client):
     schema = annotator_client.get("/api/schema/?format=json").json()
 
-    for path in ("/api/v1/runs/", "/api/v1/runs/{id}/accept/", "/api/v1/review/decisions/",
-                 "/api/v1/review/queues/{id}/next/", "/api/v1/chunks/promote/", "/api/v1/operating-point/",
-                 "/api/v1/status/", "/api/v1/review/operations/{operation}/undo/"):
+    for path in (
+        "/api/v1/runs/",
+        "/api/v1/runs/{id}/accept/",
+        "/api/v1/review/decisions/",
+        "/api/v1/review/queues/{id}/next/",
+        "/api/v1/chunks/promote/",
+        "/api/v1/operating-point/",
+        "/api/v1/status/",
+        "/api/v1/review/operations/{operation}/undo/",
+    ):
         assert path in schema["paths"], path
     assert "DecisionBatchRequest" in schema["components"]["schemas"]

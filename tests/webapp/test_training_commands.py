@@ -1,4 +1,5 @@
 """The curation loop from the shell: train, set_operating_point, promote, curation_status."""
+
 from __future__ import annotations
 
 from io import StringIO
@@ -68,12 +69,14 @@ def test_promote_shows_the_gate_and_promotes_the_next_chunk(settings):
     assert "gate: passed" in dry and "would promote: Candidate 0, Candidate 1" in dry
     assert "chunk 2: promoted Candidate 0, Candidate 1" in out
     assert set(Chunk.objects.get(number=2).identities[i]["id"] for i in range(2)) == {
-        c.pk for c in face_set.candidates[:2]}
+        c.pk for c in face_set.candidates[:2]
+    }
 
 
 @pytest.mark.parametrize("unknown, rule", [(30, "lowest_measurable_far"), (0, "target_precision_fallback")])
 def test_the_demo_loop_promote_train_accept_gives_a_model_that_tags_at_the_default_operating_point(
-        settings, unknown, rule):
+    settings, unknown, rule
+):
     # as `make demo` leaves it, at two sizes: 10+ unknown val faces (far fewer than the 1,000 a rate
     # of 0.001 needs) and none; the default must tag a VIP's video and say how its threshold was chosen
     from .test_tagging import tag_here, vip_video

@@ -4,6 +4,7 @@ Embeddings are clustered unit vectors (one cluster per person), so a head trains
 the tests can say exactly which faces are wrong. Import the helpers by name; the ``face_set``
 fixture lives in ``tests/webapp/conftest.py``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,24 +43,46 @@ class FaceSet:
         return [f for f in self.faces[identity.pk] if split is None or f.split == split]
 
 
-def make_face_set(*, vips: int = 3, candidates: int = 2, per_identity: int = 16, unknown: int = 8,
-                  seed: int = 0, chunk: int | None = 1) -> FaceSet:
+def make_face_set(
+    *,
+    vips: int = 3,
+    candidates: int = 2,
+    per_identity: int = 16,
+    unknown: int = 8,
+    seed: int = 0,
+    chunk: int | None = 1,
+) -> FaceSet:
     """VIPs (chunk 1) and candidates with clustered faces, plus unknown people. Every split holds
     faces of every VIP: the first faces of each person are pinned to val and test."""
     rng = np.random.default_rng(seed)
     centers = random_centers(vips + candidates + unknown, rng)
-    people = [IdentityFactory(name=f"VIP {i}", role=Identity.Role.VIP, chunk=chunk, popularity_rank=i + 1)
-              for i in range(vips)]
+    people = [
+        IdentityFactory(name=f"VIP {i}", role=Identity.Role.VIP, chunk=chunk, popularity_rank=i + 1)
+        for i in range(vips)
+    ]
     others = [IdentityFactory(name=f"Candidate {i}", popularity_rank=vips + i + 1) for i in range(candidates)]
     faces: dict[int, list[Face]] = {}
     for index, identity in enumerate(people + others):
         vectors = person_vectors(centers[index], per_identity, rng)
         splits = ["val", "val", "val", "test", "test", "test"] + ["train"] * (per_identity - 6)
-        faces[identity.pk] = [FaceFactory(identity=identity, vector=v, split=s) for v, s in zip(vectors, splits, strict=True)]
-    strangers = [FaceFactory(identity=None, vector=person_vectors(centers[vips + candidates + i], 1, rng)[0],
-                             split=["train", "val", "test"][i % 3]) for i in range(unknown)]
-    return FaceSet(vips=people, candidates=others, faces=faces, unknown=strangers,
-                   centers={identity.pk: centers[i] for i, identity in enumerate(people + others)})
+        faces[identity.pk] = [
+            FaceFactory(identity=identity, vector=v, split=s) for v, s in zip(vectors, splits, strict=True)
+        ]
+    strangers = [
+        FaceFactory(
+            identity=None,
+            vector=person_vectors(centers[vips + candidates + i], 1, rng)[0],
+            split=["train", "val", "test"][i % 3],
+        )
+        for i in range(unknown)
+    ]
+    return FaceSet(
+        vips=people,
+        candidates=others,
+        faces=faces,
+        unknown=strangers,
+        centers={identity.pk: centers[i] for i, identity in enumerate(people + others)},
+    )
 
 
 def run_job_here(run):
@@ -81,4 +104,3 @@ def train_now(*, user=None, accept: bool = False, **options):
     if accept:
         services.training_run_accept(run=run, user=user)
     return run
-

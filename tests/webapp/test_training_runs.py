@@ -1,4 +1,5 @@
 """Training runs: a frozen snapshot, one at a time, trained by the gpu task, accepted by an admin."""
+
 from __future__ import annotations
 
 import pytest
@@ -78,7 +79,14 @@ def test_a_run_trains_and_stores_metrics_reports_scores_and_the_calibrated_model
     assert default_storage.exists(run.model_file.name)
     assert not RunSample.objects.filter(run=run, noise_score__isnull=True).exists()
     assert set(Queue.objects.filter(run=run).values_list("kind", flat=True)) == {
-        "likely_wrong", "label_errors", "lookalikes", "low_precision", "low_recall", "confused_pairs", "non_faces"}
+        "likely_wrong",
+        "label_errors",
+        "lookalikes",
+        "low_precision",
+        "low_recall",
+        "confused_pairs",
+        "non_faces",
+    }
 
 
 def test_a_failed_run_keeps_its_error_and_leaves_the_active_model_unchanged(face_set, admin_user):
@@ -159,8 +167,12 @@ def test_a_finetune_run_trains_a_backbone_on_the_crops(admin_user):
     from .test_training_fixtures import make_face_set
 
     make_face_set(vips=2, candidates=0, per_identity=8, unknown=2)
-    run = services.training_run_start(user=admin_user, mode="finetune", dispatch=False, options={
-        "epochs": 1, "image_size": 32, "batch_size": 8, "backbone": "resnet18", "seed": 0})
+    run = services.training_run_start(
+        user=admin_user,
+        mode="finetune",
+        dispatch=False,
+        options={"epochs": 1, "image_size": 32, "batch_size": 8, "backbone": "resnet18", "seed": 0},
+    )
 
     run = run_job_here(run)
 

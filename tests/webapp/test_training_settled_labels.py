@@ -2,6 +2,7 @@
 
 A label is not settled while a decision on its face waits for a second opinion, or while two
 annotators' disagreement on it waits for an admin."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,9 @@ def held_face(face_set, annotator, settings):
     settings.FACECURATOR_SECOND_OPINION = ["relabel_vip"]
     face = face_set.faces_of(face_set.vips[0], "train")[0]
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
-    item = Item.objects.create(queue=queue, face=face, identity=face_set.vips[0], score=1.0, leased_to=annotator,
-                               served_version=face.version)
+    item = Item.objects.create(
+        queue=queue, face=face, identity=face_set.vips[0], score=1.0, leased_to=annotator, served_version=face.version
+    )
     decisions_apply(user=annotator, requests=[DecisionRequest(item.pk, "relabel", face_set.vips[1].pk)])
     assert SecondOpinion.objects.get().state == "pending"
     return face

@@ -1,4 +1,5 @@
 """A training run through a real Celery worker on the `gpu` queue (Redis in `make test`)."""
+
 import pytest
 
 from webapp.review.models import Queue

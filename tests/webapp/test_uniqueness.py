@@ -1,5 +1,6 @@
 """Rows the code assumes unique are unique in the database, duplicates written before are merged,
 and an import racing another import of the same crop reports a duplicate instead of failing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,10 @@ from .factories import FaceFactory, IdentityFactory
 pytestmark = pytest.mark.django_db
 
 SHA = "ab" * 32
-CROP_INDEX = "CREATE UNIQUE INDEX unique_imported_crop ON faces_face (content_sha256) " \
-             "WHERE source = 'crop' AND NOT content_sha256 = ''"
+CROP_INDEX = (
+    "CREATE UNIQUE INDEX unique_imported_crop ON faces_face (content_sha256) "
+    "WHERE source = 'crop' AND NOT content_sha256 = ''"
+)
 
 
 def _without_index(name: str) -> None:
@@ -73,12 +76,30 @@ def test_the_migration_merge_keeps_the_oldest_crop_and_moves_every_reference_to_
     item = Item.objects.create(queue=queue, face=copy, score=1.0)
     decision = Decision.objects.create(item=item, face=copy, action="confirm", operation=uuid.uuid4())
     version = DatasetVersion.objects.create(name="v1")
-    frozen = VersionFace.objects.create(version=version, face_id=copy.pk, label="Other", label_key="Other",
-                                        role="vip", status="verified", split="train", source="crop", crop="x.jpg")
+    frozen = VersionFace.objects.create(
+        version=version,
+        face_id=copy.pk,
+        label="Other",
+        label_key="Other",
+        role="vip",
+        status="verified",
+        split="train",
+        source="crop",
+        crop="x.jpg",
+    )
     both = DatasetVersion.objects.create(name="v2")
     for face in (kept, copy):
-        VersionFace.objects.create(version=both, face_id=face.pk, label="P", label_key="P", role="vip",
-                                   status="verified", split="train", source="crop", crop="x.jpg")
+        VersionFace.objects.create(
+            version=both,
+            face_id=face.pk,
+            label="P",
+            label_key="P",
+            role="vip",
+            status="verified",
+            split="train",
+            source="crop",
+            crop="x.jpg",
+        )
 
     assert crop_duplicates_merge(apps=apps) == 1
 
@@ -128,8 +149,7 @@ def _folder(shared_data, root, names):
     return [root / person / name for name in names]
 
 
-def test_a_crop_stored_by_another_import_after_the_check_is_reported_as_a_duplicate(shared_data, tmp_path,
-                                                                                   monkeypatch):
+def test_a_crop_stored_by_another_import_after_the_check_is_reported_as_a_duplicate(shared_data, tmp_path, monkeypatch):
     first, second = _folder(shared_data, tmp_path, ["3854.jpg", "3855.jpg"])
     sha = hashlib.sha256(first.read_bytes()).hexdigest()
     real = services.face_pipeline()
@@ -190,8 +210,9 @@ def test_two_imports_of_one_crop_at_once_store_it_once(shared_data, tmp_path):
     waiting = 0
     for _ in range(600):  # until the import waits on the other transaction's row
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                           "AND datname = current_database()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
             waiting = cursor.fetchone()[0]
         if waiting or not importer.is_alive():
             break

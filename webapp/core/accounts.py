@@ -4,6 +4,7 @@ Who may touch whom: an app admin manages annotators and admins; only a superuser
 superuser account (its password above all), so the users API is no way into the Django admin site.
 Every password set here passes Django's validators (settings.AUTH_PASSWORD_VALIDATORS).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -70,8 +71,15 @@ def user_create(*, username: str, password: str | None, role: str, email: str = 
         raise Conflict(f"A user named '{username}' already exists.") from exc
 
 
-def user_update(*, user, actor=None, role: str | None = None, password: str | None = None,
-                email: str | None = None, is_active: bool | None = None):
+def user_update(
+    *,
+    user,
+    actor=None,
+    role: str | None = None,
+    password: str | None = None,
+    email: str | None = None,
+    is_active: bool | None = None,
+):
     """Change an account; ``actor`` (the user asking) may be refused a staff or superuser account."""
     _check_may_change(actor=actor, user=user)
     if email is not None:

@@ -5,6 +5,7 @@ Decision: those rows are written by services only, so the domain models are read
 (``ReadOnlyAdmin``). Accounts are editable, but only a superuser changes a staff or superuser account
 or grants staff, superuser, groups' permissions or per-user permissions.
 """
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin

@@ -15,6 +15,7 @@ and :func:`artifact_local_path` gives it a local file with that version's bytes:
 
 Since a name never changes content, a cached file never goes stale: a new version is a new name.
 """
+
 from __future__ import annotations
 
 import logging
@@ -116,11 +117,13 @@ def artifact_cached_names() -> list[str]:
     root = artifact_cache_dir()
     if not root.is_dir():
         return []
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if p.is_file() and not p.name.endswith(PART_SUFFIX))
+    return sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.endswith(PART_SUFFIX)
+    )
 
 
 # --- Which version is current: rows in the database ------------------------------------------
+
 
 def artifact_publish(*, kind: str, version: int, name: str, meta: dict | None = None) -> Artifact:
     """Record a stored file as version ``version`` of ``kind`` (call after the file is complete).

@@ -1,5 +1,6 @@
 """API tokens that expire: DRF's ``Authorization: Token <key>``, refused once older than
 ``API_TOKEN_LIFETIME`` (the key is made anew by POST /api/v1/auth/token/ or .../rotate/)."""
+
 from __future__ import annotations
 
 from rest_framework.authentication import TokenAuthentication

@@ -25,6 +25,7 @@ checksums, its migrations against this database's), refuses a database or media 
 already holds data unless ``force`` is given, then replaces the database's rows in one
 transaction and moves the restored media folder into place.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -109,8 +110,11 @@ class _ExactEncoder(DjangoJSONEncoder):
 
 
 def _backed_up_models() -> list:
-    return [model for model in apps.get_models()
-            if model._meta.app_label not in EXCLUDED and model._meta.managed and not model._meta.proxy]
+    return [
+        model
+        for model in apps.get_models()
+        if model._meta.app_label not in EXCLUDED and model._meta.managed and not model._meta.proxy
+    ]
 
 
 def _database_dump(path: Path) -> None:
@@ -138,8 +142,11 @@ def backup_create(*, target: str | Path, out: Out = print) -> dict:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             _database_dump(staging / DATABASE_FILE)
             meta: dict[str, Any] = {
-                "format": FORMAT, "created_at": timezone.now().isoformat(), "database": connection.vendor,
-                "migrations": _applied_migrations(), "rows": _row_counts(),
+                "format": FORMAT,
+                "created_at": timezone.now().isoformat(),
+                "database": connection.vendor,
+                "migrations": _applied_migrations(),
+                "rows": _row_counts(),
             }
         if _media_is_local():
             media_root = Path(settings.MEDIA_ROOT)
@@ -152,8 +159,10 @@ def backup_create(*, target: str | Path, out: Out = print) -> dict:
         else:
             meta["media"] = "s3"
             meta["media_files"] = {}
-            out("Media are on S3 and are not in this backup: back the bucket up with the object store "
-                "(bucket versioning, or `aws s3 sync s3://BUCKET DIR`) at the same time.")
+            out(
+                "Media are on S3 and are not in this backup: back the bucket up with the object store "
+                "(bucket versioning, or `aws s3 sync s3://BUCKET DIR`) at the same time."
+            )
         meta["database_sha256"] = _sha256(staging / DATABASE_FILE)
         (staging / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
         os.replace(staging, target)
@@ -220,13 +229,16 @@ def backup_restore(*, source: str | Path, force: bool = False, out: Out = print)
     if not force:
         held = _database_holds_data()
         if held:
-            raise BackupRefused(f"The database is not empty ({', '.join(held[:5])}); restore with --force to "
-                                f"replace everything in it.")
+            raise BackupRefused(
+                f"The database is not empty ({', '.join(held[:5])}); restore with --force to replace everything in it."
+            )
         if restore_media and media_root.is_dir() and any(media_root.iterdir()):
             raise BackupRefused(f"The media folder {media_root} is not empty; restore with --force to replace it.")
     if meta["media"] == "s3" or not _media_is_local():
-        out("Media are not restored by this command (the backup or this server keeps media on S3): restore the "
-            "bucket from the object store's copy made at the same time.")
+        out(
+            "Media are not restored by this command (the backup or this server keeps media on S3): restore the "
+            "bucket from the object store's copy made at the same time."
+        )
 
     staged = None
     if restore_media:  # copy first (slow, may fail), swap in only once the database is restored

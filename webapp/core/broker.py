@@ -10,6 +10,7 @@ Two transports can be asked: Redis (the queue lists, one per priority step, and 
 delivered, unacknowledged messages; ``global_keyprefix`` respected) and kombu's filesystem
 transport (the message files of ``make demo``). Any other transport answers ``None``: unknown.
 """
+
 from __future__ import annotations
 
 import json

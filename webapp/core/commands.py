@@ -1,4 +1,5 @@
 """Helpers shared by management commands."""
+
 from __future__ import annotations
 
 import time

@@ -7,6 +7,7 @@ matches (404) and unexpected exceptions (500, with DEBUG off). An API client alw
 gets ``{"detail": ...}``, never an HTML page or a traceback; the traceback goes to the log only
 (django.request logs it before calling ``handler500``).
 """
+
 from __future__ import annotations
 
 from django.http import JsonResponse
@@ -21,8 +22,13 @@ def _is_api(request) -> bool:
 
 def bad_request(request, exception=None):
     if _is_api(request):
-        return JsonResponse({"detail": "Bad request: the request is malformed or too large (e.g. too many fields).",
-                             "code": "bad_request"}, status=400)
+        return JsonResponse(
+            {
+                "detail": "Bad request: the request is malformed or too large (e.g. too many fields).",
+                "code": "bad_request",
+            },
+            status=400,
+        )
     return defaults.bad_request(request, exception)
 
 
@@ -34,6 +40,11 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if _is_api(request):
-        return JsonResponse({"detail": "Internal server error: the request could not be completed; it is logged.",
-                             "code": "server_error"}, status=500)
+        return JsonResponse(
+            {
+                "detail": "Internal server error: the request could not be completed; it is logged.",
+                "code": "server_error",
+            },
+            status=500,
+        )
     return defaults.server_error(request)

@@ -3,6 +3,7 @@
 It also turns a lost database connection (PostgreSQL restarting, a network blip) into a 503 that says
 the request may be retried, instead of a 500: the request's transaction was not committed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,9 +76,15 @@ def api_exception_handler(exc, context):
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("Database unavailable during %s: %s", context.get("request") and context["request"].path, exc)
         set_rollback()
-        return Response({"detail": "The database is unavailable for a moment; the request did not complete. Retry it.",
-                         "code": "unavailable", "retryable": True},
-                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return Response(
+            {
+                "detail": "The database is unavailable for a moment; the request did not complete. Retry it.",
+                "code": "unavailable",
+                "retryable": True,
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     handled = exception_handler(exc, context)
     if handled is not None and isinstance(exc, Http404):
         handled.data = {"detail": "Not found: no such object, or you may not see it."}

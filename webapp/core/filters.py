@@ -5,6 +5,7 @@ serializer field: a computed one (the users API's ``role``) then answers 500, an
 (``created_by.username``) lets a client sort by a related user's columns, which is how one learns
 a column's values one comparison at a time. Here a view orders by what it lists and nothing else.
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured

@@ -7,6 +7,7 @@ what it found (counts and ids, through ``out``), keeps the oldest row of each gr
 reference at it, and deletes the others. They take an ``apps`` registry, so the migrations run them
 on the historical models and tests on the current ones.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,8 +36,9 @@ def _repoint(*, model, keep_id: int, drop_ids: list[int]) -> dict[str, int]:
                 moved[label] = moved.get(label, 0) + 1
             except IntegrityError:
                 related._base_manager.filter(pk=pk).delete()
-                moved[f"{label} (dropped, the kept row has one)"] = moved.get(
-                    f"{label} (dropped, the kept row has one)", 0) + 1
+                moved[f"{label} (dropped, the kept row has one)"] = (
+                    moved.get(f"{label} (dropped, the kept row has one)", 0) + 1
+                )
     return moved
 
 
@@ -51,14 +53,23 @@ def crop_duplicates_merge(*, apps, out: Callable[[str], None] = print) -> int:
     """
     Face = apps.get_model("faces", "Face")
     VersionFace = apps.get_model("exports", "VersionFace")
-    groups = list(Face.objects.filter(source="crop").exclude(content_sha256="").values("content_sha256")
-                  .annotate(n=Count("id")).filter(n__gt=1).order_by("content_sha256")
-                  .values_list("content_sha256", flat=True))
+    groups = list(
+        Face.objects.filter(source="crop")
+        .exclude(content_sha256="")
+        .values("content_sha256")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .order_by("content_sha256")
+        .values_list("content_sha256", flat=True)
+    )
     out(f"faces: {len(groups)} imported crop(s) stored more than once")
     deleted = 0
     for sha in groups:
-        rows = list(Face.objects.filter(source="crop", content_sha256=sha).order_by("created_at", "id")
-                    .values_list("id", "identity_id", "status"))
+        rows = list(
+            Face.objects.filter(source="crop", content_sha256=sha)
+            .order_by("created_at", "id")
+            .values_list("id", "identity_id", "status")
+        )
         (keep, *_), drop = rows[0], [row[0] for row in rows[1:]]
         labels = {(identity, status) for _, identity, status in rows}
         moved = _repoint(model=Face, keep_id=keep, drop_ids=drop)
@@ -70,9 +81,11 @@ def crop_duplicates_merge(*, apps, out: Callable[[str], None] = print) -> int:
                 moved["exports.VersionFace.face_id"] = moved.get("exports.VersionFace.face_id", 0) + 1
         Face.objects.filter(pk__in=drop).delete()
         deleted += len(drop)
-        out(f"  crop {sha[:16]}: kept face {keep}, deleted face(s) {', '.join(map(str, drop))}; moved "
+        out(
+            f"  crop {sha[:16]}: kept face {keep}, deleted face(s) {', '.join(map(str, drop))}; moved "
             f"{', '.join(f'{n} {label}' for label, n in sorted(moved.items())) or 'nothing'}"
-            + (f"; the copies had other labels {sorted(labels, key=str)}, kept the oldest's" if len(labels) > 1 else ""))
+            + (f"; the copies had other labels {sorted(labels, key=str)}, kept the oldest's" if len(labels) > 1 else "")
+        )
     return deleted
 
 
@@ -81,17 +94,28 @@ def open_item_duplicates_merge(*, apps, out: Callable[[str], None] = print) -> i
     Returns how many items were deleted."""
     Item = apps.get_model("review", "Item")
     Decision = apps.get_model("review", "Decision")
-    groups = list(Item.objects.filter(state="open").values("queue_id", "face_id").annotate(n=Count("id"))
-                  .filter(n__gt=1).order_by("queue_id", "face_id").values_list("queue_id", "face_id"))
+    groups = list(
+        Item.objects.filter(state="open")
+        .values("queue_id", "face_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .order_by("queue_id", "face_id")
+        .values_list("queue_id", "face_id")
+    )
     out(f"review: {len(groups)} face(s) with more than one open item in a queue")
     deleted = 0
     for queue_id, face_id in groups:
-        ids = list(Item.objects.filter(Q(state="open"), queue_id=queue_id, face_id=face_id)
-                   .order_by("created_at", "id").values_list("id", flat=True))
+        ids = list(
+            Item.objects.filter(Q(state="open"), queue_id=queue_id, face_id=face_id)
+            .order_by("created_at", "id")
+            .values_list("id", flat=True)
+        )
         keep, drop = ids[0], ids[1:]
         decisions = Decision.objects.filter(item_id__in=drop).update(item_id=keep)
         Item.objects.filter(pk__in=drop).delete()
         deleted += len(drop)
-        out(f"  queue {queue_id} face {face_id}: kept item {keep}, deleted item(s) {', '.join(map(str, drop))}; "
-            f"moved {decisions} decision(s)")
+        out(
+            f"  queue {queue_id} face {face_id}: kept item {keep}, deleted item(s) {', '.join(map(str, drop))}; "
+            f"moved {decisions} decision(s)"
+        )
     return deleted

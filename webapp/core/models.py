@@ -1,4 +1,5 @@
 """Jobs: a row per piece of background work, so progress and errors survive restarts."""
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -7,6 +7,7 @@ these helpers: ``IdField`` in serializers, ``IdFilter`` in filter sets, ``query_
 ``query_choice`` for query parameters a view reads itself, ``path_id`` for ids in a URL. The schema
 states the same bounds (``ID_SCHEMA``, ``id_parameter``).
 """
+
 from __future__ import annotations
 
 import re
@@ -70,7 +71,9 @@ def query_id(params: Mapping, name: str) -> int | None:
         return None
     value = parse_int(raw)
     if value is None or not DB_ID_MIN <= value <= DB_ID_MAX:
-        raise InvalidParameter(name, f"'{name}' must be an id: an integer from {DB_ID_MIN} to {DB_ID_MAX}; got '{raw}'.")
+        raise InvalidParameter(
+            name, f"'{name}' must be an id: an integer from {DB_ID_MIN} to {DB_ID_MAX}; got '{raw}'."
+        )
     return value
 
 

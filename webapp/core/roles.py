@@ -4,6 +4,7 @@
 - ``admin``: everything an annotator does, plus bulk import, train, promote, choose the operating
   point, export and manage users. Django superusers are admins.
 """
+
 from __future__ import annotations
 
 from django.contrib.auth.models import Group

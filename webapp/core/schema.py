@@ -8,6 +8,7 @@ allowed, 404 no such object, 429 throttled, 503 the database is unreachable (ret
 Codes a view documents itself are left as it wrote them: an operation that starts a job documents its
 own 503 with :data:`QUEUE_UNAVAILABLE` (the broker did not take the job: the work is saved and sent again).
 """
+
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse
@@ -17,7 +18,7 @@ ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
     "type": "object",
     "description": "An error: `detail` says what went wrong; validation errors name the fields instead "
-                   "(`{field: [messages]}`), and some answers add `code`, `errors`, `retryable` and context.",
+    "(`{field: [messages]}`), and some answers add `code`, `errors`, `retryable` and context.",
     "properties": {
         "detail": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "code": {"type": "string"},
@@ -49,8 +50,10 @@ def document_error_responses(result, generator, request, public):
     reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
     responses = components.setdefault("responses", {})
     for code, description in {**EVERY_OPERATION, **WRITES, **UPLOADS}.items():
-        responses[_component_name(code)] = {"description": description,
-                                            "content": {"application/json": {"schema": reference}}}
+        responses[_component_name(code)] = {
+            "description": description,
+            "content": {"application/json": {"schema": reference}},
+        }
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -66,12 +69,16 @@ class QueueUnavailableSerializer(serializers.Serializer):
     """The 503 of an operation that starts a job, when the task queue (broker) did not take it."""
 
     detail = serializers.CharField()
-    code = serializers.CharField(help_text="`queue_unavailable`: the broker did not take the job; "
-                                           "`unavailable`: the database is unreachable.")
+    code = serializers.CharField(
+        help_text="`queue_unavailable`: the broker did not take the job; `unavailable`: the database is unreachable."
+    )
     retryable = serializers.BooleanField(help_text="Always true: the same request may succeed later.")
-    jobs = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                 help_text="The jobs saved as queued: the reaper sends them again once the "
-                                           "queue is back (poll /api/v1/jobs/{id}/).")
+    jobs = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="The jobs saved as queued: the reaper sends them again once the "
+        "queue is back (poll /api/v1/jobs/{id}/).",
+    )
 
 
 QUEUE_UNAVAILABLE_TEXT = (

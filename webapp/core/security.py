@@ -1,5 +1,6 @@
 """Browser-facing protections that Django 5.2 does not ship: the Content-Security-Policy header,
 and the answer to a client locked out after too many failed logins (django-axes calls it)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -37,8 +38,10 @@ def client_ip(request) -> str | None:
 
 def lockout_message() -> str:
     minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
-    return (f"Too many failed logins for this account: it is locked for {minutes} minutes. "
-            "Try again later, or ask an admin to unlock it (manage.py axes_reset_username USERNAME).")
+    return (
+        f"Too many failed logins for this account: it is locked for {minutes} minutes. "
+        "Try again later, or ask an admin to unlock it (manage.py axes_reset_username USERNAME)."
+    )
 
 
 def lockout_response(request, original_response=None, credentials=None):
@@ -46,6 +49,9 @@ def lockout_response(request, original_response=None, credentials=None):
     message = lockout_message()
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message, "code": "locked_out"}, status=429)
-    context = {"form": AuthenticationForm(request), "locked_out": message,
-               "next": request.POST.get("next") or request.GET.get("next", "")}
+    context = {
+        "form": AuthenticationForm(request),
+        "locked_out": message,
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+    }
     return render(request, "login.html", context, status=429)

@@ -36,8 +36,21 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "kind", "queue", "state", "progress", "message", "params", "result", "error",
-            "cancel_requested", "attempts", "created_by", "created_at", "started_at", "finished_at",
+            "id",
+            "kind",
+            "queue",
+            "state",
+            "progress",
+            "message",
+            "params",
+            "result",
+            "error",
+            "cancel_requested",
+            "attempts",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
             "duration_seconds",
         ]
         read_only_fields = fields
@@ -56,9 +69,12 @@ class JobSerializer(serializers.ModelSerializer):
 
 class UserSerializer(serializers.ModelSerializer):
     role = serializers.ChoiceField(choices=[*roles.ROLES, "none"], write_only=False, required=False)
-    password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"},
-                                     help_text="Checked by the server's password validators (length, common, "
-                                               "numeric-only, like the username).")
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        style={"input_type": "password"},
+        help_text="Checked by the server's password validators (length, common, numeric-only, like the username).",
+    )
 
     class Meta:
         model = get_user_model()

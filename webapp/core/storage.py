@@ -18,6 +18,7 @@ Code that needs a local file (PyAV for a video, ``torch.load`` for a model) copi
 bytes to a temporary file, or asks :func:`webapp.core.artifacts.artifact_local_path` for a
 versioned artefact; nothing opens a path under MEDIA_ROOT directly.
 """
+
 from __future__ import annotations
 
 import errno
@@ -208,4 +209,3 @@ def storage_listdir(name: str, *, storage: Storage | None = None) -> tuple[list[
         return storage.listdir(name)
     except FileNotFoundError:
         return [], []
-

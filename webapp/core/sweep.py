@@ -14,6 +14,7 @@ S3 bucket alike), and deletes each file that
 Only the folders below are swept: ``imports/`` (the default import root), the similarity index
 (its writer removes old versions itself) and anything else in storage are left alone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,9 @@ def _referenced(names: list[str]) -> set[str]:
     return found
 
 
-def media_sweep(*, grace_hours: float | None = None, dry_run: bool = False,
-                progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+def media_sweep(
+    *, grace_hours: float | None = None, dry_run: bool = False, progress: Callable[[float, str], None] | None = None
+) -> dict[str, Any]:
     """Delete (or with ``dry_run`` only list) the stored files no row refers to, older than the grace.
 
     Returns ``{"removed": n, "bytes": total, "paths": [first 1,000], "checked": files seen,
@@ -73,8 +75,15 @@ def media_sweep(*, grace_hours: float | None = None, dry_run: bool = False,
     """
     grace = float(settings.FACECURATOR_SWEEP_GRACE_HOURS if grace_hours is None else grace_hours)
     cutoff = timezone.now() - timedelta(hours=grace)
-    report: dict[str, Any] = {"removed": 0, "bytes": 0, "paths": [], "checked": 0, "kept_recent": 0,
-                              "dry_run": dry_run, "grace_hours": grace}
+    report: dict[str, Any] = {
+        "removed": 0,
+        "bytes": 0,
+        "paths": [],
+        "checked": 0,
+        "kept_recent": 0,
+        "dry_run": dry_run,
+        "grace_hours": grace,
+    }
 
     def sweep(batch: list[str]) -> None:
         referenced = _referenced(batch)

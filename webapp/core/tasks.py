@@ -4,6 +4,7 @@ Two are periodic (Celery beat, ``CELERY_BEAT_SCHEDULE`` in settings): the job re
 every minute and records nothing but log lines, and the media sweep, which records its report on
 a Job row of its own.
 """
+
 from celery import current_task, shared_task
 
 from .models import Job
@@ -26,5 +27,9 @@ def sweep_media(job_id: int | None = None) -> None:
     if job_id is None:
         request_id = getattr(current_task.request, "id", None) or ""
         job_id = Job.objects.create(kind=SWEEP_KIND, celery_task_id=request_id).pk
-    job_execute(job_id, lambda job, progress: media_sweep(
-        grace_hours=job.params.get("grace_hours"), dry_run=bool(job.params.get("dry_run")), progress=progress))
+    job_execute(
+        job_id,
+        lambda job, progress: media_sweep(
+            grace_hours=job.params.get("grace_hours"), dry_run=bool(job.params.get("dry_run")), progress=progress
+        ),
+    )

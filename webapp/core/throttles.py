@@ -3,6 +3,7 @@
 Rates come from settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] (THROTTLE_USER_WRITE_RATE,
 THROTTLE_ANON_RATE), read on each request rather than frozen when the class is imported.
 """
+
 from __future__ import annotations
 
 from rest_framework.permissions import SAFE_METHODS

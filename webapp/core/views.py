@@ -41,8 +41,13 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
-class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                  mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Accounts and their roles (admins only)."""
 
     serializer_class = UserSerializer
@@ -54,15 +59,22 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
     def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = accounts.user_create(
-            username=data["username"], password=data.get("password"), role=data.get("role", roles.ANNOTATOR),
-            email=data.get("email", ""), is_active=data.get("is_active", True),
+            username=data["username"],
+            password=data.get("password"),
+            role=data.get("role", roles.ANNOTATOR),
+            email=data.get("email", ""),
+            is_active=data.get("is_active", True),
         )
 
     def perform_update(self, serializer):
         data = serializer.validated_data
         serializer.instance = accounts.user_update(
-            user=serializer.instance, actor=self.request.user, role=data.get("role"),
-            password=data.get("password"), email=data.get("email"), is_active=data.get("is_active"),
+            user=serializer.instance,
+            actor=self.request.user,
+            role=data.get("role"),
+            password=data.get("password"),
+            email=data.get("email"),
+            is_active=data.get("is_active"),
         )
 
     @extend_schema(request=None, responses={204: None})
@@ -96,9 +108,13 @@ def _user_from_password(request):
 
 
 @extend_schema(
-    methods=["POST"], request=TokenRequestSerializer,
-    responses={200: TokenSerializer, 401: OpenApiResponse(description="Wrong username or password"),
-               429: OpenApiResponse(description="Locked out after too many failed logins, or throttled")},
+    methods=["POST"],
+    request=TokenRequestSerializer,
+    responses={
+        200: TokenSerializer,
+        401: OpenApiResponse(description="Wrong username or password"),
+        429: OpenApiResponse(description="Locked out after too many failed logins, or throttled"),
+    },
 )
 @extend_schema(methods=["DELETE"], request=None, responses={204: None})
 @api_view(["POST", "DELETE"])

@@ -1,4 +1,5 @@
 """Plain Django views: the single-page app's shell and login-protected media files."""
+
 from __future__ import annotations
 
 import posixpath
@@ -43,9 +44,15 @@ ADMIN_ONLY_MEDIA_PREFIXES = ("exports/", "models/", "index/")
 # an export, a model) is sent as an opaque download. No type that can carry script (HTML, SVG,
 # XHTML, XML, PDF) is ever served inline.
 INLINE_MEDIA_TYPES = {
-    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-    ".gif": "image/gif", ".bmp": "image/bmp", ".avif": "image/avif",
-    ".mp4": "video/mp4", ".webm": "video/webm",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".avif": "image/avif",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
 }
 
 # Every media answer: no script runs even if a browser rendered it (sandbox, no sources), no type

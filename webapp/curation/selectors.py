@@ -1,6 +1,7 @@
 """Reads for curating identities through their faces: the embeddings suggestions are computed
 from, a training run's confusion between identities, the example crops a suggestion shows, and
 the faces list with the active model's confidence."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ def suggestion_example_crops(*, suggestions: list[IdentitySuggestion]) -> dict[i
     for suggestion in suggestions:
         for side in suggestion.evidence.get("sides", []):
             ids.update(side.get("examples", []))
-    return {face.pk: (face.crop.url if face.crop else None) for face in Face.objects.filter(pk__in=ids).only("pk", "crop")}
+    return {
+        face.pk: (face.crop.url if face.crop else None) for face in Face.objects.filter(pk__in=ids).only("pk", "crop")
+    }
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,19 @@ class Embeddings:
         return len(self.face_ids)
 
 
-def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: list[int] | None = None,
-                        seed: int = 0, chunk_size: int = 5000) -> Embeddings:
+def identity_embeddings(
+    *, max_per_identity: int | None = None, identity_ids: list[int] | None = None, seed: int = 0, chunk_size: int = 5000
+) -> Embeddings:
     """The stored embeddings of faces that show an active identity (status not "not a face"/"excluded"),
     from the embedder the face index uses. An identity with more than ``max_per_identity`` such
     faces gives a uniform sample of that many (seeded: two computations over the same faces agree;
     uniform, not the oldest: a second person imported later must be in the sample)."""
     model = embedding_model()
     queryset = Face.objects.filter(
-        identity__isnull=False, identity__merged_into__isnull=True, embedding__isnull=False, embedding_model=model,
+        identity__isnull=False,
+        identity__merged_into__isnull=True,
+        embedding__isnull=False,
+        embedding_model=model,
     ).exclude(status__in=NOT_SHOWING)
     if identity_ids is not None:
         queryset = queryset.filter(identity_id__in=identity_ids)
@@ -64,15 +71,17 @@ def identity_embeddings(*, max_per_identity: int | None = None, identity_ids: li
         chosen = pairs[keep, 0]
     face_ids, owners_out, rows = [], [], []
     for start in range(0, len(chosen), chunk_size):
-        batch = queryset.filter(pk__in=chosen[start:start + chunk_size].tolist()).order_by("pk")
+        batch = queryset.filter(pk__in=chosen[start : start + chunk_size].tolist()).order_by("pk")
         for pk, owner, blob in batch.values_list("pk", "identity_id", "embedding"):
             face_ids.append(pk)
             owners_out.append(owner)
             rows.append(embedding_array(blob))
     dim = len(rows[0]) if rows else 0
     return Embeddings(
-        face_ids=np.asarray(face_ids, dtype=np.int64), identity_ids=np.asarray(owners_out, dtype=np.int64),
-        vectors=np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32), model=model,
+        face_ids=np.asarray(face_ids, dtype=np.int64),
+        identity_ids=np.asarray(owners_out, dtype=np.int64),
+        vectors=np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32),
+        model=model,
     )
 
 
@@ -86,8 +95,12 @@ def run_confusion(*, run_id: int) -> dict[tuple[int, int], float]:
     """
     run = TrainingRun.objects.only("vips").get(pk=run_id)
     class_identity = {vip["index"]: vip["identity"] for vip in run.vips}
-    rows = (RunSample.objects.filter(run_id=run_id, identity_id__isnull=False, predicted__isnull=False)
-            .order_by().values_list("identity_id", "predicted").annotate(n=Count("id")))
+    rows = (
+        RunSample.objects.filter(run_id=run_id, identity_id__isnull=False, predicted__isnull=False)
+        .order_by()
+        .values_list("identity_id", "predicted")
+        .annotate(n=Count("id"))
+    )
     totals: dict[int, int] = {}
     counts: dict[tuple[int, int], int] = {}
     for identity_id, predicted, n in rows:

@@ -5,8 +5,12 @@ from webapp.training.models import TrainingRun
 
 
 class SuggestionComputeRequestSerializer(serializers.Serializer):
-    run = IdField(required=False, allow_null=True, default=None,
-                  help_text="A training run whose model's confusion adds to the merge evidence.")
+    run = IdField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A training run whose model's confusion adds to the merge evidence.",
+    )
 
     def validate_run(self, value):
         if value is not None and not TrainingRun.objects.filter(pk=value).exists():

@@ -4,6 +4,7 @@ computed from face embeddings and a training run's confusion.
 
 Above faces and training (identities below them holds the identity rows and their own edits).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -68,11 +69,15 @@ PROFILE_FIELDS = ("aliases", "role", "popularity_rank", "chunk")
 
 
 def _profile(identity: Identity) -> dict:
-    return {name: (list(getattr(identity, name)) if name == "aliases" else getattr(identity, name)) for name in PROFILE_FIELDS}
+    return {
+        name: (list(getattr(identity, name)) if name == "aliases" else getattr(identity, name))
+        for name in PROFILE_FIELDS
+    }
 
 
-def identity_merge(*, source_id: int, into_id: int, user=None, reason: str = "",
-                   suggestion_id: int | None = None) -> IdentityOperation:
+def identity_merge(
+    *, source_id: int, into_id: int, user=None, reason: str = "", suggestion_id: int | None = None
+) -> IdentityOperation:
     """Merge identity ``source_id`` (A) into ``into_id`` (B), in one transaction.
 
     * Every face of A (whatever its status) moves to B through ``faces_relabel``: one LabelEvent
@@ -94,12 +99,18 @@ def identity_merge(*, source_id: int, into_id: int, user=None, reason: str = "",
         source, target = rows[source_id], rows[into_id]
         identity_require_active(source, action="merge")
         identity_require_active(target, action="merge into")
-        suggestion = _suggestion_take(suggestion_id, kind=IdentitySuggestion.Kind.MERGE, identity_ids={source.pk, target.pk})
+        suggestion = _suggestion_take(
+            suggestion_id, kind=IdentitySuggestion.Kind.MERGE, identity_ids={source.pk, target.pk}
+        )
 
-        face_ids = list(Face.objects.select_for_update().filter(identity=source).order_by("pk").values_list("pk", flat=True))
+        face_ids = list(
+            Face.objects.select_for_update().filter(identity=source).order_by("pk").values_list("pk", flat=True)
+        )
         operation = uuid.uuid4()
         faces_relabel(
-            changes=[LabelChange(face_id=pk, identity=target) for pk in face_ids], user=user, operation=operation,
+            changes=[LabelChange(face_id=pk, identity=target) for pk in face_ids],
+            user=user,
+            operation=operation,
             reason=_why(f"merge of identity {source.pk} '{source.name}' into {target.pk} '{target.name}'", reason),
         )
 
@@ -113,8 +124,9 @@ def identity_merge(*, source_id: int, into_id: int, user=None, reason: str = "",
         target.aliases = [*target.aliases, *added]
         if source.role == Identity.Role.VIP and target.role != Identity.Role.VIP:
             target.role, target.chunk = Identity.Role.VIP, source.chunk
-        if source.popularity_rank is not None and (target.popularity_rank is None
-                                                   or source.popularity_rank < target.popularity_rank):
+        if source.popularity_rank is not None and (
+            target.popularity_rank is None or source.popularity_rank < target.popularity_rank
+        ):
             target.popularity_rank = source.popularity_rank
         target.save(update_fields=[*PROFILE_FIELDS, "updated_at"])
 
@@ -124,9 +136,15 @@ def identity_merge(*, source_id: int, into_id: int, user=None, reason: str = "",
         source.save(update_fields=["merged_into", "updated_at"])
 
         record = IdentityOperation.objects.create(
-            kind=IdentityOperation.Kind.MERGE, source=source, target=target, operation=operation, face_ids=face_ids,
+            kind=IdentityOperation.Kind.MERGE,
+            source=source,
+            target=target,
+            operation=operation,
+            face_ids=face_ids,
             before={"target": before, "target_after": _profile(target), "added_aliases": added, "repointed": repointed},
-            reason=reason[:300], suggestion=suggestion, user=authenticated_user(user),
+            reason=reason[:300],
+            suggestion=suggestion,
+            user=authenticated_user(user),
         )
         _suggestion_decide(suggestion, status=IdentitySuggestion.Status.ACCEPTED, user=user)
         return record
@@ -137,14 +155,27 @@ def _revivable(identity: Identity, *, source: Identity) -> bool:
     return (
         identity.merged_into_id == source.pk
         and not identity.faces.exists()
-        and IdentityOperation.objects.filter(kind=IdentityOperation.Kind.SPLIT, source=source, target=identity,
-                                             target_created=True, undone_at__isnull=False).exists()
+        and IdentityOperation.objects.filter(
+            kind=IdentityOperation.Kind.SPLIT,
+            source=source,
+            target=identity,
+            target_created=True,
+            undone_at__isnull=False,
+        ).exists()
     )
 
 
-def identity_split(*, source_id: int, face_ids: list[int], into_id: int | None = None, new_name: str | None = None,
-                   status: str | None = None, user=None, reason: str = "",
-                   suggestion_id: int | None = None) -> IdentityOperation:
+def identity_split(
+    *,
+    source_id: int,
+    face_ids: list[int],
+    into_id: int | None = None,
+    new_name: str | None = None,
+    status: str | None = None,
+    user=None,
+    reason: str = "",
+    suggestion_id: int | None = None,
+) -> IdentityOperation:
     """Move the chosen faces of identity ``source_id`` (A) to an existing identity or a new one, in one transaction.
 
     Exactly one of ``into_id`` (an active identity other than A) and ``new_name`` (a new
@@ -175,7 +206,8 @@ def identity_split(*, source_id: int, face_ids: list[int], into_id: int | None =
         if foreign:
             raise OperationRefused(
                 f"Faces {', '.join(map(str, foreign))} are not faces of identity {source.pk} '{source.name}'; "
-                f"only its own faces can be split off.", extra={"faces": foreign},
+                f"only its own faces can be split off.",
+                extra={"faces": foreign},
             )
         created = revived = False
         if into_id is not None:
@@ -192,21 +224,35 @@ def identity_split(*, source_id: int, face_ids: list[int], into_id: int | None =
                 existing.save(update_fields=["merged_into", "updated_at"])
                 target, created, revived = existing, True, True
             else:
-                raise Conflict(f"An identity named '{new_name}' already exists (id {existing.pk}); "
-                               f"split into it with `into` instead.", extra={"identity": existing.pk})
+                raise Conflict(
+                    f"An identity named '{new_name}' already exists (id {existing.pk}); "
+                    f"split into it with `into` instead.",
+                    extra={"identity": existing.pk},
+                )
         suggestion = _suggestion_take(suggestion_id, kind=IdentitySuggestion.Kind.SPLIT, identity_ids={source.pk})
 
         operation = uuid.uuid4()
         faces_relabel(
             changes=[LabelChange(face_id=pk, identity=target, status=status) for pk in sorted(face_ids)],
-            user=user, operation=operation,
-            reason=_why(f"split of {len(face_ids)} faces from identity {source.pk} '{source.name}' "
-                        f"into {target.pk} '{target.name}'", reason),
+            user=user,
+            operation=operation,
+            reason=_why(
+                f"split of {len(face_ids)} faces from identity {source.pk} '{source.name}' "
+                f"into {target.pk} '{target.name}'",
+                reason,
+            ),
         )
         record = IdentityOperation.objects.create(
-            kind=IdentityOperation.Kind.SPLIT, source=source, target=target, target_created=created,
-            operation=operation, face_ids=sorted(face_ids), before={"revived": revived},
-            reason=reason[:300], suggestion=suggestion, user=authenticated_user(user),
+            kind=IdentityOperation.Kind.SPLIT,
+            source=source,
+            target=target,
+            target_created=created,
+            operation=operation,
+            face_ids=sorted(face_ids),
+            before={"revived": revived},
+            reason=reason[:300],
+            suggestion=suggestion,
+            user=authenticated_user(user),
         )
         _suggestion_decide(suggestion, status=IdentitySuggestion.Status.ACCEPTED, user=user)
         return record
@@ -238,7 +284,8 @@ def identity_operation_undo(*, operation_id: int, user=None) -> IdentityOperatio
         if later is not None:
             raise UndoRefused(
                 f"Identity operation {later.pk} ({later.kind} {later.source_id} -> {later.target_id}) came later on "
-                f"the same identities; undo it first.", extra={"operation": later.pk},
+                f"the same identities; undo it first.",
+                extra={"operation": later.pk},
             )
         rows = identities_lock(ids=[record.source_id, record.target_id])
         source, target = rows[record.source_id], rows[record.target_id]
@@ -246,7 +293,9 @@ def identity_operation_undo(*, operation_id: int, user=None) -> IdentityOperatio
         if record.kind == IdentityOperation.Kind.MERGE:  # A is active again before its faces go back to it
             source.merged_into = None
             source.save(update_fields=["merged_into", "updated_at"])
-            Identity.objects.filter(pk__in=record.before.get("repointed", []), merged_into=target).update(merged_into=source)
+            Identity.objects.filter(pk__in=record.before.get("repointed", []), merged_into=target).update(
+                merged_into=source
+            )
 
         if LabelEvent.objects.filter(operation=record.operation, undone_by__isnull=True).exists():
             operation_undo(operation=record.operation, user=user)
@@ -275,10 +324,15 @@ def identity_operation_undo(*, operation_id: int, user=None) -> IdentityOperatio
 def _keep_first(a: Identity, b: Identity, sizes: dict[int, int]) -> tuple[Identity, Identity]:
     """Which of two identities to keep in a merge suggestion: the VIP, then the more popular
     (lower rank), then the one with more faces, then the older; returns (keep, merge away)."""
+
     def rank(identity: Identity):
-        return (identity.role != Identity.Role.VIP,
-                identity.popularity_rank if identity.popularity_rank is not None else float("inf"),
-                -sizes.get(identity.pk, 0), identity.pk)
+        return (
+            identity.role != Identity.Role.VIP,
+            identity.popularity_rank if identity.popularity_rank is not None else float("inf"),
+            -sizes.get(identity.pk, 0),
+            identity.pk,
+        )
+
     return (a, b) if rank(a) <= rank(b) else (b, a)
 
 
@@ -294,9 +348,15 @@ def _serialise_suggestion_writers() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SUGGESTIONS_LOCK_KEY])
 
 
-def identity_suggestions_compute(*, run_id: int | None = None, job=None, progress=None,
-                                 merge_settings=None, split_settings=None,
-                                 max_faces_per_identity: int = 300) -> dict:
+def identity_suggestions_compute(
+    *,
+    run_id: int | None = None,
+    job=None,
+    progress=None,
+    merge_settings=None,
+    split_settings=None,
+    max_faces_per_identity: int = 300,
+) -> dict:
     """Compute merge and split suggestions over every active identity's embedded faces and store them.
 
     Call it after a training run with that run's id to add the model's mutual confusion to the
@@ -316,11 +376,19 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
     data = selectors.identity_embeddings(max_per_identity=max_faces_per_identity)
     confusion = selectors.run_confusion(run_id=run_id) if run_id is not None else None
     progress(0.1, f"merge candidates over {len(data)} faces")
-    merges = found_by.merge_suggestions(face_ids=data.face_ids, identity_ids=data.identity_ids, vectors=data.vectors,
-                                        confusion=confusion, settings=merge_settings)
+    merges = found_by.merge_suggestions(
+        face_ids=data.face_ids,
+        identity_ids=data.identity_ids,
+        vectors=data.vectors,
+        confusion=confusion,
+        settings=merge_settings,
+    )
     progress(0.4, "split candidates")
     splits = found_by.split_suggestions(
-        face_ids=data.face_ids, identity_ids=data.identity_ids, vectors=data.vectors, settings=split_settings,
+        face_ids=data.face_ids,
+        identity_ids=data.identity_ids,
+        vectors=data.vectors,
+        settings=split_settings,
         progress=lambda fraction: progress(0.4 + 0.5 * fraction, "split candidates"),
     )
     sizes = {int(k): int(v) for k, v in zip(*np.unique(data.identity_ids, return_counts=True), strict=True)}
@@ -328,17 +396,28 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
         if sizes[item.identity] >= max_faces_per_identity:  # clustered on a sample: give every face a side
             everything = selectors.identity_embeddings(identity_ids=[item.identity])
             sample = data.identity_ids == item.identity
-            splits[i] = found_by.split_extend(item, sample_ids=data.face_ids[sample], sample_vectors=data.vectors[sample],
-                                              face_ids=everything.face_ids, vectors=everything.vectors)
+            splits[i] = found_by.split_extend(
+                item,
+                sample_ids=data.face_ids[sample],
+                sample_vectors=data.vectors[sample],
+                face_ids=everything.face_ids,
+                vectors=everything.vectors,
+            )
     progress(0.9, "storing suggestions")
     with transaction.atomic():
         _serialise_suggestion_writers()
         identities = Identity.objects.in_bulk({f.identity for f in merges + splits} | {f.other for f in merges})
         existing = list(IdentitySuggestion.objects.select_for_update())
-        decided = {(s.kind, frozenset({s.identity_id, s.other_id} - {None})) for s in existing
-                   if s.status != IdentitySuggestion.Status.OPEN}
-        open_by_key = {(s.kind, frozenset({s.identity_id, s.other_id} - {None})): s for s in existing
-                       if s.status == IdentitySuggestion.Status.OPEN}
+        decided = {
+            (s.kind, frozenset({s.identity_id, s.other_id} - {None}))
+            for s in existing
+            if s.status != IdentitySuggestion.Status.OPEN
+        }
+        open_by_key = {
+            (s.kind, frozenset({s.identity_id, s.other_id} - {None})): s
+            for s in existing
+            if s.status == IdentitySuggestion.Status.OPEN
+        }
         kept, created = set(), []
         for item in merges + splits:
             key = (item.kind, frozenset({item.identity, item.other} - {None}))
@@ -353,8 +432,11 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
                 evidence["sides"] = sorted(evidence["sides"], key=lambda side: side["identity"] != identity.pk)
             suggestion = open_by_key.get(key)
             if suggestion is None:
-                created.append(IdentitySuggestion(kind=item.kind, identity=identity, other=other, score=item.score,
-                                                  evidence=evidence, job=job))
+                created.append(
+                    IdentitySuggestion(
+                        kind=item.kind, identity=identity, other=other, score=item.score, evidence=evidence, job=job
+                    )
+                )
             else:
                 suggestion.identity, suggestion.other, suggestion.score = identity, other, item.score
                 suggestion.evidence, suggestion.job = evidence, job
@@ -365,7 +447,10 @@ def identity_suggestions_compute(*, run_id: int | None = None, job=None, progres
     progress(1.0, "done")
     open_now = IdentitySuggestion.objects.filter(status=IdentitySuggestion.Status.OPEN)
     return {
-        "faces": len(data), "identities": len(sizes), "run": run_id, "embedding_model": data.model,
+        "faces": len(data),
+        "identities": len(sizes),
+        "run": run_id,
+        "embedding_model": data.model,
         "merge": open_now.filter(kind=IdentitySuggestion.Kind.MERGE).count(),
         "split": open_now.filter(kind=IdentitySuggestion.Kind.SPLIT).count(),
         "removed": len(stale),

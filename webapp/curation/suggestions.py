@@ -11,6 +11,7 @@ silhouette up to 0.41 (a couple of outliers) but its two centroids stay above co
 of two people under one name has a silhouette from 0.36 and centroids below 0.47. So a split is
 suggested on both: silhouette >= ``min_separation`` and centroid cosine <= ``max_centroid_cosine``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -81,9 +82,14 @@ def cohesion(vectors: np.ndarray) -> float:
     return float(np.mean(x @ centre))
 
 
-def merge_suggestions(*, face_ids: np.ndarray, identity_ids: np.ndarray, vectors: np.ndarray,
-                      confusion: dict[tuple[int, int], float] | None = None,
-                      settings: MergeSettings = MergeSettings()) -> list[Found]:
+def merge_suggestions(
+    *,
+    face_ids: np.ndarray,
+    identity_ids: np.ndarray,
+    vectors: np.ndarray,
+    confusion: dict[tuple[int, int], float] | None = None,
+    settings: MergeSettings = MergeSettings(),
+) -> list[Found]:
     """Pairs of identities that look like one person, most likely first.
 
     ``score`` = mean of the centroid cosine (floored at 0) and the neighbour mixing
@@ -118,19 +124,23 @@ def merge_suggestions(*, face_ids: np.ndarray, identity_ids: np.ndarray, vectors
         sides = []
         for identity in (a, b):
             members = rows[identity]
-            sides.append({
-                "identity": int(identity), "faces": len(members),
-                "cohesion": round(cohesion(vectors[members]), 4),
-                "examples": typical_faces(vectors[members], face_ids[members], settings.examples),
-            })
+            sides.append(
+                {
+                    "identity": int(identity),
+                    "faces": len(members),
+                    "cohesion": round(cohesion(vectors[members]), 4),
+                    "examples": typical_faces(vectors[members], face_ids[members], settings.examples),
+                }
+            )
         evidence["sides"] = sides
         found.append(Found(kind=MERGE, identity=int(a), other=int(b), score=round(float(score), 4), evidence=evidence))
     found.sort(key=lambda f: (-f.score, f.identity, f.other))
-    return found[:settings.top]
+    return found[: settings.top]
 
 
-def split_suggestion(*, identity: int, face_ids: np.ndarray, vectors: np.ndarray,
-                     settings: SplitSettings = SplitSettings()) -> Found | None:
+def split_suggestion(
+    *, identity: int, face_ids: np.ndarray, vectors: np.ndarray, settings: SplitSettings = SplitSettings()
+) -> Found | None:
     """A suggestion to split one identity in two, or None when its faces do not fall into two people.
 
     ``score`` is the cosine silhouette of the k = 2 spherical k-means split; the evidence also
@@ -144,19 +154,26 @@ def split_suggestion(*, identity: int, face_ids: np.ndarray, vectors: np.ndarray
     if candidate is None:
         return None
     smaller = min(len(candidate.cluster_a), len(candidate.cluster_b))
-    if (candidate.separation < settings.min_separation or candidate.centroid_cosine > settings.max_centroid_cosine
-            or smaller < settings.min_cluster):
+    if (
+        candidate.separation < settings.min_separation
+        or candidate.centroid_cosine > settings.max_centroid_cosine
+        or smaller < settings.min_cluster
+    ):
         return None
     sides = []
     cohesions = []
     for cluster in (candidate.cluster_a, candidate.cluster_b):
         tight = cohesion(vectors[cluster])
         cohesions.append(tight)
-        sides.append({
-            "identity": int(identity), "faces": len(cluster), "cohesion": round(tight, 4),
-            "face_ids": sorted(int(face_ids[i]) for i in cluster),
-            "examples": typical_faces(vectors[cluster], face_ids[cluster], settings.examples),
-        })
+        sides.append(
+            {
+                "identity": int(identity),
+                "faces": len(cluster),
+                "cohesion": round(tight, 4),
+                "face_ids": sorted(int(face_ids[i]) for i in cluster),
+                "examples": typical_faces(vectors[cluster], face_ids[cluster], settings.examples),
+            }
+        )
     # between-cluster distance over within-cluster distance (cosine distances): ~0.3-1 for one person, 2-4 for two
     ratio = (1.0 - candidate.centroid_cosine) / max(1.0 - float(np.mean(cohesions)), 1e-12)
     evidence = {
@@ -166,42 +183,60 @@ def split_suggestion(*, identity: int, face_ids: np.ndarray, vectors: np.ndarray
         "faces": len(face_ids),
         "sides": sides,
     }
-    return Found(kind=SPLIT, identity=int(identity), other=None, score=round(candidate.separation, 4), evidence=evidence)
+    return Found(
+        kind=SPLIT, identity=int(identity), other=None, score=round(candidate.separation, 4), evidence=evidence
+    )
 
 
-def split_suggestions(*, face_ids: np.ndarray, identity_ids: np.ndarray, vectors: np.ndarray,
-                      settings: SplitSettings = SplitSettings(), progress=None) -> list[Found]:
+def split_suggestions(
+    *,
+    face_ids: np.ndarray,
+    identity_ids: np.ndarray,
+    vectors: np.ndarray,
+    settings: SplitSettings = SplitSettings(),
+    progress=None,
+) -> list[Found]:
     """:func:`split_suggestion` for every identity, best separated first."""
     found = []
     rows = groups(identity_ids)
     for position, (identity, members) in enumerate(rows.items()):
-        suggestion = split_suggestion(identity=int(identity), face_ids=face_ids[members], vectors=vectors[members],
-                                      settings=settings)
+        suggestion = split_suggestion(
+            identity=int(identity), face_ids=face_ids[members], vectors=vectors[members], settings=settings
+        )
         if suggestion is not None:
             found.append(suggestion)
         if progress is not None:
             progress((position + 1) / len(rows))
     found.sort(key=lambda f: (-f.score, f.identity))
-    return found[:settings.top]
+    return found[: settings.top]
 
 
-def split_extend(found: Found, *, sample_ids: np.ndarray, sample_vectors: np.ndarray, face_ids: np.ndarray,
-                 vectors: np.ndarray) -> Found:
+def split_extend(
+    found: Found, *, sample_ids: np.ndarray, sample_vectors: np.ndarray, face_ids: np.ndarray, vectors: np.ndarray
+) -> Found:
     """A split found on a sample of an identity's faces, extended to all of them: each face joins the
     cluster whose centroid (from the sample) is nearer. Examples and the scores stay the sample's;
     ``evidence["examined"]`` says how many faces the clustering saw."""
     position = {int(pk): i for i, pk in enumerate(sample_ids)}
-    centres = np.stack([
-        l2_normalise(sample_vectors[[position[pk] for pk in side["face_ids"]]]).mean(axis=0)
-        for side in found.evidence["sides"]
-    ])
+    centres = np.stack(
+        [
+            l2_normalise(sample_vectors[[position[pk] for pk in side["face_ids"]]]).mean(axis=0)
+            for side in found.evidence["sides"]
+        ]
+    )
     centres = l2_normalise(centres)
     x = l2_normalise(vectors)
     assignment = np.argmax(x @ centres.T, axis=1)
     sides = []
     for k, side in enumerate(found.evidence["sides"]):
         members = assignment == k
-        sides.append({**side, "faces": int(members.sum()), "cohesion": round(cohesion(x[members]), 4) if members.any() else 0.0,
-                      "face_ids": sorted(int(pk) for pk in face_ids[members])})
+        sides.append(
+            {
+                **side,
+                "faces": int(members.sum()),
+                "cohesion": round(cohesion(x[members]), 4) if members.any() else 0.0,
+                "face_ids": sorted(int(pk) for pk in face_ids[members]),
+            }
+        )
     evidence = {**found.evidence, "sides": sides, "faces": len(face_ids), "examined": len(sample_ids)}
     return Found(kind=found.kind, identity=found.identity, other=found.other, score=found.score, evidence=evidence)

@@ -1,5 +1,6 @@
 """Versions are frozen and builds are made by jobs: the admin site shows them, never edits them.
 Deleting is off too: it would drop rows and leave their stored files behind."""
+
 from django.contrib import admin
 
 from webapp.core.admin import ReadOnlyAdmin

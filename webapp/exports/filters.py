@@ -3,6 +3,7 @@
 Used by the API (through its serializer, which names the same fields) and by the
 ``export_dataset`` command. Every refusal names the field it is about.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -80,14 +81,18 @@ def export_filter_parse(*, data: Mapping[str, Any]) -> ExportFilter:
         raise InvalidFilter("distractors", "'distractors' must be true or false.")
     status = data.get("status") or STATUS_VERIFIED
     if status not in STATUS_CHOICES:
-        raise InvalidFilter("status", f"Unknown status filter '{status}'; expected one of: {', '.join(STATUS_CHOICES)}.")
+        raise InvalidFilter(
+            "status", f"Unknown status filter '{status}'; expected one of: {', '.join(STATUS_CHOICES)}."
+        )
     chunks = data.get("chunks") or ()
     if not isinstance(chunks, (list, tuple)) or not all(
         isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 0 for chunk in chunks
     ):
         raise InvalidFilter("chunks", "'chunks' must be a list of chunk numbers (integers, 0 or more).")
     return ExportFilter(
-        distractors=distractors, status=status, chunks=tuple(sorted(set(chunks))),
+        distractors=distractors,
+        status=status,
+        chunks=tuple(sorted(set(chunks))),
         splits=_choices("splits", data.get("splits"), list(Face.Split.values)),
         sources=_choices("sources", data.get("sources"), list(Face.Source.values)),
     )

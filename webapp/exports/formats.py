@@ -16,6 +16,7 @@ Layouts (``version.json`` describes the version, its filter, classes and content
   ``{bytes, path}``, ``class_index`` as a ``ClassLabel``), written in row groups.
 - ``webdataset``: ``<split>/shard-000000.tar`` ... with ``<key>.jpg`` + ``<key>.json`` per sample.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,8 +38,24 @@ from .layout import image_path, sample_key
 Progress = Callable[[float, str], None]
 
 MANIFEST_COLUMNS = (
-    "face_id", "image", "label", "label_key", "class_index", "identity_id", "identity_name", "role", "status",
-    "split", "source", "source_path", "photo_id", "frame_id", "video_id", "group_key", "box", "landmarks",
+    "face_id",
+    "image",
+    "label",
+    "label_key",
+    "class_index",
+    "identity_id",
+    "identity_name",
+    "role",
+    "status",
+    "split",
+    "source",
+    "source_path",
+    "photo_id",
+    "frame_id",
+    "video_id",
+    "group_key",
+    "box",
+    "landmarks",
     "media_path",
 )
 PARQUET_ROW_GROUP = 1000
@@ -92,7 +109,11 @@ def _images(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> Iterator[tuple
     done = 0
     for row in rows:
         data = ctx.read_image(row["crop"])
-        yield manifest_record(row, class_index=ctx.class_index[row["label_key"]]), data, hashlib.sha256(data).hexdigest()
+        yield (
+            manifest_record(row, class_index=ctx.class_index[row["label_key"]]),
+            data,
+            hashlib.sha256(data).hexdigest(),
+        )
         done += 1
         ctx.report(done)
     ctx.report(done, force=True)
@@ -117,8 +138,10 @@ def write_imagefolder(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list
         return entry
 
     splits = [split for split in SPLITS if any(c.get(split) for c in ctx.meta["counts"])]
-    with zipfile.ZipFile(zip_path, "w", allowZip64=True) as archive, \
-            manifest_path.open("w", encoding="utf-8") as manifest:
+    with (
+        zipfile.ZipFile(zip_path, "w", allowZip64=True) as archive,
+        manifest_path.open("w", encoding="utf-8") as manifest,
+    ):
         for split in splits:
             archive.writestr(info(f"{split}/", directory=True), b"")
             for class_name in ctx.classes:
@@ -127,12 +150,16 @@ def write_imagefolder(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list
             archive.writestr(info(record["image"]), data)
             manifest.write(_dumps({**record, "image_sha256": sha}) + "\n")
         manifest.close()
-        with manifest_path.open("rb") as source, archive.open(info("manifest.jsonl", compress=zipfile.ZIP_DEFLATED),
-                                                              "w", force_zip64=True) as target:
+        with (
+            manifest_path.open("rb") as source,
+            archive.open(info("manifest.jsonl", compress=zipfile.ZIP_DEFLATED), "w", force_zip64=True) as target,
+        ):
             for block in iter(lambda: source.read(1 << 20), b""):
                 target.write(block)
-        archive.writestr(info("version.json", compress=zipfile.ZIP_DEFLATED),
-                         json.dumps({**ctx.meta, "layout": "split/class/face_id.jpg"}, ensure_ascii=False, indent=2))
+        archive.writestr(
+            info("version.json", compress=zipfile.ZIP_DEFLATED),
+            json.dumps({**ctx.meta, "layout": "split/class/face_id.jpg"}, ensure_ascii=False, indent=2),
+        )
     manifest_path.unlink()
     return [OutputFile("dataset.zip", zip_path, "application/zip")]
 
@@ -187,20 +214,38 @@ def _parquet_schema(ctx: BuildContext):
 
     text = pa.string()
     number = pa.int64()
-    schema = pa.schema([
-        ("face_id", number), ("image", pa.struct([("bytes", pa.binary()), ("path", text)])),
-        ("label", text), ("label_key", text), ("class_index", number), ("identity_id", number),
-        ("identity_name", text), ("role", text), ("status", text), ("split", text), ("source", text),
-        ("source_path", text), ("photo_id", number), ("frame_id", number), ("video_id", number),
-        ("group_key", text), ("box", pa.list_(pa.float64())), ("landmarks", pa.list_(pa.list_(pa.float64()))),
-        ("media_path", text), ("image_sha256", text),
-    ])
+    schema = pa.schema(
+        [
+            ("face_id", number),
+            ("image", pa.struct([("bytes", pa.binary()), ("path", text)])),
+            ("label", text),
+            ("label_key", text),
+            ("class_index", number),
+            ("identity_id", number),
+            ("identity_name", text),
+            ("role", text),
+            ("status", text),
+            ("split", text),
+            ("source", text),
+            ("source_path", text),
+            ("photo_id", number),
+            ("frame_id", number),
+            ("video_id", number),
+            ("group_key", text),
+            ("box", pa.list_(pa.float64())),
+            ("landmarks", pa.list_(pa.list_(pa.float64()))),
+            ("media_path", text),
+            ("image_sha256", text),
+        ]
+    )
     # Read by the `datasets` library: `image` decodes to a PIL image, `class_index` names its classes.
     features = {"image": {"_type": "Image"}, "class_index": {"_type": "ClassLabel", "names": ctx.classes}}
-    return schema.with_metadata({
-        "huggingface": json.dumps({"info": {"features": features}}),
-        "facecurator": json.dumps(ctx.meta, ensure_ascii=False),
-    })
+    return schema.with_metadata(
+        {
+            "huggingface": json.dumps({"info": {"features": features}}),
+            "facecurator": json.dumps(ctx.meta, ensure_ascii=False),
+        }
+    )
 
 
 def _floats(value: Any, depth: int) -> Any:
@@ -230,8 +275,12 @@ def write_parquet(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list[Out
         for record, data, sha in _images(rows, ctx):
             split = record["split"]
             if split not in writers:
-                writers[split] = pq.ParquetWriter(ctx.out_dir / f"{split}.parquet", schema, compression="zstd",
-                                                  use_dictionary=list(PARQUET_DICTIONARY_COLUMNS))
+                writers[split] = pq.ParquetWriter(
+                    ctx.out_dir / f"{split}.parquet",
+                    schema,
+                    compression="zstd",
+                    use_dictionary=list(PARQUET_DICTIONARY_COLUMNS),
+                )
                 buffers[split] = []
             record["image"] = {"bytes": data, "path": record["image"]}
             record["box"] = None if record["box"] is None else _floats(record["box"], 1)
@@ -245,8 +294,11 @@ def write_parquet(rows: Iterable[dict[str, Any]], ctx: BuildContext) -> list[Out
     finally:
         for writer in writers.values():
             writer.close()
-    outputs = [OutputFile(f"{split}.parquet", ctx.out_dir / f"{split}.parquet", "application/vnd.apache.parquet")
-               for split in SPLITS if split in writers]
+    outputs = [
+        OutputFile(f"{split}.parquet", ctx.out_dir / f"{split}.parquet", "application/vnd.apache.parquet")
+        for split in SPLITS
+        if split in writers
+    ]
     return outputs + [_write_version_json(ctx)]
 
 

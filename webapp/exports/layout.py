@@ -5,6 +5,7 @@ One place for every name that ends up on somebody's disk. Identity names can hol
 name so that it is always one safe path component, never starts with a dot or an underscore
 (``_`` is reserved for ``DISTRACTOR_LABEL``), and is unique within a version.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,23 @@ _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10))
 
 # The columns a version freezes, in the order the content hash reads them.
 FROZEN_COLUMNS = (
-    "face_id", "label", "label_key", "identity_id", "identity_name", "role", "status", "split", "source",
-    "source_path", "photo_id", "frame_id", "video_id", "group_key", "box", "landmarks", "crop",
+    "face_id",
+    "label",
+    "label_key",
+    "identity_id",
+    "identity_name",
+    "role",
+    "status",
+    "split",
+    "source",
+    "source_path",
+    "photo_id",
+    "frame_id",
+    "video_id",
+    "group_key",
+    "box",
+    "landmarks",
+    "crop",
 )
 
 
@@ -46,13 +62,16 @@ def safe_component(name: str, *, fallback: str) -> str:
 
 def class_folders(identities: Iterable[tuple[int, str]]) -> dict[int, str]:
     """A folder name per identity id, unique: a clash (``A/B`` and ``A_B``) appends ``-<id>`` to both."""
-    proposed = {identity_id: safe_component(name, fallback=f"identity-{identity_id}")
-                for identity_id, name in identities}
+    proposed = {
+        identity_id: safe_component(name, fallback=f"identity-{identity_id}") for identity_id, name in identities
+    }
     seen: dict[str, int] = {}
     for folder in proposed.values():
         seen[folder.casefold()] = seen.get(folder.casefold(), 0) + 1  # case-insensitive file systems
-    return {identity_id: (f"{folder}-{identity_id}" if seen[folder.casefold()] > 1 else folder)
-            for identity_id, folder in proposed.items()}
+    return {
+        identity_id: (f"{folder}-{identity_id}" if seen[folder.casefold()] > 1 else folder)
+        for identity_id, folder in proposed.items()
+    }
 
 
 def image_path(*, split: str, label_key: str, face_id: int) -> str:

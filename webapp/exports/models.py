@@ -5,6 +5,7 @@ time, everything an export needs (label, split, identity, source, crop file). Re
 later changes ``Face``, never these rows, so a version exported today and again next year gives
 the same files. Builds turn a version into one format; their files carry size and SHA-256.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -31,8 +32,9 @@ class DatasetVersion(models.Model):
     )
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
 
@@ -100,8 +102,9 @@ class ExportBuild(models.Model):
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     error = models.TextField(blank=True)
     total_bytes = models.BigIntegerField(default=0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

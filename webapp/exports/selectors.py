@@ -1,4 +1,5 @@
 """Reads on dataset versions: which faces a filter selects, frozen rows, comparisons, files."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -42,8 +43,10 @@ def versions_for_listing() -> QuerySet[DatasetVersion]:
 def version_rows(*, version: DatasetVersion, chunk_size: int = ROW_CHUNK) -> Iterator[dict[str, Any]]:
     """The frozen rows of a version, sorted by face id, streamed (bounded memory at any size)."""
     return (
-        VersionFace.objects.filter(version=version).order_by("face_id")
-        .values(*FROZEN_COLUMNS).iterator(chunk_size=chunk_size)
+        VersionFace.objects.filter(version=version)
+        .order_by("face_id")
+        .values(*FROZEN_COLUMNS)
+        .iterator(chunk_size=chunk_size)
     )
 
 
@@ -65,30 +68,43 @@ def version_compare(*, base: DatasetVersion, other: DatasetVersion, sample: int 
     added = VersionFace.objects.filter(version=other).filter(~Exists(in_base)).order_by("face_id")
     removed = VersionFace.objects.filter(version=base).filter(~Exists(in_other)).order_by("face_id")
     relabelled = (
-        VersionFace.objects.filter(version=other).filter(Exists(in_base))
-        .annotate(before_label=Subquery(in_base.values("label")[:1]),
-                  before_identity=Coalesce(Subquery(in_base.values("identity_id")[:1]), Value(0)),
-                  after_identity=Coalesce("identity_id", Value(0)))
+        VersionFace.objects.filter(version=other)
+        .filter(Exists(in_base))
+        .annotate(
+            before_label=Subquery(in_base.values("label")[:1]),
+            before_identity=Coalesce(Subquery(in_base.values("identity_id")[:1]), Value(0)),
+            after_identity=Coalesce("identity_id", Value(0)),
+        )
         .filter(~Q(label=F("before_label")) | ~Q(after_identity=F("before_identity")))
         .order_by("face_id")
     )
     moved = (
         VersionFace.objects.filter(version=other)
         .annotate(before_split=Subquery(in_base.values("split")[:1]))
-        .filter(Exists(in_base)).exclude(split=F("before_split")).order_by("face_id")
+        .filter(Exists(in_base))
+        .exclude(split=F("before_split"))
+        .order_by("face_id")
     )
     return {
-        "base": base.pk, "other": other.pk,
+        "base": base.pk,
+        "other": other.pk,
         "per_identity": _changes_per_label(added=added, removed=removed, relabelled=relabelled),
         "identical": bool(base.content_hash) and base.content_hash == other.content_hash,
-        "added": added.count(), "removed": removed.count(),
-        "relabelled": relabelled.count(), "moved_split": moved.count(),
+        "added": added.count(),
+        "removed": removed.count(),
+        "relabelled": relabelled.count(),
+        "moved_split": moved.count(),
         "examples": {
             "added": [{"face_id": r.face_id, "label": r.label, "split": r.split} for r in added[:sample]],
             "removed": [{"face_id": r.face_id, "label": r.label, "split": r.split} for r in removed[:sample]],
             "relabelled": [
-                {"face_id": r.face_id, "from_label": r.before_label, "to_label": r.label,
-                 "from_identity": r.before_identity or None, "to_identity": r.identity_id}
+                {
+                    "face_id": r.face_id,
+                    "from_label": r.before_label,
+                    "to_label": r.label,
+                    "from_identity": r.before_identity or None,
+                    "to_identity": r.identity_id,
+                }
                 for r in relabelled[:sample]
             ],
             "moved_split": [
@@ -106,8 +122,9 @@ def _changes_per_label(*, added: QuerySet, removed: QuerySet, relabelled: QueryS
     def tally(queryset: QuerySet, label_field: str, key: str) -> None:
         for row in queryset.order_by().values(label_field).annotate(n=Count("id")):
             label = row[label_field]
-            entry = rows.setdefault(label, {"label": label, "added": 0, "removed": 0,
-                                            "relabelled_in": 0, "relabelled_out": 0})
+            entry = rows.setdefault(
+                label, {"label": label, "added": 0, "removed": 0, "relabelled_in": 0, "relabelled_out": 0}
+            )
             entry[key] = row["n"]
 
     tally(added, "label", "added")

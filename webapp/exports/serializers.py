@@ -15,26 +15,44 @@ class VersionCreateSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     distractors = serializers.BooleanField(
-        required=False, default=False,
+        required=False,
+        default=False,
         help_text="false: VIPs only. true: also candidate identities and unknown people, under the label `_distractor`.",
     )
     status = serializers.ChoiceField(
-        choices=list(STATUS_CHOICES), required=False, default=STATUS_VERIFIED,
+        choices=list(STATUS_CHOICES),
+        required=False,
+        default=STATUS_VERIFIED,
         help_text="verified: verified faces only. non_excluded: unverified and verified (never not_a_face or excluded).",
     )
-    chunks = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=DB_INT_MAX), required=False, default=list,
-                                   help_text="VIP chunks to keep (empty: all). VIPs of other chunks are left out.")
-    splits = serializers.ListField(child=serializers.ChoiceField(choices=Face.Split.choices), required=False,
-                                   default=list, help_text="Splits to keep (empty: all).")
-    sources = serializers.ListField(child=serializers.ChoiceField(choices=Face.Source.choices), required=False,
-                                    default=list, help_text="Face sources to keep (empty: all).")
+    chunks = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=DB_INT_MAX),
+        required=False,
+        default=list,
+        help_text="VIP chunks to keep (empty: all). VIPs of other chunks are left out.",
+    )
+    splits = serializers.ListField(
+        child=serializers.ChoiceField(choices=Face.Split.choices),
+        required=False,
+        default=list,
+        help_text="Splits to keep (empty: all).",
+    )
+    sources = serializers.ListField(
+        child=serializers.ChoiceField(choices=Face.Source.choices),
+        required=False,
+        default=list,
+        help_text="Face sources to keep (empty: all).",
+    )
 
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
             unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {key: [f"Unknown filter '{key}'; allowed: {', '.join(FILTER_FIELDS)} (and name)."] for key in unknown}
+                    {
+                        key: [f"Unknown filter '{key}'; allowed: {', '.join(FILTER_FIELDS)} (and name)."]
+                        for key in unknown
+                    }
                 )
         return super().to_internal_value(data)
 
@@ -42,7 +60,9 @@ class VersionCreateSerializer(serializers.Serializer):
 class BuildRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportBuild.Format.choices)
     shard_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_SHARD_SIZE,
+        required=False,
+        min_value=1,
+        max_value=MAX_SHARD_SIZE,
         help_text=f"Samples per WebDataset shard (default {DEFAULT_SHARD_SIZE}); webdataset only.",
     )
 
@@ -69,8 +89,21 @@ class ExportBuildSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportBuild
-        fields = ["id", "version", "format", "shard_size", "state", "job", "job_state", "progress", "error",
-                  "total_bytes", "files", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "version",
+            "format",
+            "shard_size",
+            "state",
+            "job",
+            "job_state",
+            "progress",
+            "error",
+            "total_bytes",
+            "files",
+            "created_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 
@@ -96,16 +129,48 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DatasetVersion
-        fields = ["id", "name", "filters", "state", "job", "job_state", "error", "face_count", "class_count",
-                  "classes", "counts", "content_hash", "builds", "created_by", "created_at", "frozen_at"]
+        fields = [
+            "id",
+            "name",
+            "filters",
+            "state",
+            "job",
+            "job_state",
+            "error",
+            "face_count",
+            "class_count",
+            "classes",
+            "counts",
+            "content_hash",
+            "builds",
+            "created_by",
+            "created_at",
+            "frozen_at",
+        ]
         read_only_fields = fields
 
 
 class VersionFaceSerializer(serializers.ModelSerializer):
     class Meta:
         model = VersionFace
-        fields = ["face_id", "label", "label_key", "identity_id", "identity_name", "role", "status", "split",
-                  "source", "source_path", "photo_id", "frame_id", "video_id", "group_key", "box", "landmarks"]
+        fields = [
+            "face_id",
+            "label",
+            "label_key",
+            "identity_id",
+            "identity_name",
+            "role",
+            "status",
+            "split",
+            "source",
+            "source_path",
+            "photo_id",
+            "frame_id",
+            "video_id",
+            "group_key",
+            "box",
+            "landmarks",
+        ]
         read_only_fields = fields
 
 
@@ -122,8 +187,12 @@ class LabelChangesSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The identity's name (as frozen), or the distractor label.")  # type: ignore[assignment]
     added = serializers.IntegerField()
     removed = serializers.IntegerField()
-    relabelled_in = serializers.IntegerField(help_text="Faces that had another label in `base` and have this one in `other`.")
-    relabelled_out = serializers.IntegerField(help_text="Faces that had this label in `base` and another one in `other`.")
+    relabelled_in = serializers.IntegerField(
+        help_text="Faces that had another label in `base` and have this one in `other`."
+    )
+    relabelled_out = serializers.IntegerField(
+        help_text="Faces that had this label in `base` and another one in `other`."
+    )
 
 
 class VersionComparisonSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@
 - One build per (version, format, shard size): asking again while it is queued or running
   returns the running build and its job; asking after it is ready returns the files.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -121,8 +122,23 @@ def _frozen_rows(*, export_filter: ExportFilter) -> Iterator[dict[str, Any]]:
     faces = selectors.faces_matching(export_filter=export_filter).order_by("id")
     vip_ids = faces.filter(identity__role=Identity.Role.VIP).values("identity_id").distinct()
     folders = _Folders(list(Identity.objects.filter(pk__in=vip_ids).values_list("id", "name")))
-    columns = ("id", "identity_id", "identity__name", "identity__role", "status", "split", "source", "source_path",
-               "photo_id", "frame_id", "video_id", "group_key", "box", "landmarks", "crop")
+    columns = (
+        "id",
+        "identity_id",
+        "identity__name",
+        "identity__role",
+        "status",
+        "split",
+        "source",
+        "source_path",
+        "photo_id",
+        "frame_id",
+        "video_id",
+        "group_key",
+        "box",
+        "landmarks",
+        "crop",
+    )
     for face in faces.values(*columns).iterator(chunk_size=selectors.ROW_CHUNK):
         identity_id, role = face["identity_id"], face["identity__role"] or "unknown"
         if role == Identity.Role.VIP:
@@ -130,12 +146,23 @@ def _frozen_rows(*, export_filter: ExportFilter) -> Iterator[dict[str, Any]]:
         else:
             label = label_key = DISTRACTOR_LABEL
         yield {
-            "face_id": face["id"], "label": label, "label_key": label_key, "identity_id": identity_id,
-            "identity_name": face["identity__name"] or "", "role": role, "status": face["status"],
-            "split": face["split"], "source": face["source"], "source_path": face["source_path"] or "",
-            "photo_id": face["photo_id"], "frame_id": face["frame_id"], "video_id": face["video_id"],
-            "group_key": face["group_key"] or "", "box": _normalised(face["box"], 1),
-            "landmarks": _normalised(face["landmarks"], 2), "crop": face["crop"],
+            "face_id": face["id"],
+            "label": label,
+            "label_key": label_key,
+            "identity_id": identity_id,
+            "identity_name": face["identity__name"] or "",
+            "role": role,
+            "status": face["status"],
+            "split": face["split"],
+            "source": face["source"],
+            "source_path": face["source_path"] or "",
+            "photo_id": face["photo_id"],
+            "frame_id": face["frame_id"],
+            "video_id": face["video_id"],
+            "group_key": face["group_key"] or "",
+            "box": _normalised(face["box"], 1),
+            "landmarks": _normalised(face["landmarks"], 2),
+            "crop": face["crop"],
         }
 
 
@@ -144,12 +171,17 @@ def _class_counts(per_class: dict[str, dict[str, Any]]) -> tuple[list[str], list
     counts = []
     for index, key in enumerate(classes):
         entry = per_class[key]
-        counts.append({
-            "class_index": index, "label_key": key, "label": entry["label"], "identity_id": entry["identity_id"],
-            "role": "distractor" if key == DISTRACTOR_LABEL else "vip",
-            **{split: entry["splits"].get(split, 0) for split in SPLITS},
-            "total": sum(entry["splits"].values()),
-        })
+        counts.append(
+            {
+                "class_index": index,
+                "label_key": key,
+                "label": entry["label"],
+                "identity_id": entry["identity_id"],
+                "role": "distractor" if key == DISTRACTOR_LABEL else "vip",
+                **{split: entry["splits"].get(split, 0) for split in SPLITS},
+                "total": sum(entry["splits"].values()),
+            }
+        )
     return classes, counts
 
 
@@ -174,10 +206,14 @@ def version_freeze(*, version_id: int, progress: Progress | None = None) -> dict
         hasher, batch, done = RowHasher(), [], 0
         for row in _frozen_rows(export_filter=export_filter):
             hasher.add(row)
-            entry = per_class.setdefault(row["label_key"], {
-                "label": row["label"], "identity_id": row["identity_id"] if row["role"] == "vip" else None,
-                "splits": {},
-            })
+            entry = per_class.setdefault(
+                row["label_key"],
+                {
+                    "label": row["label"],
+                    "identity_id": row["identity_id"] if row["role"] == "vip" else None,
+                    "splits": {},
+                },
+            )
             entry["splits"][row["split"]] = entry["splits"].get(row["split"], 0) + 1
             batch.append(VersionFace(version=version, **row))
             if len(batch) >= FREEZE_BATCH:
@@ -206,8 +242,12 @@ def version_freeze(*, version_id: int, progress: Progress | None = None) -> dict
 
 
 def _version_summary(version: DatasetVersion) -> dict[str, Any]:
-    return {"version": version.pk, "faces": version.face_count, "classes": version.class_count,
-            "content_hash": version.content_hash}
+    return {
+        "version": version.pk,
+        "faces": version.face_count,
+        "classes": version.class_count,
+        "content_hash": version.content_hash,
+    }
 
 
 def version_content_hash(*, version: DatasetVersion) -> str:
@@ -223,7 +263,9 @@ def version_content_hash(*, version: DatasetVersion) -> str:
 # --------------------------------------------------------------------------------------------
 def _check_format(format: str, shard_size: int | None) -> int:
     if format not in ExportBuild.Format.values:
-        raise InvalidFilter("format", f"Unknown format '{format}'; expected one of: {', '.join(ExportBuild.Format.values)}.")
+        raise InvalidFilter(
+            "format", f"Unknown format '{format}'; expected one of: {', '.join(ExportBuild.Format.values)}."
+        )
     if format != ExportBuild.Format.WEBDATASET:
         if shard_size:
             raise InvalidFilter("shard_size", "'shard_size' applies to the webdataset format only.")
@@ -234,8 +276,9 @@ def _check_format(format: str, shard_size: int | None) -> int:
     return shard_size
 
 
-def build_request(*, version: DatasetVersion, format: str, shard_size: int | None = None, user=None,
-                  start_job: bool = True) -> tuple[ExportBuild, bool]:
+def build_request(
+    *, version: DatasetVersion, format: str, shard_size: int | None = None, user=None, start_job: bool = True
+) -> tuple[ExportBuild, bool]:
     """Ask for one format of a version; returns (build, started).
 
     Concurrent or repeated requests never build twice: a queued or running build is returned as it
@@ -244,8 +287,11 @@ def build_request(*, version: DatasetVersion, format: str, shard_size: int | Non
     """
     shard_size = _check_format(format, shard_size)
     if version.state != DatasetVersion.State.READY:
-        why = "its faces are not frozen yet; wait for its job" if version.state == DatasetVersion.State.PENDING \
+        why = (
+            "its faces are not frozen yet; wait for its job"
+            if version.state == DatasetVersion.State.PENDING
             else f"its freeze failed ({version.error[:200]}); create a new version"
+        )
         raise VersionNotReady(f"Dataset version {version.pk} is {version.state}: {why}.", extra={"job": version.job_id})
     with transaction.atomic():
         build, created = ExportBuild.objects.get_or_create(
@@ -308,9 +354,14 @@ def _read_crop(name: str) -> bytes:
 def version_meta(*, version: DatasetVersion) -> dict[str, Any]:
     """What ``version.json`` says about a version."""
     return {
-        "version": version.pk, "name": version.name, "filters": version.filters,
-        "content_hash": version.content_hash, "faces": version.face_count, "classes": version.classes,
-        "counts": version.counts, "distractor_label": DISTRACTOR_LABEL,
+        "version": version.pk,
+        "name": version.name,
+        "filters": version.filters,
+        "content_hash": version.content_hash,
+        "faces": version.face_count,
+        "classes": version.classes,
+        "counts": version.counts,
+        "distractor_label": DISTRACTOR_LABEL,
         "frozen_at": version.frozen_at.isoformat() if version.frozen_at else None,
     }
 
@@ -321,17 +372,24 @@ def build_run(*, build_id: int, progress: Progress | None = None) -> dict[str, A
     if build.state == ExportBuild.State.READY:
         return _build_summary(build)
     ExportBuild.objects.filter(pk=build.pk).exclude(state=ExportBuild.State.READY).update(
-        state=ExportBuild.State.RUNNING, error="")
+        state=ExportBuild.State.RUNNING, error=""
+    )
     version = build.version
     # An unguessable folder per attempt: attempts never collide, and stored names are not predictable.
-    prefix = f"exports/v{version.pk}/{build.format}{f'-{build.shard_size}' if build.shard_size else ''}/{uuid.uuid4().hex}"
+    prefix = (
+        f"exports/v{version.pk}/{build.format}{f'-{build.shard_size}' if build.shard_size else ''}/{uuid.uuid4().hex}"
+    )
     stored: list[str] = []
     try:
         with _staging_folder() as folder:
             ctx = BuildContext(
                 meta={**version_meta(version=version), "format": build.format},
-                classes=list(version.classes), face_count=version.face_count, out_dir=folder,
-                read_image=_read_crop, progress=progress, shard_size=build.shard_size,
+                classes=list(version.classes),
+                face_count=version.face_count,
+                out_dir=folder,
+                read_image=_read_crop,
+                progress=progress,
+                shard_size=build.shard_size,
                 timestamp=version.frozen_at.timestamp() if version.frozen_at else 315532800.0,
             )
             outputs = WRITERS[build.format](selectors.version_rows(version=version), ctx)
@@ -346,16 +404,26 @@ def build_run(*, build_id: int, progress: Progress | None = None) -> dict[str, A
                 finally:
                     staged.close()
                 stored.append(name)
-                files.append(ExportFile(build=build, name=output.name, storage_name=name, size=size, sha256=sha256,
-                                        content_type=output.content_type))
+                files.append(
+                    ExportFile(
+                        build=build,
+                        name=output.name,
+                        storage_name=name,
+                        size=size,
+                        sha256=sha256,
+                        content_type=output.content_type,
+                    )
+                )
         with transaction.atomic():
             won = ExportBuild.objects.select_for_update().get(pk=build.pk).state != ExportBuild.State.READY
             if won:  # else a concurrent run of this build finished first: keep its files, drop ours
                 ExportFile.objects.filter(build=build).delete()
                 ExportFile.objects.bulk_create(files)
                 ExportBuild.objects.filter(pk=build.pk).update(
-                    state=ExportBuild.State.READY, total_bytes=sum(f.size for f in files),
-                    finished_at=timezone.now(), error="",
+                    state=ExportBuild.State.READY,
+                    total_bytes=sum(f.size for f in files),
+                    finished_at=timezone.now(),
+                    error="",
                 )
         if not won:
             _delete_stored(stored)
@@ -379,5 +447,11 @@ def _delete_stored(names: list[str]) -> None:
 
 def _build_summary(build: ExportBuild) -> dict[str, Any]:
     files = list(build.files.order_by("name").values("name", "size", "sha256"))
-    return {"build": build.pk, "version": build.version_id, "format": build.format, "faces": build.version.face_count,
-            "bytes": sum(f["size"] for f in files), "files": files}
+    return {
+        "build": build.pk,
+        "version": build.version_id,
+        "format": build.format,
+        "faces": build.version.face_count,
+        "bytes": sum(f["size"] for f in files),
+        "files": files,
+    }

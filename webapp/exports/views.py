@@ -1,4 +1,5 @@
 """Export API (admins only): versions, builds, files with checksums, downloads with Range support."""
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(
         summary="Create a version from a filter; a job freezes its faces (poll /api/v1/jobs/{job}/).",
-        request=VersionCreateSerializer, responses={202: DatasetVersionSerializer, 503: QUEUE_UNAVAILABLE},
+        request=VersionCreateSerializer,
+        responses={202: DatasetVersionSerializer, 503: QUEUE_UNAVAILABLE},
     )
     def create(self, request):
         body = VersionCreateSerializer(data=request.data)
@@ -83,9 +85,9 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(
         summary="Build one format of a version (202 started; 200 when the same build is already queued, "
-                "running or ready: it is reused, never run twice).",
-        request=BuildRequestSerializer, responses={200: ExportBuildSerializer, 202: ExportBuildSerializer,
-                                                    503: QUEUE_UNAVAILABLE},
+        "running or ready: it is reused, never run twice).",
+        request=BuildRequestSerializer,
+        responses={200: ExportBuildSerializer, 202: ExportBuildSerializer, 503: QUEUE_UNAVAILABLE},
     )
     @action(detail=True, methods=["post"])
     def build(self, request, pk=None):
@@ -93,14 +95,18 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         body = BuildRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         build, started = services.build_request(
-            version=version, format=body.validated_data["format"],
-            shard_size=body.validated_data.get("shard_size"), user=request.user,
+            version=version,
+            format=body.validated_data["format"],
+            shard_size=body.validated_data.get("shard_size"),
+            user=request.user,
         )
         if started:
             job_require_sent(build.job)
         build = selectors.builds_for_version(version=version).get(pk=build.pk)
-        return Response(ExportBuildSerializer(build, context=self.get_serializer_context()).data,
-                        status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK)
+        return Response(
+            ExportBuildSerializer(build, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK,
+        )
 
     @extend_schema(
         summary="The finished files of a version, with sizes, SHA-256 and download links.",
@@ -117,8 +123,13 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         parameters=[OpenApiParameter("export_format", str, enum=ExportBuild.Format.values, required=False)],
         responses={(200, "text/plain"): OpenApiTypes.STR},
     )
-    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, AnyRenderer], pagination_class=None,
-            filter_backends=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, AnyRenderer],
+        pagination_class=None,
+        filter_backends=[],
+    )
     def checksums(self, request, pk=None):
         version = self.get_object()
         files = selectors.version_files(version=version, format=request.query_params.get("export_format"))
@@ -168,11 +179,20 @@ class ExportFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(
         summary="Download a file (streamed). Supports one byte range: `Range: bytes=START-END` answers 206.",
-        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, required=False,
-                                     description="e.g. bytes=0-1023, bytes=1024-, bytes=-512")],
+        parameters=[
+            OpenApiParameter(
+                "Range",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="e.g. bytes=0-1023, bytes=1024-, bytes=-512",
+            )
+        ],
         responses={
-            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file, with its own content type "
-                                                                        "(zip, tar, CSV, JSONL, Parquet, JSON)."),
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file, with its own content type (zip, tar, CSV, JSONL, Parquet, JSON).",
+            ),
             (206, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="Partial content"),
             416: OpenApiResponse(description="Range not satisfiable"),
         },
@@ -232,8 +252,9 @@ def ranged_file_response(request, *, export_file: ExportFile) -> HttpResponseBas
         raise Http404("The file is missing from storage; build the format again.")
     size = export_file.size
     etag = f'"{export_file.sha256}"'
-    filename = f"facecurator-v{export_file.build.version_id}-{export_file.build.format}-" \
-               f"{export_file.name.replace('/', '-')}"
+    filename = (
+        f"facecurator-v{export_file.build.version_id}-{export_file.build.format}-{export_file.name.replace('/', '-')}"
+    )
     wanted = _parse_range(request.headers.get("Range", ""), size) if request.headers.get("Range") else None
     if_range = request.headers.get("If-Range")
     if if_range and if_range != etag:
@@ -249,8 +270,13 @@ def ranged_file_response(request, *, export_file: ExportFile) -> HttpResponseBas
     else:
         start, end = wanted
         handle.seek(start)
-        response = _Download(_Slice(handle, end - start + 1), status=status.HTTP_206_PARTIAL_CONTENT,
-                             content_type=export_file.content_type, as_attachment=True, filename=filename)
+        response = _Download(
+            _Slice(handle, end - start + 1),
+            status=status.HTTP_206_PARTIAL_CONTENT,
+            content_type=export_file.content_type,
+            as_attachment=True,
+            filename=filename,
+        )
         response["Content-Length"] = str(end - start + 1)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Accept-Ranges"] = "bytes"

@@ -14,6 +14,7 @@ recorded are found by listing the manifests. Writers take a database lock (Postg
 lock; SQLite's write lock) so two imports never both build version N+1 from version N. Older
 versions are deleted after a new one is complete (the previous one is kept for readers mid-load).
 """
+
 from __future__ import annotations
 
 import json
@@ -105,8 +106,9 @@ def index_load():
     manifest = index_manifest()
     if manifest is None:
         return None
-    return FaceIndex.load(artifact_local_path(_index_name(manifest["version"])),
-                          ivf_threshold=settings.FACECURATOR_INDEX_IVF_THRESHOLD)
+    return FaceIndex.load(
+        artifact_local_path(_index_name(manifest["version"])), ivf_threshold=settings.FACECURATOR_INDEX_IVF_THRESHOLD
+    )
 
 
 def index_current():
@@ -145,8 +147,12 @@ def _save(index, *, count: int) -> dict[str, Any]:
             default_storage.delete(name)
     default_storage.save(_index_name(version), ContentFile(index.to_bytes()))
     manifest = {
-        "version": version, "count": count, "dim": index.dim, "embedding_model": embedding_model(),
-        "file": _index_name(version), "created_at": timezone.now().isoformat(),
+        "version": version,
+        "count": count,
+        "dim": index.dim,
+        "embedding_model": embedding_model(),
+        "file": _index_name(version),
+        "created_at": timezone.now().isoformat(),
     }
     default_storage.save(_manifest_name(version), ContentFile(json.dumps(manifest).encode()))
     artifact_publish(kind=INDEX_ARTIFACT, version=version, name=_index_name(version), meta=manifest)
@@ -162,8 +168,12 @@ def _save(index, *, count: int) -> dict[str, Any]:
 
 def _embeddings(queryset) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(ids, vectors) in chunks of 5000 faces, straight from ``Face.embedding``."""
-    rows = queryset.filter(embedding__isnull=False, embedding_model=embedding_model()) \
-        .order_by("id").values_list("id", "embedding").iterator(chunk_size=5000)
+    rows = (
+        queryset.filter(embedding__isnull=False, embedding_model=embedding_model())
+        .order_by("id")
+        .values_list("id", "embedding")
+        .iterator(chunk_size=5000)
+    )
     ids, vectors = [], []
     for pk, blob in rows:
         ids.append(pk)
@@ -187,7 +197,7 @@ def index_add_faces(*, face_ids: list[int]) -> dict[str, Any] | None:
         manifest = index_manifest()
         added = 0
         for start in range(0, len(face_ids), 20_000):
-            for ids, vectors in _embeddings(Face.objects.filter(pk__in=face_ids[start:start + 20_000])):
+            for ids, vectors in _embeddings(Face.objects.filter(pk__in=face_ids[start : start + 20_000])):
                 if index is None:
                     index = new_index(vectors.shape[1])
                 index.add(ids, vectors)
@@ -245,8 +255,9 @@ def faces_similar(*, face: Face, k: int = 20) -> list[tuple[Face, float]]:
     return [(faces[i], score) for i, score in ranked if i in faces]
 
 
-def face_neighbour_labels(*, face: Face, k: int = 10,
-                          neighbours: list[tuple[Face, float]] | None = None) -> dict[str, Any]:
+def face_neighbour_labels(
+    *, face: Face, k: int = 10, neighbours: list[tuple[Face, float]] | None = None
+) -> dict[str, Any]:
     """How the ``k`` nearest faces are labelled: a cheap "does this label look right?" check.
 
     Returns the identity most labelled-or-unknown neighbours carry (``majority``, None = unknown
@@ -264,6 +275,9 @@ def face_neighbour_labels(*, face: Face, k: int = 10,
         return {"majority": None, "share": 0.0, "disagrees": False, "neighbours": len(neighbours[:k])}
     majority = max(votes, key=lambda key: votes[key])
     share = votes[majority] / sum(votes.values())
-    return {"majority": majority, "share": round(share, 3),
-            "disagrees": majority is not None and majority != face.identity_id and share > 0.5,
-            "neighbours": len(neighbours[:k])}
+    return {
+        "majority": majority,
+        "share": round(share, 3),
+        "disagrees": majority is not None and majority != face.identity_id and share > 0.5,
+        "neighbours": len(neighbours[:k]),
+    }

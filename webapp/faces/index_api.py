@@ -1,4 +1,5 @@
 """API over the similarity index: "more faces like this", near duplicates, index status and rebuild."""
+
 from __future__ import annotations
 
 import django_filters
@@ -25,14 +26,20 @@ class SimilarFaceSerializer(serializers.Serializer):
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("k", {"type": "integer", "minimum": 1, "maximum": 200},
-                                 description="How many faces (1-200, default 20).")],
-    responses=inline_serializer("SimilarFaces", {
-        "face": serializers.IntegerField(),
-        "index_version": serializers.IntegerField(allow_null=True),
-        "results": SimilarFaceSerializer(many=True),
-        "neighbour_labels": serializers.DictField(),
-    }),
+    parameters=[
+        OpenApiParameter(
+            "k", {"type": "integer", "minimum": 1, "maximum": 200}, description="How many faces (1-200, default 20)."
+        )
+    ],
+    responses=inline_serializer(
+        "SimilarFaces",
+        {
+            "face": serializers.IntegerField(),
+            "index_version": serializers.IntegerField(allow_null=True),
+            "results": SimilarFaceSerializer(many=True),
+            "neighbour_labels": serializers.DictField(),
+        },
+    ),
 )
 @api_view(["GET"])
 @permission_classes([IsAnnotator])
@@ -43,12 +50,14 @@ def similar_faces(request, pk: int):
     k = query_int(request.query_params, "k", min_value=1, max_value=200, default=20)
     neighbours = index.faces_similar(face=face, k=k)
     manifest = index.index_manifest()
-    return Response({
-        "face": face.pk,
-        "index_version": manifest["version"] if manifest else None,
-        "results": [{"score": round(score, 4), "face": FaceSerializer(other).data} for other, score in neighbours],
-        "neighbour_labels": index.face_neighbour_labels(face=face, k=min(k, 10), neighbours=neighbours),
-    })
+    return Response(
+        {
+            "face": face.pk,
+            "index_version": manifest["version"] if manifest else None,
+            "results": [{"score": round(score, 4), "face": FaceSerializer(other).data} for other, score in neighbours],
+            "neighbour_labels": index.face_neighbour_labels(face=face, k=min(k, 10), neighbours=neighbours),
+        }
+    )
 
 
 class NearDuplicateFilter(django_filters.FilterSet):
@@ -70,10 +79,17 @@ class NearDuplicateList(generics.ListAPIView):
         return Face.objects.filter(duplicate_of__isnull=False).select_related("identity").defer("embedding")
 
 
-@extend_schema(responses=inline_serializer("IndexStatus", {
-    "version": serializers.IntegerField(allow_null=True), "count": serializers.IntegerField(),
-    "embedded_faces": serializers.IntegerField(), "embedding_model": serializers.CharField(),
-}))
+@extend_schema(
+    responses=inline_serializer(
+        "IndexStatus",
+        {
+            "version": serializers.IntegerField(allow_null=True),
+            "count": serializers.IntegerField(),
+            "embedded_faces": serializers.IntegerField(),
+            "embedding_model": serializers.CharField(),
+        },
+    )
+)
 @api_view(["GET"])
 @permission_classes([IsAnnotator])
 def index_status(request):

@@ -1,4 +1,5 @@
 """Faces and the audit log of every change to their labels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,7 +43,11 @@ class Face(models.Model):
     )
 
     identity = models.ForeignKey(
-        "identities.Identity", null=True, blank=True, on_delete=models.PROTECT, related_name="faces",
+        "identities.Identity",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="faces",
         help_text="Empty means an unknown person.",
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNVERIFIED, db_index=True)
@@ -63,8 +68,11 @@ class Face(models.Model):
         constraints = [
             # An imported crop is stored once (the importer's exact-duplicate rule); faces detected in
             # photos and frames may share crop bytes (e.g. still frames), so only crops are unique.
-            models.UniqueConstraint(fields=["content_sha256"], condition=models.Q(source="crop")
-                                    & ~models.Q(content_sha256=""), name="unique_imported_crop"),
+            models.UniqueConstraint(
+                fields=["content_sha256"],
+                condition=models.Q(source="crop") & ~models.Q(content_sha256=""),
+                name="unique_imported_crop",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -99,9 +107,7 @@ class LabelEvent(models.Model):
     from_status = models.CharField(max_length=20, choices=Face.Status.choices)
     to_status = models.CharField(max_length=20, choices=Face.Status.choices)
     reason = models.CharField(max_length=300, blank=True)
-    undoes = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by"
-    )
+    undoes = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by")
     operation = models.UUIDField(
         null=True, blank=True, db_index=True, help_text="Groups the events of one batch, merge or split."
     )
@@ -111,4 +117,6 @@ class LabelEvent(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"face {self.face_id}: {self.from_identity_id}/{self.from_status} -> {self.to_identity_id}/{self.to_status}"
+        return (
+            f"face {self.face_id}: {self.from_identity_id}/{self.from_status} -> {self.to_identity_id}/{self.to_status}"
+        )

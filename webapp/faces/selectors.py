@@ -1,4 +1,5 @@
 """Reads on faces, shaped for the API without a query per row."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -25,7 +26,8 @@ def faces_labelled_by(faces: QuerySet[Face], *, username: str) -> QuerySet[Face]
 def label_events_for_listing() -> QuerySet[LabelEvent]:
     """Events with their people, identities and face (for its crop; never its embedding)."""
     return LabelEvent.objects.select_related("user", "from_identity", "to_identity", "undone_by", "face").defer(
-        "face__embedding")
+        "face__embedding"
+    )
 
 
 def label_decisions_today(*, user: User) -> int:
@@ -34,5 +36,6 @@ def label_decisions_today(*, user: User) -> int:
     from django.utils import timezone
 
     start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    return LabelEvent.objects.filter(user=user, created_at__gte=start_of_day, undoes__isnull=True,
-                                     undone_by__isnull=True).count()
+    return LabelEvent.objects.filter(
+        user=user, created_at__gte=start_of_day, undoes__isnull=True, undone_by__isnull=True
+    ).count()

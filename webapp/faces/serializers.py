@@ -11,15 +11,36 @@ class FaceSerializer(serializers.ModelSerializer):
     crop_url = serializers.SerializerMethodField()
     identity_name = serializers.CharField(source="identity.name", read_only=True, allow_null=True)
     model_confidence = serializers.FloatField(
-        read_only=True, allow_null=True,
-        help_text="The active model's calibrated top-VIP confidence (the faces list only; null elsewhere).")
+        read_only=True,
+        allow_null=True,
+        help_text="The active model's calibrated top-VIP confidence (the faces list only; null elsewhere).",
+    )
 
     class Meta:
         model = Face
         fields = [
-            "id", "crop_url", "identity", "identity_name", "status", "split", "version", "source", "photo",
-            "frame", "video", "source_path", "group_key", "box", "landmarks", "detector_score", "quality",
-            "embedding_model", "duplicate_of", "model_confidence", "created_at", "updated_at",
+            "id",
+            "crop_url",
+            "identity",
+            "identity_name",
+            "status",
+            "split",
+            "version",
+            "source",
+            "photo",
+            "frame",
+            "video",
+            "source_path",
+            "group_key",
+            "box",
+            "landmarks",
+            "detector_score",
+            "quality",
+            "embedding_model",
+            "duplicate_of",
+            "model_confidence",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -33,8 +54,9 @@ class LabelRequestSerializer(serializers.Serializer):
     identity = serializers.PrimaryKeyRelatedField(queryset=Identity.objects.all(), allow_null=True, required=False)
     status = serializers.ChoiceField(choices=Face.Status.choices, required=False)
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    expected_version = serializers.IntegerField(required=False, min_value=0, max_value=DB_INT_MAX,
-                                                help_text="The version you saw; a changed face answers 409.")
+    expected_version = serializers.IntegerField(
+        required=False, min_value=0, max_value=DB_INT_MAX, help_text="The version you saw; a changed face answers 409."
+    )
 
     def validate(self, attrs):
         if "identity" not in attrs and "status" not in attrs:
@@ -54,11 +76,23 @@ class LabelEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = LabelEvent
         fields = [
-            "id", "face", "face_crop_url", "user", "from_identity", "from_identity_name", "to_identity", "to_identity_name",
-            "from_status", "to_status", "reason", "undoes", "undone_by", "operation", "created_at",
+            "id",
+            "face",
+            "face_crop_url",
+            "user",
+            "from_identity",
+            "from_identity_name",
+            "to_identity",
+            "to_identity_name",
+            "from_status",
+            "to_status",
+            "reason",
+            "undoes",
+            "undone_by",
+            "operation",
+            "created_at",
         ]
         read_only_fields = fields
-
 
     def get_face_crop_url(self, obj) -> str | None:
         crop = obj.face.crop if obj.face_id else None

@@ -1,4 +1,5 @@
 """Writes on faces: every label change goes through here and leaves a LabelEvent."""
+
 from __future__ import annotations
 
 import enum
@@ -96,10 +97,14 @@ def faces_relabel(
                 continue
             events.append(
                 LabelEvent(
-                    face=face, user=user if user and user.is_authenticated else None,
-                    from_identity=face.identity, to_identity=new_identity,
-                    from_status=face.status, to_status=new_status,
-                    reason=reason[:300], operation=operation,
+                    face=face,
+                    user=user if user and user.is_authenticated else None,
+                    from_identity=face.identity,
+                    to_identity=new_identity,
+                    from_status=face.status,
+                    to_status=new_status,
+                    reason=reason[:300],
+                    operation=operation,
                 )
             )
             if new_identity != face.identity:
@@ -113,21 +118,29 @@ def faces_relabel(
         for status, pks in by_status.items():
             moves = [When(pk=pk, then=Value(moved_to[pk])) for pk in pks if pk in moved_to]
             Face.objects.filter(pk__in=pks).update(
-                status=status, version=F("version") + 1, updated_at=now,
-                **({"identity_id": Case(*moves, default=F("identity_id"), output_field=BigIntegerField())}
-                   if moves else {}),
+                status=status,
+                version=F("version") + 1,
+                updated_at=now,
+                **(
+                    {"identity_id": Case(*moves, default=F("identity_id"), output_field=BigIntegerField())}
+                    if moves
+                    else {}
+                ),
             )
         return LabelEvent.objects.bulk_create(events)
 
 
 def face_relabel(
-    *, face: Face, user=None, identity=UNCHANGED, status: str | None = None,
-    reason: str = "", expected_version: int | None = None,
+    *,
+    face: Face,
+    user=None,
+    identity=UNCHANGED,
+    status: str | None = None,
+    reason: str = "",
+    expected_version: int | None = None,
 ) -> LabelEvent | None:
     """Change one face's identity and/or status; returns the event, or None if nothing changed."""
-    events = faces_relabel(
-        changes=[LabelChange(face.pk, identity, status, expected_version)], user=user, reason=reason
-    )
+    events = faces_relabel(changes=[LabelChange(face.pk, identity, status, expected_version)], user=user, reason=reason)
     return events[0] if events else None
 
 
@@ -149,7 +162,9 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
         restoring = identities_lock(ids={e.from_identity_id for e in events} - {None})
         for identity in restoring.values():
             identity_require_active(identity, action="label the face with")
-        faces = {f.pk: f for f in Face.objects.select_for_update().filter(pk__in={e.face_id for e in events}).order_by("pk")}
+        faces = {
+            f.pk: f for f in Face.objects.select_for_update().filter(pk__in={e.face_id for e in events}).order_by("pk")
+        }
         restored, undo_events = [], []
         operation = uuid.uuid4() if len(events) > 1 else None
         now = timezone.now()
@@ -162,10 +177,15 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
                 )
             undo_events.append(
                 LabelEvent(
-                    face=face, user=user if user and user.is_authenticated else None,
-                    from_identity_id=face.identity_id, to_identity_id=event.from_identity_id,
-                    from_status=face.status, to_status=event.from_status,
-                    reason=f"undo of event {event.pk}", undoes=event, operation=operation,
+                    face=face,
+                    user=user if user and user.is_authenticated else None,
+                    from_identity_id=face.identity_id,
+                    to_identity_id=event.from_identity_id,
+                    from_status=face.status,
+                    to_status=event.from_status,
+                    reason=f"undo of event {event.pk}",
+                    undoes=event,
+                    operation=operation,
                 )
             )
             face.identity_id, face.status, face.version = event.from_identity_id, event.from_status, face.version + 1
@@ -200,12 +220,15 @@ def faces_reassign_splits(*, seed: int, proportions: tuple[float, float, float],
     batch = 2000
     for start in range(0, len(group_keys), batch):
         by_split: dict[str, list[str]] = {}
-        for key in group_keys[start:start + batch]:
+        for key in group_keys[start : start + batch]:
             by_split.setdefault(split_for_group(key, seed=seed, proportions=proportions), []).append(key)
         with transaction.atomic():
             for split, keys in by_split.items():
-                moved += Face.objects.filter(group_key__in=keys).exclude(split=split).update(
-                    split=split, updated_at=timezone.now())
+                moved += (
+                    Face.objects.filter(group_key__in=keys)
+                    .exclude(split=split)
+                    .update(split=split, updated_at=timezone.now())
+                )
         if progress:
             progress(min(1.0, (start + batch) / max(len(group_keys), 1)), f"{start + batch} groups checked")
     from django.db.models import Count

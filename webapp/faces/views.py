@@ -21,8 +21,9 @@ from .serializers import (
 
 
 class FaceFilter(django_filters.FilterSet):
-    unknown = django_filters.BooleanFilter(field_name="identity", lookup_expr="isnull",
-                                           help_text="true: faces of unknown people only.")
+    unknown = django_filters.BooleanFilter(
+        field_name="identity", lookup_expr="isnull", help_text="true: faces of unknown people only."
+    )
     role = django_filters.CharFilter(field_name="identity__role", help_text="vip or candidate.")
     labelled_by = django_filters.CharFilter(method="by_author", help_text="Username: faces whose label they changed.")
     ids = IdInFilter(field_name="id", help_text="Comma-separated face ids.")
@@ -54,11 +55,17 @@ class FaceViewSet(viewsets.ReadOnlyModelViewSet):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         event = services.face_relabel(
-            face=face, user=request.user, identity=data.get("identity", services.UNCHANGED),
-            status=data.get("status"), reason=data.get("reason", ""), expected_version=data.get("expected_version"),
+            face=face,
+            user=request.user,
+            identity=data.get("identity", services.UNCHANGED),
+            status=data.get("status"),
+            reason=data.get("reason", ""),
+            expected_version=data.get("expected_version"),
         )
         face.refresh_from_db()
-        return Response({"face": FaceSerializer(face).data, "event": LabelEventSerializer(event).data if event else None})
+        return Response(
+            {"face": FaceSerializer(face).data, "event": LabelEventSerializer(event).data if event else None}
+        )
 
 
 class LabelEventViewSet(viewsets.ReadOnlyModelViewSet):
@@ -92,6 +99,10 @@ def me(request):
     """The logged-in user, their role and how many of their label decisions made today still stand."""
     decisions = selectors.label_decisions_today(user=request.user)
     return Response(
-        {"id": request.user.pk, "username": request.user.get_username(),
-         "role": roles.user_role(request.user), "decisions_today": decisions}
+        {
+            "id": request.user.pk,
+            "username": request.user.get_username(),
+            "role": roles.user_role(request.user),
+            "decisions_today": decisions,
+        }
     )

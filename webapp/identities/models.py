@@ -1,4 +1,5 @@
 """People: VIPs the model recognises, and candidates (future VIPs, meanwhile distractors)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -21,7 +22,11 @@ class Identity(models.Model):
     )
     notes = models.TextField(blank=True)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_from",
         help_text="Set when this identity was merged into another: a tombstone that redirects.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -44,8 +49,9 @@ class IdentityEvent(models.Model):
     changed field's value before and after. Append-only; merges and splits are ``IdentityOperation``."""
 
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="events")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     changes = models.JSONField(help_text='{field: {"from": before, "to": after}} for each field that changed.')
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -71,11 +77,15 @@ class IdentityOperation(models.Model):
 
     kind = models.CharField(max_length=10, choices=Kind.choices, db_index=True)
     source = models.ForeignKey(
-        Identity, on_delete=models.PROTECT, related_name="+",
+        Identity,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="Merge: the identity merged away (now a tombstone). Split: the identity faces left.",
     )
     target = models.ForeignKey(
-        Identity, on_delete=models.PROTECT, related_name="+",
+        Identity,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="Merge: the identity kept. Split: the identity the chosen faces moved to.",
     )
     target_created = models.BooleanField(
@@ -86,15 +96,21 @@ class IdentityOperation(models.Model):
     before = models.JSONField(default=dict, blank=True, help_text="State that undo restores.")
     reason = models.CharField(max_length=300, blank=True)
     suggestion = models.ForeignKey(
-        "IdentitySuggestion", null=True, blank=True, on_delete=models.SET_NULL, related_name="operations",
+        "IdentitySuggestion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="operations",
         help_text="The suggestion this operation accepted, if any.",
     )
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     undone_at = models.DateTimeField(null=True, blank=True)
-    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -130,10 +146,17 @@ class IdentitySuggestion(models.Model):
     score = models.FloatField(db_index=True, help_text="Higher: likelier. Merge and split scores differ in scale.")
     evidence = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
-    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                            help_text="The job that last computed it.")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    job = models.ForeignKey(
+        "core.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The job that last computed it.",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,4 +1,5 @@
 """Reads on identities."""
+
 from __future__ import annotations
 
 from django.db.models import Count, F, Q, QuerySet
@@ -12,13 +13,17 @@ NOT_SHOWING = ("not_a_face", "excluded")
 def identities_with_counts() -> QuerySet[Identity]:
     """Identities with their face counts by status and split, in one query."""
     live = ~Q(faces__status__in=["not_a_face", "excluded"])
-    return Identity.objects.annotate(
-        face_count=Count("faces", filter=live, distinct=True),
-        verified_count=Count("faces", filter=Q(faces__status="verified"), distinct=True),
-        train_count=Count("faces", filter=live & Q(faces__split="train"), distinct=True),
-        val_count=Count("faces", filter=live & Q(faces__split="val"), distinct=True),
-        test_count=Count("faces", filter=live & Q(faces__split="test"), distinct=True),
-    ).select_related("merged_into").order_by(*(Identity._meta.ordering or ()))  # aggregation queries drop Meta.ordering
+    return (
+        Identity.objects.annotate(
+            face_count=Count("faces", filter=live, distinct=True),
+            verified_count=Count("faces", filter=Q(faces__status="verified"), distinct=True),
+            train_count=Count("faces", filter=live & Q(faces__split="train"), distinct=True),
+            val_count=Count("faces", filter=live & Q(faces__split="val"), distinct=True),
+            test_count=Count("faces", filter=live & Q(faces__split="test"), distinct=True),
+        )
+        .select_related("merged_into")
+        .order_by(*(Identity._meta.ordering or ()))
+    )  # aggregation queries drop Meta.ordering
 
 
 def identities_active() -> QuerySet[Identity]:
@@ -47,8 +52,9 @@ def identity_events_for_listing(*, identity_id: int) -> QuerySet[IdentityEvent]:
     return IdentityEvent.objects.filter(identity_id=identity_id).select_related("user")
 
 
-def identity_operations_for_listing(*, identity_id: int | None = None, kind: str | None = None,
-                                    undone: bool | None = None) -> QuerySet[IdentityOperation]:
+def identity_operations_for_listing(
+    *, identity_id: int | None = None, kind: str | None = None, undone: bool | None = None
+) -> QuerySet[IdentityOperation]:
     """Merges and splits, newest first; optionally those touching one identity (as source or target)."""
     queryset = IdentityOperation.objects.select_related("source", "target", "user", "undone_by")
     if identity_id is not None:
@@ -64,12 +70,15 @@ def identity_operations_blocking_undo(*, operation: IdentityOperation) -> QueryS
     """Later operations, not undone, on either identity of ``operation``: they must be undone first."""
     ids = [operation.source_id, operation.target_id]
     return IdentityOperation.objects.filter(
-        Q(source_id__in=ids) | Q(target_id__in=ids), undone_at__isnull=True, pk__gt=operation.pk,
+        Q(source_id__in=ids) | Q(target_id__in=ids),
+        undone_at__isnull=True,
+        pk__gt=operation.pk,
     ).order_by("-pk")
 
 
-def identity_suggestions_for_listing(*, kind: str | None = None, status: str | None = None,
-                                     identity_id: int | None = None) -> QuerySet[IdentitySuggestion]:
+def identity_suggestions_for_listing(
+    *, kind: str | None = None, status: str | None = None, identity_id: int | None = None
+) -> QuerySet[IdentitySuggestion]:
     """Suggestions most likely first. Open ones about a merged (tombstone) identity are left out:
     they were overtaken by a merge and the next computation drops them."""
     queryset = IdentitySuggestion.objects.select_related("identity", "other", "decided_by")

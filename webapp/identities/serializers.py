@@ -22,8 +22,22 @@ class IdentitySerializer(serializers.ModelSerializer):
     class Meta:
         model = Identity
         fields = [
-            "id", "name", "aliases", "popularity_rank", "role", "chunk", "notes", "merged_into", "merged_into_name",
-            "redirect_to", "face_count", "verified_count", "train_count", "val_count", "test_count", "created_at",
+            "id",
+            "name",
+            "aliases",
+            "popularity_rank",
+            "role",
+            "chunk",
+            "notes",
+            "merged_into",
+            "merged_into_name",
+            "redirect_to",
+            "face_count",
+            "verified_count",
+            "train_count",
+            "val_count",
+            "test_count",
+            "created_at",
             "updated_at",
         ]
         read_only_fields = ["chunk", "merged_into", "created_at", "updated_at"]
@@ -60,27 +74,48 @@ class MergeRequestSerializer(serializers.Serializer):
 
     into = IdField(help_text="Id of the identity to keep (B): an active identity other than A.")
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    suggestion = IdField(required=False, allow_null=True, default=None,
-                           help_text="The open merge suggestion this accepts (marked accepted).")
+    suggestion = IdField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The open merge suggestion this accepts (marked accepted).",
+    )
 
 
 class SplitRequestSerializer(serializers.Serializer):
     """Move some of this identity's (A's) faces to an existing identity (`into`) or a new one (`new_name`)."""
 
-    faces = serializers.ListField(child=IdField(), allow_empty=False, max_length=10000,
-                                  help_text="Ids of the faces to move; every one must currently be A's.")
-    into = IdField(required=False, allow_null=True, default=None,
-                   help_text="Id of an existing active identity to move them to.")
-    new_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
-                                     help_text="Name of a new identity (candidate) to create for them.")
+    faces = serializers.ListField(
+        child=IdField(),
+        allow_empty=False,
+        max_length=10000,
+        help_text="Ids of the faces to move; every one must currently be A's.",
+    )
+    into = IdField(
+        required=False, allow_null=True, default=None, help_text="Id of an existing active identity to move them to."
+    )
+    new_name = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Name of a new identity (candidate) to create for them.",
+    )
     status = serializers.ChoiceField(
-        choices=["unverified", "verified"], required=False, allow_null=True, default=None,
+        choices=["unverified", "verified"],
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="Set the moved faces' status (e.g. unverified: not yet confirmed as the new person); "
-                  "left out: statuses are kept.",
+        "left out: statuses are kept.",
     )
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    suggestion = IdField(required=False, allow_null=True, default=None,
-                           help_text="The open split suggestion this accepts (marked accepted).")
+    suggestion = IdField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The open split suggestion this accepts (marked accepted).",
+    )
 
     def validate(self, attrs):
         if (attrs.get("into") is None) == (not attrs.get("new_name", "").strip()):
@@ -114,8 +149,20 @@ class IdentityOperationSerializer(serializers.ModelSerializer):
     class Meta:
         model = IdentityOperation
         fields = [
-            "id", "kind", "source", "target", "target_created", "operation", "face_count", "face_ids", "reason",
-            "suggestion", "user", "created_at", "undone_at", "undone_by",
+            "id",
+            "kind",
+            "source",
+            "target",
+            "target_created",
+            "operation",
+            "face_count",
+            "face_ids",
+            "reason",
+            "suggestion",
+            "user",
+            "created_at",
+            "undone_at",
+            "undone_by",
         ]
         read_only_fields = fields
 
@@ -136,8 +183,11 @@ class SuggestionSideSerializer(serializers.Serializer):
     name = serializers.CharField()
     faces = serializers.IntegerField(help_text="Faces examined on this side.")
     cohesion = serializers.FloatField(help_text="Mean cosine of its faces to their centroid (1 = all alike).")
-    face_ids = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                     help_text="Split only: every face of this cluster (send them to split).")
+    face_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Split only: every face of this cluster (send them to split).",
+    )
     examples = SuggestionFaceSerializer(many=True, help_text="A few typical faces, most typical first.")
 
 
@@ -147,18 +197,30 @@ class IdentitySuggestionSerializer(serializers.ModelSerializer):
     decided_by = username_field(allow_null=True)
     evidence = serializers.SerializerMethodField(
         help_text="Merge: centroid_cosine, neighbour_mixing, neighbours_k, confusion {a_as_b, b_as_a, mutual} "
-                  "when a run was given. Split: silhouette, centroid_cosine, between_within_ratio, faces. Both: run, "
-                  "embedding_model.",
+        "when a run was given. Split: silhouette, centroid_cosine, between_within_ratio, faces. Both: run, "
+        "embedding_model.",
     )
     sides = serializers.SerializerMethodField(
         help_text="Merge: [the identity to merge away, the one to keep]. Split: [the larger cluster (stays), "
-                  "the smaller cluster (to move)].",
+        "the smaller cluster (to move)].",
     )
 
     class Meta:
         model = IdentitySuggestion
-        fields = ["id", "kind", "status", "score", "identity", "other", "evidence", "sides", "created_at",
-                  "updated_at", "decided_by", "decided_at"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "score",
+            "identity",
+            "other",
+            "evidence",
+            "sides",
+            "created_at",
+            "updated_at",
+            "decided_by",
+            "decided_at",
+        ]
         read_only_fields = fields
 
     def get_evidence(self, obj) -> dict:
@@ -173,7 +235,9 @@ class IdentitySuggestionSerializer(serializers.ModelSerializer):
         sides = []
         for side in obj.evidence.get("sides", []):
             shaped = {
-                "identity": side["identity"], "name": names.get(side["identity"], ""), "faces": side["faces"],
+                "identity": side["identity"],
+                "name": names.get(side["identity"], ""),
+                "faces": side["faces"],
                 "cohesion": side.get("cohesion"),
                 "examples": [{"id": pk, "crop_url": crops[pk]} for pk in side.get("examples", []) if pk in crops],
             }

@@ -1,6 +1,7 @@
 """Writes on identities: the rows themselves (create, edit, tombstones and their lock order).
 
 Merges, splits and suggestions, which move faces, are in ``webapp.curation.services``."""
+
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
@@ -46,7 +47,10 @@ def identities_lock(*, ids) -> dict[int, Identity]:
     make those writers wait on us while we wait on their rows (a deadlock under concurrent review).
     """
     ids = sorted(set(ids))
-    rows = {identity.pk: identity for identity in Identity.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")}
+    rows = {
+        identity.pk: identity
+        for identity in Identity.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    }
     missing = sorted(set(ids) - set(rows))
     if missing:
         raise NotFound(f"No identity with id {', '.join(map(str, missing))}.")
@@ -63,13 +67,25 @@ class AnnotatorsAddCandidatesOnly(DomainError):
     code = "forbidden"
 
 
-def identity_create(*, name: str, role: str = Identity.Role.CANDIDATE, popularity_rank: int | None = None,
-                    aliases: list[str] | None = None, notes: str = "", user=None) -> Identity:
+def identity_create(
+    *,
+    name: str,
+    role: str = Identity.Role.CANDIDATE,
+    popularity_rank: int | None = None,
+    aliases: list[str] | None = None,
+    notes: str = "",
+    user=None,
+) -> Identity:
     """A new identity. The rule for who may: admins create any; annotators (who meet people missing from
     the list while reviewing) create candidates only, without a popularity rank; an admin promotes them."""
-    if user is not None and not roles.is_admin(user) and (role != Identity.Role.CANDIDATE or popularity_rank is not None):
+    if (
+        user is not None
+        and not roles.is_admin(user)
+        and (role != Identity.Role.CANDIDATE or popularity_rank is not None)
+    ):
         raise AnnotatorsAddCandidatesOnly(
-            "Annotators may add an identity as a candidate only (no rank); an admin makes it a VIP.")
+            "Annotators may add an identity as a candidate only (no rank); an admin makes it a VIP."
+        )
     name = name.strip()
     try:
         with transaction.atomic():
@@ -93,7 +109,9 @@ def identity_update(*, identity_id: int, user=None, **fields) -> Identity:
     """
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
-        raise InvalidTransition(f"Field(s) {', '.join(unknown)} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.")
+        raise InvalidTransition(
+            f"Field(s) {', '.join(unknown)} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}."
+        )
     if "name" in fields:
         fields["name"] = fields["name"].strip()
     with transaction.atomic():

@@ -23,12 +23,15 @@ OPERATION_ID = OpenApiParameter("operation_id", OpenApiTypes.INT, OpenApiParamet
 class IdentityFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
     merged = django_filters.BooleanFilter(
-        field_name="merged_into", lookup_expr="isnull", exclude=True,
+        field_name="merged_into",
+        lookup_expr="isnull",
+        exclude=True,
         help_text="true: merged identities (tombstones) only; false: active ones only. Left out: active ones "
-                  "only, unless include_merged=true.",
+        "only, unless include_merged=true.",
     )
-    include_merged = django_filters.BooleanFilter(method="filter_include_merged",
-                                                  help_text="true: list merged identities (tombstones) too.")
+    include_merged = django_filters.BooleanFilter(
+        method="filter_include_merged", help_text="true: list merged identities (tombstones) too."
+    )
 
     class Meta:
         model = Identity
@@ -55,7 +58,11 @@ class IdentityViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         queryset = selectors.identities_with_counts()
         params = self.request.query_params
-        if self.action == "list" and "merged" not in params and params.get("include_merged", "").lower() not in ("true", "1"):
+        if (
+            self.action == "list"
+            and "merged" not in params
+            and params.get("include_merged", "").lower() not in ("true", "1")
+        ):
             queryset = queryset.filter(merged_into__isnull=True)  # tombstones only on request; detail still finds them
         return queryset
 
@@ -71,8 +78,9 @@ class IdentityViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         """Edits go through ``identity_update``: locked against a merge, recorded (``history``); 409 on a
         merged identity (``identity_merged``)."""
-        identity = services.identity_update(identity_id=serializer.instance.pk, user=self.request.user,
-                                            **serializer.validated_data)
+        identity = services.identity_update(
+            identity_id=serializer.instance.pk, user=self.request.user, **serializer.validated_data
+        )
         serializer.instance = selectors.identities_with_counts().get(pk=identity.pk)
 
     @extend_schema(responses=IdentityEventSerializer(many=True))
@@ -108,10 +116,17 @@ class IdentityViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(IdentityOperationSerializer(page, many=True).data)
 
     @extend_schema(parameters=[OPERATION_ID], responses=IdentityOperationSerializer)
-    @action(detail=False, methods=["get"], url_path=r"operations/(?P<operation_id>[^/.]+)",
-            permission_classes=[IsAnnotator], filter_backends=[])
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"operations/(?P<operation_id>[^/.]+)",
+        permission_classes=[IsAnnotator],
+        filter_backends=[],
+    )
     def operation(self, request, operation_id=None):
-        record = selectors.identity_operations_for_listing().filter(pk=path_id(operation_id, "identity operation")).first()
+        record = (
+            selectors.identity_operations_for_listing().filter(pk=path_id(operation_id, "identity operation")).first()
+        )
         if record is None:
             raise NotFound(f"No identity operation with id {operation_id}.")
         return Response(IdentityOperationSerializer(record).data)

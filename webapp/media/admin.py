@@ -1,4 +1,5 @@
 """Photos, videos and frames are made by imports and uploads (with their faces): read-only here."""
+
 from django.contrib import admin
 
 from webapp.core.admin import ReadOnlyAdmin

@@ -1,4 +1,5 @@
 """Where faces come from: uploaded photos, and videos sampled into frames."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -19,7 +20,11 @@ class Photo(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     identity_hint = models.ForeignKey(
-        "identities.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="hinted_photos",
+        "identities.Identity",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="hinted_photos",
         help_text="The person this photo was collected for.",
     )
     status = models.CharField(max_length=20, choices=ProcessingStatus.choices, default=ProcessingStatus.PENDING)

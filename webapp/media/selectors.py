@@ -1,4 +1,5 @@
 """Reads on photos, videos and frames, shaped for the API without a query per row."""
+
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet
@@ -7,8 +8,9 @@ from .models import Frame, Photo, Video
 
 
 def photos_for_listing() -> QuerySet[Photo]:
-    return Photo.objects.select_related("identity_hint").annotate(face_count=Count("faces")) \
-        .order_by("-created_at", "-id")
+    return (
+        Photo.objects.select_related("identity_hint").annotate(face_count=Count("faces")).order_by("-created_at", "-id")
+    )
 
 
 def videos_for_listing() -> QuerySet[Video]:

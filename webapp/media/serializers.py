@@ -11,8 +11,20 @@ class PhotoSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Photo
-        fields = ["id", "original_name", "image_url", "sha256", "width", "height", "identity_hint", "status",
-                  "error", "face_count", "job", "created_at"]
+        fields = [
+            "id",
+            "original_name",
+            "image_url",
+            "sha256",
+            "width",
+            "height",
+            "identity_hint",
+            "status",
+            "error",
+            "face_count",
+            "job",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_image_url(self, obj) -> str | None:
@@ -25,8 +37,23 @@ class VideoSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Video
-        fields = ["id", "original_name", "file_url", "sha256", "duration", "fps", "width", "height",
-                  "frame_count", "codec", "status", "error", "face_count", "job", "created_at"]
+        fields = [
+            "id",
+            "original_name",
+            "file_url",
+            "sha256",
+            "duration",
+            "fps",
+            "width",
+            "height",
+            "frame_count",
+            "codec",
+            "status",
+            "error",
+            "face_count",
+            "job",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_file_url(self, obj) -> str | None:
@@ -48,8 +75,11 @@ class FrameSerializer(serializers.ModelSerializer):
 class FileOutcomeSerializer(serializers.Serializer):
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=["accepted", "duplicate", "error"])
-    code = serializers.CharField(required=False, help_text="Why a file was refused: empty, too_large, "
-                                 "not_an_image, too_many_pixels, corrupt, unsupported_video, duplicate, ...")
+    code = serializers.CharField(
+        required=False,
+        help_text="Why a file was refused: empty, too_large, "
+        "not_an_image, too_many_pixels, corrupt, unsupported_video, duplicate, ...",
+    )
     error = serializers.CharField(required=False)
     photo = serializers.IntegerField(required=False)
     video = serializers.IntegerField(required=False)
@@ -83,9 +113,10 @@ class PhotoUploadSerializer(serializers.Serializer):
 
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
     identity = serializers.CharField(
-        required=False, allow_blank=True,
+        required=False,
+        allow_blank=True,
         help_text="Identity id or exact name these photos were collected for. Annotators must give one; "
-                  "uploads without a hint are bulk imports (admins only).",
+        "uploads without a hint are bulk imports (admins only).",
     )
 
 
@@ -94,11 +125,16 @@ class VideoUploadSerializer(serializers.Serializer):
 
 
 class FaceImportRequestSerializer(serializers.Serializer):
-    path = serializers.CharField(help_text="Folder on the server, inside one of the import roots "
-                                           "(FACECURATOR_IMPORT_ROOTS): root/<identity name>/<image>.")
+    path = serializers.CharField(
+        help_text="Folder on the server, inside one of the import roots "
+        "(FACECURATOR_IMPORT_ROOTS): root/<identity name>/<image>."
+    )
     cropped = serializers.BooleanField(default=False, help_text="Images are aligned crops: embed without detection.")
-    role = serializers.ChoiceField(choices=["vip", "candidate"], default="candidate",
-                                   help_text="Role of identities this import creates.")
-    popularity = serializers.CharField(required=False, allow_blank=True,
-                                       help_text="CSV on the server (inside an import root) with name,rank lines "
-                                                 "(1 = most popular).")
+    role = serializers.ChoiceField(
+        choices=["vip", "candidate"], default="candidate", help_text="Role of identities this import creates."
+    )
+    popularity = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="CSV on the server (inside an import root) with name,rank lines (1 = most popular).",
+    )

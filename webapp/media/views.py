@@ -41,8 +41,10 @@ class UploadParser(MultiPartParser):
         except TooManyFilesSent:
             raise services.upload_too_many_files() from None
         except RequestDataTooBig:
-            raise PayloadTooLarge(f"The form fields are above {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024 // 1024} "
-                                  "MB; send files in the 'files' field.") from None
+            raise PayloadTooLarge(
+                f"The form fields are above {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024 // 1024} "
+                "MB; send files in the 'files' field."
+            ) from None
 
 
 def _int(value) -> int:
@@ -59,8 +61,12 @@ def _uploaded_files(request) -> list:
     return files
 
 
-UPLOAD_QUEUE_UNAVAILABLE = OpenApiResponse(UploadQueueUnavailableSerializer, description=(
-    "The accepted files are stored (`files` lists each file's outcome, as a 202 would). " + QUEUE_UNAVAILABLE_TEXT))
+UPLOAD_QUEUE_UNAVAILABLE = OpenApiResponse(
+    UploadQueueUnavailableSerializer,
+    description=(
+        "The accepted files are stored (`files` lists each file's outcome, as a 202 would). " + QUEUE_UNAVAILABLE_TEXT
+    ),
+)
 
 
 def _upload_response(result: services.UploadResult) -> Response:
@@ -74,8 +80,11 @@ def _upload_response(result: services.UploadResult) -> Response:
         code: int = status.HTTP_202_ACCEPTED
     elif outcomes and all(o.status == "error" and o.code == "too_large" for o in outcomes):
         code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-        body["detail"] = outcomes[0].error if len(outcomes) == 1 else \
-            f"Every file is above the upload limit of {settings.FACECURATOR_MAX_UPLOAD_MB} MB."
+        body["detail"] = (
+            outcomes[0].error
+            if len(outcomes) == 1
+            else f"Every file is above the upload limit of {settings.FACECURATOR_MAX_UPLOAD_MB} MB."
+        )
     elif outcomes and all(o.status == "error" for o in outcomes):
         code = status.HTTP_400_BAD_REQUEST
         body["detail"] = outcomes[0].error if len(outcomes) == 1 else "No file could be accepted; see 'files'."
@@ -94,11 +103,11 @@ class PhotoViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.photos_for_listing()
 
-    @extend_schema(request={"multipart/form-data": PhotoUploadSerializer},
-                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
-                              503: UPLOAD_QUEUE_UNAVAILABLE})
-    @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
-            permission_classes=[IsAnnotator])
+    @extend_schema(
+        request={"multipart/form-data": PhotoUploadSerializer},
+        responses={202: UploadResponseSerializer, 200: UploadResponseSerializer, 503: UPLOAD_QUEUE_UNAVAILABLE},
+    )
+    @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser], permission_classes=[IsAnnotator])
     def upload(self, request):
         """Upload photos; faces are detected in a job. With `identity`, the face matching it is proposed
         for that identity and the other faces are unknown people. Without, admins only (bulk import)."""
@@ -124,11 +133,11 @@ class VideoViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.videos_for_listing()
 
-    @extend_schema(request={"multipart/form-data": VideoUploadSerializer},
-                   responses={202: UploadResponseSerializer, 200: UploadResponseSerializer,
-                              503: UPLOAD_QUEUE_UNAVAILABLE})
-    @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser],
-            permission_classes=[IsAdmin])
+    @extend_schema(
+        request={"multipart/form-data": VideoUploadSerializer},
+        responses={202: UploadResponseSerializer, 200: UploadResponseSerializer, 503: UPLOAD_QUEUE_UNAVAILABLE},
+    )
+    @action(detail=False, methods=["post"], parser_classes=[UploadParser, FormParser], permission_classes=[IsAdmin])
     def upload(self, request):
         """Upload videos (admins); each gets a job that samples frames and detects faces."""
         result = services.videos_upload(files=_uploaded_files(request), user=request.user)
@@ -159,8 +168,11 @@ class ImportViewSet(viewsets.ViewSet):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         job = services.faces_import_start(
-            root=data["path"], cropped=data["cropped"], role=data["role"],
-            popularity_csv=data.get("popularity") or None, user=request.user,
+            root=data["path"],
+            cropped=data["cropped"],
+            role=data["role"],
+            popularity_csv=data.get("popularity") or None,
+            user=request.user,
         )
         job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

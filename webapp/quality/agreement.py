@@ -18,6 +18,7 @@ decided first nor to a flagged annotator (agreeing with a careless annotator is 
 nothing, and the face goes to the admins' "Disagreements" queue, unless an admin made it: an admin's
 decision settles the question (``overruled``) and applies.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -36,8 +37,9 @@ VIP = Identity.Role.VIP
 FLAGGED = "flagged_annotator"
 
 
-def decision_kind(*, action: str, from_role: str | None, to_identity: Identity | None,
-                  very_likely_wrong: bool = False) -> str | None:
+def decision_kind(
+    *, action: str, from_role: str | None, to_identity: Identity | None, very_likely_wrong: bool = False
+) -> str | None:
     """Which kind of second opinion a decision could need (None: none). ``from_role``: the role of the
     face's identity now; ``very_likely_wrong``: the face's label is very likely wrong (a confirm)."""
     if action == "confirm":
@@ -53,17 +55,25 @@ def decision_kind(*, action: str, from_role: str | None, to_identity: Identity |
     return None
 
 
-def second_opinion_needed(*, user, action: str, face_role: str | None, to_identity: Identity | None,
-                          very_likely_wrong: bool = False, flagged: bool = False,
-                          admin: bool | None = None) -> str | None:
+def second_opinion_needed(
+    *,
+    user,
+    action: str,
+    face_role: str | None,
+    to_identity: Identity | None,
+    very_likely_wrong: bool = False,
+    flagged: bool = False,
+    admin: bool | None = None,
+) -> str | None:
     """Why this decision waits for a second annotator (its kind), or None when it applies at once.
     ``flagged``: the user is a flagged annotator (held only with FACECURATOR_HOLD_FLAGGED).
     ``admin``: whether the user is an admin, when the caller knows (a page of decisions asks once,
     not once per decision: each asking reads the user's groups)."""
     if roles.is_admin(user) if admin is None else admin:
         return None
-    kind = decision_kind(action=action, from_role=face_role, to_identity=to_identity,
-                         very_likely_wrong=very_likely_wrong)
+    kind = decision_kind(
+        action=action, from_role=face_role, to_identity=to_identity, very_likely_wrong=very_likely_wrong
+    )
     if kind is not None and kind in settings.FACECURATOR_SECOND_OPINION:
         return kind
     if flagged and settings.FACECURATOR_HOLD_FLAGGED:
@@ -76,14 +86,21 @@ def faces_p_wrong(*, items: list[Item]) -> dict[int, float]:
     "likely wrong" item, a chunk's verification item) or from the face's open item in an open "likely
     wrong" queue. A face in neither was not worth a look (p_wrong under the queue's 0.5), or ranked past
     the queue's FACECURATOR_REVIEW_MAX_ITEMS (the least likely wrong of those): left out, not very likely wrong."""
-    found = {item.pk: float(item.payload["p_wrong"]) for item in items
-             if isinstance(item.payload, dict) and item.payload.get("p_wrong") is not None}
+    found = {
+        item.pk: float(item.payload["p_wrong"])
+        for item in items
+        if isinstance(item.payload, dict) and item.payload.get("p_wrong") is not None
+    }
     rest = {item.face_id: item.pk for item in items if item.pk not in found}
     if rest:
-        for face_id, p_wrong in (Item.objects.filter(face_id__in=list(rest), state=Item.State.OPEN,
-                                                     queue__kind=Queue.Kind.LIKELY_WRONG, queue__is_open=True)
-                                 .filter(payload__p_wrong__isnull=False).order_by("-id")
-                                 .values_list("face_id", "payload__p_wrong")):
+        for face_id, p_wrong in (
+            Item.objects.filter(
+                face_id__in=list(rest), state=Item.State.OPEN, queue__kind=Queue.Kind.LIKELY_WRONG, queue__is_open=True
+            )
+            .filter(payload__p_wrong__isnull=False)
+            .order_by("-id")
+            .values_list("face_id", "payload__p_wrong")
+        ):
             found.setdefault(rest[face_id], float(p_wrong))
     return found
 
@@ -111,7 +128,9 @@ def verdict(*, action: str, identity_id: int | None, face_identity_id: int | Non
 def second_opinion_items(*, item_ids) -> dict[int, SecondOpinion]:
     """Pending second opinions among these items, by item id."""
     found: dict[int, SecondOpinion] = {}
-    for so in SecondOpinion.objects.filter(item_id__in=list(item_ids), state=SecondOpinion.State.PENDING).order_by("id"):
+    for so in SecondOpinion.objects.filter(item_id__in=list(item_ids), state=SecondOpinion.State.PENDING).order_by(
+        "id"
+    ):
         found.setdefault(so.item_id, so)
     return found
 
@@ -126,8 +145,9 @@ def _open_queue(flag: str, title: str) -> Queue:
     return queue or Queue.objects.create(kind=Queue.Kind.SENT, title=title, payload={flag: True})
 
 
-def second_opinions_open(*, decisions: list[Decision], proposals: dict[int, tuple],
-                         kinds: dict[int, str]) -> list[SecondOpinion]:
+def second_opinions_open(
+    *, decisions: list[Decision], proposals: dict[int, tuple], kinds: dict[int, str]
+) -> list[SecondOpinion]:
     """Hold these decisions: a blind item for a second annotator each. ``proposals``: item id -> label;
     ``kinds``: item id -> why it waits (:func:`second_opinion_needed`)."""
     if not decisions:
@@ -137,13 +157,27 @@ def second_opinions_open(*, decisions: list[Decision], proposals: dict[int, tupl
     opinions = []
     for decision in decisions:
         assert decision.item_id is not None  # a decision held for a second opinion was made on an item
-        item = Item.objects.filter(queue=queue, face_id=decision.face_id, state=Item.State.OPEN).first() or \
-            Item.objects.create(queue=queue, face_id=decision.face_id, identity_id=faces[decision.face_id],
-                                score=1.0, payload={"reason": "second opinion", "suggestions": []})
+        item = Item.objects.filter(
+            queue=queue, face_id=decision.face_id, state=Item.State.OPEN
+        ).first() or Item.objects.create(
+            queue=queue,
+            face_id=decision.face_id,
+            identity_id=faces[decision.face_id],
+            score=1.0,
+            payload={"reason": "second opinion", "suggestions": []},
+        )
         identity_id, status = proposals[decision.item_id]
-        opinions.append(SecondOpinion.objects.create(
-            decision=decision, first_user=decision.user, face_id=decision.face_id, proposed_identity_id=identity_id,
-            proposed_status=status, item=item, kind=kinds[decision.item_id]))
+        opinions.append(
+            SecondOpinion.objects.create(
+                decision=decision,
+                first_user=decision.user,
+                face_id=decision.face_id,
+                proposed_identity_id=identity_id,
+                proposed_status=status,
+                item=item,
+                kind=kinds[decision.item_id],
+            )
+        )
     return opinions
 
 
@@ -152,16 +186,24 @@ def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled:
     otherwise) too; disputed ones go to the admins."""
     now = timezone.now()
     SecondOpinion.objects.filter(item_id__in=agreed, state=SecondOpinion.State.PENDING).update(
-        state=SecondOpinion.State.AGREED, settled_at=now)
+        state=SecondOpinion.State.AGREED, settled_at=now
+    )
     SecondOpinion.objects.filter(item_id__in=list(overruled), state=SecondOpinion.State.PENDING).update(
-        state=SecondOpinion.State.OVERRULED, settled_at=now)
+        state=SecondOpinion.State.OVERRULED, settled_at=now
+    )
     if not disputed:
         return
     queue = _open_queue("admins_only", "Disagreements (admins)")
     for opinion in SecondOpinion.objects.filter(item_id__in=disputed, state=SecondOpinion.State.PENDING).order_by("id"):
-        dispute = Item.objects.filter(queue=queue, face_id=opinion.face_id, state=Item.State.OPEN).first() or \
-            Item.objects.create(queue=queue, face_id=opinion.face_id, identity_id=opinion.proposed_identity_id,
-                                score=1.0, payload={"reason": "two annotators disagreed", "suggestions": []})
+        dispute = Item.objects.filter(
+            queue=queue, face_id=opinion.face_id, state=Item.State.OPEN
+        ).first() or Item.objects.create(
+            queue=queue,
+            face_id=opinion.face_id,
+            identity_id=opinion.proposed_identity_id,
+            score=1.0,
+            payload={"reason": "two annotators disagreed", "suggestions": []},
+        )
         opinion.state, opinion.settled_at, opinion.dispute_item = SecondOpinion.State.DISPUTED, now, dispute
         opinion.save(update_fields=["state", "settled_at", "dispute_item"])
 
@@ -171,4 +213,3 @@ def items_hidden_from(*, user, flagged: bool = False):
     opinion when ``flagged`` (a second opinion must come from an annotator in good standing)."""
     pending = SecondOpinion.objects.filter(state=SecondOpinion.State.PENDING)
     return (pending if flagged else pending.filter(first_user=user)).values("item_id")
-

@@ -10,6 +10,7 @@
 - :func:`gold_item_ids` tells decisions which items are gold: those change no label.
 - :func:`gold_decision_correct` is the one rule that scores a decision against the known answer.
 """
+
 from __future__ import annotations
 
 import random
@@ -35,8 +36,12 @@ AGREEING_ACTIONS = ("confirm", "accept", "relabel", "unknown", "not_a_face")
 
 def admin_user_ids(user_ids) -> set[int]:
     """The admins (superusers or members of the admin group) among ``user_ids``."""
-    return set(get_user_model().objects.filter(pk__in=list(user_ids), is_active=True)
-               .filter(Q(is_superuser=True) | Q(groups__name="admin")).values_list("pk", flat=True))
+    return set(
+        get_user_model()
+        .objects.filter(pk__in=list(user_ids), is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name="admin"))
+        .values_list("pk", flat=True)
+    )
 
 
 def gold_faces_promote(*, face_ids: list[int]) -> list[GoldFace]:
@@ -49,25 +54,30 @@ def gold_faces_promote(*, face_ids: list[int]) -> list[GoldFace]:
     """
     if not face_ids:
         return []
-    faces = {f.pk: f for f in Face.objects.filter(pk__in=face_ids, status__in=SETTLED)
-             .only("pk", "identity_id", "status", "version")}
+    faces = {
+        f.pk: f
+        for f in Face.objects.filter(pk__in=face_ids, status__in=SETTLED).only("pk", "identity_id", "status", "version")
+    }
     if not faces:
         return []
     last_event: dict[int, Mapping[str, Any]] = {}  # face id: its newest label event's pk and user_id
-    for row in (LabelEvent.objects.filter(face_id__in=faces).order_by("face_id", "-id")
-                .values("face_id", "pk", "user_id")):
+    for row in (
+        LabelEvent.objects.filter(face_id__in=faces).order_by("face_id", "-id").values("face_id", "pk", "user_id")
+    ):
         last_event.setdefault(row["face_id"], row)
     agreeing: dict[int, set[int]] = {pk: set() for pk in faces}
-    for d in (Decision.objects.filter(face_id__in=faces, undone=False, user__isnull=False,
-                                      action__in=AGREEING_ACTIONS, item__gold_serve__isnull=True)
-              .values("face_id", "user_id", "label_event_id", "served_version")):
+    for d in Decision.objects.filter(
+        face_id__in=faces, undone=False, user__isnull=False, action__in=AGREEING_ACTIONS, item__gold_serve__isnull=True
+    ).values("face_id", "user_id", "label_event_id", "served_version"):
         face = faces[d["face_id"]]
         event = last_event.get(face.pk)
         if (event and d["label_event_id"] == event["pk"]) or (
-                d["label_event_id"] is None and d["served_version"] == face.version):
+            d["label_event_id"] is None and d["served_version"] == face.version
+        ):
             agreeing[face.pk].add(d["user_id"])
-    admins = admin_user_ids({u for users in agreeing.values() for u in users}
-                            | {e["user_id"] for e in last_event.values() if e["user_id"]})
+    admins = admin_user_ids(
+        {u for users in agreeing.values() for u in users} | {e["user_id"] for e in last_event.values() if e["user_id"]}
+    )
     existing = {g.face_id: g for g in GoldFace.objects.filter(face_id__in=faces)}
     now, made = timezone.now(), []
     for pk, face in faces.items():
@@ -96,7 +106,7 @@ def gold_faces_refresh(*, batch: int = 2000) -> int:
     made = 0
     for start in range(0, len(ids), batch):
         with transaction.atomic():
-            made += len(gold_faces_promote(face_ids=ids[start:start + batch]))
+            made += len(gold_faces_promote(face_ids=ids[start : start + batch]))
     return made
 
 
@@ -118,11 +128,13 @@ def _sample_from_random_start(rows: QuerySet[GoldFace], *, size: int, rng: rando
     start = rng.randint(bounds["low"], bounds["high"])
     found = list(rows.filter(pk__gte=start).order_by("pk")[:size])
     if len(found) < size:
-        found += list(rows.filter(pk__lt=start).order_by("pk")[:size - len(found)])
+        found += list(rows.filter(pk__lt=start).order_by("pk")[: size - len(found)])
     return found
 
 
-def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None = None) -> tuple[list[Item], list[Item]]:
+def gold_items_mix(
+    *, queue, user, fresh: list[Item], rng: random.Random | None = None
+) -> tuple[list[Item], list[Item]]:
     """Replace some of ``fresh`` (open items about to be leased to ``user``) by gold items.
 
     Returns ``(kept, gold)``: the fresh items still to lease, and new gold items (already leased
@@ -137,26 +149,34 @@ def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None 
     if not slots:
         return fresh, []
     now = timezone.now()
-    recent = GoldItem.objects.filter(gold=OuterRef("pk"), user=user,
-                                     created_at__gte=now - timedelta(days=settings.FACECURATOR_GOLD_WINDOW_DAYS))
+    recent = GoldItem.objects.filter(
+        gold=OuterRef("pk"), user=user, created_at__gte=now - timedelta(days=settings.FACECURATOR_GOLD_WINDOW_DAYS)
+    )
     own = Decision.objects.filter(face=OuterRef("face_id"), user=user)
     in_queue = Item.objects.filter(face=OuterRef("face_id"), queue=queue, state=Item.State.OPEN)
     servable = (
-        GoldFace.objects.filter(gold_valid()).exclude(face_id__in=[item.face_id for item in fresh])
+        GoldFace.objects.filter(gold_valid())
+        .exclude(face_id__in=[item.face_id for item in fresh])
         .annotate(recent=Exists(recent), own=Exists(own), in_queue=Exists(in_queue))
         .filter(recent=False, own=False, in_queue=False)
-        .select_related("face").only("pk", "face_id", "identity_id", "status", "face__status", "face__identity_id")
+        .select_related("face")
+        .only("pk", "face_id", "identity_id", "status", "face__status", "face__identity_id")
     )
     candidates = _sample_from_random_start(servable, size=len(slots), rng=rng)
     if not candidates:
         return fresh, []
-    slots = slots[:len(candidates)]
+    slots = slots[: len(candidates)]
     page_identities = {item.identity_id for item in fresh if item.identity_id} | {
-        fid for fid in Face.objects.filter(pk__in=[item.face_id for item in fresh]).values_list("identity_id", flat=True)
-        if fid}
+        fid
+        for fid in Face.objects.filter(pk__in=[item.face_id for item in fresh]).values_list("identity_id", flat=True)
+        if fid
+    }
     if len(page_identities) < 2:  # a page about one person: decoys from the other VIPs
-        page_identities |= set(Identity.objects.filter(role=Identity.Role.VIP, merged_into__isnull=True)
-                               .order_by("popularity_rank", "pk").values_list("pk", flat=True)[:50])
+        page_identities |= set(
+            Identity.objects.filter(role=Identity.Role.VIP, merged_into__isnull=True)
+            .order_by("popularity_rank", "pk")
+            .values_list("pk", flat=True)[:50]
+        )
     statuses = dict(Face.objects.filter(pk__in=[item.face_id for item in fresh]).values_list("pk", "status"))
     until = fresh[0].leased_until or now + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS)
     gold_items, serves = [], []
@@ -168,8 +188,15 @@ def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None 
             shown = rng.choice(decoys)
         payload = {key: value for key, value in replaced.payload.items() if key == "reason"}
         payload["suggestions"] = []
-        item = Item(queue=queue, face_id=gold.face_id, identity_id=shown, score=replaced.score, payload=payload,
-                    leased_to=user, leased_until=until)
+        item = Item(
+            queue=queue,
+            face_id=gold.face_id,
+            identity_id=shown,
+            score=replaced.score,
+            payload=payload,
+            leased_to=user,
+            leased_until=until,
+        )
         gold_items.append(item)
         serves.append((gold, shown, statuses.get(replaced.face_id, Face.Status.UNVERIFIED)))
     try:
@@ -177,18 +204,22 @@ def gold_items_mix(*, queue, user, fresh: list[Item], rng: random.Random | None 
             Item.objects.bulk_create(gold_items)
     except IntegrityError:  # the face got an open item in this queue meanwhile: no gold this time
         return fresh, []
-    GoldItem.objects.bulk_create([
-        GoldItem(item=item, gold=gold, user=user, shown_identity_id=shown, shown_status=status)
-        for item, (gold, shown, status) in zip(gold_items, serves, strict=True)
-    ])
+    GoldItem.objects.bulk_create(
+        [
+            GoldItem(item=item, gold=gold, user=user, shown_identity_id=shown, shown_status=status)
+            for item, (gold, shown, status) in zip(gold_items, serves, strict=True)
+        ]
+    )
     kept = [item for n, item in enumerate(fresh) if n not in set(slots)]
     return kept, gold_items
 
 
 def items_present(*, items: list[Item]) -> list[Item]:
     """Show gold items' faces with the label they are served with (in memory only, nothing saved)."""
-    serves = {g.item_id: g for g in GoldItem.objects.filter(item_id__in=[i.pk for i in items])
-              .select_related("shown_identity")}
+    serves = {
+        g.item_id: g
+        for g in GoldItem.objects.filter(item_id__in=[i.pk for i in items]).select_related("shown_identity")
+    }
     for item in items:
         serve = serves.get(item.pk)
         if serve is not None:
@@ -197,8 +228,14 @@ def items_present(*, items: list[Item]) -> list[Item]:
     return items
 
 
-def gold_decision_correct(*, action: str, identity_id: int | None, shown_identity_id: int | None,
-                          gold_identity_id: int | None, gold_status: str) -> bool | None:
+def gold_decision_correct(
+    *,
+    action: str,
+    identity_id: int | None,
+    shown_identity_id: int | None,
+    gold_identity_id: int | None,
+    gold_status: str,
+) -> bool | None:
     """Whether a decision on a gold item agrees with the known answer; None when it says nothing (skip).
 
     The face was shown labelled ``shown_identity_id``. Confirm and accept agree when that label is

@@ -7,6 +7,7 @@ and every score is computed at read time, so past scores follow. A :class:`GoldI
 item a gold face was mixed into for one annotator, with the label it was shown with (sometimes a
 wrong one, a decoy, so that confirming everything does not score well).
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -19,8 +20,14 @@ class GoldFace(models.Model):
         AGREEMENT = "agreement", "agreed by two annotators"
 
     face = models.OneToOneField("faces.Face", on_delete=models.CASCADE, related_name="gold")
-    identity = models.ForeignKey("identities.Identity", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+", help_text="The known answer's identity (empty: unknown person).")
+    identity = models.ForeignKey(
+        "identities.Identity",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The known answer's identity (empty: unknown person).",
+    )
     status = models.CharField(max_length=20, help_text="The known answer's status (verified or not_a_face).")
     face_version = models.PositiveIntegerField(help_text="Gold only while the face is still at this version.")
     source = models.CharField(max_length=20, choices=Source.choices)
@@ -37,8 +44,14 @@ class GoldItem(models.Model):
     item = models.OneToOneField("review.Item", on_delete=models.CASCADE, related_name="gold_serve")
     gold = models.ForeignKey(GoldFace, on_delete=models.CASCADE, related_name="serves")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    shown_identity = models.ForeignKey("identities.Identity", null=True, blank=True, on_delete=models.PROTECT,
-                                       related_name="+", help_text="The label the annotator was shown.")
+    shown_identity = models.ForeignKey(
+        "identities.Identity",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The label the annotator was shown.",
+    )
     shown_status = models.CharField(max_length=20)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -65,14 +78,19 @@ class SecondOpinion(models.Model):
     decision = models.OneToOneField("review.Decision", on_delete=models.CASCADE, related_name="second_opinion")
     first_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     face = models.ForeignKey("faces.Face", on_delete=models.CASCADE, related_name="+")
-    proposed_identity = models.ForeignKey("identities.Identity", null=True, blank=True, on_delete=models.PROTECT,
-                                          related_name="+")
+    proposed_identity = models.ForeignKey(
+        "identities.Identity", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     proposed_status = models.CharField(max_length=20)
     item = models.ForeignKey("review.Item", on_delete=models.CASCADE, related_name="second_opinions")
-    dispute_item = models.OneToOneField("review.Item", null=True, blank=True, on_delete=models.SET_NULL,
-                                        related_name="dispute")
-    kind = models.CharField(max_length=30, default="relabel_vip",
-                            help_text="Why it waits: a FACECURATOR_SECOND_OPINION kind, or flagged_annotator.")
+    dispute_item = models.OneToOneField(
+        "review.Item", null=True, blank=True, on_delete=models.SET_NULL, related_name="dispute"
+    )
+    kind = models.CharField(
+        max_length=30,
+        default="relabel_vip",
+        help_text="Why it waits: a FACECURATOR_SECOND_OPINION kind, or flagged_annotator.",
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)

@@ -4,6 +4,7 @@ without a change, agreement with other annotators, a per-day series, and who is 
 Everything is computed at read time from the decisions, the gold faces as they are now and the
 label history, so a gold face whose answer changed drops out of every past score at once.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -62,15 +63,21 @@ def annotator_flagged(*, user_id: int, now: datetime | None = None) -> bool:
 
 def held_decisions_count(*, user_ids: Iterable[int]) -> dict[int, int]:
     """Per annotator, their decisions waiting for a second opinion (by action kind, or because they are flagged)."""
-    return dict(SecondOpinion.objects.filter(first_user_id__in=list(user_ids), state=SecondOpinion.State.PENDING)
-                .values("first_user_id").annotate(n=Count("id")).values_list("first_user_id", "n"))
+    return dict(
+        SecondOpinion.objects.filter(first_user_id__in=list(user_ids), state=SecondOpinion.State.PENDING)
+        .values("first_user_id")
+        .annotate(n=Count("id"))
+        .values_list("first_user_id", "n")
+    )
 
 
-def decisions_of_annotator(*, user_id: int, since: datetime | None = None, until: datetime | None = None
-                           ) -> QuerySet[Decision]:
+def decisions_of_annotator(
+    *, user_id: int, since: datetime | None = None, until: datetime | None = None
+) -> QuerySet[Decision]:
     """One annotator's decisions in a time range, newest first, with what a listing shows."""
-    rows = Decision.objects.filter(user_id=user_id).select_related("user", "identity", "item__queue",
-                                                                   "label_event", "item__gold_serve")
+    rows = Decision.objects.filter(user_id=user_id).select_related(
+        "user", "identity", "item__queue", "label_event", "item__gold_serve"
+    )
     if since:
         rows = rows.filter(created_at__gte=since)
     if until:
@@ -84,9 +91,13 @@ def _gold_scores(decisions: Sequence[Mapping[str, Any]]) -> list[tuple[int, date
     for d in decisions:
         if d["gold_id"] is None or d["gold_face_version"] != d["face_version"] or d["served_at"] < d["gold_since"]:
             continue  # not gold, or the answer changed since (the face is no longer gold as it was)
-        correct = gold_decision_correct(action=d["action"], identity_id=d["identity_id"],
-                                        shown_identity_id=d["shown_identity_id"],
-                                        gold_identity_id=d["gold_identity_id"], gold_status=d["gold_status"])
+        correct = gold_decision_correct(
+            action=d["action"],
+            identity_id=d["identity_id"],
+            shown_identity_id=d["shown_identity_id"],
+            gold_identity_id=d["gold_identity_id"],
+            gold_status=d["gold_status"],
+        )
         if correct is not None:
             scores.append((d["user_id"], d["created_at"], correct))
     return scores
@@ -96,15 +107,19 @@ def _label_history(face_ids: Iterable[int]) -> dict[int, list[tuple[int | None, 
     """For each face, its label at version 0, 1, 2... (each label event bumps the version by one)."""
     history: dict[int, list[tuple[int | None, str]]] = {}
     for batch in id_batches(face_ids):
-        for e in (LabelEvent.objects.filter(face_id__in=batch).order_by("face_id", "id")
-                  .values("face_id", "from_identity_id", "from_status", "to_identity_id", "to_status")):
+        for e in (
+            LabelEvent.objects.filter(face_id__in=batch)
+            .order_by("face_id", "id")
+            .values("face_id", "from_identity_id", "from_status", "to_identity_id", "to_status")
+        ):
             labels = history.setdefault(e["face_id"], [(e["from_identity_id"], e["from_status"])])
             labels.append((e["to_identity_id"], e["to_status"]))
     return history
 
 
-def _verdict(d: Mapping[str, Any], history: dict[int, list[tuple[int | None, str]]],
-             current: dict[int, tuple[int | None, str]]) -> tuple | None:
+def _verdict(
+    d: Mapping[str, Any], history: dict[int, list[tuple[int | None, str]]], current: dict[int, tuple[int | None, str]]
+) -> tuple | None:
     """The label a decision says the face has: the one it wrote, or what it said about the label it saw
     (a decision held for a second opinion wrote nothing yet)."""
     if d["action"] in ("skip", "reject", "exclude"):
@@ -122,13 +137,24 @@ def _verdict(d: Mapping[str, Any], history: dict[int, list[tuple[int | None, str
 def _agreement(user_ids: set[int], face_ids: set[int]) -> dict[int, tuple[int, int]]:
     """(agreeing pairs, pairs) per annotator, over faces two annotators decided (gold items aside)."""
     rows = [
-        d for batch in id_batches(face_ids)
-        for d in Decision.objects.filter(face_id__in=batch, undone=False, user__isnull=False,
-                                         item__gold_serve__isnull=True)
-        .exclude(action__in=("skip", "reject", "exclude")).order_by("-created_at", "-id")
-        .values("user_id", "face_id", "action", "identity_id", "served_version", to_identity_id=F("label_event__to_identity_id"),
-                to_status=F("label_event__to_status"), current_identity=F("face__identity_id"),
-                current_status=F("face__status"))
+        d
+        for batch in id_batches(face_ids)
+        for d in Decision.objects.filter(
+            face_id__in=batch, undone=False, user__isnull=False, item__gold_serve__isnull=True
+        )
+        .exclude(action__in=("skip", "reject", "exclude"))
+        .order_by("-created_at", "-id")
+        .values(
+            "user_id",
+            "face_id",
+            "action",
+            "identity_id",
+            "served_version",
+            to_identity_id=F("label_event__to_identity_id"),
+            to_status=F("label_event__to_status"),
+            current_identity=F("face__identity_id"),
+            current_status=F("face__status"),
+        )
     ]
     users_per_face = defaultdict(set)
     for d in rows:
@@ -152,8 +178,9 @@ def _agreement(user_ids: set[int], face_ids: set[int]) -> dict[int, tuple[int, i
     return {user: (agree, pairs) for user, (agree, pairs) in result.items()}
 
 
-def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | None = None,
-                       until: datetime | None = None) -> list[dict]:
+def annotators_quality(
+    *, user_ids: list[int] | None = None, since: datetime | None = None, until: datetime | None = None
+) -> list[dict]:
     """Quality numbers per annotator over ``[since, until)`` (default: the last 30 days).
 
     ``user_ids`` limits the answer to those annotators (each listed even without decisions);
@@ -161,22 +188,39 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
     """
     until = until or timezone.now()
     since = since or until - timedelta(days=WINDOW_DAYS)
-    decisions = Decision.objects.filter(created_at__gte=since, created_at__lt=until, undone=False,
-                                        user__isnull=False)
+    decisions = Decision.objects.filter(created_at__gte=since, created_at__lt=until, undone=False, user__isnull=False)
     if user_ids is not None:
         decisions = decisions.filter(user_id__in=user_ids)
-    rows = list(decisions.order_by("created_at", "id").values(
-        "user_id", "face_id", "action", "identity_id", "created_at", "operation", "label_event_id",
-        face_version=F("face__version"), gold_id=F("item__gold_serve__gold_id"),
-        shown_identity_id=F("item__gold_serve__shown_identity_id"), served_at=F("item__gold_serve__created_at"),
-        gold_identity_id=F("item__gold_serve__gold__identity_id"), gold_status=F("item__gold_serve__gold__status"),
-        gold_face_version=F("item__gold_serve__gold__face_version"), gold_since=F("item__gold_serve__gold__since"),
-    ))
+    rows = list(
+        decisions.order_by("created_at", "id").values(
+            "user_id",
+            "face_id",
+            "action",
+            "identity_id",
+            "created_at",
+            "operation",
+            "label_event_id",
+            face_version=F("face__version"),
+            gold_id=F("item__gold_serve__gold_id"),
+            shown_identity_id=F("item__gold_serve__shown_identity_id"),
+            served_at=F("item__gold_serve__created_at"),
+            gold_identity_id=F("item__gold_serve__gold__identity_id"),
+            gold_status=F("item__gold_serve__gold__status"),
+            gold_face_version=F("item__gold_serve__gold__face_version"),
+            gold_since=F("item__gold_serve__gold__since"),
+        )
+    )
     ids = set(user_ids) if user_ids is not None else {d["user_id"] for d in rows}
     names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
-    per_user: dict[int, dict] = {pk: {"decisions": 0, "pages": defaultdict(list), "faces": set(),
-                                      "days": defaultdict(lambda: {"decisions": 0, "gold": 0, "gold_correct": 0})}
-                                 for pk in ids}
+    per_user: dict[int, dict] = {
+        pk: {
+            "decisions": 0,
+            "pages": defaultdict(list),
+            "faces": set(),
+            "days": defaultdict(lambda: {"decisions": 0, "gold": 0, "gold_correct": 0}),
+        }
+        for pk in ids
+    }
     for d in rows:
         entry = per_user[d["user_id"]]
         entry["pages"][d["operation"]].append(d)
@@ -203,22 +247,40 @@ def annotators_quality(*, user_ids: list[int] | None = None, since: datetime | N
         seconds = sum(min((b - a).total_seconds(), IDLE_SECONDS) for a, b in itertools.pairwise(starts))
         after_first = sum(len(page) for page in pages[1:])
         agree, pairs = agreement.get(pk, (0, 0))
-        result.append({
-            "user": pk, "username": names.get(pk, ""),
-            "decisions": entry["decisions"],
-            "gold": {"answered": total, "correct": correct, "accuracy": correct / total if total else None,
-                     "low": interval[0] if interval else None, "high": interval[1] if interval else None},
-            "decisions_per_hour": round(after_first / (seconds / 3600), 1) if seconds > 0 else None,
-            "pages": len(pages),
-            "pages_confirmed_unchanged": (sum(all(d["action"] == "confirm" for d in page) for page in pages)
-                                          / len(pages)) if pages else None,
-            "agreement": {"pairs": pairs, "rate": agree / pairs if pairs else None},
-            "flagged": gold_flagged(correct=correct, total=total),
-            "held_decisions": held.get(pk, 0),
-            "per_day": [{"day": day, "decisions": v["decisions"], "gold": v["gold"], "gold_correct": v["gold_correct"],
-                         "gold_accuracy": v["gold_correct"] / v["gold"] if v["gold"] else None}
-                        for day, v in sorted(entry["days"].items())],
-        })
+        result.append(
+            {
+                "user": pk,
+                "username": names.get(pk, ""),
+                "decisions": entry["decisions"],
+                "gold": {
+                    "answered": total,
+                    "correct": correct,
+                    "accuracy": correct / total if total else None,
+                    "low": interval[0] if interval else None,
+                    "high": interval[1] if interval else None,
+                },
+                "decisions_per_hour": round(after_first / (seconds / 3600), 1) if seconds > 0 else None,
+                "pages": len(pages),
+                "pages_confirmed_unchanged": (
+                    sum(all(d["action"] == "confirm" for d in page) for page in pages) / len(pages)
+                )
+                if pages
+                else None,
+                "agreement": {"pairs": pairs, "rate": agree / pairs if pairs else None},
+                "flagged": gold_flagged(correct=correct, total=total),
+                "held_decisions": held.get(pk, 0),
+                "per_day": [
+                    {
+                        "day": day,
+                        "decisions": v["decisions"],
+                        "gold": v["gold"],
+                        "gold_correct": v["gold_correct"],
+                        "gold_accuracy": v["gold_correct"] / v["gold"] if v["gold"] else None,
+                    }
+                    for day, v in sorted(entry["days"].items())
+                ],
+            }
+        )
     return sorted(result, key=lambda r: (not r["flagged"], -(r["decisions"]), r["username"]))
 
 
@@ -227,12 +289,22 @@ def gold_answers_of(*, user_id: int, since: datetime | None = None) -> list[bool
     decisions = Decision.objects.filter(user_id=user_id, undone=False, item__gold_serve__isnull=False)
     if since is not None:
         decisions = decisions.filter(created_at__gte=since)
-    rows = list(decisions.order_by("created_at", "id").values(
-        "user_id", "action", "identity_id", "created_at", face_version=F("face__version"),
-        gold_id=F("item__gold_serve__gold_id"), shown_identity_id=F("item__gold_serve__shown_identity_id"),
-        served_at=F("item__gold_serve__created_at"), gold_identity_id=F("item__gold_serve__gold__identity_id"),
-        gold_status=F("item__gold_serve__gold__status"), gold_face_version=F("item__gold_serve__gold__face_version"),
-        gold_since=F("item__gold_serve__gold__since")))
+    rows = list(
+        decisions.order_by("created_at", "id").values(
+            "user_id",
+            "action",
+            "identity_id",
+            "created_at",
+            face_version=F("face__version"),
+            gold_id=F("item__gold_serve__gold_id"),
+            shown_identity_id=F("item__gold_serve__shown_identity_id"),
+            served_at=F("item__gold_serve__created_at"),
+            gold_identity_id=F("item__gold_serve__gold__identity_id"),
+            gold_status=F("item__gold_serve__gold__status"),
+            gold_face_version=F("item__gold_serve__gold__face_version"),
+            gold_since=F("item__gold_serve__gold__since"),
+        )
+    )
     return [correct for _, _, correct in _gold_scores(rows)]
 
 
@@ -242,11 +314,16 @@ def faces_unsettled() -> Q:
     trained on "settled labels only" leaves these faces out."""
     waiting = SecondOpinion.objects.filter(
         Q(state=SecondOpinion.State.PENDING)
-        | Q(state=SecondOpinion.State.DISPUTED, dispute_item__state=Item.State.OPEN))
+        | Q(state=SecondOpinion.State.DISPUTED, dispute_item__state=Item.State.OPEN)
+    )
     return Q(pk__in=waiting.values("face_id"))
 
 
 def second_opinions_queue_id() -> int | None:
     """The open "Second opinions" queue (held decisions are reviewed there), if there is one."""
-    return (Queue.objects.filter(kind=Queue.Kind.SENT, is_open=True, payload__second_opinion=True)
-            .order_by("id").values_list("pk", flat=True).first())
+    return (
+        Queue.objects.filter(kind=Queue.Kind.SENT, is_open=True, payload__second_opinion=True)
+        .order_by("id")
+        .values_list("pk", flat=True)
+        .first()
+    )

@@ -41,16 +41,20 @@ class AnnotatorQualitySerializer(serializers.Serializer):
     username = serializers.CharField()
     decisions = serializers.IntegerField(help_text="Decisions on ordinary items (gold faces aside).")
     gold = GoldScoreSerializer()
-    decisions_per_hour = serializers.FloatField(allow_null=True, help_text="Items decided per hour of work "
-                                                "(pauses over 10 minutes between pages are not counted).")
+    decisions_per_hour = serializers.FloatField(
+        allow_null=True,
+        help_text="Items decided per hour of work (pauses over 10 minutes between pages are not counted).",
+    )
     pages = serializers.IntegerField()
-    pages_confirmed_unchanged = serializers.FloatField(allow_null=True,
-                                                       help_text="Share of pages whose every item was confirmed.")
+    pages_confirmed_unchanged = serializers.FloatField(
+        allow_null=True, help_text="Share of pages whose every item was confirmed."
+    )
     agreement = AgreementSerializer()
     flagged = serializers.BooleanField(help_text="Gold accuracy's upper bound under FACECURATOR_QUALITY_FLAG_BELOW.")
     held_decisions = serializers.IntegerField(
         help_text="Their decisions waiting for a second annotator or an admin (second opinions, and every "
-                  "label-changing decision while flagged when FACECURATOR_HOLD_FLAGGED is on).")
+        "label-changing decision while flagged when FACECURATOR_HOLD_FLAGGED is on)."
+    )
     per_day = QualityDaySerializer(many=True)
 
 
@@ -59,9 +63,12 @@ class QualityReportSerializer(serializers.Serializer):
     until = serializers.DateTimeField()
     flag_below = serializers.FloatField()
     hold_flagged = serializers.BooleanField(
-        help_text="FACECURATOR_HOLD_FLAGGED: a flagged annotator's decisions count only once reviewed.")
+        help_text="FACECURATOR_HOLD_FLAGGED: a flagged annotator's decisions count only once reviewed."
+    )
     second_opinions_queue = serializers.IntegerField(
-        allow_null=True, help_text="The open 'Second opinions' queue, where held decisions are reviewed (none yet: null).")
+        allow_null=True,
+        help_text="The open 'Second opinions' queue, where held decisions are reviewed (none yet: null).",
+    )
     annotators = AnnotatorQualitySerializer(many=True)
 
 
@@ -74,8 +81,22 @@ class AnnotatorDecisionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Decision
-        fields = ["id", "item", "queue", "face", "user", "action", "identity", "identity_name", "from_identity",
-                  "to_identity", "label_event", "operation", "undone", "created_at"]
+        fields = [
+            "id",
+            "item",
+            "queue",
+            "face",
+            "user",
+            "action",
+            "identity",
+            "identity_name",
+            "from_identity",
+            "to_identity",
+            "label_event",
+            "operation",
+            "undone",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -83,8 +104,9 @@ class RangeUndoResultSerializer(serializers.Serializer):
     undone_decisions = serializers.IntegerField()
     undone_label_events = serializers.IntegerField()
     reopened_items = serializers.IntegerField()
-    kept_faces = serializers.ListField(child=serializers.IntegerField(),
-                                       help_text="Faces changed since by someone else: left as they are.")
+    kept_faces = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Faces changed since by someone else: left as they are."
+    )
 
 
 class SecondReviewResultSerializer(serializers.Serializer):

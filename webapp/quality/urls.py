@@ -1,4 +1,5 @@
 """Annotator quality routes, mounted under /api/v1/annotators/."""
+
 from django.urls import path
 
 from . import views

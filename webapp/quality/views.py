@@ -1,5 +1,6 @@
 """Annotator quality API: numbers per annotator (admins: everyone, annotators: their own), one
 annotator's decisions in a time range, undoing them or sending them to a second annotator."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,8 +25,10 @@ from .serializers import (
     SecondReviewResultSerializer,
 )
 
-RANGE = [OpenApiParameter("since", str, description="ISO date-time (default: 30 days before 'until')"),
-         OpenApiParameter("until", str, description="ISO date-time, excluded (default: now)")]
+RANGE = [
+    OpenApiParameter("since", str, description="ISO date-time (default: 30 days before 'until')"),
+    OpenApiParameter("until", str, description="ISO date-time, excluded (default: now)"),
+]
 
 
 def _range(request) -> tuple:
@@ -36,21 +39,30 @@ def _range(request) -> tuple:
 
 
 def _report(since, until, rows) -> dict:
-    return {"since": since, "until": until, "flag_below": settings.FACECURATOR_QUALITY_FLAG_BELOW,
-            "hold_flagged": settings.FACECURATOR_HOLD_FLAGGED,
-            "second_opinions_queue": selectors.second_opinions_queue_id(), "annotators": rows}
+    return {
+        "since": since,
+        "until": until,
+        "flag_below": settings.FACECURATOR_QUALITY_FLAG_BELOW,
+        "hold_flagged": settings.FACECURATOR_HOLD_FLAGGED,
+        "second_opinions_queue": selectors.second_opinions_queue_id(),
+        "annotators": rows,
+    }
 
 
-@extend_schema(parameters=RANGE, responses=QualityReportSerializer,
-               description="Every annotator with a decision in the range: gold accuracy (count, 95% Wilson "
-                           "interval), decisions per hour, pages confirmed unchanged, agreement, per day; "
-                           "flagged ones first. Admins only.")
+@extend_schema(
+    parameters=RANGE,
+    responses=QualityReportSerializer,
+    description="Every annotator with a decision in the range: gold accuracy (count, 95% Wilson "
+    "interval), decisions per hour, pages confirmed unchanged, agreement, per day; "
+    "flagged ones first. Admins only.",
+)
 @api_view(["GET"])
 @permission_classes([IsAdmin])
 def quality(request):
     since, until = _range(request)
-    return Response(QualityReportSerializer(_report(since, until, selectors.annotators_quality(
-        since=since, until=until))).data)
+    return Response(
+        QualityReportSerializer(_report(since, until, selectors.annotators_quality(since=since, until=until))).data
+    )
 
 
 @extend_schema(parameters=RANGE, responses=QualityReportSerializer, description="Your own quality numbers.")
@@ -58,30 +70,48 @@ def quality(request):
 @permission_classes([IsAnnotator])
 def quality_me(request):
     since, until = _range(request)
-    return Response(QualityReportSerializer(_report(since, until, selectors.annotators_quality(
-        user_ids=[request.user.pk], since=since, until=until))).data)
+    return Response(
+        QualityReportSerializer(
+            _report(since, until, selectors.annotators_quality(user_ids=[request.user.pk], since=since, until=until))
+        ).data
+    )
 
 
-@extend_schema(parameters=[*RANGE, *(OpenApiParameter(p["name"], p["schema"], OpenApiParameter.QUERY, description=p["description"])
-                                    for p in Pagination().get_schema_operation_parameters(None))],
-               responses=inline_serializer("PaginatedAnnotatorDecisionList", {
-                   "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
-                   "previous": serializers.URLField(allow_null=True), "results": AnnotatorDecisionSerializer(many=True)}),
-               description="One annotator's decisions in the range, newest first (paginated). Admins only.")
+@extend_schema(
+    parameters=[
+        *RANGE,
+        *(
+            OpenApiParameter(p["name"], p["schema"], OpenApiParameter.QUERY, description=p["description"])
+            for p in Pagination().get_schema_operation_parameters(None)
+        ),
+    ],
+    responses=inline_serializer(
+        "PaginatedAnnotatorDecisionList",
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": AnnotatorDecisionSerializer(many=True),
+        },
+    ),
+    description="One annotator's decisions in the range, newest first (paginated). Admins only.",
+)
 @api_view(["GET"])
 @permission_classes([IsAdmin])
 def decisions(request, pk: int):
     since, until = _range(request)
     paginator = Pagination()  # the one page rule (page_size 1-500, else 400)
-    page = paginator.paginate_queryset(selectors.decisions_of_annotator(user_id=pk, since=since, until=until),
-                                       request)
+    page = paginator.paginate_queryset(selectors.decisions_of_annotator(user_id=pk, since=since, until=until), request)
     return paginator.get_paginated_response(AnnotatorDecisionSerializer(page, many=True).data)
 
 
-@extend_schema(request=RangeSerializer, responses=RangeUndoResultSerializer,
-               description="Undo every decision of this annotator in [since, until): labels restored by new "
-                           "label events, items open again in their queues. Faces changed since by someone "
-                           "else are kept (listed). Admins only.")
+@extend_schema(
+    request=RangeSerializer,
+    responses=RangeUndoResultSerializer,
+    description="Undo every decision of this annotator in [since, until): labels restored by new "
+    "label events, items open again in their queues. Faces changed since by someone "
+    "else are kept (listed). Admins only.",
+)
 @api_view(["POST"])
 @permission_classes([IsAdmin])
 def decisions_undo(request, pk: int):
@@ -90,9 +120,12 @@ def decisions_undo(request, pk: int):
     return Response(services.annotator_decisions_undo(annotator_id=pk, user=request.user, **body.validated_data))
 
 
-@extend_schema(request=RangeSerializer, responses={201: SecondReviewResultSerializer},
-               description="Send the faces this annotator decided in [since, until) to review by someone else "
-                           "(new queues the annotator is not served). Admins only.")
+@extend_schema(
+    request=RangeSerializer,
+    responses={201: SecondReviewResultSerializer},
+    description="Send the faces this annotator decided in [since, until) to review by someone else "
+    "(new queues the annotator is not served). Admins only.",
+)
 @api_view(["POST"])
 @permission_classes([IsAdmin])
 def decisions_second_review(request, pk: int):
@@ -103,8 +136,11 @@ def decisions_second_review(request, pk: int):
     return Response({"queues": QueueSerializer(rows, many=True).data}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(request=None, responses={200: {"type": "object", "properties": {"new_gold_faces": {"type": "integer"}}}},
-               description="Look at every settled face and make gold those an admin or two annotators agreed on.")
+@extend_schema(
+    request=None,
+    responses={200: {"type": "object", "properties": {"new_gold_faces": {"type": "integer"}}}},
+    description="Look at every settled face and make gold those an admin or two annotators agreed on.",
+)
 @api_view(["POST"])
 @permission_classes([IsAdmin])
 def gold_refresh(request):

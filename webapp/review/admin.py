@@ -1,5 +1,6 @@
 """Queues, items and decisions are written by the review services (leases, decisions with their
 label events): read-only here."""
+
 from django.contrib import admin
 
 from webapp.core.admin import ReadOnlyAdmin

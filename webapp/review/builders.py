@@ -25,6 +25,7 @@ What each queue of a run holds (C = a VIP class, t = the run's operating thresho
   most typical faces of both for a side-by-side look;
 * ``non_faces``: low detector scores and faces far from the rest of their identity.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -90,7 +91,8 @@ class RunOutcome:
         """The model's top-k identities for one sample, as the item payload shows them."""
         return [
             {"identity": self.class_identity_ids[c], "name": self.class_names[c], "probability": round(float(p), 4)}
-            for c, p in zip(self.topk_classes[row], self.topk_probabilities[row], strict=True) if c >= 0
+            for c, p in zip(self.topk_classes[row], self.topk_probabilities[row], strict=True)
+            if c >= 0
         ]
 
     def name_of(self, label: int) -> str | None:
@@ -119,9 +121,13 @@ def _reviewable(outcome: RunOutcome) -> np.ndarray:
     """Samples whose face may be flagged: not verified-and-unchanged, and still usable."""
     ids = [int(i) for i in outcome.face_ids]
     settled = faces_verified_unchanged(face_ids=ids)
-    gone = {pk for batch in id_batches(ids) for pk in
-            Face.objects.filter(pk__in=batch, status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-            .values_list("pk", flat=True)}
+    gone = {
+        pk
+        for batch in id_batches(ids)
+        for pk in Face.objects.filter(
+            pk__in=batch, status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED]
+        ).values_list("pk", flat=True)
+    }
     blocked = settled | gone
     return np.array([int(i) not in blocked for i in outcome.face_ids], dtype=bool)
 
@@ -152,8 +158,9 @@ def queues_build_for_run(*, run, outcome: RunOutcome) -> list[Queue]:
         queues = []
         for build in builders:
             kind, payload, items = build(outcome, reviewable)
-            queue = Queue.objects.create(kind=kind, title=f"Run {run.pk}: {Queue.Kind(kind).label}", run=run,
-                                         payload=payload)
+            queue = Queue.objects.create(
+                kind=kind, title=f"Run {run.pk}: {Queue.Kind(kind).label}", run=run, payload=payload
+            )
             for item in items:
                 item.queue = queue
             Item.objects.bulk_create(items[: _max_items()], batch_size=1000)
@@ -171,8 +178,9 @@ def label_error_scores(*, embeddings: np.ndarray, labels: np.ndarray):
 
     if len(labels) < 2:
         return None
-    return score_label_errors(np.asarray(embeddings, dtype=np.float32), np.asarray(labels, dtype=np.int64),
-                              k=min(20, len(labels) - 1))
+    return score_label_errors(
+        np.asarray(embeddings, dtype=np.float32), np.asarray(labels, dtype=np.int64), k=min(20, len(labels) - 1)
+    )
 
 
 def _served_score(scores) -> np.ndarray:
@@ -198,8 +206,12 @@ def _likely_wrong(outcome: RunOutcome, reviewable: np.ndarray):
     items = []
     for row in worth[: _max_items()]:
         label, hinted = int(outcome.labels[row]), int(scores.suggested_label[row])
-        hint = _hint(label=hinted, probability=float(scores.suggested_probability[row]),
-                     class_identity_ids=outcome.class_identity_ids, class_names=outcome.class_names)
+        hint = _hint(
+            label=hinted,
+            probability=float(scores.suggested_probability[row]),
+            class_identity_ids=outcome.class_identity_ids,
+            class_names=outcome.class_names,
+        )
         p_wrong = float(scores.p_wrong[row])
         if label >= 0:
             # the claim under review is the face's own label: confirm it, or say who it is
@@ -210,12 +222,17 @@ def _likely_wrong(outcome: RunOutcome, reviewable: np.ndarray):
             identity_id = hint["identity"]
             reason = f"not labelled a VIP: {p_wrong:.0%} likely to be {hint['name']}"
         model = [s for s in outcome.suggestions(row) if s["identity"] != hint["identity"]]
-        payload = _sample_payload(outcome, row, reason, p_wrong=round(p_wrong, 4), direction=str(scores.direction[row]),
-                                  hint=hint)
+        payload = _sample_payload(
+            outcome, row, reason, p_wrong=round(p_wrong, 4), direction=str(scores.direction[row]), hint=hint
+        )
         payload["suggestions"] = ([hint] if hint["identity"] is not None else []) + model
         items.append(_item(outcome, row, served[row], identity_id, payload))
-    payload = {"min_p_wrong": MIN_P_WRONG, "worth_a_look": len(worth), "temperature": scores.temperature,
-               "background": scores.background}
+    payload = {
+        "min_p_wrong": MIN_P_WRONG,
+        "worth_a_look": len(worth),
+        "temperature": scores.temperature,
+        "background": scores.background,
+    }
     return Queue.Kind.LIKELY_WRONG, payload, items
 
 
@@ -226,13 +243,22 @@ def _label_errors(outcome: RunOutcome, reviewable: np.ndarray):
     items = []
     for row in _top(chosen, outcome.noise):
         label = int(outcome.labels[row])
-        reason = (f"labelled {outcome.name_of(label)}, the model says {outcome.name_of(int(outcome.predicted[row]))}"
-                  if outcome.predicted[row] != label else
-                  f"labelled {outcome.name_of(label)}, but the model is unsure"
-                  if outcome.confidence[row] < outcome.threshold else
-                  f"labelled {outcome.name_of(label)}, unusual among its faces")
-        items.append(_item(outcome, row, outcome.noise[row], outcome.class_identity_ids[label],
-                           _sample_payload(outcome, row, reason)))
+        reason = (
+            f"labelled {outcome.name_of(label)}, the model says {outcome.name_of(int(outcome.predicted[row]))}"
+            if outcome.predicted[row] != label
+            else f"labelled {outcome.name_of(label)}, but the model is unsure"
+            if outcome.confidence[row] < outcome.threshold
+            else f"labelled {outcome.name_of(label)}, unusual among its faces"
+        )
+        items.append(
+            _item(
+                outcome,
+                row,
+                outcome.noise[row],
+                outcome.class_identity_ids[label],
+                _sample_payload(outcome, row, reason),
+            )
+        )
     return Queue.Kind.LABEL_ERRORS, {"threshold": outcome.threshold}, items
 
 
@@ -242,10 +268,21 @@ def _lookalikes(outcome: RunOutcome, reviewable: np.ndarray):
     chosen = distractors[(accepted | _top_fraction_mask(outcome.noise, distractors))[distractors]]
     items = []
     for row in _top(chosen, outcome.noise):
-        like = int(outcome.suggested[row]) if outcome.suggested[row] >= 0 and not accepted[row] else int(outcome.predicted[row])
+        like = (
+            int(outcome.suggested[row])
+            if outcome.suggested[row] >= 0 and not accepted[row]
+            else int(outcome.predicted[row])
+        )
         reason = f"a distractor that looks like {outcome.name_of(like)}"
-        items.append(_item(outcome, row, outcome.noise[row], outcome.class_identity_ids[like],
-                           _sample_payload(outcome, row, reason, looks_like=outcome.name_of(like))))
+        items.append(
+            _item(
+                outcome,
+                row,
+                outcome.noise[row],
+                outcome.class_identity_ids[like],
+                _sample_payload(outcome, row, reason, looks_like=outcome.name_of(like)),
+            )
+        )
     return Queue.Kind.LOOKALIKES, {"threshold": outcome.threshold}, items
 
 
@@ -257,16 +294,35 @@ def _low_precision(outcome: RunOutcome, reviewable: np.ndarray):
         own = np.flatnonzero((outcome.labels == c) & reviewable)
         intruders = np.flatnonzero((outcome.labels != c) & (outcome.predicted == c) & accepted & reviewable)
         name = outcome.class_names[c]
-        listed.append({"identity": outcome.class_identity_ids[c], "name": name, "faces": int(own.size),
-                       "mistaken_for_it": int(intruders.size)})
+        listed.append(
+            {
+                "identity": outcome.class_identity_ids[c],
+                "name": name,
+                "faces": int(own.size),
+                "mistaken_for_it": int(intruders.size),
+            }
+        )
         for row in own:
-            items.append(_item(outcome, row, outcome.noise[row], outcome.class_identity_ids[c],
-                               _sample_payload(outcome, row, f"a face of low-precision {name}")))
+            items.append(
+                _item(
+                    outcome,
+                    row,
+                    outcome.noise[row],
+                    outcome.class_identity_ids[c],
+                    _sample_payload(outcome, row, f"a face of low-precision {name}"),
+                )
+            )
         for row in intruders:
             other = outcome.name_of(int(outcome.labels[row])) or "a distractor"
-            items.append(_item(outcome, row, max(outcome.noise[row], outcome.confidence[row]),
-                               outcome.class_identity_ids[c],
-                               _sample_payload(outcome, row, f"labelled {other}, predicted as {name}")))
+            items.append(
+                _item(
+                    outcome,
+                    row,
+                    max(outcome.noise[row], outcome.confidence[row]),
+                    outcome.class_identity_ids[c],
+                    _sample_payload(outcome, row, f"labelled {other}, predicted as {name}"),
+                )
+            )
     items.sort(key=lambda item: -item.score)
     return Queue.Kind.LOW_PRECISION, {"identities": listed}, _dedupe(items)
 
@@ -283,9 +339,15 @@ def _dedupe(items: list[Item]) -> list[Item]:
 
 def _low_recall(outcome: RunOutcome, reviewable: np.ndarray):
     classes = [c for c, status in enumerate(outcome.diagnosis) if status in DIAGNOSIS_LOW_RECALL]
-    needs = [{"identity": outcome.class_identity_ids[c], "name": outcome.class_names[c],
-              "recall": outcome.recall[c] if c < len(outcome.recall) else None,
-              "faces": int((outcome.labels == c).sum())} for c in classes]
+    needs = [
+        {
+            "identity": outcome.class_identity_ids[c],
+            "name": outcome.class_names[c],
+            "recall": outcome.recall[c] if c < len(outcome.recall) else None,
+            "faces": int((outcome.labels == c).sum()),
+        }
+        for c in classes
+    ]
     items = []
     if classes:
         items = _suggest_faces(outcome, classes)
@@ -296,9 +358,11 @@ def _suggest_faces(outcome: RunOutcome, classes: list[int]) -> list[Item]:
     """Unknown, candidate and video-frame faces nearest to each low-recall VIP's faces (faiss)."""
     from ml.index import FaceIndex
 
-    pool = (Face.objects.filter(embedding__isnull=False)
-            .filter(Q(identity__isnull=True) | Q(identity__role=Identity.Role.CANDIDATE))
-            .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED]))
+    pool = (
+        Face.objects.filter(embedding__isnull=False)
+        .filter(Q(identity__isnull=True) | Q(identity__role=Identity.Role.CANDIDATE))
+        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+    )
     ids, vectors = [], []
     for pk, blob in pool.order_by("id").values_list("id", "embedding").iterator(chunk_size=5000):
         ids.append(pk)
@@ -308,9 +372,13 @@ def _suggest_faces(outcome: RunOutcome, classes: list[int]) -> list[Item]:
     settled = faces_verified_unchanged(face_ids=ids)
     index = FaceIndex(len(vectors[0]), ivf_threshold=settings.FACECURATOR_INDEX_IVF_THRESHOLD)
     index.add(np.array(ids, dtype=np.int64), np.stack(vectors))
-    rejected = set(Decision.objects.filter(action=Decision.Action.REJECT, undone=False,
-                                           identity_id__in=[outcome.class_identity_ids[c] for c in classes])
-                   .values_list("face_id", "identity_id"))
+    rejected = set(
+        Decision.objects.filter(
+            action=Decision.Action.REJECT,
+            undone=False,
+            identity_id__in=[outcome.class_identity_ids[c] for c in classes],
+        ).values_list("face_id", "identity_id")
+    )
     items = []
     k = min(len(ids), SUGGESTIONS_PER_IDENTITY)
     for c in classes:
@@ -327,10 +395,18 @@ def _suggest_faces(outcome: RunOutcome, classes: list[int]) -> list[Item]:
                 continue
             best[face_id] = max(best.get(face_id, -1.0), float(sim))
         for face_id, sim in sorted(best.items(), key=lambda kv: -kv[1])[:SUGGESTIONS_PER_IDENTITY]:
-            items.append(Item(face_id=face_id, identity_id=identity_id, score=sim,
-                              payload={"reason": f"looks like {name} (cosine {sim:.2f}), who needs more faces",
-                                       "similarity": round(sim, 4), "suggestions": [
-                                           {"identity": identity_id, "name": name, "probability": None}]}))
+            items.append(
+                Item(
+                    face_id=face_id,
+                    identity_id=identity_id,
+                    score=sim,
+                    payload={
+                        "reason": f"looks like {name} (cosine {sim:.2f}), who needs more faces",
+                        "similarity": round(sim, 4),
+                        "suggestions": [{"identity": identity_id, "name": name, "probability": None}],
+                    },
+                )
+            )
     items.sort(key=lambda item: -item.score)
     return _dedupe(items)
 
@@ -342,28 +418,50 @@ def _confused_pairs(outcome: RunOutcome, reviewable: np.ndarray):
         references = {}
         for c in (a, b):
             right = np.flatnonzero((outcome.labels == c) & (outcome.predicted == c))
-            references[str(outcome.class_identity_ids[c])] = [int(outcome.face_ids[r]) for r in
-                                                              _top(right, outcome.confidence, REFERENCE_FACES)]
-        info = {"a": outcome.class_identity_ids[a], "b": outcome.class_identity_ids[b],
-                "name_a": outcome.class_names[a], "name_b": outcome.class_names[b],
-                "a_as_b": pair.get("a_as_b"), "b_as_a": pair.get("b_as_a"), "rate": pair.get("rate"),
-                "reference_faces": references}
+            references[str(outcome.class_identity_ids[c])] = [
+                int(outcome.face_ids[r]) for r in _top(right, outcome.confidence, REFERENCE_FACES)
+            ]
+        info = {
+            "a": outcome.class_identity_ids[a],
+            "b": outcome.class_identity_ids[b],
+            "name_a": outcome.class_names[a],
+            "name_b": outcome.class_names[b],
+            "a_as_b": pair.get("a_as_b"),
+            "b_as_a": pair.get("b_as_a"),
+            "rate": pair.get("rate"),
+            "reference_faces": references,
+        }
         pairs.append(info)
         for true, other in ((a, b), (b, a)):
             rows = np.flatnonzero((outcome.labels == true) & (outcome.predicted == other) & reviewable)
             for row in rows:
-                items.append(_item(outcome, row, outcome.noise[row], outcome.class_identity_ids[true],
-                                   _sample_payload(outcome, row, f"labelled {outcome.class_names[true]}, taken for "
-                                                   f"{outcome.class_names[other]}", pair=info)))
+                items.append(
+                    _item(
+                        outcome,
+                        row,
+                        outcome.noise[row],
+                        outcome.class_identity_ids[true],
+                        _sample_payload(
+                            outcome,
+                            row,
+                            f"labelled {outcome.class_names[true]}, taken for {outcome.class_names[other]}",
+                            pair=info,
+                        ),
+                    )
+                )
     items.sort(key=lambda item: -item.score)
     return Queue.Kind.CONFUSED_PAIRS, {"pairs": pairs}, _dedupe(items)
 
 
 def _non_faces(outcome: RunOutcome, reviewable: np.ndarray):
-    detector = {pk: score for batch in id_batches(outcome.face_ids)
-                for pk, score in Face.objects.filter(pk__in=batch).values_list("pk", "detector_score")}
-    detector_scores = np.array([np.nan if detector.get(int(i)) is None else detector[int(i)]
-                                for i in outcome.face_ids], dtype=np.float64)
+    detector = {
+        pk: score
+        for batch in id_batches(outcome.face_ids)
+        for pk, score in Face.objects.filter(pk__in=batch).values_list("pk", "detector_score")
+    }
+    detector_scores = np.array(
+        [np.nan if detector.get(int(i)) is None else detector[int(i)] for i in outcome.face_ids], dtype=np.float64
+    )
     # unknown people are each their own group: "far from the rest" needs an identity
     groups = np.where(outcome.identity_ids > 0, outcome.identity_ids, -np.arange(1, len(outcome.face_ids) + 1))
     outlier = centroid_outlier_scores(outcome.embeddings, groups)
@@ -373,11 +471,21 @@ def _non_faces(outcome: RunOutcome, reviewable: np.ndarray):
     for row in _top(rows, scores):
         detected = None if np.isnan(detector_scores[row]) else round(float(detector_scores[row]), 3)
         identity_id = int(outcome.identity_ids[row]) or None
-        items.append(Item(face_id=int(outcome.face_ids[row]), identity_id=identity_id, score=float(scores[row]),
-                          payload={"reason": "low detector score" if detected is not None and 1 - detected >= outlier[row] / 2
-                                   else "far from the other faces of its identity",
-                                   "detector_score": detected, "outlier_score": round(float(outlier[row]), 4),
-                                   "suggestions": outcome.suggestions(row)}))
+        items.append(
+            Item(
+                face_id=int(outcome.face_ids[row]),
+                identity_id=identity_id,
+                score=float(scores[row]),
+                payload={
+                    "reason": "low detector score"
+                    if detected is not None and 1 - detected >= outlier[row] / 2
+                    else "far from the other faces of its identity",
+                    "detector_score": detected,
+                    "outlier_score": round(float(outlier[row]), 4),
+                    "suggestions": outcome.suggestions(row),
+                },
+            )
+        )
     return Queue.Kind.NON_FACES, {"min_score": NON_FACE_MIN_SCORE}, items
 
 
@@ -393,9 +501,12 @@ def queue_build_for_chunk(*, chunk) -> Queue:
 
     identity_ids = [entry["id"] for entry in chunk.identities]
     names = dict(Identity.objects.filter(pk__in=identity_ids).values_list("pk", "name"))
-    queue = Queue.objects.create(kind=Queue.Kind.CHUNK_VERIFICATION, chunk=chunk,
-                                 title=f"Chunk {chunk.number}: verify the faces of {len(identity_ids)} new VIPs",
-                                 payload={"identities": chunk.identities})
+    queue = Queue.objects.create(
+        kind=Queue.Kind.CHUNK_VERIFICATION,
+        chunk=chunk,
+        title=f"Chunk {chunk.number}: verify the faces of {len(identity_ids)} new VIPs",
+        payload={"identities": chunk.identities},
+    )
     if TrainingRun.objects.filter(job__state="succeeded").exists():
         items, worth = _chunk_items_by_label_errors(identity_ids=identity_ids, names=names)
         if items is not None:
@@ -405,21 +516,34 @@ def queue_build_for_chunk(*, chunk) -> Queue:
                 item.queue = queue
             Item.objects.bulk_create(items[: _max_items()], batch_size=1000)
             return queue
-    rows = list(Face.objects.filter(identity_id__in=identity_ids, embedding__isnull=False)
-                .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-                .values_list("id", "identity_id", "embedding"))
+    rows = list(
+        Face.objects.filter(identity_id__in=identity_ids, embedding__isnull=False)
+        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+        .values_list("id", "identity_id", "embedding")
+    )
     settled = faces_verified_unchanged(face_ids=[r[0] for r in rows])
     rows = [r for r in rows if r[0] not in settled]
     if rows:
         vectors = np.stack([embedding_array(r[2]) for r in rows])
         scores = centroid_outlier_scores(vectors, np.array([r[1] for r in rows]))
         order = np.argsort(-scores, kind="stable")[: _max_items()]
-        Item.objects.bulk_create([
-            Item(queue=queue, face_id=rows[i][0], identity_id=rows[i][1], score=float(scores[i]),
-                 payload={"reason": f"new VIP {names.get(rows[i][1])}: is this them?",
-                          "outlier_score": round(float(scores[i]), 4), "suggestions": []})
-            for i in order
-        ], batch_size=1000)
+        Item.objects.bulk_create(
+            [
+                Item(
+                    queue=queue,
+                    face_id=rows[i][0],
+                    identity_id=rows[i][1],
+                    score=float(scores[i]),
+                    payload={
+                        "reason": f"new VIP {names.get(rows[i][1])}: is this them?",
+                        "outlier_score": round(float(scores[i]), 4),
+                        "suggestions": [],
+                    },
+                )
+                for i in order
+            ],
+            batch_size=1000,
+        )
     return queue
 
 
@@ -428,14 +552,16 @@ def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tup
     wrong first, with the hint; (None, 0) when there are too few faces to score."""
     vips = list(vips_current().values_list("id", "name"))
     class_of = {pk: index for index, (pk, _) in enumerate(vips)}
-    rows = list(Face.objects.filter(embedding__isnull=False)
-                .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-                .order_by("id").values_list("id", "identity_id", "embedding"))
+    rows = list(
+        Face.objects.filter(embedding__isnull=False)
+        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+        .order_by("id")
+        .values_list("id", "identity_id", "embedding")
+    )
     if len(rows) < 2:
         return None, 0
     labels = np.array([class_of.get(r[1], -1) for r in rows], dtype=np.int64)
-    scores = label_error_scores(embeddings=np.stack([embedding_array(r[2]) for r in rows]),
-                                labels=labels)
+    scores = label_error_scores(embeddings=np.stack([embedding_array(r[2]) for r in rows]), labels=labels)
     new = set(identity_ids)
     served = _served_score(scores)
     mine = [int(i) for i in scores.order if rows[i][1] in new]
@@ -445,13 +571,30 @@ def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tup
     items = []
     for i in mine:
         p_wrong = float(scores.p_wrong[i])
-        hint = _hint(label=int(scores.suggested_label[i]), probability=float(scores.suggested_probability[i]),
-                     class_identity_ids=class_ids, class_names=class_names)
+        hint = _hint(
+            label=int(scores.suggested_label[i]),
+            probability=float(scores.suggested_probability[i]),
+            class_identity_ids=class_ids,
+            class_names=class_names,
+        )
         name = names.get(rows[i][1])
-        reason = (f"new VIP {name}: {p_wrong:.0%} likely not them, probably {hint['name']}" if p_wrong >= MIN_P_WRONG
-                  else f"new VIP {name}: is this them?")
-        items.append(Item(face_id=rows[i][0], identity_id=rows[i][1], score=float(served[i]),
-                          payload={"reason": reason, "p_wrong": round(p_wrong, 4), "hint": hint,
-                                   "suggestions": [hint] if hint["identity"] is not None else []}))
+        reason = (
+            f"new VIP {name}: {p_wrong:.0%} likely not them, probably {hint['name']}"
+            if p_wrong >= MIN_P_WRONG
+            else f"new VIP {name}: is this them?"
+        )
+        items.append(
+            Item(
+                face_id=rows[i][0],
+                identity_id=rows[i][1],
+                score=float(served[i]),
+                payload={
+                    "reason": reason,
+                    "p_wrong": round(p_wrong, 4),
+                    "hint": hint,
+                    "suggestions": [hint] if hint["identity"] is not None else [],
+                },
+            )
+        )
     worth = set(int(i) for i in scores.worth_a_look(MIN_P_WRONG))
     return items, sum(1 for i in mine if i in worth)

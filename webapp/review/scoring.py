@@ -4,6 +4,7 @@ The model's noise score (likely label errors) comes from ``ml.train``; these two
 cannot see: crops that are probably not faces, and faces far from the rest of their identity
 (used before any model knows a newly promoted VIP).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Reads on review: queues with their sizes, items shaped for the API, annotator progress."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -31,22 +32,35 @@ def queues_with_sizes() -> QuerySet[WithAnnotations[Queue, QueueSizes]]:
     now = timezone.now()
     open_items = Q(items__state=Item.State.OPEN)
     leased = open_items & Q(items__leased_until__gt=now)
-    return Queue.objects.select_related("run", "chunk").annotate(
-        total_count=Count("items"),
-        open_count=Count("items", filter=open_items),
-        leased_count=Count("items", filter=leased),
-        decided_count=Count("items", filter=Q(items__state=Item.State.DECIDED)),
-        obsolete_count=Count("items", filter=Q(items__state=Item.State.OBSOLETE)),
-    ).order_by("-created_at", "-id")
+    return (
+        Queue.objects.select_related("run", "chunk")
+        .annotate(
+            total_count=Count("items"),
+            open_count=Count("items", filter=open_items),
+            leased_count=Count("items", filter=leased),
+            decided_count=Count("items", filter=Q(items__state=Item.State.DECIDED)),
+            obsolete_count=Count("items", filter=Q(items__state=Item.State.OBSOLETE)),
+        )
+        .order_by("-created_at", "-id")
+    )
 
 
 def queue_sizes_open() -> list[dict]:
     """Open queues and how many items each still has to decide, most urgent kind first."""
     rows = queues_with_sizes().filter(is_open=True).order_by("kind", "-id")
     return [
-        {"queue": q.pk, "kind": q.kind, "title": q.title, "run": q.run_id, "chunk": q.chunk.number if q.chunk else None,
-         "open": q.open_count, "leased": q.leased_count, "decided": q.decided_count, "total": q.total_count,
-         "worth_a_look": q.payload.get("worth_a_look")}
+        {
+            "queue": q.pk,
+            "kind": q.kind,
+            "title": q.title,
+            "run": q.run_id,
+            "chunk": q.chunk.number if q.chunk else None,
+            "open": q.open_count,
+            "leased": q.leased_count,
+            "decided": q.decided_count,
+            "total": q.total_count,
+            "worth_a_look": q.payload.get("worth_a_look"),
+        }
         for q in rows
     ]
 
@@ -70,7 +84,7 @@ BATCH = 5000  # ids per IN (...) list: SQLite caps the number of query parameter
 def id_batches(ids: Iterable[int]) -> list[list[int]]:
     """``ids`` cut into lists short enough for one ``pk__in`` filter on every database."""
     ids = [int(i) for i in ids]
-    return [ids[start:start + BATCH] for start in range(0, len(ids), BATCH)]
+    return [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
 
 
 def faces_verified_unchanged(*, face_ids: list[int]) -> set[int]:
@@ -84,19 +98,23 @@ def faces_verified_unchanged(*, face_ids: list[int]) -> set[int]:
     had before its first label event.
     """
     by_review = Decision.objects.filter(label_event=OuterRef("pk"), undone=False)
-    verifying = (LabelEvent.objects.filter(face=OuterRef("pk"), to_status=Face.Status.VERIFIED)
-                 .annotate(by_review=Exists(by_review))
-                 .filter(Q(by_review=True) | ~Q(from_status=Face.Status.VERIFIED))
-                 .order_by("-id"))
+    verifying = (
+        LabelEvent.objects.filter(face=OuterRef("pk"), to_status=Face.Status.VERIFIED)
+        .annotate(by_review=Exists(by_review))
+        .filter(Q(by_review=True) | ~Q(from_status=Face.Status.VERIFIED))
+        .order_by("-id")
+    )
     first = LabelEvent.objects.filter(face=OuterRef("pk")).order_by("id")
     unchanged = set()
     for batch in id_batches(face_ids):
         rows = (
             Face.objects.filter(pk__in=batch, status=Face.Status.VERIFIED)
-            .annotate(verified_identity=Subquery(verifying.values("to_identity")[:1]),
-                      was_verified=Exists(verifying),
-                      first_identity=Subquery(first.values("from_identity")[:1]),
-                      has_events=Exists(first))
+            .annotate(
+                verified_identity=Subquery(verifying.values("to_identity")[:1]),
+                was_verified=Exists(verifying),
+                first_identity=Subquery(first.values("from_identity")[:1]),
+                has_events=Exists(first),
+            )
             .values_list("pk", "identity_id", "verified_identity", "was_verified", "first_identity", "has_events")
         )
         for pk, identity, verified_identity, was_verified, first_identity, has_events in rows:
@@ -117,8 +135,9 @@ def decisions_per_annotator(*, since: datetime | None = None) -> list[dict]:
     )
     per_user: dict[int | None, dict] = {}
     for row in rows:
-        entry = per_user.setdefault(row["user_id"], {"user": row["user_id"], "username": row["username"],
-                                                     "decisions": 0, "by_action": {}})
+        entry = per_user.setdefault(
+            row["user_id"], {"user": row["user_id"], "username": row["username"], "decisions": 0, "by_action": {}}
+        )
         entry["decisions"] += row["n"]
         entry["by_action"][row["action_name"]] = row["n"]
     return sorted(per_user.values(), key=lambda entry: -entry["decisions"])

@@ -8,8 +8,12 @@ from .models import Decision, Item, Queue
 
 
 class SendFacesSerializer(serializers.Serializer):
-    faces = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=1000,
-                                  help_text="Face ids, in the order to review them.")
+    faces = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        allow_empty=False,
+        max_length=1000,
+        help_text="Face ids, in the order to review them.",
+    )
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
@@ -27,8 +31,22 @@ class QueueSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Queue
-        fields = ["id", "kind", "title", "run", "chunk", "is_open", "payload", "total_count", "open_count",
-                  "leased_count", "decided_count", "obsolete_count", "created_at", "closed_at"]
+        fields = [
+            "id",
+            "kind",
+            "title",
+            "run",
+            "chunk",
+            "is_open",
+            "payload",
+            "total_count",
+            "open_count",
+            "leased_count",
+            "decided_count",
+            "obsolete_count",
+            "created_at",
+            "closed_at",
+        ]
         read_only_fields = fields
 
 
@@ -60,8 +78,20 @@ class ItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Item
-        fields = ["id", "queue", "kind", "score", "state", "identity", "identity_name", "payload", "face",
-                  "served_version", "leased_to", "leased_until"]
+        fields = [
+            "id",
+            "queue",
+            "kind",
+            "score",
+            "state",
+            "identity",
+            "identity_name",
+            "payload",
+            "face",
+            "served_version",
+            "leased_to",
+            "leased_until",
+        ]
         read_only_fields = fields
 
 
@@ -73,8 +103,12 @@ class DecisionRequestSerializer(serializers.Serializer):
     item = IdField()
     action = serializers.ChoiceField(choices=Decision.Action.choices)
     identity = IdField(required=False, allow_null=True, help_text="For relabel: the right identity.")
-    version = serializers.IntegerField(required=False, min_value=0, max_value=DB_INT_MAX,
-                                       help_text="The face version you saw (default: the version it was served with).")
+    version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=DB_INT_MAX,
+        help_text="The face version you saw (default: the version it was served with).",
+    )
 
 
 class DecisionBatchSerializer(serializers.Serializer):
@@ -87,13 +121,26 @@ class DecisionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Decision
-        fields = ["id", "item", "face", "user", "action", "identity", "served_version", "label_event", "operation",
-                  "undone", "created_at"]
+        fields = [
+            "id",
+            "item",
+            "face",
+            "user",
+            "action",
+            "identity",
+            "served_version",
+            "label_event",
+            "operation",
+            "undone",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
 class DecisionBatchResultSerializer(serializers.Serializer):
-    operation = serializers.UUIDField(help_text="Undo the whole page with POST /api/v1/review/operations/{operation}/undo/.")
+    operation = serializers.UUIDField(
+        help_text="Undo the whole page with POST /api/v1/review/operations/{operation}/undo/."
+    )
     decisions = DecisionSerializer(many=True)
     label_events = serializers.ListField(child=serializers.IntegerField())
 

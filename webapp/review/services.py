@@ -4,6 +4,7 @@ Every label change a decision makes goes through :func:`webapp.faces.services.fa
 (one LabelEvent per changed face, refused with 409 when the face changed since it was served).
 Queue builders live in :mod:`webapp.review.builders`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -93,14 +94,23 @@ def queue_create_from_faces(*, face_ids: list[int], user, title: str = "") -> Qu
     who = getattr(user, "username", "") or "someone"
     with transaction.atomic():
         queue = Queue.objects.create(
-            kind=Queue.Kind.SENT, created_by=user if getattr(user, "pk", None) else None,
+            kind=Queue.Kind.SENT,
+            created_by=user if getattr(user, "pk", None) else None,
             title=(title.strip() or f"{len(ordered)} {'face' if len(ordered) == 1 else 'faces'} sent by {who}")[:200],
         )
-        Item.objects.bulk_create([
-            Item(queue=queue, face_id=face_id, identity_id=identities[face_id], score=float(len(ordered) - position),
-                 payload={"reason": f"sent to review by {who}", "suggestions": []})
-            for position, face_id in enumerate(ordered)
-        ], batch_size=1000)
+        Item.objects.bulk_create(
+            [
+                Item(
+                    queue=queue,
+                    face_id=face_id,
+                    identity_id=identities[face_id],
+                    score=float(len(ordered) - position),
+                    payload={"reason": f"sent to review by {who}", "suggestions": []},
+                )
+                for position, face_id in enumerate(ordered)
+            ],
+            batch_size=1000,
+        )
     return queue
 
 
@@ -134,8 +144,9 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
             else:
                 flagged = bool(queue.payload.get("second_opinion")) and _flagged(user)
                 # the user's skips (the outer query keeps to this queue: no join to items here)
-                skipped = Decision.objects.filter(user=user, action=Action.SKIP, undone=False,
-                                                  item__isnull=False).values("item_id")
+                skipped = Decision.objects.filter(
+                    user=user, action=Action.SKIP, undone=False, item__isnull=False
+                ).values("item_id")
                 fresh = list(
                     Item.objects.select_for_update(skip_locked=True)
                     .filter(queue=queue, state=Item.State.OPEN)
@@ -143,7 +154,7 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
                     .exclude(pk__in=skipped)
                     .exclude(pk__in=GoldItem.objects.values("item_id"))
                     .exclude(pk__in=agreement.items_hidden_from(user=user, flagged=flagged))
-                    .order_by("-score", "id")[:limit - len(mine)]
+                    .order_by("-score", "id")[: limit - len(mine)]
                 )
                 fresh, gold_items = gold.gold_items_mix(queue=queue, user=user, fresh=fresh)
                 fresh = sorted(fresh + gold_items, key=lambda item: -item.score)
@@ -167,7 +178,10 @@ def leases_release(*, queue: Queue, user) -> int:
 
 # --- Decisions -----------------------------------------------------------------------------
 
-def _label_change(item: Item, request: DecisionRequest, identities: dict[int, Identity], version: int) -> LabelChange | None:
+
+def _label_change(
+    item: Item, request: DecisionRequest, identities: dict[int, Identity], version: int
+) -> LabelChange | None:
     action = request.action
     if action == Action.CONFIRM:
         return LabelChange(item.face_id, UNCHANGED, _VERIFIED, version)
@@ -212,8 +226,11 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
     now = timezone.now()
     with transaction.atomic():
         # Locked in id order, so two pages sharing items never wait on each other in a cycle.
-        items = Item.objects.select_for_update(of=("self",)).select_related("queue", "identity").order_by("pk").in_bulk(
-            [request.item_id for request in requests]
+        items = (
+            Item.objects.select_for_update(of=("self",))
+            .select_related("queue", "identity")
+            .order_by("pk")
+            .in_bulk([request.item_id for request in requests])
         )
         missing = [request.item_id for request in requests if request.item_id not in items]
         if missing:
@@ -223,16 +240,22 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
         unknown = sorted(identity_ids - set(identities))
         if unknown:
             raise NotFound(f"No identity with id {', '.join(map(str, unknown))}.")
-        faces_now = {pk: (version, identity_id, role) for pk, version, identity_id, role in
-                     Face.objects.filter(pk__in=[item.face_id for item in items.values()])
-                     .values_list("pk", "version", "identity_id", "identity__role")}
+        faces_now = {
+            pk: (version, identity_id, role)
+            for pk, version, identity_id, role in Face.objects.filter(
+                pk__in=[item.face_id for item in items.values()]
+            ).values_list("pk", "version", "identity_id", "identity__role")
+        }
         versions = {pk: row[0] for pk, row in faces_now.items()}
         opinions = agreement.second_opinion_items(item_ids=items)  # items served for a second opinion
         held: dict[int, tuple] = {}  # item id: the label its decision proposes, waiting for a second opinion
         kinds, agreed, disputed, overruled = {}, [], [], []
         gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
-        p_wrong = (agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
-                   if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION else {})
+        p_wrong = (
+            agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
+            if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION
+            else {}
+        )
         admin = roles.is_admin(user)  # once per page: each asking reads the user's groups
         flagged = _flagged(user) if opinions or settings.FACECURATOR_HOLD_FLAGGED else False
 
@@ -249,36 +272,57 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                     f"Item {item.pk} was never served; take it from its queue first, or send the face version you saw."
                 )
             if expected != versions[item.face_id]:
-                stale.append({"item": item.pk, "face": item.face_id, "version_seen": expected,
-                              "version_now": versions[item.face_id]})
+                stale.append(
+                    {
+                        "item": item.pk,
+                        "face": item.face_id,
+                        "version_seen": expected,
+                        "version_now": versions[item.face_id],
+                    }
+                )
                 continue
             if item.face_id in seen:
-                raise InvalidTransition(f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page.")
+                raise InvalidTransition(
+                    f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page."
+                )
             seen[item.face_id] = item.pk
             change = None if item.pk in gold_ids else _label_change(item, request, identities, expected)
             if item.pk in opinions and request.action != Action.SKIP and flagged:
                 raise FlaggedSecondOpinion(
                     f"Item {item.pk} (face {item.face_id}) waits for a second opinion, which must come from someone "
-                    f"whose gold accuracy is not flagged; take another one.", extra={"item": item.pk})
+                    f"whose gold accuracy is not flagged; take another one.",
+                    extra={"item": item.pk},
+                )
             if item.pk in opinions and request.action != Action.SKIP:
                 _, face_identity, _ = faces_now[item.face_id]
-                if agreement.agrees(opinion=opinions[item.pk], action=request.action, face_identity_id=face_identity,
-                                    identity_id=item.identity_id if request.action == Action.ACCEPT
-                                    else request.identity_id):
+                if agreement.agrees(
+                    opinion=opinions[item.pk],
+                    action=request.action,
+                    face_identity_id=face_identity,
+                    identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
+                ):
                     agreed.append(item.pk)
                 elif admin:
                     overruled.append(item.pk)  # an admin's answer settles it
                 else:
                     disputed.append(item.pk)
                     change = None
-            elif change is not None and (kind := agreement.second_opinion_needed(
-                    user=user, action=request.action, face_role=faces_now[item.face_id][2],
+            elif change is not None and (
+                kind := agreement.second_opinion_needed(
+                    user=user,
+                    action=request.action,
+                    face_role=faces_now[item.face_id][2],
                     to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None,
                     very_likely_wrong=agreement.very_likely_wrong(p_wrong=p_wrong.get(item.pk)),
-                    flagged=flagged and settings.FACECURATOR_HOLD_FLAGGED, admin=admin)):
+                    flagged=flagged and settings.FACECURATOR_HOLD_FLAGGED,
+                    admin=admin,
+                )
+            ):
                 proposal = agreement.verdict(
-                    action=request.action, face_identity_id=faces_now[item.face_id][1],
-                    identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id)
+                    action=request.action,
+                    face_identity_id=faces_now[item.face_id][1],
+                    identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
+                )
                 assert proposal is not None  # only decisions that change a label wait for a second opinion
                 held[item.pk] = proposal
                 kinds[item.pk] = kind
@@ -298,40 +342,55 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
             events += faces_relabel(changes=changes, user=user, reason=reason, operation=operation)
         event_by_face = {event.face_id: event for event in events}
 
-        decisions = Decision.objects.bulk_create([
-            Decision(
-                item=items[request.item_id], face_id=items[request.item_id].face_id,
-                user=user if user and user.is_authenticated else None, action=request.action,
-                identity=(identities.get(request.identity_id) if request.action == Action.RELABEL
-                          else items[request.item_id].identity if request.action in (Action.ACCEPT, Action.REJECT)
-                          else None),
-                served_version=items[request.item_id].served_version,
-                label_event=event_by_face.get(items[request.item_id].face_id), operation=operation,
-            )
-            for request in requests
-        ])
+        decisions = Decision.objects.bulk_create(
+            [
+                Decision(
+                    item=items[request.item_id],
+                    face_id=items[request.item_id].face_id,
+                    user=user if user and user.is_authenticated else None,
+                    action=request.action,
+                    identity=(
+                        identities.get(request.identity_id)
+                        if request.action == Action.RELABEL
+                        else items[request.item_id].identity
+                        if request.action in (Action.ACCEPT, Action.REJECT)
+                        else None
+                    ),
+                    served_version=items[request.item_id].served_version,
+                    label_event=event_by_face.get(items[request.item_id].face_id),
+                    operation=operation,
+                )
+                for request in requests
+            ]
+        )
         unsettled = gold_ids | set(held) | set(disputed)
         _close_items(items, requests, operation, unsettled)
-        agreement.second_opinions_open(decisions=[d for d in decisions if d.item_id in held], proposals=held,
-                                       kinds=kinds)
+        agreement.second_opinions_open(
+            decisions=[d for d in decisions if d.item_id in held], proposals=held, kinds=kinds
+        )
         agreement.second_opinions_settle(agreed=agreed, disputed=disputed, overruled=overruled)
-        gold.gold_faces_promote(face_ids=[items[r.item_id].face_id for r in requests
-                                          if r.item_id not in unsettled and r.action != Action.SKIP])
+        gold.gold_faces_promote(
+            face_ids=[
+                items[r.item_id].face_id for r in requests if r.item_id not in unsettled and r.action != Action.SKIP
+            ]
+        )
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)
 
 
 def _flagged(user) -> bool:
     """Whether this annotator's gold accuracy flags them (admins never are). A flagged annotator gives
     no second opinions; with FACECURATOR_HOLD_FLAGGED their own label changes are held too."""
-    return bool(getattr(user, "pk", None) and not roles.is_admin(user)
-                and quality_selectors.annotator_flagged(user_id=user.pk))
+    return bool(
+        getattr(user, "pk", None) and not roles.is_admin(user) and quality_selectors.annotator_flagged(user_id=user.pk)
+    )
 
 
 def _check_item_open(item: Item, user, now) -> None:
     if item.state != Item.State.OPEN:
         what = "already decided" if item.state == Item.State.DECIDED else "resolved in another queue"
-        raise ItemAlreadyClosed(f"Item {item.pk} (face {item.face_id}) was {what}; reload your page.",
-                                extra={"item": item.pk})
+        raise ItemAlreadyClosed(
+            f"Item {item.pk} (face {item.face_id}) was {what}; reload your page.", extra={"item": item.pk}
+        )
     if item.leased_to_id not in (None, user.pk) and item.leased_until and item.leased_until > now:
         assert item.leased_to is not None
         raise ItemLeasedToSomeoneElse(
@@ -341,8 +400,9 @@ def _check_item_open(item: Item, user, now) -> None:
         )
 
 
-def _close_items(items: dict[int, Item], requests: list[DecisionRequest], operation: uuid.UUID,
-                 unsettled: set[int]) -> None:
+def _close_items(
+    items: dict[int, Item], requests: list[DecisionRequest], operation: uuid.UUID, unsettled: set[int]
+) -> None:
     """Close decided items, and the face's items in other queues unless this decision left its label
     unsettled (a gold face, or a decision waiting for a second opinion)."""
     skipped = [r.item_id for r in requests if r.action == Action.SKIP]
@@ -351,8 +411,11 @@ def _close_items(items: dict[int, Item], requests: list[DecisionRequest], operat
         Item.objects.filter(pk__in=skipped).update(leased_to=None, leased_until=None)
     if decided:
         Item.objects.filter(pk__in=decided).update(state=Item.State.DECIDED, closed_by_operation=operation)
-    settled_faces = [items[r.item_id].face_id for r in requests
-                     if r.action not in (Action.SKIP, Action.REJECT) and r.item_id not in unsettled]
+    settled_faces = [
+        items[r.item_id].face_id
+        for r in requests
+        if r.action not in (Action.SKIP, Action.REJECT) and r.item_id not in unsettled
+    ]
     if settled_faces:
         Item.objects.filter(face_id__in=settled_faces, state=Item.State.OPEN).exclude(pk__in=decided).update(
             state=Item.State.OBSOLETE, closed_by_operation=operation, leased_to=None, leased_until=None
@@ -377,11 +440,18 @@ def decision_operation_undo(*, operation: uuid.UUID, user) -> dict:
         Decision.objects.filter(pk__in=[d.pk for d in decisions]).update(undone=True)
         until = timezone.now() + timedelta(seconds=settings.FACECURATOR_LEASE_SECONDS)
         own = Item.objects.filter(pk__in=[d.item_id for d in decisions if d.item_id]).update(
-            state=Item.State.OPEN, closed_by_operation=None, leased_to=user, leased_until=until,
+            state=Item.State.OPEN,
+            closed_by_operation=None,
+            leased_to=user,
+            leased_until=until,
             served_version=Subquery(Face.objects.filter(pk=OuterRef("face_id")).values("version")[:1]),
         )
         others = Item.objects.filter(closed_by_operation=operation).update(
             state=Item.State.OPEN, closed_by_operation=None
         )
-    return {"operation": operation, "undone_decisions": len(decisions), "undone_label_events": len(undo_events),
-            "reopened_items": own + others}
+    return {
+        "operation": operation,
+        "undone_decisions": len(decisions),
+        "undone_label_events": len(undo_events),
+        "reopened_items": own + others,
+    }

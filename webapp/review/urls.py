@@ -1,4 +1,5 @@
 """Review routes, mounted under /api/v1/review/."""
+
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 

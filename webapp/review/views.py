@@ -1,4 +1,5 @@
 """Review API: queues, leasing the next items, a page of decisions at once, undo, progress."""
+
 import uuid
 
 import django_filters
@@ -44,30 +45,42 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
             return Queue.objects.all()  # leasing needs the queue, not its sizes (a count over all its items)
         return selectors.queues_with_sizes()
 
-    @extend_schema(request=SendFacesSerializer, responses={201: QueueSerializer},
-                   description="Send chosen faces to review: a new queue of them, in the order given "
-                               "(each item claims the face's current identity).")
+    @extend_schema(
+        request=SendFacesSerializer,
+        responses={201: QueueSerializer},
+        description="Send chosen faces to review: a new queue of them, in the order given "
+        "(each item claims the face's current identity).",
+    )
     @action(detail=False, methods=["post"], url_path="from-faces")
     def from_faces(self, request):
         body = SendFacesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        queue = services.queue_create_from_faces(face_ids=body.validated_data["faces"], user=request.user,
-                                                 title=body.validated_data["title"])
+        queue = services.queue_create_from_faces(
+            face_ids=body.validated_data["faces"], user=request.user, title=body.validated_data["title"]
+        )
         return Response(QueueSerializer(self.get_queryset().get(pk=queue.pk)).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=NextItemsRequestSerializer, responses=ItemSerializer(many=True),
-                   description="Lease up to `limit` items to you for FACECURATOR_LEASE_SECONDS: your unexpired "
-                               "leases first (a reload loses nothing), then open items nobody holds.")
+    @extend_schema(
+        request=NextItemsRequestSerializer,
+        responses=ItemSerializer(many=True),
+        description="Lease up to `limit` items to you for FACECURATOR_LEASE_SECONDS: your unexpired "
+        "leases first (a reload loses nothing), then open items nobody holds.",
+    )
     @action(detail=True, methods=["post"], pagination_class=None)
     def next(self, request, pk=None):
         body = NextItemsRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        items = services.queue_next_items(queue=self.get_object(), user=request.user, limit=body.validated_data["limit"])
+        items = services.queue_next_items(
+            queue=self.get_object(), user=request.user, limit=body.validated_data["limit"]
+        )
         shown = gold.items_present(items=selectors.items_by_ids([item.pk for item in items]))
         return Response(ItemSerializer(shown, many=True).data)
 
-    @extend_schema(request=None, responses={200: {"type": "object", "properties": {"released": {"type": "integer"}}}},
-                   description="Give back the items of this queue leased to you.")
+    @extend_schema(
+        request=None,
+        responses={200: {"type": "object", "properties": {"released": {"type": "integer"}}}},
+        description="Give back the items of this queue leased to you.",
+    )
     @action(detail=True, methods=["post"])
     def release(self, request, pk=None):
         return Response({"released": services.leases_release(queue=self.get_object(), user=request.user)})
@@ -83,24 +96,40 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
         return self.get_paginated_response(ItemSerializer(page, many=True).data)
 
 
-@extend_schema(request=DecisionBatchSerializer, responses={201: DecisionBatchResultSerializer},
-               description="Decide a page of items in one request: all or nothing. 409 when an item's face changed "
-                           "since it was served (the stale ones are listed), was decided already, or is leased to "
-                           "someone else. The operation id undoes the page.")
+@extend_schema(
+    request=DecisionBatchSerializer,
+    responses={201: DecisionBatchResultSerializer},
+    description="Decide a page of items in one request: all or nothing. 409 when an item's face changed "
+    "since it was served (the stale ones are listed), was decided already, or is leased to "
+    "someone else. The operation id undoes the page.",
+)
 @api_view(["POST"])
 @permission_classes([IsAnnotator])
 def decisions(request):
     body = DecisionBatchSerializer(data=request.data)
     body.is_valid(raise_exception=True)
-    requests = [services.DecisionRequest(item_id=d["item"], action=d["action"], identity_id=d.get("identity"),
-                                         version=d.get("version")) for d in body.validated_data["decisions"]]
+    requests = [
+        services.DecisionRequest(
+            item_id=d["item"], action=d["action"], identity_id=d.get("identity"), version=d.get("version")
+        )
+        for d in body.validated_data["decisions"]
+    ]
     outcome = services.decisions_apply(user=request.user, requests=requests)
-    return Response({"operation": outcome.operation, "decisions": DecisionSerializer(outcome.decisions, many=True).data,
-                     "label_events": [event.pk for event in outcome.events]}, status=status.HTTP_201_CREATED)
+    return Response(
+        {
+            "operation": outcome.operation,
+            "decisions": DecisionSerializer(outcome.decisions, many=True).data,
+            "label_events": [event.pk for event in outcome.events],
+        },
+        status=status.HTTP_201_CREATED,
+    )
 
 
-@extend_schema(request=None, responses=UndoResultSerializer,
-               description="Undo a page of decisions: labels restored (new label events), items reopened for you.")
+@extend_schema(
+    request=None,
+    responses=UndoResultSerializer,
+    description="Undo a page of decisions: labels restored (new label events), items reopened for you.",
+)
 @api_view(["POST"])
 @permission_classes([IsAnnotator])
 def operation_undo(request, operation: uuid.UUID):

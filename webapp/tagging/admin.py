@@ -23,8 +23,18 @@ class VideoTagAdmin(ReadOnlyAdmin):
     """Read-only: tags are made by tagging jobs and decided through the API (confirm / reject).
     The one action starts a tagging job through the service."""
 
-    list_display = ["id", "video", "identity", "status", "confidence", "threshold", "frame_count", "run",
-                    "reviewed_by", "created_at"]
+    list_display = [
+        "id",
+        "video",
+        "identity",
+        "status",
+        "confidence",
+        "threshold",
+        "frame_count",
+        "run",
+        "reviewed_by",
+        "created_at",
+    ]
     list_filter = ["status", "run"]
     list_select_related = ["video", "identity", "run", "reviewed_by"]
     search_fields = ["identity__name", "video__original_name"]
@@ -34,8 +44,9 @@ class VideoTagAdmin(ReadOnlyAdmin):
     @admin.action(description="Re-tag the videos of the selected tags with the active model")
     def retag_videos(self, request, queryset):
         try:
-            job = services.videos_tag_start(video_ids=list(queryset.values_list("video_id", flat=True).distinct()),
-                                            user=request.user)
+            job = services.videos_tag_start(
+                video_ids=list(queryset.values_list("video_id", flat=True).distinct()), user=request.user
+            )
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
@@ -44,8 +55,17 @@ class VideoTagAdmin(ReadOnlyAdmin):
 
 @admin.register(VideoTagging)
 class VideoTaggingAdmin(ReadOnlyAdmin):
-    list_display = ["video", "run", "threshold", "min_frames", "faces", "faces_accepted", "faces_skipped", "job",
-                    "tagged_at"]
+    list_display = [
+        "video",
+        "run",
+        "threshold",
+        "min_frames",
+        "faces",
+        "faces_accepted",
+        "faces_skipped",
+        "job",
+        "tagged_at",
+    ]
     list_select_related = ["video", "run", "job"]
     list_filter = ["run"]
 

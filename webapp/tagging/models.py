@@ -12,6 +12,7 @@ Three tables:
   its supporting frames (best face per frame, most confident first), then confirmed or rejected
   by an annotator. One tag per (video, identity): human decisions are kept across re-tagging.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -30,11 +31,17 @@ class FacePrediction(models.Model):
     video = models.ForeignKey("media.Video", on_delete=models.CASCADE, related_name="face_predictions")
     run = models.ForeignKey("training.TrainingRun", on_delete=models.CASCADE, related_name="+")
     label = models.SmallIntegerField(help_text="The run's top VIP class index.")
-    identity = models.ForeignKey("identities.Identity", on_delete=models.PROTECT, related_name="+",
-                                 help_text="The identity of that class (the top VIP, accepted or not).")
+    identity = models.ForeignKey(
+        "identities.Identity",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The identity of that class (the top VIP, accepted or not).",
+    )
     confidence = models.FloatField(help_text="Calibrated confidence of the top VIP.")
-    accepted = models.BooleanField(help_text="Not rejected at the video's tagging threshold (ml.metrics.is_rejected); "
-                                             "false means an unknown person.")
+    accepted = models.BooleanField(
+        help_text="Not rejected at the video's tagging threshold (ml.metrics.is_rejected); "
+        "false means an unknown person."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,11 +61,15 @@ class VideoTagging(models.Model):
     min_frames = models.PositiveSmallIntegerField(help_text="Distinct frames an identity needed (k).")
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     faces = models.PositiveIntegerField(default=0, help_text="Faces classified.")
-    faces_accepted = models.PositiveIntegerField(default=0, help_text="Faces above the threshold (the rest are unknown).")
+    faces_accepted = models.PositiveIntegerField(
+        default=0, help_text="Faces above the threshold (the rest are unknown)."
+    )
     faces_skipped = models.PositiveIntegerField(
-        default=0, help_text="Faces without a usable input (no embedding, or one from another embedding model).")
-    tags = models.JSONField(default=dict, blank=True,
-                            help_text="What the pass did: proposed, kept, replaced, removed, suppressed.")
+        default=0, help_text="Faces without a usable input (no embedding, or one from another embedding model)."
+    )
+    tags = models.JSONField(
+        default=dict, blank=True, help_text="What the pass did: proposed, kept, replaced, removed, suppressed."
+    )
     timings = models.JSONField(default=dict, blank=True)
     tagged_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -79,23 +90,30 @@ class VideoTag(models.Model):
     identity = models.ForeignKey("identities.Identity", on_delete=models.PROTECT, related_name="video_tags")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED, db_index=True)
     confidence = models.FloatField(
-        help_text="Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence).")
+        help_text="Video-level confidence: the min_frames-th best per-frame confidence (the weakest required evidence)."
+    )
     threshold = models.FloatField(help_text="The operating threshold in force when the tag was made.")
     min_frames = models.PositiveSmallIntegerField()
     frame_count = models.PositiveIntegerField(help_text="Supporting frames (each has a face above the threshold).")
-    run = models.ForeignKey("training.TrainingRun", on_delete=models.PROTECT, related_name="video_tags",
-                            help_text="The model that proposed the tag.")
+    run = models.ForeignKey(
+        "training.TrainingRun",
+        on_delete=models.PROTECT,
+        related_name="video_tags",
+        help_text="The model that proposed the tag.",
+    )
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     frames: models.ManyToManyField[Frame, TagEvidence] = models.ManyToManyField(
         "media.Frame", through="TagEvidence", related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.CharField(max_length=300, blank=True)
     label_operation = models.UUIDField(
-        null=True, blank=True, help_text="Confirmed: the LabelEvent operation that verified the supporting faces.")
+        null=True, blank=True, help_text="Confirmed: the LabelEvent operation that verified the supporting faces."
+    )
 
     class Meta:
         ordering = ["-confidence", "id"]

@@ -1,4 +1,5 @@
 """Reads on video tagging: the model in force, which videos need tagging, tags for the API, the review queue."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,8 +58,9 @@ def videos_to_tag(*, scope: str, config: TaggingSettings) -> QuerySet[Video]:
     if scope == "untagged":
         return videos.filter(tagging__isnull=True)
     if scope == "outdated":
-        current = VideoTagging.objects.filter(video=OuterRef("pk"), run=config.run, threshold=config.threshold,
-                                              min_frames=config.min_frames)
+        current = VideoTagging.objects.filter(
+            video=OuterRef("pk"), run=config.run, threshold=config.threshold, min_frames=config.min_frames
+        )
         return videos.exclude(Exists(current))
     return videos
 
@@ -81,6 +83,7 @@ def live_identity_ids(*, identity_ids: list[int]) -> dict[int, int]:
 
 # --- Tags for the API ---------------------------------------------------------------------------
 
+
 def tags_for_listing() -> QuerySet[VideoTag]:
     """Tags with their video, identity and reviewer in one query."""
     return VideoTag.objects.select_related("video", "identity", "reviewed_by")
@@ -102,15 +105,22 @@ def video_tags(*, video: Video, include_rejected: bool = True) -> QuerySet[Video
 
 def tags_review_queue() -> QuerySet[VideoTag]:
     """Proposed tags, the closest to their threshold first (the least certain ones deserve a person's eye)."""
-    return (tags_for_listing().filter(status=VideoTag.Status.PROPOSED)
-            .annotate(margin_value=F("confidence") - F("threshold"))
-            .order_by("margin_value", "id"))
+    return (
+        tags_for_listing()
+        .filter(status=VideoTag.Status.PROPOSED)
+        .annotate(margin_value=F("confidence") - F("threshold"))
+        .order_by("margin_value", "id")
+    )
 
 
 def videos_for_listing() -> QuerySet[Video]:
     """Videos with their face count, when they were last tagged, and their tags that stand (proposed or
     confirmed, most confident first): a fixed number of queries a page."""
-    standing = VideoTag.objects.exclude(status=VideoTag.Status.REJECTED).select_related("identity").order_by("-confidence", "id")
+    standing = (
+        VideoTag.objects.exclude(status=VideoTag.Status.REJECTED)
+        .select_related("identity")
+        .order_by("-confidence", "id")
+    )
     return (
         media_selectors.videos_for_listing()
         .annotate(tagged_at=Subquery(VideoTagging.objects.filter(video=OuterRef("pk")).values("tagged_at")[:1]))
@@ -121,16 +131,20 @@ def videos_for_listing() -> QuerySet[Video]:
 def videos_tagged_with(*, queryset: QuerySet[Video], identity_id: int) -> QuerySet[Video]:
     """Videos with a proposed or confirmed tag of the identity (or of one merged into it); rejected tags don't count."""
     tagged = VideoTag.objects.filter(
-        Q(identity_id=identity_id) | Q(identity__merged_into_id=identity_id), video=OuterRef("pk"),
+        Q(identity_id=identity_id) | Q(identity__merged_into_id=identity_id),
+        video=OuterRef("pk"),
         status__in=[VideoTag.Status.PROPOSED, VideoTag.Status.CONFIRMED],
     )
     return queryset.filter(Exists(tagged))
 
 
 def face_predictions_for_video(*, video: Video) -> QuerySet[FacePrediction]:
-    return (FacePrediction.objects.filter(video=video)
-            .select_related("face", "face__frame", "identity")
-            .defer("face__embedding").order_by("face__frame__index", "face_id"))
+    return (
+        FacePrediction.objects.filter(video=video)
+        .select_related("face", "face__frame", "identity")
+        .defer("face__embedding")
+        .order_by("face__frame__index", "face_id")
+    )
 
 
 def tagging_summary() -> dict:

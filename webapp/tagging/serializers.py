@@ -21,8 +21,19 @@ class EvidenceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TagEvidence
-        fields = ["rank", "frame", "frame_index", "timestamp", "image_url", "face", "box", "crop_url", "confidence",
-                  "face_status", "face_identity"]
+        fields = [
+            "rank",
+            "frame",
+            "frame_index",
+            "timestamp",
+            "image_url",
+            "face",
+            "box",
+            "crop_url",
+            "confidence",
+            "face_status",
+            "face_identity",
+        ]
         read_only_fields = fields
 
     def get_image_url(self, obj) -> str | None:
@@ -40,9 +51,26 @@ class VideoTagSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = VideoTag
-        fields = ["id", "video", "video_name", "identity", "identity_name", "status", "confidence", "threshold",
-                  "margin", "min_frames", "frame_count", "run", "job", "created_at", "reviewed_by", "reviewed_at",
-                  "review_note", "label_operation"]
+        fields = [
+            "id",
+            "video",
+            "video_name",
+            "identity",
+            "identity_name",
+            "status",
+            "confidence",
+            "threshold",
+            "margin",
+            "min_frames",
+            "frame_count",
+            "run",
+            "job",
+            "created_at",
+            "reviewed_by",
+            "reviewed_at",
+            "review_note",
+            "label_operation",
+        ]
         read_only_fields = fields
 
 
@@ -55,8 +83,12 @@ class VideoTagDetailSerializer(VideoTagSerializer):
 
 
 class ReviewTagSerializer(VideoTagSerializer):
-    evidence = EvidenceSerializer(source="evidence_preview", many=True, read_only=True,
-                                  help_text="The best supporting frames (all of them at /tags/{id}/).")
+    evidence = EvidenceSerializer(
+        source="evidence_preview",
+        many=True,
+        read_only=True,
+        help_text="The best supporting frames (all of them at /tags/{id}/).",
+    )
 
     class Meta(VideoTagSerializer.Meta):
         fields = [*VideoTagSerializer.Meta.fields, "evidence"]
@@ -65,8 +97,12 @@ class ReviewTagSerializer(VideoTagSerializer):
 
 class TagDecisionRequestSerializer(serializers.Serializer):
     faces = serializers.ListField(
-        child=IdField(), required=False, allow_empty=True, max_length=10000,
-        help_text="Confirm only: the supporting faces to verify (default: all of them).")
+        child=IdField(),
+        required=False,
+        allow_empty=True,
+        max_length=10000,
+        help_text="Confirm only: the supporting faces to verify (default: all of them).",
+    )
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
@@ -77,9 +113,12 @@ class TagDecisionResponseSerializer(serializers.Serializer):
 
 
 class TaggingStartSerializer(serializers.Serializer):
-    scope = serializers.ChoiceField(choices=SCOPES, required=False,
-                                    help_text="untagged: never tagged; outdated: not tagged by the model and threshold "
-                                              "in force; all: every processed video.")
+    scope = serializers.ChoiceField(
+        choices=SCOPES,
+        required=False,
+        help_text="untagged: never tagged; outdated: not tagged by the model and threshold "
+        "in force; all: every processed video.",
+    )
     videos = serializers.ListField(child=IdField(), required=False, allow_empty=False, max_length=10000)
 
     def validate(self, attrs):
@@ -94,7 +133,9 @@ class TaggingSummarySerializer(serializers.Serializer):
     min_frames = serializers.IntegerField()
     videos = serializers.IntegerField(help_text="Processed videos.")
     untagged = serializers.IntegerField()
-    outdated = serializers.IntegerField(allow_null=True, help_text="Tagged, but not with the model and threshold in force.")
+    outdated = serializers.IntegerField(
+        allow_null=True, help_text="Tagged, but not with the model and threshold in force."
+    )
     tags = serializers.DictField(child=serializers.IntegerField(), help_text="Tags by status.")
 
 
@@ -108,8 +149,20 @@ class FacePredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FacePrediction
-        fields = ["face", "frame", "frame_index", "timestamp", "box", "crop_url", "label", "identity", "identity_name",
-                  "confidence", "accepted", "run"]
+        fields = [
+            "face",
+            "frame",
+            "frame_index",
+            "timestamp",
+            "box",
+            "crop_url",
+            "label",
+            "identity",
+            "identity_name",
+            "confidence",
+            "accepted",
+            "run",
+        ]
         read_only_fields = fields
 
     def get_crop_url(self, obj) -> str | None:
@@ -125,12 +178,35 @@ class VideoTagBriefSerializer(serializers.Serializer):
 
 
 class VideoSerializer(media_serializers.VideoSerializer):  # a video with when it was last tagged and its tags
-    tagged_at = serializers.DateTimeField(read_only=True, allow_null=True, default=None,
-                                          help_text="When it was last tagged (null: never).")
-    tags = VideoTagBriefSerializer(source="standing_tags", many=True, read_only=True, default=list,
-                                   help_text="Its proposed and confirmed tags, most confident first.")
+    tagged_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, default=None, help_text="When it was last tagged (null: never)."
+    )
+    tags = VideoTagBriefSerializer(
+        source="standing_tags",
+        many=True,
+        read_only=True,
+        default=list,
+        help_text="Its proposed and confirmed tags, most confident first.",
+    )
 
     class Meta(media_serializers.VideoSerializer.Meta):
-        fields = ["id", "original_name", "file_url", "sha256", "duration", "fps", "width", "height",
-                  "frame_count", "codec", "status", "error", "face_count", "tagged_at", "tags", "job", "created_at"]
+        fields = [
+            "id",
+            "original_name",
+            "file_url",
+            "sha256",
+            "duration",
+            "fps",
+            "width",
+            "height",
+            "frame_count",
+            "codec",
+            "status",
+            "error",
+            "face_count",
+            "tagged_at",
+            "tags",
+            "job",
+            "created_at",
+        ]
         read_only_fields = fields

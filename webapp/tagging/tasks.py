@@ -1,4 +1,5 @@
 """Tagging tasks: take a job id, call the service. Named ``tagging.*``, so they go to the `gpu` queue."""
+
 from celery import shared_task
 
 from webapp.core.services import job_execute

@@ -1,4 +1,5 @@
 """Tagging routes, mounted under /api/v1/ (before the main router, so /videos/{id}/tags/ resolves here)."""
+
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 

@@ -2,6 +2,7 @@
 
 Annotators read everything and confirm or reject tags; only admins start tagging jobs.
 """
+
 import django_filters
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
@@ -36,8 +37,9 @@ EVIDENCE_PREVIEW = 12  # supporting frames shown per tag in the review queue (al
 
 
 class VideoTagFilter(django_filters.FilterSet):
-    max_margin = django_filters.NumberFilter(method="filter_max_margin",
-                                             help_text="Only tags whose confidence lies at most this far above their threshold.")
+    max_margin = django_filters.NumberFilter(
+        method="filter_max_margin", help_text="Only tags whose confidence lies at most this far above their threshold."
+    )
 
     class Meta:
         model = VideoTag
@@ -51,8 +53,13 @@ class VideoTagFilter(django_filters.FilterSet):
 
 def _decision_response(decision: services.TagDecision) -> Response:
     decision.tag.refresh_from_db()
-    return Response({"tag": VideoTagSerializer(decision.tag).data, "label_events": len(decision.events),
-                     "skipped": decision.skipped})
+    return Response(
+        {
+            "tag": VideoTagSerializer(decision.tag).data,
+            "label_events": len(decision.events),
+            "skipped": decision.skipped,
+        }
+    )
 
 
 class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
@@ -71,7 +78,8 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "review":
             preview = TagEvidence.objects.select_related("frame", "face").order_by("rank")[:EVIDENCE_PREVIEW]
             return selectors.tags_review_queue().prefetch_related(
-                Prefetch("evidence", queryset=preview, to_attr="evidence_preview"))
+                Prefetch("evidence", queryset=preview, to_attr="evidence_preview")
+            )
         return selectors.tags_for_listing()
 
     def get_serializer_class(self):
@@ -79,30 +87,42 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
             return ReviewTagSerializer
         return VideoTagDetailSerializer if self.action == "retrieve" else VideoTagSerializer
 
-    @extend_schema(responses=ReviewTagSerializer(many=True),
-                   description=f"Proposed tags for annotators, the closest to the operating threshold first (least "
-                               f"certain); each with its {EVIDENCE_PREVIEW} best supporting frames. Filters: video, "
-                               f"identity, run, max_margin.")
+    @extend_schema(
+        responses=ReviewTagSerializer(many=True),
+        description=f"Proposed tags for annotators, the closest to the operating threshold first (least "
+        f"certain); each with its {EVIDENCE_PREVIEW} best supporting frames. Filters: video, "
+        f"identity, run, max_margin.",
+    )
     @action(detail=False, methods=["get"], ordering_fields=[])
     def review(self, request):
         queryset = self.filter_queryset(self.get_queryset()).order_by("margin_value", "id")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(request=TagDecisionRequestSerializer, responses=TagDecisionResponseSerializer,
-                   description="Confirm that the identity is in the video: the supporting faces (or the chosen ones) "
-                               "become verified faces of the identity, each with a LabelEvent. 409 if it was rejected.")
+    @extend_schema(
+        request=TagDecisionRequestSerializer,
+        responses=TagDecisionResponseSerializer,
+        description="Confirm that the identity is in the video: the supporting faces (or the chosen ones) "
+        "become verified faces of the identity, each with a LabelEvent. 409 if it was rejected.",
+    )
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
         body = TagDecisionRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        decision = services.tag_confirm(tag=self.get_object(), user=request.user, face_ids=body.validated_data.get("faces"),
-                                        note=body.validated_data["note"])
+        decision = services.tag_confirm(
+            tag=self.get_object(),
+            user=request.user,
+            face_ids=body.validated_data.get("faces"),
+            note=body.validated_data["note"],
+        )
         return _decision_response(decision)
 
-    @extend_schema(request=TagDecisionRequestSerializer, responses=TagDecisionResponseSerializer,
-                   description="Reject the tag: the identity is not in the video; no later model proposes it again "
-                               "for this video. Faces are left as they are. 409 if it was confirmed.")
+    @extend_schema(
+        request=TagDecisionRequestSerializer,
+        responses=TagDecisionResponseSerializer,
+        description="Reject the tag: the identity is not in the video; no later model proposes it again "
+        "for this video. Faces are left as they are. 409 if it was confirmed.",
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         body = TagDecisionRequestSerializer(data=request.data)
@@ -110,22 +130,29 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
         decision = services.tag_reject(tag=self.get_object(), user=request.user, note=body.validated_data["note"])
         return _decision_response(decision)
 
-    @extend_schema(request=None, responses=TagDecisionResponseSerializer,
-                   description="Undo a confirmation or rejection: the tag is proposed again; a confirmation's label "
-                               "events are undone too (409 when a face changed since). Annotators undo their own.")
+    @extend_schema(
+        request=None,
+        responses=TagDecisionResponseSerializer,
+        description="Undo a confirmation or rejection: the tag is proposed again; a confirmation's label "
+        "events are undone too (409 when a face changed since). Annotators undo their own.",
+    )
     @action(detail=True, methods=["post"])
     def undo(self, request, pk=None):
         return _decision_response(services.tag_decision_undo(tag=self.get_object(), user=request.user))
 
-    @extend_schema(request=TaggingStartSerializer, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE},
-                   description="Start a tagging job on the gpu queue (admins): a scope (untagged, outdated, all) or a "
-                               "list of videos, with the active model and operating threshold. Follow it at /jobs/{id}/.")
+    @extend_schema(
+        request=TaggingStartSerializer,
+        responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE},
+        description="Start a tagging job on the gpu queue (admins): a scope (untagged, outdated, all) or a "
+        "list of videos, with the active model and operating threshold. Follow it at /jobs/{id}/.",
+    )
     @action(detail=False, methods=["post"], permission_classes=[IsAdmin])
     def start(self, request):
         body = TaggingStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = services.videos_tag_start(scope=body.validated_data.get("scope"),
-                                        video_ids=body.validated_data.get("videos"), user=request.user)
+        job = services.videos_tag_start(
+            scope=body.validated_data.get("scope"), video_ids=body.validated_data.get("videos"), user=request.user
+        )
         job_require_sent(job)
         return Response(JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
@@ -136,12 +163,19 @@ class VideoTagViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(selectors.tagging_summary())
 
 
-@extend_schema(methods=["GET"], responses=VideoTagDetailSerializer(many=True),
-               parameters=[OpenApiParameter("rejected", bool, description="Include rejected tags (default true).")],
-               description="The video's tags, most confident first, with every supporting frame "
-                           "(frame id, timestamp, image URL, face box and crop).")
-@extend_schema(methods=["POST"], request=None, responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE},
-               description="Tag (or re-tag) this video with the model in force (admins); a job on the gpu queue.")
+@extend_schema(
+    methods=["GET"],
+    responses=VideoTagDetailSerializer(many=True),
+    parameters=[OpenApiParameter("rejected", bool, description="Include rejected tags (default true).")],
+    description="The video's tags, most confident first, with every supporting frame "
+    "(frame id, timestamp, image URL, face box and crop).",
+)
+@extend_schema(
+    methods=["POST"],
+    request=None,
+    responses={202: JobSerializer, 503: QUEUE_UNAVAILABLE},
+    description="Tag (or re-tag) this video with the model in force (admins); a job on the gpu queue.",
+)
 @api_view(["GET", "POST"])
 @permission_classes([ReadAnnotatorWriteAdmin])
 def video_tags(request, pk: int):

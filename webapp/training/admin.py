@@ -1,5 +1,6 @@
 """Runs, the active model, operating points and chunks change through the API and `manage.py`
 commands (accept, promote, operating point): read-only here."""
+
 from django.contrib import admin
 
 from webapp.core.admin import ReadOnlyAdmin

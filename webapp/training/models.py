@@ -4,6 +4,7 @@ A run's state lives on its :class:`~webapp.core.models.Job` (queued, running, su
 cancelled, with progress and error); the run row holds what is specific to training: the config,
 the frozen VIP set and labels it used (:class:`RunSample`, one row per face), and its results.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -24,13 +25,14 @@ class TrainingRun(models.Model):
     loss = models.CharField(max_length=30, default="me")
     backbone = models.CharField(max_length=100, blank=True)
     config = models.JSONField(default=dict, help_text="Every hyper-parameter the run was started with.")
-    vips = models.JSONField(
-        default=list, help_text="Frozen VIP set in class order: [{index, identity, name, chunk}]."
-    )
+    vips = models.JSONField(default=list, help_text="Frozen VIP set in class order: [{index, identity, name, chunk}].")
     labels = models.CharField(
-        max_length=10, choices=Labels.choices, default=Labels.SETTLED,
+        max_length=10,
+        choices=Labels.choices,
+        default=Labels.SETTLED,
         help_text="What it trains on: settled labels only (faces waiting for a second opinion or an admin's "
-                  "word on a disagreement are left out of the snapshot), or all labels as they are.")
+        "word on a disagreement are left out of the snapshot), or all labels as they are.",
+    )
     chunk = models.PositiveIntegerField(null=True, blank=True, help_text="Latest VIP chunk when the run started.")
     counts = models.JSONField(default=dict, blank=True, help_text="Samples per split, VIP and distractor.")
     note = models.CharField(max_length=300, blank=True)
@@ -44,8 +46,9 @@ class TrainingRun(models.Model):
     device = models.CharField(max_length=100, blank=True)
     model_file = models.FileField(upload_to="models/", max_length=300, blank=True)
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -72,7 +75,9 @@ class RunSample(models.Model):
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="samples")
     face = models.ForeignKey("faces.Face", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    identity_id = models.BigIntegerField(null=True, blank=True, help_text="The face's identity at start (null: unknown).")
+    identity_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The face's identity at start (null: unknown)."
+    )
     label = models.SmallIntegerField(help_text="Class index of a VIP, -1 for a distractor.")
     split = models.CharField(max_length=5)
     version = models.PositiveIntegerField(help_text="The face's version when the run started.")
@@ -89,8 +94,9 @@ class ActiveModel(models.Model):
     """Each acceptance of a run appends a row; the newest row is the active model."""
 
     run = models.ForeignKey(TrainingRun, on_delete=models.PROTECT, related_name="activations")
-    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     automatic = models.BooleanField(default=False, help_text="Accepted by FACECURATOR_AUTO_ACCEPT_RUNS.")
     accepted_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -115,26 +121,35 @@ class OperatingPoint(models.Model):
 
     class Rule(models.TextChoices):
         FAR = "far", "The false-tag rate asked for"
-        LOWEST_MEASURABLE_FAR = "lowest_measurable_far", "The lowest false-tag rate val measures (too few unknown faces)"
+        LOWEST_MEASURABLE_FAR = (
+            "lowest_measurable_far",
+            "The lowest false-tag rate val measures (too few unknown faces)",
+        )
         TARGET_PRECISION = "target_precision", "The target precision asked for"
         TARGET_PRECISION_FALLBACK = "target_precision_fallback", "The default target precision (val measures no rate)"
         THRESHOLD = "threshold", "A threshold set directly"
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="operating_points")
-    rule = models.CharField(max_length=32, choices=Rule.choices, default=Rule.THRESHOLD,
-                            help_text="What chose the threshold.")
+    rule = models.CharField(
+        max_length=32, choices=Rule.choices, default=Rule.THRESHOLD, help_text="What chose the threshold."
+    )
     reason = models.TextField(blank=True, help_text="What chose the threshold and why, in words.")
     far = models.FloatField(null=True, blank=True, help_text="Accepted false-tag rate on unknown faces (as asked).")
-    unknown_share = models.FloatField(null=True, blank=True,
-                                      help_text="Share of unknown faces the precision estimate assumes.")
-    estimate = models.JSONField(default=dict, blank=True,
-                                help_text="The FAR estimate: threshold, observed FAR, recall, implied precision, "
-                                          "intervals and counts (ml.operating_point.OperatingPoint).")
+    unknown_share = models.FloatField(
+        null=True, blank=True, help_text="Share of unknown faces the precision estimate assumes."
+    )
+    estimate = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The FAR estimate: threshold, observed FAR, recall, implied precision, "
+        "intervals and counts (ml.operating_point.OperatingPoint).",
+    )
     target_precision = models.FloatField(null=True, blank=True)
     threshold = models.FloatField()
     expected = models.JSONField(default=dict, blank=True)
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="+")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     set_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -146,14 +161,21 @@ class Chunk(models.Model):
 
     number = models.PositiveIntegerField(unique=True)
     identities = models.JSONField(default=list, help_text="[{id, name, popularity_rank}] promoted in this chunk.")
-    run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                            help_text="The active model whose validation metrics the gate read.")
+    run = models.ForeignKey(
+        TrainingRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The active model whose validation metrics the gate read.",
+    )
     metrics = models.JSONField(default=dict, blank=True, help_text="The active model's metrics at promotion.")
     gate = models.JSONField(default=dict, blank=True, help_text="The gate's checks and whether they passed.")
     overridden = models.BooleanField(default=False)
     override_reason = models.TextField(blank=True)
-    promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     promoted_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

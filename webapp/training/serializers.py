@@ -13,14 +13,19 @@ class RunStartSerializer(serializers.Serializer):
 
     mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices, default=TrainingRun.Mode.HEAD)
     loss = serializers.CharField(default="me", help_text="me (default), ce, dce, zlog, arcface, tsoftmax.")
-    options = serializers.DictField(required=False, default=dict,
-                                    help_text="Hyper-parameters of ml.train.TrainConfig: epochs, lr, batch_size, hidden, "
-                                              "momentum, weight_decay, seed, backbone, ...")
+    options = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Hyper-parameters of ml.train.TrainConfig: epochs, lr, batch_size, hidden, "
+        "momentum, weight_decay, seed, backbone, ...",
+    )
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
     labels = serializers.ChoiceField(
-        choices=TrainingRun.Labels.choices, default=TrainingRun.Labels.SETTLED,
+        choices=TrainingRun.Labels.choices,
+        default=TrainingRun.Labels.SETTLED,
         help_text="settled (default): leave out faces waiting for a second opinion or an admin's word on a "
-                  "disagreement; all: train on every label as it is.")
+        "disagreement; all: train on every label as it is.",
+    )
     allow_concurrent = serializers.BooleanField(
         default=False, help_text="Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS)."
     )
@@ -56,9 +61,30 @@ class RunListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "job", "state", "progress", "message", "error", "mode", "loss", "backbone", "labels", "chunk", "counts",
-                  "metrics", "headline", "device", "timings", "note", "has_model", "is_active", "created_by", "created_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "job",
+            "state",
+            "progress",
+            "message",
+            "error",
+            "mode",
+            "loss",
+            "backbone",
+            "labels",
+            "chunk",
+            "counts",
+            "metrics",
+            "headline",
+            "device",
+            "timings",
+            "note",
+            "has_model",
+            "is_active",
+            "created_by",
+            "created_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_message(self, obj) -> str:
@@ -110,16 +136,22 @@ class ClassRowSerializer(serializers.Serializer):
 
 
 class RunCurvesSerializer(serializers.Serializer):
-    sweeps = serializers.DictField(help_text="Per split: thresholds and the metrics at each (ml.metrics.ThresholdSweep).")
-    calibration = serializers.DictField(help_text="Per split: reliability curves and ECE before/after temperature scaling.")
+    sweeps = serializers.DictField(
+        help_text="Per split: thresholds and the metrics at each (ml.metrics.ThresholdSweep)."
+    )
+    calibration = serializers.DictField(
+        help_text="Per split: reliability curves and ECE before/after temperature scaling."
+    )
     operating_points = serializers.DictField()
     history = serializers.DictField()
 
 
 class RunCompareSerializer(serializers.Serializer):
     runs = serializers.ListField(child=serializers.DictField())
-    identities = serializers.ListField(child=serializers.DictField(),
-                                       help_text="Per identity: {identity, name, runs: {run id: {precision, recall, f1}}}.")
+    identities = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per identity: {identity, name, runs: {run id: {precision, recall, f1}}}.",
+    )
 
 
 class RunSampleSerializer(serializers.Serializer):
@@ -140,8 +172,20 @@ class OperatingPointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = OperatingPoint
-        fields = ["id", "run", "rule", "reason", "far", "unknown_share", "estimate", "target_precision", "threshold",
-                  "expected", "set_by", "set_at"]
+        fields = [
+            "id",
+            "run",
+            "rule",
+            "reason",
+            "far",
+            "unknown_share",
+            "estimate",
+            "target_precision",
+            "threshold",
+            "expected",
+            "set_by",
+            "set_at",
+        ]
         read_only_fields = fields
 
 
@@ -149,11 +193,19 @@ class OperatingPointRequestSerializer(serializers.Serializer):
     """One of: a false-tag rate on unknown faces (with the share of unknown faces to expect), a
     target precision (the threshold is read off the validation sweep), or a threshold."""
 
-    far = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                 help_text="Share of unknown faces you accept to see tagged as a VIP, e.g. 0.001.")
-    unknown_share = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                           help_text="Share of faces you expect to be unknown (with far only); "
-                                                     "default: what tagged videos show, else 0.9.")
+    far = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Share of unknown faces you accept to see tagged as a VIP, e.g. 0.001.",
+    )
+    unknown_share = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Share of faces you expect to be unknown (with far only); "
+        "default: what tagged videos show, else 0.9.",
+    )
     target_precision = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
 
@@ -172,8 +224,10 @@ class FarEstimateSerializer(serializers.Serializer):
 
     threshold = serializers.FloatField()
     far_target = serializers.FloatField(help_text="The rate asked for.")
-    far_used = serializers.FloatField(help_text="The rate the threshold is placed for: far_target, or the lowest "
-                                                "rate val measures (1 / its unknown faces) when it holds too few.")
+    far_used = serializers.FloatField(
+        help_text="The rate the threshold is placed for: far_target, or the lowest "
+        "rate val measures (1 / its unknown faces) when it holds too few."
+    )
     far_rule = serializers.ChoiceField(choices=["requested", "lowest_measurable"])
     reason = serializers.CharField(allow_blank=True, help_text="Why far_used differs from far_target (else empty).")
     method = serializers.CharField(help_text="empirical, or tail (extrapolated: too few val faces for this rate)")
@@ -195,16 +249,21 @@ class OperatingPointStateSerializer(serializers.Serializer):
     run = serializers.IntegerField(allow_null=True)
     current = OperatingPointSerializer(allow_null=True)
     threshold = serializers.FloatField(allow_null=True, help_text="What video tagging uses now.")
-    tradeoff = serializers.DictField(allow_null=True, help_text="Validation sweep: thresholds, precision "
-                                     "(kept accuracy), recall (identification accuracy), VIP acceptance, mean F1.")
+    tradeoff = serializers.DictField(
+        allow_null=True,
+        help_text="Validation sweep: thresholds, precision "
+        "(kept accuracy), recall (identification accuracy), VIP acceptance, mean F1.",
+    )
     presets = serializers.DictField(help_text="Thresholds the run reported: max mean F1, precision targets, ...")
     unknown_share = serializers.FloatField(help_text="The share of unknown faces the far options assume.")
     unknown_share_expected = serializers.DictField(
-        help_text="{value, source: tagged_videos|default, faces}: the share of faces in tagged videos tagged as no VIP.")
+        help_text="{value, source: tagged_videos|default, faces}: the share of faces in tagged videos tagged as no VIP."
+    )
     far_options = FarEstimateSerializer(
         many=True,
         help_text="Per offered false-tag rate: threshold, observed FAR and interval, recall and interval, implied "
-                  "precision and its pessimistic bound, val faces and people behind it (ml.operating_point).")
+        "precision and its pessimistic bound, val faces and people behind it (ml.operating_point).",
+    )
 
 
 class OperatingPointQuerySerializer(serializers.Serializer):
@@ -216,15 +275,31 @@ class ChunkSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Chunk
-        fields = ["id", "number", "identities", "run", "metrics", "gate", "overridden", "override_reason",
-                  "promoted_by", "promoted_at"]
+        fields = [
+            "id",
+            "number",
+            "identities",
+            "run",
+            "metrics",
+            "gate",
+            "overridden",
+            "override_reason",
+            "promoted_by",
+            "promoted_at",
+        ]
         read_only_fields = fields
 
 
 class PromoteRequestSerializer(serializers.Serializer):
-    override_reason = serializers.CharField(required=False, allow_blank=True, default="",
-                                            help_text="Needed only when the gate is not met; recorded on the chunk.")
-    size = serializers.IntegerField(required=False, min_value=1, max_value=DB_INT_MAX, help_text="Default: FACECURATOR_CHUNK_SIZE.")
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Needed only when the gate is not met; recorded on the chunk.",
+    )
+    size = serializers.IntegerField(
+        required=False, min_value=1, max_value=DB_INT_MAX, help_text="Default: FACECURATOR_CHUNK_SIZE."
+    )
 
 
 class PromotionSerializer(serializers.Serializer):
@@ -252,8 +327,10 @@ class GateSerializer(serializers.Serializer):
     minima = serializers.DictField()
     reason = serializers.CharField()
     operating_point = serializers.DictField(
-        required=False, allow_null=True,
-        help_text="{rule, reason, text}: which rule chose the threshold the gate reads, and why.")
+        required=False,
+        allow_null=True,
+        help_text="{rule, reason, text}: which rule chose the threshold the gate reads, and why.",
+    )
     weak_identities = serializers.ListField(child=serializers.DictField(), required=False)
     headline = HeadlineSerializer(required=False, help_text="The model's numbers the gate read, named.")
 

@@ -1,4 +1,5 @@
 """Training tasks: take a job id, load the run, call the service. Routed to the `gpu` queue by name."""
+
 from celery import shared_task
 
 from webapp.core.services import job_execute

@@ -1,4 +1,5 @@
 """Training routes, mounted under /api/v1/."""
+
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 

@@ -3,6 +3,7 @@
 Annotators read everything; only admins start, cancel or accept runs, set the operating point
 and promote chunks.
 """
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -59,37 +60,54 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         activation = selectors.active_model()
         if activation is None:
             return {**super().get_serializer_context(), "active_run_id": None, "active_headline": None}
-        return {**super().get_serializer_context(), "active_run_id": activation.run_id,
-                "active_headline": selectors.run_headline(run=activation.run, active_id=activation.run_id)}
+        return {
+            **super().get_serializer_context(),
+            "active_run_id": activation.run_id,
+            "active_headline": selectors.run_headline(run=activation.run, active_id=activation.run_id),
+        }
 
-    @extend_schema(request=RunStartSerializer, responses={202: RunDetailSerializer, 503: QUEUE_UNAVAILABLE},
-                   description="Start a run (admins). 409 while another run is queued or running.")
+    @extend_schema(
+        request=RunStartSerializer,
+        responses={202: RunDetailSerializer, 503: QUEUE_UNAVAILABLE},
+        description="Start a run (admins). 409 while another run is queued or running.",
+    )
     def create(self, request, *args, **kwargs):
         body = RunStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        run = services.training_run_start(user=request.user, mode=data["mode"], loss=data["loss"],
-                                          options=data.get("options") or {}, note=data.get("note", ""),
-                                          labels=data["labels"],
-                                          allow_concurrent=data["allow_concurrent"])
+        run = services.training_run_start(
+            user=request.user,
+            mode=data["mode"],
+            loss=data["loss"],
+            options=data.get("options") or {},
+            note=data.get("note", ""),
+            labels=data["labels"],
+            allow_concurrent=data["allow_concurrent"],
+        )
         job_require_sent(run.job)
         return Response(self._detail(run), status=status.HTTP_202_ACCEPTED)
 
     def _detail(self, run):
         return RunDetailSerializer(run, context=self.get_serializer_context()).data
 
-    @extend_schema(request=None, responses=RunDetailSerializer,
-                   description="Make this succeeded run the active model (admins); the operating point carries over.")
+    @extend_schema(
+        request=None,
+        responses=RunDetailSerializer,
+        description="Make this succeeded run the active model (admins); the operating point carries over.",
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
     def accept(self, request, pk=None):
         run = self.get_object()
         services.training_run_accept(run=run, user=request.user)
         return Response(self._detail(run))
 
-    @extend_schema(request=None, responses={202: RunDetailSerializer, 503: QUEUE_UNAVAILABLE},
-                   description="Train a failed or cancelled run again from its frozen snapshot, as a new job (admins), "
-                               "e.g. after its worker was lost. 400 for a run that succeeded; 409 while it or another "
-                               "run is queued or running.")
+    @extend_schema(
+        request=None,
+        responses={202: RunDetailSerializer, 503: QUEUE_UNAVAILABLE},
+        description="Train a failed or cancelled run again from its frozen snapshot, as a new job (admins), "
+        "e.g. after its worker was lost. 400 for a run that succeeded; 409 while it or another "
+        "run is queued or running.",
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
     def restart(self, request, pk=None):
         run = services.training_run_restart(run=self.get_object(), user=request.user)
@@ -102,8 +120,10 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         run = services.training_run_cancel(run=self.get_object())
         return Response(self._detail(run))
 
-    @extend_schema(responses=ClassRowSerializer(many=True),
-                   description="Per VIP: precision/recall points, F1, support and diagnosis (ok, low_precision, low_recall).")
+    @extend_schema(
+        responses=ClassRowSerializer(many=True),
+        description="Per VIP: precision/recall points, F1, support and diagnosis (ok, low_precision, low_recall).",
+    )
     @action(detail=True, methods=["get"], pagination_class=None)
     def classes(self, request, pk=None):
         return Response(ClassRowSerializer(self.get_object().per_class, many=True).data)
@@ -112,20 +132,32 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def curves(self, request, pk=None):
         run = self.get_object()
-        return Response({"sweeps": run.curves.get("sweeps", {}), "calibration": run.curves.get("calibration", {}),
-                         "operating_points": run.curves.get("operating_points", {}),
-                         "history": run.curves.get("history", {})})
+        return Response(
+            {
+                "sweeps": run.curves.get("sweeps", {}),
+                "calibration": run.curves.get("calibration", {}),
+                "operating_points": run.curves.get("operating_points", {}),
+                "history": run.curves.get("history", {}),
+            }
+        )
 
-    @extend_schema(responses={200: {"type": "array", "items": {"type": "object"}}},
-                   description="The most confused VIP pairs: {a, b, name_a, name_b, a_as_b, b_as_a, rate, identity_a, identity_b}.")
+    @extend_schema(
+        responses={200: {"type": "array", "items": {"type": "object"}}},
+        description="The most confused VIP pairs: {a, b, name_a, name_b, a_as_b, b_as_a, rate, identity_a, identity_b}.",
+    )
     @action(detail=True, methods=["get"], url_path="confused-pairs")
     def confused_pairs(self, request, pk=None):
         return Response(self.get_object().confused_pairs)
 
     @extend_schema(
-        parameters=[OpenApiParameter("split", str, enum=SAMPLE_SPLITS),
-                    OpenApiParameter("label", {"type": "integer", "minimum": -1, "maximum": DB_SMALLINT_MAX},
-                                     description="Class index; -1 for distractors.")],
+        parameters=[
+            OpenApiParameter("split", str, enum=SAMPLE_SPLITS),
+            OpenApiParameter(
+                "label",
+                {"type": "integer", "minimum": -1, "maximum": DB_SMALLINT_MAX},
+                description="Class index; -1 for distractors.",
+            ),
+        ],
         responses=RunSampleSerializer(many=True),
         description="Per-face scores of a run, highest noise score first (paginated).",
     )
@@ -142,8 +174,11 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(RunSampleSerializer(page, many=True).data)
 
-    @extend_schema(parameters=[OpenApiParameter("ids", str, required=True, description="Run ids, comma-separated.")],
-                   responses=RunCompareSerializer, description="Runs side by side, and per identity across them.")
+    @extend_schema(
+        parameters=[OpenApiParameter("ids", str, required=True, description="Run ids, comma-separated.")],
+        responses=RunCompareSerializer,
+        description="Runs side by side, and per identity across them.",
+    )
     @action(detail=False, methods=["get"])
     def compare(self, request):
         ids = [parse_int(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
@@ -164,18 +199,30 @@ class ChunkViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.chunks_for_listing()
 
-    @extend_schema(request=PromoteRequestSerializer, responses={201: PromotionSerializer},
-                   description="Promote the next candidates by popularity (admins). 409 when the gate is not met "
-                               "and no override reason is given.")
+    @extend_schema(
+        request=PromoteRequestSerializer,
+        responses={201: PromotionSerializer},
+        description="Promote the next candidates by popularity (admins). 409 when the gate is not met "
+        "and no override reason is given.",
+    )
     @action(detail=False, methods=["post"], permission_classes=[IsAdmin])
     def promote(self, request):
         body = PromoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        promotion = services.chunk_promote(user=request.user, override_reason=body.validated_data["override_reason"],
-                                           size=body.validated_data.get("size"))
-        return Response({"chunk": ChunkSerializer(promotion.chunk).data,
-                         "review_queue": promotion.review_queue.pk if promotion.review_queue else None,
-                         "suggest_retrain": True, "message": promotion.message}, status=status.HTTP_201_CREATED)
+        promotion = services.chunk_promote(
+            user=request.user,
+            override_reason=body.validated_data["override_reason"],
+            size=body.validated_data.get("size"),
+        )
+        return Response(
+            {
+                "chunk": ChunkSerializer(promotion.chunk).data,
+                "review_queue": promotion.review_queue.pk if promotion.review_queue else None,
+                "suggest_retrain": True,
+                "message": promotion.message,
+            },
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(responses=GateSerializer, description="Whether the next chunk may be promoted, and why.")
     @action(detail=False, methods=["get"])
@@ -183,14 +230,22 @@ class ChunkViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(GateSerializer(selectors.gate_status()).data)
 
 
-@extend_schema(methods=["GET"], responses=OperatingPointStateSerializer,
-               parameters=[OpenApiParameter("unknown_share", float,
-                                            description="Share of unknown faces the far options assume (0-1).")],
-               description="The active model's operating point, the precision/recall trade-off, and per false-tag "
-                           "rate the threshold and the precision it implies at the share of unknown faces.")
-@extend_schema(methods=["POST"], request=OperatingPointRequestSerializer, responses={201: OperatingPointSerializer},
-               description="Choose the operating point (admins): a false-tag rate on unknown faces (far, with "
-                           "unknown_share), a target precision, or a threshold.")
+@extend_schema(
+    methods=["GET"],
+    responses=OperatingPointStateSerializer,
+    parameters=[
+        OpenApiParameter("unknown_share", float, description="Share of unknown faces the far options assume (0-1).")
+    ],
+    description="The active model's operating point, the precision/recall trade-off, and per false-tag "
+    "rate the threshold and the precision it implies at the share of unknown faces.",
+)
+@extend_schema(
+    methods=["POST"],
+    request=OperatingPointRequestSerializer,
+    responses={201: OperatingPointSerializer},
+    description="Choose the operating point (admins): a false-tag rate on unknown faces (far, with "
+    "unknown_share), a target precision, or a threshold.",
+)
 @api_view(["GET", "POST"])
 @permission_classes([ReadAnnotatorWriteAdmin])
 def operating_point(request):
@@ -205,9 +260,12 @@ def operating_point(request):
     return Response(OperatingPointStateSerializer(state).data)
 
 
-@extend_schema(request=None, responses=CurationStatusSerializer,
-               description="Make the model that was active before the current one active again (admins), with the "
-                           "operating point it had. 400 when there is none. Answers the new curation status.")
+@extend_schema(
+    request=None,
+    responses=CurationStatusSerializer,
+    description="Make the model that was active before the current one active again (admins), with the "
+    "operating point it had. 400 when there is none. Answers the new curation status.",
+)
 @api_view(["POST"])
 @permission_classes([IsAdmin])
 def active_model_rollback(request):
@@ -215,8 +273,10 @@ def active_model_rollback(request):
     return Response(CurationStatusSerializer(selectors.curation_status()).data)
 
 
-@extend_schema(responses=CurationStatusSerializer,
-               description="Where curation stands: VIPs, chunk, active model and key metrics, queue sizes, gate.")
+@extend_schema(
+    responses=CurationStatusSerializer,
+    description="Where curation stands: VIPs, chunk, active model and key metrics, queue sizes, gate.",
+)
 @api_view(["GET"])
 @permission_classes([IsAnnotator])
 def curation_status(request):

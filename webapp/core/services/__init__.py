@@ -4,6 +4,7 @@ One module per concern: ``sending`` (start, send, cancel), ``running`` (a job in
 ``reaping`` (jobs whose worker or message was lost) and ``shown`` (what non-admins see of a job).
 The public names are imported here, so callers write ``core.services.<name>``.
 """
+
 from .reaping import LOST_BY_BROKER_MESSAGE, job_fail_lost, jobs_fail_lost, jobs_reap
 from .running import JobCancelled, JobHandler, JobTimeLimitExceeded, Progress, job_execute, job_limits, job_time_limits
 from .sending import NOT_SENT_MESSAGE, job_cancel, job_require_sent, job_send, job_start

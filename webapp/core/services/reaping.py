@@ -1,5 +1,6 @@
 """Jobs whose worker went silent or whose message the broker lost: failed, queued again or sent
 again by the reaper (``maintenance.reap_jobs``, every minute)."""
+
 from __future__ import annotations
 
 import logging
@@ -40,10 +41,12 @@ def jobs_fail_lost(*, kinds: list[str] | None = None, hint: str = "start it agai
     failed = []
     for job in rows.only("pk", "worker", "heartbeat_at", "started_at", "attempts"):
         silence = (now - last_sign_of_life(job)).total_seconds()
-        reason = (f"worker lost while running (no sign of life from {job.worker or 'its worker'} for {silence:.0f} s); "
-                  f"{hint}")
+        reason = (
+            f"worker lost while running (no sign of life from {job.worker or 'its worker'} for {silence:.0f} s); {hint}"
+        )
         updated = Job.objects.filter(silent, pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts).update(
-            state=Job.State.FAILED, message=reason[:500], error=reason, finished_at=now)
+            state=Job.State.FAILED, message=reason[:500], error=reason, finished_at=now
+        )
         if updated:
             logger.warning("job %s: %s", job.pk, reason)
             failed.append(job.pk)
@@ -76,7 +79,8 @@ def jobs_reap() -> dict[str, list[int]]:
     report: dict[str, list[int]] = {"requeued": [], "failed": [], "cancelled": [], "resent": []}
     to_send: list[Job] = []
     lost = Job.objects.filter(silent, state=Job.State.RUNNING).only(
-        "pk", "kind", "queue", "worker", "heartbeat_at", "started_at", "attempts", "cancel_requested")
+        "pk", "kind", "queue", "worker", "heartbeat_at", "started_at", "attempts", "cancel_requested"
+    )
     for job in lost:
         silence = (now - last_sign_of_life(job)).total_seconds()
         gone = f"no sign of life from {job.worker or 'its worker'} for {silence:.0f} s"
@@ -88,15 +92,23 @@ def jobs_reap() -> dict[str, list[int]]:
             reason = f"worker lost while running ({gone}; it ran in a command's own process); start it again"
             if same.update(state=Job.State.FAILED, message=reason[:500], error=reason, finished_at=now):
                 report["failed"].append(job.pk)
-        elif same.update(state=Job.State.QUEUED, celery_task_id="",
-                         message=f"worker lost ({gone}); queued again (attempt {job.attempts} done)"[:500]):
+        elif same.update(
+            state=Job.State.QUEUED,
+            celery_task_id="",
+            message=f"worker lost ({gone}); queued again (attempt {job.attempts} done)"[:500],
+        ):
             logger.warning("job %s (%s): %s; queued again", job.pk, job.kind, gone)
             report["requeued"].append(job.pk)
             to_send.append(job)
     resend_before = now - timedelta(seconds=float(settings.FACECURATOR_JOB_RESEND_AFTER_SECONDS))
-    to_send += list(Job.objects.filter(state=Job.State.QUEUED, celery_task_id="", cancel_requested=False,
-                                       created_at__lt=resend_before)
-                    .exclude(queue="here").exclude(pk__in=report["requeued"]).only("pk", "kind", "queue"))
+    to_send += list(
+        Job.objects.filter(
+            state=Job.State.QUEUED, celery_task_id="", cancel_requested=False, created_at__lt=resend_before
+        )
+        .exclude(queue="here")
+        .exclude(pk__in=report["requeued"])
+        .only("pk", "kind", "queue")
+    )
     for job in to_send:
         if job_send(job=job) and job.pk not in report["requeued"]:
             report["resent"].append(job.pk)
@@ -118,9 +130,13 @@ def _jobs_resend_lost_by_broker(*, before, skip: list[int]) -> list[int]:
     """
     from ..broker import broker_task_ids
 
-    waiting = list(Job.objects.filter(state=Job.State.QUEUED, cancel_requested=False, created_at__lt=before)
-                   .exclude(celery_task_id="").exclude(queue="here").exclude(pk__in=skip)
-                   .values_list("pk", "queue", "celery_task_id"))
+    waiting = list(
+        Job.objects.filter(state=Job.State.QUEUED, cancel_requested=False, created_at__lt=before)
+        .exclude(celery_task_id="")
+        .exclude(queue="here")
+        .exclude(pk__in=skip)
+        .values_list("pk", "queue", "celery_task_id")
+    )
     if not waiting:
         return []
     held = broker_task_ids(queues={queue for _, queue, _ in waiting})
@@ -131,7 +147,8 @@ def _jobs_resend_lost_by_broker(*, before, skip: list[int]) -> list[int]:
         if task_id in held:
             continue
         if not Job.objects.filter(pk=pk, state=Job.State.QUEUED, celery_task_id=task_id).update(
-                celery_task_id="", message=LOST_BY_BROKER_MESSAGE):
+            celery_task_id="", message=LOST_BY_BROKER_MESSAGE
+        ):
             continue  # taken by a worker meanwhile
         job = Job.objects.only("pk", "kind", "queue").get(pk=pk)
         logger.warning("job %s (%s): task %s no longer in the broker; sent again", pk, job.kind, task_id)

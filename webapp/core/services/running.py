@@ -1,5 +1,6 @@
 """Running a job inside a Celery task: progress reports, cancellation, time limits, the worker's
 heartbeat, attempts, and the job's final state."""
+
 from __future__ import annotations
 
 import logging
@@ -131,14 +132,19 @@ class _Heartbeat:
                 if self.hard_deadline is not None and time.monotonic() > self.hard_deadline:
                     # The job ignored its soft limit (stuck in native code, say): it is failed now and
                     # stops beating; whatever it does later is dropped (job_finish checks the attempt).
-                    job_finish(self.job_id, Job.State.FAILED, attempt=self.attempt,
-                            message="hard time limit exceeded: the job did not stop at its soft limit "
-                                    "(setting FACECURATOR_JOB_TIME_LIMITS)")
+                    job_finish(
+                        self.job_id,
+                        Job.State.FAILED,
+                        attempt=self.attempt,
+                        message="hard time limit exceeded: the job did not stop at its soft limit "
+                        "(setting FACECURATOR_JOB_TIME_LIMITS)",
+                    )
                     logger.error("job %s passed its hard time limit; failed, its worker may be stuck", self.job_id)
                     return
                 try:
                     Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING, attempts=self.attempt).update(
-                        heartbeat_at=timezone.now())
+                        heartbeat_at=timezone.now()
+                    )
                 except Exception:  # noqa: BLE001 - a missed beat is retried; the job itself goes on
                     logger.warning("job %s: heartbeat not recorded", self.job_id, exc_info=True)
         finally:
@@ -154,13 +160,19 @@ def _defer_while_alive(job: Job, lost_after_s: float) -> None:
         logger.warning("job %s is still running on %s; not started a second time", job.pk, job.worker)
         return
     assert task is not None  # it has a request
-    logger.info("job %s is still running on %s (last heartbeat %s); checking again in %.0f s",
-                job.pk, job.worker, last_sign_of_life(job), lost_after_s)
+    logger.info(
+        "job %s is still running on %s (last heartbeat %s); checking again in %.0f s",
+        job.pk,
+        job.worker,
+        last_sign_of_life(job),
+        lost_after_s,
+    )
     raise task.retry(countdown=max(1.0, lost_after_s), max_retries=None)
 
 
-def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = None,
-                lost_hint: str = "start it again") -> None:
+def job_execute(
+    job_id: int, handler: JobHandler, *, max_attempts: int | None = None, lost_hint: str = "start it again"
+) -> None:
     """Run ``handler`` for a job inside a Celery task, storing state, result and error on the row.
 
     Safe to run twice: a job that already finished is left alone. A job found ``running`` was
@@ -191,8 +203,10 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
             decision = "defer"
         elif (rerun or requeued) and job.attempts >= limit:
             decision = "lost"
-            reason = (f"worker lost while running (attempt {job.attempts} of {limit}, on {job.worker or 'unknown'}); "
-                      f"{lost_hint}")
+            reason = (
+                f"worker lost while running (attempt {job.attempts} of {limit}, on {job.worker or 'unknown'}); "
+                f"{lost_hint}"
+            )
             job.state, job.finished_at, job.message, job.error = Job.State.FAILED, timezone.now(), reason[:500], reason
             job.save(update_fields=["state", "finished_at", "message", "error"])
         else:
@@ -219,13 +233,20 @@ def job_execute(job_id: int, handler: JobHandler, *, max_attempts: int | None = 
         except JobCancelled:
             job_finish(job.pk, Job.State.CANCELLED, message="cancelled", attempt=attempt)
         except (JobTimeLimitExceeded, SoftTimeLimitExceeded):
-            reason = (f"time limit exceeded: stopped after {soft_s:.0f} s, the limit for {job.kind} "
-                      "(setting FACECURATOR_JOB_TIME_LIMITS)")
+            reason = (
+                f"time limit exceeded: stopped after {soft_s:.0f} s, the limit for {job.kind} "
+                "(setting FACECURATOR_JOB_TIME_LIMITS)"
+            )
             logger.warning("job %s (%s): %s", job_id, job.kind, reason)
             job_finish(job.pk, Job.State.FAILED, message=reason, error=reason, attempt=attempt)
         except DomainError as exc:  # a refusal written for people: its message is the message
-            job_finish(job.pk, Job.State.FAILED, message=text_without_paths(exc.message)[:500], error=exc.message,
-                    attempt=attempt)
+            job_finish(
+                job.pk,
+                Job.State.FAILED,
+                message=text_without_paths(exc.message)[:500],
+                error=exc.message,
+                attempt=attempt,
+            )
         except Exception as exc:  # noqa: BLE001 - any failure must land on the row, not vanish
             # The traceback (server paths, code) is for admins and the logs; the message anyone reads.
             logger.exception("job %s (%s) failed", job_id, job.kind)
@@ -293,8 +314,9 @@ class _SoftTimeLimit:
                 signal.setitimer(signal.ITIMER_REAL, max(0.001, self._outer - (time.monotonic() - self._started)))
 
 
-def job_finish(job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None,
-            attempt: int | None = None) -> bool:
+def job_finish(
+    job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None, attempt: int | None = None
+) -> bool:
     """Record how a running job ended. Only the attempt that runs it may: an attempt whose job was
     meanwhile declared lost (and perhaps started again) leaves the row as it is."""
     fields: dict[str, Any] = {"state": state, "message": message, "error": error, "finished_at": timezone.now()}
@@ -307,6 +329,10 @@ def job_finish(job_id: int, state: str, *, message: str, error: str = "", result
         rows = rows.filter(attempts=attempt)
     if rows.update(**fields):
         return True
-    logger.warning("job %s: attempt %s ended (%s) after the job was finished or taken over; outcome dropped",
-                   job_id, attempt, state)
+    logger.warning(
+        "job %s: attempt %s ended (%s) after the job was finished or taken over; outcome dropped",
+        job_id,
+        attempt,
+        state,
+    )
     return False

@@ -1,5 +1,6 @@
 """Starting a job and sending it to the task queue: the job row is the outbox (a job the broker
 did not take is sent again), routed by queue name; cancelling one."""
+
 from __future__ import annotations
 
 import logging
@@ -73,8 +74,11 @@ def job_require_sent(*jobs: Job | None, extra: dict | None = None) -> None:
     ids = [job.pk for job in jobs if job is not None]
     if not ids or connection.in_atomic_block:
         return
-    refused = list(Job.objects.filter(pk__in=ids, state=Job.State.QUEUED, celery_task_id="")
-                   .exclude(queue="here").values_list("pk", flat=True))
+    refused = list(
+        Job.objects.filter(pk__in=ids, state=Job.State.QUEUED, celery_task_id="")
+        .exclude(queue="here")
+        .values_list("pk", flat=True)
+    )
     if refused:
         raise QueueUnavailable(
             f"The task queue is unreachable: the work is saved (job {', '.join(map(str, refused))}, queued) and "

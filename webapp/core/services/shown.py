@@ -1,5 +1,6 @@
 """What a job shows to people who are not admins: its messages, params and error with every
 absolute server path cut to its last part."""
+
 from __future__ import annotations
 
 import re

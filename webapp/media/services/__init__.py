@@ -21,6 +21,7 @@ storage writes), ``pipeline`` (adapters over ml/), ``duplicates`` (near-duplicat
 ``folders`` (face-folder imports and the import roots), ``runs`` (a job run in this process) and
 ``demo``. The public entry points are imported here, so callers write ``media.services.<name>``.
 """
+
 from .demo import demo_import, ingest_totals
 from .duplicates import NearDuplicates
 from .face_rows import FaceDraft, faces_write

@@ -1,4 +1,5 @@
 """The demo data set, imported through the same services users run, and the totals it reports."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,14 @@ def _demo_overlap_people(data_dir: Path) -> set[str]:
         return {row["person"].strip() for row in csv.DictReader(handle) if row.get("person")}
 
 
-def demo_import(*, data_dir: str | Path, quick: bool = False, per_identity: int | None = None, user=None,
-                echo: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+def demo_import(
+    *,
+    data_dir: str | Path,
+    quick: bool = False,
+    per_identity: int | None = None,
+    user=None,
+    echo: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
     """Import the demo data set through the same services users run; idempotent.
 
     - ``glint24/``: aligned crops of 24 identities (candidates; popularity = descending image count);
@@ -44,10 +51,17 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, per_identity: int 
 
     def record(step: str, job: Job) -> None:
         result = job.result or {}
-        summary["jobs"][step] = {"job": job.pk, "state": job.state, "faces_created": result.get("faces_created", 0),
-                                 "errors": len(result.get("errors", [])), "message": job.message}
-        echo(f"{step}: {job.state}, {result.get('faces_created', 0)} faces, "
-             f"{len(result.get('errors', []))} per-file errors (job {job.pk})")
+        summary["jobs"][step] = {
+            "job": job.pk,
+            "state": job.state,
+            "faces_created": result.get("faces_created", 0),
+            "errors": len(result.get("errors", [])),
+            "message": job.message,
+        }
+        echo(
+            f"{step}: {job.state}, {result.get('faces_created', 0)} faces, "
+            f"{len(result.get('errors', []))} per-file errors (job {job.pk})"
+        )
 
     glint = data_dir / "glint24"
     ranks: dict[str, int] = {}
@@ -58,13 +72,29 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, per_identity: int 
         subset = sorted(counts, key=lambda name: counts[name])[:3] if quick else None
         cap = 6 if quick else per_identity
         params = {"root": str(glint), "cropped": True, "role": "candidate", "demo": True}
-        echo(f"glint24: {sum(min(counts[n], cap or counts[n]) for n in (subset or counts))} aligned "
-             f"crops of {len(subset or counts)} identities")
-        record("glint24", job_run_here(kind="media.import_faces", params=params, user=user, echo=echo,
-                                       handler=lambda job, progress: faces_import_folder(
-                                           root=glint, cropped=True, role=Identity.Role.CANDIDATE, popularity=ranks,
-                                           identities=subset, limit_per_identity=cap,
-                                           user=user, progress=progress)))
+        echo(
+            f"glint24: {sum(min(counts[n], cap or counts[n]) for n in (subset or counts))} aligned "
+            f"crops of {len(subset or counts)} identities"
+        )
+        record(
+            "glint24",
+            job_run_here(
+                kind="media.import_faces",
+                params=params,
+                user=user,
+                echo=echo,
+                handler=lambda job, progress: faces_import_folder(
+                    root=glint,
+                    cropped=True,
+                    role=Identity.Role.CANDIDATE,
+                    popularity=ranks,
+                    identities=subset,
+                    limit_per_identity=cap,
+                    user=user,
+                    progress=progress,
+                ),
+            ),
+        )
     known = data_dir / "lfw" / "known"
     if known.is_dir():
         counts = {d.name: sum(1 for p in d.iterdir() if p.is_file()) for d in known.iterdir() if d.is_dir()}
@@ -72,14 +102,29 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, per_identity: int 
         lfw_ranks = {name: len(ranks) + rank for rank, name in enumerate(order, start=1) if name not in ranks}
         subset = order[-2:] if quick else None
         cap = 3 if quick else per_identity
-        echo(f"lfw/known: {sum(min(counts[n], cap or counts[n]) for n in (subset or counts))} photos "
-             f"of {len(subset or counts)} people")
-        record("lfw_known", job_run_here(kind="media.import_faces", params={"root": str(known), "demo": True},
-                                         user=user, echo=echo,
-                                         handler=lambda job, progress: faces_import_folder(
-                                             root=known, cropped=False, role=Identity.Role.CANDIDATE,
-                                             popularity=lfw_ranks, identities=subset,
-                                             limit_per_identity=cap, user=user, progress=progress)))
+        echo(
+            f"lfw/known: {sum(min(counts[n], cap or counts[n]) for n in (subset or counts))} photos "
+            f"of {len(subset or counts)} people"
+        )
+        record(
+            "lfw_known",
+            job_run_here(
+                kind="media.import_faces",
+                params={"root": str(known), "demo": True},
+                user=user,
+                echo=echo,
+                handler=lambda job, progress: faces_import_folder(
+                    root=known,
+                    cropped=False,
+                    role=Identity.Role.CANDIDATE,
+                    popularity=lfw_ranks,
+                    identities=subset,
+                    limit_per_identity=cap,
+                    user=user,
+                    progress=progress,
+                ),
+            ),
+        )
     unknown = data_dir / "lfw" / "unknown"
     if unknown.is_dir():
         overlap = _demo_overlap_people(data_dir)
@@ -88,18 +133,34 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, per_identity: int 
         step = max(1, len(people) // wanted)
         paths = [sorted(p for p in (unknown / name).iterdir() if p.is_file())[0] for name in people[::step][:wanted]]
         echo(f"lfw/unknown: {len(paths)} photos of unknown people ({len(overlap)} overlap people left out)")
-        record("lfw_unknown", job_run_here(kind="media.process_photos", params={"root": str(unknown), "demo": True},
-                                           user=user, echo=echo,
-                                           handler=lambda job, progress: photos_import_paths(
-                                               paths=paths, root=data_dir, user=user, progress=progress)))
+        record(
+            "lfw_unknown",
+            job_run_here(
+                kind="media.process_photos",
+                params={"root": str(unknown), "demo": True},
+                user=user,
+                echo=echo,
+                handler=lambda job, progress: photos_import_paths(
+                    paths=paths, root=data_dir, user=user, progress=progress
+                ),
+            ),
+        )
     photos_dir = data_dir / "photos"
     if photos_dir.is_dir():
         paths = sorted(p for p in photos_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[: 2 if quick else None]
         echo(f"photos: {len(paths)}")
-        record("photos", job_run_here(kind="media.process_photos", params={"root": str(photos_dir), "demo": True},
-                                      user=user, echo=echo,
-                                      handler=lambda job, progress: photos_import_paths(
-                                          paths=paths, root=data_dir, user=user, progress=progress)))
+        record(
+            "photos",
+            job_run_here(
+                kind="media.process_photos",
+                params={"root": str(photos_dir), "demo": True},
+                user=user,
+                echo=echo,
+                handler=lambda job, progress: photos_import_paths(
+                    paths=paths, root=data_dir, user=user, progress=progress
+                ),
+            ),
+        )
     videos_dir = data_dir / "videos"
     if videos_dir.is_dir():
         paths = sorted(p for p in videos_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
@@ -107,10 +168,18 @@ def demo_import(*, data_dir: str | Path, quick: bool = False, per_identity: int 
             paths = [p for p in paths if p.name == "obama_whcd_podium_b.mp4"] or paths[:1]
         for path in paths:
             echo(f"video {path.name}")
-            record(f"video {path.name}", job_run_here(
-                kind="media.process_video", params={"path": str(path), "demo": True}, user=user, echo=echo,
-                handler=lambda job, progress, path=path: video_import_path(
-                    path=path, user=user, progress=progress, frames=30 if quick else None)))
+            record(
+                f"video {path.name}",
+                job_run_here(
+                    kind="media.process_video",
+                    params={"path": str(path), "demo": True},
+                    user=user,
+                    echo=echo,
+                    handler=lambda job, progress, path=path: video_import_path(
+                        path=path, user=user, progress=progress, frames=30 if quick else None
+                    ),
+                ),
+            )
     summary["totals"] = ingest_totals()
     return summary
 
@@ -122,8 +191,11 @@ def ingest_totals() -> dict[str, Any]:
     by_source = dict(Face.objects.order_by().values_list("source").annotate(n=Count("id")))
     return {
         "identities": Identity.objects.count(),
-        "faces": sum(by_source.values()), "faces_by_source": by_source,
+        "faces": sum(by_source.values()),
+        "faces_by_source": by_source,
         "unknown_faces": Face.objects.filter(identity__isnull=True).count(),
         "near_duplicates": Face.objects.filter(duplicate_of__isnull=False).count(),
-        "photos": Photo.objects.count(), "videos": Video.objects.count(), "frames": Frame.objects.count(),
+        "photos": Photo.objects.count(),
+        "videos": Video.objects.count(),
+        "frames": Frame.objects.count(),
     }

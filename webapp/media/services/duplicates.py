@@ -1,5 +1,6 @@
 """Near-duplicate faces: which earlier face a new one nearly duplicates (perceptual hash or
 embedding), so that it points at it and shares its group, hence its split."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -33,8 +34,7 @@ class NearDuplicates:
 
     MAX_HASH_CANDIDATES = 5
 
-    def __init__(self, *, phash_bits: int | None = None, cosine: float | None = None,
-                 same_person: float | None = None):
+    def __init__(self, *, phash_bits: int | None = None, cosine: float | None = None, same_person: float | None = None):
         from webapp.faces.index import embedding_match_threshold, index_load
 
         self.phash_bits = settings.FACECURATOR_NEAR_DUPLICATE_PHASH_BITS if phash_bits is None else phash_bits
@@ -67,17 +67,20 @@ class NearDuplicates:
                 before = [j for j in hashed if j < i]
                 if before:
                     distances = np.bitwise_count(hashes[before] ^ hashes[i])
-                    earlier[i] += [before[k] for k in np.argsort(distances, kind="stable")
-                                   if distances[k] <= self.phash_bits][: self.MAX_HASH_CANDIDATES]
+                    earlier[i] += [
+                        before[k] for k in np.argsort(distances, kind="stable") if distances[k] <= self.phash_bits
+                    ][: self.MAX_HASH_CANDIDATES]
         self._load_vectors({pk for ids in stored for pk in ids})
         matched_stored: list[int | None] = [None] * len(drafts)
         matched_earlier: list[int | None] = [None] * len(drafts)
         for i, draft in enumerate(drafts):
-            matched_stored[i] = next((pk for pk in stored[i]
-                                      if self._same_person(draft.embedding, self._vectors.get(pk))), None)
+            matched_stored[i] = next(
+                (pk for pk in stored[i] if self._same_person(draft.embedding, self._vectors.get(pk))), None
+            )
             if matched_stored[i] is None:
-                matched_earlier[i] = next((j for j in earlier[i]
-                                           if self._same_person(draft.embedding, drafts[j].embedding)), None)
+                matched_earlier[i] = next(
+                    (j for j in earlier[i] if self._same_person(draft.embedding, drafts[j].embedding)), None
+                )
         embedded = {i: d.embedding for i, d in enumerate(drafts) if d.embedding is not None}
         with_vectors = list(embedded)
         if with_vectors and self.cosine <= 1.0:
@@ -85,8 +88,12 @@ class NearDuplicates:
             if self._index is not None and len(self._index):
                 ids, sims = self._index.search(vectors, 1)
                 for row, i in enumerate(with_vectors):
-                    if matched_stored[i] is None and matched_earlier[i] is None and sims.shape[1] \
-                            and sims[row, 0] >= self.cosine:
+                    if (
+                        matched_stored[i] is None
+                        and matched_earlier[i] is None
+                        and sims.shape[1]
+                        and sims[row, 0] >= self.cosine
+                    ):
                         matched_stored[i] = int(ids[row, 0])
             similarity = vectors @ vectors.T
             for row, i in enumerate(with_vectors):
@@ -106,8 +113,9 @@ class NearDuplicates:
                 if first.duplicate_of_id is not None:
                     draft.duplicate_of_id = first.duplicate_of_id
                 else:
-                    draft.duplicate_of_draft = (first.duplicate_of_draft if first.duplicate_of_draft is not None
-                                                else earlier_draft)
+                    draft.duplicate_of_draft = (
+                        first.duplicate_of_draft if first.duplicate_of_draft is not None else earlier_draft
+                    )
                 draft.group_key = first.group_key
                 linked += 1
         return linked
@@ -149,8 +157,9 @@ class NearDuplicates:
                 from webapp.faces.index import new_index
 
                 self._index = new_index(len(vectors[0][1]))
-            self._index.add(np.array([p for p, _ in vectors], dtype=np.int64),
-                            np.stack([v for _, v in vectors]).astype(np.float32))
+            self._index.add(
+                np.array([p for p, _ in vectors], dtype=np.int64), np.stack([v for _, v in vectors]).astype(np.float32)
+            )
         for face, draft in zip(faces, drafts, strict=True):
             self._vectors[face.pk] = draft.embedding
             self._root_group[face.pk] = (

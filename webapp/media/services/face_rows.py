@@ -1,5 +1,6 @@
 """Face rows: drafts from detections, their bulk write (crops stored first, near duplicates
 linked, split from the group) and their addition to the similarity index."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,13 @@ def _embedding_model_name() -> str:
     return embedding_model()
 
 
-def faces_write(*, drafts: list[FaceDraft], written: WrittenFiles, frames: dict[int, int] | None = None,
-                dedupe: NearDuplicates | None = None) -> list[Face]:
+def faces_write(
+    *,
+    drafts: list[FaceDraft],
+    written: WrittenFiles,
+    frames: dict[int, int] | None = None,
+    dedupe: NearDuplicates | None = None,
+) -> list[Face]:
     """Store the crops of ``drafts`` and insert their rows in bulk (call inside a transaction).
 
     Near duplicates are linked first (when ``dedupe`` is given); each face's split follows its
@@ -59,17 +65,29 @@ def faces_write(*, drafts: list[FaceDraft], written: WrittenFiles, frames: dict[
     faces = []
     for draft in drafts:
         name = written.save(f"faces/{draft.source}/{draft.crop_name}", draft.crop)
-        faces.append(Face(
-            crop=name, box=draft.box, landmarks=draft.landmarks, detector_score=draft.detector_score,
-            quality=draft.quality, source=draft.source, photo_id=draft.photo_id,
-            frame_id=frames[draft.frame_index] if frames is not None and draft.frame_index is not None else None,
-            video_id=draft.video_id, source_path=draft.source_path[:500], content_sha256=draft.content_sha256,
-            phash=draft.phash, group_key=draft.group_key, identity_id=draft.identity_id,
-            status=Face.Status.UNVERIFIED, split=face_split(draft.group_key),
-            embedding=draft.embedding.astype(np.float32).tobytes() if draft.embedding is not None else None,
-            embedding_model=model if draft.embedding is not None else "",
-            duplicate_of_id=draft.duplicate_of_id,
-        ))
+        faces.append(
+            Face(
+                crop=name,
+                box=draft.box,
+                landmarks=draft.landmarks,
+                detector_score=draft.detector_score,
+                quality=draft.quality,
+                source=draft.source,
+                photo_id=draft.photo_id,
+                frame_id=frames[draft.frame_index] if frames is not None and draft.frame_index is not None else None,
+                video_id=draft.video_id,
+                source_path=draft.source_path[:500],
+                content_sha256=draft.content_sha256,
+                phash=draft.phash,
+                group_key=draft.group_key,
+                identity_id=draft.identity_id,
+                status=Face.Status.UNVERIFIED,
+                split=face_split(draft.group_key),
+                embedding=draft.embedding.astype(np.float32).tobytes() if draft.embedding is not None else None,
+                embedding_model=model if draft.embedding is not None else "",
+                duplicate_of_id=draft.duplicate_of_id,
+            )
+        )
     created = Face.objects.bulk_create(faces, batch_size=1000)
     in_batch = []
     for face, draft in zip(created, drafts, strict=True):
@@ -87,15 +105,22 @@ def drafts_from_detections(*, results, group_key: str, source: str, crop_prefix:
     drafts = []
     for n, result in enumerate(results):
         crop = jpeg_encode(result.crop)
-        drafts.append(FaceDraft(
-            crop=crop, embedding=None if result.embedding is None else np.asarray(result.embedding, np.float32),
-            phash=crop_phash(result.crop), group_key=group_key, source=source,
-            content_sha256=hashlib.sha256(crop).hexdigest(),
-            box=[round(float(v), 1) for v in result.box],
-            landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in np.asarray(result.landmarks)],
-            detector_score=float(result.score), quality=None if result.quality is None else float(result.quality),
-            crop_name=f"{crop_prefix}-{n}.jpg", **common,
-        ))
+        drafts.append(
+            FaceDraft(
+                crop=crop,
+                embedding=None if result.embedding is None else np.asarray(result.embedding, np.float32),
+                phash=crop_phash(result.crop),
+                group_key=group_key,
+                source=source,
+                content_sha256=hashlib.sha256(crop).hexdigest(),
+                box=[round(float(v), 1) for v in result.box],
+                landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in np.asarray(result.landmarks)],
+                detector_score=float(result.score),
+                quality=None if result.quality is None else float(result.quality),
+                crop_name=f"{crop_prefix}-{n}.jpg",
+                **common,
+            )
+        )
     return drafts
 
 

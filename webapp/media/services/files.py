@@ -1,5 +1,6 @@
 """Files in storage: upload size checks, content hashes, writes that are undone when their rows
 are not, and reading stored files back."""
+
 from __future__ import annotations
 
 import errno
@@ -50,8 +51,10 @@ def upload_check_request(*, content_length: int) -> None:
 def upload_too_many_files() -> TooManyFiles:
     """The error for a request carrying more than ``DATA_UPLOAD_MAX_NUMBER_FILES`` files (400)."""
     limit = int(settings.DATA_UPLOAD_MAX_NUMBER_FILES)
-    return TooManyFiles(f"At most {limit} files per upload request (setting FACECURATOR_MAX_UPLOAD_FILES); "
-                        "send the others in another request.")
+    return TooManyFiles(
+        f"At most {limit} files per upload request (setting FACECURATOR_MAX_UPLOAD_FILES); "
+        "send the others in another request."
+    )
 
 
 def file_sha256(fileobj) -> str:
@@ -70,9 +73,11 @@ class StorageFull(IngestError):
     NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
     def __init__(self, exc: OSError):
-        super().__init__(f"not stored: the media storage is full ({exc.strerror or 'no space left'}); nothing of "
-                         "this file was kept. Free some space (or ask an admin to), then send it again.",
-                         code="storage_full")
+        super().__init__(
+            f"not stored: the media storage is full ({exc.strerror or 'no space left'}); nothing of "
+            "this file was kept. Free some space (or ask an admin to), then send it again.",
+            code="storage_full",
+        )
 
 
 class WrittenFiles:

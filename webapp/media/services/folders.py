@@ -1,5 +1,6 @@
 """Face folders (``root/<identity name>/<image>``): scanning, the import roots an API import may
 read, and importing aligned crops or photos with their folder's identity."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,9 @@ class FolderEntry:
     relative: str
 
 
-def folder_scan(*, root: str | Path, identities: Iterable[str] | None = None,
-                limit_per_identity: int | None = None) -> list[FolderEntry]:
+def folder_scan(
+    *, root: str | Path, identities: Iterable[str] | None = None, limit_per_identity: int | None = None
+) -> list[FolderEntry]:
     """The files of a face folder, identity by identity, in a stable order (hidden files skipped)."""
     root = Path(root)
     if not root.is_dir():
@@ -56,17 +58,27 @@ def folder_scan(*, root: str | Path, identities: Iterable[str] | None = None,
             continue
         if not child.is_dir() or (wanted is not None and child.name not in wanted):
             continue
-        files = sorted((p for p in child.rglob("*") if p.is_file() and not p.name.startswith(".")),
-                       key=lambda p: p.relative_to(child).as_posix())
+        files = sorted(
+            (p for p in child.rglob("*") if p.is_file() and not p.name.startswith(".")),
+            key=lambda p: p.relative_to(child).as_posix(),
+        )
         for path in files[:limit_per_identity]:
             entries.append(FolderEntry(child.name, path, path.relative_to(root).as_posix()))
     return entries
 
 
-def faces_import_folder(*, root: str | Path, cropped: bool = False, role: str = Identity.Role.CANDIDATE,
-                        popularity: dict[str, int] | None = None, user=None, progress: Progress | None = None,
-                        identities: Iterable[str] | None = None,
-                        limit_per_identity: int | None = None, confined: bool = False) -> dict[str, Any]:
+def faces_import_folder(
+    *,
+    root: str | Path,
+    cropped: bool = False,
+    role: str = Identity.Role.CANDIDATE,
+    popularity: dict[str, int] | None = None,
+    user=None,
+    progress: Progress | None = None,
+    identities: Iterable[str] | None = None,
+    limit_per_identity: int | None = None,
+    confined: bool = False,
+) -> dict[str, Any]:
     """Import ``root/<identity name>/<image>``: identities by folder name, one face per image.
 
     ``cropped``: the images are already aligned face crops (e.g. glint24): they are embedded
@@ -82,30 +94,49 @@ def faces_import_folder(*, root: str | Path, cropped: bool = False, role: str = 
     if confined:
         real_root = Path(os.path.realpath(root))
         keep = [_inside(Path(os.path.realpath(e.path)), real_root) for e in entries]
-        escaped = [FileOutcome(name=e.relative, status="error", code="outside_import_roots",
-                               error=f"{e.relative}: links to a file outside the import folder; not read.")
-                   for e, ok in zip(entries, keep, strict=True) if not ok]
+        escaped = [
+            FileOutcome(
+                name=e.relative,
+                status="error",
+                code="outside_import_roots",
+                error=f"{e.relative}: links to a file outside the import folder; not read.",
+            )
+            for e, ok in zip(entries, keep, strict=True)
+            if not ok
+        ]
         entries = [e for e, ok in zip(entries, keep, strict=True) if ok]
     names = sorted({e.identity for e in entries if e.identity})
     before = set(Identity.objects.filter(name__in=names).values_list("name", flat=True))
     by_name = identities_get_or_create(names=names, role=role)
     ranked = identities_set_popularity(ranks=popularity) if popularity else 0
-    outcomes = escaped + [FileOutcome(name=e.relative, status="error", code="no_identity_folder",
-                                      error=f"{e.relative}: not inside an identity folder (root/<identity name>/<image>).")
-                          for e in entries if e.identity is None]
+    outcomes = escaped + [
+        FileOutcome(
+            name=e.relative,
+            status="error",
+            code="no_identity_folder",
+            error=f"{e.relative}: not inside an identity folder (root/<identity name>/<image>).",
+        )
+        for e in entries
+        if e.identity is None
+    ]
     entries = [e for e in entries if e.identity is not None]
     dedupe = NearDuplicates()
     if cropped:
         more, face_ids = _crops_import(entries=entries, by_name=by_name, dedupe=dedupe, progress=progress)
     else:
-        more, face_ids = _images_import(entries=entries, by_name=by_name, dedupe=dedupe, user=user,
-                                        progress=progress)
+        more, face_ids = _images_import(entries=entries, by_name=by_name, dedupe=dedupe, user=user, progress=progress)
     outcomes += more
     if progress:
         progress(0.99, "updating the similarity index")
     index_add(face_ids)
-    return outcomes_summary(outcomes, root=str(root), cropped=cropped, identities=len(names),
-                    identities_created=len(set(names) - before), popularity_ranks_set=ranked)
+    return outcomes_summary(
+        outcomes,
+        root=str(root),
+        cropped=cropped,
+        identities=len(names),
+        identities_created=len(set(names) - before),
+        popularity_ranks_set=ranked,
+    )
 
 
 class OutsideImportRoots(DomainError):
@@ -149,8 +180,14 @@ def import_path_check(*, path: str | Path, kind: str = "folder") -> Path:
     return real
 
 
-def faces_import_start(*, root: str, cropped: bool = False, role: str = Identity.Role.CANDIDATE,
-                       popularity_csv: str | None = None, user=None) -> Job:
+def faces_import_start(
+    *,
+    root: str,
+    cropped: bool = False,
+    role: str = Identity.Role.CANDIDATE,
+    popularity_csv: str | None = None,
+    user=None,
+) -> Job:
     """Check a server-side face folder (and popularity CSV) and start ``media.import_faces`` on it.
 
     Both paths must lie inside the import roots (:func:`import_path_check`); the worker checks
@@ -171,11 +208,18 @@ def faces_import_confined(*, params: dict[str, Any], user=None, progress: Progre
     checked against the import roots again (the roots may have changed since it was queued)."""
     root = import_path_check(path=params["root"], kind="folder")
     popularity_csv = params.get("popularity_csv")
-    popularity = (popularity_read_csv(path=import_path_check(path=popularity_csv, kind="file"))
-                  if popularity_csv else None)
-    return faces_import_folder(root=root, cropped=bool(params.get("cropped")),
-                               role=params.get("role", Identity.Role.CANDIDATE), popularity=popularity,
-                               user=user, progress=progress, confined=True)
+    popularity = (
+        popularity_read_csv(path=import_path_check(path=popularity_csv, kind="file")) if popularity_csv else None
+    )
+    return faces_import_folder(
+        root=root,
+        cropped=bool(params.get("cropped")),
+        role=params.get("role", Identity.Role.CANDIDATE),
+        popularity=popularity,
+        user=user,
+        progress=progress,
+        confined=True,
+    )
 
 
 def _identity_folder(entry: FolderEntry) -> str:
@@ -185,8 +229,9 @@ def _identity_folder(entry: FolderEntry) -> str:
     return entry.identity
 
 
-def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates,
-                  progress: Progress | None) -> tuple[list[FileOutcome], list[int]]:
+def _crops_import(
+    *, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates, progress: Progress | None
+) -> tuple[list[FileOutcome], list[int]]:
     """Aligned crops: hash, skip known ones, decode, embed in batches, write each batch in one transaction."""
     import cv2
 
@@ -195,28 +240,40 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
     face_ids: list[int] = []
     seen: dict[str, str] = {}
     for start in range(0, len(entries), CROP_BATCH):
-        batch = entries[start:start + CROP_BATCH]
+        batch = entries[start : start + CROP_BATCH]
         loaded: list[tuple[FolderEntry, bytes, str]] = []
         for entry in batch:
             try:
                 data = entry.path.read_bytes()
                 upload_check_size(name=entry.relative, size=len(data))
             except OSError as exc:
-                outcomes.append(FileOutcome(name=entry.relative, status="error", code="unreadable",
-                                            error=f"{entry.relative}: {exc.strerror or exc}"))
+                outcomes.append(
+                    FileOutcome(
+                        name=entry.relative,
+                        status="error",
+                        code="unreadable",
+                        error=f"{entry.relative}: {exc.strerror or exc}",
+                    )
+                )
                 continue
             except IngestError as exc:
                 outcomes.append(FileOutcome.failed(entry.relative, exc))
                 continue
             loaded.append((entry, data, hashlib.sha256(data).hexdigest()))
-        known = dict(Face.objects.filter(content_sha256__in=[sha for _, _, sha in loaded], source=Face.Source.CROP)
-                     .values_list("content_sha256", "id"))
+        known = dict(
+            Face.objects.filter(content_sha256__in=[sha for _, _, sha in loaded], source=Face.Source.CROP).values_list(
+                "content_sha256", "id"
+            )
+        )
         crops, drafts = [], []
         for entry, data, sha in loaded:
             if sha in known or sha in seen:
                 where = f"face {known[sha]}" if sha in known else seen[sha]
-                outcomes.append(FileOutcome(name=entry.relative, status="duplicate", face=known.get(sha),
-                                            error=f"same bytes as {where}"))
+                outcomes.append(
+                    FileOutcome(
+                        name=entry.relative, status="duplicate", face=known.get(sha), error=f"same bytes as {where}"
+                    )
+                )
                 continue
             try:
                 image = image_decode(data, entry.relative)
@@ -228,12 +285,19 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
             if image.shape[:2] != (size, size):
                 image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
             crops.append(image)
-            drafts.append(FaceDraft(
-                crop=jpeg_encode(image) if reencode else data, embedding=None, phash=crop_phash(image),
-                group_key=f"crop:{sha}", source=Face.Source.CROP, content_sha256=sha,
-                identity_id=by_name[_identity_folder(entry)].pk, source_path=entry.relative,
-                crop_name=f"{sha[:2]}/{sha[:16]}.jpg",
-            ))
+            drafts.append(
+                FaceDraft(
+                    crop=jpeg_encode(image) if reencode else data,
+                    embedding=None,
+                    phash=crop_phash(image),
+                    group_key=f"crop:{sha}",
+                    source=Face.Source.CROP,
+                    content_sha256=sha,
+                    identity_id=by_name[_identity_folder(entry)].pk,
+                    source_path=entry.relative,
+                    crop_name=f"{sha[:2]}/{sha[:16]}.jpg",
+                )
+            )
         if drafts:
             vectors = np.asarray(face_pipeline().embed_crops(crops), dtype=np.float32)
             for draft, vector in zip(drafts, vectors, strict=True):
@@ -246,19 +310,29 @@ def _crops_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], d
                     seen.pop(draft.content_sha256, None)
                 faces, drafts_written, raced = [], [], {}
             face_ids += [f.pk for f in faces]
-            outcomes += [FileOutcome(name=d.source_path, status="imported", face=f.pk, faces=1)
-                         for d, f in zip(drafts_written, faces, strict=True)]
-            outcomes += [FileOutcome(name=d.source_path, status="duplicate", face=raced[d.content_sha256],
-                                     error=f"same bytes as face {raced[d.content_sha256]} (imported meanwhile)")
-                         for d in drafts if d.content_sha256 in raced]
+            outcomes += [
+                FileOutcome(name=d.source_path, status="imported", face=f.pk, faces=1)
+                for d, f in zip(drafts_written, faces, strict=True)
+            ]
+            outcomes += [
+                FileOutcome(
+                    name=d.source_path,
+                    status="duplicate",
+                    face=raced[d.content_sha256],
+                    error=f"same bytes as face {raced[d.content_sha256]} (imported meanwhile)",
+                )
+                for d in drafts
+                if d.content_sha256 in raced
+            ]
         if progress:
             done = min(start + CROP_BATCH, len(entries))
             progress(0.98 * done / max(len(entries), 1), f"{done}/{len(entries)} crops")
     return outcomes, face_ids
 
 
-def _crops_write(*, drafts: list[FaceDraft], dedupe: NearDuplicates
-                 ) -> tuple[list[Face], list[FaceDraft], dict[str, int]]:
+def _crops_write(
+    *, drafts: list[FaceDraft], dedupe: NearDuplicates
+) -> tuple[list[Face], list[FaceDraft], dict[str, int]]:
     """Write a batch of crop drafts in one transaction; returns the faces, the drafts they came
     from, and {sha256: face id} of crops another import stored since this one checked.
 
@@ -272,8 +346,11 @@ def _crops_write(*, drafts: list[FaceDraft], dedupe: NearDuplicates
             with files_kept_only_on_success() as written, transaction.atomic():
                 return faces_write(drafts=drafts, written=written, dedupe=dedupe), drafts, raced
         except IntegrityError:
-            stored = dict(Face.objects.filter(content_sha256__in=[d.content_sha256 for d in drafts],
-                                              source=Face.Source.CROP).values_list("content_sha256", "id"))
+            stored = dict(
+                Face.objects.filter(
+                    content_sha256__in=[d.content_sha256 for d in drafts], source=Face.Source.CROP
+                ).values_list("content_sha256", "id")
+            )
             if not stored:
                 raise  # some other constraint: a real error
             raced.update(stored)
@@ -284,8 +361,9 @@ def _crops_write(*, drafts: list[FaceDraft], dedupe: NearDuplicates
     return [], [], raced
 
 
-def _images_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates,
-                   user, progress: Progress | None) -> tuple[list[FileOutcome], list[int]]:
+def _images_import(
+    *, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates, user, progress: Progress | None
+) -> tuple[list[FileOutcome], list[int]]:
     """Uncropped images: each becomes a photo hinted with its folder's identity, then detection."""
     outcomes: list[FileOutcome] = []
     face_ids: list[int] = []
@@ -293,18 +371,30 @@ def _images_import(*, entries: list[FolderEntry], by_name: dict[str, Identity], 
     batch = 64
     for start in range(0, len(entries), batch):
         to_process: list[int] = []
-        for entry in entries[start:start + batch]:
+        for entry in entries[start : start + batch]:
             try:
                 with open(entry.path, "rb") as handle:
-                    photo = photo_store(name=entry.relative, fileobj=File(handle, name=entry.relative),
-                                        identity=by_name[_identity_folder(entry)], user=user)
+                    photo = photo_store(
+                        name=entry.relative,
+                        fileobj=File(handle, name=entry.relative),
+                        identity=by_name[_identity_folder(entry)],
+                        user=user,
+                    )
             except OSError as exc:
-                outcomes.append(FileOutcome(name=entry.relative, status="error", code="unreadable",
-                                            error=f"{entry.relative}: {exc.strerror or exc}"))
+                outcomes.append(
+                    FileOutcome(
+                        name=entry.relative,
+                        status="error",
+                        code="unreadable",
+                        error=f"{entry.relative}: {exc.strerror or exc}",
+                    )
+                )
                 continue
             except IngestError as exc:
-                pending = exc.code == "duplicate" and Photo.objects.filter(
-                    pk=exc.extra["photo"], status=ProcessingStatus.PENDING).exists()
+                pending = (
+                    exc.code == "duplicate"
+                    and Photo.objects.filter(pk=exc.extra["photo"], status=ProcessingStatus.PENDING).exists()
+                )
                 if pending:  # stored by a run that stopped before detection: finish it now
                     to_process.append(exc.extra["photo"])
                     continue

@@ -1,5 +1,6 @@
 """Identities named by the person importing: a lookup by id or exact name, and popularity ranks
 read from a CSV file."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,9 @@ def identity_lookup(*, ref: str | int | None) -> Identity | None:
     if ref in (None, ""):
         return None
     text = str(ref).strip()
-    identity = (Identity.objects.filter(pk=int(text)).first() if text.isdigit() else None) \
-        or Identity.objects.filter(name=text).first()
+    identity = (Identity.objects.filter(pk=int(text)).first() if text.isdigit() else None) or Identity.objects.filter(
+        name=text
+    ).first()
     if identity is None:
         raise NotFound(f"No identity '{text}' (give its id or exact name).")
     return identity_require_active(identity)
@@ -39,14 +41,16 @@ def popularity_read_csv(*, path: str | Path) -> dict[str, int]:
                 if not row or not row[0].strip() or row[0].startswith("#"):
                     continue
                 if len(row) < 2:
-                    raise InvalidTransition(f"{label}, line {line_number}: expected 'name,rank' (2 columns), "
-                                            f"found {len(row)}.")
+                    raise InvalidTransition(
+                        f"{label}, line {line_number}: expected 'name,rank' (2 columns), found {len(row)}."
+                    )
                 name, rank = row[0].strip(), row[1].strip()
                 if not rank.isdigit():
                     if line_number == 1:
                         continue  # header
-                    raise InvalidTransition(f"{label}, line {line_number}, column 2: the rank must be a "
-                                            "positive integer.")
+                    raise InvalidTransition(
+                        f"{label}, line {line_number}, column 2: the rank must be a positive integer."
+                    )
                 ranks[name] = int(rank)
     except (UnicodeDecodeError, csv.Error, OSError) as exc:
         where = f", near line {line_number + 1}" if isinstance(exc, (UnicodeDecodeError, csv.Error)) else ""

@@ -1,5 +1,6 @@
 """What becomes of each file of an upload or import: per-file errors, outcomes, the job
 summary, and when a duplicate upload whose job never ran is accepted again."""
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,15 @@ class FileOutcome:
 
     @classmethod
     def failed(cls, name: str, exc: IngestError) -> FileOutcome:
-        return cls(name=name, status="error", code=exc.code, error=exc.message,
-                   photo=exc.extra.get("photo"), video=exc.extra.get("video"), face=exc.extra.get("face"))
+        return cls(
+            name=name,
+            status="error",
+            code=exc.code,
+            error=exc.message,
+            photo=exc.extra.get("photo"),
+            video=exc.extra.get("video"),
+            face=exc.extra.get("face"),
+        )
 
 
 def outcomes_summary(outcomes: list[FileOutcome], **extra: Any) -> dict[str, Any]:
@@ -71,9 +79,12 @@ def outcomes_summary(outcomes: list[FileOutcome], **extra: Any) -> dict[str, Any
     errors = [o.as_dict() for o in outcomes if o.status == "error"]
     others = [o.as_dict() for o in outcomes if o.status != "error"]
     return {
-        "files": len(outcomes), **{status: counts.get(status, 0) for status in ("imported", "duplicate", "error")},
-        "faces_created": sum(o.faces for o in outcomes), **extra,
-        "errors": errors[:1000], "outcomes": others[:500],
+        "files": len(outcomes),
+        **{status: counts.get(status, 0) for status in ("imported", "duplicate", "error")},
+        "faces_created": sum(o.faces for o in outcomes),
+        **extra,
+        "errors": errors[:1000],
+        "outcomes": others[:500],
         **({"truncated": True} if len(errors) > 1000 or len(others) > 500 else {}),
     }
 
@@ -127,5 +138,9 @@ def upload_stranded_job(row: Photo | Video | None) -> tuple[bool, Job | None]:
 def upload_refused(name: str, exc: Exception) -> FileOutcome:
     """A file whose storing failed unexpectedly: a per-file error (logged), and the batch goes on."""
     logger.exception("upload of %r failed", name)
-    return FileOutcome(name=name, status="error", code="internal",
-                       error=f"{name}: could not be stored ({type(exc).__name__}, logged on the server).")
+    return FileOutcome(
+        name=name,
+        status="error",
+        code="internal",
+        error=f"{name}: could not be stored ({type(exc).__name__}, logged on the server).",
+    )

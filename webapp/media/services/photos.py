@@ -1,5 +1,6 @@
 """Photos: storing an upload, starting and running face detection on it, and importing image
 files from the server's disk."""
+
 from __future__ import annotations
 
 import hashlib
@@ -62,17 +63,24 @@ def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=No
         try:
             with transaction.atomic():
                 return Photo.objects.create(
-                    image=stored, original_name=name[:300], sha256=sha256, width=info.width, height=info.height,
-                    identity_hint=identity, uploaded_by=user if user and user.is_authenticated else None,
+                    image=stored,
+                    original_name=name[:300],
+                    sha256=sha256,
+                    width=info.width,
+                    height=info.height,
+                    identity_hint=identity,
+                    uploaded_by=user if user and user.is_authenticated else None,
                 )
         except IntegrityError:
             other = Photo.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
-            raise IngestError(f"{name}: already uploaded as photo {other}.", code="duplicate",
-                              extra={"photo": other}) from None
+            raise IngestError(
+                f"{name}: already uploaded as photo {other}.", code="duplicate", extra={"photo": other}
+            ) from None
 
 
-def photos_upload(*, files: Iterable, identity: Identity | None = None, user=None,
-                  start_job: bool = True) -> UploadResult:
+def photos_upload(
+    *, files: Iterable, identity: Identity | None = None, user=None, start_job: bool = True
+) -> UploadResult:
     """Store uploaded photos and start one face-detection job (``media.process_photos``) for them.
 
     ``files`` are Django UploadedFiles (or any file objects with ``name``); each gets an outcome:
@@ -156,8 +164,9 @@ def photos_process(*, photo_ids: list[int], progress: Progress | None = None) ->
     return outcomes_summary(outcomes)
 
 
-def photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Progress | None = None,
-                   references: dict | None = None) -> tuple[list[FileOutcome], list[int]]:
+def photos_detect(
+    *, photo_ids: list[int], dedupe: NearDuplicates, progress: Progress | None = None, references: dict | None = None
+) -> tuple[list[FileOutcome], list[int]]:
     from ml.hints import match_hint
 
     pipeline = face_pipeline()
@@ -168,14 +177,18 @@ def photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Pro
     for n, photo_id in enumerate(photo_ids):
         photo = photos.get(photo_id)
         if photo is None:
-            outcomes.append(FileOutcome(name=f"photo {photo_id}", status="error", code="missing",
-                                        error=f"photo {photo_id} no longer exists"))
+            outcomes.append(
+                FileOutcome(
+                    name=f"photo {photo_id}", status="error", code="missing", error=f"photo {photo_id} no longer exists"
+                )
+            )
             continue
         if progress:
             progress(n / max(len(photo_ids), 1), f"photo {n + 1}/{len(photo_ids)}: {photo.original_name}")
         if photo.status == ProcessingStatus.DONE:
-            outcomes.append(FileOutcome(name=photo.original_name, status="duplicate", photo=photo.pk,
-                                        error="already processed"))
+            outcomes.append(
+                FileOutcome(name=photo.original_name, status="duplicate", photo=photo.pk, error="already processed")
+            )
             continue
         try:
             image = image_decode(stored_read(photo.image.name), photo.original_name)
@@ -184,11 +197,16 @@ def photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Pro
                 raise IngestError(f"{photo.original_name}: no face found in this photo.", code="no_face")
             hinted = None
             if photo.identity_hint_id:
-                hinted = match_hint(results, reference=_hint_reference(photo.identity_hint_id, references),
-                                    image_shape=image.shape)
+                hinted = match_hint(
+                    results, reference=_hint_reference(photo.identity_hint_id, references), image_shape=image.shape
+                )
             drafts = drafts_from_detections(
-                results=results, group_key=photo.group_key, source=Face.Source.PHOTO,
-                crop_prefix=f"photo{photo.pk}", photo_id=photo.pk, source_path=photo.original_name,
+                results=results,
+                group_key=photo.group_key,
+                source=Face.Source.PHOTO,
+                crop_prefix=f"photo{photo.pk}",
+                photo_id=photo.pk,
+                source_path=photo.original_name,
             )
             if hinted is not None:
                 drafts[hinted].identity_id = photo.identity_hint_id
@@ -213,8 +231,14 @@ def photos_detect(*, photo_ids: list[int], dedupe: NearDuplicates, progress: Pro
     return outcomes, new_face_ids
 
 
-def photos_import_paths(*, paths: list[Path], root: Path | None = None, identity: Identity | None = None,
-                        user=None, progress: Progress | None = None) -> dict[str, Any]:
+def photos_import_paths(
+    *,
+    paths: list[Path],
+    root: Path | None = None,
+    identity: Identity | None = None,
+    user=None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Import image files from the server's disk as photos (CLI ``import_photos``), detecting faces here."""
     outcomes: list[FileOutcome] = []
     stored: list[int] = []
@@ -226,8 +250,10 @@ def photos_import_paths(*, paths: list[Path], root: Path | None = None, identity
         except OSError as exc:
             outcomes.append(FileOutcome(name=name, status="error", code="unreadable", error=f"{name}: {exc}"))
         except IngestError as exc:
-            pending = exc.code == "duplicate" and Photo.objects.filter(
-                pk=exc.extra["photo"], status=ProcessingStatus.PENDING).exists()
+            pending = (
+                exc.code == "duplicate"
+                and Photo.objects.filter(pk=exc.extra["photo"], status=ProcessingStatus.PENDING).exists()
+            )
             if pending:
                 stored.append(exc.extra["photo"])
                 continue

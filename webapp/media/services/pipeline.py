@@ -3,6 +3,7 @@ pipeline (built once per process), crop JPEGs and hashes, and a group's split.
 
 The ``ml`` modules (OpenCV models, PyAV) are imported lazily: the web process only loads them
 when it really processes media."""
+
 from __future__ import annotations
 
 import numpy as np

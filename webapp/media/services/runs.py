@@ -1,5 +1,6 @@
 """Running an ingestion handler in this process (management commands), recorded on a Job row
 like a worker run."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,8 +8,9 @@ from collections.abc import Callable
 from webapp.core.models import Job
 
 
-def job_run_here(*, kind: str, params: dict, handler: Callable, user=None,
-                 echo: Callable[[str], None] | None = None) -> Job:
+def job_run_here(
+    *, kind: str, params: dict, handler: Callable, user=None, echo: Callable[[str], None] | None = None
+) -> Job:
     """Run an ingestion handler in this process, recorded on a Job row exactly like a worker run.
 
     Management commands use this so an import from the shell shows in the jobs list with its
@@ -16,8 +18,12 @@ def job_run_here(*, kind: str, params: dict, handler: Callable, user=None,
     """
     from webapp.core.services import job_execute
 
-    job = Job.objects.create(kind=kind, queue="here", params=params,
-                             created_by=user if user and getattr(user, "is_authenticated", False) else None)
+    job = Job.objects.create(
+        kind=kind,
+        queue="here",
+        params=params,
+        created_by=user if user and getattr(user, "is_authenticated", False) else None,
+    )
 
     def run(job_row, progress):
         if echo is None:

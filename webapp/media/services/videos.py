@@ -1,5 +1,6 @@
 """Videos: storing an upload (probed container and codec), sampling its frames and detecting
 their faces, and importing a video file from the server's disk."""
+
 from __future__ import annotations
 
 import os
@@ -75,7 +76,8 @@ def video_store(*, name: str, fileobj, user=None) -> Video:
     if suffix not in VIDEO_SUFFIXES:
         raise IngestError(
             f"{name}: {'no file suffix' if not suffix else f'{suffix} files are not accepted'}; "
-            f"videos must be one of {', '.join(sorted(VIDEO_SUFFIXES))}.", code="unsupported_video",
+            f"videos must be one of {', '.join(sorted(VIDEO_SUFFIXES))}.",
+            code="unsupported_video",
         )
     sha256 = file_sha256(fileobj)
     existing = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
@@ -95,14 +97,22 @@ def video_store(*, name: str, fileobj, user=None) -> Video:
         try:
             with transaction.atomic():
                 return Video.objects.create(
-                    file=stored, original_name=name[:300], sha256=sha256, duration=info.duration, fps=info.fps,
-                    width=info.width, height=info.height, frame_count=info.frame_count, codec=(info.codec or "")[:50],
+                    file=stored,
+                    original_name=name[:300],
+                    sha256=sha256,
+                    duration=info.duration,
+                    fps=info.fps,
+                    width=info.width,
+                    height=info.height,
+                    frame_count=info.frame_count,
+                    codec=(info.codec or "")[:50],
                     uploaded_by=user if user and user.is_authenticated else None,
                 )
         except IntegrityError:
             other = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
-            raise IngestError(f"{name}: already uploaded as video {other}.", code="duplicate",
-                              extra={"video": other}) from None
+            raise IngestError(
+                f"{name}: already uploaded as video {other}.", code="duplicate", extra={"video": other}
+            ) from None
 
 
 def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> UploadResult:
@@ -151,8 +161,9 @@ def video_start_processing(*, video: Video, user=None) -> Job:
     return job
 
 
-def video_process(*, video_id: int, progress: Progress | None = None, frames: int | None = None,
-                  dedupe: NearDuplicates | None = None) -> dict[str, Any]:
+def video_process(
+    *, video_id: int, progress: Progress | None = None, frames: int | None = None, dedupe: NearDuplicates | None = None
+) -> dict[str, Any]:
     """Sample evenly spaced frames (``FACECURATOR_VIDEO_FRAMES``, fewer for short videos), store
     them as JPEGs, detect and embed faces on each, and write frames and faces in one transaction.
 
@@ -168,8 +179,13 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
     if video is None:
         raise NotFound(f"Video {video_id} no longer exists.")
     if video.status == ProcessingStatus.DONE:
-        return {"video": video.pk, "status": "already processed", "frames": video.frames.count(),
-                "faces_created": 0, "errors": []}
+        return {
+            "video": video.pk,
+            "status": "already processed",
+            "frames": video.frames.count(),
+            "faces_created": 0,
+            "errors": [],
+        }
     wanted = int(frames or settings.FACECURATOR_VIDEO_FRAMES)
     Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PROCESSING, error="")
     if not Frame.objects.filter(video=video).exists():
@@ -184,11 +200,17 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
 
     def detect(batch: list) -> None:
         for sample, results in zip(batch, pipeline.process_batch([s.image for s in batch]), strict=True):
-            drafts.extend(drafts_from_detections(
-                results=results, group_key=video.group_key, source=Face.Source.FRAME,
-                crop_prefix=f"{video.pk}/f{sample.index:06d}", video_id=video.pk, frame_index=sample.index,
-                source_path=f"{video.original_name}@{sample.timestamp:.2f}s",
-            ))
+            drafts.extend(
+                drafts_from_detections(
+                    results=results,
+                    group_key=video.group_key,
+                    source=Face.Source.FRAME,
+                    crop_prefix=f"{video.pk}/f{sample.index:06d}",
+                    video_id=video.pk,
+                    frame_index=sample.index,
+                    source_path=f"{video.original_name}@{sample.timestamp:.2f}s",
+                )
+            )
         if progress:
             progress(0.95 * len(frame_rows) / expected, f"frame {len(frame_rows)}/{expected}: {len(drafts)} faces")
 
@@ -199,8 +221,9 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
                 try:
                     for sample in ml_video.prefetched(ml_video.sample_frames(path, n=wanted)):
                         name = written.save(f"frames/{video.pk}/{sample.index:06d}.jpg", jpeg_encode(sample.image, 90))
-                        frame_rows.append(Frame(video=video, index=sample.index, timestamp=sample.timestamp,
-                                                image=name))
+                        frame_rows.append(
+                            Frame(video=video, index=sample.index, timestamp=sample.timestamp, image=name)
+                        )
                         batch.append(sample)
                         if len(batch) == frames_per_batch:
                             detect(batch)
@@ -224,28 +247,40 @@ def video_process(*, video_id: int, progress: Progress | None = None, frames: in
         outcome.video = video.pk
         return {"video": video.pk, "frames": 0, "faces_created": 0, "errors": [outcome.as_dict()]}
     except JobCancelled:
-        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PENDING,
-                                                 error="Processing was cancelled; start it again to finish.")
+        Video.objects.filter(pk=video.pk).update(
+            status=ProcessingStatus.PENDING, error="Processing was cancelled; start it again to finish."
+        )
         raise
     except BaseException as exc:
-        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.FAILED,
-                                                 error=text_without_paths(f"{type(exc).__name__}: {exc}")[:500])
+        Video.objects.filter(pk=video.pk).update(
+            status=ProcessingStatus.FAILED, error=text_without_paths(f"{type(exc).__name__}: {exc}")[:500]
+        )
         raise
     index_add([face.pk for face in faces])
-    return {"video": video.pk, "frames": len(frame_rows), "faces_created": len(faces),
-            "near_duplicates": sum(face.duplicate_of_id is not None for face in faces),
-            "group_key": video.group_key, "splits": sorted({face.split for face in faces}), "errors": []}
+    return {
+        "video": video.pk,
+        "frames": len(frame_rows),
+        "faces_created": len(faces),
+        "near_duplicates": sum(face.duplicate_of_id is not None for face in faces),
+        "group_key": video.group_key,
+        "splits": sorted({face.split for face in faces}),
+        "errors": [],
+    }
 
 
-def video_import_path(*, path: Path, user=None, progress: Progress | None = None,
-                      frames: int | None = None) -> dict[str, Any]:
+def video_import_path(
+    *, path: Path, user=None, progress: Progress | None = None, frames: int | None = None
+) -> dict[str, Any]:
     """Import one video file from the server's disk and process it here (CLI ``import_videos``)."""
     try:
         with open(path, "rb") as handle:
             video = video_store(name=path.name, fileobj=File(handle, name=path.name), user=user)
     except OSError as exc:
-        return {"video": None, "faces_created": 0,
-                "errors": [{"name": path.name, "status": "error", "code": "unreadable", "error": str(exc)}]}
+        return {
+            "video": None,
+            "faces_created": 0,
+            "errors": [{"name": path.name, "status": "error", "code": "unreadable", "error": str(exc)}],
+        }
     except IngestError as exc:
         if exc.code != "duplicate":
             return {"video": None, "faces_created": 0, "errors": [FileOutcome.failed(path.name, exc).as_dict()]}

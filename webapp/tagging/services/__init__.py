@@ -26,6 +26,7 @@ inputs), ``tagging`` (tagging videos and reconciling their tags) and ``decisions
 reject, undo). The public entry points are imported here, so callers write
 ``tagging.services.<name>``.
 """
+
 from .classifier import UnsupportedRun, classifier_for_run, run_embedding_model
 from .decisions import NotYourTagDecision, TagAlreadyDecided, TagDecision, tag_confirm, tag_decision_undo, tag_reject
 from .jobs import TAG_VIDEO_KIND, TAG_VIDEOS_KIND, tagging_job_execute, video_tag_start, videos_tag_start

@@ -1,5 +1,6 @@
 """The classifier of a training run, loaded once per process, and the inputs it takes for a video's
 faces (stored embeddings in head mode, aligned crops in finetune mode)."""
+
 from __future__ import annotations
 
 import tempfile
@@ -59,8 +60,10 @@ def classifier_for_run(*, run: TrainingRun):
         except FileNotFoundError as exc:
             raise UnsupportedRun(f"The model file of run {run.pk} ({run.model_file.name}) is missing.") from exc
         if len(classifier.class_names) != len(run.vips):
-            raise UnsupportedRun(f"Run {run.pk}'s model has {len(classifier.class_names)} classes but the run lists "
-                                 f"{len(run.vips)} VIPs.")
+            raise UnsupportedRun(
+                f"Run {run.pk}'s model has {len(classifier.class_names)} classes but the run lists "
+                f"{len(run.vips)} VIPs."
+            )
         _CLASSIFIERS.clear()
         _CLASSIFIERS[key] = classifier
     return _CLASSIFIERS[key]
@@ -71,8 +74,12 @@ def run_embedding_model(*, run: TrainingRun) -> str | None:
     key = _run_key(run)
     if key not in _EMBEDDING_MODELS:
         sample = RunSample.objects.filter(run=run).order_by("face_id").values_list("face_id", flat=True)[:500]
-        names = set(Face.objects.filter(pk__in=list(sample)).exclude(embedding_model="")
-                    .values_list("embedding_model", flat=True).distinct())
+        names = set(
+            Face.objects.filter(pk__in=list(sample))
+            .exclude(embedding_model="")
+            .values_list("embedding_model", flat=True)
+            .distinct()
+        )
         _EMBEDDING_MODELS[key] = names.pop() if len(names) == 1 else None
     return _EMBEDDING_MODELS[key]
 
@@ -101,13 +108,17 @@ def video_inputs(*, video_id: int, run: TrainingRun, faces: list[tuple]) -> _Inp
     model and width) in head mode, aligned crops in finetune mode."""
     if run.mode == TrainingRun.Mode.FINETUNE:
         with_crop = [(pk, frame, crop) for pk, frame, model, crop in faces if crop]
-        return _Inputs(face_ids=np.array([pk for pk, _, _ in with_crop], dtype=np.int64),
-                       frame_ids=np.array([frame for _, frame, _ in with_crop], dtype=np.int64),
-                       inputs=[_crop_input(crop) for _, _, crop in with_crop], skipped=len(faces) - len(with_crop))
+        return _Inputs(
+            face_ids=np.array([pk for pk, _, _ in with_crop], dtype=np.int64),
+            frame_ids=np.array([frame for _, frame, _ in with_crop], dtype=np.int64),
+            inputs=[_crop_input(crop) for _, _, crop in with_crop],
+            skipped=len(faces) - len(with_crop),
+        )
     wanted = run_embedding_model(run=run)
     usable = [(pk, frame) for pk, frame, model, crop in faces if model and (wanted is None or model == wanted)]
-    vectors = dict(Face.objects.filter(pk__in=[pk for pk, _ in usable], embedding__isnull=False)
-                   .values_list("pk", "embedding"))
+    vectors = dict(
+        Face.objects.filter(pk__in=[pk for pk, _ in usable], embedding__isnull=False).values_list("pk", "embedding")
+    )
     classifier = classifier_for_run(run=run)
     width = _input_width(classifier)
     rows, kept = [], []
@@ -121,9 +132,12 @@ def video_inputs(*, video_id: int, run: TrainingRun, faces: list[tuple]) -> _Inp
         rows.append(vector)
         kept.append((pk, frame))
     inputs = np.stack(rows) if rows else np.zeros((0, width or 0), dtype=np.float32)
-    return _Inputs(face_ids=np.array([pk for pk, _ in kept], dtype=np.int64),
-                   frame_ids=np.array([frame for _, frame in kept], dtype=np.int64),
-                   inputs=inputs, skipped=len(faces) - len(kept))
+    return _Inputs(
+        face_ids=np.array([pk for pk, _ in kept], dtype=np.int64),
+        frame_ids=np.array([frame for _, frame in kept], dtype=np.int64),
+        inputs=inputs,
+        skipped=len(faces) - len(kept),
+    )
 
 
 def _input_width(classifier) -> int | None:

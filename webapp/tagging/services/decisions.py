@@ -1,5 +1,6 @@
 """People's decisions on tags: confirm (the supporting faces labelled with the identity), reject,
 and undo."""
+
 from __future__ import annotations
 
 import uuid
@@ -69,8 +70,10 @@ def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, 
         chosen = evidence if face_ids is None else [int(pk) for pk in face_ids]
         strangers = sorted(set(chosen) - set(evidence))
         if strangers:
-            raise InvalidTransition(f"Face {', '.join(map(str, strangers))} does not support tag {tag.pk}; "
-                                    f"choose among its supporting faces.")
+            raise InvalidTransition(
+                f"Face {', '.join(map(str, strangers))} does not support tag {tag.pk}; "
+                f"choose among its supporting faces."
+            )
         identity = _live_identity(tag.identity)
         faces = {face.pk: face for face in Face.objects.select_for_update().filter(pk__in=chosen)}
         changes, skipped = [], []
@@ -83,11 +86,18 @@ def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, 
             elif face.status == Face.Status.VERIFIED and face.identity_id != identity.pk:
                 skipped.append({"face": pk, "reason": f"verified as identity {face.identity_id}"})
             elif not (face.status == Face.Status.VERIFIED and face.identity_id == identity.pk):
-                changes.append(LabelChange(face_id=pk, identity=identity, status=Face.Status.VERIFIED,
-                                           expected_version=face.version))
+                changes.append(
+                    LabelChange(
+                        face_id=pk, identity=identity, status=Face.Status.VERIFIED, expected_version=face.version
+                    )
+                )
         operation = uuid.uuid4()
-        events = faces_relabel(changes=changes, user=user, operation=operation,
-                               reason=f"confirmed video tag {tag.pk}: {identity.name} in video {tag.video_id}")
+        events = faces_relabel(
+            changes=changes,
+            user=user,
+            operation=operation,
+            reason=f"confirmed video tag {tag.pk}: {identity.name} in video {tag.video_id}",
+        )
         tag.label_operation = operation if events else None
         _record_review(tag, VideoTag.Status.CONFIRMED, user=user, note=note, also_saved=("label_operation",))
     return TagDecision(tag=tag, events=events, skipped=skipped)
@@ -136,6 +146,9 @@ def tag_decision_undo(*, tag: VideoTag, user=None) -> TagDecision:
 def _decided_message(tag: VideoTag) -> str:
     who = tag.reviewed_by.get_username() if tag.reviewed_by else "someone"
     when = tag.reviewed_at.isoformat(timespec="seconds") if tag.reviewed_at else "earlier"
-    extra = (f" Its faces were verified by label operation {tag.label_operation}; undo that first."
-             if tag.label_operation else "")
+    extra = (
+        f" Its faces were verified by label operation {tag.label_operation}; undo that first."
+        if tag.label_operation
+        else ""
+    )
     return f"Tag {tag.pk} was already {tag.status} by {who} at {when}.{extra}"

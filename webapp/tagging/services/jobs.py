@@ -1,5 +1,6 @@
 """Starting tagging jobs with the model in force (its run, threshold and k pinned in the job's
 parameters) and the body both tagging tasks run."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,8 +33,9 @@ def _settings_or_refuse() -> TaggingSettings:
 def _new_job(*, kind: str, params: dict, user, dispatch: bool) -> Job:
     if dispatch:
         return job_start(kind=kind, params=params, user=user)
-    return Job.objects.create(kind=kind, queue="here", params=params,
-                              created_by=user if user and user.is_authenticated else None)
+    return Job.objects.create(
+        kind=kind, queue="here", params=params, created_by=user if user and user.is_authenticated else None
+    )
 
 
 def video_tag_start(*, video: Video, user=None, dispatch: bool = True) -> Job:
@@ -44,8 +46,9 @@ def video_tag_start(*, video: Video, user=None, dispatch: bool = True) -> Job:
     return _new_job(kind=TAG_VIDEO_KIND, params={"video": video.pk, **config.as_params()}, user=user, dispatch=dispatch)
 
 
-def videos_tag_start(*, scope: str | None = None, video_ids: list[int] | None = None, user=None,
-                     dispatch: bool = True) -> Job:
+def videos_tag_start(
+    *, scope: str | None = None, video_ids: list[int] | None = None, user=None, dispatch: bool = True
+) -> Job:
     """Queue a ``tagging.tag_videos`` job (gpu queue) over many videos: a scope (``untagged``,
     ``outdated``, ``all``; resolved when the job runs) or a list of video ids."""
     if (scope is None) == (video_ids is None):

@@ -1,5 +1,6 @@
 """Tagging videos with a run's classifier: each face predicted, the predictions aggregated into
 tags, and the tags reconciled with what people decided (the steps are in ``tagging.services``)."""
+
 from __future__ import annotations
 
 import logging
@@ -45,9 +46,16 @@ class VideoTagOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"video": self.video, "faces": self.faces, "accepted": self.accepted, "skipped": self.skipped,
-                "reused_predictions": self.reused_predictions, "tags": self.tags, **self.counts,
-                "timings": self.timings}
+        return {
+            "video": self.video,
+            "faces": self.faces,
+            "accepted": self.accepted,
+            "skipped": self.skipped,
+            "reused_predictions": self.reused_predictions,
+            "tags": self.tags,
+            **self.counts,
+            "timings": self.timings,
+        }
 
 
 def video_tag(*, video_id: int, config: TaggingSettings, job: Job | None = None) -> VideoTagOutcome:
@@ -63,16 +71,23 @@ def video_tag(*, video_id: int, config: TaggingSettings, job: Job | None = None)
     if video.status != ProcessingStatus.DONE:
         raise VideoNotReady(f"Video {video_id} is {video.status}: only processed videos can be tagged.")
     run = config.run
-    faces = list(Face.objects.filter(video_id=video_id, frame__isnull=False).exclude(status=Face.Status.NOT_A_FACE)
-                 .order_by("id").values_list("pk", "frame_id", "embedding_model", "crop"))
+    faces = list(
+        Face.objects.filter(video_id=video_id, frame__isnull=False)
+        .exclude(status=Face.Status.NOT_A_FACE)
+        .order_by("id")
+        .values_list("pk", "frame_id", "embedding_model", "crop")
+    )
     outcome = VideoTagOutcome(video=video_id)
     previous = dict(FacePrediction.objects.filter(video_id=video_id, run=run).values_list("face_id", "label"))
     timings = outcome.timings
     class_identity = np.array(run.vip_identity_ids, dtype=np.int64)
     if faces and len(previous) == len(faces) and all(pk in previous for pk, *_ in faces):
         # Same run: predictions do not change; only the threshold may have. Re-aggregate.
-        rows = list(FacePrediction.objects.filter(video_id=video_id, run=run).order_by("face_id")
-                    .values_list("face_id", "face__frame_id", "label", "confidence"))
+        rows = list(
+            FacePrediction.objects.filter(video_id=video_id, run=run)
+            .order_by("face_id")
+            .values_list("face_id", "face__frame_id", "label", "confidence")
+        )
         face_ids = np.array([r[0] for r in rows], dtype=np.int64)
         frame_ids = np.array([r[1] for r in rows], dtype=np.int64)
         labels = np.array([r[2] for r in rows], dtype=np.int64)
@@ -102,8 +117,14 @@ def video_tag(*, video_id: int, config: TaggingSettings, job: Job | None = None)
     live = selectors.live_identity_ids(identity_ids=[int(i) for i in class_identity])
     identity_of_face = np.array([live[int(class_identity[label])] for label in labels], dtype=np.int64)
     # Classes are aggregated by the identity they now belong to, so two merged VIPs make one tag.
-    found = aggregate_video_tags(frame_indices=frame_ids, predicted=identity_of_face, confidence=confidence,
-                                 threshold=config.threshold, min_frames=config.min_frames, face_ids=face_ids)
+    found = aggregate_video_tags(
+        frame_indices=frame_ids,
+        predicted=identity_of_face,
+        confidence=confidence,
+        threshold=config.threshold,
+        min_frames=config.min_frames,
+        face_ids=face_ids,
+    )
     timings["aggregate_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     with transaction.atomic():
@@ -112,28 +133,49 @@ def video_tag(*, video_id: int, config: TaggingSettings, job: Job | None = None)
         Video.objects.select_for_update().filter(pk=video_id).values_list("pk", flat=True).first()
         existing = list(VideoTag.objects.select_for_update().filter(video_id=video_id).prefetch_related("evidence"))
         FacePrediction.objects.filter(video_id=video_id).delete()
-        FacePrediction.objects.bulk_create([
-            FacePrediction(face_id=int(face_ids[i]), video_id=video_id, run=run, label=int(labels[i]),
-                           identity_id=int(class_identity[labels[i]]), confidence=float(confidence[i]),
-                           accepted=bool(accepted[i]))
-            for i in range(len(face_ids))
-        ], batch_size=1000)
+        FacePrediction.objects.bulk_create(
+            [
+                FacePrediction(
+                    face_id=int(face_ids[i]),
+                    video_id=video_id,
+                    run=run,
+                    label=int(labels[i]),
+                    identity_id=int(class_identity[labels[i]]),
+                    confidence=float(confidence[i]),
+                    accepted=bool(accepted[i]),
+                )
+                for i in range(len(face_ids))
+            ],
+            batch_size=1000,
+        )
         outcome.counts = _reconcile_tags(video_id=video_id, existing=existing, found=found, config=config, job=job)
-        VideoTagging.objects.update_or_create(video_id=video_id, defaults={
-            "run": run, "threshold": config.threshold, "min_frames": config.min_frames, "job": job,
-            "faces": outcome.faces, "faces_accepted": outcome.accepted, "faces_skipped": outcome.skipped,
-            "tags": outcome.counts, "timings": {**timings, "write_s": time.perf_counter() - clock},
-        })
+        VideoTagging.objects.update_or_create(
+            video_id=video_id,
+            defaults={
+                "run": run,
+                "threshold": config.threshold,
+                "min_frames": config.min_frames,
+                "job": job,
+                "faces": outcome.faces,
+                "faces_accepted": outcome.accepted,
+                "faces_skipped": outcome.skipped,
+                "tags": outcome.counts,
+                "timings": {**timings, "write_s": time.perf_counter() - clock},
+            },
+        )
     timings["write_s"] = time.perf_counter() - clock
     names = dict(Identity.objects.filter(pk__in=[t.label for t in found]).values_list("pk", "name"))
-    outcome.tags = [{"identity": t.label, "name": names.get(t.label), "confidence": round(t.confidence, 4),
-                     "frames": len(t.frames)} for t in found]
+    outcome.tags = [
+        {"identity": t.label, "name": names.get(t.label), "confidence": round(t.confidence, 4), "frames": len(t.frames)}
+        for t in found
+    ]
     timings.update({key: round(value, 4) for key, value in timings.items()})
     return outcome
 
 
-def _reconcile_tags(*, video_id: int, existing: list[VideoTag], found: list, config: TaggingSettings,
-                    job: Job | None) -> dict[str, int]:
+def _reconcile_tags(
+    *, video_id: int, existing: list[VideoTag], found: list, config: TaggingSettings, job: Job | None
+) -> dict[str, int]:
     """Replace the video's proposed tags (``existing``, locked) with ``found``; keep confirmed and rejected ones."""
     counts = {"proposed": 0, "kept": 0, "replaced": 0, "removed": 0, "suppressed": 0, "confirmed": 0}
     wanted = {tag.label: tag for tag in found}
@@ -154,25 +196,42 @@ def _reconcile_tags(*, video_id: int, existing: list[VideoTag], found: list, con
             counts["replaced" if new is not None else "removed"] += 1
     if doomed:
         VideoTag.objects.filter(pk__in=doomed).delete()
-    created = VideoTag.objects.bulk_create([
-        VideoTag(video_id=video_id, identity_id=identity, status=VideoTag.Status.PROPOSED, confidence=tag.confidence,
-                 threshold=config.threshold, min_frames=config.min_frames, frame_count=len(tag.frames),
-                 run=config.run, job=job)
-        for identity, tag in wanted.items()
-    ])
-    TagEvidence.objects.bulk_create([
-        TagEvidence(tag=row, frame_id=frame, face_id=face, confidence=conf, rank=rank)
-        for row, tag in zip(created, wanted.values(), strict=True)
-        for rank, (frame, face, conf) in enumerate(zip(tag.frames, tag.faces, tag.frame_confidences, strict=True))
-    ], batch_size=2000)
+    created = VideoTag.objects.bulk_create(
+        [
+            VideoTag(
+                video_id=video_id,
+                identity_id=identity,
+                status=VideoTag.Status.PROPOSED,
+                confidence=tag.confidence,
+                threshold=config.threshold,
+                min_frames=config.min_frames,
+                frame_count=len(tag.frames),
+                run=config.run,
+                job=job,
+            )
+            for identity, tag in wanted.items()
+        ]
+    )
+    TagEvidence.objects.bulk_create(
+        [
+            TagEvidence(tag=row, frame_id=frame, face_id=face, confidence=conf, rank=rank)
+            for row, tag in zip(created, wanted.values(), strict=True)
+            for rank, (frame, face, conf) in enumerate(zip(tag.frames, tag.faces, tag.frame_confidences, strict=True))
+        ],
+        batch_size=2000,
+    )
     counts["proposed"] = len(created) + counts["kept"]
     return counts
 
 
 def _same_proposal(tag: VideoTag, new, config: TaggingSettings) -> bool:
-    return (tag.run_id == config.run.pk and tag.threshold == config.threshold and tag.min_frames == config.min_frames
-            and abs(tag.confidence - new.confidence) < 1e-9
-            and [e.face_id for e in sorted(tag.evidence.all(), key=lambda e: e.rank)] == list(new.faces))
+    return (
+        tag.run_id == config.run.pk
+        and tag.threshold == config.threshold
+        and tag.min_frames == config.min_frames
+        and abs(tag.confidence - new.confidence) < 1e-9
+        and [e.face_id for e in sorted(tag.evidence.all(), key=lambda e: e.rank)] == list(new.faces)
+    )
 
 
 def videos_tag(*, video_ids: list[int], config: TaggingSettings, job: Job | None = None, progress=None) -> dict:
@@ -208,7 +267,16 @@ def videos_tag(*, video_ids: list[int], config: TaggingSettings, job: Job | None
         if progress:
             progress((n + 1) / len(video_ids), message)
     seconds = time.perf_counter() - clock
-    return {"run": config.run.pk, "threshold": config.threshold, "min_frames": config.min_frames,
-            "videos": len(video_ids), "tagged": tagged, "faces": faces, "tags": totals,
-            "seconds": round(seconds, 3), "seconds_per_video": round(seconds / max(tagged, 1), 4),
-            "errors": errors[:1000], "per_video": per_video}
+    return {
+        "run": config.run.pk,
+        "threshold": config.threshold,
+        "min_frames": config.min_frames,
+        "videos": len(video_ids),
+        "tagged": tagged,
+        "faces": faces,
+        "tags": totals,
+        "seconds": round(seconds, 3),
+        "seconds_per_video": round(seconds / max(tagged, 1), 4),
+        "errors": errors[:1000],
+        "per_video": per_video,
+    }

@@ -5,6 +5,7 @@ its frozen samples), ``operating_point``, ``promotion`` (the gate and the next c
 ``status`` (what the dashboard shows). The public names are imported here, so callers write
 ``training.selectors.<name>``.
 """
+
 from .evaluation import HEADLINE_SPLIT, SplitPredictions, run_evaluation, run_metrics_at, run_predictions, run_sweep
 from .operating_point import (
     FAR_CHOICES,

@@ -1,5 +1,6 @@
 """A run's numbers from its frozen samples: predictions per split, the threshold sweep, and its
 metrics at one threshold, named (the one truth every screen shows)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,12 +28,19 @@ class SplitPredictions:
 def run_predictions(*, run: TrainingRun, split: str = "val") -> SplitPredictions:
     """The calibrated predictions a run made on one split (from its stored per-sample scores)."""
     rows = np.array(
-        list(RunSample.objects.filter(run=run, split=split, predicted__isnull=False)
-             .order_by("face_id").values_list("label", "predicted", "confidence")),
+        list(
+            RunSample.objects.filter(run=run, split=split, predicted__isnull=False)
+            .order_by("face_id")
+            .values_list("label", "predicted", "confidence")
+        ),
         dtype=np.float64,
     ).reshape(-1, 3)
-    return SplitPredictions(labels=rows[:, 0].astype(np.int64), predicted=rows[:, 1].astype(np.int64),
-                            confidence=rows[:, 2], n_classes=len(run.vips))
+    return SplitPredictions(
+        labels=rows[:, 0].astype(np.int64),
+        predicted=rows[:, 1].astype(np.int64),
+        confidence=rows[:, 2],
+        n_classes=len(run.vips),
+    )
 
 
 def run_sweep(*, run: TrainingRun, split: str = "val") -> ThresholdSweep | None:
@@ -52,8 +60,9 @@ def run_evaluation(*, run: TrainingRun, threshold: float, split: str = "val") ->
     predictions = run_predictions(run=run, split=split)
     if len(predictions) == 0 or predictions.n_classes == 0:
         return None
-    result = evaluate_at_threshold(predictions.labels, predictions.predicted, predictions.confidence, threshold,
-                                   predictions.n_classes)
+    result = evaluate_at_threshold(
+        predictions.labels, predictions.predicted, predictions.confidence, threshold, predictions.n_classes
+    )
     return result.as_dict(run.class_names)
 
 
@@ -74,10 +83,15 @@ def run_metrics_at(*, run: TrainingRun, threshold: float, basis: str = "the oper
         return None
     split_metrics = run.metrics.get(HEADLINE_SPLIT) or {}
     return {
-        "threshold": float(threshold), "split": HEADLINE_SPLIT, "basis": basis,
+        "threshold": float(threshold),
+        "split": HEADLINE_SPLIT,
+        "basis": basis,
         "label": f"at {basis} {threshold:.3f}",
-        "precision": evaluation["kept_accuracy"], "recall": evaluation["identification_accuracy"],
-        "mean_f1": evaluation["mean_f1"], "distractor_accuracy": evaluation["distractor_accuracy"],
-        "vip_acceptance": evaluation["vip_acceptance"], "total_accuracy": evaluation.get("total_accuracy"),
+        "precision": evaluation["kept_accuracy"],
+        "recall": evaluation["identification_accuracy"],
+        "mean_f1": evaluation["mean_f1"],
+        "distractor_accuracy": evaluation["distractor_accuracy"],
+        "vip_acceptance": evaluation["vip_acceptance"],
+        "total_accuracy": evaluation.get("total_accuracy"),
         "f1_auc": split_metrics.get("f1_auc"),
     }

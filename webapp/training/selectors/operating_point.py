@@ -1,5 +1,6 @@
 """The operating point: the one in force, its threshold and state, the estimate by false-accept
 rate on unseen people, and the rule that chooses a run's threshold."""
+
 from __future__ import annotations
 
 import math
@@ -47,16 +48,30 @@ def operating_point_state(*, unknown_share: float | None = None) -> dict:
     tradeoff = None
     if sweep is not None:
         curves = sweep.as_dict()
-        tradeoff = {"thresholds": curves["thresholds"], "precision": curves["kept_accuracy"],
-                    "recall": curves["identification_accuracy"], "vip_acceptance": curves["vip_acceptance"],
-                    "distractor_accuracy": curves["distractor_accuracy"], "mean_f1": curves["mean_f1"]}
+        tradeoff = {
+            "thresholds": curves["thresholds"],
+            "precision": curves["kept_accuracy"],
+            "recall": curves["identification_accuracy"],
+            "vip_acceptance": curves["vip_acceptance"],
+            "distractor_accuracy": curves["distractor_accuracy"],
+            "mean_f1": curves["mean_f1"],
+        }
     expected_share = unknown_share_expected()
-    share = unknown_share if unknown_share is not None else (
-        point.unknown_share if point is not None and point.unknown_share is not None else expected_share["value"])
-    return {"run": run.pk if run else None, "current": point, "threshold": point.threshold if point else None,
-            "tradeoff": tradeoff, "presets": run.curves.get("operating_points", {}) if run else {},
-            "unknown_share": share, "unknown_share_expected": expected_share,
-            "far_options": operating_point_far_options(run=run, unknown_share=share) if run else []}
+    share = (
+        unknown_share
+        if unknown_share is not None
+        else (point.unknown_share if point is not None and point.unknown_share is not None else expected_share["value"])
+    )
+    return {
+        "run": run.pk if run else None,
+        "current": point,
+        "threshold": point.threshold if point else None,
+        "tradeoff": tradeoff,
+        "presets": run.curves.get("operating_points", {}) if run else {},
+        "unknown_share": share,
+        "unknown_share_expected": expected_share,
+        "far_options": operating_point_far_options(run=run, unknown_share=share) if run else [],
+    }
 
 
 FAR_CHOICES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)  # what the panel offers; any 0 < far < 1 works
@@ -91,10 +106,16 @@ class FarInputs:
 
 
 def run_far_inputs(*, run: TrainingRun) -> FarInputs:
-    rows = list(RunSample.objects.filter(run=run, split="val", predicted__isnull=False)
-                .values_list("face_id", "identity_id", "label", "predicted", "confidence"))
-    trained = set(RunSample.objects.filter(run=run, split="train", identity_id__isnull=False)
-                  .values_list("identity_id", flat=True).distinct())
+    rows = list(
+        RunSample.objects.filter(run=run, split="val", predicted__isnull=False).values_list(
+            "face_id", "identity_id", "label", "predicted", "confidence"
+        )
+    )
+    trained = set(
+        RunSample.objects.filter(run=run, split="train", identity_id__isnull=False)
+        .values_list("identity_id", flat=True)
+        .distinct()
+    )
     distractors = [r for r in rows if r[2] < 0 and (r[1] is None or r[1] not in trained)]
     vips = [r for r in rows if r[2] >= 0]
     return FarInputs(
@@ -105,8 +126,9 @@ def run_far_inputs(*, run: TrainingRun) -> FarInputs:
     )
 
 
-def operating_point_estimate(*, run: TrainingRun, far: float, unknown_share: float | None = None,
-                             inputs: FarInputs | None = None) -> FarOperatingPoint:
+def operating_point_estimate(
+    *, run: TrainingRun, far: float, unknown_share: float | None = None, inputs: FarInputs | None = None
+) -> FarOperatingPoint:
     """The threshold for false-accept rate ``far`` on the run's val distractor people
     (:func:`ml.operating_point.operating_point_for_far`), with the precision it implies at
     ``unknown_share`` (default :func:`unknown_share_expected`); a rate val holds too few unknown
@@ -117,7 +139,9 @@ def operating_point_estimate(*, run: TrainingRun, far: float, unknown_share: flo
     from webapp.core.exceptions import InvalidTransition
 
     if not 0.0 < far < 1.0:
-        raise InvalidTransition("The false-tag rate must lie strictly between 0 and 1 (e.g. 0.001 for one in a thousand).")
+        raise InvalidTransition(
+            "The false-tag rate must lie strictly between 0 and 1 (e.g. 0.001 for one in a thousand)."
+        )
     if unknown_share is None:
         unknown_share = unknown_share_expected()["value"]
     if not 0.0 <= unknown_share <= 1.0:
@@ -125,14 +149,21 @@ def operating_point_estimate(*, run: TrainingRun, far: float, unknown_share: flo
     inputs = inputs or run_far_inputs(run=run)
     faces = inputs.distractor_confidence.size
     if measurable_far(far, faces) is None:
-        why = (f"val holds {faces or 'no'} face{'' if faces == 1 else 's'} of unknown people never used in training, "
-               f"too few to measure a false-tag rate on (at least {math.ceil(1 / MAX_MEASURABLE_FAR)} are needed)")
+        why = (
+            f"val holds {faces or 'no'} face{'' if faces == 1 else 's'} of unknown people never used in training, "
+            f"too few to measure a false-tag rate on (at least {math.ceil(1 / MAX_MEASURABLE_FAR)} are needed)"
+        )
         raise InvalidTransition(f"Run {run.pk}: {why}. Import photos of people who are not VIPs.", extra={"why": why})
     if inputs.vip_confidence.size == 0:
         raise InvalidTransition(f"Run {run.pk} has no validation VIP faces to measure recall on.")
-    return operating_point_for_far(far=far, distractor_confidence=inputs.distractor_confidence,
-                                   vip_confidence=inputs.vip_confidence, vip_correct=inputs.vip_correct,
-                                   unknown_share=unknown_share, distractor_groups=inputs.distractor_groups)
+    return operating_point_for_far(
+        far=far,
+        distractor_confidence=inputs.distractor_confidence,
+        vip_confidence=inputs.vip_confidence,
+        vip_correct=inputs.vip_correct,
+        unknown_share=unknown_share,
+        distractor_groups=inputs.distractor_groups,
+    )
 
 
 def operating_point_far_options(*, run: TrainingRun, unknown_share: float) -> list[dict]:
@@ -141,8 +172,10 @@ def operating_point_far_options(*, run: TrainingRun, unknown_share: float) -> li
 
     inputs = run_far_inputs(run=run)
     try:
-        return [operating_point_estimate(run=run, far=far, unknown_share=unknown_share, inputs=inputs).as_dict()
-                for far in FAR_CHOICES]
+        return [
+            operating_point_estimate(run=run, far=far, unknown_share=unknown_share, inputs=inputs).as_dict()
+            for far in FAR_CHOICES
+        ]
     except InvalidTransition:
         return []
 
@@ -166,9 +199,15 @@ class ThresholdChoice:
     estimate: dict | None = None
 
 
-def operating_point_choose(*, run: TrainingRun, far: float | None = None, target_precision: float | None = None,
-                           threshold: float | None = None, unknown_share: float | None = None,
-                           fallback: bool = False) -> ThresholdChoice:
+def operating_point_choose(
+    *,
+    run: TrainingRun,
+    far: float | None = None,
+    target_precision: float | None = None,
+    threshold: float | None = None,
+    unknown_share: float | None = None,
+    fallback: bool = False,
+) -> ThresholdChoice:
     """The threshold for one of a false-tag rate, a target precision or a threshold on ``run``'s val set.
 
     A false-tag rate val holds too few unknown faces to measure is placed at the lowest rate it
@@ -187,8 +226,9 @@ def operating_point_choose(*, run: TrainingRun, far: float | None = None, target
     if sum(value is not None for value in (target_precision, threshold, far)) != 1:
         raise InvalidTransition("Give one of a false-tag rate (far), a target precision or a threshold.")
     if threshold is not None:
-        return ThresholdChoice(threshold=float(threshold), rule=Point.Rule.THRESHOLD, reason="",
-                               basis="the threshold set")
+        return ThresholdChoice(
+            threshold=float(threshold), rule=Point.Rule.THRESHOLD, reason="", basis="the threshold set"
+        )
     fallback_reason = ""
     if far is not None:
         try:
@@ -197,17 +237,24 @@ def operating_point_choose(*, run: TrainingRun, far: float | None = None, target
             if not fallback:
                 raise
             why = (exc.extra or {}).get("why") or exc.message.rstrip(".")
-            fallback_reason = (f"{why}: the threshold is set for the default "
-                               f"target precision {settings.FACECURATOR_DEFAULT_TARGET_PRECISION:g} on validation "
-                               f"instead of the false-tag rate of {far:g}")
+            fallback_reason = (
+                f"{why}: the threshold is set for the default "
+                f"target precision {settings.FACECURATOR_DEFAULT_TARGET_PRECISION:g} on validation "
+                f"instead of the false-tag rate of {far:g}"
+            )
             target_precision = settings.FACECURATOR_DEFAULT_TARGET_PRECISION
         else:
             lowest = point.far_rule == "lowest_measurable"
             return ThresholdChoice(
-                threshold=point.threshold, rule=Point.Rule.LOWEST_MEASURABLE_FAR if lowest else Point.Rule.FAR,
-                reason=point.reason, basis=f"the threshold for a false-tag rate of {point.far_used:.2g}"
+                threshold=point.threshold,
+                rule=Point.Rule.LOWEST_MEASURABLE_FAR if lowest else Point.Rule.FAR,
+                reason=point.reason,
+                basis=f"the threshold for a false-tag rate of {point.far_used:.2g}"
                 + (f" ({far:g} asked; val measures no lower)" if lowest else ""),
-                far=far, unknown_share=point.unknown_share, estimate=point.as_dict())
+                far=far,
+                unknown_share=point.unknown_share,
+                estimate=point.as_dict(),
+            )
     assert target_precision is not None
     sweep = run_sweep(run=run, split="val")
     if sweep is None:
@@ -220,8 +267,13 @@ def operating_point_choose(*, run: TrainingRun, far: float | None = None, target
     return ThresholdChoice(
         threshold=float(chosen),
         rule=Point.Rule.TARGET_PRECISION_FALLBACK if fallback_reason else Point.Rule.TARGET_PRECISION,
-        reason=fallback_reason, basis=f"the threshold for precision {target_precision:g}",
-        far=far, target_precision=target_precision, target_reached=reached, estimate={})
+        reason=fallback_reason,
+        basis=f"the threshold for precision {target_precision:g}",
+        far=far,
+        target_precision=target_precision,
+        target_reached=reached,
+        estimate={},
+    )
 
 
 def operating_point_rule_text(point: OperatingPoint) -> str:
@@ -238,12 +290,15 @@ def operating_point_rule(point: OperatingPoint | None) -> dict | None:
         return None
     used = (point.estimate or {}).get("far_used") or point.far or 0.0
     precision = point.target_precision or 0.0
-    said = ("set directly" if point.rule == OperatingPoint.Rule.THRESHOLD else
-            f"chosen for a false-tag rate of {used:g}" if point.rule == OperatingPoint.Rule.FAR else
-            f"chosen for a false-tag rate of {used:.2g}, the lowest val measures"
-            if point.rule == OperatingPoint.Rule.LOWEST_MEASURABLE_FAR else
-            f"chosen for the default precision {precision:g}"
-            if point.rule == OperatingPoint.Rule.TARGET_PRECISION_FALLBACK else
-            f"chosen for precision {precision:g}")
-    return {"rule": point.rule, "reason": point.reason,
-            "text": f"{said} ({point.reason})" if point.reason else said}
+    said = (
+        "set directly"
+        if point.rule == OperatingPoint.Rule.THRESHOLD
+        else f"chosen for a false-tag rate of {used:g}"
+        if point.rule == OperatingPoint.Rule.FAR
+        else f"chosen for a false-tag rate of {used:.2g}, the lowest val measures"
+        if point.rule == OperatingPoint.Rule.LOWEST_MEASURABLE_FAR
+        else f"chosen for the default precision {precision:g}"
+        if point.rule == OperatingPoint.Rule.TARGET_PRECISION_FALLBACK
+        else f"chosen for precision {precision:g}"
+    )
+    return {"rule": point.rule, "reason": point.reason, "text": f"{said} ({point.reason})" if point.reason else said}

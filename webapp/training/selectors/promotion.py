@@ -1,4 +1,5 @@
 """VIP promotion: the current VIPs, the promotion gate, the next chunk's candidates and the chunks."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -30,45 +31,83 @@ def gate_status() -> dict:
     }
     vip_ids = set(vips_current().values_list("id", flat=True))
     if not Chunk.objects.exists() and not vip_ids:
-        return {"required": False, "passed": True, "run": None, "threshold": None, "checks": [], "minima": minima,
-                "reason": "No VIPs yet: the first chunk needs no gate."}
+        return {
+            "required": False,
+            "passed": True,
+            "run": None,
+            "threshold": None,
+            "checks": [],
+            "minima": minima,
+            "reason": "No VIPs yet: the first chunk needs no gate.",
+        }
     run = active_run()
     if run is None:
-        return {"required": True, "passed": False, "run": None, "threshold": None, "checks": [], "minima": minima,
-                "reason": "No active model: train a run on the current VIPs and accept it first."}
+        return {
+            "required": True,
+            "passed": False,
+            "run": None,
+            "threshold": None,
+            "checks": [],
+            "minima": minima,
+            "reason": "No active model: train a run on the current VIPs and accept it first.",
+        }
     base = {"required": True, "run": run.pk, "minima": minima}
     if set(run.vip_identity_ids) != vip_ids:
-        return {**base, "passed": False, "threshold": None, "checks": [],
-                "reason": f"The active model (run {run.pk}) was trained on another VIP set than today's "
-                          f"{len(vip_ids)} VIPs: train and accept a run on the current VIPs first."}
+        return {
+            **base,
+            "passed": False,
+            "threshold": None,
+            "checks": [],
+            "reason": f"The active model (run {run.pk}) was trained on another VIP set than today's "
+            f"{len(vip_ids)} VIPs: train and accept a run on the current VIPs first.",
+        }
     point = operating_point_current(run=run)
     threshold = point.threshold if point is not None else None
     rule = operating_point_rule(point)
     base["operating_point"] = rule
     headline = run_metrics_at(run=run, threshold=threshold) if threshold is not None else None
     if headline is None:
-        return {**base, "passed": False, "threshold": threshold, "checks": [],
-                "reason": f"Run {run.pk} has no validation predictions to judge it by."}
+        return {
+            **base,
+            "passed": False,
+            "threshold": threshold,
+            "checks": [],
+            "reason": f"Run {run.pk} has no validation predictions to judge it by.",
+        }
     values = {name: headline[name] for name in ("precision", "recall", "mean_f1")}
     checks = [
-        {"metric": name, "value": values[name], "minimum": minima[name],
-         "passed": values[name] is not None and values[name] >= minima[name]}
+        {
+            "metric": name,
+            "value": values[name],
+            "minimum": minima[name],
+            "passed": values[name] is not None and values[name] >= minima[name],
+        }
         for name in ("precision", "recall", "mean_f1")
     ]
     passed = all(check["passed"] for check in checks)
     failing = [f"{c['metric']} {fmt_number(c['value'])} < {c['minimum']:g}" for c in checks if not c["passed"]]
     chosen = rule["text"] if rule else ""
-    reason = (f"Run {run.pk} meets every minimum on validation {headline['label']}." if passed
-              else f"Run {run.pk} on validation {headline['label']}: {'; '.join(failing)}.") + \
-        (f" The threshold was {chosen}." if chosen else "")
-    return {**base, "passed": passed, "threshold": threshold, "checks": checks, "reason": reason,
-            "headline": headline, "weak_identities": _weak_identities(run)}
+    reason = (
+        f"Run {run.pk} meets every minimum on validation {headline['label']}."
+        if passed
+        else f"Run {run.pk} on validation {headline['label']}: {'; '.join(failing)}."
+    ) + (f" The threshold was {chosen}." if chosen else "")
+    return {
+        **base,
+        "passed": passed,
+        "threshold": threshold,
+        "checks": checks,
+        "reason": reason,
+        "headline": headline,
+        "weak_identities": _weak_identities(run),
+    }
 
 
 def _weak_identities(run: TrainingRun) -> list[dict]:
     return [
         {key: row.get(key) for key in ("identity", "name", "precision", "recall", "f1", "diagnosis")}
-        for row in run.per_class if row.get("diagnosis") not in (None, "ok")
+        for row in run.per_class
+        if row.get("diagnosis") not in (None, "ok")
     ]
 
 

@@ -1,5 +1,6 @@
 """Reads on training runs and the active model: listings, the runs in flight, the model in force
 and its per-face confidence."""
+
 from __future__ import annotations
 
 from django.db.models import OuterRef, QuerySet, Subquery

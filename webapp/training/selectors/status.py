@@ -1,5 +1,6 @@
 """What the dashboard shows: a run's headline (at the operating point when it is the active
 run), the curation status of the header and ``manage.py curation_status``, and run comparisons."""
+
 from __future__ import annotations
 
 from django.db.models import Max
@@ -27,8 +28,11 @@ def run_headline(*, run: TrainingRun, active_id: int | None = None, point: Opera
     if stored:
         return stored
     threshold = (run.metrics.get(HEADLINE_SPLIT) or {}).get("threshold") if run.metrics else None
-    return None if threshold is None else run_metrics_at(run=run, threshold=threshold,
-                                                          basis="the validation max-mean-F1 threshold")
+    return (
+        None
+        if threshold is None
+        else run_metrics_at(run=run, threshold=threshold, basis="the validation max-mean-F1 threshold")
+    )
 
 
 def run_key_metrics(run: TrainingRun | None) -> dict | None:
@@ -50,22 +54,44 @@ def curation_status() -> dict:
         "vip_count": vips_current().count(),
         "candidate_count": Identity.objects.filter(role=Identity.Role.CANDIDATE, merged_into__isnull=True).count(),
         "chunk": Chunk.objects.aggregate(n=Max("number"))["n"],
-        "active_model": None if run is None or activation is None else {
-            "run": run.pk, "mode": run.mode, "loss": run.loss, "accepted_at": activation.accepted_at,
+        "active_model": None
+        if run is None or activation is None
+        else {
+            "run": run.pk,
+            "mode": run.mode,
+            "loss": run.loss,
+            "accepted_at": activation.accepted_at,
             "accepted_by": activation.accepted_by.get_username() if activation.accepted_by else None,
-            "automatic": activation.automatic, "vip_count": len(run.vips), "metrics": run.metrics,
+            "automatic": activation.automatic,
+            "vip_count": len(run.vips),
+            "metrics": run.metrics,
             "headline": None if point is None else run_metrics_at(run=run, threshold=point.threshold),
-            "operating_point": None if point is None else {
-                "threshold": point.threshold, "target_precision": point.target_precision, "expected": point.expected,
-                "far": point.far, "unknown_share": point.unknown_share, "estimate": point.estimate,
-                "rule": point.rule, "reason": point.reason, "rule_text": operating_point_rule_text(point),
+            "operating_point": None
+            if point is None
+            else {
+                "threshold": point.threshold,
+                "target_precision": point.target_precision,
+                "expected": point.expected,
+                "far": point.far,
+                "unknown_share": point.unknown_share,
+                "estimate": point.estimate,
+                "rule": point.rule,
+                "reason": point.reason,
+                "rule_text": operating_point_rule_text(point),
             },
         },
         "previous_model": _previous_model(),
-        "latest_run": None if latest is None else {"run": latest.pk, "state": latest.job.state,
-                                                   "progress": latest.job.progress, "created_at": latest.created_at},
-        "run_in_progress": None if in_progress is None else {"run": in_progress.pk, "state": in_progress.job.state,
-                                                             "progress": in_progress.job.progress},
+        "latest_run": None
+        if latest is None
+        else {
+            "run": latest.pk,
+            "state": latest.job.state,
+            "progress": latest.job.progress,
+            "created_at": latest.created_at,
+        },
+        "run_in_progress": None
+        if in_progress is None
+        else {"run": in_progress.pk, "state": in_progress.job.state, "progress": in_progress.job.progress},
         "queues": queue_sizes_open(),
         "gate": gate_status(),
     }
@@ -81,10 +107,23 @@ def runs_compare(*, runs: list[TrainingRun]) -> dict:
     by_identity: dict[int, dict] = {}
     for run in runs:
         for row in run.per_class:
-            entry = by_identity.setdefault(row["identity"], {"identity": row["identity"], "name": row["name"], "runs": {}})
-            entry["runs"][str(run.pk)] = {key: row.get(key) for key in ("precision", "recall", "f1", "support", "diagnosis")}
+            entry = by_identity.setdefault(
+                row["identity"], {"identity": row["identity"], "name": row["name"], "runs": {}}
+            )
+            entry["runs"][str(run.pk)] = {
+                key: row.get(key) for key in ("precision", "recall", "f1", "support", "diagnosis")
+            }
     return {
-        "runs": [{"run": run.pk, "mode": run.mode, "loss": run.loss, "created_at": run.created_at,
-                  "vip_count": len(run.vips), "metrics": run.metrics} for run in runs],
+        "runs": [
+            {
+                "run": run.pk,
+                "mode": run.mode,
+                "loss": run.loss,
+                "created_at": run.created_at,
+                "vip_count": len(run.vips),
+                "metrics": run.metrics,
+            }
+            for run in runs
+        ],
         "identities": sorted(by_identity.values(), key=lambda entry: entry["name"]),
     }

@@ -10,6 +10,7 @@ cancel), ``execute`` (the task's work), ``results`` (what a finished run stores)
 (the active model and its operating point) and ``chunks`` (VIP promotion). The public entry
 points are imported here, so callers write ``training.services.<name>``.
 """
+
 from .acceptance import active_model_rollback, operating_point_set, training_run_accept
 from .chunks import Promotion, chunk_promote
 from .execute import training_run_execute

@@ -1,5 +1,6 @@
 """Accepting a run as the active model (and rolling back), and choosing its operating point by
 false-tag rate, target precision or threshold; a new model carries the previous choice over."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -25,7 +26,9 @@ def training_run_accept(*, run: TrainingRun, user=None, automatic: bool = False)
     """
     run.job.refresh_from_db()
     if run.job.state != Job.State.SUCCEEDED:
-        raise RunNotAcceptable(f"Run {run.pk} is {run.job.state}; only a run that succeeded can become the active model.")
+        raise RunNotAcceptable(
+            f"Run {run.pk} is {run.job.state}; only a run that succeeded can become the active model."
+        )
     if not run.model_file:
         raise RunNotAcceptable(f"Run {run.pk} has no model file.")
     return activate(run=run, user=user, automatic=automatic)
@@ -41,7 +44,8 @@ def active_model_rollback(*, user=None) -> ActiveModel:
         if previous is None:
             raise NoActiveModel("There is no earlier active model to roll back to.")
         activation = ActiveModel.objects.create(
-            run=previous.run, accepted_by=user if user and user.is_authenticated else None, automatic=False)
+            run=previous.run, accepted_by=user if user and user.is_authenticated else None, automatic=False
+        )
         if selectors.operating_point_current(run=previous.run) is None:
             _carry_operating_point(run=previous.run, previous=None, user=user)
     return activation
@@ -75,9 +79,16 @@ def _carry_operating_point(*, run: TrainingRun, previous: OperatingPoint | None,
     return operating_point_set(run=run, user=user, fallback=True, **carried_choice(previous))
 
 
-def operating_point_set(*, run: TrainingRun | None = None, user=None, target_precision: float | None = None,
-                        threshold: float | None = None, far: float | None = None,
-                        unknown_share: float | None = None, fallback: bool = False) -> OperatingPoint:
+def operating_point_set(
+    *,
+    run: TrainingRun | None = None,
+    user=None,
+    target_precision: float | None = None,
+    threshold: float | None = None,
+    far: float | None = None,
+    unknown_share: float | None = None,
+    fallback: bool = False,
+) -> OperatingPoint:
     """Choose the threshold of a run (default: the active one) by false-tag rate, target precision or directly.
 
     The rule is :func:`selectors.operating_point_choose`: with ``far``, the threshold accepts that
@@ -89,21 +100,37 @@ def operating_point_set(*, run: TrainingRun | None = None, user=None, target_pre
     used and ``expected.target_reached`` is false. ``rule`` and ``reason`` record which rule chose
     the threshold and why; ``fallback``: see :func:`selectors.operating_point_choose`.
     """
-    for name, value in (("target precision", target_precision), ("threshold", threshold),
-                        ("share of unknown faces", unknown_share)):
+    for name, value in (
+        ("target precision", target_precision),
+        ("threshold", threshold),
+        ("share of unknown faces", unknown_share),
+    ):
         if value is not None and not 0.0 <= value <= 1.0:
             raise InvalidTransition(f"The {name} must lie between 0 and 1.")
     if run is None:
         run = selectors.active_run()
         if run is None:
             raise NoActiveModel("No active model yet: accept a training run first.")
-    choice = selectors.operating_point_choose(run=run, far=far, target_precision=target_precision, threshold=threshold,
-                                              unknown_share=unknown_share, fallback=fallback)
+    choice = selectors.operating_point_choose(
+        run=run,
+        far=far,
+        target_precision=target_precision,
+        threshold=threshold,
+        unknown_share=unknown_share,
+        fallback=fallback,
+    )
     expected = selectors.run_metrics_at(run=run, threshold=choice.threshold) or {}
     expected["identification_accuracy"] = expected.get("recall")
     expected["target_reached"] = choice.target_reached
     return OperatingPoint.objects.create(
-        run=run, rule=choice.rule, reason=choice.reason, target_precision=choice.target_precision,
-        threshold=choice.threshold, expected=expected, far=choice.far, unknown_share=choice.unknown_share,
-        estimate=jsonable(choice.estimate or {}), set_by=user if user and user.is_authenticated else None,
+        run=run,
+        rule=choice.rule,
+        reason=choice.reason,
+        target_precision=choice.target_precision,
+        threshold=choice.threshold,
+        expected=expected,
+        far=choice.far,
+        unknown_share=choice.unknown_share,
+        estimate=jsonable(choice.estimate or {}),
+        set_by=user if user and user.is_authenticated else None,
     )

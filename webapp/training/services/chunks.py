@@ -1,4 +1,5 @@
 """VIP chunks: promoting the next candidates to VIPs behind the promotion gate."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,12 +60,18 @@ def chunk_promote(*, user=None, override_reason: str = "", size: int | None = No
         Identity.objects.filter(pk__in=ids).update(role=Identity.Role.VIP, chunk=number, updated_at=timezone.now())
         run = selectors.active_run()
         chunk = Chunk.objects.create(
-            number=number, promoted_by=user if user and user.is_authenticated else None,
+            number=number,
+            promoted_by=user if user and user.is_authenticated else None,
             identities=[{"id": i.pk, "name": i.name, "popularity_rank": i.popularity_rank} for i in candidates],
-            run=run, metrics=run.metrics if run else {}, gate=jsonable(gate),
-            overridden=overridden, override_reason=override_reason if overridden else "",
+            run=run,
+            metrics=run.metrics if run else {},
+            gate=jsonable(gate),
+            overridden=overridden,
+            override_reason=override_reason if overridden else "",
         )
         queue = queue_build_for_chunk(chunk=chunk)
-    message = (f"Chunk {number}: {len(candidates)} new VIPs. Verify their faces in the review queue, then retrain "
-               f"(Admin › Training › Start run).")
+    message = (
+        f"Chunk {number}: {len(candidates)} new VIPs. Verify their faces in the review queue, then retrain "
+        f"(Admin › Training › Start run)."
+    )
     return Promotion(chunk=chunk, identities=candidates, review_queue=queue, message=message)

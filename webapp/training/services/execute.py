@@ -1,5 +1,6 @@
 """Executing a run, inside the ``training.run`` task: load its snapshot, train with ``ml.train``,
 store the model and the reports, build the review queues."""
+
 from __future__ import annotations
 
 import contextlib
@@ -46,7 +47,7 @@ def _embeddings_of(face_ids: np.ndarray) -> np.ndarray:
     position = {int(face_id): i for i, face_id in enumerate(face_ids)}
     vectors = None
     for start in range(0, len(face_ids), 5000):
-        chunk = [int(i) for i in face_ids[start:start + 5000]]
+        chunk = [int(i) for i in face_ids[start : start + 5000]]
         for pk, blob in Face.objects.filter(pk__in=chunk).values_list("pk", "embedding"):
             vector = embedding_array(blob)
             if vectors is None:
@@ -58,8 +59,11 @@ def _embeddings_of(face_ids: np.ndarray) -> np.ndarray:
 
 def _crops_of(face_ids: np.ndarray) -> list:
     """The faces' aligned crops for finetuning: local paths, or decoded images from remote storage."""
-    crops = {pk: name for batch in id_batches(face_ids)
-             for pk, name in Face.objects.filter(pk__in=batch).values_list("pk", "crop")}
+    crops = {
+        pk: name
+        for batch in id_batches(face_ids)
+        for pk, name in Face.objects.filter(pk__in=batch).values_list("pk", "crop")
+    }
     try:
         return [default_storage.path(crops[int(i)]) for i in face_ids]
     except NotImplementedError:  # remote storage (S3): decode the crops into memory
@@ -95,8 +99,11 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
 
     clock = time.perf_counter()
     snapshot = list(run.samples.order_by("face_id").values_list("face_id", "label", "split", "identity_id", "version"))
-    existing = {pk for batch in id_batches([r[0] for r in snapshot])
-                for pk in Face.objects.filter(pk__in=batch).values_list("pk", flat=True)}
+    existing = {
+        pk
+        for batch in id_batches([r[0] for r in snapshot])
+        for pk in Face.objects.filter(pk__in=batch).values_list("pk", flat=True)
+    }
     rows = [r for r in snapshot if r[0] in existing]  # faces deleted since the start are not trained on
     face_ids = np.array([r[0] for r in rows], dtype=np.int64)
     labels = np.array([r[1] for r in rows], dtype=np.int64)
@@ -105,8 +112,9 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
     versions = np.array([r[4] for r in rows], dtype=np.int64)
     embeddings = _embeddings_of(face_ids)
     inputs = embeddings if run.mode == TrainingRun.Mode.HEAD else _crops_of(face_ids)
-    config = training_config_build(**{k: v for k, v in run.config.items() if k not in ("mode", "loss")},
-                                   mode=run.mode, loss=run.loss)
+    config = training_config_build(
+        **{k: v for k, v in run.config.items() if k not in ("mode", "loss")}, mode=run.mode, loss=run.loss
+    )
     try:
         data = TrainData(inputs=inputs, labels=labels, splits=splits, class_names=run.class_names, sample_ids=face_ids)
     except ValueError as exc:
@@ -115,8 +123,13 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
 
     with tempfile.TemporaryDirectory(prefix=f"run-{run.pk}-") as folder, _torch_threads(run.mode):
         try:
-            result = train_classifier(config, data, out_dir=Path(folder),
-                                      progress=lambda f, m: progress(0.9 * f, m), should_stop=_Throttled(progress))
+            result = train_classifier(
+                config,
+                data,
+                out_dir=Path(folder),
+                progress=lambda f, m: progress(0.9 * f, m),
+                should_stop=_Throttled(progress),
+            )
         except TrainingCancelled as exc:
             raise JobCancelled(str(exc)) from exc
         progress(0.9, "predicting every face with the calibrated model")
@@ -126,25 +139,43 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
         stored_name = _store_model(run=run, path=Path(folder) / "model.pt")
 
     clock = time.perf_counter()
-    outcome = run_outcome(run=run, result=result, face_ids=face_ids, labels=labels, splits=splits,
-                       identity_ids=identity_ids, predictions=classifier.predict_chunks(inputs), embeddings=embeddings)
+    outcome = run_outcome(
+        run=run,
+        result=result,
+        face_ids=face_ids,
+        labels=labels,
+        splits=splits,
+        identity_ids=identity_ids,
+        predictions=classifier.predict_chunks(inputs),
+        embeddings=embeddings,
+    )
     with transaction.atomic():
         if not _attempt_owns_run(run):
             default_storage.delete(stored_name)
-            raise Conflict(f"Run {run.pk} was restarted or declared lost while this attempt trained; "
-                           f"its results are dropped.")
-        samples_store(run=run, outcome=outcome, splits=splits, versions=versions,
-                       deleted=[r for r in snapshot if r[0] not in existing])
+            raise Conflict(
+                f"Run {run.pk} was restarted or declared lost while this attempt trained; its results are dropped."
+            )
+        samples_store(
+            run=run,
+            outcome=outcome,
+            splits=splits,
+            versions=versions,
+            deleted=[r for r in snapshot if r[0] not in existing],
+        )
         run.config = result["config"]
         run.device = result["device"]
         run.metrics = headline_metrics(result)
         run.per_class = per_class_table(run=run, result=result)
-        run.curves = {"sweeps": {split: (result["metrics"].get(split) or {}).get("sweep") for split in ("val", "test")},
-                      "calibration": result["calibration"], "operating_points": result["operating_points"],
-                      "history": result["history"]}
-        run.confused_pairs = [{**pair, "identity_a": run.vips[pair["a"]]["identity"],
-                               "identity_b": run.vips[pair["b"]]["identity"]}
-                              for pair in result["diagnosis"]["confused_pairs"]]
+        run.curves = {
+            "sweeps": {split: (result["metrics"].get(split) or {}).get("sweep") for split in ("val", "test")},
+            "calibration": result["calibration"],
+            "operating_points": result["operating_points"],
+            "history": result["history"],
+        }
+        run.confused_pairs = [
+            {**pair, "identity_a": run.vips[pair["a"]]["identity"], "identity_b": run.vips[pair["b"]]["identity"]}
+            for pair in result["diagnosis"]["confused_pairs"]
+        ]
         run.model_file.name = stored_name
         run.finished_at = timezone.now()
         run.save()
@@ -152,18 +183,29 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
     from webapp.review.builders import queues_build_for_run
 
     outcome.threshold, basis = queue_threshold(run=run, result=result)
-    run.metrics = {**run.metrics, "headline": selectors.run_metrics_at(run=run, threshold=outcome.threshold, basis=basis)}
+    run.metrics = {
+        **run.metrics,
+        "headline": selectors.run_metrics_at(run=run, threshold=outcome.threshold, basis=basis),
+    }
     run.save(update_fields=["metrics"])
     queues = queues_build_for_run(run=run, outcome=outcome)
-    run.timings = {**result["timings"], "load_s": load_s, "store_s": time.perf_counter() - clock,
-                   "samples_per_s": result["samples_per_s"]}
+    run.timings = {
+        **result["timings"],
+        "load_s": load_s,
+        "store_s": time.perf_counter() - clock,
+        "samples_per_s": result["samples_per_s"],
+    }
     run.save(update_fields=["timings"])
     accepted = False
     if settings.FACECURATOR_AUTO_ACCEPT_RUNS:
         activate(run=run, user=None, automatic=True)  # the job succeeds right after this returns
         accepted = True
-    return {"run": run.pk, "metrics": run.metrics.get("val"), "queues": {q.kind: q.items.count() for q in queues},
-            "accepted": accepted}
+    return {
+        "run": run.pk,
+        "metrics": run.metrics.get("val"),
+        "queues": {q.kind: q.items.count() for q in queues},
+        "accepted": accepted,
+    }
 
 
 def _store_model(*, run: TrainingRun, path: Path) -> str:
@@ -181,6 +223,13 @@ def _store_model(*, run: TrainingRun, path: Path) -> str:
 def _attempt_owns_run(run: TrainingRun) -> bool:
     """Inside a transaction: the run still belongs to the job attempt training it (not restarted
     as another job, not declared lost), so this attempt may write its results."""
-    return TrainingRun.objects.select_for_update(of=("self",)).filter(
-        pk=run.pk, job_id=run.job_id, job__state=Job.State.RUNNING, job__attempts=run.job.attempts,
-    ).exists()
+    return (
+        TrainingRun.objects.select_for_update(of=("self",))
+        .filter(
+            pk=run.pk,
+            job_id=run.job_id,
+            job__state=Job.State.RUNNING,
+            job__attempts=run.job.attempts,
+        )
+        .exists()
+    )

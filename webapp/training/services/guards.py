@@ -1,5 +1,6 @@
 """What refuses or serialises training writes: the domain errors (each with its code) and the
 advisory lock that lets one run start or promotion through at a time."""
+
 from __future__ import annotations
 
 from django.db import connection

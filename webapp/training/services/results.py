@@ -1,6 +1,7 @@
 """From a finished run's ``RunResult`` to what is stored: the per-face outcome the review queues
 are built from, the scored samples, the headline metrics and per-class table, and the
 threshold the queues use."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -15,8 +16,17 @@ from ..models import OperatingPoint, RunSample, TrainingRun
 from .acceptance import carried_choice
 
 
-def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.ndarray, labels: np.ndarray, splits: np.ndarray,
-             identity_ids: np.ndarray, predictions: Iterable, embeddings: np.ndarray):
+def run_outcome(
+    *,
+    run: TrainingRun,
+    result: Mapping[str, Any],
+    face_ids: np.ndarray,
+    labels: np.ndarray,
+    splits: np.ndarray,
+    identity_ids: np.ndarray,
+    predictions: Iterable,
+    embeddings: np.ndarray,
+):
     """The per-face view of a finished run that the review queues are built from.
 
     ``ml.train`` scores label noise on the train split only, but a wrong label in val or test
@@ -43,8 +53,11 @@ def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.nda
     for rows, part in predictions:  # the calibrated model's predictions, a chunk of faces at a time
         probs = np.asarray(part.probs, dtype=np.float64)
         own = probs[np.arange(len(probs)), np.maximum(labels[rows], 0)]
-        calibrated_loss[rows] = np.where(labels[rows] >= 0, -np.log(np.clip(own, 1e-12, 1.0)),
-                                         np.sum(probs * np.log(np.clip(probs, 1e-12, 1.0)), axis=1))
+        calibrated_loss[rows] = np.where(
+            labels[rows] >= 0,
+            -np.log(np.clip(own, 1e-12, 1.0)),
+            np.sum(probs * np.log(np.clip(probs, 1e-12, 1.0)), axis=1),
+        )
         topk[rows] = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         topk_probabilities[rows] = np.take_along_axis(probs, topk[rows], axis=1)
     training_loss = np.full(n, np.nan)
@@ -56,19 +69,35 @@ def run_outcome(*, run: TrainingRun, result: Mapping[str, Any], face_ids: np.nda
         if entry.get("out_of_sample_loss") is not None:
             out_of_sample[row] = entry["out_of_sample_loss"]
     noise_k = int(run.config.get("noise_k") or 10)
-    scores = score_label_noise(labels, n_classes, embeddings=embeddings, training_loss=training_loss,
-                               out_of_sample_loss=out_of_sample, k=max(1, min(noise_k, n - 1)))
+    scores = score_label_noise(
+        labels,
+        n_classes,
+        embeddings=embeddings,
+        training_loss=training_loss,
+        out_of_sample_loss=out_of_sample,
+        k=max(1, min(noise_k, n - 1)),
+    )
     label_errors = stored_label_errors(result=result, face_ids=face_ids, labels=labels)
     classes = {d["class_index"]: d for d in result["diagnosis"]["classes"]}
     return RunOutcome(
-        run_id=run.pk, face_ids=face_ids, labels=labels, identity_ids=identity_ids, predicted=predicted,
-        confidence=confidence, topk_classes=topk, topk_probabilities=topk_probabilities,
-        noise=scores.combined, suggested=scores.suggested_label, embeddings=np.asarray(embeddings, dtype=np.float32),
-        class_identity_ids=run.vip_identity_ids, class_names=run.class_names,
+        run_id=run.pk,
+        face_ids=face_ids,
+        labels=labels,
+        identity_ids=identity_ids,
+        predicted=predicted,
+        confidence=confidence,
+        topk_classes=topk,
+        topk_probabilities=topk_probabilities,
+        noise=scores.combined,
+        suggested=scores.suggested_label,
+        embeddings=np.asarray(embeddings, dtype=np.float32),
+        class_identity_ids=run.vip_identity_ids,
+        class_names=run.class_names,
         diagnosis=[classes.get(c, {}).get("status", "ok") for c in range(n_classes)],
         recall=[classes.get(c, {}).get("recall") for c in range(n_classes)],
         confused_pairs=result["diagnosis"]["confused_pairs"],
-        threshold=result["diagnosis"].get("threshold") or 0.5, label_errors=label_errors,
+        threshold=result["diagnosis"].get("threshold") or 0.5,
+        label_errors=label_errors,
     )
 
 
@@ -82,25 +111,37 @@ def stored_label_errors(*, result, face_ids: np.ndarray, labels: np.ndarray):
     if posterior is None or not parts or any(part is None for part in parts):
         return None
     return LabelErrorScores.from_parts(
-        labels=labels, p_wrong=[part["p_wrong"] for part in parts],
+        labels=labels,
+        p_wrong=[part["p_wrong"] for part in parts],
         suggested_label=[part["suggested_label"] for part in parts],
         suggested_probability=[part["suggested_probability"] for part in parts],
-        temperature=posterior["temperature"], background=posterior["background"])
+        temperature=posterior["temperature"],
+        background=posterior["background"],
+    )
 
 
 def samples_store(*, run: TrainingRun, outcome, splits: np.ndarray, versions: np.ndarray, deleted: list) -> None:
     """Rewrite the run's sample rows with their scores (delete + bulk insert: idempotent, fast).
     Faces deleted since the start keep their snapshot row, without scores."""
     RunSample.objects.filter(run=run).delete()
-    batch = [RunSample(run=run, face_id=face_id, label=label, split=split, identity_id=identity_id, version=version)
-             for face_id, label, split, identity_id, version in deleted]
+    batch = [
+        RunSample(run=run, face_id=face_id, label=label, split=split, identity_id=identity_id, version=version)
+        for face_id, label, split, identity_id, version in deleted
+    ]
     for row, face_id in enumerate(outcome.face_ids):
-        batch.append(RunSample(
-            run=run, face_id=int(face_id), identity_id=int(outcome.identity_ids[row]) or None,
-            label=int(outcome.labels[row]), split=str(splits[row]), version=int(versions[row]),
-            noise_score=float(outcome.noise[row]), predicted=int(outcome.predicted[row]),
-            confidence=float(outcome.confidence[row]),
-        ))
+        batch.append(
+            RunSample(
+                run=run,
+                face_id=int(face_id),
+                identity_id=int(outcome.identity_ids[row]) or None,
+                label=int(outcome.labels[row]),
+                split=str(splits[row]),
+                version=int(versions[row]),
+                noise_score=float(outcome.noise[row]),
+                predicted=int(outcome.predicted[row]),
+                confidence=float(outcome.confidence[row]),
+            )
+        )
         if len(batch) >= 5000:
             RunSample.objects.bulk_create(batch)
             batch = []
@@ -112,8 +153,9 @@ def queue_threshold(*, run: TrainingRun, result: Mapping[str, Any]) -> tuple[flo
     would get if accepted now (:func:`selectors.operating_point_choose` on the choice carried over,
     the same rule accepting applies), else max mean F1's."""
     try:
-        choice = selectors.operating_point_choose(run=run, fallback=True,
-                                                  **carried_choice(selectors.operating_point_current()))
+        choice = selectors.operating_point_choose(
+            run=run, fallback=True, **carried_choice(selectors.operating_point_current())
+        )
     except InvalidTransition:
         return (result["diagnosis"].get("threshold") or 0.5), "the validation max-mean-F1 threshold"
     if choice.rule == OperatingPoint.Rule.THRESHOLD:
@@ -121,22 +163,37 @@ def queue_threshold(*, run: TrainingRun, result: Mapping[str, Any]) -> tuple[flo
     return choice.threshold, choice.basis
 
 
-_SUMMARY_KEYS = ("threshold", "mean_f1", "kept_accuracy", "identification_accuracy", "total_accuracy",
-                 "distractor_accuracy", "vip_acceptance")
+_SUMMARY_KEYS = (
+    "threshold",
+    "mean_f1",
+    "kept_accuracy",
+    "identification_accuracy",
+    "total_accuracy",
+    "distractor_accuracy",
+    "vip_acceptance",
+)
 
 
 def headline_metrics(result: Mapping[str, Any]) -> dict:
     """Per split, the numbers at the threshold of max mean F1, F1 AUC and the calibration errors."""
-    metrics: dict = {"temperature": result["temperature"], "operating_points": result["operating_points"],
-                     "counts": result["counts"]}
+    metrics: dict = {
+        "temperature": result["temperature"],
+        "operating_points": result["operating_points"],
+        "counts": result["counts"],
+    }
     for split in ("val", "test"):
         report = result["metrics"].get(split)
         calibration = result["calibration"].get(split) or {}
-        metrics[split] = None if report is None else {
-            "f1_auc": report["f1_auc"], **{key: report["at_max_mean_f1"][key] for key in _SUMMARY_KEYS},
-            "ece_before": _ece(calibration.get("before")),
-            "ece_after": _ece(calibration.get("after")),
-        }
+        metrics[split] = (
+            None
+            if report is None
+            else {
+                "f1_auc": report["f1_auc"],
+                **{key: report["at_max_mean_f1"][key] for key in _SUMMARY_KEYS},
+                "ece_before": _ece(calibration.get("before")),
+                "ece_after": _ece(calibration.get("after")),
+            }
+        )
     return metrics
 
 
@@ -161,12 +218,24 @@ def per_class_table(*, run: TrainingRun, result: Mapping[str, Any]) -> list[dict
     for vip in run.vips:
         c = vip["index"]
         found = diagnosis.get(c, {})
-        table.append({
-            "class_index": c, "identity": vip["identity"], "name": vip["name"], "chunk": vip.get("chunk"),
-            "precision": found.get("precision"), "recall": found.get("recall"),
-            "f1": (by_split[basis].get(c) or {}).get("f1"), "support": found.get("support"),
-            "diagnosis": found.get("status", "ok"), "reasons": found.get("reasons", []),
-            **{split: {key: (by_split[split].get(c) or {}).get(key) for key in ("precision", "recall", "f1", "support")}
-               for split in ("val", "test")},
-        })
+        table.append(
+            {
+                "class_index": c,
+                "identity": vip["identity"],
+                "name": vip["name"],
+                "chunk": vip.get("chunk"),
+                "precision": found.get("precision"),
+                "recall": found.get("recall"),
+                "f1": (by_split[basis].get(c) or {}).get("f1"),
+                "support": found.get("support"),
+                "diagnosis": found.get("status", "ok"),
+                "reasons": found.get("reasons", []),
+                **{
+                    split: {
+                        key: (by_split[split].get(c) or {}).get(key) for key in ("precision", "recall", "f1", "support")
+                    }
+                    for split in ("val", "test")
+                },
+            }
+        )
     return table

@@ -1,5 +1,6 @@
 """Starting a training run (its config validated, its VIP set and samples frozen), restarting a
 failed one from its snapshot, and cancelling one."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,9 +46,17 @@ def training_config_build(*, mode: str = "head", loss: str = "me", **overrides):
         raise InvalidTransition(f"Invalid training configuration: {exc}") from exc
 
 
-def training_run_start(*, user=None, mode: str = "head", loss: str = "me", options: dict | None = None,
-                       note: str = "", labels: str = TrainingRun.Labels.SETTLED, allow_concurrent: bool = False,
-                       dispatch: bool = True) -> TrainingRun:
+def training_run_start(
+    *,
+    user=None,
+    mode: str = "head",
+    loss: str = "me",
+    options: dict | None = None,
+    note: str = "",
+    labels: str = TrainingRun.Labels.SETTLED,
+    allow_concurrent: bool = False,
+    dispatch: bool = True,
+) -> TrainingRun:
     """Freeze the VIP set and every label, create the run and queue its ``training.run`` job (gpu queue).
 
     ``labels``: "settled" (default) leaves out of the snapshot, hence out of training and of the
@@ -79,11 +88,21 @@ def training_run_start(*, user=None, mode: str = "head", loss: str = "me", optio
         if not vips:
             raise InvalidTransition("There are no VIPs to train on yet: promote the first chunk.")
         class_of = {identity.pk: index for index, identity in enumerate(vips)}
-        job = (job_start(kind=RUN_KIND, params={}, user=user) if dispatch else
-               Job.objects.create(kind=RUN_KIND, queue="here", created_by=user if user and user.is_authenticated else None))
+        job = (
+            job_start(kind=RUN_KIND, params={}, user=user)
+            if dispatch
+            else Job.objects.create(
+                kind=RUN_KIND, queue="here", created_by=user if user and user.is_authenticated else None
+            )
+        )
         run = TrainingRun.objects.create(
-            job=job, mode=config.mode, loss=config.loss, backbone=getattr(config, "backbone", "") or "",
-            config=jsonable(dataclasses.asdict(config)), note=note[:300], labels=labels,
+            job=job,
+            mode=config.mode,
+            loss=config.loss,
+            backbone=getattr(config, "backbone", "") or "",
+            config=jsonable(dataclasses.asdict(config)),
+            note=note[:300],
+            labels=labels,
             vips=[{"index": i, "identity": v.pk, "name": v.name, "chunk": v.chunk} for i, v in enumerate(vips)],
             chunk=max((v.chunk or 0 for v in vips), default=0) or None,
             created_by=user if user and user.is_authenticated else None,
@@ -103,8 +122,9 @@ def training_run_start(*, user=None, mode: str = "head", loss: str = "me", optio
 def _distractor_person_split(identity_id: int) -> str:
     from ml.splits import split_for_person
 
-    return split_for_person(str(identity_id), seed=settings.FACECURATOR_SPLIT_SEED,
-                            proportions=settings.FACECURATOR_SPLIT_PROPORTIONS)
+    return split_for_person(
+        str(identity_id), seed=settings.FACECURATOR_SPLIT_SEED, proportions=settings.FACECURATOR_SPLIT_PROPORTIONS
+    )
 
 
 def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
@@ -115,9 +135,8 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
     distractor person (a candidate) all take that person's split (:func:`ml.splits.split_for_person`),
     so the val distractors the operating point is measured on are people never trained on.
     """
-    faces = (
-        Face.objects.filter(embedding__isnull=False)
-        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+    faces = Face.objects.filter(embedding__isnull=False).exclude(
+        status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED]
     )
     left_out = 0
     if run.labels == TrainingRun.Labels.SETTLED:
@@ -125,15 +144,24 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
         left_out = unsettled.count()
         faces = faces.exclude(pk__in=unsettled.values("pk"))
     rows = faces.order_by("id").values_list("id", "identity_id", "split", "version")
-    counts = {"total": 0, "vip": 0, "distractor": 0, "train": 0, "val": 0, "test": 0, "vip_train": 0,
-              "unsettled_left_out": left_out}
+    counts = {
+        "total": 0,
+        "vip": 0,
+        "distractor": 0,
+        "train": 0,
+        "val": 0,
+        "test": 0,
+        "vip_train": 0,
+        "unsettled_left_out": left_out,
+    }
     batch: list[RunSample] = []
     for face_id, identity_id, split, version in rows.iterator(chunk_size=5000):
         label = class_of.get(identity_id, -1)
         if label < 0 and identity_id is not None:
             split = _distractor_person_split(identity_id)
-        batch.append(RunSample(run=run, face_id=face_id, identity_id=identity_id, label=label, split=split,
-                               version=version))
+        batch.append(
+            RunSample(run=run, face_id=face_id, identity_id=identity_id, label=label, split=split, version=version)
+        )
         counts["total"] += 1
         counts["vip" if label >= 0 else "distractor"] += 1
         counts[split] = counts.get(split, 0) + 1
@@ -185,16 +213,24 @@ def training_run_restart(*, run: TrainingRun, user=None, dispatch: bool = True) 
         if not previous.is_finished:
             raise RunInProgress(
                 f"Run {run.pk} is still {previous.state} ({previous.progress:.0%}, worker {previous.worker or 'none yet'}); "
-                f"cancel it before restarting it.", extra={"run": run.pk, "job": previous.pk})
+                f"cancel it before restarting it.",
+                extra={"run": run.pk, "job": previous.pk},
+            )
         busy = selectors.runs_unfinished().exclude(pk=run.pk).order_by("id").first()
         if busy is not None:
             raise RunInProgress(
                 f"Training run {busy.pk} is already {busy.job.state} ({busy.job.progress:.0%}); wait for it to finish "
-                f"or cancel it before restarting run {run.pk}.", extra={"run": busy.pk, "job": busy.job_id})
+                f"or cancel it before restarting run {run.pk}.",
+                extra={"run": busy.pk, "job": busy.job_id},
+            )
         params = {"run": run.pk, "restart_of": previous.pk}
-        run.job = (job_start(kind=RUN_KIND, params=params, user=user) if dispatch else
-                   Job.objects.create(kind=RUN_KIND, queue="here", params=params,
-                                      created_by=user if user and user.is_authenticated else None))
+        run.job = (
+            job_start(kind=RUN_KIND, params=params, user=user)
+            if dispatch
+            else Job.objects.create(
+                kind=RUN_KIND, queue="here", params=params, created_by=user if user and user.is_authenticated else None
+            )
+        )
         run.metrics, run.per_class, run.curves, run.confused_pairs, run.timings = {}, [], {}, [], {}
         run.device, run.finished_at, run.model_file = "", None, ""
         run.save()

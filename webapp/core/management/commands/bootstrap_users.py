@@ -1,4 +1,5 @@
 """Create the demo's admin and annotator accounts once, and print how to log in."""
+
 import secrets
 
 from django.conf import settings
@@ -32,7 +33,9 @@ class Command(BaseCommand):
                     user.is_staff = user.is_superuser = True
                     user.save(update_fields=["is_staff", "is_superuser"])
                 known[username] = password
-            lines.append(f"{username} {known.get(username, '(set earlier; reset with: manage.py changepassword ' + username + ')')}")
+            lines.append(
+                f"{username} {known.get(username, '(set earlier; reset with: manage.py changepassword ' + username + ')')}"
+            )
         tmp = credentials_file.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.chmod(0o600)

@@ -1,4 +1,5 @@
 """What the identity commands share: finding an identity or user by what a person types."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -28,5 +29,7 @@ def user_named(username: str | None):
 
 def describe(operation) -> str:
     moved = len(operation.face_ids)
-    return (f"operation {operation.pk}: {operation.kind} {operation.source_id} '{operation.source.name}' -> "
-            f"{operation.target_id} '{operation.target.name}', {moved} face{'s' if moved != 1 else ''}")
+    return (
+        f"operation {operation.pk}: {operation.kind} {operation.source_id} '{operation.source.name}' -> "
+        f"{operation.target_id} '{operation.target.name}', {moved} face{'s' if moved != 1 else ''}"
+    )

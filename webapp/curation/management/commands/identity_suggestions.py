@@ -1,4 +1,5 @@
 """Compute and list identity merge/split suggestions (and recent operations)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.core.exceptions import DomainError
@@ -7,8 +8,10 @@ from webapp.identities import selectors
 
 
 class Command(BaseCommand):
-    help = ("List open merge and split suggestions, most likely first; --compute recomputes them first (here, or "
-            "with --background as a job for the workers); --operations lists recent merges and splits.")
+    help = (
+        "List open merge and split suggestions, most likely first; --compute recomputes them first (here, or "
+        "with --background as a job for the workers); --operations lists recent merges and splits."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--compute", action="store_true", help="Recompute suggestions before listing.")
@@ -23,9 +26,11 @@ class Command(BaseCommand):
         if operations:
             for record in selectors.identity_operations_for_listing()[:limit]:
                 state = f"undone {record.undone_at:%Y-%m-%d %H:%M}" if record.undone_at else "in force"
-                self.stdout.write(f"{record.pk:>6} {record.created_at:%Y-%m-%d %H:%M} {record.kind:5} "
-                                  f"{record.source_id} '{record.source.name}' -> {record.target_id} "
-                                  f"'{record.target.name}' ({len(record.face_ids)} faces, {state})")
+                self.stdout.write(
+                    f"{record.pk:>6} {record.created_at:%Y-%m-%d %H:%M} {record.kind:5} "
+                    f"{record.source_id} '{record.source.name}' -> {record.target_id} "
+                    f"'{record.target.name}' ({len(record.face_ids)} faces, {state})"
+                )
             return
         if compute:
             if background:
@@ -38,18 +43,25 @@ class Command(BaseCommand):
                 result = services.identity_suggestions_compute(run_id=run)
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
-            self.stdout.write(self.style.SUCCESS(
-                f"examined {result['faces']} faces of {result['identities']} identities: "
-                f"{result['merge']} merge and {result['split']} split suggestions open"))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"examined {result['faces']} faces of {result['identities']} identities: "
+                    f"{result['merge']} merge and {result['split']} split suggestions open"
+                )
+            )
         for suggestion in selectors.identity_suggestions_for_listing(kind=kind, status=status)[:limit]:
             evidence = suggestion.evidence
             if suggestion.kind == "merge":
                 assert suggestion.other is not None  # a merge suggestion names two identities
-                detail = (f"merge {suggestion.identity_id} '{suggestion.identity.name}' into {suggestion.other_id} "
-                          f"'{suggestion.other.name}' (centroid cosine {evidence.get('centroid_cosine')}, "
-                          f"neighbour mixing {evidence.get('neighbour_mixing')})")
+                detail = (
+                    f"merge {suggestion.identity_id} '{suggestion.identity.name}' into {suggestion.other_id} "
+                    f"'{suggestion.other.name}' (centroid cosine {evidence.get('centroid_cosine')}, "
+                    f"neighbour mixing {evidence.get('neighbour_mixing')})"
+                )
             else:
                 sizes = " + ".join(str(side["faces"]) for side in evidence.get("sides", []))
-                detail = (f"split {suggestion.identity_id} '{suggestion.identity.name}' into {sizes} faces "
-                          f"(silhouette {evidence.get('silhouette')}, centroid cosine {evidence.get('centroid_cosine')})")
+                detail = (
+                    f"split {suggestion.identity_id} '{suggestion.identity.name}' into {sizes} faces "
+                    f"(silhouette {evidence.get('silhouette')}, centroid cosine {evidence.get('centroid_cosine')})"
+                )
             self.stdout.write(f"{suggestion.pk:>6} {suggestion.score:.3f} {detail}")

@@ -1,4 +1,5 @@
 """Merge identity A into identity B (A's faces move to B, A becomes a tombstone redirecting to B)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.core.exceptions import DomainError
@@ -8,8 +9,10 @@ from ._common import describe, identity_id, user_named
 
 
 class Command(BaseCommand):
-    help = ("Merge identity SOURCE into INTO (ids or exact names): every face moves with a label event, SOURCE's "
-            "name and aliases become INTO's aliases, SOURCE stays as a tombstone. Undo with undo_identity_operation.")
+    help = (
+        "Merge identity SOURCE into INTO (ids or exact names): every face moves with a label event, SOURCE's "
+        "name and aliases become INTO's aliases, SOURCE stays as a tombstone. Undo with undo_identity_operation."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("source", help="Identity to merge away (id or name).")
@@ -19,9 +22,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, source, into, reason, user, **options):
         try:
-            record = services.identity_merge(source_id=identity_id(source), into_id=identity_id(into),
-                                             user=user_named(user), reason=reason)
+            record = services.identity_merge(
+                source_id=identity_id(source), into_id=identity_id(into), user=user_named(user), reason=reason
+            )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"merged identity {record.source_id} into {record.target_id} ({describe(record)})"))
+        self.stdout.write(
+            self.style.SUCCESS(f"merged identity {record.source_id} into {record.target_id} ({describe(record)})")
+        )

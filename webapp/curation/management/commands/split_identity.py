@@ -1,4 +1,5 @@
 """Move chosen faces of an identity to a new identity or an existing one."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,8 +18,10 @@ def _face_ids(text: str) -> list[int]:
 
 
 class Command(BaseCommand):
-    help = ("Split identity SOURCE (id or name): move the given faces to --new-name (a new identity) or --into (an "
-            "existing one). Undo with undo_identity_operation.")
+    help = (
+        "Split identity SOURCE (id or name): move the given faces to --new-name (a new identity) or --into (an "
+        "existing one). Undo with undo_identity_operation."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("source", help="Identity whose faces move (id or name).")
@@ -28,8 +31,9 @@ class Command(BaseCommand):
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--new-name", help="Create a new identity with this name for the faces.")
         target.add_argument("--into", help="An existing identity (id or name) for the faces.")
-        parser.add_argument("--status", choices=["unverified", "verified"],
-                            help="Set the moved faces' status (default: keep it).")
+        parser.add_argument(
+            "--status", choices=["unverified", "verified"], help="Set the moved faces' status (default: keep it)."
+        )
         parser.add_argument("--reason", default="")
         parser.add_argument("--user", help="Username recorded as the author.")
 
@@ -37,8 +41,13 @@ class Command(BaseCommand):
         ids = _face_ids(faces if faces is not None else Path(faces_file).read_text())
         try:
             record = services.identity_split(
-                source_id=identity_id(source), face_ids=ids, into_id=identity_id(into) if into else None,
-                new_name=new_name, status=status, user=user_named(user), reason=reason,
+                source_id=identity_id(source),
+                face_ids=ids,
+                into_id=identity_id(into) if into else None,
+                new_name=new_name,
+                status=status,
+                user=user_named(user),
+                reason=reason,
             )
         except DomainError as exc:
             raise CommandError(exc.message) from exc

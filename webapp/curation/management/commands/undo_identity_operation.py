@@ -1,4 +1,5 @@
 """Undo a merge or split by its operation id."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.core.exceptions import DomainError
@@ -8,8 +9,10 @@ from ._common import describe, user_named
 
 
 class Command(BaseCommand):
-    help = ("Undo identity operation ID (a merge or split): faces get their previous identity and status back "
-            "through new label events; aliases, roles and tombstones are restored.")
+    help = (
+        "Undo identity operation ID (a merge or split): faces get their previous identity and status back "
+        "through new label events; aliases, roles and tombstones are restored."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("operation", type=int, help="IdentityOperation id (see identity_suggestions --operations).")

@@ -1,8 +1,9 @@
 """Create (or reuse) a dataset version and build formats of it in this process, no worker needed.
 
-    python manage.py export_dataset --name v1 --distractors --chunks 1 2 --format imagefolder parquet
-    python manage.py export_dataset --version-id 3 --format webdataset --shard-size 500 --out /data/exports
+python manage.py export_dataset --name v1 --distractors --chunks 1 2 --format imagefolder parquet
+python manage.py export_dataset --version-id 3 --format webdataset --shard-size 500 --out /data/exports
 """
+
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--version-id", type=int, help="Build formats of this existing version.")
         parser.add_argument("--name", default="")
-        parser.add_argument("--distractors", action="store_true",
-                            help="Also candidates and unknown people, labelled _distractor.")
+        parser.add_argument(
+            "--distractors", action="store_true", help="Also candidates and unknown people, labelled _distractor."
+        )
         parser.add_argument("--status", choices=list(STATUS_CHOICES), default=STATUS_VERIFIED)
         parser.add_argument("--chunks", type=int, nargs="*", default=[])
         parser.add_argument("--splits", nargs="*", choices=Face.Split.values, default=[])
@@ -53,12 +55,15 @@ class Command(BaseCommand):
                 services.version_freeze(version_id=version.pk, progress=self._progress)
                 version.refresh_from_db()
                 sys.stderr.write("\n")
-            self.stdout.write(f"version {version.pk}: {version.face_count} faces, {version.class_count} classes, "
-                              f"sha256 {version.content_hash}")
+            self.stdout.write(
+                f"version {version.pk}: {version.face_count} faces, {version.class_count} classes, "
+                f"sha256 {version.content_hash}"
+            )
             for format in options["formats"]:
                 shard_size = options["shard_size"] if format == ExportBuild.Format.WEBDATASET else None
-                build, started = services.build_request(version=version, format=format, shard_size=shard_size,
-                                                        start_job=False)
+                build, started = services.build_request(
+                    version=version, format=format, shard_size=shard_size, start_job=False
+                )
                 if not started and build.state != ExportBuild.State.READY:
                     self.stdout.write(f"{format}: already being built by job {build.job_id}; skipped")
                     continue

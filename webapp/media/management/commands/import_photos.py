@@ -1,4 +1,5 @@
 """Import a folder of photos from the server's disk; faces are detected in a job."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -11,14 +12,19 @@ from ._common import report
 
 
 class Command(BaseCommand):
-    help = ("Import the images in DIR (and its sub-folders) as photos and detect their faces. With --identity, "
-            "the face matching that person is proposed for them and the other faces are unknown people.")
+    help = (
+        "Import the images in DIR (and its sub-folders) as photos and detect their faces. With --identity, "
+        "the face matching that person is proposed for them and the other faces are unknown people."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("dir", help="Folder of photos (or one image file).")
         parser.add_argument("--identity", help="Id or exact name of the person these photos were collected for.")
-        parser.add_argument("--background", action="store_true",
-                            help="Store the photos here, then queue face detection for the Celery workers.")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Store the photos here, then queue face detection for the Celery workers.",
+        )
 
     def handle(self, *args, dir, identity, background, **options):
         root = Path(dir).resolve()
@@ -37,14 +43,17 @@ class Command(BaseCommand):
             for outcome in result.outcomes:
                 if outcome.status != "accepted":
                     self.stdout.write(f"  {outcome.status}: {outcome.error}")
-            self.stdout.write(f"{result.accepted} photos stored; detection queued as job "
-                              f"{result.job.pk if result.job else '-'}")
+            self.stdout.write(
+                f"{result.accepted} photos stored; detection queued as job {result.job.pk if result.job else '-'}"
+            )
             return
         job = services.job_run_here(
-            kind="media.process_photos", params={"root": str(root), "identity": hint.pk if hint else None},
+            kind="media.process_photos",
+            params={"root": str(root), "identity": hint.pk if hint else None},
             echo=self.stdout.write,
             handler=lambda job, progress: services.photos_import_paths(
-                paths=paths, root=root, identity=hint, progress=progress),
+                paths=paths, root=root, identity=hint, progress=progress
+            ),
         )
         report(self, job)
         if job.state != Job.State.SUCCEEDED:

@@ -1,4 +1,5 @@
 """What the curation commands share: acting as a named admin, printing metrics."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -26,6 +27,8 @@ def fmt(value, digits: int = 3) -> str:
 def metrics_line(metrics: dict | None) -> str:
     if not metrics:
         return "no metrics"
-    return (f"mean F1 {fmt(metrics.get('mean_f1'))}, precision {fmt(metrics.get('kept_accuracy'))}, "
-            f"identification {fmt(metrics.get('identification_accuracy'))}, F1 AUC {fmt(metrics.get('f1_auc'))}, "
-            f"ECE {fmt(metrics.get('ece_before'))} -> {fmt(metrics.get('ece_after'))}")
+    return (
+        f"mean F1 {fmt(metrics.get('mean_f1'))}, precision {fmt(metrics.get('kept_accuracy'))}, "
+        f"identification {fmt(metrics.get('identification_accuracy'))}, F1 AUC {fmt(metrics.get('f1_auc'))}, "
+        f"ECE {fmt(metrics.get('ece_before'))} -> {fmt(metrics.get('ece_after'))}"
+    )

@@ -1,4 +1,5 @@
 """Train a VIP classifier on the current VIPs and labels."""
+
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -28,8 +29,10 @@ def _left_out(run: TrainingRun) -> str:
 
 
 class Command(BaseCommand):
-    help = ("Start a training run (head on stored embeddings, or finetune) on the current VIPs. By default the run "
-            "is queued for a gpu worker; --wait follows it, --here runs it in this process.")
+    help = (
+        "Start a training run (head on stored embeddings, or finetune) on the current VIPs. By default the run "
+        "is queued for a gpu worker; --wait follows it, --here runs it in this process."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--mode", choices=["head", "finetune"], default="head")
@@ -39,21 +42,39 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--hidden", type=int)
         parser.add_argument("--seed", type=int)
-        parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                            help="Any other ml.train.TrainConfig field, e.g. --option noise_folds=3.")
-        parser.add_argument("--labels", choices=["settled", "all"], default="settled",
-                            help="settled (default): leave out faces waiting for a second opinion or an admin's "
-                                 "word on a disagreement; all: every label as it is.")
+        parser.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="Any other ml.train.TrainConfig field, e.g. --option noise_folds=3.",
+        )
+        parser.add_argument(
+            "--labels",
+            choices=["settled", "all"],
+            default="settled",
+            help="settled (default): leave out faces waiting for a second opinion or an admin's "
+            "word on a disagreement; all: every label as it is.",
+        )
         parser.add_argument("--note", default="")
         parser.add_argument("--wait", action="store_true", help="Follow the run until it finishes.")
-        parser.add_argument("--here", action="store_true", help="Run in this process (no worker needed); implies --wait.")
-        parser.add_argument("--allow-concurrent", action="store_true",
-                            help="Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS).")
+        parser.add_argument(
+            "--here", action="store_true", help="Run in this process (no worker needed); implies --wait."
+        )
+        parser.add_argument(
+            "--allow-concurrent",
+            action="store_true",
+            help="Start even while another run is in flight (up to FACECURATOR_MAX_CONCURRENT_RUNS).",
+        )
         parser.add_argument("--accept", action="store_true", help="Make the run the active model if it succeeds.")
         parser.add_argument("--user", help="The admin to record as starting the run.")
-        parser.add_argument("--restart", type=int, metavar="RUN",
-                            help="Train this failed or cancelled run again (e.g. its worker was lost) instead of "
-                                 "starting a new one; training options are the run's own.")
+        parser.add_argument(
+            "--restart",
+            type=int,
+            metavar="RUN",
+            help="Train this failed or cancelled run again (e.g. its worker was lost) instead of "
+            "starting a new one; training options are the run's own.",
+        )
 
     def handle(self, *args, **o):
         user = admin_user(o["user"])
@@ -68,15 +89,23 @@ class Command(BaseCommand):
                     raise CommandError(f"No training run {o['restart']}.")
                 run = services.training_run_restart(run=found, user=user, dispatch=not o["here"])
             else:
-                run = services.training_run_start(user=user, mode=o["mode"], loss=o["loss"], options=options,
-                                                  note=o["note"], labels=o["labels"],
-                                                  allow_concurrent=o["allow_concurrent"],
-                                                  dispatch=not o["here"])
+                run = services.training_run_start(
+                    user=user,
+                    mode=o["mode"],
+                    loss=o["loss"],
+                    options=options,
+                    note=o["note"],
+                    labels=o["labels"],
+                    allow_concurrent=o["allow_concurrent"],
+                    dispatch=not o["here"],
+                )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"run {run.pk}: {len(run.vips)} VIPs, {run.counts.get('total', 0)} faces "
-                          f"({run.counts.get('vip', 0)} VIP, {run.counts.get('distractor', 0)} distractor), {run.get_labels_display()}"
-                          f"{_left_out(run)}; job {run.job_id}")
+        self.stdout.write(
+            f"run {run.pk}: {len(run.vips)} VIPs, {run.counts.get('total', 0)} faces "
+            f"({run.counts.get('vip', 0)} VIP, {run.counts.get('distractor', 0)} distractor), {run.get_labels_display()}"
+            f"{_left_out(run)}; job {run.job_id}"
+        )
         if o["here"]:
             tasks.training_run(run.job_id)
         elif not o["wait"]:
@@ -86,14 +115,16 @@ class Command(BaseCommand):
         run = TrainingRun.objects.select_related("job").get(pk=run.pk)
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"run {run.pk} {job.state}: {job.message}")
-        self.stdout.write(self.style.SUCCESS(f"run {run.pk} succeeded on {run.device} in "
-                                             f"{fmt(run.timings.get('total_s'), 1)} s"))
+        self.stdout.write(
+            self.style.SUCCESS(f"run {run.pk} succeeded on {run.device} in {fmt(run.timings.get('total_s'), 1)} s")
+        )
         for split in ("val", "test"):
             self.stdout.write(f"  {split}: {metrics_line(run.metrics.get(split))}")
         weak = [row for row in run.per_class if row.get("diagnosis") != "ok"]
         for row in weak:
-            self.stdout.write(f"  {row['name']}: {row['diagnosis']} (precision {fmt(row['precision'])}, "
-                              f"recall {fmt(row['recall'])})")
+            self.stdout.write(
+                f"  {row['name']}: {row['diagnosis']} (precision {fmt(row['precision'])}, recall {fmt(row['recall'])})"
+            )
         queues = (job.result or {}).get("queues", {})
         self.stdout.write("  review queues: " + ", ".join(f"{kind} {n}" for kind, n in queues.items()))
         if o["accept"]:
