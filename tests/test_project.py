@@ -67,7 +67,7 @@ APP_LAYERS = (
 KNOWN_UPWARD_IMPORTS = {
     # a chunk's verification queue is ordered by label errors once a run has succeeded (review
     # builds queues for training, and training starts the build)
-    ("webapp/review/builders.py", "webapp.training.models"),
+    ("webapp/review/builders/chunk.py", "webapp.training.models"),
     # the FAR operating point's default share of unknown faces is what tagged videos show
     ("webapp/training/selectors/operating_point.py", "webapp.tagging.models"),
 }

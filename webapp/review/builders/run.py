@@ -1,10 +1,5 @@
-"""Building review queues: from a finished training run, and from a chunk promotion.
-
-Every queue is sorted most-likely-wrong first by its items' ``score`` and holds at most
-FACECURATOR_REVIEW_MAX_ITEMS items. Faces a person verified are left out unless their label
-changed since (:func:`webapp.review.selectors.faces_verified_unchanged`).
-
-What each queue of a run holds (C = a VIP class, t = the run's operating threshold):
+"""The queues of a finished training run, built from :class:`RunOutcome` (what the run says about
+each face it saw). What each queue holds (C = a VIP class, t = the run's operating threshold):
 
 * ``likely_wrong`` (the review screen's default): ONE queue for both directions, faces labelled
   a VIP that are someone else or nobody, and faces filed as distractors or candidates that are a
@@ -39,11 +34,11 @@ from django.utils import timezone
 
 from webapp.faces.models import Face, embedding_array
 from webapp.identities.models import Identity
-from webapp.identities.selectors import vips_current
 
-from .models import Decision, Item, Queue
-from .scoring import centroid_outlier_scores, non_face_scores
-from .selectors import faces_verified_unchanged, id_batches
+from ..models import Decision, Item, Queue
+from ..scoring import centroid_outlier_scores, non_face_scores
+from ..selectors import faces_verified_unchanged, id_batches
+from .ranking import MIN_P_WRONG, dedupe, identity_hint, max_items, served_score, top
 
 if TYPE_CHECKING:
     from ml.label_quality import LabelErrorScores
@@ -55,7 +50,6 @@ NON_FACE_MIN_SCORE = 0.35  # detector score <= 0.65, or cosine to the rest of th
 REFERENCE_FACES = 4  # typical faces per identity shown beside a confused pair
 DIAGNOSIS_LOW_PRECISION = ("low_precision", "low_precision_and_recall")
 DIAGNOSIS_LOW_RECALL = ("low_recall", "low_precision_and_recall")
-MIN_P_WRONG = 0.5  # a face is worth a look when its label is more likely wrong than right
 
 
 @dataclass
@@ -99,21 +93,11 @@ class RunOutcome:
         return self.class_names[label] if 0 <= label < len(self.class_names) else None
 
 
-def _max_items() -> int:
-    return max(1, settings.FACECURATOR_REVIEW_MAX_ITEMS)
-
-
-def _top(rows: np.ndarray, scores: np.ndarray, limit: int | None = None) -> np.ndarray:
-    """``rows`` sorted by descending score (stable), cut to ``limit``."""
-    order = rows[np.argsort(-scores[rows], kind="stable")]
-    return order[: limit or _max_items()]
-
-
 def _top_fraction_mask(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(scores), dtype=bool)
     if members.size:
         keep = max(1, int(np.ceil(TOP_FRACTION * members.size)))
-        mask[_top(members, scores, keep)] = True
+        mask[top(members, scores, keep)] = True
     return mask
 
 
@@ -163,7 +147,7 @@ def queues_build_for_run(*, run, outcome: RunOutcome) -> list[Queue]:
             )
             for item in items:
                 item.queue = queue
-            Item.objects.bulk_create(items[: _max_items()], batch_size=1000)
+            Item.objects.bulk_create(items[: max_items()], batch_size=1000)
             queues.append(queue)
     return queues
 
@@ -172,41 +156,16 @@ def _item(outcome: RunOutcome, row: int, score: float, identity_id: int | None, 
     return Item(face_id=int(outcome.face_ids[row]), identity_id=identity_id, score=float(score), payload=payload)
 
 
-def label_error_scores(*, embeddings: np.ndarray, labels: np.ndarray):
-    """``ml.label_quality.score_label_errors`` on these faces (one kNN search), or None with fewer than 2."""
-    from ml.label_quality import score_label_errors
-
-    if len(labels) < 2:
-        return None
-    return score_label_errors(
-        np.asarray(embeddings, dtype=np.float32), np.asarray(labels, dtype=np.int64), k=min(20, len(labels) - 1)
-    )
-
-
-def _served_score(scores) -> np.ndarray:
-    """The item score that serves faces in ``scores.order``: the label-error margin when the scorer
-    gives one (it ranks errors better), else ``p_wrong``; ``p_wrong`` is what the payload shows."""
-    margin = getattr(scores, "margin", None)
-    return np.asarray(margin if margin is not None else scores.p_wrong, dtype=np.float64)
-
-
-def _hint(*, label: int, probability: float, class_identity_ids: list[int], class_names: list[str]) -> dict:
-    """Who the face probably is: a VIP (identity, name) or nobody we know (identity None)."""
-    if 0 <= label < len(class_names):
-        return {"identity": class_identity_ids[label], "name": class_names[label], "probability": round(probability, 4)}
-    return {"identity": None, "name": "not a VIP", "probability": round(probability, 4)}
-
-
 def _likely_wrong(outcome: RunOutcome, reviewable: np.ndarray):
     scores = outcome.label_errors  # scored once, by the run (ml.train); never recomputed here
     if scores is None:
         return Queue.Kind.LIKELY_WRONG, {"min_p_wrong": MIN_P_WRONG, "worth_a_look": 0}, []
     worth = [int(row) for row in scores.worth_a_look(MIN_P_WRONG) if reviewable[row]]
-    served = _served_score(scores)
+    served = served_score(scores)
     items = []
-    for row in worth[: _max_items()]:
+    for row in worth[: max_items()]:
         label, hinted = int(outcome.labels[row]), int(scores.suggested_label[row])
-        hint = _hint(
+        hint = identity_hint(
             label=hinted,
             probability=float(scores.suggested_probability[row]),
             class_identity_ids=outcome.class_identity_ids,
@@ -241,7 +200,7 @@ def _label_errors(outcome: RunOutcome, reviewable: np.ndarray):
     disagrees = (outcome.predicted != outcome.labels) | (outcome.confidence < outcome.threshold)
     chosen = vip[(disagrees | _top_fraction_mask(outcome.noise, vip))[vip]]
     items = []
-    for row in _top(chosen, outcome.noise):
+    for row in top(chosen, outcome.noise):
         label = int(outcome.labels[row])
         reason = (
             f"labelled {outcome.name_of(label)}, the model says {outcome.name_of(int(outcome.predicted[row]))}"
@@ -267,7 +226,7 @@ def _lookalikes(outcome: RunOutcome, reviewable: np.ndarray):
     accepted = outcome.confidence >= outcome.threshold
     chosen = distractors[(accepted | _top_fraction_mask(outcome.noise, distractors))[distractors]]
     items = []
-    for row in _top(chosen, outcome.noise):
+    for row in top(chosen, outcome.noise):
         like = (
             int(outcome.suggested[row])
             if outcome.suggested[row] >= 0 and not accepted[row]
@@ -324,17 +283,7 @@ def _low_precision(outcome: RunOutcome, reviewable: np.ndarray):
                 )
             )
     items.sort(key=lambda item: -item.score)
-    return Queue.Kind.LOW_PRECISION, {"identities": listed}, _dedupe(items)
-
-
-def _dedupe(items: list[Item]) -> list[Item]:
-    """One item per face (the highest-scoring one), keeping the order."""
-    seen, kept = set(), []
-    for item in items:
-        if item.face_id not in seen:
-            seen.add(item.face_id)
-            kept.append(item)
-    return kept
+    return Queue.Kind.LOW_PRECISION, {"identities": listed}, dedupe(items)
 
 
 def _low_recall(outcome: RunOutcome, reviewable: np.ndarray):
@@ -386,7 +335,7 @@ def _suggest_faces(outcome: RunOutcome, classes: list[int]) -> list[Item]:
         own = np.flatnonzero(outcome.labels == c)
         if not own.size:
             continue
-        queries = outcome.embeddings[_top(own, outcome.confidence, 64)]
+        queries = outcome.embeddings[top(own, outcome.confidence, 64)]
         found, sims = index.search(queries, k)
         best: dict[int, float] = {}
         for face_id, sim in zip(found.ravel(), sims.ravel(), strict=True):
@@ -408,7 +357,7 @@ def _suggest_faces(outcome: RunOutcome, classes: list[int]) -> list[Item]:
                 )
             )
     items.sort(key=lambda item: -item.score)
-    return _dedupe(items)
+    return dedupe(items)
 
 
 def _confused_pairs(outcome: RunOutcome, reviewable: np.ndarray):
@@ -419,7 +368,7 @@ def _confused_pairs(outcome: RunOutcome, reviewable: np.ndarray):
         for c in (a, b):
             right = np.flatnonzero((outcome.labels == c) & (outcome.predicted == c))
             references[str(outcome.class_identity_ids[c])] = [
-                int(outcome.face_ids[r]) for r in _top(right, outcome.confidence, REFERENCE_FACES)
+                int(outcome.face_ids[r]) for r in top(right, outcome.confidence, REFERENCE_FACES)
             ]
         info = {
             "a": outcome.class_identity_ids[a],
@@ -450,7 +399,7 @@ def _confused_pairs(outcome: RunOutcome, reviewable: np.ndarray):
                     )
                 )
     items.sort(key=lambda item: -item.score)
-    return Queue.Kind.CONFUSED_PAIRS, {"pairs": pairs}, _dedupe(items)
+    return Queue.Kind.CONFUSED_PAIRS, {"pairs": pairs}, dedupe(items)
 
 
 def _non_faces(outcome: RunOutcome, reviewable: np.ndarray):
@@ -468,7 +417,7 @@ def _non_faces(outcome: RunOutcome, reviewable: np.ndarray):
     scores = non_face_scores(detector_scores, outlier)
     rows = np.flatnonzero(reviewable & (scores >= NON_FACE_MIN_SCORE))
     items = []
-    for row in _top(rows, scores):
+    for row in top(rows, scores):
         detected = None if np.isnan(detector_scores[row]) else round(float(detector_scores[row]), 3)
         identity_id = int(outcome.identity_ids[row]) or None
         items.append(
@@ -487,114 +436,3 @@ def _non_faces(outcome: RunOutcome, reviewable: np.ndarray):
             )
         )
     return Queue.Kind.NON_FACES, {"min_score": NON_FACE_MIN_SCORE}, items
-
-
-def queue_build_for_chunk(*, chunk) -> Queue:
-    """A queue to verify the faces of a chunk's new VIPs.
-
-    Once a run exists, the faces are ordered and hinted by the same label-error probability as
-    the run's ``likely_wrong`` queue, scored over every usable face with today's VIP set (the new
-    VIPs included: the score needs no trained model); the payload's ``worth_a_look`` counts those
-    at least MIN_P_WRONG likely wrong. Before any run, furthest from the rest of their identity first.
-    """
-    from webapp.training.models import TrainingRun
-
-    identity_ids = [entry["id"] for entry in chunk.identities]
-    names = dict(Identity.objects.filter(pk__in=identity_ids).values_list("pk", "name"))
-    queue = Queue.objects.create(
-        kind=Queue.Kind.CHUNK_VERIFICATION,
-        chunk=chunk,
-        title=f"Chunk {chunk.number}: verify the faces of {len(identity_ids)} new VIPs",
-        payload={"identities": chunk.identities},
-    )
-    if TrainingRun.objects.filter(job__state="succeeded").exists():
-        items, worth = _chunk_items_by_label_errors(identity_ids=identity_ids, names=names)
-        if items is not None:
-            queue.payload = {**queue.payload, "min_p_wrong": MIN_P_WRONG, "worth_a_look": worth, "order": "p_wrong"}
-            queue.save(update_fields=["payload"])
-            for item in items:
-                item.queue = queue
-            Item.objects.bulk_create(items[: _max_items()], batch_size=1000)
-            return queue
-    rows = list(
-        Face.objects.filter(identity_id__in=identity_ids, embedding__isnull=False)
-        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-        .values_list("id", "identity_id", "embedding")
-    )
-    settled = faces_verified_unchanged(face_ids=[r[0] for r in rows])
-    rows = [r for r in rows if r[0] not in settled]
-    if rows:
-        vectors = np.stack([embedding_array(r[2]) for r in rows])
-        scores = centroid_outlier_scores(vectors, np.array([r[1] for r in rows]))
-        order = np.argsort(-scores, kind="stable")[: _max_items()]
-        Item.objects.bulk_create(
-            [
-                Item(
-                    queue=queue,
-                    face_id=rows[i][0],
-                    identity_id=rows[i][1],
-                    score=float(scores[i]),
-                    payload={
-                        "reason": f"new VIP {names.get(rows[i][1])}: is this them?",
-                        "outlier_score": round(float(scores[i]), 4),
-                        "suggestions": [],
-                    },
-                )
-                for i in order
-            ],
-            batch_size=1000,
-        )
-    return queue
-
-
-def _chunk_items_by_label_errors(*, identity_ids: list[int], names: dict) -> tuple[list[Item] | None, int]:
-    """The new VIPs' faces scored by :func:`label_error_scores` over every usable face, most likely
-    wrong first, with the hint; (None, 0) when there are too few faces to score."""
-    vips = list(vips_current().values_list("id", "name"))
-    class_of = {pk: index for index, (pk, _) in enumerate(vips)}
-    rows = list(
-        Face.objects.filter(embedding__isnull=False)
-        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-        .order_by("id")
-        .values_list("id", "identity_id", "embedding")
-    )
-    if len(rows) < 2:
-        return None, 0
-    labels = np.array([class_of.get(r[1], -1) for r in rows], dtype=np.int64)
-    scores = label_error_scores(embeddings=np.stack([embedding_array(r[2]) for r in rows]), labels=labels)
-    new = set(identity_ids)
-    served = _served_score(scores)
-    mine = [int(i) for i in scores.order if rows[i][1] in new]
-    settled = faces_verified_unchanged(face_ids=[rows[i][0] for i in mine])
-    mine = [i for i in mine if rows[i][0] not in settled]
-    class_ids, class_names = [pk for pk, _ in vips], [name for _, name in vips]
-    items = []
-    for i in mine:
-        p_wrong = float(scores.p_wrong[i])
-        hint = _hint(
-            label=int(scores.suggested_label[i]),
-            probability=float(scores.suggested_probability[i]),
-            class_identity_ids=class_ids,
-            class_names=class_names,
-        )
-        name = names.get(rows[i][1])
-        reason = (
-            f"new VIP {name}: {p_wrong:.0%} likely not them, probably {hint['name']}"
-            if p_wrong >= MIN_P_WRONG
-            else f"new VIP {name}: is this them?"
-        )
-        items.append(
-            Item(
-                face_id=rows[i][0],
-                identity_id=rows[i][1],
-                score=float(served[i]),
-                payload={
-                    "reason": reason,
-                    "p_wrong": round(p_wrong, 4),
-                    "hint": hint,
-                    "suggestions": [hint] if hint["identity"] is not None else [],
-                },
-            )
-        )
-    worth = set(int(i) for i in scores.worth_a_look(MIN_P_WRONG))
-    return items, sum(1 for i in mine if i in worth)
