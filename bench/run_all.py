@@ -46,6 +46,10 @@ NOT_BENCHMARKS = {
     "api_world",
     "api_server",
     "api_load",
+    "annotators_team",
+    "annotators_gold",
+    "annotators_agreement",
+    "annotators_report",
     "embedding_cache",
 }
 # Benchmarks run a second time in another mode: (results name, extra options). Each run is an entry
