@@ -46,6 +46,7 @@ NOT_BENCHMARKS = {
     "api_world",
     "api_server",
     "api_load",
+    "api_report",
     "annotators_team",
     "annotators_gold",
     "annotators_agreement",
