@@ -51,6 +51,8 @@ NOT_BENCHMARKS = {
     "annotators_gold",
     "annotators_agreement",
     "annotators_report",
+    "video_report",
+    "video_tracking",
     "embedding_cache",
 }
 # Benchmarks run a second time in another mode: (results name, extra options). Each run is an entry

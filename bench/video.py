@@ -27,7 +27,6 @@ Writes ``bench/results/video.json`` and ``bench/results/video.md``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
@@ -41,11 +40,14 @@ if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(REPO)  # never let bench/*.py shadow a module
 elif str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench import common  # noqa: E402
+from bench.video_report import TARGET_S, markdown  # noqa: E402
+from bench.video_tracking import tracking_potential  # noqa: E402
 from ml.alignment import align_face, quality_score  # noqa: E402
 from ml.faces import FacePipeline, FaceResult, build_pipeline  # noqa: E402
 from ml.images import load_image  # noqa: E402
@@ -55,8 +57,6 @@ from ml.video import prefetched, probe_video, sample_frames, sample_videos  # no
 
 RESULTS = REPO / "bench" / "results"
 DEFAULT_VIDEOS = ["obama_speech.mp4", "biden_trump_debate_splitscreen.mp4", "crowd_walking_unknown_people.mp4"]
-TARGET_S = 86400 / 15000  # one worker keeping up with 15,000 videos a day
-TARGET_CPU_S = 10.0  # the issue's target on the 2-CPU machine, per 300-frame 720p video
 VIDEO_MAX_SIDE = 960  # webapp.settings.FACECURATOR_VIDEO_MAX_SIDE
 
 
@@ -156,41 +156,6 @@ class _TimedDecode:
             yield from sample_frames(self.path, n=self.frames)
         finally:
             self.cpu = time.thread_time() - start
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
-
-
-def tracking_potential(per_frame: list[list[FaceResult]]) -> dict[str, Any]:
-    """What tracking faces between consecutive sampled frames could skip, measured: faces that
-    overlap a face of the previous frame (IoU > 0.5), their embeddings' cosine to it, and the
-    frames whose every face is such a continuation (a detector that only tracked could skip them)."""
-    cosines, continued, frames_all_continued = [], 0, 0
-    total = sum(map(len, per_frame))
-    for previous, current in itertools.pairwise(per_frame):
-        matched = 0
-        for face in current:
-            best = max(previous, key=lambda p: _iou(p.box, face.box), default=None)
-            if best is not None and _iou(best.box, face.box) > 0.5:
-                matched += 1
-                cosines.append(float(np.dot(best.embedding, face.embedding)))
-        continued += matched
-        frames_all_continued += bool(current) and matched == len(current)
-    c = np.array(cosines) if cosines else np.zeros(1)
-    return {
-        "faces": total,
-        "continued_faces": continued,
-        "frames_all_faces_continued": frames_all_continued,
-        "frames": len(per_frame),
-        "cosine_to_previous_median": round(float(np.median(c)), 4),
-        "cosine_to_previous_p10": round(float(np.percentile(c, 10)), 4),
-        "share_at_least_0999": round(float((c >= 0.999).mean()), 4) if cosines else 0.0,
-        "share_at_least_097": round(float((c >= 0.97).mean()), 4) if cosines else 0.0,
-    }
 
 
 def bench_video(
@@ -335,82 +300,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def markdown(results: dict[str, Any]) -> str:
-    machine, settings = results["machine"], results["settings"]
-    lines = [
-        "# Video ingestion and tagging throughput",
-        "",
-        f"Device: {machine['device']} ({machine['cpu_model']}, {machine['cpus']} logical CPUs); face runtime "
-        f"{settings['runtime']} on {settings['face_device']}, {settings['threads'] or 'one per core'} threads per network; "
-        f"load average {machine['load_average_before_after'][0]} before, {machine['load_average_before_after'][1]} after "
-        "(a shared machine: wall time is inflated by other work, CPU time is what the work costs).",
-        "",
-        f"Per video, end to end (decode in a background thread, YuNet at max side {settings['video_max_side']} on "
-        f"batches of {settings['batch_frames']} frames, align + quality, SFace on each batch's crops, classify, aggregate); "
-        "per 300 frames (shorter videos scaled per frame):",
-        "",
-        "| video | size | frames | faces | wall s | CPU s | per 300 frames wall / CPU s | frames/s | faces/s | "
-        "decode wait / detect / align / embed s (wall) | decode thread CPU s | tags |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|",
-    ]
-    for row in results["videos"]:
-        st = row["stages_wall_s"]
-        tags = ", ".join(f"{t['name']} ({t['frames']})" for t in row["tags"]) or "none"
-        lines.append(
-            f"| {row['video']} | {row['width']}x{row['height']} | {row['frames_sampled']} | {row['faces']} | {row['wall_s']:.2f} | "
-            f"{row['cpu_s']:.2f} | {row['per_300_frames']['wall_s']:.2f} / {row['per_300_frames']['cpu_s']:.2f} | "
-            f"{row['frames_per_s']} | {row['faces_per_s']} | {st['decode_wait']:.2f} / {st['detect']:.2f} / {st['align']:.2f} / "
-            f"{st['embed']:.2f} | {row['decode_cpu_s']:.2f} | {tags} |"
-        )
-    emb = results["embed_throughput"]
-    lines += [
-        "",
-        f"Targets: on 2 CPUs at most {TARGET_CPU_S:.0f} s per 300-frame 720p video and at least 60 crops embedded per "
-        f"second; on one GPU at most 1.7 s per video and at least 2,000 faces/s. One worker keeping up with "
-        f"15,000 videos a day: {TARGET_S:.2f} s per video.",
-        "",
-        f"SFace alone on {emb['faces']} glint24 crops, batches of {emb['batch_size']}: **{emb['faces_per_s']} faces/s** "
-        f"({emb['wall_s']:.2f} s wall, {emb['cpu_s']:.2f} s CPU, {emb['cpu_ms_per_face']} CPU ms per face).",
-    ]
-    if results.get("many"):
-        m = results["many"]
-        lines += [
-            "",
-            f"{m['videos']} videos at once ({m['decode_workers']} decoding threads, frames of all videos in "
-            f"batches of {m['batch_frames']}): {m['wall_s']:.2f} s wall, {m['cpu_s']:.2f} s CPU, "
-            f"**{m['seconds_per_video']} s per video**, {m['frames_per_s']} frames/s, {m['faces_per_s']} faces/s.",
-        ]
-    lines += ["", "Detection per frame on the same frames (ms wall / CPU, faces found):", ""]
-    first = results["videos"][0]["runtimes"]
-    lines += ["| video | " + " | ".join(first) + " |", "|---|" + "---|" * len(first)]
-    for row in results["videos"]:
-        lines.append(
-            f"| {row['video']} | "
-            + " | ".join(
-                f"{v['ms_per_frame_wall']:.0f} / {v['ms_per_frame_cpu']:.0f} ({v['faces']})"
-                for v in row["runtimes"].values()
-            )
-            + " |"
-        )
-    lines += [
-        "",
-        "Nothing computed twice? The same face in consecutive sampled frames (IoU > 0.5 with a face of "
-        "the previous frame) and how alike its embedding is:",
-        "",
-        "| video | faces | continued from the previous frame | frames with only continued faces | "
-        "cosine to previous, median (10th pct) | share >= 0.999 | share >= 0.97 |",
-        "|---|---:|---:|---:|---|---:|---:|",
-    ]
-    for row in results["videos"]:
-        t = row["tracking"]
-        lines.append(
-            f"| {row['video']} | {t['faces']} | {t['continued_faces']} | {t['frames_all_faces_continued']} of "
-            f"{t['frames']} | {t['cosine_to_previous_median']} ({t['cosine_to_previous_p10']}) | "
-            f"{t['share_at_least_0999']} | {t['share_at_least_097']} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
