@@ -17,8 +17,8 @@ to T. The admin always answers right.
 **Phase 1, gold faces until a flag.** Each annotator works a queue of its own (``--faces-own``, 10%
 wrong VIP labels) with gold faces mixed in at 33% (5% by default: the count of gold faces until a flag
 does not depend on the rate, only the pages it takes), half of them shown with a wrong VIP. Reported:
-gold answers after which the flag (95% Wilson upper bound < FACECURATOR_QUALITY_FLAG_BELOW) went up
-and stayed up. The annotators keep these gold answers for phase 2 (a team that has been answering
+gold answers after which the flag (at least FACECURATOR_QUALITY_MIN_GOLD answers and the 95% Wilson
+upper bound < FACECURATOR_QUALITY_FLAG_BELOW) went up and stayed up. The annotators keep these gold answers for phase 2 (a team that has been answering
 gold faces for a while; who is flagged when phase 2 starts is reported).
 
 **Phase 2, the team on one set.** For each condition a fresh copy of the same set (``--faces``,
@@ -38,8 +38,9 @@ of the wrong labels and about 2% of the right ones (reported per seed). Conditio
 * agreement (all, p_wrong >= 0.5): the same with FACECURATOR_VERY_LIKELY_WRONG=0.5;
 * agreement (all) + gold + hold: agreement (all) and gold + hold.
 
-**Flag threshold.** Without the API: simulated streams of gold answers at several accuracies, the
-share flagged within 60 answers at FACECURATOR_QUALITY_FLAG_BELOW 0.85 and 0.9 (why the default is 0.9).
+**Flag threshold.** Without the API: simulated streams of gold answers at several accuracies through
+the product's flag rule, the share flagged within 60 answers at FACECURATOR_QUALITY_FLAG_BELOW 0.85
+and 0.9 and at FACECURATOR_QUALITY_MIN_GOLD 1, 10, 15 and 20 (why the defaults are 0.9 and 15).
 
 Annotator time is counted in items looked at (a gold face or a second opinion costs the same as
 any item); the admin's items are counted too. Cost is the extra time over "none" on the same set.

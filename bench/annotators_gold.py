@@ -1,6 +1,7 @@
 """Phase 1 of the annotators benchmark (``bench/annotators.py``): gold faces until a flag. Each annotator
 alone on a queue of its own with gold mixed in, and, without the API, simulated streams of gold answers
-at several accuracies: how many answers until the flag goes up, per flag threshold."""
+at several accuracies: how many answers until the flag goes up, per flag threshold and minimum of
+gold answers."""
 
 from __future__ import annotations
 
@@ -26,42 +27,54 @@ def flagged_after(answers: list[bool]) -> int | None:
     return first
 
 
+FLAG_RULES = ((0.85, 15), (0.9, 1), (0.9, 10), (0.9, 15), (0.9, 20))  # (flag below, minimum gold answers)
+
+
 def flag_threshold_curve(
-    thresholds: Sequence[float] = (0.85, 0.9),
+    rules: Sequence[tuple[float, int]] = FLAG_RULES,
     accuracies: Sequence[float] = (0.75, 0.90, 0.95, 0.98),
     runs: int = 2000,
     answers: int = 100,
 ) -> list[dict]:
-    """Simulated streams of gold answers (right with probability ``accuracy``): the share flagged (and
-    still flagged at the end) within GOAL_FLAG_GOLD answers, the median answers until then, and the
-    share ever flagged on the way (a false alarm for a good annotator), per flag threshold."""
-    from webapp.quality.selectors import wilson_interval
+    """Simulated streams of gold answers (right with probability ``accuracy``) under the product's flag
+    rule (:func:`webapp.quality.selectors.gold_flagged`) at each (FACECURATOR_QUALITY_FLAG_BELOW,
+    FACECURATOR_QUALITY_MIN_GOLD): the share flagged (and still flagged at the end) within
+    GOAL_FLAG_GOLD answers, the median answers until then, the share whose flag first went up within
+    GOAL_FLAG_GOLD answers, and the share ever flagged on the way (a false alarm for a good annotator)."""
+    from django.conf import settings
 
+    from webapp.quality.selectors import gold_flagged
+
+    kept = settings.FACECURATOR_QUALITY_FLAG_BELOW, settings.FACECURATOR_QUALITY_MIN_GOLD
     rows = []
-    for threshold in thresholds:
+    for threshold, min_gold in rules:
+        settings.FACECURATOR_QUALITY_FLAG_BELOW, settings.FACECURATOR_QUALITY_MIN_GOLD = threshold, min_gold
         for accuracy in accuracies:
-            firsts, ever = [], 0
+            firsts, first_up, ever = [], [], 0
             for run in range(runs):
-                rng, correct, first, seen = random.Random(run), 0, None, False
+                rng, correct, first, up = random.Random(run), 0, None, None
                 for n in range(1, answers + 1):
                     correct += rng.random() < accuracy
-                    interval = wilson_interval(correct, n)
-                    if interval is not None and interval[1] < threshold:
-                        first, seen = first or n, True
+                    if gold_flagged(correct=correct, total=n):
+                        first, up = first or n, up or n
                     else:
                         first = None
                 firsts.append(first)
-                ever += seen
+                first_up.append(up)
+                ever += up is not None
             flagged = sorted(f for f in firsts if f)
             rows.append(
                 {
                     "threshold": threshold,
+                    "min_gold": min_gold,
                     "accuracy": accuracy,
                     "within_60": sum(f <= GOAL_FLAG_GOLD for f in flagged) / runs,
                     "median_answers": flagged[len(flagged) // 2] if flagged else None,
+                    "first_within_60": sum(u is not None and u <= GOAL_FLAG_GOLD for u in first_up) / runs,
                     "ever_flagged": ever / runs,
                 }
             )
+    settings.FACECURATOR_QUALITY_FLAG_BELOW, settings.FACECURATOR_QUALITY_MIN_GOLD = kept
     return rows
 
 

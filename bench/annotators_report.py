@@ -152,19 +152,32 @@ def markdown(results: dict) -> str:
             "",
             "## Flag threshold",
             "",
-            "Simulated streams of 100 gold answers (2000 per row, no API): the share of annotators flagged within "
-            f"{GOAL_FLAG_GOLD} gold answers and still flagged after 100, the median answers until then, and the share "
-            "ever flagged on the way (for a good annotator, a false alarm; most are one wrong first answer).",
+            "Simulated streams of 100 gold answers (2000 per row, no API) under the product's flag rule (at least "
+            "the minimum of gold answers, and the 95% Wilson upper bound under the threshold): the share of "
+            f"annotators flagged within {GOAL_FLAG_GOLD} gold answers and still flagged after 100, the median answers "
+            f"until then, the share whose flag first went up within {GOAL_FLAG_GOLD}, and the share ever flagged on the "
+            "way (for a good annotator, a false alarm; without a minimum most are one wrong first answer). Defaults: "
+            "below 0.9, at least 15.",
             "",
             common.md_table(
-                ["flag below", "annotator accuracy", "flagged within 60", "median gold answers", "ever flagged"],
+                [
+                    "flag below",
+                    "min gold",
+                    "annotator accuracy",
+                    "flagged within 60 (and at 100)",
+                    "median gold answers",
+                    "first flagged within 60",
+                    "ever flagged",
+                ],
                 [
                     [
                         r["threshold"],
+                        r.get("min_gold", 1),
                         f"{r['accuracy']:.0%}",
                         f"{r['within_60']:.0%}",
                         r["median_answers"] or "—",
-                        f"{r['ever_flagged']:.1%}",
+                        f"{r['first_within_60']:.1%}" if "first_within_60" in r else "—",
+                        f"{r['ever_flagged']:.2%}",
                     ]
                     for r in results["flag_threshold"]
                 ],

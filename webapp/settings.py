@@ -419,6 +419,11 @@ FACECURATOR_GOLD_WINDOW_DAYS = env_float("FACECURATOR_GOLD_WINDOW_DAYS", 7)
 # 0.9 flags a 25%-error annotator within 60 gold answers 88% of the time (0.85: 45%) and leaves a 2%-error
 # one unflagged (bench/annotators.py, "flag threshold").
 FACECURATOR_QUALITY_FLAG_BELOW = env_float("FACECURATOR_QUALITY_FLAG_BELOW", 0.9)
+# No flag before this many gold answers stand behind the accuracy (one wrong answer of one has an upper
+# bound of 0.79). 15 takes a 2%-error annotator's false alarms within 100 answers from 2.0% to none (of
+# 2000 streams), a 5%-error one's from 6.8% to 0.9%, and still first flags a 25%-error one within 60
+# answers 95% of the time (without a minimum: 96%) (bench/annotators.py, "flag threshold").
+FACECURATOR_QUALITY_MIN_GOLD = env_int("FACECURATOR_QUALITY_MIN_GOLD", 15)
 # Decisions held until a second annotator agrees (admins' decisions never are), per action:
 # relabel_vip (a VIP face relabelled as another VIP), relabel_vip_other (a VIP face relabelled as a
 # person who is not a VIP), unknown_vip (a VIP face called an unknown person), not_a_face_vip (a VIP

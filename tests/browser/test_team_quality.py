@@ -25,7 +25,7 @@ def test_admin_sees_a_flagged_annotator_and_undoes_their_range(page):
     user_with_role("lead", "admin")
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
     requests = []
-    for n in range(12):  # 12 gold faces shown with a wrong label, all confirmed: flagged
+    for n in range(20):  # 20 gold faces shown with a wrong label, all confirmed: flagged
         face = FaceFactory(identity=ada, status="verified")
         gold = GoldFace.objects.create(
             face=face, identity=ada, status="verified", face_version=face.version, source="admin", since=timezone.now()
@@ -44,13 +44,13 @@ def test_admin_sees_a_flagged_annotator_and_undoes_their_range(page):
     log_in(page, "lead", PASSWORD, then="/manage/team")
     row = page.get_by_role("row").filter(has_text="careless")
     row.get_by_text("flagged").wait_for()
-    assert "0% of 12" in row.inner_text()
+    assert "0% of 20" in row.inner_text()
 
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Undo range").click()
     page.get_by_text("Undid 1 decision(s) of careless").wait_for()
     assert Face.objects.get(pk=wrong.pk).identity == ada
-    assert Decision.objects.filter(undone=False, item__gold_serve__isnull=False).count() == 12
+    assert Decision.objects.filter(undone=False, item__gold_serve__isnull=False).count() == 20
 
 
 def test_an_annotator_sees_their_own_numbers_on_the_dashboard(page):
@@ -89,7 +89,7 @@ def test_admin_reviews_the_held_decision_of_a_flagged_annotator_from_the_team_sc
     user_with_role("lead", "admin")
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
     gold_answers = []
-    for n in range(12):  # 12 gold faces shown with a wrong label, all confirmed: flagged
+    for n in range(20):  # 20 gold faces shown with a wrong label, all confirmed: flagged
         face = FaceFactory(identity=ada, status="verified")
         gold = GoldFace.objects.create(
             face=face, identity=ada, status="verified", face_version=face.version, source="admin", since=timezone.now()

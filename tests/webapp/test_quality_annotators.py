@@ -11,7 +11,7 @@ from django.utils import timezone
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import face_relabel
 from webapp.quality.models import GoldFace
-from webapp.quality.selectors import annotators_quality, wilson_interval
+from webapp.quality.selectors import annotators_quality, gold_flagged, wilson_interval
 from webapp.review.models import Decision, Item, Queue
 
 from .factories import FaceFactory, IdentityFactory
@@ -101,11 +101,37 @@ def test_confirming_a_gold_face_shown_with_a_wrong_label_is_wrong(settings, anno
 
 
 def test_an_annotator_under_the_threshold_is_flagged(settings, annotator, annotator_client, vips):
-    golds = [make_gold(vips[0]) for _ in range(12)]
+    golds = [make_gold(vips[0]) for _ in range(settings.FACECURATOR_QUALITY_MIN_GOLD)]
     settings.FACECURATOR_GOLD_DECOY_SHARE = 1.0
     answer_gold(settings, annotator_client, vips, golds, lambda item: {"action": "confirm"})
 
     assert annotators_quality(user_ids=[annotator.pk])[0]["flagged"] is True
+
+
+def test_no_annotator_is_flagged_before_the_minimum_of_gold_answers(settings, annotator, annotator_client, vips):
+    golds = [make_gold(vips[0]) for _ in range(settings.FACECURATOR_QUALITY_MIN_GOLD - 1)]
+    settings.FACECURATOR_GOLD_DECOY_SHARE = 1.0
+    answer_gold(settings, annotator_client, vips, golds, lambda item: {"action": "confirm"})
+
+    row = annotators_quality(user_ids=[annotator.pk])[0]
+
+    assert row["gold"]["correct"] == 0 and row["gold"]["high"] < settings.FACECURATOR_QUALITY_FLAG_BELOW
+    assert row["flagged"] is False
+
+
+def test_one_wrong_gold_answer_of_one_flags_nobody_by_default():
+    assert gold_flagged(correct=0, total=1) is False
+
+
+def test_from_the_minimum_on_the_intervals_upper_bound_decides_the_flag(settings):
+    settings.FACECURATOR_QUALITY_MIN_GOLD = 15
+    assert wilson_interval(11, 15)[1] < 0.9 and gold_flagged(correct=11, total=15) is True
+    assert wilson_interval(13, 15)[1] >= 0.9 and gold_flagged(correct=13, total=15) is False
+
+
+def test_a_minimum_of_one_gold_answer_flags_on_the_interval_alone(settings):
+    settings.FACECURATOR_QUALITY_MIN_GOLD = 1
+    assert gold_flagged(correct=0, total=1) is True
 
 
 def test_a_gold_face_whose_answer_changed_stops_counting(settings, admin_user, annotator, annotator_client, vips):
@@ -182,7 +208,7 @@ def test_admins_see_every_annotator_over_the_api(admin_client_api, annotator, an
 
     assert response.status_code == 200
     assert [row["username"] for row in response.data["annotators"]] == [annotator.username]
-    assert response.data["flag_below"] == 0.9
+    assert response.data["flag_below"] == 0.9 and response.data["min_gold"] == 15
 
 
 def test_annotators_may_not_see_the_team_numbers(annotator_client):

@@ -29,8 +29,9 @@ def hold_flagged(settings):
     settings.FACECURATOR_HOLD_FLAGGED = True
 
 
-def answer_gold_wrongly(user, vips, n=12):
-    """``n`` gold faces of Ada shown as Grace, all confirmed by ``user``: 0 of n right, flagged."""
+def answer_gold_wrongly(user, vips, n=20):
+    """``n`` gold faces of Ada shown as Grace, all confirmed by ``user``: 0 of n right, flagged (n is at
+    least FACECURATOR_QUALITY_MIN_GOLD, 15)."""
     queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="gold")
     requests = []
     for k in range(n):

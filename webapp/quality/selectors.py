@@ -48,8 +48,10 @@ def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, fl
 
 
 def gold_flagged(*, correct: int, total: int) -> bool:
-    """The one flag rule: the 95% Wilson upper bound of the gold accuracy is under
-    FACECURATOR_QUALITY_FLAG_BELOW (no gold answer: not flagged)."""
+    """The one flag rule: at least FACECURATOR_QUALITY_MIN_GOLD gold answers, and the 95% Wilson upper
+    bound of the gold accuracy (the interval the team screen shows) under FACECURATOR_QUALITY_FLAG_BELOW."""
+    if total < max(1, settings.FACECURATOR_QUALITY_MIN_GOLD):
+        return False
     interval = wilson_interval(correct, total)
     return bool(interval and interval[1] < settings.FACECURATOR_QUALITY_FLAG_BELOW)
 

@@ -50,7 +50,10 @@ class AnnotatorQualitySerializer(serializers.Serializer):
         allow_null=True, help_text="Share of pages whose every item was confirmed."
     )
     agreement = AgreementSerializer()
-    flagged = serializers.BooleanField(help_text="Gold accuracy's upper bound under FACECURATOR_QUALITY_FLAG_BELOW.")
+    flagged = serializers.BooleanField(
+        help_text="At least FACECURATOR_QUALITY_MIN_GOLD gold answers, and the gold accuracy's upper bound under "
+        "FACECURATOR_QUALITY_FLAG_BELOW."
+    )
     held_decisions = serializers.IntegerField(
         help_text="Their decisions waiting for a second annotator or an admin (second opinions, and every "
         "label-changing decision while flagged when FACECURATOR_HOLD_FLAGGED is on)."
@@ -62,6 +65,9 @@ class QualityReportSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
     flag_below = serializers.FloatField()
+    min_gold = serializers.IntegerField(
+        help_text="FACECURATOR_QUALITY_MIN_GOLD: gold answers needed before an annotator can be flagged."
+    )
     hold_flagged = serializers.BooleanField(
         help_text="FACECURATOR_HOLD_FLAGGED: a flagged annotator's decisions count only once reviewed."
     )

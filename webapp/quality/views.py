@@ -43,6 +43,7 @@ def _report(since, until, rows) -> dict:
         "since": since,
         "until": until,
         "flag_below": settings.FACECURATOR_QUALITY_FLAG_BELOW,
+        "min_gold": settings.FACECURATOR_QUALITY_MIN_GOLD,
         "hold_flagged": settings.FACECURATOR_HOLD_FLAGGED,
         "second_opinions_queue": selectors.second_opinions_queue_id(),
         "annotators": rows,

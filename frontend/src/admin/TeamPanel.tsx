@@ -54,7 +54,8 @@ export function TeamPanel() {
       <h2 id="team-title">Annotators</h2>
       <p className="hint">
         Last 30 days. Gold accuracy: answers on gold faces (settled labels mixed into review pages), with its 95% interval;
-        flagged when the upper bound is under {report.data ? percent(report.data.flag_below) : "the threshold"}.
+        flagged when at least {report.data ? report.data.min_gold : "the minimum of"} gold answers stand behind it and
+        the upper bound is under {report.data ? percent(report.data.flag_below) : "the threshold"}.
       </p>
       {report.data && (
         <p className="hint" data-testid="hold-flagged">

@@ -1781,7 +1781,7 @@ export interface components {
              */
             pages_confirmed_unchanged: number | null;
             agreement: components["schemas"]["Agreement"];
-            /** @description Gold accuracy's upper bound under FACECURATOR_QUALITY_FLAG_BELOW. */
+            /** @description At least FACECURATOR_QUALITY_MIN_GOLD gold answers, and the gold accuracy's upper bound under FACECURATOR_QUALITY_FLAG_BELOW. */
             flagged: boolean;
             /** @description Their decisions waiting for a second annotator or an admin (second opinions, and every label-changing decision while flagged when FACECURATOR_HOLD_FLAGGED is on). */
             held_decisions: number;
@@ -3127,6 +3127,8 @@ export interface components {
             until: string;
             /** Format: double */
             flag_below: number;
+            /** @description FACECURATOR_QUALITY_MIN_GOLD: gold answers needed before an annotator can be flagged. */
+            min_gold: number;
             /** @description FACECURATOR_HOLD_FLAGGED: a flagged annotator's decisions count only once reviewed. */
             hold_flagged: boolean;
             /** @description The open 'Second opinions' queue, where held decisions are reviewed (none yet: null). */
