@@ -7,14 +7,27 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group
+from typing import TypeAlias
+
+from django.contrib.auth.models import AnonymousUser, Group, User
+
+#: Who does something, as services receive it: a user (``request.user``, a command's ``--user``),
+#: Django's AnonymousUser (an unauthenticated request), or None (the system: a task, a migration, a
+#: test). Rows record only a logged-in user (:func:`recorded_user`).
+Actor: TypeAlias = User | AnonymousUser | None
 
 ANNOTATOR = "annotator"
 ADMIN = "admin"
 ROLES = (ANNOTATOR, ADMIN)
 
 
-def user_role(user) -> str | None:
+def recorded_user(user: Actor) -> User | None:
+    """``user`` when it is a logged-in user, else None: what a row's user column (``created_by``,
+    ``decided_by``, ...) records for an action."""
+    return user if user is not None and user.is_authenticated else None
+
+
+def user_role(user: Actor) -> str | None:
     """The user's strongest role, or None for anonymous users and users with no role."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
@@ -28,11 +41,11 @@ def user_role(user) -> str | None:
     return None
 
 
-def is_admin(user) -> bool:
+def is_admin(user: Actor) -> bool:
     return user_role(user) == ADMIN
 
 
-def is_annotator(user) -> bool:
+def is_annotator(user: Actor) -> bool:
     return user_role(user) in ROLES
 
 

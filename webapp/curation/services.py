@@ -8,17 +8,20 @@ Above faces and training (identities below them holds the identity rows and thei
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
+from webapp.core.models import Job
+from webapp.core.roles import Actor, recorded_user
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import LabelChange, faces_relabel, operation_undo
 from webapp.identities import selectors as identity_selectors
 from webapp.identities.models import Identity, IdentityOperation, IdentitySuggestion
-from webapp.identities.services import authenticated_user, identities_lock, identity_create, identity_require_active
+from webapp.identities.services import identities_lock, identity_create, identity_require_active
 
 from . import selectors
 from . import suggestions as found_by
@@ -52,11 +55,11 @@ def _suggestion_take(suggestion_id: int | None, *, kind: str, identity_ids: set[
     return suggestion
 
 
-def _suggestion_decide(suggestion: IdentitySuggestion | None, *, status: str, user) -> None:
+def _suggestion_decide(suggestion: IdentitySuggestion | None, *, status: str, user: Actor) -> None:
     if suggestion is None:
         return
     suggestion.status = status
-    suggestion.decided_by = authenticated_user(user) if status != IdentitySuggestion.Status.OPEN else None
+    suggestion.decided_by = recorded_user(user) if status != IdentitySuggestion.Status.OPEN else None
     suggestion.decided_at = timezone.now() if status != IdentitySuggestion.Status.OPEN else None
     suggestion.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
 
@@ -76,7 +79,7 @@ def _profile(identity: Identity) -> dict:
 
 
 def identity_merge(
-    *, source_id: int, into_id: int, user=None, reason: str = "", suggestion_id: int | None = None
+    *, source_id: int, into_id: int, user: Actor = None, reason: str = "", suggestion_id: int | None = None
 ) -> IdentityOperation:
     """Merge identity ``source_id`` (A) into ``into_id`` (B), in one transaction.
 
@@ -144,7 +147,7 @@ def identity_merge(
             before={"target": before, "target_after": _profile(target), "added_aliases": added, "repointed": repointed},
             reason=reason[:300],
             suggestion=suggestion,
-            user=authenticated_user(user),
+            user=recorded_user(user),
         )
         _suggestion_decide(suggestion, status=IdentitySuggestion.Status.ACCEPTED, user=user)
         return record
@@ -172,7 +175,7 @@ def identity_split(
     into_id: int | None = None,
     new_name: str | None = None,
     status: str | None = None,
-    user=None,
+    user: Actor = None,
     reason: str = "",
     suggestion_id: int | None = None,
 ) -> IdentityOperation:
@@ -252,13 +255,13 @@ def identity_split(
             before={"revived": revived},
             reason=reason[:300],
             suggestion=suggestion,
-            user=authenticated_user(user),
+            user=recorded_user(user),
         )
         _suggestion_decide(suggestion, status=IdentitySuggestion.Status.ACCEPTED, user=user)
         return record
 
 
-def identity_operation_undo(*, operation_id: int, user=None) -> IdentityOperation:
+def identity_operation_undo(*, operation_id: int, user: Actor = None) -> IdentityOperation:
     """Undo a merge or split, in one transaction, putting back exactly what it changed.
 
     * Faces: ``operation_undo`` writes one new LabelEvent per moved face restoring its identity
@@ -312,7 +315,7 @@ def identity_operation_undo(*, operation_id: int, user=None) -> IdentityOperatio
             target.merged_into = source
             target.save(update_fields=["merged_into", "updated_at"])
 
-        record.undone_at, record.undone_by = timezone.now(), authenticated_user(user)
+        record.undone_at, record.undone_by = timezone.now(), recorded_user(user)
         record.save(update_fields=["undone_at", "undone_by"])
         if record.suggestion_id is not None:
             suggestion = IdentitySuggestion.objects.select_for_update().get(pk=record.suggestion_id)
@@ -325,7 +328,7 @@ def _keep_first(a: Identity, b: Identity, sizes: dict[int, int]) -> tuple[Identi
     """Which of two identities to keep in a merge suggestion: the VIP, then the more popular
     (lower rank), then the one with more faces, then the older; returns (keep, merge away)."""
 
-    def rank(identity: Identity):
+    def rank(identity: Identity) -> tuple[bool, float, int, int]:
         return (
             identity.role != Identity.Role.VIP,
             identity.popularity_rank if identity.popularity_rank is not None else float("inf"),
@@ -348,13 +351,17 @@ def _serialise_suggestion_writers() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SUGGESTIONS_LOCK_KEY])
 
 
+def _no_progress(fraction: float, message: str = "") -> None:
+    """Progress reports nobody reads (no job)."""
+
+
 def identity_suggestions_compute(
     *,
     run_id: int | None = None,
-    job=None,
-    progress=None,
-    merge_settings=None,
-    split_settings=None,
+    job: Job | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    merge_settings: found_by.MergeSettings | None = None,
+    split_settings: found_by.SplitSettings | None = None,
     max_faces_per_identity: int = 300,
 ) -> dict:
     """Compute merge and split suggestions over every active identity's embedded faces and store them.
@@ -369,7 +376,7 @@ def identity_suggestions_compute(
 
     Returns counts: faces and identities examined, suggestions open per kind.
     """
-    progress = progress or (lambda fraction, message="": None)
+    progress = progress or _no_progress
     merge_settings = merge_settings or found_by.MergeSettings()
     split_settings = split_settings or found_by.SplitSettings()
     progress(0.0, "reading embeddings")
@@ -457,7 +464,7 @@ def identity_suggestions_compute(
     }
 
 
-def identity_suggestion_dismiss(*, suggestion_id: int, user=None) -> IdentitySuggestion:
+def identity_suggestion_dismiss(*, suggestion_id: int, user: Actor = None) -> IdentitySuggestion:
     """An admin decided the suggestion is wrong: it is closed and not suggested again."""
     with transaction.atomic():
         suggestion = IdentitySuggestion.objects.select_for_update().filter(pk=suggestion_id).first()

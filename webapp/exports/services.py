@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from ml.splits import SPLITS
 from webapp.core.exceptions import Conflict, DomainError
+from webapp.core.roles import Actor, recorded_user
 from webapp.core.services import job_start
 from webapp.identities.models import Identity
 
@@ -60,14 +61,12 @@ class VersionNotReady(Conflict):
     code = "version_not_ready"
 
 
-def _user(user):
-    return user if user is not None and user.is_authenticated else None
-
-
 # --------------------------------------------------------------------------------------------
 # Versions
 # --------------------------------------------------------------------------------------------
-def version_create(*, filters: Mapping[str, Any], name: str = "", user=None, start_job: bool = True) -> DatasetVersion:
+def version_create(
+    *, filters: Mapping[str, Any], name: str = "", user: Actor = None, start_job: bool = True
+) -> DatasetVersion:
     """Check a filter and create a version from it; its faces are frozen by an ``exports.freeze_version`` job.
 
     Refused (400) when a filter field is unknown or wrong, and when no face matches.
@@ -77,7 +76,7 @@ def version_create(*, filters: Mapping[str, Any], name: str = "", user=None, sta
         raise EmptySelection("No faces match this filter.", extra={"filters": export_filter.as_dict()})
     with transaction.atomic():
         version = DatasetVersion.objects.create(
-            name=(name or "")[:200], filters=export_filter.as_dict(), created_by=_user(user)
+            name=(name or "")[:200], filters=export_filter.as_dict(), created_by=recorded_user(user)
         )
         if start_job:
             version.job = job_start(kind=FREEZE_KIND, params={"version": version.pk}, user=user)
@@ -277,7 +276,7 @@ def _check_format(format: str, shard_size: int | None) -> int:
 
 
 def build_request(
-    *, version: DatasetVersion, format: str, shard_size: int | None = None, user=None, start_job: bool = True
+    *, version: DatasetVersion, format: str, shard_size: int | None = None, user: Actor = None, start_job: bool = True
 ) -> tuple[ExportBuild, bool]:
     """Ask for one format of a version; returns (build, started).
 
@@ -295,7 +294,7 @@ def build_request(
         raise VersionNotReady(f"Dataset version {version.pk} is {version.state}: {why}.", extra={"job": version.job_id})
     with transaction.atomic():
         build, created = ExportBuild.objects.get_or_create(
-            version=version, format=format, shard_size=shard_size, defaults={"created_by": _user(user)}
+            version=version, format=format, shard_size=shard_size, defaults={"created_by": recorded_user(user)}
         )
         build = ExportBuild.objects.select_for_update(of=("self",)).select_related("job").get(pk=build.pk)
         if build.state == ExportBuild.State.READY:

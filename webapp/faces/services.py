@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -13,6 +14,7 @@ from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils import timezone
 
 from webapp.core.exceptions import Conflict, InvalidTransition, NotFound
+from webapp.core.roles import Actor, recorded_user
 from webapp.identities.models import Identity
 from webapp.identities.services import identities_lock, identity_require_active
 
@@ -48,7 +50,7 @@ def _check_status(status: str) -> None:
 
 
 def faces_relabel(
-    *, changes: list[LabelChange], user=None, reason: str = "", operation: uuid.UUID | None = None
+    *, changes: list[LabelChange], user: Actor = None, reason: str = "", operation: uuid.UUID | None = None
 ) -> list[LabelEvent]:
     """Apply label changes to many faces in one transaction; one LabelEvent per face that changed.
 
@@ -98,7 +100,7 @@ def faces_relabel(
             events.append(
                 LabelEvent(
                     face=face,
-                    user=user if user and user.is_authenticated else None,
+                    user=recorded_user(user),
                     from_identity=face.identity,
                     to_identity=new_identity,
                     from_status=face.status,
@@ -133,8 +135,8 @@ def faces_relabel(
 def face_relabel(
     *,
     face: Face,
-    user=None,
-    identity=UNCHANGED,
+    user: Actor = None,
+    identity: Identity | None | _Unchanged = UNCHANGED,
     status: str | None = None,
     reason: str = "",
     expected_version: int | None = None,
@@ -144,7 +146,7 @@ def face_relabel(
     return events[0] if events else None
 
 
-def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent]:
+def label_events_undo(*, events: list[LabelEvent], user: Actor = None) -> list[LabelEvent]:
     """Undo events by writing new ones that restore each face's previous label.
 
     Refused with 409 when an event is already undone, when its face changed after it (undoing
@@ -159,7 +161,7 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
         already = [e.pk for e in events if LabelEvent.objects.filter(undoes=e).exists()]
         if already:
             raise Conflict(f"Label event {already[0]} is already undone.")
-        restoring = identities_lock(ids={e.from_identity_id for e in events} - {None})
+        restoring = identities_lock(ids={e.from_identity_id for e in events if e.from_identity_id is not None})
         for identity in restoring.values():
             identity_require_active(identity, action="label the face with")
         faces = {
@@ -178,7 +180,7 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
             undo_events.append(
                 LabelEvent(
                     face=face,
-                    user=user if user and user.is_authenticated else None,
+                    user=recorded_user(user),
                     from_identity_id=face.identity_id,
                     to_identity_id=event.from_identity_id,
                     from_status=face.status,
@@ -195,11 +197,11 @@ def label_events_undo(*, events: list[LabelEvent], user=None) -> list[LabelEvent
         return LabelEvent.objects.bulk_create(undo_events)
 
 
-def label_event_undo(*, event: LabelEvent, user=None) -> LabelEvent:
+def label_event_undo(*, event: LabelEvent, user: Actor = None) -> LabelEvent:
     return label_events_undo(events=[event], user=user)[0]
 
 
-def operation_undo(*, operation: uuid.UUID, user=None) -> list[LabelEvent]:
+def operation_undo(*, operation: uuid.UUID, user: Actor = None) -> list[LabelEvent]:
     """Undo every event of one batch, merge or split, newest first."""
     events = list(LabelEvent.objects.filter(operation=operation, undone_by__isnull=True))
     if not events:
@@ -207,7 +209,9 @@ def operation_undo(*, operation: uuid.UUID, user=None) -> list[LabelEvent]:
     return label_events_undo(events=events, user=user)
 
 
-def faces_reassign_splits(*, seed: int, proportions: tuple[float, float, float], progress=None) -> dict:
+def faces_reassign_splits(
+    *, seed: int, proportions: tuple[float, float, float], progress: Callable[[float, str], None] | None = None
+) -> dict:
     """Re-apply the split rule to every group, e.g. after an admin changed the seed or proportions.
 
     Faces move group by group (never one face of a group alone), with one UPDATE per split and

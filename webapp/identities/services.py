@@ -4,10 +4,14 @@ Merges, splits and suggestions, which move faces, are in ``webapp.curation.servi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db import IntegrityError, transaction
 
 from webapp.core import roles
 from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
+from webapp.core.roles import Actor, recorded_user
 
 from .models import Identity, IdentityEvent
 
@@ -36,7 +40,7 @@ def identity_require_active(identity: Identity | None, *, action: str = "use") -
     return identity
 
 
-def identities_lock(*, ids) -> dict[int, Identity]:
+def identities_lock(*, ids: Iterable[int]) -> dict[int, Identity]:
     """Lock the identities' rows (``SELECT … FOR UPDATE``) in id order, before any face row.
 
     Merge, split, their undo, label undo and identity edits all take their identity locks
@@ -57,11 +61,6 @@ def identities_lock(*, ids) -> dict[int, Identity]:
     return rows
 
 
-def authenticated_user(user):
-    """``user`` when it is a logged-in user, else None (what a row's ``user`` column records)."""
-    return user if user is not None and user.is_authenticated else None
-
-
 class AnnotatorsAddCandidatesOnly(DomainError):
     status_code = 403
     code = "forbidden"
@@ -74,7 +73,7 @@ def identity_create(
     popularity_rank: int | None = None,
     aliases: list[str] | None = None,
     notes: str = "",
-    user=None,
+    user: Actor = None,
 ) -> Identity:
     """A new identity. The rule for who may: admins create any; annotators (who meet people missing from
     the list while reviewing) create candidates only, without a popularity rank; an admin promotes them."""
@@ -99,7 +98,7 @@ def identity_create(
 EDITABLE_FIELDS = ("name", "aliases", "popularity_rank", "role", "notes")
 
 
-def identity_update(*, identity_id: int, user=None, **fields) -> Identity:
+def identity_update(*, identity_id: int, user: Actor = None, **fields: Any) -> Identity:
     """Edit an identity's own fields (rename, aliases, rank, role, notes) and record the edit.
 
     The row is locked (``identities_lock``, the lock merge takes) and re-read, so an edit racing
@@ -130,7 +129,7 @@ def identity_update(*, identity_id: int, user=None, **fields) -> Identity:
                 identity.save(update_fields=[*changes, "updated_at"])
         except IntegrityError as exc:
             raise Conflict(f"An identity named '{identity.name}' already exists.") from exc
-        IdentityEvent.objects.create(identity=identity, user=authenticated_user(user), changes=changes)
+        IdentityEvent.objects.create(identity=identity, user=recorded_user(user), changes=changes)
         return identity
 
 

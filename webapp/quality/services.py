@@ -7,9 +7,12 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 
 from webapp.core.exceptions import InvalidTransition, NotFound
+from webapp.core.roles import Actor
 from webapp.faces.models import LabelEvent
 from webapp.faces.services import label_events_undo
 from webapp.review.models import Decision, Item, Queue
@@ -21,7 +24,7 @@ from .models import GoldItem
 __all__ = ["annotator_decisions_send_to_review", "annotator_decisions_undo", "gold_faces_refresh"]
 
 
-def _annotator(annotator_id: int):
+def _annotator(annotator_id: int) -> User:
     annotator = get_user_model().objects.filter(pk=annotator_id).first()
     if annotator is None:
         raise NotFound(f"No user with id {annotator_id}.")
@@ -33,7 +36,7 @@ def _check_range(since: datetime, until: datetime) -> None:
         raise InvalidTransition("The time range is empty: 'since' must come before 'until'.")
 
 
-def _decisions(annotator_id: int, since: datetime, until: datetime):
+def _decisions(annotator_id: int, since: datetime, until: datetime) -> QuerySet[Decision]:
     """The annotator's decisions in the range that still stand; gold items aside (they changed no
     label, and their scores are the evidence against a careless annotator)."""
     return Decision.objects.filter(
@@ -41,7 +44,7 @@ def _decisions(annotator_id: int, since: datetime, until: datetime):
     ).exclude(item_id__in=GoldItem.objects.values("item_id"))
 
 
-def annotator_decisions_undo(*, annotator_id: int, since: datetime, until: datetime, user) -> dict:
+def annotator_decisions_undo(*, annotator_id: int, since: datetime, until: datetime, user: Actor) -> dict:
     """Undo every decision of one annotator in ``[since, until)`` in one operation.
 
     Each label change is undone by a new label event restoring the previous label (through
@@ -90,7 +93,9 @@ def annotator_decisions_undo(*, annotator_id: int, since: datetime, until: datet
     }
 
 
-def annotator_decisions_send_to_review(*, annotator_id: int, since: datetime, until: datetime, user) -> list[Queue]:
+def annotator_decisions_send_to_review(
+    *, annotator_id: int, since: datetime, until: datetime, user: Actor
+) -> list[Queue]:
     """Queues (of at most MAX_SENT_FACES faces each) of the faces one annotator decided in the range,
     for a second annotator: the annotator who decided them is not served these queues."""
     _check_range(since, until)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
@@ -20,6 +21,7 @@ from rest_framework import status
 
 from webapp.core import roles
 from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
+from webapp.core.roles import Actor, recorded_user
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import UNCHANGED, LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
@@ -79,7 +81,7 @@ class DecisionOutcome:
 MAX_SENT_FACES = 1000
 
 
-def queue_create_from_faces(*, face_ids: list[int], user, title: str = "") -> Queue:
+def queue_create_from_faces(*, face_ids: list[int], user: Actor, title: str = "") -> Queue:
     """A review queue of chosen faces (the faces screen's "send to review"), served in the order given;
     each item claims the face's current identity. Unknown ids are refused, naming them."""
     ordered = list(dict.fromkeys(face_ids))
@@ -95,7 +97,7 @@ def queue_create_from_faces(*, face_ids: list[int], user, title: str = "") -> Qu
     with transaction.atomic():
         queue = Queue.objects.create(
             kind=Queue.Kind.SENT,
-            created_by=user if getattr(user, "pk", None) else None,
+            created_by=recorded_user(user),
             title=(title.strip() or f"{len(ordered)} {'face' if len(ordered) == 1 else 'faces'} sent by {who}")[:200],
         )
         Item.objects.bulk_create(
@@ -114,7 +116,7 @@ def queue_create_from_faces(*, face_ids: list[int], user, title: str = "") -> Qu
     return queue
 
 
-def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
+def queue_next_items(*, queue: Queue, user: User, limit: int = 20) -> list[Item]:
     """Lease up to ``limit`` items of a queue to ``user``, most likely wrong first.
 
     The user's own unexpired leases come back first (a reload loses nothing) and are renewed;
@@ -169,7 +171,7 @@ def queue_next_items(*, queue: Queue, user, limit: int = 20) -> list[Item]:
     return items
 
 
-def leases_release(*, queue: Queue, user) -> int:
+def leases_release(*, queue: Queue, user: User) -> int:
     """Give back every item of a queue leased to ``user`` (leaving the screen on purpose)."""
     return Item.objects.filter(queue=queue, leased_to=user, state=Item.State.OPEN).update(
         leased_to=None, leased_until=None
@@ -212,7 +214,7 @@ def _check_requests(requests: list[DecisionRequest]) -> None:
             raise InvalidTransition(f"Item {request.item_id}: relabel needs the identity to label the face with.")
 
 
-def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome:
+def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionOutcome:
     """Record a page of decisions at once: all of them, or none.
 
     Refused with 409 when an item was already decided, is leased to another annotator, or its
@@ -347,7 +349,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
                 Decision(
                     item=items[request.item_id],
                     face_id=items[request.item_id].face_id,
-                    user=user if user and user.is_authenticated else None,
+                    user=recorded_user(user),
                     action=request.action,
                     identity=(
                         identities.get(request.identity_id)
@@ -377,7 +379,7 @@ def decisions_apply(*, user, requests: list[DecisionRequest]) -> DecisionOutcome
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)
 
 
-def _flagged(user) -> bool:
+def _flagged(user: User) -> bool:
     """Whether this annotator's gold accuracy flags them (admins never are). A flagged annotator gives
     no second opinions; with FACECURATOR_HOLD_FLAGGED their own label changes are held too."""
     return bool(
@@ -385,7 +387,7 @@ def _flagged(user) -> bool:
     )
 
 
-def _check_item_open(item: Item, user, now) -> None:
+def _check_item_open(item: Item, user: User, now: datetime) -> None:
     if item.state != Item.State.OPEN:
         what = "already decided" if item.state == Item.State.DECIDED else "resolved in another queue"
         raise ItemAlreadyClosed(
@@ -422,7 +424,7 @@ def _close_items(
         )
 
 
-def decision_operation_undo(*, operation: uuid.UUID, user) -> dict:
+def decision_operation_undo(*, operation: uuid.UUID, user: User) -> dict:
     """Undo a page of decisions: restore the faces' labels (new LabelEvents) and reopen the items.
 
     Annotators undo their own pages; admins anyone's. Refused with 409 when a face changed after

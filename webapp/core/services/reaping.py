@@ -4,7 +4,7 @@ again by the reaper (``maintenance.reap_jobs``, every minute)."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -40,7 +40,9 @@ def jobs_fail_lost(*, kinds: list[str] | None = None, hint: str = "start it agai
         rows = rows.filter(kind__in=kinds)
     failed = []
     for job in rows.only("pk", "worker", "heartbeat_at", "started_at", "attempts"):
-        silence = (now - last_sign_of_life(job)).total_seconds()
+        beat = last_sign_of_life(job)
+        assert beat is not None  # ``silent`` holds only jobs that beat or started before the cutoff
+        silence = (now - beat).total_seconds()
         reason = (
             f"worker lost while running (no sign of life from {job.worker or 'its worker'} for {silence:.0f} s); {hint}"
         )
@@ -82,7 +84,9 @@ def jobs_reap() -> dict[str, list[int]]:
         "pk", "kind", "queue", "worker", "heartbeat_at", "started_at", "attempts", "cancel_requested"
     )
     for job in lost:
-        silence = (now - last_sign_of_life(job)).total_seconds()
+        beat = last_sign_of_life(job)
+        assert beat is not None  # ``silent`` holds only jobs that beat or started before the cutoff
+        silence = (now - beat).total_seconds()
         gone = f"no sign of life from {job.worker or 'its worker'} for {silence:.0f} s"
         same = Job.objects.filter(silent, pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts)
         if job.cancel_requested:
@@ -119,7 +123,7 @@ def jobs_reap() -> dict[str, list[int]]:
 LOST_BY_BROKER_MESSAGE = "its task was lost by the broker (restarted without saving its queues?); sent again"
 
 
-def _jobs_resend_lost_by_broker(*, before, skip: list[int]) -> list[int]:
+def _jobs_resend_lost_by_broker(*, before: datetime, skip: list[int]) -> list[int]:
     """Send again the queued jobs whose message the broker no longer holds (:mod:`webapp.core.broker`).
 
     The jobs are read first, the broker second, and a job is re-sent only if it is still queued

@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -85,7 +86,7 @@ def job_limits() -> dict[str, float]:
     }
 
 
-def last_sign_of_life(job: Job):
+def last_sign_of_life(job: Job) -> datetime | None:
     return job.heartbeat_at or job.started_at
 
 
@@ -121,7 +122,7 @@ class _Heartbeat:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval + 10)
@@ -303,10 +304,10 @@ class _SoftTimeLimit:
         return self
 
     @staticmethod
-    def _expired(signum, frame) -> None:
+    def _expired(signum: int, frame: FrameType | None) -> None:
         raise JobTimeLimitExceeded("soft time limit")
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
@@ -315,7 +316,14 @@ class _SoftTimeLimit:
 
 
 def job_finish(
-    job_id: int, state: str, *, message: str, error: str = "", result=None, progress=None, attempt: int | None = None
+    job_id: int,
+    state: str,
+    *,
+    message: str,
+    error: str = "",
+    result: dict[str, Any] | None = None,
+    progress: float | None = None,
+    attempt: int | None = None,
 ) -> bool:
     """Record how a running job ended. Only the attempt that runs it may: an attempt whose job was
     meanwhile declared lost (and perhaps started again) leaves the row as it is."""

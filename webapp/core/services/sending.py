@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ..exceptions import InvalidTransition, QueueUnavailable
 from ..models import Job
+from ..roles import Actor, recorded_user
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 NOT_SENT_MESSAGE = "not sent to the task queue yet (broker unreachable); it is sent again automatically"
 
 
-def job_start(*, kind: str, params: dict | None = None, user=None, queue: str | None = None) -> Job:
+def job_start(*, kind: str, params: dict | None = None, user: Actor = None, queue: str | None = None) -> Job:
     """Create a job row and send its Celery task once the surrounding transaction commits.
 
     The row is the outbox: a job whose task the broker did not take stays ``queued`` with no
@@ -27,9 +28,7 @@ def job_start(*, kind: str, params: dict | None = None, user=None, queue: str | 
     call :func:`job_require_sent` after the transaction, to answer 503 in that case.
     """
     queue = queue or _queue_for(kind, settings.CELERY_TASK_ROUTES)
-    job = Job.objects.create(
-        kind=kind, queue=queue, params=params or {}, created_by=user if user and user.is_authenticated else None
-    )
+    job = Job.objects.create(kind=kind, queue=queue, params=params or {}, created_by=recorded_user(user))
     transaction.on_commit(lambda: job_send(job=job))
     return job
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from webapp.core.models import Job
+from webapp.core.roles import Actor
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
 
@@ -31,7 +32,7 @@ def demo_import(
     data_dir: str | Path,
     quick: bool = False,
     per_identity: int | None = None,
-    user=None,
+    user: Actor = None,
     echo: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Import the demo data set through the same services users run; idempotent.

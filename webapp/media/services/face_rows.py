@@ -4,7 +4,9 @@ linked, split from the group) and their addition to the similarity index."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +14,9 @@ from webapp.faces.models import Face
 
 from .duplicates import NearDuplicates
 from .files import WrittenFiles
+
+if TYPE_CHECKING:
+    from ml.faces import FaceResult
 from .pipeline import crop_phash, face_split, jpeg_encode
 
 
@@ -101,7 +106,9 @@ def faces_write(
     return created
 
 
-def drafts_from_detections(*, results, group_key: str, source: str, crop_prefix: str, **common) -> list[FaceDraft]:
+def drafts_from_detections(
+    *, results: Iterable[FaceResult], group_key: str, source: str, crop_prefix: str, **common: Any
+) -> list[FaceDraft]:
     drafts = []
     for n, result in enumerate(results):
         crop = jpeg_encode(result.crop)

@@ -10,9 +10,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 
 from webapp.core.exceptions import PayloadTooLarge
@@ -57,7 +58,7 @@ def upload_too_many_files() -> TooManyFiles:
     )
 
 
-def file_sha256(fileobj) -> str:
+def file_sha256(fileobj: IO[bytes]) -> str:
     digest = hashlib.sha256()
     fileobj.seek(0)
     for chunk in iter(lambda: fileobj.read(1 << 20), b""):
@@ -90,7 +91,7 @@ class WrittenFiles:
     def __init__(self) -> None:
         self.names: list[str] = []
 
-    def save(self, name: str, content) -> str:
+    def save(self, name: str, content: bytes | bytearray | File) -> str:
         if isinstance(content, (bytes, bytearray)):
             content = ContentFile(bytes(content))
         try:

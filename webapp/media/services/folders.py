@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from webapp.core.exceptions import DomainError, InvalidTransition
 from webapp.core.models import Job
+from webapp.core.roles import Actor
 from webapp.core.services import job_start
 from webapp.faces.models import Face
 from webapp.identities.models import Identity
@@ -73,7 +74,7 @@ def faces_import_folder(
     cropped: bool = False,
     role: str = Identity.Role.CANDIDATE,
     popularity: dict[str, int] | None = None,
-    user=None,
+    user: Actor = None,
     progress: Progress | None = None,
     identities: Iterable[str] | None = None,
     limit_per_identity: int | None = None,
@@ -186,7 +187,7 @@ def faces_import_start(
     cropped: bool = False,
     role: str = Identity.Role.CANDIDATE,
     popularity_csv: str | None = None,
-    user=None,
+    user: Actor = None,
 ) -> Job:
     """Check a server-side face folder (and popularity CSV) and start ``media.import_faces`` on it.
 
@@ -203,7 +204,9 @@ def faces_import_start(
     return job_start(kind="media.import_faces", params=params, user=user)
 
 
-def faces_import_confined(*, params: dict[str, Any], user=None, progress: Progress | None = None) -> dict[str, Any]:
+def faces_import_confined(
+    *, params: dict[str, Any], user: Actor = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """The ``media.import_faces`` job: the import :func:`faces_import_start` queued, its paths
     checked against the import roots again (the roots may have changed since it was queued)."""
     root = import_path_check(path=params["root"], kind="folder")
@@ -362,7 +365,12 @@ def _crops_write(
 
 
 def _images_import(
-    *, entries: list[FolderEntry], by_name: dict[str, Identity], dedupe: NearDuplicates, user, progress: Progress | None
+    *,
+    entries: list[FolderEntry],
+    by_name: dict[str, Identity],
+    dedupe: NearDuplicates,
+    user: Actor,
+    progress: Progress | None,
 ) -> tuple[list[FileOutcome], list[int]]:
     """Uncropped images: each becomes a photo hinted with its folder's identity, then detection."""
     outcomes: list[FileOutcome] = []

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from django.core.files.base import File
 from django.db import IntegrityError, transaction
 
 from webapp.core.models import Job
+from webapp.core.roles import Actor, recorded_user
 from webapp.core.services import job_send, job_start
 from webapp.faces.models import Face, embedding_array
 from webapp.identities.models import Identity
@@ -35,7 +36,7 @@ from .pipeline import face_pipeline, image_decode, image_probe
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
-def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=None) -> Photo:
+def photo_store(*, name: str, fileobj: IO[bytes], identity: Identity | None = None, user: Actor = None) -> Photo:
     """Check one image file, store it, and create its Photo row (pending face detection).
 
     The image is probed, not decoded (:func:`ml.images.probe_image`: header, pixel count, PNG
@@ -69,7 +70,7 @@ def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=No
                     width=info.width,
                     height=info.height,
                     identity_hint=identity,
-                    uploaded_by=user if user and user.is_authenticated else None,
+                    uploaded_by=recorded_user(user),
                 )
         except IntegrityError:
             other = Photo.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
@@ -79,7 +80,7 @@ def photo_store(*, name: str, fileobj, identity: Identity | None = None, user=No
 
 
 def photos_upload(
-    *, files: Iterable, identity: Identity | None = None, user=None, start_job: bool = True
+    *, files: Iterable, identity: Identity | None = None, user: Actor = None, start_job: bool = True
 ) -> UploadResult:
     """Store uploaded photos and start one face-detection job (``media.process_photos``) for them.
 
@@ -126,7 +127,7 @@ def photos_upload(
     return UploadResult(outcomes=outcomes, job=jobs[0] if jobs else None, jobs=jobs)
 
 
-def photos_start_processing(*, photos: list[Photo], user=None) -> Job:
+def photos_start_processing(*, photos: list[Photo], user: Actor = None) -> Job:
     with transaction.atomic():
         job = job_start(kind="media.process_photos", params={"photo_ids": [p.pk for p in photos]}, user=user)
         Photo.objects.filter(pk__in=[p.pk for p in photos]).update(job=job)
@@ -236,7 +237,7 @@ def photos_import_paths(
     paths: list[Path],
     root: Path | None = None,
     identity: Identity | None = None,
-    user=None,
+    user: Actor = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Import image files from the server's disk as photos (CLI ``import_photos``), detecting faces here."""

@@ -6,8 +6,14 @@ when it really processes media."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from ml.faces import FacePipeline
+    from ml.images import ImageInfo
 
 from .outcomes import IngestError
 
@@ -22,7 +28,7 @@ def image_decode(data: bytes, name: str) -> np.ndarray:
         raise IngestError(f"{name}: {exc}", code=getattr(exc, "code", "corrupt")) from exc
 
 
-def image_probe(data: bytes, name: str):
+def image_probe(data: bytes, name: str) -> ImageInfo:
     """Format and size from the header (no decoding), or IngestError like :func:`image_decode`."""
     from ml import images
 
@@ -35,7 +41,7 @@ def image_probe(data: bytes, name: str):
 _PIPELINE = None
 
 
-def face_pipeline():
+def face_pipeline() -> FacePipeline:
     """The detector + embedder configured in settings, built once per process."""
     global _PIPELINE
     if _PIPELINE is None:

@@ -4,12 +4,15 @@ like a worker run."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from webapp.core.models import Job
+from webapp.core.roles import Actor, recorded_user
+from webapp.core.services import Progress
 
 
 def job_run_here(
-    *, kind: str, params: dict, handler: Callable, user=None, echo: Callable[[str], None] | None = None
+    *, kind: str, params: dict, handler: Callable, user: Actor = None, echo: Callable[[str], None] | None = None
 ) -> Job:
     """Run an ingestion handler in this process, recorded on a Job row exactly like a worker run.
 
@@ -22,10 +25,10 @@ def job_run_here(
         kind=kind,
         queue="here",
         params=params,
-        created_by=user if user and getattr(user, "is_authenticated", False) else None,
+        created_by=recorded_user(user),
     )
 
-    def run(job_row, progress):
+    def run(job_row: Job, progress: Progress) -> dict[str, Any] | None:
         if echo is None:
             return handler(job_row, progress)
         last = {"message": ""}

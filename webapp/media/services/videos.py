@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import File
@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from webapp.core.exceptions import NotFound
 from webapp.core.models import Job
+from webapp.core.roles import Actor, recorded_user
 from webapp.core.services import job_send, job_start, text_without_paths
 from webapp.faces.models import Face
 
@@ -25,6 +26,9 @@ from .files import file_sha256, files_kept_only_on_success, storage_delete_folde
 from .outcomes import FileOutcome, IngestError, Progress, UploadResult, upload_refused, upload_stranded_job
 from .pipeline import face_pipeline, jpeg_encode
 
+if TYPE_CHECKING:
+    from ml.video import VideoInfo
+
 VIDEO_BATCH = 8  # frames detected and embedded per pipeline call (at least the detector's own batch: 32 on a GPU)
 
 
@@ -34,7 +38,7 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpe
 _WEBM_CODECS = {"vp8", "vp9", "av1"}
 
 
-def _video_suffix(info) -> str:
+def _video_suffix(info: VideoInfo) -> str:
     """The suffix a stored video gets, from the container FFmpeg read (never the uploader's name):
     MP4/MOV/3GP as .mp4, Matroska as .webm when its video codec is one WebM allows, else .mkv."""
     demuxers = set(info.container.split(","))
@@ -45,7 +49,7 @@ def _video_suffix(info) -> str:
     return {"avi": ".avi", "mpeg": ".mpg", "mpegts": ".ts", "asf": ".wmv", "flv": ".flv"}.get(info.container, ".video")
 
 
-def _video_probe(path: str, name: str):
+def _video_probe(path: str, name: str) -> VideoInfo:
     """Duration, fps, size, frame count and codec, or IngestError (corrupt, unsupported codec)."""
     from ml import video
 
@@ -55,7 +59,7 @@ def _video_probe(path: str, name: str):
         raise IngestError(f"{name}: {exc}", code=getattr(exc, "code", "unsupported_video")) from exc
 
 
-def video_store(*, name: str, fileobj, user=None) -> Video:
+def video_store(*, name: str, fileobj: IO[bytes], user: Actor = None) -> Video:
     """Check one video (size, suffix, then a probe of its container and codec), store it, create its row.
 
     Only the suffixes in ``VIDEO_SUFFIXES`` are accepted, and only the containers in
@@ -106,7 +110,7 @@ def video_store(*, name: str, fileobj, user=None) -> Video:
                     height=info.height,
                     frame_count=info.frame_count,
                     codec=(info.codec or "")[:50],
-                    uploaded_by=user if user and user.is_authenticated else None,
+                    uploaded_by=recorded_user(user),
                 )
         except IntegrityError:
             other = Video.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
@@ -115,7 +119,7 @@ def video_store(*, name: str, fileobj, user=None) -> Video:
             ) from None
 
 
-def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> UploadResult:
+def videos_upload(*, files: Iterable, user: Actor = None, start_jobs: bool = True) -> UploadResult:
     """Store uploaded videos; each accepted one gets its own ``media.process_video`` job.
 
     The result's ``job`` is the first video's job; every outcome names its video, and each
@@ -154,7 +158,7 @@ def videos_upload(*, files: Iterable, user=None, start_jobs: bool = True) -> Upl
     return UploadResult(outcomes=outcomes, job=jobs[0] if jobs else None, jobs=jobs)
 
 
-def video_start_processing(*, video: Video, user=None) -> Job:
+def video_start_processing(*, video: Video, user: Actor = None) -> Job:
     with transaction.atomic():
         job = job_start(kind="media.process_video", params={"video_id": video.pk}, user=user)
         Video.objects.filter(pk=video.pk).update(job=job)
@@ -269,7 +273,7 @@ def video_process(
 
 
 def video_import_path(
-    *, path: Path, user=None, progress: Progress | None = None, frames: int | None = None
+    *, path: Path, user: Actor = None, progress: Progress | None = None, frames: int | None = None
 ) -> dict[str, Any]:
     """Import one video file from the server's disk and process it here (CLI ``import_videos``)."""
     try:

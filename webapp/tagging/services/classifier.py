@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.core.files.storage import default_storage
@@ -12,6 +13,9 @@ from django.core.files.storage import default_storage
 from webapp.core.exceptions import InvalidTransition
 from webapp.faces.models import Face, embedding_array
 from webapp.training.models import RunSample, TrainingRun
+
+if TYPE_CHECKING:
+    from ml.classifier import Classifier
 
 
 class UnsupportedRun(InvalidTransition):
@@ -25,7 +29,7 @@ def run_check(run: TrainingRun) -> None:
         raise UnsupportedRun(f"Run {run.pk} has no model file to tag with.")
 
 
-_CLASSIFIERS: dict[tuple, object] = {}
+_CLASSIFIERS: dict[tuple, Classifier] = {}
 
 
 _EMBEDDING_MODELS: dict[tuple, str | None] = {}
@@ -36,7 +40,7 @@ def _run_key(run: TrainingRun) -> tuple:
     return (run.pk, run.model_file.name, run.finished_at.isoformat() if run.finished_at else None)
 
 
-def classifier_for_run(*, run: TrainingRun):
+def classifier_for_run(*, run: TrainingRun) -> Classifier:
     """The run's calibrated ``ml.train.Classifier``, loaded once per process (one model kept in memory).
 
     Head mode runs on the CPU (a few thousand 128-d rows: moving them to a GPU costs more than
@@ -84,7 +88,7 @@ def run_embedding_model(*, run: TrainingRun) -> str | None:
     return _EMBEDDING_MODELS[key]
 
 
-def _crop_input(name: str):
+def _crop_input(name: str) -> str | np.ndarray:
     """A stored crop as the classifier takes it: a local path, or decoded pixels from remote storage."""
     try:
         return default_storage.path(name)
@@ -99,7 +103,7 @@ def _crop_input(name: str):
 class _Inputs:
     face_ids: np.ndarray
     frame_ids: np.ndarray
-    inputs: object
+    inputs: np.ndarray | list[str | np.ndarray]
     skipped: int
 
 
@@ -140,7 +144,7 @@ def video_inputs(*, video_id: int, run: TrainingRun, faces: list[tuple]) -> _Inp
     )
 
 
-def _input_width(classifier) -> int | None:
+def _input_width(classifier: Classifier) -> int | None:
     head = getattr(classifier.net, "head", None)
     first = getattr(head, "features", None)
     layer = first[0] if first is not None and hasattr(first, "__getitem__") else getattr(head, "out", None)

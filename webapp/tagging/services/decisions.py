@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from webapp.core import roles
 from webapp.core.exceptions import Conflict, DomainError, InvalidTransition, NotFound
+from webapp.core.roles import Actor, recorded_user
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
@@ -43,15 +44,15 @@ def _lock_tag(tag: VideoTag) -> VideoTag:
     return locked
 
 
-def _record_review(tag: VideoTag, status: str, *, user, note: str, also_saved: tuple[str, ...] = ()) -> None:
+def _record_review(tag: VideoTag, status: str, *, user: Actor, note: str, also_saved: tuple[str, ...] = ()) -> None:
     tag.status = status
-    tag.reviewed_by = user if user and user.is_authenticated else None
+    tag.reviewed_by = recorded_user(user)
     tag.reviewed_at = timezone.now()
     tag.review_note = note[:300]
     tag.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", *also_saved])
 
 
-def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, note: str = "") -> TagDecision:
+def tag_confirm(*, tag: VideoTag, user: Actor = None, face_ids: list[int] | None = None, note: str = "") -> TagDecision:
     """An annotator confirms that the tag's identity is in the video: the tag becomes confirmed and its
     supporting faces (all, or the chosen ``face_ids`` among them) become verified faces of the identity
     through :func:`faces_relabel` (one LabelEvent each, grouped by the tag's ``label_operation``).
@@ -103,7 +104,7 @@ def tag_confirm(*, tag: VideoTag, user=None, face_ids: list[int] | None = None, 
     return TagDecision(tag=tag, events=events, skipped=skipped)
 
 
-def tag_reject(*, tag: VideoTag, user=None, note: str = "") -> TagDecision:
+def tag_reject(*, tag: VideoTag, user: Actor = None, note: str = "") -> TagDecision:
     """An annotator says the identity is not in the video: the tag is kept as rejected (so no later
     run proposes it again for this video); faces are left as they are. Rejecting a rejected tag changes
     nothing; a confirmed tag answers 409 (its faces were verified: undo that label operation first)."""
@@ -122,7 +123,7 @@ class NotYourTagDecision(DomainError):
     code = "forbidden"
 
 
-def tag_decision_undo(*, tag: VideoTag, user=None) -> TagDecision:
+def tag_decision_undo(*, tag: VideoTag, user: Actor = None) -> TagDecision:
     """Take back a confirmation or a rejection: the tag is proposed again. Undoing a confirmation also
     undoes the label events it wrote (the supporting faces get their earlier labels back, with new
     events); refused with 409 when one of those faces changed since, as any label undo is. Annotators

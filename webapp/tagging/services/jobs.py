@@ -3,10 +3,12 @@ parameters) and the body both tagging tasks run."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from webapp.core.exceptions import InvalidTransition, NotFound
 from webapp.core.models import Job
+from webapp.core.roles import Actor, recorded_user
 from webapp.core.services import job_start
 from webapp.media.models import ProcessingStatus, Video
 from webapp.training.services import NoActiveModel
@@ -30,15 +32,13 @@ def _settings_or_refuse() -> TaggingSettings:
     return config
 
 
-def _new_job(*, kind: str, params: dict, user, dispatch: bool) -> Job:
+def _new_job(*, kind: str, params: dict, user: Actor, dispatch: bool) -> Job:
     if dispatch:
         return job_start(kind=kind, params=params, user=user)
-    return Job.objects.create(
-        kind=kind, queue="here", params=params, created_by=user if user and user.is_authenticated else None
-    )
+    return Job.objects.create(kind=kind, queue="here", params=params, created_by=recorded_user(user))
 
 
-def video_tag_start(*, video: Video, user=None, dispatch: bool = True) -> Job:
+def video_tag_start(*, video: Video, user: Actor = None, dispatch: bool = True) -> Job:
     """Queue a ``tagging.tag_video`` job (gpu queue) for one processed video with the model in force."""
     if video.status != ProcessingStatus.DONE:
         raise VideoNotReady(f"Video {video.pk} is {video.status}: only processed videos can be tagged.")
@@ -47,7 +47,7 @@ def video_tag_start(*, video: Video, user=None, dispatch: bool = True) -> Job:
 
 
 def videos_tag_start(
-    *, scope: str | None = None, video_ids: list[int] | None = None, user=None, dispatch: bool = True
+    *, scope: str | None = None, video_ids: list[int] | None = None, user: Actor = None, dispatch: bool = True
 ) -> Job:
     """Queue a ``tagging.tag_videos`` job (gpu queue) over many videos: a scope (``untagged``,
     ``outdated``, ``all``; resolved when the job runs) or a list of video ids."""
@@ -65,7 +65,7 @@ def videos_tag_start(
     return _new_job(kind=TAG_VIDEOS_KIND, params={**target, **config.as_params()}, user=user, dispatch=dispatch)
 
 
-def tagging_job_execute(*, job: Job, progress) -> dict:
+def tagging_job_execute(*, job: Job, progress: Callable[[float, str], None]) -> dict:
     """The body of both tagging tasks: the videos of the job's params, with its pinned settings."""
     config = selectors.tagging_settings_from_params(params=job.params)
     if "video" in job.params:

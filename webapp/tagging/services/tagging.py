@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import OperationalError, transaction
@@ -21,6 +22,9 @@ from .. import selectors
 from ..models import FacePrediction, TagEvidence, VideoTag, VideoTagging
 from ..selectors import TaggingSettings
 from .classifier import classifier_for_run, video_inputs
+
+if TYPE_CHECKING:
+    from ml.tagging import VideoTag as ProposedTag
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +228,7 @@ def _reconcile_tags(
     return counts
 
 
-def _same_proposal(tag: VideoTag, new, config: TaggingSettings) -> bool:
+def _same_proposal(tag: VideoTag, new: ProposedTag, config: TaggingSettings) -> bool:
     return (
         tag.run_id == config.run.pk
         and tag.threshold == config.threshold
@@ -234,7 +238,13 @@ def _same_proposal(tag: VideoTag, new, config: TaggingSettings) -> bool:
     )
 
 
-def videos_tag(*, video_ids: list[int], config: TaggingSettings, job: Job | None = None, progress=None) -> dict:
+def videos_tag(
+    *,
+    video_ids: list[int],
+    config: TaggingSettings,
+    job: Job | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
     """Tag many videos one after another (progress per video). A video that cannot be tagged (gone, not
     processed, a database error such as a lock timeout) is listed under ``errors`` and the batch goes on
     (``outdated`` picks it up again); the model loads once."""

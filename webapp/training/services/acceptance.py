@@ -8,6 +8,7 @@ from django.db import transaction
 
 from webapp.core.exceptions import InvalidTransition
 from webapp.core.models import Job
+from webapp.core.roles import Actor, recorded_user
 
 from .. import selectors
 from ..models import ActiveModel, OperatingPoint, TrainingRun
@@ -15,7 +16,7 @@ from .guards import NoActiveModel, RunNotAcceptable, serialise_writers
 from .runs import jsonable
 
 
-def training_run_accept(*, run: TrainingRun, user=None, automatic: bool = False) -> ActiveModel:
+def training_run_accept(*, run: TrainingRun, user: Actor = None, automatic: bool = False) -> ActiveModel:
     """Make a succeeded run the active model, carrying the operating point over.
 
     The new model keeps the admin's false-tag rate or target precision (its threshold is re-read
@@ -34,7 +35,7 @@ def training_run_accept(*, run: TrainingRun, user=None, automatic: bool = False)
     return activate(run=run, user=user, automatic=automatic)
 
 
-def active_model_rollback(*, user=None) -> ActiveModel:
+def active_model_rollback(*, user: Actor = None) -> ActiveModel:
     """Make the model that was active before the current one active again (appended to the history,
     so the rollback itself can be rolled back), with the operating point it had then. Video tags
     already proposed stay as they are; the next tagging pass uses the restored model."""
@@ -43,20 +44,16 @@ def active_model_rollback(*, user=None) -> ActiveModel:
         previous = selectors.active_model_previous()
         if previous is None:
             raise NoActiveModel("There is no earlier active model to roll back to.")
-        activation = ActiveModel.objects.create(
-            run=previous.run, accepted_by=user if user and user.is_authenticated else None, automatic=False
-        )
+        activation = ActiveModel.objects.create(run=previous.run, accepted_by=recorded_user(user), automatic=False)
         if selectors.operating_point_current(run=previous.run) is None:
             _carry_operating_point(run=previous.run, previous=None, user=user)
     return activation
 
 
-def activate(*, run: TrainingRun, user, automatic: bool) -> ActiveModel:
+def activate(*, run: TrainingRun, user: Actor, automatic: bool) -> ActiveModel:
     with transaction.atomic():
         previous = selectors.operating_point_current()
-        activation = ActiveModel.objects.create(
-            run=run, accepted_by=user if user and user.is_authenticated else None, automatic=automatic
-        )
+        activation = ActiveModel.objects.create(run=run, accepted_by=recorded_user(user), automatic=automatic)
         if previous is None or previous.run_id != run.pk:
             _carry_operating_point(run=run, previous=previous, user=user)
     return activation
@@ -73,7 +70,7 @@ def carried_choice(previous: OperatingPoint | None) -> dict:
     return {"threshold": previous.threshold}
 
 
-def _carry_operating_point(*, run: TrainingRun, previous: OperatingPoint | None, user) -> OperatingPoint:
+def _carry_operating_point(*, run: TrainingRun, previous: OperatingPoint | None, user: Actor) -> OperatingPoint:
     """The new model's point: the previous choice (or the default rate), falling back to the default
     target precision, and saying so, when val measures no false-tag rate."""
     return operating_point_set(run=run, user=user, fallback=True, **carried_choice(previous))
@@ -82,7 +79,7 @@ def _carry_operating_point(*, run: TrainingRun, previous: OperatingPoint | None,
 def operating_point_set(
     *,
     run: TrainingRun | None = None,
-    user=None,
+    user: Actor = None,
     target_precision: float | None = None,
     threshold: float | None = None,
     far: float | None = None,
@@ -132,5 +129,5 @@ def operating_point_set(
         far=choice.far,
         unknown_share=choice.unknown_share,
         estimate=jsonable(choice.estimate or {}),
-        set_by=user if user and user.is_authenticated else None,
+        set_by=recorded_user(user),
     )

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.core.exceptions import InvalidTransition
+from webapp.core.roles import Actor, recorded_user
 from webapp.identities.models import Identity
 
 from .. import selectors
@@ -29,7 +30,7 @@ class Promotion:
     message: str
 
 
-def chunk_promote(*, user=None, override_reason: str = "", size: int | None = None) -> Promotion:
+def chunk_promote(*, user: Actor = None, override_reason: str = "", size: int | None = None) -> Promotion:
     """Promote the next FACECURATOR_CHUNK_SIZE candidates (by popularity) to VIPs, as chunk N+1.
 
     The gate (:func:`selectors.gate_status`) must pass, unless an admin overrides it with a
@@ -61,7 +62,7 @@ def chunk_promote(*, user=None, override_reason: str = "", size: int | None = No
         run = selectors.active_run()
         chunk = Chunk.objects.create(
             number=number,
-            promoted_by=user if user and user.is_authenticated else None,
+            promoted_by=recorded_user(user),
             identities=[{"id": i.pk, "name": i.name, "popularity_rank": i.popularity_rank} for i in candidates],
             run=run,
             metrics=run.metrics if run else {},

@@ -7,6 +7,7 @@ import contextlib
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,7 @@ def _crops_of(face_ids: np.ndarray) -> list:
 
 
 @contextlib.contextmanager
-def _torch_threads(mode: str):
+def _torch_threads(mode: str) -> Iterator[None]:
     """Head mode trains a tiny model on tiny batches: one CPU thread is many times faster than
     several fighting over a busy machine (measured 0.8 ms vs 26 ms per loss step on 2 shared
     cores). Finetune keeps torch's default. The previous setting is restored afterwards."""

@@ -5,7 +5,7 @@ threshold the queues use."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +14,10 @@ from webapp.core.exceptions import InvalidTransition
 from .. import selectors
 from ..models import OperatingPoint, RunSample, TrainingRun
 from .acceptance import carried_choice
+
+if TYPE_CHECKING:
+    from ml.label_quality import LabelErrorScores
+    from webapp.review.builders import RunOutcome
 
 
 def run_outcome(
@@ -26,7 +30,7 @@ def run_outcome(
     identity_ids: np.ndarray,
     predictions: Iterable,
     embeddings: np.ndarray,
-):
+) -> RunOutcome:
     """The per-face view of a finished run that the review queues are built from.
 
     ``ml.train`` scores label noise on the train split only, but a wrong label in val or test
@@ -101,7 +105,9 @@ def run_outcome(
     )
 
 
-def stored_label_errors(*, result, face_ids: np.ndarray, labels: np.ndarray):
+def stored_label_errors(
+    *, result: Mapping[str, Any], face_ids: np.ndarray, labels: np.ndarray
+) -> LabelErrorScores | None:
     """The run's label-error scores of these faces (``ml.label_quality.LabelErrorScores``), as it
     stored them per sample; None when the run scored none of them (fewer than two faces)."""
     from ml.label_quality import LabelErrorScores
@@ -120,7 +126,9 @@ def stored_label_errors(*, result, face_ids: np.ndarray, labels: np.ndarray):
     )
 
 
-def samples_store(*, run: TrainingRun, outcome, splits: np.ndarray, versions: np.ndarray, deleted: list) -> None:
+def samples_store(
+    *, run: TrainingRun, outcome: RunOutcome, splits: np.ndarray, versions: np.ndarray, deleted: list
+) -> None:
     """Rewrite the run's sample rows with their scores (delete + bulk insert: idempotent, fast).
     Faces deleted since the start keep their snapshot row, without scores."""
     RunSample.objects.filter(run=run).delete()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from django.conf import settings
@@ -13,6 +13,7 @@ from django.db import transaction
 
 from webapp.core.exceptions import InvalidTransition
 from webapp.core.models import Job
+from webapp.core.roles import Actor, recorded_user
 from webapp.core.services import job_start
 from webapp.faces.models import Face
 from webapp.quality.selectors import faces_unsettled
@@ -21,13 +22,16 @@ from .. import selectors
 from ..models import RunSample, TrainingRun
 from .guards import RunInProgress, RunNotRestartable, serialise_writers
 
+if TYPE_CHECKING:
+    from ml.train import TrainConfig
+
 RUN_KIND = selectors.RUN_KIND
 
 
 LOST_HINT = "restart the run (POST /api/v1/runs/<id>/restart/ or manage.py train --restart <id>)"
 
 
-def training_config_build(*, mode: str = "head", loss: str = "me", **overrides):
+def training_config_build(*, mode: str = "head", loss: str = "me", **overrides: Any) -> TrainConfig:
     """A validated ``ml.train.TrainConfig`` from the mode, the loss and any hyper-parameters given.
 
     Unknown names are refused with a clear message rather than silently ignored.
@@ -48,7 +52,7 @@ def training_config_build(*, mode: str = "head", loss: str = "me", **overrides):
 
 def training_run_start(
     *,
-    user=None,
+    user: Actor = None,
     mode: str = "head",
     loss: str = "me",
     options: dict | None = None,
@@ -91,9 +95,7 @@ def training_run_start(
         job = (
             job_start(kind=RUN_KIND, params={}, user=user)
             if dispatch
-            else Job.objects.create(
-                kind=RUN_KIND, queue="here", created_by=user if user and user.is_authenticated else None
-            )
+            else Job.objects.create(kind=RUN_KIND, queue="here", created_by=recorded_user(user))
         )
         run = TrainingRun.objects.create(
             job=job,
@@ -105,7 +107,7 @@ def training_run_start(
             labels=labels,
             vips=[{"index": i, "identity": v.pk, "name": v.name, "chunk": v.chunk} for i, v in enumerate(vips)],
             chunk=max((v.chunk or 0 for v in vips), default=0) or None,
-            created_by=user if user and user.is_authenticated else None,
+            created_by=recorded_user(user),
         )
         counts = _snapshot_samples(run=run, class_of=class_of)
         run.counts = counts
@@ -173,7 +175,7 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
     return counts
 
 
-def jsonable(value):
+def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -193,7 +195,7 @@ def _fail_lost_runs() -> None:
     jobs_fail_lost(kinds=[RUN_KIND], hint=LOST_HINT)
 
 
-def training_run_restart(*, run: TrainingRun, user=None, dispatch: bool = True) -> TrainingRun:
+def training_run_restart(*, run: TrainingRun, user: Actor = None, dispatch: bool = True) -> TrainingRun:
     """Train a failed or cancelled run again from its frozen snapshot, as a new ``training.run`` job.
 
     This is how a run whose GPU worker died is recovered: it shows ``failed`` with "worker lost
@@ -227,9 +229,7 @@ def training_run_restart(*, run: TrainingRun, user=None, dispatch: bool = True) 
         run.job = (
             job_start(kind=RUN_KIND, params=params, user=user)
             if dispatch
-            else Job.objects.create(
-                kind=RUN_KIND, queue="here", params=params, created_by=user if user and user.is_authenticated else None
-            )
+            else Job.objects.create(kind=RUN_KIND, queue="here", params=params, created_by=recorded_user(user))
         )
         run.metrics, run.per_class, run.curves, run.confused_pairs, run.timings = {}, [], {}, [], {}
         run.device, run.finished_at, run.model_file = "", None, ""
