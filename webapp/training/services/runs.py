@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Q
 
 from webapp.core.exceptions import InvalidTransition
 from webapp.core.models import Job
@@ -130,49 +131,81 @@ def _distractor_person_split(identity_id: int) -> str:
 
 
 def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
-    """Bulk-write one RunSample per usable face: embedded, not excluded, not a non-face, and settled
-    unless the run trains on all labels.
+    """Write one RunSample per usable face (embedded, not excluded, not a non-face, and settled
+    unless the run trains on all labels) with one ``INSERT ... SELECT``; count them with one query.
 
     VIP and unknown faces keep their face's split (by source group); the faces of a known
     distractor person (a candidate) all take that person's split (:func:`ml.splits.split_for_person`),
     so the val distractors the operating point is measured on are people never trained on.
+
+    The split rule is a Python hash, so it is computed here once per distinct distractor person
+    (thousands, not a million faces) and joined in with the VIPs' class indices as a ``VALUES``
+    table: a hash join, where a ``CASE`` over thousands of identities would compare every face with
+    each of them. The statement is plain SQL that PostgreSQL and SQLite both run.
     """
-    faces = Face.objects.filter(embedding__isnull=False).exclude(
-        status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED]
+    from ml.splits import SPLITS
+
+    faces = (
+        Face.objects.filter(embedding__isnull=False)
+        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
+        .order_by()
     )
     left_out = 0
     if run.labels == TrainingRun.Labels.SETTLED:
         unsettled = faces.filter(faces_unsettled())
         left_out = unsettled.count()
         faces = faces.exclude(pk__in=unsettled.values("pk"))
-    rows = faces.order_by("id").values_list("id", "identity_id", "split", "version")
-    counts = {
-        "total": 0,
-        "vip": 0,
-        "distractor": 0,
-        "train": 0,
-        "val": 0,
-        "test": 0,
-        "vip_train": 0,
+    people = (
+        faces.filter(identity__isnull=False)
+        .exclude(identity_id__in=list(class_of))
+        .values_list("identity_id", flat=True)
+        .distinct()
+    )
+    mapping: list[tuple[int, int, str | None]] = [
+        (int(identity), int(label), None) for identity, label in class_of.items()
+    ]
+    mapping += [(int(identity), -1, _distractor_person_split(identity)) for identity in people.iterator()]
+    if any(split is not None and split not in SPLITS for _, _, split in mapping):
+        raise ValueError("the split rule answered a split outside train/val/test")
+    # Literals, not parameters: ids are ints and splits come from SPLITS (checked above), and
+    # thousands of parameters would pass SQLite's limit on bound variables.
+    values = ", ".join(
+        f"({identity}, {label}, {'NULL' if split is None else repr(split)})" for identity, label, split in mapping
+    )
+    select_sql, params = faces.values_list("id", "identity_id", "split", "version").query.sql_with_params()
+    q = connection.ops.quote_name
+    field = {f.name: q(f.column) for f in RunSample._meta.concrete_fields}
+    face_column = {f.name: q(f.column) for f in Face._meta.concrete_fields}
+    sql = (
+        f"INSERT INTO {q(RunSample._meta.db_table)} "
+        f"({field['run']}, {field['face']}, {field['identity_id']}, {field['label']}, {field['split']}, {field['version']}) "
+        f"SELECT %s, f.{face_column['id']}, f.{face_column['identity']}, COALESCE(m.label, -1), "
+        f"COALESCE(m.split, f.{face_column['split']}), f.{face_column['version']} "
+        f"FROM ({select_sql}) AS f LEFT JOIN "
+        f"(SELECT column1 AS identity_id, column2 AS label, column3 AS split FROM (VALUES {values}) AS v) AS m "
+        f"ON m.identity_id = f.{face_column['identity']}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (run.pk, *params))
+    vip, train = Q(label__gte=0), Q(split="train")
+    counts = RunSample.objects.filter(run=run).aggregate(
+        total=Count("pk"),
+        vip=Count("pk", filter=vip),
+        train=Count("pk", filter=train),
+        val=Count("pk", filter=Q(split="val")),
+        test=Count("pk", filter=Q(split="test")),
+        vip_train=Count("pk", filter=vip & train),
+    )
+    return {
+        "total": counts["total"],
+        "vip": counts["vip"],
+        "distractor": counts["total"] - counts["vip"],
+        "train": counts["train"],
+        "val": counts["val"],
+        "test": counts["test"],
+        "vip_train": counts["vip_train"],
         "unsettled_left_out": left_out,
     }
-    batch: list[RunSample] = []
-    for face_id, identity_id, split, version in rows.iterator(chunk_size=5000):
-        label = class_of.get(identity_id, -1)
-        if label < 0 and identity_id is not None:
-            split = _distractor_person_split(identity_id)
-        batch.append(
-            RunSample(run=run, face_id=face_id, identity_id=identity_id, label=label, split=split, version=version)
-        )
-        counts["total"] += 1
-        counts["vip" if label >= 0 else "distractor"] += 1
-        counts[split] = counts.get(split, 0) + 1
-        counts["vip_train"] += int(label >= 0 and split == "train")
-        if len(batch) >= 5000:
-            RunSample.objects.bulk_create(batch)
-            batch = []
-    RunSample.objects.bulk_create(batch)
-    return counts
 
 
 def jsonable(value: Any) -> Any:
