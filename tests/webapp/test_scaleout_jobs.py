@@ -120,7 +120,11 @@ def test_a_running_job_beats_while_its_handler_works(settings):
 
 
 def _start_run(user=None) -> TrainingRun:
-    return training.training_run_start(user=user, options=QUICK, dispatch=False)
+    """A run whose task got past its first step, the snapshot."""
+    run = training.training_run_start(user=user, options=QUICK, dispatch=False)
+    training.training_run_snapshot(run=run)
+    run.refresh_from_db()
+    return run
 
 
 @pytest.mark.django_db

@@ -22,6 +22,8 @@ def test_starting_a_run_freezes_the_vip_set_and_every_label(face_set, admin_user
     face_relabel(face=excluded, status=Face.Status.EXCLUDED)
 
     run = services.training_run_start(user=admin_user, options=QUICK)
+    services.training_run_snapshot(run=run)  # the first step of its task
+    run.refresh_from_db()
 
     assert [vip["name"] for vip in run.vips] == ["VIP 0", "VIP 1", "VIP 2"]
     usable = Face.objects.exclude(status=Face.Status.EXCLUDED).count()
@@ -33,8 +35,9 @@ def test_starting_a_run_freezes_the_vip_set_and_every_label(face_set, admin_user
     assert not run.samples.filter(face=excluded).exists()
 
 
-def test_a_label_changed_after_the_start_does_not_leak_into_the_run(face_set, admin_user):
+def test_a_label_changed_after_the_snapshot_does_not_leak_into_the_run(face_set, admin_user):
     run = services.training_run_start(user=admin_user, options=QUICK)
+    services.training_run_snapshot(run=run)
     face = face_set.faces_of(face_set.vips[0])[0]
 
     face_relabel(face=face, identity=face_set.vips[1])
@@ -97,7 +100,7 @@ def test_a_failed_run_keeps_its_error_and_leaves_the_active_model_unchanged(face
     run = run_job_here(run)
 
     assert run.job.state == Job.State.FAILED
-    assert "no VIP sample" in run.job.error
+    assert "None of the VIPs has a face in the train split" in run.job.error
     assert selectors.active_run() == good
 
 

@@ -31,6 +31,13 @@ def held_face(face_set, annotator, settings):
     return face
 
 
+def snapshotted(run):
+    """The run once its task has taken the snapshot (its first step)."""
+    services.training_run_snapshot(run=run)
+    run.refresh_from_db()
+    return run
+
+
 def second_opinion_answered(face, user, action, **extra):
     item = Item.objects.get(face=face, queue__payload__second_opinion=True)
     Item.objects.filter(pk=item.pk).update(leased_to=user, served_version=face.version)
@@ -38,7 +45,7 @@ def second_opinion_answered(face, user, action, **extra):
 
 
 def test_a_run_on_settled_labels_leaves_out_a_face_waiting_for_a_second_opinion(held_face, admin_user):
-    run = services.training_run_start(user=admin_user, options=QUICK, dispatch=False)
+    run = snapshotted(services.training_run_start(user=admin_user, options=QUICK, dispatch=False))
 
     assert run.labels == "settled"
     assert not run.samples.filter(face=held_face).exists()
@@ -46,7 +53,7 @@ def test_a_run_on_settled_labels_leaves_out_a_face_waiting_for_a_second_opinion(
 
 
 def test_a_run_on_all_labels_trains_on_the_face_with_its_current_label(held_face, admin_user):
-    run = services.training_run_start(user=admin_user, options=QUICK, labels="all", dispatch=False)
+    run = snapshotted(services.training_run_start(user=admin_user, options=QUICK, labels="all", dispatch=False))
 
     assert run.samples.get(face=held_face).label == 0
     assert run.counts["unsettled_left_out"] == 0
@@ -55,14 +62,19 @@ def test_a_run_on_all_labels_trains_on_the_face_with_its_current_label(held_face
 def test_a_disputed_face_is_left_out_until_an_admin_decides_it(held_face, other_annotator, admin_user):
     second_opinion_answered(held_face, other_annotator, "confirm")
     assert SecondOpinion.objects.get().state == "disputed"
-    assert services.training_run_start(user=admin_user, options=QUICK, dispatch=False).counts["unsettled_left_out"] == 1
+    assert (
+        snapshotted(services.training_run_start(user=admin_user, options=QUICK, dispatch=False)).counts[
+            "unsettled_left_out"
+        ]
+        == 1
+    )
     services.training_run_cancel(run=selectors.runs_unfinished().get())
     dispute = SecondOpinion.objects.get().dispute_item
     Item.objects.filter(pk=dispute.pk).update(leased_to=admin_user, served_version=held_face.version)
 
     decisions_apply(user=admin_user, requests=[DecisionRequest(dispute.pk, "relabel", held_face.identity.pk)])
 
-    run = services.training_run_start(user=admin_user, options=QUICK, dispatch=False)
+    run = snapshotted(services.training_run_start(user=admin_user, options=QUICK, dispatch=False))
     assert run.samples.filter(face=held_face).exists() and run.counts["unsettled_left_out"] == 0
 
 

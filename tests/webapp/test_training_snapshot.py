@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ml.splits import split_for_person
+from webapp.core.exceptions import InvalidTransition
 from webapp.faces.models import Face
 from webapp.faces.services import face_relabel
 from webapp.quality.models import SecondOpinion
@@ -19,6 +20,7 @@ from webapp.quality.selectors import faces_unsettled
 from webapp.review.models import Item, Queue
 from webapp.review.services import DecisionRequest, decisions_apply
 from webapp.training import services
+from webapp.training.models import TrainingRun
 
 from .factories import FaceFactory, IdentityFactory
 from .test_training_fixtures import QUICK, make_face_set, person_vectors, random_centers
@@ -91,6 +93,8 @@ def test_the_snapshot_holds_every_usable_face_with_its_label_and_split_by_the_ru
     settings.FACECURATOR_SPLIT_SEED = seed
 
     run = services.training_run_start(user=admin_user, options=QUICK, labels=labels, dispatch=False)
+    services.training_run_snapshot(run=run)
+    run.refresh_from_db()
 
     expected_rows, expected_counts = snapshot_by_the_rule(run, settings)
     stored = set(run.samples.values_list("face_id", "identity_id", "label", "split", "version"))
@@ -98,3 +102,40 @@ def test_the_snapshot_holds_every_usable_face_with_its_label_and_split_by_the_ru
     assert run.counts == expected_counts
     assert {split for _, identity, label, split, _ in stored if label < 0 and identity} == {"train", "val", "test"}
     assert expected_counts["unsettled_left_out"] == (1 if labels == "settled" else 0)
+
+
+def test_starting_a_run_answers_before_the_snapshot_which_is_the_tasks_first_step(mixed_world, admin_user):
+    run = services.training_run_start(user=admin_user, options=QUICK, dispatch=False)
+
+    assert run.counts == {} and not run.samples.exists()
+    assert run.job.state == "queued" and run.job.message.startswith("snapshotting")
+
+    counts = services.training_run_snapshot(run=run)
+
+    assert run.samples.count() == counts["total"] > 0
+    assert services.training_run_snapshot(run=run) == counts  # a second delivery keeps the snapshot
+    assert run.samples.count() == counts["total"]
+
+
+def test_a_run_whose_vips_lost_their_train_faces_before_the_snapshot_fails_with_the_reason(mixed_world, admin_user):
+    run = services.training_run_start(user=admin_user, options=QUICK, dispatch=False)
+    Face.objects.filter(identity__in=mixed_world.vips, split="train").update(status=Face.Status.EXCLUDED)
+
+    with pytest.raises(InvalidTransition, match="None of the VIPs has a face in the train split"):
+        services.training_run_snapshot(run=run)
+
+    assert not run.samples.exists()
+
+
+def test_a_start_is_refused_when_no_vip_face_is_usable_or_none_is_in_train(mixed_world, admin_client_api):
+    Face.objects.filter(identity__in=mixed_world.vips, split="train").update(status=Face.Status.EXCLUDED)
+
+    answer = admin_client_api.post("/api/v1/runs/", {"options": QUICK}, format="json")
+
+    assert answer.status_code == 400 and "train split" in answer.data["detail"]
+    Face.objects.filter(identity__in=mixed_world.vips).update(embedding=None)
+
+    answer = admin_client_api.post("/api/v1/runs/", {"options": QUICK}, format="json")
+
+    assert answer.status_code == 400 and "usable face" in answer.data["detail"]
+    assert not TrainingRun.objects.exists()

@@ -1,9 +1,10 @@
 """Writes on training: start a run, execute it (in the task), accept it, set the operating point,
 promote the next VIP chunk.
 
-A run freezes its inputs when it starts: the VIP set (class order) and one :class:`RunSample`
-per face with its label, split and version, bulk-written. The task trains from that snapshot,
-not from the live labels, so decisions made while a run is queued never leak into it.
+A run freezes its inputs: the VIP set (class order) when it starts, and one :class:`RunSample`
+per face with its label, split and version as its task's first step (one ``INSERT ... SELECT``).
+The task trains from that snapshot, not from the live labels, so decisions made while it trains
+never leak into it.
 
 One module per step: ``guards`` (errors and the writers' lock), ``runs`` (start, restart,
 cancel), ``execute`` (the task's work), ``results`` (what a finished run stores), ``acceptance``
@@ -21,6 +22,7 @@ from .runs import (
     training_config_build,
     training_run_cancel,
     training_run_restart,
+    training_run_snapshot,
     training_run_start,
 )
 
@@ -34,6 +36,7 @@ __all__ = [
     "LOST_HINT",
     "training_config_build",
     "training_run_start",
+    "training_run_snapshot",
     "training_run_restart",
     "training_run_cancel",
     "training_run_execute",

@@ -27,7 +27,7 @@ from .. import selectors
 from ..models import TrainingRun
 from .acceptance import activate
 from .results import headline_metrics, per_class_table, queue_threshold, run_outcome, samples_store
-from .runs import training_config_build
+from .runs import SNAPSHOTTING, training_config_build, training_run_snapshot
 
 
 class _Throttled:
@@ -98,6 +98,10 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
     """
     from ml.train import TrainData, TrainingCancelled, train_classifier
 
+    clock = time.perf_counter()
+    progress(0.0, SNAPSHOTTING)
+    run.counts = training_run_snapshot(run=run)  # a full save below keeps them
+    snapshot_s = time.perf_counter() - clock
     clock = time.perf_counter()
     snapshot = list(run.samples.order_by("face_id").values_list("face_id", "label", "split", "identity_id", "version"))
     existing = {
@@ -192,6 +196,7 @@ def training_run_execute(*, run: TrainingRun, progress: Progress) -> dict:
     queues = queues_build_for_run(run=run, outcome=outcome)
     run.timings = {
         **result["timings"],
+        "snapshot_s": snapshot_s,
         "load_s": load_s,
         "store_s": time.perf_counter() - clock,
         "samples_per_s": result["samples_per_s"],

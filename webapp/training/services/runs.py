@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from webapp.core.exceptions import InvalidTransition
 from webapp.core.models import Job
@@ -62,7 +62,10 @@ def training_run_start(
     allow_concurrent: bool = False,
     dispatch: bool = True,
 ) -> TrainingRun:
-    """Freeze the VIP set and every label, create the run and queue its ``training.run`` job (gpu queue).
+    """Freeze the VIP set, create the run and queue its ``training.run`` job (gpu queue), whose
+    first step freezes every label (:func:`training_run_snapshot`; the run says "snapshotting"
+    meanwhile and has no counts yet). A million faces take seconds to snapshot, so the request
+    does not wait for it; it answers the refusals below with a few EXISTS queries instead.
 
     ``labels``: "settled" (default) leaves out of the snapshot, hence out of training and of the
     run's queues, the faces whose label is not settled (:func:`webapp.quality.agreement.faces_unsettled`:
@@ -71,7 +74,9 @@ def training_run_start(
 
     One run at a time: refused with 409 while another run is queued or running, unless
     ``allow_concurrent`` and fewer than FACECURATOR_MAX_CONCURRENT_RUNS are in flight. Refused
-    with 400 when there is no VIP to train on. ``dispatch=False`` creates the job without sending
+    with 400 when there is no VIP to train on, when none of the VIPs has a usable face, and when
+    none has one in the train split (the task fails the run with the same message should that change
+    before it snapshots). ``dispatch=False`` creates the job without sending
     it to a worker (``manage.py train --here`` runs it in its own process).
     """
     config = training_config_build(mode=mode, loss=loss, **(options or {}))
@@ -92,7 +97,11 @@ def training_run_start(
         vips = list(selectors.vips_current())
         if not vips:
             raise InvalidTransition("There are no VIPs to train on yet: promote the first chunk.")
-        class_of = {identity.pk: index for index, identity in enumerate(vips)}
+        usable = _usable_faces(labels=labels).filter(identity_id__in=[vip.pk for vip in vips])
+        if not usable.exists():
+            raise InvalidTransition(NO_USABLE_VIP_FACE)
+        if not usable.filter(split=Face.Split.TRAIN).exists():
+            raise InvalidTransition(NO_VIP_FACE_IN_TRAIN)
         job = (
             job_start(kind=RUN_KIND, params={}, user=user)
             if dispatch
@@ -110,16 +119,49 @@ def training_run_start(
             chunk=max((v.chunk or 0 for v in vips), default=0) or None,
             created_by=recorded_user(user),
         )
-        counts = _snapshot_samples(run=run, class_of=class_of)
+        job.params = {"run": run.pk}
+        job.message = SNAPSHOTTING
+        job.save(update_fields=["params", "message"])
+    return run
+
+
+SNAPSHOTTING = "snapshotting: freezing the label and split of every usable face"
+NO_USABLE_VIP_FACE = "None of the VIPs has a usable face (embedded, not excluded) to train on."
+NO_VIP_FACE_IN_TRAIN = "None of the VIPs has a face in the train split: import more faces first."
+
+
+def training_run_snapshot(*, run: TrainingRun) -> dict:
+    """Freeze the run's samples and counts, once: the first step of its task. A run that has its
+    counts (a restart, or a task delivered twice) keeps its snapshot.
+
+    Labels are frozen here, when a worker takes the run, not when the admin started it: decisions
+    made while the run waited in the queue are in it, later ones never leak into it. Fails the
+    run (the job keeps the message) when by then none of its VIPs has a usable face, or none in
+    the train split; nothing is written then.
+    """
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.counts:
+            return run.counts
+        counts = _snapshot_samples(run=run, class_of={vip["identity"]: vip["index"] for vip in run.vips})
+        if counts["vip"] == 0:
+            raise InvalidTransition(NO_USABLE_VIP_FACE)
+        if counts["vip_train"] == 0:
+            raise InvalidTransition(NO_VIP_FACE_IN_TRAIN)
         run.counts = counts
         run.save(update_fields=["counts"])
-        job.params = {"run": run.pk}
-        job.save(update_fields=["params"])
-        if counts["vip"] == 0:
-            raise InvalidTransition("None of the VIPs has a usable face (embedded, not excluded) to train on.")
-        if counts["vip_train"] == 0:
-            raise InvalidTransition("None of the VIPs has a face in the train split: import more faces first.")
-    return run
+    return counts
+
+
+def _usable_faces(*, labels: str) -> QuerySet[Face]:
+    """The faces a run on ``labels`` trains on: embedded, not excluded, not a non-face, and
+    settled unless the run trains on all labels."""
+    faces = Face.objects.filter(embedding__isnull=False).exclude(
+        status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED]
+    )
+    if labels == TrainingRun.Labels.SETTLED:
+        faces = faces.exclude(pk__in=faces.filter(faces_unsettled()).values("pk"))
+    return faces.order_by()
 
 
 def _distractor_person_split(identity_id: int) -> str:
@@ -131,8 +173,8 @@ def _distractor_person_split(identity_id: int) -> str:
 
 
 def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
-    """Write one RunSample per usable face (embedded, not excluded, not a non-face, and settled
-    unless the run trains on all labels) with one ``INSERT ... SELECT``; count them with one query.
+    """Write one RunSample per usable face (:func:`_usable_faces`) with one ``INSERT ... SELECT``;
+    count them with one query.
 
     VIP and unknown faces keep their face's split (by source group); the faces of a known
     distractor person (a candidate) all take that person's split (:func:`ml.splits.split_for_person`),
@@ -145,16 +187,10 @@ def _snapshot_samples(*, run: TrainingRun, class_of: dict[int, int]) -> dict:
     """
     from ml.splits import SPLITS
 
-    faces = (
-        Face.objects.filter(embedding__isnull=False)
-        .exclude(status__in=[Face.Status.NOT_A_FACE, Face.Status.EXCLUDED])
-        .order_by()
-    )
+    faces = _usable_faces(labels=run.labels)
     left_out = 0
     if run.labels == TrainingRun.Labels.SETTLED:
-        unsettled = faces.filter(faces_unsettled())
-        left_out = unsettled.count()
-        faces = faces.exclude(pk__in=unsettled.values("pk"))
+        left_out = _usable_faces(labels=TrainingRun.Labels.ALL).filter(faces_unsettled()).count()
     people = (
         faces.filter(identity__isnull=False)
         .exclude(identity_id__in=list(class_of))

@@ -23,6 +23,14 @@ def _option(text: str) -> tuple[str, object]:
         return name.strip(), raw
 
 
+def _snapshot(run: TrainingRun) -> str:
+    counts = run.counts
+    return (
+        f"{counts.get('total', 0)} faces ({counts.get('vip', 0)} VIP, {counts.get('distractor', 0)} distractor)"
+        f"{_left_out(run)}"
+    )
+
+
 def _left_out(run: TrainingRun) -> str:
     left_out = run.counts.get("unsettled_left_out", 0)
     return f" ({left_out} unsettled faces left out)" if left_out else ""
@@ -102,9 +110,8 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
-            f"run {run.pk}: {len(run.vips)} VIPs, {run.counts.get('total', 0)} faces "
-            f"({run.counts.get('vip', 0)} VIP, {run.counts.get('distractor', 0)} distractor), {run.get_labels_display()}"
-            f"{_left_out(run)}; job {run.job_id}"
+            f"run {run.pk}: {len(run.vips)} VIPs, {run.get_labels_display()}; job {run.job_id}"
+            + (f"; {_snapshot(run)}" if run.counts else "; its first step snapshots every usable face")
         )
         if o["here"]:
             tasks.training_run(run.job_id)
@@ -115,6 +122,7 @@ class Command(BaseCommand):
         run = TrainingRun.objects.select_related("job").get(pk=run.pk)
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"run {run.pk} {job.state}: {job.message}")
+        self.stdout.write(f"run {run.pk} snapshot: {_snapshot(run)}")
         self.stdout.write(
             self.style.SUCCESS(f"run {run.pk} succeeded on {run.device} in {fmt(run.timings.get('total_s'), 1)} s")
         )
