@@ -86,3 +86,30 @@ def test_the_sweep_lists_and_removes_through_the_storage_api_on_s3(s3_media):
     report = media_sweep(grace_hours=0)
     assert report["paths"] == [orphan] and report["bytes"] == 42
     assert s3_media.keys() == sorted([face.crop.name, kept_import])
+
+
+def _partial_left_by_a_crash(folder: str, *, age_s: float) -> str:
+    """A ``.partial-<random>`` file as MediaFileSystemStorage writes before linking a file into place."""
+    from webapp.core.storage import MediaFileSystemStorage
+
+    path = MediaFileSystemStorage._write_partial(ContentFile(b"p" * 7), default_storage.path(folder))
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+    return f"{folder}/{os.path.basename(path)}"
+
+
+def test_stale_partial_files_are_removed_from_every_folder_imports_and_the_index_included(media_files):
+    for folder in ("imports/glint24/Ada", "index/v3", "exports"):
+        os.makedirs(default_storage.path(folder), exist_ok=True)
+    stale = [_partial_left_by_a_crash(folder, age_s=2 * DAY) for folder in ("imports/glint24/Ada", "index/v3")]
+    fresh = _partial_left_by_a_crash("index/v3", age_s=60)
+    index_file = _stored("index/v3/faces.faiss", b"x" * 5, age_s=9 * DAY)
+    lookalike = _stored("imports/glint24/Ada/.partial-notes.txt", b"n", age_s=9 * DAY)
+
+    report = media_sweep(grace_hours=24)
+
+    assert set(stale) <= set(report["paths"]) and report["removed"] == 2 + 2
+    assert report["bytes"] == 150 + 14 and report["kept_recent"] == 1 + 1
+    assert not any(default_storage.exists(name) for name in stale)
+    for name in (fresh, index_file, lookalike, media_files["import"]):
+        assert default_storage.exists(name), name

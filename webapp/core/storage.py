@@ -40,6 +40,17 @@ from storages.utils import clean_name
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
+PARTIAL_PREFIX = ".partial-"
+
+
+def is_partial_name(name: str) -> bool:
+    """Whether a stored file's name is one of :class:`MediaFileSystemStorage`'s unfinished writes
+    (``.partial-`` and 32 hex digits), which a process killed mid-write leaves behind."""
+    base = name.rsplit("/", 1)[-1]
+    random = base.removeprefix(PARTIAL_PREFIX)
+    return base.startswith(PARTIAL_PREFIX) and len(random) == 32 and all(c in "0123456789abcdef" for c in random)
+
+
 class MediaFileSystemStorage(FileSystemStorage):
     """The local media folder, where a file appears whole or not at all.
 
@@ -83,7 +94,7 @@ class MediaFileSystemStorage(FileSystemStorage):
 
     @staticmethod
     def _write_partial(content, directory: str) -> str:
-        partial = os.path.join(directory, f".partial-{uuid.uuid4().hex}")
+        partial = os.path.join(directory, f"{PARTIAL_PREFIX}{uuid.uuid4().hex}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         try:
             with os.fdopen(fd, "wb") as handle:

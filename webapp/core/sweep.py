@@ -11,8 +11,12 @@ S3 bucket alike), and deletes each file that
 - was last modified more than the grace period ago (FACECURATOR_SWEEP_GRACE_HOURS, 24 h), so a
   file whose row is still being written is never taken.
 
-Only the folders below are swept: ``imports/`` (the default import root), the similarity index
-(its writer removes old versions itself) and anything else in storage are left alone.
+Only the folders below are swept for orphans: ``imports/`` (the default import root), the
+similarity index (its writer removes old versions itself) and anything else in storage are left
+alone, except for the unfinished writes of the local media folder (``.partial-<random>``, see
+:class:`webapp.core.storage.MediaFileSystemStorage`): a process killed mid-write leaves one in
+whatever folder it wrote to, so stale ones are removed everywhere under MEDIA_ROOT, by the same
+grace period and in the same report. (Object stores write whole objects and leave none.)
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
-from .storage import storage_listdir
+from .storage import is_partial_name, storage_listdir
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,19 @@ def _stored_files(folder: str) -> Iterator[str]:
         yield f"{folder}/{name}"
     for sub in sorted(folders):
         yield from _stored_files(f"{folder}/{sub}")
+
+
+def _partial_files_elsewhere() -> Iterator[str]:
+    """The unfinished writes of the local media folder outside SWEPT_FOLDERS (where the orphan
+    sweep finds them already); nothing on storage without a local path, which leaves none."""
+    try:
+        default_storage.path("")
+    except NotImplementedError:
+        return
+    folders, files = storage_listdir("")
+    yield from (name for name in sorted(files) if is_partial_name(name))
+    for folder in sorted(set(folders) - set(SWEPT_FOLDERS)):
+        yield from (name for name in _stored_files(folder) if is_partial_name(name))
 
 
 def _referenced(names: list[str]) -> set[str]:
@@ -105,11 +122,13 @@ def media_sweep(
                 report["paths"].append(name)
             logger.info("media sweep: %s %s (%d bytes)", "would remove" if dry_run else "removed", name, size)
 
-    for index, folder in enumerate(SWEPT_FOLDERS):
+    steps = [(f"{folder}/", _stored_files(folder)) for folder in SWEPT_FOLDERS]
+    steps.append(("unfinished writes elsewhere", _partial_files_elsewhere()))
+    for index, (where, names) in enumerate(steps):
         if progress:
-            progress(index / len(SWEPT_FOLDERS), f"{folder}/: {report['removed']} orphaned files so far")
+            progress(index / len(steps), f"{where}: {report['removed']} orphaned files so far")
         batch: list[str] = []
-        for name in _stored_files(folder):
+        for name in names:
             report["checked"] += 1
             batch.append(name)
             if len(batch) == BATCH:
