@@ -17,11 +17,6 @@ export default tseslint.config(
     plugins: { "react-hooks": reactHooks },
     rules: {
       ...reactHooks.configs.recommended.rules,
-      // Off: it flags every effect that starts a load and sets a loading flag or clears the last answer first
-      // (useLoad, the review and tag queues, the relabel search), and calls of async functions whose
-      // setState comes after an await. Moving those resets into event handlers or keyed components is a
-      // rework of the screens, not a lint fix (issue 19).
-      "react-hooks/set-state-in-effect": "off",
       // Unused arguments named with a leading underscore are there on purpose (a callback's shape).
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useEffectEvent, useRef, useState, type DependencyList } from "react";
+import { useCallback, useEffect, useEffectEvent, useState, type DependencyList } from "react";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -7,36 +7,48 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
-/** Run an async loader when `deps` change; ignores answers that arrive after a newer call. */
+/** The answer of one call of a loader, with the dependencies it was made for. */
+interface Settled<T> {
+  key: readonly unknown[];
+  data: T | undefined;
+  error: string | null;
+}
+
+function sameKey(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((value, index) => Object.is(value, b[index]));
+}
+
+/**
+ * Run an async loader when `deps` change; ignores answers that arrive after a newer call. It is
+ * `loading` until the answer for the current `deps` arrives (derived, not set when a call starts); the
+ * last data and error stay meanwhile.
+ */
 export function useLoad<T>(loader: () => Promise<T>, deps: DependencyList): Loaded<T> {
-  const [data, setData] = useState<T | undefined>(undefined);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
-  const generation = useRef(0);
+  const key = [...deps, tick];
+  const [settled, setSettled] = useState<Settled<T> | null>(null);
 
   useEffect(() => {
-    const mine = ++generation.current;
-    setLoading(true);
-    loader()
-      .then((value) => {
-        if (mine !== generation.current) return;
-        setData(value);
-        setError(null);
-      })
-      .catch((caught: unknown) => {
-        if (mine !== generation.current) return;
-        setError(caught instanceof Error ? caught.message : String(caught));
-      })
-      .finally(() => {
-        if (mine === generation.current) setLoading(false);
-      });
+    let live = true;
+    loader().then(
+      (value) => live && setSettled({ key, data: value, error: null }),
+      (caught: unknown) =>
+        live && setSettled((last) => ({ key, data: last?.data, error: caught instanceof Error ? caught.message : String(caught) })),
+    );
+    return () => {
+      live = false;
+    };
     // The caller's deps decide when to load again (as for useEffect); `loader` is a new function each render.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
+  }, key);
 
   const reload = useCallback(() => setTick((value) => value + 1), []);
-  return { data, error, loading, reload };
+  return {
+    data: settled?.data,
+    error: settled?.error ?? null,
+    loading: settled === null || !sameKey(settled.key, key),
+    reload,
+  };
 }
 
 /** Call `callback` every `ms` while `active`; stops on unmount. */

@@ -18,20 +18,21 @@ export function RunFinishedBanner({ isAdmin }: { isAdmin: boolean }) {
   const [finished, setFinished] = useState<{ state: string; run: RunDetail | null; id: number; active: number | null } | null>(null);
   const [note, setNote] = useState<string | null>(null);
 
-  async function poll() {
-    try {
-      const status = await api.curation.status();
-      const now = (status.latest_run ?? null) as Latest;
-      const done = runJustFinished(last.current, now);
-      last.current = now;
-      if (done) {
+  // Every state change comes in a promise callback: the first poll starts in an effect (the status is the
+  // server's, an external system), the next ones on the interval.
+  function poll(): Promise<void> {
+    return api.curation
+      .status()
+      .then(async (status) => {
+        const now = (status.latest_run ?? null) as Latest;
+        const done = runJustFinished(last.current, now);
+        last.current = now;
+        if (!done) return;
         const run = done.state === "succeeded" ? await api.runs.get(done.run) : null;
         setNote(null);
         setFinished({ state: done.state, run, id: done.run, active: status.active_model?.run ?? null });
-      }
-    } catch {
-      // a failed poll is retried at the next tick
-    }
+      })
+      .catch(() => undefined); // a failed poll is retried at the next tick
   }
 
   useEffect(() => {

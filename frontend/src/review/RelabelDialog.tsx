@@ -49,10 +49,7 @@ export function RelabelDialog({
 
   useEffect(() => {
     const text = query.trim();
-    if (!text) {
-      setMatches([]);
-      return undefined;
-    }
+    if (!text) return undefined; // an empty query's matches were cleared as it was typed (onQueryChange)
     let live = true;
     const timer = window.setTimeout(() => {
       api.identities
@@ -91,7 +88,12 @@ export function RelabelDialog({
     }
   }
 
-  useEffect(() => setActive(0), [query]);
+  /** A new query starts at the top of its options; an empty one matches nobody. */
+  function onQueryChange(text: string) {
+    setQuery(text);
+    setActive(0);
+    if (!text.trim()) setMatches([]);
+  }
 
   function onKeyDown(event: KeyboardEvent<HTMLInputElement>) {
     const action = matchShortcut(event.nativeEvent, ["relabel", "global"]);
@@ -123,7 +125,7 @@ export function RelabelDialog({
               autoComplete="off"
               value={query}
               placeholder="Type a name…"
-              onChange={(event) => setQuery(event.target.value)}
+              onChange={(event) => onQueryChange(event.target.value)}
               onKeyDown={onKeyDown}
             />
             <ul id={listId} role="listbox" className="options" aria-label="Identities">

@@ -82,18 +82,17 @@ export function ReviewScreen() {
   const identities = useLoad(() => api.identities.all(), []);
   const queues = useLoad(() => api.review.queues().then((answer) => answer.results).catch(() => [] as Queue[]), []);
   const [state, dispatch] = useReducer(reviewReducer, initialReviewState);
-  const [source, setSource] = useState<ReviewSource | null>(null);
-  const [groupRefs, setGroupRefs] = useState<Map<number, ReviewFace[]>>(new Map());
+  // Where pages come from and decisions go: an external resource (it leases items) that the effect below
+  // creates and closes; not rendered, so a ref, read when an action runs.
+  const sourceRef = useRef<ReviewSource | null>(null);
+  // The verified faces of each claimed identity on a mixed page, with the claims they were read for.
+  const [groupRefs, setGroupRefs] = useState<{ claimIds: number[]; refs: Map<number, ReviewFace[]> } | null>(null);
   const [retryNotice, setRetryNotice] = useState<string | null>(null);
   const { me, refresh: refreshMe } = useSession();
   const gridRef = useRef<HTMLDivElement>(null);
   const page = state.page;
   const item: ReviewItem | undefined = page?.items[state.cursor];
   useDocumentTitle(page ? `Review ${page.title}` : "Review");
-
-  useEffect(() => {
-    if (!state.saving) setRetryNotice(null); // a retry notice lasts while its save does
-  }, [state.saving]);
 
   const order = useMemo(() => reviewOrder(identities.data ?? [], identityParam), [identities.data, identityParam]);
   const work = useMemo(() => chooseWork(queues.data ?? [], queueParam, wantsFaces), [queues.data, queueParam, wantsFaces]);
@@ -102,7 +101,7 @@ export function ReviewScreen() {
     if (!identities.data || !queues.data) return undefined;
     const fresh: ReviewSource = work.queue ? new QueueSource(work.queue, pageSize) : new IdentityFacesSource(order, pageSize);
     if (fresh instanceof QueueSource) fresh.onRetry = setRetryNotice;
-    setSource(fresh);
+    sourceRef.current = fresh;
     dispatch({ type: "loading" });
     fresh
       .next()
@@ -114,6 +113,7 @@ export function ReviewScreen() {
     return () => {
       window.removeEventListener("pagehide", leave);
       fresh.close();
+      if (sourceRef.current === fresh) sourceRef.current = null;
     };
   }, [identities.data, queues.data, work, order, pageSize]);
 
@@ -121,14 +121,15 @@ export function ReviewScreen() {
   const groups = useMemo(() => (page ? claimGroups(page) : []), [page]);
   const claimIds = useMemo(() => (page && !page.claim ? [...new Set(groups.flatMap((group) => (group.claim ? [group.claim.id] : [])))] : []), [page, groups]);
   useEffect(() => {
-    setGroupRefs(new Map());
+    const source = sourceRef.current;
     if (!source || !claimIds.length) return undefined;
     let live = true;
-    void mapLimit(claimIds, 4, async (id) => [id, await source.references(id)] as const).then((found) => live && setGroupRefs(new Map(found)));
+    void mapLimit(claimIds, 4, async (id) => [id, await source.references(id)] as const).then((found) => live && setGroupRefs({ claimIds, refs: new Map(found) }));
     return () => {
       live = false;
     };
-  }, [source, claimIds]);
+  }, [claimIds]);
+  const claimReferences = groupRefs?.claimIds === claimIds ? groupRefs.refs : null; // none until this page's arrive
   const references = page?.claim ? page.references : [];
   const referenceName = page?.claim?.name ?? null;
   const selected = new Set(selectedIndexes(state));
@@ -153,6 +154,7 @@ export function ReviewScreen() {
   }, [state.cursor, page?.key]);
 
   const loadNext = useCallback(async () => {
+    const source = sourceRef.current;
     if (!source) return;
     dispatch({ type: "loading" });
     try {
@@ -160,9 +162,16 @@ export function ReviewScreen() {
     } catch (error) {
       dispatch({ type: "message", text: describeError(error), tone: "error" });
     }
-  }, [source]);
+  }, []);
+
+  /** A save starts without the retry notice of an earlier one (a notice lasts while its save does). */
+  function startSaving() {
+    setRetryNotice(null);
+    dispatch({ type: "saving", saving: true });
+  }
 
   async function onStale(faceId: number) {
+    const source = sourceRef.current;
     if (!source) return;
     const [face] = await source.refresh([faceId]);
     dispatch({ type: "faceRefreshed", face });
@@ -170,6 +179,7 @@ export function ReviewScreen() {
   }
 
   async function decide(verdict: Verdict, identity?: IdentityRef | null) {
+    const source = sourceRef.current;
     if (!source || !page || !item || state.saving) return;
     if (item.decided) {
       dispatch({ type: "message", text: `Face ${item.face.id} is already ${VERDICT_LABELS[item.decided.verdict]}; press ${keysOf("undo")} to undo.` });
@@ -177,7 +187,7 @@ export function ReviewScreen() {
     }
     const index = state.cursor;
     const lastOpen = undecidedIndexes(page).length === 1;
-    dispatch({ type: "saving", saving: true });
+    startSaving();
     try {
       const decision = await source.decide(item, verdict, identity);
       dispatch({ type: "decided", index, decision });
@@ -197,6 +207,7 @@ export function ReviewScreen() {
   /** A key's decision on the selected range (or, with none, on the face under the cursor). */
   async function decideTargets(verdict: Verdict, identity?: IdentityRef | null) {
     if (state.anchor === null) return decide(verdict, identity);
+    const source = sourceRef.current;
     if (!source || !page || state.saving) return;
     const indexes = targetIndexes(state);
     if (!indexes.length) {
@@ -204,7 +215,7 @@ export function ReviewScreen() {
       dispatch({ type: "message", text: "Every face of the selected range is decided already." });
       return;
     }
-    dispatch({ type: "saving", saving: true });
+    startSaving();
     try {
       const outcome = await source.confirmPage(page, indexes.map((index) => ({ index, verdict, identity })));
       refreshMe();
@@ -223,6 +234,7 @@ export function ReviewScreen() {
   }
 
   async function confirmPage() {
+    const source = sourceRef.current;
     if (!source || !page || state.saving) return;
     const verdicts = pendingVerdicts(page);
     if (!verdicts.length) {
@@ -230,7 +242,7 @@ export function ReviewScreen() {
       await loadNext();
       return;
     }
-    dispatch({ type: "saving", saving: true });
+    startSaving();
     try {
       const outcome = await source.confirmPage(page, verdicts);
       refreshMe();
@@ -254,6 +266,7 @@ export function ReviewScreen() {
   }
 
   async function skip() {
+    const source = sourceRef.current;
     if (!source || !page || state.saving) return;
     try {
       const operation = await source.skip(page);
@@ -266,6 +279,7 @@ export function ReviewScreen() {
   }
 
   async function undo() {
+    const source = sourceRef.current;
     if (!source || state.saving) return;
     const last = state.history[state.history.length - 1];
     if (!last) {
@@ -276,7 +290,7 @@ export function ReviewScreen() {
       dispatch({ type: "undoMark" });
       return;
     }
-    dispatch({ type: "saving", saving: true });
+    startSaving();
     try {
       if (last.kind === "decision") {
         const faceId = page!.items[last.index].face.id;
@@ -546,7 +560,7 @@ export function ReviewScreen() {
                   {page.items.map((entry, index) => renderCell(entry, index))}
                 </ol>
               ) : (
-                groups.map((group) => <ClaimGroupRow key={`${group.claim?.id ?? "none"}-${group.start}`} group={group} references={group.claim ? groupRefs.get(group.claim.id) : undefined}>
+                groups.map((group) => <ClaimGroupRow key={`${group.claim?.id ?? "none"}-${group.start}`} group={group} references={group.claim ? claimReferences?.get(group.claim.id) : undefined}>
                   {page.items.slice(group.start, group.start + group.size).map((entry, offset) => renderCell(entry, group.start + offset))}
                 </ClaimGroupRow>)
               )}
@@ -586,11 +600,11 @@ export function ReviewScreen() {
       )}
 
       {state.dialog === "help" && <HelpOverlay onClose={() => dispatch({ type: "closeDialog" })} />}
-      {state.dialog === "relabel" && item && source && (
+      {state.dialog === "relabel" && item && (
         <RelabelDialog
           item={item}
           count={targetIndexes(state).length}
-          loadSuggestions={(entry) => source.suggestions(entry)}
+          loadSuggestions={(entry) => sourceRef.current?.suggestions(entry) ?? Promise.resolve(entry.suggestions)}
           onClose={() => dispatch({ type: "closeDialog" })}
           onChoose={(identity) => {
             dispatch({ type: "closeDialog" });

@@ -61,29 +61,32 @@ export function TagReviewScreen() {
   const video = params.get("video");
   const [state, dispatch] = useReducer(tagQueueReducer, initialTagQueue);
   const [count, setCount] = useState<number | null>(null);
-  const [loading, setLoading] = useState(true);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  // The last answer (or error) of the tag list, with the request it answers.
+  const [answered, setAnswered] = useState<{ request: string; error: string | null } | null>(null);
   const [help, setHelp] = useState(false);
 
-  const load = useCallback(() => {
-    setLoading(true);
-    api.tagging
-      .review({ identity: identity ?? undefined, video: video ?? undefined, page_size: PAGE_SIZE })
-      .then((answer) => {
+  // What to show: this identity's and video's least-certain tags, asked for again once the loaded page
+  // is worked through and the server had more (`count` is its total at the load).
+  const decidedSinceLoad = state.decided.length - state.decidedAtLoad;
+  const workedThrough = state.tags.length === 0 && count !== null && decidedSinceLoad > 0 && count > decidedSinceLoad;
+  const request = JSON.stringify([identity, video, workedThrough ? state.decided.length : state.decidedAtLoad]);
+  useEffect(() => {
+    let live = true;
+    api.tagging.review({ identity: identity ?? undefined, video: video ?? undefined, page_size: PAGE_SIZE }).then(
+      (answer) => {
+        if (!live) return;
         dispatch({ type: "loaded", tags: answer.results });
         setCount(answer.count);
-        setLoadError(null);
-      })
-      .catch((error: unknown) => setLoadError(error instanceof Error ? error.message : String(error)))
-      .finally(() => setLoading(false));
-  }, [identity, video]);
-  useEffect(load, [load]);
-
-  // The loaded page is worked through: fetch the next least-certain tags.
-  const decidedSinceLoad = state.decided.length - state.decidedAtLoad; // `count` is the server's total at the load
-  useEffect(() => {
-    if (!loading && state.tags.length === 0 && count !== null && decidedSinceLoad > 0 && count > decidedSinceLoad) load();
-  }, [state.tags.length, loading, count, decidedSinceLoad, load]);
+        setAnswered({ request, error: null });
+      },
+      (error: unknown) => live && setAnswered({ request, error: error instanceof Error ? error.message : String(error) }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [identity, video, request]);
+  const loading = answered?.request !== request;
+  const loadError = answered?.error ?? null;
 
   const decide = useCallback(async (tag: ReviewTag, verdict: TagVerdict) => {
     dispatch({ type: "start", id: tag.id });
@@ -95,7 +98,7 @@ export function TagReviewScreen() {
       const gone = error instanceof ApiError && (error.isConflict || error.isNotFound);
       dispatch({ type: "failed", id: tag.id, message: error instanceof Error ? error.message : String(error), gone });
     }
-  }, []);
+  }, [dispatch]);
 
   const run = (action: ShortcutAction) => {
     const tag = currentTag(state);
