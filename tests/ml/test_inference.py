@@ -41,6 +41,30 @@ def test_yunet_graph_takes_any_batch_and_size_and_copies_the_batch_into_its_resh
     assert shapes and all(shape[0] == 0 for shape in shapes)
 
 
+def test_prelu_becomes_relu_and_per_channel_products_with_the_same_numbers_for_any_slope():
+    # Slopes below 0, between 0 and 1, and above 1 (SFace has all three); one channel each.
+    slope = np.array([-0.5, 0.25, 1.5], dtype=np.float32).reshape(3, 1, 1)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("PRelu", ["x", "a"], ["y"])],
+        "prelu",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 2, 2])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 2, 2])],
+        [onnx.numpy_helper.from_array(slope, "a")],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
+    prepared = inference.prepare_graph(model.SerializeToString(), dynamic_spatial=True)
+    assert "PRelu" not in {node.op_type for node in onnx.load_from_string(prepared).graph.node}
+    x = np.array([-2.0, -1.0, 0.0, 3.0] * 3, dtype=np.float32).reshape(1, 3, 2, 2)
+    (y,) = inference.create_session(prepared, device="cpu", threads=1).run(None, {"x": x})
+    # PRelu: x where x > 0, slope * x elsewhere
+    expected = [[[-2.0 * -0.5, -1.0 * -0.5], [0.0, 3.0]], [[-0.5, -0.25], [0.0, 3.0]], [[-3.0, -1.5], [0.0, 3.0]]]
+    np.testing.assert_allclose(y[0], expected, rtol=1e-6)
+
+
+def test_the_prepared_sface_graph_has_no_prelu_left(sface_graph: onnx.ModelProto):
+    assert "PRelu" not in {node.op_type for node in sface_graph.graph.node}
+
+
 def test_block_dequantisation_repeats_each_scale_over_its_block():
     quantized = np.array([[1, 2, 3, 4, 5]], dtype=np.int8)
     scales = np.array([[0.5, 2.0]], dtype=np.float32)  # blocks of 3: columns 0-2, then 3-4
