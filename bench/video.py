@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--videos", nargs="*", default=None)
     parser.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "opencv"])
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads per network (0: one per core)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per network (0: one per core)")
     parser.add_argument(
         "--batch-frames", type=int, default=None, help="frames per detection batch (default 8 CPU, 32 GPU)"
     )

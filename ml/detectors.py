@@ -5,6 +5,7 @@ Images, boxes, landmarks, crops and embeddings follow the conventions in :mod:`m
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 
 from ml import inference, yunet
 from ml.images import check_rgb
-from ml.inference import DEFAULT_RUNTIME, check_runtime
+from ml.inference import DEFAULT_RUNTIME, DEFAULT_THREADS, check_runtime
 from ml.model_files import DLIB_CNN_DETECTOR_MODEL, DLIB_LANDMARKS_68_MODEL, YUNET_MODEL, read_verified, verified_path
 
 
@@ -94,7 +95,7 @@ class YuNetDetector:
         model_sha256: str | None = None,
         runtime: str = DEFAULT_RUNTIME,
         device: str | None = None,
-        threads: int = 0,
+        threads: int = DEFAULT_THREADS,
         batch_size: int | None = None,
     ) -> None:
         if min_face < 1 or max_side < YUNET_MIN_INPUT_SIDE:
@@ -123,7 +124,9 @@ class YuNetDetector:
             )
             self._outputs = [output.name for output in self._session.get_outputs()]
             self.device = inference.session_device(self._session)
-        self.batch_size = int(batch_size or (32 if self.device == "cuda" else 4))
+        # On the CPU a batch of frames costs no less per frame than one at a time (720p at 640 px:
+        # 7-9 CPU ms either way; at 960, 22 at 1 and 27-31 at 8): batches are for the GPU.
+        self.batch_size = int(batch_size or (32 if self.device == "cuda" else 1))
 
     def input_scale(self, height: int, width: int) -> float:
         """The factor the image is resized by before the network sees it."""
@@ -196,6 +199,74 @@ class YuNetDetector:
             if min(box[2], box[3]) >= self.min_face:
                 found.append(Detection(box=box, score=float(row[14]), landmarks=landmarks.astype(np.float32)))
         return _largest_first(found)
+
+
+#: A face narrower than this at the network's input is "small": twice what YuNet finds reliably,
+#: so where faces this small show, smaller ones (that a lower resolution would miss) may too.
+SMALL_FACE_AT_INPUT: Final = 2 * YUNET_RELIABLE_FACE
+
+
+#: :class:`VideoYuNet`'s first input cap. On the shared clips, 300 sampled frames each: 8.6 vs 22.6
+#: CPU ms per 720p frame against 960, the same 300 faces on ``obama_speech`` and 153 on
+#: ``obama_whcd_podium_b``; alone it would lose faces where small ones show (257 of 297 on
+#: ``biden_whitehouse_podium``, 661 of 799 on the 1080p crowd), which is what the switch is for.
+VIDEO_FIRST_SIDE: Final = 640
+
+
+class VideoYuNet:
+    """YuNet for the frames of one video: at ``first_side`` (640) until a face smaller than
+    ``SMALL_FACE_AT_INPUT`` (40) pixels at the network's input shows, then at ``max_side`` (960)
+    for the rest of the video, the batch that showed it detected again.
+
+    A video of large faces (a speaker) is detected at a third of the cost; one with small faces
+    (a crowd, people behind a podium) gets the resolution that finds them from the first batch
+    where one appears. On the shared clips this finds the same faces per frame as ``max_side``
+    throughout (tests/ml/test_faces.py). What it can miss: faces too small to be found at
+    ``first_side`` at all (under 20 px there, 40 px in a 720p frame) in a video whose every
+    other face is large. Frames of several videos batched together (a GPU worker) should use
+    a plain :class:`YuNetDetector` at ``max_side``: the switch is per video.
+    """
+
+    def __init__(self, detector: YuNetDetector, *, max_side: int, first_side: int = VIDEO_FIRST_SIDE) -> None:
+        self.fine = copy.copy(detector)
+        self.fine.max_side = int(max_side)
+        self.coarse = copy.copy(detector)
+        self.coarse.max_side = min(int(first_side), int(max_side))
+        self.current = self.coarse
+        self.name = detector.name
+
+    @property
+    def max_side(self) -> int:
+        """The input cap in use now."""
+        return self.current.max_side
+
+    @property
+    def batch_size(self) -> int:
+        return self.current.batch_size
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        found = self.current.detect_batch(images)
+        if self.current is self.coarse and self._shows_small_faces(images, found):
+            self.current = self.fine
+            if any(self._sees_more(image) for image in images):
+                found = self.fine.detect_batch(images)
+        return found
+
+    def _sees_more(self, image: np.ndarray) -> bool:
+        """Whether ``max_side`` shows the network this image larger than ``first_side`` does
+        (not for frames already smaller than ``first_side``)."""
+        height, width = image.shape[:2]
+        return self.fine.input_scale(height, width) > self.coarse.input_scale(height, width)
+
+    def _shows_small_faces(self, images: Sequence[np.ndarray], found: list[list[Detection]]) -> bool:
+        for image, detections in zip(images, found, strict=True):
+            scale = self.coarse.input_scale(*image.shape[:2])
+            if any(min(d.box[2], d.box[3]) * scale < SMALL_FACE_AT_INPUT for d in detections):
+                return True
+        return False
 
 
 def _dlib_five_points(shape: object) -> np.ndarray:

@@ -33,10 +33,17 @@ from typing import Final
 import numpy as np
 
 from ml.alignment import align_face, quality_score
-from ml.detectors import YUNET_MIN_INPUT_SIDE, DlibCnnDetector, DlibHogDetector, FaceDetector, YuNetDetector
+from ml.detectors import (
+    YUNET_MIN_INPUT_SIDE,
+    DlibCnnDetector,
+    DlibHogDetector,
+    FaceDetector,
+    VideoYuNet,
+    YuNetDetector,
+)
 from ml.embedders import DlibEmbedder, FaceEmbedder, SFaceEmbedder
 from ml.images import check_rgb
-from ml.inference import DEFAULT_RUNTIME, check_runtime
+from ml.inference import DEFAULT_RUNTIME, DEFAULT_THREADS, check_runtime
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +106,16 @@ class FacePipeline:
         detector = copy.copy(self.detector)
         detector.max_side = int(max_side)
         return FacePipeline(detector, self.embedder, crop_size=self.crop_size)
+
+    def for_video(self, max_side: int) -> FacePipeline:
+        """A pipeline for the frames of one video: YuNet at 640 until small faces show, then at
+        ``max_side`` (:class:`~ml.detectors.VideoYuNet`); other detectors as
+        :meth:`with_max_side`. Make one per video: the switch is kept for the rest of it."""
+        if not isinstance(self.detector, YuNetDetector):
+            return self.with_max_side(max_side)
+        if max_side < YUNET_MIN_INPUT_SIDE:
+            raise ValueError(f"max_side must be >= {YUNET_MIN_INPUT_SIDE}")
+        return FacePipeline(VideoYuNet(self.detector, max_side=max_side), self.embedder, crop_size=self.crop_size)
 
     def process(self, image: np.ndarray) -> list[FaceResult]:
         """Every face of one RGB image, largest first."""
@@ -163,13 +180,13 @@ def build_pipeline(
     *,
     runtime: str = DEFAULT_RUNTIME,
     device: str | None = None,
-    threads: int = 0,
+    threads: int = DEFAULT_THREADS,
     max_side: int | None = None,
 ) -> FacePipeline:
     """The standard pipeline, by detector and embedder name (``DETECTORS``, ``EMBEDDERS``).
 
     ``runtime`` (``RUNTIMES``), ``device`` ("cpu", "cuda", "cuda:N"; None: CUDA when the
-    installed ONNX Runtime has it) and ``threads`` (CPU threads per network, 0: one per core)
+    installed ONNX Runtime has it) and ``threads`` (CPU threads per network, ``DEFAULT_THREADS``; 0: one per core)
     apply to YuNet and SFace; ``max_side`` caps YuNet's input (its default, 1920, otherwise).
     For other settings build the parts yourself: ``FacePipeline(YuNetDetector(min_face=40), ...)``."""
     if detector not in DETECTORS:

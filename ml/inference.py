@@ -231,6 +231,14 @@ def run_batched(session: Any, batch: np.ndarray, *, max_batch: int) -> list[np.n
 RUNTIMES: Final = ("onnxruntime", "opencv")
 DEFAULT_RUNTIME: Final = "onnxruntime"
 
+#: CPU threads per network by default: one. Measured on this 2-core machine (CPU seconds of the
+#: process): SFace 14 CPU ms per face on one thread against 20 on two, YuNet 11 against 12 per
+#: 720p frame at 640 px and 26 against 34 at 960; the second thread waits more than it works at
+#: these sizes. A worker host runs one worker process per core (``--concurrency 2`` in
+#: docker-compose.yml), so one thread each keeps every core busy; 0 means one thread per core, for
+#: a process that has the machine to itself and wants the shortest wall time per image.
+DEFAULT_THREADS: Final = 1
+
 
 def check_runtime(runtime: str) -> str:
     """``runtime`` if it is one of ``RUNTIMES``; ValueError otherwise."""

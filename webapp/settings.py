@@ -384,7 +384,9 @@ FACECURATOR_CROP_SIZE = env_int("FACECURATOR_CROP_SIZE", 112)
 # YuNet and SFace run on ONNX Runtime (batched; CUDA when onnxruntime-gpu sees a GPU) or OpenCV.
 FACECURATOR_FACE_RUNTIME = env_str("FACECURATOR_FACE_RUNTIME", "onnxruntime")  # onnxruntime | opencv
 FACECURATOR_FACE_DEVICE = env_str("FACECURATOR_FACE_DEVICE") or None  # cpu | cuda | cuda:N; unset: CUDA if present
-FACECURATOR_FACE_THREADS = env_int("FACECURATOR_FACE_THREADS", 0)  # CPU threads per network; 0: one per core
+FACECURATOR_FACE_THREADS = env_int(
+    "FACECURATOR_FACE_THREADS", 1
+)  # CPU threads per network (ml.inference.DEFAULT_THREADS); 0: one per core
 FACECURATOR_VIDEO_FRAMES = env_int("FACECURATOR_VIDEO_FRAMES", 300)
 FACECURATOR_VIDEO_MAX_SIDE = env_int("FACECURATOR_VIDEO_MAX_SIDE", 960)  # detector input cap on video frames
 FACECURATOR_SPLIT_SEED = env_int("FACECURATOR_SPLIT_SEED", 0)

@@ -453,8 +453,7 @@ def test_a_batch_of_video_frames_gives_opencvs_faces_frame_by_frame(
     shared_data: Path, pipeline: FacePipeline, opencv_pipeline: FacePipeline, name: str
 ):
     frames = clip_frames(shared_data, name, 6)
-    batched = pipeline.detector.detect_batch(frames)
-    assert pipeline.detector.batch_size > 1
+    batched = YuNetDetector(batch_size=4).detect_batch(frames)
     for frame, ours in zip(frames, batched, strict=True):
         theirs = opencv_pipeline.detector.detect(frame)
         assert len(ours) == len(theirs)
@@ -502,6 +501,38 @@ def test_video_frames_at_max_side_960_on_onnxruntime_find_as_many_faces_and_the_
     assert sum(map(len, now)) >= sum(map(len, before))
     assert sum(1 for faces in now if faces) >= sum(1 for faces in before if faces)
     assert vips(now) >= vips(before)
+
+
+#: Whether each clip shows faces small enough for VideoYuNet to leave 640 px (clips of 640 px
+#: or less look the same at either cap).
+SMALL_FACES = {
+    "obama_speech.mp4": False,
+    "obama_whcd_podium_b.mp4": False,
+    "biden_whitehouse_podium.mp4": True,
+    "crowd_walking_unknown_people.mp4": True,
+}
+
+
+@pytest.mark.parametrize("name", ALL_CLIPS)
+def test_a_video_pipeline_finds_per_frame_the_faces_of_max_side_960_and_stays_at_640_without_small_faces(
+    shared_data: Path, pipeline: FacePipeline, name: str
+):
+    frames = clip_frames(shared_data, name, 64)
+    video = pipeline.for_video(960)
+    adaptive = [
+        faces for start in range(0, len(frames), 8) for faces in video.detector.detect_batch(frames[start : start + 8])
+    ]
+    fixed = pipeline.with_max_side(960).detector.detect_batch(frames)
+    assert [len(faces) for faces in adaptive] == [len(faces) for faces in fixed]
+    if name in SMALL_FACES:
+        assert video.detector.max_side == (960 if SMALL_FACES[name] else 640)
+
+
+def test_a_video_pipeline_shares_the_networks_and_starts_each_video_at_640(pipeline: FacePipeline):
+    first, second = pipeline.for_video(960), pipeline.for_video(960)
+    assert first.embedder is pipeline.embedder and first.detector.fine._session is pipeline.detector._session
+    assert first.detector is not second.detector and first.detector.max_side == 640
+    assert first.detector.coarse.input_scale(720, 1280) == 0.5 and first.detector.fine.input_scale(720, 1280) == 0.75
 
 
 def test_with_max_side_shares_the_networks_and_caps_only_the_copy(pipeline: FacePipeline):

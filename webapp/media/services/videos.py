@@ -195,7 +195,7 @@ def video_process(
     if not Frame.objects.filter(video=video).exists():
         for folder in (f"frames/{video.pk}", f"faces/{Face.Source.FRAME}/{video.pk}"):
             storage_delete_folder(folder)
-    pipeline = face_pipeline().with_max_side(settings.FACECURATOR_VIDEO_MAX_SIDE)
+    pipeline = face_pipeline().for_video(settings.FACECURATOR_VIDEO_MAX_SIDE)
     frames_per_batch = max(VIDEO_BATCH, int(getattr(pipeline.detector, "batch_size", 0)))
     dedupe = dedupe or NearDuplicates()
     expected = max(1, min(wanted, video.frame_count or wanted))
