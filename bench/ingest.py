@@ -168,7 +168,8 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"Seconds per 300-frame video: **{video['seconds_per_300_frames']}** "
             f"({video['seconds_per_frame']} s per frame, {video['frames_per_s']} frames/s, video frames detected at max "
-            f"side {machine['faces']['video_max_side']}). Folder import of aligned crops: "
+            f"side 640 until a small face shows, then {machine['faces']['video_max_side']}; "
+            f"{machine['faces'].get('threads', 0) or 'one per core'} CPU thread(s) per network). Folder import of aligned crops: "
             f"**{crops['faces_per_s']} faces/s**; of photos with detection: **{photos['faces_per_s']} faces/s**.",
             "Wall times depend on the machine's load (above); CPU ms per face does much less.",
             "",
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "runtime": django_settings.FACECURATOR_FACE_RUNTIME,
             "device": getattr(pipeline.embedder, "device", "cpu"),
             "video_max_side": django_settings.FACECURATOR_VIDEO_MAX_SIDE,
+            "threads": django_settings.FACECURATOR_FACE_THREADS,
         }
         results: dict[str, Any] = {
             "crops": bench_crops(data, args.crops, log),

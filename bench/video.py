@@ -2,7 +2,8 @@
 
 For each video, the path ingestion runs (``webapp.media.services.video_process`` less the
 database): ``ml.video.sample_frames`` decoded ahead in a background thread
-(``ml.video.prefetched``), YuNet on batches of frames at ``FACECURATOR_VIDEO_MAX_SIDE`` (960),
+(``ml.video.prefetched``), YuNet on batches of frames as ``FacePipeline.for_video`` runs it (640 px
+until a small face shows, then ``FACECURATOR_VIDEO_MAX_SIDE``, 960; ``--fixed-side`` for 960 throughout),
 alignment + quality, SFace on the batch's crops; then the tagging job's own work: one batched
 ``Classifier.predict`` of a calibrated head (trained here on glint24 embeddings, 24 VIP classes,
 ME loss) and ``ml.tagging.aggregate_video_tags``. Runtime and device as configured
@@ -168,8 +169,10 @@ def bench_video(
     threshold: float,
     min_frames: int,
     batch: int,
+    adaptive: bool,
 ) -> dict[str, Any]:
     info = probe_video(path)
+    pipeline = pipeline.for_video(VIDEO_MAX_SIDE) if adaptive else pipeline.with_max_side(VIDEO_MAX_SIDE)
     clocks = {name: Clock() for name in ("decode_wait", "detect", "align", "embed", "classify", "aggregate")}
     per_frame: list[list[FaceResult]] = []
     frame_ids: list[int] = []
@@ -214,12 +217,14 @@ def bench_video(
         "frames_in_video": info.frame_count,
         "frames_sampled": n_frames,
         "faces": int(len(inputs)),
+        "detected_at_max_side": int(getattr(pipeline.detector, "max_side", 0)),
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "decode_cpu_s": round(decoder.cpu, 3),
         "frames_per_s": round(n_frames / wall, 1),
         "faces_per_s": round(len(inputs) / wall, 1),
         "stages_wall_s": {name: round(clock.wall, 4) for name, clock in clocks.items()},
+        "stages_cpu_s": {name: round(clock.cpu, 4) for name, clock in clocks.items()},
         "per_300_frames": {"wall_s": round(wall * scale, 2), "cpu_s": round(cpu * scale, 2)},
         "tags": [{"name": names[t.label], "confidence": round(t.confidence, 3), "frames": len(t.frames)} for t in tags],
         "tracking": tracking_potential(per_frame),
@@ -232,6 +237,7 @@ def compare_runtimes(path: Path, pipeline: FacePipeline, opencv: FacePipeline | 
     images = [f.image for f in sample_frames(path, n=frames)]
     rows: dict[str, Any] = {}
     candidates = [(f"onnxruntime_{side}", pipeline.with_max_side(side)) for side in (640, 960, 1920)]
+    candidates.insert(2, ("onnxruntime_video", pipeline.for_video(VIDEO_MAX_SIDE)))
     if opencv is not None:
         candidates.append(("opencv_1920", opencv))
     for label, candidate in candidates:
@@ -320,6 +326,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="also run this many copies of the videos at once, frames batched together (GPU mode)",
     )
     parser.add_argument("--decode-workers", type=int, default=2)
+    parser.add_argument(
+        "--fixed-side", action="store_true", help="detect every frame at max side 960 (before: 640 until small faces)"
+    )
     parser.add_argument("--compare-frames", type=int, default=24, help="frames for the runtime comparison (0: skip)")
     parser.add_argument("--output", type=Path, default=RESULTS / "video.json")
     args = parser.parse_args(argv)
@@ -342,7 +351,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pipeline.process_batch([np.zeros((720, 1280, 3), np.uint8)])  # warm-up (session allocations)
     rows = [
         bench_video(
-            data / "videos" / name, frames, pipeline, classifier, names, threshold=threshold, min_frames=3, batch=batch
+            data / "videos" / name,
+            frames,
+            full,
+            classifier,
+            names,
+            threshold=threshold,
+            min_frames=3,
+            batch=batch,
+            adaptive=not args.fixed_side,
         )
         for name in videos
     ]
@@ -376,6 +393,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "threads": args.threads,
             "batch_frames": batch,
             "video_max_side": VIDEO_MAX_SIDE,
+            "adaptive_side": not args.fixed_side,
             "classifier": "head, ME loss, 24 glint24 VIPs, calibrated",
             "detector": "YuNet 2023mar int8bq",
             "embedder": "SFace 2021dec int8bq",
