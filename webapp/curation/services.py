@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db import connection, transaction
@@ -24,7 +25,9 @@ from webapp.identities.models import Identity, IdentityOperation, IdentitySugges
 from webapp.identities.services import identities_lock, identity_create, identity_require_active
 
 from . import selectors
-from . import suggestions as found_by
+
+if TYPE_CHECKING:
+    from . import suggestions as found_by
 
 
 class OperationRefused(InvalidTransition):
@@ -376,6 +379,10 @@ def identity_suggestions_compute(
 
     Returns counts: faces and identities examined, suggestions open per kind.
     """
+    # Imported here, not with the module: the web process imports this module for its URLs, and
+    # the clustering (scikit-learn, SciPy, faiss) would cost every web worker ~350 MiB it never uses.
+    from . import suggestions as found_by
+
     progress = progress or _no_progress
     merge_settings = merge_settings or found_by.MergeSettings()
     split_settings = split_settings or found_by.SplitSettings()
