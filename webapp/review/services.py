@@ -231,6 +231,7 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
         items = (
             Item.objects.select_for_update(of=("self",))
             .select_related("queue", "identity")
+            .defer("queue__payload")  # a chunk queue's VIP list, decoded once per item otherwise
             .order_by("pk")
             .in_bulk([request.item_id for request in requests])
         )
