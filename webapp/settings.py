@@ -426,6 +426,9 @@ FACECURATOR_QUALITY_FLAG_BELOW = env_float("FACECURATOR_QUALITY_FLAG_BELOW", 0.9
 # 2000 streams), a 5%-error one's from 6.8% to 0.9%, and still first flags a 25%-error one within 60
 # answers 95% of the time (without a minimum: 96%) (bench/annotators.py, "flag threshold").
 FACECURATOR_QUALITY_MIN_GOLD = env_int("FACECURATOR_QUALITY_MIN_GOLD", 15)
+# The checks review makes on leases and decisions (webapp.review.checks): the quality app's gold faces and
+# second opinions. Review never imports the app above it; this names it.
+FACECURATOR_REVIEW_CHECKS = "webapp.quality.checks.QualityChecks"
 # Decisions held until a second annotator agrees (admins' decisions never are), per action:
 # relabel_vip (a VIP face relabelled as another VIP), relabel_vip_other (a VIP face relabelled as a
 # person who is not a VIP), unknown_vip (a VIP face called an unknown person), not_a_face_vip (a VIP

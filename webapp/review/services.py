@@ -2,6 +2,7 @@
 
 Every label change a decision makes goes through :func:`webapp.faces.services.faces_relabel`
 (one LabelEvent per changed face, refused with 409 when the face changed since it was served).
+Quality control (gold faces, second opinions) takes part through :mod:`webapp.review.checks`.
 Queue builders live in :mod:`webapp.review.builders`.
 """
 
@@ -25,10 +26,8 @@ from webapp.core.roles import Actor, recorded_user
 from webapp.faces.models import Face, LabelEvent
 from webapp.faces.services import UNCHANGED, LabelChange, faces_relabel, label_events_undo
 from webapp.identities.models import Identity
-from webapp.quality import agreement, gold
-from webapp.quality import selectors as quality_selectors
-from webapp.quality.models import GoldItem
 
+from .checks import review_checks
 from .models import Decision, Item, Queue
 
 
@@ -42,10 +41,6 @@ class ItemLeasedToSomeoneElse(Conflict):
 
 class ItemAlreadyClosed(Conflict):
     code = "already_decided"
-
-
-class FlaggedSecondOpinion(Conflict):
-    code = "flagged_second_opinion"
 
 
 class NotYourDecision(DomainError):
@@ -144,7 +139,7 @@ def queue_next_items(*, queue: Queue, user: User, limit: int = 20) -> list[Item]
             elif queue.payload.get("admins_only") and not roles.is_admin(user):
                 pass  # disagreements between two annotators are settled by an admin
             else:
-                flagged = bool(queue.payload.get("second_opinion")) and _flagged(user)
+                checks = review_checks()
                 # the user's skips (the outer query keeps to this queue: no join to items here)
                 skipped = Decision.objects.filter(
                     user=user, action=Action.SKIP, undone=False, item__isnull=False
@@ -154,12 +149,10 @@ def queue_next_items(*, queue: Queue, user: User, limit: int = 20) -> list[Item]
                     .filter(queue=queue, state=Item.State.OPEN)
                     .filter(Q(leased_to__isnull=True) | Q(leased_until__lte=now))
                     .exclude(pk__in=skipped)
-                    .exclude(pk__in=GoldItem.objects.values("item_id"))
-                    .exclude(pk__in=agreement.items_hidden_from(user=user, flagged=flagged))
+                    .exclude(checks.lease_hidden(queue=queue, user=user))
                     .order_by("-score", "id")[: limit - len(mine)]
                 )
-                fresh, gold_items = gold.gold_items_mix(queue=queue, user=user, fresh=fresh)
-                fresh = sorted(fresh + gold_items, key=lambda item: -item.score)
+                fresh = checks.lease_mix(queue=queue, user=user, fresh=fresh)
         items = mine + fresh
         versions = dict(Face.objects.filter(pk__in=[item.face_id for item in items]).values_list("pk", "version"))
         served: dict[int, list[int]] = defaultdict(list)  # face version -> items: one UPDATE each, not a CASE per item
@@ -250,17 +243,7 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
             ).values_list("pk", "version", "identity_id", "identity__role")
         }
         versions = {pk: row[0] for pk, row in faces_now.items()}
-        opinions = agreement.second_opinion_items(item_ids=items)  # items served for a second opinion
-        held: dict[int, tuple] = {}  # item id: the label its decision proposes, waiting for a second opinion
-        kinds, agreed, disputed, overruled = {}, [], [], []
-        gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
-        p_wrong = (
-            agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
-            if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION
-            else {}
-        )
-        admin = roles.is_admin(user)  # once per page: each asking reads the user's groups
-        flagged = _flagged(user) if opinions or settings.FACECURATOR_HOLD_FLAGGED else False
+        checks = review_checks().page(user=user, items=items, requests=requests, faces=faces_now, identities=identities)
 
         seen: dict[int, int] = {}  # face id: the item it came in
         stale, changes_by_reason = [], defaultdict(list)
@@ -289,47 +272,7 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
                     f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page."
                 )
             seen[item.face_id] = item.pk
-            change = None if item.pk in gold_ids else _label_change(item, request, identities, expected)
-            if item.pk in opinions and request.action != Action.SKIP and flagged:
-                raise FlaggedSecondOpinion(
-                    f"Item {item.pk} (face {item.face_id}) waits for a second opinion, which must come from someone "
-                    f"whose gold accuracy is not flagged; take another one.",
-                    extra={"item": item.pk},
-                )
-            if item.pk in opinions and request.action != Action.SKIP:
-                _, face_identity, _ = faces_now[item.face_id]
-                if agreement.agrees(
-                    opinion=opinions[item.pk],
-                    action=request.action,
-                    face_identity_id=face_identity,
-                    identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
-                ):
-                    agreed.append(item.pk)
-                elif admin:
-                    overruled.append(item.pk)  # an admin's answer settles it
-                else:
-                    disputed.append(item.pk)
-                    change = None
-            elif change is not None and (
-                kind := agreement.second_opinion_needed(
-                    user=user,
-                    action=request.action,
-                    face_role=faces_now[item.face_id][2],
-                    to_identity=identities.get(request.identity_id) if request.action == Action.RELABEL else None,
-                    very_likely_wrong=agreement.very_likely_wrong(p_wrong=p_wrong.get(item.pk)),
-                    flagged=flagged and settings.FACECURATOR_HOLD_FLAGGED,
-                    admin=admin,
-                )
-            ):
-                proposal = agreement.verdict(
-                    action=request.action,
-                    face_identity_id=faces_now[item.face_id][1],
-                    identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
-                )
-                assert proposal is not None  # only decisions that change a label wait for a second opinion
-                held[item.pk] = proposal
-                kinds[item.pk] = kind
-                change = None
+            change = checks.judge(item=item, request=request, change=_label_change(item, request, identities, expected))
             if change is not None:
                 changes_by_reason[f"review ({item.queue.kind}): {request.action}"].append(change)
         if stale:
@@ -366,26 +309,15 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
                 for request in requests
             ]
         )
-        unsettled = gold_ids | set(held) | set(disputed)
+        unsettled = checks.unsettled()
         _close_items(items, requests, operation, unsettled)
-        agreement.second_opinions_open(
-            decisions=[d for d in decisions if d.item_id in held], proposals=held, kinds=kinds
-        )
-        agreement.second_opinions_settle(agreed=agreed, disputed=disputed, overruled=overruled)
-        gold.gold_faces_promote(
-            face_ids=[
+        checks.settle(
+            decisions=decisions,
+            settled_face_ids=[
                 items[r.item_id].face_id for r in requests if r.item_id not in unsettled and r.action != Action.SKIP
-            ]
+            ],
         )
     return DecisionOutcome(operation=operation, decisions=decisions, events=events)
-
-
-def _flagged(user: User) -> bool:
-    """Whether this annotator's gold accuracy flags them (admins never are). A flagged annotator gives
-    no second opinions; with FACECURATOR_HOLD_FLAGGED their own label changes are held too."""
-    return bool(
-        getattr(user, "pk", None) and not roles.is_admin(user) and quality_selectors.annotator_flagged(user_id=user.pk)
-    )
 
 
 def _check_item_open(item: Item, user: User, now: datetime) -> None:

@@ -9,9 +9,9 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
 from webapp.core.permissions import IsAnnotator
-from webapp.quality import gold
 
 from . import selectors, services
+from .checks import review_checks
 from .models import Queue
 from .serializers import (
     DecisionBatchResultSerializer,
@@ -73,7 +73,7 @@ class QueueViewSet(viewsets.ReadOnlyModelViewSet):
         items = services.queue_next_items(
             queue=self.get_object(), user=request.user, limit=body.validated_data["limit"]
         )
-        shown = gold.items_present(items=selectors.items_by_ids([item.pk for item in items]))
+        shown = review_checks().present(items=selectors.items_by_ids([item.pk for item in items]))
         return Response(ItemSerializer(shown, many=True).data)
 
     @extend_schema(

@@ -1,0 +1,154 @@
+"""Quality control in review's leases and decisions (``FACECURATOR_REVIEW_CHECKS``, the
+:class:`webapp.review.checks.ReviewChecks` in force): gold faces mixed into a lease and scored rather than
+applied (:mod:`.gold`), decisions held until a second annotator agrees and second opinions settled
+(:mod:`.agreement`), flagged annotators kept from giving second opinions (and, with
+FACECURATOR_HOLD_FLAGGED, their label changes held).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import Q
+
+from webapp.core import roles
+from webapp.core.exceptions import Conflict
+from webapp.faces.services import LabelChange
+from webapp.identities.models import Identity
+from webapp.review.checks import FaceNow
+from webapp.review.models import Decision, Item, Queue
+from webapp.review.services import Action, DecisionRequest
+
+from . import agreement, gold
+from . import selectors as quality_selectors
+from .models import GoldItem
+
+
+class FlaggedSecondOpinion(Conflict):
+    code = "flagged_second_opinion"
+
+
+def _flagged(user: User) -> bool:
+    """Whether this annotator's gold accuracy flags them (admins never are). A flagged annotator gives
+    no second opinions; with FACECURATOR_HOLD_FLAGGED their own label changes are held too."""
+    return bool(
+        getattr(user, "pk", None) and not roles.is_admin(user) and quality_selectors.annotator_flagged(user_id=user.pk)
+    )
+
+
+class QualityPage:
+    """The checks on one page of decisions: gold items are scored, not applied; a decision on an item served
+    for a second opinion agrees (applies), is overruled by an admin (applies) or disputes (goes to the
+    admins); a label change that needs a second opinion waits for one."""
+
+    def __init__(
+        self,
+        *,
+        user: User,
+        items: dict[int, Item],
+        requests: list[DecisionRequest],
+        faces: Mapping[int, FaceNow],
+        identities: dict[int, Identity],
+    ) -> None:
+        self.user, self.faces, self.identities = user, faces, identities
+        self.opinions = agreement.second_opinion_items(item_ids=items)  # items served for a second opinion
+        self.gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
+        self.p_wrong = (
+            agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
+            if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION
+            else {}
+        )
+        self.admin = roles.is_admin(user)  # once per page: each asking reads the user's groups
+        self.flagged = _flagged(user) if self.opinions or settings.FACECURATOR_HOLD_FLAGGED else False
+        self.held: dict[int, tuple] = {}  # item id: the label its decision proposes, waiting for a second opinion
+        self.kinds: dict[int, str] = {}
+        self.agreed: list[int] = []
+        self.disputed: list[int] = []
+        self.overruled: list[int] = []
+
+    def judge(self, *, item: Item, request: DecisionRequest, change: LabelChange | None) -> LabelChange | None:
+        if item.pk in self.gold_ids:
+            change = None
+        if item.pk in self.opinions and request.action != Action.SKIP and self.flagged:
+            raise FlaggedSecondOpinion(
+                f"Item {item.pk} (face {item.face_id}) waits for a second opinion, which must come from someone "
+                f"whose gold accuracy is not flagged; take another one.",
+                extra={"item": item.pk},
+            )
+        if item.pk in self.opinions and request.action != Action.SKIP:
+            _, face_identity, _ = self.faces[item.face_id]
+            if agreement.agrees(
+                opinion=self.opinions[item.pk],
+                action=request.action,
+                face_identity_id=face_identity,
+                identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
+            ):
+                self.agreed.append(item.pk)
+            elif self.admin:
+                self.overruled.append(item.pk)  # an admin's answer settles it
+            else:
+                self.disputed.append(item.pk)
+                change = None
+        elif change is not None and (
+            kind := agreement.second_opinion_needed(
+                user=self.user,
+                action=request.action,
+                face_role=self.faces[item.face_id][2],
+                to_identity=self.identities.get(request.identity_id)
+                if request.action == Action.RELABEL and request.identity_id is not None
+                else None,
+                very_likely_wrong=agreement.very_likely_wrong(p_wrong=self.p_wrong.get(item.pk)),
+                flagged=self.flagged and settings.FACECURATOR_HOLD_FLAGGED,
+                admin=self.admin,
+            )
+        ):
+            proposal = agreement.verdict(
+                action=request.action,
+                face_identity_id=self.faces[item.face_id][1],
+                identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
+            )
+            assert proposal is not None  # only decisions that change a label wait for a second opinion
+            self.held[item.pk] = proposal
+            self.kinds[item.pk] = kind
+            change = None
+        return change
+
+    def unsettled(self) -> set[int]:
+        return self.gold_ids | set(self.held) | set(self.disputed)
+
+    def settle(self, *, decisions: list[Decision], settled_face_ids: list[int]) -> None:
+        agreement.second_opinions_open(
+            decisions=[d for d in decisions if d.item_id in self.held], proposals=self.held, kinds=self.kinds
+        )
+        agreement.second_opinions_settle(agreed=self.agreed, disputed=self.disputed, overruled=self.overruled)
+        gold.gold_faces_promote(face_ids=settled_face_ids)
+
+
+class QualityChecks:
+    """Gold faces in every lease; second opinions served only to annotators who may give them."""
+
+    def lease_hidden(self, *, queue: Queue, user: User) -> Q:
+        flagged = bool(queue.payload.get("second_opinion")) and _flagged(user)
+        return Q(pk__in=GoldItem.objects.values("item_id")) | Q(
+            pk__in=agreement.items_hidden_from(user=user, flagged=flagged)
+        )
+
+    def lease_mix(self, *, queue: Queue, user: User, fresh: list[Item]) -> list[Item]:
+        kept, gold_items = gold.gold_items_mix(queue=queue, user=user, fresh=fresh)
+        return sorted(kept + gold_items, key=lambda item: -item.score)
+
+    def present(self, *, items: list[Item]) -> list[Item]:
+        return gold.items_present(items=items)
+
+    def page(
+        self,
+        *,
+        user: User,
+        items: dict[int, Item],
+        requests: list[DecisionRequest],
+        faces: Mapping[int, FaceNow],
+        identities: dict[int, Identity],
+    ) -> QualityPage:
+        return QualityPage(user=user, items=items, requests=requests, faces=faces, identities=identities)
