@@ -66,9 +66,6 @@ APP_LAYERS = (
 #: (Quality control takes part in review's leases and decisions through webapp.review.checks, which
 #: the setting FACECURATOR_REVIEW_CHECKS points at webapp.quality: review imports nothing above it.)
 KNOWN_UPWARD_IMPORTS = {
-    # a chunk's verification queue is ordered by label errors once a run has succeeded (review
-    # builds queues for training, and training starts the build)
-    ("webapp/review/builders/chunk.py", "webapp.training.models"),
     # the FAR operating point's default share of unknown faces is what tagged videos show
     ("webapp/training/selectors/operating_point.py", "webapp.tagging.models"),
 }

@@ -11,6 +11,7 @@ from webapp.identities.models import Identity
 from webapp.review.builders import RunOutcome, queue_build_for_chunk, queues_build_for_run
 from webapp.review.models import Item, Queue
 from webapp.review.scoring import centroid_outlier_scores, non_face_scores
+from webapp.training.selectors import run_succeeded_exists
 
 from .factories import FaceFactory
 from .test_training_fixtures import train_now
@@ -285,7 +286,7 @@ def test_a_chunk_queue_shows_the_new_vips_faces_furthest_from_their_identity_fir
     Face.objects.filter(pk=odd.pk).update(embedding=(-face_set.centers[candidate.pk]).astype(np.float32).tobytes())
     chunk = Chunk.objects.create(number=2, identities=[{"id": candidate.pk, "name": candidate.name}])
 
-    queue = queue_build_for_chunk(chunk=chunk)
+    queue = queue_build_for_chunk(chunk=chunk, after_a_run=run_succeeded_exists())
 
     assert queue.kind == "chunk_verification" and queue.items.count() == 16
     assert face_ids_in(queue)[0] == odd.pk
@@ -301,7 +302,7 @@ def test_once_a_run_exists_a_chunk_queue_is_ordered_and_hinted_by_the_label_erro
     Identity.objects.filter(pk=candidate.pk).update(role=Identity.Role.VIP, chunk=2)
     chunk = Chunk.objects.create(number=2, identities=[{"id": candidate.pk, "name": candidate.name}])
 
-    queue = queue_build_for_chunk(chunk=chunk)
+    queue = queue_build_for_chunk(chunk=chunk, after_a_run=run_succeeded_exists())
 
     assert queue.items.count() == 17 and queue.payload["order"] == "p_wrong"
     assert face_ids_in(queue)[0] == stray.pk

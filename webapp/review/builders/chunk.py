@@ -14,16 +14,15 @@ from ..selectors import faces_verified_unchanged
 from .ranking import MIN_P_WRONG, identity_hint, label_error_scores, max_items, served_score
 
 
-def queue_build_for_chunk(*, chunk) -> Queue:
+def queue_build_for_chunk(*, chunk, after_a_run: bool) -> Queue:
     """A queue to verify the faces of a chunk's new VIPs.
 
-    Once a run exists, the faces are ordered and hinted by the same label-error probability as
+    Once a run exists (``after_a_run``: a training run succeeded, which the caller, training's
+    ``chunk_promote``, knows), the faces are ordered and hinted by the same label-error probability as
     the run's ``likely_wrong`` queue, scored over every usable face with today's VIP set (the new
     VIPs included: the score needs no trained model); the payload's ``worth_a_look`` counts those
     at least MIN_P_WRONG likely wrong. Before any run, furthest from the rest of their identity first.
     """
-    from webapp.training.models import TrainingRun
-
     identity_ids = [entry["id"] for entry in chunk.identities]
     names = dict(Identity.objects.filter(pk__in=identity_ids).values_list("pk", "name"))
     queue = Queue.objects.create(
@@ -32,7 +31,7 @@ def queue_build_for_chunk(*, chunk) -> Queue:
         title=f"Chunk {chunk.number}: verify the faces of {len(identity_ids)} new VIPs",
         payload={"identities": chunk.identities},
     )
-    if TrainingRun.objects.filter(job__state="succeeded").exists():
+    if after_a_run:
         items, worth = _chunk_items_by_label_errors(identity_ids=identity_ids, names=names)
         if items is not None:
             queue.payload = {**queue.payload, "min_p_wrong": MIN_P_WRONG, "worth_a_look": worth, "order": "p_wrong"}

@@ -31,6 +31,7 @@ from .runs import (
     active_model_previous,
     active_run,
     active_run_id,
+    run_succeeded_exists,
     runs_for_listing,
     runs_unfinished,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "HEAVY_FIELDS",
     "runs_for_listing",
     "runs_unfinished",
+    "run_succeeded_exists",
     "active_model",
     "active_run",
     "active_model_previous",

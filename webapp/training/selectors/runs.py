@@ -24,6 +24,11 @@ def runs_unfinished() -> QuerySet[TrainingRun]:
     return TrainingRun.objects.select_related("job").exclude(job__state__in=Job.FINISHED_STATES)
 
 
+def run_succeeded_exists() -> bool:
+    """Whether any training run succeeded (its job finished well)."""
+    return TrainingRun.objects.filter(job__state=Job.State.SUCCEEDED).exists()
+
+
 def active_model() -> ActiveModel | None:
     """The newest acceptance, i.e. the model in force (None before any run was accepted)."""
     return ActiveModel.objects.select_related("run", "run__job", "accepted_by").first()

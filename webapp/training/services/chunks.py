@@ -70,7 +70,7 @@ def chunk_promote(*, user: Actor = None, override_reason: str = "", size: int | 
             overridden=overridden,
             override_reason=override_reason if overridden else "",
         )
-        queue = queue_build_for_chunk(chunk=chunk)
+        queue = queue_build_for_chunk(chunk=chunk, after_a_run=selectors.run_succeeded_exists())
     message = (
         f"Chunk {number}: {len(candidates)} new VIPs. Verify their faces in the review queue, then retrain "
         f"(Admin › Training › Start run)."
