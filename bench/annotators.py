@@ -36,7 +36,15 @@ of the wrong labels and about 2% of the right ones (reported per seed). Conditio
 * agreement (all): every kind (relabel_vip, relabel_vip_other, unknown_vip, not_a_face_vip,
   confirm_likely_wrong at p_wrong >= 0.9), no gold;
 * agreement (all, p_wrong >= 0.5): the same with FACECURATOR_VERY_LIKELY_WRONG=0.5;
-* agreement (all) + gold + hold: agreement (all) and gold + hold.
+* agreement (all) + gold + hold: agreement (all) and gold + hold;
+* agreement (all), no model skip / disputes with flagged to admins / neither rule (before): agreement
+  (all) with one or both of the rules that cut its time turned off: FACECURATOR_MODEL_AGREES (a relabel
+  to the identity the run suggests at posterior >= 0.5, on a label at p_wrong >= 0.9, waits for nobody)
+  and FACECURATOR_OVERRULE_FLAGGED (a second opinion the run backs settles a dispute with a flagged
+  annotator instead of the admin).
+
+The set's "likely wrong" items carry the scorer's p_wrong and its suggestion (the hint: the likely
+true identity and its posterior), as a run's items do. ``--conditions`` runs only some conditions.
 
 **Flag threshold.** Without the API: simulated streams of gold answers at several accuracies through
 the product's flag rule, the share flagged within 60 answers at FACECURATOR_QUALITY_FLAG_BELOW 0.85
@@ -70,7 +78,9 @@ from bench.annotators_report import markdown, summarise  # noqa: E402
 from bench.annotators_team import NOISE, PAGE, PROFILES, World, noisy_set  # noqa: E402
 
 
-def run(*, quick: bool, seeds: list[int], faces: int, faces_own: int, spread: float) -> dict:
+def run(
+    *, quick: bool, seeds: list[int], faces: int, faces_own: int, spread: float, only: list[str] | None = None
+) -> dict:
     world = World()
     per_seed = []
     for seed in seeds:
@@ -81,6 +91,8 @@ def run(*, quick: bool, seeds: list[int], faces: int, faces_own: int, spread: fl
         spec = noisy_set(faces, len(world.vips), spread, seed)
         conditions = {}
         for name in CONDITIONS:
+            if only and name != "none" and name not in only:
+                continue
             conditions[name] = phase_two(world, team, spec, name, random.Random(seed * 1000 + 7))
             common.log(
                 f"seed {seed} {name}: {conditions[name]['wrong_share']:.1%} wrong, "
@@ -119,6 +131,9 @@ def main() -> int:
     parser.add_argument("--faces", type=int, help="faces in phase 2's set (default 200; quick 80)")
     parser.add_argument("--faces-own", type=int, help="faces per annotator in phase 1 (default 150; quick 80)")
     parser.add_argument("--spread", type=float, default=2.0, help="synthetic embedding noise (default 2.0)")
+    parser.add_argument(
+        "--conditions", nargs="+", metavar="NAME", help="run only these phase-2 conditions (and none); default all"
+    )
     parser.add_argument("--output-dir", type=Path, help="where to write annotators.json/.md (default bench/results)")
     args = parser.parse_args()
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
@@ -131,6 +146,7 @@ def main() -> int:
             faces=args.faces or (80 if args.quick else 200),
             faces_own=args.faces_own or (80 if args.quick else 150),
             spread=args.spread,
+            only=args.conditions,
         )
     results.update(machine=machine, wall_s=round(time.perf_counter() - started, 1), quick=args.quick)
     text = markdown(results)

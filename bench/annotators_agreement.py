@@ -25,8 +25,31 @@ CONDITIONS: dict[str, dict[str, Any]] = {
         "very_likely_wrong": 0.5,
     },
     "agreement (all) + gold + hold": {"gold_rate": 0.05, "second_opinion": ALL_KINDS, "hold_flagged": True},
+    # The two rules that cut the time of agreement (all), each turned off alone, then both: the model as a
+    # second opinion (FACECURATOR_MODEL_AGREES) and a run-backed answer settling a dispute with a flagged
+    # annotator (FACECURATOR_OVERRULE_FLAGGED).
+    "agreement (all), no model skip": {
+        "gold_rate": 0.0,
+        "second_opinion": ALL_KINDS,
+        "hold_flagged": False,
+        "model_agrees": 2.0,  # above 1: every relabel between VIPs waits, whatever the model says
+    },
+    "agreement (all), disputes with flagged to admins": {
+        "gold_rate": 0.0,
+        "second_opinion": ALL_KINDS,
+        "hold_flagged": False,
+        "overrule_flagged": False,
+    },
+    "agreement (all), neither rule (before)": {
+        "gold_rate": 0.0,
+        "second_opinion": ALL_KINDS,
+        "hold_flagged": False,
+        "model_agrees": 2.0,
+        "overrule_flagged": False,
+    },
 }
 AGREEMENT = [name for name in CONDITIONS if name.startswith("agreement")]
+_PRODUCT: dict[str, Any] = {}  # the product's settings before any condition changed them
 GOAL_WRONG, GOAL_COST = 0.01, 0.25  # with agreement: at most 1% wrong labels, at most 25% more time
 
 
@@ -51,20 +74,33 @@ def phase_two(world: World, team: dict, spec: dict, condition: str, rng: random.
     settings.FACECURATOR_SECOND_OPINION = list(config["second_opinion"])
     settings.FACECURATOR_HOLD_FLAGGED = config["hold_flagged"]
     settings.FACECURATOR_VERY_LIKELY_WRONG = config.get("very_likely_wrong", 0.9)
+    _PRODUCT.setdefault("model_agrees", settings.FACECURATOR_MODEL_AGREES)
+    _PRODUCT.setdefault("overrule_flagged", settings.FACECURATOR_OVERRULE_FLAGGED)
+    settings.FACECURATOR_MODEL_AGREES = config.get("model_agrees", _PRODUCT["model_agrees"])
+    settings.FACECURATOR_OVERRULE_FLAGGED = config.get("overrule_flagged", _PRODUCT["overrule_flagged"])
     vips = world.vips
     started = timezone.now()
     queue = Queue.objects.create(kind=Queue.Kind.LIKELY_WRONG, title=f"set ({condition})")
     faces, scored = [], {}
-    for truth, shown, p_wrong, order in zip(spec["truth"], spec["shown"], spec["p_wrong"], spec["order"], strict=True):
+    for truth, shown, p_wrong, suggested, suggested_p, order in zip(
+        spec["truth"],
+        spec["shown"],
+        spec["p_wrong"],
+        spec["suggested"],
+        spec["suggested_probability"],
+        spec["order"],
+        strict=True,
+    ):
         face = world.face(vips[shown], truth=vips[truth])
         faces.append(face.pk)
         scored[face.pk] = p_wrong
+        hint = {"identity": vips[suggested] if suggested >= 0 else None, "probability": round(suggested_p, 4)}
         Item.objects.create(
             queue=queue,
             face=face,
             identity_id=vips[shown],
             score=order,
-            payload={"reason": "likely wrong", "p_wrong": round(p_wrong, 4), "suggestions": []},
+            payload={"reason": "likely wrong", "p_wrong": round(p_wrong, 4), "hint": hint, "suggestions": [hint]},
         )
     flagged = {profile: annotator_flagged(user_id=user.pk) for profile, (user, _) in team.items()}
     while True:
@@ -113,8 +149,10 @@ def phase_two(world: World, team: dict, spec: dict, condition: str, rng: random.
                 item__queue__payload__second_opinion=True, item__gold_serve__isnull=True
             ).count(),
             "flagged": flagged[profile],
+            "held": SecondOpinion.objects.filter(created_at__gte=started, first_user=user).count(),
         }
     opinions = SecondOpinion.objects.filter(created_at__gte=started)
+    by_admin = decisions.filter(user=world.admin)
     annotator_items = sum(u["items"] for u in per_user.values())
     admin_items = decisions.filter(user=world.admin).count()
     return {
@@ -135,5 +173,7 @@ def phase_two(world: World, team: dict, spec: dict, condition: str, rng: random.
             if opinions.filter(kind=kind).exists()
         },
         "disputed": opinions.filter(state=SecondOpinion.State.DISPUTED).count(),
+        "admin_second_opinions": by_admin.filter(item__queue__payload__second_opinion=True).count(),
+        "admin_disputes": by_admin.filter(item__queue__payload__admins_only=True).count(),
         "per_annotator": per_user,
     }

@@ -9,12 +9,17 @@ from bench.annotators_gold import GOAL_FLAG_GOLD, PHASE_ONE_GOLD_RATE
 from bench.annotators_team import PROFILES
 
 
+def ran(per_seed: list[dict]) -> list[str]:
+    """The conditions this run measured (all of CONDITIONS unless --conditions chose some), in their order."""
+    return [name for name in CONDITIONS if name in per_seed[0]["conditions"]]
+
+
 def summarise(per_seed: list[dict]) -> dict:
     summary: dict = {
         "flagged_after_gold": {p: [s["phase_one"][p]["flagged_after_gold"] for s in per_seed] for p in PROFILES},
         "conditions": {},
     }
-    for name in CONDITIONS:
+    for name in ran(per_seed):
         entries = [s["conditions"][name] for s in per_seed]
         summary["conditions"][name] = {
             key: common.spread(e[key] for e in entries)
@@ -38,6 +43,7 @@ def summarise(per_seed: list[dict]) -> dict:
                 "cost_at_most_25pct": all(s["conditions"][name]["cost_vs_none"] <= GOAL_COST for s in per_seed),
             }
             for name in AGREEMENT
+            if name in summary["conditions"]
         },
     }
     return summary
@@ -65,7 +71,7 @@ def markdown(results: dict) -> str:
             ]
         )
     rows = []
-    for name in CONDITIONS:
+    for name in ran(results["seeds"]):
         s = results["summary"]["conditions"][name]
         per = [seed["conditions"][name] for seed in results["seeds"]]
         rows.append(
@@ -91,7 +97,7 @@ def markdown(results: dict) -> str:
         f"{'met' if goals['careless_flagged_within_60_gold'] else 'MISSED'} (after "
         f"{'/'.join(str(n or 'never') for n in careless)} gold answers)."
     )
-    for name in AGREEMENT:
+    for name in [name for name in AGREEMENT if name in goals]:
         g = goals[name]
         s = results["summary"]["conditions"][name]
         verdict.append(
@@ -150,6 +156,41 @@ def markdown(results: dict) -> str:
                 rows,
             ),
             "",
+            "## Where the second-opinion time goes",
+            "",
+            "Per seed, with agreement: the decisions held, the second opinions annotators gave, and the admin's "
+            "items: held decisions nobody else could review (the careful annotator's own: the other two are flagged, "
+            "and flagged annotators give no second opinions) and disputes between two annotators. The defaults skip a "
+            "second opinion when the run already agrees with a relabel (FACECURATOR_MODEL_AGREES) and let a "
+            "second opinion the run backs settle a dispute with a flagged annotator (FACECURATOR_OVERRULE_FLAGGED).",
+            "",
+            common.md_table(
+                [
+                    "condition",
+                    "decisions held",
+                    "second opinions by annotators",
+                    "admin: held nobody else may review",
+                    "admin: disputes",
+                    "wrong labels",
+                    "cost vs none",
+                ],
+                [
+                    [
+                        name,
+                        "/".join(str(sum(seed["conditions"][name]["held"].values())) for seed in results["seeds"]),
+                        "/".join(str(seed["conditions"][name]["second_opinion_items"]) for seed in results["seeds"]),
+                        "/".join(
+                            str(seed["conditions"][name].get("admin_second_opinions", "—")) for seed in results["seeds"]
+                        ),
+                        "/".join(str(seed["conditions"][name].get("admin_disputes", "—")) for seed in results["seeds"]),
+                        "/".join(str(seed["conditions"][name]["wrong_labels"]) for seed in results["seeds"]),
+                        pct(results["summary"]["conditions"][name]["cost_vs_none"], 0),
+                    ]
+                    for name in ran(results["seeds"])
+                    if name.startswith("agreement")
+                ],
+            ),
+            "",
             "## Flag threshold",
             "",
             "Simulated streams of 100 gold answers (2000 per row, no API) under the product's flag rule (at least "
@@ -188,14 +229,21 @@ def markdown(results: dict) -> str:
             *verdict,
             "",
             "Reading it: without agreement the spammer's confirms and the careless annotator's mistakes stay (more "
-            "wrong labels than were injected). Relabels between VIPs alone (the default) stop wrong relabels, not "
-            "confirms of wrong labels. Every kind, confirm_likely_wrong at p_wrong >= 0.9 among them, with second "
-            "opinions only from annotators whose gold accuracy is not flagged, gets under 1% wrong at a quarter to a "
-            "third more time; much of the extra is the admin's: disputes, and second opinions on the careful "
-            "annotator's own decisions that nobody else may give (the other two are flagged). A lower threshold (0.5) "
-            "or holding every decision of a flagged annotator also gets under 1%, at half to nine tenths more: they "
-            "redo most of the bad annotators' work. Regime: one careful annotator in three; synthetic embeddings on "
-            "which p_wrong >= 0.9 finds 85-88% of the wrong labels (real embeddings with lookalikes would put fewer "
-            "above 0.9); time counts items, not seconds (a second opinion on one face may be quicker than a page).",
+            "wrong labels than were injected). Relabels between VIPs alone (the default kind) stop wrong relabels, "
+            "not confirms of wrong labels. Every kind, confirm_likely_wrong at p_wrong >= 0.9 among them, with second "
+            "opinions only from annotators whose gold accuracy is not flagged, gets under 1% wrong; without the two "
+            "rules that costs a quarter to a third more time, most of it the admin's: disputes (a flagged "
+            "annotator's held decision, the careful annotator's different answer, then the admin) and the careful "
+            "annotator's own held decisions that nobody else may review. The model as a second opinion removes most "
+            "of the latter (a relabel to the identity the run suggests at posterior >= 0.5, on a label it puts at "
+            "p_wrong >= 0.9); a second opinion the run backs settles a dispute with a flagged annotator (a relabel "
+            "the run agrees with, or a confirm of a label at p_wrong <= 0.1). A dispute settled by the second "
+            "annotator alone, without the run's backing, cost up to 3 more wrong labels per seed while this was "
+            "chosen (the careful annotator's 2% errors no longer meet the admin), so the run's backing is required. "
+            "A lower threshold (0.5) or holding every decision of a flagged annotator also gets under 1%, at half to "
+            "nine tenths more: they redo most of the bad annotators' work. Regime: one careful annotator in three; "
+            "synthetic embeddings on which p_wrong >= 0.9 finds 85-88% of the wrong labels and the run's suggestion "
+            "is the true identity on most of them (real embeddings with lookalikes would put fewer above 0.9); time "
+            "counts items, not seconds (a second opinion on one face may be quicker than a page).",
         ]
     )

@@ -50,16 +50,22 @@ def noisy_set(n: int, n_vips: int, spread: float, seed: int) -> dict:
     shown = truth.copy()
     wrong = rng.random(n) < NOISE
     shown[wrong] = (truth[wrong] + rng.integers(1, n_vips, wrong.sum())) % n_vips
-    p_wrong = score_label_errors(x.astype(np.float32), shown, k=min(20, n - 1)).p_wrong
+    scores = score_label_errors(x.astype(np.float32), shown, k=min(20, n - 1))
+    p_wrong = scores.p_wrong
     high = p_wrong >= 0.9
+    hinted = scores.suggested_probability >= 0.9  # the hint a relabel needs for "the model agrees" (0.9)
     return {
         "truth": truth.tolist(),
         "shown": shown.tolist(),
         "p_wrong": p_wrong.tolist(),
+        "suggested": scores.suggested_label.tolist(),  # the scorer's likely true class (-1: not a VIP)
+        "suggested_probability": scores.suggested_probability.tolist(),
         "order": rng.random(n).tolist(),
         "wrong": int(wrong.sum()),
         "recall_at_0_9": float((high & wrong).sum() / max(1, wrong.sum())),
         "right_at_0_9": float((high & ~wrong).sum() / max(1, (~wrong).sum())),
+        "hint_at_0_9": int(hinted.sum()),
+        "hint_at_0_9_true": int((hinted & (scores.suggested_label == truth)).sum()),
     }
 
 

@@ -139,6 +139,9 @@ def test_annotators_bench_reviews_every_face_under_each_condition_and_states_the
         "agreement (all)",
         "agreement (all, p_wrong >= 0.5)",
         "agreement (all) + gold + hold",
+        "agreement (all), no model skip",
+        "agreement (all), disputes with flagged to admins",
+        "agreement (all), neither rule (before)",
     ]
     assert all(entry["items_left_open"] == 0 and entry["faces"] == 40 for entry in conditions.values())
     assert conditions["none"]["second_opinion_items"] == 0 and conditions["none"]["gold_items"] == 0

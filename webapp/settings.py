@@ -444,9 +444,17 @@ if set(FACECURATOR_SECOND_OPINION) - set(SECOND_OPINION_KINDS):
         f"expected a comma-separated list of {', '.join(SECOND_OPINION_KINDS)}, or none."
     )
 FACECURATOR_VERY_LIKELY_WRONG = env_float("FACECURATOR_VERY_LIKELY_WRONG", 0.9)
+# A relabel or unknown does not wait for a second annotator when the latest run's scorer puts the old
+# label at p_wrong >= FACECURATOR_VERY_LIKELY_WRONG and says the face is that identity (its "likely
+# wrong" item's hint) at a posterior of at least this: the model is the second opinion. Above 1: never.
+FACECURATOR_MODEL_AGREES = env_float("FACECURATOR_MODEL_AGREES", 0.5)
 # Flagged annotators' label-changing decisions are held (applied only once a second annotator or an
 # admin agrees, like a second opinion) while their gold accuracy keeps them flagged.
 FACECURATOR_HOLD_FLAGGED = env_bool("FACECURATOR_HOLD_FLAGGED", False)
+# A second opinion that differs from a flagged annotator's held decision settles it, instead of a
+# dispute for the admins, when the latest run backs it (a relabel the run agrees with, or a confirm of a
+# label it puts at p_wrong <= 1 - FACECURATOR_VERY_LIKELY_WRONG; quality.agreement.model_backs).
+FACECURATOR_OVERRULE_FLAGGED = env_bool("FACECURATOR_OVERRULE_FLAGGED", True)
 FACECURATOR_REVIEW_MAX_ITEMS = env_int("FACECURATOR_REVIEW_MAX_ITEMS", 1000)  # items per review queue
 FACECURATOR_PRETRAINED_WEIGHTS = env_str("FACECURATOR_PRETRAINED_WEIGHTS")  # local path only
 FACECURATOR_TAG_MIN_FRAMES = env_int("FACECURATOR_TAG_MIN_FRAMES", 3)

@@ -258,3 +258,70 @@ def test_an_admin_answering_a_second_opinion_otherwise_settles_it_with_their_ans
     assert (face.identity, face.status) == (vips[0], "verified")
     assert SecondOpinion.objects.get().state == "overruled"
     assert not Queue.objects.filter(payload__admins_only=True).exists()
+
+
+def hinted_queue(vips, hint_identity, probability, p_wrong=0.95):
+    """A run's "likely wrong" item on a face of Ada (``p_wrong``) whose scorer says it is ``hint_identity``."""
+    queue = Queue.objects.create(kind=Queue.Kind.LIKELY_WRONG, title="likely wrong")
+    hint = {"identity": hint_identity.pk if hint_identity else None, "name": "", "probability": probability}
+    Item.objects.create(
+        queue=queue,
+        face=FaceFactory(identity=vips[0]),
+        identity=vips[0],
+        score=1.0,
+        payload={"reason": "likely wrong", "p_wrong": p_wrong, "hint": hint, "suggestions": [hint]},
+    )
+    return queue
+
+
+def test_a_relabel_to_the_identity_the_run_already_suggests_applies_at_once(annotator_client, vips):
+    face = decided_face(
+        annotator_client, hinted_queue(vips, vips[1], 0.95), {"action": "relabel", "identity": vips[1].pk}
+    )
+
+    face.refresh_from_db()
+    assert (face.identity, face.status) == (vips[1], "verified") and not SecondOpinion.objects.exists()
+
+
+def test_a_relabel_to_another_identity_than_the_runs_suggestion_waits(annotator_client, vips):
+    other = IdentityFactory(name="Hedy", role="vip")
+
+    face = decided_face(
+        annotator_client, hinted_queue(vips, other, 0.95), {"action": "relabel", "identity": vips[1].pk}
+    )
+
+    face.refresh_from_db()
+    assert face.identity == vips[0] and SecondOpinion.objects.get().kind == "relabel_vip"
+
+
+def test_a_suggestion_under_the_model_agrees_threshold_is_no_second_opinion(settings, annotator_client, vips):
+    settings.FACECURATOR_MODEL_AGREES = 0.5
+
+    face = decided_face(
+        annotator_client, hinted_queue(vips, vips[1], 0.45), {"action": "relabel", "identity": vips[1].pk}
+    )
+
+    face.refresh_from_db()
+    assert face.identity == vips[0] and SecondOpinion.objects.get().kind == "relabel_vip"
+
+
+def test_the_model_agrees_only_when_it_puts_the_old_label_at_very_likely_wrong(settings, annotator_client, vips):
+    settings.FACECURATOR_VERY_LIKELY_WRONG = 0.9
+
+    face = decided_face(
+        annotator_client,
+        hinted_queue(vips, vips[1], 0.8, p_wrong=0.85),
+        {"action": "relabel", "identity": vips[1].pk},
+    )
+
+    face.refresh_from_db()
+    assert face.identity == vips[0] and SecondOpinion.objects.get().kind == "relabel_vip"
+
+
+def test_an_unknown_the_run_already_suggests_applies_at_once(settings, annotator_client, vips):
+    settings.FACECURATOR_SECOND_OPINION = ["unknown_vip"]
+
+    face = decided_face(annotator_client, hinted_queue(vips, None, 0.95), {"action": "unknown"})
+
+    face.refresh_from_db()
+    assert (face.identity, face.status) == (None, "verified") and not SecondOpinion.objects.exists()

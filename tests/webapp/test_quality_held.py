@@ -184,3 +184,78 @@ def test_a_flagged_annotators_answer_to_a_second_opinion_is_refused(annotator, a
 
     assert response.status_code == 409 and response.data["code"] == "flagged_second_opinion"
     assert SecondOpinion.objects.get().state == "pending"
+
+
+def test_a_flagged_annotators_relabel_is_held_even_when_the_model_agrees(
+    hold_flagged, settings, annotator, annotator_client, vips
+):
+    settings.FACECURATOR_SECOND_OPINION = ["relabel_vip"]
+    answer_gold_wrongly(annotator, vips)
+    queue = Queue.objects.create(kind=Queue.Kind.LIKELY_WRONG, title="likely wrong")
+    hint = {"identity": vips[1].pk, "name": vips[1].name, "probability": 0.99}
+    face = FaceFactory(identity=vips[0])
+    Item.objects.create(
+        queue=queue, face=face, identity=vips[0], score=1.0, payload={"p_wrong": 0.99, "hint": hint, "suggestions": []}
+    )
+
+    item = serve(annotator_client, queue)[0]
+    decide(annotator_client, {"item": item["id"], "action": "relabel", "identity": vips[1].pk})
+
+    face.refresh_from_db()
+    assert face.identity == vips[0] and SecondOpinion.objects.get().kind == "flagged_annotator"
+
+
+def flagged_relabel_waiting(annotator, annotator_client, vips, p_wrong):
+    """A flagged annotator relabelled a face of Ada as Grace, which the run puts at ``p_wrong``: it
+    waits for a second opinion."""
+    answer_gold_wrongly(annotator, vips)
+    queue = Queue.objects.create(kind=Queue.Kind.LIKELY_WRONG, title="likely wrong")
+    face = FaceFactory(identity=vips[0])
+    Item.objects.create(queue=queue, face=face, identity=vips[0], score=1.0, payload={"p_wrong": p_wrong})
+    item = serve(annotator_client, queue)[0]
+    decide(annotator_client, {"item": item["id"], "action": "relabel", "identity": vips[1].pk})
+    return Queue.objects.get(payload__second_opinion=True), face
+
+
+@pytest.fixture
+def relabels_wait(settings):
+    settings.FACECURATOR_SECOND_OPINION = ["relabel_vip"]
+    settings.FACECURATOR_VERY_LIKELY_WRONG = 0.9
+
+
+def test_a_second_opinion_the_run_backs_against_a_flagged_annotator_settles_it(
+    settings, relabels_wait, annotator, annotator_client, other_annotator_client, vips
+):
+    settings.FACECURATOR_OVERRULE_FLAGGED = True
+    queue, face = flagged_relabel_waiting(annotator, annotator_client, vips, p_wrong=0.05)
+
+    confirm_first(other_annotator_client, queue)
+
+    face.refresh_from_db()
+    assert (face.identity, face.status) == (vips[0], "verified")
+    assert SecondOpinion.objects.get().state == "overruled"
+    assert not Queue.objects.filter(payload__admins_only=True).exists()
+
+
+def test_a_second_opinion_the_run_does_not_back_against_a_flagged_annotator_goes_to_the_admins(
+    settings, relabels_wait, annotator, annotator_client, other_annotator_client, vips
+):
+    settings.FACECURATOR_OVERRULE_FLAGGED = True
+    queue, face = flagged_relabel_waiting(annotator, annotator_client, vips, p_wrong=0.4)
+
+    confirm_first(other_annotator_client, queue)
+
+    face.refresh_from_db()
+    assert face.status == "unverified" and SecondOpinion.objects.get().state == "disputed"
+
+
+def test_without_overrule_flagged_a_second_opinion_against_a_flagged_annotator_goes_to_the_admins(
+    settings, relabels_wait, annotator, annotator_client, other_annotator_client, vips
+):
+    settings.FACECURATOR_OVERRULE_FLAGGED = False
+    queue, face = flagged_relabel_waiting(annotator, annotator_client, vips, p_wrong=0.05)
+
+    confirm_first(other_annotator_client, queue)
+
+    face.refresh_from_db()
+    assert face.status == "unverified" and SecondOpinion.objects.get().state == "disputed"

@@ -11,17 +11,24 @@ Which decisions wait is ``FACECURATOR_SECOND_OPINION``, per kind of decision (:f
   that the label is wrong, which the run stores on its "likely wrong" items) is at least
   ``FACECURATOR_VERY_LIKELY_WRONG`` (0.9).
 
+A relabel or unknown the latest run already agrees with does not wait: the run puts the old label at
+p_wrong >= ``FACECURATOR_VERY_LIKELY_WRONG`` and suggests that identity at a posterior of at least
+``FACECURATOR_MODEL_AGREES`` (0.5; :func:`model_agrees`), so the model is the second opinion.
+
 And with ``FACECURATOR_HOLD_FLAGGED``, every label-changing decision of a flagged annotator (kind
 ``flagged_annotator``). Admins' decisions never wait. A held decision changes no label; the face is
 served blind (with its current label) in the open "Second opinions" queue, never to the annotator who
 decided first nor to a flagged annotator (agreeing with a careless annotator is no check). A second decision that says the same applies the label; one that differs applies
 nothing, and the face goes to the admins' "Disagreements" queue, unless an admin made it: an admin's
-decision settles the question (``overruled``) and applies.
+decision settles the question (``overruled``) and applies. With ``FACECURATOR_OVERRULE_FLAGGED`` (on),
+so does a second decision that differs from a flagged annotator's when the latest run backs it
+(:func:`model_backs`): the annotator in good standing and the model against the flagged one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
@@ -35,6 +42,7 @@ from .models import SecondOpinion
 
 VIP = Identity.Role.VIP
 FLAGGED = "flagged_annotator"
+NAMING = ("relabel_vip", "relabel_vip_other", "unknown_vip")  # kinds that say who the face is
 
 
 def decision_kind(
@@ -62,11 +70,14 @@ def second_opinion_needed(
     face_role: str | None,
     to_identity: Identity | None,
     very_likely_wrong: bool = False,
+    model_agrees: bool = False,
     flagged: bool = False,
     admin: bool | None = None,
 ) -> str | None:
     """Why this decision waits for a second annotator (its kind), or None when it applies at once.
-    ``flagged``: the user is a flagged annotator (held only with FACECURATOR_HOLD_FLAGGED).
+    ``model_agrees``: the latest run already says the face is who this decision says (:func:`model_agrees`):
+    the model is the second opinion, for the kinds that name who the face is (relabels, unknown).
+    ``flagged``: the user is a flagged annotator (held only with FACECURATOR_HOLD_FLAGGED, model or not).
     ``admin``: whether the user is an admin, when the caller knows (a page of decisions asks once,
     not once per decision: each asking reads the user's groups)."""
     if roles.is_admin(user) if admin is None else admin:
@@ -74,40 +85,100 @@ def second_opinion_needed(
     kind = decision_kind(
         action=action, from_role=face_role, to_identity=to_identity, very_likely_wrong=very_likely_wrong
     )
-    if kind is not None and kind in settings.FACECURATOR_SECOND_OPINION:
+    if kind is not None and kind in settings.FACECURATOR_SECOND_OPINION and not (model_agrees and kind in NAMING):
         return kind
     if flagged and settings.FACECURATOR_HOLD_FLAGGED:
         return FLAGGED
     return None
 
 
-def faces_p_wrong(*, items: list[Item]) -> dict[int, float]:
-    """The latest run's ``p_wrong`` for these items' faces, by item id: from the item itself (a run's
-    "likely wrong" item, a chunk's verification item) or from the face's open item in an open "likely
-    wrong" queue. A face in neither was not worth a look (p_wrong under the queue's 0.5), or ranked past
-    the queue's FACECURATOR_REVIEW_MAX_ITEMS (the least likely wrong of those): left out, not very likely wrong."""
+@dataclass(frozen=True)
+class ModelView:
+    """What the latest run's label-error scorer (:func:`ml.label_quality.score_label_errors`) said about
+    a face, as its "likely wrong" item stores it: ``p_wrong`` of the label it had, and ``hint``, the
+    identity it probably is (None: not a VIP) with its posterior (None when the item has no hint)."""
+
+    p_wrong: float
+    hint_identity: int | None = None
+    hint_probability: float | None = None
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> ModelView:
+        hint = payload.get("hint") if isinstance(payload.get("hint"), dict) else None
+        probability = hint.get("probability") if hint else None
+        return cls(
+            p_wrong=float(payload["p_wrong"]),
+            hint_identity=hint.get("identity") if hint else None,
+            hint_probability=float(probability) if probability is not None else None,
+        )
+
+
+def faces_model_view(*, items: list[Item]) -> dict[int, ModelView]:
+    """The latest run's view of these items' faces, by item id: from the item itself (a run's "likely
+    wrong" item, a chunk's verification item) or from the face's open item in an open "likely wrong"
+    queue. A face in neither was not worth a look (p_wrong under the queue's 0.5), or ranked past the
+    queue's FACECURATOR_REVIEW_MAX_ITEMS (the least likely wrong of those): left out, not very likely
+    wrong, and the model said nothing about who it is."""
     found = {
-        item.pk: float(item.payload["p_wrong"])
+        item.pk: ModelView.from_payload(item.payload)
         for item in items
         if isinstance(item.payload, dict) and item.payload.get("p_wrong") is not None
     }
     rest = {item.face_id: item.pk for item in items if item.pk not in found}
     if rest:
-        for face_id, p_wrong in (
+        for face_id, payload in (
             Item.objects.filter(
                 face_id__in=list(rest), state=Item.State.OPEN, queue__kind=Queue.Kind.LIKELY_WRONG, queue__is_open=True
             )
             .filter(payload__p_wrong__isnull=False)
             .order_by("-id")
-            .values_list("face_id", "payload__p_wrong")
+            .values_list("face_id", "payload")
         ):
-            found.setdefault(rest[face_id], float(p_wrong))
+            if rest[face_id] not in found:
+                found[rest[face_id]] = ModelView.from_payload(payload)
     return found
 
 
 def very_likely_wrong(*, p_wrong: float | None) -> bool:
     """The one rule: a label is very likely wrong when its p_wrong is at least FACECURATOR_VERY_LIKELY_WRONG."""
     return p_wrong is not None and p_wrong >= settings.FACECURATOR_VERY_LIKELY_WRONG
+
+
+def model_agrees(*, view: ModelView | None, identity_id: int | None) -> bool:
+    """The one rule for "the model already agrees": the latest run's scorer puts the face's label at
+    p_wrong >= FACECURATOR_VERY_LIKELY_WRONG and says the face is ``identity_id`` (the identity a
+    relabel or unknown gives it; None: not a VIP) with a posterior of at least FACECURATOR_MODEL_AGREES
+    (0.5: likelier than every other answer together). The annotator and the model then both say the old
+    label is wrong and who the face is instead."""
+    return (
+        view is not None
+        and very_likely_wrong(p_wrong=view.p_wrong)
+        and view.hint_probability is not None
+        and view.hint_identity == identity_id
+        and view.hint_probability >= settings.FACECURATOR_MODEL_AGREES
+    )
+
+
+def opinion_model_view(*, opinion: SecondOpinion) -> ModelView | None:
+    """The latest run's view of a held decision's face: from the item the first decision was made on
+    (which that decision closed), else from the face's open "likely wrong" item."""
+    item = opinion.decision.item
+    payload = item.payload if item is not None else None
+    if isinstance(payload, dict) and payload.get("p_wrong") is not None:
+        return ModelView.from_payload(payload)
+    return faces_model_view(items=[opinion.item]).get(opinion.item_id)
+
+
+def model_backs(*, view: ModelView | None, action: str, identity_id: int | None, face_identity_id: int | None) -> bool:
+    """Whether the latest run backs this answer about a face labelled ``face_identity_id``: a relabel or
+    unknown it agrees with (:func:`model_agrees`), or a confirm of a label it puts at p_wrong <= 1 -
+    FACECURATOR_VERY_LIKELY_WRONG (as sure the label is right as "very likely wrong" is sure it is not)."""
+    said = verdict(action=action, identity_id=identity_id, face_identity_id=face_identity_id)
+    if view is None or said is None or said[1] != Face.Status.VERIFIED:
+        return False
+    if said[0] == face_identity_id:
+        return view.p_wrong <= 1 - settings.FACECURATOR_VERY_LIKELY_WRONG
+    return model_agrees(view=view, identity_id=said[0])
 
 
 def verdict(*, action: str, identity_id: int | None, face_identity_id: int | None) -> tuple | None:
@@ -128,8 +199,10 @@ def verdict(*, action: str, identity_id: int | None, face_identity_id: int | Non
 def second_opinion_items(*, item_ids) -> dict[int, SecondOpinion]:
     """Pending second opinions among these items, by item id."""
     found: dict[int, SecondOpinion] = {}
-    for so in SecondOpinion.objects.filter(item_id__in=list(item_ids), state=SecondOpinion.State.PENDING).order_by(
-        "id"
+    for so in (
+        SecondOpinion.objects.filter(item_id__in=list(item_ids), state=SecondOpinion.State.PENDING)
+        .select_related("decision__item", "item")
+        .order_by("id")
     ):
         found.setdefault(so.item_id, so)
     return found

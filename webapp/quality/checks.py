@@ -40,8 +40,9 @@ def _flagged(user: User) -> bool:
 
 class QualityPage:
     """The checks on one page of decisions: gold items are scored, not applied; a decision on an item served
-    for a second opinion agrees (applies), is overruled by an admin (applies) or disputes (goes to the
-    admins); a label change that needs a second opinion waits for one."""
+    for a second opinion agrees (applies), is overruled by an admin or, against a flagged annotator, by an
+    answer the run backs (applies), or disputes (goes to the admins); a label change that needs a second
+    opinion waits for one, unless the run already agrees with it."""
 
     def __init__(
         self,
@@ -55,11 +56,11 @@ class QualityPage:
         self.user, self.faces, self.identities = user, faces, identities
         self.opinions = agreement.second_opinion_items(item_ids=items)  # items served for a second opinion
         self.gold_ids = gold.gold_item_ids(item_ids=items)  # a decision on a gold face is scored, not applied
-        self.p_wrong = (
-            agreement.faces_p_wrong(items=[items[r.item_id] for r in requests if r.action == Action.CONFIRM])
-            if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION
-            else {}
-        )
+        asked = {Action.CONFIRM} if "confirm_likely_wrong" in settings.FACECURATOR_SECOND_OPINION else set()
+        if set(agreement.NAMING) & set(settings.FACECURATOR_SECOND_OPINION):
+            asked |= {Action.RELABEL, Action.UNKNOWN}  # the run may already agree (FACECURATOR_MODEL_AGREES)
+        self.model = agreement.faces_model_view(items=[items[r.item_id] for r in requests if r.action in asked])
+        self.flagged_first: dict[int | None, bool] = {}  # first annotators of second opinions: flagged now?
         self.admin = roles.is_admin(user)  # once per page: each asking reads the user's groups
         self.flagged = _flagged(user) if self.opinions or settings.FACECURATOR_HOLD_FLAGGED else False
         self.held: dict[int, tuple] = {}  # item id: the label its decision proposes, waiting for a second opinion
@@ -86,8 +87,9 @@ class QualityPage:
                 identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
             ):
                 self.agreed.append(item.pk)
-            elif self.admin:
-                self.overruled.append(item.pk)  # an admin's answer settles it
+            elif self.admin or self._backed_against_flagged(item=item, request=request, face_identity=face_identity):
+                # an admin's answer settles it; so does one the run backs against a flagged annotator
+                self.overruled.append(item.pk)
             else:
                 self.disputed.append(item.pk)
                 change = None
@@ -99,7 +101,12 @@ class QualityPage:
                 to_identity=self.identities.get(request.identity_id)
                 if request.action == Action.RELABEL and request.identity_id is not None
                 else None,
-                very_likely_wrong=agreement.very_likely_wrong(p_wrong=self.p_wrong.get(item.pk)),
+                very_likely_wrong=request.action == Action.CONFIRM
+                and agreement.very_likely_wrong(p_wrong=view.p_wrong if (view := self.model.get(item.pk)) else None),
+                model_agrees=agreement.model_agrees(
+                    view=self.model.get(item.pk),
+                    identity_id=request.identity_id if request.action == Action.RELABEL else None,
+                ),
                 flagged=self.flagged and settings.FACECURATOR_HOLD_FLAGGED,
                 admin=self.admin,
             )
@@ -114,6 +121,26 @@ class QualityPage:
             self.kinds[item.pk] = kind
             change = None
         return change
+
+    def _first_flagged(self, user_id: int | None) -> bool:
+        if user_id not in self.flagged_first:
+            self.flagged_first[user_id] = user_id is not None and quality_selectors.annotator_flagged(user_id=user_id)
+        return self.flagged_first[user_id]
+
+    def _backed_against_flagged(self, *, item: Item, request: DecisionRequest, face_identity: int | None) -> bool:
+        """FACECURATOR_OVERRULE_FLAGGED: this answer differs from a flagged annotator's held decision and
+        the latest run backs it (:func:`agreement.model_backs`)."""
+        opinion = self.opinions[item.pk]
+        return bool(
+            settings.FACECURATOR_OVERRULE_FLAGGED
+            and self._first_flagged(opinion.first_user_id)
+            and agreement.model_backs(
+                view=agreement.opinion_model_view(opinion=opinion),
+                action=request.action,
+                identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
+                face_identity_id=face_identity,
+            )
+        )
 
     def unsettled(self) -> set[int]:
         return self.gold_ids | set(self.held) | set(self.disputed)
