@@ -142,3 +142,39 @@ def test_an_annotator_sees_how_many_of_their_decisions_wait_for_a_second_annotat
     held = page.get_by_test_id("my-held")
     held.wait_for()
     assert "1 of your decisions wait for a second annotator" in held.inner_text()
+
+
+def test_admin_accepts_all_held_decisions_of_an_annotator_then_undoes_it(page, settings):
+    from tests.webapp.factories import FaceFactory, IdentityFactory
+    from webapp.faces.models import Face
+    from webapp.quality.models import SecondOpinion
+    from webapp.review.models import Item, Queue
+    from webapp.review.services import DecisionRequest, decisions_apply
+
+    settings.FACECURATOR_SECOND_OPINION = ["relabel_vip"]
+    ada, grace = IdentityFactory(name="Ada", role="vip"), IdentityFactory(name="Grace", role="vip")
+    bob = user_with_role("bob", "annotator")
+    user_with_role("lead", "admin")
+    queue = Queue.objects.create(kind=Queue.Kind.LABEL_ERRORS, title="errors")
+    faces = [FaceFactory(identity=ada) for _ in range(2)]
+    items = [
+        Item.objects.create(queue=queue, face=f, identity=ada, score=1 - n / 10, leased_to=bob, served_version=0)
+        for n, f in enumerate(faces)
+    ]
+    decisions_apply(
+        user=bob, requests=[DecisionRequest(item_id=i.pk, action="relabel", identity_id=grace.pk) for i in items]
+    )
+    assert SecondOpinion.objects.filter(state="pending").count() == 2
+
+    log_in(page, "lead", PASSWORD, then="/manage/team")
+    row = page.get_by_role("row").filter(has_text="bob")
+    row.get_by_text("2 waiting").wait_for()
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Accept all 2").click()
+
+    page.get_by_text("Accepted 2 held decision(s) of bob: 2 label(s) changed.").wait_for()
+    assert {f.identity for f in Face.objects.filter(pk__in=[f.pk for f in faces])} == {grace}
+    page.get_by_role("status").get_by_role("button", name="Undo").click()
+    page.get_by_text("Undone: 2 held decision(s) wait again").wait_for()
+    assert {f.identity for f in Face.objects.filter(pk__in=[f.pk for f in faces])} == {ada}
+    assert SecondOpinion.objects.filter(state="pending").count() == 2

@@ -198,6 +198,8 @@ EXPECTATIONS = {
     "annotator-decisions": {"GET": ADMIN},
     "annotator-decisions-undo": {"POST": ADMIN},
     "annotator-decisions-second-review": {"POST": ADMIN},
+    "annotator-held-accept": {"POST": ADMIN},
+    "annotator-held-discard": {"POST": ADMIN},
     # training: annotators read, admins train, accept, promote and set the operating point
     "run-list": {"GET": ANNOTATOR, "POST": ADMIN},
     "run-detail": {"GET": ANNOTATOR},

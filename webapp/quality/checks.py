@@ -2,11 +2,13 @@
 :class:`webapp.review.checks.ReviewChecks` in force): gold faces mixed into a lease and scored rather than
 applied (:mod:`.gold`), decisions held until a second annotator agrees and second opinions settled
 (:mod:`.agreement`), flagged annotators kept from giving second opinions (and, with
-FACECURATOR_HOLD_FLAGGED, their label changes held).
+FACECURATOR_HOLD_FLAGGED, their label changes held); and undoing an admin's bulk accept or discard of
+held decisions when review's undo is asked for it (:mod:`.held`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -19,9 +21,9 @@ from webapp.faces.services import LabelChange
 from webapp.identities.models import Identity
 from webapp.review.checks import FaceNow
 from webapp.review.models import Decision, Item, Queue
-from webapp.review.services import Action, DecisionRequest
+from webapp.review.services import Action, DecisionRequest, NotYourDecision
 
-from . import agreement, gold
+from . import agreement, gold, held
 from . import selectors as quality_selectors
 from .models import GoldItem
 
@@ -179,3 +181,11 @@ class QualityChecks:
         identities: dict[int, Identity],
     ) -> QualityPage:
         return QualityPage(user=user, items=items, requests=requests, faces=faces, identities=identities)
+
+    def undo(self, *, operation: uuid.UUID, user: User) -> dict | None:
+        """An admin's bulk accept or discard of one annotator's held decisions (:mod:`.held`)."""
+        if not held.held_settled_by(operation):
+            return None
+        if not roles.is_admin(user):
+            raise NotYourDecision("Only admins may undo a bulk accept or discard of held decisions.")
+        return held.held_decisions_settle_undo(operation=operation, user=user)

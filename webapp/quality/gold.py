@@ -28,7 +28,7 @@ from webapp.faces.models import Face, LabelEvent
 from webapp.identities.models import Identity
 from webapp.review.models import Decision, Item
 
-from .models import GoldFace, GoldItem
+from .models import GoldFace, GoldItem, SecondOpinion
 
 SETTLED = (Face.Status.VERIFIED, Face.Status.NOT_A_FACE)
 AGREEING_ACTIONS = ("confirm", "accept", "relabel", "unknown", "not_a_face")
@@ -62,9 +62,17 @@ def gold_faces_promote(*, face_ids: list[int]) -> list[GoldFace]:
         return []
     last_event: dict[int, Mapping[str, Any]] = {}  # face id: its newest label event's pk and user_id
     for row in (
-        LabelEvent.objects.filter(face_id__in=faces).order_by("face_id", "-id").values("face_id", "pk", "user_id")
+        LabelEvent.objects.filter(face_id__in=faces)
+        .order_by("face_id", "-id")
+        .values("face_id", "pk", "user_id", "operation")
     ):
         last_event.setdefault(row["face_id"], row)
+    bulk = set(  # an admin accepting an annotator's held decisions in bulk verified none of them
+        SecondOpinion.objects.filter(
+            settled_operation__in={e["operation"] for e in last_event.values() if e["operation"]}
+        ).values_list("settled_operation", flat=True)
+    )
+    last_event = {face: e for face, e in last_event.items() if e["operation"] not in bulk}
     agreeing: dict[int, set[int]] = {pk: set() for pk in faces}
     for d in Decision.objects.filter(
         face_id__in=faces, undone=False, user__isnull=False, action__in=AGREEING_ACTIONS, item__gold_serve__isnull=True

@@ -73,7 +73,9 @@ class SecondOpinion(models.Model):
         PENDING = "pending", "waiting for a second annotator"
         AGREED = "agreed", "a second annotator agreed: applied"
         DISPUTED = "disputed", "the second annotator disagreed: for an admin"
-        OVERRULED = "overruled", "an admin decided otherwise: their decision applied"
+        OVERRULED = "overruled", "an admin, or someone against a flagged annotator, decided otherwise: that applied"
+        ACCEPTED = "accepted", "accepted by an admin with the annotator's other held decisions: applied"
+        DISCARDED = "discarded", "discarded by an admin with the annotator's other held decisions: not applied"
 
     decision = models.OneToOneField("review.Decision", on_delete=models.CASCADE, related_name="second_opinion")
     first_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -94,6 +96,17 @@ class SecondOpinion(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The admin who accepted or discarded it in bulk.",
+    )
+    settled_operation = models.UUIDField(
+        null=True, blank=True, db_index=True, help_text="The bulk accept or discard that settled it (undo undoes it)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -117,3 +117,19 @@ class RangeUndoResultSerializer(serializers.Serializer):
 
 class SecondReviewResultSerializer(serializers.Serializer):
     queues = QueueSerializer(many=True)
+
+
+class HeldRangeSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Held decisions made from (default: all).")
+    until = serializers.DateTimeField(required=False, help_text="Held decisions made before (default: all).")
+
+
+class HeldSettleResultSerializer(serializers.Serializer):
+    operation = serializers.UUIDField(help_text="Undo it with POST /api/v1/review/operations/{operation}/undo/.")
+    settled = serializers.IntegerField(help_text="Held decisions accepted or discarded.")
+    label_events = serializers.IntegerField(help_text="Labels changed (accept).")
+    reopened_items = serializers.IntegerField(help_text="Items open again in their queues (discard).")
+    changed_faces = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Faces relabelled by someone else since the annotator decided: left waiting (accept).",
+    )

@@ -1,5 +1,6 @@
 """Writes on annotator quality: undoing one annotator's decisions in a time range, or sending the
-faces they decided to a second annotator. Admins only (the views check the role)."""
+faces they decided to a second annotator; accepting or discarding their held decisions in bulk
+(:mod:`webapp.quality.held`). Admins only (the views check the role)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,15 @@ from webapp.review.models import Decision, Item, Queue
 from webapp.review.services import MAX_SENT_FACES, queue_create_from_faces
 
 from .gold import gold_faces_refresh
+from .held import held_decisions_settle
 from .models import GoldItem
 
-__all__ = ["annotator_decisions_send_to_review", "annotator_decisions_undo", "gold_faces_refresh"]
+__all__ = [
+    "annotator_decisions_send_to_review",
+    "annotator_decisions_undo",
+    "gold_faces_refresh",
+    "held_decisions_settle",
+]
 
 
 def _annotator(annotator_id: int) -> User:

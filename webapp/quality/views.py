@@ -18,6 +18,8 @@ from webapp.review.serializers import QueueSerializer
 from . import selectors, services
 from .serializers import (
     AnnotatorDecisionSerializer,
+    HeldRangeSerializer,
+    HeldSettleResultSerializer,
     QualityReportSerializer,
     RangeQuerySerializer,
     RangeSerializer,
@@ -135,6 +137,40 @@ def decisions_second_review(request, pk: int):
     queues = services.annotator_decisions_send_to_review(annotator_id=pk, user=request.user, **body.validated_data)
     rows = queues_with_sizes().filter(pk__in=[q.pk for q in queues]).order_by("id")
     return Response({"queues": QueueSerializer(rows, many=True).data}, status=status.HTTP_201_CREATED)
+
+
+def _held_settle(request, pk: int, *, accept: bool) -> Response:
+    body = HeldRangeSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    result = services.held_decisions_settle(annotator_id=pk, accept=accept, user=request.user, **body.validated_data)
+    return Response(HeldSettleResultSerializer(result).data)
+
+
+@extend_schema(
+    request=HeldRangeSerializer,
+    responses=HeldSettleResultSerializer,
+    description="Accept every decision of this annotator that waits for a second opinion (made in [since, "
+    "until) if given), in one operation: each proposed label applied as your decision, a label event each. "
+    "Faces relabelled since by someone else stay waiting (listed). Undo with POST "
+    "/api/v1/review/operations/{operation}/undo/. Admins only.",
+)
+@api_view(["POST"])
+@permission_classes([IsAdmin])
+def held_accept(request, pk: int):
+    return _held_settle(request, pk, accept=True)
+
+
+@extend_schema(
+    request=HeldRangeSerializer,
+    responses=HeldSettleResultSerializer,
+    description="Discard every decision of this annotator that waits for a second opinion (made in [since, "
+    "until) if given), in one operation: no label changes, the items they were made on open again in their "
+    "queues. Undo with POST /api/v1/review/operations/{operation}/undo/. Admins only.",
+)
+@api_view(["POST"])
+@permission_classes([IsAdmin])
+def held_discard(request, pk: int):
+    return _held_settle(request, pk, accept=False)
 
 
 @extend_schema(

@@ -10,6 +10,7 @@ opinion, flagged annotators), which review never imports: its checks are the cla
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -76,6 +77,11 @@ class ReviewChecks(Protocol):
         identities its relabels name."""
         ...
 
+    def undo(self, *, operation: uuid.UUID, user: User) -> dict | None:
+        """Undo an operation of the checks' own that review's undo is asked for (e.g. an admin settling
+        held decisions in bulk), with the result of a page's undo; None when the operation is not theirs."""
+        ...
+
 
 class _NoPageChecks:
     def judge(self, *, item: Item, request: DecisionRequest, change: LabelChange | None) -> LabelChange | None:
@@ -110,6 +116,9 @@ class NoChecks:
         identities: dict[int, Identity],
     ) -> PageChecks:
         return _NoPageChecks()
+
+    def undo(self, *, operation: uuid.UUID, user: User) -> dict | None:
+        return None
 
 
 def review_checks() -> ReviewChecks:

@@ -362,8 +362,12 @@ def decision_operation_undo(*, operation: uuid.UUID, user: User) -> dict:
 
     Annotators undo their own pages; admins anyone's. Refused with 409 when a face changed after
     the decision (undoing would overwrite a later decision). The reopened items are leased back
-    to the user who undoes, so they can decide again at once.
+    to the user who undoes, so they can decide again at once. An operation of the review checks' own
+    (an admin's bulk accept or discard of held decisions) is undone by them.
     """
+    theirs = review_checks().undo(operation=operation, user=user)
+    if theirs is not None:
+        return theirs
     with transaction.atomic():
         decisions = list(Decision.objects.select_for_update().filter(operation=operation, undone=False))
         if not decisions:

@@ -365,6 +365,9 @@ export const api = {
       post<Schemas["RangeUndoResult"]>(`annotators/${id}/decisions/undo/`, body),
     secondReview: (id: number, body: Schemas["RangeRequest"]) =>
       post<Schemas["SecondReviewResult"]>(`annotators/${id}/decisions/second-review/`, body),
+    /** Accept or discard every held decision of one annotator (made in the range, if given); undo with review.undo. */
+    settleHeld: (id: number, what: "accept" | "discard", body: Schemas["HeldRangeRequest"] = {}) =>
+      post<Schemas["HeldSettleResult"]>(`annotators/${id}/held/${what}/`, body),
   },
 
   users: {

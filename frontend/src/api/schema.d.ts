@@ -72,6 +72,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/annotators/{id}/held/accept/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Accept every decision of this annotator that waits for a second opinion (made in [since, until) if given), in one operation: each proposed label applied as your decision, a label event each. Faces relabelled since by someone else stay waiting (listed). Undo with POST /api/v1/review/operations/{operation}/undo/. Admins only. */
+        post: operations["v1_annotators_held_accept_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/annotators/{id}/held/discard/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Discard every decision of this annotator that waits for a second opinion (made in [since, until) if given), in one operation: no label changes, the items they were made on open again in their queues. Undo with POST /api/v1/review/operations/{operation}/undo/. Admins only. */
+        post: operations["v1_annotators_held_discard_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/annotators/gold/refresh/": {
         parameters: {
             query?: never;
@@ -2291,6 +2325,33 @@ export interface components {
              */
             f1_auc: number | null;
         };
+        HeldRangeRequest: {
+            /**
+             * Format: date-time
+             * @description Held decisions made from (default: all).
+             */
+            since?: string;
+            /**
+             * Format: date-time
+             * @description Held decisions made before (default: all).
+             */
+            until?: string;
+        };
+        HeldSettleResult: {
+            /**
+             * Format: uuid
+             * @description Undo it with POST /api/v1/review/operations/{operation}/undo/.
+             */
+            operation: string;
+            /** @description Held decisions accepted or discarded. */
+            settled: number;
+            /** @description Labels changed (accept). */
+            label_events: number;
+            /** @description Items open again in their queues (discard). */
+            reopened_items: number;
+            /** @description Faces relabelled by someone else since the annotator decided: left waiting (accept). */
+            changed_faces: number[];
+        };
         Identity: {
             readonly id: number;
             name: string;
@@ -4028,6 +4089,76 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RangeUndoResult"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_annotators_held_accept_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["HeldRangeRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["HeldRangeRequest"];
+                "multipart/form-data": components["schemas"]["HeldRangeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeldSettleResult"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            429: components["responses"]["Error429"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    v1_annotators_held_discard_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["HeldRangeRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["HeldRangeRequest"];
+                "multipart/form-data": components["schemas"]["HeldRangeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeldSettleResult"];
                 };
             };
             400: components["responses"]["Error400"];
