@@ -41,9 +41,16 @@ def test_yunet_graph_takes_any_batch_and_size_and_copies_the_batch_into_its_resh
     assert shapes and all(shape[0] == 0 for shape in shapes)
 
 
-def test_prelu_becomes_relu_and_per_channel_products_with_the_same_numbers_for_any_slope():
-    # Slopes below 0, between 0 and 1, and above 1 (SFace has all three); one channel each.
-    slope = np.array([-0.5, 0.25, 1.5], dtype=np.float32).reshape(3, 1, 1)
+@pytest.mark.parametrize(
+    "slopes",
+    [
+        [-0.5, 0.25, 1.5],  # one slope above 1: Relu, then the product
+        [-0.5, 0.25, 1.0],  # none above 1: the product, then Relu (which ONNX Runtime fuses into it)
+    ],
+)
+def test_prelu_becomes_relu_and_per_channel_products_with_the_same_numbers_for_any_slope(slopes: list[float]):
+    # Slopes below 0, between 0 and 1, and at or above 1 (SFace has all of them); one channel each.
+    slope = np.array(slopes, dtype=np.float32).reshape(3, 1, 1)
     graph = onnx.helper.make_graph(
         [onnx.helper.make_node("PRelu", ["x", "a"], ["y"])],
         "prelu",
@@ -57,7 +64,7 @@ def test_prelu_becomes_relu_and_per_channel_products_with_the_same_numbers_for_a
     x = np.array([-2.0, -1.0, 0.0, 3.0] * 3, dtype=np.float32).reshape(1, 3, 2, 2)
     (y,) = inference.create_session(prepared, device="cpu", threads=1).run(None, {"x": x})
     # PRelu: x where x > 0, slope * x elsewhere
-    expected = [[[-2.0 * -0.5, -1.0 * -0.5], [0.0, 3.0]], [[-0.5, -0.25], [0.0, 3.0]], [[-3.0, -1.5], [0.0, 3.0]]]
+    expected = [[[-2.0 * a, -1.0 * a], [0.0, 3.0]] for a in slopes]
     np.testing.assert_allclose(y[0], expected, rtol=1e-6)
 
 
