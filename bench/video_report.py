@@ -42,6 +42,19 @@ def markdown(results: dict[str, Any]) -> str:
             f"{row['frames_per_s']} | {row['faces_per_s']} | {st['decode_wait']:.2f} / {st['detect']:.2f} / {st['align']:.2f} / "
             f"{st['embed']:.2f} | {row['decode_cpu_s']:.2f} | {tags} |"
         )
+    if all("overlapped" in row for row in results["videos"]):
+        lines += [
+            "",
+            "The same videos as ingestion runs them (`FacePipeline.process_batches`: the next batch detected "
+            "while a second thread embeds the last one; decode, detect, align, embed, no classifier), per 300 "
+            "frames: "
+            + "; ".join(
+                f"{row['video']} {row['overlapped']['per_300_frames']['wall_s']:.2f} s wall / "
+                f"{row['overlapped']['per_300_frames']['cpu_s']:.2f} s CPU"
+                for row in results["videos"]
+            )
+            + ".",
+        ]
     emb = results["embed_throughput"]
     lines += [
         "",

@@ -313,6 +313,22 @@ def test_process_batch_gives_the_same_faces_as_processing_one_image_at_a_time(pi
         )
 
 
+def test_overlapped_batches_come_back_in_order_with_the_faces_process_batch_finds(
+    shared_data: Path, pipeline: FacePipeline
+):
+    frames = clip_frames(shared_data, "biden_trump_debate_splitscreen.mp4", 12)
+    items = [(index, frame) for index, frame in enumerate(frames)]
+    batches = [items[0:5], items[5:10], items[10:12]]
+    overlapped = list(pipeline.process_batches(iter(batches), lambda item: item[1]))
+    assert [batch for batch, _ in overlapped] == batches
+    for batch, per_frame in overlapped:
+        serial = pipeline.process_batch([frame for _, frame in batch])
+        assert [len(faces) for faces in per_frame] == [len(faces) for faces in serial]
+        for faces, expected in zip(per_frame, serial, strict=True):
+            for face, other in zip(faces, expected, strict=True):
+                assert face.box == other.box and float(face.embedding @ other.embedding) > 0.9999
+
+
 def test_build_pipeline_refuses_an_unknown_model_name():
     with pytest.raises(ValueError, match="yunet"):
         build_pipeline(detector="retinaface")

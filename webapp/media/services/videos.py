@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
@@ -202,8 +202,21 @@ def video_process(
     frame_rows: list[Frame] = []
     drafts: list[FaceDraft] = []
 
-    def detect(batch: list) -> None:
-        for sample, results in zip(batch, pipeline.process_batch([s.image for s in batch]), strict=True):
+    def stored_batches(samples: Iterable[Any]) -> Iterator[list[Any]]:
+        """The sampled frames, each stored as it comes, in batches of ``frames_per_batch``."""
+        batch: list[Any] = []
+        for sample in samples:
+            name = written.save(f"frames/{video.pk}/{sample.index:06d}.jpg", jpeg_encode(sample.image, 90))
+            frame_rows.append(Frame(video=video, index=sample.index, timestamp=sample.timestamp, image=name))
+            batch.append(sample)
+            if len(batch) == frames_per_batch:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def keep_faces(batch: list[Any], per_frame: list[list[Any]]) -> None:
+        for sample, results in zip(batch, per_frame, strict=True):
             drafts.extend(
                 drafts_from_detections(
                     results=results,
@@ -221,18 +234,10 @@ def video_process(
     try:
         with files_kept_only_on_success() as written:
             with stored_local_copy(video.file.name, PurePosixPath(video.file.name).suffix or ".mp4") as path:
-                batch: list = []
-                try:
-                    for sample in ml_video.prefetched(ml_video.sample_frames(path, n=wanted)):
-                        name = written.save(f"frames/{video.pk}/{sample.index:06d}.jpg", jpeg_encode(sample.image, 90))
-                        frame_rows.append(
-                            Frame(video=video, index=sample.index, timestamp=sample.timestamp, image=name)
-                        )
-                        batch.append(sample)
-                        if len(batch) == frames_per_batch:
-                            detect(batch)
-                            batch = []
-                    detect(batch)
+                samples = ml_video.prefetched(ml_video.sample_frames(path, n=wanted))
+                try:  # frames decoded ahead, next batch detected while the last one is embedded
+                    for batch, per_frame in pipeline.process_batches(stored_batches(samples), lambda s: s.image):
+                        keep_faces(batch, per_frame)
                 except ml_video.VideoDecodeError as exc:
                     raise IngestError(f"{video.original_name}: {exc}", code=exc.code) from exc
             if not frame_rows:
