@@ -152,7 +152,7 @@ def gold_items_mix(
     rate = settings.FACECURATOR_GOLD_RATE
     if rate <= 0 or not fresh or not getattr(user, "pk", None):
         return fresh, []
-    rng = rng or random.Random()
+    rng = rng or random.Random(random.getrandbits(64))  # from the process's generator: a seeded run repeats
     slots = [n for n in range(len(fresh)) if rng.random() < rate]
     if not slots:
         return fresh, []
