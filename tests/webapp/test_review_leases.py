@@ -157,3 +157,28 @@ def test_leasing_a_page_does_not_count_the_queues_items(annotator_client):
 
     assert response.status_code == 200 and len(response.data) == 3
     assert not [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+@pytest.mark.django_db
+def test_leasing_and_deciding_a_page_cost_the_same_queries_for_4_items_as_for_40(annotator_client):
+    """No query per item, in either request (each item's face, identity, lease holder and queue come
+    with the page)."""
+    from django.test.utils import CaptureQueriesContext
+
+    queue = make_queue(90)
+    queue.payload = {"identities": [{"id": i, "name": f"VIP {i}"} for i in range(300)]}  # as a chunk's queue
+    queue.save(update_fields=["payload"])
+    annotator_client.post(f"/api/v1/review/queues/{queue.pk}/next/", {"limit": 1}, format="json")  # warm up
+
+    def page_queries(limit: int) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as leasing:
+            served = annotator_client.post(f"/api/v1/review/queues/{queue.pk}/next/", {"limit": limit}, format="json")
+        decisions = [
+            {"item": item["id"], "action": "confirm", "version": item["face"]["version"]} for item in served.data
+        ]
+        with CaptureQueriesContext(connection) as deciding:
+            decided = annotator_client.post("/api/v1/review/decisions/", {"decisions": decisions}, format="json")
+        assert len(served.data) == limit and decided.status_code == 201, decided.data
+        return len(leasing), len(deciding)
+
+    assert page_queries(4) == page_queries(40)
