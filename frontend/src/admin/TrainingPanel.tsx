@@ -142,7 +142,7 @@ export function TrainingPanel() {
                     </td>
                     <td data-testid="run-labels">{labelsText(run)}</td>
                     <td>
-                      <RunState state={run.state} progress={run.progress} />
+                      <RunState state={run.state} progress={run.progress} message={run.message} />
                       {run.error && <span className="error"> {run.error.split("\n")[0].slice(0, 120)}</span>}
                     </td>
                     <td>{when(run.created_at)}</td>

@@ -89,6 +89,10 @@ describe("run states said as what they are", () => {
   it("says a queued run waits for a worker and a running run shows its progress", () => {
     expect(runStateText("queued").hint).toMatch(/Waiting for a training worker/);
     expect(runStateText("running", 0.456).label).toBe("running 46%");
+    expect(runStateText("running", 0, "snapshotting: freezing the label and split of every usable face").label).toBe(
+      "snapshotting",
+    );
+    expect(runStateText("running", 0.3, "training the head").label).toBe("running 30%");
     expect(runStateText("failed").hint).toMatch(/active model is unchanged/);
   });
 });

@@ -136,7 +136,17 @@ export const METRIC_HELP = {
 export const FINISHED_STATES = ["succeeded", "failed", "cancelled"];
 
 /** A run's state said as what it is, with a hover hint: queued is waiting, running shows its progress. */
-export function runStateText(state: string, progress?: number | null): { label: string; hint: string } {
+export function runStateText(
+  state: string,
+  progress?: number | null,
+  message?: string | null,
+): { label: string; hint: string } {
+  if (state === "running" && message?.startsWith("snapshotting")) {
+    return {
+      label: "snapshotting",
+      hint: "A worker is freezing the label and split of every usable face (the run's snapshot); training starts next.",
+    };
+  }
   switch (state) {
     case "queued":
       return { label: "queued", hint: "Waiting for a training worker to pick it up; nothing has been trained yet." };
