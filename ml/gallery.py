@@ -180,11 +180,33 @@ class Gallery:
         )
 
 
+def vip_proxy_rows(similarities: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """VIP faces' similarity rows with their own VIP's column set to -1: each face as someone none
+    of the other VIPs is, the stand-in for unknown people when val holds none (rows labelled -1
+    are left out)."""
+    sims = np.array(similarities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    vip = np.flatnonzero(y >= 0)
+    rows = sims[vip]
+    rows[np.arange(len(vip)), y[vip]] = -1.0
+    return rows
+
+
 def fit_probability_map(similarities: ArrayLike, labels: ArrayLike, *, max_iter: int = 200) -> tuple[float, float]:
     """``(a, b)`` maximising the val likelihood of the right VIP (labels >= 0) and of "none of the
-    VIPs" (labels -1) under the gallery's softmax (see the module docstring). (20, 0.5) without samples."""
-    s = torch.as_tensor(np.asarray(similarities, dtype=np.float64))
-    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    VIPs" (labels -1) under the gallery's softmax (see the module docstring). (20, 0.5) without samples.
+
+    Without any distractor face the VIP faces alone leave ``b`` unbounded: their likelihood grows
+    as ``b`` falls below every similarity and ``a`` grows, until every confidence is 1.0 in float32
+    and every unknown face would be accepted. So then each val VIP face also stands in for an
+    unknown person, scored against the other VIPs only (its own column at -1): "none of the VIPs"
+    is fitted on how well a face matches VIPs who are not its person (:func:`vip_proxy_rows`)."""
+    sims, ys = np.asarray(similarities, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    if sims.ndim == 2 and sims.shape[1] >= 2 and len(ys) and bool(np.all(ys >= 0)):
+        proxy = vip_proxy_rows(sims, ys)
+        sims, ys = np.concatenate([sims, proxy]), np.concatenate([ys, np.full(len(proxy), -1)])
+    s = torch.as_tensor(sims)
+    y = torch.as_tensor(ys)
     if len(y) == 0 or s.shape[1] == 0:
         return 20.0, 0.5
     target = torch.where(y >= 0, y, torch.full_like(y, s.shape[1]))

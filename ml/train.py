@@ -46,11 +46,13 @@ from ml.train_batches import batch_positions, inputs_subset, make_batches
 from ml.train_config import TrainConfig, TrainData, json_ready
 from ml.train_loops import LossSettings, TrainingCancelled, evaluate, fit
 from ml.train_report import (
+    NO_UNKNOWN_VAL_REASON,
     calibration_report,
     diagnosis_report,
     far_operating_points,
     per_sample_report,
     precision_operating_points,
+    proxy_unknown_report,
     split_report,
     with_label_error_ranking,
 )
@@ -82,6 +84,7 @@ class RunResult(TypedDict):
     metrics: dict[str, Any]
     operating_points: dict[str, float | None]
     operating_points_by_far: dict[str, Any]
+    operating_points_reason: str  # why the thresholds were chosen otherwise than asked ("" when as asked)
     calibration: dict[str, Any]
     diagnosis: dict[str, Any]
     samples: dict[str, dict[str, Any]]
@@ -196,7 +199,13 @@ def _train_classifier(
         gallery.scale, gallery.bias = fit_probability_map(val_similarities, data.labels[val_idx])
         prediction = TopPrediction(labels=labels_top, confidence=gallery.confidence(top))
     metrics = {split: split_report(data, idx, prediction) for split, idx in (("val", val_idx), ("test", test_idx))}
-    classifier.thresholds = precision_operating_points(metrics["val"], config.precision_targets)
+    points_val, points_reason = metrics["val"], ""
+    if config.scorer == "gallery" and metrics["val"] is not None and not np.any(data.labels[val_idx] < 0):
+        assert isinstance(prediction, TopPrediction)
+        vip_val = TopPrediction(labels=prediction.labels[val_idx], confidence=prediction.confidence[val_idx])
+        points_val = proxy_unknown_report(data.labels[val_idx], vip_val, val_similarities, classifier.gallery)
+        points_reason = NO_UNKNOWN_VAL_REASON
+    classifier.thresholds = precision_operating_points(points_val, config.precision_targets)
     by_far = far_operating_points(data, val_idx, prediction, config.false_accept_rates)
     classifier.thresholds.update({f"far_{far:g}": point["threshold"] for far, point in by_far.items()})
     timings["evaluate_s"] = time.perf_counter() - clock
@@ -236,6 +245,7 @@ def _train_classifier(
         "metrics": {split: None if r is None else r.as_dict(data.class_names) for split, r in metrics.items()},
         "operating_points": classifier.thresholds,
         "operating_points_by_far": {f"{far:g}": point for far, point in by_far.items()},
+        "operating_points_reason": points_reason,
         "calibration": {
             split: calibration_report(data, idx, uncalibrated, prediction)
             for split, idx in (("val", val_idx), ("test", test_idx))
