@@ -5,8 +5,8 @@ database): ``ml.video.sample_frames`` decoded ahead in a background thread
 (``ml.video.prefetched``), YuNet on batches of frames as ``FacePipeline.for_video`` runs it (640 px
 until a small face shows, then ``FACECURATOR_VIDEO_MAX_SIDE``, 960; ``--fixed-side`` for 960 throughout),
 alignment + quality, SFace on the batch's crops; then the tagging job's own work: one batched
-``Classifier.predict`` of a calibrated head (trained here on glint24 embeddings, 24 VIP classes,
-ME loss) and ``ml.tagging.aggregate_video_tags``. Runtime and device as configured
+``Classifier.predict`` of a calibrated model (trained here on glint24 embeddings, 24 VIP classes,
+with LFW unknown people as distractors so that its threshold is placed on unknown faces) and ``ml.tagging.aggregate_video_tags``. Runtime and device as configured
 (``--runtime``, ``--device``; ONNX Runtime on CUDA when present).
 
 Recorded per video: end-to-end wall and CPU (process, all threads) seconds, frames/s and
@@ -46,12 +46,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench import common  # noqa: E402
+from bench import common, openset  # noqa: E402
 from bench.video_report import TARGET_S, markdown  # noqa: E402
 from bench.video_tracking import tracking_potential  # noqa: E402
 from ml.alignment import align_face, quality_score  # noqa: E402
 from ml.faces import FacePipeline, FaceResult, build_pipeline  # noqa: E402
 from ml.images import load_image  # noqa: E402
+from ml.splits import split_for_group  # noqa: E402
 from ml.tagging import aggregate_video_tags  # noqa: E402
 from ml.train import TrainConfig, TrainData, load_classifier, train_classifier  # noqa: E402
 from ml.video import prefetched, probe_video, sample_frames, sample_videos  # noqa: E402
@@ -80,8 +81,13 @@ class Clock:
         return {"wall_s": round(self.wall, 5), "cpu_s": round(self.cpu, 5)}
 
 
-def train_head(data: Path, per_identity: int, embedder: Any, out_dir: Path) -> tuple[Any, float, list[str]]:
-    """A calibrated head on glint24 embeddings (every identity a VIP); returns it, the embedding time and names."""
+def train_head(
+    data: Path, per_identity: int, lfw_people: int, embedder: Any, out_dir: Path
+) -> tuple[Any, float, list[str], dict[str, Any]]:
+    """A calibrated model on glint24 embeddings (every identity a VIP) with ``lfw_people`` LFW unknown
+    people as distractors (label -1, split by person, as ``bench/openset.py`` draws them: the
+    operating points are placed on unknown val faces, as in the product); returns it, the glint24
+    embedding time, the VIP names and the run's counts and operating points."""
     folders = sorted(p for p in (data / "glint24").iterdir() if p.is_dir())
     started = time.perf_counter()
     vectors, labels, splits = [], [], []
@@ -96,16 +102,25 @@ def train_head(data: Path, per_identity: int, embedder: Any, out_dir: Path) -> t
             else ["val"] * (n // 5) + ["test"] * (n // 10) + ["train"] * (n - n // 5 - n // 10)
         )
     embed_s = time.perf_counter() - started
-    inputs = np.concatenate(vectors)
+    unknown = openset.load_pool(data, 1, lfw_people)  # the bench's cached LFW embeddings (overlap people dropped)
+    lfw = np.flatnonzero(unknown.source == "lfw")
+    vectors.append(unknown.embeddings[lfw])
+    labels += [-1] * len(lfw)
+    splits += [split_for_group(f"person:{unknown.person[i]}", seed=0) for i in lfw]
     train = TrainData(
-        inputs=inputs,
+        inputs=np.concatenate(vectors),
         labels=np.array(labels),
         splits=np.array(splits),
         class_names=[f.name for f in folders],
         sample_ids=np.arange(len(labels)),
     )
-    train_classifier(TrainConfig(mode="head", epochs=30, noise_folds=0, device="cpu"), train, out_dir=out_dir)
-    return load_classifier(out_dir / "model.pt", device="cpu"), embed_s, [f.name for f in folders]
+    result = train_classifier(TrainConfig(mode="head", epochs=30, noise_folds=0, device="cpu"), train, out_dir=out_dir)
+    run = {
+        "counts": result["counts"],
+        "operating_points": result["operating_points"],
+        "operating_points_reason": result["operating_points_reason"],
+    }
+    return load_classifier(out_dir / "model.pt", device="cpu"), embed_s, [f.name for f in folders], run
 
 
 def _faces_of_batch(
@@ -374,7 +389,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        classifier, glint_embed_s, names = train_head(data, 8 if args.quick else 20, pipeline.embedder, Path(folder))
+        classifier, glint_embed_s, names, run = train_head(
+            data, 8 if args.quick else 20, 400 if args.quick else 2000, pipeline.embedder, Path(folder)
+        )
     classifier.predict(np.zeros((4, 128), np.float32))  # warm-up: the tagging worker keeps the model loaded
     threshold = classifier.thresholds.get("precision_0.95") or classifier.thresholds.get("max_mean_f1") or 0.5
     pipeline.process_batch([np.zeros((720, 1280, 3), np.uint8)])  # warm-up (session allocations)
@@ -427,7 +444,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "batch_frames": batch,
             "video_max_side": VIDEO_MAX_SIDE,
             "adaptive_side": not args.fixed_side,
-            "classifier": "head, ME loss, 24 glint24 VIPs, calibrated",
+            "classifier": "VIP gallery (the default scorer), 24 glint24 VIPs, LFW unknown people as distractors, "
+            "calibrated",
+            "training_counts": run["counts"],
+            "operating_points": run["operating_points"],
+            "operating_points_reason": run["operating_points_reason"],
             "detector": "YuNet 2023mar int8bq",
             "embedder": "SFace 2021dec int8bq",
             "glint24_embed_s": round(glint_embed_s, 2),
