@@ -191,6 +191,21 @@ def test_without_an_unseen_val_distractor_the_new_model_falls_back_to_the_target
     assert selectors.gate_status()["operating_point"]["text"].startswith("chosen for the default precision 0.99")
 
 
+def test_without_any_unknown_val_face_the_fallback_is_the_runs_threshold_against_stand_ins_and_says_so():
+    make_face_set(vips=3, candidates=0, unknown=0)
+
+    train_now(accept=True)
+
+    point = selectors.operating_point_current()
+    run = selectors.active_run()
+    # the run's own threshold for the default precision, chosen with its val VIP faces also scored as
+    # unknown people (tests/ml/test_no_unknown_val.py: unknown faces are then not all tagged)
+    assert point.rule == "target_precision_fallback"
+    assert point.threshold == pytest.approx(run.metrics["operating_points"]["precision_0.99"])
+    assert "val holds no faces of unknown people: the thresholds are chosen with each val VIP face" in point.reason
+    assert "import photos of people who are not VIPs" in point.reason
+
+
 def test_an_admin_asking_for_a_rate_val_cannot_measure_at_all_is_refused_with_why(admin_client_api):
     make_face_set(vips=3, candidates=0, unknown=3)  # one unknown val face
     train_now(accept=True)

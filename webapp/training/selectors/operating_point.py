@@ -259,7 +259,16 @@ def operating_point_choose(
     sweep = run_sweep(run=run, split="val")
     if sweep is None:
         raise InvalidTransition(f"Run {run.pk} has no validation predictions to choose a threshold from.")
-    chosen = threshold_for_precision(sweep, target_precision)
+    # a val set of VIP faces alone accepts every face at every threshold it can tell apart; the run
+    # chose its precision thresholds with each val VIP face also scored as an unknown person
+    # (ml.train_report.proxy_unknown_report): for the fallback, that one, and the reason says so
+    without_unknown = (run.metrics or {}).get("operating_points_reason") or ""
+    preset = ((run.metrics or {}).get("operating_points") or {}).get(f"precision_{target_precision:g}")
+    if fallback_reason and without_unknown and preset is not None:
+        chosen: float | None = float(preset)
+        fallback_reason = f"{fallback_reason}; {without_unknown}"
+    else:
+        chosen = threshold_for_precision(sweep, target_precision)
     reached = chosen is not None
     if chosen is None:
         best = int(np.nanargmax(np.nan_to_num(sweep.kept_accuracy, nan=-1.0)))

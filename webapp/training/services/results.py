@@ -187,6 +187,7 @@ def headline_metrics(result: Mapping[str, Any]) -> dict:
     metrics: dict = {
         "temperature": result["temperature"],
         "operating_points": result["operating_points"],
+        "operating_points_reason": result.get("operating_points_reason", ""),
         "counts": result["counts"],
     }
     for split in ("val", "test"):
