@@ -377,6 +377,8 @@ def background_state(*, training_job: int | None) -> dict[str, Any]:
             "progress": job.progress,
             "message": job.message[:200],
             "error": job.error.splitlines()[-1][:300] if job.error else "",
+            # the run snapshots its faces as the task's first step: no count until the worker has begun
+            "samples": (job.training_run.counts or {}).get("total"),
         }
     return state
 

@@ -55,6 +55,13 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def training_sentence(training: dict[str, Any]) -> str:
+    samples = training.get("samples")
+    if samples is None:
+        return f"and a training run started in setup is in a second worker (state {training['state']}, its faces not yet counted)."
+    return f"and a training run on all {samples:,} faces trains in a second worker."
+
+
 def open_markdown(results: dict[str, Any]) -> str:
     cfg, setup, load, check = results["config"], results["setup"], results["load"], results["check"]
     server, rss = load["server"], load["server"]["rss_mib"]
@@ -77,11 +84,7 @@ def open_markdown(results: dict[str, Any]) -> str:
             if cfg["import_every_s"]
             else "no imports "
         )
-        + (
-            f"and a training run on all {setup['training_samples']:,} faces trains in a second worker."
-            if training
-            else "and no training run."
-        )
+        + (training_sentence(training) if training else "and no training run.")
         + (" Quick run: indicative only." if cfg["quick"] else ""),
         "",
     ]

@@ -199,7 +199,6 @@ def populate(
         "admin_token": Token.objects.create(user=admin).key,
         "training_run": run.pk if run else None,
         "training_job": run.job_id if run else None,
-        "training_samples": run.counts.get("total") if run else None,
         "faces": Face.objects.count(),
         "identities": Identity.objects.count(),
     }

@@ -186,6 +186,13 @@ def test_api_bench_open_loop_reports_latency_server_cpu_and_memory_with_imports_
     server = load["server"]
     assert server["web_cpu_ms_per_request"] > 0 and server["db_cpu_ms_per_request"] >= 0
     assert server["rss_mib"]["start"] > 50 and server["rss_mib"]["end"] > 50
-    assert results["setup"]["training_samples"] == 2000
-    assert results["check"]["background"]["training"]["state"] in ("queued", "running", "succeeded")
+    training = results["check"]["background"]["training"]
+    assert training["state"] in ("queued", "running", "succeeded")
+    # the run snapshots its faces as its task's first step (annotators may have discarded a few by then)
+    if training["samples"] is None:
+        assert training["state"] in ("queued", "running")
+    else:
+        assert (
+            1900 <= training["samples"] <= results["setup"]["faces"] + results["check"]["background"]["faces_imported"]
+        )
     assert "web-process CPU per request" in completed.stdout

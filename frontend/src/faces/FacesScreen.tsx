@@ -54,7 +54,9 @@ export function FacesScreen() {
 
   const update = (key: string, value: string) => {
     clear();
-    setParams(withFilter(params, key, value), { replace: key !== "like" });
+    // From the address bar, not the render's params: a change made before React re-rendered (Clear, then a
+    // filter at once) would otherwise be built on the stale filters and bring them back.
+    setParams(withFilter(new URLSearchParams(window.location.search), key, value), { replace: key !== "like" });
   };
   async function sendToReview() {
     const ids = shown.map((entry) => entry.face.id).filter((id) => chosen.has(id));
