@@ -66,3 +66,12 @@ export function useDocumentTitle(title: string): void {
     document.title = title ? `${title} · FaceCurator` : "FaceCurator";
   }, [title]);
 }
+
+/**
+ * The address bar's query as it is now. Build a search-params change on this, not on
+ * useSearchParams' value: that one is the last render's, so two changes made before React
+ * re-renders (Clear, then a filter at once) would lose the first.
+ */
+export function currentSearchParams(): URLSearchParams {
+  return new URLSearchParams(window.location.search);
+}

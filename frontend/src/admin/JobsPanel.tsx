@@ -6,7 +6,7 @@ import { api } from "../api/client";
 import { FINISHED, JobProgress } from "../components/JobProgress";
 import { when } from "../components/format";
 import { Pager } from "../events/EventsScreen";
-import { useInterval, useLoad } from "../hooks";
+import { useInterval, useLoad, currentSearchParams } from "../hooks";
 import { JOB_KINDS, JOB_STATES, jobKindLabel, readResult } from "../jobs/jobResult";
 
 export function JobsPanel() {
@@ -19,7 +19,7 @@ export function JobsPanel() {
   const running = rows.filter((job) => !FINISHED.has(job.state));
   useInterval(jobs.reload, 5000, running.length > 0);
   function update(key: string, value: string) {
-    const next = new URLSearchParams(params);
+    const next = currentSearchParams();
     if (value) next.set(key, value);
     else next.delete(key);
     if (key !== "page") next.delete("page");

@@ -9,7 +9,7 @@ import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { api, type CurationStatus, type RunRow } from "../api/client";
 import { JobProgress } from "../components/JobProgress";
 import { num, pct, queueTitle, when } from "../components/format";
-import { useDocumentTitle, useInterval, useLoad } from "../hooks";
+import { useDocumentTitle, useInterval, useLoad, currentSearchParams } from "../hooks";
 import { CalibrationChart, PerClassScatter, RunHistoryChart, SweepChart, diagnosisColor, type HistoryPoint } from "./charts";
 import { RunState } from "../components/RunState";
 import { MyQuality } from "./MyQuality";
@@ -70,7 +70,7 @@ export default function Dashboard() {
           <select
             value={chosenId ?? ""}
             onChange={(event) => {
-              const next = new URLSearchParams(params);
+              const next = currentSearchParams();
               if (event.target.value) next.set("run", event.target.value);
               else next.delete("run");
               setParams(next);

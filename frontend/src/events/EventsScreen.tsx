@@ -5,7 +5,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { api, type LabelEvent } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
 import { STATUS_LABELS, when } from "../components/format";
-import { useDocumentTitle, useLoad } from "../hooks";
+import { useDocumentTitle, useLoad, currentSearchParams } from "../hooks";
 import { useSession } from "../session";
 
 function LabelCell({ identity, name, status }: { identity: number | null; name: string | null; status: string }) {
@@ -30,7 +30,7 @@ export function EventsScreen() {
   );
 
   function update(change: Record<string, string | null>) {
-    const next = new URLSearchParams(params);
+    const next = currentSearchParams();
     for (const [key, value] of Object.entries(change)) {
       if (value === null) next.delete(key);
       else next.set(key, value);

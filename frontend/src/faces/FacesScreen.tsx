@@ -13,7 +13,7 @@ import { FaceImage } from "../components/FaceThumb";
 import { pct, STATUS_LABELS } from "../components/format";
 import { useRangeChoice } from "../components/useRangeChoice";
 import { Pager } from "../events/EventsScreen";
-import { useDocumentTitle, useLoad } from "../hooks";
+import { useDocumentTitle, useLoad, currentSearchParams } from "../hooks";
 import { CHOICES, faceQuery, withFilter, type FaceFilterKey } from "./faceQuery";
 
 const PAGE_SIZE = 60;
@@ -54,9 +54,7 @@ export function FacesScreen() {
 
   const update = (key: string, value: string) => {
     clear();
-    // From the address bar, not the render's params: a change made before React re-rendered (Clear, then a
-    // filter at once) would otherwise be built on the stale filters and bring them back.
-    setParams(withFilter(new URLSearchParams(window.location.search), key, value), { replace: key !== "like" });
+    setParams(withFilter(currentSearchParams(), key, value), { replace: key !== "like" });
   };
   async function sendToReview() {
     const ids = shown.map((entry) => entry.face.id).filter((id) => chosen.has(id));

@@ -6,7 +6,7 @@ import { api } from "../api/client";
 import { plural } from "../components/format";
 import { useSession } from "../session";
 import { Pager } from "../events/EventsScreen";
-import { useDocumentTitle, useLoad } from "../hooks";
+import { useDocumentTitle, useLoad, currentSearchParams } from "../hooks";
 import { unverifiedCount } from "../review/sources";
 
 export function IdentitiesScreen() {
@@ -18,7 +18,7 @@ export function IdentitiesScreen() {
   const identities = useLoad(() => api.identities.list({ search, role, merged: false, page, page_size: 100 }), [search, role, page]);
 
   function update(key: string, value: string) {
-    const next = new URLSearchParams(params);
+    const next = currentSearchParams();
     if (value) next.set(key, value);
     else next.delete(key);
     if (key !== "page") next.delete("page");

@@ -12,7 +12,7 @@ import { STATUS_LABELS, num, pct, when } from "../components/format";
 import { RunHistoryChart } from "../dashboard/charts";
 import { identityHistory } from "../dashboard/metrics";
 import { Pager } from "../events/EventsScreen";
-import { useDocumentTitle, useLoad } from "../hooks";
+import { useDocumentTitle, useLoad, currentSearchParams } from "../hooks";
 import { mapLimit, unverifiedCount } from "../review/sources";
 import { useSession } from "../session";
 import { UploadPhotos } from "./UploadPhotos";
@@ -287,7 +287,7 @@ function FacesOf({ identity }: { identity: Identity }) {
   const faces = useLoad(() => api.faces.list({ identity: identity.id, ...filters, page, page_size: 60 }), [identity.id, filters.status, filters.split, filters.source, page]);
 
   function update(key: string, value: string) {
-    const next = new URLSearchParams(params);
+    const next = currentSearchParams();
     if (value) next.set(key, value);
     else next.delete(key);
     if (key !== "page") next.delete("page");

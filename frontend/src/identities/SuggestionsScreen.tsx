@@ -10,7 +10,7 @@ import { api, type IdentityOperation, type IdentitySuggestion, type SuggestionKi
 import { FaceImage } from "../components/FaceThumb";
 import { JobProgress } from "../components/JobProgress";
 import { num } from "../components/format";
-import { useDocumentTitle, useLoad } from "../hooks";
+import { useDocumentTitle, useLoad, currentSearchParams } from "../hooks";
 import { useSession } from "../session";
 import { defaultSplitName, evidenceRows, mergePlan, splitPlan } from "./suggestions";
 
@@ -158,7 +158,7 @@ export function SuggestionsScreen() {
   const suggestions = useLoad(() => api.identities.listSuggestions({ kind: kind || undefined, status }), [kind, status]);
 
   function update(key: string, value: string) {
-    const next = new URLSearchParams(params);
+    const next = currentSearchParams();
     if (value) next.set(key, value);
     else next.delete(key);
     setParams(next);

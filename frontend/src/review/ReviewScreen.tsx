@@ -11,7 +11,7 @@ import { ApiError, api, type Identity, type Queue } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
 import { HelpOverlay, ShortcutLegend } from "../components/ShortcutHelp";
 import { pct, queueTitle } from "../components/format";
-import { useDocumentTitle, useLoad } from "../hooks";
+import { useDocumentTitle, useLoad, currentSearchParams } from "../hooks";
 import { useSession } from "../session";
 import { acceptsPageShortcuts, keysOf, matchShortcut, shortcutFor, type ShortcutAction } from "../shortcuts";
 import { RelabelDialog } from "./RelabelDialog";
@@ -442,7 +442,7 @@ export function ReviewScreen() {
             value={work.queue ? `q${work.queue.id}` : identityParam !== null ? `i${identityParam}` : "iall"}
             onChange={(event) => {
               const value = event.target.value;
-              const next = new URLSearchParams(params);
+              const next = currentSearchParams();
               next.delete("queue");
               next.delete("identity");
               if (value.startsWith("q")) next.set("queue", value.slice(1));
@@ -477,7 +477,7 @@ export function ReviewScreen() {
           <select
             value={pageSize}
             onChange={(event) => {
-              const next = new URLSearchParams(params);
+              const next = currentSearchParams();
               next.set("size", event.target.value);
               setParams(next);
               gridRef.current?.focus();
