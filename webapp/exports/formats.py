@@ -33,29 +33,19 @@ from typing import Any
 
 from ml.splits import SPLITS
 
-from .layout import image_path, sample_key
+from .layout import FROZEN_COLUMNS, image_path, sample_key
 
 Progress = Callable[[float, str], None]
 
+# A manifest row: the columns a version froze (its crop as the image file), with the class index beside
+# the label and the media path last.
 MANIFEST_COLUMNS = (
     "face_id",
     "image",
     "label",
     "label_key",
     "class_index",
-    "identity_id",
-    "identity_name",
-    "role",
-    "status",
-    "split",
-    "source",
-    "source_path",
-    "photo_id",
-    "frame_id",
-    "video_id",
-    "group_key",
-    "box",
-    "landmarks",
+    *(column for column in FROZEN_COLUMNS if column not in ("face_id", "label", "label_key", "crop")),
     "media_path",
 )
 PARQUET_ROW_GROUP = 1000

@@ -6,6 +6,7 @@ from webapp.core.serializers import username_field
 from webapp.faces.models import Face
 
 from .filters import FILTER_FIELDS, STATUS_CHOICES, STATUS_VERIFIED
+from .layout import FROZEN_COLUMNS
 from .models import DatasetVersion, ExportBuild, ExportFile, VersionFace
 from .services import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 
@@ -153,24 +154,8 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 class VersionFaceSerializer(serializers.ModelSerializer):
     class Meta:
         model = VersionFace
-        fields = [
-            "face_id",
-            "label",
-            "label_key",
-            "identity_id",
-            "identity_name",
-            "role",
-            "status",
-            "split",
-            "source",
-            "source_path",
-            "photo_id",
-            "frame_id",
-            "video_id",
-            "group_key",
-            "box",
-            "landmarks",
-        ]
+        # what the version froze, but the crop: an image is a file of the export, not JSON
+        fields = [column for column in FROZEN_COLUMNS if column != "crop"]
         read_only_fields = fields
 
 
