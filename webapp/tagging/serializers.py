@@ -190,23 +190,7 @@ class VideoSerializer(media_serializers.VideoSerializer):  # a video with when i
     )
 
     class Meta(media_serializers.VideoSerializer.Meta):
-        fields = [
-            "id",
-            "original_name",
-            "file_url",
-            "sha256",
-            "duration",
-            "fps",
-            "width",
-            "height",
-            "frame_count",
-            "codec",
-            "status",
-            "error",
-            "face_count",
-            "tagged_at",
-            "tags",
-            "job",
-            "created_at",
-        ]
+        # the media fields, with the tags before the job and the creation time (the order the client shows)
+        _media = media_serializers.VideoSerializer.Meta.fields
+        fields = [*_media[: _media.index("job")], "tagged_at", "tags", *_media[_media.index("job") :]]
         read_only_fields = fields
