@@ -32,3 +32,8 @@ def screenshot(page, name: str) -> Path:
     path = screenshots_dir() / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+# An <img>'s width once it has loaded (0 for an image that fails to decode). Visible is not loaded:
+# naturalWidth read at once is 0 while the file is still on its way.
+LOADED_WIDTH = "img => img.decode().then(() => img.naturalWidth, () => 0)"

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .data import PASSWORD, REVIEWED, seed_review_data, user_with_role
-from .helpers import log_in
+from .helpers import LOADED_WIDTH, log_in
 from .test_import import DROP
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -118,7 +118,7 @@ def test_look_closer_zooms_a_face_and_draws_its_box_on_the_source_photo_and_the_
     expect(dialog.get_by_test_id("zoomed-face")).to_have_attribute("width", "336")
     source = dialog.get_by_role("img", name=f"source photo of face {face.pk}")
     expect(source).to_be_visible()
-    assert source.evaluate("img => img.naturalWidth") > 0
+    assert source.evaluate(LOADED_WIDTH) > 0
     box = dialog.get_by_test_id("face-box")
     style = box.get_attribute("style")
     assert "left: 50%" in style and "top: 25%" in style, style

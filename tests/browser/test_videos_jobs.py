@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from tests.webapp.test_training_fixtures import train_now
 
 from .data import PASSWORD, seed_curation_data, user_with_role
-from .helpers import log_in
+from .helpers import LOADED_WIDTH, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -152,4 +152,4 @@ def test_an_admin_filters_jobs_opens_one_to_its_per_file_errors_and_sees_faces_i
     thumb = page.locator("[data-testid=label-events] tbody tr").first.get_by_role("img", name=f"face {face.pk}")
     expect(thumb).to_be_visible()
     assert thumb.get_attribute("src") == face.crop.url
-    assert thumb.evaluate("img => img.naturalWidth") > 0
+    assert thumb.evaluate(LOADED_WIDTH) > 0
