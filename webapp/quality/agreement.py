@@ -169,6 +169,24 @@ def opinion_model_view(*, opinion: SecondOpinion) -> ModelView | None:
     return faces_model_view(items=[opinion.item]).get(opinion.item_id)
 
 
+def opinions_model_view(*, opinions: list[SecondOpinion]) -> dict[int, ModelView | None]:
+    """:func:`opinion_model_view` of many held decisions at once, by the opinion's item id: the faces
+    whose first item says nothing are looked up in one query."""
+    views: dict[int, ModelView | None] = {}
+    rest = []
+    for opinion in opinions:
+        item = opinion.decision.item
+        payload = item.payload if item is not None else None
+        if isinstance(payload, dict) and payload.get("p_wrong") is not None:
+            views[opinion.item_id] = ModelView.from_payload(payload)
+        else:
+            rest.append(opinion.item)
+    found = faces_model_view(items=rest) if rest else {}
+    for item in rest:
+        views[item.pk] = found.get(item.pk)
+    return views
+
+
 def model_backs(*, view: ModelView | None, action: str, identity_id: int | None, face_identity_id: int | None) -> bool:
     """Whether the latest run backs this answer about a face labelled ``face_identity_id``: a relabel or
     unknown it agrees with (:func:`model_agrees`), or a confirm of a label it puts at p_wrong <= 1 -
@@ -218,6 +236,28 @@ def _open_queue(flag: str, title: str) -> Queue:
     return queue or Queue.objects.create(kind=Queue.Kind.SENT, title=title, payload={flag: True})
 
 
+def _open_items_for(queue: Queue, *, faces: dict[int, int | None], reason: str) -> dict[int, Item]:
+    """The queue's open item of each face (``faces``: face id -> the identity the item shows), made for the
+    faces that have none: one read and one insert, not two queries per face."""
+    found = {
+        item.face_id: item for item in Item.objects.filter(queue=queue, face_id__in=list(faces), state=Item.State.OPEN)
+    }
+    made = Item.objects.bulk_create(
+        [
+            Item(
+                queue=queue,
+                face_id=face_id,
+                identity_id=identity_id,
+                score=1.0,
+                payload={"reason": reason, "suggestions": []},
+            )
+            for face_id, identity_id in faces.items()
+            if face_id not in found
+        ]
+    )
+    return found | {item.face_id: item for item in made}
+
+
 def second_opinions_open(
     *, decisions: list[Decision], proposals: dict[int, tuple], kinds: dict[int, str]
 ) -> list[SecondOpinion]:
@@ -227,31 +267,23 @@ def second_opinions_open(
         return []
     queue = _open_queue("second_opinion", "Second opinions")
     faces = dict(Face.objects.filter(pk__in=[d.face_id for d in decisions]).values_list("pk", "identity_id"))
+    items = _open_items_for(queue, faces={d.face_id: faces[d.face_id] for d in decisions}, reason="second opinion")
     opinions = []
     for decision in decisions:
         assert decision.item_id is not None  # a decision held for a second opinion was made on an item
-        item = Item.objects.filter(
-            queue=queue, face_id=decision.face_id, state=Item.State.OPEN
-        ).first() or Item.objects.create(
-            queue=queue,
-            face_id=decision.face_id,
-            identity_id=faces[decision.face_id],
-            score=1.0,
-            payload={"reason": "second opinion", "suggestions": []},
-        )
         identity_id, status = proposals[decision.item_id]
         opinions.append(
-            SecondOpinion.objects.create(
+            SecondOpinion(
                 decision=decision,
                 first_user=decision.user,
                 face_id=decision.face_id,
                 proposed_identity_id=identity_id,
                 proposed_status=status,
-                item=item,
+                item=items[decision.face_id],
                 kind=kinds[decision.item_id],
             )
         )
-    return opinions
+    return SecondOpinion.objects.bulk_create(opinions)
 
 
 def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled: Sequence[int] = ()) -> None:
@@ -267,18 +299,22 @@ def second_opinions_settle(*, agreed: list[int], disputed: list[int], overruled:
     if not disputed:
         return
     queue = _open_queue("admins_only", "Disagreements (admins)")
-    for opinion in SecondOpinion.objects.filter(item_id__in=disputed, state=SecondOpinion.State.PENDING).order_by("id"):
-        dispute = Item.objects.filter(
-            queue=queue, face_id=opinion.face_id, state=Item.State.OPEN
-        ).first() or Item.objects.create(
-            queue=queue,
-            face_id=opinion.face_id,
-            identity_id=opinion.proposed_identity_id,
-            score=1.0,
-            payload={"reason": "two annotators disagreed", "suggestions": []},
+    opinions = list(
+        SecondOpinion.objects.filter(item_id__in=disputed, state=SecondOpinion.State.PENDING).order_by("id")
+    )
+    if not opinions:
+        return
+    faces: dict[int, int | None] = {}
+    for opinion in opinions:  # a face's first opinion names the identity its dispute shows
+        faces.setdefault(opinion.face_id, opinion.proposed_identity_id)
+    disputes = _open_items_for(queue, faces=faces, reason="two annotators disagreed")
+    for opinion in opinions:
+        opinion.state, opinion.settled_at, opinion.dispute_item = (
+            SecondOpinion.State.DISPUTED,
+            now,
+            disputes[opinion.face_id],
         )
-        opinion.state, opinion.settled_at, opinion.dispute_item = SecondOpinion.State.DISPUTED, now, dispute
-        opinion.save(update_fields=["state", "settled_at", "dispute_item"])
+    SecondOpinion.objects.bulk_update(opinions, ["state", "settled_at", "dispute_item"])
 
 
 def items_hidden_from(*, user, flagged: bool = False):

@@ -25,18 +25,21 @@ from webapp.review.services import Action, DecisionRequest, NotYourDecision
 
 from . import agreement, gold, held
 from . import selectors as quality_selectors
-from .models import GoldItem
+from .models import GoldItem, SecondOpinion
 
 
 class FlaggedSecondOpinion(Conflict):
     code = "flagged_second_opinion"
 
 
-def _flagged(user: User) -> bool:
+def _flagged(user: User, *, admin: bool | None = None) -> bool:
     """Whether this annotator's gold accuracy flags them (admins never are). A flagged annotator gives
-    no second opinions; with FACECURATOR_HOLD_FLAGGED their own label changes are held too."""
+    no second opinions; with FACECURATOR_HOLD_FLAGGED their own label changes are held too. ``admin``:
+    whether the user is an admin, when the caller knows already (each asking reads the user's groups)."""
     return bool(
-        getattr(user, "pk", None) and not roles.is_admin(user) and quality_selectors.annotator_flagged(user_id=user.pk)
+        getattr(user, "pk", None)
+        and not (roles.is_admin(user) if admin is None else admin)
+        and quality_selectors.annotator_flagged(user_id=user.pk)
     )
 
 
@@ -62,9 +65,15 @@ class QualityPage:
         if set(agreement.NAMING) & set(settings.FACECURATOR_SECOND_OPINION):
             asked |= {Action.RELABEL, Action.UNKNOWN}  # the run may already agree (FACECURATOR_MODEL_AGREES)
         self.model = agreement.faces_model_view(items=[items[r.item_id] for r in requests if r.action in asked])
-        self.flagged_first: dict[int | None, bool] = {}  # first annotators of second opinions: flagged now?
+        self.flagged_first: set[int] | None = None  # first annotators of the page's second opinions flagged now
+        self.opinion_views: dict[int, agreement.ModelView | None] | None = None  # the run's view, by opinion item
         self.admin = roles.is_admin(user)  # once per page: each asking reads the user's groups
-        self.flagged = _flagged(user) if self.opinions or settings.FACECURATOR_HOLD_FLAGGED else False
+        if self.opinions and not self.admin and getattr(user, "pk", None):
+            # whether the user is flagged and which first annotators are, in one query
+            self.flagged_first = quality_selectors.annotators_flagged(user_ids=self._first_users() | {user.pk})
+            self.flagged = user.pk in self.flagged_first
+        else:
+            self.flagged = _flagged(user, admin=self.admin) if settings.FACECURATOR_HOLD_FLAGGED else False
         self.held: dict[int, tuple] = {}  # item id: the label its decision proposes, waiting for a second opinion
         self.kinds: dict[int, str] = {}
         self.agreed: list[int] = []
@@ -125,9 +134,17 @@ class QualityPage:
         return change
 
     def _first_flagged(self, user_id: int | None) -> bool:
-        if user_id not in self.flagged_first:
-            self.flagged_first[user_id] = user_id is not None and quality_selectors.annotator_flagged(user_id=user_id)
-        return self.flagged_first[user_id]
+        if self.flagged_first is None:  # asked once for every first annotator of the page, not once each
+            self.flagged_first = quality_selectors.annotators_flagged(user_ids=self._first_users())
+        return user_id is not None and user_id in self.flagged_first
+
+    def _first_users(self) -> set[int]:
+        return {o.first_user_id for o in self.opinions.values() if o.first_user_id is not None}
+
+    def _opinion_view(self, opinion: SecondOpinion) -> agreement.ModelView | None:
+        if self.opinion_views is None:  # read once for every second opinion of the page
+            self.opinion_views = agreement.opinions_model_view(opinions=list(self.opinions.values()))
+        return self.opinion_views.get(opinion.item_id)
 
     def _backed_against_flagged(self, *, item: Item, request: DecisionRequest, face_identity: int | None) -> bool:
         """FACECURATOR_OVERRULE_FLAGGED: this answer differs from a flagged annotator's held decision and
@@ -137,7 +154,7 @@ class QualityPage:
             settings.FACECURATOR_OVERRULE_FLAGGED
             and self._first_flagged(opinion.first_user_id)
             and agreement.model_backs(
-                view=agreement.opinion_model_view(opinion=opinion),
+                view=self._opinion_view(opinion),
                 action=request.action,
                 identity_id=item.identity_id if request.action == Action.ACCEPT else request.identity_id,
                 face_identity_id=face_identity,

@@ -87,7 +87,7 @@ def gold_faces_promote(*, face_ids: list[int]) -> list[GoldFace]:
         {u for users in agreeing.values() for u in users} | {e["user_id"] for e in last_event.values() if e["user_id"]}
     )
     existing = {g.face_id: g for g in GoldFace.objects.filter(face_id__in=faces)}
-    now, made = timezone.now(), []
+    now, made, fresh, changed = timezone.now(), [], [], []
     for pk, face in faces.items():
         event = last_event.get(pk)
         if agreeing[pk] & admins or (event and event["user_id"] in admins):
@@ -101,10 +101,15 @@ def gold_faces_promote(*, face_ids: list[int]) -> list[GoldFace]:
             continue
         if gold is None:
             gold = GoldFace(face_id=pk)
+            fresh.append(gold)
+        else:
+            changed.append(gold)
         gold.identity_id, gold.status, gold.face_version = face.identity_id, face.status, face.version
         gold.source, gold.since = source, now
-        gold.save()
         made.append(gold)
+    # one INSERT for the new gold faces and one UPDATE for those given a new answer, not a query per face
+    GoldFace.objects.bulk_create(fresh)
+    GoldFace.objects.bulk_update(changed, ["identity", "status", "face_version", "source", "since"])
     return made
 
 

@@ -286,9 +286,23 @@ def annotators_quality(
     return sorted(result, key=lambda r: (not r["flagged"], -(r["decisions"]), r["username"]))
 
 
+def annotators_flagged(*, user_ids: Iterable[int], now: datetime | None = None) -> set[int]:
+    """Which of these annotators the team screen flags now (:func:`annotator_flagged` for each, in one
+    query; admins are not told apart here)."""
+    now = now or timezone.now()
+    answers = gold_answers_of_users(user_ids=user_ids, since=now - timedelta(days=WINDOW_DAYS))
+    return {user_id for user_id, mine in answers.items() if gold_flagged(correct=sum(mine), total=len(mine))}
+
+
 def gold_answers_of(*, user_id: int, since: datetime | None = None) -> list[bool]:
     """Whether each of one annotator's gold answers that still count was right, oldest first."""
-    decisions = Decision.objects.filter(user_id=user_id, undone=False, item__gold_serve__isnull=False)
+    return gold_answers_of_users(user_ids=[user_id], since=since).get(user_id, [])
+
+
+def gold_answers_of_users(*, user_ids: Iterable[int], since: datetime | None = None) -> dict[int, list[bool]]:
+    """Per annotator, whether each of their gold answers that still count was right, oldest first
+    (annotators without one are left out)."""
+    decisions = Decision.objects.filter(user_id__in=list(user_ids), undone=False, item__gold_serve__isnull=False)
     if since is not None:
         decisions = decisions.filter(created_at__gte=since)
     rows = list(
@@ -307,7 +321,10 @@ def gold_answers_of(*, user_id: int, since: datetime | None = None) -> list[bool
             gold_since=F("item__gold_serve__gold__since"),
         )
     )
-    return [correct for _, _, correct in _gold_scores(rows)]
+    answers: dict[int, list[bool]] = defaultdict(list)
+    for user_id, _, correct in _gold_scores(rows):
+        answers[user_id].append(correct)
+    return dict(answers)
 
 
 def faces_unsettled() -> Q:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -274,7 +274,8 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
             seen[item.face_id] = item.pk
             change = checks.judge(item=item, request=request, change=_label_change(item, request, identities, expected))
             if change is not None:
-                changes_by_reason[f"review ({item.queue.kind}): {request.action}"].append(change)
+                reason = f"review ({item.queue.kind}): {request.action}"
+                changes_by_reason[reason].append(replace(change, reason=reason))
         if stale:
             listed = ", ".join(f"face {s['face']} (item {s['item']})" for s in stale)
             raise StaleDecision(
@@ -283,9 +284,13 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
                 extra={"stale": stale},
             )
 
-        events: list[LabelEvent] = []
-        for reason, changes in changes_by_reason.items():
-            events += faces_relabel(changes=changes, user=user, reason=reason, operation=operation)
+        # One call for the whole page (each change carries its reason): one lock of the identities and
+        # faces, one UPDATE per new status, one INSERT of the events, whatever the mix of actions.
+        events = faces_relabel(
+            changes=[change for changes in changes_by_reason.values() for change in changes],
+            user=user,
+            operation=operation,
+        )
         event_by_face = {event.face_id: event for event in events}
 
         decisions = Decision.objects.bulk_create(
