@@ -66,6 +66,9 @@ def regime_noise_run(regime: Any, kind: str, seed: int, *, with_cleanlab: bool) 
     ours = score_label_errors(regime.embeddings[train], noisy[train])
     scores = {"facecurator": ours.margin}  # the queue's order
     seconds = {"facecurator": time.perf_counter() - started}
+    started = time.perf_counter()
+    scores["facecurator_knn"] = score_label_errors(regime.embeddings[train], noisy[train], centroid_weight=0.0).margin
+    seconds["facecurator_knn"] = time.perf_counter() - started
     flagged = None
     if with_cleanlab:
         cl, flagged, seconds["cleanlab"] = cleanlab_regime_scores(
@@ -253,8 +256,10 @@ def regimes_markdown(results: dict[str, Any]) -> str:
         *common.regimes_heading("Label-error ranking by regime and VIP count", results),
         "Noise injected into the train split (rates: shares of the train VIP faces): `lookalike` 8% (VIP faces "
         "relabelled as the VIP with the nearest centroid), `open_set` 4% (unknown people's faces labelled as the "
-        "nearest VIP), `mixed` both. `facecurator` = `ml.label_quality.score_label_errors` (leave-one-out kNN label "
-        "posterior); cleanlab = its label-quality scores on 5-fold out-of-fold logistic-regression probabilities, "
+        "nearest VIP), `mixed` both. `facecurator` = `ml.label_quality.score_label_errors` (the average of a "
+        "leave-one-out kNN label posterior and a leave-one-out class-centroid softmax); `kNN alone` = the same with "
+        "`centroid_weight=0` (the ranking before issue 14's centroid posterior); cleanlab = its label-quality "
+        "scores on 5-fold out-of-fold logistic-regression probabilities, "
         "the best of its methods per run (self-confidence, normalized margin, confidence-weighted entropy); its "
         "flagged set = `find_label_issues`. AP = average precision of the ranking, P@n = precision in the first n "
         "(n = errors).",
@@ -272,6 +277,7 @@ def regimes_markdown(results: dict[str, Any]) -> str:
                     f(e["n_errors"], 0),
                     f(fc["average_precision"]),
                     f(fc["precision_at_n"]),
+                    f(e["facecurator_knn"]["average_precision"]) if "facecurator_knn" in e else "—",
                     f(e.get("cleanlab_best_ap")),
                     f(e["cleanlab_self_confidence"]["precision_at_n"]) if "cleanlab_self_confidence" in e else "—",
                     f"{f(flag['precision'])} / {f(flag['recall'])}" if flag else "—",
@@ -286,13 +292,14 @@ def regimes_markdown(results: dict[str, Any]) -> str:
                 "errors",
                 "FaceCurator AP",
                 "FaceCurator P@n",
+                "kNN alone AP",
                 "cleanlab best AP",
                 "cleanlab P@n (self-conf.)",
                 "cleanlab flagged P / R",
                 "AP >= cleanlab (every seed)",
             ],
             rows,
-            align="llrrrrrrl",
+            align="llrrrrrrrl",
         )
     )
     lines += ["", "AP of FaceCurator's ranking per kind within the mixed noise (the other kind's errors left out):", ""]

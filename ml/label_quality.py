@@ -1,30 +1,41 @@
-"""The probability that a face's label is wrong, from its nearest labelled neighbours: one merged queue.
+"""The probability that a face's label is wrong, from its nearest labelled neighbours and its
+labels' centroids: one merged queue.
 
-Each labelled face is scored by the labels of its ``k`` nearest OTHER faces (leave-one-out, cosine
-on the embeddings): neighbour j votes for its label with weight ``exp((s_j - 1) / T)``, and one
-pseudo-neighbour at similarity ``s0`` (the *background*) votes "not a VIP": a face that looks like
-nobody labelled is probably an unknown person. The posterior of label l is its share of the votes::
+Two leave-one-out posteriors over the labels (0..C-1 VIPs, -1 not a VIP) are averaged:
 
-    p(l | x) = (sum_{j: y_j = l} w_j + [l = not a VIP] w0) / (sum_j w_j + w0)
+* **kNN**: each labelled face is scored by the labels of its ``k`` nearest OTHER faces (cosine on
+  the embeddings): neighbour j votes for its label with weight ``exp((s_j - 1) / T)``, and one
+  pseudo-neighbour at similarity ``s0`` (the *background*) votes "not a VIP": a face that looks
+  like nobody labelled is probably an unknown person::
 
+      p_knn(l | x) = (sum_{j: y_j = l} w_j + [l = not a VIP] w0) / (sum_j w_j + w0)
+
+* **centroid**: a softmax over the face's cosine to each VIP's centroid (the mean of the VIP's
+  L2-normalised faces, the face itself left out) and a constant ``b`` for "not a VIP", at
+  temperature ``T_c``: ``p_cent(l | x) ∝ exp(cos(x, mu_l) / T_c)``, ``exp(b / T_c)`` for not a VIP.
+  It is a linear probe with nothing to train (the class means are its weights), and it sees the
+  whole of a VIP's faces where the kNN sees ``k`` of them: a face filed under the VIP it most
+  resembles (a lookalike) still sits closer to its own person's centroid.
+
+``p(l | x) = (1 - w) p_knn + w p_cent`` with ``w = centroid_weight`` (0.5; 0 gives the kNN alone),
 and the probability that the face's own label y is wrong is ``1 - p(y | x)``. The queue is ordered
-by the margin ``p(best other label | x) - p(y | x)`` (cleanlab's "normalized margin", here on the
-kNN posterior): it ranks injected errors better than ``1 - p(y | x)`` alone (measured: AP 0.994 vs
-0.980 on 100 LFW VIPs with lookalike and open-set noise), and a positive margin means "another
-label is more likely than the given one". ``T`` and ``s0`` are
-fitted by maximising the leave-one-out likelihood of the given labels (most labels are right, so
-this is the usual self-calibration of cleanlab-style methods), averaging the two directions so
-that the many distractors do not drown the VIPs.
+by the margin ``p(best other label | x) - p(y | x)`` (cleanlab's "normalized margin", here on this
+posterior): a positive margin means "another label is more likely than the given one". ``T``,
+``s0``, ``T_c`` and ``b`` are fitted by maximising the leave-one-out likelihood of the given labels
+(most labels are right, so this is the usual self-calibration of cleanlab-style methods), averaging
+the two directions so that the many distractors do not drown the VIPs.
+
+Measured on frozen SFace embeddings (``bench/noise.py --regimes``, one seed, lookalike / open-set /
+mixed noise in six regimes of 12 to 177 VIPs): the kNN alone lost to cleanlab's best ranking on
+5-fold out-of-fold logistic regression in 13 of 18 cells (lfw158 lookalike AP 0.906 vs 0.957); the
+average is at or above it in most (0.969 there); see ``bench/results/noise_regimes.md`` for where it
+is not. Neither part needs training: the cost is one kNN search (exact up to ``exact_up_to`` faces,
+IVF beyond) and one N x C product with the centroids, in row chunks.
 
 Because both directions (a face filed under a VIP that is someone else or nobody; a face filed as
 a distractor or candidate that is a VIP) get the same posterior on the same scale, ONE queue
 sorted by it serves the face most likely to be wrong next, whatever its direction. Each face also
 gets a hint: the most probable label other than its own (a VIP, or -1 = not a VIP).
-
-Labels: 0..C-1 VIPs; -1 not a VIP (distractors and candidates alike). Measured on frozen SFace
-embeddings (``bench/noise.py``), this leave-one-out kNN posterior is what beats cleanlab's
-out-of-fold logistic regression; it needs no training, and its cost is one kNN search
-(exact up to ``exact_up_to`` faces, IVF beyond).
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ml.index import nearest_neighbours
+from ml.index import l2_normalise, nearest_neighbours
 
 NOT_VIP = -1
 DEFAULT_K = 20
@@ -42,7 +53,9 @@ TEMPERATURES = (0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
 BACKGROUNDS = (0.2, 0.3, 0.4, 0.5, 0.6)
 EXACT_UP_TO = 50_000
 UNKNOWN_QUANTILE = 0.99  # share of not-VIP-labelled faces whose best VIP match sets the "unknown" level
-_CHUNK = 20_000
+_CELLS = 4_000_000  # posterior cells (faces x labels) held at once
+CENTROID_WEIGHT = 0.5  # the centroid posterior's share of the average (0: the kNN posterior alone)
+FIT_SAMPLE = 20_000  # faces the centroid posterior's temperature and background are fitted on
 
 
 def _weights(sims: np.ndarray, temperature: float) -> np.ndarray:
@@ -103,7 +116,9 @@ class LabelErrorScores:
     [-1, 1], positive when the suggestion is more likely than the given label; ``direction``
     "vip_mislabelled" (labelled a VIP) or "distractor_is_vip" (labelled not a VIP); ``order`` the
     face positions by descending margin (the merged queue). ``temperature``/``background``: the
-    fitted posterior parameters."""
+    kNN posterior's fitted parameters; ``centroid_temperature``/``centroid_background``: the
+    centroid posterior's, ``centroid_weight`` its share (None: not known, e.g. rebuilt from parts
+    stored without them)."""
 
     p_wrong: np.ndarray
     margin: np.ndarray
@@ -113,6 +128,9 @@ class LabelErrorScores:
     order: np.ndarray
     temperature: float
     background: float
+    centroid_temperature: float | None = None
+    centroid_background: float | None = None
+    centroid_weight: float | None = None
 
     @classmethod
     def from_parts(
@@ -124,6 +142,9 @@ class LabelErrorScores:
         suggested_probability: ArrayLike,
         temperature: float,
         background: float,
+        centroid_temperature: float | None = None,
+        centroid_background: float | None = None,
+        centroid_weight: float | None = None,
     ) -> LabelErrorScores:
         """The scores of these faces from their per-face parts (as a training run stores them):
         ``margin``, ``direction`` and the queue ``order`` follow, as :func:`score_label_errors` makes them."""
@@ -143,6 +164,9 @@ class LabelErrorScores:
             order=order,
             temperature=float(temperature),
             background=float(background),
+            centroid_temperature=None if centroid_temperature is None else float(centroid_temperature),
+            centroid_background=None if centroid_background is None else float(centroid_background),
+            centroid_weight=None if centroid_weight is None else float(centroid_weight),
         )
 
     def worth_a_look(self, min_p_wrong: float = 0.5) -> np.ndarray:
@@ -152,34 +176,76 @@ class LabelErrorScores:
         return self.order[keep]
 
 
-def _suggestions(
+def centroid_sums(x_unit: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per VIP the sum of its L2-normalised faces (C x D, float64) and its face count."""
+    vip = labels >= 0
+    sums = np.zeros((n_classes, x_unit.shape[1]))
+    np.add.at(sums, labels[vip], x_unit[vip].astype(np.float64))
+    return sums, np.bincount(labels[vip], minlength=n_classes)
+
+
+def centroid_similarities(x_unit: np.ndarray, labels: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Rows x C cosines of these unit faces to each VIP's centroid, the face itself left out of its
+    own VIP's (-inf where a VIP has no other face). ``sums``/``counts``: :func:`centroid_sums` of
+    the set these faces belong to."""
+    g = x_unit.astype(np.float64) @ sums.T
+    norms = np.linalg.norm(sums, axis=1)
+    sims = g / np.maximum(norms, 1e-12)
+    rows = np.flatnonzero(labels >= 0)
+    own = labels[rows]
+    g_own = g[rows, own]
+    rest = np.sqrt(np.maximum(norms[own] ** 2 - 2.0 * g_own + 1.0, 1e-12))  # |sum - x| for a unit x
+    sims[rows, own] = np.where(counts[own] > 1, (g_own - 1.0) / rest, -np.inf)
+    sims[:, counts == 0] = -np.inf
+    return sims
+
+
+def centroid_posterior(sims: np.ndarray, *, temperature: float, background: float) -> np.ndarray:
+    """Rows x (C + 1): softmax of ``sims / temperature`` with one more column, "not a VIP", at ``background``."""
+    z = np.concatenate([sims, np.full((len(sims), 1), background)], axis=1) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def fit_centroid_posterior(
+    sims: np.ndarray,
+    labels: np.ndarray,
+    *,
+    temperatures: tuple[float, ...] = TEMPERATURES,
+    backgrounds: tuple[float, ...] = BACKGROUNDS,
+) -> tuple[float, float]:
+    """The (temperature, background) of the centroid posterior with the highest leave-one-out
+    log-likelihood of the given labels, the mean of the two directions' means (as :func:`fit_posterior`)."""
+    own_col = np.where(labels >= 0, labels, sims.shape[1])
+    vip = labels >= 0
+    best, best_ll = (temperatures[0], backgrounds[0]), -np.inf
+    for t in temperatures:
+        for s0 in backgrounds:
+            p = centroid_posterior(sims, temperature=t, background=s0)[np.arange(len(labels)), own_col]
+            log_p = np.log(np.clip(p, 1e-4, 1.0))
+            ll = float(np.mean([log_p[side].mean() for side in (vip, ~vip) if side.any()]))
+            if ll > best_ll:
+                best, best_ll = (t, s0), ll
+    return best
+
+
+def _knn_posterior(
     neighbour_labels: np.ndarray,
     neighbour_sims: np.ndarray,
-    labels: np.ndarray,
+    n_classes: int,
     *,
     temperature: float,
     background: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per face the label other than its own with the most posterior mass, and that mass."""
+) -> np.ndarray:
+    """Rows x (C + 1) kNN posterior (the last column "not a VIP"), dense."""
     n, k = neighbour_labels.shape
-    label_out = np.full(n, NOT_VIP, dtype=np.int64)
-    prob_out = np.zeros(n)
-    w0 = float(np.exp((background - 1.0) / temperature))
-    for start in range(0, n, _CHUNK):
-        rows = slice(start, min(start + _CHUNK, n))
-        lab, w = neighbour_labels[rows], _weights(neighbour_sims[rows], temperature)
-        total = w.sum(axis=1) + w0
-        same = lab[:, :, None] == lab[:, None, :]
-        mass = (same * w[:, None, :]).sum(axis=2) + np.where(lab < 0, w0, 0.0)  # mass of neighbour j's label
-        mass = np.where(lab == labels[rows, None], -1.0, mass)  # never suggest its own label
-        best = mass.argmax(axis=1) if k else np.zeros(len(lab), dtype=np.int64)
-        best_mass = mass[np.arange(len(lab)), best] if k else np.full(len(lab), -1.0)
-        own_vip = labels[rows] >= 0
-        background_only = np.where(own_vip, w0, 0.0)  # "not a VIP" with no distractor neighbour
-        use_background = own_vip & (best_mass < background_only)
-        label_out[rows] = np.where(use_background | (best_mass < 0), NOT_VIP, lab[np.arange(len(lab)), best])
-        prob_out[rows] = np.where(use_background, background_only, np.maximum(best_mass, 0.0)) / total
-    return label_out, prob_out
+    w = _weights(neighbour_sims, temperature)
+    p = np.zeros((n, n_classes + 1))
+    columns = np.where(neighbour_labels >= 0, neighbour_labels, n_classes)
+    np.add.at(p, (np.repeat(np.arange(n), k), columns.ravel()), w.ravel())
+    p[:, n_classes] += float(np.exp((background - 1.0) / temperature))
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def score_label_errors(
@@ -189,13 +255,18 @@ def score_label_errors(
     k: int = DEFAULT_K,
     temperature: float | None = None,
     background: float | None = None,
+    centroid_weight: float = CENTROID_WEIGHT,
     exact_up_to: int = EXACT_UP_TO,
 ) -> LabelErrorScores:
     """Probability that each face's label is wrong, with a hint, and the merged queue.
 
     ``embeddings``: N x D face embeddings (any scale; cosine is used); ``labels``: N labels,
-    0..C-1 VIPs and -1 not a VIP. ``temperature``/``background`` default to the values fitted on
-    these labels (:func:`fit_posterior`). Seconds for 200k faces (IVF kNN beyond ``exact_up_to``).
+    0..C-1 VIPs and -1 not a VIP. ``temperature``/``background`` (the kNN posterior's) default to
+    the values fitted on these labels (:func:`fit_posterior`), as do the centroid posterior's
+    (:func:`fit_centroid_posterior`, on at most ``FIT_SAMPLE`` faces, an even stride);
+    ``centroid_weight`` is its share of the average (0: the kNN posterior alone). Deterministic.
+    Cost: one kNN search (IVF beyond ``exact_up_to``) and N x C x D for the centroids, in chunks
+    (measured: see ``bench/results/noise_regimes.md``).
     """
     y = np.asarray(labels, dtype=np.int64).ravel()
     x = np.asarray(embeddings, dtype=np.float32)
@@ -203,6 +274,8 @@ def score_label_errors(
         raise ValueError("embeddings must be N x D with one label per row")
     if y.size and y.min() < NOT_VIP:
         raise ValueError("labels must be -1 (not a VIP) or a VIP index >= 0")
+    if not 0.0 <= centroid_weight <= 1.0:
+        raise ValueError("centroid_weight must be in [0, 1]")
     if len(y) < 2:
         p = np.zeros(len(y))
         return LabelErrorScores(
@@ -215,47 +288,81 @@ def score_label_errors(
             temperature or TEMPERATURES[0],
             background or BACKGROUNDS[0],
         )
+    n_classes = int(y.max()) + 1 if (y >= 0).any() else 0
     idx, sims = nearest_neighbours(x, k, exact_up_to=exact_up_to)
     neighbour_labels = y[idx]
     if temperature is None or background is None:
         fitted_t, fitted_b = fit_posterior(neighbour_labels, sims, y)
         temperature = fitted_t if temperature is None else temperature
         background = fitted_b if background is None else background
-    own = own_label_probability(neighbour_labels, sims, y, temperature=temperature, background=background)
-    suggested, suggested_p = _suggestions(neighbour_labels, sims, y, temperature=temperature, background=background)
-    own, suggested, suggested_p = _vip_evidence(
-        x, y, own, suggested, suggested_p, temperature=temperature, exact_up_to=exact_up_to
-    )
+    evidence = _vip_evidence(x, y, temperature=temperature, exact_up_to=exact_up_to)
+    x_unit = l2_normalise(x)
+    sums, counts = centroid_sums(x_unit, y, n_classes)
+    centroid_t, centroid_b = TEMPERATURES[0], BACKGROUNDS[0]
+    if centroid_weight > 0:
+        sample = np.unique(np.linspace(0, len(y) - 1, min(len(y), FIT_SAMPLE)).round().astype(np.int64))
+        centroid_t, centroid_b = fit_centroid_posterior(
+            centroid_similarities(x_unit[sample], y[sample], sums, counts), y[sample]
+        )
+    own = np.zeros(len(y))
+    suggested = np.full(len(y), NOT_VIP, dtype=np.int64)
+    suggested_p = np.zeros(len(y))
+    step = max(1, _CELLS // (n_classes + 1))
+    for start in range(0, len(y), step):
+        rows = np.arange(start, min(start + step, len(y)))
+        p = _knn_posterior(
+            neighbour_labels[rows], sims[rows], n_classes, temperature=temperature, background=background
+        )
+        if evidence is not None:  # a not-VIP-labelled face close to a VIP's faces: that VIP competes
+            at, vip_of, q = evidence[0][rows], evidence[1][rows], evidence[2][rows]
+            hit = np.flatnonzero(at)
+            p[hit, n_classes] = np.minimum(p[hit, n_classes], 1.0 - q[hit])
+            p[hit, vip_of[hit]] = np.maximum(p[hit, vip_of[hit]], q[hit])
+        if centroid_weight > 0:
+            p_cent = centroid_posterior(
+                centroid_similarities(x_unit[rows], y[rows], sums, counts),
+                temperature=centroid_t,
+                background=centroid_b,
+            )
+            p = (1.0 - centroid_weight) * p + centroid_weight * p_cent
+        own_col = np.where(y[rows] >= 0, y[rows], n_classes)
+        here = np.arange(len(rows))
+        own[rows] = p[here, own_col]
+        p[here, own_col] = -1.0  # never suggest its own label
+        best = p.argmax(axis=1)
+        suggested_p[rows] = np.maximum(p[here, best], 0.0)
+        suggested[rows] = np.where((best == n_classes) | (p[here, best] < 0), NOT_VIP, best)
     return LabelErrorScores.from_parts(
         labels=y,
-        p_wrong=1.0 - own,
+        p_wrong=1.0 - np.clip(own, 0.0, 1.0),
         suggested_label=suggested,
         suggested_probability=suggested_p,
         temperature=temperature,
         background=background,
+        centroid_temperature=centroid_t,
+        centroid_background=centroid_b,
+        centroid_weight=centroid_weight,
     )
 
 
 def _vip_evidence(
     x: np.ndarray,
     y: np.ndarray,
-    own: np.ndarray,
-    suggested: np.ndarray,
-    suggested_p: np.ndarray,
     *,
     temperature: float,
     exact_up_to: int,
     quantile: float = UNKNOWN_QUANTILE,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """A VIP's faces filed as not-a-VIP (under a candidate's name) come in blocks that vote for each
     other; what gives them away is how close they are to the VIP's own faces. For each face labelled
     -1: its best match s among VIP-labelled faces, and ``q = sigmoid((s - s_u) / T)``, where ``s_u``
     is the level only a share ``1 - quantile`` of the not-VIP-labelled faces reach (most are right).
-    Its own-label probability becomes ``min(p(-1 | x), 1 - q)`` and q competes for the suggestion."""
+    Its kNN own-label probability becomes ``min(p(-1 | x), 1 - q)`` and the matched VIP's at least q.
+    Returns per face (aligned with ``y``): whether it applies, the matched VIP, q; None when nothing does."""
     not_vip = np.flatnonzero(y < 0)
     vip = np.flatnonzero(y >= 0)
     if not_vip.size < 2 or vip.size == 0 or quantile >= 1.0:
-        return own, suggested, suggested_p
+        return None
     from ml.index import FaceIndex
 
     index = FaceIndex(x.shape[1], ivf_threshold=max(exact_up_to, 1))
@@ -263,13 +370,13 @@ def _vip_evidence(
     ids, best = index.search(x[not_vip], 1)
     best_sim = best[:, 0].astype(np.float64)
     level = float(np.quantile(best_sim, quantile))
-    q = 1.0 / (1.0 + np.exp(-(best_sim - level) / temperature))
-    own, suggested, suggested_p = own.copy(), suggested.copy(), suggested_p.copy()
-    own[not_vip] = np.minimum(own[not_vip], 1.0 - q)
-    stronger = q > suggested_p[not_vip]
-    suggested[not_vip[stronger]] = y[ids[stronger, 0]]
-    suggested_p[not_vip[stronger]] = q[stronger]
-    return own, suggested, suggested_p
+    at = np.zeros(len(y), dtype=bool)
+    vip_of = np.zeros(len(y), dtype=np.int64)
+    q = np.zeros(len(y))
+    at[not_vip] = True
+    vip_of[not_vip] = y[ids[:, 0]]
+    q[not_vip] = 1.0 / (1.0 + np.exp(-(best_sim - level) / temperature))
+    return at, vip_of, q
 
 
 def _direction(labels: np.ndarray) -> np.ndarray:
