@@ -88,7 +88,7 @@ class RunResult(TypedDict):
     calibration: dict[str, Any]
     diagnosis: dict[str, Any]
     samples: dict[str, dict[str, Any]]
-    label_errors: dict[str, float]
+    label_errors: dict[str, float | None]
     history: dict[str, list[float]]
     timings: dict[str, float]
     samples_per_s: float
@@ -256,6 +256,9 @@ def _train_classifier(
         "label_errors": {
             "temperature": label_errors.temperature,
             "background": label_errors.background,
+            "centroid_temperature": label_errors.centroid_temperature,
+            "centroid_background": label_errors.centroid_background,
+            "centroid_weight": label_errors.centroid_weight,
             "k": 2 * config.noise_k,
         },
         "history": {"loss": epoch_losses},

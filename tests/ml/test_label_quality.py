@@ -1,13 +1,21 @@
-"""The kNN label-error probability ranks injected errors of both directions first in one queue and
-hints at the true label."""
+"""The label-error probability (kNN and class-centroid posteriors averaged) ranks injected errors of
+both directions first in one queue and hints at the true label."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from ml.index import l2_normalise
-from ml.label_quality import LabelErrorScores, own_label_probability, score_label_errors
+from ml.index import l2_normalise, nearest_neighbours
+from ml.label_quality import (
+    DEFAULT_K,
+    LabelErrorScores,
+    centroid_posterior,
+    centroid_similarities,
+    centroid_sums,
+    own_label_probability,
+    score_label_errors,
+)
 from tests.ml.test_noise import noisy_sphere_set
 
 
@@ -89,3 +97,62 @@ def test_scores_stored_per_face_give_back_the_same_queue():
     assert np.array_equal(again.order, scores.order) and np.array_equal(again.direction, scores.direction)
     assert np.allclose(again.margin, scores.margin)
     assert np.array_equal(again.worth_a_look(), scores.worth_a_look())
+
+
+def _burst_filed_under_another_vip(seed: int = 0):
+    """Two VIPs of 40 faces each (cosine about 0.7 to their centre) and 40 one-photo distractors;
+    three near-identical photos of VIP 0 (a burst) filed under VIP 1. Returns x, labels, burst rows."""
+    rng = np.random.default_rng(seed)
+    dim = 32
+    centres = l2_normalise(rng.normal(size=(2 + 40, dim)))
+    identity = np.concatenate([np.repeat([0, 1], 40), np.arange(2, 42)])
+    x = l2_normalise(centres[identity] + rng.normal(size=(len(identity), dim)) / np.sqrt(dim))
+    burst = l2_normalise(x[0] + 0.05 * rng.normal(size=(3, dim)) / np.sqrt(dim))
+    labels = np.concatenate([np.where(identity < 2, identity, -1), [1, 1, 1]])
+    return np.vstack([x, burst]), labels, np.arange(len(x), len(x) + 3)
+
+
+def test_a_burst_of_one_vips_photos_filed_under_another_tops_the_queue():
+    # the burst's photos are each other's nearest neighbours and vote for the wrong VIP; the centroid
+    # posterior sees all of VIP 0's faces and that the burst sits by them, not by VIP 1's
+    x, labels, burst = _burst_filed_under_another_vip()
+    scores = score_label_errors(x, labels)
+    assert set(burst) <= set(scores.order[:5])  # of 123 faces; a natural outlier may come first
+    assert np.all(scores.margin[burst] > 0) and np.all(scores.suggested_label[burst] == 0)
+    knn_alone = score_label_errors(x, labels, centroid_weight=0.0)
+    assert np.all(knn_alone.margin[burst] < 0)  # by their neighbours alone they look right
+
+
+def test_the_posterior_is_the_weighted_average_of_the_knn_and_the_centroid_posteriors():
+    x, noisy, _, _ = noisy_sphere_set(4)
+    knn = score_label_errors(x, noisy, centroid_weight=0.0)
+    centroid = score_label_errors(x, noisy, centroid_weight=1.0)
+    both = score_label_errors(x, noisy, centroid_weight=0.5)
+    assert np.allclose(both.p_wrong, (knn.p_wrong + centroid.p_wrong) / 2)
+    assert (both.temperature, both.background) == (knn.temperature, knn.background)
+    assert both.centroid_weight == 0.5 and both.centroid_temperature == centroid.centroid_temperature
+
+
+def test_the_knn_alone_is_the_weighted_vote_share():
+    x, noisy, _, _ = noisy_sphere_set(5)
+    scores = score_label_errors(x, noisy, centroid_weight=0.0, temperature=0.05, background=0.4)
+    idx, sims = nearest_neighbours(x, DEFAULT_K)
+    vip = noisy >= 0  # faces labelled not-a-VIP also weigh how close they are to VIPs' faces
+    own = own_label_probability(noisy[idx], sims, noisy, temperature=0.05, background=0.4)
+    assert np.allclose(1 - scores.p_wrong[vip], own[vip])
+
+
+def test_a_face_is_left_out_of_its_own_vips_centroid():
+    rng = np.random.default_rng(0)
+    x = l2_normalise(rng.normal(size=(5, 8)))
+    labels = np.array([0, 0, 1, 1, 1])
+    sums, counts = centroid_sums(x, labels, 2)
+    sims = centroid_similarities(x, labels, sums, counts)
+    assert np.isclose(sims[0, 0], x[0] @ x[1])  # VIP 0 without face 0 is face 1
+    rest = l2_normalise((x[3] + x[4])[None])[0]
+    assert np.isclose(sims[2, 1], x[2] @ rest)
+    assert np.isclose(sims[0, 1], x[0] @ l2_normalise(sums[1][None])[0])  # another VIP's: all its faces
+    alone = centroid_similarities(x[:1], np.array([0]), *centroid_sums(x[:1], np.array([0]), 1))
+    assert alone[0, 0] == -np.inf  # a VIP's only face has no centroid to be compared with
+    p = centroid_posterior(sims, temperature=0.1, background=0.3)
+    assert p.shape == (5, 3) and np.allclose(p.sum(axis=1), 1.0)

@@ -123,6 +123,9 @@ def stored_label_errors(
         suggested_probability=[part["suggested_probability"] for part in parts],
         temperature=posterior["temperature"],
         background=posterior["background"],
+        centroid_temperature=posterior.get("centroid_temperature"),
+        centroid_background=posterior.get("centroid_background"),
+        centroid_weight=posterior.get("centroid_weight"),
     )
 
 
