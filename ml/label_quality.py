@@ -55,7 +55,7 @@ EXACT_UP_TO = 50_000
 UNKNOWN_QUANTILE = 0.99  # share of not-VIP-labelled faces whose best VIP match sets the "unknown" level
 _CELLS = 4_000_000  # posterior cells (faces x labels) held at once
 CENTROID_WEIGHT = 0.5  # the centroid posterior's share of the average (0: the kNN posterior alone)
-FIT_SAMPLE = 20_000  # faces the centroid posterior's temperature and background are fitted on
+FIT_SAMPLE = 10_000  # faces the centroid posterior's temperature and background are fitted on
 
 
 def _weights(sims: np.ndarray, temperature: float) -> np.ndarray:
@@ -219,15 +219,17 @@ def fit_centroid_posterior(
     log-likelihood of the given labels, the mean of the two directions' means (as :func:`fit_posterior`)."""
     own_col = np.where(labels >= 0, labels, sims.shape[1])
     vip = labels >= 0
-    best, best_ll = (temperatures[0], backgrounds[0]), -np.inf
-    for t in temperatures:
-        for s0 in backgrounds:
-            p = centroid_posterior(sims, temperature=t, background=s0)[np.arange(len(labels)), own_col]
-            log_p = np.log(np.clip(p, 1e-4, 1.0))
-            ll = float(np.mean([log_p[side].mean() for side in (vip, ~vip) if side.any()]))
-            if ll > best_ll:
-                best, best_ll = (t, s0), ll
-    return best
+    step = max(1, _CELLS // (sims.shape[1] + 1))
+    grid = [(t, s0) for t in temperatures for s0 in backgrounds]
+    log_p = np.zeros((len(grid), len(labels)))
+    for start in range(0, len(labels), step):  # row chunks: a few posterior cells at a time
+        rows = slice(start, start + step)
+        here = np.arange(len(labels[rows]))
+        for g, (t, s0) in enumerate(grid):
+            p = centroid_posterior(sims[rows], temperature=t, background=s0)[here, own_col[rows]]
+            log_p[g, rows] = np.log(np.clip(p, 1e-4, 1.0))
+    ll = [float(np.mean([row[side].mean() for side in (vip, ~vip) if side.any()])) for row in log_p]
+    return grid[int(np.argmax(ll))]
 
 
 def _knn_posterior(
