@@ -4,8 +4,8 @@ each face it saw). What each queue holds (C = a VIP class, t = the run's operati
 * ``likely_wrong`` (the review screen's default): ONE queue for both directions, faces labelled
   a VIP that are someone else or nobody, and faces filed as distractors or candidates that are a
   VIP, merged on the calibrated probability that the label is wrong
-  (:func:`ml.label_quality.score_label_errors`, a leave-one-out kNN posterior over every face the
-  run saw, scored once by the run: :attr:`RunOutcome.label_errors`). It holds the faces worth a
+  (:func:`ml.label_quality.score_label_errors`, leave-one-out kNN and class-centroid posteriors
+  averaged over every face the run saw, scored once by the run: :attr:`RunOutcome.label_errors`). It holds the faces worth a
   look (``p_wrong >= MIN_P_WRONG``), most likely wrong first,
   each with a hint: who the face probably is (a VIP, or "not a VIP");
 * ``label_errors``: VIP faces by noise score (``ml.noise``), those the model disagrees with
