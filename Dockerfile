@@ -15,4 +15,4 @@ COPY . .
 RUN if [ -f frontend/package.json ]; then cd frontend && npm run build; fi \
     && DJANGO_DEBUG=1 python manage.py collectstatic --noinput -v0
 EXPOSE 8000
-CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "300"]
+CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "2", "--timeout", "300"]

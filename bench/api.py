@@ -160,8 +160,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--import-size", type=int, help="open loop: glint24 crops per import (default 40; quick 10)")
     parser.add_argument("--no-training", action="store_true", help="open loop: no training run meanwhile")
-    parser.add_argument("--threads", type=int, default=8, help="server threads")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="server threads per worker process (production: 2, docker-compose.yml)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=3, help="server worker processes (production: 3, docker-compose.yml)"
+    )
     parser.add_argument("--database", default=BENCH_DATABASE)
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place afterwards")
     parser.add_argument("--data", help="shared data folder (a few glint24 crops serve as every face's file)")
