@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
 from ml.index import l2_normalise
@@ -199,14 +200,7 @@ def fit_probability_map(similarities: ArrayLike, labels: ArrayLike, *, max_iter:
     as ``b`` falls below every similarity and ``a`` grows, until every confidence is 1.0 in float32
     and every unknown face would be accepted. So then each val VIP face also stands in for an
     unknown person, scored against the other VIPs only (its own column at -1): "none of the VIPs"
-    is fitted on how well a face matches VIPs who are not its person (:func:`vip_proxy_rows`).
-
-    A small val split whose VIP and unknown faces do not overlap leaves ``a`` unbounded too (every
-    val face is already on its right side; sharper only lowers the loss), and the confidences of new
-    faces, which do overlap, saturate at 0 or 1. So the targets are Platt's: a VIP face's right VIP
-    gets ``(n + 1) / (n + 2)`` of its mass and "none" the rest, for n VIP faces in val, and an
-    unknown face's "none" ``(m + 1) / (m + 2)`` for m unknown faces, the rest spread over the VIPs;
-    a large val split fits almost hard targets, a tiny one a finite scale."""
+    is fitted on how well a face matches VIPs who are not its person (:func:`vip_proxy_rows`)."""
     sims, ys = np.asarray(similarities, dtype=np.float64), np.asarray(labels, dtype=np.int64)
     if sims.ndim == 2 and sims.shape[1] >= 2 and len(ys) and bool(np.all(ys >= 0)):
         proxy = vip_proxy_rows(sims, ys)
@@ -225,19 +219,11 @@ def fit_probability_map(similarities: ArrayLike, labels: ArrayLike, *, max_iter:
     b = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_a, b], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
-    # Platt's smoothing, per side: the share of each row's target that goes to the other side
-    n_vip, n_unknown = int(vip.sum()), int((~vip).sum())
-    other = torch.where(vip, 1.0 / (n_vip + 2), 1.0 / (n_unknown + 2)).to(torch.float64)
-
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         a = log_a.exp()
         logits = torch.cat([a * s, (a * b).expand(len(s), 1)], dim=1)
-        log_norm = torch.logsumexp(logits, dim=1)
-        hard = log_norm - logits.gather(1, target[:, None])[:, 0]
-        # the other side's cross-entropy: "none" for a VIP face, the VIPs on average for an unknown face
-        to_other = torch.where(vip, log_norm - logits[:, -1], log_norm - logits[:, :-1].mean(dim=1))
-        loss = (((1.0 - other) * hard + other * to_other) * weights).sum()
+        loss = (F.cross_entropy(logits, target, reduction="none") * weights).sum()
         loss.backward()
         return loss
 

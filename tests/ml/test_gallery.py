@@ -141,17 +141,3 @@ def test_predicting_in_chunks_gives_the_whole_prediction_a_chunk_at_a_time(tmp_p
     assert [rows.start for rows, _ in chunks] == list(range(0, len(data.inputs), 37))
     assert np.allclose(np.concatenate([part.probs for _, part in chunks]), whole.probs, atol=1e-6)
     assert np.array_equal(np.concatenate([part.labels for _, part in chunks]), whole.labels)
-
-
-def test_a_tiny_val_split_whose_vip_and_unknown_faces_do_not_overlap_fits_a_finite_scale():
-    # 4 VIP faces well matched, 4 unknown faces well below them: any sharper map fits them better,
-    # but a new face between the two groups is not certain either way
-    sims = np.array([[0.80], [0.75], [0.78], [0.82], [0.30], [0.25], [0.35], [0.28]])
-    labels = np.array([0, 0, 0, 0, -1, -1, -1, -1])
-    scale, bias = fit_probability_map(sims, labels)
-    assert scale < 50
-    gallery = Gallery(
-        embeddings=np.zeros((0, 2), np.float32), labels=np.zeros(0, np.int64), n_classes=1, scale=scale, bias=bias
-    )
-    between = gallery.probabilities(np.array([[0.5], [0.6]]))[:, 0]
-    assert np.all((between > 0.02) & (between < 0.98))
