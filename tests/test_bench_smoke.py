@@ -196,3 +196,13 @@ def test_api_bench_open_loop_reports_latency_server_cpu_and_memory_with_imports_
             1900 <= training["samples"] <= results["setup"]["faces"] + results["check"]["background"]["faces_imported"]
         )
     assert "web-process CPU per request" in completed.stdout
+
+
+def test_demo_import_bench_times_a_new_users_import_on_the_embedded_defaults(shared_data: Path, tmp_path: Path):
+    completed = run_bench("demo_import.py", "--quick", "--data", str(shared_data), "--output-dir", str(tmp_path))
+    results = json.loads((tmp_path / "demo_import.json").read_text())
+    assert results["config"]["database"] == "sqlite" and results["config"]["quick"]
+    assert results["summary"]["totals"]["faces"] > 0
+    assert all(step["state"] == "succeeded" for step in results["summary"]["jobs"].values())
+    assert 0 < results["import_wall_s"] and 0 < results["import_cpu_s"]
+    assert "wall" in completed.stdout and "glint24" in completed.stdout
