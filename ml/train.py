@@ -46,6 +46,7 @@ from ml.train_batches import batch_positions, inputs_subset, make_batches
 from ml.train_config import TrainConfig, TrainData, json_ready
 from ml.train_loops import LossSettings, TrainingCancelled, evaluate, fit
 from ml.train_report import (
+    NO_UNKNOWN_VAL_HEAD_REASON,
     NO_UNKNOWN_VAL_REASON,
     calibration_report,
     diagnosis_report,
@@ -205,6 +206,8 @@ def _train_classifier(
         vip_val = TopPrediction(labels=prediction.labels[val_idx], confidence=prediction.confidence[val_idx])
         points_val = proxy_unknown_report(data.labels[val_idx], vip_val, val_similarities, classifier.gallery)
         points_reason = NO_UNKNOWN_VAL_REASON
+    elif metrics["val"] is not None and not np.any(data.labels[val_idx] < 0):
+        points_reason = NO_UNKNOWN_VAL_HEAD_REASON
     classifier.thresholds = precision_operating_points(points_val, config.precision_targets)
     by_far = far_operating_points(data, val_idx, prediction, config.false_accept_rates)
     classifier.thresholds.update({f"far_{far:g}": point["threshold"] for far, point in by_far.items()})

@@ -44,6 +44,12 @@ NO_UNKNOWN_VAL_REASON = (
     "scored against the other VIPs only, as someone none of them is (a stand-in for unknown people); "
     "import photos of people who are not VIPs for a measured false-tag rate"
 )
+# The head scorers have no similarity to stand a VIP face in for an unknown person with.
+NO_UNKNOWN_VAL_HEAD_REASON = (
+    "val holds no faces of unknown people: the thresholds are chosen on VIP faces alone, so nothing "
+    "measured how often they would tag someone who is not a VIP; import photos of people who are not "
+    "VIPs, or train with the gallery scorer, which stands val VIP faces in for unknown people"
+)
 
 
 def proxy_unknown_report(

@@ -88,3 +88,10 @@ def test_the_probability_map_fitted_on_vip_faces_alone_stays_finite_and_keeps_un
     vip_confidence = gallery.confidence(gallery.similarities(data.inputs[~train]).max(axis=1))
     unknown_confidence = gallery.confidence(gallery.similarities(unknown).max(axis=1))
     assert np.median(unknown_confidence) < 0.1 < 0.9 < np.median(vip_confidence)
+
+
+def test_a_head_scored_run_without_unknown_val_faces_says_its_thresholds_saw_no_unknown_person(tmp_path):
+    data, _ = vips_only()
+    config = TrainConfig(mode="head", epochs=5, noise_folds=0, device="cpu", scorer="head")
+    result = train_classifier(config, data, out_dir=tmp_path)
+    assert "chosen on VIP faces alone" in result["operating_points_reason"]
