@@ -75,3 +75,16 @@ export function useDocumentTitle(title: string): void {
 export function currentSearchParams(): URLSearchParams {
   return new URLSearchParams(window.location.search);
 }
+
+/**
+ * Calls `handler` on every keydown in the window. The listener is attached once; as an Effect Event
+ * the handler always sees the latest render's state.
+ */
+export function useWindowKeyDown(handler: (event: KeyboardEvent) => void): void {
+  const onKeyDown = useEffectEvent(handler);
+  useEffect(() => {
+    const listener = (event: KeyboardEvent) => onKeyDown(event);
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
+  }, []);
+}

@@ -4,7 +4,8 @@
  * of each claim on a mixed page, every decision sent (one face, a selected range, a whole page),
  * skip and undo, and the keyboard: each shortcut's action and the grid's columns that arrows move by.
  */
-import { useCallback, useEffect, useEffectEvent, useMemo, useReducer, useRef, useState, type RefObject } from "react";
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState, type RefObject } from "react";
+import { useWindowKeyDown } from "../hooks";
 
 import { ApiError, type Identity, type Queue } from "../api/client";
 import { useSession } from "../session";
@@ -335,8 +336,7 @@ export function useReviewSession({
         break;
     }
   };
-  // Attached once; as an Effect Event it sees the latest dialog and `run`.
-  const onKeyDown = useEffectEvent((event: KeyboardEvent) => {
+  useWindowKeyDown((event) => {
     const action = matchShortcut(event, ["review", "global"]);
     if (!action) return;
     if (state.dialog && action !== "closeDialog" && action !== "help") return;
@@ -346,11 +346,6 @@ export function useReviewSession({
     event.preventDefault();
     run(action);
   });
-  useEffect(() => {
-    const listener = (event: KeyboardEvent) => onKeyDown(event);
-    window.addEventListener("keydown", listener);
-    return () => window.removeEventListener("keydown", listener);
-  }, []);
 
   /** The suggestions the relabel dialog offers for a face. */
   const loadSuggestions = (entry: ReviewItem) => sourceRef.current?.suggestions(entry) ?? Promise.resolve(entry.suggestions);

@@ -3,14 +3,14 @@
  * each with its best supporting frames. Keyboard first: ↓ ↑ move, Enter confirms, N rejects,
  * O opens the video; the keys come from the one table in shortcuts.ts.
  */
-import { useCallback, useEffect, useEffectEvent, useReducer, useRef, useState } from "react";
+import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { ApiError, api, type ReviewTag } from "../api/client";
 import { FaceImage } from "../components/FaceThumb";
 import { HelpOverlay } from "../components/ShortcutHelp";
 import { num, pct } from "../components/format";
-import { useDocumentTitle } from "../hooks";
+import { useDocumentTitle, useWindowKeyDown } from "../hooks";
 import { SHORTCUTS, keyLabel, keysOf, matchShortcut, shortcutFor, type ShortcutAction } from "../shortcuts";
 import { currentTag, initialTagQueue, tagQueueReducer, type TagVerdict } from "./tagQueue";
 
@@ -128,19 +128,13 @@ export function TagReviewScreen() {
         break;
     }
   };
-  // Attached once; as an Effect Event it sees the latest `help` and `run`.
-  const onKeyDown = useEffectEvent((event: KeyboardEvent) => {
+  useWindowKeyDown((event) => {
     const action = matchShortcut(event, ["tags", "global"]);
     if (!action) return;
     if (help && action !== "closeDialog" && action !== "help") return;
     event.preventDefault();
     run(action);
   });
-  useEffect(() => {
-    const listener = (event: KeyboardEvent) => onKeyDown(event);
-    window.addEventListener("keydown", listener);
-    return () => window.removeEventListener("keydown", listener);
-  }, []);
 
   const last = state.decided[0];
   const remaining = count === null ? null : Math.max(0, count - decidedSinceLoad);
