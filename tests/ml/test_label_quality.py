@@ -13,6 +13,7 @@ from ml.label_quality import (
     centroid_posterior,
     centroid_similarities,
     centroid_sums,
+    not_vip_similarities,
     own_label_probability,
     score_label_errors,
 )
@@ -156,3 +157,31 @@ def test_a_face_is_left_out_of_its_own_vips_centroid():
     assert alone[0, 0] == -np.inf  # a VIP's only face has no centroid to be compared with
     p = centroid_posterior(sims, temperature=0.1, background=0.3)
     assert p.shape == (5, 3) and np.allclose(p.sum(axis=1), 1.0)
+
+
+def test_a_face_is_compared_with_the_mean_of_the_faces_that_are_not_vips_left_out_of_it():
+    rng = np.random.default_rng(0)
+    x = l2_normalise(rng.normal(size=(6, 8)))
+    labels = np.array([0, 0, -1, -1, -1, 1])
+    sims = not_vip_similarities(x, labels)
+    assert np.isclose(sims[0], x[0] @ l2_normalise((x[2] + x[3] + x[4])[None])[0])
+    assert np.isclose(sims[2], x[2] @ l2_normalise((x[3] + x[4])[None])[0])  # itself left out
+    assert not_vip_similarities(x[:2], np.array([0, -1]))[1] == 0.0  # no other not-VIP face
+
+
+def test_an_unknown_face_filed_under_a_vip_is_suspected_more_when_it_looks_like_the_unknown_faces():
+    """Two faces filed under VIP 0, equally far from its centroid: the one on the side where the
+    faces that are not VIPs lie (what unknown people's photos share) is the likelier label error."""
+    rng = np.random.default_rng(3)
+    dim = 16
+    axes = np.eye(dim)
+    unknown_side, vip_side = axes[0], axes[1]
+    unknowns = l2_normalise(unknown_side + 0.8 * rng.normal(size=(200, dim)) / np.sqrt(dim))
+    vip = l2_normalise(vip_side + 0.3 * rng.normal(size=(40, dim)) / np.sqrt(dim))
+    towards_unknowns = l2_normalise((vip_side + 1.2 * unknown_side)[None])
+    away_from_them = l2_normalise((vip_side - 1.2 * unknown_side)[None])
+    x = np.concatenate([unknowns, vip, towards_unknowns, away_from_them]).astype(np.float32)
+    labels = np.concatenate([np.full(200, -1), np.zeros(42, dtype=np.int64)])
+    scores = score_label_errors(x, labels, centroid_weight=1.0)
+    assert scores.p_wrong[-2] > scores.p_wrong[-1] + 0.1
+    assert scores.suggested_label[-2] == -1
