@@ -46,8 +46,11 @@ class LabelChange:
     reason: str | None = None
 
 
+_STATUSES = frozenset(Face.Status.values)
+
+
 def _check_status(status: str) -> None:
-    if status not in Face.Status.values:
+    if status not in _STATUSES:
         raise InvalidTransition(f"Unknown status '{status}'; expected one of {', '.join(Face.Status.values)}.")
 
 
@@ -75,56 +78,55 @@ def faces_relabel(
         targets = identities_lock(ids={c.identity.pk for c in changes if isinstance(c.identity, Identity)})
         for identity in targets.values():
             identity_require_active(identity, action="label with")
-        # Without the embedding and the box and landmarks: a page's worth of bytes and JSON nobody reads here.
-        faces = {
-            face.pk: face
-            for face in Face.objects.select_for_update()
-            .defer("embedding", "box", "landmarks")
+        # The locked faces as rows of the four columns a label change reads, not model instances (a
+        # review page holds 40; building them and their identities cost more CPU than the SQL).
+        faces: dict[int, tuple[int | None, str, int]] = {
+            pk: (identity_id, status, version)
+            for pk, identity_id, status, version in Face.objects.select_for_update()
             .filter(pk__in=ids)
             .order_by("pk")
+            .values_list("pk", "identity_id", "status", "version")
         }
         missing = sorted(set(ids) - set(faces))
         if missing:
             raise NotFound(f"No face with id {', '.join(map(str, missing))}.")
-        # The faces' current identities in one query, not one per face (a review page holds 40).
-        current = Identity.objects.in_bulk({face.identity_id for face in faces.values() if face.identity_id})
-        for face in faces.values():
-            face.identity = current.get(face.identity_id) if face.identity_id else None
-        events, now = [], timezone.now()
+        events, now, by = [], timezone.now(), recorded_user(user)
         by_status: dict[str, list[int]] = defaultdict(list)  # new status -> faces
         moved_to: dict[int, int | None] = {}  # face -> the identity it moves to (relabel, unknown)
         for change in changes:
-            face = faces[change.face_id]
-            if change.expected_version is not None and change.expected_version != face.version:
+            pk = change.face_id
+            identity_id, status, version = faces[pk]
+            if change.expected_version is not None and change.expected_version != version:
                 raise StaleFace(
-                    f"Face {face.pk} changed since it was shown (version {change.expected_version}, now "
-                    f"{face.version}); reload it and decide again.",
-                    extra={"face": face.pk, "version": face.version},
+                    f"Face {pk} changed since it was shown (version {change.expected_version}, now "
+                    f"{version}); reload it and decide again.",
+                    extra={"face": pk, "version": version},
                 )
-            new_identity = face.identity if change.identity is UNCHANGED else change.identity
-            new_status = change.status or face.status
+            if change.identity is UNCHANGED:
+                new_identity_id = identity_id
+            else:
+                identity_require_active(change.identity, action="label with")
+                new_identity_id = change.identity.pk if change.identity is not None else None
+            new_status = change.status or status
             _check_status(new_status)
-            if change.identity is not UNCHANGED:
-                identity_require_active(new_identity, action="label with")
-            if new_identity == face.identity and new_status == face.status:
+            if new_identity_id == identity_id and new_status == status:
                 continue
             events.append(
                 LabelEvent(
-                    face=face,
-                    user=recorded_user(user),
-                    from_identity=face.identity,
-                    to_identity=new_identity,
-                    from_status=face.status,
+                    face_id=pk,
+                    user=by,
+                    from_identity_id=identity_id,
+                    to_identity_id=new_identity_id,
+                    from_status=status,
                     to_status=new_status,
                     reason=(reason if change.reason is None else change.reason)[:300],
                     operation=operation,
                 )
             )
-            if new_identity != face.identity:
-                moved_to[face.pk] = new_identity.pk if new_identity else None
-            by_status[new_status].append(face.pk)
-            face.identity, face.status, face.version = new_identity, new_status, face.version + 1
-            face.updated_at = now
+            if new_identity_id != identity_id:
+                moved_to[pk] = new_identity_id
+            by_status[new_status].append(pk)
+            faces[pk] = (new_identity_id, new_status, version + 1)
         # One UPDATE per new status (a review page is one), with a CASE only over the faces that
         # move; bulk_update's CASE per face and field cost more CPU than the rest of the request.
         # The rows are locked above, so version + 1 in SQL is the version set in memory.
@@ -154,7 +156,13 @@ def face_relabel(
 ) -> LabelEvent | None:
     """Change one face's identity and/or status; returns the event, or None if nothing changed."""
     events = faces_relabel(changes=[LabelChange(face.pk, identity, status, expected_version)], user=user, reason=reason)
-    return events[0] if events else None
+    if not events:
+        return None
+    event = events[0]
+    event.face = face  # the caller's face and identity, so showing the event reads no row again
+    if isinstance(identity, Identity):
+        event.to_identity = identity
+    return event
 
 
 def label_events_undo(*, events: list[LabelEvent], user: Actor = None) -> list[LabelEvent]:
