@@ -27,7 +27,7 @@ so does a second decision that differs from a flagged annotator's when the lates
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -174,7 +174,9 @@ def opinions_model_view(*, opinions: list[SecondOpinion]) -> dict[int, ModelView
     whose first item says nothing are looked up in one query."""
     views: dict[int, ModelView | None] = {}
     rest = []
-    for opinion in opinions:
+    # with the items they were made and served on (second_opinion_items reads the opinions alone)
+    loaded = SecondOpinion.objects.select_related("decision__item", "item").in_bulk([o.pk for o in opinions])
+    for opinion in (loaded[o.pk] for o in opinions):
         item = opinion.decision.item
         payload = item.payload if item is not None else None
         if isinstance(payload, dict) and payload.get("p_wrong") is not None:
@@ -215,12 +217,11 @@ def verdict(*, action: str, identity_id: int | None, face_identity_id: int | Non
 
 
 def second_opinion_items(*, item_ids) -> dict[int, SecondOpinion]:
-    """Pending second opinions among these items, by item id."""
+    """Pending second opinions among these items, by item id (the rows alone: a page of decisions asks
+    on every post and most find none)."""
     found: dict[int, SecondOpinion] = {}
-    for so in (
-        SecondOpinion.objects.filter(item_id__in=list(item_ids), state=SecondOpinion.State.PENDING)
-        .select_related("decision__item", "item")
-        .order_by("id")
+    for so in SecondOpinion.objects.filter(item_id__in=list(item_ids), state=SecondOpinion.State.PENDING).order_by(
+        "id"
     ):
         found.setdefault(so.item_id, so)
     return found
@@ -259,15 +260,15 @@ def _open_items_for(queue: Queue, *, faces: dict[int, int | None], reason: str) 
 
 
 def second_opinions_open(
-    *, decisions: list[Decision], proposals: dict[int, tuple], kinds: dict[int, str]
+    *, decisions: list[Decision], proposals: dict[int, tuple], kinds: dict[int, str], shown: Mapping[int, int | None]
 ) -> list[SecondOpinion]:
     """Hold these decisions: a blind item for a second annotator each. ``proposals``: item id -> label;
-    ``kinds``: item id -> why it waits (:func:`second_opinion_needed`)."""
+    ``kinds``: item id -> why it waits (:func:`second_opinion_needed`); ``shown``: face id -> the identity
+    its item shows (the face's own: a held decision changed no label)."""
     if not decisions:
         return []
     queue = _open_queue("second_opinion", "Second opinions")
-    faces = dict(Face.objects.filter(pk__in=[d.face_id for d in decisions]).values_list("pk", "identity_id"))
-    items = _open_items_for(queue, faces={d.face_id: faces[d.face_id] for d in decisions}, reason="second opinion")
+    items = _open_items_for(queue, faces={d.face_id: shown[d.face_id] for d in decisions}, reason="second opinion")
     opinions = []
     for decision in decisions:
         assert decision.item_id is not None  # a decision held for a second opinion was made on an item

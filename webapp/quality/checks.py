@@ -53,7 +53,7 @@ class QualityPage:
         self,
         *,
         user: User,
-        items: dict[int, Item],
+        items: Mapping[int, Item],
         requests: list[DecisionRequest],
         faces: Mapping[int, FaceNow],
         identities: dict[int, Identity],
@@ -166,7 +166,10 @@ class QualityPage:
 
     def settle(self, *, decisions: list[Decision], settled_face_ids: list[int]) -> None:
         agreement.second_opinions_open(
-            decisions=[d for d in decisions if d.item_id in self.held], proposals=self.held, kinds=self.kinds
+            decisions=[d for d in decisions if d.item_id in self.held],
+            proposals=self.held,
+            kinds=self.kinds,
+            shown={face: identity for face, (_, identity, _) in self.faces.items()},
         )
         agreement.second_opinions_settle(agreed=self.agreed, disputed=self.disputed, overruled=self.overruled)
         gold.gold_faces_promote(face_ids=settled_face_ids)
@@ -192,7 +195,7 @@ class QualityChecks:
         self,
         *,
         user: User,
-        items: dict[int, Item],
+        items: Mapping[int, Item],
         requests: list[DecisionRequest],
         faces: Mapping[int, FaceNow],
         identities: dict[int, Identity],

@@ -54,57 +54,76 @@ def gold_faces_promote(*, face_ids: list[int]) -> list[GoldFace]:
     """
     if not face_ids:
         return []
-    faces = {
-        f.pk: f
-        for f in Face.objects.filter(pk__in=face_ids, status__in=SETTLED).only("pk", "identity_id", "status", "version")
+    faces: dict[int, tuple[int | None, str, int]] = {
+        pk: (identity_id, status, version)
+        for pk, identity_id, status, version in Face.objects.filter(pk__in=face_ids, status__in=SETTLED).values_list(
+            "pk", "identity_id", "status", "version"
+        )
     }
     if not faces:
         return []
-    last_event: dict[int, Mapping[str, Any]] = {}  # face id: its newest label event's pk and user_id
-    for row in (
+    last_event: dict[int, tuple[int, int | None, Any]] = {}  # face id: its newest label event (pk, user, operation)
+    for face_id, pk, user_id, operation in (
         LabelEvent.objects.filter(face_id__in=faces)
         .order_by("face_id", "-id")
-        .values("face_id", "pk", "user_id", "operation")
+        .values_list("face_id", "pk", "user_id", "operation")
     ):
-        last_event.setdefault(row["face_id"], row)
+        last_event.setdefault(face_id, (pk, user_id, operation))
+    decided = list(
+        Decision.objects.filter(
+            face_id__in=faces,
+            undone=False,
+            user__isnull=False,
+            action__in=AGREEING_ACTIONS,
+            item__gold_serve__isnull=True,
+        ).values_list("face_id", "user_id", "label_event_id", "served_version")
+    )
+    users = {user_id for _, user_id, _, _ in decided} | {e[1] for e in last_event.values() if e[1] is not None}
+    admins = admin_user_ids(users) if users else set()
+
+    def sources(events: Mapping[int, tuple[int, int | None, Any]]) -> dict[int, str]:
+        """The faces settled when each face's newest event is the one in ``events`` (none: not there)."""
+        agreeing: dict[int, set[int]] = {pk: set() for pk in faces}
+        for face_id, user_id, label_event_id, served_version in decided:
+            event = events.get(face_id)
+            if (event and label_event_id == event[0]) or (
+                label_event_id is None and served_version == faces[face_id][2]
+            ):
+                agreeing[face_id].add(user_id)
+        found: dict[int, str] = {}
+        for pk, who in agreeing.items():
+            event = events.get(pk)
+            if who & admins or (event and event[1] in admins):
+                found[pk] = GoldFace.Source.ADMIN
+            elif len(who) >= 2:
+                found[pk] = GoldFace.Source.AGREEMENT
+        return found
+
+    # Most pages settle no face: asked first with every newest event, which can only find more faces
+    # than the events that count (below), the page takes no query more than these.
+    settled = sources(last_event)
+    if not settled:
+        return []
     bulk = set(  # an admin accepting an annotator's held decisions in bulk verified none of them
         SecondOpinion.objects.filter(
-            settled_operation__in={e["operation"] for e in last_event.values() if e["operation"]}
+            settled_operation__in={last_event[pk][2] for pk in settled if pk in last_event and last_event[pk][2]}
         ).values_list("settled_operation", flat=True)
     )
-    last_event = {face: e for face, e in last_event.items() if e["operation"] not in bulk}
-    agreeing: dict[int, set[int]] = {pk: set() for pk in faces}
-    for d in Decision.objects.filter(
-        face_id__in=faces, undone=False, user__isnull=False, action__in=AGREEING_ACTIONS, item__gold_serve__isnull=True
-    ).values("face_id", "user_id", "label_event_id", "served_version"):
-        face = faces[d["face_id"]]
-        event = last_event.get(face.pk)
-        if (event and d["label_event_id"] == event["pk"]) or (
-            d["label_event_id"] is None and d["served_version"] == face.version
-        ):
-            agreeing[face.pk].add(d["user_id"])
-    admins = admin_user_ids(
-        {u for users in agreeing.values() for u in users} | {e["user_id"] for e in last_event.values() if e["user_id"]}
-    )
-    existing = {g.face_id: g for g in GoldFace.objects.filter(face_id__in=faces)}
+    if bulk:
+        settled = sources({face: e for face, e in last_event.items() if e[2] not in bulk})
+    existing = {g.face_id: g for g in GoldFace.objects.filter(face_id__in=settled)}
     now, made, fresh, changed = timezone.now(), [], [], []
-    for pk, face in faces.items():
-        event = last_event.get(pk)
-        if agreeing[pk] & admins or (event and event["user_id"] in admins):
-            source = GoldFace.Source.ADMIN
-        elif len(agreeing[pk]) >= 2:
-            source = GoldFace.Source.AGREEMENT
-        else:
-            continue
+    for pk, source in settled.items():
+        identity_id, status, version = faces[pk]
         gold = existing.get(pk)
-        if gold is not None and gold.face_version == face.version:
+        if gold is not None and gold.face_version == version:
             continue
         if gold is None:
             gold = GoldFace(face_id=pk)
             fresh.append(gold)
         else:
             changed.append(gold)
-        gold.identity_id, gold.status, gold.face_version = face.identity_id, face.status, face.version
+        gold.identity_id, gold.status, gold.face_version = identity_id, status, version
         gold.source, gold.since = source, now
         made.append(gold)
     # one INSERT for the new gold faces and one UPDATE for those given a new answer, not a query per face
