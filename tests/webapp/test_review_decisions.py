@@ -117,6 +117,23 @@ def test_a_page_of_decisions_is_one_request_under_one_operation_id(annotator_cli
     assert Decision.objects.filter(operation=operation).count() == 4
 
 
+def test_a_page_answers_with_its_decisions_as_the_decision_serializer_shows_them(annotator_client, queue, vips):
+    from webapp.review.serializers import DecisionSerializer
+
+    items = serve(annotator_client, queue)
+
+    response = decide(
+        annotator_client,
+        {"item": items[0]["id"], "action": "relabel", "identity": vips[1].pk},
+        {"item": items[1]["id"], "action": "unknown"},
+        {"item": items[2]["id"], "action": "confirm"},
+        {"item": items[3]["id"], "action": "skip"},
+    )
+
+    saved = Decision.objects.filter(operation=response.data["operation"]).select_related("user").order_by("id")
+    assert response.json()["decisions"] == DecisionSerializer(saved, many=True).data
+
+
 def test_undoing_a_page_restores_the_labels_and_reopens_the_items_for_me(annotator_client, annotator, queue, vips):
     items = serve(annotator_client, queue, 2)
     operation = decide(

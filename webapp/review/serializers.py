@@ -137,6 +137,31 @@ class DecisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+_CREATED_AT = serializers.DateTimeField()
+
+
+def decisions_data(decisions: list[Decision]) -> list[dict]:
+    """What ``DecisionSerializer(decisions, many=True).data`` shows, written out for a page of new
+    decisions (their user loaded): the answer to every post of a page, where the ModelSerializer's
+    field-by-field machinery cost ~10% of the request's CPU for 40 decisions."""
+    return [
+        {
+            "id": d.pk,
+            "item": d.item_id,
+            "face": d.face_id,
+            "user": d.user.username if d.user_id is not None and d.user is not None else None,
+            "action": d.action,
+            "identity": d.identity_id,
+            "served_version": d.served_version,
+            "label_event": d.label_event_id,
+            "operation": str(d.operation),
+            "undone": d.undone,
+            "created_at": _CREATED_AT.to_representation(d.created_at),
+        }
+        for d in decisions
+    ]
+
+
 class DecisionBatchResultSerializer(serializers.Serializer):
     operation = serializers.UUIDField(
         help_text="Undo the whole page with POST /api/v1/review/operations/{operation}/undo/."

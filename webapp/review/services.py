@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 from rest_framework import status
 
@@ -175,22 +176,25 @@ def leases_release(*, queue: Queue, user: User) -> int:
 
 
 def _label_change(
-    item: Item, request: DecisionRequest, identities: dict[int, Identity], version: int
+    item: Item, request: DecisionRequest, identities: dict[int, Identity], version: int, reason: str
 ) -> LabelChange | None:
-    action = request.action
+    """What the decision does to the face's label (``identities``: those relabels name and accepted
+    items suggest, by id)."""
+    action, face = request.action, item.face_id
     if action == Action.CONFIRM:
-        return LabelChange(item.face_id, UNCHANGED, _VERIFIED, version)
+        return LabelChange(face, UNCHANGED, _VERIFIED, version, reason)
     if action == Action.RELABEL:
         assert request.identity_id is not None  # a relabel names its identity (checked on the way in)
-        return LabelChange(item.face_id, identities[request.identity_id], _VERIFIED, version)
+        return LabelChange(face, identities[request.identity_id], _VERIFIED, version, reason)
     if action == Action.ACCEPT:
-        return LabelChange(item.face_id, item.identity, _VERIFIED, version)
+        assert item.identity_id is not None  # an item without a suggestion is refused before
+        return LabelChange(face, identities[item.identity_id], _VERIFIED, version, reason)
     if action == Action.UNKNOWN:
-        return LabelChange(item.face_id, None, _VERIFIED, version)
+        return LabelChange(face, None, _VERIFIED, version, reason)
     if action == Action.NOT_A_FACE:
-        return LabelChange(item.face_id, UNCHANGED, Face.Status.NOT_A_FACE, version)
+        return LabelChange(face, UNCHANGED, Face.Status.NOT_A_FACE, version, reason)
     if action == Action.EXCLUDE:
-        return LabelChange(item.face_id, UNCHANGED, Face.Status.EXCLUDED, version)
+        return LabelChange(face, UNCHANGED, Face.Status.EXCLUDED, version, reason)
     return None  # skip, reject: the label stays as it is
 
 
@@ -220,22 +224,24 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
     operation = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        # Locked in id order, so two pages sharing items never wait on each other in a cycle.
+        # Locked in id order, so two pages sharing items never wait on each other in a cycle. The queue's
+        # kind (for the label events' reason) comes as a column: not a queue and an identity per item.
         items = (
             Item.objects.select_for_update(of=("self",))
-            .select_related("queue", "identity")
-            .defer("queue__payload")  # a chunk queue's VIP list, decoded once per item otherwise
+            .annotate(queue_kind=F("queue__kind"))
             .order_by("pk")
             .in_bulk([request.item_id for request in requests])
         )
         missing = [request.item_id for request in requests if request.item_id not in items]
         if missing:
             raise NotFound(f"No review item with id {', '.join(map(str, missing))}.")
-        identity_ids = {request.identity_id for request in requests if request.identity_id is not None}
-        identities = Identity.objects.in_bulk(identity_ids)
-        unknown = sorted(identity_ids - set(identities))
+        named = {request.identity_id for request in requests if request.identity_id is not None}
+        accepted = {items[r.item_id].identity_id for r in requests if r.action == Action.ACCEPT}
+        found = Identity.objects.in_bulk((named | accepted) - {None})
+        unknown = sorted(named - set(found))
         if unknown:
             raise NotFound(f"No identity with id {', '.join(map(str, unknown))}.")
+        identities = {pk: found[pk] for pk in named}
         faces_now = {
             pk: (version, identity_id, role)
             for pk, version, identity_id, role in Face.objects.filter(
@@ -246,7 +252,7 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
         checks = review_checks().page(user=user, items=items, requests=requests, faces=faces_now, identities=identities)
 
         seen: dict[int, int] = {}  # face id: the item it came in
-        stale, changes_by_reason = [], defaultdict(list)
+        stale, changes = [], []
         for request in requests:
             item = items[request.item_id]
             _check_item_open(item, user, now)
@@ -272,10 +278,12 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
                     f"Face {item.face_id} appears in items {seen[item.face_id]} and {item.pk} of one page."
                 )
             seen[item.face_id] = item.pk
-            change = checks.judge(item=item, request=request, change=_label_change(item, request, identities, expected))
+            reason = f"review ({item.queue_kind}): {request.action}"
+            change = checks.judge(
+                item=item, request=request, change=_label_change(item, request, found, expected, reason)
+            )
             if change is not None:
-                reason = f"review ({item.queue.kind}): {request.action}"
-                changes_by_reason[reason].append(replace(change, reason=reason))
+                changes.append(change)
         if stale:
             listed = ", ".join(f"face {s['face']} (item {s['item']})" for s in stale)
             raise StaleDecision(
@@ -286,32 +294,30 @@ def decisions_apply(*, user: User, requests: list[DecisionRequest]) -> DecisionO
 
         # One call for the whole page (each change carries its reason): one lock of the identities and
         # faces, one UPDATE per new status, one INSERT of the events, whatever the mix of actions.
-        events = faces_relabel(
-            changes=[change for changes in changes_by_reason.values() for change in changes],
-            user=user,
-            operation=operation,
-        )
-        event_by_face = {event.face_id: event for event in events}
+        events = faces_relabel(changes=changes, user=user, operation=operation)
+        event_by_face = {event.face_id: event.pk for event in events}
 
+        by = recorded_user(user)
         decisions = Decision.objects.bulk_create(
             [
                 Decision(
-                    item=items[request.item_id],
-                    face_id=items[request.item_id].face_id,
-                    user=recorded_user(user),
+                    item_id=item.pk,
+                    face_id=item.face_id,
+                    user=by,
                     action=request.action,
-                    identity=(
-                        identities.get(request.identity_id)
+                    identity_id=(
+                        request.identity_id
                         if request.action == Action.RELABEL
-                        else items[request.item_id].identity
+                        else item.identity_id
                         if request.action in (Action.ACCEPT, Action.REJECT)
                         else None
                     ),
-                    served_version=items[request.item_id].served_version,
-                    label_event=event_by_face.get(items[request.item_id].face_id),
+                    served_version=item.served_version,
+                    label_event_id=event_by_face.get(item.face_id),
                     operation=operation,
                 )
                 for request in requests
+                for item in (items[request.item_id],)
             ]
         )
         unsettled = checks.unsettled()
@@ -341,7 +347,7 @@ def _check_item_open(item: Item, user: User, now: datetime) -> None:
 
 
 def _close_items(
-    items: dict[int, Item], requests: list[DecisionRequest], operation: uuid.UUID, unsettled: set[int]
+    items: Mapping[int, Item], requests: list[DecisionRequest], operation: uuid.UUID, unsettled: set[int]
 ) -> None:
     """Close decided items, and the face's items in other queues unless this decision left its label
     unsettled (a gold face, or a decision waiting for a second opinion)."""

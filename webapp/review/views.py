@@ -16,13 +16,13 @@ from .models import Queue
 from .serializers import (
     DecisionBatchResultSerializer,
     DecisionBatchSerializer,
-    DecisionSerializer,
     ItemSerializer,
     NextItemsRequestSerializer,
     ProgressSerializer,
     QueueSerializer,
     SendFacesSerializer,
     UndoResultSerializer,
+    decisions_data,
 )
 
 
@@ -118,7 +118,7 @@ def decisions(request):
     return Response(
         {
             "operation": outcome.operation,
-            "decisions": DecisionSerializer(outcome.decisions, many=True).data,
+            "decisions": decisions_data(outcome.decisions),
             "label_events": [event.pk for event in outcome.events],
         },
         status=status.HTTP_201_CREATED,
