@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -22,3 +22,17 @@ class JobTimeLimits:
 
         soft, hard = job_time_limits(kind=task.name)
         return {"time_limit": hard + 30} if hard else None
+
+
+@signals.worker_init.connect  # the worker's main process (where the solo pool runs tasks), before its pool
+@signals.worker_process_init.connect  # each child of a prefork pool
+def _give_way_to_the_web_server(**kwargs) -> None:
+    """Lower priority and capped threads (:mod:`webapp.core.workers`), from FACECURATOR_WORKER_*."""
+    from django.conf import settings
+
+    from webapp.core.workers import default_worker_threads, worker_cpu_yield
+
+    worker_cpu_yield(
+        niceness=settings.FACECURATOR_WORKER_NICENESS,
+        threads=settings.FACECURATOR_WORKER_THREADS or default_worker_threads(),
+    )

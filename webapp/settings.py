@@ -376,6 +376,10 @@ FACECURATOR_VIDEOS_ON_GPU = env_bool("FACECURATOR_VIDEOS_ON_GPU", False)
 if FACECURATOR_VIDEOS_ON_GPU:
     GPU_TASK_NAMES.append("media.process_video")
 CELERY_TASK_ROUTES = {pattern: {"queue": "gpu"} for pattern in GPU_TASK_NAMES}
+# Workers give way to the web server on a shared host (webapp.core.workers): each worker process lowers
+# its CPU priority to this niceness (0: leaves it) and caps torch/BLAS/OpenMP threads (0: every core but one).
+FACECURATOR_WORKER_NICENESS = env_int("FACECURATOR_WORKER_NICENESS", 10)
+FACECURATOR_WORKER_THREADS = env_int("FACECURATOR_WORKER_THREADS", 0)
 
 # --- Face pipeline, splits, curation ------------------------------------------------------
 FACECURATOR_FACE_DETECTOR = env_str("FACECURATOR_FACE_DETECTOR", "yunet")  # yunet | dlib_hog | dlib_cnn

@@ -1,0 +1,58 @@
+"""Celery workers give way to the web server on a shared host: a lower CPU priority and a cap on the threads
+of the numerical libraries they load (webapp.core.workers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from webapp.core.workers import default_worker_threads, host_cores
+
+from .conftest import REPO_ROOT
+
+YIELD_THEN_REPORT = """
+import json, os
+import numpy  # a BLAS already loaded when the worker starts
+from threadpoolctl import threadpool_info
+from webapp.core.workers import worker_cpu_yield
+worker_cpu_yield(niceness={niceness}, threads={threads})
+worker_cpu_yield(niceness=3, threads={threads})  # asked again (a prefork child): never raised back
+import torch  # loaded afterwards: reads the environment
+print(json.dumps({{
+    "nice": os.getpriority(os.PRIO_PROCESS, 0),
+    "blas": sorted({{pool["num_threads"] for pool in threadpool_info()}}),
+    "torch": torch.get_num_threads(),
+}}))
+"""
+
+
+def run_in_a_process_of_its_own(niceness: int, threads: int) -> dict:
+    """A process's priority cannot be raised again: each case runs in a Python of its own."""
+    code = YIELD_THEN_REPORT.format(niceness=niceness, threads=threads)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_worker_process_lowers_its_priority_and_caps_its_library_threads():
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+
+    seen = run_in_a_process_of_its_own(niceness=10, threads=1)
+
+    assert seen["nice"] == max(10, ours)
+    assert seen["blas"] == [1] and seen["torch"] == 1
+
+
+def test_by_default_a_worker_leaves_one_core_to_the_web_server():
+    assert default_worker_threads() == max(1, host_cores() - 1)
+
+
+@pytest.mark.slow
+def test_a_real_worker_runs_below_the_web_servers_priority(celery_worker_process, settings):
+    assert settings.FACECURATOR_WORKER_NICENESS == 10
+    assert os.getpriority(os.PRIO_PROCESS, celery_worker_process.pid) == max(10, os.getpriority(os.PRIO_PROCESS, 0))

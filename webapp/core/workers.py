@@ -1,0 +1,51 @@
+"""Celery workers give way to the web server: lower CPU priority and capped library threads.
+
+On a host the web server shares with workers (``docker-compose.yml`` on one machine, ``make demo``,
+the README's PostgreSQL and Redis recipe), a training run or an import would otherwise take every core
+an annotator's request wants: a page of decisions is ~30 ms of CPU, and its p95 latency tripled while a
+training run trained beside it (``bench/results/api_soak_15m.md``). So each worker process, as it
+starts (``webapp/celery.py``), lowers its own priority to ``FACECURATOR_WORKER_NICENESS`` (the kernel
+then gives a runnable web thread the core first) and caps the threads of the numerical libraries it
+loads (torch, BLAS, OpenMP, so faiss too) at ``FACECURATOR_WORKER_THREADS``, one core fewer than the
+host has by default. Background work still gets every idle cycle; it only waits while a request runs.
+
+Niceness orders processes within one control group. Containers are control groups of their own, so
+``docker-compose.yml`` gives the workers a lower ``cpu_shares`` as well.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+#: The environment variables numerical libraries read their thread count from when they load.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def host_cores() -> int:
+    """The cores this process may run on (its affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_worker_threads() -> int:
+    """Every core but one, left to the web server; at least one."""
+    return max(1, host_cores() - 1)
+
+
+def worker_cpu_yield(*, niceness: int, threads: int) -> None:
+    """Lower this process's CPU priority to ``niceness`` (0: leave it; never raised: a process cannot
+    take back priority it gave up) and cap the libraries' threads at ``threads`` (0: leave them):
+    libraries loaded later read the environment, those loaded already are told (threadpoolctl, torch)."""
+    if niceness > 0 and os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    if threads > 0:
+        for name in THREAD_VARIABLES:
+            os.environ[name] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
