@@ -29,8 +29,9 @@ Each annotator's times are drawn in advance (the first within one think time, th
 uniform) and do not wait for the server: at each, it posts the decisions on its page and leases
 the next page of 40. Meanwhile an admin starts a face import (``POST /api/v1/imports/faces/``,
 40 new glint24 crops) every 60 s and a training run on every face, started during setup, trains:
-two Celery workers (solo pool) take the ``gpu`` and ``default`` queues, as in production. The
-write throttle stays at its production rate. After a 60 s warm-up (quick: 10 s) the window is
+two Celery workers (solo pool) take the ``gpu`` and ``default`` queues, as in production (each lowers
+its CPU priority and caps its library threads as it starts, like every worker: webapp.core.workers;
+their niceness is reported). The write throttle stays at its production rate. After a 60 s warm-up (quick: 10 s) the window is
 measured (default 300 s; quick 30 s). A sampler in this process reads, every 5 s (or a twentieth
 of the window), the gunicorn worker's RSS and CPU time from ``/proc``, the CPU time of the
 PostgreSQL backends of the server's connections (named by ``PGAPPNAME``), the workers' CPU, and
@@ -302,6 +303,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         check: dict[str, Any] = {"decisions": Decision.objects.count(), "label_events": LabelEvent.objects.count()}
         if open_loop:
             check["background"] = background_state(training_job=setup["training_job"])
+            # as every worker does (webapp.core.workers); the server was started at this process's niceness
+            check["niceness"] = {
+                "web": os.getpriority(os.PRIO_PROCESS, 0),
+                "workers": [os.getpriority(os.PRIO_PROCESS, w.pid) for w in workers if w.poll() is None],
+            }
         conn2.close()
     finally:
         if sampler is not None and sampler.is_alive():

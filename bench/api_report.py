@@ -138,7 +138,13 @@ def open_markdown(results: dict[str, Any]) -> str:
             if training
             else ""
         )
-        + ".",
+        + "."
+        + (
+            f" Workers at niceness {', '.join(map(str, check['niceness']['workers'])) or '—'}, the web server at "
+            f"{check['niceness']['web']} (as in production: `FACECURATOR_WORKER_NICENESS`)."
+            if "niceness" in check
+            else ""
+        ),
         f"Decided {load['counters']['items_decided']:,} items in {load['counters']['pages']:,} pages "
         f"({load['counters']['empty_pages']} empty pages). Setup: {setup['faces']:,} faces written in "
         f"{setup['timings']['insert_s']:.0f} s (COPY), chunk promotion with its queue "

@@ -195,6 +195,8 @@ def test_api_bench_open_loop_reports_latency_server_cpu_and_memory_with_imports_
         assert (
             1900 <= training["samples"] <= results["setup"]["faces"] + results["check"]["background"]["faces_imported"]
         )
+    niceness = results["check"]["niceness"]  # the workers give way to the web server, as in production
+    assert niceness["workers"] == [max(10, niceness["web"])] * 2
     assert "web-process CPU per request" in completed.stdout
 
 
