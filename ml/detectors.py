@@ -248,12 +248,9 @@ class VideoYuNet:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        found = self.current.detect_batch(images)
-        if self.current is self.coarse and self._shows_small_faces(images, found):
-            self.current = self.fine
-            if any(self._sees_more(image) for image in images):
-                found = self.fine.detect_batch(images)
-        return found
+        """Faces at the cap in use; a batch that shows small faces at 640 switches this video to
+        ``max_side`` and is detected again there (:func:`detect_batches` on this one batch)."""
+        return detect_batches([(self, images)])[0]
 
     def _sees_more(self, image: np.ndarray) -> bool:
         """Whether ``max_side`` shows the network this image larger than ``first_side`` does
@@ -267,6 +264,79 @@ class VideoYuNet:
             if any(min(d.box[2], d.box[3]) * scale < SMALL_FACE_AT_INPUT for d in detections):
                 return True
         return False
+
+
+def detect_batches(batches: Sequence[tuple[FaceDetector, Sequence[np.ndarray]]]) -> list[list[list[Detection]]]:
+    """``[detector.detect_batch(images) for detector, images in batches]``: the same detections,
+    but the images of every batch whose detector runs the same network at the same settings go
+    to it in one call, so a GPU batch holds frames of several videos.
+
+    A :class:`VideoYuNet` decides its switch to ``max_side`` on each of its batches as it does
+    alone: first every batch at its video's cap in use, then the batches that showed small faces
+    at 640 again at ``max_side``, together. A detector given several batches has them detected
+    in turn (its second batch after the first one's switch), as successive calls would. The
+    VideoYuNets of one pipeline (``FacePipeline.for_video``) share its networks.
+    """
+    found: list[list[list[Detection]]] = [[] for _ in batches]
+    rounds: list[list[int]] = []  # round k: the k-th batch of each detector
+    seen: dict[int, int] = {}
+    for i, (detector, _) in enumerate(batches):
+        k = seen[id(detector)] = seen.get(id(detector), -1) + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(i)
+    for members in rounds:
+        _detect_together([(i, _cap_in_use(batches[i][0]), batches[i][1]) for i in members], found)
+        again: list[tuple[int, FaceDetector, Sequence[np.ndarray]]] = []
+        for i in members:
+            detector, images = batches[i]
+            if (
+                isinstance(detector, VideoYuNet)
+                and detector.current is detector.coarse
+                and detector._shows_small_faces(images, found[i])
+            ):
+                detector.current = detector.fine
+                if any(detector._sees_more(image) for image in images):
+                    again.append((i, detector.fine, images))
+        _detect_together(again, found)
+    return found
+
+
+def _cap_in_use(detector: FaceDetector) -> FaceDetector:
+    return detector.current if isinstance(detector, VideoYuNet) else detector
+
+
+def _detect_together(
+    batches: list[tuple[int, FaceDetector, Sequence[np.ndarray]]], found: list[list[list[Detection]]]
+) -> None:
+    """``found[i] = detector.detect_batch(images)`` for each ``(i, detector, images)``, one call
+    for all the images of detectors that find the same faces (:func:`_same_detections`)."""
+    groups: dict[tuple[object, ...], list[tuple[int, FaceDetector, Sequence[np.ndarray]]]] = {}
+    for batch in batches:
+        groups.setdefault(_same_detections(batch[1]), []).append(batch)
+    for members in groups.values():
+        detections = members[0][1].detect_batch([image for _, _, images in members for image in images])
+        start = 0
+        for i, _, images in members:
+            found[i] = detections[start : start + len(images)]
+            start += len(images)
+
+
+def _same_detections(detector: FaceDetector) -> tuple[object, ...]:
+    """Equal for detectors that find the same faces in an image: YuNets on one network (copies of
+    one detector share it) with the same settings; any other detector only equals itself."""
+    if isinstance(detector, YuNetDetector):
+        network = detector._net if detector.runtime == "opencv" else detector._session
+        return (
+            id(network),
+            detector.max_side,
+            detector.min_face,
+            detector.score_threshold,
+            detector.nms_threshold,
+            detector.top_k,
+            detector.batch_size,
+        )
+    return (id(detector),)
 
 
 def _dlib_five_points(shape: object) -> np.ndarray:

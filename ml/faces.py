@@ -42,6 +42,7 @@ from ml.detectors import (
     FaceDetector,
     VideoYuNet,
     YuNetDetector,
+    detect_batches,
 )
 from ml.embedders import DlibEmbedder, FaceEmbedder, SFaceEmbedder
 from ml.images import check_rgb
@@ -140,17 +141,42 @@ class FacePipeline:
         next batch is detected while a second thread aligns and embeds the faces of the one
         before. The CPU time is the same; where a second core is free (a video alone on a
         worker) the wall time is about that of the longer stage. Batches are read one ahead."""
+        for step, per_batch in self.process_steps(([(self.detector, batch)] for batch in batches), image):
+            yield step[0][1], per_batch[0]
+
+    def process_steps(
+        self, steps: Iterable[list[tuple[FaceDetector, list[T]]]], image: Callable[[T], np.ndarray] | None = None
+    ) -> Iterator[tuple[list[tuple[FaceDetector, list[T]]], list[list[list[FaceResult]]]]]:
+        """:meth:`process_batches` for steps of several batches, each with its own detector (chunks
+        of the frames of several videos, each video with its :meth:`for_video` detector): each
+        step with its faces per batch and item. A step's batches are detected together
+        (:func:`~ml.detectors.detect_batches`: one network call for the frames of every video at
+        one input cap, each video switching on its own batches as it would alone) and all their
+        faces embedded in one call, the next step detected while the last one is embedded."""
         image_of: Callable[[T], np.ndarray] = image or (lambda item: item)  # type: ignore[assignment,return-value]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as embedding:
-            pending: tuple[list[T], Future[list[list[FaceResult]]]] | None = None
-            for batch in batches:
-                images = [check_rgb(image_of(item)) for item in batch]
-                detections = self.detector.detect_batch(images)
+            pending: tuple[list[tuple[FaceDetector, list[T]]], Future[list[list[list[FaceResult]]]]] | None = None
+            for step in steps:
+                images = [[check_rgb(image_of(item)) for item in items] for _, items in step]
+                detections = detect_batches([(detector, per) for (detector, _), per in zip(step, images, strict=True)])
                 if pending is not None:
                     yield pending[0], pending[1].result()
-                pending = (batch, embedding.submit(self._embedded, images, detections))
+                pending = (step, embedding.submit(self._embedded_per_batch, images, detections))
             if pending is not None:
                 yield pending[0], pending[1].result()
+
+    def _embedded_per_batch(
+        self, images: list[list[np.ndarray]], detections: list[list[list[Detection]]]
+    ) -> list[list[list[FaceResult]]]:
+        """:meth:`_embedded` of several batches in one call, split back per batch."""
+        flat = self._embedded(
+            [image for per in images for image in per], [found for per in detections for found in per]
+        )
+        results, start = [], 0
+        for per in images:
+            results.append(flat[start : start + len(per)])
+            start += len(per)
+        return results
 
     def _embedded(self, images: list[np.ndarray], detections: list[list[Detection]]) -> list[list[FaceResult]]:
         """Aligned crops, quality and embeddings for detected faces: the rest of :meth:`process_batch`."""

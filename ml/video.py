@@ -8,7 +8,8 @@ frames are far apart (long videos), it seeks to the keyframe before each one ins
 :func:`prefetched` runs any frame iterator in a background thread, a bounded queue ahead of its
 consumer, so decoding overlaps detection and embedding (FFmpeg and ONNX Runtime both release
 the GIL); :func:`sample_videos` decodes several videos at once, ``workers`` threads, for a GPU
-worker that batches the frames of several videos.
+worker that batches the frames of several videos (:func:`sample_videos_with_ends` also marks
+where each video ends, and lets the others go on when one cannot be decoded).
 
 Anything that stops a video from being read raises :class:`VideoDecodeError` with a ``code``:
 ``empty``, ``not_a_video``, ``no_video_stream``, ``unsupported_codec`` or ``corrupt`` (which
@@ -21,7 +22,8 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -345,13 +347,25 @@ def prefetched(items: Iterable[T], depth: int = 32) -> Iterator[T]:
         thread.join(timeout=5)
 
 
-def sample_videos(
+@dataclass(frozen=True)
+class VideoEnd:
+    """The end of one video's frames in :func:`sample_videos_with_ends`: ``error`` is what stopped
+    its decoding (a :class:`VideoDecodeError`, or anything else its thread raised), None when every
+    frame it has came out."""
+
+    error: BaseException | None = None
+
+
+def sample_videos_with_ends(
     paths: Sequence[str | Path], n: int = 300, *, workers: int = 2, depth: int = 64
-) -> Iterator[tuple[int, SampledFrame]]:
-    """``(video number, frame)`` for every frame :func:`sample_frames` gives of each video, the
-    videos decoded ``workers`` at a time in background threads; each video's frames come in
-    order, the videos' frames interleaved as they are decoded. A decoding error is raised here
-    as :class:`VideoDecodeError` with the failing video's number in ``video_index``."""
+) -> Generator[tuple[int, SampledFrame | VideoEnd], None, None]:
+    """``(video number, frame)`` for every frame :func:`sample_frames` gives of each video, then
+    ``(video number, VideoEnd)`` after its last one; the videos decoded ``workers`` at a time in
+    background threads, each video's frames in order, the videos' interleaved as they are decoded.
+
+    A video that cannot be decoded ends with its error (after the frames it gave: a caller that
+    stores frames should drop them) and the others go on. Closing this generator (or leaving a
+    loop over it) stops the threads at their next frame."""
     buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     pending = list(enumerate(paths))[::-1]
     lock = threading.Lock()
@@ -366,13 +380,14 @@ def sample_videos(
                 if not pending:
                     break
                 number, path = pending.pop()
+            end = VideoEnd()
             try:
                 for frame in sample_frames(path, n=n):
                     if not put((number, frame)):
                         return
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-                exc.video_index = number  # type: ignore[attr-defined]
-                put(exc)
+            except BaseException as exc:  # noqa: BLE001 - this video's end, handed to the consumer
+                end = VideoEnd(exc)
+            if not put((number, end)):
                 return
         put(_DONE)
 
@@ -388,11 +403,26 @@ def sample_videos(
             item = buffer.get()
             if item is _DONE:
                 finished += 1
-            elif isinstance(item, BaseException):
-                raise item
             else:
                 yield item  # type: ignore[misc]
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
+
+
+def sample_videos(
+    paths: Sequence[str | Path], n: int = 300, *, workers: int = 2, depth: int = 64
+) -> Iterator[tuple[int, SampledFrame]]:
+    """``(video number, frame)`` for every frame :func:`sample_frames` gives of each video, the
+    videos decoded ``workers`` at a time in background threads; each video's frames come in
+    order, the videos' frames interleaved as they are decoded. A decoding error is raised here
+    as :class:`VideoDecodeError` with the failing video's number in ``video_index``, and the
+    decoding stops (:func:`sample_videos_with_ends` lets the other videos go on)."""
+    with closing(sample_videos_with_ends(paths, n, workers=workers, depth=depth)) as items:
+        for number, item in items:
+            if isinstance(item, SampledFrame):
+                yield number, item
+            elif item.error is not None:
+                item.error.video_index = number  # type: ignore[attr-defined]
+                raise item.error

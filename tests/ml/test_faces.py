@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ml.alignment import align_face, quality_score
-from ml.detectors import YUNET_RELIABLE_FACE, DlibCnnDetector, DlibHogDetector, YuNetDetector
+from ml.detectors import YUNET_RELIABLE_FACE, DlibCnnDetector, DlibHogDetector, YuNetDetector, detect_batches
 from ml.embedders import SFaceEmbedder
 from ml.faces import FacePipeline, FaceResult, build_pipeline
 from ml.hints import match_hint
@@ -542,6 +542,43 @@ def test_a_video_pipeline_finds_per_frame_the_faces_of_max_side_960_and_stays_at
     assert [len(faces) for faces in adaptive] == [len(faces) for faces in fixed]
     if name in SMALL_FACES:
         assert video.detector.max_side == (960 if SMALL_FACES[name] else 640)
+
+
+def test_frames_of_several_videos_detected_together_find_what_each_video_finds_alone(
+    shared_data: Path, pipeline: FacePipeline
+):
+    """Chunks of 8 frames of two videos, one that stays at 640 and one that switches to 960 in
+    its first chunk, detected together: per frame the same boxes as each video alone, and each
+    video's detector ends at the same cap."""
+    clips = {name: clip_frames(shared_data, name, 24) for name in ("obama_speech.mp4", "biden_whitehouse_podium.mp4")}
+    alone: dict[str, list] = {}
+    caps: dict[str, int] = {}
+    for name, frames in clips.items():
+        video = pipeline.for_video(960).detector
+        alone[name] = [faces for start in range(0, 24, 8) for faces in video.detect_batch(frames[start : start + 8])]
+        caps[name] = video.max_side
+    detectors = {name: pipeline.for_video(960).detector for name in clips}
+    together: dict[str, list] = {name: [] for name in clips}
+    for start in range(0, 24, 8):
+        found = detect_batches([(detectors[name], clips[name][start : start + 8]) for name in clips])
+        for name, faces in zip(clips, found, strict=True):
+            together[name] += faces
+    assert caps == {"obama_speech.mp4": 640, "biden_whitehouse_podium.mp4": 960}
+    for name in clips:
+        assert detectors[name].max_side == caps[name]
+        assert [len(faces) for faces in together[name]] == [len(faces) for faces in alone[name]]
+        for faces_alone, faces_together in zip(alone[name], together[name], strict=True):
+            for a, b in zip(faces_alone, faces_together, strict=True):
+                assert np.allclose(a.box, b.box, atol=1e-3) and np.allclose(a.landmarks, b.landmarks, atol=1e-3)
+
+
+def test_a_detector_given_two_batches_at_once_detects_them_in_turn(shared_data: Path, pipeline: FacePipeline):
+    frames = clip_frames(shared_data, "crowd_walking_unknown_people.mp4", 8)
+    alone = pipeline.for_video(960).detector
+    expected = alone.detect_batch(frames[:4]) + alone.detect_batch(frames[4:])
+    video = pipeline.for_video(960).detector
+    first, second = detect_batches([(video, frames[:4]), (video, frames[4:])])
+    assert [len(f) for f in first + second] == [len(f) for f in expected] and video.max_side == 960
 
 
 def test_a_video_pipeline_shares_the_networks_and_starts_each_video_at_640(pipeline: FacePipeline):

@@ -9,7 +9,15 @@ import av
 import numpy as np
 import pytest
 
-from ml.video import VideoDecodeError, prefetched, probe_video, sample_frames, sample_videos
+from ml.video import (
+    VideoDecodeError,
+    VideoEnd,
+    prefetched,
+    probe_video,
+    sample_frames,
+    sample_videos,
+    sample_videos_with_ends,
+)
 
 
 def write_video(path: Path, frames: int, *, fps: int = 25, size: tuple[int, int] = (64, 48), rotation: int = 0) -> Path:
@@ -224,3 +232,34 @@ def test_a_broken_video_among_several_names_its_number(tmp_path: Path):
     with pytest.raises(VideoDecodeError) as caught:
         list(sample_videos([good, empty], n=5, workers=1))
     assert caught.value.code == VideoDecodeError.EMPTY and caught.value.video_index == 1
+
+
+def test_with_ends_a_broken_video_ends_alone_with_its_error_and_the_others_give_every_frame(
+    videos: Path, tmp_path: Path
+):
+    data = (videos / "obama_whcd_podium_b.mp4").read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    first, last = write_video(tmp_path / "a.mp4", 30), write_video(tmp_path / "b.mp4", 20, size=(32, 32))
+    frames: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    ends: dict[int, VideoEnd] = {}
+    for number, item in sample_videos_with_ends([first, truncated, last], n=300, workers=2, depth=4):
+        if isinstance(item, VideoEnd):
+            assert number not in ends
+            ends[number] = item
+        else:
+            assert number not in ends  # nothing of a video after its end
+            frames[number].append(item.index)
+    assert ends[0].error is None and ends[2].error is None
+    assert isinstance(ends[1].error, VideoDecodeError) and ends[1].error.code == VideoDecodeError.CORRUPT
+    assert frames[0] == list(range(30)) and frames[2] == list(range(20))
+
+
+def test_leaving_a_loop_over_several_videos_early_stops_the_decoding_threads(tmp_path: Path):
+    import threading
+
+    paths = [write_video(tmp_path / f"{name}.mp4", 60) for name in "abc"]
+    items = sample_videos_with_ends(paths, n=60, workers=2, depth=2)
+    next(items)
+    items.close()
+    assert not any(t.name.startswith("video-decode") and t.is_alive() for t in threading.enumerate())
