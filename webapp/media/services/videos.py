@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
@@ -22,12 +23,20 @@ from webapp.faces.models import Face
 from ..models import Frame, ProcessingStatus, Video
 from .duplicates import NearDuplicates
 from .face_rows import FaceDraft, drafts_from_detections, faces_write, index_add
-from .files import file_sha256, files_kept_only_on_success, storage_delete_folder, stored_local_copy, upload_check_size
+from .files import (
+    WrittenFiles,
+    file_sha256,
+    files_kept_only_on_success,
+    storage_delete_folder,
+    stored_local_copy,
+    upload_check_size,
+)
 from .outcomes import FileOutcome, IngestError, Progress, UploadResult, upload_refused, upload_stranded_job
 from .pipeline import face_pipeline, jpeg_encode
 
 if TYPE_CHECKING:
-    from ml.video import VideoInfo
+    from ml.faces import FaceResult
+    from ml.video import SampledFrame, VideoInfo
 
 VIDEO_BATCH = 8  # frames detected and embedded per pipeline call (at least the detector's own batch: 32 on a GPU)
 
@@ -159,10 +168,141 @@ def videos_upload(*, files: Iterable, user: Actor = None, start_jobs: bool = Tru
 
 
 def video_start_processing(*, video: Video, user: Actor = None) -> Job:
+    """Start one ``media.process_video`` job for one video."""
     with transaction.atomic():
         job = job_start(kind="media.process_video", params={"video_id": video.pk}, user=user)
         Video.objects.filter(pk=video.pk).update(job=job)
+    video.job = job
     return job
+
+
+class VideoRun:
+    """One video being processed: its sampled frames stored as they come, the faces found on them
+    kept as drafts, then its frames and faces written in one transaction, or its failure recorded
+    with every file it stored deleted. :func:`video_process` runs one; ``videos_process`` several
+    at once, their frames detected and embedded together."""
+
+    def __init__(self, video: Video, *, wanted: int) -> None:
+        self.video = video
+        self.wanted = wanted
+        self.expected = max(1, min(wanted, video.frame_count or wanted))
+        self.pipeline = face_pipeline().for_video(settings.FACECURATOR_VIDEO_MAX_SIDE)
+        # at least the detector's own batch (32 on a GPU); the chunks its switch to 960 is decided on
+        self.frames_per_batch = max(VIDEO_BATCH, int(getattr(self.pipeline.detector, "batch_size", 0)))
+        self.frame_rows: list[Frame] = []
+        self.drafts: list[FaceDraft] = []
+        self.processed = 0  # frames whose faces are in ``drafts``
+        self.written = WrittenFiles()
+        self.closed = False  # written, or its failure recorded
+
+    @classmethod
+    def begin(cls, *, video_id: int, frames: int | None = None) -> VideoRun | dict[str, Any]:
+        """The run of a video about to be processed (marked processing; files left by a worker that
+        died mid-way removed), or the result for a video already processed. NotFound when it is gone."""
+        video = Video.objects.filter(pk=video_id).first()
+        if video is None:
+            raise NotFound(f"Video {video_id} no longer exists.")
+        if video.status == ProcessingStatus.DONE:
+            return {
+                "video": video.pk,
+                "status": "already processed",
+                "frames": video.frames.count(),
+                "faces_created": 0,
+                "errors": [],
+            }
+        Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PROCESSING, error="")
+        if not Frame.objects.filter(video=video).exists():
+            for folder in (f"frames/{video.pk}", f"faces/{Face.Source.FRAME}/{video.pk}"):
+                storage_delete_folder(folder)
+        return cls(video, wanted=int(frames or settings.FACECURATOR_VIDEO_FRAMES))
+
+    def local_copy(self) -> AbstractContextManager[str]:
+        """A local file with the stored video's bytes, for the decoder."""
+        return stored_local_copy(self.video.file.name, PurePosixPath(self.video.file.name).suffix or ".mp4")
+
+    def decode_error(self, exc: Exception) -> IngestError:
+        return IngestError(f"{self.video.original_name}: {exc}", code=getattr(exc, "code", "corrupt"))
+
+    def store_frame(self, sample: SampledFrame) -> None:
+        name = self.written.save(f"frames/{self.video.pk}/{sample.index:06d}.jpg", jpeg_encode(sample.image, 90))
+        self.frame_rows.append(Frame(video=self.video, index=sample.index, timestamp=sample.timestamp, image=name))
+
+    def stored_batches(self, samples: Iterable[SampledFrame]) -> Iterator[list[SampledFrame]]:
+        """The sampled frames, each stored as it comes, in batches of ``frames_per_batch``."""
+        batch: list[SampledFrame] = []
+        for sample in samples:
+            self.store_frame(sample)
+            batch.append(sample)
+            if len(batch) == self.frames_per_batch:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def keep_faces(self, samples: list[SampledFrame], per_frame: list[list[FaceResult]]) -> None:
+        for sample, results in zip(samples, per_frame, strict=True):
+            self.drafts.extend(
+                drafts_from_detections(
+                    results=results,
+                    group_key=self.video.group_key,
+                    source=Face.Source.FRAME,
+                    crop_prefix=f"{self.video.pk}/f{sample.index:06d}",
+                    video_id=self.video.pk,
+                    frame_index=sample.index,
+                    source_path=f"{self.video.original_name}@{sample.timestamp:.2f}s",
+                )
+            )
+        self.processed += len(samples)
+
+    def write(self, *, dedupe: NearDuplicates) -> list[Face]:
+        """Frames and faces in one transaction, the video done; IngestError when no frame decoded."""
+        if not self.frame_rows:
+            raise IngestError(f"{self.video.original_name}: no frame could be decoded.", code="corrupt")
+        with transaction.atomic():
+            created_frames = Frame.objects.bulk_create(self.frame_rows, batch_size=1000)
+            by_index = {frame.index: frame.pk for frame in created_frames}
+            faces = faces_write(drafts=self.drafts, written=self.written, frames=by_index, dedupe=dedupe)
+            Video.objects.filter(pk=self.video.pk).update(status=ProcessingStatus.DONE, error="")
+        self.closed = True
+        return faces
+
+    def failed(self, exc: IngestError) -> FileOutcome:
+        """Record a failure of this video's own (its files deleted): failed with the error, or left
+        pending when the disk was full, so that sending it again finishes it once there is room."""
+        self._discard()
+        status = ProcessingStatus.PENDING if exc.code == "storage_full" else ProcessingStatus.FAILED
+        Video.objects.filter(pk=self.video.pk).update(status=status, error=exc.message)
+        outcome = FileOutcome.failed(self.video.original_name, exc)
+        outcome.video = self.video.pk
+        return outcome
+
+    def interrupted(self, exc: BaseException) -> None:
+        """Record that the job stopped before this video was written (its files deleted): pending
+        when cancelled, failed with the error otherwise."""
+        from webapp.core.services import JobCancelled
+
+        self._discard()
+        if isinstance(exc, JobCancelled):
+            status, error = ProcessingStatus.PENDING, "Processing was cancelled; start it again to finish."
+        else:
+            status, error = ProcessingStatus.FAILED, text_without_paths(f"{type(exc).__name__}: {exc}")[:500]
+        Video.objects.filter(pk=self.video.pk).update(status=status, error=error)
+
+    def _discard(self) -> None:
+        self.closed = True
+        self.drafts.clear()
+        self.written.discard()
+
+    def result(self, faces: list[Face]) -> dict[str, Any]:
+        return {
+            "video": self.video.pk,
+            "frames": len(self.frame_rows),
+            "faces_created": len(faces),
+            "near_duplicates": sum(face.duplicate_of_id is not None for face in faces),
+            "group_key": self.video.group_key,
+            "splits": sorted({face.split for face in faces}),
+            "errors": [],
+        }
 
 
 def video_process(
@@ -177,121 +317,54 @@ def video_process(
     that died mid-way are removed before a new attempt.
     """
     from ml import video as ml_video
-    from webapp.core.services import JobCancelled
 
-    video = Video.objects.filter(pk=video_id).first()
-    if video is None:
-        raise NotFound(f"Video {video_id} no longer exists.")
-    if video.status == ProcessingStatus.DONE:
-        return {
-            "video": video.pk,
-            "status": "already processed",
-            "frames": video.frames.count(),
-            "faces_created": 0,
-            "errors": [],
-        }
-    wanted = int(frames or settings.FACECURATOR_VIDEO_FRAMES)
-    Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.PROCESSING, error="")
-    if not Frame.objects.filter(video=video).exists():
-        for folder in (f"frames/{video.pk}", f"faces/{Face.Source.FRAME}/{video.pk}"):
-            storage_delete_folder(folder)
-    pipeline = face_pipeline().for_video(settings.FACECURATOR_VIDEO_MAX_SIDE)
-    frames_per_batch = max(VIDEO_BATCH, int(getattr(pipeline.detector, "batch_size", 0)))
+    run = VideoRun.begin(video_id=video_id, frames=frames)
+    if not isinstance(run, VideoRun):
+        return run
     dedupe = dedupe or NearDuplicates()
-    expected = max(1, min(wanted, video.frame_count or wanted))
-    frame_rows: list[Frame] = []
-    drafts: list[FaceDraft] = []
-
-    def stored_batches(samples: Iterable[Any]) -> Iterator[list[Any]]:
-        """The sampled frames, each stored as it comes, in batches of ``frames_per_batch``."""
-        batch: list[Any] = []
-        for sample in samples:
-            name = written.save(f"frames/{video.pk}/{sample.index:06d}.jpg", jpeg_encode(sample.image, 90))
-            frame_rows.append(Frame(video=video, index=sample.index, timestamp=sample.timestamp, image=name))
-            batch.append(sample)
-            if len(batch) == frames_per_batch:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
-    def keep_faces(batch: list[Any], per_frame: list[list[Any]]) -> None:
-        for sample, results in zip(batch, per_frame, strict=True):
-            drafts.extend(
-                drafts_from_detections(
-                    results=results,
-                    group_key=video.group_key,
-                    source=Face.Source.FRAME,
-                    crop_prefix=f"{video.pk}/f{sample.index:06d}",
-                    video_id=video.pk,
-                    frame_index=sample.index,
-                    source_path=f"{video.original_name}@{sample.timestamp:.2f}s",
-                )
-            )
-        if progress:
-            progress(0.95 * len(frame_rows) / expected, f"frame {len(frame_rows)}/{expected}: {len(drafts)} faces")
-
     try:
-        with files_kept_only_on_success() as written:
-            with stored_local_copy(video.file.name, PurePosixPath(video.file.name).suffix or ".mp4") as path:
-                samples = ml_video.prefetched(ml_video.sample_frames(path, n=wanted))
-                try:  # frames decoded ahead, next batch detected while the last one is embedded
-                    for batch, per_frame in pipeline.process_batches(stored_batches(samples), lambda s: s.image):
-                        keep_faces(batch, per_frame)
-                except ml_video.VideoDecodeError as exc:
-                    raise IngestError(f"{video.original_name}: {exc}", code=exc.code) from exc
-            if not frame_rows:
-                raise IngestError(f"{video.original_name}: no frame could be decoded.", code="corrupt")
-            if progress:
-                progress(0.96, f"writing {len(frame_rows)} frames and {len(drafts)} faces")
-            with transaction.atomic():
-                created_frames = Frame.objects.bulk_create(frame_rows, batch_size=1000)
-                by_index = {frame.index: frame.pk for frame in created_frames}
-                faces = faces_write(drafts=drafts, written=written, frames=by_index, dedupe=dedupe)
-                Video.objects.filter(pk=video.pk).update(status=ProcessingStatus.DONE, error="")
-    except IngestError as exc:  # a full disk leaves it pending: sending it again finishes it once there is room
-        failed = ProcessingStatus.PENDING if exc.code == "storage_full" else ProcessingStatus.FAILED
-        Video.objects.filter(pk=video.pk).update(status=failed, error=exc.message)
-        outcome = FileOutcome.failed(video.original_name, exc)
-        outcome.video = video.pk
-        return {"video": video.pk, "frames": 0, "faces_created": 0, "errors": [outcome.as_dict()]}
-    except JobCancelled:
-        Video.objects.filter(pk=video.pk).update(
-            status=ProcessingStatus.PENDING, error="Processing was cancelled; start it again to finish."
-        )
-        raise
+        with run.local_copy() as path:
+            samples = ml_video.prefetched(ml_video.sample_frames(path, n=run.wanted))
+            try:  # frames decoded ahead, next batch detected while the last one is embedded
+                for batch, per_frame in run.pipeline.process_batches(run.stored_batches(samples), lambda s: s.image):
+                    run.keep_faces(batch, per_frame)
+                    if progress:
+                        progress(
+                            0.95 * len(run.frame_rows) / run.expected,
+                            f"frame {len(run.frame_rows)}/{run.expected}: {len(run.drafts)} faces",
+                        )
+            except ml_video.VideoDecodeError as exc:
+                raise run.decode_error(exc) from exc
+        if progress:
+            progress(0.96, f"writing {len(run.frame_rows)} frames and {len(run.drafts)} faces")
+        faces = run.write(dedupe=dedupe)
+    except IngestError as exc:
+        return {"video": run.video.pk, "frames": 0, "faces_created": 0, "errors": [run.failed(exc).as_dict()]}
     except BaseException as exc:
-        Video.objects.filter(pk=video.pk).update(
-            status=ProcessingStatus.FAILED, error=text_without_paths(f"{type(exc).__name__}: {exc}")[:500]
-        )
+        run.interrupted(exc)
         raise
     index_add([face.pk for face in faces])
-    return {
-        "video": video.pk,
-        "frames": len(frame_rows),
-        "faces_created": len(faces),
-        "near_duplicates": sum(face.duplicate_of_id is not None for face in faces),
-        "group_key": video.group_key,
-        "splits": sorted({face.split for face in faces}),
-        "errors": [],
-    }
+    return run.result(faces)
+
+
+def video_from_path(*, path: Path, user: Actor = None) -> Video | FileOutcome:
+    """A video file on the server's disk stored as a video (or the video it duplicates), or why not."""
+    try:
+        with open(path, "rb") as handle:
+            return video_store(name=path.name, fileobj=File(handle, name=path.name), user=user)
+    except OSError as exc:
+        return FileOutcome(name=path.name, status="error", code="unreadable", error=str(exc))
+    except IngestError as exc:
+        if exc.code != "duplicate":
+            return FileOutcome.failed(path.name, exc)
+        return Video.objects.get(pk=exc.extra["video"])
 
 
 def video_import_path(
     *, path: Path, user: Actor = None, progress: Progress | None = None, frames: int | None = None
 ) -> dict[str, Any]:
     """Import one video file from the server's disk and process it here (CLI ``import_videos``)."""
-    try:
-        with open(path, "rb") as handle:
-            video = video_store(name=path.name, fileobj=File(handle, name=path.name), user=user)
-    except OSError as exc:
-        return {
-            "video": None,
-            "faces_created": 0,
-            "errors": [{"name": path.name, "status": "error", "code": "unreadable", "error": str(exc)}],
-        }
-    except IngestError as exc:
-        if exc.code != "duplicate":
-            return {"video": None, "faces_created": 0, "errors": [FileOutcome.failed(path.name, exc).as_dict()]}
-        video = Video.objects.get(pk=exc.extra["video"])
+    video = video_from_path(path=path, user=user)
+    if isinstance(video, FileOutcome):
+        return {"video": None, "faces_created": 0, "errors": [video.as_dict()]}
     return video_process(video_id=video.pk, progress=progress, frames=frames)
