@@ -371,10 +371,11 @@ CELERY_TASK_ANNOTATIONS = ["webapp.celery.JobTimeLimits"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Queues by kind of work, never by host: GPU workers anywhere consume `gpu` only.
 GPU_TASK_NAMES = ["training.*", "faces.embed_*", "tagging.*"]
-# Video face extraction (decode, YuNet, SFace) on the GPU workers instead of the CPU ones.
+# Video face extraction (decode, YuNet, SFace), one video per job or several (FACECURATOR_VIDEOS_PER_BATCH),
+# on the GPU workers instead of the CPU ones.
 FACECURATOR_VIDEOS_ON_GPU = env_bool("FACECURATOR_VIDEOS_ON_GPU", False)
 if FACECURATOR_VIDEOS_ON_GPU:
-    GPU_TASK_NAMES.append("media.process_video")
+    GPU_TASK_NAMES += ["media.process_video", "media.process_videos"]
 CELERY_TASK_ROUTES = {pattern: {"queue": "gpu"} for pattern in GPU_TASK_NAMES}
 # Workers give way to the web server on a shared host (webapp.core.workers): each worker process lowers
 # its CPU priority to this niceness (0: leaves it) and caps torch/BLAS/OpenMP threads (0: every core but one).
@@ -393,6 +394,19 @@ FACECURATOR_FACE_THREADS = env_int(
 )  # CPU threads per network (ml.inference.DEFAULT_THREADS); 0: one per core
 FACECURATOR_VIDEO_FRAMES = env_int("FACECURATOR_VIDEO_FRAMES", 300)
 FACECURATOR_VIDEO_MAX_SIDE = env_int("FACECURATOR_VIDEO_MAX_SIDE", 960)  # detector input cap on video frames
+# Videos per processing job: the videos of one upload or import go out as `media.process_videos` jobs of
+# up to this many, decoded at once and their frames detected and embedded together (what a GPU needs
+# to stay busy); 1: one `media.process_video` job per video. The device is picked by ONNX Runtime in
+# the worker that loads the networks, which the process starting the jobs cannot see, so the default
+# follows the configuration: 8 where videos go to GPU workers (FACECURATOR_VIDEOS_ON_GPU) or faces are
+# set to run on CUDA (FACECURATOR_FACE_DEVICE=cuda[:N]), else 1 (on a CPU a batch costs no less per
+# frame, and a worker's processes, one per core, already keep the cores busy).
+FACECURATOR_VIDEOS_PER_BATCH = env_int(
+    "FACECURATOR_VIDEOS_PER_BATCH",
+    8 if FACECURATOR_VIDEOS_ON_GPU or (FACECURATOR_FACE_DEVICE or "").startswith("cuda") else 1,
+)
+if FACECURATOR_VIDEOS_PER_BATCH < 1:
+    raise ImproperlyConfigured("FACECURATOR_VIDEOS_PER_BATCH must be at least 1 (1: one video per job).")
 FACECURATOR_SPLIT_SEED = env_int("FACECURATOR_SPLIT_SEED", 0)
 # train, val, test shares: ml.splits refuses any other number of them when a face is given its split.
 FACECURATOR_SPLIT_PROPORTIONS = cast(

@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 # Set by this test session, not by a deployment: the browser tests' fixture sets the async-safety
@@ -88,18 +90,39 @@ def test_without_debug_cookies_are_secure_and_hsts_is_on_by_default(tmp_path):
     assert result.stdout.split() == ["True", "True", "31536000", "DENY"], result.stderr
 
 
-def _task_routes(env_overrides: dict) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "FACECURATOR_VIDEOS_ON_GPU"}
+_VIDEO_VARIABLES = ("FACECURATOR_VIDEOS_ON_GPU", "FACECURATOR_VIDEOS_PER_BATCH", "FACECURATOR_FACE_DEVICE")
+
+
+def _setting(env_overrides: dict, expression: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in _VIDEO_VARIABLES}
     env.update({"DJANGO_DEBUG": "1", **env_overrides})
-    code = "from webapp import settings; print(sorted(settings.CELERY_TASK_ROUTES))"
+    code = f"from webapp import settings; print({expression})"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
+    ).stdout.strip()
+
+
+def _task_routes(env_overrides: dict) -> str:
+    return _setting(env_overrides, "sorted(settings.CELERY_TASK_ROUTES)")
 
 
 def test_video_processing_goes_to_the_gpu_queue_only_when_asked():
     assert "media.process_video" not in _task_routes({})
-    assert "media.process_video" in _task_routes({"FACECURATOR_VIDEOS_ON_GPU": "1"})
+    assert "'media.process_video', 'media.process_videos'" in _task_routes({"FACECURATOR_VIDEOS_ON_GPU": "1"})
+
+
+@pytest.mark.parametrize(
+    ("env", "videos_per_job"),
+    [
+        ({}, "1"),
+        ({"FACECURATOR_VIDEOS_ON_GPU": "1"}, "8"),
+        ({"FACECURATOR_FACE_DEVICE": "cuda:1"}, "8"),
+        ({"FACECURATOR_FACE_DEVICE": "cpu"}, "1"),
+        ({"FACECURATOR_VIDEOS_ON_GPU": "1", "FACECURATOR_VIDEOS_PER_BATCH": "3"}, "3"),
+    ],
+)
+def test_videos_share_a_job_where_they_go_to_a_gpu_and_one_a_job_on_cpus(env, videos_per_job):
+    assert _setting(env, "settings.FACECURATOR_VIDEOS_PER_BATCH") == videos_per_job
 
 
 def _second_opinion_kinds(env: dict) -> subprocess.CompletedProcess:

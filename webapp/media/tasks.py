@@ -26,6 +26,17 @@ def process_video(job_id: int) -> None:
     )
 
 
+@shared_task(name="media.process_videos", acks_late=True)
+def process_videos(job_id: int) -> None:
+    """Process several videos in one pass, their frames batched together (params: video_ids)."""
+    job_execute(
+        job_id,
+        lambda job, progress: services.videos_process(
+            video_ids=[int(pk) for pk in job.params["video_ids"]], progress=progress
+        ),
+    )
+
+
 @shared_task(name="media.import_faces", acks_late=True)
 def import_faces(job_id: int) -> None:
     """Import a face folder inside the import roots (params: root, cropped, role, popularity_csv)."""

@@ -6,6 +6,7 @@ export const JOB_KINDS: { value: string; label: string }[] = [
   { value: "media.import_faces", label: "import faces" },
   { value: "media.process_photos", label: "process photos" },
   { value: "media.process_video", label: "process a video" },
+  { value: "media.process_videos", label: "process several videos" },
   { value: "training.run", label: "training run" },
   { value: "tagging.tag_video", label: "tag a video" },
   { value: "tagging.tag_videos", label: "tag videos" },

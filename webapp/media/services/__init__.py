@@ -18,7 +18,7 @@ the modules of this package, so they all behave alike:
 One module per concept: ``outcomes`` (per-file errors and job summaries), ``files`` (checks and
 storage writes), ``pipeline`` (adapters over ml/), ``duplicates`` (near-duplicate linking),
 ``face_rows`` (drafts and their bulk write), ``identity_names``, ``photos``, ``videos``,
-``folders`` (face-folder imports and the import roots), ``runs`` (a job run in this process) and
+``videos_batched`` (several videos in one job, their frames batched together), ``folders`` (face-folder imports and the import roots), ``runs`` (a job run in this process) and
 ``demo``. The public entry points are imported here, so callers write ``media.services.<name>``.
 """
 
@@ -52,12 +52,17 @@ from .runs import job_run_here
 from .videos import (
     VIDEO_BATCH,
     VIDEO_SUFFIXES,
+    VideoRun,
+    video_from_path,
     video_import_path,
+    video_job_groups,
     video_process,
     video_start_processing,
     video_store,
+    videos_start_processing,
     videos_upload,
 )
+from .videos_batched import DECODE_THREADS, videos_import_here, videos_import_paths, videos_process
 
 __all__ = [
     "Progress",
@@ -91,6 +96,14 @@ __all__ = [
     "video_start_processing",
     "video_process",
     "video_import_path",
+    "video_from_path",
+    "VideoRun",
+    "video_job_groups",
+    "videos_start_processing",
+    "DECODE_THREADS",
+    "videos_process",
+    "videos_import_paths",
+    "videos_import_here",
     "CROP_BATCH",
     "FolderEntry",
     "folder_scan",

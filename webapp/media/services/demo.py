@@ -16,7 +16,8 @@ from ..models import Frame, Photo, Video
 from .folders import faces_import_folder
 from .photos import IMAGE_SUFFIXES, photos_import_paths
 from .runs import job_run_here
-from .videos import VIDEO_SUFFIXES, video_import_path
+from .videos import VIDEO_SUFFIXES
+from .videos_batched import videos_import_here
 
 
 def _demo_overlap_people(data_dir: Path) -> set[str]:
@@ -167,20 +168,11 @@ def demo_import(
         paths = sorted(p for p in videos_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         if quick:
             paths = [p for p in paths if p.name == "obama_whcd_podium_b.mp4"] or paths[:1]
-        for path in paths:
-            echo(f"video {path.name}")
-            record(
-                f"video {path.name}",
-                job_run_here(
-                    kind="media.process_video",
-                    params={"path": str(path), "demo": True},
-                    user=user,
-                    echo=echo,
-                    handler=lambda job, progress, path=path: video_import_path(
-                        path=path, user=user, progress=progress, frames=30 if quick else None
-                    ),
-                ),
-            )
+        imports = videos_import_here(
+            paths=paths, user=user, frames=30 if quick else None, params={"demo": True}, echo=echo
+        )
+        for label, job in imports:
+            record(label, job)
     summary["totals"] = ingest_totals()
     return summary
 

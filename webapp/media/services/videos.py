@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.core.files.base import File
@@ -37,6 +37,8 @@ from .pipeline import face_pipeline, jpeg_encode
 if TYPE_CHECKING:
     from ml.faces import FaceResult
     from ml.video import SampledFrame, VideoInfo
+
+T = TypeVar("T")
 
 VIDEO_BATCH = 8  # frames detected and embedded per pipeline call (at least the detector's own batch: 32 on a GPU)
 
@@ -129,14 +131,17 @@ def video_store(*, name: str, fileobj: IO[bytes], user: Actor = None) -> Video:
 
 
 def videos_upload(*, files: Iterable, user: Actor = None, start_jobs: bool = True) -> UploadResult:
-    """Store uploaded videos; each accepted one gets its own ``media.process_video`` job.
+    """Store uploaded videos, then start their processing (:func:`videos_start_processing`: a
+    ``media.process_video`` job each, or ``media.process_videos`` jobs of up to
+    ``FACECURATOR_VIDEOS_PER_BATCH`` videos).
 
     The result's ``job`` is the first video's job; every outcome names its video, and each
     video row links its job. As for photos, a file that fails unexpectedly is a per-file error,
     and a duplicate of a video whose job never ran is ``accepted`` again (code ``requeued``).
     """
     outcomes: list[FileOutcome] = []
-    jobs: list[Job] = []
+    resent: list[tuple[int, Job]] = []  # (outcome position, job): jobs the broker never took, sent again
+    to_start: list[tuple[int, Video]] = []
     for upload in files:
         name = getattr(upload, "name", "") or "upload"
         try:
@@ -152,18 +157,20 @@ def videos_upload(*, files: Iterable, user: Actor = None, start_jobs: bool = Tru
                     outcome = FileOutcome(name=name, status="accepted", code="requeued", video=known.pk)
                     if unsent is not None:
                         job_send(job=unsent)
-                        jobs.append(unsent)
+                        resent.append((len(outcomes), unsent))
                     else:
-                        jobs.append(video_start_processing(video=known, user=user))
+                        to_start.append((len(outcomes), known))
             outcomes.append(outcome)
             continue
         except Exception as exc:  # noqa: BLE001 - one file's failure must not strand the stored others
             outcomes.append(upload_refused(name, exc))
             continue
-        outcome = FileOutcome(name=name, status="accepted", video=video.pk)
         if start_jobs:
-            jobs.append(video_start_processing(video=video, user=user))
-        outcomes.append(outcome)
+            to_start.append((len(outcomes), video))
+        outcomes.append(FileOutcome(name=name, status="accepted", video=video.pk))
+    videos_start_processing(videos=[video for _, video in to_start], user=user)
+    started = [(position, video.job) for position, video in to_start if video.job is not None]
+    jobs = list({job.pk: job for _, job in sorted(resent + started, key=lambda pair: pair[0])}.values())
     return UploadResult(outcomes=outcomes, job=jobs[0] if jobs else None, jobs=jobs)
 
 
@@ -174,6 +181,31 @@ def video_start_processing(*, video: Video, user: Actor = None) -> Job:
         Video.objects.filter(pk=video.pk).update(job=job)
     video.job = job
     return job
+
+
+def video_job_groups(items: Sequence[T]) -> list[list[T]]:
+    """``items`` in groups of ``FACECURATOR_VIDEOS_PER_BATCH``: the videos one job processes."""
+    size = max(1, int(settings.FACECURATOR_VIDEOS_PER_BATCH))
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def videos_start_processing(*, videos: Sequence[Video], user: Actor = None) -> list[Job]:
+    """Start processing stored videos, one job per group of up to ``FACECURATOR_VIDEOS_PER_BATCH``:
+    ``media.process_videos`` (``videos_process``) for several, ``media.process_video`` for a video
+    alone (all of them when the setting is 1). Each video links the job that processes it."""
+    jobs = []
+    for group in video_job_groups(videos):
+        if len(group) == 1:
+            jobs.append(video_start_processing(video=group[0], user=user))
+            continue
+        ids = [video.pk for video in group]
+        with transaction.atomic():
+            job = job_start(kind="media.process_videos", params={"video_ids": ids}, user=user)
+            Video.objects.filter(pk__in=ids).update(job=job)
+        for video in group:
+            video.job = job
+        jobs.append(job)
+    return jobs
 
 
 class VideoRun:
