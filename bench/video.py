@@ -55,7 +55,7 @@ from ml.images import load_image  # noqa: E402
 from ml.splits import split_for_group  # noqa: E402
 from ml.tagging import aggregate_video_tags  # noqa: E402
 from ml.train import TrainConfig, TrainData, load_classifier, train_classifier  # noqa: E402
-from ml.video import prefetched, probe_video, sample_frames, sample_videos  # noqa: E402
+from ml.video import VideoEnd, prefetched, probe_video, sample_frames, sample_videos_with_ends  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DEFAULT_VIDEOS = ["obama_speech.mp4", "biden_trump_debate_splitscreen.mp4", "crowd_walking_unknown_people.mp4"]
@@ -315,20 +315,37 @@ def embed_throughput(data: Path, embedder: Any, count: int) -> dict[str, Any]:
 
 
 def bench_many(paths: list[Path], frames: int, pipeline: FacePipeline, *, workers: int, batch: int) -> dict[str, Any]:
-    """Several videos at once: ``workers`` decoding threads, frames of all videos batched together."""
+    """Several videos at once as a ``media.process_videos`` job runs them (less the storage):
+    ``workers`` decoding threads, each video's frames in chunks of ``batch`` with its own
+    ``for_video`` detector, ``workers`` chunks' worth of frames detected and embedded per step
+    (``FacePipeline.process_steps``)."""
     clock = Clock()
-    faces = n_frames = 0
+    detectors = [pipeline.for_video(VIDEO_MAX_SIDE).detector for _ in paths]
+
+    def steps() -> Any:
+        filling: dict[int, list[np.ndarray]] = {}
+        ready: list[tuple[Any, list[np.ndarray]]] = []
+        for number, item in sample_videos_with_ends(paths, n=frames, workers=workers):
+            if isinstance(item, VideoEnd):
+                if item.error is not None:
+                    raise item.error
+                if filling.get(number):
+                    ready.append((detectors[number], filling.pop(number)))
+            else:
+                filling.setdefault(number, []).append(item.image)
+                if len(filling[number]) == batch:
+                    ready.append((detectors[number], filling.pop(number)))
+            if sum(len(chunk) for _, chunk in ready) >= workers * batch:
+                yield ready[:]
+                ready.clear()
+        if ready:
+            yield ready
+
+    n_frames = faces = 0
     with clock:
-        pending: list[np.ndarray] = []
-        for _, sample in sample_videos(paths, n=frames, workers=workers):
-            pending.append(sample.image)
-            if len(pending) == batch:
-                faces += sum(map(len, pipeline.process_batch(pending)))
-                n_frames += len(pending)
-                pending = []
-        if pending:
-            faces += sum(map(len, pipeline.process_batch(pending)))
-            n_frames += len(pending)
+        for step, per_chunk in pipeline.process_steps(steps()):
+            n_frames += sum(len(chunk) for _, chunk in step)
+            faces += sum(len(found) for per_frame in per_chunk for found in per_frame)
     return {
         "videos": len(paths),
         "decode_workers": workers,
