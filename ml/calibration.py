@@ -28,8 +28,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from numpy.typing import ArrayLike
+
+FIT_ROWS = 8_000  # val rows a calibration map's one or two parameters are fitted on
+
+
+def even_sample(n: int, limit: int) -> np.ndarray:
+    """At most ``limit`` of the positions 0..n-1, evenly spaced (all of them when n <= limit): a
+    deterministic sample for fitting a few parameters on a large split."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max(limit, 1)).round().astype(np.int64))
 
 
 def fit_temperature(
@@ -38,30 +47,39 @@ def fit_temperature(
     *,
     max_iter: int = 200,
     bounds: tuple[float, float] = (0.05, 20.0),
+    max_rows: int = FIT_ROWS,
 ) -> float:
-    """The temperature T > 0 minimising the mean NLL of ``targets`` under ``softmax(logits / T)`` (LBFGS on log T).
+    """The temperature T > 0 minimising the mean NLL of ``targets`` under ``softmax(logits / T)``.
 
     ``targets`` index the true column of ``logits``; -1 means "none of the columns" and targets the
     uniform distribution (see the module docstring). T > 1 softens an over-confident model. The
-    result is clipped to ``bounds``; 1.0 when there is no sample.
+    result is clipped to ``bounds``; 1.0 when there is no sample. One parameter needs no more than
+    ``max_rows`` rows (:func:`even_sample`): 2,000 VIPs' val split would otherwise cost seconds per step.
+
+    The NLL is convex in 1/T, so a bounded scalar search on log T finds its minimum (Brent, at most
+    ``max_iter`` evaluations). Each evaluation is one log-sum-exp over the rows, in row chunks:
+    no one-hot N x C targets and no gradients (2,000 VIPs x 20,000 val faces in seconds).
     """
-    z = torch.as_tensor(logits).detach().to("cpu", torch.float64)
+    from scipy.optimize import minimize_scalar
+
+    z = torch.as_tensor(logits).detach().to("cpu", torch.float32)
     t = torch.as_tensor(targets).detach().to("cpu", torch.int64)
     if len(t) == 0:
         return 1.0
-    uniform = torch.full_like(z, 1.0 / z.shape[1])
-    target = torch.where((t >= 0)[:, None], F.one_hot(t.clamp(min=0), z.shape[1]).to(z.dtype), uniform)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+    rows = torch.as_tensor(even_sample(len(t), max_rows))
+    z, t = z[rows], t[rows]
+    vip = t >= 0
+    own = torch.where(vip, z.gather(1, t.clamp(min=0)[:, None])[:, 0], z.mean(dim=1)).double()
+    step = max(1, 4_000_000 // max(z.shape[1], 1))
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = -(target * F.log_softmax(z / log_t.exp(), dim=1)).sum(dim=1).mean()
-        loss.backward()
-        return loss
+    def nll(log_t: float) -> float:
+        inverse = float(np.exp(-log_t))
+        lse = torch.cat([torch.logsumexp(z[i : i + step].double() * inverse, dim=1) for i in range(0, len(z), step)])
+        return float((lse - own * inverse).mean())
 
-    optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
+    low, high = np.log(bounds[0]) - 1.0, np.log(bounds[1]) + 1.0
+    found = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"maxiter": max_iter, "xatol": 1e-6})
+    temperature = float(np.exp(found.x))
     if not np.isfinite(temperature):
         return 1.0
     return float(np.clip(temperature, *bounds))

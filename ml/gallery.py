@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-from ml.index import l2_normalise
+from ml.calibration import FIT_ROWS, even_sample
+from ml.index import l2_normalise, trained_ivf
 
 _SIMILARITY_BUDGET = 50_000_000  # floats of one query-chunk x gallery block (200 MB)
 EXACT_UP_TO = 50_000  # gallery faces searched exactly; beyond, an IVF index returns each query's best matches
@@ -87,11 +87,8 @@ class Gallery:
         """Large galleries: each query's ``_SEARCH_K`` best matches from an IVF index (nprobe 16), the best
         per VIP among them; VIPs not among them keep -1 (their probability is negligible anyway)."""
         if self._index is None:
-            nlist = int(4 * np.sqrt(len(self.labels)))
-            index = faiss.index_factory(self.embeddings.shape[1], f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
-            index.train(self.embeddings)
+            index = trained_ivf(self.embeddings, nprobe=16)
             index.add(self.embeddings)
-            faiss.extract_index_ivf(index).nprobe = 16
             self._index = index
         sims, ids = self._index.search(x, _SEARCH_K)  # type: ignore[attr-defined]
         rows = np.repeat(np.arange(len(x)), ids.shape[1])
@@ -192,7 +189,9 @@ def vip_proxy_rows(similarities: ArrayLike, labels: ArrayLike) -> np.ndarray:
     return rows
 
 
-def fit_probability_map(similarities: ArrayLike, labels: ArrayLike, *, max_iter: int = 200) -> tuple[float, float]:
+def fit_probability_map(
+    similarities: ArrayLike, labels: ArrayLike, *, max_iter: int = 200, max_rows: int = FIT_ROWS
+) -> tuple[float, float]:
     """``(a, b)`` maximising the val likelihood of the right VIP (labels >= 0) and of "none of the
     VIPs" (labels -1) under the gallery's softmax (see the module docstring). (20, 0.5) without samples.
 
@@ -200,8 +199,14 @@ def fit_probability_map(similarities: ArrayLike, labels: ArrayLike, *, max_iter:
     as ``b`` falls below every similarity and ``a`` grows, until every confidence is 1.0 in float32
     and every unknown face would be accepted. So then each val VIP face also stands in for an
     unknown person, scored against the other VIPs only (its own column at -1): "none of the VIPs"
-    is fitted on how well a face matches VIPs who are not its person (:func:`vip_proxy_rows`)."""
-    sims, ys = np.asarray(similarities, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    is fitted on how well a face matches VIPs who are not its person (:func:`vip_proxy_rows`).
+
+    Two parameters need no more than ``max_rows`` rows, half from each side (:func:`even_sample`):
+    2,000 VIPs' val split would otherwise cost a second per step."""
+    ys = np.asarray(labels, dtype=np.int64)
+    sides = [np.flatnonzero(ys >= 0), np.flatnonzero(ys < 0)]
+    rows = np.sort(np.concatenate([side[even_sample(len(side), max_rows // 2)] for side in sides]))
+    sims, ys = np.asarray(similarities, dtype=np.float64)[rows], ys[rows]
     if sims.ndim == 2 and sims.shape[1] >= 2 and len(ys) and bool(np.all(ys >= 0)):
         proxy = vip_proxy_rows(sims, ys)
         sims, ys = np.concatenate([sims, proxy]), np.concatenate([ys, np.full(len(proxy), -1)])

@@ -146,11 +146,8 @@ class FaceIndex:
 
     def _rebuild_as_ivf(self) -> None:
         ids, vectors = self._contents()
-        nlist = max(1, min(int(4 * np.sqrt(len(ids))), len(ids) // 39))
-        ivf_index = faiss.index_factory(self.dim, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
-        ivf_index.train(vectors)
+        ivf_index = trained_ivf(vectors, nprobe=self.nprobe)
         ivf_index.add_with_ids(vectors, ids)
-        faiss.extract_index_ivf(ivf_index).nprobe = min(self.nprobe, nlist)
         self._index = ivf_index
         self._gpu_copy = None
 
@@ -163,6 +160,22 @@ class FaceIndex:
                 self._gpu_resources = faiss.StandardGpuResources()
             self._gpu_copy = faiss.index_cpu_to_gpu(self._gpu_resources, 0, self._index)
         return self._gpu_copy
+
+
+TRAIN_POINTS_PER_LIST = 64  # k-means points per IVF list (faiss wants >= 39; its default 256 costs 4x)
+
+
+def trained_ivf(vectors: np.ndarray, *, nprobe: int) -> faiss.Index:
+    """An empty inner-product IVF index (``4 sqrt(N)`` lists, ``nprobe`` of them searched) whose
+    coarse quantizer is trained on an even sample of at most ``TRAIN_POINTS_PER_LIST`` vectors per
+    list: at 200,000 faces the k-means on every vector took 5-8 s of a training run, three times."""
+    n, dim = vectors.shape
+    nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
+    index = faiss.index_factory(dim, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+    sample = np.unique(np.linspace(0, n - 1, min(n, TRAIN_POINTS_PER_LIST * nlist)).round().astype(np.int64))
+    index.train(np.ascontiguousarray(vectors[sample]))
+    faiss.extract_index_ivf(index).nprobe = min(nprobe, nlist)
+    return index
 
 
 def nearest_neighbours(

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ml.calibration import even_sample
 from ml.index import l2_normalise, nearest_neighbours
 
 NOT_VIP = -1
@@ -200,12 +201,13 @@ def centroid_similarities(x_unit: np.ndarray, labels: np.ndarray, sums: np.ndarr
     """Rows x C cosines of these unit faces to each VIP's centroid, the face itself left out of its
     own VIP's (-inf where a VIP has no other face). ``sums``/``counts``: :func:`centroid_sums` of
     the set these faces belong to."""
-    g = x_unit.astype(np.float64) @ sums.T
     norms = np.linalg.norm(sums, axis=1)
-    sims = g / np.maximum(norms, 1e-12)
+    # float32: the rows x C product is most of the cost; the own column, which subtracts the face
+    # itself from a sum of up to hundreds, is recomputed in float64
+    sims = (x_unit.astype(np.float32) @ sums.T.astype(np.float32)) / np.maximum(norms, 1e-12).astype(np.float32)
     rows = np.flatnonzero(labels >= 0)
     own = labels[rows]
-    g_own = g[rows, own]
+    g_own = np.einsum("ij,ij->i", x_unit[rows].astype(np.float64), sums[own])
     rest = np.sqrt(np.maximum(norms[own] ** 2 - 2.0 * g_own + 1.0, 1e-12))  # |sum - x| for a unit x
     sims[rows, own] = np.where(counts[own] > 1, (g_own - 1.0) / rest, -np.inf)
     sims[:, counts == 0] = -np.inf
@@ -351,7 +353,7 @@ def score_label_errors(
     not_vip_sims = not_vip_similarities(x_unit, y)
     centroid_t, centroid_b = TEMPERATURES[0], CENTROID_BACKGROUNDS[0]
     if centroid_weight > 0:
-        sample = np.unique(np.linspace(0, len(y) - 1, min(len(y), FIT_SAMPLE)).round().astype(np.int64))
+        sample = even_sample(len(y), FIT_SAMPLE)
         centroid_t, centroid_b = fit_centroid_posterior(
             centroid_similarities(x_unit[sample], y[sample], sums, counts),
             y[sample],

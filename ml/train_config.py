@@ -121,6 +121,11 @@ class TrainData:
 
 def json_ready(value: Any) -> Any:
     """Numpy scalars/arrays to Python, tuples to lists, NaN/inf to None, recursively."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # the leaves of a run's report: first
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k) if not isinstance(k, str) else k: json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
