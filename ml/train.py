@@ -179,13 +179,23 @@ def _train_classifier(
         class_names=list(data.class_names),
         device=device,
     )
-    outputs, embeddings = classifier.outputs(data.inputs)
-    logits = classifier.loss.logits(outputs)
     targets = classifier.loss.spec.calibration_targets(torch.as_tensor(data.labels), data.n_classes)
-    classifier.temperature = fit_temperature(logits[val_idx], targets[val_idx])
+    if config.mode == "head" and config.scorer == "gallery":
+        # the head's logits are needed on val only (its temperature, for when it is selected): at
+        # 1M faces x 2,000 VIPs every face's would be 8 GB; in head mode the embeddings are the inputs
+        inputs = np.asarray(data.inputs, dtype=np.float32)
+        embeddings = torch.as_tensor(inputs)
+        logits = classifier.loss.logits(classifier.outputs(inputs[val_idx])[0]) if len(val_idx) else None
+        if logits is not None:
+            classifier.temperature = fit_temperature(logits, targets[val_idx])
+    else:
+        outputs, embeddings = classifier.outputs(data.inputs)
+        logits = classifier.loss.logits(outputs)
+        classifier.temperature = fit_temperature(logits[val_idx], targets[val_idx])
     uncalibrated: Prediction | TopPrediction
     prediction: Prediction | TopPrediction
     if config.scorer != "gallery":
+        assert logits is not None
         uncalibrated = classifier.from_logits(logits, temperature=1.0)
         prediction = classifier.from_logits(logits)
     else:
