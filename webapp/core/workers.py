@@ -35,12 +35,27 @@ def default_worker_threads() -> int:
     return max(1, host_cores() - 1)
 
 
+def _threads_of_this_process() -> list[int]:
+    """Thread ids (Linux: niceness belongs to each thread, and a new thread takes its creator's), else
+    just this process."""
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
 def worker_cpu_yield(*, niceness: int, threads: int) -> None:
     """Lower this process's CPU priority to ``niceness`` (0: leave it; never raised: a process cannot
-    take back priority it gave up) and cap the libraries' threads at ``threads`` (0: leave them):
-    libraries loaded later read the environment, those loaded already are told (threadpoolctl, torch)."""
-    if niceness > 0 and os.getpriority(os.PRIO_PROCESS, 0) < niceness:
-        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    take back priority it gave up), its threads started so far included, and cap the libraries' threads
+    at ``threads`` (0: leave them): libraries loaded later read the environment, those loaded already
+    are told (threadpoolctl, torch)."""
+    if niceness > 0:
+        for tid in _threads_of_this_process():
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                    os.setpriority(os.PRIO_PROCESS, tid, niceness)
+            except ProcessLookupError:  # a thread that ended meanwhile
+                pass
     if threads > 0:
         for name in THREAD_VARIABLES:
             os.environ[name] = str(threads)
