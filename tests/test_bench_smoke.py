@@ -208,3 +208,28 @@ def test_demo_import_bench_times_a_new_users_import_on_the_embedded_defaults(sha
     assert all(step["state"] == "succeeded" for step in results["summary"]["jobs"].values())
     assert 0 < results["import_wall_s"] and 0 < results["import_cpu_s"]
     assert "wall" in completed.stdout and "glint24" in completed.stdout
+
+
+def test_the_far_check_pools_every_seeds_unseen_test_people_of_a_regime():
+    sys.path.insert(0, str(REPO_ROOT))
+    from bench.openset_regimes import far_pooled
+
+    def run(regime: str, seed: int, far_test: float, faces: int) -> dict:
+        at = {"far_0.001": {"far_test": far_test}}
+        return {
+            "regime": regime,
+            "seed": seed,
+            "counts": {"test_distractor": faces},
+            "methods": {"facecurator": {"at_val_threshold": at}},
+        }
+
+    runs = [
+        run("lfw158", 0, 3 / 1000, 1000),
+        run("lfw158", 1, 0.0, 1000),
+        run("lfw158", 2, 0.0, 1000),
+        run("lfw12", 0, 0.5, 10),
+    ]
+    pooled = far_pooled(runs, "lfw158", 0.001)
+    assert (pooled["accepted"], pooled["faces"]) == (3, 3000)  # 3x at seed 0 alone, 1x pooled
+    assert pooled["within_2x"] and pooled["interval"][0] < 0.001 < pooled["interval"][1]
+    assert not far_pooled([runs[0]], "lfw158", 0.001)["within_2x"]
