@@ -54,11 +54,11 @@ def test_metrics_at_one_threshold_match_hand_computed_values():
     assert result.per_class.support.tolist() == [2, 2, 2]
 
 
-
 def test_a_reports_confusion_lists_its_non_zero_cells_by_true_row_and_decided_column():
     # at 0.5: s1 0->0, s2 0->1, s3 1->1, s4 1->rejected, s5 distractor->0, s6 distractor->rejected
     cells = evaluate_at_threshold(LABELS, PREDICTED, CONFIDENCE, 0.5, C).as_dict(["Ada", "Bo"])["confusion"]["cells"]
     assert sorted(cells) == [[0, 0, 1], [0, 1, 1], [1, 1, 1], [1, 2, 1], [2, 0, 1], [2, 2, 1]]
+
 
 SWEEP_EXPECTED = {
     # threshold: (identification, distractor, total, kept, vip acceptance, mean F1)
