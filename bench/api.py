@@ -308,6 +308,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "web": os.getpriority(os.PRIO_PROCESS, 0),
                 "workers": [os.getpriority(os.PRIO_PROCESS, w.pid) for w in workers if w.poll() is None],
             }
+            check["scheduling"] = [scheduling_class(w.pid) for w in workers if w.poll() is None]
         conn2.close()
     finally:
         if sampler is not None and sampler.is_alive():
@@ -363,6 +364,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common.write_results(name, results, text, out_dir=args.output_dir)
     print(text)
     return results
+
+
+def scheduling_class(pid: int) -> str:
+    """The Linux scheduling class a process runs in (``SCHED_IDLE`` for workers by default)."""
+    names = {getattr(os, n): n for n in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)}
+    return names.get(os.sched_getscheduler(pid), "other")
 
 
 def background_state(*, training_job: int | None) -> dict[str, Any]:

@@ -141,7 +141,12 @@ def open_markdown(results: dict[str, Any]) -> str:
         + "."
         + (
             f" Workers at niceness {', '.join(map(str, check['niceness']['workers'])) or '—'}, the web server at "
-            f"{check['niceness']['web']} (as in production: `FACECURATOR_WORKER_NICENESS`)."
+            f"{check['niceness']['web']} (as in production: `FACECURATOR_WORKER_NICENESS`)"
+            + (
+                f"; workers' scheduling class {', '.join(check['scheduling'])} (`FACECURATOR_WORKER_IDLE_CLASS`)."
+                if "scheduling" in check
+                else "."
+            )
             if "niceness" in check
             else ""
         ),

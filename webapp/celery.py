@@ -35,4 +35,5 @@ def _give_way_to_the_web_server(**kwargs) -> None:
     worker_cpu_yield(
         niceness=settings.FACECURATOR_WORKER_NICENESS,
         threads=settings.FACECURATOR_WORKER_THREADS or default_worker_threads(),
+        idle_class=settings.FACECURATOR_WORKER_IDLE_CLASS,
     )

@@ -381,6 +381,8 @@ CELERY_TASK_ROUTES = {pattern: {"queue": "gpu"} for pattern in GPU_TASK_NAMES}
 # its CPU priority to this niceness (0: leaves it) and caps torch/BLAS/OpenMP threads (0: every core but one).
 FACECURATOR_WORKER_NICENESS = env_int("FACECURATOR_WORKER_NICENESS", 10)
 FACECURATOR_WORKER_THREADS = env_int("FACECURATOR_WORKER_THREADS", 0)
+# ... and runs in Linux's SCHED_IDLE class, so a waking web or database thread takes the core at once.
+FACECURATOR_WORKER_IDLE_CLASS = env_bool("FACECURATOR_WORKER_IDLE_CLASS", True)
 
 # --- Face pipeline, splits, curation ------------------------------------------------------
 FACECURATOR_FACE_DETECTOR = env_str("FACECURATOR_FACE_DETECTOR", "yunet")  # yunet | dlib_hog | dlib_cnn

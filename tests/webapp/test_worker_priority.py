@@ -21,12 +21,15 @@ from threadpoolctl import threadpool_info
 from webapp.core.workers import worker_cpu_yield
 started, stop = threading.Thread(target=lambda: stop.wait()), threading.Event()  # a thread of the worker's
 started.start()
-worker_cpu_yield(niceness={niceness}, threads={threads})
+worker_cpu_yield(niceness={niceness}, threads={threads}, idle_class={idle_class})
 worker_cpu_yield(niceness=3, threads={threads})  # asked again (a prefork child): never raised back
 import torch  # loaded afterwards: reads the environment
+later = threading.Thread(target=lambda: stop.wait())  # a thread the worker starts afterwards
+later.start()
 threads = [int(tid) for tid in os.listdir("/proc/self/task")]
 print(json.dumps({{
     "nice": sorted({{os.getpriority(os.PRIO_PROCESS, tid) for tid in threads}}),
+    "idle_class": sorted({{os.sched_getscheduler(tid) == os.SCHED_IDLE for tid in threads}}),
     "blas": sorted({{pool["num_threads"] for pool in threadpool_info()}}),
     "torch": torch.get_num_threads(),
 }}))
@@ -34,9 +37,9 @@ stop.set()
 """
 
 
-def run_in_a_process_of_its_own(niceness: int, threads: int) -> dict:
+def run_in_a_process_of_its_own(niceness: int, threads: int, idle_class: bool = False) -> dict:
     """A process's priority cannot be raised again: each case runs in a Python of its own."""
-    code = YIELD_THEN_REPORT.format(niceness=niceness, threads=threads)
+    code = YIELD_THEN_REPORT.format(niceness=niceness, threads=threads, idle_class=idle_class)
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True
     )
@@ -52,6 +55,18 @@ def test_a_worker_process_lowers_its_priority_and_caps_its_library_threads():
     assert seen["blas"] == [1] and seen["torch"] == 1
 
 
+def test_a_worker_in_the_idle_class_runs_every_thread_there_those_started_later_included():
+    seen = run_in_a_process_of_its_own(niceness=10, threads=1, idle_class=True)
+
+    assert seen["idle_class"] == [True]
+
+
+def test_without_the_idle_class_a_worker_keeps_the_normal_one():
+    seen = run_in_a_process_of_its_own(niceness=10, threads=1, idle_class=False)
+
+    assert seen["idle_class"] == [False]
+
+
 def test_by_default_a_worker_leaves_one_core_to_the_web_server():
     assert default_worker_threads() == max(1, host_cores() - 1)
 
@@ -64,3 +79,5 @@ def test_a_real_worker_runs_below_the_web_servers_priority(celery_worker_process
     assert {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in threads} == {
         max(10, os.getpriority(os.PRIO_PROCESS, 0))
     }
+    assert settings.FACECURATOR_WORKER_IDLE_CLASS
+    assert {os.sched_getscheduler(int(tid)) for tid in threads} == {os.SCHED_IDLE}

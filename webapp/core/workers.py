@@ -44,18 +44,26 @@ def _threads_of_this_process() -> list[int]:
         return [0]
 
 
-def worker_cpu_yield(*, niceness: int, threads: int) -> None:
+def worker_cpu_yield(*, niceness: int, threads: int, idle_class: bool = False) -> None:
     """Lower this process's CPU priority to ``niceness`` (0: leave it; never raised: a process cannot
     take back priority it gave up), its threads started so far included, and cap the libraries' threads
     at ``threads`` (0: leave them): libraries loaded later read the environment, those loaded already
-    are told (threadpoolctl, torch)."""
-    if niceness > 0:
-        for tid in _threads_of_this_process():
-            try:
-                if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
-                    os.setpriority(os.PRIO_PROCESS, tid, niceness)
-            except ProcessLookupError:  # a thread that ended meanwhile
-                pass
+    are told (threadpoolctl, torch).
+
+    ``idle_class`` (Linux) also moves every thread to the ``SCHED_IDLE`` scheduling class: a waking web
+    or database thread then takes the core at once. Niceness alone only weighs the shares: under
+    the EEVDF scheduler (Linux 6.6 and later) a niced worker keeps the core until its slice ends, and a
+    request that waits on the database some 30 times pays that wait at each wake-up. Threads started
+    later inherit the class.
+    """
+    for tid in _threads_of_this_process():
+        try:
+            if niceness > 0 and os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+            if idle_class and hasattr(os, "SCHED_IDLE"):
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        except ProcessLookupError:  # a thread that ended meanwhile
+            pass
     if threads > 0:
         for name in THREAD_VARIABLES:
             os.environ[name] = str(threads)
