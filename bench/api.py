@@ -269,7 +269,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 start_worker(env=env, queues="default", name="default"),
             ]
             sampler = Sampler(
-                server=server, workers=workers, database_url=url, interval=max(0.5, min(5.0, duration / 20))
+                server=server,
+                workers=workers,
+                database_url=url,
+                interval=max(0.5, min(5.0, duration / 20)),
+                training_job=setup["training_job"],
             )
             sampler.start()
         config_path = scratch / "load.json"

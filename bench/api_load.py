@@ -304,9 +304,53 @@ def summarise_open_load(raw: dict[str, Any], samples: list[dict[str, Any]]) -> d
         "rss_timeline": [[round(float(m), 2), round(float(r), 1)] for m, r in zip(minutes, rss, strict=True)],
         "web_processes": sorted({pid for s in inside for pid in s["web_pids"]}),
     }
+    out["timeline"] = latency_timeline(measured, inside)
     out["counters"] = raw["counters"]
     out["items_decided_per_s"] = raw["counters"]["items_decided"] / (raw["end"] - raw["began"])
     return out
+
+
+def _cpu_delta(samples: list[dict[str, Any]], key: str) -> float:
+    """CPU seconds the processes under ``samples[i][key]`` (pid: seconds) used between the first and last
+    sample; a process seen first inside counts from its first sample."""
+    total = 0.0
+    for pid, cpu in samples[-1].get(key, {}).items():
+        seen = [s[key][pid] for s in samples if pid in s.get(key, {})]
+        total += cpu - seen[0]
+    return total
+
+
+def latency_timeline(measured: list, samples: list[dict[str, Any]], segments: int = 10) -> list[dict[str, Any]]:
+    """The window cut into ``segments`` equal spans: per span, the latency of leases and decision posts
+    beside what else used the cores (the workers, PostgreSQL's other processes: the workers' connections,
+    autovacuum, checkpoints), what autovacuum worked on and where the training run was. It shows whether a
+    tail comes with one phase of the background work or grows with the run."""
+    start, end = samples[0]["t"], samples[-1]["t"]
+    span = (end - start) / segments
+    rows = []
+    for i in range(segments):
+        lo, hi = start + i * span, start + (i + 1) * span
+        inside = [s for s in samples if lo <= s["t"] <= hi]
+        row: dict[str, Any] = {"from_min": (lo - start) / 60, "to_min": (hi - start) / 60}
+        for endpoint in ("next", "decisions"):
+            ms = np.array([r[2] for r in measured if r[0] == endpoint and lo <= r[1] < hi]) * 1000
+            row[endpoint] = (
+                {"requests": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95))}
+                if len(ms)
+                else {"requests": 0}
+            )
+        if len(inside) >= 2:
+            seconds = inside[-1]["t"] - inside[0]["t"]
+            row["workers_cpu_share"] = (inside[-1]["workers_cpu_s"] - inside[0]["workers_cpu_s"]) / seconds
+            row["other_postgres_cpu_share"] = _cpu_delta(inside, "other_postgres") / seconds
+            row["machine_busy_share"] = (inside[-1]["machine_busy_jiffies"] - inside[0]["machine_busy_jiffies"]) / max(
+                1, inside[-1]["machine_total_jiffies"] - inside[0]["machine_total_jiffies"]
+            )
+        row["autovacuum"] = sorted({v for s in inside for v in s.get("autovacuum", [])})
+        training = [s["training"] for s in inside if s.get("training")]
+        row["training"] = training[-1] if training else None
+        rows.append(row)
+    return rows
 
 
 def summarise_load(raw: dict[str, Any]) -> dict[str, Any]:

@@ -172,4 +172,42 @@ def open_markdown(results: dict[str, Any]) -> str:
             "",
             common.md_table(["minute", *(f"{m:.1f}" for m, _ in picked)], [["MiB", *(f"{r:.0f}" for _, r in picked)]]),
         ]
+    if load.get("timeline"):
+        lines += ["", "Latency over the window, beside what else used the cores:", "", timeline_table(load["timeline"])]
     return "\n".join(lines)
+
+
+def timeline_table(timeline: list[dict[str, Any]]) -> str:
+    def latency(entry: dict[str, Any]) -> str:
+        return f"{entry['p50_ms']:.0f} / {entry['p95_ms']:.0f}" if entry.get("requests") else "—"
+
+    def share(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]:.0%}" if key in row else "—"
+
+    rows = [
+        [
+            f"{row['from_min']:.1f}-{row['to_min']:.1f}",
+            latency(row["next"]),
+            latency(row["decisions"]),
+            share(row, "workers_cpu_share"),
+            share(row, "other_postgres_cpu_share"),
+            share(row, "machine_busy_share"),
+            ", ".join(row["autovacuum"]) or "—",
+            f"{row['training'][0]:.0%} {row['training'][1]}" if row.get("training") else "—",
+        ]
+        for row in timeline
+    ]
+    return common.md_table(
+        [
+            "minutes",
+            "lease p50 / p95 ms",
+            "decide p50 / p95 ms",
+            "workers CPU",
+            "other PostgreSQL CPU",
+            "all CPUs busy",
+            "autovacuum",
+            "training run",
+        ],
+        rows,
+        align="lrrrrrll",
+    )

@@ -142,10 +142,17 @@ class Sampler(threading.Thread):
     machine's busy share. Samples carry wall-clock times, to be cut to the load generator's window."""
 
     def __init__(
-        self, *, server: subprocess.Popen, workers: list[subprocess.Popen], database_url: str, interval: float = 5.0
+        self,
+        *,
+        server: subprocess.Popen,
+        workers: list[subprocess.Popen],
+        database_url: str,
+        interval: float = 5.0,
+        training_job: int | None = None,
     ):
         super().__init__(daemon=True)
         self.server, self.workers, self.database_url, self.interval = server, workers, database_url, interval
+        self.training_job = training_job
         self.samples: list[dict[str, Any]] = []
         self.stopped = threading.Event()
 
@@ -156,6 +163,30 @@ class Sampler(threading.Thread):
         ).fetchall()
         return [pid for (pid,) in rows]
 
+    def _postgres(self, conn: Any) -> tuple[dict[int, float], list[str]]:
+        """CPU seconds of every PostgreSQL process but the server's backends (the workers' connections,
+        autovacuum, checkpointer, WAL writer, ...) and what autovacuum is doing now."""
+        rows = conn.execute(
+            "SELECT pid, backend_type, coalesce(application_name, ''), coalesce(query, '') FROM pg_stat_activity"
+        ).fetchall()
+        cpu: dict[int, float] = {}
+        vacuums = []
+        for pid, backend_type, app, query in rows:
+            if app in (SERVER_APP_NAME, "facecurator-bench-sampler"):
+                continue
+            seconds = common.proc_cpu_seconds(pid)
+            if seconds is not None:
+                cpu[pid] = seconds
+            if backend_type == "autovacuum worker" and query:
+                vacuums.append(query.removeprefix("autovacuum: ")[:80])
+        return cpu, vacuums
+
+    def _training(self, conn: Any) -> list[Any] | None:
+        if not self.training_job:
+            return None
+        row = conn.execute("SELECT progress, message FROM core_job WHERE id = %s", [self.training_job]).fetchone()
+        return [float(row[0]), str(row[1])[:80]] if row else None
+
     def sample(self, conn: Any) -> dict[str, Any]:
         web = common.proc_children(self.server.pid)
         busy, total = common.machine_cpu_jiffies()
@@ -164,7 +195,11 @@ class Sampler(threading.Thread):
             cpu = common.proc_cpu_seconds(pid)
             if cpu is not None:
                 backends[pid] = cpu
+        other_postgres, vacuums = self._postgres(conn)
         return {
+            "other_postgres": other_postgres,
+            "autovacuum": vacuums,
+            "training": self._training(conn),
             "t": time.time(),
             "web_rss_mib": sum(common.proc_rss_mib(pid) or 0.0 for pid in web),
             "web_cpu_s": sum(common.proc_cpu_seconds(pid) or 0.0 for pid in web),
