@@ -30,15 +30,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from ml.sampling import even_sample
+
 FIT_ROWS = 8_000  # val rows a calibration map's one or two parameters are fitted on
-
-
-def even_sample(n: int, limit: int) -> np.ndarray:
-    """At most ``limit`` of the positions 0..n-1, evenly spaced (all of them when n <= limit): a
-    deterministic sample for fitting a few parameters on a large split."""
-    if n <= limit:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, max(limit, 1)).round().astype(np.int64))
 
 
 def fit_temperature(

@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-from ml.calibration import FIT_ROWS, even_sample
+from ml.calibration import FIT_ROWS
 from ml.index import l2_normalise, trained_ivf
+from ml.sampling import even_sample
 
 _SIMILARITY_BUDGET = 50_000_000  # floats of one query-chunk x gallery block (200 MB)
 EXACT_UP_TO = 50_000  # gallery faces searched exactly; beyond, an IVF index returns each query's best matches

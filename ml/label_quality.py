@@ -55,8 +55,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ml.calibration import even_sample
 from ml.index import l2_normalise, nearest_neighbours
+from ml.sampling import even_sample
 
 NOT_VIP = -1
 DEFAULT_K = 20

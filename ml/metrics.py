@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ml.sampling import even_sample
+
 DISTRACTOR = -1
 
 
@@ -237,7 +239,7 @@ class ThresholdSweep:
     def as_dict(self, max_points: int = 256) -> dict[str, list[float | None]]:
         """JSON-ready curves, thinned to at most ``max_points`` evenly spaced thresholds (ends kept)."""
         n = len(self.thresholds)
-        keep = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
+        keep = even_sample(n, max_points)
         fields = (
             "thresholds",
             "distractor_accuracy",
