@@ -4,8 +4,9 @@ On a host the web server shares with workers (``docker-compose.yml`` on one mach
 the README's PostgreSQL and Redis recipe), a training run or an import would otherwise take every core
 an annotator's request wants: a page of decisions is ~30 ms of CPU, and its p95 latency more than
 doubled while a training run trained beside it (``bench/results/api_soak_15m.md``). So each worker process, as it
-starts (``webapp/celery.py``), lowers its own priority to ``FACECURATOR_WORKER_NICENESS`` (the kernel
-then gives a runnable web thread the core first) and caps the threads of the numerical libraries it
+starts (``webapp/celery.py``), lowers its own priority to ``FACECURATOR_WORKER_NICENESS``, moves to
+the ``SCHED_IDLE`` class (``FACECURATOR_WORKER_IDLE_CLASS``: the kernel then hands the core to a waking
+web or database thread at once) and caps the threads of the numerical libraries it
 loads (torch, BLAS, OpenMP, so faiss too) at ``FACECURATOR_WORKER_THREADS``, one core fewer than the
 host has by default. Background work still gets every idle cycle; it only waits while a request runs.
 
