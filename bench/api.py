@@ -72,7 +72,9 @@ from bench.api_load import ACTIONS, generate_load, generate_open_load, summarise
 from bench.api_report import markdown, open_markdown  # noqa: E402
 from bench.api_server import (  # noqa: E402
     Sampler,
+    VacuumStandIn,
     free_port,
+    server_autovacuum,
     server_env,
     start_server,
     start_worker,
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     media = scratch / "media"
     if open_loop and os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
         os.environ["CELERY_BROKER_KEYPREFIX"] = f"bench-api-{os.getpid()}:"  # this run's own queues
-    server, workers, sampler = None, [], None
+    server, workers, sampler, vacuum = None, [], None, None
     try:
         common.log(f"creating database {args.database} with {faces:,} faces")
         recreate_database(url)
@@ -276,6 +278,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 training_job=setup["training_job"],
             )
             sampler.start()
+            if not server_autovacuum(url):
+                vacuum = VacuumStandIn(database_url=url)
+                vacuum.start()
         config_path = scratch / "load.json"
         config_path.write_text(json.dumps(config))
         common.log(
@@ -292,6 +297,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if generator.returncode != 0:
             raise RuntimeError(f"the load generator failed:\n{generator.stderr[-3000:]}")
         raw = json.loads(generator.stdout.strip().splitlines()[-1])
+        if vacuum is not None:
+            vacuum.stop()
         if sampler is not None:
             sampler.stop()
             load = summarise_open_load(raw, sampler.samples)
@@ -317,6 +324,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         if sampler is not None and sampler.is_alive():
             sampler.stop()
+        if vacuum is not None and vacuum.is_alive():
+            vacuum.stop()
         for worker in workers:
             stop_worker(worker)
         if server is not None:
@@ -333,6 +342,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": name,
         "machine": machine,
         "postgres": f"{postgres // 10000}.{postgres % 10000}",
+        # None: the server's autovacuum ran; else the passes of the bench's stand-in (VacuumStandIn)
+        "vacuum_stand_in_s": vacuum.runs if vacuum is not None else None,
         "config": {
             "quick": args.quick,
             "open_loop": open_loop,

@@ -71,7 +71,13 @@ def open_markdown(results: dict[str, Any]) -> str:
     lines = [
         "# Review API held under load: open loop with think time",
         "",
-        f"Machine: {common.machine_line(results['machine'])}. PostgreSQL {results['postgres']} on the same machine.",
+        f"Machine: {common.machine_line(results['machine'])}. PostgreSQL {results['postgres']} on the same machine"
+        + (
+            f"; its autovacuum is off, so the bench vacuumed the tables the load writes every 60 s in its place "
+            f"({len(results['vacuum_stand_in_s'])} passes, {sum(results['vacuum_stand_in_s']):.0f} s in all)."
+            if results.get("vacuum_stand_in_s") is not None
+            else "."
+        ),
         f"Database `{cfg['database']}`: {setup['faces']:,} faces, {setup['identities']:,} identities; review queue "
         f"of {setup['queue_items']:,} items (chunk of {cfg['promote']} promoted identities). Server: gunicorn, "
         f"{cfg['workers']} gthread worker process × {cfg['threads']} threads, debug off, production write throttle. "

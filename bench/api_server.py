@@ -223,3 +223,46 @@ class Sampler(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=30)
+
+
+#: The tables a review load updates, which autovacuum would keep clean.
+VACUUMED_TABLES = ("review_item", "faces_face", "review_decision", "faces_labelevent", "core_job")
+
+
+class VacuumStandIn(threading.Thread):
+    """Stands in for autovacuum where the PostgreSQL server runs without it (``autovacuum = off``, as on
+    some shared development machines): every ``interval`` seconds (autovacuum's default naptime),
+    ``VACUUM (ANALYZE)`` of the tables the load updates. Without it every lease and decision leaves dead
+    row versions behind (no update of an item or a face is HOT: indexed columns change), and a decision
+    post slowed from 42 to 126 ms wall after 60,000 decisions, back to 39 ms after one VACUUM
+    (``bench/README.md``). Production PostgreSQL runs autovacuum (its default); the README says to keep it."""
+
+    def __init__(self, *, database_url: str, interval: float = 60.0):
+        super().__init__(daemon=True)
+        self.database_url, self.interval = database_url, interval
+        self.runs: list[float] = []  # seconds each pass took
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True, application_name="facecurator-bench-vacuum") as conn:
+            conn.execute("SET vacuum_cost_delay = '2ms'")  # throttled as autovacuum is by default
+            while not self.stopped.wait(self.interval):
+                started = time.perf_counter()
+                for table in VACUUMED_TABLES:
+                    conn.execute(f"VACUUM (ANALYZE) {table}")
+                self.runs.append(time.perf_counter() - started)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=600)
+
+
+def server_autovacuum(database_url: str) -> bool:
+    """Whether the PostgreSQL server runs autovacuum."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+    return bool(row) and row[0] == "on"
