@@ -91,6 +91,10 @@ def regime_noise_run(regime: Any, kind: str, seed: int, *, with_cleanlab: bool) 
         out["methods"][method]["ap_without_known_errors"] = ranking_metrics(
             is_error[~wrong_truth], score[~wrong_truth], np.random.default_rng(seed)
         )["average_precision"]
+        # The truth as the photos show it: LFW's own wrong labels are errors a reviewer must fix too.
+        out["methods"][method]["ap_known_errors_counted"] = ranking_metrics(
+            is_error | wrong_truth, score, np.random.default_rng(seed)
+        )["average_precision"]
         if kind == "mixed":
             out["methods"][method]["by_kind"] = {
                 k: ranking_metrics(
@@ -110,6 +114,9 @@ def regime_noise_run(regime: Any, kind: str, seed: int, *, with_cleanlab: bool) 
         out["cleanlab_best"] = best
         out["cleanlab_best_ap_without_known_errors"] = max(
             out["methods"][m]["ap_without_known_errors"] or 0.0 for m in scores if m.startswith("cleanlab_")
+        )
+        out["cleanlab_best_ap_known_errors_counted"] = max(
+            out["methods"][m]["ap_known_errors_counted"] or 0.0 for m in scores if m.startswith("cleanlab_")
         )
     return out
 
@@ -192,7 +199,12 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
             entry: dict[str, Any] = {
                 m: {
                     metric: common.spread(r["methods"][m][metric] for r in mine)
-                    for metric in ("average_precision", "precision_at_n", "ap_without_known_errors")
+                    for metric in (
+                        "average_precision",
+                        "precision_at_n",
+                        "ap_without_known_errors",
+                        "ap_known_errors_counted",
+                    )
                 }
                 for m in methods
             }
@@ -204,6 +216,9 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 entry["cleanlab_best_ap_without_known_errors"] = common.spread(
                     r["cleanlab_best_ap_without_known_errors"] for r in mine
+                )
+                entry["cleanlab_best_ap_known_errors_counted"] = common.spread(
+                    r["cleanlab_best_ap_known_errors_counted"] for r in mine
                 )
                 entry["cleanlab_flagged_set"] = {
                     k: common.spread(r["cleanlab_flagged_set"][k] for r in mine)
@@ -217,6 +232,11 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
                 entry["verdict_2b_without_known_errors"] = all(
                     (r["methods"]["facecurator"]["ap_without_known_errors"] or 0.0)
                     >= r["cleanlab_best_ap_without_known_errors"] - 1e-9
+                    for r in mine
+                )
+                entry["verdict_2b_known_errors_counted"] = all(
+                    (r["methods"]["facecurator"]["ap_known_errors_counted"] or 0.0)
+                    >= r["cleanlab_best_ap_known_errors_counted"] - 1e-9
                     for r in mine
                 )
             if kind == "mixed":
@@ -284,7 +304,8 @@ def regimes_markdown(results: dict[str, Any]) -> str:
         "`bench/lfw_label_errors.csv`: faces whose clean label is itself wrong (LFW's own label errors, and "
         "photos of two people where the detector's face is the other one), found at the head of the queue and "
         "checked by eye; the benchmark counts them as clean, so a ranking that finds them loses AP for it. The verdict "
-        "is given both ways: on the labels as given, and with those faces left out.",
+        "is given three ways: on the labels as given, with those faces left out, and with them counted as the "
+        "errors they are (the truth as the photos show it).",
         "",
     ]
     rows = []
@@ -307,6 +328,8 @@ def regimes_markdown(results: dict[str, Any]) -> str:
                     f"{f(e['n_known_label_errors'], 0)}: {f(fc['ap_without_known_errors'])} / "
                     f"{f(e.get('cleanlab_best_ap_without_known_errors'))}",
                     {True: "yes", False: "NO", None: "—"}[e.get("verdict_2b_without_known_errors")],
+                    f"{f(fc['ap_known_errors_counted'])} / {f(e.get('cleanlab_best_ap_known_errors_counted'))}",
+                    {True: "yes", False: "NO", None: "—"}[e.get("verdict_2b_known_errors_counted")],
                 ]
             )
     lines.append(
@@ -324,9 +347,11 @@ def regimes_markdown(results: dict[str, Any]) -> str:
                 "AP >= cleanlab (every seed)",
                 "known LFW label errors in train: AP without them, FaceCurator / cleanlab best",
                 "without them, AP >= cleanlab (every seed)",
+                "counted as errors: AP, FaceCurator / cleanlab best",
+                "counted, AP >= cleanlab (every seed)",
             ],
             rows,
-            align="llrrrrrrrlrl",
+            align="llrrrrrrrlrlrl",
         )
     )
     lines += ["", "AP of FaceCurator's ranking per kind within the mixed noise (the other kind's errors left out):", ""]
