@@ -265,4 +265,4 @@ def server_autovacuum(database_url: str) -> bool:
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute("SHOW autovacuum").fetchone()
-    return bool(row) and row[0] == "on"
+    return row is not None and row[0] == "on"
