@@ -271,10 +271,7 @@ def summarise_open_load(raw: dict[str, Any], samples: list[dict[str, Any]]) -> d
     out["late_starts"] = {"over_1s": int((lateness > 1).sum()), "max_s": float(lateness.max()) if len(lateness) else 0}
     # CPU per request: the requests that started between the first and the last sample in the window
     served = sum(1 for r in measured if first["t"] <= r[1] <= last["t"])
-    db_cpu = 0.0
-    for pid, cpu in last["db_backends"].items():
-        seen = [s["db_backends"][pid] for s in inside if pid in s["db_backends"]]
-        db_cpu += cpu - seen[0]  # a connection opened inside the window: from its first sample
+    db_cpu = _cpu_delta(inside, "db_backends")
     rss = np.array([s["web_rss_mib"] for s in inside])
     minutes = np.array([(s["t"] - first["t"]) / 60 for s in inside])
     slope = float(np.polyfit(minutes, rss, 1)[0]) if len(inside) >= 3 else None

@@ -197,6 +197,14 @@ def test_api_bench_open_loop_reports_latency_server_cpu_and_memory_with_imports_
         )
     niceness = results["check"]["niceness"]  # the workers give way to the web server, as in production
     assert niceness["workers"] == [max(10, niceness["web"])] * 2
+    assert results["check"]["scheduling"] == ["SCHED_IDLE"] * 2
+    # latency over the window, span by span, beside the background work: every measured request in one span
+    timeline = load["timeline"]
+    assert len(timeline) == 10
+    assert sum(span["decisions"]["requests"] for span in timeline) <= load["endpoints"]["decisions"]["requests"]
+    assert any(span["decisions"]["requests"] for span in timeline)
+    assert any(span["training"] for span in timeline)
+    assert "Latency over the window" in completed.stdout
     assert "web-process CPU per request" in completed.stdout
 
 
