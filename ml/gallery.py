@@ -37,6 +37,14 @@ _SIMILARITY_BUDGET = 50_000_000  # floats of one query-chunk x gallery block (20
 EXACT_UP_TO = 50_000  # gallery faces searched exactly; beyond, an IVF index returns each query's best matches
 _SEARCH_K = 64
 SAME_FACE = 0.99999  # cosine at which a gallery face is the query itself
+# The sharpness a of the probability map, at most. A val split whose VIP faces all match better than
+# every unknown face (common: 10 of 10 seeds of every regime fitted a of 30 to 500) leaves the
+# likelihood unbounded in a. At a = 500 an unknown face 0.04 above b had confidence 1.0 in float32:
+# unknown faces tied with the VIP faces at the top, a threshold could no longer separate them
+# (glint24 seed 8: no VIP face accepted at a 0.1% false-accept rate) and the false-accept tail was
+# fitted on clipped logits (unseen people's FAR at the val 0.1% threshold: 0.0021 -> 0.0016 capped).
+# At 50 the confidence stays below float32's 1.0 up to 0.33 above b, beyond every unknown face seen.
+MAX_SCALE = 50.0
 _BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 
 
@@ -195,6 +203,8 @@ def fit_probability_map(
 ) -> tuple[float, float]:
     """``(a, b)`` maximising the val likelihood of the right VIP (labels >= 0) and of "none of the
     VIPs" (labels -1) under the gallery's softmax (see the module docstring). (20, 0.5) without samples.
+    ``a`` is at most MAX_SCALE; where the likelihood wants more (a val split that separates VIP faces
+    from unknown ones), ``b`` is fitted again at that sharpness.
 
     Without any distractor face the VIP faces alone leave ``b`` unbounded: their likelihood grows
     as ``b`` falls below every similarity and ``a`` grows, until every confidence is 1.0 in float32
@@ -234,7 +244,11 @@ def fit_probability_map(
         return loss
 
     optimizer.step(closure)
+    if float(log_a.detach().exp()) > MAX_SCALE:  # separable val: b is refitted at the capped sharpness
+        log_a = torch.tensor([np.log(MAX_SCALE)], dtype=torch.float64)
+        optimizer = torch.optim.LBFGS([b], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+        optimizer.step(closure)
     a, bias = float(log_a.detach().exp()), float(b.detach())
     if not (np.isfinite(a) and np.isfinite(bias)):
         return 20.0, 0.5
-    return float(np.clip(a, 1.0, 500.0)), float(np.clip(bias, -1.0, 1.0))
+    return float(np.clip(a, 1.0, MAX_SCALE)), float(np.clip(bias, -1.0, 1.0))

@@ -91,6 +91,16 @@ def measurable_far(far: float, n_distractor_faces: int) -> float | None:
     return None if used > MAX_MEASURABLE_FAR + 1e-12 else used
 
 
+def _just_above(score: float) -> float:
+    """The next number above ``score`` in the precision it has: a float32 step for a float32 value.
+    Models give float32 confidences, and NumPy compares a float32 array with a Python float in
+    float32: a threshold one float64 step above a float32 score rounds back onto it there and
+    accepts the face it was placed to reject."""
+    if float(np.float32(score)) == float(score):
+        return float(np.nextafter(np.float32(score), np.float32(np.inf)))
+    return float(np.nextafter(float(score), np.inf))
+
+
 def _logit(confidence: np.ndarray) -> np.ndarray:
     p = np.clip(confidence.astype(np.float64), 1e-12, 1 - 1e-12)
     return np.log(p) - np.log1p(-p)
@@ -133,7 +143,7 @@ def threshold_for_far(
     allowed = math.floor(far * n)
     ordered = np.sort(raw)[::-1]
     if allowed >= min_accepts:
-        return float(np.nextafter(ordered[allowed], np.inf)), "empirical"
+        return _just_above(ordered[allowed]), "empirical"
     z = np.sort(_logit(raw) if scale == "logit" else raw)[::-1]
     m = min(tail_size, max(3, n // 4))  # a tail, not the whole sample: the bulk is not exponential
     u = z[m - 1]
@@ -144,7 +154,7 @@ def threshold_for_far(
     t = u + beta_hat * math.log(m / (far * n)) if far * n < m else u
     threshold = float(1.0 / (1.0 + math.exp(-t))) if scale == "logit" else float(t)
     if allowed >= 1:  # the fit may smooth, never accept more val faces than the rate allows
-        threshold = max(threshold, float(np.nextafter(ordered[allowed], np.inf)))
+        threshold = max(threshold, _just_above(ordered[allowed]))
     return threshold, "tail"
 
 

@@ -4,9 +4,10 @@ calibrated probabilities against "none of them", and is what a trained model use
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from ml.gallery import Gallery, fit_probability_map
+from ml.gallery import MAX_SCALE, Gallery, fit_probability_map
 from ml.index import l2_normalise
 from ml.train import TrainConfig, load_classifier, save_classifier, train_classifier
 from tests.ml.test_train import sphere_data
@@ -49,6 +50,21 @@ def test_fitted_probabilities_put_unknown_faces_below_vip_faces():
     )
     probs = gallery.probabilities(sims)[:, 0]
     assert probs[:200].mean() > 0.9 and probs[200:].mean() < 0.1
+
+
+def test_a_val_split_that_separates_vips_from_unknown_faces_keeps_unknown_confidences_apart():
+    rng = np.random.default_rng(3)
+    vip_sims = rng.uniform(0.7, 0.9, size=(100, 1))
+    unknown_sims = rng.uniform(0.1, 0.45, size=(300, 1))  # every VIP face matches better than every unknown one
+    labels = np.concatenate([np.zeros(100, np.int64), -np.ones(300, np.int64)])
+    scale, bias = fit_probability_map(np.vstack([vip_sims, unknown_sims]), labels)
+    assert scale == pytest.approx(MAX_SCALE) and 0.45 < bias < 0.7
+    gallery = Gallery(
+        embeddings=np.zeros((0, 2), np.float32), labels=np.zeros(0, np.int64), n_classes=1, scale=scale, bias=bias
+    )
+    new_unknown_people = np.array([0.72, 0.74, 0.76])  # lookalikes above every val face, below float32's 1.0
+    confidence = gallery.confidence(new_unknown_people)
+    assert np.all(np.diff(confidence) > 0) and confidence.max() < np.float32(1.0)
 
 
 def test_a_default_run_scores_with_the_gallery_and_reloads_it(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.gallery import Gallery, fit_probability_map
+from ml.gallery import MAX_SCALE, Gallery, fit_probability_map
 from ml.index import l2_normalise
 from ml.train import TrainConfig, TrainData, load_classifier, train_classifier
 
@@ -84,7 +84,7 @@ def test_the_probability_map_fitted_on_vip_faces_alone_stays_finite_and_keeps_un
     gallery = Gallery.from_faces(data.inputs[train], data.labels[train], len(data.class_names))
     val = data.splits == "val"
     gallery.scale, gallery.bias = fit_probability_map(gallery.similarities(data.inputs[val]), data.labels[val])
-    assert gallery.scale < 500 and -1.0 < gallery.bias < 1.0  # not run off to the clip
+    assert gallery.scale < MAX_SCALE and -1.0 < gallery.bias < 1.0  # not run off to the cap
     vip_confidence = gallery.confidence(gallery.similarities(data.inputs[~train]).max(axis=1))
     unknown_confidence = gallery.confidence(gallery.similarities(unknown).max(axis=1))
     assert np.median(unknown_confidence) < 0.1 < 0.9 < np.median(vip_confidence)

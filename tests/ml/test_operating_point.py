@@ -154,3 +154,9 @@ def test_fewer_than_ten_distractor_faces_measure_no_rate():
 def test_no_distractor_face_is_a_clear_error():
     with pytest.raises(ValueError, match="no distractor"):
         threshold_for_far([], 0.01)
+
+
+def test_a_threshold_placed_on_float32_confidences_rejects_the_face_it_was_placed_above():
+    confidences = np.random.default_rng(1).uniform(size=5000).astype(np.float32)  # as models give them
+    threshold, _ = threshold_for_far(confidences, 0.01)
+    assert np.sum(confidences >= threshold) == 50  # compared in float32, as the tagging code does
