@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="60 crops per identity, 2 seeds")
     parser.add_argument("--data", help="the face set: a folder with glint24/ in it, or root/<identity>/<image> itself")
-    parser.add_argument("--seeds", type=int, nargs="+", help="default 0 1 2 (quick: 0 1)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default 0 1 2 (quick: 0 1); --regimes: 0 to 4 (quick: 0)")
     parser.add_argument("--vips", type=int, default=12, help="VIPs per seed (the rest are distractors)")
     parser.add_argument("--per-identity", type=int, help="at most this many crops per identity (quick: 60)")
     parser.add_argument("--kinds", nargs="+", choices=[*KINDS, "mixed"], default=[*KINDS, "mixed"])

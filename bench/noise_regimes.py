@@ -75,7 +75,9 @@ def regime_noise_run(regime: Any, kind: str, seed: int, *, with_cleanlab: bool) 
             regime.embeddings[train], noisy[train], regime.n_classes, seed
         )
         scores.update(cl)
-    wrong_truth = rg.known_label_errors(regime)[train]  # "clean" faces whose label is itself wrong
+    truth = rg.true_labels(regime)
+    wrong_truth = (truth != regime.labels)[train]  # "clean" faces whose label is itself wrong
+    is_error_truth = (noisy != truth)[train]
     out: dict[str, Any] = {
         "regime": regime.name,
         "seed": seed,
@@ -93,7 +95,7 @@ def regime_noise_run(regime: Any, kind: str, seed: int, *, with_cleanlab: bool) 
         )["average_precision"]
         # The truth as the photos show it: LFW's own wrong labels are errors a reviewer must fix too.
         out["methods"][method]["ap_known_errors_counted"] = ranking_metrics(
-            is_error | wrong_truth, score, np.random.default_rng(seed)
+            is_error_truth, score, np.random.default_rng(seed)
         )["average_precision"]
         if kind == "mixed":
             out["methods"][method]["by_kind"] = {
@@ -162,6 +164,57 @@ def review_pass_run(regime: Any, seed: int) -> dict[str, Any]:
 REGIME_NOISE_KINDS = ("lookalike", "open_set", "mixed")
 
 
+def verdict_against_cleanlab(ours: list[float | None], cleanlab: list[float | None]) -> dict[str, Any]:
+    """Point 2(b) for one regime and noise kind over the seeds: is FaceCurator's AP at least cleanlab's
+    best on the mean over seeds (the committed table's number), in how many seeds, and by how much it
+    is behind in its worst seed (negative: behind)."""
+    mine = np.array([a or 0.0 for a in ours])
+    theirs = np.array([a or 0.0 for a in cleanlab])
+    gaps = mine - theirs
+    return {
+        "mean": bool(mine.mean() >= theirs.mean() - 1e-9),
+        "seeds_at_or_above": int(np.sum(gaps >= -1e-9)),
+        "seeds": len(gaps),
+        "worst_gap": float(gaps.min()),
+    }
+
+
+VERDICT_VIEWS = {
+    "verdict_2b_known_errors_counted": "the truth as the photos show it (LFW's own errors counted)",
+    "verdict_2b_without_known_errors": "LFW's own errors left out",
+    "verdict_2b": "the labels as given",
+}
+
+
+def verdict_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per view: regime x noise cells at or above cleanlab on the seed mean, and per seed."""
+    lines = []
+    for key, view in VERDICT_VIEWS.items():
+        found = [e[key] for kinds in summary.values() for e in kinds.values() if e.get(key)]
+        if not found:
+            continue
+        seeds = sum(v["seeds"] for v in found)
+        at_or_above = sum(v["seeds_at_or_above"] for v in found)
+        line = (
+            f"- 2(b) on {view}: at or above cleanlab's best in {sum(v['mean'] for v in found)} of {len(found)} "
+            f"regime x noise cells on the seed mean; in {at_or_above} of {seeds} single seeds"
+        )
+        if at_or_above < seeds:
+            line += f", the worst {min(v['worst_gap'] for v in found):+.3f} AP behind"
+        lines.append(line + ".")
+    return lines
+
+
+def verdict_cell(v: dict[str, Any] | None) -> str:
+    """The verdict as a table cell: "yes (5/5 seeds)", or with the worst seed's gap where one is behind: "yes (4/5 seeds, worst -0.002)"."""
+    if not v:
+        return "—"
+    seeds = f"{v['seeds_at_or_above']}/{v['seeds']} seeds"
+    if v["seeds_at_or_above"] < v["seeds"]:
+        seeds += f", worst {v['worst_gap']:+.3f}"
+    return f"{'yes' if v['mean'] else 'NO'} ({seeds})"
+
+
 def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
     from bench import regimes as rg
 
@@ -169,7 +222,7 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
     common.configure_threads()
     machine = common.machine_info()
     started = time.perf_counter()
-    seeds = args.seeds or ([0] if args.quick else [0, 1])
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2, 3, 4])
     names = rg.regime_names(args.regimes)
     pool = rg.load_pool(data, glint_per_identity=40 if args.quick else 120)
     runs, reviews = [], []
@@ -224,20 +277,17 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
                     k: common.spread(r["cleanlab_flagged_set"][k] for r in mine)
                     for k in ("precision", "recall", "flagged")
                 }
-                entry["verdict_2b"] = all(
-                    r["methods"]["facecurator"]["average_precision"]
-                    >= r["methods"][r["cleanlab_best"]]["average_precision"] - 1e-9
-                    for r in mine
+                entry["verdict_2b"] = verdict_against_cleanlab(
+                    [r["methods"]["facecurator"]["average_precision"] for r in mine],
+                    [r["methods"][r["cleanlab_best"]]["average_precision"] for r in mine],
                 )
-                entry["verdict_2b_without_known_errors"] = all(
-                    (r["methods"]["facecurator"]["ap_without_known_errors"] or 0.0)
-                    >= r["cleanlab_best_ap_without_known_errors"] - 1e-9
-                    for r in mine
+                entry["verdict_2b_without_known_errors"] = verdict_against_cleanlab(
+                    [r["methods"]["facecurator"]["ap_without_known_errors"] for r in mine],
+                    [r["cleanlab_best_ap_without_known_errors"] for r in mine],
                 )
-                entry["verdict_2b_known_errors_counted"] = all(
-                    (r["methods"]["facecurator"]["ap_known_errors_counted"] or 0.0)
-                    >= r["cleanlab_best_ap_known_errors_counted"] - 1e-9
-                    for r in mine
+                entry["verdict_2b_known_errors_counted"] = verdict_against_cleanlab(
+                    [r["methods"]["facecurator"]["ap_known_errors_counted"] for r in mine],
+                    [r["cleanlab_best_ap_known_errors_counted"] for r in mine],
                 )
             if kind == "mixed":
                 entry["facecurator_by_kind"] = {
@@ -303,9 +353,14 @@ def regimes_markdown(results: dict[str, Any]) -> str:
         "(n = errors). The last column leaves out, for every method alike, the train faces of "
         "`bench/lfw_label_errors.csv`: faces whose clean label is itself wrong (LFW's own label errors, and "
         "photos of two people where the detector's face is the other one), found at the head of the queue and "
-        "checked by eye; the benchmark counts them as clean, so a ranking that finds them loses AP for it. The verdict "
-        "is given three ways: on the labels as given, with those faces left out, and with them counted as the "
-        "errors they are (the truth as the photos show it).",
+        "checked by eye (each with the person it shows: a photo filed under an unknown person that shows a VIP is "
+        "an error only in regimes where that VIP is one); the labels as given count them as clean, so a ranking "
+        "that finds them loses AP for it. The verdict is given three ways: on the labels as given, with those "
+        "faces left out, and with them counted as the errors they are (the truth as the photos show it, the one "
+        "a reviewer works to). Each verdict compares the mean AP over the seeds (the table's number) and says in "
+        "how many seeds FaceCurator is at or above cleanlab's best, and by how much it is behind in its worst.",
+        "",
+        *verdict_lines(results["summary"]),
         "",
     ]
     rows = []
@@ -324,12 +379,12 @@ def regimes_markdown(results: dict[str, Any]) -> str:
                     f(e.get("cleanlab_best_ap")),
                     f(e["cleanlab_self_confidence"]["precision_at_n"]) if "cleanlab_self_confidence" in e else "—",
                     f"{f(flag['precision'])} / {f(flag['recall'])}" if flag else "—",
-                    {True: "yes", False: "NO", None: "—"}[e.get("verdict_2b")],
+                    verdict_cell(e.get("verdict_2b")),
                     f"{f(e['n_known_label_errors'], 0)}: {f(fc['ap_without_known_errors'])} / "
                     f"{f(e.get('cleanlab_best_ap_without_known_errors'))}",
-                    {True: "yes", False: "NO", None: "—"}[e.get("verdict_2b_without_known_errors")],
+                    verdict_cell(e.get("verdict_2b_without_known_errors")),
                     f"{f(fc['ap_known_errors_counted'])} / {f(e.get('cleanlab_best_ap_known_errors_counted'))}",
-                    {True: "yes", False: "NO", None: "—"}[e.get("verdict_2b_known_errors_counted")],
+                    verdict_cell(e.get("verdict_2b_known_errors_counted")),
                 ]
             )
     lines.append(
@@ -344,11 +399,11 @@ def regimes_markdown(results: dict[str, Any]) -> str:
                 "cleanlab best AP",
                 "cleanlab P@n (self-conf.)",
                 "cleanlab flagged P / R",
-                "AP >= cleanlab (every seed)",
+                "AP >= cleanlab: seed mean (seeds)",
                 "known LFW label errors in train: AP without them, FaceCurator / cleanlab best",
-                "without them, AP >= cleanlab (every seed)",
+                "without them, AP >= cleanlab: seed mean (seeds)",
                 "counted as errors: AP, FaceCurator / cleanlab best",
-                "counted, AP >= cleanlab (every seed)",
+                "counted, AP >= cleanlab: seed mean (seeds)",
             ],
             rows,
             align="llrrrrrrrlrlrl",

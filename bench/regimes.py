@@ -183,17 +183,28 @@ def make_regime(pool: Pool, name: str, *, seed: int) -> Regime:
 KNOWN_LABEL_ERRORS = Path(__file__).with_name("lfw_label_errors.csv")
 
 
-def known_label_errors(regime: Regime) -> np.ndarray:
-    """Mask of the regime's faces whose clean label is itself wrong (``bench/lfw_label_errors.csv``:
-    faces the label-error queue put first, checked by eye: LFW's own label errors and photos where
-    the detector's face is another person's). The benchmark still counts them as clean."""
+def true_labels(regime: Regime) -> np.ndarray:
+    """The regime's labels as the photos show them: ``regime.labels`` with each face of
+    ``bench/lfw_label_errors.csv`` (faces the label-error queue put first, checked by eye: LFW's own
+    label errors and photos where the detector's face is another person's) given the label of the
+    person it shows: that person's VIP index where they are a VIP of this regime, else -1 (not a VIP).
+    So a photo filed under an unknown person that shows a VIP is an error only where that VIP is one."""
     import csv
 
+    labels = regime.labels.copy()
     if regime.key is None:
-        return np.zeros(len(regime.labels), dtype=bool)
+        return labels
+    class_of = {name: i for i, name in enumerate(regime.class_names)}
     with KNOWN_LABEL_ERRORS.open(newline="") as handle:
-        wrong = [row["key"] for row in csv.DictReader(handle)]
-    return np.isin(regime.key, wrong)
+        for row in csv.DictReader(handle):
+            labels[regime.key == row["key"]] = class_of.get(row["shows_person"], -1)
+    return labels
+
+
+def known_label_errors(regime: Regime) -> np.ndarray:
+    """Mask of the regime's faces whose clean label is itself wrong (:func:`true_labels`). The
+    benchmark's clean labels still count them as right."""
+    return true_labels(regime) != regime.labels
 
 
 def _centroids(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:

@@ -241,3 +241,43 @@ def test_the_far_check_pools_every_seeds_unseen_test_people_of_a_regime():
     assert (pooled["accepted"], pooled["faces"]) == (3, 3000)  # 3x at seed 0 alone, 1x pooled
     assert pooled["within_2x"] and pooled["interval"][0] < 0.001 < pooled["interval"][1]
     assert not far_pooled([runs[0]], "lfw158", 0.001)["within_2x"]
+
+
+def test_a_photo_filed_under_an_unknown_person_that_shows_a_vip_is_an_error_only_where_that_vip_is_one():
+    sys.path.insert(0, str(REPO_ROOT))
+    import numpy as np
+
+    from bench.regimes import Regime, true_labels
+
+    ruckauf = "lfw/unknown/Carlos_Ruckauf/Carlos_Ruckauf_0001.jpg"  # shows Eduardo Duhalde
+    abbas = "lfw/known/Mahmoud_Abbas/Mahmoud_Abbas_0012.jpg"  # shows Hamad bin Isa Al Khalifa, not a VIP
+
+    def regime(vips: list[str]) -> Regime:
+        return Regime(
+            name="lfw",
+            rows=np.arange(3),
+            embeddings=np.zeros((3, 2), dtype=np.float32),
+            person=np.array(["Carlos_Ruckauf", "Mahmoud_Abbas", "Eduardo_Duhalde"]),
+            labels=np.array(
+                [-1, vips.index("Mahmoud_Abbas"), vips.index("Eduardo_Duhalde") if "Eduardo_Duhalde" in vips else -1]
+            ),
+            splits=np.array(["train"] * 3),
+            class_names=vips,
+            key=np.array([ruckauf, abbas, "lfw/known/Eduardo_Duhalde/Eduardo_Duhalde_0001.jpg"]),
+        )
+
+    with_duhalde = regime(["Mahmoud_Abbas", "Eduardo_Duhalde"])
+    assert list(true_labels(with_duhalde)) == [1, -1, 1]
+    assert list(true_labels(regime(["Mahmoud_Abbas"]))) == [-1, -1, -1]
+
+
+def test_the_cleanlab_verdict_reads_the_seed_mean_and_says_how_far_the_worst_seed_is_behind():
+    sys.path.insert(0, str(REPO_ROOT))
+    from bench.noise_regimes import verdict_against_cleanlab, verdict_cell
+
+    ahead_on_the_mean = verdict_against_cleanlab([1.0, 0.997, 0.99], [0.98, 1.0, 0.97])
+    assert ahead_on_the_mean["mean"] and (ahead_on_the_mean["seeds_at_or_above"], ahead_on_the_mean["seeds"]) == (2, 3)
+    assert ahead_on_the_mean["worst_gap"] == pytest.approx(-0.003)
+    assert verdict_cell(ahead_on_the_mean) == "yes (2/3 seeds, worst -0.003)"
+    assert verdict_cell(verdict_against_cleanlab([0.95, 0.96], [0.97, 0.97])) == "NO (0/2 seeds, worst -0.020)"
+    assert verdict_cell(verdict_against_cleanlab([1.0], [1.0])) == "yes (1/1 seeds)"
