@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from webapp.core.workers import default_worker_threads, host_cores
+from webapp.core.workers import default_worker_threads, host_cores, worker_cpu_yield
 
 from .conftest import REPO_ROOT
 
@@ -65,6 +65,17 @@ def test_without_the_idle_class_a_worker_keeps_the_normal_one():
     seen = run_in_a_process_of_its_own(niceness=10, threads=1, idle_class=False)
 
     assert seen["idle_class"] == [False]
+
+
+def test_a_host_that_forbids_the_idle_class_gets_a_warning_not_a_worker_that_fails_to_start(monkeypatch, caplog):
+    def forbidden(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # what a strict seccomp profile answers
+
+    monkeypatch.setattr(os, "sched_setscheduler", forbidden)
+
+    worker_cpu_yield(niceness=0, threads=0, idle_class=True)
+
+    assert "the idle class refused" in caplog.text
 
 
 def test_by_default_a_worker_leaves_one_core_to_the_web_server():

@@ -16,8 +16,12 @@ Niceness orders processes within one control group. Containers are control group
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
 
 #: The environment variables numerical libraries read their thread count from when they load.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -45,6 +49,15 @@ def _threads_of_this_process() -> list[int]:
         return [0]
 
 
+def _lower_niceness(tid: int, niceness: int) -> None:
+    if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+        os.setpriority(os.PRIO_PROCESS, tid, niceness)
+
+
+def _to_idle_class(tid: int) -> None:
+    os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+
+
 def worker_cpu_yield(*, niceness: int, threads: int, idle_class: bool = False) -> None:
     """Lower this process's CPU priority to ``niceness`` (0: leave it; never raised: a process cannot
     take back priority it gave up), its threads started so far included, and cap the libraries' threads
@@ -56,15 +69,32 @@ def worker_cpu_yield(*, niceness: int, threads: int, idle_class: bool = False) -
     the EEVDF scheduler (Linux 6.6 and later) a niced worker keeps the core until its slice ends, and a
     request that waits on the database some 30 times pays that wait at each wake-up. Threads started
     later inherit the class.
+
+    Where the host forbids either call (a strict seccomp profile answers EPERM), the worker says so
+    in its log and runs on at the priority it has: a worker that does not start helps no one.
     """
+    wanted: dict[str, Callable[[int], None]] = {}
+    if niceness > 0:
+        wanted["niceness"] = lambda tid: _lower_niceness(tid, niceness)
+    if idle_class and hasattr(os, "SCHED_IDLE"):
+        wanted["the idle class"] = _to_idle_class
+    refused: set[str] = set()
     for tid in _threads_of_this_process():
-        try:
-            if niceness > 0 and os.getpriority(os.PRIO_PROCESS, tid) < niceness:
-                os.setpriority(os.PRIO_PROCESS, tid, niceness)
-            if idle_class and hasattr(os, "SCHED_IDLE"):
-                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-        except ProcessLookupError:  # a thread that ended meanwhile
-            pass
+        for what, step in wanted.items():
+            if what in refused:
+                continue
+            try:
+                step(tid)
+            except ProcessLookupError:  # a thread that ended meanwhile
+                pass
+            except PermissionError:
+                refused.add(what)
+    if refused:
+        logger.warning(
+            "This host does not let the worker yield its CPU (%s refused, e.g. by a seccomp profile): it runs "
+            "without it, and requests may wait behind its work.",
+            " and ".join(sorted(refused)),
+        )
     if threads > 0:
         for name in THREAD_VARIABLES:
             os.environ[name] = str(threads)
