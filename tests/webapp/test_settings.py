@@ -144,3 +144,19 @@ def test_second_opinions_are_chosen_per_action_and_none_turns_them_off():
 def test_an_unknown_second_opinion_kind_is_refused_at_start():
     result = _second_opinion_kinds({"FACECURATOR_SECOND_OPINION": "relabel_everything"})
     assert result.returncode != 0 and "unknown kind(s) relabel_everything" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_postgresql_server_without_autovacuum_gets_a_database_check_warning():
+    from django.core.checks import run_checks
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the check reads PostgreSQL's autovacuum setting; this run uses " + connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        (setting,) = cursor.fetchone()
+
+    warned = [m.id for m in run_checks(include_deployment_checks=False, databases=["default"])]
+
+    assert ("core.W001" in warned) == (setting != "on")
