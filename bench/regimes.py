@@ -201,12 +201,6 @@ def true_labels(regime: Regime) -> np.ndarray:
     return labels
 
 
-def known_label_errors(regime: Regime) -> np.ndarray:
-    """Mask of the regime's faces whose clean label is itself wrong (:func:`true_labels`). The
-    benchmark's clean labels still count them as right."""
-    return true_labels(regime) != regime.labels
-
-
 def _centroids(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     from ml.index import l2_normalise
 
