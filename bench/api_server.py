@@ -156,30 +156,30 @@ class Sampler(threading.Thread):
         self.samples: list[dict[str, Any]] = []
         self.stopped = threading.Event()
 
-    def _backends(self, conn: Any) -> list[int]:
+    def _postgres(self, conn: Any) -> tuple[dict[int, float], dict[int, float], list[str]]:
+        """From one look at pg_stat_activity: CPU seconds of the server's backends (connections named
+        ``SERVER_APP_NAME`` in this database), of every other PostgreSQL process (the workers'
+        connections, autovacuum, checkpointer, WAL writer, ...) and what autovacuum is doing now."""
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
-            [SERVER_APP_NAME],
+            "SELECT pid, backend_type, coalesce(application_name, ''), coalesce(query, ''), "
+            "datname = current_database() FROM pg_stat_activity"
         ).fetchall()
-        return [pid for (pid,) in rows]
-
-    def _postgres(self, conn: Any) -> tuple[dict[int, float], list[str]]:
-        """CPU seconds of every PostgreSQL process but the server's backends (the workers' connections,
-        autovacuum, checkpointer, WAL writer, ...) and what autovacuum is doing now."""
-        rows = conn.execute(
-            "SELECT pid, backend_type, coalesce(application_name, ''), coalesce(query, '') FROM pg_stat_activity"
-        ).fetchall()
-        cpu: dict[int, float] = {}
+        server: dict[int, float] = {}
+        other: dict[int, float] = {}
         vacuums = []
-        for pid, backend_type, app, query in rows:
-            if app in (SERVER_APP_NAME, "facecurator-bench-sampler"):
+        for pid, backend_type, app, query, here in rows:
+            if app == "facecurator-bench-sampler":
                 continue
             seconds = common.proc_cpu_seconds(pid)
+            if app == SERVER_APP_NAME:
+                if here and seconds is not None:
+                    server[pid] = seconds
+                continue
             if seconds is not None:
-                cpu[pid] = seconds
+                other[pid] = seconds
             if backend_type == "autovacuum worker" and query:
                 vacuums.append(query.removeprefix("autovacuum: ")[:80])
-        return cpu, vacuums
+        return server, other, vacuums
 
     def _training(self, conn: Any) -> list[Any] | None:
         if not self.training_job:
@@ -190,12 +190,7 @@ class Sampler(threading.Thread):
     def sample(self, conn: Any) -> dict[str, Any]:
         web = common.proc_children(self.server.pid)
         busy, total = common.machine_cpu_jiffies()
-        backends = {}
-        for pid in self._backends(conn):
-            cpu = common.proc_cpu_seconds(pid)
-            if cpu is not None:
-                backends[pid] = cpu
-        other_postgres, vacuums = self._postgres(conn)
+        backends, other_postgres, vacuums = self._postgres(conn)
         return {
             "other_postgres": other_postgres,
             "autovacuum": vacuums,
