@@ -175,7 +175,13 @@ def run_loss(
     inputs: Any = pool.embeddings if mode == "head" else [str(p) for p in pool.crop_paths]
     data = TrainData(inputs=inputs, labels=labels, splits=splits, class_names=vips, sample_ids=np.arange(len(labels)))
     config = TrainConfig(
-        mode=mode, loss=loss, seed=seed, noise_folds=0, epochs=epochs, device=None if mode == "finetune" else "cpu"
+        mode=mode,
+        loss=loss,
+        seed=seed,
+        noise_folds=0,
+        epochs=epochs,
+        device=None if mode == "finetune" else "cpu",
+        scorer="head",  # the losses are compared: the default gallery scorer would score every row alike
     )
     with tempfile.TemporaryDirectory(prefix="bench-openset-") as folder:
         result = train_classifier(config, data, out_dir=Path(folder))

@@ -97,6 +97,8 @@ def test_openset_bench_reports_each_loss_and_the_nearest_face_baseline(shared_da
     assert me["ece_all.after"]["mean"] is not None
     assert results["summary"]["nearest_face"]["ece_all.after"]["mean"] is None
     assert "Threshold-Softmax" in (tmp_path / "openset.md").read_text()
+    # each loss is scored by its own head, not by the default gallery scorer they would share
+    assert results["summary"]["me"]["ece_all.after"] != results["summary"]["tsoftmax"]["ece_all.after"]
 
 
 def test_api_bench_leases_and_decides_pages_under_concurrent_annotators(tmp_path: Path):
