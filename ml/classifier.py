@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ml.device import pick_device
+from ml.fusion import Fusion, HeadScores, head_scores
 from ml.gallery import Gallery
 from ml.index import atomic_write_bytes
 from ml.losses import get_loss, vip_probabilities
@@ -58,6 +59,7 @@ class Classifier:
     thresholds: dict[str, float | None] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     gallery: Gallery | None = None  # set: predictions come from the gallery (TrainConfig.scorer)
+    fusion: Fusion | None = None  # set too: from the gallery and the head where they agree (ml.fusion)
 
     def _batches(self, inputs: np.ndarray | Sequence[Crop]) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
         assert self.config.batch_size is not None
@@ -102,13 +104,40 @@ class Classifier:
         return self.from_logits(self.logits(inputs))
 
     def from_embeddings(self, embeddings: np.ndarray) -> Prediction:
-        """Gallery predictions (:mod:`ml.gallery`) from the embeddings the head sees."""
+        """Gallery (:mod:`ml.gallery`) or fused (:mod:`ml.fusion`) predictions from the embeddings the
+        head sees. Fused, the gallery's probabilities are rescaled so that the top one is the fused
+        confidence."""
         assert self.gallery is not None
         similarities = self.gallery.similarities(embeddings)
         probs, confidence = self.gallery.predict(similarities)
         # the top VIP is the best match (the probabilities rise with it): as top_from_embeddings says
         labels = similarities.argmax(axis=1) if similarities.shape[1] else np.zeros(len(probs), np.int64)
+        if self.fusion is not None and len(probs):
+            top = similarities.max(axis=1)
+            head = self.head_scores(embeddings, labels)
+            fused = self.fusion.confidence(self.fusion.scores(top, head.log_odds))
+            probs *= (fused / np.maximum(confidence, 1e-30))[:, None].astype(np.float32)
+            confidence = fused
         return Prediction(probs=probs, labels=labels, confidence=confidence)
+
+    def head_scores(self, embeddings: np.ndarray, labels: np.ndarray) -> HeadScores:
+        """The trained head's top VIP and its log-odds of each face's VIP in ``labels``
+        (:func:`ml.fusion.head_scores`) for many faces' embeddings, a chunk of rows at a time (no N x C
+        logits held)."""
+        step = max(1, PREDICT_BLOCK // max(len(self.class_names), 1))
+        top, log_odds = [], []
+        with torch.inference_mode():
+            for start in range(0, len(embeddings), step):
+                x = torch.as_tensor(np.asarray(embeddings[start : start + step], dtype=np.float32), device=self.device)
+                logits = self.loss.logits(self.net.head(x).float()).cpu()
+                scores = head_scores(
+                    logits, self.temperature, labels[start : start + step], reject_column=self.loss.spec.reject_column
+                )
+                top.append(scores.top)
+                log_odds.append(scores.log_odds)
+        if not top:
+            return HeadScores(np.zeros(0, np.int64), np.zeros(0, np.float64))
+        return HeadScores(np.concatenate(top), np.concatenate(log_odds))
 
     def predict_chunks(
         self, inputs: np.ndarray | Sequence[Crop], *, rows: int | None = None
@@ -121,11 +150,16 @@ class Classifier:
             yield chunk, self.predict(inputs[chunk])
 
     def top_from_embeddings(self, embeddings: np.ndarray) -> TopPrediction:
-        """Gallery top labels and confidences of many faces, streamed (:meth:`Gallery.best_matches`): the
-        same labels and confidences as :meth:`from_embeddings`, without its N x C matrices."""
+        """Gallery or fused top labels and confidences of many faces, streamed (:meth:`Gallery.best_matches`,
+        :meth:`head_scores`): the same labels and confidences as :meth:`from_embeddings`, without its N x C
+        matrices."""
         assert self.gallery is not None
         best, top, _ = self.gallery.best_matches(embeddings)
-        return TopPrediction(labels=np.maximum(best, 0), confidence=self.gallery.confidence(top))
+        labels = np.maximum(best, 0)
+        if self.fusion is not None:
+            fused = self.fusion.scores(top, self.head_scores(embeddings, labels).log_odds)
+            return TopPrediction(labels=labels, confidence=self.fusion.confidence(fused))
+        return TopPrediction(labels=labels, confidence=self.gallery.confidence(top))
 
     def topk(self, inputs: np.ndarray | Sequence[Crop], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most probable VIP labels per row and their calibrated probabilities, best first."""
@@ -147,6 +181,7 @@ def save_classifier(classifier: Classifier, path: Path) -> None:
             "thresholds": dict(classifier.thresholds),
             "in_dim": classifier.net.head.in_dim,
             "gallery": None if classifier.gallery is None else classifier.gallery.state(),
+            "fusion": None if classifier.fusion is None else classifier.fusion.state(),
             "state_dict": {k: v.detach().cpu() for k, v in classifier.net.state_dict().items()},
         },
         buffer,
@@ -182,4 +217,5 @@ def load_classifier(path: str | Path, *, device: str | None = None) -> Classifie
         thresholds=dict(checkpoint["thresholds"]),
         device=target,
         gallery=Gallery.from_state(checkpoint["gallery"]) if checkpoint.get("gallery") else None,
+        fusion=Fusion.from_state(checkpoint["fusion"]) if checkpoint.get("fusion") else None,
     )

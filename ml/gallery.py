@@ -45,7 +45,7 @@ SAME_FACE = 0.99999  # cosine at which a gallery face is the query itself
 # fitted on clipped logits (unseen people's FAR at the val 0.1% threshold: 0.0021 -> 0.0016 capped).
 # At 50 the confidence stays below float32's 1.0 up to 0.33 above b, beyond every unknown face seen.
 MAX_SCALE = 50.0
-_BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
+BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 
 
 @dataclass
@@ -136,7 +136,7 @@ class Gallery:
         threshold 1.0 rejects everything); see :meth:`predict`."""
         top = np.asarray(top_similarity, dtype=np.float64)
         confidence = (1.0 / (1.0 + np.exp(-self.scale * (top - self.bias)))).astype(np.float32)
-        return np.minimum(confidence, _BELOW_ONE)
+        return np.minimum(confidence, BELOW_ONE)
 
     def probabilities(self, similarities: ArrayLike) -> np.ndarray:
         """N x C VIP probabilities from :meth:`similarities` (they sum to 1 - p(none))."""

@@ -37,6 +37,7 @@ import torch
 from ml.calibration import fit_temperature
 from ml.classifier import Classifier, Prediction, TopPrediction, load_classifier, save_classifier
 from ml.device import pick_device
+from ml.fusion import fit_fusion
 from ml.gallery import Gallery, fit_probability_map
 from ml.label_quality import score_label_errors
 from ml.losses import get_loss
@@ -86,6 +87,9 @@ class RunResult(TypedDict):
     operating_points: dict[str, float | None]
     operating_points_by_far: dict[str, Any]
     operating_points_reason: str  # why the thresholds were chosen otherwise than asked ("" when as asked)
+    scorer: dict[
+        str, str
+    ]  # the scorer that gives the predictions ("fused", "gallery", "head") and why, if not the one asked
     calibration: dict[str, Any]
     diagnosis: dict[str, Any]
     samples: dict[str, dict[str, Any]]
@@ -180,7 +184,7 @@ def _train_classifier(
         device=device,
     )
     targets = classifier.loss.spec.calibration_targets(torch.as_tensor(data.labels), data.n_classes)
-    if config.mode == "head" and config.scorer == "gallery":
+    if config.mode == "head" and config.scorer != "head":
         # the head's logits are needed on val only (its temperature, for when it is selected): at
         # 1M faces x 2,000 VIPs every face's would be 8 GB; in head mode the embeddings are the inputs
         inputs = np.asarray(data.inputs, dtype=np.float32)
@@ -194,7 +198,8 @@ def _train_classifier(
         classifier.temperature = fit_temperature(logits[val_idx], targets[val_idx])
     uncalibrated: Prediction | TopPrediction
     prediction: Prediction | TopPrediction
-    if config.scorer != "gallery":
+    scorer = {"name": config.scorer, "reason": ""}
+    if config.scorer == "head":
         assert logits is not None
         uncalibrated = classifier.from_logits(logits, temperature=1.0)
         prediction = classifier.from_logits(logits)
@@ -209,9 +214,21 @@ def _train_classifier(
         uncalibrated = TopPrediction(labels=labels_top, confidence=gallery.confidence(top))
         gallery.scale, gallery.bias = fit_probability_map(val_similarities, data.labels[val_idx])
         prediction = TopPrediction(labels=labels_top, confidence=gallery.confidence(top))
+        if config.scorer == "fused":
+            # every face's head log-odds of its gallery VIP, streamed; the fusion is fitted on val's
+            head = classifier.head_scores(embeddings.numpy(), labels_top)
+            fusion, why_not = fit_fusion(data.labels[val_idx], labels_top[val_idx], top[val_idx], head.subset(val_idx))
+            if fusion is None:
+                scorer = {"name": "gallery", "reason": why_not}
+            else:
+                classifier.fusion = fusion
+                fused = fusion.scores(top, head.log_odds)
+                unfitted = replace(fusion, scale=1.0, bias=0.0)
+                uncalibrated = TopPrediction(labels=labels_top, confidence=unfitted.confidence(fused))
+                prediction = TopPrediction(labels=labels_top, confidence=fusion.confidence(fused))
     metrics = {split: split_report(data, idx, prediction) for split, idx in (("val", val_idx), ("test", test_idx))}
     points_val, points_reason = metrics["val"], ""
-    if config.scorer == "gallery" and metrics["val"] is not None and not np.any(data.labels[val_idx] < 0):
+    if config.scorer != "head" and metrics["val"] is not None and not np.any(data.labels[val_idx] < 0):
         assert isinstance(prediction, TopPrediction)
         vip_val = TopPrediction(labels=prediction.labels[val_idx], confidence=prediction.confidence[val_idx])
         points_val = proxy_unknown_report(data.labels[val_idx], vip_val, val_similarities, classifier.gallery)
@@ -259,6 +276,7 @@ def _train_classifier(
         "operating_points": classifier.thresholds,
         "operating_points_by_far": {f"{far:g}": point for far, point in by_far.items()},
         "operating_points_reason": points_reason,
+        "scorer": scorer,
         "calibration": {
             split: calibration_report(data, idx, uncalibrated, prediction)
             for split, idx in (("val", val_idx), ("test", test_idx))

@@ -1,5 +1,5 @@
 """The gallery scores a face by its best match among each VIP's training faces, maps that to
-calibrated probabilities against "none of them", and is what a trained model uses by default."""
+calibrated probabilities against "none of them"; the default scorer fuses it with the head (ml.fusion)."""
 
 from __future__ import annotations
 
@@ -67,11 +67,12 @@ def test_a_val_split_that_separates_vips_from_unknown_faces_keeps_unknown_confid
     assert np.all(np.diff(confidence) > 0) and confidence.max() < np.float32(1.0)
 
 
-def test_a_default_run_scores_with_the_gallery_and_reloads_it(tmp_path):
+def test_a_gallery_run_scores_with_the_gallery_and_reloads_it(tmp_path):
     torch.set_num_threads(1)
     data = sphere_data()
-    result = train_classifier(TrainConfig(mode="head", epochs=5, noise_folds=0, device="cpu"), data, out_dir=tmp_path)
-    assert result["config"]["scorer"] == "gallery"
+    config = TrainConfig(mode="head", epochs=5, noise_folds=0, device="cpu", scorer="gallery")
+    result = train_classifier(config, data, out_dir=tmp_path)
+    assert result["scorer"] == {"name": "gallery", "reason": ""}
     classifier = load_classifier(tmp_path / "model.pt")
     assert classifier.gallery is not None
     assert len(classifier.gallery.labels) == int(np.sum((data.splits == "train") & (data.labels >= 0)))

@@ -66,6 +66,8 @@ def test_a_run_without_unknown_val_faces_still_rejects_unknown_people_and_says_w
     assert np.mean(recognised) > 0.5  # ... while VIP faces are still tagged
     assert "no faces of unknown people" in result["operating_points_reason"]
     assert result["operating_points_by_far"] == {}  # no false-tag rate is claimed as measured
+    assert result["scorer"]["name"] == "gallery"  # nothing to fuse the head on: the gallery alone, and why
+    assert "0 faces of unknown people" in result["scorer"]["reason"]
 
 
 def test_a_run_with_unknown_val_faces_gives_no_such_reason(tmp_path):
