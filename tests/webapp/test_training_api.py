@@ -113,6 +113,18 @@ def test_a_run_shows_per_class_points_curves_pairs_and_samples(annotator_client,
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_run_started_without_a_loss_trains_the_arcface_head_and_says_what_scored_its_faces(
+    annotator_client, face_set
+):
+    run = train_now()
+
+    detail = annotator_client.get(f"/api/v1/runs/{run.pk}/").data
+    assert detail["loss"] == "arcface"
+    # the face set's val split holds too few unknown faces to fuse the head on: the gallery alone, and why
+    assert detail["metrics"]["scorer"]["name"] == "gallery"
+    assert "faces of unknown people" in detail["metrics"]["scorer"]["reason"]
+
+
 def test_runs_compare_side_by_side_per_identity(annotator_client, face_set):
     first, second = train_now(), train_now(seed=1)
 

@@ -22,7 +22,7 @@ class TrainingRun(models.Model):
 
     job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="training_run")
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.HEAD)
-    loss = models.CharField(max_length=30, default="me")
+    loss = models.CharField(max_length=30, default="arcface")
     backbone = models.CharField(max_length=100, blank=True)
     config = models.JSONField(default=dict, help_text="Every hyper-parameter the run was started with.")
     vips = models.JSONField(default=list, help_text="Frozen VIP set in class order: [{index, identity, name, chunk}].")

@@ -12,7 +12,11 @@ class RunStartSerializer(serializers.Serializer):
     """Start a training run on the current VIPs and labels (admins)."""
 
     mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices, default=TrainingRun.Mode.HEAD)
-    loss = serializers.CharField(default="me", help_text="me (default), ce, dce, zlog, arcface, tsoftmax.")
+    loss = serializers.CharField(
+        required=False,
+        help_text="The trained head's loss: arcface (default), tsoftmax, me, ce, dce, zlog. Faces are scored by "
+        "the VIP gallery fused with this head where it names the same VIP (ml/fusion.py).",
+    )
     options = serializers.DictField(
         required=False,
         default=dict,

@@ -78,7 +78,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         run = services.training_run_start(
             user=request.user,
             mode=data["mode"],
-            loss=data["loss"],
+            loss=data.get("loss"),
             options=data.get("options") or {},
             note=data.get("note", ""),
             labels=data["labels"],

@@ -11,13 +11,20 @@ import { FINISHED_STATES, METRIC_HELP, headline } from "../dashboard/metrics";
 import { useLoad } from "../hooks";
 import { acceptQuestion, farLabel, promoteQuestion, rollbackQuestion, ruleSentence, unitValue } from "./operatingPoint";
 
+// what scored a run's faces (ml.train: RunResult["scorer"])
+const SCORER_TEXT: Record<string, string> = {
+  fused: "scored by the VIP gallery and the head together",
+  gallery: "scored by the VIP gallery alone",
+  head: "scored by the head alone",
+};
+
 const LOSSES = [
-  { value: "me", label: "Maximum entropy (default)" },
+  { value: "arcface", label: "ArcFace (default)" },
+  { value: "tsoftmax", label: "Threshold softmax" },
+  { value: "me", label: "Maximum entropy" },
   { value: "ce", label: "Cross-entropy" },
   { value: "dce", label: "Cross-entropy with a distractor class" },
   { value: "zlog", label: "Zero logit" },
-  { value: "arcface", label: "ArcFace" },
-  { value: "tsoftmax", label: "Threshold softmax" },
 ];
 
 function message(error: unknown): string {
@@ -139,6 +146,12 @@ export function TrainingPanel() {
                     </td>
                     <td>
                       {run.mode}/{run.loss}
+                      {run.metrics?.scorer && (
+                        <div className="muted" data-testid="run-scorer">
+                          {SCORER_TEXT[run.metrics.scorer.name] ?? run.metrics.scorer.name}
+                          {run.metrics.scorer.reason && `: ${run.metrics.scorer.reason}`}
+                        </div>
+                      )}
                     </td>
                     <td data-testid="run-labels">{labelsText(run)}</td>
                     <td>
@@ -188,7 +201,7 @@ function labelsText(run: { labels?: string; counts?: unknown }): string {
 
 function RetrainForm({ disabled, onStarted, onError }: { disabled: boolean; onStarted: (jobId: number | null, text: string) => void; onError: (text: string) => void }) {
   const [mode, setMode] = useState("head");
-  const [loss, setLoss] = useState("me");
+  const [loss, setLoss] = useState("arcface");
   const [epochs, setEpochs] = useState("");
   const [lr, setLr] = useState("");
   const [hidden, setHidden] = useState("0");

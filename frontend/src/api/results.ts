@@ -50,6 +50,8 @@ export interface RunMetrics {
   temperature?: number;
   operating_points?: Record<string, number | null>;
   counts?: Record<string, unknown>;
+  /** What scored the faces: "fused" (the VIP gallery and the head where they agree), "gallery" or "head", and why not the one asked. */
+  scorer?: { name: string; reason: string };
   val?: SplitMetrics | null;
   test?: SplitMetrics | null;
 }

@@ -191,6 +191,8 @@ def headline_metrics(result: Mapping[str, Any]) -> dict:
         "temperature": result["temperature"],
         "operating_points": result["operating_points"],
         "operating_points_reason": result.get("operating_points_reason", ""),
+        # what scored the faces and why, when not the scorer asked for (runs before the fusion: the gallery)
+        "scorer": result.get("scorer") or {"name": result["config"].get("scorer", "head"), "reason": ""},
         "counts": result["counts"],
     }
     for split in ("val", "test"):

@@ -32,8 +32,9 @@ RUN_KIND = selectors.RUN_KIND
 LOST_HINT = "restart the run (POST /api/v1/runs/<id>/restart/ or manage.py train --restart <id>)"
 
 
-def training_config_build(*, mode: str = "head", loss: str = "me", **overrides: Any) -> TrainConfig:
-    """A validated ``ml.train.TrainConfig`` from the mode, the loss and any hyper-parameters given.
+def training_config_build(*, mode: str = "head", loss: str | None = None, **overrides: Any) -> TrainConfig:
+    """A validated ``ml.train.TrainConfig`` from the mode, the loss (None: ``TrainConfig``'s default) and
+    any hyper-parameters given.
 
     Unknown names are refused with a clear message rather than silently ignored.
     """
@@ -46,7 +47,9 @@ def training_config_build(*, mode: str = "head", loss: str = "me", **overrides: 
     values = {key: value for key, value in overrides.items() if value is not None}
     try:
         # mode comes from the API's choices or a stored run; TrainConfig.resolved refuses any other value
-        return TrainConfig(mode=cast(Literal["head", "finetune"], mode), loss=loss, **values)
+        if loss:
+            values["loss"] = loss
+        return TrainConfig(mode=cast(Literal["head", "finetune"], mode), **values)
     except (TypeError, ValueError) as exc:
         raise InvalidTransition(f"Invalid training configuration: {exc}") from exc
 
@@ -55,7 +58,7 @@ def training_run_start(
     *,
     user: Actor = None,
     mode: str = "head",
-    loss: str = "me",
+    loss: str | None = None,
     options: dict | None = None,
     note: str = "",
     labels: str = TrainingRun.Labels.SETTLED,

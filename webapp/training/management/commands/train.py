@@ -44,7 +44,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--mode", choices=["head", "finetune"], default="head")
-        parser.add_argument("--loss", default="me", help="me (default), ce, dce, zlog, arcface, tsoftmax.")
+        parser.add_argument("--loss", help="arcface (default), tsoftmax, me, ce, dce, zlog.")
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--lr", type=float)
         parser.add_argument("--batch-size", type=int)
