@@ -286,6 +286,32 @@ class Stopwatch:
         self.cpu = time.process_time() - self._cpu
 
 
+def verdict_at_least(ours: Sequence[float | None], baseline: Sequence[float | None]) -> dict[str, Any]:
+    """Is a number at least the baseline's, over the seeds: on the mean over seeds (the committed
+    table's number), in how many seeds, and by how much it is behind in its worst seed (negative:
+    behind). Issue 14's 2(a) (recognition against the nearest face) and 2(b) (AP against cleanlab)."""
+    mine = np.array([a or 0.0 for a in ours])
+    theirs = np.array([a or 0.0 for a in baseline])
+    gaps = mine - theirs
+    return {
+        "mean": bool(mine.mean() >= theirs.mean() - 1e-9),
+        "seeds_at_or_above": int(np.sum(gaps >= -1e-9)),
+        "seeds": len(gaps),
+        "worst_gap": float(gaps.min()),
+    }
+
+
+def verdict_cell(v: dict[str, Any] | None, digits: int = 3) -> str:
+    """A :func:`verdict_at_least` as a table cell: "yes (5/5 seeds)", or with the worst seed's gap where
+    one is behind: "yes (4/5 seeds, worst -0.002)"."""
+    if not v:
+        return "—"
+    seeds = f"{v['seeds_at_or_above']}/{v['seeds']} seeds"
+    if v["seeds_at_or_above"] < v["seeds"]:
+        seeds += f", worst {v['worst_gap']:+.{digits}f}"
+    return f"{'yes' if v['mean'] else 'NO'} ({seeds})"
+
+
 def log(message: str) -> None:
     """Progress on stderr (stdout carries the results table)."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

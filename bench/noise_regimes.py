@@ -164,21 +164,6 @@ def review_pass_run(regime: Any, seed: int) -> dict[str, Any]:
 REGIME_NOISE_KINDS = ("lookalike", "open_set", "mixed")
 
 
-def verdict_against_cleanlab(ours: list[float | None], cleanlab: list[float | None]) -> dict[str, Any]:
-    """Point 2(b) for one regime and noise kind over the seeds: is FaceCurator's AP at least cleanlab's
-    best on the mean over seeds (the committed table's number), in how many seeds, and by how much it
-    is behind in its worst seed (negative: behind)."""
-    mine = np.array([a or 0.0 for a in ours])
-    theirs = np.array([a or 0.0 for a in cleanlab])
-    gaps = mine - theirs
-    return {
-        "mean": bool(mine.mean() >= theirs.mean() - 1e-9),
-        "seeds_at_or_above": int(np.sum(gaps >= -1e-9)),
-        "seeds": len(gaps),
-        "worst_gap": float(gaps.min()),
-    }
-
-
 VERDICT_VIEWS = {
     "verdict_2b_known_errors_counted": "the truth as the photos show it (LFW's own errors counted)",
     "verdict_2b_without_known_errors": "LFW's own errors left out",
@@ -203,16 +188,6 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
             line += f", the worst {min(v['worst_gap'] for v in found):+.3f} AP behind"
         lines.append(line + ".")
     return lines
-
-
-def verdict_cell(v: dict[str, Any] | None) -> str:
-    """The verdict as a table cell: "yes (5/5 seeds)", or with the worst seed's gap where one is behind: "yes (4/5 seeds, worst -0.002)"."""
-    if not v:
-        return "—"
-    seeds = f"{v['seeds_at_or_above']}/{v['seeds']} seeds"
-    if v["seeds_at_or_above"] < v["seeds"]:
-        seeds += f", worst {v['worst_gap']:+.3f}"
-    return f"{'yes' if v['mean'] else 'NO'} ({seeds})"
 
 
 def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
@@ -277,15 +252,15 @@ def run_regimes(args: argparse.Namespace) -> dict[str, Any]:
                     k: common.spread(r["cleanlab_flagged_set"][k] for r in mine)
                     for k in ("precision", "recall", "flagged")
                 }
-                entry["verdict_2b"] = verdict_against_cleanlab(
+                entry["verdict_2b"] = common.verdict_at_least(
                     [r["methods"]["facecurator"]["average_precision"] for r in mine],
                     [r["methods"][r["cleanlab_best"]]["average_precision"] for r in mine],
                 )
-                entry["verdict_2b_without_known_errors"] = verdict_against_cleanlab(
+                entry["verdict_2b_without_known_errors"] = common.verdict_at_least(
                     [r["methods"]["facecurator"]["ap_without_known_errors"] for r in mine],
                     [r["cleanlab_best_ap_without_known_errors"] for r in mine],
                 )
-                entry["verdict_2b_known_errors_counted"] = verdict_against_cleanlab(
+                entry["verdict_2b_known_errors_counted"] = common.verdict_at_least(
                     [r["methods"]["facecurator"]["ap_known_errors_counted"] for r in mine],
                     [r["cleanlab_best_ap_known_errors_counted"] for r in mine],
                 )
@@ -379,12 +354,12 @@ def regimes_markdown(results: dict[str, Any]) -> str:
                     f(e.get("cleanlab_best_ap")),
                     f(e["cleanlab_self_confidence"]["precision_at_n"]) if "cleanlab_self_confidence" in e else "—",
                     f"{f(flag['precision'])} / {f(flag['recall'])}" if flag else "—",
-                    verdict_cell(e.get("verdict_2b")),
+                    common.verdict_cell(e.get("verdict_2b")),
                     f"{f(e['n_known_label_errors'], 0)}: {f(fc['ap_without_known_errors'])} / "
                     f"{f(e.get('cleanlab_best_ap_without_known_errors'))}",
-                    verdict_cell(e.get("verdict_2b_without_known_errors")),
+                    common.verdict_cell(e.get("verdict_2b_without_known_errors")),
                     f"{f(fc['ap_known_errors_counted'])} / {f(e.get('cleanlab_best_ap_known_errors_counted'))}",
-                    verdict_cell(e.get("verdict_2b_known_errors_counted")),
+                    common.verdict_cell(e.get("verdict_2b_known_errors_counted")),
                 ]
             )
     lines.append(

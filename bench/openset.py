@@ -181,7 +181,7 @@ def run_loss(
         noise_folds=0,
         epochs=epochs,
         device=None if mode == "finetune" else "cpu",
-        scorer="head",  # the losses are compared: the default gallery scorer would score every row alike
+        scorer="head",  # the losses are compared: the default scorer would score every row alike
     )
     with tempfile.TemporaryDirectory(prefix="bench-openset-") as folder:
         result = train_classifier(config, data, out_dir=Path(folder))
