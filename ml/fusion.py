@@ -148,6 +148,11 @@ def fit_fusion(
             f"val holds {int(unknown.sum())} faces of unknown people (the head is fused with the gallery "
             f"from {MIN_UNKNOWN_FACES}): scored by the gallery alone"
         )
+    if not np.all(np.isfinite(head.log_odds)):
+        return None, (
+            "the trained head's probability of a VIP is 1 for every face (one VIP and no reject column: "
+            "the softmax has nothing to weigh it against): scored by the gallery alone"
+        )
     right = (y >= 0) & (predicted == y)
     agreement = float(np.mean(head.top[right] == y[right])) if right.any() else 0.0
     if agreement < MIN_AGREEMENT:

@@ -46,8 +46,10 @@ def test_admin_starts_a_retrain_watches_it_finish_accepts_it_and_sets_the_operat
     assert bar.get_attribute("aria-valuenow") == "100"
     run = TrainingRun.objects.select_related("job").get()
     assert run.job.state == "succeeded" and run.note == "from the browser test" and run.config["epochs"] == 8
+    assert run.loss == "arcface"  # the default head, fused with the VIP gallery
 
     row = page.locator(f'[data-testid=admin-runs] tr[data-run="{run.pk}"]')
+    expect(row.get_by_test_id("run-scorer")).to_contain_text("scored by the VIP gallery")
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Accept").click()
     page.get_by_text(f"Run {run.pk} is now the active model.").wait_for()

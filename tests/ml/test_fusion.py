@@ -85,6 +85,13 @@ def test_without_enough_unknown_val_faces_the_gallery_scores_alone_and_says_why(
     assert fusion is None and "unknown people" in why_not and "gallery alone" in why_not
 
 
+def test_a_head_over_a_single_vip_is_not_fused():
+    labels, predicted, top, _ = val_faces()
+    one_vip = head_scores(torch.zeros((len(labels), 1)), 1.0, np.zeros(len(labels), np.int64), reject_column=False)
+    fusion, why_not = fit_fusion(np.minimum(labels, 0), np.zeros(len(labels), np.int64), top, one_vip)
+    assert fusion is None and "one VIP" in why_not
+
+
 def test_a_head_that_names_other_vips_is_not_fused():
     labels, predicted, top, head = val_faces()
     wrong = np.arange(0, 200, 5)  # the head names another VIP for a fifth of the VIP faces
@@ -112,3 +119,14 @@ def test_a_default_run_fuses_the_gallery_with_an_arcface_head_and_reloads_it(tmp
     vip_test = data.labels[test] >= 0
     accepted = prediction.confidence > result["operating_points"]["far_0.01"]
     assert np.mean(accepted[vip_test] & (prediction.labels[vip_test] == data.labels[test][vip_test])) > 0.8
+
+
+def test_a_run_with_one_vip_is_scored_by_the_gallery_alone_and_says_why(tmp_path):
+    torch.set_num_threads(1)
+    data = sphere_data(seed=6, classes=1, per_class=60)
+    result = train_classifier(TrainConfig(mode="head", epochs=5, noise_folds=0, device="cpu"), data, out_dir=tmp_path)
+    assert result["scorer"]["name"] == "gallery" and "one VIP" in result["scorer"]["reason"]
+    test = np.flatnonzero(data.splits == "test")
+    confidence = np.array([result["samples"][str(int(data.sample_ids[i]))]["confidence"] for i in test])
+    vip = data.labels[test] >= 0
+    assert confidence[vip].mean() > confidence[~vip].mean()  # unknown faces are not all accepted
