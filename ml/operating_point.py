@@ -101,6 +101,16 @@ def _just_above(score: float) -> float:
     return float(np.nextafter(float(score), np.inf))
 
 
+def _float32_at_least(value: float) -> float:
+    """The smallest float32 at or above ``value``. NumPy compares float32 confidences with a Python
+    float in float32, where a fitted float64 threshold rounds to the nearest float32 and can land
+    below itself, accepting a face the threshold was placed to reject."""
+    rounded = np.float32(value)
+    if float(rounded) < value:
+        rounded = np.nextafter(rounded, np.float32(np.inf))
+    return float(rounded)
+
+
 def _logit(confidence: np.ndarray) -> np.ndarray:
     p = np.clip(confidence.astype(np.float64), 1e-12, 1 - 1e-12)
     return np.log(p) - np.log1p(-p)
@@ -152,7 +162,7 @@ def threshold_for_far(
     spacings = np.arange(1, m) * (z[: m - 1] - z[1:m])
     beta_hat = max(float(np.mean(spacings[1:] if m > 2 else spacings)), 1e-6) if m > 1 else 1.0
     t = u + beta_hat * math.log(m / (far * n)) if far * n < m else u
-    threshold = float(1.0 / (1.0 + math.exp(-t))) if scale == "logit" else float(t)
+    threshold = _float32_at_least(float(1.0 / (1.0 + math.exp(-t))) if scale == "logit" else float(t))
     if allowed >= 1:  # the fit may smooth, never accept more val faces than the rate allows
         threshold = max(threshold, _just_above(ordered[allowed]))
     return threshold, "tail"

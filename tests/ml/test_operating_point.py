@@ -160,3 +160,13 @@ def test_a_threshold_placed_on_float32_confidences_rejects_the_face_it_was_place
     confidences = np.random.default_rng(1).uniform(size=5000).astype(np.float32)  # as models give them
     threshold, _ = threshold_for_far(confidences, 0.01)
     assert np.sum(confidences >= threshold) == 50  # compared in float32, as the tagging code does
+
+
+def test_a_fitted_tail_threshold_accepts_no_float32_confidence_below_it():
+    rng = np.random.default_rng(2)
+    confidences = rng.beta(2, 8, size=400).astype(np.float32)  # too few for 0.1% empirically: the tail is fitted
+    threshold, method = threshold_for_far(confidences, 0.001)
+    assert method == "tail"
+    assert float(np.float32(threshold)) == threshold  # a float32 number: float32 comparisons see it as it is
+    just_below = np.nextafter(np.float32(threshold), np.float32(0.0))
+    assert not np.any(np.array([just_below], dtype=np.float32) >= threshold)
