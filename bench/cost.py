@@ -93,6 +93,7 @@ def run_one(n_faces: int, n_vips: int) -> dict[str, Any]:
         "load_average": list(__import__("os").getloadavg()),
         "test_vip_top1": float(right),
         "steps_epochs": len(result["history"]["loss"]),
+        "scorer": result["scorer"]["name"],
     }
 
 
@@ -143,7 +144,8 @@ def write(rows: list[dict[str, Any]], machine: dict[str, Any], output_dir: Path 
         "",
         "Synthetic clustered unit vectors (128-d; VIP sizes log-normal in [10, 500], half the faces unknown "
         "people with 1-2 faces). Timed: the whole product training job in head mode with its defaults (head "
-        "training capped at max_steps, VIP gallery + probability map fitted on val, FAR operating points, the "
+        "training capped at max_steps, VIP gallery and its probability map, the head's log-odds of every face and "
+        "the fused score's map fitted on val (the scorer column), FAR operating points, the "
         "label-error probability of every labelled face by kNN, saving the model). Peak = the process's max RSS, "
         "data included; CPU s = the process's own CPU time (wall time on this shared 2-core machine grows with the "
         "other work on it: see the load). Target (issue 14): 2,000 VIPs and 200,000 faces in under 2 minutes.",
@@ -152,7 +154,7 @@ def write(rows: list[dict[str, Any]], machine: dict[str, Any], output_dir: Path 
     table = []
     for r in rows:
         if "error" in r:
-            table.append([f"{r['faces']:,}", r["vips"], "failed", "", "", "", "", "", "", "", ""])
+            table.append([f"{r['faces']:,}", r["vips"], "failed", "", "", "", "", "", "", "", "", ""])
             continue
         t = r["timings"]
         table.append(
@@ -168,6 +170,7 @@ def write(rows: list[dict[str, Any]], machine: dict[str, Any], output_dir: Path 
                 f"{r['peak_rss_mb']:.0f}",
                 f"{r['model_mb']:.1f}",
                 f"{r['test_vip_top1']:.3f}",
+                r.get("scorer", "gallery"),
             ]
         )
     lines.append(
@@ -184,6 +187,7 @@ def write(rows: list[dict[str, Any]], machine: dict[str, Any], output_dir: Path 
                 "peak MB",
                 "model.pt MB",
                 "test VIP top-1",
+                "scorer",
             ],
             table,
         )
