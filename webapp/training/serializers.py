@@ -15,7 +15,7 @@ class RunStartSerializer(serializers.Serializer):
     loss = serializers.CharField(
         required=False,
         help_text="The trained head's loss: arcface (default), tsoftmax, me, ce, dce, zlog. Faces are scored by "
-        "the VIP gallery fused with this head where it names the same VIP (ml/fusion.py).",
+        "the VIP gallery fused with this head's evidence for the same VIP (ml/fusion.py).",
     )
     options = serializers.DictField(
         required=False,

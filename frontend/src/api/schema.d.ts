@@ -3418,7 +3418,7 @@ export interface components {
         RunStartRequest: {
             /** @default head */
             mode: components["schemas"]["ModeEnum"];
-            /** @description The trained head's loss: arcface (default), tsoftmax, me, ce, dce, zlog. Faces are scored by the VIP gallery fused with this head where it names the same VIP (ml/fusion.py). */
+            /** @description The trained head's loss: arcface (default), tsoftmax, me, ce, dce, zlog. Faces are scored by the VIP gallery fused with this head's evidence for the same VIP (ml/fusion.py). */
             loss?: string;
             /** @description Hyper-parameters of ml.train.TrainConfig: epochs, lr, batch_size, hidden, momentum, weight_decay, seed, backbone, ... */
             options?: {
