@@ -290,6 +290,7 @@ def _train_classifier(
             "centroid_temperature": label_errors.centroid_temperature,
             "centroid_background": label_errors.centroid_background,
             "centroid_weight": label_errors.centroid_weight,
+            "centroid_floor": label_errors.centroid_floor,
             "k": 2 * config.noise_k,
         },
         "history": {"loss": epoch_losses},

@@ -185,3 +185,27 @@ def test_an_unknown_face_filed_under_a_vip_is_suspected_more_when_it_looks_like_
     scores = score_label_errors(x, labels, centroid_weight=1.0)
     assert scores.p_wrong[-2] > scores.p_wrong[-1] + 0.1
     assert scores.suggested_label[-2] == -1
+
+
+def test_detector_non_faces_filed_under_vips_top_the_queue_though_they_look_like_each_other():
+    """Non-faces (background crops the detector took for faces) resemble each other more than any
+    person: their neighbours are other non-faces under other VIPs, so no single other label wins and
+    only "matches no VIP as well as a typical unknown face does" gives them away. Faces share a
+    direction (what makes them faces: an unknown face's cosine to a VIP's mean is about 0.3); the
+    non-faces lie off it."""
+    rng = np.random.default_rng(7)
+    dim = 32
+    face_direction = np.eye(dim)[0]
+    centres = l2_normalise(0.6 * face_direction + l2_normalise(rng.normal(size=(8 + 150, dim))))
+    person = np.concatenate([np.repeat(np.arange(8), 40), np.repeat(np.arange(8, 158), 3)])
+    faces = l2_normalise(centres[person] + 0.8 * rng.normal(size=(len(person), dim)) / np.sqrt(dim))
+    texture = l2_normalise(-0.3 * face_direction + l2_normalise(rng.normal(size=(1, dim))))
+    non_faces = l2_normalise(texture + 0.5 * rng.normal(size=(24, dim)) / np.sqrt(dim))
+    x = np.concatenate([faces, non_faces]).astype(np.float32)
+    labels = np.concatenate([np.where(person < 8, person, -1), rng.integers(0, 8, 24)])
+    scores = score_label_errors(x, labels)
+    is_non_face = np.arange(len(x)) >= len(faces)
+    assert np.all(scores.suggested_label[is_non_face] == -1)  # "not a VIP" is likelier than the VIP filed
+    assert np.all(scores.margin[is_non_face] > 0)
+    vip_face = (labels >= 0) & ~is_non_face
+    assert scores.margin[is_non_face].min() > scores.margin[vip_face].max()  # ahead of every VIP's own faces

@@ -126,6 +126,7 @@ def stored_label_errors(
         centroid_temperature=posterior.get("centroid_temperature"),
         centroid_background=posterior.get("centroid_background"),
         centroid_weight=posterior.get("centroid_weight"),
+        centroid_floor=posterior.get("centroid_floor"),
     )
 
 
