@@ -87,9 +87,8 @@ class RunResult(TypedDict):
     operating_points: dict[str, float | None]
     operating_points_by_far: dict[str, Any]
     operating_points_reason: str  # why the thresholds were chosen otherwise than asked ("" when as asked)
-    scorer: dict[
-        str, str
-    ]  # the scorer that gives the predictions ("fused", "gallery", "head") and why, if not the one asked
+    # the scorer that gives the predictions ("fused", "gallery", "head") and why, if not the one asked
+    scorer: dict[str, str]
     calibration: dict[str, Any]
     diagnosis: dict[str, Any]
     samples: dict[str, dict[str, Any]]
